@@ -1,0 +1,319 @@
+package lowrank
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// CPU is the host backend. Its working matrices are *mat.Dense (float64);
+// *Dense32 float32 inputs are read in place, converted a panel at a time
+// inside the products, so no float64 copy of a float32 input is made. The
+// zero value is ready to use and safe for concurrent use.
+type CPU struct{}
+
+var _ Backend = CPU{}
+
+// Name returns "cpu".
+func (CPU) Name() string { return "cpu" }
+
+// New returns a zeroed r×c *mat.Dense.
+func (CPU) New(r, c int) (Matrix, error) {
+	if r <= 0 || c <= 0 {
+		return nil, fmt.Errorf("%w: cannot allocate %d×%d", ErrEmpty, r, c)
+	}
+	return mat.NewDense(r, c, nil), nil
+}
+
+// Free is a no-op: the garbage collector reclaims host matrices.
+func (CPU) Free(Matrix) {}
+
+// Cols returns a view of columns [j0, j1) of m.
+func (CPU) Cols(m Matrix, j0, j1 int) Matrix {
+	switch m := m.(type) {
+	case *mat.Dense:
+		r, _ := m.Dims()
+		return m.Slice(0, r, j0, j1).(*mat.Dense)
+	case *Dense32:
+		return m.Slice(0, m.Rows, j0, j1)
+	}
+	panic(badMatrix(m))
+}
+
+func badMatrix(m Matrix) string {
+	return fmt.Sprintf("lowrank: CPU backend cannot use a %T", m)
+}
+
+func dense(m Matrix) blas64.General {
+	d, ok := m.(*mat.Dense)
+	if !ok {
+		panic(badMatrix(m))
+	}
+	return d.RawMatrix()
+}
+
+func opDims(m Matrix, t bool) (r, c int) {
+	r, c = m.Dims()
+	if t {
+		return c, r
+	}
+	return r, c
+}
+
+func trans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+// Mul computes c = alpha·op(a)·op(b) + beta·c. At most one of a and b may
+// be a *Dense32.
+func (CPU) Mul(c Matrix, alpha float64, a Matrix, ta bool, b Matrix, tb bool, beta float64) error {
+	ar, ac := opDims(a, ta)
+	br, bc := opDims(b, tb)
+	cr, cc := c.Dims()
+	if ac != br || ar != cr || bc != cc {
+		panic(ErrShape)
+	}
+	cg := dense(c)
+	gemmMixed(ta, tb, alpha, a, b, beta, cg)
+	return nil
+}
+
+// Gather sets dst = op(a)[idx, :]ᵀ.
+func (CPU) Gather(dst Matrix, a Matrix, t bool, idx []int) error {
+	d := dense(dst)
+	p, q := opDims(a, t)
+	if d.Rows != q || d.Cols != len(idx) {
+		panic(ErrShape)
+	}
+	for j, i := range idx {
+		if i < 0 || i >= p {
+			panic(fmt.Sprintf("lowrank: gather index %d out of range [0, %d)", i, p))
+		}
+		if !t {
+			// row i of a, written down column j of dst.
+			switch a := a.(type) {
+			case *mat.Dense:
+				row := a.RawRowView(i)
+				for r, v := range row {
+					d.Data[r*d.Stride+j] = v
+				}
+			case *Dense32:
+				for r, v := range a.Row(i) {
+					d.Data[r*d.Stride+j] = float64(v)
+				}
+			default:
+				panic(badMatrix(a))
+			}
+			continue
+		}
+		// column i of a.
+		switch a := a.(type) {
+		case *mat.Dense:
+			raw := a.RawMatrix()
+			for r := 0; r < q; r++ {
+				d.Data[r*d.Stride+j] = raw.Data[r*raw.Stride+i]
+			}
+		case *Dense32:
+			for r := 0; r < q; r++ {
+				d.Data[r*d.Stride+j] = float64(a.Data[r*a.Stride+i])
+			}
+		default:
+			panic(badMatrix(a))
+		}
+	}
+	return nil
+}
+
+// Normal fills m with standard normals from a PCG stream seeded by seed.
+func (CPU) Normal(m Matrix, seed uint64) error {
+	d := dense(m)
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	for i := 0; i < d.Rows; i++ {
+		row := d.Data[i*d.Stride : i*d.Stride+d.Cols]
+		for j := range row {
+			row[j] = rng.NormFloat64()
+		}
+	}
+	return nil
+}
+
+// QR replaces a by the orthonormal factor of its thin Householder QR and
+// writes R into r if r is not nil. Householder reflections give
+// orthonormal columns to working accuracy whatever the rank of a.
+func (CPU) QR(a, r Matrix) error {
+	g := dense(a)
+	if g.Rows < g.Cols {
+		panic(ErrShape)
+	}
+	l := g.Cols
+	tau := make([]float64, l)
+	work := []float64{0}
+	lapack64.Geqrf(g, tau, work, -1)
+	lwork := int(work[0])
+	lapack64.Orgqr(g, tau, work, -1)
+	lwork = max(lwork, int(work[0]), 1)
+	work = make([]float64, lwork)
+	lapack64.Geqrf(g, tau, work, lwork)
+	if r != nil {
+		rg := dense(r)
+		if rg.Rows != l || rg.Cols != l {
+			panic(ErrShape)
+		}
+		for i := 0; i < l; i++ {
+			row := rg.Data[i*rg.Stride : i*rg.Stride+l]
+			for j := range row {
+				if j < i {
+					row[j] = 0
+				} else {
+					row[j] = g.Data[i*g.Stride+j]
+				}
+			}
+		}
+	}
+	lapack64.Orgqr(g, tau, work, lwork)
+	return nil
+}
+
+// LU replaces a by the unit lower trapezoidal L of a = P·L·U.
+func (CPU) LU(a Matrix) error {
+	g := dense(a)
+	if g.Rows < g.Cols {
+		panic(ErrShape)
+	}
+	ipiv := make([]int, g.Cols)
+	lapack64.Getrf(g, ipiv)
+	// Undo the row interchanges on L so that a's row order is kept: the
+	// normaliser only needs range(P·L) = range(a) for full-rank a.
+	for i := 0; i < g.Rows; i++ {
+		row := g.Data[i*g.Stride : i*g.Stride+g.Cols]
+		for j := range row {
+			switch {
+			case j == i:
+				row[j] = 1
+			case j > i:
+				row[j] = 0
+			}
+		}
+	}
+	for i := g.Cols - 1; i >= 0; i-- {
+		if p := ipiv[i]; p != i {
+			blas64.Swap(blas64.Vector{N: g.Cols, Inc: 1, Data: g.Data[i*g.Stride:]},
+				blas64.Vector{N: g.Cols, Inc: 1, Data: g.Data[p*g.Stride:]})
+		}
+	}
+	return nil
+}
+
+// SVD computes a = u·diag(s)·vᵀ for a small square a with gonum's SVD.
+func (CPU) SVD(u Matrix, s []float64, v Matrix, a Matrix) error {
+	ad, ok := a.(*mat.Dense)
+	if !ok {
+		panic(badMatrix(a))
+	}
+	l, lc := ad.Dims()
+	if l != lc || len(s) != l {
+		panic(ErrShape)
+	}
+	var svd mat.SVD
+	if !svd.Factorize(ad, mat.SVDFull) {
+		return fmt.Errorf("%w: SVD of a %d×%d matrix", ErrNoConvergence, l, l)
+	}
+	svd.Values(s)
+	svd.UTo(u.(*mat.Dense))
+	svd.VTo(v.(*mat.Dense))
+	return nil
+}
+
+// RowNorms2 writes the squared norms of the rows of op(a) into dst.
+func (CPU) RowNorms2(dst []float64, a Matrix, t bool) error {
+	p, q := opDims(a, t)
+	if len(dst) != p {
+		panic(ErrShape)
+	}
+	if !t {
+		for i := range dst {
+			switch a := a.(type) {
+			case *mat.Dense:
+				dst[i] = sumSq64(a.RawRowView(i))
+			case *Dense32:
+				dst[i] = sumSq32(a.Row(i))
+			default:
+				panic(badMatrix(a))
+			}
+		}
+		return nil
+	}
+	clear(dst)
+	for r := 0; r < q; r++ {
+		switch a := a.(type) {
+		case *mat.Dense:
+			for j, v := range a.RawRowView(r) {
+				dst[j] += v * v
+			}
+		case *Dense32:
+			for j, v := range a.Row(r) {
+				dst[j] += float64(v) * float64(v)
+			}
+		default:
+			panic(badMatrix(a))
+		}
+	}
+	return nil
+}
+
+// Norm2 returns ‖m‖_F².
+func (CPU) Norm2(m Matrix) (float64, error) {
+	switch m := m.(type) {
+	case *mat.Dense:
+		return FrobNorm2(m), nil
+	case *Dense32:
+		return FrobNorm2(m), nil
+	}
+	panic(badMatrix(m))
+}
+
+// FindNonFinite returns the first NaN or ±Inf element of m.
+func (CPU) FindNonFinite(m Matrix) (i, j int, v float64, found bool, err error) {
+	mm, ok := m.(mat.Matrix)
+	if !ok {
+		panic(badMatrix(m))
+	}
+	e := CheckFinite(mm)
+	if nf, ok := e.(*NotFiniteError); ok {
+		return nf.Row, nf.Col, nf.Value, true, nil
+	}
+	return 0, 0, math.NaN(), false, nil
+}
+
+// Copy copies src into dst.
+func (CPU) Copy(dst, src Matrix) error {
+	d := dst.(*mat.Dense)
+	dr, dc := d.Dims()
+	sr, sc := src.Dims()
+	if dr != sr || dc != sc {
+		panic(ErrShape)
+	}
+	d.Copy(src.(mat.Matrix))
+	return nil
+}
+
+// Download copies m into dst.
+func (CPU) Download(dst *mat.Dense, m Matrix) error {
+	r, c := m.Dims()
+	prepare(dst, r, c)
+	dst.Copy(m.(mat.Matrix))
+	return nil
+}
+
+// Upload copies src into m.
+func (CPU) Upload(m Matrix, src mat.Matrix) error {
+	return CPU{}.Copy(m, src.(Matrix))
+}
