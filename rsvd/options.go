@@ -46,7 +46,6 @@ func (n Normalizer) String() string {
 	return fmt.Sprintf("Normalizer(%d)", int(n))
 }
 
-
 // Options configures RSVD. A nil *Options means the zero value: p = 0
 // oversampling (as the LoRAct reference uses; HMT's bounds need p ≥ 2),
 // q = 0, QR normalisation, automatic orientation, seed 0.

@@ -2,40 +2,56 @@
 //
 // Usage:
 //
-//	loract demo    fine-tune a small ViT on MNIST with and without compressed activations
-//	loract bench   compare loract with NumPy, scikit-learn and PyTorch on this machine
-//	loract plot    write the figures of docs/ to docs/img/
+//	loract <command> [flags]
+//
+// Run loract with no arguments for the list of commands. Each command is
+// defined in a file of its own that adds itself to commands.
 package main
 
 import (
 	"fmt"
 	"os"
+	"sort"
 )
 
+// command is one subcommand: run receives the arguments after its name.
+type command struct {
+	summary string
+	run     func(args []string) error
+}
+
+// commands is filled by the init functions of the command files.
+var commands = map[string]command{}
+
 func main() {
-	if len(os.Args) < 2 {
+	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "loract: unknown command %q\n\n", os.Args[1])
 		usage()
 		os.Exit(2)
 	}
-	switch os.Args[1] {
-	case "demo":
-		fmt.Println("loract demo: fine-tunes a small ViT on MNIST digits 5–9 with LoRA, once saving")
-		fmt.Println("activations as they are and once compressed by loract, and compares accuracy,")
-		fmt.Println("activation memory and time. (The demo lands with the activation issue.)")
-	case "help", "-h", "--help":
-		usage()
-	default:
-		fmt.Fprintf(os.Stderr, "loract: unknown command %q\n", os.Args[1])
-		usage()
-		os.Exit(2)
+	if err := c.run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "loract %s: %v\n", os.Args[1], err)
+		os.Exit(1)
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: loract <command> [flags]
-
-commands:
-  demo    fine-tune a small ViT on MNIST with and without compressed activations
-  bench   compare loract with NumPy, scikit-learn and PyTorch on this machine
-  plot    write the figures of docs/ to docs/img/`)
+	fmt.Fprintln(os.Stderr, "usage: loract <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'loract <command> -h' for a command's flags.")
 }
