@@ -98,3 +98,10 @@ func gemmRight32(ta, tb bool, alpha float64, a blas64.General, b *Dense32, beta 
 }
 
 var _ mat.Matrix = (*Dense32)(nil)
+
+// gemm64 computes c = alpha·op(a)·op(b) + beta·c for float64 operands, with
+// op(x) = xᵀ when the flag is set. Shapes follow blas64.Gemm; c must not alias
+// a or b. With beta = 0, c is not read.
+func gemm64(tA, tB bool, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
+	blas64.Gemm(trans(tA), trans(tB), alpha, a, b, beta, c)
+}
