@@ -1,0 +1,530 @@
+// Package backendtest is the conformance suite for lowrank.Backend
+// implementations, in the manner of gonum's testlapack: every backend (the
+// CPU one in package lowrank, the CUDA one in package gpu) runs the same
+// checks against float64 host references.
+package backendtest
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/lowrank"
+)
+
+// Config describes the backend under test.
+type Config struct {
+	// U is the unit roundoff of the backend's working arithmetic:
+	// 2⁻⁵³ for float64, 2⁻²⁴ for float32. Tolerances are multiples of it.
+	U float64
+	// OrthTol is the allowed max-norm of QᵀQ − I per column of Q:
+	// ‖QᵀQ − I‖_max ≤ OrthTol·l. THEORY.md §6 asks for 1e-13 in float64
+	// and 1e-5 in float32.
+	OrthTol float64
+	// Input, if not nil, converts a host matrix to the backend's input
+	// format (the read-only type activations arrive in, e.g. a row-major
+	// float32 buffer), which Mul, Gather, RowNorms2, Norm2 and
+	// FindNonFinite must accept as an operand. Nil means inputs are
+	// ordinary backend matrices made by New and Upload.
+	Input func(t *testing.T, b lowrank.Backend, a *mat.Dense) lowrank.Matrix
+	// InputU is the unit roundoff of the input format (its elements are
+	// rounded once on conversion); 0 means U.
+	InputU float64
+}
+
+// Run runs every conformance check on b.
+func Run(t *testing.T, b lowrank.Backend, cfg Config) {
+	if cfg.InputU == 0 {
+		cfg.InputU = cfg.U
+	}
+	t.Run("New", func(t *testing.T) { testNew(t, b) })
+	t.Run("Mul", func(t *testing.T) { testMul(t, b, cfg) })
+	t.Run("MulInput", func(t *testing.T) { testMulInput(t, b, cfg) })
+	t.Run("Cols", func(t *testing.T) { testCols(t, b, cfg) })
+	t.Run("Gather", func(t *testing.T) { testGather(t, b, cfg) })
+	t.Run("Normal", func(t *testing.T) { testNormal(t, b) })
+	t.Run("QR", func(t *testing.T) { testQR(t, b, cfg) })
+	t.Run("LU", func(t *testing.T) { testLU(t, b, cfg) })
+	t.Run("SVD", func(t *testing.T) { testSVD(t, b, cfg) })
+	t.Run("Norms", func(t *testing.T) { testNorms(t, b, cfg) })
+	t.Run("NonFinite", func(t *testing.T) { testNonFinite(t, b, cfg) })
+}
+
+func randDense(rng *rand.Rand, r, c int) *mat.Dense {
+	d := mat.NewDense(r, c, nil)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			d.Set(i, j, rng.NormFloat64())
+		}
+	}
+	return d
+}
+
+func upload(t *testing.T, b lowrank.Backend, a *mat.Dense) lowrank.Matrix {
+	t.Helper()
+	r, c := a.Dims()
+	m, err := b.New(r, c)
+	require.NoError(t, err)
+	require.NoError(t, b.Upload(m, a))
+	return m
+}
+
+func input(t *testing.T, b lowrank.Backend, cfg Config, a *mat.Dense) lowrank.Matrix {
+	if cfg.Input == nil {
+		return upload(t, b, a)
+	}
+	return cfg.Input(t, b, a)
+}
+
+func download(t *testing.T, b lowrank.Backend, m lowrank.Matrix) *mat.Dense {
+	t.Helper()
+	var d mat.Dense
+	require.NoError(t, b.Download(&d, m))
+	return &d
+}
+
+func op(a *mat.Dense, tr bool) mat.Matrix {
+	if tr {
+		return a.T()
+	}
+	return a
+}
+
+func testNew(t *testing.T, b lowrank.Backend) {
+	m, err := b.New(3, 5)
+	require.NoError(t, err)
+	defer b.Free(m)
+	r, c := m.Dims()
+	assert.Equal(t, [2]int{3, 5}, [2]int{r, c})
+	assert.Equal(t, 0.0, mat.Norm(download(t, b, m), 1), "New must zero its matrix")
+	_, err = b.New(0, 5)
+	assert.Error(t, err, "New(0, 5) must return an error")
+	rng := rand.New(rand.NewPCG(1, 1))
+	a := randDense(rng, 4, 3)
+	d := upload(t, b, a)
+	defer b.Free(d)
+	got := download(t, b, d)
+	assert.True(t, mat.Equal(got, roundAll(a, b, nil)), "Upload then Download must round-trip")
+	c2, err := b.New(4, 3)
+	require.NoError(t, err)
+	defer b.Free(c2)
+	require.NoError(t, b.Copy(c2, d))
+	assert.True(t, mat.Equal(download(t, b, c2), got), "Copy")
+}
+
+// roundAll returns a rounded to the backend's working precision, as Upload
+// does, by a round trip through the backend.
+func roundAll(a *mat.Dense, b lowrank.Backend, _ *Config) *mat.Dense {
+	r, c := a.Dims()
+	m, err := b.New(r, c)
+	if err != nil {
+		panic(err)
+	}
+	defer b.Free(m)
+	if err := b.Upload(m, a); err != nil {
+		panic(err)
+	}
+	var d mat.Dense
+	if err := b.Download(&d, m); err != nil {
+		panic(err)
+	}
+	return &d
+}
+
+// mulTol is the forward error bound of a product with inner dimension k,
+// in the Frobenius norm: ‖ΔC‖_F ≤ (k+2)·u·‖A‖_F·‖B‖_F, from the dot-product
+// bound |fl(xᵀy) − xᵀy| ≤ γ_k·|x|ᵀ|y| (Higham, Thm 3.5) plus one rounding of
+// each operand on upload; the factor 2 covers γ_k ≈ k·u/(1 − k·u) and the
+// beta term.
+func mulTol(u float64, k int, na, nb, nc float64) float64 {
+	return 2 * float64(k+2) * u * (na*nb + nc)
+}
+
+func testMul(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, s := range []struct{ m, n, k int }{{1, 1, 1}, {7, 5, 3}, {33, 17, 64}, {64, 1, 9}, {1, 40, 21}} {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				ar, ac := s.m, s.k
+				if ta {
+					ar, ac = ac, ar
+				}
+				br, bc := s.k, s.n
+				if tb {
+					br, bc = bc, br
+				}
+				a, bm, c0 := randDense(rng, ar, ac), randDense(rng, br, bc), randDense(rng, s.m, s.n)
+				da, db, dc := upload(t, b, a), upload(t, b, bm), upload(t, b, c0)
+				const alpha, beta = 0.75, -0.5
+				require.NoError(t, b.Mul(dc, alpha, da, ta, db, tb, beta))
+				var want mat.Dense
+				want.Mul(op(a, ta), op(bm, tb))
+				want.Scale(alpha, &want)
+				var bc0 mat.Dense
+				bc0.Scale(beta, c0)
+				want.Add(&want, &bc0)
+				got := download(t, b, dc)
+				var diff mat.Dense
+				diff.Sub(got, &want)
+				tol := mulTol(cfg.U, s.k, mat.Norm(a, 2), mat.Norm(bm, 2), mat.Norm(c0, 2))
+				assert.LessOrEqual(t, mat.Norm(&diff, 2), tol, "Mul %v ta=%v tb=%v", s, ta, tb)
+				// beta = 0 must not read c: fill it with NaN first.
+				nan := mat.NewDense(s.m, s.n, nil)
+				for i := 0; i < s.m; i++ {
+					for j := 0; j < s.n; j++ {
+						nan.Set(i, j, math.NaN())
+					}
+				}
+				require.NoError(t, b.Upload(dc, nan))
+				require.NoError(t, b.Mul(dc, 1, da, ta, db, tb, 0))
+				got = download(t, b, dc)
+				assert.False(t, hasNaN(got), "Mul with beta = 0 read NaN from c, %v ta=%v tb=%v", s, ta, tb)
+				b.Free(da)
+				b.Free(db)
+				b.Free(dc)
+			}
+		}
+	}
+	d1, _ := b.New(2, 3)
+	d2, _ := b.New(4, 5)
+	d3, _ := b.New(2, 5)
+	assert.Panics(t, func() { _ = b.Mul(d3, 1, d1, false, d2, false, 0) }, "shape mismatch must panic")
+}
+
+func hasNaN(m *mat.Dense) bool {
+	r, c := m.Dims()
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			if math.IsNaN(m.At(i, j)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// testMulInput checks products where one operand is in the input format,
+// in every position the algorithms use: op(A)·X, op(A)ᵀ·X and Xᵀ·op(A).
+func testMulInput(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const m, n, l = 37, 23, 6
+	a := randDense(rng, m, n)
+	ai := input(t, b, cfg, a)
+	u := cfg.U + cfg.InputU
+	for _, tr := range []bool{false, true} {
+		p, s := m, n
+		if tr {
+			p, s = n, m
+		}
+		x := randDense(rng, s, l)
+		dx := upload(t, b, x)
+		y, err := b.New(p, l)
+		require.NoError(t, err)
+		require.NoError(t, b.Mul(y, 1, ai, tr, dx, false, 0))
+		var want mat.Dense
+		want.Mul(op(a, tr), x)
+		checkClose(t, download(t, b, y), &want, mulTol(u, s, mat.Norm(a, 2), mat.Norm(x, 2), 0), "op(A)·X trans=%v", tr)
+
+		z := randDense(rng, p, l)
+		dz := upload(t, b, z)
+		w, err := b.New(s, l)
+		require.NoError(t, err)
+		require.NoError(t, b.Mul(w, 1, ai, !tr, dz, false, 0))
+		want.Reset()
+		want.Mul(op(a, tr).T(), z)
+		checkClose(t, download(t, b, w), &want, mulTol(u, p, mat.Norm(a, 2), mat.Norm(z, 2), 0), "op(A)ᵀ·X trans=%v", tr)
+
+		bb, err := b.New(l, s)
+		require.NoError(t, err)
+		require.NoError(t, b.Mul(bb, 1, dz, true, ai, tr, 0))
+		want.Reset()
+		want.Mul(z.T(), op(a, tr))
+		checkClose(t, download(t, b, bb), &want, mulTol(u, p, mat.Norm(a, 2), mat.Norm(z, 2), 0), "Xᵀ·op(A) trans=%v", tr)
+		for _, f := range []lowrank.Matrix{dx, y, dz, w, bb} {
+			b.Free(f)
+		}
+	}
+}
+
+func checkClose(t *testing.T, got, want *mat.Dense, tol float64, msg string, args ...any) {
+	t.Helper()
+	var d mat.Dense
+	d.Sub(got, want)
+	assert.LessOrEqual(t, mat.Norm(&d, 2), tol, append([]any{msg}, args...)...)
+}
+
+func testCols(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	c0 := randDense(rng, 6, 8)
+	dc := upload(t, b, c0)
+	defer b.Free(dc)
+	a, x := randDense(rng, 6, 4), randDense(rng, 4, 3)
+	da, dx := upload(t, b, a), upload(t, b, x)
+	defer b.Free(da)
+	defer b.Free(dx)
+	v := b.Cols(dc, 2, 5)
+	r, c := v.Dims()
+	require.Equal(t, [2]int{6, 3}, [2]int{r, c})
+	require.NoError(t, b.Mul(v, 1, da, false, dx, false, 0))
+	got := download(t, b, dc)
+	var prod mat.Dense
+	prod.Mul(a, x)
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 8; j++ {
+			if j >= 2 && j < 5 {
+				assert.InDelta(t, prod.At(i, j-2), got.At(i, j), mulTol(cfg.U, 4, mat.Norm(a, 2), mat.Norm(x, 2), 0))
+			} else {
+				assert.Equal(t, roundAll(c0, b, nil).At(i, j), got.At(i, j), "Mul into a column view wrote outside it")
+			}
+		}
+	}
+}
+
+func testGather(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	a := randDense(rng, 9, 5)
+	ai := input(t, b, cfg, a)
+	for _, tr := range []bool{false, true} {
+		idx := []int{3, 0, 4}
+		p, s := 9, 5
+		if tr {
+			p, s = 5, 9
+		}
+		_ = p
+		d, err := b.New(s, len(idx))
+		require.NoError(t, err)
+		require.NoError(t, b.Gather(d, ai, tr, idx))
+		got := download(t, b, d)
+		oa := op(a, tr)
+		for j, i := range idx {
+			for r := 0; r < s; r++ {
+				want := oa.At(i, r)
+				assert.InDelta(t, want, got.At(r, j), cfg.InputU*math.Abs(want)+cfg.U*math.Abs(want), "Gather trans=%v", tr)
+			}
+		}
+		b.Free(d)
+	}
+}
+
+func testNormal(t *testing.T, b lowrank.Backend) {
+	const r, c = 200, 50
+	m1, err := b.New(r, c)
+	require.NoError(t, err)
+	defer b.Free(m1)
+	m2, _ := b.New(r, c)
+	defer b.Free(m2)
+	m3, _ := b.New(r, c)
+	defer b.Free(m3)
+	require.NoError(t, b.Normal(m1, 42))
+	require.NoError(t, b.Normal(m2, 42))
+	require.NoError(t, b.Normal(m3, 43))
+	x1, x2, x3 := download(t, b, m1), download(t, b, m2), download(t, b, m3)
+	assert.True(t, mat.Equal(x1, x2), "Normal with equal seeds must be identical")
+	assert.False(t, mat.Equal(x1, x3), "Normal with different seeds must differ")
+	// N = 10000 samples of N(0,1): the sample mean has sd 1/√N = 0.01 and
+	// the sample variance sd √(2/N) ≈ 0.0141; allow 5 sd (false alarm
+	// probability < 1e-6).
+	const n = r * c
+	var s, s2 float64
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			v := x1.At(i, j)
+			s += v
+			s2 += v * v
+		}
+	}
+	mean := s / n
+	variance := s2/n - mean*mean
+	assert.InDelta(t, 0, mean, 5/math.Sqrt(n), "sample mean")
+	assert.InDelta(t, 1, variance, 5*math.Sqrt(2.0/n), "sample variance")
+}
+
+func orthErr(q *mat.Dense) float64 {
+	_, l := q.Dims()
+	var g mat.Dense
+	g.Mul(q.T(), q)
+	e := 0.0
+	for i := 0; i < l; i++ {
+		for j := 0; j < l; j++ {
+			want := 0.0
+			if i == j {
+				want = 1
+			}
+			e = math.Max(e, math.Abs(g.At(i, j)-want))
+		}
+	}
+	return e
+}
+
+func testQR(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	cases := []struct {
+		name string
+		a    *mat.Dense
+	}{
+		{"random 50x8", randDense(rng, 50, 8)},
+		{"square 6x6", randDense(rng, 6, 6)},
+		{"column 30x1", randDense(rng, 30, 1)},
+		{"zero 20x4", mat.NewDense(20, 4, nil)},
+	}
+	// Rank 2 with 5 columns: dependent columns.
+	lr := mat.NewDense(40, 5, nil)
+	lr.Mul(randDense(rng, 40, 2), randDense(rng, 2, 5))
+	cases = append(cases, struct {
+		name string
+		a    *mat.Dense
+	}{"rank-deficient 40x5", lr})
+	// Graded columns: condition number 1e6 in the working precision's range.
+	gr := randDense(rng, 60, 6)
+	for j := 0; j < 6; j++ {
+		for i := 0; i < 60; i++ {
+			gr.Set(i, j, gr.At(i, j)*math.Pow(10, -float64(j)))
+		}
+	}
+	cases = append(cases, struct {
+		name string
+		a    *mat.Dense
+	}{"graded 60x6", gr})
+	for _, tc := range cases {
+		p, l := tc.a.Dims()
+		da := upload(t, b, tc.a)
+		dr, err := b.New(l, l)
+		require.NoError(t, err)
+		require.NoError(t, b.QR(da, dr), tc.name)
+		q := download(t, b, da)
+		r := download(t, b, dr)
+		assert.LessOrEqual(t, orthErr(q), cfg.OrthTol*float64(l), "%s: ‖QᵀQ − I‖_max", tc.name)
+		assert.False(t, hasNaN(q), "%s: NaN in Q", tc.name)
+		for i := 0; i < l; i++ {
+			for j := 0; j < i; j++ {
+				assert.Equal(t, 0.0, r.At(i, j), "%s: R must be upper triangular", tc.name)
+			}
+		}
+		var qr mat.Dense
+		qr.Mul(q, r)
+		// Householder/Cholesky QR are backward stable: ‖A − QR‖_F ≤ c·p·l·u·‖A‖_F;
+		// c = 10 covers the constants of both.
+		checkClose(t, &qr, tc.a, 10*float64(p*l)*cfg.U*mat.Norm(tc.a, 2)+1e-300, "%s: A = QR", tc.name)
+		_ = p
+		b.Free(da)
+		b.Free(dr)
+	}
+	// r == nil is allowed.
+	da := upload(t, b, randDense(rng, 10, 3))
+	require.NoError(t, b.QR(da, nil))
+	b.Free(da)
+}
+
+func testLU(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	a := randDense(rng, 40, 6)
+	da := upload(t, b, a)
+	defer b.Free(da)
+	require.NoError(t, b.LU(da))
+	l := download(t, b, da)
+	// range(L) = range(A): the residual of A projected onto range(L) is
+	// at rounding level (the projection uses a float64 QR of L).
+	var qr mat.QR
+	qr.Factorize(l)
+	var q mat.Dense
+	qr.QTo(&q)
+	q2 := q.Slice(0, 40, 0, 6)
+	var proj, res mat.Dense
+	proj.Mul(q2.T(), a)
+	res.Mul(q2, &proj)
+	res.Sub(a, &res)
+	// Pivoted LU has growth factor ≤ 2^(l−1) in theory and ~l in practice;
+	// 100·p·l·u covers it for these sizes.
+	assert.LessOrEqual(t, mat.Norm(&res, 2), 100*40*6*cfg.U*mat.Norm(a, 2), "range(L) ≠ range(A)")
+	// L is unit lower trapezoidal up to a row permutation: 6 rows hold
+	// the identity pattern's ones and |entries| ≤ 1 (partial pivoting).
+	for i := 0; i < 40; i++ {
+		for j := 0; j < 6; j++ {
+			assert.LessOrEqual(t, math.Abs(l.At(i, j)), 1+4*cfg.U, "partial pivoting bounds |L| by 1")
+		}
+	}
+}
+
+func testSVD(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, l := range []int{1, 5, 16} {
+		a := randDense(rng, l, l)
+		da := upload(t, b, a)
+		du, _ := b.New(l, l)
+		dv, _ := b.New(l, l)
+		s := make([]float64, l)
+		require.NoError(t, b.SVD(du, s, dv, da))
+		u, v := download(t, b, du), download(t, b, dv)
+		for i := 1; i < l; i++ {
+			assert.LessOrEqual(t, s[i], s[i-1], "singular values must be non-increasing")
+		}
+		assert.LessOrEqual(t, orthErr(u), cfg.OrthTol*float64(l), "U orthonormal")
+		assert.LessOrEqual(t, orthErr(v), cfg.OrthTol*float64(l), "V orthonormal")
+		us := mat.DenseCopyOf(u)
+		for j := 0; j < l; j++ {
+			for i := 0; i < l; i++ {
+				us.Set(i, j, us.At(i, j)*s[j])
+			}
+		}
+		var rec mat.Dense
+		rec.Mul(us, v.T())
+		// Backward stable SVD: ‖A − UΣVᵀ‖_F ≤ c·l²·u·‖A‖_F with c = 10.
+		checkClose(t, &rec, roundAll(a, b, nil), 10*float64(l*l)*cfg.U*mat.Norm(a, 2), "A = UΣVᵀ, l=%d", l)
+		for _, m := range []lowrank.Matrix{da, du, dv} {
+			b.Free(m)
+		}
+	}
+}
+
+func testNorms(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	a := randDense(rng, 13, 7)
+	ai := input(t, b, cfg, a)
+	n2, err := b.Norm2(ai)
+	require.NoError(t, err)
+	want := mat.Norm(a, 2)
+	want *= want
+	// Each element is rounded once (InputU) and squared and summed in
+	// float64 or better: relative error ≤ 2·InputU + 91·2⁻⁵³.
+	assert.InDelta(t, want, n2, (2*cfg.InputU+1e-14)*want)
+	for _, tr := range []bool{false, true} {
+		p := 13
+		if tr {
+			p = 7
+		}
+		dst := make([]float64, p)
+		require.NoError(t, b.RowNorms2(dst, ai, tr))
+		oa := op(a, tr)
+		for i := 0; i < p; i++ {
+			w := 0.0
+			_, s := oa.Dims()
+			for j := 0; j < s; j++ {
+				v := oa.At(i, j)
+				w += v * v
+			}
+			assert.InDelta(t, w, dst[i], (2*cfg.InputU+1e-14)*w, "RowNorms2 trans=%v row %d", tr, i)
+		}
+	}
+}
+
+func testNonFinite(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	a := randDense(rng, 5, 6)
+	_, _, _, found, err := b.FindNonFinite(input(t, b, cfg, a))
+	require.NoError(t, err)
+	assert.False(t, found)
+	a.Set(3, 4, math.Inf(-1))
+	a.Set(4, 0, math.NaN())
+	i, j, v, found, err := b.FindNonFinite(input(t, b, cfg, a))
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, [2]int{3, 4}, [2]int{i, j}, "first non-finite element in row-major order")
+	assert.True(t, math.IsInf(v, -1))
+	_, err = lowrank.CheckInput(b, input(t, b, cfg, a))
+	var nf *lowrank.NotFiniteError
+	assert.ErrorAs(t, err, &nf)
+}
