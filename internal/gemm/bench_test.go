@@ -1,0 +1,107 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// benchShapes are the products loract's CPU algorithms spend their time in.
+var benchShapes = []struct {
+	m, n, k int
+	tA, tB  bool
+}{
+	{8192, 128, 4096, false, false}, // Y = A·Ω
+	{4096, 128, 8192, true, false},  // AᵀQ
+	{128, 4096, 8192, true, false},  // QᵀA
+	{4096, 64, 1024, false, false},
+	{1024, 1024, 1024, false, false},
+	{1024, 1024, 4096, true, false}, // Gram AᵀA of a 4096×1024 A
+}
+
+func benchName(m, n, k int, tA, tB bool) string {
+	return fmt.Sprintf("m=%d/n=%d/k=%d/ta=%t/tb=%t", m, n, k, tA, tB)
+}
+
+func benchOperands[TA Float](m, n, k int, tA, tB bool) (a []TA, lda int, b []float64, ldb int, c []float64) {
+	rnd := rand.New(rand.NewPCG(1, 1))
+	a, lda = operand[TA](rnd, m, k, tA, 0)
+	b, ldb = operand[float64](rnd, k, n, tB, 0)
+	return a, lda, b, ldb, make([]float64, m*n)
+}
+
+func report(b *testing.B, m, n, k int) {
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkDgemm times Dgemm with the micro-kernel chosen for this CPU.
+func BenchmarkDgemm(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(benchName(s.m, s.n, s.k, s.tA, s.tB), func(b *testing.B) {
+			a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
+			for b.Loop() {
+				Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+			}
+			report(b, s.m, s.n, s.k)
+		})
+	}
+}
+
+// BenchmarkGemm32 times Gemm with a float32 A, as activations arrive.
+func BenchmarkGemm32(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(benchName(s.m, s.n, s.k, s.tA, s.tB), func(b *testing.B) {
+			a, lda, bb, ldb, c := benchOperands[float32](s.m, s.n, s.k, s.tA, s.tB)
+			for b.Loop() {
+				Gemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+			}
+			report(b, s.m, s.n, s.k)
+		})
+	}
+}
+
+// BenchmarkDgemmKernel times every micro-kernel this CPU can run.
+func BenchmarkDgemmKernel(b *testing.B) {
+	for _, mk := range kernels() {
+		for _, s := range benchShapes {
+			if mk.name == "go" && s.m*s.n*s.k > 1<<30 {
+				continue
+			}
+			b.Run("kernel="+mk.name+"/"+benchName(s.m, s.n, s.k, s.tA, s.tB), func(b *testing.B) {
+				a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
+				for b.Loop() {
+					gemmWith(mk, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, s.m, s.n, s.k)
+			})
+		}
+	}
+}
+
+// BenchmarkGonumDgemm times gonum's blas64.Gemm, the peer, on the same
+// shapes.
+func BenchmarkGonumDgemm(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(benchName(s.m, s.n, s.k, s.tA, s.tB), func(b *testing.B) {
+			a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
+			ga := blas64.General{Rows: s.m, Cols: s.k, Stride: lda, Data: a}
+			ta := blas.NoTrans
+			if s.tA {
+				ga.Rows, ga.Cols, ta = s.k, s.m, blas.Trans
+			}
+			gb := blas64.General{Rows: s.k, Cols: s.n, Stride: ldb, Data: bb}
+			tb := blas.NoTrans
+			if s.tB {
+				gb.Rows, gb.Cols, tb = s.n, s.k, blas.Trans
+			}
+			gc := blas64.General{Rows: s.m, Cols: s.n, Stride: s.n, Data: c}
+			for b.Loop() {
+				blas64.Gemm(ta, tb, 1, ga, gb, 0, gc)
+			}
+			report(b, s.m, s.n, s.k)
+		})
+	}
+}

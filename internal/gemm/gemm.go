@@ -1,0 +1,332 @@
+// Package gemm is a dense matrix–matrix product for the CPU, the kernel
+// beneath every host algorithm in loract.
+//
+// It computes C = alpha·op(A)·op(B) + beta·C for row-major operands, with
+// op(X) = X or Xᵀ, in the Goto/BLIS scheme: op(B) is packed kc×nc at a time
+// and op(A) mc×kc at a time into contiguous micro-panels, and a
+// register-blocked micro-kernel (AVX-512 or AVX2+FMA assembly on amd64,
+// chosen at run time from CPUID; portable Go elsewhere or with the noasm
+// build tag) computes one mr×nr tile of C per call. A and B may be float32;
+// they are converted to float64 inside the packing, so the only transient
+// memory is the packing buffers, whose size does not depend on m, n or k.
+// Products of more than 64³ multiply–adds are split over GOMAXPROCS
+// persistent workers by rows or columns of C.
+package gemm
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Blocking of the Goto/BLIS loops. A kc×nr panel of packed B (24 KiB for
+// kc = 192, nr = 16) and an mr×kc panel of packed A (18 KiB for mr = 12)
+// fit together in a 48 KiB L1; the mc×kc block of A (288 KiB) sits in L2
+// and the kc×nc block of B (6 MiB) in L3.
+const (
+	kcBlock  = 192
+	mcTarget = 192
+	ncTarget = 4096
+)
+
+// smallWork is the number of multiply–adds below which a product runs on
+// the calling goroutine alone.
+const smallWork = 64 * 64 * 64
+
+// maxParts bounds how many pieces a product is split into.
+const maxParts = 64
+
+var kernel = sync.OnceValue(func() microKernel { return kernels()[0] })
+
+// Kernel returns the name of the micro-kernel in use: "avx512", "avx2" or
+// "go".
+func Kernel() string { return kernel().name }
+
+// Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64
+// matrices, with the semantics of gonum's blas64 Dgemm: op(A) is m×k and is
+// A (stored m×k with stride lda) or, if tA, Aᵀ (A stored k×m); op(B) is k×n
+// and is B (k×n, stride ldb) or, if tB, Bᵀ (B stored n×k); C is m×n with
+// stride ldc. When beta is zero C is not read, so NaN there is overwritten;
+// when alpha is zero or k is zero A and B are not read. C must not overlap
+// A or B. Dgemm panics if a dimension is negative, a stride is smaller than
+// the row length it holds (or 1) or a slice is too short.
+//
+// Cost: 2·m·n·k flops, plus (m·k + k·n) conversions per pass of packing.
+func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	Gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Gemm is Dgemm with A and B each of float32 or float64 elements. float32
+// elements are converted exactly to float64 as they are packed, and the
+// product is computed in float64, so the result equals Dgemm on the
+// converted matrices; no float64 copy of A or B is made.
+func Gemm[TA, TB Float](tA, tB bool, m, n, k int, alpha float64, a []TA, lda int, b []TB, ldb int, beta float64, c []float64, ldc int) {
+	gemmWith(kernel(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func checkOperand(name string, rows, cols, ld, length int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("gemm: bad ld%s %d for %d columns", name, ld, cols))
+	}
+	if rows > 0 && cols > 0 && length < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("gemm: %s has %d elements, needs %d", name, length, (rows-1)*ld+cols))
+	}
+}
+
+func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha float64, a []TA, lda int, b []TB, ldb int, beta float64, c []float64, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if tA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tB {
+		br, bc = n, k
+	}
+	checkOperand("a", ar, ac, lda, len(a))
+	checkOperand("b", br, bc, ldb, len(b))
+	checkOperand("c", m, n, ldc, len(c))
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	g := getCall[TA, TB]()
+	*g = call[TA, TB]{
+		mk: mk, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: matrix[TA]{data: a, ld: lda, trans: tA},
+		b: matrix[TB]{data: b, ld: ldb, trans: tB},
+		c: c, ldc: ldc,
+	}
+	g.plan()
+	if g.parts == 1 {
+		g.runPart(0)
+	} else {
+		ensureWorkers(g.parts - 1)
+		g.wg.Add(g.parts - 1)
+		for i := 1; i < g.parts; i++ {
+			work <- workItem{r: g, part: i}
+		}
+		g.runPart(0)
+		g.wg.Wait()
+	}
+	putCall(g)
+}
+
+// scale sets C = beta·C, writing zeros without reading C when beta is 0.
+func scale(m, n int, beta float64, c []float64, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// call is one product in flight, shared by the goroutines computing it.
+type call[TA, TB Float] struct {
+	wg          sync.WaitGroup
+	mk          microKernel
+	m, n, k     int
+	alpha, beta float64
+	a           matrix[TA]
+	b           matrix[TB]
+	c           []float64
+	ldc         int
+	parts       int
+	splitM      bool
+}
+
+// plan chooses how many pieces C is cut into and along which side. Each
+// piece packs all of the operand that is not split, so the rows of C are
+// split when op(B) (k×n) is the smaller operand, the columns otherwise.
+func (g *call[TA, TB]) plan() {
+	g.parts = 1
+	if float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
+		return
+	}
+	p := min(runtime.GOMAXPROCS(0), maxParts)
+	mt := (g.m + g.mk.mr - 1) / g.mk.mr // tiles along each side
+	nt := (g.n + g.mk.nr - 1) / g.mk.nr
+	g.splitM = g.n <= g.m
+	if g.splitM && mt < p && nt > mt {
+		g.splitM = false
+	} else if !g.splitM && nt < p && mt > nt {
+		g.splitM = true
+	}
+	if g.splitM {
+		g.parts = max(1, min(p, mt))
+	} else {
+		g.parts = max(1, min(p, nt))
+	}
+}
+
+// chunk returns the i-th of parts contiguous ranges splitting [0, n), each
+// a multiple of unit long except the last.
+func chunk(n, parts, i, unit int) (lo, hi int) {
+	units := (n + unit - 1) / unit
+	return min(n, units*i/parts*unit), min(n, units*(i+1)/parts*unit)
+}
+
+func (g *call[TA, TB]) runPart(i int) {
+	i0, i1, j0, j1 := 0, g.m, 0, g.n
+	if g.parts > 1 {
+		if g.splitM {
+			i0, i1 = chunk(g.m, g.parts, i, g.mk.mr)
+		} else {
+			j0, j1 = chunk(g.n, g.parts, i, g.mk.nr)
+		}
+	}
+	if i0 < i1 && j0 < j1 {
+		buf := bufPool.Get().(*buffers)
+		serial(g.mk, buf, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
+		bufPool.Put(buf)
+	}
+	if i > 0 {
+		g.wg.Done()
+	}
+}
+
+// serial computes rows [i0, i1) and columns [j0, j1) of C on the calling
+// goroutine: the five loops around the micro-kernel.
+func serial[TA, TB Float](mk microKernel, buf *buffers, a matrix[TA], b matrix[TB], k int, alpha, beta float64, c []float64, ldc, i0, i1, j0, j1 int) {
+	mr, nr := mk.mr, mk.nr
+	mcb := max(mr, mcTarget/mr*mr)
+	ncb := max(nr, ncTarget/nr*nr)
+	tile := buf.tileFor(mr * nr)
+	for jc := j0; jc < j1; jc += ncb {
+		nc := min(ncb, j1-jc)
+		ncPad := (nc + nr - 1) / nr * nr
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			bp := buf.bFor(ncPad * kc)
+			packB(bp, b, pc, kc, jc, nc, nr)
+			// The first pass over k applies beta; later ones accumulate.
+			bt, useBeta := beta, beta != 0
+			if pc > 0 {
+				bt, useBeta = 1, true
+			}
+			for ic := i0; ic < i1; ic += mcb {
+				mc := min(mcb, i1-ic)
+				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
+				packA(ap, a, ic, mc, pc, kc, mr)
+				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, tile)
+			}
+		}
+	}
+}
+
+// macro multiplies a packed mc×kc block of A by a packed kc×nc block of B
+// into C[ic:ic+mc, jc:jc+nc], one mr×nr tile per micro-kernel call. Tiles
+// cut by the edge of C go through tile and are merged here.
+func macro(mk microKernel, kc int, ap, bp, c []float64, ldc, ic, mc, jc, nc int, alpha, beta float64, useBeta bool, tile []float64) {
+	mr, nr := mk.mr, mk.nr
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		bpan := bp[jr*kc : (jr+nr)*kc]
+		for ir := 0; ir < mc; ir += mr {
+			rows := min(mr, mc-ir)
+			apan := ap[ir*kc : (ir+mr)*kc]
+			off := (ic+ir)*ldc + jc + jr
+			if rows == mr && cols == nr {
+				mk.fn(kc, apan, bpan, c[off:], ldc, alpha, beta, useBeta)
+				continue
+			}
+			mk.fn(kc, apan, bpan, tile, nr, alpha, 0, false)
+			for i := 0; i < rows; i++ {
+				crow := c[off+i*ldc : off+i*ldc+cols]
+				trow := tile[i*nr : i*nr+cols]
+				if !useBeta {
+					copy(crow, trow)
+					continue
+				}
+				for j := range crow {
+					crow[j] = trow[j] + beta*crow[j]
+				}
+			}
+		}
+	}
+}
+
+// buffers holds one goroutine's packing buffers; they grow to at most
+// mcTarget·kcBlock and kcBlock·ncTarget elements (plus rounding to the
+// micro-tile), whatever the size of the product.
+type buffers struct{ a, b, tile []float64 }
+
+var bufPool = sync.Pool{New: func() any { return new(buffers) }}
+
+func grow(s *[]float64, n int) []float64 {
+	if cap(*s) < n {
+		*s = make([]float64, n)
+	}
+	return (*s)[:n]
+}
+
+func (bf *buffers) aFor(n int) []float64    { return grow(&bf.a, n) }
+func (bf *buffers) bFor(n int) []float64    { return grow(&bf.b, n) }
+func (bf *buffers) tileFor(n int) []float64 { return grow(&bf.tile, n) }
+
+// The worker pool: goroutines started on first need, one fewer than the
+// largest number of pieces asked for, that live for the process.
+type runner interface{ runPart(i int) }
+
+type workItem struct {
+	r    runner
+	part int
+}
+
+var (
+	work      = make(chan workItem, maxParts)
+	workersMu sync.Mutex
+	nWorkers  atomic.Int64
+)
+
+func ensureWorkers(n int) {
+	if int(nWorkers.Load()) >= n {
+		return
+	}
+	workersMu.Lock()
+	defer workersMu.Unlock()
+	for int(nWorkers.Load()) < n {
+		go func() {
+			for w := range work {
+				w.r.runPart(w.part)
+			}
+		}()
+		nWorkers.Add(1)
+	}
+}
+
+// Pools of call values, one per pair of element types.
+var callPools [4]sync.Pool
+
+func isF32[T Float]() int {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return 1
+	}
+	return 0
+}
+
+func getCall[TA, TB Float]() *call[TA, TB] {
+	if v := callPools[isF32[TA]()+2*isF32[TB]()].Get(); v != nil {
+		return v.(*call[TA, TB])
+	}
+	return new(call[TA, TB])
+}
+
+func putCall[TA, TB Float](g *call[TA, TB]) {
+	g.a.data, g.b.data, g.c = nil, nil, nil
+	callPools[isF32[TA]()+2*isF32[TB]()].Put(g)
+}

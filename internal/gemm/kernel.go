@@ -1,0 +1,67 @@
+package gemm
+
+// A microKernel computes one mr×nr tile of C from packed panels:
+//
+//	C[i, j] = alpha·Σ_{p<kc} a[p·mr+i]·b[p·nr+j] + beta·C[i, j]   (useBeta)
+//	C[i, j] = alpha·Σ_{p<kc} a[p·mr+i]·b[p·nr+j]                  (!useBeta)
+//
+// for i < mr, j < nr, where C[i, j] is c[i·ldc+j]. Without useBeta, c is
+// only written, so NaN or Inf there does not propagate. a holds kc·mr and b
+// kc·nr elements; c must reach element (mr-1)·ldc+nr-1.
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     func(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool)
+}
+
+// goKernel is the portable micro-kernel: a 4×4 tile held in 16 scalars.
+var goKernel = microKernel{name: "go", mr: 4, nr: 4, fn: kernGo}
+
+func kernGo(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool) {
+	var c00, c01, c02, c03 float64
+	var c10, c11, c12, c13 float64
+	var c20, c21, c22, c23 float64
+	var c30, c31, c32, c33 float64
+	a = a[:4*kc]
+	b = b[:4*kc]
+	for p := 0; p+4 <= len(a); p += 4 {
+		ap := a[p : p+4 : p+4]
+		bp := b[p : p+4 : p+4]
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+	}
+	store := func(row []float64, x0, x1, x2, x3 float64) {
+		row = row[:4:4]
+		if useBeta {
+			row[0] = alpha*x0 + beta*row[0]
+			row[1] = alpha*x1 + beta*row[1]
+			row[2] = alpha*x2 + beta*row[2]
+			row[3] = alpha*x3 + beta*row[3]
+			return
+		}
+		row[0] = alpha * x0
+		row[1] = alpha * x1
+		row[2] = alpha * x2
+		row[3] = alpha * x3
+	}
+	store(c[0:], c00, c01, c02, c03)
+	store(c[ldc:], c10, c11, c12, c13)
+	store(c[2*ldc:], c20, c21, c22, c23)
+	store(c[3*ldc:], c30, c31, c32, c33)
+}
