@@ -31,8 +31,8 @@ var shapes = []shape{
 	{3, 4100, 2, 0},  // n crosses an nc block
 	{70, 70, 70, 0},  // just above the threading threshold
 	{257, 130, 400, 3},
-	{5, 300, 200, 0},  // split by columns: fewer rows than workers' tiles
-	{600, 7, 100, 1},  // split by rows
+	{5, 300, 200, 0},   // split by columns: fewer rows than workers' tiles
+	{600, 7, 100, 1},   // split by rows
 	{199, 211, 223, 7}, // every block edge at once
 }
 
