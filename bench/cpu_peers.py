@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""CPU peers for loract's benchmarks: NumPy/OpenBLAS implementations of the
+LoRAct QB and of Gaussian QB, scikit-learn's randomized_svd and SciPy's exact
+SVD, timed on one matrix read from a .npy file.
+
+Methods (--methods, comma separated):
+  rows            LoRAct QB in NumPy: op(A) = A if m <= n else A^T (orthonormal
+                  factor in the smaller dimension), idx = k+over distinct rows
+                  drawn uniformly, Y = op(A) op(A)[idx]^T, q power iterations
+                  Y = op(A)(op(A)^T qr(Y)), thin QR of Y, B = Q^T op(A);
+                  truncated to k by an SVD of B when over > 0.
+  gaussian        the same with a Gaussian test matrix.
+  randomized_svd  sklearn.utils.extmath.randomized_svd with its defaults
+                  (n_oversamples=10, n_iter='auto': 7 if k < 0.1 min(m, n)
+                  else 4, power_iteration_normalizer='auto').
+  randomized_svd_p0q0  the same with n_oversamples=0, n_iter=0.
+  randomized_svd_grid  the same for every (p, q) of --oversample x --power-iters.
+  exact           scipy.linalg.svd(A, full_matrices=False, lapack_driver='gesdd'),
+                  truncated to k (skipped with --skip-exact).
+
+The element type of the input is kept (float32 stays float32: QR through
+scipy.linalg.qr, i.e. LAPACK sgeqrf/sorgqr; numpy.linalg.qr would compute in
+float64). Timing: --warmup untimed calls, then the median of --repeats calls
+(perf_counter). rel_error = ||A - approx||_F / ||A||_F of the warm-up call
+(seed --seed), accumulated in float64.
+
+Output: one JSON line per method and setting:
+  {"peer", "method", "device": "cpu", "dtype", "m", "n", "k", "p", "q",
+   "ms", "ms_min", "repeats", "rel_error"}
+preceded by {"env": {...}} with the versions and, if threadpoolctl is
+installed, the BLAS libraries actually loaded (threadpoolctl.threadpool_info:
+library, version, architecture = OpenBLAS kernel, threads). OpenBLAS reads
+OPENBLAS_CORETYPE when it loads: to time the kernel OpenBLAS would pick
+itself, unset it in the command that starts this script.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+try:
+    import scipy
+    import scipy.linalg
+except ImportError:  # pragma: no cover
+    scipy = None
+try:
+    import sklearn
+    from sklearn.utils.extmath import randomized_svd
+except ImportError:  # pragma: no cover
+    sklearn = None
+
+
+def parse_ints(s):
+    return [int(v) for v in s.split(",") if v.strip() != ""]
+
+
+def qr_q(y):
+    if scipy is not None:
+        q, _ = scipy.linalg.qr(y, mode="economic", overwrite_a=True, check_finite=False)
+        return q
+    return np.linalg.qr(y)[0].astype(y.dtype, copy=False)
+
+
+def small_svd(b):
+    if scipy is not None:
+        return scipy.linalg.svd(b, full_matrices=False, check_finite=False)
+    return np.linalg.svd(b, full_matrices=False)
+
+
+def qb(a, k, over, q, gaussian, rng):
+    """Returns (L, R) with A ~ L @ R."""
+    m, n = a.shape
+    t = m > n
+    x = a.T if t else a
+    p, s = x.shape
+    l = min(k + over, p)
+    if gaussian:
+        omega = rng.standard_normal((s, l)).astype(a.dtype, copy=False)
+    else:
+        idx = rng.choice(p, size=l, replace=False)
+        omega = x[idx].T
+    y = x @ omega
+    for _ in range(q):
+        qm = qr_q(y)
+        y = x @ (x.T @ qm)
+    qm = qr_q(y)
+    b = qm.T @ x
+    if l > k:
+        u, sv, vh = small_svd(b)
+        qm = qm @ u[:, :k]
+        b = sv[:k, None] * vh[:k]
+    if t:
+        return b.T, qm.T
+    return qm, b
+
+
+def sk_rsvd(a, k, p, q, seed):
+    kw = {}
+    if p is not None:
+        kw["n_oversamples"] = p
+    if q is not None:
+        kw["n_iter"] = q
+    u, s, vt = randomized_svd(a, k, random_state=seed, **kw)
+    return u * s, vt
+
+
+def exact(a, k):
+    u, s, vt = scipy.linalg.svd(a, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    return u[:, :k] * s[:k], vt[:k]
+
+
+def rel_error(a, l, r, chunk=2048):
+    num = 0.0
+    den = 0.0
+    for i0 in range(0, a.shape[0], chunk):
+        ab = a[i0:i0 + chunk]
+        d = (ab - l[i0:i0 + chunk] @ r).astype(np.float64)
+        num += float(np.einsum("ij,ij->", d, d))
+        ab64 = ab.astype(np.float64)
+        den += float(np.einsum("ij,ij->", ab64, ab64))
+    return float(np.sqrt(num / den))
+
+
+def timed(fn, warmup, repeats, seed):
+    first = None
+    for _ in range(max(warmup, 1)):
+        out = fn(seed)
+        if first is None:
+            first = out
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        fn(seed + 1 + r)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return first, sorted(times)
+
+
+def env_info(path, dtype):
+    env = {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "scipy": scipy.__version__ if scipy else None,
+        "sklearn": sklearn.__version__ if sklearn else None,
+        "cpu_count": os.cpu_count(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "input": path,
+        "input_dtype": str(dtype),
+    }
+    try:
+        import threadpoolctl
+        env["threadpools"] = [
+            {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+            for d in threadpoolctl.threadpool_info()
+        ]
+    except ImportError:
+        env["threadpools"] = "threadpoolctl not installed: BLAS kernel not recorded"
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", required=True, help=".npy file with the matrix (float32 or float64, C order)")
+    ap.add_argument("--k", type=int, required=True)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--methods", default="rows,gaussian,randomized_svd,randomized_svd_p0q0,exact")
+    ap.add_argument("--skip-exact", action="store_true")
+    ap.add_argument("--power-iters", default="0", help="comma-separated q values (rows, gaussian, randomized_svd_grid)")
+    ap.add_argument("--oversample", default="0", help="comma-separated p values (rows, gaussian, randomized_svd_grid)")
+    args = ap.parse_args()
+
+    a = np.load(args.input)
+    if a.ndim != 2:
+        sys.exit("cpu_peers: %s is not a matrix" % args.input)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    a = np.ascontiguousarray(a)
+    m, n = a.shape
+    k = args.k
+    dtype = {np.dtype(np.float32): "fp32", np.dtype(np.float64): "fp64"}[a.dtype]
+
+    # threadpool_info lists only the libraries loaded so far: load them.
+    if scipy is not None:
+        scipy.linalg.qr(np.ones((2, 2), a.dtype))
+    print(json.dumps({"env": env_info(args.input, a.dtype)}), flush=True)
+
+    base = {"device": "cpu", "dtype": dtype, "m": m, "n": n, "k": k}
+    auto_q = 7 if k < 0.1 * min(m, n) else 4
+    runs = []
+    for meth in [s.strip() for s in args.methods.split(",") if s.strip()]:
+        if meth in ("rows", "gaussian"):
+            for q in parse_ints(args.power_iters):
+                for p in parse_ints(args.oversample):
+                    runs.append(("numpy", meth, p, q, lambda sd, meth=meth, p=p, q=q:
+                                 qb(a, k, p, q, meth == "gaussian", np.random.default_rng(sd))))
+        elif meth == "randomized_svd":
+            runs.append(("sklearn", meth, 10, auto_q, lambda sd: sk_rsvd(a, k, None, None, sd)))
+        elif meth == "randomized_svd_p0q0":
+            runs.append(("sklearn", "randomized_svd", 0, 0, lambda sd: sk_rsvd(a, k, 0, 0, sd)))
+        elif meth == "randomized_svd_grid":
+            for q in parse_ints(args.power_iters):
+                for p in parse_ints(args.oversample):
+                    runs.append(("sklearn", "randomized_svd", p, q, lambda sd, p=p, q=q: sk_rsvd(a, k, p, q, sd)))
+        elif meth == "exact":
+            if not args.skip_exact:
+                runs.append(("scipy", meth, 0, 0, lambda sd: exact(a, k)))
+        else:
+            sys.exit("cpu_peers: unknown method %r" % meth)
+
+    for peer, meth, p, q, fn in runs:
+        rec = dict(base, peer=peer, method=meth, p=p, q=q)
+        if (peer == "sklearn" and sklearn is None) or (peer == "scipy" and scipy is None):
+            rec["error"] = "%s is not installed (apt-get install python3-%s)" % (peer, peer)
+        else:
+            try:
+                (l, r), times = timed(fn, args.warmup, args.repeats, args.seed)
+                rec.update(ms=statistics.median(times), ms_min=times[0], repeats=len(times),
+                           rel_error=rel_error(a, l, r))
+            except (np.linalg.LinAlgError, ValueError, MemoryError) as e:
+                rec["error"] = str(e).splitlines()[0][:300]
+        print(json.dumps(rec), flush=True)
+
+
+if __name__ == "__main__":
+    main()
