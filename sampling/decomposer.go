@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 
 	"github.com/loract/loract/internal/alg"
@@ -149,8 +150,20 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options) (y lowrank.M
 		p, s = n, m
 	}
 	l := min(k+opts.Oversample, p)
-	idx, err := d.draw(a, trans, p, l, opts)
-	if err != nil {
+	var idx []int
+	if opts.Indices != nil {
+		l = len(opts.Indices)
+		if l < k || l > p {
+			return nil, false, 0, fmt.Errorf("%w: %d Indices, want k = %d ≤ ℓ ≤ %d", lowrank.ErrOption, l, k, p)
+		}
+		for _, i := range opts.Indices {
+			if i >= p {
+				return nil, false, 0, fmt.Errorf("%w: index %d ≥ %d rows of op(A)", lowrank.ErrOption, i, p)
+			}
+		}
+		d.idx = append(d.idx[:0], opts.Indices...)
+		idx = d.idx
+	} else if idx, err = d.draw(a, trans, p, l, opts); err != nil {
 		return nil, false, 0, err
 	}
 	if opts.Draw != nil {

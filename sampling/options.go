@@ -64,6 +64,11 @@ type Options struct {
 	Seed uint64
 	// Draw, if not nil, receives the draw of the call.
 	Draw *Draw
+	// Indices, if not nil, are used as the sampled rows of op(A) instead
+	// of a random draw: distinct, in [0, rows of op(A)), at least k of them
+	// (ℓ = len(Indices); Oversample and Sampler are ignored). It serves
+	// experiments that control the sample, e.g. nested index sets.
+	Indices []int
 }
 
 // Draw records the random choices of one decomposition, so that its error
@@ -88,6 +93,13 @@ func (o *Options) check() error {
 	}
 	if o.PowerIters < 0 {
 		return fmt.Errorf("%w: PowerIters = %d < 0", lowrank.ErrOption, o.PowerIters)
+	}
+	seen := make(map[int]bool, len(o.Indices))
+	for _, i := range o.Indices {
+		if i < 0 || seen[i] {
+			return fmt.Errorf("%w: Indices must be distinct and non-negative, got %d twice or negative", lowrank.ErrOption, i)
+		}
+		seen[i] = true
 	}
 	if o.Sampler != Uniform && o.Sampler != LengthSquared {
 		return fmt.Errorf("%w: sampler %d", lowrank.ErrOption, int(o.Sampler))
