@@ -1,0 +1,198 @@
+package rsvd_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/rsvd"
+)
+
+const eps = 0x1p-52
+
+type shape struct {
+	m, n, k, over int
+	strided       bool
+}
+
+var shapes = []shape{
+	{60, 40, 5, 5, false},
+	{40, 60, 5, 5, false},
+	{50, 50, 10, 0, false},
+	{1, 30, 1, 0, false},
+	{30, 1, 1, 3, false},
+	{45, 25, 25, 0, false},
+	{25, 45, 25, 4, false},
+	{80, 30, 1, 2, false},
+	{70, 35, 6, 4, true},
+}
+
+func input(s shape, sigma []float64, seed uint64) *mat.Dense {
+	a := testmat.Incoherent(s.m, s.n, sigma, seed)
+	if s.strided {
+		return testmat.Strided(a)
+	}
+	return a
+}
+
+func TestQBProperties(t *testing.T) {
+	for _, norm := range []rsvd.Normalizer{rsvd.QR, rsvd.LU, rsvd.None} {
+		for _, s := range shapes {
+			t.Run(fmt.Sprintf("%v/%dx%d/k=%d/p=%d/strided=%v", norm, s.m, s.n, s.k, s.over, s.strided), func(t *testing.T) {
+				sigma := testmat.PowerLaw(min(s.m, s.n), 1, 0)
+				a := input(s, sigma, 7)
+				orig := mat.DenseCopyOf(a)
+				for seed := uint64(0); seed < 3; seed++ {
+					f, err := rsvd.QB(a, s.k, &rsvd.Options{Seed: seed, Oversample: s.over, PowerIters: 1, Normalizer: norm})
+					require.NoError(t, err)
+					assert.True(t, mat.Equal(orig, a), "input modified")
+					m, n := f.Dims()
+					require.Equal(t, [3]int{s.m, s.n, s.k}, [3]int{m, n, f.Rank()})
+					var q mat.Dense
+					f.QTo(&q)
+					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.k))
+					direct := lowrank.RelError(a, f)
+					assert.GreaterOrEqual(t, direct, testmat.OptimalError(sigma, s.k)-1e-12, "Eckart–Young")
+					ident := lowrank.ErrorFromNorms(lowrank.FrobNorm2(a), f.FrobNorm2B())
+					// See sampling's test: 4·(m+n)·ε relative to ‖A‖².
+					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.m+s.n)*eps)
+				}
+			})
+		}
+	}
+}
+
+func TestExactRecovery(t *testing.T) {
+	for _, s := range []shape{{60, 40, 6, 0, false}, {40, 60, 6, 3, false}, {50, 50, 9, 0, true}} {
+		sigma := testmat.RankPlusNoise(min(s.m, s.n), s.k, 0)
+		a := input(s, sigma, 3)
+		f, err := rsvd.QB(a, s.k, &rsvd.Options{Seed: 1, Oversample: s.over})
+		require.NoError(t, err)
+		// A Gaussian Ω₁ (k×ℓ) is invertible with probability 1; its
+		// condition number enters the rounding, 1e-10 leaves a wide margin.
+		assert.Less(t, lowrank.RelError(a, f), 1e-10, "%v", s)
+	}
+}
+
+func TestSVD(t *testing.T) {
+	for _, s := range shapes {
+		sigma := testmat.PowerLaw(min(s.m, s.n), 2, 0)
+		a := input(s, sigma, 5)
+		f, err := rsvd.SVD(a, s.k, &rsvd.Options{Seed: 3, Oversample: s.over, PowerIters: 2})
+		require.NoError(t, err)
+		var u, v mat.Dense
+		f.UTo(&u)
+		f.VTo(&v)
+		assert.LessOrEqual(t, testmat.OrthError(&u), 1e-13*float64(s.k))
+		assert.LessOrEqual(t, testmat.OrthError(&v), 1e-13*float64(s.k))
+		sv := f.Values(nil)
+		for j := range sv {
+			assert.LessOrEqual(t, sv[j], sigma[j]+float64(s.m+s.n)*eps, "interlacing")
+		}
+		assert.GreaterOrEqual(t, lowrank.RelError(a, f), testmat.OptimalError(sigma, s.k)-1e-12)
+	}
+	// With q = 2 and p = 10 on a fast-decaying spectrum the leading singular
+	// values are accurate: HMT Cor. 10.10 bounds the error by
+	// (1+√(k/(p−1)))·σ_{k+1} + … ≈ 2·σ_{k+1}; σ₁ here is 1 and σ_{k+1}
+	// = 1/121, so σ₁ is within 2·(1/121)² after the q=2 powers — use 1e-3.
+	a := testmat.Incoherent(200, 100, testmat.PowerLaw(100, 2, 0), 9)
+	f, err := rsvd.SVD(a, 10, &rsvd.Options{Seed: 1, Oversample: 10, PowerIters: 2})
+	require.NoError(t, err)
+	assert.InDelta(t, 1, f.Values(nil)[0], 1e-3)
+}
+
+func TestTestMatrixOut(t *testing.T) {
+	a := testmat.Incoherent(30, 50, testmat.PowerLaw(30, 1, 0), 1)
+	var omega mat.Dense
+	var tr bool
+	f, err := rsvd.QB(a, 4, &rsvd.Options{Seed: 2, Oversample: 3, TestMatrix: &omega, TransOut: &tr})
+	require.NoError(t, err)
+	r, c := omega.Dims()
+	assert.Equal(t, [2]int{50, 7}, [2]int{r, c})
+	assert.False(t, tr)
+	// Q spans range(A·Ω) truncated to 4: reconstructing with the full
+	// ℓ = 7 basis must do at least as well.
+	var y mat.Dense
+	y.Mul(a, &omega)
+	var qr mat.QR
+	qr.Factorize(&y)
+	var q mat.Dense
+	qr.QTo(&q)
+	qs := q.Slice(0, 30, 0, 7)
+	var p, res mat.Dense
+	p.Mul(qs.T(), a)
+	res.Mul(qs, &p)
+	res.Sub(a, &res)
+	assert.LessOrEqual(t, mat.Norm(&res, 2)/mat.Norm(a, 2), lowrank.RelError(a, f)+1e-13)
+}
+
+func TestAdaptive(t *testing.T) {
+	sigma := testmat.Exponential(60, 0.2)
+	a := testmat.Incoherent(100, 60, sigma, 4)
+	for _, tol := range []float64{1e-1, 1e-2, 1e-4} {
+		f, err := rsvd.AdaptiveQB(a, tol, &rsvd.AdaptiveOptions{Seed: 1, BlockSize: 5})
+		require.NoError(t, err)
+		e := lowrank.RelError(a, f)
+		// The stopping test is exact up to cancellation ≲ (m+n)·ε/tol².
+		assert.LessOrEqual(t, e, tol*(1+1e-6), "tol %g", tol)
+		// The rank is not wasteful: the optimal rank for tol, plus at most
+		// one block of slack for the random sketch.
+		kopt := 1
+		for testmat.OptimalError(sigma, kopt) > tol {
+			kopt++
+		}
+		assert.GreaterOrEqual(t, f.Rank(), kopt, "rank below the Eckart–Young minimum")
+		assert.LessOrEqual(t, f.Rank(), kopt+5, "tol %g: rank %d vs optimal %d", tol, f.Rank(), kopt)
+		var q mat.Dense
+		f.QTo(&q)
+		assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(f.Rank()))
+	}
+	// MaxRank reached: the error says so and the QB is still returned.
+	f, err := rsvd.AdaptiveQB(a, 1e-6, &rsvd.AdaptiveOptions{MaxRank: 10})
+	assert.ErrorIs(t, err, rsvd.ErrNoTolerance)
+	require.NotNil(t, f)
+	assert.Equal(t, 10, f.Rank())
+	_, err = rsvd.AdaptiveQB(a, 1e-9, nil)
+	assert.ErrorIs(t, err, lowrank.ErrOption)
+	// All-zero input: rank 1, zero error.
+	z := mat.NewDense(10, 7, nil)
+	f, err = rsvd.AdaptiveQB(z, 0.1, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 0.0, lowrank.RelError(z, f))
+}
+
+func TestBadInput(t *testing.T) {
+	a := testmat.Gaussian(10, 8, 1)
+	for _, k := range []int{0, 9} {
+		_, err := rsvd.QB(a, k, nil)
+		assert.ErrorIs(t, err, lowrank.ErrRank)
+	}
+	b := mat.DenseCopyOf(a)
+	b.Set(2, 5, math.Inf(1))
+	_, err := rsvd.SVD(b, 2, nil)
+	var nf *lowrank.NotFiniteError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, [2]int{2, 5}, [2]int{nf.Row, nf.Col})
+	_, err = rsvd.QB(a, 2, &rsvd.Options{Normalizer: 7})
+	assert.ErrorIs(t, err, lowrank.ErrOption)
+	z := mat.NewDense(9, 6, nil)
+	f, err := rsvd.SVD(z, 2, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []float64{0, 0}, f.Values(nil))
+}
+
+func TestReproducible(t *testing.T) {
+	a := testmat.Gaussian(40, 30, 2)
+	f1, _ := rsvd.QB(a, 5, &rsvd.Options{Seed: 7, Oversample: 2, PowerIters: 1})
+	f2, _ := rsvd.QB(a, 5, &rsvd.Options{Seed: 7, Oversample: 2, PowerIters: 1})
+	var q1, q2 mat.Dense
+	f1.QTo(&q1)
+	f2.QTo(&q2)
+	assert.True(t, mat.Equal(&q1, &q2))
+}
