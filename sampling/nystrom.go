@@ -3,6 +3,8 @@ package sampling
 import (
 	"math"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/loract/loract/internal/alg"
 	"github.com/loract/loract/lowrank"
 )
@@ -56,8 +58,7 @@ func (d *Decomposer) NystromTo(dst *Factors, a lowrank.Matrix, k int, opts *Opti
 			scale[j] = 1 / math.Sqrt(v)
 		}
 	}
-	var host = new(hostScaler)
-	if err := host.scaleCols(be, uw, scale); err != nil {
+	if err := scaleColsHost(be, uw, scale); err != nil {
 		return err
 	}
 	e, err := d.ws.Get("nys.e", p, l)
@@ -104,12 +105,12 @@ func (d *Decomposer) NystromTo(dst *Factors, a lowrank.Matrix, k int, opts *Opti
 	return err
 }
 
-// hostScaler scales the columns of a small backend matrix through the host.
-type hostScaler struct{}
-
-func (hostScaler) scaleCols(be lowrank.Backend, m lowrank.Matrix, s []float64) error {
-	var h denseBuf
-	if err := be.Download(&h.Dense, m); err != nil {
+// scaleColsHost multiplies column j of the small backend matrix m by s[j],
+// through the host: m is ℓ×ℓ, so the round trip is negligible beside the
+// products with A.
+func scaleColsHost(be lowrank.Backend, m lowrank.Matrix, s []float64) error {
+	var h mat.Dense
+	if err := be.Download(&h, m); err != nil {
 		return err
 	}
 	r, c := h.Dims()
@@ -118,5 +119,5 @@ func (hostScaler) scaleCols(be lowrank.Backend, m lowrank.Matrix, s []float64) e
 			h.Set(i, j, h.At(i, j)*s[j])
 		}
 	}
-	return be.Upload(m, &h.Dense)
+	return be.Upload(m, &h)
 }

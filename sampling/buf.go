@@ -1,5 +1,0 @@
-package sampling
-
-import "gonum.org/v1/gonum/mat"
-
-type denseBuf struct{ mat.Dense }
