@@ -1,0 +1,60 @@
+package bounds
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// ErrParam is the panic value for a parameter outside a bound's hypotheses
+// (k < 1, p < 2 for the Gaussian bounds, q < 0, unsorted singular values,
+// more target rank than singular values).
+var ErrParam = errors.New("bounds: parameter out of range")
+
+func paramPanic(format string, args ...any) {
+	panic(fmt.Errorf("%w: "+format, append([]any{ErrParam}, args...)...))
+}
+
+// checkSigma panics with ErrParam unless sigma is non-increasing and
+// non-negative and 1 ≤ k ≤ len(sigma).
+func checkSigma(sigma []float64, k int) {
+	if k < 1 || k > len(sigma) {
+		paramPanic("k = %d, want 1 ≤ k ≤ len(sigma) = %d", k, len(sigma))
+	}
+	for j, s := range sigma {
+		if s < 0 || math.IsNaN(s) || (j > 0 && s > sigma[j-1]) {
+			paramPanic("sigma must be non-negative and non-increasing (index %d)", j)
+		}
+	}
+}
+
+// TailPower returns Σ_{j>k} σ_j^pow (1-based j, so sigma[k:]), accumulated
+// from the smallest term up.
+func TailPower(sigma []float64, k int, pow float64) float64 {
+	var s float64
+	for j := len(sigma) - 1; j >= k; j-- {
+		s += math.Pow(sigma[j], pow)
+	}
+	return s
+}
+
+// OptimalFrobenius returns the Eckart–Young optimal rank-k error in the
+// Frobenius norm, ‖A − A_k‖_F = (Σ_{j>k} σ_j²)^{1/2}, for the singular
+// values sigma (sorted non-increasing) of A. 0 ≤ k ≤ len(sigma).
+func OptimalFrobenius(sigma []float64, k int) float64 {
+	if k == len(sigma) {
+		return 0
+	}
+	checkSigma(sigma, max(k, 1))
+	return math.Sqrt(TailPower(sigma, k, 2))
+}
+
+// OptimalSpectral returns the Eckart–Young optimal rank-k error in the
+// spectral norm, ‖A − A_k‖₂ = σ_{k+1} (0 if k = len(sigma)).
+func OptimalSpectral(sigma []float64, k int) float64 {
+	if k == len(sigma) {
+		return 0
+	}
+	checkSigma(sigma, max(k, 1))
+	return sigma[k]
+}
