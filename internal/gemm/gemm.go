@@ -207,11 +207,11 @@ func serial[TA, TB Float](mk microKernel, buf *buffers, a matrix[TA], b matrix[T
 	tile := buf.tileFor(mr * nr)
 	for jc := j0; jc < j1; jc += ncb {
 		nc := min(ncb, j1-jc)
-		ncPad := (nc + nr - 1) / nr * nr
+		ncPad := (nc + mk.step - 1) / mk.step * mk.step
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
 			bp := buf.bFor(ncPad * kc)
-			packB(bp, b, pc, kc, jc, nc, nr)
+			packB(bp, b, pc, kc, jc, nc, &mk)
 			// The first pass over k applies beta; later ones accumulate.
 			bt, useBeta := beta, beta != 0
 			if pc > 0 {
@@ -234,16 +234,17 @@ func macro(mk microKernel, kc int, ap, bp, c []float64, ldc, ic, mc, jc, nc int,
 	mr, nr := mk.mr, mk.nr
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
-		bpan := bp[jr*kc : (jr+nr)*kc]
+		w, fn := mk.width(cols)
+		bpan := bp[jr*kc : jr*kc+w*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
 			apan := ap[ir*kc : (ir+mr)*kc]
 			off := (ic+ir)*ldc + jc + jr
-			if rows == mr && cols == nr {
-				mk.fn(kc, apan, bpan, c[off:], ldc, alpha, beta, useBeta)
+			if rows == mr && cols == w {
+				fn(kc, apan, bpan, c[off:], ldc, alpha, beta, useBeta)
 				continue
 			}
-			mk.fn(kc, apan, bpan, tile, nr, alpha, 0, false)
+			fn(kc, apan, bpan, tile, nr, alpha, 0, false)
 			for i := 0; i < rows; i++ {
 				crow := c[off+i*ldc : off+i*ldc+cols]
 				trow := tile[i*nr : i*nr+cols]

@@ -22,18 +22,19 @@ var shapes = []shape{
 	{1, 1, 1, 0},
 	{1, 1, 1, 3},
 	{3, 5, 7, 0},
-	{13, 17, 11, 2},  // not a multiple of any micro-tile
-	{12, 16, 4, 0},   // exactly one AVX-512 tile
-	{25, 33, 300, 1}, // k crosses a kc block
-	{1, 200, 3, 0},   // one row
-	{200, 1, 3, 0},   // one column
-	{2, 3, 1000, 5},  // long inner dimension
-	{3, 4100, 2, 0},  // n crosses an nc block
-	{70, 70, 70, 0},  // just above the threading threshold
-	{257, 130, 400, 3},
-	{5, 300, 200, 0},   // split by columns: fewer rows than workers' tiles
-	{600, 7, 100, 1},   // split by rows
-	{199, 211, 223, 7}, // every block edge at once
+	{13, 17, 11, 2},   // not a multiple of any micro-tile
+	{12, 16, 4, 0},    // exactly one AVX-512 tile
+	{25, 33, 300, 1},  // k crosses a kc block
+	{1, 200, 3, 0},    // one row
+	{200, 1, 3, 0},    // one column
+	{2, 3, 1000, 5},   // long inner dimension
+	{3, 4100, 2, 0},   // n crosses an nc block
+	{70, 70, 70, 0},   // just above the threading threshold
+	{16, 40, 9, 0},    // 8×24 then a full 8×16 tile
+	{16, 32, 5, 1},    // 8×24 then a full 8×8 tile
+	{131, 75, 210, 3}, // threaded, edges in m and n, k crosses kc
+	{5, 300, 200, 0},  // split by columns: fewer rows than workers' tiles
+	{600, 7, 100, 1},  // split by rows
 }
 
 func randSlice[T Float](rnd *rand.Rand, n int) []T {

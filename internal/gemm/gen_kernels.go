@@ -21,7 +21,7 @@ func p(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 // with vl-wide vectors along j (a row of C): nv = nr/vl vectors per row,
 // mr·nv accumulators, nv registers for the row of b and nbc rotating
 // broadcast registers for the elements of a.
-func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string) {
+func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool) {
 	nv := nr / vl
 	acc := func(i, v int) string { return fmt.Sprintf("%s%d", reg, i*nv+v) }
 	breg := func(v int) string { return fmt.Sprintf("%s%d", reg, mr*nv+v) }
@@ -56,6 +56,12 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string) {
 			p("\tVMOVUPD %d(DI), %s", s*bs+v*vb, breg(v))
 		}
 		for i := 0; i < mr; i++ {
+			if embed {
+				for v := 0; v < nv; v++ {
+					p("\tVFMADD231PD.BCST %d(SI), %s, %s", s*as+i*8, breg(v), acc(i, v))
+				}
+				continue
+			}
 			p("\tVBROADCASTSD %d(SI), %s", s*as+i*8, bc(i))
 			for v := 0; v < nv; v++ {
 				p("\tVFMADD231PD %s, %s, %s", breg(v), bc(i), acc(i, v))
@@ -128,9 +134,15 @@ func main() {
 	p("#include \"textflag.h\"")
 	p("")
 	// AVX-512: 12×16 tile, 24 zmm accumulators, 2 for b, 6 broadcasts.
-	kernel("kern512", "Z", 8, 12, 16, 6, "VPXORQ")
-	// AVX2+FMA: 6×8 tile, 12 ymm accumulators, 2 for b, 2 broadcasts.
-	kernel("kern256", "Y", 4, 6, 8, 2, "VXORPD")
+	// AVX-512: 8×24 tiles (24 zmm accumulators, 3 for b, 5 broadcasts),
+	// and 8×16 and 8×8 for the last columns of C.
+	kernel("kern512x24", "Z", 8, 8, 24, 5, "VPXORQ", false)
+	kernel("kern512x16", "Z", 8, 8, 16, 5, "VPXORQ", false)
+	kernel("kern512x8", "Z", 8, 8, 8, 5, "VPXORQ", false)
+	// AVX2+FMA: 6×8 tiles (12 ymm accumulators, 2 for b, 2 broadcasts),
+	// and 6×4 for the last columns.
+	kernel("kern256x8", "Y", 4, 6, 8, 2, "VXORPD", false)
+	kernel("kern256x4", "Y", 4, 6, 4, 2, "VXORPD", false)
 	p(`// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX

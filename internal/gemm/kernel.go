@@ -8,14 +8,26 @@ package gemm
 // for i < mr, j < nr, where C[i, j] is c[i·ldc+j]. Without useBeta, c is
 // only written, so NaN or Inf there does not propagate. a holds kc·mr and b
 // kc·nr elements; c must reach element (mr-1)·ldc+nr-1.
+//
+// A microKernel has variants for narrower tiles: fns[i] computes an
+// mr×((i+1)·step) tile, and the last, mr×nr, is the main one.
 type microKernel struct {
-	name   string
-	mr, nr int
-	fn     func(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool)
+	name         string
+	mr, nr, step int
+	fns          []kernelFunc
+}
+
+type kernelFunc func(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool)
+
+// width returns the width of the panel of B that holds the next cols
+// columns, and the kernel for it.
+func (mk *microKernel) width(cols int) (int, kernelFunc) {
+	w := min(mk.nr, (cols+mk.step-1)/mk.step*mk.step)
+	return w, mk.fns[w/mk.step-1]
 }
 
 // goKernel is the portable micro-kernel: a 4×4 tile held in 16 scalars.
-var goKernel = microKernel{name: "go", mr: 4, nr: 4, fn: kernGo}
+var goKernel = microKernel{name: "go", mr: 4, nr: 4, step: 4, fns: []kernelFunc{kernGo}}
 
 func kernGo(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool) {
 	var c00, c01, c02, c03 float64

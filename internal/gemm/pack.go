@@ -49,11 +49,14 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 }
 
 // packB writes rows [p0, p0+kc) and columns [j0, j0+nc) of op(B) into dst
-// as ⌈nc/nr⌉ micro-panels of nr columns, each stored row by row
-// (dst[panel·nr·kc + p·nr + j]); columns past nc are zero.
-func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc, nr int) {
-	for jp := 0; jp < nc; jp += nr {
-		cols := min(nr, nc-jp)
+// as micro-panels of nr columns, each stored row by row
+// (dst[jp·kc + p·nr + j] for the panel starting at column jp); the last
+// panel is only as wide as mk.width gives for the columns left, and its
+// columns past nc are zero.
+func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKernel) {
+	for jp := 0; jp < nc; jp += mk.nr {
+		cols := min(mk.nr, nc-jp)
+		nr, _ := mk.width(cols)
 		panel := dst[jp*kc : jp*kc+nr*kc]
 		if !b.trans {
 			// Row p of op(B) is contiguous.
