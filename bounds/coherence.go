@@ -62,7 +62,7 @@ func (e *Exact) PinvNorm(idx []int, k int) float64 {
 // UniformSampleSize returns the number of rows ℓ = ⌈2·μ·k·ln(k/δ)/(1−ε)²⌉
 // that uniform sampling without replacement needs for the guarantee of
 // UniformPinvBound to hold with probability at least 1 − δ (theory.md,
-// Proposition 5, from the matrix Chernoff bound; the statement is that of
+// Proposition 8, from the matrix Chernoff bound; the statement is that of
 // Gittens 2011, Lemma 1). It panics with ErrParam unless μ ≥ 1, k ≥ 1 and
 // δ, ε ∈ (0, 1).
 func UniformSampleSize(mu float64, k int, delta, epsilon float64) int {

@@ -39,6 +39,14 @@ func TestClosedForms(t *testing.T) {
 		assert.Greater(t, b, s[2])
 		prev = b
 	}
+	// No underflow at large q: the bound stays above σ_{k+1} and tends to
+	// it, as σ_{k+1}·b^{1/(2q+1)} with b ≈ 2 + e·√5/3 ≈ 4: 1.0035·σ_{k+1} at
+	// q = 200, well inside 5%.
+	tiny := []float64{1, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10}
+	assert.GreaterOrEqual(t, GaussianPower(tiny, 2, 3, 200), tiny[2])
+	assert.InEpsilon(t, tiny[2], GaussianPower(tiny, 2, 3, 200), 0.05)
+	assert.Panics(t, func() { OptimalFrobenius(s, -1) })
+	assert.Panics(t, func() { OptimalSpectral(s, 7) })
 	// Scale invariance: bounds are homogeneous of degree 1 in σ.
 	big := make([]float64, len(s))
 	for i, v := range s {

@@ -42,21 +42,23 @@ func GaussianSpectral(sigma []float64, k, p int) float64 {
 //	E‖(I − P_Y)A‖ ≤ [(1 + √(k/(p−1)))·σ_{k+1}^{2q+1}
 //	                  + (e·√(k+p)/p)·(Σ_{j>k} σ_j^{2(2q+1)})^{1/2}]^{1/(2q+1)}.
 //
-// q = 0 is Theorem 10.6. It is computed in units of σ₁ so that the powers
-// neither overflow nor underflow for q ≤ 30. Panics as GaussianFrobenius,
-// and for q < 0.
+// q = 0 is Theorem 10.6. It is computed in units of σ_{k+1}, so that every
+// power is of a ratio ≤ 1 and the leading term is exactly representable:
+// no overflow for any q, and underflow only of negligible tail terms.
+// Panics as GaussianFrobenius, and for q < 0.
 func GaussianPower(sigma []float64, k, p, q int) float64 {
 	checkHMT(sigma, k, p, q)
-	s1 := sigma[0]
-	if s1 == 0 {
+	sk := sigma[k]
+	if sk == 0 {
+		// σ_{k+1} = 0: A has rank ≤ k and Y captures it almost surely.
 		return 0
 	}
 	e := float64(2*q + 1)
 	kf, pf := float64(k), float64(p)
 	var tail float64
 	for j := len(sigma) - 1; j >= k; j-- {
-		tail += math.Pow(sigma[j]/s1, 2*e)
+		tail += math.Pow(sigma[j]/sk, 2*e)
 	}
-	b := (1+math.Sqrt(kf/(pf-1)))*math.Pow(sigma[k]/s1, e) + math.E*math.Sqrt(kf+pf)/pf*math.Sqrt(tail)
-	return s1 * math.Pow(b, 1/e)
+	b := 1 + math.Sqrt(kf/(pf-1)) + math.E*math.Sqrt(kf+pf)/pf*math.Sqrt(tail)
+	return sk * math.Pow(b, 1/e)
 }

@@ -42,6 +42,9 @@ func TailPower(sigma []float64, k int, pow float64) float64 {
 // Frobenius norm, ‖A − A_k‖_F = (Σ_{j>k} σ_j²)^{1/2}, for the singular
 // values sigma (sorted non-increasing) of A. 0 ≤ k ≤ len(sigma).
 func OptimalFrobenius(sigma []float64, k int) float64 {
+	if k < 0 || k > len(sigma) {
+		paramPanic("k = %d, want 0 ≤ k ≤ len(sigma) = %d", k, len(sigma))
+	}
 	if k == len(sigma) {
 		return 0
 	}
@@ -52,6 +55,9 @@ func OptimalFrobenius(sigma []float64, k int) float64 {
 // OptimalSpectral returns the Eckart–Young optimal rank-k error in the
 // spectral norm, ‖A − A_k‖₂ = σ_{k+1} (0 if k = len(sigma)).
 func OptimalSpectral(sigma []float64, k int) float64 {
+	if k < 0 || k > len(sigma) {
+		paramPanic("k = %d, want 0 ≤ k ≤ len(sigma) = %d", k, len(sigma))
+	}
 	if k == len(sigma) {
 		return 0
 	}
