@@ -1,0 +1,368 @@
+package activation
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+)
+
+func relDiff(a, b mat.Matrix) float64 {
+	var d mat.Dense
+	d.Sub(a, b)
+	return mat.Norm(&d, 2) / mat.Norm(a, 2)
+}
+
+// Shapes of activations: tall (L ≫ d, the usual case), L < d, and square.
+var shapes = []struct{ L, d int }{{300, 24}, {20, 48}, {40, 40}}
+
+func TestExactLowRankRecovered(t *testing.T) {
+	for _, sh := range shapes {
+		for _, m := range []Method{Rows, Gaussian, Exact} {
+			x := testmat.Incoherent(sh.L, sh.d, testmat.RankPlusNoise(min(sh.L, sh.d), 4, 0), 11)
+			c, err := New(Config{Method: m, Rank: Fixed(6), Precision: lowrank.Float64, MeasureError: true, Seed: 3})
+			require.NoError(t, err)
+			s, err := c.Compress("x", x)
+			require.NoError(t, err)
+			assert.Equal(t, 6, s.Rank())
+			// An exactly rank-4 X is reproduced by rank 6 up to float64
+			// rounding in the QR and products: ε·(L+d)·‖X‖ ≈ 1e-13.
+			assert.Less(t, s.RelError(), 1e-10, "%v %v", m, sh)
+			var rec mat.Dense
+			require.NoError(t, s.Reconstruct(&rec))
+			assert.Less(t, relDiff(x, &rec), 1e-10)
+			assert.Equal(t, 6*(sh.L+sh.d)*8, s.Bytes())
+			assert.Equal(t, 4*sh.L*sh.d, s.DenseBytes())
+		}
+	}
+}
+
+func TestErrorAgainstOptimal(t *testing.T) {
+	const L, d, k = 400, 32, 8
+	sigma := testmat.ActivationLike(d)
+	opt := testmat.OptimalError(sigma, k)
+	x := testmat.Incoherent(L, d, sigma, 5)
+	errs := map[Method]float64{}
+	for _, m := range []Method{Rows, Gaussian, Exact} {
+		c, err := New(Config{Method: m, Rank: Fixed(k), Oversample: 8, PowerIters: 1, Precision: lowrank.Float64, Seed: 1})
+		require.NoError(t, err)
+		s, err := c.Compress("x", x)
+		require.NoError(t, err)
+		var rec mat.Dense
+		require.NoError(t, s.Reconstruct(&rec))
+		e := relDiff(x, &rec)
+		// RelError comes from ‖X‖² − ‖B‖², accurate to about √(ε·d) ≈ 1e-7
+		// absolute (lowrank.ErrorFromNorms).
+		assert.InDelta(t, e, s.RelError(), 1e-6, "%v", m)
+		// No rank-k approximation beats Eckart–Young (up to rounding).
+		assert.GreaterOrEqual(t, e, opt*(1-1e-9), "%v", m)
+		errs[m] = e
+	}
+	assert.InDelta(t, opt, errs[Exact], 1e-9*opt, "the exact SVD is optimal")
+	// With p = 8 and q = 1 the randomized errors are within a small factor
+	// of optimal: HMT's expected-error bound (1 + k/(p−1))^{1/(2q+1)} ≈ 1.3
+	// for the Gaussian sketch; 1.5 leaves a margin for this one seeded draw
+	// and for row sampling, which has no such guarantee on coherent
+	// matrices but matches Gaussian sketching on incoherent ones.
+	assert.Less(t, errs[Gaussian], 1.5*opt)
+	assert.Less(t, errs[Rows], 1.5*opt)
+}
+
+func TestWeightGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, sh := range shapes {
+		for _, m := range []Method{Rows, None} {
+			x := testmat.Incoherent(sh.L, sh.d, testmat.ActivationLike(min(sh.L, sh.d)), 2)
+			g := mat.NewDense(sh.L, 5, nil)
+			for i := 0; i < sh.L; i++ {
+				for j := 0; j < 5; j++ {
+					g.Set(i, j, rng.NormFloat64())
+				}
+			}
+			gCopy := mat.DenseCopyOf(g)
+			c, err := New(Config{Method: m, Rank: Fixed(3), Precision: lowrank.Float32})
+			require.NoError(t, err)
+			s, err := c.Compress("x", x)
+			require.NoError(t, err)
+			var rec, want, got mat.Dense
+			require.NoError(t, s.Reconstruct(&rec))
+			want.Mul(g.T(), &rec)
+			require.NoError(t, s.WeightGrad(&got, g))
+			// Both are products of the same stored factors in float64,
+			// grouped differently: ε·(L+d) relative.
+			assert.Less(t, relDiff(&want, &got), 1e-12, "%v %v", m, sh)
+			assert.True(t, mat.Equal(g, gCopy), "g is not modified")
+		}
+	}
+}
+
+func TestPrecision(t *testing.T) {
+	const L, d, k = 200, 32, 6
+	x := testmat.Incoherent(L, d, testmat.ActivationLike(d), 9)
+	var e [3]float64
+	var b [3]int
+	for i, p := range []lowrank.Precision{lowrank.Float64, lowrank.Float32, lowrank.BFloat16} {
+		c, err := New(Config{Rank: Fixed(k), Precision: p, MeasureError: true, Seed: 4})
+		require.NoError(t, err)
+		s, err := c.Compress("x", x)
+		require.NoError(t, err)
+		e[i], b[i] = s.RelError(), s.Bytes()
+		assert.Equal(t, k*(L+d)*p.Size(), b[i])
+	}
+	// Rounding P and R elementwise to unit roundoff u perturbs P·R by at
+	// most u·(‖P‖·‖R‖_F + ‖P‖_F·‖R‖) ≤ u·(1+√k)·‖X‖_F (R has orthonormal
+	// rows), so the error grows by at most that.
+	for i, p := range []lowrank.Precision{lowrank.Float32, lowrank.BFloat16} {
+		bound := p.UnitRoundoff() * (1 + math.Sqrt(k))
+		assert.InDelta(t, e[0], e[i+1], bound, "%v", p)
+	}
+}
+
+func TestNoneStoresCopy(t *testing.T) {
+	x := testmat.To32(testmat.Incoherent(50, 10, testmat.Flat(10), 1))
+	c, err := New(Config{Method: None, Precision: lowrank.Float32})
+	require.NoError(t, err)
+	s, err := c.Compress("x", x)
+	require.NoError(t, err)
+	assert.Equal(t, 4*50*10, s.Bytes())
+	assert.Equal(t, 0.0, s.RelError())
+	var rec mat.Dense
+	require.NoError(t, s.Reconstruct(&rec))
+	for i := 0; i < 50; i++ {
+		for j := 0; j < 10; j++ {
+			require.Equal(t, x.At(i, j), rec.At(i, j))
+		}
+	}
+}
+
+func TestBreakEvenStoresDense(t *testing.T) {
+	// k·(L+d) ≥ L·d: 10·(20+12) = 320 ≥ 240, factors would not save memory.
+	x := testmat.Incoherent(20, 12, testmat.Flat(12), 1)
+	c, err := New(Config{Rank: Fixed(10), Precision: lowrank.Float32})
+	require.NoError(t, err)
+	s, err := c.Compress("x", x)
+	require.NoError(t, err)
+	assert.Equal(t, 12, s.Rank())
+	assert.Equal(t, 4*20*12, s.Bytes())
+	assert.Equal(t, 0.0, s.RelError())
+}
+
+func TestTolerance(t *testing.T) {
+	const L, d, eps = 300, 40, 0.1
+	sigma := testmat.ActivationLike(d)
+	x := testmat.Incoherent(L, d, sigma, 3)
+	kOpt := 1
+	for testmat.OptimalError(sigma, kOpt) > eps {
+		kOpt++
+	}
+	c, err := New(Config{Method: Exact, Rank: Tolerance(eps, 0), Precision: lowrank.Float64, MeasureError: true})
+	require.NoError(t, err)
+	s, err := c.Compress("x", x)
+	require.NoError(t, err)
+	assert.Equal(t, kOpt, s.Rank(), "the exact SVD finds the smallest rank")
+	assert.LessOrEqual(t, s.RelError(), eps)
+
+	for _, m := range []Method{Rows, Gaussian} {
+		c, err := New(Config{Method: m, Rank: Tolerance(eps, 0), PowerIters: 1, Precision: lowrank.Float64, MeasureError: true})
+		require.NoError(t, err)
+		s, err := c.Compress("x", x)
+		require.NoError(t, err)
+		// The measured error meets ε up to the √(ε_mach·d) ≈ 1e-7
+		// inaccuracy of the norm identity the rank was chosen by.
+		assert.LessOrEqual(t, s.RelError(), eps+1e-6, "%v", m)
+		// No rank below Eckart–Young's can meet ε.
+		assert.GreaterOrEqual(t, s.Rank(), kOpt, "%v", m)
+		// With a power iteration the sketch captures nearly the optimal
+		// energy on this incoherent matrix; allow two ranks of slack for
+		// this one seeded draw.
+		assert.LessOrEqual(t, s.Rank(), kOpt+2, "%v", m)
+	}
+	_, err = New(Config{Rank: Tolerance(0, 0)})
+	assert.ErrorIs(t, err, lowrank.ErrOption)
+	_, err = New(Config{Rank: Fixed(0)})
+	assert.ErrorIs(t, err, lowrank.ErrRank)
+	_, err = New(Config{Method: Method(9)})
+	assert.ErrorIs(t, err, lowrank.ErrOption)
+}
+
+func TestNotFiniteNamesLayer(t *testing.T) {
+	for _, m := range []Method{Rows, Gaussian, Exact, None} {
+		for _, v := range []float64{math.NaN(), math.Inf(1)} {
+			x := testmat.Incoherent(60, 8, testmat.Flat(8), 1)
+			x.Set(17, 3, v)
+			c, err := New(Config{Method: m, Rank: Fixed(2)})
+			require.NoError(t, err)
+			s, err := c.Compress("blk3.fc1", x)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			var le *LayerError
+			require.True(t, errors.As(err, &le), "%v", err)
+			assert.Equal(t, "blk3.fc1", le.Layer)
+			assert.Contains(t, err.Error(), `"blk3.fc1"`)
+			assert.ErrorIs(t, err, lowrank.ErrNotFinite)
+			var nf *lowrank.NotFiniteError
+			require.True(t, errors.As(err, &nf))
+			assert.Equal(t, 17, nf.Row)
+			assert.Equal(t, 3, nf.Col)
+			assert.Zero(t, c.Stats().Total.Live)
+			assert.NoError(t, c.Join(), "a synchronous error is returned once, by Compress")
+		}
+	}
+}
+
+func TestReleaseAndShapeErrors(t *testing.T) {
+	x := testmat.Incoherent(30, 6, testmat.Flat(6), 1)
+	c, err := New(Config{Rank: Fixed(2)})
+	require.NoError(t, err)
+	s, err := c.Compress("fc", x)
+	require.NoError(t, err)
+
+	var bad mat.Dense
+	bad.ReuseAs(30, 7)
+	assert.ErrorIs(t, s.Reconstruct(&bad), ErrShapeMismatch)
+	assert.ErrorIs(t, s.WeightGrad(&mat.Dense{}, mat.NewDense(29, 4, nil)), ErrShapeMismatch)
+	var badW mat.Dense
+	badW.ReuseAs(4, 5)
+	assert.ErrorIs(t, s.WeightGrad(&badW, mat.NewDense(30, 4, nil)), ErrShapeMismatch)
+	err = s.Reconstruct(&bad)
+	var le *LayerError
+	require.True(t, errors.As(err, &le))
+	assert.Equal(t, "fc", le.Layer)
+
+	require.NoError(t, s.Release())
+	assert.ErrorIs(t, s.Release(), ErrReleased)
+	assert.ErrorIs(t, s.Reconstruct(&mat.Dense{}), ErrReleased)
+	assert.ErrorIs(t, s.WeightGrad(&mat.Dense{}, mat.NewDense(30, 4, nil)), ErrReleased)
+	assert.ErrorIs(t, s.Retain(), ErrReleased)
+	_, err = c.Compress("empty", &mat.Dense{})
+	assert.ErrorIs(t, err, lowrank.ErrEmpty)
+}
+
+func TestDedup(t *testing.T) {
+	x := testmat.Incoherent(64, 16, testmat.ActivationLike(16), 1)
+	c, err := New(Config{Rank: Fixed(4), Precision: lowrank.BFloat16})
+	require.NoError(t, err)
+	q, err := c.Compress("q", x)
+	require.NoError(t, err)
+	k, err := c.Compress("k", x)
+	require.NoError(t, err)
+	v, err := c.Compress("v", x.Slice(0, 64, 0, 16).(*mat.Dense)) // a view of the same memory
+	require.NoError(t, err)
+	assert.Same(t, q, k)
+	assert.Same(t, q, v)
+	other, err := c.Compress("o", mat.DenseCopyOf(x)) // equal values, other memory
+	require.NoError(t, err)
+	assert.NotSame(t, q, other)
+
+	st := c.Stats()
+	require.Len(t, st.Layers, 4)
+	assert.Equal(t, 2, st.Total.Calls, "x compressed once, its copy once")
+	assert.Equal(t, 2, st.Total.Live/q.Bytes())
+	assert.Equal(t, 1, st.Layers[1].Shared)
+	assert.Equal(t, 1, st.Layers[2].Shared)
+
+	require.NoError(t, q.Release())
+	require.NoError(t, k.Release())
+	assert.Equal(t, q.Bytes(), c.Stats().Total.Live-other.Bytes(), "live until the last consumer releases")
+	require.NoError(t, v.Release())
+	assert.ErrorIs(t, v.Release(), ErrReleased)
+	// After the last release the memory may be compressed afresh.
+	again, err := c.Compress("q", x)
+	require.NoError(t, err)
+	assert.NotSame(t, q, again)
+}
+
+func TestAccounting(t *testing.T) {
+	c, err := New(Config{Rank: Fixed(2), Precision: lowrank.Float32})
+	require.NoError(t, err)
+	a := testmat.Incoherent(100, 10, testmat.Flat(10), 1)
+	b := testmat.Incoherent(50, 20, testmat.Flat(20), 2)
+	sa, err := c.Compress("a", a)
+	require.NoError(t, err)
+	sb, err := c.Compress("b", b)
+	require.NoError(t, err)
+	ba, bb := 2*(100+10)*4, 2*(50+20)*4
+	st := c.Stats()
+	assert.Equal(t, LayerStats{Layer: "total", Calls: 2, Live: ba + bb, Peak: ba + bb,
+		DenseLive: 4 * 2000, DensePeak: 4 * 2000, Rank: 2,
+		RelError: sb.RelError(), MaxRelError: max(sa.RelError(), sb.RelError())}, st.Total)
+	require.NoError(t, sa.Release())
+	st = c.Stats()
+	assert.Equal(t, bb, st.Total.Live)
+	assert.Equal(t, ba+bb, st.Total.Peak)
+	assert.Equal(t, 0, st.Layers[0].Live)
+	assert.Equal(t, ba, st.Layers[0].Peak)
+	assert.Equal(t, 4000, st.Layers[0].DensePeak)
+	c.ResetPeak()
+	st = c.Stats()
+	assert.Equal(t, bb, st.Total.Peak)
+	assert.Equal(t, 0, st.Layers[0].Peak)
+	require.NoError(t, sb.Release())
+	assert.Zero(t, c.Stats().Total.Live)
+	assert.Zero(t, c.Stats().Total.DenseLive)
+}
+
+func TestAsync(t *testing.T) {
+	const n = 12
+	xs := make([]*lowrank.Dense32, n)
+	for i := range xs {
+		xs[i] = testmat.To32(testmat.Incoherent(128, 16, testmat.ActivationLike(16), uint64(i)))
+	}
+	xs[7].Data[5*16+2] = float32(math.NaN())
+	run := func(workers int) ([]*Saved, []error, error) {
+		c, err := New(Config{Rank: Fixed(4), Workers: workers, Seed: 8})
+		require.NoError(t, err)
+		saved := make([]*Saved, n)
+		errs := make([]error, n)
+		for i, x := range xs {
+			saved[i], errs[i] = c.Compress("layer"+string(rune('a'+i)), x)
+		}
+		return saved, errs, c.Join()
+	}
+	syncS, syncE, err := run(0)
+	assert.NoError(t, err)
+	asyncS, asyncE, joinErr := run(3)
+	for i := range xs {
+		if i == 7 {
+			assert.ErrorIs(t, syncE[i], lowrank.ErrNotFinite)
+			assert.NoError(t, asyncE[i], "an asynchronous Compress does not wait")
+			assert.ErrorIs(t, asyncS[i].Wait(), lowrank.ErrNotFinite)
+			assert.ErrorIs(t, asyncS[i].Reconstruct(&mat.Dense{}), lowrank.ErrNotFinite)
+			continue
+		}
+		require.NoError(t, syncE[i])
+		require.NoError(t, asyncE[i])
+		var a, b mat.Dense
+		require.NoError(t, syncS[i].Reconstruct(&a))
+		require.NoError(t, asyncS[i].Reconstruct(&b))
+		assert.True(t, mat.Equal(&a, &b), "call i draws from stream (Seed, i) in either mode")
+	}
+	require.Error(t, joinErr)
+	var le *LayerError
+	require.True(t, errors.As(joinErr, &le))
+	assert.Equal(t, "layerh", le.Layer)
+	assert.ErrorIs(t, joinErr, lowrank.ErrNotFinite)
+}
+
+func TestInputsUnchanged(t *testing.T) {
+	for _, m := range []Method{Rows, Gaussian, Exact, None} {
+		x := testmat.Incoherent(90, 12, testmat.ActivationLike(12), 4)
+		x32 := testmat.To32(x)
+		want, want32 := mat.DenseCopyOf(x), append([]float32(nil), x32.Data...)
+		c, err := New(Config{Method: m, Rank: Tolerance(0.2, 6), MeasureError: true})
+		require.NoError(t, err)
+		_, err = c.Compress("x", x)
+		require.NoError(t, err)
+		_, err = c.Compress("x32", x32)
+		require.NoError(t, err)
+		assert.True(t, mat.Equal(want, x), "%v", m)
+		assert.Equal(t, want32, x32.Data, "%v", m)
+	}
+}

@@ -1,0 +1,124 @@
+package activation
+
+import (
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/lowrank"
+)
+
+// packed is an r×c row-major matrix stored at a precision: exactly one of
+// f64, f32, b16 holds its r·c elements.
+type packed struct {
+	r, c int
+	prec lowrank.Precision
+	f64  []float64
+	f32  []float32
+	b16  []uint16
+}
+
+// bytes returns the storage of the elements.
+func (p *packed) bytes() int { return p.r * p.c * p.prec.Size() }
+
+func (p *packed) empty() bool { return p.r == 0 }
+
+func (p *packed) resize(r, c int, prec lowrank.Precision) {
+	p.r, p.c, p.prec = r, c, prec
+	p.f64, p.f32, p.b16 = nil, nil, nil
+	switch prec {
+	case lowrank.Float64:
+		p.f64 = make([]float64, r*c)
+	case lowrank.Float32:
+		p.f32 = make([]float32, r*c)
+	default:
+		p.b16 = make([]uint16, r*c)
+	}
+}
+
+func (p *packed) set(i int, v float64) {
+	switch {
+	case p.f64 != nil:
+		p.f64[i] = v
+	case p.f32 != nil:
+		p.f32[i] = float32(v)
+	default:
+		p.b16[i] = lowrank.ToBF16(float32(v))
+	}
+}
+
+// packDense stores op(src), where op(src) = srcᵀ if trans.
+func (p *packed) packDense(src *mat.Dense, trans bool, prec lowrank.Precision) {
+	raw := src.RawMatrix()
+	r, c := raw.Rows, raw.Cols
+	if trans {
+		r, c = c, r
+	}
+	p.resize(r, c, prec)
+	for i := 0; i < raw.Rows; i++ {
+		row := raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols]
+		for j, v := range row {
+			if trans {
+				p.set(j*c+i, v)
+			} else {
+				p.set(i*c+j, v)
+			}
+		}
+	}
+}
+
+// packMatrix stores a host activation (*mat.Dense, *lowrank.Dense32 or any
+// mat.Matrix) as it is.
+func (p *packed) packMatrix(src mat.Matrix, prec lowrank.Precision) {
+	switch s := src.(type) {
+	case *mat.Dense:
+		p.packDense(s, false, prec)
+		return
+	case *lowrank.Dense32:
+		p.resize(s.Rows, s.Cols, prec)
+		for i := 0; i < s.Rows; i++ {
+			row := s.Row(i)
+			switch {
+			case p.f32 != nil:
+				copy(p.f32[i*s.Cols:], row)
+			case p.b16 != nil:
+				for j, v := range row {
+					p.b16[i*s.Cols+j] = lowrank.ToBF16(v)
+				}
+			default:
+				for j, v := range row {
+					p.f64[i*s.Cols+j] = float64(v)
+				}
+			}
+		}
+		return
+	}
+	r, c := src.Dims()
+	p.resize(r, c, prec)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			p.set(i*c+j, src.At(i, j))
+		}
+	}
+}
+
+// unpack writes the stored matrix into dst, resizing a zero-sized dst.
+func (p *packed) unpack(dst *mat.Dense) {
+	if dst.IsEmpty() {
+		dst.ReuseAs(p.r, p.c)
+	}
+	raw := dst.RawMatrix()
+	for i := 0; i < p.r; i++ {
+		row := raw.Data[i*raw.Stride : i*raw.Stride+p.c]
+		switch {
+		case p.f64 != nil:
+			copy(row, p.f64[i*p.c:(i+1)*p.c])
+		case p.f32 != nil:
+			for j, v := range p.f32[i*p.c : (i+1)*p.c] {
+				row[j] = float64(v)
+			}
+		default:
+			for j, v := range p.b16[i*p.c : (i+1)*p.c] {
+				row[j] = float64(lowrank.FromBF16(v))
+			}
+		}
+	}
+}

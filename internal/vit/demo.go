@@ -1,0 +1,257 @@
+package vit
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/activation"
+	"github.com/loract/loract/lowrank"
+)
+
+// Data is a labelled image set: image i is Pixels[i·Side² : (i+1)·Side²].
+type Data struct {
+	Pixels []float64
+	Labels []int
+}
+
+// DemoConfig configures RunDemo.
+type DemoConfig struct {
+	Model                        Config
+	Batch                        int
+	PretrainSteps, FineTuneSteps int
+	PretrainLR, FineTuneLR       float64
+	LoRARank                     int
+	LoRAScale                    float64
+	// Compression configures the compressed fine-tuning run's compressor.
+	Compression activation.Config
+	// Checkpoint selects compressed checkpointing (each block saves only
+	// its compressed input); otherwise each op's compressible tensors are
+	// compressed.
+	Checkpoint bool
+	// Progress, if not nil, is called after every training step.
+	Progress func(phase string, step, steps int, loss float64)
+}
+
+// FineTuneResult describes one fine-tuning run.
+type FineTuneResult struct {
+	Accuracy float64
+	Losses   []float64
+	Wall     time.Duration
+	// CompressTime is the time spent inside the compressible set's
+	// Compress calls (with asynchronous workers, only the submission).
+	CompressTime time.Duration
+	// Main is the accounting of the compressible set, Rest that of every
+	// other saved tensor (stored as float32 copies in both runs).
+	Main, Rest activation.Stats
+	// PeakAll is the peak of all saved activations together (Main + Rest),
+	// sampled after every save and release.
+	PeakAll int
+}
+
+// ParamCos is the cosine similarity between a parameter's gradients.
+type ParamCos struct {
+	Name string
+	Cos  float64
+}
+
+// DemoResult is what RunDemo measured.
+type DemoResult struct {
+	PretrainAccuracy float64
+	PretrainWall     time.Duration
+	Baseline, Loract FineTuneResult
+	// GradCos is the cosine similarity of the full trainable-gradient
+	// vectors of one batch, compressed against uncompressed, taken on the
+	// loract-fine-tuned model; PerParam breaks it down.
+	GradCos  float64
+	PerParam []ParamCos
+}
+
+// meter tracks the peak of the live bytes of several compressors.
+type meter struct {
+	mu    sync.Mutex
+	cs    []*activation.Compressor
+	peak  int
+	spent time.Duration
+}
+
+func (m *meter) sample() {
+	live := 0
+	for _, c := range m.cs {
+		live += c.Stats().Total.Live
+	}
+	m.mu.Lock()
+	m.peak = max(m.peak, live)
+	m.mu.Unlock()
+}
+
+type meteredStash struct {
+	Stash
+	m *meter
+}
+
+func (s meteredStash) Release() error {
+	err := s.Stash.Release()
+	s.m.sample()
+	return err
+}
+
+func (m *meter) saver(c *activation.Compressor, timed bool) Saver {
+	save := Compressed(c)
+	return func(layer string, x *mat.Dense) (Stash, error) {
+		t0 := time.Now()
+		s, err := save(layer, x)
+		if timed {
+			m.mu.Lock()
+			m.spent += time.Since(t0)
+			m.mu.Unlock()
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.sample()
+		return meteredStash{s, m}, nil
+	}
+}
+
+// BaselineCompression is the configuration of the uncompressed run:
+// activations saved as they are, as float32 copies.
+var BaselineCompression = activation.Config{Method: activation.None, Precision: lowrank.Float32}
+
+// runs builds the Run of the uncompressed baseline or of the loract run
+// with fresh compressors.
+func (cfg *DemoConfig) runs(compressed bool) (Run, *meter, *activation.Compressor, *activation.Compressor, error) {
+	rest, err := activation.New(BaselineCompression)
+	if err != nil {
+		return Run{}, nil, nil, nil, err
+	}
+	main := rest
+	if compressed {
+		if main, err = activation.New(cfg.Compression); err != nil {
+			return Run{}, nil, nil, nil, err
+		}
+	}
+	m := &meter{cs: []*activation.Compressor{main}}
+	if main != rest {
+		m.cs = append(m.cs, rest)
+	}
+	run := Run{Main: m.saver(main, true), Rest: m.saver(rest, false), Checkpoint: compressed && cfg.Checkpoint}
+	return run, m, main, rest, nil
+}
+
+// RunDemo pre-trains a model on pre, fine-tunes two LoRA copies of it on
+// fine (the same seed and batches), one saving activations as float32
+// copies and one compressing them as cfg.Compression says, and evaluates
+// them on testPre and testFine.
+func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, error) {
+	res := &DemoResult{}
+	model := New(cfg.Model)
+	progress := func(phase string, steps int) func(int, float64) {
+		if cfg.Progress == nil {
+			return nil
+		}
+		return func(step int, loss float64) { cfg.Progress(phase, step, steps, loss) }
+	}
+	t0 := time.Now()
+	_, err := Train(model, pre.Pixels, pre.Labels, TrainConfig{
+		Steps: cfg.PretrainSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed, Run: PlainRun,
+		Adam:     Adam{LR: cfg.PretrainLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+		Progress: progress("pre-train", cfg.PretrainSteps),
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.PretrainWall = time.Since(t0)
+	if res.PretrainAccuracy, err = model.Accuracy(testPre.Pixels, testPre.Labels, 500); err != nil {
+		return nil, err
+	}
+	var tuned *Model
+	for _, compressed := range []bool{false, true} {
+		m := model.Clone()
+		m.AddLoRA(cfg.LoRARank, cfg.LoRAScale, cfg.Model.Seed+1)
+		run, met, main, rest, err := cfg.runs(compressed)
+		if err != nil {
+			return nil, err
+		}
+		r := &res.Baseline
+		phase := "fine-tune, activations as they are"
+		if compressed {
+			r, phase = &res.Loract, "fine-tune, loract-compressed"
+		}
+		t0 := time.Now()
+		r.Losses, err = Train(m, fine.Pixels, fine.Labels, TrainConfig{
+			Steps: cfg.FineTuneSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed + 2, Run: run,
+			Adam: Adam{LR: cfg.FineTuneLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			BeforeBackward: func() error {
+				err := main.Join()
+				met.sample()
+				return err
+			},
+			Progress: progress(phase, cfg.FineTuneSteps),
+		})
+		if err != nil {
+			return nil, err
+		}
+		r.Wall = time.Since(t0)
+		r.CompressTime = met.spent
+		r.Main, r.Rest, r.PeakAll = main.Stats(), rest.Stats(), met.peak
+		if main == rest {
+			r.Rest = activation.Stats{}
+		}
+		if r.Accuracy, err = m.Accuracy(testFine.Pixels, testFine.Labels, 500); err != nil {
+			return nil, err
+		}
+		main.Close()
+		rest.Close()
+		tuned = m
+	}
+	n := cfg.Batch * cfg.Model.Side * cfg.Model.Side
+	res.GradCos, res.PerParam, err = cfg.gradFidelity(tuned, fine.Pixels[:n], fine.Labels[:cfg.Batch])
+	return res, err
+}
+
+// gradFidelity returns the cosine similarity between the gradients of
+// the trainable parameters of m on one batch, with compressed and with
+// uncompressed activations.
+func (cfg *DemoConfig) gradFidelity(m *Model, px []float64, labels []int) (float64, []ParamCos, error) {
+	var g [2][][]float64
+	for i, compressed := range []bool{false, true} {
+		run, _, main, rest, err := cfg.runs(compressed)
+		if err != nil {
+			return 0, nil, err
+		}
+		m.ZeroGrad()
+		if _, err := m.Step(px, labels, run, main.Join); err != nil {
+			return 0, nil, err
+		}
+		for _, p := range m.Params() {
+			g[i] = append(g[i], append([]float64(nil), p.G.RawMatrix().Data...))
+		}
+		main.Close()
+		rest.Close()
+	}
+	m.ZeroGrad()
+	var per []ParamCos
+	var dot, na, nb float64
+	for i, p := range m.Params() {
+		d, a, b := dots(g[0][i], g[1][i])
+		per = append(per, ParamCos{Name: p.Name, Cos: d / math.Sqrt(a*b)})
+		dot, na, nb = dot+d, na+a, nb+b
+	}
+	return dot / math.Sqrt(na*nb), per, nil
+}
+
+func dots(x, y []float64) (xy, xx, yy float64) {
+	if len(x) != len(y) {
+		panic(fmt.Sprintf("vit: gradient lengths %d and %d", len(x), len(y)))
+	}
+	for i, a := range x {
+		xy += a * y[i]
+		xx += a * a
+		yy += y[i] * y[i]
+	}
+	return xy, xx, yy
+}
