@@ -22,11 +22,13 @@ The element type of the input is kept (float32 stays float32: QR through
 scipy.linalg.qr, i.e. LAPACK sgeqrf/sorgqr; numpy.linalg.qr would compute in
 float64). Timing: --warmup untimed calls, then the median of --repeats calls
 (perf_counter). rel_error = ||A - approx||_F / ||A||_F of the warm-up call
-(seed --seed), accumulated in float64.
+(seed --seed), accumulated in float64; rel_error_mean is the mean over the
+warm-up call and the timed calls of the same error from the projection
+identity ||A - PA||_F^2 = ||A||_F^2 - ||PA||_F^2.
 
 Output: one JSON line per method and setting:
   {"peer", "method", "device": "cpu", "dtype", "m", "n", "k", "p", "q",
-   "ms", "ms_min", "repeats", "rel_error"}
+   "ms", "ms_min", "repeats", "rel_error", "rel_error_mean"}
 preceded by {"env": {...}} with the versions and, if threadpoolctl is
 installed, the BLAS libraries actually loaded (threadpoolctl.threadpool_info:
 library, version, architecture = OpenBLAS kernel, threads). OpenBLAS reads
@@ -47,11 +49,19 @@ try:
     import scipy.linalg
 except ImportError:  # pragma: no cover
     scipy = None
-try:
-    import sklearn
-    from sklearn.utils.extmath import randomized_svd
-except ImportError:  # pragma: no cover
-    sklearn = None
+sklearn = None  # imported on first use: it takes seconds
+
+
+def load_sklearn():
+    global sklearn, randomized_svd
+    if sklearn is None:
+        try:
+            import sklearn as sk
+            from sklearn.utils.extmath import randomized_svd as rs
+        except ImportError:
+            return False
+        sklearn, randomized_svd = sk, rs
+    return True
 
 
 def parse_ints(s):
@@ -125,18 +135,32 @@ def rel_error(a, l, r, chunk=2048):
     return float(np.sqrt(num / den))
 
 
-def timed(fn, warmup, repeats, seed):
+def identity_error(norm2a, l, r):
+    """sqrt(1 - ||L R||_F^2 / ||A||_F^2): the error of an orthogonal
+    projection L R = P A (every method here computes one), from
+    ||L R||_F^2 = sum((L^T L) * (R R^T)), in float64 at O((m+n) k^2) cost."""
+    l = l.astype(np.float64)
+    r = r.astype(np.float64)
+    p2 = float(np.sum((l.T @ l) * (r @ r.T)))
+    return float(np.sqrt(max(0.0, norm2a - p2) / norm2a))
+
+
+def timed(fn, warmup, repeats, seed, norm2a):
+    """Returns (first result, sorted times in ms, mean identity error over
+    the first warm-up call and the timed calls)."""
     first = None
     for _ in range(max(warmup, 1)):
         out = fn(seed)
         if first is None:
             first = out
+    errs = [identity_error(norm2a, *first)]
     times = []
     for r in range(repeats):
         t0 = time.perf_counter()
-        fn(seed + 1 + r)
+        out = fn(seed + 1 + r)
         times.append((time.perf_counter() - t0) * 1e3)
-    return first, sorted(times)
+        errs.append(identity_error(norm2a, *out))
+    return first, sorted(times), sum(errs) / len(errs)
 
 
 def env_info(path, dtype):
@@ -185,11 +209,16 @@ def main():
     k = args.k
     dtype = {np.dtype(np.float32): "fp32", np.dtype(np.float64): "fp64"}[a.dtype]
 
+    if "randomized_svd" in args.methods:
+        load_sklearn()
     # threadpool_info lists only the libraries loaded so far: load them.
     if scipy is not None:
         scipy.linalg.qr(np.ones((2, 2), a.dtype))
     print(json.dumps({"env": env_info(args.input, a.dtype)}), flush=True)
 
+    a64 = a.astype(np.float64)
+    norm2a = float(np.einsum("ij,ij->", a64, a64))
+    del a64
     base = {"device": "cpu", "dtype": dtype, "m": m, "n": n, "k": k}
     auto_q = 7 if k < 0.1 * min(m, n) else 4
     runs = []
@@ -215,13 +244,13 @@ def main():
 
     for peer, meth, p, q, fn in runs:
         rec = dict(base, peer=peer, method=meth, p=p, q=q)
-        if (peer == "sklearn" and sklearn is None) or (peer == "scipy" and scipy is None):
+        if (peer == "sklearn" and not load_sklearn()) or (peer == "scipy" and scipy is None):
             rec["error"] = "%s is not installed (apt-get install python3-%s)" % (peer, peer)
         else:
             try:
-                (l, r), times = timed(fn, args.warmup, args.repeats, args.seed)
+                (l, r), times, mean_err = timed(fn, args.warmup, args.repeats, args.seed, norm2a)
                 rec.update(ms=statistics.median(times), ms_min=times[0], repeats=len(times),
-                           rel_error=rel_error(a, l, r))
+                           rel_error=rel_error(a, l, r), rel_error_mean=mean_err)
             except (np.linalg.LinAlgError, ValueError, MemoryError) as e:
                 rec["error"] = str(e).splitlines()[0][:300]
         print(json.dumps(rec), flush=True)

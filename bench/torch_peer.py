@@ -17,11 +17,13 @@ Each timed call is preceded by --warmup untimed calls; the time is the median
 of --repeats calls (seeds seed, seed+1, ...). On CUDA every call is timed with
 CUDA events after a device synchronisation; on the CPU with perf_counter.
 rel_error = ||A - approx||_F / ||A||_F of the warm-up call (seed --seed)
-against the input as read (fp32 or fp64), accumulated in fp64 on the device.
+against the input as read (fp32 or fp64), accumulated in fp64 on the device;
+rel_error_mean (not for bf16) is the mean over the first and the timed calls
+of the same error from the projection identity ||A - PA||^2 = ||A||^2 - ||PA||^2.
 
 Output: one JSON line per method and setting:
   {"peer": "torch", "method", "device", "dtype", "m", "n", "k", "p", "q",
-   "ms", "ms_min", "repeats", "rel_error"}
+   "ms", "ms_min", "repeats", "rel_error", "rel_error_mean"}
 or, when a method cannot run (e.g. bf16 QR unsupported), the same keys with
 "error" instead of "ms"/"rel_error". A first line {"env": {...}} records the
 versions and thread counts.
@@ -114,9 +116,22 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device, warmup, repeats, seed):
+def identity_error(norm2a, l, r):
+    """sqrt(1 - ||L R||_F^2 / ||A||_F^2): the error of an orthogonal
+    projection L R = P A, from ||L R||_F^2 = sum((L^T L) * (R R^T)) in fp64.
+    Not valid for bf16 factors (Q is no longer orthonormal): None then."""
+    if l.dtype == torch.bfloat16 or r.dtype == torch.bfloat16:
+        return None
+    l = l.double()
+    r = r.double()
+    p2 = float(((l.t() @ l) * (r @ r.t())).sum())
+    return max(0.0, norm2a - p2) ** 0.5 / norm2a ** 0.5
+
+
+def timed(fn, device, warmup, repeats, seed, norm2a):
     """Runs fn(gen) warmup times (seed) then repeats times (seed+1+r) and
-    returns (result of the first call, sorted times in ms)."""
+    returns (result of the first call, sorted times in ms, mean identity
+    error over the first and the timed calls or None)."""
     def gen_for(s):
         g = torch.Generator(device=device)
         g.manual_seed(s)
@@ -128,6 +143,7 @@ def timed(fn, device, warmup, repeats, seed):
         if first is None:
             first = out
     sync(device)
+    errs = [identity_error(norm2a, *first)]
     times = []
     for r in range(repeats):
         g = gen_for(seed + 1 + r)
@@ -136,15 +152,17 @@ def timed(fn, device, warmup, repeats, seed):
             end = torch.cuda.Event(enable_timing=True)
             sync(device)
             start.record()
-            fn(g)
+            out = fn(g)
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end))
         else:
             t0 = time.perf_counter()
-            fn(g)
+            out = fn(g)
             times.append((time.perf_counter() - t0) * 1e3)
-    return first, sorted(times)
+        errs.append(identity_error(norm2a, *out))
+    mean = None if None in errs else sum(errs) / len(errs)
+    return first, sorted(times), mean
 
 
 def main():
@@ -180,6 +198,7 @@ def main():
     if a_ref.dtype not in (torch.float32, torch.float64):
         a_ref = a_ref.float()
     a = a_ref.to(dtype)
+    norm2a = float(a_ref.double().pow(2).sum())
     m, n = a.shape
     k = args.k
 
@@ -217,9 +236,11 @@ def main():
     for meth, p, q, fn in runs:
         rec = dict(base, method=meth, p=p, q=q)
         try:
-            (l, r), times = timed(fn, device, args.warmup, args.repeats, args.seed)
+            (l, r), times, mean_err = timed(fn, device, args.warmup, args.repeats, args.seed, norm2a)
             rec.update(ms=statistics.median(times), ms_min=times[0], repeats=len(times),
                        rel_error=rel_error(a_ref, l, r))
+            if mean_err is not None:
+                rec["rel_error_mean"] = mean_err
         except (RuntimeError, NotImplementedError) as e:
             rec["error"] = str(e).splitlines()[0][:300]
         print(json.dumps(rec), flush=True)

@@ -1,0 +1,4 @@
+package bench
+
+// gpuCases returns the GPU backend cases; none until package gpu lands.
+func gpuCases() []backendCase { return nil }

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loract/loract/bench"
+	"github.com/loract/loract/internal/npy"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/rsvd"
+)
+
+func init() {
+	commands["bench"] = command{
+		summary: "time loract against NumPy, scikit-learn, SciPy and PyTorch (CPU) and print the ratio table",
+		run:     runBench,
+	}
+}
+
+// benchRun holds the state of one 'loract bench' invocation.
+type benchRun struct {
+	start   time.Time
+	log     io.Writer
+	py      bench.Python
+	cpuPy   string
+	torchPy string
+	env     []string
+	repeats int
+	seed    uint64
+	useT    bool
+	records []bench.Record
+	envs    []bench.Env
+}
+
+func (b *benchRun) progress(format string, args ...any) {
+	fmt.Fprintf(b.log, "[%6.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (b *benchRun) show(r bench.Record, opt float64) {
+	if !r.Ok() {
+		b.progress("%-8s %-14s %-18s %s: n/a (%s)", r.Peer, r.Method, r.Setting(), r.Dtype, r.Error)
+		return
+	}
+	b.progress("%-8s %-14s %-18s %s %s: %9.2f ms  err/opt %.3f", r.Peer, r.Method, r.Setting(), r.Dtype,
+		bench.Shape(r.M, r.N, r.K), r.Ms, r.Err()/opt)
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	m := fs.Int("m", 4096, "rows of the activation-like test matrix")
+	n := fs.Int("n", 1024, "columns")
+	k := fs.Int("k", 64, "target rank")
+	dtypes := fs.String("dtype", "fp32", "comma-separated input element types: fp32, fp64")
+	repeats := fs.Int("repeats", 3, "timed calls per measurement (the median is reported) after one warm-up call")
+	seed := fs.Uint64("seed", 1, "seed of the test matrix and of the first draw")
+	exact := fs.Bool("exact", true, "include the exact SVD (loract, SciPy gesdd, torch.linalg.svd)")
+	useTorch := fs.Bool("torch", true, "include the PyTorch peer (CPU)")
+	fair := fs.Bool("fair", true, "run the fair-comparison grid: q ∈ {0,1,2} × p ∈ {0,10} for every method")
+	all := fs.Bool("all", false, "list every loract setting in the side-by-side table, not only the headline ones")
+	md := fs.Bool("md", false, "print Markdown tables")
+	jsonOut := fs.String("json", "", "also write every record as JSON lines to this file")
+	keepEnv := fs.Bool("keep-openblas-env", false, "keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the peers (by default they are unset so that OpenBLAS picks its own kernel)")
+	core := fs.Bool("core", false, "print the core library timing table instead (sampling.QB and rsvd.QB at 8192×4096 k=128 and 4096×1024 k=64, fp64 and fp32, exact SVD at 4096×1024, beside NumPy and scikit-learn); takes several minutes")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: loract bench [flags]\n\nTimes loract's methods and the same algorithms in NumPy/OpenBLAS, scikit-learn,\nSciPy and PyTorch on one activation-like matrix (σ_j = 1/(j+1) + 1e-3, known\noptimal error) and prints loract time ÷ peer time and each method's error ÷ optimal.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	ctx := context.Background()
+	b := &benchRun{start: time.Now(), log: os.Stderr, repeats: *repeats, seed: *seed, useT: *useTorch}
+	b.py = bench.FindPython(ctx)
+	if err := b.describePeers(); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "loract-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if b.py.Exe != "" {
+		if b.cpuPy, b.torchPy, err = bench.WriteScripts(dir); err != nil {
+			return err
+		}
+	}
+	b.env = bench.TimingEnv()
+	if *keepEnv {
+		b.env = os.Environ()
+	}
+	out := os.Stdout
+	if *core {
+		err = b.core(ctx, dir, out)
+	} else {
+		var dts []string
+		for _, d := range strings.Split(*dtypes, ",") {
+			if d = strings.TrimSpace(d); d != "fp32" && d != "fp64" {
+				return fmt.Errorf("unknown -dtype %q (want fp32 or fp64)", d)
+			} else {
+				dts = append(dts, d)
+			}
+		}
+		for _, dt := range dts {
+			if err = b.compare(ctx, dir, out, *m, *n, *k, dt, *exact, *fair, *all, *md); err != nil {
+				break
+			}
+		}
+	}
+	b.progress("done")
+	b.describeEnvs(out)
+	if *jsonOut != "" {
+		if werr := writeJSON(*jsonOut, b.records); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// describePeers says which peers were found and how to install the others.
+func (b *benchRun) describePeers() error {
+	if b.py.Exe == "" {
+		b.progress("no python3 found: peers skipped; install them with: %s", bench.InstallHint)
+		return nil
+	}
+	var have []string
+	for _, pm := range bench.PeerModules {
+		if v, ok := b.py.Versions[pm.Module]; ok {
+			have = append(have, pm.Module+" "+v)
+		}
+	}
+	b.progress("python: %s (%s)", b.py.Exe, strings.Join(have, ", "))
+	if miss := b.py.Missing(); len(miss) > 0 {
+		var pk []string
+		for _, pm := range bench.PeerModules {
+			if !b.py.Have[pm.Module] {
+				pk = append(pk, pm.Package)
+			}
+		}
+		b.progress("peers not found: %s — install with: apt-get install %s (or set LORACT_PYTHON to an interpreter that has them)",
+			strings.Join(miss, ", "), strings.Join(pk, " "))
+	}
+	return nil
+}
+
+// writeInput writes the matrix in the given type for the peers.
+func writeInput(dir string, x *bench.Matrix, dtype string) (string, error) {
+	name := filepath.Join(dir, fmt.Sprintf("a_%dx%d_%s.npy", x.M, x.N, dtype))
+	if _, err := os.Stat(name); err == nil {
+		return name, nil
+	}
+	return name, npy.WriteFile(name, x.Input(dtype))
+}
+
+func ints(v ...int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
+// Grid of the fair comparison.
+var (
+	fairQ = []int{0, 1, 2}
+	fairP = []int{0, 10}
+)
+
+// compare runs the side-by-side comparison on one matrix and prints its
+// tables.
+func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n, k int, dtype string, exact, fair, all, md bool) error {
+	b.progress("building the %d×%d activation-like matrix (seed %d)", m, n, b.seed)
+	x := bench.Activation(m, n, b.seed)
+	opt := x.Optimal(k)
+	a := x.Input(dtype)
+
+	// loract: the headline settings, then the fair grid.
+	autoQ := 4
+	if float64(k) < 0.1*float64(min(m, n)) {
+		autoQ = 7 // scikit-learn's n_iter='auto'
+	}
+	head := []bench.Setting{
+		{Method: "rows"}, {Method: "rows", Q: 1},
+		{Method: "gaussian"}, {Method: "gaussian", Q: 1},
+		{Method: "svd", Norm: rsvd.None},
+		{Method: "svd", P: 10, Q: autoQ, Norm: rsvd.LU},
+		{Method: "svd", Q: 2, Norm: rsvd.QR},
+	}
+	settings := append([]bench.Setting{}, head...)
+	if fair {
+		for _, meth := range []string{"rows", "gaussian"} {
+			for _, q := range fairQ {
+				for _, p := range fairP {
+					s := bench.Setting{Method: meth, P: p, Q: q}
+					if !contains(settings, s) {
+						settings = append(settings, s)
+					}
+				}
+			}
+		}
+	}
+	if exact {
+		head = append(head, bench.Setting{Method: "exact"})
+		settings = append(settings, bench.Setting{Method: "exact"})
+	}
+	var lrecs []bench.Record
+	for _, s := range settings {
+		r := bench.RunLoract(lowrank.CPU{}, a.(lowrank.Matrix), a, k, s, 1, b.repeats, b.seed)
+		b.show(r, opt)
+		lrecs = append(lrecs, r)
+	}
+
+	var peers []bench.Record
+	if b.py.Exe != "" && b.py.Have["numpy"] {
+		path, err := writeInput(dir, x, dtype)
+		if err != nil {
+			return err
+		}
+		common := []string{"--input", path, "--k", strconv.Itoa(k), "--repeats", strconv.Itoa(b.repeats), "--seed", strconv.FormatUint(b.seed, 10)}
+		if !exact {
+			common = append(common, "--skip-exact")
+		}
+		qs, ps := ints(0, 1), ints(0)
+		if fair {
+			qs, ps = ints(fairQ...), ints(fairP...)
+		}
+		b.progress("NumPy/scikit-learn/SciPy peers (%s)", filepath.Base(b.cpuPy))
+		recs, env, err := b.py.RunScript(ctx, b.cpuPy, append(common, "--methods", "rows,gaussian,randomized_svd,randomized_svd_grid,exact",
+			"--power-iters", qs, "--oversample", ps), b.env, func(r bench.Record) { b.show(r, opt) })
+		peers = append(peers, recs...)
+		b.envs = append(b.envs, env)
+		if err != nil {
+			b.progress("cpu peers failed: %v", err)
+		}
+		if b.useT && b.py.Have["torch"] {
+			b.progress("PyTorch peer (%s, CPU)", filepath.Base(b.torchPy))
+			recs, env, err := b.py.RunScript(ctx, b.torchPy, append(common, "--device", "cpu", "--dtype", dtype,
+				"--methods", "rows,gaussian,svd_lowrank,exact", "--power-iters", qs, "--oversample", ps, "--niter", qs),
+				b.env, func(r bench.Record) { b.show(r, opt) })
+			peers = append(peers, recs...)
+			b.envs = append(b.envs, env)
+			if err != nil {
+				b.progress("torch peer failed: %v", err)
+			}
+		}
+	}
+	b.records = append(b.records, lrecs...)
+	b.records = append(b.records, peers...)
+
+	fmt.Fprintf(out, "\n== %s, %s input, activation-like (σ_j = 1/(j+1) + 1e-3), optimal rank-%d error %.4f ==\n",
+		bench.Shape(m, n, k), dtype, k, opt)
+	fmt.Fprintf(out, "median of %d calls after a warm-up; err/opt = mean relative Frobenius error over the calls ÷ optimal; loract÷peer < 1: loract is faster\n\n", b.repeats)
+	shown := lrecs
+	if !all {
+		shown = nil
+		for _, r := range lrecs {
+			if contains(head, bench.Setting{Method: r.Method, P: r.P, Q: r.Q, Norm: normOf(r)}) {
+				shown = append(shown, r)
+			}
+		}
+	}
+	bench.Table(out, shown, peers, opt, md)
+	if fair {
+		fmt.Fprintf(out, "\nFair comparison: each method's fastest setting with error ≤ %.2f× optimal (grid q ∈ {%s}, p ∈ {%s}; scikit-learn's default too)\n\n",
+			bench.FairFactor, ints(fairQ...), ints(fairP...))
+		bench.FairTable(out, bench.Fair(append(append([]bench.Record{}, lrecs...), peers...), opt), opt, md)
+	}
+	return nil
+}
+
+func normOf(r bench.Record) rsvd.Normalizer {
+	switch r.Norm {
+	case "lu":
+		return rsvd.LU
+	case "none":
+		return rsvd.None
+	}
+	return rsvd.QR
+}
+
+func contains(ss []bench.Setting, s bench.Setting) bool {
+	for _, t := range ss {
+		if t.Method == s.Method && t.P == s.P && t.Q == s.Q && (t.Method == "rows" || t.Method == "exact" || t.Q == 0 || t.Norm == s.Norm) {
+			return true
+		}
+	}
+	return false
+}
+
+// describeEnvs prints the machine and the peers' libraries.
+func (b *benchRun) describeEnvs(out io.Writer) {
+	fmt.Fprintf(out, "\nmachine: %s/%s, %d CPUs (GOMAXPROCS %d), %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel())
+	for _, e := range b.envs {
+		if e == nil {
+			continue
+		}
+		js, _ := json.Marshal(e)
+		fmt.Fprintf(out, "peer env: %s\n", js)
+	}
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if i := strings.Index(line, ":"); i >= 0 {
+				return strings.TrimSpace(line[i+1:])
+			}
+		}
+	}
+	return "unknown CPU"
+}
+
+func writeJSON(name string, recs []bench.Record) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
