@@ -20,12 +20,12 @@ type Record struct {
 	Norm   string `json:"norm,omitempty"`
 	Device string `json:"device"`
 	// Dtype is the element type of the input: "fp64", "fp32" or "bf16".
-	Dtype   string `json:"dtype"`
-	M       int    `json:"m"`
-	N       int    `json:"n"`
-	K       int    `json:"k"`
-	P       int    `json:"p"`
-	Q       int    `json:"q"`
+	Dtype   string  `json:"dtype"`
+	M       int     `json:"m"`
+	N       int     `json:"n"`
+	K       int     `json:"k"`
+	P       int     `json:"p"`
+	Q       int     `json:"q"`
 	Ms      float64 `json:"ms"`
 	MsMin   float64 `json:"ms_min"`
 	Repeats int     `json:"repeats"`
