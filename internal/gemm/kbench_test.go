@@ -41,3 +41,51 @@ func BenchmarkMicroKernelParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPackA times packing a 192×192 block of a row-major A (the
+// gather that Y = A·Ω pays for every element of A) into 8-row panels.
+func BenchmarkPackA(b *testing.B) {
+	const ld, mc, kc = 4096, 192, 192
+	for _, trans := range []bool{false, true} {
+		b.Run(fmt.Sprintf("type=float64/trans=%t", trans), func(b *testing.B) {
+			a := matrix[float64]{data: make([]float64, ld*ld), ld: ld, trans: trans}
+			dst := make([]float64, mc*kc)
+			for b.Loop() {
+				packA(dst, a, 64, mc, 128, kc, 8)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(mc*kc), "ns/elem")
+		})
+		b.Run(fmt.Sprintf("type=float32/trans=%t", trans), func(b *testing.B) {
+			a := matrix[float32]{data: make([]float32, ld*ld), ld: ld, trans: trans}
+			dst := make([]float64, mc*kc)
+			for b.Loop() {
+				packA(dst, a, 64, mc, 128, kc, 8)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(mc*kc), "ns/elem")
+		})
+	}
+}
+
+// BenchmarkPackB times packing a 192×4096 block of B into 24-column panels.
+func BenchmarkPackB(b *testing.B) {
+	const ld, kc, nc = 4096, 192, 4096 - 64
+	mk := microKernel{mr: 8, nr: 24, step: 8, fns: make([]kernelFunc, 3)}
+	for _, trans := range []bool{false, true} {
+		b.Run(fmt.Sprintf("type=float64/trans=%t", trans), func(b *testing.B) {
+			m := matrix[float64]{data: make([]float64, ld*ld), ld: ld, trans: trans}
+			dst := make([]float64, (nc+24)*kc)
+			for b.Loop() {
+				packB(dst, m, 128, kc, 64, nc, &mk)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(nc*kc), "ns/elem")
+		})
+		b.Run(fmt.Sprintf("type=float32/trans=%t", trans), func(b *testing.B) {
+			m := matrix[float32]{data: make([]float32, ld*ld), ld: ld, trans: trans}
+			dst := make([]float64, (nc+24)*kc)
+			for b.Loop() {
+				packB(dst, m, 128, kc, 64, nc, &mk)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(nc*kc), "ns/elem")
+		})
+	}
+}

@@ -19,6 +19,10 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 	for ip := 0; ip < mc; ip += mr {
 		rows := min(mr, mc-ip)
 		panel := dst[ip*kc : ip*kc+mr*kc]
+		if !a.trans && rows == 8 && mr == 8 {
+			packRows8(panel, a, i0+ip, p0, kc)
+			continue
+		}
 		if !a.trans {
 			// Row i of op(A) is contiguous: scatter it down the panel.
 			for i := 0; i < rows; i++ {
@@ -36,6 +40,23 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 			continue
 		}
 		// Column p of op(A) is contiguous.
+		if rows == 8 && mr == 8 {
+			off := p0*a.ld + i0 + ip
+			for p := 0; p < kc; p++ {
+				src := a.data[off : off+8 : off+8]
+				d := panel[p*8 : p*8+8 : p*8+8]
+				d[0] = float64(src[0])
+				d[1] = float64(src[1])
+				d[2] = float64(src[2])
+				d[3] = float64(src[3])
+				d[4] = float64(src[4])
+				d[5] = float64(src[5])
+				d[6] = float64(src[6])
+				d[7] = float64(src[7])
+				off += a.ld
+			}
+			continue
+		}
 		for p := 0; p < kc; p++ {
 			off := (p0+p)*a.ld + i0 + ip
 			src := a.data[off : off+rows]
@@ -60,14 +81,26 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 		panel := dst[jp*kc : jp*kc+nr*kc]
 		if !b.trans {
 			// Row p of op(B) is contiguous.
+			off := p0*b.ld + j0 + jp
+			if cols == nr {
+				for p := 0; p < kc; p++ {
+					src := b.data[off : off+nr]
+					d := panel[p*nr : p*nr+len(src)]
+					for j := range d {
+						d[j] = float64(src[j])
+					}
+					off += b.ld
+				}
+				continue
+			}
 			for p := 0; p < kc; p++ {
-				off := (p0+p)*b.ld + j0 + jp
 				src := b.data[off : off+cols]
 				d := panel[p*nr : (p+1)*nr]
 				for j, v := range src {
 					d[j] = float64(v)
 				}
 				clear(d[cols:])
+				off += b.ld
 			}
 			continue
 		}
@@ -84,5 +117,33 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 				clear(panel[p*nr+cols : (p+1)*nr])
 			}
 		}
+	}
+}
+
+// packRows8 is packA's inner loop for a full panel of 8 rows of a
+// row-major A: it reads the 8 rows side by side and writes the panel in
+// order, one 8-element column at a time.
+func packRows8[T Float](panel []float64, a matrix[T], i, p0, kc int) {
+	off := i*a.ld + p0
+	ld := a.ld
+	r0 := a.data[off : off+kc]
+	r1 := a.data[off+ld : off+ld+kc]
+	r2 := a.data[off+2*ld : off+2*ld+kc]
+	r3 := a.data[off+3*ld : off+3*ld+kc]
+	r4 := a.data[off+4*ld : off+4*ld+kc]
+	r5 := a.data[off+5*ld : off+5*ld+kc]
+	r6 := a.data[off+6*ld : off+6*ld+kc]
+	r7 := a.data[off+7*ld : off+7*ld+kc]
+	panel = panel[:8*kc]
+	for p := range r0 {
+		d := panel[8*p : 8*p+8 : 8*p+8]
+		d[0] = float64(r0[p])
+		d[1] = float64(r1[p])
+		d[2] = float64(r2[p])
+		d[3] = float64(r3[p])
+		d[4] = float64(r4[p])
+		d[5] = float64(r5[p])
+		d[6] = float64(r6[p])
+		d[7] = float64(r7[p])
 	}
 }
