@@ -34,6 +34,12 @@ type DemoConfig struct {
 	Checkpoint bool
 	// Progress, if not nil, is called after every training step.
 	Progress func(phase string, step, steps int, loss float64)
+	// Pretrained, if not nil, replaces pre-training: it is called with the
+	// freshly initialised model and may load weights into it (reporting
+	// ok), or report !ok to have the model pre-trained, after which Save
+	// (if not nil) is called with it.
+	Pretrained func(m *Model) (ok bool, err error)
+	Save       func(m *Model) error
 }
 
 // FineTuneResult describes one fine-tuning run.
@@ -156,15 +162,30 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 		return func(step int, loss float64) { cfg.Progress(phase, step, steps, loss) }
 	}
 	t0 := time.Now()
-	_, err := Train(model, pre.Pixels, pre.Labels, TrainConfig{
-		Steps: cfg.PretrainSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed, Run: PlainRun,
-		Adam:     Adam{LR: cfg.PretrainLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-		Progress: progress("pre-train", cfg.PretrainSteps),
-	})
-	if err != nil {
-		return nil, err
+	loaded := false
+	if cfg.Pretrained != nil {
+		var err error
+		if loaded, err = cfg.Pretrained(model); err != nil {
+			return nil, err
+		}
+	}
+	if !loaded {
+		_, err := Train(model, pre.Pixels, pre.Labels, TrainConfig{
+			Steps: cfg.PretrainSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed, Run: PlainRun,
+			Adam:     Adam{LR: cfg.PretrainLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			Progress: progress("pre-train", cfg.PretrainSteps),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Save != nil {
+			if err := cfg.Save(model); err != nil {
+				return nil, err
+			}
+		}
 	}
 	res.PretrainWall = time.Since(t0)
+	var err error
 	if res.PretrainAccuracy, err = model.Accuracy(testPre.Pixels, testPre.Labels, 500); err != nil {
 		return nil, err
 	}

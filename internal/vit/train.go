@@ -1,6 +1,7 @@
 package vit
 
 import (
+	"fmt"
 	"math/rand/v2"
 )
 
@@ -103,4 +104,30 @@ func (m *Model) Clone() *Model {
 		dst[i].Trainable = src[i].Trainable
 	}
 	return c
+}
+
+// Weights returns a copy of every base weight, in a fixed order.
+func (m *Model) Weights() [][]float64 {
+	var w [][]float64
+	for _, p := range m.params(true) {
+		w = append(w, append([]float64(nil), p.W.RawMatrix().Data...))
+	}
+	return w
+}
+
+// SetWeights loads weights returned by Weights of a model of the same
+// configuration.
+func (m *Model) SetWeights(w [][]float64) error {
+	ps := m.params(true)
+	if len(ps) != len(w) {
+		return fmt.Errorf("vit: %d weight tensors, want %d", len(w), len(ps))
+	}
+	for i, p := range ps {
+		d := p.W.RawMatrix().Data
+		if len(d) != len(w[i]) {
+			return fmt.Errorf("vit: %s has %d weights, want %d", p.Name, len(w[i]), len(d))
+		}
+		copy(d, w[i])
+	}
+	return nil
 }
