@@ -1,0 +1,400 @@
+package gpu
+
+// This file is the package's only foreign boundary. Every C function the
+// package calls is declared here once, with its C prototype, and resolved at
+// run time with purego from the CUDA libraries found by the dynamic loader
+// (LD_LIBRARY_PATH, then the system paths). Nothing here runs at import.
+//
+// Rules (see docs/gpu.md):
+//   - versioned driver symbols are resolved by their real names
+//     (cuMemAlloc_v2, …), library symbols likewise (cublasSgemm_v2, …);
+//   - no function taking or returning a struct by value is bound;
+//   - every argument is an integer or a pointer: host scalars such as
+//     cuBLAS's alpha and beta are passed by pointer (host pointer mode);
+//   - sonames are tried newest first.
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// cuda holds the resolved entry points. Field names are the C names.
+type cudaAPI struct {
+	// ---- CUDA driver API, libcuda.so.1 ----
+
+	// CUresult cuInit(unsigned int Flags);
+	cuInit func(flags uint32) int32
+	// CUresult cuDriverGetVersion(int *driverVersion);
+	cuDriverGetVersion func(v *int32) int32
+	// CUresult cuGetErrorName(CUresult error, const char **pStr);
+	cuGetErrorName func(code int32, s *uintptr) int32
+	// CUresult cuDeviceGetCount(int *count);
+	cuDeviceGetCount func(n *int32) int32
+	// CUresult cuDeviceGet(CUdevice *device, int ordinal);
+	cuDeviceGet func(dev *int32, ordinal int32) int32
+	// CUresult cuDeviceGetName(char *name, int len, CUdevice dev);
+	cuDeviceGetName func(name *byte, n int32, dev int32) int32
+	// CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev);
+	cuDeviceGetAttribute func(v *int32, attr int32, dev int32) int32
+	// CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev);
+	cuDevicePrimaryCtxRetain func(ctx *uintptr, dev int32) int32
+	// CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev);
+	cuDevicePrimaryCtxRelease func(dev int32) int32
+	// CUresult cuCtxSetCurrent(CUcontext ctx);
+	cuCtxSetCurrent func(ctx uintptr) int32
+	// CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize);
+	cuMemAlloc func(p *uintptr, size uintptr) int32
+	// CUresult cuMemFree_v2(CUdeviceptr dptr);
+	cuMemFree func(p uintptr) int32
+	// CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
+	cuMemAllocHost func(p *uintptr, size uintptr) int32
+	// CUresult cuMemFreeHost(void *p);
+	cuMemFreeHost func(p uintptr) int32
+	// CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
+	cuMemGetInfo func(free, total *uintptr) int32
+	// CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s);
+	cuMemcpyHtoDAsync func(dst uintptr, src unsafe.Pointer, n uintptr, s uintptr) int32
+	// CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s);
+	cuMemcpyDtoHAsync func(dst unsafe.Pointer, src uintptr, n uintptr, s uintptr) int32
+	// CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s);
+	cuMemcpyDtoDAsync func(dst, src uintptr, n uintptr, s uintptr) int32
+	// CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s);
+	cuMemsetD8Async func(dst uintptr, v uint8, n uintptr, s uintptr) int32
+	// CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags);
+	cuStreamCreate func(s *uintptr, flags uint32) int32
+	// CUresult cuStreamDestroy_v2(CUstream hStream);
+	cuStreamDestroy func(s uintptr) int32
+	// CUresult cuStreamSynchronize(CUstream hStream);
+	cuStreamSynchronize func(s uintptr) int32
+	// CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags);
+	cuEventCreate func(e *uintptr, flags uint32) int32
+	// CUresult cuEventRecord(CUevent hEvent, CUstream hStream);
+	cuEventRecord func(e, s uintptr) int32
+	// CUresult cuEventSynchronize(CUevent hEvent);
+	cuEventSynchronize func(e uintptr) int32
+	// CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd);
+	// (cuEventElapsedTime before CUDA 12.8; same prototype.)
+	cuEventElapsedTime func(ms *float32, start, end uintptr) int32
+	// CUresult cuEventDestroy_v2(CUevent hEvent);
+	cuEventDestroy func(e uintptr) int32
+	// CUresult cuModuleLoadData(CUmodule *module, const void *image);
+	cuModuleLoadData func(m *uintptr, image unsafe.Pointer) int32
+	// CUresult cuModuleUnload(CUmodule hmod);
+	cuModuleUnload func(m uintptr) int32
+	// CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name);
+	cuModuleGetFunction func(f *uintptr, m uintptr, name *byte) int32
+	// CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value);
+	cuFuncSetAttribute func(f uintptr, attr int32, v int32) int32
+	// CUresult cuLaunchKernel(CUfunction f, unsigned gridDimX, unsigned gridDimY, unsigned gridDimZ,
+	//     unsigned blockDimX, unsigned blockDimY, unsigned blockDimZ, unsigned sharedMemBytes,
+	//     CUstream hStream, void **kernelParams, void **extra);
+	cuLaunchKernel func(f uintptr, gx, gy, gz, bx, by, bz, shmem uint32, s uintptr, params unsafe.Pointer, extra uintptr) int32
+
+	// ---- NVRTC, libnvrtc.so.13 / .12 ----
+
+	// nvrtcResult nvrtcCreateProgram(nvrtcProgram *prog, const char *src, const char *name,
+	//     int numHeaders, const char * const *headers, const char * const *includeNames);
+	nvrtcCreateProgram func(p *uintptr, src, name *byte, nh int32, headers, names uintptr) int32
+	// nvrtcResult nvrtcCompileProgram(nvrtcProgram prog, int numOptions, const char * const *options);
+	nvrtcCompileProgram func(p uintptr, n int32, opts unsafe.Pointer) int32
+	// nvrtcResult nvrtcGetCUBINSize(nvrtcProgram prog, size_t *cubinSizeRet);
+	nvrtcGetCUBINSize func(p uintptr, n *uintptr) int32
+	// nvrtcResult nvrtcGetCUBIN(nvrtcProgram prog, char *cubin);
+	nvrtcGetCUBIN func(p uintptr, dst *byte) int32
+	// nvrtcResult nvrtcGetProgramLogSize(nvrtcProgram prog, size_t *logSizeRet);
+	nvrtcGetProgramLogSize func(p uintptr, n *uintptr) int32
+	// nvrtcResult nvrtcGetProgramLog(nvrtcProgram prog, char *log);
+	nvrtcGetProgramLog func(p uintptr, dst *byte) int32
+	// nvrtcResult nvrtcDestroyProgram(nvrtcProgram *prog);
+	nvrtcDestroyProgram func(p *uintptr) int32
+
+	// ---- cuBLAS, libcublas.so.13 / .12 ----
+
+	// cublasStatus_t cublasCreate_v2(cublasHandle_t *handle);
+	cublasCreate func(h *uintptr) int32
+	// cublasStatus_t cublasDestroy_v2(cublasHandle_t handle);
+	cublasDestroy func(h uintptr) int32
+	// cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t streamId);
+	cublasSetStream func(h, s uintptr) int32
+	// cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
+	cublasSetMathMode func(h uintptr, mode int32) int32
+	// cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void *workspace, size_t workspaceSizeInBytes);
+	cublasSetWorkspace func(h uintptr, ws uintptr, size uintptr) int32
+	// cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+	//     int m, int n, int k, const void *alpha, const void *A, cudaDataType Atype, int lda,
+	//     const void *B, cudaDataType Btype, int ldb, const void *beta, void *C, cudaDataType Ctype, int ldc,
+	//     cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+	cublasGemmEx func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uintptr, at int32, lda int32,
+		b uintptr, bt int32, ldb int32, beta unsafe.Pointer, c uintptr, ct int32, ldc int32, compute int32, algo int32) int32
+	// cublasStatus_t cublasSsyrk_v2(cublasHandle_t handle, cublasFillMode_t uplo, cublasOperation_t trans,
+	//     int n, int k, const float *alpha, const float *A, int lda, const float *beta, float *C, int ldc);
+	cublasSsyrk func(h uintptr, uplo, trans int32, n, k int32, alpha unsafe.Pointer, a uintptr, lda int32, beta unsafe.Pointer, c uintptr, ldc int32) int32
+	// cublasStatus_t cublasDsyrk_v2(… same with double …);
+	cublasDsyrk func(h uintptr, uplo, trans int32, n, k int32, alpha unsafe.Pointer, a uintptr, lda int32, beta unsafe.Pointer, c uintptr, ldc int32) int32
+	// cublasStatus_t cublasDgemm_v2(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+	//     int m, int n, int k, const double *alpha, const double *A, int lda, const double *B, int ldb,
+	//     const double *beta, double *C, int ldc);
+	cublasDgemm func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uintptr, lda int32, b uintptr, ldb int32, beta unsafe.Pointer, c uintptr, ldc int32) int32
+
+	// ---- cuSOLVER, libcusolver.so.12 / .11 ----
+
+	// cusolverStatus_t cusolverDnCreate(cusolverDnHandle_t *handle);
+	cusolverDnCreate func(h *uintptr) int32
+	// cusolverStatus_t cusolverDnDestroy(cusolverDnHandle_t handle);
+	cusolverDnDestroy func(h uintptr) int32
+	// cusolverStatus_t cusolverDnSetStream(cusolverDnHandle_t handle, cudaStream_t streamId);
+	cusolverDnSetStream func(h, s uintptr) int32
+	// cusolverStatus_t cusolverDnSgeqrf_bufferSize(cusolverDnHandle_t h, int m, int n, float *A, int lda, int *lwork);
+	cusolverDnSgeqrfBufferSize func(h uintptr, m, n int32, a uintptr, lda int32, lwork *int32) int32
+	// cusolverStatus_t cusolverDnSgeqrf(cusolverDnHandle_t h, int m, int n, float *A, int lda, float *tau,
+	//     float *work, int lwork, int *devInfo);
+	cusolverDnSgeqrf func(h uintptr, m, n int32, a uintptr, lda int32, tau, work uintptr, lwork int32, info uintptr) int32
+	// cusolverStatus_t cusolverDnSorgqr_bufferSize(cusolverDnHandle_t h, int m, int n, int k, const float *A,
+	//     int lda, const float *tau, int *lwork);
+	cusolverDnSorgqrBufferSize func(h uintptr, m, n, k int32, a uintptr, lda int32, tau uintptr, lwork *int32) int32
+	// cusolverStatus_t cusolverDnSorgqr(cusolverDnHandle_t h, int m, int n, int k, float *A, int lda,
+	//     const float *tau, float *work, int lwork, int *devInfo);
+	cusolverDnSorgqr func(h uintptr, m, n, k int32, a uintptr, lda int32, tau, work uintptr, lwork int32, info uintptr) int32
+	// cusolverStatus_t cusolverDnSgetrf_bufferSize(cusolverDnHandle_t h, int m, int n, float *A, int lda, int *Lwork);
+	cusolverDnSgetrfBufferSize func(h uintptr, m, n int32, a uintptr, lda int32, lwork *int32) int32
+	// cusolverStatus_t cusolverDnSgetrf(cusolverDnHandle_t h, int m, int n, float *A, int lda, float *Workspace,
+	//     int *devIpiv, int *devInfo);
+	cusolverDnSgetrf func(h uintptr, m, n int32, a uintptr, lda int32, work, ipiv, info uintptr) int32
+	// cusolverStatus_t cusolverDnDpotrf_bufferSize(cusolverDnHandle_t h, cublasFillMode_t uplo, int n,
+	//     double *A, int lda, int *Lwork);
+	cusolverDnDpotrfBufferSize func(h uintptr, uplo, n int32, a uintptr, lda int32, lwork *int32) int32
+	// cusolverStatus_t cusolverDnDpotrf(cusolverDnHandle_t h, cublasFillMode_t uplo, int n, double *A, int lda,
+	//     double *Workspace, int Lwork, int *devInfo);
+	cusolverDnDpotrf func(h uintptr, uplo, n int32, a uintptr, lda int32, work uintptr, lwork int32, info uintptr) int32
+	// cusolverStatus_t cusolverDnCreateGesvdjInfo(gesvdjInfo_t *info);
+	cusolverDnCreateGesvdjInfo func(p *uintptr) int32
+	// cusolverStatus_t cusolverDnDestroyGesvdjInfo(gesvdjInfo_t info);
+	cusolverDnDestroyGesvdjInfo func(p uintptr) int32
+	// cusolverStatus_t cusolverDnSgesvdj_bufferSize(cusolverDnHandle_t h, cusolverEigMode_t jobz, int econ,
+	//     int m, int n, const float *A, int lda, const float *S, const float *U, int ldu, const float *V, int ldv,
+	//     int *lwork, gesvdjInfo_t params);
+	cusolverDnSgesvdjBufferSize func(h uintptr, jobz, econ, m, n int32, a uintptr, lda int32, s, u uintptr, ldu int32, v uintptr, ldv int32, lwork *int32, params uintptr) int32
+	// cusolverStatus_t cusolverDnSgesvdj(cusolverDnHandle_t h, cusolverEigMode_t jobz, int econ, int m, int n,
+	//     float *A, int lda, float *S, float *U, int ldu, float *V, int ldv, float *work, int lwork, int *info,
+	//     gesvdjInfo_t params);
+	cusolverDnSgesvdj func(h uintptr, jobz, econ, m, n int32, a uintptr, lda int32, s, u uintptr, ldu int32, v uintptr, ldv int32, work uintptr, lwork int32, info uintptr, params uintptr) int32
+	// cusolverStatus_t cusolverDnDsyevd_bufferSize(cusolverDnHandle_t h, cusolverEigMode_t jobz,
+	//     cublasFillMode_t uplo, int n, const double *A, int lda, const double *W, int *lwork);
+	cusolverDnDsyevdBufferSize func(h uintptr, jobz, uplo, n int32, a uintptr, lda int32, w uintptr, lwork *int32) int32
+	// cusolverStatus_t cusolverDnDsyevd(cusolverDnHandle_t h, cusolverEigMode_t jobz, cublasFillMode_t uplo,
+	//     int n, double *A, int lda, double *W, double *work, int lwork, int *devInfo);
+	cusolverDnDsyevd func(h uintptr, jobz, uplo, n int32, a uintptr, lda int32, w, work uintptr, lwork int32, info uintptr) int32
+}
+
+// Constants of the C APIs used above.
+const (
+	cuStreamNonBlocking          = 1
+	cuAttrComputeCapabilityMajor = 75
+	cuAttrComputeCapabilityMinor = 76
+	cuAttrMultiprocessorCount    = 16
+	cuAttrMaxSharedPerBlockOptin = 97
+	cuFuncAttrMaxDynamicShared   = 8
+
+	cublasOpN              = 0
+	cublasOpT              = 1
+	cublasFillUpper        = 1
+	cublasDefaultMath      = 0
+	cublasTF32TensorOpMath = 3
+	cudaR32F               = 0
+	cudaR64F               = 1
+	cudaR16BF              = 14
+	cublasCompute32F       = 68
+	cublasCompute32FFastTF = 77
+	cublasGemmDefault      = -1
+	cusolverEigModeVector  = 1
+	cublasWorkspaceBytes   = 32 << 20 // NVIDIA's recommendation for Hopper
+)
+
+// Sonames tried in order, newest first.
+var (
+	sonamesCUDA     = []string{"libcuda.so.1", "libcuda.so"}
+	sonamesNVRTC    = []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}
+	sonamesCUBLAS   = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so"}
+	sonamesCUSOLVER = []string{"libcusolver.so.12", "libcusolver.so.11", "libcusolver.so"}
+)
+
+var (
+	loadOnce sync.Once
+	api      *cudaAPI
+	errLoad  error
+)
+
+// load resolves every symbol once per process. It is called by Open and
+// Available, never at import.
+func load() (*cudaAPI, error) {
+	loadOnce.Do(func() {
+		a := new(cudaAPI)
+		errLoad = a.bind()
+		if errLoad == nil {
+			api = a
+		}
+	})
+	return api, errLoad
+}
+
+func openLib(names []string) (uintptr, string, error) {
+	var msgs []string
+	for _, n := range names {
+		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			return h, n, nil
+		}
+		msgs = append(msgs, err.Error())
+	}
+	return 0, "", fmt.Errorf("%w: %s", ErrUnavailable, strings.Join(msgs, "; "))
+}
+
+// sym binds the C function name in lib to *fptr. A missing symbol is an
+// error, not a panic.
+func sym(lib uintptr, fptr any, name string) error {
+	p, err := purego.Dlsym(lib, name)
+	if err != nil || p == 0 {
+		return fmt.Errorf("%w: symbol %s not found", ErrUnavailable, name)
+	}
+	purego.RegisterFunc(fptr, p)
+	return nil
+}
+
+func (a *cudaAPI) bind() error {
+	cu, _, err := openLib(sonamesCUDA)
+	if err != nil {
+		return err
+	}
+	type binding struct {
+		f    any
+		name string
+	}
+	bindAll := func(lib uintptr, bs []binding) error {
+		var errs []error
+		for _, b := range bs {
+			if err := sym(lib, b.f, b.name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	if err := bindAll(cu, []binding{
+		{&a.cuInit, "cuInit"},
+		{&a.cuDriverGetVersion, "cuDriverGetVersion"},
+		{&a.cuGetErrorName, "cuGetErrorName"},
+		{&a.cuDeviceGetCount, "cuDeviceGetCount"},
+		{&a.cuDeviceGet, "cuDeviceGet"},
+		{&a.cuDeviceGetName, "cuDeviceGetName"},
+		{&a.cuDeviceGetAttribute, "cuDeviceGetAttribute"},
+		{&a.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain"},
+		{&a.cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2"},
+		{&a.cuCtxSetCurrent, "cuCtxSetCurrent"},
+		{&a.cuMemAlloc, "cuMemAlloc_v2"},
+		{&a.cuMemFree, "cuMemFree_v2"},
+		{&a.cuMemAllocHost, "cuMemAllocHost_v2"},
+		{&a.cuMemFreeHost, "cuMemFreeHost"},
+		{&a.cuMemGetInfo, "cuMemGetInfo_v2"},
+		{&a.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"},
+		{&a.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
+		{&a.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"},
+		{&a.cuMemsetD8Async, "cuMemsetD8Async"},
+		{&a.cuStreamCreate, "cuStreamCreate"},
+		{&a.cuStreamDestroy, "cuStreamDestroy_v2"},
+		{&a.cuStreamSynchronize, "cuStreamSynchronize"},
+		{&a.cuEventCreate, "cuEventCreate"},
+		{&a.cuEventRecord, "cuEventRecord"},
+		{&a.cuEventSynchronize, "cuEventSynchronize"},
+		{&a.cuEventDestroy, "cuEventDestroy_v2"},
+		{&a.cuModuleLoadData, "cuModuleLoadData"},
+		{&a.cuModuleUnload, "cuModuleUnload"},
+		{&a.cuModuleGetFunction, "cuModuleGetFunction"},
+		{&a.cuFuncSetAttribute, "cuFuncSetAttribute"},
+		{&a.cuLaunchKernel, "cuLaunchKernel"},
+	}); err != nil {
+		return err
+	}
+	if sym(cu, &a.cuEventElapsedTime, "cuEventElapsedTime_v2") != nil {
+		if err := sym(cu, &a.cuEventElapsedTime, "cuEventElapsedTime"); err != nil {
+			return err
+		}
+	}
+	nv, _, err := openLib(sonamesNVRTC)
+	if err != nil {
+		return err
+	}
+	if err := bindAll(nv, []binding{
+		{&a.nvrtcCreateProgram, "nvrtcCreateProgram"},
+		{&a.nvrtcCompileProgram, "nvrtcCompileProgram"},
+		{&a.nvrtcGetCUBINSize, "nvrtcGetCUBINSize"},
+		{&a.nvrtcGetCUBIN, "nvrtcGetCUBIN"},
+		{&a.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize"},
+		{&a.nvrtcGetProgramLog, "nvrtcGetProgramLog"},
+		{&a.nvrtcDestroyProgram, "nvrtcDestroyProgram"},
+	}); err != nil {
+		return err
+	}
+	bl, _, err := openLib(sonamesCUBLAS)
+	if err != nil {
+		return err
+	}
+	if err := bindAll(bl, []binding{
+		{&a.cublasCreate, "cublasCreate_v2"},
+		{&a.cublasDestroy, "cublasDestroy_v2"},
+		{&a.cublasSetStream, "cublasSetStream_v2"},
+		{&a.cublasSetMathMode, "cublasSetMathMode"},
+		{&a.cublasSetWorkspace, "cublasSetWorkspace_v2"},
+		{&a.cublasGemmEx, "cublasGemmEx"},
+		{&a.cublasSsyrk, "cublasSsyrk_v2"},
+		{&a.cublasDsyrk, "cublasDsyrk_v2"},
+		{&a.cublasDgemm, "cublasDgemm_v2"},
+	}); err != nil {
+		return err
+	}
+	so, _, err := openLib(sonamesCUSOLVER)
+	if err != nil {
+		return err
+	}
+	return bindAll(so, []binding{
+		{&a.cusolverDnCreate, "cusolverDnCreate"},
+		{&a.cusolverDnDestroy, "cusolverDnDestroy"},
+		{&a.cusolverDnSetStream, "cusolverDnSetStream"},
+		{&a.cusolverDnSgeqrfBufferSize, "cusolverDnSgeqrf_bufferSize"},
+		{&a.cusolverDnSgeqrf, "cusolverDnSgeqrf"},
+		{&a.cusolverDnSorgqrBufferSize, "cusolverDnSorgqr_bufferSize"},
+		{&a.cusolverDnSorgqr, "cusolverDnSorgqr"},
+		{&a.cusolverDnSgetrfBufferSize, "cusolverDnSgetrf_bufferSize"},
+		{&a.cusolverDnSgetrf, "cusolverDnSgetrf"},
+		{&a.cusolverDnDpotrfBufferSize, "cusolverDnDpotrf_bufferSize"},
+		{&a.cusolverDnDpotrf, "cusolverDnDpotrf"},
+		{&a.cusolverDnCreateGesvdjInfo, "cusolverDnCreateGesvdjInfo"},
+		{&a.cusolverDnDestroyGesvdjInfo, "cusolverDnDestroyGesvdjInfo"},
+		{&a.cusolverDnSgesvdjBufferSize, "cusolverDnSgesvdj_bufferSize"},
+		{&a.cusolverDnSgesvdj, "cusolverDnSgesvdj"},
+		{&a.cusolverDnDsyevdBufferSize, "cusolverDnDsyevd_bufferSize"},
+		{&a.cusolverDnDsyevd, "cusolverDnDsyevd"},
+	})
+}
+
+// cString reads the NUL-terminated C string at p (owned by the library).
+func cString(p uintptr) string {
+	if p == 0 {
+		return ""
+	}
+	var b []byte
+	for i := uintptr(0); i < 4096; i++ {
+		c := *(*byte)(unsafe.Add(unsafe.Pointer(nil), p+i)) //nolint:govet // C memory, not Go
+		if c == 0 {
+			break
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// cBytes returns s as a NUL-terminated byte slice.
+func cBytes(s string) []byte { return append([]byte(s), 0) }

@@ -1,0 +1,440 @@
+package gpu
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/lowrank/backendtest"
+	"github.com/loract/loract/rsvd"
+	"github.com/loract/loract/sampling"
+)
+
+// u32 is the unit roundoff of float32.
+const u32 = 0x1p-24
+
+// open returns a backend on device 0, skipping the test with the reason
+// when CUDA is unavailable. Any other failure fails the test.
+func open(t *testing.T, opts *Options) *Backend {
+	t.Helper()
+	b, err := Open(0, opts)
+	if errors.Is(err, ErrUnavailable) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, b.Close()) })
+	return b
+}
+
+// TestUnavailable runs everywhere: without CUDA, Available must explain
+// why with ErrUnavailable; with it, Open of a missing ordinal must fail
+// with ErrUnavailable rather than panic.
+func TestUnavailable(t *testing.T) {
+	if err := Available(); err != nil {
+		assert.ErrorIs(t, err, ErrUnavailable)
+		assert.True(t, strings.Contains(err.Error(), "lib") || strings.Contains(err.Error(), "device"), "reason: %v", err)
+		_, err := Open(0, nil)
+		assert.ErrorIs(t, err, ErrUnavailable)
+		return
+	}
+	_, err := Open(1<<20, nil)
+	assert.ErrorIs(t, err, ErrUnavailable)
+}
+
+// rowMajorInput uploads a as a row-major device matrix of type dt, the
+// layout activations arrive in.
+func rowMajorInput(dt DType) func(t *testing.T, b lowrank.Backend, a *mat.Dense) lowrank.Matrix {
+	return func(t *testing.T, be lowrank.Backend, a *mat.Dense) lowrank.Matrix {
+		m, err := be.(*Backend).UploadDense32(testmat.To32(a), dt)
+		require.NoError(t, err)
+		return m
+	}
+}
+
+func TestConformance(t *testing.T) {
+	// OrthTol 1e-5 per column is THEORY.md §6's float32 requirement; the
+	// suite's other tolerances are multiples of U = 2⁻²⁴ (products,
+	// backward errors) with the constants it states.
+	t.Run("fp32/cholqr/col-major", func(t *testing.T) {
+		backendtest.Run(t, open(t, nil), backendtest.Config{U: u32, OrthTol: 1e-5})
+	})
+	t.Run("fp32/cholqr/row-major-f32-input", func(t *testing.T) {
+		backendtest.Run(t, open(t, nil), backendtest.Config{U: u32, OrthTol: 1e-5, Input: rowMajorInput(Float32)})
+	})
+	// A bf16 input is rounded once (InputU = 2⁻⁸) and the other operand
+	// of a product with it is rounded to bf16 too, which the suite's
+	// U + InputU per product covers with its factor 2.
+	t.Run("fp32/cholqr/row-major-bf16-input", func(t *testing.T) {
+		backendtest.Run(t, open(t, nil), backendtest.Config{U: u32, OrthTol: 1e-5, Input: rowMajorInput(BFloat16), InputU: 0x1p-8})
+	})
+	t.Run("fp32/householder", func(t *testing.T) {
+		backendtest.Run(t, open(t, &Options{QR: Householder}), backendtest.Config{U: u32, OrthTol: 1e-5})
+	})
+}
+
+// activation returns an m×n activation-like matrix (power-law spectrum
+// σ_j = 1/(j+1) + 10⁻³, incoherent singular vectors) and its spectrum.
+func activation(m, n int, seed uint64) (*mat.Dense, []float64) {
+	s := testmat.ActivationLike(min(m, n))
+	return testmat.Incoherent(m, n, s, seed), s
+}
+
+func orthDefect(q *mat.Dense) float64 {
+	_, k := q.Dims()
+	var g mat.Dense
+	g.Mul(q.T(), q)
+	e := 0.0
+	for i := 0; i < k; i++ {
+		for j := 0; j < k; j++ {
+			d := g.At(i, j)
+			if i == j {
+				d--
+			}
+			e = math.Max(e, math.Abs(d))
+		}
+	}
+	return e
+}
+
+// qbError returns ‖op(A) − Q·B‖_F/‖A‖_F in float64 on the host.
+func qbError(a *mat.Dense, q, bm *mat.Dense, trans bool) float64 {
+	var r mat.Dense
+	r.Mul(q, bm)
+	if trans {
+		r.Sub(a.T(), &r)
+	} else {
+		r.Sub(a, &r)
+	}
+	return mat.Norm(&r, 2) / mat.Norm(a, 2)
+}
+
+// TestSamplingQB runs the LoRAct QB (package sampling, unchanged) on
+// device data and checks it against the float64 CPU run with the same
+// draw.
+func TestSamplingQB(t *testing.T) {
+	b := open(t, nil)
+	for _, tc := range []struct {
+		m, n, k, over int
+		rowMajor      bool
+	}{{1024, 512, 32, 0, true}, {512, 1024, 48, 8, false}, {2000, 300, 300, 0, true}} {
+		a, _ := activation(tc.m, tc.n, uint64(tc.m+tc.k))
+		var da *Matrix
+		var err error
+		if tc.rowMajor {
+			da, err = b.UploadDense32(testmat.To32(a), Float32)
+		} else {
+			da, err = b.NewMatrix(tc.m, tc.n, Float32)
+			require.NoError(t, err)
+			err = b.Upload(da, a)
+		}
+		require.NoError(t, err)
+		opts := &sampling.Options{Oversample: tc.over, Seed: 7}
+		d := sampling.NewDecomposer(b)
+		var f sampling.Factors
+		require.NoError(t, d.QBTo(&f, da, tc.k, opts))
+		var q, bb mat.Dense
+		require.NoError(t, b.Download(&q, f.Q))
+		require.NoError(t, b.Download(&bb, f.B))
+		// THEORY.md §6: ‖QᵀQ − I‖_max ≤ 1e-5·k in float32.
+		assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(tc.k), "%v: orthogonality", tc)
+		eg := qbError(a, &q, &bb, f.Trans)
+		cpu, err := sampling.QB(a, tc.k, opts)
+		require.NoError(t, err)
+		ec := lowrank.RelError(a, cpu)
+		// Same draw, so the same subspace up to float32 rounding of Y and
+		// of the products, amplified by at most κ(Y) ≤ (σ₁/σ_ℓ)² ≈ 2·10³
+		// for ℓ ≤ 56 here: u·κ ≈ 10⁻⁴ ≤ 10⁻³ (ℓ = 300 is all of op(A)).
+		assert.InDelta(t, ec, eg, 1e-3, "%v: GPU and CPU errors for the same draw", tc)
+		// The norms identity ‖A − QB‖² = ‖A‖² − ‖B‖² holds up to the
+		// orthogonality defect of Q (‖QᵀA‖² − ‖QQᵀA‖² ≤ ‖QᵀQ − I‖₂·‖B‖²,
+		// ≤ 1e-5·k) and the float32 rounding of B (≤ 10·(m+n)·u relative).
+		en := lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)
+		assert.InDelta(t, eg*eg, en*en, 1e-5*float64(tc.k)+10*float64(tc.m+tc.n)*u32, "%v: ErrorFromNorms", tc)
+		d.Close()
+		b.Free(f.Q)
+		b.Free(f.B)
+		b.Free(da)
+	}
+}
+
+// TestRSVD runs the Gaussian randomized SVD (package rsvd, unchanged) on
+// the device: orthonormal factors, singular values below the true ones
+// (a projection cannot increase them) up to float32 rounding, and the
+// error within HMT's expected bound.
+func TestRSVD(t *testing.T) {
+	b := open(t, nil)
+	const m, n, k = 1500, 700, 40
+	a, sigma := activation(m, n, 3)
+	da, err := b.NewMatrix(m, n, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Upload(da, a))
+	for _, norm := range []rsvd.Normalizer{rsvd.QR, rsvd.LU} {
+		d := rsvd.NewDecomposer(b)
+		u, v, s, err := d.SVD(da, k, &rsvd.Options{Oversample: 10, PowerIters: 2, Normalizer: norm, Seed: 1})
+		require.NoError(t, err)
+		var hu, hv mat.Dense
+		require.NoError(t, b.Download(&hu, u))
+		require.NoError(t, b.Download(&hv, v))
+		assert.LessOrEqual(t, orthDefect(&hu), 1e-5*k, "U orthonormal")
+		assert.LessOrEqual(t, orthDefect(&hv), 1e-5*k, "V orthonormal")
+		// Interlacing: σ_i(QᵀA) ≤ σ_i(A); float32 products add ≤ n·u·‖A‖_F.
+		slack := float64(n) * u32 * mat.Norm(a, 2)
+		for i := range s {
+			assert.LessOrEqual(t, s[i], sigma[i]+slack, "σ_%d", i)
+			if i > 0 {
+				assert.LessOrEqual(t, s[i], s[i-1])
+			}
+		}
+		f := lowrank.NewSVD(&hu, s, &hv)
+		e := lowrank.RelError(a, f)
+		opt := testmat.OptimalError(sigma, k)
+		assert.GreaterOrEqual(t, e, opt*(1-1e-4), "Eckart–Young: no rank-%d approximation beats the truncated SVD", k)
+		// HMT (2011) Thm 10.5: E‖A − QQᵀA‖_F ≤ √(1 + k/(p−1))·opt without
+		// power iterations; q = 2 only helps. Factor 3 covers the spread of
+		// one draw (Markov bound on the squared error: probability ≤ 1/9).
+		assert.LessOrEqual(t, e, 3*math.Sqrt(1+float64(k)/9)*opt, "%v: error", norm)
+		b.Free(u)
+		b.Free(v)
+		d.Close()
+	}
+}
+
+// TestExactSVD compares the Gram/syevd SVD with exactly known singular
+// values, in both orientations and for a row-major input.
+func TestExactSVD(t *testing.T) {
+	b := open(t, nil)
+	for _, tc := range []struct {
+		m, n     int
+		rowMajor bool
+	}{{600, 200, false}, {200, 500, true}} {
+		q := min(tc.m, tc.n)
+		sigma := testmat.PowerLaw(q, 1, 1e-2)
+		a := testmat.Incoherent(tc.m, tc.n, sigma, 11)
+		var da *Matrix
+		var err error
+		if tc.rowMajor {
+			da, err = b.UploadDense32(testmat.To32(a), Float32)
+		} else {
+			da, err = b.NewMatrix(tc.m, tc.n, Float32)
+			require.NoError(t, err)
+			err = b.Upload(da, a)
+		}
+		require.NoError(t, err)
+		u, v, s, err := b.ExactSVD(da, q)
+		require.NoError(t, err)
+		var hu, hv mat.Dense
+		require.NoError(t, b.Download(&hu, u))
+		require.NoError(t, b.Download(&hv, v))
+		na := mat.Norm(a, 2)
+		for i := range s {
+			// Weyl: rounding A to float32 moves σ_i by ≤ u·‖A‖_F; the
+			// float64 Gram adds q·2⁻⁵³·σ₁²/σ_i (doc of ExactSVD), ×10.
+			tol := u32*na + 10*float64(q)*0x1p-53*sigma[0]*sigma[0]/sigma[i]
+			assert.InDelta(t, sigma[i], s[i], tol, "%v: σ_%d", tc, i)
+		}
+		// σ_min/σ₁ ≈ 1.5·10⁻², so the vectors of U = A·V·Σ⁻¹ keep
+		// orthogonality to float32 rounding amplified by σ₁/σ_min ≤ 100:
+		// 1e-5 per column holds with a wide margin.
+		assert.LessOrEqual(t, orthDefect(&hu), 1e-5*float64(q), "%v: U", tc)
+		assert.LessOrEqual(t, orthDefect(&hv), 1e-5*float64(q), "%v: V", tc)
+		f := lowrank.NewSVD(&hu, s, &hv)
+		// Backward error of the float32 factors: ≤ c·q·u·‖A‖_F, c = 10.
+		assert.LessOrEqual(t, lowrank.RelError(a, f), 10*float64(q)*u32, "%v: reconstruction", tc)
+		b.Free(u)
+		b.Free(v)
+		b.Free(da)
+	}
+}
+
+// TestPrecision reports the accuracy cost of TF32 and bf16 products and of
+// bf16 storage of the factors against exact float32 products, on the same
+// activation and draw, and bounds each by its unit roundoff.
+func TestPrecision(t *testing.T) {
+	b := open(t, nil)
+	const m, n, k = 2048, 1024, 64
+	a, sigma := activation(m, n, 5)
+	da, err := b.UploadDense32(testmat.To32(a), Float32)
+	require.NoError(t, err)
+	opt := testmat.OptimalError(sigma, k)
+	errs := map[Math]float64{}
+	for _, mth := range []Math{FP32, TF32, BF16} {
+		b.SetMath(mth)
+		d := sampling.NewDecomposer(b)
+		var f sampling.Factors
+		require.NoError(t, d.QBTo(&f, da, k, &sampling.Options{Seed: 3}))
+		var q, bb mat.Dense
+		require.NoError(t, b.Download(&q, f.Q))
+		require.NoError(t, b.Download(&bb, f.B))
+		errs[mth] = qbError(a, &q, &bb, f.Trans)
+		assert.LessOrEqual(t, orthDefect(&q), 1e-5*k, "%v: Q orthonormal whatever the product precision", mth)
+		if mth == FP32 {
+			// bf16 storage of both factors: each element rounded once
+			// (relative 2⁻⁸), so ‖ΔQ·B‖_F + ‖Q·ΔB‖_F ≤ 2·2⁻⁸·√k·‖B‖_F.
+			q16, err := b.ToBF16(f.Q)
+			require.NoError(t, err)
+			b16, err := b.ToBF16(f.B)
+			require.NoError(t, err)
+			var hq, hb mat.Dense
+			require.NoError(t, b.Download(&hq, q16))
+			require.NoError(t, b.Download(&hb, b16))
+			e16 := qbError(a, &hq, &hb, f.Trans)
+			t.Logf("bf16 storage of Q and B: rel. error %.6g (fp32 factors %.6g, optimal %.6g)", e16, errs[FP32], opt)
+			assert.LessOrEqual(t, e16, errs[FP32]+2*0x1p-8*math.Sqrt(k))
+			assert.Greater(t, e16, errs[FP32]-2*0x1p-8*math.Sqrt(k))
+			b.Free(q16)
+			b.Free(b16)
+		}
+		d.Close()
+		b.Free(f.Q)
+		b.Free(f.B)
+	}
+	b.SetMath(FP32)
+	for _, c := range []struct {
+		m Math
+		u float64
+	}{{TF32, 0x1p-11}, {BF16, 0x1p-8}} {
+		t.Logf("%v products: rel. error %.6g, fp32 %.6g, difference %.3g (optimal %.6g)", c.m, errs[c.m], errs[FP32], errs[c.m]-errs[FP32], opt)
+		// Operands rounded to unit roundoff u perturb Y and B by ≤ 2u
+		// relatively; through the subspace this moves the error by
+		// O(u·κ) with κ = σ₁/σ_k ≈ 65 here: 2u·κ bounds it.
+		assert.InDelta(t, errs[FP32], errs[c.m], 2*c.u*sigma[0]/sigma[k-1], "%v", c.m)
+	}
+}
+
+// TestSteadyStateAllocs checks that repeated compressions of the same
+// shapes allocate no device memory, and that the QR's fallback and fast
+// paths produce orthonormal Q for sketches of every conditioning.
+func TestSteadyStateAllocs(t *testing.T) {
+	b := open(t, nil)
+	a, _ := activation(2048, 1024, 9)
+	da, err := b.UploadDense32(testmat.To32(a), BFloat16)
+	require.NoError(t, err)
+	d := sampling.NewDecomposer(b)
+	defer d.Close()
+	var f sampling.Factors
+	opts := &sampling.Options{Oversample: 8, Seed: 1}
+	require.NoError(t, d.QBTo(&f, da, 64, opts))
+	require.NoError(t, d.QBTo(&f, da, 64, opts))
+	require.NoError(t, b.Synchronize())
+	before := b.allocs
+	free0, _, err := b.MemInfo()
+	require.NoError(t, err)
+	for i := 0; i < 5; i++ {
+		opts.Seed = uint64(10 + i)
+		require.NoError(t, d.QBTo(&f, da, 64, opts))
+	}
+	require.NoError(t, b.Synchronize())
+	free1, _, err := b.MemInfo()
+	require.NoError(t, err)
+	assert.Equal(t, before, b.allocs, "cuMemAlloc calls in steady state")
+	assert.Equal(t, free0, free1, "device free memory in steady state")
+}
+
+// TestCloseReleases checks that Close returns the device's free memory to
+// its value before Open (the primary context is kept alive by a second
+// backend, so its own memory is not counted).
+func TestCloseReleases(t *testing.T) {
+	a, _ := activation(1024, 512, 2)
+	workload := func(b *Backend) *Matrix {
+		da, err := b.UploadDense32(testmat.To32(a), Float32)
+		require.NoError(t, err)
+		d := rsvd.NewDecomposer(b)
+		_, _, _, err = d.SVD(da, 32, &rsvd.Options{Oversample: 4, PowerIters: 1})
+		require.NoError(t, err)
+		_, _, _, err = b.ExactSVD(da, 8)
+		require.NoError(t, err)
+		return da // the factors and da stay allocated: Close must free them
+	}
+	keep := open(t, nil)
+	// CUDA loads library kernels into the context lazily, on first use,
+	// and keeps them: run the workload once on the long-lived backend so
+	// that the measurement sees only what the second backend allocates.
+	workload(keep)
+	require.NoError(t, keep.Synchronize())
+	free0, _, err := keep.MemInfo()
+	require.NoError(t, err)
+	b, err := Open(0, nil)
+	require.NoError(t, err)
+	da := workload(b)
+	require.NoError(t, b.Close())
+	free1, _, err := keep.MemInfo()
+	require.NoError(t, err)
+	assert.Equal(t, free0, free1, "free device memory after Close")
+	// Use after Close is an error, never a crash.
+	_, err = b.Norm2(da)
+	assert.ErrorIs(t, err, ErrClosed)
+	_, err = b.New(2, 2)
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, b.QR(da2(b), nil), ErrClosed)
+	assert.NoError(t, b.Close(), "second Close")
+}
+
+// da2 returns a float32 column-major matrix header of b for use-after-Close
+// checks (no device memory is touched).
+func da2(b *Backend) *Matrix {
+	return &Matrix{ptr: 0, rows: 4, cols: 2, ld: 4, dtype: Float32, owner: b}
+}
+
+func TestOutOfMemory(t *testing.T) {
+	b := open(t, nil)
+	_, err := b.NewMatrix(1<<20, 1<<20, Float32) // 4 TiB
+	var ce *CUDAError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "cuMemAlloc_v2", ce.Call)
+	assert.True(t, ce.OutOfMemory(), "%v", err)
+	// The backend stays usable.
+	m, err := b.New(3, 3)
+	require.NoError(t, err)
+	b.Free(m)
+}
+
+// TestQRConditioning feeds the QR sketches from well conditioned to
+// numerically rank deficient: Q must be orthonormal and A = QR in every
+// case, whichever path (Cholesky QR or the Householder fallback) ran.
+func TestQRConditioning(t *testing.T) {
+	b := open(t, nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, cond := range []float64{1, 1e3, 1e6, 1e9} {
+		for _, l := range []int{16, 128, 256} {
+			p := 4096
+			s := make([]float64, l)
+			for i := range s {
+				s[i] = math.Pow(cond, -float64(i)/float64(l-1))
+			}
+			y := testmat.Incoherent(p, l, s, rng.Uint64())
+			dy, err := b.NewMatrix(p, l, Float32)
+			require.NoError(t, err)
+			require.NoError(t, b.Upload(dy, y))
+			dr, err := b.NewMatrix(l, l, Float32)
+			require.NoError(t, err)
+			fb := b.fallbacks
+			require.NoError(t, b.QR(dy, dr))
+			if cond <= 1e6 {
+				// κ(Y) ≤ 10⁶ < u⁻¹: shifted CholeskyQR3 must succeed
+				// without the Householder fallback (Fukaya et al. 2020).
+				assert.Equal(t, fb, b.fallbacks, "cond %g l %d: Cholesky QR fell back", cond, l)
+			}
+			var q, r mat.Dense
+			require.NoError(t, b.Download(&q, dy))
+			require.NoError(t, b.Download(&r, dr))
+			assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(l), "cond %g l %d", cond, l)
+			var qr mat.Dense
+			qr.Mul(&q, &r)
+			qr.Sub(&qr, y)
+			// Backward stability: Higham's worst case ‖Y − QR‖_F ≤ c·p·l·u·‖Y‖_F
+			// is never approached; rounding errors of the length-p dot
+			// products add like a random walk, giving c·l·√p·u·‖Y‖_F, c = 10.
+			assert.LessOrEqual(t, mat.Norm(&qr, 2), 10*float64(l)*u32*math.Sqrt(float64(p))*mat.Norm(y, 2), "cond %g l %d", cond, l)
+			b.Free(dy)
+			b.Free(dr)
+		}
+	}
+}
