@@ -47,8 +47,9 @@ func Spectra() []Spectrum {
 // permuted and signed DCT bases: μ ≤ 2, yet a few rows of the leading
 // singular vectors can be nearly dependent), coherent columns (V = I: the dominant
 // directions are single columns), outlier columns (the 4 leading right
-// singular vectors live on 4 columns, like LLM outlier channels) and
-// outlier rows (the same on 4 rows, like attention-sink tokens).
+// singular vectors live on 4 columns, like LLM outlier channels; Haar
+// elsewhere) and outlier rows (the same on 4 rows, like attention-sink
+// tokens).
 func Structures() []Structure {
 	return []Structure{
 		{"incoherent (Haar)", testmat.Haar},

@@ -2,6 +2,7 @@ package testmat
 
 import (
 	"math/rand/v2"
+	"sort"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -9,14 +10,15 @@ import (
 // OutlierRows returns an m×n matrix U·diag(σ)·Vᵀ with exactly the singular
 // values sigma whose h leading left singular vectors live on h randomly
 // chosen rows (the "outlier rows", like attention-sink tokens that carry
-// most of an activation's energy): U = Π·(W_h ⊕ W_{m−h}), the direct sum of
-// an h×h and an (m−h)×(m−h) incoherent basis (package documentation) placed
-// on complementary row sets, and V an incoherent basis. Column j < h of U
-// is supported on the outlier rows only; the others are incoherent on the
-// remaining rows. The outlier rows are returned in increasing order.
+// most of an activation's energy): U = Π·(H_h ⊕ H_{m−h}), the direct sum of
+// an h×h and an (m−h)×(m−h) Haar-random orthogonal matrix placed on
+// complementary row sets, and V the leading columns of an n×n Haar-random
+// orthogonal matrix. Column j < h of U is supported on the outlier rows
+// only; the others are random on the remaining rows. The outlier rows are
+// returned in increasing order.
 //
 // It panics if len(sigma) > min(m, n) or h is outside [1, min(m, len(sigma))].
-// Cost O(m·n·log(m·n)).
+// Cost O(m³ + n³ + m·n·len(sigma)): meant for m, n up to about a thousand.
 func OutlierRows(m, n int, sigma []float64, h int, seed uint64) (a *mat.Dense, rows []int) {
 	if len(sigma) > min(m, n) {
 		panic("testmat: more singular values than min(m, n)")
@@ -25,36 +27,38 @@ func OutlierRows(m, n int, sigma []float64, h int, seed uint64) (a *mat.Dense, r
 		panic("testmat: outlier count h out of range")
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x0e7))
-	wn := newBasis(n, rng)
-	split := newSplitBasis(m, h, rng)
+	r := len(sigma)
+	perm := rng.Perm(m)
+	head := haarCols(h, h, rng)
+	var tail *mat.Dense
+	if m > h {
+		tail = haarCols(m-h, min(r, m)-h, rng)
+	}
+	// U (m×r): column j < h is head's column j on rows perm[0..h); column
+	// j ≥ h is tail's column j−h on rows perm[h..m).
+	u := mat.NewDense(m, r, nil)
+	for j := 0; j < r; j++ {
+		for i := 0; i < m; i++ {
+			switch {
+			case j < h && i < h:
+				u.Set(perm[i], j, head.At(i, j)*sigma[j])
+			case j >= h && i >= h:
+				u.Set(perm[i], j, tail.At(i-h, j-h)*sigma[j])
+			}
+		}
+	}
+	v := haarCols(n, r, rng)
 	a = mat.NewDense(m, n, nil)
-	// T = [diag(σ); 0]·W_nᵀ: row j of T is σ_j·(W_n e_j)ᵀ, stored in rows
-	// 0..len(sigma)−1 of a.
-	e := make([]float64, n)
-	for j, s := range sigma {
-		clear(e)
-		e[j] = s
-		wn.apply(a.RawRowView(j), e)
-	}
-	// A = U·T, column by column.
-	col := make([]float64, m)
-	out := make([]float64, m)
-	for c := 0; c < n; c++ {
-		for i := 0; i < m; i++ {
-			col[i] = a.At(i, c)
-		}
-		split.apply(out, col)
-		for i := 0; i < m; i++ {
-			a.Set(i, c, out[i])
-		}
-	}
-	return a, split.outliers()
+	a.Mul(u, v.T())
+	rows = append([]int(nil), perm[:h]...)
+	sort.Ints(rows)
+	return a, rows
 }
 
 // OutlierCols returns the transpose structure of OutlierRows: an m×n
 // matrix with exactly the singular values sigma whose h leading right
 // singular vectors live on h randomly chosen columns (the "outlier
-// channels" of LLM activations), and incoherent left singular vectors.
+// channels" of LLM activations), and Haar-random left singular vectors.
 // The outlier columns are returned in increasing order. Panics and cost
 // are as for OutlierRows with m and n exchanged.
 func OutlierCols(m, n int, sigma []float64, h int, seed uint64) (a *mat.Dense, cols []int) {
@@ -62,54 +66,6 @@ func OutlierCols(m, n int, sigma []float64, h int, seed uint64) (a *mat.Dense, c
 	a = mat.NewDense(m, n, nil)
 	a.Copy(t.T())
 	return a, cols
-}
-
-// splitBasis applies U = Π·(W_h ⊕ W_{p−h}): coordinates 0..h−1 of x are
-// mapped by W_h onto the rows out[0..h−1] of the permuted order, the rest
-// by W_{p−h} onto the other rows.
-type splitBasis struct {
-	p, h   int
-	head   *basis
-	tail   *basis
-	rows   []int // rows[i] is the output row of position i
-	xh, yh []float64
-	xt, yt []float64
-}
-
-func newSplitBasis(p, h int, rng *rand.Rand) *splitBasis {
-	b := &splitBasis{p: p, h: h, rows: rng.Perm(p), head: newBasis(h, rng),
-		xh: make([]float64, h), yh: make([]float64, h)}
-	if p > h {
-		b.tail = newBasis(p-h, rng)
-		b.xt, b.yt = make([]float64, p-h), make([]float64, p-h)
-	}
-	return b
-}
-
-func (b *splitBasis) apply(dst, x []float64) {
-	copy(b.xh, x[:b.h])
-	b.head.apply(b.yh, b.xh)
-	for i, v := range b.yh {
-		dst[b.rows[i]] = v
-	}
-	if b.tail == nil {
-		return
-	}
-	copy(b.xt, x[b.h:])
-	b.tail.apply(b.yt, b.xt)
-	for i, v := range b.yt {
-		dst[b.rows[b.h+i]] = v
-	}
-}
-
-func (b *splitBasis) outliers() []int {
-	r := append([]int(nil), b.rows[:b.h]...)
-	for i := 1; i < len(r); i++ {
-		for j := i; j > 0 && r[j] < r[j-1]; j-- {
-			r[j], r[j-1] = r[j-1], r[j]
-		}
-	}
-	return r
 }
 
 // Haar returns U·diag(σ)·Vᵀ with U (m×len(σ)) and V (n×len(σ)) the leading
