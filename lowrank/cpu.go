@@ -145,40 +145,31 @@ func (CPU) Normal(m Matrix, seed uint64) error {
 	return nil
 }
 
-// QR replaces a by the orthonormal factor of its thin Householder QR and
-// writes R into r if r is not nil. Householder reflections give
-// orthonormal columns to working accuracy whatever the rank of a.
+// QR replaces a by the orthonormal factor of its thin QR and writes R into
+// r if r is not nil. A p×l a with p·l² ≥ 2²² is factored by CholeskyQR2,
+// with a shifted first pass (shifted CholeskyQR3) when a is ill
+// conditioned, on internal/gemm; smaller ones, and any that CholeskyQR
+// cannot finish (a zero, or with an exactly zero column), by Householder
+// reflections. Both give orthonormal columns to working accuracy whatever
+// the rank of a; see cholQR.
 func (CPU) QR(a, r Matrix) error {
 	g := dense(a)
 	if g.Rows < g.Cols {
 		panic(ErrShape)
 	}
 	l := g.Cols
-	tau := make([]float64, l)
-	work := []float64{0}
-	lapack64.Geqrf(g, tau, work, -1)
-	lwork := int(work[0])
-	lapack64.Orgqr(g, tau, work, -1)
-	lwork = max(lwork, int(work[0]), 1)
-	work = make([]float64, lwork)
-	lapack64.Geqrf(g, tau, work, lwork)
+	var rg blas64.General
 	if r != nil {
-		rg := dense(r)
+		rg = dense(r)
 		if rg.Rows != l || rg.Cols != l {
 			panic(ErrShape)
 		}
-		for i := 0; i < l; i++ {
-			row := rg.Data[i*rg.Stride : i*rg.Stride+l]
-			for j := range row {
-				if j < i {
-					row[j] = 0
-				} else {
-					row[j] = g.Data[i*g.Stride+j]
-				}
-			}
-		}
 	}
-	lapack64.Orgqr(g, tau, work, lwork)
+	if g.Rows*l*l >= cholQRMinWork {
+		cholQR(g, rg)
+	} else {
+		householderQR(g, rg, nil)
+	}
 	return nil
 }
 
