@@ -61,6 +61,13 @@ func TestRunLoract(t *testing.T) {
 	assert.LessOrEqual(t, r.MsMin, r.Ms)
 	assert.Positive(t, r.MsMin)
 
+	// No warm-up: the single timed call gives the direct error.
+	r = RunLoract(lowrank.CPU{}, x.A64, x.A64, k, Setting{Method: "exact"}, 0, 1, 3)
+	require.True(t, r.Ok(), r.Error)
+	assert.Equal(t, 1, r.Repeats)
+	assert.InDelta(t, 1, r.RelError/opt, 1e-9)
+	assert.False(t, RunLoract(lowrank.CPU{}, x.A64, x.A64, k, Setting{Method: "rows"}, 0, 0, 3).Ok())
+
 	bad := RunLoract(lowrank.CPU{}, x.A64, x.A64, k, Setting{Method: "nope"}, 1, 1, 0)
 	assert.False(t, bad.Ok())
 	assert.Contains(t, bad.Error, "unknown method")
@@ -194,4 +201,28 @@ func TestPeerScripts(t *testing.T) {
 		}
 	}
 	assert.False(t, math.IsNaN(l.Err()))
+}
+
+func TestParetoFront(t *testing.T) {
+	rec := func(ms, e float64) Record { return Record{Ms: ms, RelError: e, Repeats: 1, Method: "rows"} }
+	in := []Record{rec(5, 0.5), rec(1, 0.9), rec(2, 0.95), rec(3, 0.6), rec(3, 0.7), rec(10, 0.5), rec(0.5, 0.99), {Error: "x"}}
+	front := ParetoFront(in)
+	var got [][2]float64
+	for _, r := range front {
+		got = append(got, [2]float64{r.Ms, r.Err()})
+	}
+	assert.Equal(t, [][2]float64{{0.5, 0.99}, {1, 0.9}, {3, 0.6}, {5, 0.5}}, got)
+	// Every input is dominated by (or on) the front.
+	for _, r := range in {
+		if !r.Ok() {
+			continue
+		}
+		dominated := false
+		for _, f := range front {
+			if f.Ms <= r.Ms && f.Err() <= r.Err() {
+				dominated = true
+			}
+		}
+		assert.True(t, dominated, "%v", r)
+	}
 }

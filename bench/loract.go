@@ -73,14 +73,20 @@ type run func(seed uint64, full bool) (approx lowrank.Approximation, idErr float
 // (*mat.Dense or *lowrank.Dense32 for lowrank.CPU): warmup untimed calls
 // with seed, then repeats timed calls with seeds seed+1, … . The record's
 // Ms is the median, RelError the direct ‖A − Â‖_F/‖A‖_F of the first call
-// against host (the same matrix on the host; nil skips it) and
-// RelErrorMean the mean of ErrorFromNorms over all calls. The exact method
-// runs on the CPU only.
+// (the first timed call if warmup is 0) against host (the same matrix on
+// the host; nil skips it: RelError is then the identity error) and
+// RelErrorMean the mean of ErrorFromNorms over the first warm-up call and
+// the timed calls. The exact method runs on the CPU only. It needs
+// warmup + repeats ≥ 1.
 func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s Setting, warmup, repeats int, seed uint64) Record {
 	m, n := a.Dims()
 	rec := Record{Peer: "loract", Method: s.Method, Device: be.Name(), Dtype: DtypeOf(a), M: m, N: n, K: k, P: s.P, Q: s.Q}
 	if s.Method == "svd" || s.Method == "gaussian" {
 		rec.Norm = s.Norm.String()
+	}
+	if warmup < 0 || repeats < 0 || warmup+repeats < 1 {
+		rec.Error = fmt.Sprintf("bench: %d warm-up and %d timed calls", warmup, repeats)
+		return rec
 	}
 	fn, err := method(be, a, k, s)
 	if err != nil {
@@ -88,30 +94,40 @@ func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s S
 		return rec
 	}
 	var errs []float64
-	for w := range max(warmup, 1) {
+	first := func(e float64, approx lowrank.Approximation) {
+		errs = append(errs, e)
+		rec.RelError = e
+		if approx != nil {
+			rec.RelError = lowrank.RelError(host, approx)
+		}
+	}
+	for w := range warmup {
 		approx, e, err := fn(seed, w == 0 && host != nil)
 		if err != nil {
 			rec.Error = err.Error()
 			return rec
 		}
 		if w == 0 {
-			errs = append(errs, e)
-			rec.RelError = e
-			if approx != nil {
-				rec.RelError = lowrank.RelError(host, approx)
-			}
+			first(e, approx)
 		}
 	}
 	times := make([]float64, repeats)
 	for r := range repeats {
+		// Without a warm-up the first timed call gives the direct error
+		// (computed after its time is taken).
+		full := warmup == 0 && r == 0 && host != nil
 		t0 := time.Now()
-		_, e, err := fn(seed+1+uint64(r), false)
+		approx, e, err := fn(seed+1+uint64(r), full)
 		times[r] = float64(time.Since(t0).Nanoseconds()) / 1e6
 		if err != nil {
 			rec.Error = err.Error()
 			return rec
 		}
-		errs = append(errs, e)
+		if warmup == 0 && r == 0 {
+			first(e, approx)
+		} else {
+			errs = append(errs, e)
+		}
 	}
 	slices.Sort(times)
 	rec.Repeats = repeats
