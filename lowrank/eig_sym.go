@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack"
 	"gonum.org/v1/gonum/lapack/gonum"
 )
 
@@ -47,7 +49,9 @@ func eigSym(n int, g []float64, w, v []float64) bool {
 	d := make([]float64, n)
 	e := make([]float64, n-1)
 	tau := make([]float64, n-1)
+	tr := startTrace()
 	tridiag(n, g, d, e, tau)
+	tr.mark("eig: tridiagonalize")
 
 	// Eigenvalues of T, ascending.
 	lam := make([]float64, n)
@@ -64,10 +68,13 @@ func eigSym(n int, g []float64, w, v []float64) bool {
 
 	// zt row j is an eigenvector of T for w[j].
 	zt := make([]float64, n*n)
+	tr.mark("eig: eigenvalues (Dsterf)")
 	inverseIteration(n, d, e, w, zt)
+	tr.mark("eig: inverse iteration")
 
 	// Orthonormalise the rows of zt in order: zt = L·Q, keep Q.
 	orthonormalizeRows(n, n, zt)
+	tr.mark("eig: orthonormalize")
 
 	// v = Q_T·Z where Z = ztᵀ: apply the reflectors of tridiag to Z.
 	for i := range n {
@@ -76,36 +83,168 @@ func eigSym(n int, g []float64, w, v []float64) bool {
 		}
 	}
 	applyTridiagQ(n, g, tau, v)
+	tr.mark("eig: back-transform")
 	return true
 }
 
-// tridiag reduces the symmetric g (lower triangle used) to tridiagonal
-// form, G = Q·T·Qᵀ, with d the diagonal and e the off-diagonal of T and Q
-// stored as reflectors in g and tau (LAPACK Dsytrd, lower).
+// tridiagBlock and tridiagCrossover are the panel width of tridiag and the
+// trailing size below which it finishes unblocked (LAPACK's Ilaenv values
+// for DSYTRD).
+const (
+	tridiagBlock     = 32
+	tridiagCrossover = 128
+)
+
+// tridiag reduces the symmetric n×n g (row-major, stride n, both triangles
+// held) to tridiagonal form G = Q·T·Qᵀ, with d the diagonal and e the
+// off-diagonal of T and Q stored as Householder reflectors in the strict
+// lower triangle of g and in tau, exactly as LAPACK Dsytrd (lower) does.
+// It is Dsytrd's blocked algorithm with the rank-2·nb trailing update
+// A₂₂ ← A₂₂ − V·Wᵀ − W·Vᵀ done as two GEMMs on the full trailing block,
+// which keeps both triangles current: 4/3·n³ flops, of which the panel
+// factorization (gonum Dlatrd: matrix–vector products) is half.
 func tridiag(n int, g []float64, d, e, tau []float64) {
 	var impl gonum.Implementation
-	work := []float64{0}
-	impl.Dsytrd(blas.Lower, n, g, n, d, e, tau, work, -1)
-	work = make([]float64, int(work[0]))
-	impl.Dsytrd(blas.Lower, n, g, n, d, e, tau, work, len(work))
+	nb := tridiagBlock
+	work := make([]float64, n*nb)
+	x, y := make([]float64, n), make([]float64, n)
+	i := 0
+	for ; n-i > tridiagCrossover; i += nb {
+		latrdLower(n-i, nb, g[i*n+i:], n, e[i:], tau[i:], work, nb, x, y)
+		r := n - i - nb
+		v := blas64.General{Rows: r, Cols: nb, Stride: n, Data: g[(i+nb)*n+i:]}
+		w := blas64.General{Rows: r, Cols: nb, Stride: nb, Data: work[nb*nb:]}
+		a22 := blas64.General{Rows: r, Cols: r, Stride: n, Data: g[(i+nb)*n+i+nb:]}
+		svdGemm(false, true, -1, v, w, 1, a22)
+		svdGemm(false, true, -1, w, v, 1, a22)
+		for j := i; j < i+nb; j++ {
+			g[(j+1)*n+j] = e[j]
+			d[j] = g[j*n+j]
+		}
+	}
+	impl.Dsytd2(blas.Lower, n-i, g[i*n+i:], n, d[i:], e[i:], tau[i:])
 }
 
 // applyTridiagQ overwrites the n×n row-major z with Q·z, where Q is the
 // orthogonal factor of tridiag held in g and tau: Q = H(0)···H(n−2), and
 // H(i) has its Householder vector in g[i+1:n, i], the QR layout of the
-// submatrix g[1:n, 0:n−1] (LAPACK Dormtr, lower, applied through Dormqr).
+// submatrix g[1:n, 0:n−1] (LAPACK Dormtr, lower).
 func applyTridiagQ(n int, g, tau, z []float64) {
-	var impl gonum.Implementation
-	work := []float64{0}
-	impl.Dormqr(blas.Left, blas.NoTrans, n-1, n, n-1, g[n:], n, tau, z[n:], n, work, -1)
-	work = make([]float64, int(work[0]))
-	impl.Dormqr(blas.Left, blas.NoTrans, n-1, n, n-1, g[n:], n, tau, z[n:], n, work, len(work))
+	applyQLeft(n-1, n-1, g[n:], n, tau, blas64.General{Rows: n - 1, Cols: n, Stride: n, Data: z[n:]})
 }
 
-// orthonormalizeRows replaces the r×c (r ≤ c) row-major x by the matrix Q
-// with orthonormal rows of its LQ factorization x = L·Q: row i of Q spans
-// rows 0..i of x.
+// reflectorBlock is the number of Householder reflectors applied at once by
+// applyQLeft.
+const reflectorBlock = 64
+
+// applyQLeft overwrites the r×c matrix z with Q·z, Q = H(0)···H(k−1) the
+// product of k reflectors H(i) = I − τ_i·v_i·v_iᵀ stored in QR layout in
+// refl (stride ld): v_i is zero above row i, one at row i and refl[j*ld+i]
+// below. It is LAPACK's Dormqr with the compact-WY blocks
+// I − V·T·Vᵀ (T from gonum Dlarft) applied by three GEMMs each:
+// 2·k·c·(2r − k) flops in all.
+func applyQLeft(r, k int, refl []float64, ld int, tau []float64, z blas64.General) {
+	var impl gonum.Implementation
+	c := z.Cols
+	nbMax := reflectorBlock
+	vbuf := make([]float64, r*nbMax)
+	tbuf := make([]float64, nbMax*nbMax)
+	wbuf := make([]float64, nbMax*c)
+	w2buf := make([]float64, nbMax*c)
+	last := (k - 1) / nbMax * nbMax
+	for i0 := last; i0 >= 0; i0 -= nbMax {
+		nb := min(nbMax, k-i0)
+		rr := r - i0
+		// Explicit V (rr×nb): unit lower trapezoidal.
+		v := blas64.General{Rows: rr, Cols: nb, Stride: nb, Data: vbuf[:rr*nb]}
+		for i := range rr {
+			row := v.Data[i*nb : (i+1)*nb]
+			for j := range nb {
+				switch {
+				case i == j:
+					row[j] = 1
+				case i > j:
+					row[j] = refl[(i0+i)*ld+i0+j]
+				default:
+					row[j] = 0
+				}
+			}
+		}
+		t := blas64.General{Rows: nb, Cols: nb, Stride: nb, Data: tbuf[:nb*nb]}
+		impl.Dlarft(lapack.Forward, lapack.ColumnWise, rr, nb, v.Data, nb, tau[i0:i0+nb], t.Data, nb)
+		for i := range nb {
+			for j := range i {
+				t.Data[i*nb+j] = 0
+			}
+		}
+		zb := blas64.General{Rows: rr, Cols: c, Stride: z.Stride, Data: z.Data[i0*z.Stride:]}
+		w := blas64.General{Rows: nb, Cols: c, Stride: c, Data: wbuf[:nb*c]}
+		w2 := blas64.General{Rows: nb, Cols: c, Stride: c, Data: w2buf[:nb*c]}
+		svdGemm(true, false, 1, v, zb, 0, w)    // W = Vᵀ·Z
+		svdGemm(false, false, 1, t, w, 0, w2)   // W₂ = T·W
+		svdGemm(false, false, -1, v, w2, 1, zb) // Z −= V·W₂
+	}
+}
+
+// orthonormalizeRows replaces the r×c (r ≤ c) row-major x, whose rows are
+// nearly orthonormal, by a matrix with orthonormal rows spanning, row by
+// row, nearly the same directions. With δ = ‖x·xᵀ − I‖_max it takes
+// Newton–Schulz steps x ← x − ½·(x·xᵀ − I)·x (two GEMMs each; δ → ≈¾·δ²
+// per step) while δ is small, and otherwise — vectors of a tight cluster,
+// which inverse iteration returns independent but not orthogonal — the
+// Householder LQ factorization x = L·Q (gonum Dgelqf/Dorglq), which is
+// unconditionally orthonormal and keeps row i in the span of rows 0..i.
 func orthonormalizeRows(r, c int, x []float64) {
+	xg := blas64.General{Rows: r, Cols: c, Stride: c, Data: x}
+	m := blas64.General{Rows: r, Cols: r, Stride: r, Data: make([]float64, r*r)}
+	var tmp []float64
+	for range newtonSchulzSteps {
+		svdGemm(false, true, 1, xg, xg, 0, m)
+		var delta float64
+		for i := range r {
+			m.Data[i*r+i] -= 1
+		}
+		for _, v := range m.Data {
+			delta = max(delta, math.Abs(v))
+		}
+		if delta <= orthonormalTol(c) {
+			return
+		}
+		if delta > newtonSchulzMax {
+			break
+		}
+		if tmp == nil {
+			tmp = make([]float64, r*c)
+		}
+		t := blas64.General{Rows: r, Cols: c, Stride: c, Data: tmp}
+		copy(tmp, x)
+		svdGemm(false, false, -0.5, m, t, 1, xg)
+		if delta <= newtonSchulzFinal {
+			// δ' ≤ ¾·δ² + O(√c·ε) rounding of the step: below
+			// orthonormalTol without another Gram product to check it.
+			return
+		}
+	}
+	householderLQ(r, c, x)
+}
+
+// newtonSchulzSteps bounds the Newton–Schulz steps of orthonormalizeRows;
+// newtonSchulzMax is the largest δ it starts from (there ¾·δ² ≤ δ/10⁴).
+// After a step from δ ≤ newtonSchulzFinal the error ¾·δ² < 10⁻¹⁸ is below
+// rounding, so that step is not checked by another Gram product.
+const (
+	newtonSchulzSteps = 4
+	newtonSchulzMax   = 1e-4
+	newtonSchulzFinal = 1e-9
+)
+
+// orthonormalTol is the ‖x·xᵀ − I‖_max accepted as orthonormal for rows of
+// length c: √c·ε, the rounding level of a length-c dot product (as
+// jacobiTol).
+func orthonormalTol(c int) float64 { return math.Sqrt(float64(c)) * 0x1p-52 }
+
+// householderLQ replaces the r×c x by Q of its LQ factorization x = L·Q.
+func householderLQ(r, c int, x []float64) {
 	var impl gonum.Implementation
 	tau := make([]float64, r)
 	work := []float64{0}

@@ -245,7 +245,8 @@ func TestTruncatedSVDRandomShapes(t *testing.T) {
 }
 
 func ExampleTruncatedSVD() {
-	// A = [3 0; 0 −4; 0 0] has singular values 4 and 3.
+	// A = [3 0; 0 −4; 0 0] has singular values 4 and 3, right singular
+	// vectors ±e₂, ±e₁ and left singular vectors ∓e₂, ±e₁.
 	a := mat.NewDense(3, 2, []float64{
 		3, 0,
 		0, -4,
@@ -257,13 +258,43 @@ func ExampleTruncatedSVD() {
 		return
 	}
 	fmt.Printf("σ = %.6f\n", f.Values(nil))
-	var rec mat.Dense
+	var rec, diff mat.Dense
 	f.Reconstruct(&rec)
-	fmt.Printf("UΣVᵀ =\n%.6f\n", mat.Formatted(&rec, mat.Prefix("")))
+	diff.Sub(a, &rec)
+	fmt.Println("‖A − UΣVᵀ‖_F ≤ 1e-14:", mat.Norm(&diff, 2) <= 1e-14)
+
+	// The leading pair, up to sign: |u₁| = e₂, |v₁| = e₂.
+	u, v := f.UView(), f.VView()
+	fmt.Printf("|u₁| = [%.3f %.3f %.3f], |v₁| = [%.3f %.3f]\n",
+		math.Abs(u.At(0, 0)), math.Abs(u.At(1, 0)), math.Abs(u.At(2, 0)),
+		math.Abs(v.At(0, 0)), math.Abs(v.At(1, 0)))
 	// Output:
 	// σ = [4.000000 3.000000]
-	// UΣVᵀ =
-	// ⎡ 3.000000   0.000000⎤
-	// ⎢ 0.000000  -4.000000⎥
-	// ⎣ 0.000000   0.000000⎦
+	// ‖A − UΣVᵀ‖_F ≤ 1e-14: true
+	// |u₁| = [0.000 1.000 0.000], |v₁| = [0.000 1.000]
+}
+
+// BenchmarkTruncatedSVD times the full thin SVD of a Gaussian matrix
+// (k = n), the issue's 4096×1024 case; method=gonum is gonum's mat.SVD on
+// the same matrix for the ratio. Run with -run '^$' -bench TruncatedSVD
+// -benchtime 3x (gonum's takes ~30 s an iteration).
+func BenchmarkTruncatedSVD(b *testing.B) {
+	for _, s := range []struct{ m, n int }{{4096, 1024}, {1024, 256}} {
+		a := testmat.Gaussian(s.m, s.n, 1)
+		b.Run(fmt.Sprintf("m=%d/n=%d", s.m, s.n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := lowrank.TruncatedSVD(a, s.n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("method=gonum/m=%d/n=%d", s.m, s.n), func(b *testing.B) {
+			for b.Loop() {
+				var svd mat.SVD
+				if !svd.Factorize(a, mat.SVDThin) {
+					b.Fatal("gonum SVD failed")
+				}
+			}
+		})
+	}
 }

@@ -8,7 +8,7 @@ import (
 // semantics. Every large product of the exact SVD goes through it, so that
 // it runs on the package's GEMM kernel.
 func svdGemm(tA, tB bool, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
-	blas64.Gemm(trans(tA), trans(tB), alpha, a, b, beta, c)
+	gemm64(tA, tB, alpha, a, b, beta, c)
 }
 
 // gramBlock is the width of the column blocks of gramTo. With 4 blocks or

@@ -39,8 +39,10 @@ import (
 // GEMM, plus the O(n³) eigensolver.
 func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	m, n := a.Rows, a.Cols
+	tr := startTrace()
 	g := make([]float64, n*n)
 	gramTo(blas64.General{Rows: n, Cols: n, Stride: n, Data: g}, a)
+	tr.mark("gram AᵀA")
 	lam := make([]float64, n)
 	vd := make([]float64, n*n)
 	if !eigSym(n, g, lam, vd) {
@@ -48,14 +50,18 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	}
 	v = blas64.General{Rows: n, Cols: n, Stride: n, Data: vd}
 	w := blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	tr.mark("eigensolver")
 	svdGemm(false, false, 1, a, v, 0, w)
+	tr.mark("W = A·V̂")
 
 	c := blas64.General{Rows: n, Cols: n, Stride: n, Data: g} // reuse g's storage
 	tol := jacobiTol(m)
 	var rots []rotation
 	for round := 0; ; round++ {
 		gramTo(c, w)
+		tr.mark("gram WᵀW")
 		rots = jacobiGram(n, c.Data, tol, rots[:0])
+		tr.mark("jacobi on C")
 		if len(rots) == 0 {
 			break
 		}
@@ -63,6 +69,7 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 			return u, v, nil, false
 		}
 		applyRotations(w, v, rots)
+		tr.mark("apply rotations")
 	}
 
 	// σ_j = ‖w_j‖ from the diagonal of the last C, sorted non-increasing.
@@ -73,9 +80,6 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 		perm[j] = j
 	}
 	sort.SliceStable(perm, func(x, y int) bool { return s[perm[x]] > s[perm[y]] })
-	u = blas64.General{Rows: m, Cols: n, Stride: n, Data: g[:0]}
-	u.Data = make([]float64, m*n)
-	vs := make([]float64, n*n)
 	sorted := make([]float64, n)
 	good := 0
 	for jj, j := range perm {
@@ -84,22 +88,38 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 			good = jj + 1
 		}
 	}
-	for i := range m {
-		wr := w.Data[i*n : (i+1)*n]
-		ur := u.Data[i*n : (i+1)*n]
-		for jj, j := range perm[:good] {
-			ur[jj] = wr[j] / s[j]
-		}
+	inv := make([]float64, n)
+	for jj, j := range perm[:good] {
+		inv[jj] = 1 / s[j]
 	}
-	for i := range n {
-		for jj, j := range perm {
-			vs[i*n+jj] = vd[i*n+j]
-		}
+	// U overwrites W and V is permuted in place, a row at a time.
+	u = w
+	permuteScaleRows(u, perm, inv)
+	for jj := range inv {
+		inv[jj] = 1
 	}
+	permuteScaleRows(v, perm, inv)
 	if good < n {
 		completeBasis(u, good)
 	}
-	return u, blas64.General{Rows: n, Cols: n, Stride: n, Data: vs}, sorted, true
+	tr.mark("normalize, sort, complete")
+	return u, v, sorted, true
+}
+
+// permuteScaleRows sets x[i, jj] = x[i, perm[jj]]·scale[jj] for every row i
+// (scale 0 clears the column), rows split over the cores.
+func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
+	n := x.Cols
+	parallelRows(x.Rows, x.Rows*n, func(i0, i1 int) {
+		tmp := make([]float64, n)
+		for i := i0; i < i1; i++ {
+			row := x.Data[i*x.Stride : i*x.Stride+n]
+			copy(tmp, row)
+			for jj, j := range perm {
+				row[jj] = tmp[j] * scale[jj]
+			}
+		}
+	})
 }
 
 // minNormalizable is the smallest column norm of W that is divided into it

@@ -1,0 +1,25 @@
+package lowrank
+
+import "time"
+
+// svdTraceHook, when set (by tests and benchmarks of this package), receives
+// the duration of each stage of the exact SVD. It is nil in normal use.
+var svdTraceHook func(stage string, d time.Duration)
+
+type svdTrace struct{ last time.Time }
+
+func startTrace() *svdTrace {
+	if svdTraceHook == nil {
+		return nil
+	}
+	return &svdTrace{last: time.Now()}
+}
+
+func (t *svdTrace) mark(stage string) {
+	if t == nil {
+		return
+	}
+	now := time.Now()
+	svdTraceHook(stage, now.Sub(t.last))
+	t.last = now
+}
