@@ -336,6 +336,7 @@ func scaleVec(a float64, x []float64) {
 // triangular with two super-diagonals.
 type tridiagLU struct {
 	dl, d, du, du2 []float64
+	rd             []float64 // 1/d
 	piv            []bool
 }
 
@@ -343,7 +344,7 @@ func newTridiagLU(n int) *tridiagLU {
 	return &tridiagLU{
 		dl: make([]float64, n), d: make([]float64, n),
 		du: make([]float64, n), du2: make([]float64, n),
-		piv: make([]bool, n),
+		rd: make([]float64, n), piv: make([]bool, n),
 	}
 }
 
@@ -385,13 +386,14 @@ func (f *tridiagLU) factor(d, e []float64, lam, pert float64) {
 		if math.Abs(dd[i]) < pert {
 			dd[i] = math.Copysign(pert, dd[i])
 		}
+		f.rd[i] = 1 / dd[i]
 	}
 }
 
 // solve overwrites x with (T − λI)⁻¹·x.
 func (f *tridiagLU) solve(x []float64) {
 	n := len(x)
-	dl, dd, du, du2 := f.dl, f.d, f.du, f.du2
+	dl, rd, du, du2 := f.dl, f.rd, f.du, f.du2
 	for i := 0; i < n-1; i++ {
 		if !f.piv[i] {
 			x[i+1] -= dl[i] * x[i]
@@ -401,11 +403,11 @@ func (f *tridiagLU) solve(x []float64) {
 			x[i+1] = t - dl[i]*x[i]
 		}
 	}
-	x[n-1] /= dd[n-1]
+	x[n-1] *= rd[n-1]
 	if n > 1 {
-		x[n-2] = (x[n-2] - du[n-2]*x[n-1]) / dd[n-2]
+		x[n-2] = (x[n-2] - du[n-2]*x[n-1]) * rd[n-2]
 	}
 	for i := n - 3; i >= 0; i-- {
-		x[i] = (x[i] - du[i]*x[i+1] - du2[i]*x[i+2]) / dd[i]
+		x[i] = (x[i] - du[i]*x[i+1] - du2[i]*x[i+2]) * rd[i]
 	}
 }
