@@ -216,5 +216,38 @@ func TestGemmNoAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(20, run)
 	// sync.Pool may drop its contents at a GC during the runs, which
 	// refills them; one allocation per part and run at most is that.
+	t.Logf("%v allocations per call", allocs)
 	assert.LessOrEqual(t, allocs, 0.5*float64(runtime.GOMAXPROCS(0)), "allocations per call")
+}
+
+// TestGemmConcurrent runs threaded products from several goroutines at
+// once, as the activation compressor's workers do: they share the worker
+// pool and the buffer pool, and each must get exactly its serial result
+// (the same kernel and blocking, so the same rounding).
+func TestGemmConcurrent(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	const m, n, k, callers = 150, 90, 80, 6
+	a := randSlice[float64](rnd, m*k)
+	bs := make([][]float64, callers)
+	want := make([][]float64, callers)
+	for i := range bs {
+		bs[i] = randSlice[float64](rnd, k*n)
+		want[i] = make([]float64, m*n)
+		serial(kernel(), new(buffers), matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
+	}
+	got := make([][]float64, callers)
+	done := make(chan int)
+	for i := range callers {
+		go func() {
+			got[i] = make([]float64, m*n)
+			for range 5 {
+				Dgemm(false, false, m, n, k, 1, a, k, bs[i], n, 0, got[i], n)
+			}
+			done <- i
+		}()
+	}
+	for range callers {
+		i := <-done
+		assert.Equal(t, want[i], got[i], "caller %d", i)
+	}
 }
