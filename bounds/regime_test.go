@@ -1,6 +1,7 @@
 package bounds
 
 import (
+	"flag"
 	"math"
 	"sort"
 	"testing"
@@ -8,6 +9,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// long runs the statistical tests with 5× the seeds (go test ./bounds
+// -args -bounds.long; about 2 minutes on 2 cores).
+var long = flag.Bool("bounds.long", false, "run the statistical tests with 5× the seeds")
+
+// seeds returns n, or 5n under -bounds.long.
+func seeds(n int) int {
+	if *long {
+		return 5 * n
+	}
+	return n
+}
 
 // sample accumulates a statistic over independent draws.
 type sample []float64
@@ -48,7 +61,8 @@ const zMargin = 4
 // nearly tight (the Thm 9.1 bound is nearly attained, and HMT's bound is
 // its root mean square), so a wrong constant would fail here.
 func TestGaussianMeanUnderHMT(t *testing.T) {
-	const m, n, k, p, N = 160, 96, 12, 5, 40
+	const m, n, k, p = 160, 96, 12, 5
+	N := seeds(40)
 	l := k + p
 	for si, sp := range Spectra() {
 		for _, st := range []Structure{Structures()[0], Structures()[2]} {
@@ -81,7 +95,8 @@ func TestGaussianMeanUnderHMT(t *testing.T) {
 // certificate, and its measured error is below the Gaussian error — each
 // by zMargin standard errors.
 func TestRegimeRowsTighter(t *testing.T) {
-	const m, n, k, p, N = 256, 160, 16, 4, 20
+	const m, n, k, p = 256, 160, 16, 4
+	N := seeds(20)
 	l := k + p
 	for si, sp := range Spectra() {
 		if !sp.Decaying {
@@ -114,7 +129,8 @@ func TestRegimeRowsTighter(t *testing.T) {
 // HMT's Gaussian bound on most draws, and the Gaussian sketch's measured
 // error is lower, by zMargin standard errors.
 func TestRegimeRowsLooser(t *testing.T) {
-	const m, n, k, p, N = 256, 160, 16, 4, 20
+	const m, n, k, p = 256, 160, 16, 4
+	N := seeds(20)
 	l := k + p
 	for si, sp := range Spectra() {
 		if !sp.Decaying {
