@@ -7,6 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
@@ -56,9 +57,17 @@ func Flops(method string, m, n, k, p, q int) float64 {
 	return 2 * float64(m) * float64(n) * l * float64(2+2*q)
 }
 
-// DtypeOf returns "fp64" for a *mat.Dense and "fp32" for a *lowrank.Dense32.
+// DtypeOf returns the element type of a: "fp64" for a *mat.Dense, "fp32"
+// for a *lowrank.Dense32 and a float32 *gpu.Matrix, "bf16" for a bf16
+// *gpu.Matrix.
 func DtypeOf(a lowrank.Matrix) string {
-	if _, ok := a.(*lowrank.Dense32); ok {
+	switch a := a.(type) {
+	case *lowrank.Dense32:
+		return "fp32"
+	case *gpu.Matrix:
+		if a.DType() == gpu.BFloat16 {
+			return "bf16"
+		}
 		return "fp32"
 	}
 	return "fp64"

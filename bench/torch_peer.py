@@ -182,6 +182,8 @@ def main():
     ap.add_argument("--power-iters", default="0", help="comma-separated q values for rows and gaussian")
     ap.add_argument("--oversample", default="0", help="comma-separated p values (rows, gaussian, svd_lowrank)")
     ap.add_argument("--niter", default="2", help="comma-separated niter values for svd_lowrank")
+    ap.add_argument("--torch-oversample", default=None,
+                    help="comma-separated p values for rows and gaussian only (default: --oversample)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch.set_num_threads on the CPU (0: all cores, os.cpu_count(); Debian's torch starts with 1)")
     args = ap.parse_args()
@@ -224,7 +226,7 @@ def main():
     for meth in methods:
         if meth in ("rows", "gaussian"):
             for q in parse_ints(args.power_iters):
-                for p in parse_ints(args.oversample):
+                for p in parse_ints(args.torch_oversample if args.torch_oversample is not None else args.oversample):
                     runs.append((meth, p, q, lambda g, meth=meth, p=p, q=q: qb(a, k, p, q, meth == "gaussian", g)))
         elif meth == "svd_lowrank":
             for q in parse_ints(args.niter):

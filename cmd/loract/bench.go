@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/loract/loract/bench"
+	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/internal/npy"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
@@ -37,6 +40,8 @@ type benchRun struct {
 	repeats int
 	seed    uint64
 	useT    bool
+	backend string
+	gpu     *gpu.Backend
 	records []bench.Record
 	envs    []bench.Env
 }
@@ -59,7 +64,9 @@ func runBench(args []string) error {
 	m := fs.Int("m", 4096, "rows of the activation-like test matrix")
 	n := fs.Int("n", 1024, "columns")
 	k := fs.Int("k", 64, "target rank")
-	dtypes := fs.String("dtype", "fp32", "comma-separated input element types: fp32, fp64")
+	dtypes := fs.String("dtype", "fp32", "comma-separated input element types: fp32, fp64 (cpu); fp32, bf16 (gpu)")
+	backend := fs.String("backend", "cpu", "loract backend: cpu, or gpu (CUDA device 0; PyTorch peers then run on CUDA, the CPU peers are skipped)")
+	saveInput := fs.String("save-input", "", "only write the -m×-n test matrix of the first -dtype (fp32 or fp64) to this .npy file and exit (for running the peer scripts by hand)")
 	repeats := fs.Int("repeats", 3, "timed calls per measurement (the median is reported) after one warm-up call")
 	seed := fs.Uint64("seed", 1, "seed of the test matrix and of the first draw")
 	exact := fs.Bool("exact", true, "include the exact SVD (loract, SciPy gesdd, torch.linalg.svd)")
@@ -80,8 +87,18 @@ func runBench(args []string) error {
 		}
 		return err
 	}
+	if *saveInput != "" {
+		dt := strings.TrimSpace(strings.Split(*dtypes, ",")[0])
+		if dt != "fp32" && dt != "fp64" {
+			return fmt.Errorf("-save-input writes fp32 or fp64, not %q", dt)
+		}
+		return npy.WriteFile(*saveInput, bench.Activation(*m, *n, *seed).Input(dt))
+	}
+	if *backend != "cpu" && *backend != "gpu" {
+		return fmt.Errorf("unknown -backend %q (cpu, gpu)", *backend)
+	}
 	ctx := context.Background()
-	b := &benchRun{start: time.Now(), log: os.Stderr, repeats: *repeats, seed: *seed, useT: *useTorch}
+	b := &benchRun{start: time.Now(), log: os.Stderr, repeats: *repeats, seed: *seed, useT: *useTorch, backend: *backend}
 	b.py = bench.FindPython(ctx)
 	if err := b.describePeers(); err != nil {
 		return err
@@ -106,16 +123,21 @@ func runBench(args []string) error {
 	} else {
 		var dts []string
 		for _, d := range strings.Split(*dtypes, ",") {
-			if d = strings.TrimSpace(d); d != "fp32" && d != "fp64" {
-				return fmt.Errorf("unknown -dtype %q (want fp32 or fp64)", d)
-			} else {
-				dts = append(dts, d)
+			d = strings.TrimSpace(d)
+			if (*backend == "cpu" && d != "fp32" && d != "fp64") || (*backend == "gpu" && d != "fp32" && d != "bf16") {
+				return fmt.Errorf("-dtype %q is not an input type of the %s backend", d, *backend)
 			}
+			dts = append(dts, d)
 		}
 		for _, dt := range dts {
 			if err = b.compare(ctx, dir, out, *m, *n, *k, dt, *exact, *fair, *all, *md); err != nil {
 				break
 			}
+		}
+	}
+	if b.gpu != nil {
+		if cerr := b.gpu.Close(); cerr != nil && err == nil {
+			err = cerr
 		}
 	}
 	b.progress("done")
@@ -183,7 +205,34 @@ func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n,
 	b.progress("building the %d×%d activation-like matrix (seed %d)", m, n, b.seed)
 	x := bench.Activation(m, n, b.seed)
 	opt := x.Optimal(k)
-	a := x.Input(dtype)
+	var be lowrank.Backend = lowrank.CPU{}
+	var a lowrank.Matrix
+	var host mat.Matrix
+	if b.backend == "gpu" {
+		if b.gpu == nil {
+			g, err := gpu.Open(0, nil)
+			if err != nil {
+				return err
+			}
+			b.gpu = g
+			dev, arch := g.Device()
+			b.progress("GPU: %s (%s)", dev, arch)
+		}
+		dt := gpu.Float32
+		if dtype == "bf16" {
+			dt = gpu.BFloat16
+		}
+		da, err := b.gpu.UploadDense32(x.A32, dt)
+		if err != nil {
+			return err
+		}
+		defer b.gpu.Free(da)
+		be, a, host = b.gpu, da, x.A32
+		exact = exact && b.useT // the exact SVD runs in PyTorch only
+	} else {
+		host = x.Input(dtype)
+		a = host.(lowrank.Matrix)
+	}
 
 	// loract: the headline settings, then the fair grid.
 	autoQ := 4
@@ -210,7 +259,7 @@ func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n,
 			}
 		}
 	}
-	if exact {
+	if exact && b.backend == "cpu" {
 		head = append(head, bench.Setting{Method: "exact"})
 		settings = append(settings, bench.Setting{Method: "exact"})
 	}
@@ -220,14 +269,18 @@ func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n,
 		if s.Method == "exact" {
 			warm, reps = 0, 1 // seconds to minutes: timed once
 		}
-		r := bench.RunLoract(lowrank.CPU{}, a.(lowrank.Matrix), a, k, s, warm, reps, b.seed)
+		r := bench.RunLoract(be, a, host, k, s, warm, reps, b.seed)
 		b.show(r, opt)
 		lrecs = append(lrecs, r)
 	}
 
 	var peers []bench.Record
 	if b.py.Exe != "" && b.py.Have["numpy"] {
-		path, err := writeInput(dir, x, dtype)
+		fileType := dtype
+		if dtype == "bf16" {
+			fileType = "fp32" // torch_peer.py rounds it to bf16 on the device
+		}
+		path, err := writeInput(dir, x, fileType)
 		if err != nil {
 			return err
 		}
@@ -240,18 +293,27 @@ func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n,
 		if fair {
 			qs, ps = ints(fairQ...), ints(fairP...)
 		}
-		b.progress("NumPy/scikit-learn/SciPy peers (%s)", filepath.Base(b.cpuPy))
-		recs, env, err := b.py.RunScript(ctx, b.cpuPy, append(common, "--methods", "rows,gaussian,randomized_svd,randomized_svd_grid,exact",
-			"--power-iters", qs, "--oversample", ps), b.env, func(r bench.Record) { b.show(r, opt) })
-		peers = append(peers, recs...)
-		b.envs = append(b.envs, env)
-		if err != nil {
-			b.progress("cpu peers failed: %v", err)
+		if b.backend == "cpu" {
+			b.progress("NumPy/scikit-learn/SciPy peers (%s)", filepath.Base(b.cpuPy))
+			recs, env, err := b.py.RunScript(ctx, b.cpuPy, append(common, "--methods", "rows,gaussian,randomized_svd,randomized_svd_grid,exact",
+				"--power-iters", qs, "--oversample", ps), b.env, func(r bench.Record) { b.show(r, opt) })
+			peers = append(peers, recs...)
+			b.envs = append(b.envs, env)
+			if err != nil {
+				b.progress("cpu peers failed: %v", err)
+			}
 		}
 		if b.useT && b.py.Have["torch"] {
-			b.progress("PyTorch peer (%s, CPU)", filepath.Base(b.torchPy))
-			recs, env, err := b.py.RunScript(ctx, b.torchPy, append(common, "--device", "cpu", "--dtype", dtype,
-				"--methods", "rows,gaussian,svd_lowrank,exact", "--power-iters", qs, "--oversample", ps, "--niter", qs),
+			device := "cpu"
+			if b.backend == "gpu" {
+				device = "cuda"
+			}
+			b.progress("PyTorch peer (%s, %s)", filepath.Base(b.torchPy), device)
+			// PyTorch's own method gets the grid; its versions of ours only
+			// p = 0 (the same algorithms as the NumPy peer's).
+			recs, env, err := b.py.RunScript(ctx, b.torchPy, append(common, "--device", device, "--dtype", dtype,
+				"--methods", "rows,gaussian,svd_lowrank,exact", "--power-iters", qs, "--oversample", ps, "--niter", ints(0, 1, 2),
+				"--torch-oversample", "0"),
 				b.env, func(r bench.Record) { b.show(r, opt) })
 			peers = append(peers, recs...)
 			b.envs = append(b.envs, env)
@@ -263,8 +325,8 @@ func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n,
 	b.records = append(b.records, lrecs...)
 	b.records = append(b.records, peers...)
 
-	fmt.Fprintf(out, "\n== %s, %s input, activation-like (σ_j = 1/(j+1) + 1e-3), optimal rank-%d error %.4f ==\n",
-		bench.Shape(m, n, k), dtype, k, opt)
+	fmt.Fprintf(out, "\n== %s backend, %s, %s input, activation-like (σ_j = 1/(j+1) + 1e-3), optimal rank-%d error %.4f ==\n",
+		be.Name(), bench.Shape(m, n, k), dtype, k, opt)
 	fmt.Fprintf(out, "median of %d calls after a warm-up (the exact SVDs: one call); err/opt = mean relative Frobenius error over the calls ÷ optimal; loract÷peer < 1: loract is faster\n\n", b.repeats)
 	shown := lrecs
 	if !all {
@@ -305,7 +367,8 @@ func contains(ss []bench.Setting, s bench.Setting) bool {
 
 // describeEnvs prints the machine and the peers' libraries.
 func (b *benchRun) describeEnvs(out io.Writer) {
-	fmt.Fprintf(out, "\nmachine: %s/%s, %d CPUs (GOMAXPROCS %d), %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel())
+	fmt.Fprintf(out, "\nmachine: %s/%s, %d CPUs (GOMAXPROCS %d), %s; load average at the end: %s\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), loadAvg())
 	for _, e := range b.envs {
 		if e == nil {
 			continue
@@ -328,6 +391,20 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages (Linux), which say
+// whether other work competed for the cores while timing.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func writeJSON(name string, recs []bench.Record) error {
