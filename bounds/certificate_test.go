@@ -3,6 +3,7 @@ package bounds
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -247,6 +248,12 @@ func TestInputsUnmodified(t *testing.T) {
 	ex.Structural(omega, 4, 1)
 	ex.RowSampling(idx, 4, 1)
 	ex.T().Coherence(3)
+	f, err := sampling.QB(a, 5, nil)
+	require.NoError(t, err)
+	Residual(a, f)
+	IdentityError(a, f)
+	ProbeBound(a, f, 2, rand.New(rand.NewPCG(1, 1)))
+	assert.True(t, mat.Equal(a, ac))
 	assert.True(t, mat.Equal(omega, oc))
 	assert.Equal(t, ic, idx)
 	assert.Equal(t, vals, ex.Values())

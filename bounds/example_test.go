@@ -2,6 +2,8 @@ package bounds_test
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -74,4 +76,32 @@ func ExampleExact_ForGaussian() {
 	// Output:
 	// Ω is 70 × 9 trans: false
 	// spectral error ≤ both certificates: true
+}
+
+// A-posteriori checks of a decomposition without the SVD of A: the exact
+// Frobenius error from the norms, and HMT's probe bound on the spectral error.
+func ExampleProbeBound() {
+	sigma := testmat.PowerLaw(50, 2, 0)
+	a := testmat.Haar(80, 50, sigma, 4)
+	f, err := sampling.QB(a, 10, &sampling.Options{Seed: 1})
+	if err != nil {
+		panic(err)
+	}
+	errF, errS := bounds.Residual(a, f)
+	id := bounds.IdentityError(a, f)
+	pb := bounds.ProbeBound(a, f, 10, rand.New(rand.NewPCG(1, 2)))
+	fmt.Printf("identity matches the direct error: %v\n", math.Abs(id-errF) < 1e-12)
+	fmt.Printf("probe bound ≥ spectral error: %v\n", pb >= errS)
+	// Output:
+	// identity matches the direct error: true
+	// probe bound ≥ spectral error: true
+}
+
+// How many uniformly sampled rows the coherence lemma asks for.
+func ExampleUniformSampleSize() {
+	l := bounds.UniformSampleSize(1.5, 16, 0.1, 0.5)
+	// 2·1.5·16·ln(16/0.1)/0.5² = 974.4; 4096/(0.5·975) = 8.40.
+	fmt.Printf("rows: %d, ‖(SU₁)†‖² ≤ %.2f\n", l, bounds.UniformPinvBound(4096, l, 0.5))
+	// Output:
+	// rows: 975, ‖(SU₁)†‖² ≤ 8.40
 }
