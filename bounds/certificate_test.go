@@ -258,3 +258,27 @@ func TestInputsUnmodified(t *testing.T) {
 	assert.Equal(t, ic, idx)
 	assert.Equal(t, vals, ex.Values())
 }
+
+// TestCertificateNormalizers: Proposition 3 needs only range(Y) =
+// range((AAᵀ)^q·A·Ω), so the certificate holds whatever rsvd's
+// re-normalisation between products (QR, LU, none) for q = 2.
+func TestCertificateNormalizers(t *testing.T) {
+	const m, n, k, l, q = 120, 80, 8, 12, 2
+	for si, sp := range Spectra()[:3] {
+		f := newFixture(t, sp, Structures()[0], m, n, k, uint64(si))
+		tol := roundoff(m, n, f.normA)
+		for _, nz := range []rsvd.Normalizer{rsvd.QR, rsvd.LU, rsvd.None} {
+			for d := range 3 {
+				var omega mat.Dense
+				var trans bool
+				g, err := rsvd.QB(f.a, l, &rsvd.Options{Seed: uint64(d), PowerIters: q, Normalizer: nz, TestMatrix: &omega, TransOut: &trans})
+				require.NoError(t, err)
+				ef, es := Residual(f.a, g)
+				c := f.ex.ForGaussian(&omega, trans, k, q)
+				assert.LessOrEqual(t, ef, c.Frobenius+tol, "%s %v seed %d", sp.Name, nz, d)
+				assert.LessOrEqual(t, es, c.Spectral+tol, "%s %v seed %d", sp.Name, nz, d)
+				assert.LessOrEqual(t, es, c.SpectralRoot+tol, "%s %v seed %d", sp.Name, nz, d)
+			}
+		}
+	}
+}
