@@ -43,7 +43,13 @@ func (s *Set) Image(i int) []float64 { return s.Pixels[i*Side*Side : (i+1)*Side*
 
 // Filter returns the images whose label satisfies keep, in order.
 func (s *Set) Filter(keep func(label int) bool) *Set {
-	out := &Set{}
+	n := 0
+	for _, l := range s.Labels {
+		if keep(l) {
+			n++
+		}
+	}
+	out := &Set{Pixels: make([]float64, 0, n*Side*Side), Labels: make([]int, 0, n)}
 	for i, l := range s.Labels {
 		if keep(l) {
 			out.Pixels = append(out.Pixels, s.Image(i)...)

@@ -40,6 +40,10 @@ type DemoConfig struct {
 	// (if not nil) is called with it.
 	Pretrained func(m *Model) (ok bool, err error)
 	Save       func(m *Model) error
+	// CPUTime, if not nil, returns the CPU time the process has used so
+	// far; the runs report their CPU time from it (robust on a loaded
+	// machine, where wall times are not).
+	CPUTime func() time.Duration
 }
 
 // FineTuneResult describes one fine-tuning run.
@@ -47,6 +51,8 @@ type FineTuneResult struct {
 	Accuracy float64
 	Losses   []float64
 	Wall     time.Duration
+	// CPU is the process CPU time of the run (0 without DemoConfig.CPUTime).
+	CPU time.Duration
 	// CompressTime is the time spent inside the compressible set's
 	// Compress calls (with asynchronous workers, only the submission).
 	CompressTime time.Duration
@@ -148,6 +154,13 @@ func (cfg *DemoConfig) runs(compressed bool) (Run, *meter, *activation.Compresso
 	return run, m, main, rest, nil
 }
 
+func (cfg *DemoConfig) cpu() time.Duration {
+	if cfg.CPUTime == nil {
+		return 0
+	}
+	return cfg.CPUTime()
+}
+
 // RunDemo pre-trains a model on pre, fine-tunes two LoRA copies of it on
 // fine (the same seed and batches), one saving activations as float32
 // copies and one compressing them as cfg.Compression says, and evaluates
@@ -202,7 +215,7 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 		if compressed {
 			r, phase = &res.Loract, "fine-tune, loract-compressed"
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), cfg.cpu()
 		r.Losses, err = Train(m, fine.Pixels, fine.Labels, TrainConfig{
 			Steps: cfg.FineTuneSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed + 2, Run: run,
 			Adam: Adam{LR: cfg.FineTuneLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
@@ -216,7 +229,7 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 		if err != nil {
 			return nil, err
 		}
-		r.Wall = time.Since(t0)
+		r.Wall, r.CPU = time.Since(t0), cfg.cpu()-c0
 		r.CompressTime = met.spent
 		r.Main, r.Rest, r.PeakAll = main.Stats(), rest.Stats(), met.peak
 		if main == rest {
