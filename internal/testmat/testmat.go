@@ -1,9 +1,9 @@
 // Package testmat generates test matrices with exactly known singular
 // values, for tests, benchmarks and the comparisons with peers.
 //
-// Incoherent matrices are A = W_m·[diag(σ); 0]·W_nᵀ where W_p = Π·D·C_p is
-// the orthonormal DCT-II basis of size p with randomly signed (D) and
-// randomly permuted (Π) rows: exactly orthogonal, and incoherent (every
+// Incoherent matrices are A = W_m·[diag(σ); 0]·W_nᵀ where W_p = Π·D·C_p·P
+// is the orthonormal DCT-II basis of size p with randomly signed (D) and
+// randomly permuted (Π) rows and randomly permuted (P) columns: exactly orthogonal, and incoherent (every
 // entry of W_p is at most √(2/p) in magnitude), built with fast cosine
 // transforms in O(m·n·log(m·n)) time, so 32768×4096 takes seconds. The
 // singular values of A are exactly σ up to rounding (about ε·√(m+n)·σ₁).
@@ -95,12 +95,20 @@ type basis struct {
 	fft  *fourier.QuarterWaveFFT
 	sign []float64
 	perm []int
-	scl  []float64
-	tmp  []float64
+	// cperm permutes the columns: W·e_j = Π·D·C·e_{cperm[j]}. Without it
+	// the leading singular vectors would be cosines at neighbouring
+	// positions, whose restrictions to a few sampled rows are nearly
+	// parallel (Chebyshev-like, exponentially ill-conditioned): uniform row
+	// sampling would look far worse than on generic incoherent matrices.
+	cperm []int
+	scl   []float64
+	tmp   []float64
+	in    []float64
 }
 
 func newBasis(p int, rng *rand.Rand) *basis {
-	b := &basis{p: p, sign: make([]float64, p), perm: rng.Perm(p), scl: make([]float64, p), tmp: make([]float64, p)}
+	b := &basis{p: p, sign: make([]float64, p), perm: rng.Perm(p), cperm: rng.Perm(p),
+		scl: make([]float64, p), tmp: make([]float64, p), in: make([]float64, p)}
 	if p > 1 {
 		b.fft = fourier.NewQuarterWaveFFT(p)
 	}
@@ -116,14 +124,17 @@ func newBasis(p int, rng *rand.Rand) *basis {
 	return b
 }
 
-// apply sets dst = W·x. gonum's CosSequence computes 4·M·x with
-// M_ik = cos(π·i·(k+½)/p), and C = diag(scl)·M.
+// apply sets dst = W·x, W = Π·D·C·P. gonum's CosSequence computes 4·M·x
+// with M_ik = cos(π·i·(k+½)/p), and C = diag(scl)·M.
 func (b *basis) apply(dst, x []float64) {
 	if b.p == 1 {
 		dst[0] = b.sign[0] * x[0]
 		return
 	}
-	b.fft.CosSequence(b.tmp, x)
+	for j, v := range x {
+		b.in[b.cperm[j]] = v
+	}
+	b.fft.CosSequence(b.tmp, b.in)
 	for i, v := range b.tmp {
 		dst[b.perm[i]] = b.sign[i] * b.scl[i] * v / 4
 	}
