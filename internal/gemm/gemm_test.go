@@ -25,6 +25,7 @@ var shapes = []shape{
 	{13, 17, 11, 2},   // not a multiple of any micro-tile
 	{12, 16, 4, 0},    // exactly one AVX-512 tile
 	{25, 33, 300, 1},  // k crosses a kc block
+	{20, 30, 1100, 1}, // k crosses two kc blocks
 	{1, 200, 3, 0},    // one row
 	{200, 1, 3, 0},    // one column
 	{2, 3, 1000, 5},   // long inner dimension
@@ -233,7 +234,7 @@ func TestGemmConcurrent(t *testing.T) {
 	for i := range bs {
 		bs[i] = randSlice[float64](rnd, k*n)
 		want[i] = make([]float64, m*n)
-		serial(kernel(), new(buffers), matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
+		serial(kernel(), chooseBlocking(kernel(), m, n, k), new(buffers), matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
 	}
 	got := make([][]float64, callers)
 	done := make(chan int)

@@ -89,3 +89,23 @@ func BenchmarkPackB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBlocking times three of benchShapes with float64 operands
+// under several block sizes kc×mc.
+func BenchmarkBlocking(b *testing.B) {
+	for _, blk := range []blocking{{192, 192, 4080}, {256, 128, 4080}, {384, 96, 4080}, {512, 96, 4080}, {512, 48, 4080}} {
+		for _, s := range []int{0, 2, 4} {
+			s := benchShapes[s]
+			b.Run(fmt.Sprintf("kc=%d/mc=%d/%s", blk.kc, blk.mc, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
+				testBlocking = &blk
+				defer func() { testBlocking = nil }()
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
+	}
+}
