@@ -22,9 +22,9 @@ var shapes = []shape{
 	{1, 1, 1, 0},
 	{1, 1, 1, 3},
 	{3, 5, 7, 0},
-	{13, 17, 11, 2},   // not a multiple of any micro-tile
-	{12, 16, 4, 0},    // exactly one AVX-512 tile
-	{25, 33, 300, 1},  // k crosses a kc block
+	{13, 17, 11, 2}, // not a multiple of any micro-tile
+	{12, 16, 4, 0},  // exactly one AVX-512 tile
+	{25, 33, 300, 1},
 	{20, 30, 1100, 1}, // k crosses two kc blocks
 	{1, 200, 3, 0},    // one row
 	{200, 1, 3, 0},    // one column
