@@ -82,12 +82,16 @@ func wrap(f asmKernel) kernelFunc {
 
 // kernels lists the micro-kernels usable on this CPU, fastest first.
 //
-// The AVX-512 tile is 8×24 rather than 12×16 (both use 24 of the 32 zmm
-// registers as accumulators) because it needs 11 loads per 24 FMAs instead
-// of 14, and measured faster on the 2-core AMD EPYC (Zen 5) we develop on:
-// BenchmarkMicroKernel with kc = 256, GOMAXPROCS=1, 100 GFLOP/s against
-// 89 GFLOP/s. Its 8×16 and 8×8 variants compute the last columns of C
-// so that n = 64 or 128 wastes nothing on padding.
+// The AVX-512 tile is 8×24 (24 of the 32 zmm registers accumulate, 3 hold
+// a row of B, 5 rotate the broadcasts of A): 11 loads per 24 FMAs, against
+// 14 for 12×16. In L1 both reach the FMA peak this machine sustains
+// (BenchmarkMicroKernel, kc = 256, GOMAXPROCS=1, best of 3 on the 2-core
+// AMD EPYC (Zen 5) with AVX-512: 101.6 GFLOP per CPU-second for 8×24,
+// 103.7 for 12×16; 89.6 for 8×24 with the broadcasts embedded in the FMAs,
+// 102.2 unrolled 8 times instead of 4, 101.7 without the prefetches). 8×24
+// is kept because mr = 8 divides the row counts loract uses (128, 1024,
+// 4096, 8192), and its 8×16 and 8×8 variants compute the last columns of
+// C, so that n = 64 or 128 wastes nothing on padding.
 func kernels() []microKernel {
 	avx2FMA, avx512 := detect()
 	var ks []microKernel
