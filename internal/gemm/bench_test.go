@@ -3,10 +3,10 @@ package gemm
 import (
 	"fmt"
 	"math"
-	"syscall"
-	"time"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -92,7 +92,7 @@ func BenchmarkDgemmKernel(b *testing.B) {
 			b.Run("kernel="+mk.name+"/"+benchName(s.m, s.n, s.k, s.tA, s.tB), func(b *testing.B) {
 				a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
 				cpu0 := cpuSeconds()
-			for b.Loop() {
+				for b.Loop() {
 					gemmWith(mk, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
 				}
 				report(b, cpu0, s.m, s.n, s.k)
