@@ -2,11 +2,8 @@ package gemm
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -45,14 +42,6 @@ func report(b *testing.B, cpu0 float64, m, n, k int) {
 	b.ReportMetric(flop/(cpuSeconds()-cpu0), "GFLOP/cpu-s")
 }
 
-// cpuSeconds returns the user and system CPU time of the process.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return math.NaN()
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
 
 // BenchmarkDgemm times Dgemm with the micro-kernel chosen for this CPU.
 func BenchmarkDgemm(b *testing.B) {
