@@ -42,7 +42,6 @@ func report(b *testing.B, cpu0 float64, m, n, k int) {
 	b.ReportMetric(flop/(cpuSeconds()-cpu0), "GFLOP/cpu-s")
 }
 
-
 // BenchmarkDgemm times Dgemm with the micro-kernel chosen for this CPU.
 func BenchmarkDgemm(b *testing.B) {
 	for _, s := range benchShapes {
