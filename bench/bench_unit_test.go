@@ -81,9 +81,11 @@ func TestMatchesAndTable(t *testing.T) {
 		return r
 	}
 	lRows := with("loract", "rows", 0, 1, "", 1, 0.11)
+	lRows.CPUMs = 3
 	lSVDlu := with("loract", "svd", 10, 7, "lu", 4, 0.10)
 	lSVDqr := with("loract", "svd", 0, 2, "qr", 3, 0.102)
 	npRows := with("numpy", "rows", 0, 1, "", 2, 0.11)
+	npRows.CPUMs = 4
 	npRowsQ0 := with("numpy", "rows", 0, 0, "", 1, 0.13)
 	sk := with("sklearn", "randomized_svd", 10, 7, "", 8, 0.10)
 	tl := with("torch", "svd_lowrank", 0, 2, "", 6, 0.102)
@@ -100,8 +102,8 @@ func TestMatchesAndTable(t *testing.T) {
 	var buf bytes.Buffer
 	Table(&buf, []Record{lRows, lSVDlu}, []Record{npRows, npRowsQ0, sk, tl}, 0.1, true)
 	out := buf.String()
-	assert.Contains(t, out, "| rows | p=0 q=1 | 1.00 | 1.100 | numpy rows | 2.00 | 1.100 | 0.50 |")
-	assert.Contains(t, out, "| svd | p=10 q=7 lu | 4.00 | 1.000 | sklearn randomized_svd | 8.00 | 1.000 | 0.50 |")
+	assert.Contains(t, out, "| rows | p=0 q=1 | 1.00 | 1.100 | numpy rows | 2.00 | 1.100 | 0.50 | 0.75 |")
+	assert.Contains(t, out, "| svd | p=10 q=7 lu | 4.00 | 1.000 | sklearn randomized_svd | 8.00 | 1.000 | 0.50 | - |")
 	assert.NotContains(t, out, "svd_lowrank")
 
 	// Fair: the fastest setting within 1.05× optimal per method.

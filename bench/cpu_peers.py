@@ -38,6 +38,7 @@ itself, unset it in the command that starts this script.
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -145,6 +146,12 @@ def identity_error(norm2a, l, r):
     return float(np.sqrt(max(0.0, norm2a - p2) / norm2a))
 
 
+def cpu_time():
+    """CPU time (user + system, all threads) of this process in seconds."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def timed(fn, warmup, repeats, seed, norm2a):
     """Returns (first result, sorted times in ms, mean identity error over
     the first warm-up call and the timed calls)."""
@@ -155,14 +162,17 @@ def timed(fn, warmup, repeats, seed, norm2a):
             first = out
     errs = [identity_error(norm2a, *first)] if first is not None else []
     times = []
+    cpus = []
     for r in range(repeats):
+        c0 = cpu_time()
         t0 = time.perf_counter()
         out = fn(seed + 1 + r)
         times.append((time.perf_counter() - t0) * 1e3)
+        cpus.append((cpu_time() - c0) * 1e3)
         if first is None:
             first = out  # no warm-up: the first timed call gives rel_error
         errs.append(identity_error(norm2a, *out))
-    return first, sorted(times), sum(errs) / len(errs)
+    return first, sorted(times), sum(errs) / len(errs), statistics.median(cpus)
 
 
 def env_info(path, dtype):
@@ -254,8 +264,8 @@ def main():
                 warm, reps = args.warmup, args.repeats
                 if meth == "exact" and args.exact_once:
                     warm, reps = 0, 1
-                (l, r), times, mean_err = timed(fn, warm, reps, args.seed, norm2a)
-                rec.update(ms=statistics.median(times), ms_min=times[0], repeats=len(times),
+                (l, r), times, mean_err, cpu_ms = timed(fn, warm, reps, args.seed, norm2a)
+                rec.update(ms=statistics.median(times), cpu_ms=cpu_ms, ms_min=times[0], repeats=len(times),
                            rel_error=rel_error(a, l, r), rel_error_mean=mean_err)
             except (np.linalg.LinAlgError, ValueError, MemoryError) as e:
                 rec["error"] = str(e).splitlines()[0][:300]

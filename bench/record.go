@@ -20,13 +20,17 @@ type Record struct {
 	Norm   string `json:"norm,omitempty"`
 	Device string `json:"device"`
 	// Dtype is the element type of the input: "fp64", "fp32" or "bf16".
-	Dtype   string  `json:"dtype"`
-	M       int     `json:"m"`
-	N       int     `json:"n"`
-	K       int     `json:"k"`
-	P       int     `json:"p"`
-	Q       int     `json:"q"`
-	Ms      float64 `json:"ms"`
+	Dtype string  `json:"dtype"`
+	M     int     `json:"m"`
+	N     int     `json:"n"`
+	K     int     `json:"k"`
+	P     int     `json:"p"`
+	Q     int     `json:"q"`
+	Ms    float64 `json:"ms"`
+	// CPUMs is the median process CPU time (user + system, all threads)
+	// of the timed calls: core-milliseconds of work, less sensitive than
+	// Ms to other programs competing for the cores. 0 if not recorded.
+	CPUMs   float64 `json:"cpu_ms,omitempty"`
 	MsMin   float64 `json:"ms_min"`
 	Repeats int     `json:"repeats"`
 	// RelError is ‖A − Â‖_F/‖A‖_F of the first (warm-up) call.

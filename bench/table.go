@@ -78,11 +78,12 @@ func ms(r Record) string {
 }
 
 // Table writes the side-by-side table of the loract records (in order)
-// and the peer records they match: time, error ÷ optimal (opt), and
-// loract time ÷ peer time. Peer records that could not run are listed with
+// and the peer records they match: time, error ÷ optimal (opt), loract
+// time ÷ peer time, and the same ratio of CPU time (core-seconds, on the
+// CPU only), which other programs sharing the cores inflate less. Peer records that could not run are listed with
 // their reason. If md is set the table is Markdown, else aligned text.
 func Table(w io.Writer, loract, peers []Record, opt float64, md bool) {
-	rows := [][]string{{"loract method", "setting", "ms", "err/opt", "peer", "ms", "err/opt", "loract÷peer"}}
+	rows := [][]string{{"loract method", "setting", "ms", "err/opt", "peer", "ms", "err/opt", "loract÷peer", "CPU-time ratio"}}
 	for _, l := range loract {
 		lcells := []string{l.Method, l.Setting(), ms(l), errOpt(l, opt)}
 		if !l.Ok() {
@@ -93,9 +94,12 @@ func Table(w io.Writer, loract, peers []Record, opt float64, md bool) {
 			if !Matches(l, p) {
 				continue
 			}
-			ratio := "-"
+			ratio, cpu := "-", "-"
 			if l.Ok() && p.Ok() {
 				ratio = fmt.Sprintf("%.2f", Ratio(l, p))
+				if l.CPUMs > 0 && p.CPUMs > 0 && l.Device == "cpu" && p.Device == "cpu" {
+					cpu = fmt.Sprintf("%.2f", l.CPUMs/p.CPUMs)
+				}
 			}
 			pm := ms(p)
 			if !p.Ok() {
@@ -105,11 +109,11 @@ func Table(w io.Writer, loract, peers []Record, opt float64, md bool) {
 			if n > 0 && !md {
 				c = []string{"", "", "", ""}
 			}
-			rows = append(rows, append(append([]string{}, c...), p.Label(), pm, errOpt(p, opt), ratio))
+			rows = append(rows, append(append([]string{}, c...), p.Label(), pm, errOpt(p, opt), ratio, cpu))
 			n++
 		}
 		if n == 0 {
-			rows = append(rows, append(append([]string{}, lcells...), "(no peer)", "", "", ""))
+			rows = append(rows, append(append([]string{}, lcells...), "(no peer)", "", "", "", ""))
 		}
 	}
 	writeRows(w, rows, md)

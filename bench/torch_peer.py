@@ -31,6 +31,7 @@ versions and thread counts.
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -128,6 +129,12 @@ def identity_error(norm2a, l, r):
     return max(0.0, norm2a - p2) ** 0.5 / norm2a ** 0.5
 
 
+def cpu_time():
+    """CPU time (user + system, all threads) of this process in seconds."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def timed(fn, device, warmup, repeats, seed, norm2a):
     """Runs fn(gen) warmup times (seed) then repeats times (seed+1+r) and
     returns (result of the first call, sorted times in ms, mean identity
@@ -145,8 +152,10 @@ def timed(fn, device, warmup, repeats, seed, norm2a):
     sync(device)
     errs = [identity_error(norm2a, *first)] if first is not None else []
     times = []
+    cpus = []
     for r in range(repeats):
         g = gen_for(seed + 1 + r)
+        c0 = cpu_time()
         if device.type == "cuda":
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
@@ -160,11 +169,12 @@ def timed(fn, device, warmup, repeats, seed, norm2a):
             t0 = time.perf_counter()
             out = fn(g)
             times.append((time.perf_counter() - t0) * 1e3)
+        cpus.append((cpu_time() - c0) * 1e3)
         if first is None:
             first = out  # no warm-up: the first timed call gives rel_error
         errs.append(identity_error(norm2a, *out))
     mean = None if None in errs else sum(errs) / len(errs)
-    return first, sorted(times), mean
+    return first, sorted(times), mean, statistics.median(cpus)
 
 
 def main():
@@ -244,8 +254,8 @@ def main():
             warm, reps = args.warmup, args.repeats
             if meth == "exact" and args.exact_once:
                 warm, reps = 0, 1
-            (l, r), times, mean_err = timed(fn, device, warm, reps, args.seed, norm2a)
-            rec.update(ms=statistics.median(times), ms_min=times[0], repeats=len(times),
+            (l, r), times, mean_err, cpu_ms = timed(fn, device, warm, reps, args.seed, norm2a)
+            rec.update(ms=statistics.median(times), cpu_ms=cpu_ms, ms_min=times[0], repeats=len(times),
                        rel_error=rel_error(a_ref, l, r))
             if mean_err is not None:
                 rec["rel_error_mean"] = mean_err

@@ -55,8 +55,8 @@ func (b *benchRun) show(r bench.Record, opt float64) {
 		b.progress("%-8s %-14s %-18s %s: n/a (%s)", r.Peer, r.Method, r.Setting(), r.Dtype, r.Error)
 		return
 	}
-	b.progress("%-8s %-14s %-18s %s %s: %9.2f ms  err/opt %.3f", r.Peer, r.Method, r.Setting(), r.Dtype,
-		bench.Shape(r.M, r.N, r.K), r.Ms, r.Err()/opt)
+	b.progress("%-8s %-14s %-18s %s %s: %9.2f ms (CPU %9.2f ms)  err/opt %.3f", r.Peer, r.Method, r.Setting(), r.Dtype,
+		bench.Shape(r.M, r.N, r.K), r.Ms, r.CPUMs, r.Err()/opt)
 }
 
 func runBench(args []string) error {

@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/loract/loract/bench"
 	"github.com/loract/loract/bounds"
@@ -180,6 +181,69 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, i int, dashed, points b
 	return nil
 }
 
+// peerColor gives each implementation one colour across the plots.
+func peerColor(peer, device string) color.Color {
+	gpu := device != "" && device != "cpu"
+	switch peer {
+	case "loract":
+		if gpu {
+			return color.RGBA{R: 120, G: 0, B: 0, A: 255}
+		}
+		return color.RGBA{R: 220, G: 30, B: 30, A: 255}
+	case "numpy":
+		return color.RGBA{R: 30, G: 90, B: 220, A: 255}
+	case "sklearn":
+		return color.RGBA{R: 150, G: 60, B: 200, A: 255}
+	case "scipy":
+		return color.RGBA{R: 230, G: 140, B: 0, A: 255}
+	case "torch":
+		if gpu {
+			return color.RGBA{R: 0, G: 90, B: 40, A: 255}
+		}
+		return color.RGBA{R: 30, G: 170, B: 80, A: 255}
+	}
+	return color.Gray{Y: 80}
+}
+
+// methodGlyph gives each method one marker shape.
+func methodGlyph(method string) draw.GlyphDrawer {
+	switch method {
+	case "rows":
+		return draw.CircleGlyph{}
+	case "gaussian":
+		return draw.BoxGlyph{}
+	case "exact":
+		return draw.CrossGlyph{}
+	}
+	return draw.TriangleGlyph{}
+}
+
+// addStyled adds a line with points in the colour of its implementation,
+// dashed for the exact SVD, thick on a GPU.
+func addStyled(p *plot.Plot, name string, xys plotter.XYs, r bench.Record) error {
+	l, s, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return err
+	}
+	c := peerColor(r.Peer, r.Device)
+	l.Color, s.Color = c, c
+	l.Width = vg.Points(1.5)
+	if r.Device != "cpu" {
+		l.Width = vg.Points(2.5)
+	}
+	switch r.Method {
+	case "exact":
+		l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+	case "gaussian", "randomized_svd", "svd_lowrank", "svd":
+		l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+	}
+	s.Shape = methodGlyph(r.Method)
+	s.Radius = vg.Points(3)
+	p.Add(l, s)
+	p.Legend.Add(name, l, s)
+	return nil
+}
+
 // plotErrorVsRank: relative error against k for row sampling and Gaussian
 // sketches on a 2048×512 activation-like matrix, with the Eckart–Young
 // optimum, the median per-draw certificates (HMT Thm 9.1) and HMT's
@@ -189,10 +253,13 @@ func (b *benchRun) plotErrorVsRank(out string, trials int) error {
 	ks := []int{4, 8, 16, 32, 64, 128}
 	spec := bounds.Spectrum{Name: "activation-like", Values: func(r, _ int) []float64 { return testmat.ActivationLike(r) }}
 	str := bounds.Structure{Name: "incoherent (DCT)", Matrix: testmat.Incoherent}
-	p := newPlot(fmt.Sprintf("Error vs rank: %d×%d activation-like (σ_j = 1/j + 1e-3), mean of %d draws", m, n, trials),
-		"target rank k", "‖A − QB‖_F / ‖A‖_F", true, true)
+	p := newPlot(fmt.Sprintf("Error vs rank: %d×%d activation-like (σ_j = 1/j + 1e-3), sketch width k+p, mean of %d draws", m, n, trials),
+		"target rank k", "‖A − P_Y A‖_F / ‖A‖_F", true, true)
 	p.Legend.Top = true
-	idx := 0
+	p.Legend.Left = true
+	// Certificates that do not apply on a draw are enormous: the axis
+	// stops at 3 (lines beyond it are clipped).
+	p.Y.Max = 3
 	for _, over := range []int{0, 10} {
 		b.progress("error-vs-rank curves, p = %d (%d draws per k; one exact SVD of %d×%d)", over, trials, m, n)
 		curves, err := bounds.ErrorCurves(bounds.CurveConfig{M: m, N: n, Spectrum: spec, Structure: str, Ks: ks,
@@ -201,33 +268,43 @@ func (b *benchRun) plotErrorVsRank(out string, trials int) error {
 			return err
 		}
 		for _, c := range curves {
-			if c.Name == "optimal (Eckart–Young)" && over != 0 {
+			if len(c.K) == 0 || (c.Name == "optimal (Eckart–Young)" && over != 0) {
 				continue
 			}
 			xys := make(plotter.XYs, len(c.K))
 			for i := range c.K {
-				xys[i] = plotter.XY{X: float64(c.K[i]), Y: c.Y[i]}
+				xys[i] = plotter.XY{X: float64(c.K[i]), Y: math.Min(c.Y[i], 1e3)}
 			}
-			name := c.Name
-			if c.Name != "optimal (Eckart–Young)" {
-				name = fmt.Sprintf("p=%d %s", over, c.Name)
-			}
-			dashed := strings.Contains(c.Name, "certificate") || strings.Contains(c.Name, "HMT")
-			if c.Name == "optimal (Eckart–Young)" {
-				l, err := plotter.NewLine(xys)
-				if err != nil {
-					return err
-				}
-				l.Color = color.Black
-				l.Width = vg.Points(2.5)
-				p.Add(l)
-				p.Legend.Add(name, l)
-				continue
-			}
-			if err := addLine(p, name, xys, idx, dashed, true); err != nil {
+			l, sc, err := plotter.NewLinePoints(xys)
+			if err != nil {
 				return err
 			}
-			idx++
+			name := fmt.Sprintf("p=%d %s", over, c.Name)
+			var col color.Color = color.RGBA{R: 220, G: 30, B: 30, A: 255} // rows
+			if strings.HasPrefix(c.Name, "gaussian") {
+				col = color.RGBA{R: 30, G: 90, B: 220, A: 255}
+			}
+			l.Width = vg.Points(1.5)
+			if over == 0 {
+				sc.Shape = draw.CircleGlyph{}
+			} else {
+				sc.Shape = draw.BoxGlyph{}
+				l.Width = vg.Points(2.5)
+			}
+			switch {
+			case c.Name == "optimal (Eckart–Young)":
+				name, col = c.Name, color.Black
+				l.Width = vg.Points(3)
+				sc.Shape = draw.CrossGlyph{}
+			case strings.Contains(c.Name, "certificate"):
+				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			case strings.Contains(c.Name, "HMT"):
+				col = color.RGBA{R: 0, G: 150, B: 150, A: 255}
+				l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+			}
+			l.Color, sc.Color = col, col
+			p.Add(l, sc)
+			p.Legend.Add(name, l, sc)
 		}
 	}
 	return savePlot(b, p, out, "error_vs_rank.png")
@@ -288,7 +365,15 @@ func (b *benchRun) plotTimeVsSize(ctx context.Context, dir, out string, extra []
 	b.records = append(b.records, recs...)
 	recs = append(recs, extra...)
 
+	// Extra (GPU) records join where they have this plot's shapes and the
+	// plotted settings.
+	for _, r := range extra {
+		if r.M == 4*r.N && r.K*16 == r.N && (r.Method == "exact" || (r.P == 0 && r.Q == 0) || (r.Method == "svd_lowrank" && r.Q == 2)) {
+			recs = append(recs, r)
+		}
+	}
 	series := map[string]plotter.XYs{}
+	first := map[string]bench.Record{}
 	var names []string
 	for _, r := range recs {
 		if !r.Ok() {
@@ -304,17 +389,18 @@ func (b *benchRun) plotTimeVsSize(ctx context.Context, dir, out string, extra []
 		name += " " + r.Dtype
 		if _, ok := series[name]; !ok {
 			names = append(names, name)
+			first[name] = r
 		}
 		series[name] = append(series[name], plotter.XY{X: float64(r.M) * float64(r.N) / 1e6, Y: r.Ms})
 	}
 	sort.Strings(names)
-	p := newPlot("Time vs size: activation-like m×n, k = n/16 (m = 4n), median of calls", "elements m·n (millions)", "time (ms)", true, true)
+	p := newPlot("Time vs size: activation-like m×n, m = 4n, k = n/16; median of calls", "elements m·n (millions)", "time (ms)", true, true)
 	p.Legend.Top = true
 	p.Legend.Left = true
-	for i, name := range names {
+	for _, name := range names {
 		xys := series[name]
 		sort.Slice(xys, func(a, c int) bool { return xys[a].X < xys[c].X })
-		if err := addLine(p, name, xys, i, strings.Contains(name, "exact"), true); err != nil {
+		if err := addStyled(p, name, xys, first[name]); err != nil {
 			return err
 		}
 	}
@@ -364,6 +450,7 @@ func (b *benchRun) plotPareto(ctx context.Context, dir, out string) error {
 	b.records = append(b.records, recs...)
 
 	fams := map[string]plotter.XYs{}
+	famRec := map[string]bench.Record{}
 	var names []string
 	for _, r := range recs {
 		if !r.Ok() {
@@ -372,19 +459,21 @@ func (b *benchRun) plotPareto(ctx context.Context, dir, out string) error {
 		name := r.Label()
 		if _, ok := fams[name]; !ok {
 			names = append(names, name)
+			famRec[name] = r
 		}
 		fams[name] = append(fams[name], plotter.XY{X: r.Ms, Y: r.Err() / opt})
 	}
-	p := newPlot(fmt.Sprintf("Accuracy vs time: %s float32, q ∈ {0..3}, p ∈ {0,10,32}", bench.Shape(m, n, k)),
-		"time (ms)", "error ÷ optimal", true, true)
+	p := newPlot(fmt.Sprintf("Accuracy vs time: %s float32, q = 0..3, p = 0, 10, 32 (and scikit-learn's default)", bench.Shape(m, n, k)),
+		"time (ms)", "error ÷ optimal", true, false)
 	p.Legend.Top = true
-	for i, name := range names {
+	for _, name := range names {
 		s, err := plotter.NewScatter(fams[name])
 		if err != nil {
 			return err
 		}
-		s.Color = plotutil.Color(i)
-		s.Shape = plotutil.Shape(i)
+		r := famRec[name]
+		s.Color = peerColor(r.Peer, r.Device)
+		s.Shape = methodGlyph(r.Method)
 		s.Radius = vg.Points(4)
 		p.Add(s)
 		p.Legend.Add(name, s)
