@@ -16,55 +16,49 @@ type matrix[T Float] struct {
 // as ⌈mc/mr⌉ micro-panels of mr rows, each stored column by column
 // (dst[panel·mr·kc + p·mr + i]); rows past mc are zero.
 func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
+	if a.trans {
+		// Column p of op(A) is contiguous: read it once along the block
+		// and deal it out to the panels.
+		full := mc / mr * mr // rows in full panels
+		for p := 0; p < kc; p++ {
+			off := (p0+p)*a.ld + i0
+			col := a.data[off : off+mc]
+			for ip := 0; ip < full; ip += mr {
+				src := col[ip : ip+mr]
+				d := dst[ip*kc+p*mr : ip*kc+p*mr+len(src)]
+				for i := range d {
+					d[i] = float64(src[i])
+				}
+			}
+			if full < mc {
+				d := dst[full*kc+p*mr : full*kc+(p+1)*mr]
+				for i, v := range col[full:] {
+					d[i] = float64(v)
+				}
+				clear(d[mc-full:])
+			}
+		}
+		return
+	}
 	for ip := 0; ip < mc; ip += mr {
 		rows := min(mr, mc-ip)
 		panel := dst[ip*kc : ip*kc+mr*kc]
-		if !a.trans && rows == 8 && mr == 8 {
+		if rows == 8 && mr == 8 {
 			packRows8(panel, a, i0+ip, p0, kc)
 			continue
 		}
-		if !a.trans {
-			// Row i of op(A) is contiguous: scatter it down the panel.
-			for i := 0; i < rows; i++ {
-				off := (i0+ip+i)*a.ld + p0
-				src := a.data[off : off+kc]
-				for p, v := range src {
-					panel[p*mr+i] = float64(v)
-				}
+		// Row i of op(A) is contiguous: scatter it down the panel.
+		for i := 0; i < rows; i++ {
+			off := (i0+ip+i)*a.ld + p0
+			src := a.data[off : off+kc]
+			for p, v := range src {
+				panel[p*mr+i] = float64(v)
 			}
-			if rows < mr {
-				for p := 0; p < kc; p++ {
-					clear(panel[p*mr+rows : (p+1)*mr])
-				}
-			}
-			continue
 		}
-		// Column p of op(A) is contiguous.
-		if rows == 8 && mr == 8 {
-			off := p0*a.ld + i0 + ip
+		if rows < mr {
 			for p := 0; p < kc; p++ {
-				src := a.data[off : off+8 : off+8]
-				d := panel[p*8 : p*8+8 : p*8+8]
-				d[0] = float64(src[0])
-				d[1] = float64(src[1])
-				d[2] = float64(src[2])
-				d[3] = float64(src[3])
-				d[4] = float64(src[4])
-				d[5] = float64(src[5])
-				d[6] = float64(src[6])
-				d[7] = float64(src[7])
-				off += a.ld
+				clear(panel[p*mr+rows : (p+1)*mr])
 			}
-			continue
-		}
-		for p := 0; p < kc; p++ {
-			off := (p0+p)*a.ld + i0 + ip
-			src := a.data[off : off+rows]
-			d := panel[p*mr : (p+1)*mr]
-			for i, v := range src {
-				d[i] = float64(v)
-			}
-			clear(d[rows:])
 		}
 	}
 }
@@ -75,46 +69,50 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 // panel is only as wide as mk.width gives for the columns left, and its
 // columns past nc are zero.
 func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKernel) {
-	for jp := 0; jp < nc; jp += mk.nr {
-		cols := min(mk.nr, nc-jp)
-		nr, _ := mk.width(cols)
-		panel := dst[jp*kc : jp*kc+nr*kc]
-		if !b.trans {
-			// Row p of op(B) is contiguous.
-			off := p0*b.ld + j0 + jp
-			if cols == nr {
-				for p := 0; p < kc; p++ {
-					src := b.data[off : off+nr]
-					d := panel[p*nr : p*nr+len(src)]
-					for j := range d {
-						d[j] = float64(src[j])
-					}
-					off += b.ld
+	nr := mk.nr
+	if !b.trans {
+		// Row p of op(B) is contiguous: read it once from end to end (a
+		// long run the prefetchers stream) and deal it out to the panels.
+		full := nc / nr * nr // columns in full-width panels
+		w := 0               // width of the last, narrower panel
+		if full < nc {
+			w, _ = mk.width(nc - full)
+		}
+		for p := 0; p < kc; p++ {
+			off := (p0+p)*b.ld + j0
+			row := b.data[off : off+nc]
+			for jp := 0; jp < full; jp += nr {
+				src := row[jp : jp+nr]
+				d := dst[jp*kc+p*nr : jp*kc+p*nr+len(src)]
+				for j := range d {
+					d[j] = float64(src[j])
 				}
-				continue
 			}
-			for p := 0; p < kc; p++ {
-				src := b.data[off : off+cols]
-				d := panel[p*nr : (p+1)*nr]
-				for j, v := range src {
+			if full < nc {
+				d := dst[full*kc+p*w : full*kc+(p+1)*w]
+				for j, v := range row[full:] {
 					d[j] = float64(v)
 				}
-				clear(d[cols:])
-				off += b.ld
+				clear(d[nc-full:])
 			}
-			continue
 		}
+		return
+	}
+	for jp := 0; jp < nc; jp += nr {
+		cols := min(nr, nc-jp)
+		w, _ := mk.width(cols)
+		panel := dst[jp*kc : jp*kc+w*kc]
 		// Column j of op(B) is contiguous: scatter it down the panel.
 		for j := 0; j < cols; j++ {
 			off := (j0+jp+j)*b.ld + p0
 			src := b.data[off : off+kc]
 			for p, v := range src {
-				panel[p*nr+j] = float64(v)
+				panel[p*w+j] = float64(v)
 			}
 		}
-		if cols < nr {
+		if cols < w {
 			for p := 0; p < kc; p++ {
-				clear(panel[p*nr+cols : (p+1)*nr])
+				clear(panel[p*w+cols : (p+1)*w])
 			}
 		}
 	}
