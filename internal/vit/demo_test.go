@@ -53,6 +53,9 @@ func TestTinyDemo(t *testing.T) {
 			LoRARank: 4, LoRAScale: 1, Checkpoint: checkpoint,
 			Compression: activation.Config{Rank: activation.Ratio(0.5), Precision: lowrank.BFloat16, PowerIters: 1, Seed: 1},
 		}
+		if !checkpoint {
+			cfg.Compression.Workers = 2 // asynchronous, joined before backward
+		}
 		res, err := RunDemo(cfg, pre, fine, testPre, testFine)
 		require.NoError(t, err)
 		l, b := &res.Loract, &res.Baseline
