@@ -118,8 +118,9 @@ func keyOf(x lowrank.Matrix) cacheKey {
 // reference instead of compressing again: each consumer releases it once.
 // The caller must not overwrite an activation while a handle to it is live.
 //
-// Cost: for Rows, about 2·L·d·(2ℓ + 2q·ℓ) flops plus O((L+d)·ℓ²) for the
-// QR, ℓ = k + Oversample. Compress returns a *LayerError wrapping a
+// Cost: for Rows and Gaussian, about 4·L·d·ℓ·(1+q) flops (sketch and
+// projection, 4·L·d·ℓ per power iteration) plus O(min(L,d)·ℓ²) for the QR,
+// ℓ = k + Oversample, q = PowerIters; Exact costs O(L·d·min(L,d)). Compress returns a *LayerError wrapping a
 // *lowrank.NotFiniteError if x holds NaN or ±Inf (with Workers > 0, from
 // Join and from the handle's methods instead).
 func (c *Compressor) Compress(layer string, x lowrank.Matrix) (*Saved, error) {
