@@ -98,7 +98,12 @@ type Backend struct {
 	allocs  int64
 	// fallbacks counts Cholesky-QR calls that fell back to Householder.
 	fallbacks int64
-	closed    bool
+	// useBlk selects the blocked kernel cholblk64 instead of dpotrf in
+	// the float64 pass where it fits (tests; slower, see cholPass64).
+	useBlk bool
+	// lastDev is ‖QᵀQ − I‖_F after the float64 pass of the last fast QR.
+	lastDev float64
+	closed  bool
 
 	argv [24]uint64
 	argp [24]uintptr
@@ -218,7 +223,7 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 		}
 		b.fn[k] = f
 	}
-	for _, k := range []string{"cholinv", "cholinv64"} {
+	for _, k := range []string{"cholinv", "cholinv64", "cholblk64"} {
 		if err := a.check(a.cuFuncSetAttribute(b.fn[k], cuFuncAttrMaxDynamicShared, int32(b.smemMax)), "cuFuncSetAttribute"); err != nil {
 			return nil, err
 		}
@@ -661,9 +666,13 @@ func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx [
 	if trans {
 		si, sj = sj, si
 	}
-	n := q * len(idx)
-	return b.launch("gather", b.grid(n), 256, 0, u64(dm.ptr), i64(dm.ld), u64(am.ptr), am.dtype.code(),
-		i64(si), i64(sj), u64(di), i64(q), i64(len(idx)))
+	l := len(idx)
+	if si == 1 && l*33*4 <= 48<<10 {
+		return b.launch("gather_rows", min((q+31)/32, b.sms*8), 256, l*33*4, u64(dm.ptr), i64(dm.ld), u64(am.ptr), am.dtype.code(),
+			i64(sj), u64(di), i64(q), i64(l))
+	}
+	return b.launch("gather", min(l, 65535), 256, 0, u64(dm.ptr), i64(dm.ld), u64(am.ptr), am.dtype.code(),
+		i64(si), i64(sj), u64(di), i64(q), i64(l))
 }
 
 // Normal fills m with standard normal samples from a counter-based
@@ -731,7 +740,15 @@ func (b *Backend) Norm2(m lowrank.Matrix) (float64, error) {
 		return 0, err
 	}
 	out := part + uintptr(8*nb)
-	if err := b.launch("sumsq", nb, 256, 0, u64(part), u64(d.ptr), d.dtype.code(), i64(d.ld), i64(sr), i64(sc)); err != nil {
+	switch {
+	case d.contiguous() && d.ptr%16 == 0 && d.dtype == Float32:
+		err = b.launch("sumsq_f32", nb, 256, 0, u64(part), u64(d.ptr), i64(sr*sc))
+	case d.contiguous() && d.ptr%16 == 0 && d.dtype == BFloat16:
+		err = b.launch("sumsq_bf16", nb, 256, 0, u64(part), u64(d.ptr), i64(sr*sc))
+	default:
+		err = b.launch("sumsq", nb, 256, 0, u64(part), u64(d.ptr), d.dtype.code(), i64(d.ld), i64(sr), i64(sc))
+	}
+	if err != nil {
 		return 0, err
 	}
 	if err := b.launch("sum_partials", 1, 256, 0, u64(out), u64(part), i64(nb)); err != nil {

@@ -185,7 +185,7 @@ func runQB(t *testing.T, b *Backend, tm *timer, da *Matrix, k int, dt DType, rep
 				require.NoError(t, b.Download(&q, f.Q))
 				emit(map[string]any{"peer": "loract-gpu", "method": method, "dtype": dtName(dt), "math": mth.String(),
 					"qr": qrm.String(), "m": m, "n": n, "k": k, "ms": med, "ms_min": lo, "repeats": reps,
-					"rel_error": lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B), "orth": orthDefect(&q), "qr_fallbacks": b.fallbacks})
+					"rel_error": lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B), "orth": orthDefect(&q), "qr_fallbacks": b.fallbacks, "pass1_defect": b.lastDev})
 				b.Free(f.Q)
 				b.Free(f.B)
 			}

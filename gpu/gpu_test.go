@@ -402,6 +402,14 @@ func TestOutOfMemory(t *testing.T) {
 func TestQRConditioning(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
+	for _, blk := range []bool{false, true} {
+		b.useBlk = blk
+		testQRConditioning(t, b, rng)
+	}
+	b.useBlk = false
+}
+
+func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
 	for _, cond := range []float64{1, 1e3, 1e6, 1e9} {
 		for _, l := range []int{16, 128, 256} {
 			p := 4096
@@ -420,12 +428,12 @@ func TestQRConditioning(t *testing.T) {
 			if cond <= 1e6 {
 				// κ(Y) ≤ 10⁶ < u⁻¹: shifted CholeskyQR3 must succeed
 				// without the Householder fallback (Fukaya et al. 2020).
-				assert.Equal(t, fb, b.fallbacks, "cond %g l %d: Cholesky QR fell back", cond, l)
+				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v: Cholesky QR fell back", cond, l, b.useBlk)
 			}
 			var q, r mat.Dense
 			require.NoError(t, b.Download(&q, dy))
 			require.NoError(t, b.Download(&r, dr))
-			assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(l), "cond %g l %d", cond, l)
+			assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(l), "cond %g l %d blk %v", cond, l, b.useBlk)
 			var qr mat.Dense
 			qr.Mul(&q, &r)
 			qr.Sub(&qr, y)

@@ -34,11 +34,13 @@ __device__ __forceinline__ void st(void* p, int t, long long e, double v) {
 extern "C" __global__ void copy2d(void* dst, int tdst, long long dsi, long long dsj,
                                   const void* src, int tsrc, long long ssi, long long ssj,
                                   int r, int c, int tri) {
-    long long n = (long long)r * c;
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-        long long i = e % r, j = e / r;
-        double v = (tri && i > j) ? 0.0 : ld(src, tsrc, i * ssi + j * ssj);
-        st(dst, tdst, i * dsi + j * dsj, v);
+    // One block per column (grid-stride over columns), threads down it:
+    // coalesced for column-major operands, and no 64-bit division.
+    for (long long j = blockIdx.x; j < c; j += gridDim.x) {
+        for (long long i = threadIdx.x; i < r; i += blockDim.x) {
+            double v = (tri && i > j) ? 0.0 : ld(src, tsrc, i * ssi + j * ssj);
+            st(dst, tdst, i * dsi + j * dsj, v);
+        }
     }
 }
 
@@ -52,10 +54,37 @@ extern "C" __global__ void f32_to_bf16(bf16* dst, const float* src, long long n)
 // src[i*si + r*sj]. dst is float32 with leading dimension ldd.
 extern "C" __global__ void gather(float* dst, long long ldd, const void* src, int tsrc, long long si, long long sj,
                                   const long long* idx, int q, int l) {
-    long long n = (long long)q * l;
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-        long long r = e % q, j = e / q;
-        dst[r + j * ldd] = (float)ld(src, tsrc, idx[j] * si + r * sj);
+    // One block per column j of dst, threads down it.
+    for (long long j = blockIdx.x; j < l; j += gridDim.x) {
+        long long base = idx[j] * si;
+        for (long long r = threadIdx.x; r < q; r += blockDim.x)
+            dst[r + j * ldd] = (float)ld(src, tsrc, base + r * sj);
+    }
+}
+
+// gather_rows: the same for si = 1 (rows of a column-major stored matrix,
+// the row-major activation's columns): a block stages a 32-row tile
+// (r0..r0+31 of dst) for all l samples in shared memory, reading with one
+// thread per sample and writing 128-byte coalesced rows of dst.
+extern "C" __global__ void gather_rows(float* dst, long long ldd, const void* src, int tsrc, long long sj,
+                                       const long long* idx, int q, int l) {
+    extern __shared__ float tile[]; // [l][33]
+    for (long long r0 = (long long)blockIdx.x * 32; r0 < q; r0 += (long long)gridDim.x * 32) {
+        for (int j = threadIdx.x; j < l; j += blockDim.x) {
+            long long base = idx[j];
+            #pragma unroll 8
+            for (int rr = 0; rr < 32; rr++) {
+                long long r = r0 + rr;
+                tile[j * 33 + rr] = r < q ? (float)ld(src, tsrc, base + r * sj) : 0.0f;
+            }
+        }
+        __syncthreads();
+        int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+        for (int j = warp; j < l; j += nw) {
+            long long r = r0 + lane;
+            if (r < q) dst[r + j * ldd] = tile[j * 33 + lane];
+        }
+        __syncthreads();
     }
 }
 
@@ -101,6 +130,72 @@ extern "C" __global__ void sumsq(double* partial, const void* src, int tsrc, lon
         for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
         if (threadIdx.x == 0) partial[blockIdx.x] = acc;
     }
+}
+
+// sumsq_f32 / sumsq_bf16: the same for n contiguous elements, 16-byte
+// loads (the tail, n mod 4 or 8, by block 0).
+__device__ __forceinline__ void block_sum(double* partial, double acc) {
+    __shared__ double sh[32];
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+        if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+    }
+}
+
+extern "C" __global__ void sumsq_f32(double* partial, const float* src, long long n) {
+    const float4* v = (const float4*)src;
+    long long nv = n / 4;
+    long long stride = (long long)gridDim.x * blockDim.x;
+    double tot = 0;
+    long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    // Four independent 16-byte loads in flight per thread; each float
+    // accumulator sums 16 squares before joining the float64 total.
+    for (; e + 3 * stride < nv; e += 4 * stride) {
+        float4 x0 = v[e], x1 = v[e + stride], x2 = v[e + 2 * stride], x3 = v[e + 3 * stride];
+        float a0 = x0.x * x0.x + x0.y * x0.y + x0.z * x0.z + x0.w * x0.w;
+        float a1 = x1.x * x1.x + x1.y * x1.y + x1.z * x1.z + x1.w * x1.w;
+        float a2 = x2.x * x2.x + x2.y * x2.y + x2.z * x2.z + x2.w * x2.w;
+        float a3 = x3.x * x3.x + x3.y * x3.y + x3.z * x3.z + x3.w * x3.w;
+        tot += (double)a0 + (double)a1 + (double)a2 + (double)a3;
+    }
+    for (; e < nv; e += stride) {
+        float4 x = v[e];
+        tot += (double)(x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w);
+    }
+    if (blockIdx.x == 0)
+        for (long long t = nv * 4 + threadIdx.x; t < n; t += blockDim.x) tot += (double)src[t] * src[t];
+    block_sum(partial, tot);
+}
+
+__device__ __forceinline__ float sq8(uint4 x) {
+    unsigned w[4] = {x.x, x.y, x.z, x.w};
+    float acc = 0;
+    #pragma unroll
+    for (int k = 0; k < 4; k++) {
+        float lo = __uint_as_float(w[k] << 16), hi = __uint_as_float(w[k] & 0xffff0000u);
+        acc += lo * lo + hi * hi;
+    }
+    return acc;
+}
+
+extern "C" __global__ void sumsq_bf16(double* partial, const bf16* src, long long n) {
+    const uint4* v = (const uint4*)src;
+    long long nv = n / 8;
+    long long stride = (long long)gridDim.x * blockDim.x;
+    double tot = 0;
+    long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    for (; e + 3 * stride < nv; e += 4 * stride) {
+        uint4 x0 = v[e], x1 = v[e + stride], x2 = v[e + 2 * stride], x3 = v[e + 3 * stride];
+        tot += (double)sq8(x0) + (double)sq8(x1) + (double)sq8(x2) + (double)sq8(x3);
+    }
+    for (; e < nv; e += stride) tot += (double)sq8(v[e]);
+    if (blockIdx.x == 0)
+        for (long long t = nv * 8 + threadIdx.x; t < n; t += blockDim.x) { double x = bf2f(src[t]); tot += x * x; }
+    block_sum(partial, tot);
 }
 
 extern "C" __global__ void sum_partials(double* out, const double* partial, int n) {
@@ -192,8 +287,9 @@ extern "C" __global__ void lufix(float* a, long long lda, int p, int l, const in
 // If that fails too (rank deficiency, NaN), it writes R = R⁻¹ = I and sets
 // status[0] |= 1 so the host falls back to Householder QR. status[1]
 // (as float bits) receives max_ab |G_ab − δ_ab|, the orthogonality defect
-// of the pass's input. Shared memory: l(l+1) elements (packed G and Xt),
-// or l(l+1)/2 if inv is 0: then only R is written and trinv forms R⁻¹.
+// of the pass's input. Shared memory: l(l+1) + 3l elements (packed G and
+// Xt, two row buffers, the diagonal), or l(l+1)/2 + 3l if inv is 0: then
+// only R is written and trinv forms R⁻¹.
 __device__ __forceinline__ float tsqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double tsqrt(double x) { return sqrt(x); }
 
@@ -244,6 +340,11 @@ __device__ void cholinv_impl(const T* G, int ldg, int l, float* rinv, int ldr, f
     }
     __syncthreads();
     T trace = sd[0];
+    // Shared memory after g and x: two row buffers (row j of the
+    // eliminated G, double-buffered so that one barrier per step
+    // suffices) and the diagonal of G + s·I.
+    T* rowb = x + (inv ? np : 0);
+    T* diag0 = rowb + 2 * l;
     for (int attempt = 0; attempt < 2; attempt++) {
         T s = attempt == 0 ? T(0) : shift * trace;
         for (int t = threadIdx.x; t < np; t += blockDim.x) {
@@ -252,34 +353,41 @@ __device__ void cholinv_impl(const T* G, int ldg, int l, float* rinv, int ldr, f
             while ((b + 1) * (b + 2) / 2 <= t) b++;
             int a = t - b * (b + 1) / 2;
             T v = G[a + (long long)b * ldg];
-            if (a == b) v += s;
+            if (a == b) {
+                v += s;
+                diag0[a] = v;
+            }
+            if (a == 0) rowb[b] = v;
             g[t] = v;
             if (inv) x[t] = (a == b) ? T(1) : T(0);
         }
         if (threadIdx.x == 0) bad = 0;
         __syncthreads();
+        int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
         for (int j = 0; j < l; j++) {
             int oj = j * (j + 1) / 2;
-            T d = g[oj + j];
-            T gjj = G[j + (long long)j * ldg] + s;
-            if (!(d > rel * gjj) || !(d > 0)) {
+            const T* rj = rowb + (j & 1) * l;
+            T* rn = rowb + ((j + 1) & 1) * l;
+            T d = rj[j];
+            if (!(d > rel * diag0[j]) || !(d > 0)) {
                 if (threadIdx.x == 0) bad = 1;
                 break; // uniform: every thread reads the same d
             }
             T rd = T(1) / d;
             // Element (a, b) with b > j: if a > j, G(a,b) -= G(j,a)G(j,b)/d;
-            // if a ≤ j, Xt(a,b) -= (G(j,b)/d)·Xt(a,j). Row j of G is
-            // g[ob + j]; column j of Xt is x[oj + a]. Those are not written
-            // in this step (they have b = j or a = j), so one barrier per
-            // step suffices.
+            // if a ≤ j, Xt(a,b) -= (G(j,b)/d)·Xt(a,j). Row j of G is in rj
+            // (written in the previous step); column j of Xt is x[oj + a]
+            // (b = j: not written in this step). Row j+1 of G is final
+            // after this step and goes to the other buffer.
             // Warps take columns b > j round robin, lanes take rows a ≤ b.
-            int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
             for (int b = j + 1 + warp; b < l; b += nw) {
                 int ob = b * (b + 1) / 2;
-                T gjb = g[ob + j] * rd;
+                T gjb = rj[b] * rd;
                 for (int a = inv ? lane : j + 1 + lane; a <= b; a += 32) {
                     if (a > j) {
-                        g[ob + a] -= g[a * (a + 1) / 2 + j] * gjb;
+                        T nv = g[ob + a] - rj[a] * gjb;
+                        g[ob + a] = nv;
+                        if (a == j + 1) rn[b] = nv;
                     } else {
                         x[ob + a] -= gjb * x[oj + a];
                     }
@@ -363,18 +471,139 @@ extern "C" __global__ void trinv(float* rinv, int ldr, const float* r, int ldrr,
 }
 
 // trinv64: rinv = R⁻¹ (float32) for an upper triangular l×l float64 R (as
-// left by potrf: only the upper triangle is read), one block per column.
+// left by potrf: only the upper triangle is read), one block of l ≤ 1024
+// threads per column c, thread i owning x_i; R's diagonal is staged in
+// shared memory and the next column of R is loaded one step ahead, so no
+// global-memory latency sits between two barriers.
 extern "C" __global__ void trinv64(float* rinv, int ldr, const double* r, int ldrr, int l) {
     extern __shared__ __align__(16) unsigned char xsraw[];
     double* xs = (double*)xsraw;
-    int c = blockIdx.x;
-    for (int i = threadIdx.x; i < l; i += blockDim.x) xs[i] = (i == c) ? 1.0 : 0.0;
+    double* dg = xs + l;
+    int c = blockIdx.x, i = threadIdx.x;
+    if (i < l) {
+        xs[i] = (i == c) ? 1.0 : 0.0;
+        dg[i] = r[i + (long long)i * ldrr];
+    }
+    double cur = (i < c) ? r[i + (long long)c * ldrr] : 0.0;
     __syncthreads();
     for (int t = c; t >= 0; t--) {
-        double xt = xs[t] / r[t + (long long)t * ldrr];
-        for (int i = threadIdx.x; i < t; i += blockDim.x) xs[i] -= r[i + (long long)t * ldrr] * xt;
-        if (threadIdx.x == 0) rinv[t + (long long)c * ldr] = (float)xt;
+        double next = (t > 0 && i < t - 1) ? r[i + (long long)(t - 1) * ldrr] : 0.0;
+        double xt = xs[t] / dg[t];
+        if (i < t) xs[i] -= cur * xt;
+        if (i == t) rinv[t + (long long)c * ldr] = (float)xt;
+        cur = next;
         __syncthreads();
     }
-    for (int i = c + 1 + threadIdx.x; i < l; i += blockDim.x) rinv[i + (long long)c * ldr] = 0.0f;
+    if (i > c && i < l) rinv[i + (long long)c * ldr] = 0.0f;
+}
+
+// nscorr: one step of the polynomial orthogonalisation Q ← Q·X with
+// X = (I + E)^{-1/2} to second order, E = G − I, G = QᵀQ, H = G²:
+// X = I − E/2 + 3E²/8 = 15/8·I − 5/4·G + 3/8·H. Then QᵀQ ← I + O(‖E‖³).
+// dev receives max|G − I| as float bits (atomicMax on the bits orders
+// non-negative floats) and fro (a float) accumulates ‖G − I‖_F²; a NaN
+// sets flags |= 2.
+extern "C" __global__ void nscorr(float* X, const float* G, const float* H, int l, int* dev, float* fro, int* flags) {
+    int n = l * l;
+    float f = 0;
+    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < n; e += gridDim.x * blockDim.x) {
+        int a = e % l, b = e / l;
+        float id = (a == b) ? 1.0f : 0.0f;
+        float gv = G[e], hv = H[e];
+        X[e] = 1.875f * id - 1.25f * gv + 0.375f * hv;
+        float d = fabsf(gv - id);
+        if (d != d) atomicOr(flags, 2);
+        else atomicMax(dev, __float_as_int(d));
+        f += d * d;
+    }
+    for (int o = 16; o > 0; o >>= 1) f += __shfl_down_sync(0xffffffffu, f, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(fro, f);
+}
+
+// cholblk64: the upper Cholesky factor of an l×l float64 Gram matrix G
+// (upper triangle read), in place in G's upper triangle, as dpotrf does,
+// in one block: blocked right-looking with 32×32 diagonal blocks. Warp 0
+// factors a diagonal block (one lane per column, warp-synchronous), one
+// thread per column solves the panel, and all threads update the trailing
+// matrix with 32-term dot products: three barriers per 32 columns instead
+// of one per column. The matrix lives in shared memory with leading
+// dimension l+1 (odd: no bank conflicts down a column). A pivot at or
+// below rel·G_jj (or not finite) makes it retry with G + shift·trace(G)·I;
+// if that fails too, info = 1.
+extern "C" __global__ void cholblk64(double* G, int ldg, int l, double shift, double rel, int* info) {
+    extern __shared__ __align__(16) unsigned char sraw[];
+    int lds = l + 1;
+    double* S = (double*)sraw;       // l × lds
+    double* diag0 = S + l * lds;     // l
+    __shared__ int bad;
+    __shared__ double trs;
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    if (tid == 0) {
+        double t = 0;
+        for (int j = 0; j < l; j++) t += G[j + (long long)j * ldg];
+        trs = t;
+    }
+    __syncthreads();
+    for (int attempt = 0; attempt < 2; attempt++) {
+        double s = attempt == 0 ? 0.0 : shift * trs;
+        for (int c = warp; c < l; c += nw)
+            for (int i = lane; i < l; i += 32) {
+                double v = i <= c ? G[i + (long long)c * ldg] : 0.0;
+                if (i == c) { v += s; diag0[i] = v; }
+                S[i + c * lds] = v;
+            }
+        if (tid == 0) bad = 0;
+        __syncthreads();
+        for (int kb = 0; kb < l; kb += 32) {
+            int nb = min(32, l - kb);
+            if (warp == 0) {
+                int c = kb + lane;
+                for (int j = 0; j < nb; j++) {
+                    int jj = kb + j;
+                    double d = S[jj + jj * lds];
+                    if (!(d > rel * diag0[jj]) || !(d > 0)) {
+                        if (lane == 0) bad = 1;
+                        break; // uniform across the warp
+                    }
+                    double rdj = sqrt(d);
+                    __syncwarp();
+                    double rjc = 0;
+                    if (lane > j && lane < nb) {
+                        rjc = S[jj + c * lds] / rdj;
+                        S[jj + c * lds] = rjc;
+                    }
+                    if (lane == j) S[jj + jj * lds] = rdj;
+                    __syncwarp();
+                    if (lane > j && lane < nb)
+                        for (int i = j + 1; i <= lane; i++) S[kb + i + c * lds] -= S[jj + (kb + i) * lds] * rjc;
+                    __syncwarp();
+                }
+            }
+            __syncthreads();
+            if (bad) break;
+            // Panel: rows kb..kb+nb of columns c ≥ kb+nb, R_kkᵀ·X = S.
+            for (int c = kb + nb + tid; c < l; c += blockDim.x) {
+                for (int i = 0; i < nb; i++) {
+                    double x = S[kb + i + c * lds] / S[kb + i + (kb + i) * lds];
+                    S[kb + i + c * lds] = x;
+                    for (int t = i + 1; t < nb; t++) S[kb + t + c * lds] -= S[kb + i + (kb + t) * lds] * x;
+                }
+            }
+            __syncthreads();
+            // Trailing update: S(i, c) -= Σ_t S(kb+t, i)·S(kb+t, c).
+            for (int c = kb + nb + warp; c < l; c += nw)
+                for (int i = kb + nb + lane; i <= c; i += 32) {
+                    double acc = 0;
+                    for (int t = 0; t < nb; t++) acc += S[kb + t + i * lds] * S[kb + t + c * lds];
+                    S[i + c * lds] -= acc;
+                }
+            __syncthreads();
+        }
+        __syncthreads();
+        if (!bad) break;
+        __syncthreads();
+    }
+    if (tid == 0 && bad) *info = 1;
+    for (int c = warp; c < l; c += nw)
+        for (int i = lane; i <= c; i += 32) G[i + (long long)c * ldg] = S[i + c * lds];
 }

@@ -12,8 +12,8 @@ var kernelSource string
 
 // kernelNames are the entry points of kernels.cu.
 var kernelNames = []string{
-	"copy2d", "f32_to_bf16", "gather", "normal", "sumsq", "sum_partials", "rownorms", "colnorms",
-	"nonfinite", "lufix", "cholinv", "cholinv64", "trinv", "trinv64", "svdeig", "scalecols",
+	"copy2d", "f32_to_bf16", "gather", "gather_rows", "normal", "sumsq", "sumsq_f32", "sumsq_bf16", "sum_partials", "rownorms", "colnorms",
+	"nonfinite", "lufix", "cholinv", "cholinv64", "trinv", "trinv64", "nscorr", "cholblk64", "svdeig", "scalecols",
 }
 
 // The compiled kernels are cached per process and architecture: NVRTC runs

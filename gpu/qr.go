@@ -12,28 +12,29 @@ import (
 // writes R (l×l upper triangular) into r if r is not nil.
 //
 // With CholQR (default) it is a mixed-precision Cholesky QR (Yamazaki,
-// Tomov, Dongarra, SIAM J. Sci. Comput. 37(3), 2015): the first pass forms
-// the Gram matrix YᵀY in float64 (dsyrk on a float64 copy of Y; products
-// of float32 numbers are exact in float64) and factors it in float64, so
-// that Q₁ = Y·R₁⁻¹ (a float32 product) is orthogonal to about u₃₂·κ(Y)
-// for κ(Y) up to ≈ 10⁷, where a float32 Gram matrix would fail beyond
-// κ ≈ u₃₂^{-1/2} ≈ 4·10³ — and a sketch Y = A·A_Sᵀ squares the condition
-// number of A's leading part. A second pass in float32 then brings the
-// orthogonality to rounding level. Each pass is one Gram product, one
-// kernel that factors it and inverts the factor (one block, shared
-// memory; cuSOLVER's dpotrf for ℓ > 168 in float64), and one product
-// Y·R⁻¹. A Cholesky factorisation that breaks down is retried with a
-// shift s·I, s = 2(p + ℓ(ℓ+1))·u·trace(G), covering the rounding of the
-// Gram product and of the factorisation (shifted Cholesky QR, Fukaya et
-// al., SIAM J. Sci. Comput. 42(1), 2020). The host then checks the defect
-// max|Q₁ᵀQ₁ − I| measured by the second pass: if it is above 0.5/ℓ a
-// third pass runs, and if that too fails, or any pass broke down even with
-// the shift (rank deficiency), Householder QR of the original a is used,
-// so the l columns are orthonormal to working accuracy for any a.
+// Tomov, Dongarra, SIAM J. Sci. Comput. 37(3), 2015). The first pass forms
+// the Gram matrix YᵀY in float64 (dgemm on a float64 copy of Y: products
+// of float32 numbers are exact in float64), factors it in float64
+// (cuSOLVER's dpotrf; a one-block kernel for ℓ < 32) and forms
+// Q₁ = Y·R₁⁻¹ in float32, orthogonal to about u₃₂·κ(Y) for κ(Y) up to
+// ≈ 10⁷, where a float32 Gram matrix fails beyond κ ≈ u₃₂^{-1/2} ≈ 4·10³ —
+// and a sketch Y = A·A_Sᵀ squares the condition number of A's leading
+// part. A factorisation that breaks down is retried with a shift s·I,
+// s = 2(p + ℓ(ℓ+1))·u·trace(G), covering the rounding of the Gram product
+// and of the factorisation (shifted Cholesky QR, Fukaya et al., SIAM J.
+// Sci. Comput. 42(1), 2020).
 //
-// Cost: 2p·ℓ² flops of Gram products, 4p·ℓ² of products Y·R⁻¹, two
-// one-block kernels and one host synchronisation; with Householder, the
-// cuSOLVER geqrf and orgqr.
+// Without r, Q₁ is then orthogonalised by one or two polynomial steps
+// Q ← Q·(I + E)^{-1/2} to second order (E = QᵀQ − I; only matrix
+// products). With r, or if the steps do not converge, float32 Cholesky
+// passes follow until the defect of a pass's input is below 0.5/ℓ, and
+// R = R_last···R₁. If that fails too, or a factorisation broke down even
+// with the shift (rank deficiency), Householder QR of the original a is
+// used, so the l columns are orthonormal to working accuracy for any a.
+//
+// Cost without r: 4p·ℓ² flops of Gram products and 4p·ℓ² of products
+// Y·X, one dpotrf of ℓ×ℓ, two small kernels and one host synchronisation.
+// With Householder: cuSOLVER's geqrf and orgqr.
 func (b *Backend) QR(a, r lowrank.Matrix) error {
 	am := b.mat(a)
 	work(am)
@@ -54,127 +55,146 @@ func (b *Backend) QR(a, r lowrank.Matrix) error {
 	}
 	defer b.leave()
 	// The float32 passes keep the packed upper triangle of G in shared
-	// memory: l(l+1)/2 floats, l ≤ 337 on a 227 KiB H100 block.
-	if b.opts.QR == Householder || 2*l*(l+1) > b.smemMax {
+	// memory: ℓ(ℓ+1)/2 + 3ℓ floats, ℓ ≤ 334 on a 227 KiB H100 block.
+	if b.opts.QR == Householder || cholSmem(l, 4, false) > b.smemMax || l > 1024 {
 		return b.householder(am, rm)
 	}
 	return b.cholQR(am, rm)
 }
 
+// cholSmem returns the dynamic shared memory of cholinv for ℓ and element
+// size es: packed G (and Xt if inv), two row buffers and the diagonal.
+func cholSmem(l, es int, inv bool) int {
+	np := l * (l + 1) / 2
+	if inv {
+		np *= 2
+	}
+	return (np + 3*l) * es
+}
+
+// qrBufs are the scratch buffers of one Cholesky QR.
+type qrBufs struct {
+	t, s, y64, g, h, rinv, g64, status uintptr
+	rs                                 [4]uintptr
+}
+
+func (b *Backend) qrScratch(p, l int) (*qrBufs, error) {
+	var q qrBufs
+	var err error
+	const f = 4
+	if q.t, err = b.getScratch("qr.t", p*l*f); err != nil {
+		return nil, err
+	}
+	if q.s, err = b.getScratch("qr.s", p*l*f); err != nil {
+		return nil, err
+	}
+	if q.y64, err = b.getScratch("qr.y64", p*l*8); err != nil {
+		return nil, err
+	}
+	// float64 first, so that every float64 element is 8-byte aligned
+	// whatever ℓ (cuMemAlloc returns 256-byte aligned memory).
+	small, err := b.getScratch("qr.small", l*l*8+7*l*l*f)
+	if err != nil {
+		return nil, err
+	}
+	q.g64 = small
+	fs := small + uintptr(l*l*8)
+	q.g, q.h, q.rinv = fs, fs+uintptr(l*l*f), fs+uintptr(2*l*l*f)
+	for i := range q.rs {
+		q.rs[i] = fs + uintptr((3+i)*l*l*f)
+	}
+	if q.status, err = b.getScratch("qr.status", 4*stSlots); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// Status slots (int32) of a Cholesky QR.
+const (
+	stFlags  = 0 // bit 0: a factorisation failed even with the shift; bit 1: NaN
+	stDev    = 1 // max|G − I| of the last cholinv pass's input (float bits)
+	stPotrf  = 2 // dpotrf's devInfo
+	stDevNS1 = 3 // max|G − I| before the first polynomial step
+	stDevNS2 = 4 // max|G − I| before the second polynomial step
+	stFroNS1 = 5 // ‖G − I‖_F² before the first polynomial step (float)
+	stFroNS2 = 6 // ‖G − I‖_F² before the second polynomial step (float)
+	stSlots  = 8
+)
+
 func (b *Backend) cholQR(a, r *Matrix) error {
 	p, l := a.Dims()
-	const f = 4 // bytes per float32
-	t, err := b.getScratch("qr.t", p*l*f)
+	q, err := b.qrScratch(p, l)
 	if err != nil {
 		return err
 	}
-	s, err := b.getScratch("qr.s", p*l*f)
-	if err != nil {
-		return err
-	}
-	y64, err := b.getScratch("qr.y64", p*l*8)
-	if err != nil {
-		return err
-	}
-	const nr = 4 // R of each pass (3) and a temporary
-	small, err := b.getScratch("qr.small", (2+nr)*l*l*f+l*l*8)
-	if err != nil {
-		return err
-	}
-	g := small
-	rinv := small + uintptr(l*l*f)
-	rs := func(i int) uintptr { return small + uintptr((2+i)*l*l*f) }
-	g64 := small + uintptr((2+nr)*l*l*f)
-	status, err := b.getScratch("qr.status", 16)
-	if err != nil {
-		return err
-	}
-	if err := b.api.check(b.api.cuMemsetD8Async(status, 0, 16, b.stream), "cuMemsetD8Async"); err != nil {
-		return err
-	}
-	const uSingle, uDouble = 0x1p-24, 0x1p-53
-	shift := 2 * float64(p+l*(l+1))
-	// Pass 1, float64 Gram and factorisation.
-	if err := b.launch("copy2d", b.grid(p*l), 256, 0, u64(y64), 2, 1, i64(p),
-		u64(a.ptr), 0, 1, i64(a.ld), i64(p), i64(l), 0); err != nil {
-		return err
-	}
-	b.sc64[0], b.sc64[1] = 1, 0
-	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
-		unsafe.Pointer(&b.sc64[0]), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "cublasDsyrk_v2"); err != nil {
-		return err
-	}
-	if l*(l+1)*8 <= b.smemMax {
-		// Accept a pivot down to 10·(p + ℓ)·u₆₄ of its diagonal entry:
-		// below it the float64 Gram matrix carries no information.
-		if err := b.launch("cholinv64", 1, 1024, l*(l+1)*8, u64(g64), i64(l), i64(l), u64(rinv), i64(l), u64(rs(0)), i64(l),
-			math.Float64bits(shift*uDouble), math.Float64bits(10*float64(p+l)*uDouble), u64(status), 1); err != nil {
+	if r == nil {
+		// Fast path: one float64 Cholesky pass, then two polynomial
+		// steps Q ← Q·(I + E)^{-1/2}, each only matrix products.
+		if err := b.zeroStatus(q); err != nil {
 			return err
 		}
-	} else {
-		var lw int32
-		if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
+		if err := b.cholPass64(q, a.ptr, a.ld, q.t, p, l); err != nil {
 			return err
 		}
-		w, err := b.getScratch("qr.potrf", 8*int(max(lw, 1)))
+		if err := b.nsStep(q, q.t, q.s, p, l, stDevNS1); err != nil {
+			return err
+		}
+		st, err := b.readStatus(q)
 		if err != nil {
 			return err
 		}
-		if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), g64, int32(l), w, lw, status+8), "cusolverDnDpotrf"); err != nil {
-			return err
-		}
-		if err := b.launch("trinv64", l, 128, l*8, u64(rinv), i64(l), u64(g64), i64(l), i64(l)); err != nil {
-			return err
-		}
-		if err := b.launch("copy2d", b.grid(l*l), 256, 0, u64(rs(0)), 0, 1, i64(l),
-			u64(g64), 2, 1, i64(l), i64(l), i64(l), 1); err != nil {
-			return err
-		}
-	}
-	if err := b.applyRinv(t, a.ptr, a.ld, rinv, p, l); err != nil {
-		return err
-	}
-	// Passes 2 (and 3), float32. Q₁ is nearly orthonormal, so its pivots
-	// are near 1: one below 10⁻² of its diagonal entry means pass 1 failed.
-	fused := l*(l+1)*f <= b.smemMax
-	pass := func(i int, src, dst uintptr) error {
-		b.sc32[0], b.sc32[1] = 1, 0
-		if err := checkBLAS(b.api.cublasSsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
-			unsafe.Pointer(&b.sc32[0]), src, int32(p), unsafe.Pointer(&b.sc32[1]), g, int32(l)), "cublasSsyrk_v2"); err != nil {
-			return err
-		}
-		shmem := l * (l + 1) / 2 * f
-		if fused {
-			shmem *= 2
-		}
-		if err := b.launch("cholinv", 1, 1024, shmem, u64(g), i64(l), i64(l), u64(rinv), i64(l), u64(rs(i)), i64(l),
-			f32bits(float32(shift*uSingle)), f32bits(1e-2), u64(status), boolArg(fused)); err != nil {
-			return err
-		}
-		if !fused {
-			if err := b.launch("trinv", l, 128, l*f, u64(rinv), i64(l), u64(rs(i)), i64(l), i64(l)); err != nil {
-				return err
+		// A step leaves QᵀQ − I = −5/16·E³ + O(E⁴) (the series of
+		// (I + E)^{-1/2}): with ‖E‖₂ ≤ ‖E‖_F ≤ 0.02 that is ≤ 2.5·10⁻⁶,
+		// the rounding level of float32 products of length p ≈ 4096
+		// (√p·u ≈ 4·10⁻⁶), and one step is enough. A step converges for
+		// ‖E‖₂ < 1; ‖E‖_F ≤ 0.5 leaves margin for a second one.
+		fro := func(slot int) float64 { return math.Sqrt(devOf(st[slot])) }
+		ok := st[stFlags] == 0 && st[stPotrf] == 0
+		res := q.s
+		if ok && fro(stFroNS1) > 0.02 {
+			ok = fro(stFroNS1) <= 0.5
+			if ok {
+				if err := b.nsStep(q, q.s, q.t, p, l, stDevNS2); err != nil {
+					return err
+				}
+				if st, err = b.readStatus(q); err != nil {
+					return err
+				}
+				ok = st[stFlags] == 0 && fro(stFroNS2) <= 0.02
+				res = q.t
 			}
 		}
-		return b.applyRinv(dst, src, p, rinv, p, l)
+		b.lastDev = math.Sqrt(devOf(st[stFroNS1]))
+		if ok {
+			return b.copyMat(a, &Matrix{ptr: res, rows: p, cols: l, ld: p, dtype: Float32})
+		}
 	}
-	if err := pass(1, t, s); err != nil {
+	// Triangular path (R requested, or the fast path did not converge):
+	// the float64 pass, then Cholesky passes in float32 until the defect
+	// of a pass's input is below 0.5/ℓ.
+	if err := b.zeroStatus(q); err != nil {
 		return err
 	}
-	passes, res := 2, s
-	ok, err := b.qrStatus(status, l)
+	if err := b.cholPass64(q, a.ptr, a.ld, q.t, p, l); err != nil {
+		return err
+	}
+	if err := b.cholPass32(q, 1, q.t, q.s, p, l); err != nil {
+		return err
+	}
+	passes, res := 2, q.s
+	st, err := b.readStatus(q)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		if err := pass(2, s, t); err != nil {
+	if !statusOK(st, l) {
+		if err := b.cholPass32(q, 2, q.s, q.t, p, l); err != nil {
 			return err
 		}
-		passes, res = 3, t
-		if ok, err = b.qrStatus(status, l); err != nil {
+		passes, res = 3, q.t
+		if st, err = b.readStatus(q); err != nil {
 			return err
 		}
-		if !ok {
+		if !statusOK(st, l) {
 			b.fallbacks++
 			return b.householder(a, r)
 		}
@@ -188,18 +208,153 @@ func (b *Backend) cholQR(a, r *Matrix) error {
 	// R = R_last···R₁: products of upper triangular matrices stay exactly
 	// upper triangular (every term below the diagonal has a zero factor).
 	sq := func(ptr uintptr) *Matrix { return &Matrix{ptr: ptr, rows: l, cols: l, ld: l, dtype: Float32} }
-	acc := sq(rs(0))
+	acc := sq(q.rs[0])
 	for i := 1; i < passes; i++ {
 		dst := r
 		if i < passes-1 {
-			dst = sq(rs(nr - 1))
+			dst = sq(q.rs[3])
 		}
-		if err := b.gemm(dst, 1, sq(rs(i)), false, acc, false, 0, FP32); err != nil {
+		if err := b.gemm(dst, 1, sq(q.rs[i]), false, acc, false, 0, FP32); err != nil {
 			return err
 		}
 		acc = dst
 	}
 	return nil
+}
+
+func devOf(bits int32) float64 { return float64(math.Float32frombits(uint32(bits))) }
+
+func statusOK(st [stSlots]int32, l int) bool {
+	return st[stFlags] == 0 && st[stPotrf] == 0 && devOf(st[stDev])*float64(l) <= 0.5
+}
+
+func (b *Backend) zeroStatus(q *qrBufs) error {
+	return b.api.check(b.api.cuMemsetD8Async(q.status, 0, 4*stSlots, b.stream), "cuMemsetD8Async")
+}
+
+// readStatus waits for the stream and reads the status slots.
+func (b *Backend) readStatus(q *qrBufs) ([stSlots]int32, error) {
+	var st [stSlots]int32
+	err := b.download(unsafe.Pointer(&st[0]), q.status, 4*stSlots)
+	return st, err
+}
+
+// cholPass64 is the float64 pass: dst = src·R⁻¹ with RᵀR = srcᵀsrc
+// (+ shift) formed and factored in float64; R goes to q.rs[0].
+func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l int) error {
+	const uDouble = 0x1p-53
+	if err := b.launch("copy2d", b.grid(p*l), 256, 0, u64(q.y64), 2, 1, i64(p),
+		u64(src), 0, 1, i64(lds), i64(p), i64(l), 0); err != nil {
+		return err
+	}
+	// Gram matrix by dgemm: cuBLAS's dsyrk/ssyrk are several times slower
+	// for these tall-skinny shapes (measured: ssyrk 0.38 ms, dsyrk 0.046 ms
+	// for 4096×128 on an H100).
+	b.sc64[0], b.sc64[1] = 1, 0
+	code := int32(15) // CUBLAS_STATUS_NOT_SUPPORTED, seen from dgemm for ℓ = 1
+	if l >= 32 {
+		code = b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
+			unsafe.Pointer(&b.sc64[0]), q.y64, int32(p), q.y64, int32(p), unsafe.Pointer(&b.sc64[1]), q.g64, int32(l))
+	}
+	if code == 15 {
+		code = b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
+			unsafe.Pointer(&b.sc64[0]), q.y64, int32(p), unsafe.Pointer(&b.sc64[1]), q.g64, int32(l))
+	}
+	if err := checkBLAS(code, "cublasDgemm_v2/cublasDsyrk_v2"); err != nil {
+		return err
+	}
+	shift := 2 * float64(p+l*(l+1)) * uDouble
+	// Three ways to factor the float64 Gram matrix, measured on an H100
+	// for p = 4096 (gpu.test -gpu.prof): the one-column-per-barrier kernel
+	// cholinv64 (which also inverts) 0.19 ms at ℓ = 128; cuSOLVER's dpotrf
+	// 0.09 ms at ℓ = 128 and 0.19 ms at ℓ = 256; the blocked one-block
+	// kernel cholblk64 0.18 ms at ℓ = 128. So cholinv64 serves only tiny
+	// ℓ (< 32), dpotrf (then trinv64) the rest; cholblk64 is kept behind
+	// useBlk and tested, as the starting point for a faster kernel.
+	if sm := cholSmem(l, 8, true); sm <= b.smemMax && l < 32 {
+		// Accept a pivot down to 10·(p + ℓ)·u₆₄ of its diagonal entry:
+		// below it the float64 Gram matrix carries no information.
+		if err := b.launch("cholinv64", 1, 1024, sm, u64(q.g64), i64(l), i64(l), u64(q.rinv), i64(l), u64(q.rs[0]), i64(l),
+			math.Float64bits(shift), math.Float64bits(10*float64(p+l)*uDouble), u64(q.status), 1); err != nil {
+			return err
+		}
+	} else {
+		if sm := (l*(l+1) + l) * 8; sm <= b.smemMax && b.useBlk {
+			if err := b.launch("cholblk64", 1, 1024, sm, u64(q.g64), i64(l), i64(l),
+				math.Float64bits(shift), math.Float64bits(10*float64(p+l)*uDouble), u64(q.status+4*stPotrf)); err != nil {
+				return err
+			}
+		} else {
+			var lw int32
+			if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
+				return err
+			}
+			w, err := b.getScratch("qr.potrf", 8*int(max(lw, 1)))
+			if err != nil {
+				return err
+			}
+			if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), w, lw, q.status+4*stPotrf), "cusolverDnDpotrf"); err != nil {
+				return err
+			}
+		}
+		if err := b.launch("trinv64", l, l, 2*l*8, u64(q.rinv), i64(l), u64(q.g64), i64(l), i64(l)); err != nil {
+			return err
+		}
+		if err := b.launch("copy2d", b.grid(l*l), 256, 0, u64(q.rs[0]), 0, 1, i64(l),
+			u64(q.g64), 2, 1, i64(l), i64(l), i64(l), 1); err != nil {
+			return err
+		}
+	}
+	return b.applyRinv(dst, src, lds, q.rinv, p, l)
+}
+
+// cholPass32 is a float32 Cholesky pass: dst = src·R⁻¹, R into q.rs[i].
+// Its input should be nearly orthonormal: a pivot below 10⁻² of its
+// diagonal entry is taken as a failure of the previous pass.
+func (b *Backend) cholPass32(q *qrBufs, i int, src, dst uintptr, p, l int) error {
+	const uSingle = 0x1p-24
+	if err := b.gram32(q.g, src, p, l); err != nil {
+		return err
+	}
+	fused := cholSmem(l, 4, true) <= b.smemMax
+	shift := float32(2 * float64(p+l*(l+1)) * uSingle)
+	if err := b.launch("cholinv", 1, 1024, cholSmem(l, 4, fused), u64(q.g), i64(l), i64(l), u64(q.rinv), i64(l), u64(q.rs[i]), i64(l),
+		f32bits(shift), f32bits(1e-2), u64(q.status), boolArg(fused)); err != nil {
+		return err
+	}
+	if !fused {
+		if err := b.launch("trinv", l, 128, l*4, u64(q.rinv), i64(l), u64(q.rs[i]), i64(l), i64(l)); err != nil {
+			return err
+		}
+	}
+	return b.applyRinv(dst, src, p, q.rinv, p, l)
+}
+
+// gram32 computes g = srcᵀ·src (ℓ×ℓ, both triangles) in float32.
+func (b *Backend) gram32(g, src uintptr, p, l int) error {
+	b.sc32[0], b.sc32[1] = 1, 0
+	return checkBLAS(b.api.cublasGemmEx(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
+		unsafe.Pointer(&b.sc32[0]), src, cudaR32F, int32(p), src, cudaR32F, int32(p),
+		unsafe.Pointer(&b.sc32[1]), g, cudaR32F, int32(l), cublasCompute32F, cublasGemmDefault), "cublasGemmEx")
+}
+
+// nsStep computes dst = src·X with X = (I + E)^{-1/2} to second order
+// (kernel nscorr), E = srcᵀsrc − I; max|E| goes to status slot slot.
+func (b *Backend) nsStep(q *qrBufs, src, dst uintptr, p, l, slot int) error {
+	if err := b.gram32(q.g, src, p, l); err != nil {
+		return err
+	}
+	b.sc32[0], b.sc32[1] = 1, 0
+	if err := checkBLAS(b.api.cublasGemmEx(b.blas, cublasOpN, cublasOpN, int32(l), int32(l), int32(l),
+		unsafe.Pointer(&b.sc32[0]), q.g, cudaR32F, int32(l), q.g, cudaR32F, int32(l),
+		unsafe.Pointer(&b.sc32[1]), q.h, cudaR32F, int32(l), cublasCompute32F, cublasGemmDefault), "cublasGemmEx"); err != nil {
+		return err
+	}
+	if err := b.launch("nscorr", b.grid(l*l), 256, 0, u64(q.rinv), u64(q.g), u64(q.h), i64(l),
+		u64(q.status+uintptr(4*slot)), u64(q.status+uintptr(4*(slot+2))), u64(q.status)); err != nil {
+		return err
+	}
+	return b.applyRinv(dst, src, p, q.rinv, p, l)
 }
 
 // applyRinv computes dst (p×l, leading dimension p) = src·R⁻¹ in float32.
@@ -208,18 +363,6 @@ func (b *Backend) applyRinv(dst, src uintptr, lds int, rinv uintptr, p, l int) e
 	return checkBLAS(b.api.cublasGemmEx(b.blas, cublasOpN, cublasOpN, int32(p), int32(l), int32(l),
 		unsafe.Pointer(&b.sc32[0]), src, cudaR32F, int32(lds), rinv, cudaR32F, int32(l),
 		unsafe.Pointer(&b.sc32[1]), dst, cudaR32F, int32(p), cublasCompute32F, cublasGemmDefault), "cublasGemmEx")
-}
-
-// qrStatus waits for the stream and reads the Cholesky-QR status: true if
-// no factorisation failed and the last pass's input had max|QᵀQ − I| ≤
-// 0.5/ℓ, so that its output is orthonormal to rounding level.
-func (b *Backend) qrStatus(status uintptr, l int) (bool, error) {
-	var st [3]int32
-	if err := b.download(unsafe.Pointer(&st[0]), status, 12); err != nil {
-		return false, err
-	}
-	defect := math.Float32frombits(uint32(st[1]))
-	return st[0] == 0 && st[2] == 0 && float64(defect)*float64(l) <= 0.5, nil
 }
 
 // householder computes the thin QR with cuSOLVER's geqrf and orgqr.

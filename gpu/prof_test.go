@@ -1,0 +1,189 @@
+package gpu
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+var profFlag = flag.Bool("gpu.prof", false, "time the pieces of the Cholesky QR and of ExactSVD")
+
+// TestProfile times each launch of the Cholesky QR (p = 4096) and of
+// ExactSVD (8192×4096), one JSON line each. Behind -gpu.prof.
+func TestProfile(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tm := newTimer(t, b)
+	const p, reps = 4096, 20
+	for _, l := range []int{128, 256} {
+		y, err := b.NewMatrix(p, l, Float32)
+		require.NoError(t, err)
+		require.NoError(t, b.Normal(y, 1))
+		y64, _ := b.getScratch("p.y64", 8*p*l)
+		g64, _ := b.getScratch("p.g64", 8*l*l)
+		g, _ := b.getScratch("p.g", 4*l*l)
+		rinv, _ := b.getScratch("p.rinv", 4*l*l)
+		r, _ := b.getScratch("p.r", 4*l*l)
+		st, _ := b.getScratch("p.st", 16)
+		out, _ := b.getScratch("p.out", 4*p*l)
+		piece := func(name string, f func() error) {
+			med, lo := tm.median(t, reps, func(int) error {
+				require.NoError(t, b.enter())
+				defer b.leave()
+				return f()
+			})
+			emit(map[string]any{"piece": name, "p": p, "l": l, "ms": med, "ms_min": lo})
+		}
+		piece("cast f32→f64", func() error {
+			return b.launch("copy2d", b.grid(p*l), 256, 0, u64(y64), 2, 1, i64(p), u64(y.ptr), 0, 1, i64(p), i64(p), i64(l), 0)
+		})
+		piece("dsyrk", func() error {
+			b.sc64[0], b.sc64[1] = 1, 0
+			return checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
+				unsafe.Pointer(&b.sc64[0]), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dsyrk")
+		})
+		if cholSmem(l, 8, true) <= b.smemMax {
+			piece("cholinv64 fused", func() error {
+				return b.launch("cholinv64", 1, 1024, cholSmem(l, 8, true), u64(g64), i64(l), i64(l), u64(rinv), i64(l), u64(r), i64(l),
+					math.Float64bits(1e-12), math.Float64bits(1e-12), u64(st), 1)
+			})
+		}
+		var lw int32
+		require.NoError(t, checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), g64, int32(l), &lw), "x"))
+		w, _ := b.getScratch("p.w", 8*int(max(lw, 1)))
+		piece("dsyrk+dpotrf", func() error {
+			b.sc64[0], b.sc64[1] = 1, 0
+			if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
+				unsafe.Pointer(&b.sc64[0]), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dsyrk"); err != nil {
+				return err
+			}
+			return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), g64, int32(l), w, lw, st+8), "potrf")
+		})
+		if sm := (l*(l+1) + l) * 8; sm <= b.smemMax {
+			piece("dgemm+cholblk64", func() error {
+				b.sc64[0], b.sc64[1] = 1, 0
+				if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
+					unsafe.Pointer(&b.sc64[0]), y64, int32(p), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dgemm"); err != nil {
+					return err
+				}
+				return b.launch("cholblk64", 1, 1024, sm, u64(g64), i64(l), i64(l), math.Float64bits(1e-12), math.Float64bits(1e-12), u64(st+8))
+			})
+		}
+		piece("trinv64", func() error {
+			return b.launch("trinv64", l, l, 2*l*8, u64(rinv), i64(l), u64(g64), i64(l), i64(l))
+		})
+		piece("dgemm gram", func() error {
+			b.sc64[0], b.sc64[1] = 1, 0
+			return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
+				unsafe.Pointer(&b.sc64[0]), y64, int32(p), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dgemm")
+		})
+		piece("sgemm gram", func() error { return b.gram32(g, y.ptr, p, l) })
+		piece("ssyrk", func() error {
+			b.sc32[0], b.sc32[1] = 1, 0
+			return checkBLAS(b.api.cublasSsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
+				unsafe.Pointer(&b.sc32[0]), y.ptr, int32(p), unsafe.Pointer(&b.sc32[1]), g, int32(l)), "ssyrk")
+		})
+		for _, fused := range []bool{true, false} {
+			shm := cholSmem(l, 4, fused)
+			if shm > b.smemMax {
+				continue
+			}
+			name := map[bool]string{true: "cholinv fused", false: "cholinv R only"}[fused]
+			piece(name, func() error {
+				return b.launch("cholinv", 1, 1024, shm, u64(g), i64(l), i64(l), u64(rinv), i64(l), u64(r), i64(l),
+					f32bits(1e-3), f32bits(1e-2), u64(st), boolArg(fused))
+			})
+		}
+		piece("trinv", func() error { return b.launch("trinv", l, 128, l*4, u64(rinv), i64(l), u64(r), i64(l), i64(l)) })
+		piece("gemm Y·R⁻¹", func() error { return b.applyRinv(out, y.ptr, p, rinv, p, l) })
+		piece("status download", func() error {
+			var s [3]int32
+			return b.download(unsafe.Pointer(&s[0]), st, 12)
+		})
+		q, err := b.qrScratch(p, l)
+		require.NoError(t, err)
+		piece("nsStep", func() error { return b.nsStep(q, y.ptr, out, p, l, stDevNS1) })
+		piece("cholPass64", func() error { return b.cholPass64(q, y.ptr, p, out, p, l) })
+		piece("cholPass32", func() error { return b.cholPass32(q, 1, y.ptr, out, p, l) })
+		om := &Matrix{ptr: out, rows: p, cols: l, ld: p, dtype: Float32}
+		rm, err := b.NewMatrix(l, l, Float32)
+		require.NoError(t, err)
+		fb := b.fallbacks
+		piece("whole QR, no R", func() error {
+			if err := b.copyMat(om, y); err != nil {
+				return err
+			}
+			return b.cholQR(om, nil)
+		})
+		piece("whole QR, with R", func() error {
+			if err := b.copyMat(om, y); err != nil {
+				return err
+			}
+			return b.cholQR(om, rm)
+		})
+		piece("copy only", func() error { return b.copyMat(om, y) })
+		emit(map[string]any{"fallbacks": b.fallbacks - fb})
+		b.Free(y)
+	}
+	// ExactSVD pieces, 8192×4096.
+	const m, n = 8192, 4096
+	a, err := b.NewMatrix(m, n, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Normal(a, 5))
+	a64, _ := b.getScratch("e.a", 8*m*n)
+	g, _ := b.getScratch("e.g", 8*n*n)
+	g2, _ := b.getScratch("e.g2", 8*n*n)
+	w, _ := b.getScratch("e.w", 8*n+64)
+	x, _ := b.getScratch("e.x", 8*m*n)
+	one := func(name string, f func() error) {
+		med, lo := tm.median(t, 2, func(int) error {
+			require.NoError(t, b.enter())
+			defer b.leave()
+			return f()
+		})
+		emit(map[string]any{"piece": name, "m": m, "n": n, "ms": med, "ms_min": lo})
+	}
+	one("cast", func() error {
+		return b.launch("copy2d", b.grid(m*n), 256, 0, u64(a64), 2, 1, i64(m), u64(a.ptr), 0, 1, i64(m), i64(m), i64(n), 0)
+	})
+	one("dsyrk AᵀA", func() error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		return checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, n, m,
+			unsafe.Pointer(&b.sc64[0]), a64, m, unsafe.Pointer(&b.sc64[1]), g, n), "dsyrk")
+	})
+	one("dgemm AᵀA", func() error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, n, n, m,
+			unsafe.Pointer(&b.sc64[0]), a64, m, a64, m, unsafe.Pointer(&b.sc64[1]), g, n), "dgemm")
+	})
+	for _, uplo := range []int32{cublasFillUpper, 0} {
+		var lw int32
+		require.NoError(t, checkSolver(b.api.cusolverDnDsyevdBufferSize(b.solver, cusolverEigModeVector, uplo, n, g2, n, w, &lw), "x"))
+		wk, _ := b.getScratch("e.wk", 8*int(lw))
+		one(fmt.Sprintf("dsyevd uplo=%d", uplo), func() error {
+			if err := b.api.check(b.api.cuMemcpyDtoDAsync(g2, g, 8*n*n, b.stream), "copy"); err != nil {
+				return err
+			}
+			return checkSolver(b.api.cusolverDnDsyevd(b.solver, cusolverEigModeVector, uplo, n, g2, n, w, wk, lw, w+8*n), "syevd")
+		})
+	}
+	one("dgemm A·V", func() error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, m, n, n,
+			unsafe.Pointer(&b.sc64[0]), a64, m, g2, n, unsafe.Pointer(&b.sc64[1]), x, m), "dgemm")
+	})
+	one("ExactSVD", func() error {
+		u, v, _, err := b.ExactSVD(a, n)
+		if err == nil {
+			b.Free(u)
+			b.Free(v)
+		}
+		return err
+	})
+}

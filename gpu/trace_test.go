@@ -1,0 +1,113 @@
+package gpu
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/sampling"
+)
+
+// traced wraps a Backend and records, for every operation the algorithms
+// call, a CUDA event before and after it and the host time it took, to
+// show where a compression spends its time (TestTrace, behind -gpu.prof).
+type traced struct {
+	*Backend
+	t    *testing.T
+	recs []traceRec
+}
+
+type traceRec struct {
+	name       string
+	before     uintptr
+	after      uintptr
+	hostMicros float64
+}
+
+func (tr *traced) rec(name string, f func() error) error {
+	b := tr.Backend
+	var e0, e1 uintptr
+	require.NoError(tr.t, b.enter())
+	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e0, 0), "cuEventCreate"))
+	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e1, 0), "cuEventCreate"))
+	require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e0, b.stream), "cuEventRecord"))
+	b.leave()
+	t0 := time.Now()
+	err := f()
+	h := time.Since(t0)
+	require.NoError(tr.t, b.enter())
+	require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e1, b.stream), "cuEventRecord"))
+	b.leave()
+	tr.recs = append(tr.recs, traceRec{name, e0, e1, float64(h.Nanoseconds()) / 1e3})
+	return err
+}
+
+func (tr *traced) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, bm lowrank.Matrix, tb bool, beta float64) error {
+	r, cc := c.Dims()
+	return tr.rec(fmt.Sprintf("Mul %dx%d", r, cc), func() error { return tr.Backend.Mul(c, alpha, a, ta, bm, tb, beta) })
+}
+func (tr *traced) QR(a, r lowrank.Matrix) error {
+	return tr.rec("QR", func() error { return tr.Backend.QR(a, r) })
+}
+func (tr *traced) Gather(dst, a lowrank.Matrix, t bool, idx []int) error {
+	return tr.rec("Gather", func() error { return tr.Backend.Gather(dst, a, t, idx) })
+}
+func (tr *traced) Norm2(m lowrank.Matrix) (v float64, err error) {
+	r, c := m.Dims()
+	err = tr.rec(fmt.Sprintf("Norm2 %dx%d", r, c), func() error { v, err = tr.Backend.Norm2(m); return err })
+	return v, err
+}
+func (tr *traced) Copy(dst, src lowrank.Matrix) error {
+	return tr.rec("Copy", func() error { return tr.Backend.Copy(dst, src) })
+}
+
+// report prints each operation's GPU start (relative to the first),
+// GPU span and host time.
+func (tr *traced) report(label string) {
+	b := tr.Backend
+	require.NoError(tr.t, b.Synchronize())
+	require.NoError(tr.t, b.enter())
+	defer b.leave()
+	first := tr.recs[0].before
+	for _, r := range tr.recs {
+		var s, d float32
+		require.NoError(tr.t, b.api.check(b.api.cuEventElapsedTime(&s, first, r.before), "cuEventElapsedTime"))
+		require.NoError(tr.t, b.api.check(b.api.cuEventElapsedTime(&d, r.before, r.after), "cuEventElapsedTime"))
+		emit(map[string]any{"trace": label, "op": r.name, "gpu_start_us": s * 1e3, "gpu_us": d * 1e3, "host_us": r.hostMicros})
+	}
+	last := tr.recs[len(tr.recs)-1].after
+	var tot float32
+	require.NoError(tr.t, b.api.check(b.api.cuEventElapsedTime(&tot, first, last), "cuEventElapsedTime"))
+	emit(map[string]any{"trace": label, "total_us": tot * 1e3})
+	tr.recs = tr.recs[:0]
+}
+
+func TestTrace(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tr := &traced{Backend: b, t: t}
+	for _, c := range []struct {
+		m, n, k int
+		dt      DType
+	}{{8192, 4096, 128, Float32}, {8192, 4096, 128, BFloat16}, {32768, 4096, 256, BFloat16}} {
+		a := testmat.To32(testmat.Incoherent(c.m, c.n, testmat.ActivationLike(c.n), 1))
+		da, err := b.UploadDense32(a, c.dt)
+		require.NoError(t, err)
+		d := sampling.NewDecomposer(tr)
+		var f sampling.Factors
+		for i := 0; i < 3; i++ {
+			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: uint64(i)}))
+		}
+		tr.recs = tr.recs[:0]
+		require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: 9}))
+		tr.report(fmt.Sprintf("rows %dx%d k=%d %v", c.m, c.n, c.k, c.dt))
+		d.Close()
+		b.Free(da)
+	}
+}
