@@ -1,6 +1,7 @@
 package lowrank
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"sort"
@@ -55,38 +56,39 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	tr.mark("W = A·V̂")
 
 	c := blas64.General{Rows: n, Cols: n, Stride: n, Data: g} // reuse g's storage
-	tol := jacobiTol(m)
-	var rots []rotation
-	for round := 0; ; round++ {
-		gramTo(c, w)
-		tr.mark("gram WᵀW")
-		rots = jacobiGram(n, c.Data, tol, rots[:0])
-		tr.mark("jacobi on C")
-		if len(rots) == 0 {
-			break
-		}
-		if round == maxJacobiRounds {
-			return u, v, nil, false
-		}
-		applyRotations(w, v, rots)
-		tr.mark("apply rotations")
+	gramTo(c, w)
+	tr.mark("gram WᵀW")
+	active := activeColumns(c)
+	if svdTraceHook != nil {
+		svdTraceHook(fmt.Sprintf("active columns %d of %d", len(active), n), 0)
+	}
+	if !refineColumns(w, v, c, active, jacobiTol(m), tr) {
+		return u, v, nil, false
 	}
 
-	// σ_j = ‖w_j‖ from the diagonal of the last C, sorted non-increasing.
+	// σ_j = ‖w_j‖ from the diagonal of the last C, sorted non-increasing,
+	// the active columns first.
 	s = make([]float64, n)
+	isActive := make([]bool, n)
+	for _, j := range active {
+		isActive[j] = true
+	}
 	perm := make([]int, n)
 	for j := range n {
 		s[j] = math.Sqrt(c.Data[j*n+j])
 		perm[j] = j
 	}
-	sort.SliceStable(perm, func(x, y int) bool { return s[perm[x]] > s[perm[y]] })
+	sort.SliceStable(perm, func(x, y int) bool {
+		px, py := perm[x], perm[y]
+		if isActive[px] != isActive[py] {
+			return isActive[px]
+		}
+		return s[px] > s[py]
+	})
 	sorted := make([]float64, n)
-	good := 0
+	good := len(active)
 	for jj, j := range perm {
 		sorted[jj] = s[j]
-		if s[j] >= minNormalizable {
-			good = jj + 1
-		}
 	}
 	inv := make([]float64, n)
 	for jj, j := range perm[:good] {
@@ -122,19 +124,201 @@ func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
 	})
 }
 
-// minNormalizable is the smallest column norm of W that is divided into it
-// to form a left singular vector. a is scaled to max|a_ij| ∈ [1, 2) before
-// the SVD, so a column this short is far below the rounding noise
-// ε·σ₁ ≥ 2⁻⁵³ of its singular value; its left singular vector is any unit
-// vector orthogonal to the others (completeBasis), which changes the
-// reconstruction by at most this norm.
-const minNormalizable = 0x1p-600
+// activeColumns returns the columns of W, in order, whose norm √c_jj
+// exceeds n·ε·max_k √c_kk, the normwise backward error of a stable SVD
+// (LAPACK's bounds are p(m,n)·ε·‖A‖ with p ≥ n). The others are null
+// columns: at that level their direction is rounding noise of the Gram
+// eigensolver, so they are left out of the refinement and given left
+// singular vectors completing an orthonormal basis, which moves the
+// factorization by at most 2·‖w_j‖ ≤ 2·n·ε·σ₁ per column and their
+// singular values (‖w_j‖ ≤ n·ε·σ₁) by as much. a is scaled to
+// max|a_ij| ∈ [1, 2), so the floor is far above underflow.
+func activeColumns(c blas64.General) []int {
+	n := c.Cols
+	var smax float64
+	for j := range n {
+		smax = max(smax, c.Data[j*c.Stride+j])
+	}
+	smax = math.Sqrt(smax)
+	floor := float64(n) * 0x1p-52 * smax
+	var act []int
+	for j := range n {
+		if s := math.Sqrt(c.Data[j*c.Stride+j]); s > floor && s > 0 {
+			act = append(act, j)
+		}
+	}
+	return act
+}
 
-// maxJacobiRounds bounds the Gram–Jacobi rounds. Each round is a full set of
-// Jacobi sweeps on C, after which the columns are orthogonal to rounding;
-// measured: 0 rounds for well-conditioned matrices, 1–2 for graded spectra
-// down to 10⁻¹⁴ and rank-deficient ones.
-const maxJacobiRounds = 12
+// Refinement parameters. maxRefineRounds bounds the rounds of
+// refineColumns (measured: 0 for Gaussian and flat spectra, 2–4 for
+// power-law and graded ones); smallAngle is the largest Jacobi angle applied
+// simultaneously with the others: rotations by angles ≤ θ commute up to
+// O(θ²), so a simultaneous step leaves cosines O(θ²) that the next round
+// removes (quadratic convergence).
+const (
+	maxRefineRounds = 30
+	smallAngle      = 1e-4
+)
+
+// refineColumns makes the active columns of w (m×n) mutually orthogonal,
+// to a cosine ≤ tol, by orthogonal transformations applied to w and v
+// alike, so that a·v = w is preserved; c holds wᵀw on entry and on return.
+// Each round classifies the pairs of active columns whose cosine exceeds
+// tol by their Jacobi angle θ (tan 2θ = 2c_pq/(c_qq − c_pp)):
+//   - if some |θ| > smallAngle (a cluster, or columns the Gram
+//     eigensolver could not separate), cyclic Jacobi runs to convergence on
+//     the sub-matrix of c of those columns only (O(ℓ) per rotation for ℓ
+//     such columns) and its rotations are applied to w and v;
+//   - else all rotations are applied at once: Z = orth(I + S) with S the
+//     skew matrix of the angles, w ← w·Z, v ← v·Z (two GEMMs; S is tiny so
+//     one Newton–Schulz step orthonormalizes it).
+//
+// Then c is recomputed from w, so the test is always on the actual
+// columns. It reports false if the rounds did not converge.
+func refineColumns(w, v, c blas64.General, active []int, tol float64, tr *svdTrace) bool {
+	n := w.Cols
+	isLarge := make([]bool, n)
+	var zt []float64
+	eigRounds := 0
+	for round := 0; ; round++ {
+		if round > 0 {
+			gramTo(c, w)
+			tr.mark("gram WᵀW")
+		}
+		cd := c.Data
+		clear(isLarge)
+		fail, nLarge := false, 0
+		if zt != nil {
+			clear(zt)
+		}
+		for ai, p := range active {
+			for _, q := range active[ai+1:] {
+				apq := cd[p*n+q]
+				app, aqq := cd[p*n+p], cd[q*n+q]
+				if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+					continue
+				}
+				fail = true
+				t := jacobiTan(app, apq, aqq)
+				if math.Abs(t) > smallAngle {
+					if !isLarge[p] {
+						isLarge[p] = true
+						nLarge++
+					}
+					if !isLarge[q] {
+						isLarge[q] = true
+						nLarge++
+					}
+					continue
+				}
+				if zt == nil {
+					zt = make([]float64, n*n)
+				}
+				// Z_pq = t, Z_qp = −t (see rotation); zt = Zᵀ.
+				zt[q*n+p] = t
+				zt[p*n+q] = -t
+			}
+		}
+		if !fail {
+			return true
+		}
+		if round == maxRefineRounds {
+			return false
+		}
+		if nLarge > 0 {
+			large := make([]int, 0, nLarge)
+			for j := range n {
+				if isLarge[j] {
+					large = append(large, j)
+				}
+			}
+			l := len(large)
+			cl := make([]float64, l*l)
+			for i, p := range large {
+				for j, q := range large {
+					cl[i*l+j] = cd[p*n+q]
+				}
+			}
+			if l >= clusterEigMin && eigRounds < maxClusterEigRounds {
+				// Gram preconditioning of the cluster columns at their own
+				// scale: eigSym resolves them to O(ε·‖c_LL‖), far below the
+				// O(ε·σ₁²) that left them mixed.
+				eigRounds++
+				z := make([]float64, l*l)
+				if !eigSym(l, cl, make([]float64, l), z) {
+					return false
+				}
+				rotateColumns(w, large, z)
+				rotateColumns(v, large, z)
+				tr.mark(fmt.Sprintf("eig on %d cluster columns", l))
+				continue
+			}
+			rots := jacobiGram(l, cl, tol, nil)
+			for k := range rots {
+				rots[k].p, rots[k].q = large[rots[k].p], large[rots[k].q]
+			}
+			applyRotations(w, v, rots)
+			tr.mark(fmt.Sprintf("jacobi on %d cluster columns, %d rotations", l, len(rots)))
+			continue
+		}
+		for j := range n {
+			zt[j*n+j] = 1
+		}
+		orthonormalizeRows(n, n, zt)
+		z := blas64.General{Rows: n, Cols: n, Stride: n, Data: zt}
+		tmp := blas64.General{Rows: w.Rows, Cols: n, Stride: n, Data: make([]float64, w.Rows*n)}
+		svdGemm(false, true, 1, w, z, 0, tmp)
+		copyGeneral(w, tmp)
+		tv := blas64.General{Rows: n, Cols: n, Stride: n, Data: tmp.Data[:n*n]}
+		svdGemm(false, true, 1, v, z, 0, tv)
+		copyGeneral(v, tv)
+		tr.mark("simultaneous rotations")
+	}
+}
+
+// clusterEigMin is the smallest cluster that refineColumns preconditions
+// with eigSym rather than sweeps cyclic Jacobi through: below it the O(ℓ³)
+// sweeps are cheaper than an eigen-decomposition plus two m×ℓ×ℓ GEMMs.
+const clusterEigMin = 48
+
+// maxClusterEigRounds bounds the eigSym preconditionings of clusters in
+// refineColumns, after which cyclic Jacobi (always convergent) takes over;
+// measured: ≤ 3 are used by spectra graded down to 1e-14.
+const maxClusterEigRounds = 8
+
+// rotateColumns replaces the columns cols of x (in that order) by their
+// products with the ℓ×ℓ orthogonal z: x[:, cols] ← x[:, cols]·z.
+func rotateColumns(x blas64.General, cols []int, z []float64) {
+	l := len(cols)
+	r := x.Rows
+	buf := make([]float64, 2*r*l)
+	xl := blas64.General{Rows: r, Cols: l, Stride: l, Data: buf[:r*l]}
+	yl := blas64.General{Rows: r, Cols: l, Stride: l, Data: buf[r*l:]}
+	for i := range r {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			xl.Data[i*l+k] = row[j]
+		}
+	}
+	svdGemm(false, false, 1, xl, blas64.General{Rows: l, Cols: l, Stride: l, Data: z}, 0, yl)
+	for i := range r {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			row[j] = yl.Data[i*l+k]
+		}
+	}
+}
+
+// jacobiTan returns t = tan θ of the Jacobi rotation that annihilates apq
+// in [app apq; apq aqq] (Golub & Van Loan, Algorithm 8.5.1).
+func jacobiTan(app, apq, aqq float64) float64 {
+	theta := (aqq - app) / (2 * apq)
+	if math.Abs(theta) > 1e150 {
+		return 0.5 / theta
+	}
+	return math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(1+theta*theta))
+}
 
 // jacobiTol returns the cosine below which two columns of length m count as
 // orthogonal: √m·ε, the convergence threshold of LAPACK's one-sided Jacobi
@@ -173,13 +357,7 @@ func jacobiGram(n int, c []float64, tol float64, rots []rotation) []rotation {
 				rotated = true
 				// Symmetric Schur decomposition of [app apq; apq aqq]
 				// (Golub & Van Loan, Algorithm 8.5.1).
-				theta := (aqq - app) / (2 * apq)
-				var t float64
-				if math.Abs(theta) > 1e150 {
-					t = 0.5 / theta
-				} else {
-					t = math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(1+theta*theta))
-				}
+				t := jacobiTan(app, apq, aqq)
 				cs := 1 / math.Sqrt(1+t*t)
 				sn := t * cs
 				for k := range n {
