@@ -174,6 +174,46 @@ func TestTruncatedSVDGradedTail(t *testing.T) {
 	assert.Less(t, got[n-1], 1e-12)
 }
 
+// TestTruncatedSVDKnownSpectra checks medium-sized matrices with exactly
+// known singular values, large enough that the refinement meets clusters of
+// hundreds of columns (graded, exactly rank-deficient, flat).
+func TestTruncatedSVDKnownSpectra(t *testing.T) {
+	const n = 300
+	for _, c := range []struct {
+		name  string
+		m     int
+		sigma []float64
+	}{
+		{"graded", 1000, gradedSpectrum(n)},
+		{"rank40", 900, testmat.RankPlusNoise(n, 40, 0)},
+		{"activation", 800, testmat.ActivationLike(n)},
+		{"flat", 600, testmat.Flat(n)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := testmat.Incoherent(c.m, n, c.sigma, 31)
+			f, err := lowrank.TruncatedSVD(a, n)
+			require.NoError(t, err)
+			got := f.Values(nil)
+			// The construction rounds at O(m·ε·σ₁); the SVD adds its
+			// backward error, ≤ c·max(m,n)·ε·σ₁ with c = 16 as above.
+			var md float64
+			for j, s := range c.sigma {
+				md = max(md, math.Abs(s-got[j]))
+				assert.InDelta(t, s, got[j], 16*float64(c.m)*eps*c.sigma[0], "σ_%d", j)
+			}
+			eu, ev := orthErr(f.UView()), orthErr(f.VView())
+			assert.LessOrEqual(t, eu, 4*float64(c.m)*eps)
+			assert.LessOrEqual(t, ev, 4*float64(c.m)*eps)
+			var rec, diff mat.Dense
+			f.Reconstruct(&rec)
+			diff.Sub(a, &rec)
+			r := frob(&diff) / frob(a)
+			assert.LessOrEqual(t, r, 16*float64(c.m)*eps)
+			t.Logf("max|σ−σ_exact|/σ₁ = %.1e, ‖UᵀU−I‖ = %.1e, ‖VᵀV−I‖ = %.1e, ‖A−UΣVᵀ‖/‖A‖ = %.1e", md/c.sigma[0], eu, ev, r)
+		})
+	}
+}
+
 func TestTruncatedSVDTruncates(t *testing.T) {
 	a := testmat.Incoherent(90, 40, testmat.PowerLaw(40, 1, 0), 2)
 	full, err := lowrank.TruncatedSVD(a, 40)

@@ -125,13 +125,13 @@ func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
 }
 
 // activeColumns returns the columns of W, in order, whose norm √c_jj
-// exceeds n·ε·max_k √c_kk, the normwise backward error of a stable SVD
-// (LAPACK's bounds are p(m,n)·ε·‖A‖ with p ≥ n). The others are null
-// columns: at that level their direction is rounding noise of the Gram
-// eigensolver, so they are left out of the refinement and given left
-// singular vectors completing an orthonormal basis, which moves the
-// factorization by at most 2·‖w_j‖ ≤ 2·n·ε·σ₁ per column and their
-// singular values (‖w_j‖ ≤ n·ε·σ₁) by as much. a is scaled to
+// exceeds √n·ε·max_k √c_kk, the rounding noise of w_j = a·v̂_j (a
+// length-n dot product per element, statistically). The others are null
+// columns: their direction is rounding noise, so they are left out of the
+// refinement and given left singular vectors completing an orthonormal
+// basis, which moves the factorization by at most 2·‖w_j‖ per column and
+// their singular values (‖w_j‖ ≤ √n·ε·σ₁) by as much — within the
+// O(n·ε·σ₁) backward error of any stable SVD. a is scaled to
 // max|a_ij| ∈ [1, 2), so the floor is far above underflow.
 func activeColumns(c blas64.General) []int {
 	n := c.Cols
@@ -140,7 +140,7 @@ func activeColumns(c blas64.General) []int {
 		smax = max(smax, c.Data[j*c.Stride+j])
 	}
 	smax = math.Sqrt(smax)
-	floor := float64(n) * 0x1p-52 * smax
+	floor := math.Sqrt(float64(n)) * 0x1p-52 * smax
 	var act []int
 	for j := range n {
 		if s := math.Sqrt(c.Data[j*c.Stride+j]); s > floor && s > 0 {
