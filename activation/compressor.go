@@ -49,6 +49,10 @@ func New(cfg Config) (*Compressor, error) {
 	if c.be == nil {
 		c.be = lowrank.CPU{}
 	}
+	if _, cpu := c.be.(lowrank.CPU); !cpu && cfg.Workers > 1 {
+		return nil, fmt.Errorf("%w: Workers = %d on backend %s: a device backend serves one goroutine (its own stream); use Workers ≤ 1",
+			lowrank.ErrOption, cfg.Workers, c.be.Name())
+	}
 	n := max(1, cfg.Workers)
 	c.workers = make(chan *worker, n)
 	for range n {

@@ -181,7 +181,12 @@ type Config struct {
 	// kept by None): lowrank.Float64 (the zero value), Float32 or BFloat16.
 	Precision lowrank.Precision
 	// Backend runs the decompositions; nil means lowrank.CPU{}. The CPU
-	// backend takes *mat.Dense and *lowrank.Dense32 activations.
+	// backend takes *mat.Dense and *lowrank.Dense32 activations; a device
+	// backend (package gpu) takes its own matrices. The factors are packed
+	// into host memory at Precision (a device backend's are downloaded,
+	// k·(L+d) elements). A device backend is not safe for concurrent use:
+	// with one, Workers must be ≤ 1, and the caller must not use the same
+	// backend while a compression may run (give the compressor its own).
 	Backend lowrank.Backend
 	// Seed seeds the random draws: call i of Compress uses a stream
 	// determined by (Seed, i), so a run is reproducible.
