@@ -16,7 +16,9 @@ import (
 // Benchmarks over methods, backends, shapes and input types, named by
 // their parameters and reporting GFLOP/s (the nominal count of Flops ÷
 // time) and err/opt (mean relative Frobenius error over the timed calls ÷
-// the Eckart–Young optimum, exact for these matrices). Run and compare:
+// the Eckart–Young optimum, exact for these matrices) and cpu-ms/op (the
+// process CPU time per call, all threads: on a shared machine it moves
+// less than ns/op). Run and compare:
 //
 //	go test -run '^$' -bench 'BenchmarkQB/' -count 10 ./bench > new.txt
 //	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da old.txt new.txt
@@ -141,6 +143,7 @@ func benchQB(b *testing.B, bc backendCase, meth string, sh shape, dtype string, 
 	}
 	var sumErr float64
 	i := 0
+	c0 := cpuTime()
 	for b.Loop() {
 		i++
 		if err := call(i); err != nil {
@@ -148,6 +151,9 @@ func benchQB(b *testing.B, bc backendCase, meth string, sh shape, dtype string, 
 		}
 		sumErr += lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)
 	}
+	// CPU time per call (all threads; the error sums are negligible):
+	// robust to other programs on a shared machine, unlike ns/op.
+	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/1e6/float64(i), "cpu-ms/op")
 	report(b, Flops(meth, sh.m, sh.n, sh.k, p, q), sumErr/float64(i)/opt)
 }
 
