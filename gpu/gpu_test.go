@@ -446,3 +446,43 @@ func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
 		}
 	}
 }
+
+// TestWrappedActivation compresses memory the package does not own, as a
+// training loop's activation: a row-major buffer wrapped with RowMajor
+// gives bit-identical factors to the same data uploaded by UploadDense32
+// (same layout, same operations), and Free of the wrapper leaves the
+// memory alone.
+func TestWrappedActivation(t *testing.T) {
+	b := open(t, nil)
+	const m, n, k = 1024, 384, 32
+	a := testmat.To32(testmat.Incoherent(m, n, testmat.ActivationLike(n), 4))
+	for _, dt := range []DType{Float32, BFloat16} {
+		up, err := b.UploadDense32(a, dt)
+		require.NoError(t, err)
+		// The "framework's" buffer: raw device memory holding the same
+		// row-major bytes (a copy of up's storage).
+		raw, err := b.NewMatrix(n, m, dt)
+		require.NoError(t, err)
+		require.NoError(t, b.enter())
+		require.NoError(t, b.api.check(b.api.cuMemcpyDtoDAsync(raw.ptr, up.ptr, uintptr(m*n*dt.Size()), b.stream), "cuMemcpyDtoDAsync"))
+		b.leave()
+		act := RowMajor(raw.Ptr(), m, n, n, dt)
+		var fw, fu sampling.Factors
+		d := sampling.NewDecomposer(b)
+		require.NoError(t, d.QBTo(&fw, act, k, &sampling.Options{Seed: 5}))
+		require.NoError(t, d.QBTo(&fu, up, k, &sampling.Options{Seed: 5}))
+		var qw, qu mat.Dense
+		require.NoError(t, b.Download(&qw, fw.Q))
+		require.NoError(t, b.Download(&qu, fu.Q))
+		assert.True(t, mat.Equal(&qw, &qu), "%v: wrapped and uploaded activations must give identical Q", dt)
+		assert.Equal(t, fu.Norm2B, fw.Norm2B, "%v", dt)
+		b.Free(act) // a wrapper: must not free raw
+		n2, err := b.Norm2(raw)
+		require.NoError(t, err)
+		assert.InDelta(t, fw.Norm2A, n2, 1e-12*n2, "%v: the wrapped memory is still valid", dt)
+		d.Close()
+		for _, x := range []lowrank.Matrix{fw.Q, fw.B, fu.Q, fu.B, up, raw} {
+			b.Free(x)
+		}
+	}
+}
