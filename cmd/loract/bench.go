@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -140,7 +141,9 @@ func runBench(args []string) error {
 			err = cerr
 		}
 	}
-	b.progress("done")
+	self, children := cpuSeconds()
+	b.progress("done: wall %.0f s; CPU time %.0f s (loract %.0f s + peers %.0f s): with %d idle cores the wall time would be about CPU/%d",
+		time.Since(b.start).Seconds(), self+children, self, children, runtime.NumCPU(), runtime.NumCPU())
 	b.describeEnvs(out)
 	if *jsonOut != "" {
 		if werr := writeJSON(*jsonOut, b.records); werr != nil && err == nil {
@@ -391,6 +394,22 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// cpuSeconds returns the CPU time (user + system) of this process and of
+// its finished children (the peer scripts).
+func cpuSeconds() (self, children float64) {
+	var ru syscall.Rusage
+	sec := func(ru *syscall.Rusage) float64 {
+		return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	}
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		self = sec(&ru)
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
+		children = sec(&ru)
+	}
+	return self, children
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages (Linux), which say
