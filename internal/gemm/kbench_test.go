@@ -68,27 +68,44 @@ func BenchmarkPackA(b *testing.B) {
 	}
 }
 
-// BenchmarkPackB times packing a 192×4096 block of B into 24-column panels.
+// BenchmarkPackB times packing kc×nc blocks of a 8192×4096 B into
+// 24-column panels, walking through the whole matrix so that it streams
+// from memory as in QᵀA; method=copy is a plain copy of the same rows, the
+// memory-bandwidth bound.
 func BenchmarkPackB(b *testing.B) {
-	const ld, kc, nc = 4096, 192, 4096 - 64
+	const rows, ld, kc, nc = 8192, 4096, 512, 2048
 	mk := microKernel{mr: 8, nr: 24, step: 8, fns: make([]kernelFunc, 3)}
-	for _, trans := range []bool{false, true} {
-		b.Run(fmt.Sprintf("type=float64/trans=%t", trans), func(b *testing.B) {
-			m := matrix[float64]{data: make([]float64, ld*ld), ld: ld, trans: trans}
-			dst := make([]float64, (nc+24)*kc)
-			for b.Loop() {
-				packB(dst, m, 128, kc, 64, nc, &mk)
+	for _, method := range []string{"pack", "copy"} {
+		for _, trans := range []bool{false, true} {
+			if method == "copy" && trans {
+				continue
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(nc*kc), "ns/elem")
-		})
-		b.Run(fmt.Sprintf("type=float32/trans=%t", trans), func(b *testing.B) {
-			m := matrix[float32]{data: make([]float32, ld*ld), ld: ld, trans: trans}
-			dst := make([]float64, (nc+24)*kc)
-			for b.Loop() {
-				packB(dst, m, 128, kc, 64, nc, &mk)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(nc*kc), "ns/elem")
-		})
+			b.Run(fmt.Sprintf("method=%s/trans=%t", method, trans), func(b *testing.B) {
+				m := matrix[float64]{data: make([]float64, rows*ld), ld: ld, trans: trans}
+				for i := range m.data {
+					m.data[i] = 1
+				}
+				dst := make([]float64, (nc+24)*kc)
+				blocks := 0
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					p0 := blocks % (rows / kc) * kc
+					j0 := blocks / (rows / kc) % (ld / nc) * nc
+					if trans {
+						p0, j0 = blocks%(ld/kc)*kc, blocks/(ld/kc)%(rows/nc)*nc
+					}
+					if method == "copy" {
+						for p := 0; p < kc; p++ {
+							copy(dst[p*nc:(p+1)*nc], m.data[(p0+p)*ld+j0:])
+						}
+					} else {
+						packB(dst, m, p0, kc, j0, nc, &mk)
+					}
+					blocks++
+				}
+				b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N)/(nc*kc), "cpu-ns/elem")
+			})
+		}
 	}
 }
 

@@ -1,5 +1,7 @@
 package gemm
 
+import "unsafe"
+
 // Float is the element type of an operand: float32 operands are converted
 // to float64 while they are packed.
 type Float interface{ float32 | float64 }
@@ -23,11 +25,14 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 		for p := 0; p < kc; p++ {
 			off := (p0+p)*a.ld + i0
 			col := a.data[off : off+mc]
-			for ip := 0; ip < full; ip += mr {
-				src := col[ip : ip+mr]
-				d := dst[ip*kc+p*mr : ip*kc+p*mr+len(src)]
-				for i := range d {
-					d[i] = float64(src[i])
+			// col[:full] is in bounds, and so are the full/mr runs read.
+			if full == 0 || !dealRowFast(dst[p*mr:], unsafe.Pointer(&col[0]), unsafe.Sizeof(col[0]), mr, full/mr, mr*kc) {
+				for ip := 0; ip < full; ip += mr {
+					src := col[ip : ip+mr]
+					d := dst[ip*kc+p*mr : ip*kc+p*mr+len(src)]
+					for i := range d {
+						d[i] = float64(src[i])
+					}
 				}
 			}
 			if full < mc {
@@ -81,11 +86,14 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 		for p := 0; p < kc; p++ {
 			off := (p0+p)*b.ld + j0
 			row := b.data[off : off+nc]
-			for jp := 0; jp < full; jp += nr {
-				src := row[jp : jp+nr]
-				d := dst[jp*kc+p*nr : jp*kc+p*nr+len(src)]
-				for j := range d {
-					d[j] = float64(src[j])
+			// row[:full] is in bounds, and so are the full/24 runs read.
+			if full == 0 || !dealRowFast(dst[p*nr:], unsafe.Pointer(&row[0]), unsafe.Sizeof(row[0]), nr, full/nr, nr*kc) {
+				for jp := 0; jp < full; jp += nr {
+					src := row[jp : jp+nr]
+					d := dst[jp*kc+p*nr : jp*kc+p*nr+len(src)]
+					for j := range d {
+						d[j] = float64(src[j])
+					}
 				}
 			}
 			if full < nc {
@@ -133,7 +141,9 @@ func packRows8[T Float](panel []float64, a matrix[T], i, p0, kc int) {
 	r6 := a.data[off+6*ld : off+6*ld+kc]
 	r7 := a.data[off+7*ld : off+7*ld+kc]
 	panel = panel[:8*kc]
-	for p := range r0 {
+	// r0 … r7 are in bounds, so the 8 rows of kc elements are.
+	done := packRows8Fast(panel, unsafe.Pointer(&r0[0]), unsafe.Sizeof(r0[0]), ld, kc)
+	for p := done; p < kc; p++ {
 		d := panel[8*p : 8*p+8 : 8*p+8]
 		d[0] = float64(r0[p])
 		d[1] = float64(r1[p])
