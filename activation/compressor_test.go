@@ -99,6 +99,15 @@ func TestWeightGrad(t *testing.T) {
 			// grouped differently: ε·(L+d) relative.
 			assert.Less(t, relDiff(&want, &got), 1e-12, "%v %v", m, sh)
 			assert.True(t, mat.Equal(g, gCopy), "g is not modified")
+			// g as float32 and as a generic mat.Matrix (a transpose view)
+			// takes the other product paths; the float32 rounding of g is
+			// relative 2⁻²⁴, far inside 1e-6.
+			var got32, gotT mat.Dense
+			require.NoError(t, s.WeightGrad(&got32, testmat.To32(g)))
+			assert.Less(t, relDiff(&want, &got32), 1e-6)
+			gt := mat.DenseCopyOf(g.T())
+			require.NoError(t, s.WeightGrad(&gotT, gt.T()))
+			assert.Less(t, relDiff(&want, &gotT), 1e-12)
 		}
 	}
 }

@@ -1,19 +1,48 @@
 package activation
 
 import (
+	"sync"
+
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/lowrank"
 )
 
 // packed is an r×c row-major matrix stored at a precision: exactly one of
-// f64, f32, b16 holds its r·c elements.
+// f64, f32, b16 holds its r·c elements. Its storage comes from and returns
+// to pools (recycle), so that compressing activations of recurring shapes
+// reuses the memory that released handles held.
 type packed struct {
 	r, c int
 	prec lowrank.Precision
 	f64  []float64
 	f32  []float32
 	b16  []uint16
+	box  any // *[]float64, *[]float32 or *[]uint16 holding the slice, for the pool
+}
+
+var pool64, pool32, pool16 sync.Pool
+
+func get[T any](pool *sync.Pool, n int) *[]T {
+	if v, _ := pool.Get().(*[]T); v != nil && cap(*v) >= n {
+		*v = (*v)[:n]
+		return v
+	}
+	s := make([]T, n)
+	return &s
+}
+
+// recycle returns the storage to its pool and empties p.
+func (p *packed) recycle() {
+	switch b := p.box.(type) {
+	case *[]float64:
+		pool64.Put(b)
+	case *[]float32:
+		pool32.Put(b)
+	case *[]uint16:
+		pool16.Put(b)
+	}
+	*p = packed{}
 }
 
 // bytes returns the storage of the elements.
@@ -21,16 +50,21 @@ func (p *packed) bytes() int { return p.r * p.c * p.prec.Size() }
 
 func (p *packed) empty() bool { return p.r == 0 }
 
+// resize makes p an r×c matrix at precision prec; its elements are
+// arbitrary until written.
 func (p *packed) resize(r, c int, prec lowrank.Precision) {
+	p.recycle()
 	p.r, p.c, p.prec = r, c, prec
-	p.f64, p.f32, p.b16 = nil, nil, nil
 	switch prec {
 	case lowrank.Float64:
-		p.f64 = make([]float64, r*c)
+		b := get[float64](&pool64, r*c)
+		p.f64, p.box = *b, b
 	case lowrank.Float32:
-		p.f32 = make([]float32, r*c)
+		b := get[float32](&pool32, r*c)
+		p.f32, p.box = *b, b
 	default:
-		p.b16 = make([]uint16, r*c)
+		b := get[uint16](&pool16, r*c)
+		p.b16, p.box = *b, b
 	}
 }
 

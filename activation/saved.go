@@ -6,9 +6,40 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/lowrank"
 )
 
 func sqrt(x float64) float64 { return math.Sqrt(x) }
+
+// scratch recycles the float64 buffers that factors are unpacked into for
+// a product, so that a steady-state backward pass does not allocate them.
+var scratch = sync.Pool{New: func() any { return new(mat.Dense) }}
+
+func getScratch(r, c int) *mat.Dense {
+	d := scratch.Get().(*mat.Dense)
+	if rr, cc := d.Dims(); rr != r || cc != c {
+		d.Reset()
+		d.ReuseAs(r, c)
+	}
+	return d
+}
+
+// mul sets dst = op(a)·op(b) with the CPU backend's GEMM when the operands
+// are host matrices it takes, and with gonum otherwise.
+func mul(dst *mat.Dense, a mat.Matrix, ta bool, b *mat.Dense) {
+	switch a.(type) {
+	case *mat.Dense, *lowrank.Dense32:
+		if err := (lowrank.CPU{}).Mul(dst, 1, a, ta, b, false, 0); err != nil {
+			panic(err) // the CPU backend reports no errors
+		}
+		return
+	}
+	if ta {
+		a = a.T()
+	}
+	dst.Mul(a, b)
+}
 
 // Saved is the handle of one saved activation X (L×d): low-rank factors
 // X ≈ P·R with P L×k and R k×d, or X itself (method None, or a rank past
@@ -28,7 +59,7 @@ type Saved struct {
 	relErr float64
 	bytes  int
 
-	mu       sync.Mutex
+	mu       sync.RWMutex // read-held while the factors are in use
 	refs     int
 	released bool
 }
@@ -74,17 +105,18 @@ func (s *Saved) RelError() float64 {
 	return s.relErr
 }
 
-// acquire waits for the compression and checks that s is live.
-func (s *Saved) acquire() error {
+// use waits for the compression, checks that s is live and keeps it so
+// (read-locked) until done is called.
+func (s *Saved) use() (done func(), err error) {
 	if err := s.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
 	if s.released {
-		return &LayerError{Layer: s.layer, Err: ErrReleased}
+		s.mu.RUnlock()
+		return nil, &LayerError{Layer: s.layer, Err: ErrReleased}
 	}
-	return nil
+	return s.mu.RUnlock, nil
 }
 
 // Reconstruct writes X̃ = P·R (L×d) into dst; a zero-sized dst is resized,
@@ -93,9 +125,11 @@ func (s *Saved) acquire() error {
 // stored as it is. It returns ErrReleased (wrapped) after the last
 // Release.
 func (s *Saved) Reconstruct(dst *mat.Dense) error {
-	if err := s.acquire(); err != nil {
+	done, err := s.use()
+	if err != nil {
 		return err
 	}
+	defer done()
 	if !dst.IsEmpty() {
 		if r, c := dst.Dims(); r != s.rows || c != s.cols {
 			return s.mismatch("reconstruction destination", r, c, s.rows, s.cols)
@@ -110,13 +144,15 @@ func (s *Saved) reconstruct(dst *mat.Dense) {
 		s.p.unpack(dst)
 		return
 	}
-	var p, r mat.Dense
-	s.p.unpack(&p)
-	s.r.unpack(&r)
+	p, r := getScratch(s.p.r, s.p.c), getScratch(s.r.r, s.r.c)
+	defer scratch.Put(p)
+	defer scratch.Put(r)
+	s.p.unpack(p)
+	s.r.unpack(r)
 	if dst.IsEmpty() {
 		dst.ReuseAs(s.rows, s.cols)
 	}
-	dst.Mul(&p, &r)
+	mul(dst, p, false, r)
 }
 
 func (s *Saved) mismatch(what string, r, c, wr, wc int) error {
@@ -130,9 +166,11 @@ func (s *Saved) mismatch(what string, r, c, wr, wc int) error {
 // a dst of the wrong shape gives an error wrapping ErrShapeMismatch.
 // g is not modified.
 func (s *Saved) WeightGrad(dst *mat.Dense, g mat.Matrix) error {
-	if err := s.acquire(); err != nil {
+	done, err := s.use()
+	if err != nil {
 		return err
 	}
+	defer done()
 	gr, o := g.Dims()
 	if gr != s.rows {
 		return s.mismatch("output gradient", gr, o, s.rows, o)
@@ -144,27 +182,33 @@ func (s *Saved) WeightGrad(dst *mat.Dense, g mat.Matrix) error {
 	} else {
 		dst.ReuseAs(o, s.cols)
 	}
-	var p mat.Dense
-	s.p.unpack(&p)
+	p := getScratch(s.p.r, s.p.c)
+	defer scratch.Put(p)
+	s.p.unpack(p)
 	if s.r.empty() {
-		dst.Mul(g.T(), &p)
+		mul(dst, g, true, p)
 		return nil
 	}
-	var r, t mat.Dense
-	s.r.unpack(&r)
-	t.Mul(g.T(), &p)
-	dst.Mul(&t, &r)
+	r, t := getScratch(s.r.r, s.r.c), getScratch(o, s.p.c)
+	defer scratch.Put(r)
+	defer scratch.Put(t)
+	s.r.unpack(r)
+	mul(t, g, true, p)
+	mul(dst, t, false, r)
 	return nil
 }
 
 // Retain adds a reference to s, for a further consumer (as a Compress of
 // the same memory does).
 func (s *Saved) Retain() error {
-	if err := s.acquire(); err != nil {
+	if err := s.Wait(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.released {
+		return &LayerError{Layer: s.layer, Err: ErrReleased}
+	}
 	s.refs++
 	return nil
 }
@@ -173,7 +217,7 @@ func (s *Saved) Retain() error {
 // them from the accounting and the dedup cache. Releasing more often than
 // the handle was obtained returns an error wrapping ErrReleased.
 func (s *Saved) Release() error {
-	if err := s.acquire(); err != nil {
+	if err := s.Wait(); err != nil {
 		return err
 	}
 	c := s.c
@@ -193,6 +237,7 @@ func (s *Saved) Release() error {
 		delete(c.cache, s.key)
 	}
 	c.account(s, -1)
-	s.p, s.r = packed{}, packed{}
+	s.p.recycle()
+	s.r.recycle()
 	return nil
 }
