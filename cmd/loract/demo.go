@@ -219,13 +219,21 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 	fmt.Fprintf(w, "  lowest per-parameter cosine: %s %.4f\n", worst.Name, worst.Cos)
 
 	fmt.Fprintf(w, "\nper layer, loract run (compressible set; peak bytes, rank, relative error last/max):\n")
-	fmt.Fprintf(w, "  %-14s %10s %10s %7s %6s %9s %9s %6s\n", "layer", "peak", "float32", "ratio", "rank", "err", "max err", "shared")
+	fmt.Fprintf(w, "  %-14s %10s %10s %7s %6s %9s %9s\n", "layer", "peak", "float32", "ratio", "rank", "err", "max err")
 	for _, s := range l.Main.Layers {
-		fmt.Fprintf(w, "  %-14s %10s %10s %7s %6d %9.4f %9.4f %6d\n", s.Layer, mib(s.Peak), mib(s.DensePeak),
-			pct(s.Peak, s.DensePeak), s.Rank, s.RelError, s.MaxRelError, s.Shared/max(1, s.Calls))
+		if s.Calls == 0 {
+			fmt.Fprintf(w, "  %-14s %s\n", s.Layer, "the same tensor as an earlier layer: stored once (dedup cache)")
+			continue
+		}
+		fmt.Fprintf(w, "  %-14s %10s %10s %7s %6d %9.4f %9.4f\n", s.Layer, mib(s.Peak), mib(s.DensePeak),
+			pct(s.Peak, s.DensePeak), s.Rank, s.RelError, s.MaxRelError)
 	}
 	fmt.Fprintf(w, "\nper layer, baseline run (every saved tensor, float32 copies; peak bytes):\n")
 	for _, s := range b.Main.Layers {
+		if s.Calls == 0 {
+			fmt.Fprintf(w, "  %-14s %10s\n", s.Layer, "dedup")
+			continue
+		}
 		fmt.Fprintf(w, "  %-14s %10s\n", s.Layer, mib(s.Peak))
 	}
 	if len(l.Rest.Layers) > 0 {
