@@ -32,7 +32,7 @@ func TruncatedSVD(a mat.Matrix, k int) (*SVD, error) {
 		return nil, err
 	}
 	wide := m < n
-	t, scale := tallCopy(a, wide)
+	t, scale := tallOperand(a, wide)
 	u, v, s, ok := svdTall(t)
 	if !ok {
 		return nil, fmt.Errorf("%w: exact SVD of a %d×%d matrix", ErrNoConvergence, m, n)
@@ -46,6 +46,32 @@ func TruncatedSVD(a mat.Matrix, k int) (*SVD, error) {
 	f := NewSVD(mat.NewDense(u.Rows, u.Cols, u.Data), s, mat.NewDense(v.Rows, v.Cols, v.Data))
 	f.Truncate(k)
 	return f, nil
+}
+
+// safeRange bounds max|a_ij| for which the SVD runs on a unscaled: the
+// Gram matrices then hold squares between 2⁻⁸⁰⁰ and 2⁸⁰⁰·max(m,n), far
+// from overflow and with the null-column floor (≥ 2⁻⁴⁵⁰) far above
+// underflow.
+const safeRange = 0x1p400
+
+// tallOperand returns a (aᵀ if trans) as a row-major float64 matrix and the
+// power of two it was scaled by (1 if not). A *mat.Dense with
+// 2⁻⁴⁰⁰ ≤ max|a_ij| ≤ 2⁴⁰⁰ that needs no transposition is used in place,
+// read-only; anything else is copied (and widened, for a *Dense32).
+func tallOperand(a mat.Matrix, trans bool) (blas64.General, float64) {
+	if d, ok := a.(*mat.Dense); ok && !trans {
+		raw := d.RawMatrix()
+		var amax float64
+		for i := range raw.Rows {
+			for _, x := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
+				amax = max(amax, math.Abs(x))
+			}
+		}
+		if amax == 0 || (amax >= 1/safeRange && amax <= safeRange) {
+			return raw, 1
+		}
+	}
+	return tallCopy(a, trans)
 }
 
 // tallCopy returns a contiguous row-major float64 copy of a (of aᵀ if

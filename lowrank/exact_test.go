@@ -314,10 +314,12 @@ func ExampleTruncatedSVD() {
 	// |u₁| = [0.000 1.000 0.000], |v₁| = [0.000 1.000]
 }
 
-// BenchmarkTruncatedSVD times the full thin SVD of a Gaussian matrix
-// (k = n), the 4096×1024 case; method=gonum is gonum's mat.SVD on
-// the same matrix for the ratio. Run with -run '^$' -bench TruncatedSVD
-// -benchtime 3x (gonum's takes ~30 s an iteration).
+// BenchmarkTruncatedSVD times the full thin SVD (k = n) of a Gaussian
+// matrix, the 4096×1024 case, and (spectrum=…) of 4096×1024
+// matrices with known spectra that exercise the refinement; method=gonum
+// is gonum's mat.SVD on the Gaussian matrix, for the ratio. Run with
+// -run '^$' -bench TruncatedSVD -benchtime 3x (gonum's takes ~30 s an
+// iteration).
 func BenchmarkTruncatedSVD(b *testing.B) {
 	for _, s := range []struct{ m, n int }{{4096, 1024}, {1024, 256}} {
 		a := testmat.Gaussian(s.m, s.n, 1)
@@ -333,6 +335,24 @@ func BenchmarkTruncatedSVD(b *testing.B) {
 				var svd mat.SVD
 				if !svd.Factorize(a, mat.SVDThin) {
 					b.Fatal("gonum SVD failed")
+				}
+			}
+		})
+	}
+	const m, n = 4096, 1024
+	for _, sp := range []struct {
+		name  string
+		sigma []float64
+	}{
+		{"activation", testmat.ActivationLike(n)},
+		{"graded", gradedSpectrum(n)},
+		{"rank100", testmat.RankPlusNoise(n, 100, 0)},
+	} {
+		b.Run(fmt.Sprintf("spectrum=%s/m=%d/n=%d", sp.name, m, n), func(b *testing.B) {
+			a := testmat.Incoherent(m, n, sp.sigma, 1)
+			for b.Loop() {
+				if _, err := lowrank.TruncatedSVD(a, n); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

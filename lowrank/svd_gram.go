@@ -12,7 +12,8 @@ import (
 )
 
 // svdTall computes the thin SVD a = U·diag(s)·Vᵀ of the m×n row-major a
-// with m ≥ n ≥ 1; a is not modified. U (m×n) and V (n×n) are returned
+// (any stride) with m ≥ n ≥ 1 and max|a_ij| within 2^±400 of 1 (see
+// tallOperand); a is not modified. U (m×n) and V (n×n) are returned
 // row-major and contiguous, s is non-increasing. It reports false if the
 // eigenvalue iteration failed.
 //
@@ -131,8 +132,8 @@ func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
 // refinement and given left singular vectors completing an orthonormal
 // basis, which moves the factorization by at most 2·‖w_j‖ per column and
 // their singular values (‖w_j‖ ≤ √n·ε·σ₁) by as much — within the
-// O(n·ε·σ₁) backward error of any stable SVD. a is scaled to
-// max|a_ij| ∈ [1, 2), so the floor is far above underflow.
+// O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD keeps
+// max|a_ij| ≥ 2⁻⁴⁰⁰, so the floor is far above underflow.
 func activeColumns(c blas64.General) []int {
 	n := c.Cols
 	var smax float64
