@@ -108,9 +108,13 @@ func tridiag(n int, g []float64, d, e, tau []float64) {
 	nb := tridiagBlock
 	work := make([]float64, n*nb)
 	x, y := make([]float64, n), make([]float64, n)
+	ybuf := make([][]float64, runtime.GOMAXPROCS(0))
+	for p := range ybuf {
+		ybuf[p] = make([]float64, n)
+	}
 	i := 0
 	for ; n-i > tridiagCrossover; i += nb {
-		latrdLower(n-i, nb, g[i*n+i:], n, e[i:], tau[i:], work, nb, x, y)
+		latrdLower(n-i, nb, g[i*n+i:], n, e[i:], tau[i:], work, nb, x, y, ybuf)
 		r := n - i - nb
 		v := blas64.General{Rows: r, Cols: nb, Stride: n, Data: g[(i+nb)*n+i:]}
 		w := blas64.General{Rows: r, Cols: nb, Stride: nb, Data: work[nb*nb:]}

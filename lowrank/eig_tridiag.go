@@ -1,6 +1,9 @@
 package lowrank
 
 import (
+	"math"
+	"sync"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/gonum"
@@ -12,10 +15,10 @@ import (
 // update A₂₂ − V·Wᵀ − W·Vᵀ. It differs in one place: the product of the
 // trailing block with each new Householder vector, the only O(n²) step per
 // column and half of all tridiagonalization flops, is a matrix–vector
-// product over the full rows of the trailing block (which tridiag keeps
-// symmetric in both triangles) split over the cores, instead of a serial
-// triangle-only Dsymv with strided access.
-func latrdLower(n, nb int, a []float64, lda int, e, tau, w []float64, ldw int, x, y []float64) {
+// product that reads each element of the lower triangle once, contiguously,
+// with the rows split over the cores (symvLower), instead of gonum's serial
+// Dsymv.
+func latrdLower(n, nb int, a []float64, lda int, e, tau, w []float64, ldw int, x, y []float64, ybuf [][]float64) {
 	var impl gonum.Implementation
 	bi := blas64.Implementation()
 	for i := 0; i < nb; i++ {
@@ -32,12 +35,7 @@ func latrdLower(n, nb int, a []float64, lda int, e, tau, w []float64, ldw int, x
 		for k := range r {
 			x[k] = a[(i+1+k)*lda+i]
 		}
-		a22 := a[(i+1)*lda+i+1:]
-		parallelRows(r, 2*r*r, func(k0, k1 int) {
-			for k := k0; k < k1; k++ {
-				y[k] = dot(a22[k*lda:k*lda+r], x[:r])
-			}
-		})
+		symvLower(r, a[(i+1)*lda+i+1:], lda, x[:r], y[:r], ybuf)
 		for k := range r {
 			w[(i+1+k)*ldw+i] = y[k]
 		}
@@ -52,19 +50,70 @@ func latrdLower(n, nb int, a []float64, lda int, e, tau, w []float64, ldw int, x
 	}
 }
 
-// dot returns xᵀy for len(x) == len(y), four partial sums.
-func dot(x, y []float64) float64 {
-	y = y[:len(x)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += x[i] * y[i]
-		s1 += x[i+1] * y[i+1]
-		s2 += x[i+2] * y[i+2]
-		s3 += x[i+3] * y[i+3]
+// symvLower sets y = A·x for the r×r symmetric A whose lower triangle is
+// held in a (stride lda). Row k contributes a[k, 0:k+1]·x[0:k+1] to y_k and
+// a[k, 0:k]·x_k to y[0:k], so each element is read once, contiguously: half
+// the memory traffic of a full-storage product, which is what bounds this
+// step. The rows are split over len(ybuf) goroutines at k = r·√(p/parts)
+// (equal triangle areas), each accumulating into its own buffer ybuf[p]
+// (len ≥ r), which are then summed.
+func symvLower(r int, a []float64, lda int, x, y []float64, ybuf [][]float64) {
+	parts := len(ybuf)
+	if r < 256 || parts == 1 {
+		clear(y)
+		symvLowerRows(0, r, a, lda, x, y)
+		return
 	}
-	for ; i < len(x); i++ {
-		s0 += x[i] * y[i]
+	var wg sync.WaitGroup
+	for p := range parts {
+		k0 := int(float64(r) * math.Sqrt(float64(p)/float64(parts)))
+		k1 := int(float64(r) * math.Sqrt(float64(p+1)/float64(parts)))
+		if p == parts-1 {
+			k1 = r
+		}
+		yp := ybuf[p][:r]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clear(yp[:k1])
+			symvLowerRows(k0, k1, a, lda, x, yp)
+		}()
 	}
-	return (s0 + s1) + (s2 + s3)
+	wg.Wait()
+	copy(y, ybuf[parts-1][:r])
+	for p := range parts - 1 {
+		k1 := int(float64(r) * math.Sqrt(float64(p+1)/float64(parts)))
+		for k, v := range ybuf[p][:k1] {
+			y[k] += v
+		}
+	}
+}
+
+// symvLowerRows adds the contributions of rows [k0, k1) of the lower
+// triangle to y (see symvLower); y[0:k1] must be initialized.
+func symvLowerRows(k0, k1 int, a []float64, lda int, x, y []float64) {
+	for k := k0; k < k1; k++ {
+		row := a[k*lda : k*lda+k]
+		xk := x[k]
+		xs := x[:k]
+		ys := y[:k]
+		var s0, s1, s2, s3 float64
+		j := 0
+		for ; j+4 <= k; j += 4 {
+			v0, v1, v2, v3 := row[j], row[j+1], row[j+2], row[j+3]
+			s0 += v0 * xs[j]
+			s1 += v1 * xs[j+1]
+			s2 += v2 * xs[j+2]
+			s3 += v3 * xs[j+3]
+			ys[j] += v0 * xk
+			ys[j+1] += v1 * xk
+			ys[j+2] += v2 * xk
+			ys[j+3] += v3 * xk
+		}
+		for ; j < k; j++ {
+			s0 += row[j] * xs[j]
+			ys[j] += row[j] * xk
+		}
+		y[k] += (s0 + s1) + (s2 + s3) + a[k*lda+k]*xk
+	}
 }
