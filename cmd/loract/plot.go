@@ -255,8 +255,8 @@ func (b *benchRun) plotErrorVsRank(out string, trials int) error {
 	str := bounds.Structure{Name: "incoherent (DCT)", Matrix: testmat.Incoherent}
 	p := newPlot(fmt.Sprintf("Error vs rank: %d×%d activation-like (σ_j = 1/j + 1e-3), sketch width k+p, mean of %d draws", m, n, trials),
 		"target rank k", "‖A − P_Y A‖_F / ‖A‖_F", true, true)
-	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	// Certificates that do not apply on a draw are enormous: the axis
 	// stops at 3 (lines beyond it are clipped).
 	p.Y.Max = 3
@@ -363,12 +363,11 @@ func (b *benchRun) plotTimeVsSize(ctx context.Context, dir, out string, extra []
 		}
 	}
 	b.records = append(b.records, recs...)
-	recs = append(recs, extra...)
 
 	// Extra (GPU) records join where they have this plot's shapes and the
 	// plotted settings.
 	for _, r := range extra {
-		if r.M == 4*r.N && r.K*16 == r.N && (r.Method == "exact" || (r.P == 0 && r.Q == 0) || (r.Method == "svd_lowrank" && r.Q == 2)) {
+		if r.M == 4*r.N && r.K*16 == r.N && (r.Method == "exact" || ((r.Method == "rows" || r.Method == "gaussian") && r.P == 0 && r.Q == 0)) {
 			recs = append(recs, r)
 		}
 	}
@@ -397,6 +396,7 @@ func (b *benchRun) plotTimeVsSize(ctx context.Context, dir, out string, extra []
 	p := newPlot("Time vs size: activation-like m×n, m = 4n, k = n/16; median of calls", "elements m·n (millions)", "time (ms)", true, true)
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	for _, name := range names {
 		xys := series[name]
 		sort.Slice(xys, func(a, c int) bool { return xys[a].X < xys[c].X })
