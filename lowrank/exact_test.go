@@ -2,10 +2,12 @@ package lowrank_test
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +18,8 @@ import (
 )
 
 const eps = 0x1p-52 // machine epsilon of float64
+
+var svdTrace = flag.Bool("svd.trace", false, "log the stage times of the exact SVD in BenchmarkTruncatedSVD")
 
 // svdCase is one input of the exact-SVD property table.
 type svdCase struct {
@@ -284,6 +288,16 @@ func TestTruncatedSVDRandomShapes(t *testing.T) {
 	}
 }
 
+// traceTo logs the stage times of the exact SVD to b while b runs, if
+// -svd.trace is set.
+func traceTo(b *testing.B) {
+	if !*svdTrace {
+		return
+	}
+	lowrank.SetSVDTrace(func(stage string, d time.Duration) { b.Logf("%-40s %v", stage, d) })
+	b.Cleanup(func() { lowrank.SetSVDTrace(nil) })
+}
+
 func ExampleTruncatedSVD() {
 	// A = [3 0; 0 −4; 0 0] has singular values 4 and 3, right singular
 	// vectors ±e₂, ±e₁ and left singular vectors ∓e₂, ±e₁.
@@ -320,10 +334,14 @@ func ExampleTruncatedSVD() {
 // is gonum's mat.SVD on the Gaussian matrix, for the ratio. Run with
 // -run '^$' -bench TruncatedSVD -benchtime 3x (gonum's takes ~30 s an
 // iteration).
+//
+// With -svd.trace each run logs the time of every stage (Gram, eigensolver
+// steps, refinement rounds).
 func BenchmarkTruncatedSVD(b *testing.B) {
 	for _, s := range []struct{ m, n int }{{4096, 1024}, {1024, 256}} {
 		a := testmat.Gaussian(s.m, s.n, 1)
 		b.Run(fmt.Sprintf("m=%d/n=%d", s.m, s.n), func(b *testing.B) {
+			traceTo(b)
 			for b.Loop() {
 				if _, err := lowrank.TruncatedSVD(a, s.n); err != nil {
 					b.Fatal(err)
@@ -350,6 +368,7 @@ func BenchmarkTruncatedSVD(b *testing.B) {
 	} {
 		b.Run(fmt.Sprintf("spectrum=%s/m=%d/n=%d", sp.name, m, n), func(b *testing.B) {
 			a := testmat.Incoherent(m, n, sp.sigma, 1)
+			traceTo(b)
 			for b.Loop() {
 				if _, err := lowrank.TruncatedSVD(a, n); err != nil {
 					b.Fatal(err)

@@ -1,7 +1,6 @@
 package lowrank
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 	"sort"
@@ -60,9 +59,7 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	gramTo(c, w)
 	tr.mark("gram WᵀW")
 	active := activeColumns(c)
-	if svdTraceHook != nil {
-		svdTraceHook(fmt.Sprintf("active columns %d of %d", len(active), n), 0)
-	}
+	tr.markf("active columns: %d of %d", len(active), n)
 	if !refineColumns(w, v, c, active, jacobiTol(m), tr) {
 		return u, v, nil, false
 	}
@@ -252,7 +249,7 @@ func refineColumns(w, v, c blas64.General, active []int, tol float64, tr *svdTra
 				}
 				rotateColumns(w, large, z)
 				rotateColumns(v, large, z)
-				tr.mark(fmt.Sprintf("eig on %d cluster columns", l))
+				tr.markf("eig on %d cluster columns", l)
 				continue
 			}
 			rots := jacobiGram(l, cl, tol, nil)
@@ -260,7 +257,7 @@ func refineColumns(w, v, c blas64.General, active []int, tol float64, tr *svdTra
 				rots[k].p, rots[k].q = large[rots[k].p], large[rots[k].q]
 			}
 			applyRotations(w, v, rots)
-			tr.mark(fmt.Sprintf("jacobi on %d cluster columns, %d rotations", l, len(rots)))
+			tr.markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
 			continue
 		}
 		for j := range n {
