@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 
@@ -215,6 +216,61 @@ func TestTruncatedSVDKnownSpectra(t *testing.T) {
 			assert.LessOrEqual(t, r, 16*float64(c.m)*eps)
 			t.Logf("max|σ−σ_exact|/σ₁ = %.1e, ‖UᵀU−I‖ = %.1e, ‖VᵀV−I‖ = %.1e, ‖A−UΣVᵀ‖/‖A‖ = %.1e", md/c.sigma[0], eu, ev, r)
 		})
+	}
+}
+
+// TestTruncatedSVDRandomSpectra compares with gonum on seeded random shapes
+// and hard spectra (random exponents over 16 decades, clusters equal to
+// 1e-14, a third of the values at noise level, two levels 1e-9 apart,
+// geometric over 20 decades, 1/j²), in both orientations.
+func TestTruncatedSVDRandomSpectra(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for it := range 18 {
+		n := 20 + rng.IntN(180)
+		m := n + rng.IntN(400)
+		sig := make([]float64, n)
+		kind := it % 6
+		for j := range sig {
+			switch kind {
+			case 0:
+				sig[j] = math.Pow(10, -16*rng.Float64())
+			case 1:
+				sig[j] = float64(1+rng.IntN(4)) * (1 + 1e-14*rng.Float64())
+			case 2:
+				if j < n/3 {
+					sig[j] = 1 + rng.Float64()
+				} else {
+					sig[j] = 1e-15 * rng.Float64()
+				}
+			case 3:
+				sig[j] = 1
+				if j%2 == 1 {
+					sig[j] = 1e-9
+				}
+			case 4:
+				sig[j] = math.Pow(10, -20*float64(j)/float64(n))
+			case 5:
+				sig[j] = 1 / float64((j+1)*(j+1))
+			}
+		}
+		sort.Sort(sort.Reverse(sort.Float64Slice(sig)))
+		var a mat.Matrix = testmat.Incoherent(m, n, sig, uint64(it))
+		if it%2 == 0 {
+			a = a.T()
+		}
+		f, err := lowrank.TruncatedSVD(a, n)
+		require.NoError(t, err, "case %d", it)
+		var ref mat.SVD
+		require.True(t, ref.Factorize(a, mat.SVDThin))
+		want, got := ref.Values(nil), f.Values(nil)
+		// As in TestTruncatedSVDProperties: Weyl on two backward-stable
+		// SVDs, and the absolute 1e-12·σ₁.
+		tol := min(16*float64(m)*eps, 1e-12) * want[0]
+		for j := range got {
+			assert.InDelta(t, want[j], got[j], tol, "case %d (kind %d, %d×%d) σ_%d", it, kind, m, n, j)
+		}
+		assert.LessOrEqual(t, orthErr(f.UView()), 4*float64(m)*eps, "case %d U", it)
+		assert.LessOrEqual(t, orthErr(f.VView()), 4*float64(m)*eps, "case %d V", it)
 	}
 }
 
