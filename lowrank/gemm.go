@@ -36,8 +36,8 @@ func gemmMixed(ta, tb bool, alpha float64, a, b Matrix, beta float64, c blas64.G
 }
 
 // ld32 is the leading dimension of d for gemm, which wants at least 1
-// even when d has no columns.
-func ld32(d *Dense32) int { return max(d.Stride, d.Cols, 1) }
+// even when d has no columns (and panics if it is below d.Cols).
+func ld32(d *Dense32) int { return max(d.Stride, 1) }
 
 // gemm64 computes c = alpha·op(a)·op(b) + beta·c for float64 operands, with
 // op(x) = xᵀ when the flag is set. Shapes follow blas64.Gemm (op(a) is

@@ -9,7 +9,7 @@
 // build tag) computes one mr×nr tile of C per call. A and B may be float32;
 // they are converted to float64 inside the packing, so the only transient
 // memory is the packing buffers, whose size does not depend on m, n or k.
-// Products of more than 64³ multiply–adds are split over GOMAXPROCS
+// Products of at least 64³ multiply–adds are split over GOMAXPROCS
 // persistent workers by rows or columns of C.
 package gemm
 
