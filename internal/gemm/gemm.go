@@ -36,6 +36,18 @@ const (
 	ncTarget = 2048
 )
 
+// A piece of C with at most thinRows rows (QᵀA, with Q p×l, l ≲ 160) packs
+// all its rows of A once per kc block and B ncThinTarget columns at a time
+// (serialThin), so that packed B is used from L2 right after it is
+// written instead of after a round trip through L3 (8 MiB blocks).
+// BenchmarkBlocking, QᵀA (128×8192·8192×4096), GOMAXPROCS=1, best of 2,
+// GFLOP per CPU-second: 62 without, 72 / 71 / 73 with 48 / 96 / 192
+// columns at a time.
+const (
+	thinRows     = 160
+	ncThinTarget = 96
+)
+
 // smallWork is the number of multiply–adds below which a product runs on
 // the calling goroutine alone.
 const smallWork = 64 * 64 * 64
@@ -156,8 +168,10 @@ type call[TA, TB Float] struct {
 	blk         blocking
 }
 
-// blocking holds the cache block sizes of one product.
-type blocking struct{ kc, mc, nc int }
+// blocking holds the cache block sizes of one product. A piece of C with
+// at most thin rows is computed by serialThin with ncThin-column blocks of
+// B (thin = 0 disables it).
+type blocking struct{ kc, mc, nc, thin, ncThin int }
 
 // testBlocking, when set, overrides the block sizes (for benchmarks).
 var testBlocking *blocking
@@ -166,7 +180,13 @@ func chooseBlocking(mk microKernel, m, n, k int) blocking {
 	if testBlocking != nil {
 		return *testBlocking
 	}
-	return blocking{kc: kcBlock, mc: max(mk.mr, mcTarget/mk.mr*mk.mr), nc: max(mk.nr, ncTarget/mk.nr*mk.nr)}
+	return blocking{
+		kc:     kcBlock,
+		mc:     max(mk.mr, mcTarget/mk.mr*mk.mr),
+		nc:     max(mk.nr, ncTarget/mk.nr*mk.nr),
+		thin:   thinRows,
+		ncThin: max(mk.nr, ncThinTarget/mk.nr*mk.nr),
+	}
 }
 
 // plan chooses how many pieces C is cut into and along which side. Each
@@ -225,6 +245,10 @@ func serial[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[T
 	mr, nr := mk.mr, mk.nr
 	mcb, ncb, kcb := blk.mc, blk.nc, blk.kc
 	tile := buf.tileFor(mr * nr)
+	if i1-i0 <= blk.thin {
+		serialThin(mk, blk, buf, a, b, k, alpha, beta, c, ldc, i0, i1, j0, j1)
+		return
+	}
 	for jc := j0; jc < j1; jc += ncb {
 		nc := min(ncb, j1-jc)
 		ncPad := (nc + mk.step - 1) / mk.step * mk.step
@@ -243,6 +267,32 @@ func serial[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[T
 				packA(ap, a, ic, mc, pc, kc, mr)
 				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, tile)
 			}
+		}
+	}
+}
+
+// serialThin is serial for a piece of C with few rows: all of them are
+// packed once per kc block of A, and B is packed a few panels at a time
+// just before they are used, so that the packed B stays in L2 instead of
+// making a round trip through L3.
+func serialThin[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[TA], b matrix[TB], k int, alpha, beta float64, c []float64, ldc, i0, i1, j0, j1 int) {
+	mr := mk.mr
+	tile := buf.tileFor(mr * mk.nr)
+	mc := i1 - i0
+	for pc := 0; pc < k; pc += blk.kc {
+		kc := min(blk.kc, k-pc)
+		ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
+		packA(ap, a, i0, mc, pc, kc, mr)
+		bt, useBeta := beta, beta != 0
+		if pc > 0 {
+			bt, useBeta = 1, true
+		}
+		for jc := j0; jc < j1; jc += blk.ncThin {
+			nc := min(blk.ncThin, j1-jc)
+			ncPad := (nc + mk.step - 1) / mk.step * mk.step
+			bp := buf.bFor(ncPad * kc)
+			packB(bp, b, pc, kc, jc, nc, &mk)
+			macro(mk, kc, ap, bp, c, ldc, i0, mc, jc, nc, alpha, bt, useBeta, tile)
 		}
 	}
 }

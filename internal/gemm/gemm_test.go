@@ -35,7 +35,8 @@ var shapes = []shape{
 	{16, 32, 5, 1},    // 8×24 then a full 8×8 tile
 	{131, 75, 210, 3}, // threaded, edges in m and n, k crosses kc
 	{5, 300, 200, 0},  // split by columns: fewer rows than workers' tiles
-	{600, 7, 100, 1},  // split by rows
+	{600, 7, 100, 1},
+	{170, 40, 530, 2}, // more rows than a thin piece: several mc blocks, two kc blocks  // split by rows
 }
 
 func randSlice[T Float](rnd *rand.Rand, n int) []T {

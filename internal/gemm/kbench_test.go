@@ -109,22 +109,34 @@ func BenchmarkPackB(b *testing.B) {
 	}
 }
 
-// BenchmarkBlocking times three of benchShapes with float64 operands
-// under several block sizes kc×mc.
+// BenchmarkBlocking times products under several block sizes: kc×mc on
+// three of benchShapes (without the thin path), and the thin path's column
+// blocks on QᵀA.
 func BenchmarkBlocking(b *testing.B) {
-	for _, blk := range []blocking{{192, 192, 4080}, {256, 128, 4080}, {384, 96, 4080}, {512, 96, 4080}, {512, 48, 4080}} {
+	type run struct {
+		blk   blocking
+		shape int
+	}
+	var runs []run
+	for _, blk := range []blocking{{192, 192, 4080, 0, 0}, {256, 128, 4080, 0, 0}, {384, 96, 4080, 0, 0}, {512, 96, 4080, 0, 0}, {512, 48, 4080, 0, 0}} {
 		for _, s := range []int{0, 2, 4} {
-			s := benchShapes[s]
-			b.Run(fmt.Sprintf("kc=%d/mc=%d/%s", blk.kc, blk.mc, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
-				a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
-				testBlocking = &blk
-				defer func() { testBlocking = nil }()
-				cpu0 := cpuSeconds()
-				for b.Loop() {
-					Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
-				}
-				report(b, cpu0, s.m, s.n, s.k)
-			})
+			runs = append(runs, run{blk, s})
 		}
+	}
+	for _, nct := range []int{0, 48, 96, 192} {
+		runs = append(runs, run{blocking{512, 96, 2040, 256 * min(nct, 1), nct}, 2})
+	}
+	for _, r := range runs {
+		s, blk := benchShapes[r.shape], r.blk
+		b.Run(fmt.Sprintf("kc=%d/mc=%d/thin=%d/ncthin=%d/%s", blk.kc, blk.mc, blk.thin, blk.ncThin, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+			a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
+			testBlocking = &blk
+			defer func() { testBlocking = nil }()
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+			}
+			report(b, cpu0, s.m, s.n, s.k)
+		})
 	}
 }
