@@ -128,7 +128,7 @@ func BenchmarkBlocking(b *testing.B) {
 	}
 	for _, r := range runs {
 		s, blk := benchShapes[r.shape], r.blk
-		b.Run(fmt.Sprintf("kc=%d/mc=%d/thin=%d/ncthin=%d/%s", blk.kc, blk.mc, blk.thin, blk.ncThin, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/thin=%d/ncthin=%d/%s", blk.kc, blk.mc, blk.nc, blk.thin, blk.ncThin, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
 			a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
 			testBlocking = &blk
 			defer func() { testBlocking = nil }()
