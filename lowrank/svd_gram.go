@@ -58,9 +58,8 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	c := blas64.General{Rows: n, Cols: n, Stride: n, Data: g} // reuse g's storage
 	gramTo(c, w)
 	tr.mark("gram WᵀW")
-	active := activeColumns(c)
-	tr.markf("active columns: %d of %d", len(active), n)
-	if !refineColumns(w, v, c, active, jacobiTol(m), tr) {
+	active, ok := refineColumns(w, v, c, jacobiTol(m), nullFloor(c), 0, tr)
+	if !ok {
 		return u, v, nil, false
 	}
 
@@ -131,14 +130,8 @@ func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
 // their singular values (‖w_j‖ ≤ √n·ε·σ₁) by as much — within the
 // O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD keeps
 // max|a_ij| ≥ 2⁻⁴⁰⁰, so the floor is far above underflow.
-func activeColumns(c blas64.General) []int {
+func activeColumns(c blas64.General, floor float64) []int {
 	n := c.Cols
-	var smax float64
-	for j := range n {
-		smax = max(smax, c.Data[j*c.Stride+j])
-	}
-	smax = math.Sqrt(smax)
-	floor := math.Sqrt(float64(n)) * 0x1p-52 * smax
 	var act []int
 	for j := range n {
 		if s := math.Sqrt(c.Data[j*c.Stride+j]); s > floor && s > 0 {
@@ -146,6 +139,17 @@ func activeColumns(c blas64.General) []int {
 		}
 	}
 	return act
+}
+
+// nullFloor returns √n·ε·max_j √c_jj for the n×n Gram matrix c (see
+// activeColumns).
+func nullFloor(c blas64.General) float64 {
+	n := c.Cols
+	var smax float64
+	for j := range n {
+		smax = max(smax, c.Data[j*c.Stride+j])
+	}
+	return math.Sqrt(float64(n)) * 0x1p-52 * math.Sqrt(smax)
 }
 
 // Refinement parameters. maxRefineRounds bounds the rounds of
@@ -159,37 +163,50 @@ const (
 	smallAngle      = 1e-4
 )
 
-// refineColumns makes the active columns of w (m×n) mutually orthogonal,
-// to a cosine ≤ tol, by orthogonal transformations applied to w and v
-// alike, so that a·v = w is preserved; c holds wᵀw on entry and on return.
-// Each round classifies the pairs of active columns whose cosine exceeds
-// tol by their Jacobi angle θ (tan 2θ = 2c_pq/(c_qq − c_pp)):
-//   - if some |θ| > smallAngle (a cluster, or columns the Gram
-//     eigensolver could not separate), cyclic Jacobi runs to convergence on
-//     the sub-matrix of c of those columns only (O(ℓ) per rotation for ℓ
-//     such columns) and its rotations are applied to w and v;
-//   - else all rotations are applied at once: Z = orth(I + S) with S the
-//     skew matrix of the angles, w ← w·Z, v ← v·Z (two GEMMs; S is tiny so
-//     one Newton–Schulz step orthonormalizes it).
+// refineColumns makes the active columns of w (m×n, see activeColumns)
+// mutually orthogonal, to a cosine ≤ tol, by orthogonal transformations
+// applied to w and v alike, so that a·v = w is preserved; c holds wᵀw on
+// entry and on return. It returns the active columns of the result, and
+// false if the rounds did not converge.
 //
-// Then c is recomputed from w, so the test is always on the actual
-// columns. It reports false if the rounds did not converge.
-func refineColumns(w, v, c blas64.General, active []int, tol float64, tr *svdTrace) bool {
+// Each round takes the pairs of active columns whose cosine exceeds tol and
+// their Jacobi angles θ (tan 2θ = 2c_pq/(c_qq − c_pp)):
+//   - the columns L of pairs with |θ| > smallAngle (a cluster, or columns
+//     the Gram eigensolver could not separate) are rotated among themselves:
+//     by the eigenvectors of c_LL (eigSym at the cluster's own scale, which
+//     resolves it to O(ε·‖c_LL‖) instead of O(ε·σ₁²)) when ℓ ≥
+//     clusterEigMin, else by cyclic Jacobi on c_LL to convergence (O(ℓ) per
+//     rotation);
+//   - the small-angle pairs with no column in L are rotated all at once:
+//     x[:, S] ← x[:, S]·orth(I + K) for the columns S they involve, K the
+//     skew matrix of the angles (one GEMM; rotations by angles ≤ θ commute
+//     up to O(θ²), so the next round sees cosines O(θ²): quadratic
+//     convergence).
+//
+// The two sets are disjoint, so both are applied from the same c; then c is
+// recomputed from w, so the test is always on the actual columns.
+func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *svdTrace) ([]int, bool) {
 	n := w.Cols
 	isLarge := make([]bool, n)
-	var zt []float64
+	inS := make([]bool, n)
+	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q
 	eigRounds := 0
 	for round := 0; ; round++ {
 		if round > 0 {
 			gramTo(c, w)
 			tr.mark("gram WᵀW")
 		}
+		active := activeColumns(c, floor)
+		tr.markf("depth %d round %d: %d active columns", depth, round, len(active))
 		cd := c.Data
 		clear(isLarge)
+		clear(inS)
 		fail, nLarge := false, 0
-		if zt != nil {
-			clear(zt)
+		type pair struct {
+			p, q int
+			t    float64
 		}
+		var small []pair
 		for ai, p := range active {
 			for _, q := range active[ai+1:] {
 				apq := cd[p*n+q]
@@ -199,30 +216,23 @@ func refineColumns(w, v, c blas64.General, active []int, tol float64, tr *svdTra
 				}
 				fail = true
 				t := jacobiTan(app, apq, aqq)
-				if math.Abs(t) > smallAngle {
-					if !isLarge[p] {
-						isLarge[p] = true
-						nLarge++
-					}
-					if !isLarge[q] {
-						isLarge[q] = true
-						nLarge++
-					}
+				if math.Abs(t) <= smallAngle {
+					small = append(small, pair{p, q, t})
 					continue
 				}
-				if zt == nil {
-					zt = make([]float64, n*n)
+				for _, j := range [2]int{p, q} {
+					if !isLarge[j] {
+						isLarge[j] = true
+						nLarge++
+					}
 				}
-				// Z_pq = t, Z_qp = −t (see rotation); zt = Zᵀ.
-				zt[q*n+p] = t
-				zt[p*n+q] = -t
 			}
 		}
 		if !fail {
-			return true
+			return active, true
 		}
 		if round == maxRefineRounds {
-			return false
+			return active, false
 		}
 		if nLarge > 0 {
 			large := make([]int, 0, nLarge)
@@ -239,39 +249,112 @@ func refineColumns(w, v, c blas64.General, active []int, tol float64, tr *svdTra
 				}
 			}
 			if l >= clusterEigMin && eigRounds < maxClusterEigRounds {
-				// Gram preconditioning of the cluster columns at their own
-				// scale: eigSym resolves them to O(ε·‖c_LL‖), far below the
-				// O(ε·σ₁²) that left them mixed.
 				eigRounds++
-				z := make([]float64, l*l)
-				if !eigSym(l, cl, make([]float64, l), z) {
-					return false
+				if !refineCluster(w, v, large, cl, tol, floor, depth, l < len(active), tr) {
+					return active, false
 				}
-				rotateColumns(w, large, z)
-				rotateColumns(v, large, z)
-				tr.markf("eig on %d cluster columns", l)
+			} else {
+				rots := jacobiGram(l, cl, tol, nil)
+				for k := range rots {
+					rots[k].p, rots[k].q = large[rots[k].p], large[rots[k].q]
+				}
+				applyRotations(w, v, rots)
+				tr.markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
+			}
+		}
+		// Simultaneous small-angle rotations among the columns outside L.
+		var cols []int
+		for _, pr := range small {
+			if isLarge[pr.p] || isLarge[pr.q] {
 				continue
 			}
-			rots := jacobiGram(l, cl, tol, nil)
-			for k := range rots {
-				rots[k].p, rots[k].q = large[rots[k].p], large[rots[k].q]
-			}
-			applyRotations(w, v, rots)
-			tr.markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
-			continue
+			inS[pr.p], inS[pr.q] = true, true
+			kt[pr.p*n+pr.q] = pr.t
 		}
 		for j := range n {
-			zt[j*n+j] = 1
+			if inS[j] {
+				cols = append(cols, j)
+			}
 		}
-		orthonormalizeRows(n, n, zt)
-		z := blas64.General{Rows: n, Cols: n, Stride: n, Data: zt}
-		tmp := blas64.General{Rows: w.Rows, Cols: n, Stride: n, Data: make([]float64, w.Rows*n)}
-		svdGemm(false, true, 1, w, z, 0, tmp)
-		copyGeneral(w, tmp)
-		tv := blas64.General{Rows: n, Cols: n, Stride: n, Data: tmp.Data[:n*n]}
-		svdGemm(false, true, 1, v, z, 0, tv)
-		copyGeneral(v, tv)
-		tr.mark("simultaneous rotations")
+		if len(cols) == 0 {
+			continue
+		}
+		sl := len(cols)
+		// z = I + K on the columns cols: Z_pq = t, Z_qp = −t (see rotation).
+		z := make([]float64, sl*sl)
+		for a, p := range cols {
+			z[a*sl+a] = 1
+			for b := a + 1; b < sl; b++ {
+				q := cols[b]
+				if t := kt[p*n+q]; t != 0 {
+					z[a*sl+b] = t
+					z[b*sl+a] = -t
+					kt[p*n+q] = 0
+				}
+			}
+		}
+		orthonormalizeRows(sl, sl, z)
+		rotateColumns(w, cols, z)
+		rotateColumns(v, cols, z)
+		tr.markf("simultaneous rotations on %d columns", sl)
+	}
+}
+
+// maxRefineDepth bounds the nesting of refineCluster.
+const maxRefineDepth = 8
+
+// refineCluster rotates the columns cols of w and v (cl = their Gram
+// matrix, destroyed) by the eigenvectors of cl — Gram preconditioning at the
+// cluster's own scale — and then, if recurse (the cluster is a proper
+// subset of the active columns) and the nesting allows, refines them among
+// themselves to convergence with refineColumns on the gathered m×ℓ block, so
+// that the sub-clusters inside are resolved at O(m·ℓ²) a round instead of
+// O(m·n²).
+func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, floor float64, depth int, recurse bool, tr *svdTrace) bool {
+	l := len(cols)
+	z := make([]float64, l*l)
+	if !eigSym(l, cl, make([]float64, l), z) {
+		return false
+	}
+	wl, vl := gatherColumns(w, cols), gatherColumns(v, cols)
+	zg := blas64.General{Rows: l, Cols: l, Stride: l, Data: z}
+	wz := blas64.General{Rows: w.Rows, Cols: l, Stride: l, Data: make([]float64, w.Rows*l)}
+	vz := blas64.General{Rows: v.Rows, Cols: l, Stride: l, Data: make([]float64, v.Rows*l)}
+	svdGemm(false, false, 1, wl, zg, 0, wz)
+	svdGemm(false, false, 1, vl, zg, 0, vz)
+	tr.markf("depth %d: eig on %d cluster columns", depth, l)
+	if recurse && depth < maxRefineDepth {
+		c := blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}
+		gramTo(c, wz)
+		if _, ok := refineColumns(wz, vz, c, tol, floor, depth+1, tr); !ok {
+			return false
+		}
+	}
+	scatterColumns(w, cols, wz)
+	scatterColumns(v, cols, vz)
+	return true
+}
+
+// gatherColumns returns a contiguous copy of the columns cols of x.
+func gatherColumns(x blas64.General, cols []int) blas64.General {
+	l := len(cols)
+	g := blas64.General{Rows: x.Rows, Cols: l, Stride: l, Data: make([]float64, x.Rows*l)}
+	for i := range x.Rows {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			g.Data[i*l+k] = row[j]
+		}
+	}
+	return g
+}
+
+// scatterColumns writes the columns of g into the columns cols of x.
+func scatterColumns(x blas64.General, cols []int, g blas64.General) {
+	for i := range x.Rows {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			row[j] = g.Data[i*g.Stride+k]
+		}
 	}
 }
 
