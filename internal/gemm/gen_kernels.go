@@ -128,20 +128,24 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool) {
 
 // packAsm writes the AVX-512 packing routines.
 func packAsm() {
-	// packRows8: an 8-row panel of a row-major A, 8 columns at a time, each
+	// packRows8: 8 rows of a row-major matrix, 8 columns at a time, each
 	// 8×8 block transposed in registers (unpack, then two rounds of
 	// 128-bit lane shuffles) so that column p of the block is stored as
-	// 8 contiguous doubles.
+	// 8 contiguous doubles, dstStride doubles after column p−1.
 	for _, f := range []struct {
 		name, load string
 		size       int
 	}{{"packRows8f64", "VMOVUPD", 8}, {"packRows8f32", "VCVTPS2PD", 4}} {
-		p("// func %s(dst *float64, src unsafe.Pointer, ld, n8 int)", f.name)
-		p("TEXT ·%s(SB), NOSPLIT, $0-32", f.name)
+		p("// func %s(dst *float64, src unsafe.Pointer, ld, n8, dstStride int)", f.name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-40", f.name)
 		p("\tMOVQ dst+0(FP), DI")
 		p("\tMOVQ src+8(FP), SI")
 		p("\tMOVQ ld+16(FP), R8")
 		p("\tMOVQ n8+24(FP), CX")
+		p("\tMOVQ dstStride+32(FP), R11")
+		p("\tSHLQ $3, R11")
+		p("\tLEAQ (R11)(R11*2), R12")
+		p("\tLEAQ (DI)(R11*4), R13")
 		p("\tSHLQ $%d, R8", map[int]int{8: 3, 4: 2}[f.size])
 		p("\tLEAQ (R8)(R8*2), R9")
 		p("\tLEAQ (SI)(R8*4), R10")
@@ -171,14 +175,16 @@ func packAsm() {
 			p("\tVSHUFF64X2 $0xEE, Z%d, Z%d, Z%d", t(3), t(2), s+3)
 			// columns odd+0, odd+2, odd+4, odd+6
 			cols := []struct{ a, b, imm, c int }{{s, s + 2, 0x88, 0}, {s, s + 2, 0xDD, 2}, {s + 1, s + 3, 0x88, 4}, {s + 1, s + 3, 0xDD, 6}}
+			dsts := []string{"(DI)", "(DI)(R11*1)", "(DI)(R11*2)", "(DI)(R12*1)", "(R13)", "(R13)(R11*1)", "(R13)(R11*2)", "(R13)(R12*1)"}
 			for _, c := range cols {
 				p("\tVSHUFF64X2 $0x%X, Z%d, Z%d, Z24", c.imm, c.b, c.a)
-				p("\tVMOVUPD Z24, %d(DI)", 64*(c.c+odd))
+				p("\tVMOVUPD Z24, %s", dsts[c.c+odd])
 			}
 		}
 		p("\tADDQ $%d, SI", 8*f.size)
 		p("\tADDQ $%d, R10", 8*f.size)
-		p("\tADDQ $512, DI")
+		p("\tLEAQ (DI)(R11*8), DI")
+		p("\tLEAQ (R13)(R11*8), R13")
 		p("\tDECQ CX")
 		p("\tJNE %s_loop", f.name)
 		p("%s_done:", f.name)

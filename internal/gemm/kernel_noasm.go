@@ -8,7 +8,9 @@ import "unsafe"
 func kernels() []microKernel { return []microKernel{goKernel} }
 
 // packRows8Fast is the assembly fast path of packRows8; there is none here.
-func packRows8Fast(panel []float64, src unsafe.Pointer, elemSize uintptr, ld, kc int) int { return 0 }
+func packRows8Fast(dst []float64, src unsafe.Pointer, elemSize uintptr, ld, kc, stride int) int {
+	return 0
+}
 
 // dealRowFast is the assembly fast path of packA and packB; there is none
 // here.

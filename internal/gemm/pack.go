@@ -86,7 +86,7 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 		for p := 0; p < kc; p++ {
 			off := (p0+p)*b.ld + j0
 			row := b.data[off : off+nc]
-			// row[:full] is in bounds, and so are the full/24 runs read.
+			// row[:full] is in bounds, and so are the full/nr runs read.
 			if full == 0 || !dealRowFast(dst[p*nr:], unsafe.Pointer(&row[0]), unsafe.Sizeof(row[0]), nr, full/nr, nr*kc) {
 				for jp := 0; jp < full; jp += nr {
 					src := row[jp : jp+nr]
@@ -110,12 +110,22 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 		cols := min(nr, nc-jp)
 		w, _ := mk.width(cols)
 		panel := dst[jp*kc : jp*kc+w*kc]
-		// Column j of op(B) is contiguous: scatter it down the panel.
+		// Column j of op(B) is contiguous: transpose 8 of them at a time
+		// where the assembly can, scatter the rest down the panel.
+		done := 0
+		if cols == w && w%8 == 0 {
+			done = kc
+			for g := 0; g < w; g += 8 {
+				off := (j0+jp+g)*b.ld + p0
+				_ = b.data[off+7*b.ld : off+7*b.ld+kc] // the 8 rows are in bounds
+				done = min(done, packRows8Fast(panel[g:], unsafe.Pointer(&b.data[off]), unsafe.Sizeof(b.data[0]), b.ld, kc, w))
+			}
+		}
 		for j := 0; j < cols; j++ {
 			off := (j0+jp+j)*b.ld + p0
-			src := b.data[off : off+kc]
+			src := b.data[off+done : off+kc]
 			for p, v := range src {
-				panel[p*w+j] = float64(v)
+				panel[(done+p)*w+j] = float64(v)
 			}
 		}
 		if cols < w {
@@ -142,7 +152,7 @@ func packRows8[T Float](panel []float64, a matrix[T], i, p0, kc int) {
 	r7 := a.data[off+7*ld : off+7*ld+kc]
 	panel = panel[:8*kc]
 	// r0 … r7 are in bounds, so the 8 rows of kc elements are.
-	done := packRows8Fast(panel, unsafe.Pointer(&r0[0]), unsafe.Sizeof(r0[0]), ld, kc)
+	done := packRows8Fast(panel, unsafe.Pointer(&r0[0]), unsafe.Sizeof(r0[0]), ld, kc, 8)
 	for p := done; p < kc; p++ {
 		d := panel[8*p : 8*p+8 : 8*p+8]
 		d[0] = float64(r0[p])
