@@ -20,6 +20,7 @@ var benchShapes = []struct {
 	{4096, 64, 1024, false, false},
 	{1024, 1024, 1024, false, false},
 	{1024, 1024, 4096, true, false}, // Gram AᵀA of a 4096×1024 A
+	{128, 8192, 4096, true, true},   // B = Yᵀ·Xᵀ for an 8192×4096 activation X (op(X) = Xᵀ)
 }
 
 func benchName(m, n, k int, tA, tB bool) string {

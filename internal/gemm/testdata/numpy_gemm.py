@@ -3,7 +3,7 @@
 import numpy as np, time, sys
 r = np.random.default_rng(1)
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-for (m,n,k,ta,tb) in [(8192,128,4096,0,0),(4096,128,8192,1,0),(128,4096,8192,1,0),(4096,64,1024,0,0),(1024,1024,1024,0,0),(1024,1024,4096,1,0)]:
+for (m,n,k,ta,tb) in [(8192,128,4096,0,0),(4096,128,8192,1,0),(128,4096,8192,1,0),(4096,64,1024,0,0),(1024,1024,1024,0,0),(1024,1024,4096,1,0),(128,8192,4096,1,1)]:
     A = r.standard_normal((k,m) if ta else (m,k)); B = r.standard_normal((n,k) if tb else (k,n))
     A32 = A.astype(np.float32)
     op = lambda X, t: X.T if t else X
