@@ -170,21 +170,23 @@ const (
 // false if the rounds did not converge.
 //
 // Each round takes the pairs of active columns whose cosine exceeds tol and
-// their Jacobi angles θ (tan 2θ = 2c_pq/(c_qq − c_pp)):
-//   - the columns L of pairs with |θ| > smallAngle (a cluster, or columns
-//     the Gram eigensolver could not separate) are rotated among themselves:
-//     by the eigenvectors of c_LL (eigSym at the cluster's own scale, which
-//     resolves it to O(ε·‖c_LL‖) instead of O(ε·σ₁²)) when ℓ ≥
-//     clusterEigMin, else by cyclic Jacobi on c_LL to convergence (O(ℓ) per
-//     rotation);
-//   - the small-angle pairs with no column in L are rotated all at once:
-//     x[:, S] ← x[:, S]·orth(I + K) for the columns S they involve, K the
-//     skew matrix of the angles (one GEMM; rotations by angles ≤ θ commute
-//     up to O(θ²), so the next round sees cosines O(θ²): quadratic
-//     convergence).
+// their Jacobi angles θ (tan 2θ = 2c_pq/(c_qq − c_pp)), and
+//   - first rotates the small-angle pairs (|θ| ≤ smallAngle) all at once,
+//     except those within L below: x[:, S] ← x[:, S]·orth(I + K) for the
+//     columns S they involve, K the skew matrix of the angles (one GEMM;
+//     rotations by angles ≤ θ commute up to O(θ²), so the next round sees
+//     cosines O(θ²): quadratic convergence). This removes from small
+//     columns their components along larger ones, which can dominate them;
+//   - then rotates the columns L of the pairs with |θ| > smallAngle (a
+//     cluster, or columns the Gram eigensolver could not separate) among
+//     themselves, from their Gram matrix recomputed after the first step:
+//     by its eigenvectors (eigSym at the cluster's own scale, which
+//     resolves it to O(ε·‖c_LL‖) instead of O(ε·σ₁²)) followed by the same
+//     refinement on the gathered columns (refineCluster) when ℓ ≥
+//     clusterEigMin, else by cyclic Jacobi to convergence (O(ℓ) per
+//     rotation).
 //
-// The two sets are disjoint, so both are applied from the same c; then c is
-// recomputed from w, so the test is always on the actual columns.
+// Then c is recomputed from w, so the test is always on the actual columns.
 func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *svdTrace) ([]int, bool) {
 	n := w.Cols
 	isLarge := make([]bool, n)
@@ -234,6 +236,43 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *sv
 		if round == maxRefineRounds {
 			return active, false
 		}
+		// Simultaneous small-angle rotations, except within L. They go
+		// first: they remove from the columns of L their components along
+		// larger columns, which can dominate them and must be gone before
+		// L is resolved at its own scale.
+		var cols []int
+		for _, pr := range small {
+			if isLarge[pr.p] && isLarge[pr.q] {
+				continue
+			}
+			inS[pr.p], inS[pr.q] = true, true
+			kt[pr.p*n+pr.q] = pr.t
+		}
+		for j := range n {
+			if inS[j] {
+				cols = append(cols, j)
+			}
+		}
+		if len(cols) > 0 {
+			sl := len(cols)
+			// z = I + K on the columns cols: Z_pq = t, Z_qp = −t (see rotation).
+			z := make([]float64, sl*sl)
+			for a, p := range cols {
+				z[a*sl+a] = 1
+				for b := a + 1; b < sl; b++ {
+					q := cols[b]
+					if t := kt[p*n+q]; t != 0 {
+						z[a*sl+b] = t
+						z[b*sl+a] = -t
+						kt[p*n+q] = 0
+					}
+				}
+			}
+			orthonormalizeRows(sl, sl, z)
+			rotateColumns(w, cols, z)
+			rotateColumns(v, cols, z)
+			tr.markf("simultaneous rotations on %d columns", sl)
+		}
 		if nLarge > 0 {
 			large := make([]int, 0, nLarge)
 			for j := range n {
@@ -242,12 +281,9 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *sv
 				}
 			}
 			l := len(large)
+			// The Gram matrix of L, fresh: the small-angle step moved L.
 			cl := make([]float64, l*l)
-			for i, p := range large {
-				for j, q := range large {
-					cl[i*l+j] = cd[p*n+q]
-				}
-			}
+			gramTo(blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}, gatherColumns(w, large))
 			if l >= clusterEigMin && eigRounds < maxClusterEigRounds {
 				eigRounds++
 				if !refineCluster(w, v, large, cl, tol, floor, depth, l < len(active), tr) {
@@ -262,41 +298,6 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *sv
 				tr.markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
 			}
 		}
-		// Simultaneous small-angle rotations among the columns outside L.
-		var cols []int
-		for _, pr := range small {
-			if isLarge[pr.p] || isLarge[pr.q] {
-				continue
-			}
-			inS[pr.p], inS[pr.q] = true, true
-			kt[pr.p*n+pr.q] = pr.t
-		}
-		for j := range n {
-			if inS[j] {
-				cols = append(cols, j)
-			}
-		}
-		if len(cols) == 0 {
-			continue
-		}
-		sl := len(cols)
-		// z = I + K on the columns cols: Z_pq = t, Z_qp = −t (see rotation).
-		z := make([]float64, sl*sl)
-		for a, p := range cols {
-			z[a*sl+a] = 1
-			for b := a + 1; b < sl; b++ {
-				q := cols[b]
-				if t := kt[p*n+q]; t != 0 {
-					z[a*sl+b] = t
-					z[b*sl+a] = -t
-					kt[p*n+q] = 0
-				}
-			}
-		}
-		orthonormalizeRows(sl, sl, z)
-		rotateColumns(w, cols, z)
-		rotateColumns(v, cols, z)
-		tr.markf("simultaneous rotations on %d columns", sl)
 	}
 }
 
