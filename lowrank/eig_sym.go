@@ -18,20 +18,22 @@ import (
 // v (n×n, row-major, stride n) the orthonormal eigenvectors as its columns.
 // It reports false if the eigenvalue iteration failed to converge.
 //
-// Method (measured against gonum's Dsteqr in docs/exact-svd.md):
-//  1. tridiagonalize, G = Q·T·Qᵀ (tridiag: blocked Householder, 4/3·n³ flops);
+// Method (each step measured against the gonum routine it replaces in
+// docs/exact-svd.md; the whole is ≈ 38× faster than mat.EigenSym at n = 1024):
+//  1. tridiagonalize, G = Q·T·Qᵀ (tridiag: LAPACK Dsytrd's blocked
+//     algorithm, trailing updates by GEMM, 4/3·n³ flops);
 //  2. eigenvalues of T by the Pal–Walker–Kahan QL/QR iteration (gonum
 //     Dsterf, O(n²), absolute error O(ε·‖T‖));
 //  3. one eigenvector of T per eigenvalue by inverse iteration with the
 //     shift at the computed eigenvalue (O(n) per solve, three solves, both
 //     cores, a seeded random start per vector so that vectors of a cluster
 //     of close eigenvalues are independent combinations of its subspace);
-//  4. orthonormalise the n vectors in eigenvalue order by a Householder LQ
-//     factorization (unconditionally orthonormal to O(n·ε); a vector whose
-//     eigenvalue is separated by a gap g from the others changes by
-//     O(ε·‖T‖/g), and vectors of a cluster are rotated within the cluster's
-//     subspace, which the caller's Jacobi refinement resolves);
-//  5. back-transform V = Q·Z.
+//  4. orthonormalize the n vectors in eigenvalue order (orthonormalizeRows:
+//     a Newton–Schulz step when they are nearly orthonormal, which a vector
+//     whose eigenvalue is separated by a gap g from the others is to
+//     O(ε·‖T‖/g); else Householder LQ, which keeps vectors of a cluster in
+//     its subspace — the caller's refinement resolves the rest);
+//  5. back-transform V = Q·Z (applyQLeft: compact-WY blocks by GEMM).
 //
 // Steps 1, 4 and 5 cost O(n³) and run in blocked, GEMM-rich code; steps 2
 // and 3 are O(n²). This replaces the implicit-QL vector iteration (gonum
