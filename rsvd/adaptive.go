@@ -46,13 +46,9 @@ type AdaptiveOptions struct {
 // wrapping ErrNoTolerance.
 func AdaptiveQB(a mat.Matrix, tol float64, opts *AdaptiveOptions) (*lowrank.QB, error) {
 	h, t := lowrank.HostMatrix(a)
-	if opts != nil && t && opts.Orientation != Auto {
+	if opts != nil && opts.Orientation.Flip(t) != opts.Orientation {
 		o := *opts
-		if o.Orientation == Rows {
-			o.Orientation = Cols
-		} else {
-			o.Orientation = Rows
-		}
+		o.Orientation = o.Orientation.Flip(t)
 		opts = &o
 	}
 	d := NewDecomposer(lowrank.CPU{})

@@ -30,42 +30,7 @@ func (d *Decomposer) QBTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) 
 	if err != nil {
 		return err
 	}
-	be := d.ws.Backend()
-	m, n := a.Dims()
-	p, s := m, n
-	if trans {
-		p, s = n, m
-	}
-	_, l := y.Dims()
-	if dst.Q, err = alg.Ensure(be, dst.Q, p, k); err != nil {
-		return err
-	}
-	if dst.B, err = alg.Ensure(be, dst.B, k, s); err != nil {
-		return err
-	}
-	if l == k {
-		if err := be.Copy(dst.Q, y); err != nil {
-			return err
-		}
-		if err := be.Mul(dst.B, 1, y, true, a, trans, 0); err != nil {
-			return err
-		}
-	} else {
-		bl, err := d.ws.Get("b.full", l, s)
-		if err != nil {
-			return err
-		}
-		if err := be.Mul(bl, 1, y, true, a, trans, 0); err != nil {
-			return err
-		}
-		if err := alg.Truncate(d.ws, dst.Q, dst.B, y, bl, k); err != nil {
-			return err
-		}
-	}
-	dst.Trans = trans
-	dst.Norm2A = norm2
-	dst.Norm2B, err = be.Norm2(dst.B)
-	return err
+	return alg.FinishQB(d.ws, dst, a, trans, y, k, norm2)
 }
 
 // SVD computes the rank-k randomized SVD of the backend matrix a and
@@ -75,28 +40,7 @@ func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.M
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	be := d.ws.Backend()
-	_, l := y.Dims()
-	m, n := a.Dims()
-	sdim := n
-	if trans {
-		sdim = m
-	}
-	bt, err := d.ws.Get("bt", sdim, l)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := be.Mul(bt, 1, a, !trans, y, false, 0); err != nil {
-		return nil, nil, nil, err
-	}
-	u, v, s, err = alg.SVDOf(d.ws, y, bt, k)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if trans {
-		u, v = v, u
-	}
-	return u, v, s, nil
+	return alg.FinishSVD(d.ws, a, trans, y, k)
 }
 
 // rangeFinder returns Q (p×ℓ, orthonormal) spanning the Gaussian sketch
@@ -206,15 +150,11 @@ func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
 }
 
 func flipped(opts *Options, t bool) *Options {
-	if opts == nil || !t || opts.Orientation == Auto {
+	if opts == nil || opts.Orientation.Flip(t) == opts.Orientation {
 		return opts
 	}
 	o := *opts
-	if o.Orientation == Rows {
-		o.Orientation = Cols
-	} else {
-		o.Orientation = Rows
-	}
+	o.Orientation = o.Orientation.Flip(t)
 	return &o
 }
 

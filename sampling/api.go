@@ -65,15 +65,11 @@ func Nystrom(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
 // matrix: an explicit orientation is flipped when the input was a
 // transpose view.
 func flipped(opts *Options, t bool) *Options {
-	if opts == nil || !t || opts.Orientation == Auto {
+	if opts == nil || opts.Orientation.Flip(t) == opts.Orientation {
 		return opts
 	}
 	o := *opts
-	if o.Orientation == Rows {
-		o.Orientation = Cols
-	} else {
-		o.Orientation = Rows
-	}
+	o.Orientation = o.Orientation.Flip(t)
 	return &o
 }
 

@@ -46,45 +46,10 @@ func (d *Decomposer) QBTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) 
 	if err != nil {
 		return err
 	}
-	be := d.ws.Backend()
-	m, n := a.Dims()
-	p, s := m, n
-	if trans {
-		p, s = n, m
-	}
-	_, l := y.Dims()
-	if err := be.QR(y, nil); err != nil {
+	if err := d.ws.Backend().QR(y, nil); err != nil {
 		return err
 	}
-	if dst.Q, err = alg.Ensure(be, dst.Q, p, k); err != nil {
-		return err
-	}
-	if dst.B, err = alg.Ensure(be, dst.B, k, s); err != nil {
-		return err
-	}
-	if l == k {
-		if err := be.Copy(dst.Q, y); err != nil {
-			return err
-		}
-		if err := be.Mul(dst.B, 1, y, true, a, trans, 0); err != nil {
-			return err
-		}
-	} else {
-		bl, err := d.ws.Get("b.full", l, s)
-		if err != nil {
-			return err
-		}
-		if err := be.Mul(bl, 1, y, true, a, trans, 0); err != nil {
-			return err
-		}
-		if err := alg.Truncate(d.ws, dst.Q, dst.B, y, bl, k); err != nil {
-			return err
-		}
-	}
-	dst.Trans = trans
-	dst.Norm2A = norm2
-	dst.Norm2B, err = be.Norm2(dst.B)
-	return err
+	return alg.FinishQB(d.ws, dst, a, trans, y, k, norm2)
 }
 
 // SVD computes the rank-k SVD form of the decomposition: the QB, then the
@@ -95,33 +60,10 @@ func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.M
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	be := d.ws.Backend()
-	if err := be.QR(y, nil); err != nil {
+	if err := d.ws.Backend().QR(y, nil); err != nil {
 		return nil, nil, nil, err
 	}
-	ps, l := y.Dims()
-	_ = ps
-	m, n := a.Dims()
-	sdim := n
-	if trans {
-		sdim = m
-	}
-	bt, err := d.ws.Get("bt", sdim, l)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	// Bᵀ = op(A)ᵀ·Q.
-	if err := be.Mul(bt, 1, a, !trans, y, false, 0); err != nil {
-		return nil, nil, nil, err
-	}
-	u, v, s, err = alg.SVDOf(d.ws, y, bt, k)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if trans {
-		u, v = v, u
-	}
-	return u, v, s, nil
+	return alg.FinishSVD(d.ws, a, trans, y, k)
 }
 
 // sketch validates the input, draws the rows, and returns the p×ℓ sketch

@@ -138,3 +138,88 @@ func SVDOf(ws *lowrank.Workspace, q, bt lowrank.Matrix, k int) (u, v lowrank.Mat
 	}
 	return u, v, sv[:k], nil
 }
+
+// FinishQB writes the rank-k QB of op(A) from the orthonormal p×ℓ basis q
+// into dst: B = qᵀ·op(A), truncated to k leading directions when ℓ > k
+// (see Truncate). dst's matrices are reused when their shapes fit.
+func FinishQB(ws *lowrank.Workspace, dst *Factors, a lowrank.Matrix, trans bool, q lowrank.Matrix, k int, norm2 float64) error {
+	be := ws.Backend()
+	p, l := q.Dims()
+	m, n := a.Dims()
+	s := n
+	if trans {
+		s = m
+	}
+	var err error
+	if dst.Q, err = Ensure(be, dst.Q, p, k); err != nil {
+		return err
+	}
+	if dst.B, err = Ensure(be, dst.B, k, s); err != nil {
+		return err
+	}
+	if l == k {
+		if err := be.Copy(dst.Q, q); err != nil {
+			return err
+		}
+		if err := be.Mul(dst.B, 1, q, true, a, trans, 0); err != nil {
+			return err
+		}
+	} else {
+		bl, err := ws.Get("b.full", l, s)
+		if err != nil {
+			return err
+		}
+		if err := be.Mul(bl, 1, q, true, a, trans, 0); err != nil {
+			return err
+		}
+		if err := Truncate(ws, dst.Q, dst.B, q, bl, k); err != nil {
+			return err
+		}
+	}
+	dst.Trans = trans
+	dst.Norm2A = norm2
+	dst.Norm2B, err = be.Norm2(dst.B)
+	return err
+}
+
+// FinishSVD returns the rank-k SVD U (m×k), S, V (n×k) of A itself from
+// the orthonormal p×ℓ basis q of op(A): Bᵀ = op(A)ᵀ·q, then SVDOf, with
+// the orientation undone.
+func FinishSVD(ws *lowrank.Workspace, a lowrank.Matrix, trans bool, q lowrank.Matrix, k int) (u, v lowrank.Matrix, s []float64, err error) {
+	_, l := q.Dims()
+	m, n := a.Dims()
+	sdim := n
+	if trans {
+		sdim = m
+	}
+	bt, err := ws.Get("bt", sdim, l)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := ws.Backend().Mul(bt, 1, a, !trans, q, false, 0); err != nil {
+		return nil, nil, nil, err
+	}
+	if u, v, s, err = SVDOf(ws, q, bt, k); err != nil {
+		return nil, nil, nil, err
+	}
+	if trans {
+		u, v = v, u
+	}
+	return u, v, s, nil
+}
+
+// Flip returns the orientation to use on the stored matrix when the
+// caller's matrix is its transpose (t): an explicit orientation is
+// swapped, Auto stays (it depends on the shape only).
+func (o Orientation) Flip(t bool) Orientation {
+	if !t {
+		return o
+	}
+	switch o {
+	case Rows:
+		return Cols
+	case Cols:
+		return Rows
+	}
+	return o
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -343,23 +344,6 @@ func testNormal(t *testing.T, b lowrank.Backend) {
 	assert.InDelta(t, 1, variance, 5*math.Sqrt(2.0/n), "sample variance")
 }
 
-func orthErr(q *mat.Dense) float64 {
-	_, l := q.Dims()
-	var g mat.Dense
-	g.Mul(q.T(), q)
-	e := 0.0
-	for i := 0; i < l; i++ {
-		for j := 0; j < l; j++ {
-			want := 0.0
-			if i == j {
-				want = 1
-			}
-			e = math.Max(e, math.Abs(g.At(i, j)-want))
-		}
-	}
-	return e
-}
-
 func testQR(t *testing.T, b lowrank.Backend, cfg Config) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	cases := []struct {
@@ -397,7 +381,7 @@ func testQR(t *testing.T, b lowrank.Backend, cfg Config) {
 		require.NoError(t, b.QR(da, dr), tc.name)
 		q := download(t, b, da)
 		r := download(t, b, dr)
-		assert.LessOrEqual(t, orthErr(q), cfg.OrthTol*float64(l), "%s: ‖QᵀQ − I‖_max", tc.name)
+		assert.LessOrEqual(t, testmat.OrthError(q), cfg.OrthTol*float64(l), "%s: ‖QᵀQ − I‖_max", tc.name)
 		assert.False(t, hasNaN(q), "%s: NaN in Q", tc.name)
 		for i := 0; i < l; i++ {
 			for j := 0; j < i; j++ {
@@ -462,8 +446,8 @@ func testSVD(t *testing.T, b lowrank.Backend, cfg Config) {
 		for i := 1; i < l; i++ {
 			assert.LessOrEqual(t, s[i], s[i-1], "singular values must be non-increasing")
 		}
-		assert.LessOrEqual(t, orthErr(u), cfg.OrthTol*float64(l), "U orthonormal")
-		assert.LessOrEqual(t, orthErr(v), cfg.OrthTol*float64(l), "V orthonormal")
+		assert.LessOrEqual(t, testmat.OrthError(u), cfg.OrthTol*float64(l), "U orthonormal")
+		assert.LessOrEqual(t, testmat.OrthError(v), cfg.OrthTol*float64(l), "V orthonormal")
 		us := mat.DenseCopyOf(u)
 		for j := 0; j < l; j++ {
 			for i := 0; i < l; i++ {
