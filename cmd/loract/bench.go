@@ -47,6 +47,23 @@ type benchRun struct {
 	envs    []bench.Env
 }
 
+// writePeerScripts writes the peer scripts into a new temporary folder
+// (when Python was found) and sets the peers' timing environment. The
+// caller removes the folder.
+func (b *benchRun) writePeerScripts(prefix string) (dir string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", err
+	}
+	if b.py.Exe != "" {
+		if b.cpuPy, b.torchPy, err = bench.WriteScripts(dir); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+	}
+	b.env = bench.TimingEnv()
+	return dir, nil
+}
+
 func (b *benchRun) progress(format string, args ...any) {
 	fmt.Fprintf(b.log, "[%6.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
 }
@@ -104,17 +121,11 @@ func runBench(args []string) error {
 	if err := b.describePeers(); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "loract-bench-")
+	dir, err := b.writePeerScripts("loract-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if b.py.Exe != "" {
-		if b.cpuPy, b.torchPy, err = bench.WriteScripts(dir); err != nil {
-			return err
-		}
-	}
-	b.env = bench.TimingEnv()
 	if *keepEnv {
 		b.env = os.Environ()
 	}

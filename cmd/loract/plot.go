@@ -65,17 +65,11 @@ func runPlot(args []string) error {
 			return err
 		}
 	}
-	dir, err := os.MkdirTemp("", "loract-plot-")
+	dir, err := b.writePeerScripts("loract-plot-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if b.py.Exe != "" {
-		if b.cpuPy, b.torchPy, err = bench.WriteScripts(dir); err != nil {
-			return err
-		}
-	}
-	b.env = bench.TimingEnv()
 	var extra []bench.Record
 	if *records != "" {
 		for _, f := range strings.Split(*records, ",") {
