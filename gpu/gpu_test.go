@@ -82,6 +82,22 @@ func TestConformance(t *testing.T) {
 
 // activation returns an m×n activation-like matrix (power-law spectrum
 // σ_j = 1/(j+1) + 10⁻³, incoherent singular vectors) and its spectrum.
+// uploadFloat32 puts a on the device as float32, as a row-major
+// activation buffer or as a column-major matrix.
+func uploadFloat32(t *testing.T, b *Backend, a *mat.Dense, rowMajor bool) *Matrix {
+	t.Helper()
+	if rowMajor {
+		da, err := b.UploadDense32(testmat.To32(a), Float32)
+		require.NoError(t, err)
+		return da
+	}
+	m, n := a.Dims()
+	da, err := b.NewMatrix(m, n, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Upload(da, a))
+	return da
+}
+
 func activation(m, n int, seed uint64) (*mat.Dense, []float64) {
 	s := testmat.ActivationLike(min(m, n))
 	return testmat.Incoherent(m, n, s, seed), s
@@ -126,16 +142,7 @@ func TestSamplingQB(t *testing.T) {
 		rowMajor      bool
 	}{{1024, 512, 32, 0, true}, {512, 1024, 48, 8, false}, {2000, 300, 300, 0, true}} {
 		a, _ := activation(tc.m, tc.n, uint64(tc.m+tc.k))
-		var da *Matrix
-		var err error
-		if tc.rowMajor {
-			da, err = b.UploadDense32(testmat.To32(a), Float32)
-		} else {
-			da, err = b.NewMatrix(tc.m, tc.n, Float32)
-			require.NoError(t, err)
-			err = b.Upload(da, a)
-		}
-		require.NoError(t, err)
+		da := uploadFloat32(t, b, a, tc.rowMajor)
 		opts := &sampling.Options{Oversample: tc.over, Seed: 7}
 		d := sampling.NewDecomposer(b)
 		var f sampling.Factors
@@ -218,16 +225,7 @@ func TestExactSVD(t *testing.T) {
 		q := min(tc.m, tc.n)
 		sigma := testmat.PowerLaw(q, 1, 1e-2)
 		a := testmat.Incoherent(tc.m, tc.n, sigma, 11)
-		var da *Matrix
-		var err error
-		if tc.rowMajor {
-			da, err = b.UploadDense32(testmat.To32(a), Float32)
-		} else {
-			da, err = b.NewMatrix(tc.m, tc.n, Float32)
-			require.NoError(t, err)
-			err = b.Upload(da, a)
-		}
-		require.NoError(t, err)
+		da := uploadFloat32(t, b, a, tc.rowMajor)
 		u, v, s, err := b.ExactSVD(da, q)
 		require.NoError(t, err)
 		var hu, hv mat.Dense
