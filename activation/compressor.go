@@ -8,7 +8,9 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/exact"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
@@ -47,9 +49,9 @@ func New(cfg Config) (*Compressor, error) {
 	}
 	c := &Compressor{cfg: cfg, be: cfg.Backend, cache: map[cacheKey]*Saved{}, stats: map[string]*LayerStats{}}
 	if c.be == nil {
-		c.be = lowrank.CPU{}
+		c.be = cpu.Backend{}
 	}
-	if _, cpu := c.be.(lowrank.CPU); !cpu && cfg.Workers > 1 {
+	if _, cpu := c.be.(cpu.Backend); !cpu && cfg.Workers > 1 {
 		return nil, fmt.Errorf("%w: Workers = %d on backend %s: a device backend serves one goroutine (its own stream); use Workers ≤ 1",
 			lowrank.ErrOption, cfg.Workers, c.be.Name())
 	}
@@ -287,7 +289,7 @@ type worker struct {
 	rows  *sampling.Decomposer
 	gauss *rsvd.Decomposer
 	ws    *lowrank.Workspace
-	f     alg.Factors
+	f     skeleton.Factors
 	buf   mat.Dense
 }
 
@@ -377,7 +379,7 @@ func (w *worker) download(be lowrank.Backend, m lowrank.Matrix, name string) (*m
 
 // shrink truncates the QB (q p×ℓ, b ℓ×s) of op(X) to the smallest rank k
 // with ‖X‖² − Σ_{i≤k} σ_i(B)² ≤ tol²·‖X‖². With B·Bᵀ = W·Λ·Wᵀ the result
-// Q·W_k, W_kᵀ·B is again a QB (see internal/alg.Truncate); Λ holds σ_i².
+// Q·W_k, W_kᵀ·B is again a QB (see internal/skeleton.Truncate); Λ holds σ_i².
 func (w *worker) shrink(be lowrank.Backend, q, b lowrank.Matrix, norm2A, tol float64) (qk, bk lowrank.Matrix, norm2B float64, err error) {
 	p, l := q.Dims()
 	_, s := b.Dims()
@@ -441,7 +443,7 @@ func (w *worker) exact(s *Saved, be lowrank.Backend, x lowrank.Matrix, k int, cf
 	if cfg.Rank.kind == rankTol {
 		k = min(m, n)
 	}
-	f, err := lowrank.TruncatedSVD(h, k)
+	f, err := exact.TruncatedSVD(h, k)
 	if err != nil {
 		return err
 	}

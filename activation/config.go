@@ -40,7 +40,7 @@ const (
 	Rows Method = iota
 	// Gaussian is the randomized SVD's Gaussian QB (package rsvd).
 	Gaussian
-	// Exact is the truncated exact SVD (lowrank.TruncatedSVD): optimal
+	// Exact is the truncated exact SVD (exact.TruncatedSVD): optimal
 	// error, cost O(L·d·min(L,d)); for reference runs on small sizes.
 	Exact
 	// None saves the activation as it is (a copy at the storage precision):
@@ -180,7 +180,7 @@ type Config struct {
 	// Precision is the storage precision of the factors (and of the copy
 	// kept by None): lowrank.Float64 (the zero value), Float32 or BFloat16.
 	Precision lowrank.Precision
-	// Backend runs the decompositions; nil means lowrank.CPU{}. The CPU
+	// Backend runs the decompositions; nil means cpu.Backend{}. The CPU
 	// backend takes *mat.Dense and *lowrank.Dense32 activations; a device
 	// backend (package gpu) takes its own matrices. The factors are packed
 	// into host memory at Precision (a device backend's are downloaded,

@@ -7,6 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -30,7 +31,7 @@ func getScratch(r, c int) *mat.Dense {
 func mul(dst *mat.Dense, a mat.Matrix, ta bool, b *mat.Dense) {
 	switch a.(type) {
 	case *mat.Dense, *lowrank.Dense32:
-		if err := (lowrank.CPU{}).Mul(dst, 1, a, ta, b, false, 0); err != nil {
+		if err := (cpu.Backend{}).Mul(dst, 1, a, ta, b, false, 0); err != nil {
 			panic(err) // the CPU backend reports no errors
 		}
 		return

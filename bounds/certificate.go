@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/exact"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/sampling"
 )
@@ -17,13 +18,13 @@ type Exact struct {
 	s    []float64
 }
 
-// NewExact computes the exact SVD of a with lowrank.TruncatedSVD (cost
+// NewExact computes the exact SVD of a with exact.TruncatedSVD (cost
 // O(m·n·min(m, n)); gonum's one-sided Jacobi/QR-iteration is accurate to a
 // small multiple of ε·σ₁). a is not modified. It returns the errors of
-// lowrank.TruncatedSVD.
+// exact.TruncatedSVD.
 func NewExact(a mat.Matrix) (*Exact, error) {
 	m, n := a.Dims()
-	f, err := lowrank.TruncatedSVD(a, min(m, n))
+	f, err := exact.TruncatedSVD(a, min(m, n))
 	if err != nil {
 		return nil, err
 	}

@@ -28,8 +28,8 @@ func roundoff(m, n int, normA float64) float64 {
 }
 
 type fixture struct {
-	spec   Spectrum
-	str    Structure
+	spec   testmat.Spectrum
+	str    testmat.Structure
 	a      *mat.Dense
 	ex     *Exact
 	sigma  []float64
@@ -38,7 +38,7 @@ type fixture struct {
 	sample bool // the sampled side of op(A) is coherent (μ > m/(2k))
 }
 
-func newFixture(t testing.TB, sp Spectrum, st Structure, m, n, k int, seed uint64) fixture {
+func newFixture(t testing.TB, sp testmat.Spectrum, st testmat.Structure, m, n, k int, seed uint64) fixture {
 	sigma := sp.Values(min(m, n), k)
 	a := st.Matrix(m, n, sigma, seed)
 	ex, err := NewExact(a)
@@ -56,8 +56,8 @@ func TestCertificateEveryDraw(t *testing.T) {
 	l := k + p
 	worst := math.Inf(-1) // largest (err − cert)/cert seen, for the log
 	for _, sh := range []struct{ m, n int }{{160, 96}, {96, 160}} {
-		for si, sp := range Spectra() {
-			for ti, st := range Structures() {
+		for si, sp := range testmat.Spectra() {
+			for ti, st := range testmat.Structures() {
 				f := newFixture(t, sp, st, sh.m, sh.n, k, uint64(10*si+ti))
 				tol := roundoff(sh.m, sh.n, f.normA)
 				tauL := OptimalFrobenius(f.sigma, l)
@@ -136,8 +136,8 @@ func checkTruncated(t *testing.T, f fixture, k, l, q int, seed uint64, name stri
 // matrix Ω = Aᵀ·Sᵀ: two independent computations of the same number.
 func TestRowSamplingMatchesStructural(t *testing.T) {
 	const m, n, k = 90, 70, 8
-	for si, sp := range Spectra()[:4] {
-		f := newFixture(t, sp, Structures()[0], m, n, k, uint64(si))
+	for si, sp := range testmat.Spectra()[:4] {
+		f := newFixture(t, sp, testmat.Structures()[0], m, n, k, uint64(si))
 		for q := 0; q <= 2; q++ {
 			for _, l := range []int{k, k + 2, 3 * k} {
 				idx := make([]int, l)
@@ -264,8 +264,8 @@ func TestInputsUnmodified(t *testing.T) {
 // re-normalisation between products (QR, LU, none) for q = 2.
 func TestCertificateNormalizers(t *testing.T) {
 	const m, n, k, l, q = 120, 80, 8, 12, 2
-	for si, sp := range Spectra()[:3] {
-		f := newFixture(t, sp, Structures()[0], m, n, k, uint64(si))
+	for si, sp := range testmat.Spectra()[:3] {
+		f := newFixture(t, sp, testmat.Structures()[0], m, n, k, uint64(si))
 		tol := roundoff(m, n, f.normA)
 		for _, nz := range []rsvd.Normalizer{rsvd.QR, rsvd.LU, rsvd.None} {
 			for d := range 3 {

@@ -20,7 +20,7 @@ import (
 func TestEstimators(t *testing.T) {
 	const k = 10
 	rng := rand.New(rand.NewPCG(3, 4))
-	for si, sp := range Spectra() {
+	for si, sp := range testmat.Spectra() {
 		for _, sh := range []struct{ m, n int }{{120, 80}, {80, 120}} {
 			sigma := sp.Values(min(sh.m, sh.n), k)
 			a := testmat.Haar(sh.m, sh.n, sigma, uint64(si))

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/loract/loract/internal/testmat"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -64,8 +65,8 @@ func TestGaussianMeanUnderHMT(t *testing.T) {
 	const m, n, k, p = 160, 96, 12, 5
 	N := seeds(40)
 	l := k + p
-	for si, sp := range Spectra() {
-		for _, st := range []Structure{Structures()[0], Structures()[2]} {
+	for si, sp := range testmat.Spectra() {
+		for _, st := range []testmat.Structure{testmat.Structures()[0], testmat.Structures()[2]} {
 			f := newFixture(t, sp, st, m, n, k, uint64(si))
 			for q := 0; q <= 1; q++ {
 				var ef, es sample
@@ -98,11 +99,11 @@ func TestRegimeRowsTighter(t *testing.T) {
 	const m, n, k, p = 256, 160, 16, 4
 	N := seeds(20)
 	l := k + p
-	for si, sp := range Spectra() {
+	for si, sp := range testmat.Spectra() {
 		if !sp.Decaying {
 			continue
 		}
-		f := newFixture(t, sp, Structures()[0], m, n, k, uint64(si))
+		f := newFixture(t, sp, testmat.Structures()[0], m, n, k, uint64(si))
 		var rc, gc, re, ge sample
 		for d := range N {
 			r, err := RowsTrial(f.a, f.ex, k, l, 0, uint64(d+1))
@@ -132,11 +133,11 @@ func TestRegimeRowsLooser(t *testing.T) {
 	const m, n, k, p = 256, 160, 16, 4
 	N := seeds(20)
 	l := k + p
-	for si, sp := range Spectra() {
+	for si, sp := range testmat.Spectra() {
 		if !sp.Decaying {
 			continue
 		}
-		for _, st := range Structures()[2:4] {
+		for _, st := range testmat.Structures()[2:4] {
 			f := newFixture(t, sp, st, m, n, k, uint64(si))
 			var rc, re, ge sample
 			for d := range N {
@@ -161,13 +162,13 @@ func TestRegimeRowsLooser(t *testing.T) {
 // draw (no winner to assert) — up to rounding.
 func TestRegimeFlat(t *testing.T) {
 	const m, n, k, p = 120, 80, 10, 4
-	var flat Spectrum
-	for _, sp := range Spectra() {
+	var flat testmat.Spectrum
+	for _, sp := range testmat.Spectra() {
 		if sp.Name == "flat" {
 			flat = sp
 		}
 	}
-	for _, st := range Structures() {
+	for _, st := range testmat.Structures() {
 		f := newFixture(t, flat, st, m, n, k, 5)
 		want := math.Sqrt(float64(min(m, n) - k - p))
 		for d := range 5 {

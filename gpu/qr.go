@@ -415,7 +415,7 @@ func (b *Backend) checkInfo(info uintptr, call string) error {
 
 // LU replaces a (p×l, p ≥ l) by the unit lower trapezoidal factor L of
 // a = P·L·U (cuSOLVER getrf), with the row interchanges undone on L as
-// lowrank.CPU.LU does, so that range(L) = range(a).
+// cpu.Backend.LU does, so that range(L) = range(a).
 func (b *Backend) LU(a lowrank.Matrix) error {
 	am := b.mat(a)
 	work(am)

@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/vec"
 )
 
 // FrobNorm2 returns ‖a‖_F², the sum of squares of the elements of a,
@@ -15,11 +17,11 @@ func FrobNorm2(a mat.Matrix) float64 {
 	case *mat.Dense:
 		raw := a.RawMatrix()
 		for i := 0; i < m; i++ {
-			s += sumSq64(raw.Data[i*raw.Stride : i*raw.Stride+n])
+			s += vec.SumSq64(raw.Data[i*raw.Stride : i*raw.Stride+n])
 		}
 	case *Dense32:
 		for i := 0; i < m; i++ {
-			s += sumSq32(a.Row(i))
+			s += vec.SumSq32(a.Row(i))
 		}
 	default:
 		for i := 0; i < m; i++ {
@@ -30,38 +32,6 @@ func FrobNorm2(a mat.Matrix) float64 {
 		}
 	}
 	return s
-}
-
-func sumSq64(x []float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += x[i] * x[i]
-		s1 += x[i+1] * x[i+1]
-		s2 += x[i+2] * x[i+2]
-		s3 += x[i+3] * x[i+3]
-	}
-	for ; i < len(x); i++ {
-		s0 += x[i] * x[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-func sumSq32(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
-	}
-	for ; i < len(x); i++ {
-		v := float64(x[i])
-		s0 += v * v
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // CheckFinite returns a *NotFiniteError for the first NaN or ±Inf element
@@ -77,7 +47,7 @@ func CheckFinite(a mat.Matrix) error {
 		raw := a.RawMatrix()
 		for i := 0; i < m; i++ {
 			row := raw.Data[i*raw.Stride : i*raw.Stride+n]
-			if s := sumSq64(row); !math.IsNaN(s) && !math.IsInf(s, 0) {
+			if s := vec.SumSq64(row); !math.IsNaN(s) && !math.IsInf(s, 0) {
 				continue
 			}
 			for j, v := range row {
@@ -89,7 +59,7 @@ func CheckFinite(a mat.Matrix) error {
 	case *Dense32:
 		for i := 0; i < m; i++ {
 			row := a.Row(i)
-			if s := sumSq32(row); !math.IsNaN(s) && !math.IsInf(s, 0) {
+			if s := vec.SumSq32(row); !math.IsNaN(s) && !math.IsInf(s, 0) {
 				continue
 			}
 			for j, v := range row {

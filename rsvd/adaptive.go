@@ -7,7 +7,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -45,13 +46,13 @@ type AdaptiveOptions struct {
 // before tol is met, the rank-MaxRank QB is returned with an error
 // wrapping ErrNoTolerance.
 func AdaptiveQB(a mat.Matrix, tol float64, opts *AdaptiveOptions) (*lowrank.QB, error) {
-	h, t := lowrank.HostMatrix(a)
+	h, t := cpu.HostMatrix(a)
 	if opts != nil && opts.Orientation.Flip(t) != opts.Orientation {
 		o := *opts
 		o.Orientation = o.Orientation.Flip(t)
 		opts = &o
 	}
-	d := NewDecomposer(lowrank.CPU{})
+	d := NewDecomposer(cpu.Backend{})
 	var f Factors
 	err := d.AdaptiveQBTo(&f, h, tol, opts)
 	if f.Q == nil {
@@ -209,10 +210,10 @@ func (d *Decomposer) AdaptiveQBTo(dst *Factors, a lowrank.Matrix, tol float64, o
 		tail += lam[k-1]
 		k--
 	}
-	if dst.Q, err = alg.Ensure(be, dst.Q, p, k); err != nil {
+	if dst.Q, err = skeleton.Ensure(be, dst.Q, p, k); err != nil {
 		return err
 	}
-	if dst.B, err = alg.Ensure(be, dst.B, k, s); err != nil {
+	if dst.B, err = skeleton.Ensure(be, dst.B, k, s); err != nil {
 		return err
 	}
 	wk := be.Cols(w, 0, k)

@@ -6,18 +6,18 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
 // Orientation chooses whether the algorithm works on A or Aᵀ.
-type Orientation = alg.Orientation
+type Orientation = skeleton.Orientation
 
 // Orientations, as in package sampling.
 const (
-	Auto = alg.Auto
-	Rows = alg.Rows
-	Cols = alg.Cols
+	Auto = skeleton.Auto
+	Rows = skeleton.Rows
+	Cols = skeleton.Cols
 )
 
 // Normalizer is how power iterations are re-normalised.

@@ -3,12 +3,13 @@ package rsvd
 import (
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
 // Factors are QB factors held on a backend; see sampling.Factors.
-type Factors = alg.Factors
+type Factors = skeleton.Factors
 
 // Decomposer runs RSVD on a backend, keeping its scratch matrices between
 // calls. It is not safe for concurrent use.
@@ -30,7 +31,7 @@ func (d *Decomposer) QBTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) 
 	if err != nil {
 		return err
 	}
-	return alg.FinishQB(d.ws, dst, a, trans, y, k, norm2)
+	return skeleton.FinishQB(d.ws, dst, a, trans, y, k, norm2)
 }
 
 // SVD computes the rank-k randomized SVD of the backend matrix a and
@@ -40,7 +41,7 @@ func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.M
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return alg.FinishSVD(d.ws, a, trans, y, k)
+	return skeleton.FinishSVD(d.ws, a, trans, y, k)
 }
 
 // rangeFinder returns Q (p×ℓ, orthonormal) spanning the Gaussian sketch
@@ -124,8 +125,8 @@ func normalize(be lowrank.Backend, y lowrank.Matrix, how Normalizer) error {
 // QB returns the rank-k Gaussian QB decomposition of a on the CPU. Inputs,
 // errors and the nil-options default are as for sampling.QB.
 func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	h, t := lowrank.HostMatrix(a)
-	d := NewDecomposer(lowrank.CPU{})
+	h, t := cpu.HostMatrix(a)
+	d := NewDecomposer(cpu.Backend{})
 	var f Factors
 	if err := d.QBTo(&f, h, k, flipped(opts, t)); err != nil {
 		return nil, err
@@ -136,8 +137,8 @@ func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
 
 // SVD returns the rank-k randomized SVD of a on the CPU.
 func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
-	h, t := lowrank.HostMatrix(a)
-	d := NewDecomposer(lowrank.CPU{})
+	h, t := cpu.HostMatrix(a)
+	d := NewDecomposer(cpu.Backend{})
 	u, v, s, err := d.SVD(h, k, flipped(opts, t))
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package sampling
 import (
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -15,8 +16,8 @@ import (
 // NaN or ±Inf element (a *lowrank.NotFiniteError giving its position),
 // invalid options (ErrOption). An all-zero a is valid and gives B = 0.
 func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	h, t := lowrank.HostMatrix(a)
-	d := NewDecomposer(lowrank.CPU{})
+	h, t := cpu.HostMatrix(a)
+	d := NewDecomposer(cpu.Backend{})
 	var f Factors
 	if err := d.QBTo(&f, h, k, flipped(opts, t)); err != nil {
 		return nil, err
@@ -29,8 +30,8 @@ func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
 // QB with ℓ = k+Oversample rows, then the exact SVD of the small B,
 // truncated to k. Inputs and errors are as for QB.
 func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
-	h, t := lowrank.HostMatrix(a)
-	d := NewDecomposer(lowrank.CPU{})
+	h, t := cpu.HostMatrix(a)
+	d := NewDecomposer(cpu.Backend{})
 	u, v, s, err := d.SVD(h, k, flipped(opts, t))
 	if err != nil {
 		return nil, err
@@ -51,8 +52,8 @@ func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
 // QB's sketch, so both give the same error; with oversampling the two
 // choose their k directions differently. Inputs and errors are as for QB.
 func Nystrom(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	h, t := lowrank.HostMatrix(a)
-	d := NewDecomposer(lowrank.CPU{})
+	h, t := cpu.HostMatrix(a)
+	d := NewDecomposer(cpu.Backend{})
 	var f Factors
 	if err := d.NystromTo(&f, h, k, flipped(opts, t)); err != nil {
 		return nil, err

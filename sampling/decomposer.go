@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
 // Factors are QB factors held on a backend: op(A) ≈ Q·B, op(A) = Aᵀ if
 // Trans. Norm2A = ‖A‖_F² and Norm2B = ‖B‖_F² give the relative error
 // through lowrank.ErrorFromNorms.
-type Factors = alg.Factors
+type Factors = skeleton.Factors
 
 // Decomposer runs the decomposition on a backend and keeps its scratch
 // matrices between calls, so that a steady-state call with the same shapes
@@ -49,7 +49,7 @@ func (d *Decomposer) QBTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) 
 	if err := d.ws.Backend().QR(y, nil); err != nil {
 		return err
 	}
-	return alg.FinishQB(d.ws, dst, a, trans, y, k, norm2)
+	return skeleton.FinishQB(d.ws, dst, a, trans, y, k, norm2)
 }
 
 // SVD computes the rank-k SVD form of the decomposition: the QB, then the
@@ -63,7 +63,7 @@ func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.M
 	if err := d.ws.Backend().QR(y, nil); err != nil {
 		return nil, nil, nil, err
 	}
-	return alg.FinishSVD(d.ws, a, trans, y, k)
+	return skeleton.FinishSVD(d.ws, a, trans, y, k)
 }
 
 // sketch validates the input, draws the rows, and returns the p×ℓ sketch

@@ -3,6 +3,7 @@ package sampling_test
 import (
 	"fmt"
 
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/sampling"
@@ -57,9 +58,9 @@ func ExampleNystrom() {
 // A training loop compresses an activation every step: a Decomposer keeps
 // its scratch matrices and the Factors their Q and B between calls, so the
 // steady state allocates no matrix memory. The same code runs on the GPU
-// with gpu.Open(0, nil) in place of lowrank.CPU{}.
+// with gpu.Open(0, nil) in place of cpu.Backend{}.
 func ExampleDecomposer() {
-	d := sampling.NewDecomposer(lowrank.CPU{})
+	d := sampling.NewDecomposer(cpu.Backend{})
 	defer d.Close()
 	var f sampling.Factors
 	sigma := testmat.PowerLaw(64, 1.5, 0)

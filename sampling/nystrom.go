@@ -5,7 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -87,10 +87,10 @@ func (d *Decomposer) NystromTo(dst *Factors, a lowrank.Matrix, k int, opts *Opti
 	if err := be.SVD(ur, lam, vr, r); err != nil {
 		return err
 	}
-	if dst.Q, err = alg.Ensure(be, dst.Q, p, k); err != nil {
+	if dst.Q, err = skeleton.Ensure(be, dst.Q, p, k); err != nil {
 		return err
 	}
-	if dst.B, err = alg.Ensure(be, dst.B, k, s); err != nil {
+	if dst.B, err = skeleton.Ensure(be, dst.B, k, s); err != nil {
 		return err
 	}
 	if err := be.Mul(dst.Q, 1, e, false, be.Cols(ur, 0, k), false, 0); err != nil {

@@ -4,21 +4,21 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/loract/loract/internal/alg"
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
 // Orientation chooses whether the decomposition works on A or Aᵀ.
-type Orientation = alg.Orientation
+type Orientation = skeleton.Orientation
 
 // Orientations.
 const (
 	// Auto puts the orthonormal factor in the smaller dimension (default).
-	Auto = alg.Auto
+	Auto = skeleton.Auto
 	// Rows works on A: Q is m×k and rows of A are sampled.
-	Rows = alg.Rows
+	Rows = skeleton.Rows
 	// Cols works on Aᵀ: Q is n×k and columns of A are sampled.
-	Cols = alg.Cols
+	Cols = skeleton.Cols
 )
 
 // Sampler chooses how the row indices are drawn.

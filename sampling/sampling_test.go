@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/sampling"
@@ -358,7 +359,7 @@ func TestLengthSquared(t *testing.T) {
 func TestFloat32TransientMemory(t *testing.T) {
 	const m, n, k = 2000, 600, 16
 	a := testmat.To32(testmat.Gaussian(m, n, 3))
-	d := sampling.NewDecomposer(lowrank.CPU{})
+	d := sampling.NewDecomposer(cpu.Backend{})
 	var f sampling.Factors
 	opts := &sampling.Options{Seed: 1, PowerIters: 1}
 	require.NoError(t, d.QBTo(&f, a, k, opts)) // warm up the workspace

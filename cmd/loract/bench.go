@@ -16,7 +16,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/bench"
+	"github.com/loract/loract/cmd/loract/internal/bench"
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/internal/npy"
 	"github.com/loract/loract/lowrank"
@@ -219,7 +220,7 @@ func (b *benchRun) compare(ctx context.Context, dir string, out io.Writer, m, n,
 	b.progress("building the %d×%d activation-like matrix (seed %d)", m, n, b.seed)
 	x := bench.Activation(m, n, b.seed)
 	opt := x.Optimal(k)
-	var be lowrank.Backend = lowrank.CPU{}
+	var be lowrank.Backend = cpu.Backend{}
 	var a lowrank.Matrix
 	var host mat.Matrix
 	if b.backend == "gpu" {

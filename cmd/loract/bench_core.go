@@ -6,7 +6,8 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/loract/loract/bench"
+	"github.com/loract/loract/cmd/loract/internal/bench"
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -71,16 +72,16 @@ func (b *benchRun) core(ctx context.Context, dir string, out io.Writer) error {
 				fn     string
 				method string
 			}{{"sampling.QB", "rows"}, {"rsvd.QB", "gaussian"}} {
-				l := bench.RunLoract(lowrank.CPU{}, a.(lowrank.Matrix), a, sh.k, bench.Setting{Method: s.method, HostAPI: true}, 1, b.repeats, b.seed)
+				l := bench.RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.k, bench.Setting{Method: s.method, HostAPI: true}, 1, b.repeats, b.seed)
 				b.show(l, opt)
 				b.records = append(b.records, l)
 				rows = append(rows, row{s.fn, bench.Shape(sh.m, sh.n, sh.k), dt, l, opt, find("numpy", s.method, 0, 0), find("sklearn", "randomized_svd", 0, 0), def})
 			}
 			if sh.m == 4096 && dt == "fp64" {
-				l := bench.RunLoract(lowrank.CPU{}, a.(lowrank.Matrix), a, sh.k, bench.Setting{Method: "exact"}, 0, 1, b.seed)
+				l := bench.RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.k, bench.Setting{Method: "exact"}, 0, 1, b.seed)
 				b.show(l, opt)
 				b.records = append(b.records, l)
-				rows = append(rows, row{"lowrank.TruncatedSVD", bench.Shape(sh.m, sh.n, sh.k), dt, l, opt, find("scipy", "exact", 0, 0), bench.Record{}, bench.Record{}})
+				rows = append(rows, row{"exact.TruncatedSVD", bench.Shape(sh.m, sh.n, sh.k), dt, l, opt, find("scipy", "exact", 0, 0), bench.Record{}, bench.Record{}})
 			}
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/bench"
+	"github.com/loract/loract/cmd/loract/internal/bench"
 	"github.com/loract/loract/internal/npy"
 	"github.com/loract/loract/lowrank"
 )

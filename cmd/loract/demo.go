@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/loract/loract/activation"
-	"github.com/loract/loract/internal/mnist"
-	"github.com/loract/loract/internal/vit"
+	"github.com/loract/loract/cmd/loract/internal/mnist"
+	"github.com/loract/loract/cmd/loract/internal/vit"
 	"github.com/loract/loract/lowrank"
 )
 

@@ -22,12 +22,12 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"github.com/loract/loract/bench"
-	"github.com/loract/loract/bounds"
-	"github.com/loract/loract/internal/mnist"
+	"github.com/loract/loract/cmd/loract/internal/bench"
+	"github.com/loract/loract/cmd/loract/internal/experiment"
+	"github.com/loract/loract/cmd/loract/internal/mnist"
+	"github.com/loract/loract/cmd/loract/internal/vit"
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/testmat"
-	"github.com/loract/loract/internal/vit"
-	"github.com/loract/loract/lowrank"
 )
 
 func init() {
@@ -245,8 +245,8 @@ func addStyled(p *plot.Plot, name string, xys plotter.XYs, r bench.Record) error
 func (b *benchRun) plotErrorVsRank(out string, trials int) error {
 	const m, n = 2048, 512
 	ks := []int{4, 8, 16, 32, 64, 128}
-	spec := bounds.Spectrum{Name: "activation-like", Values: func(r, _ int) []float64 { return testmat.ActivationLike(r) }}
-	str := bounds.Structure{Name: "incoherent (DCT)", Matrix: testmat.Incoherent}
+	spec := testmat.Spectrum{Name: "activation-like", Values: func(r, _ int) []float64 { return testmat.ActivationLike(r) }}
+	str := testmat.Structure{Name: "incoherent (DCT)", Matrix: testmat.Incoherent}
 	p := newPlot(fmt.Sprintf("Error vs rank: %d×%d activation-like (σ_j = 1/j + 1e-3), sketch width k+p, mean of %d draws", m, n, trials),
 		"target rank k", "‖A − P_Y A‖_F / ‖A‖_F", true, true)
 	p.Legend.Left = true
@@ -256,7 +256,7 @@ func (b *benchRun) plotErrorVsRank(out string, trials int) error {
 	p.Y.Max = 3
 	for _, over := range []int{0, 10} {
 		b.progress("error-vs-rank curves, p = %d (%d draws per k; one exact SVD of %d×%d)", over, trials, m, n)
-		curves, err := bounds.ErrorCurves(bounds.CurveConfig{M: m, N: n, Spectrum: spec, Structure: str, Ks: ks,
+		curves, err := experiment.ErrorCurves(experiment.CurveConfig{M: m, N: n, Spectrum: spec, Structure: str, Ks: ks,
 			P: over, Q: 0, Trials: trials, Seed: b.seed})
 		if err != nil {
 			return err
@@ -327,7 +327,7 @@ func (b *benchRun) plotTimeVsSize(ctx context.Context, dir, out string, extra []
 			if s.Method == "exact" {
 				warm, reps = 0, 1
 			}
-			r := bench.RunLoract(lowrank.CPU{}, x.A32, nil, k, s, warm, reps, b.seed)
+			r := bench.RunLoract(cpu.Backend{}, x.A32, nil, k, s, warm, reps, b.seed)
 			b.show(r, opt)
 			recs = append(recs, r)
 		}
@@ -414,7 +414,7 @@ func (b *benchRun) plotPareto(ctx context.Context, dir, out string) error {
 	for _, meth := range []string{"rows", "gaussian"} {
 		for _, q := range qs {
 			for _, p := range ps {
-				r := bench.RunLoract(lowrank.CPU{}, x.A32, nil, k, bench.Setting{Method: meth, P: p, Q: q}, 1, b.repeats, b.seed)
+				r := bench.RunLoract(cpu.Backend{}, x.A32, nil, k, bench.Setting{Method: meth, P: p, Q: q}, 1, b.repeats, b.seed)
 				b.show(r, opt)
 				recs = append(recs, r)
 			}

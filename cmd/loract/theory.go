@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loract/loract/cmd/loract/internal/experiment"
+	"github.com/loract/loract/internal/testmat"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/loract/loract/bounds"
 )
 
 func init() {
@@ -52,8 +52,8 @@ func runTheory(args []string) error {
 		return theoryPlot(*plotPath, *m, *n, *p, *trials, *seed)
 	}
 	start := time.Now()
-	rs, err := bounds.Regimes(bounds.RegimeConfig{M: *m, N: *n, K: *k, P: *p, Q: q, Trials: *trials, Seed: *seed},
-		bounds.Spectra(), bounds.Structures())
+	rs, err := experiment.Regimes(experiment.RegimeConfig{M: *m, N: *n, K: *k, P: *p, Q: q, Trials: *trials, Seed: *seed},
+		testmat.Spectra(), testmat.Structures())
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func runTheory(args []string) error {
 }
 
 // writeRegimeTable prints the regimes as a markdown table.
-func writeRegimeTable(w io.Writer, rs []bounds.Regime) {
+func writeRegimeTable(w io.Writer, rs []experiment.Regime) {
 	fmt.Fprintln(w, "| spectrum | structure | μ | q | rows mean | rows worst | rows cert | gauss mean | gauss worst | gauss cert | HMT 10.5 |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for i := 0; i+1 < len(rs); i += 2 {
@@ -89,7 +89,7 @@ func num(v float64) string {
 
 // cert prints the mean certificate, or the number of draws on which it was
 // finite when some were not.
-func cert(r bounds.Regime) string {
+func cert(r experiment.Regime) string {
 	if math.IsInf(r.MeanCert, 1) {
 		return fmt.Sprintf("∞ (%d finite)", r.Finite)
 	}
@@ -103,17 +103,17 @@ func theoryPlot(path string, m, n, p, trials int, seed uint64) error {
 	for k := 4; k+p <= min(m, n) && k <= 96; k += 4 {
 		ks = append(ks, k)
 	}
-	var sp bounds.Spectrum
-	for _, s := range bounds.Spectra() {
+	var sp testmat.Spectrum
+	for _, s := range testmat.Spectra() {
 		if s.Name == "1/j" {
 			sp = s
 		}
 	}
-	st := bounds.Structures()
-	panels := []bounds.Structure{st[0], st[3]}
+	st := testmat.Structures()
+	panels := []testmat.Structure{st[0], st[3]}
 	plots := make([][]*plot.Plot, 1)
 	for _, s := range panels {
-		cs, err := bounds.ErrorCurves(bounds.CurveConfig{M: m, N: n, Spectrum: sp, Structure: s, Ks: ks, P: p, Trials: trials, Seed: seed})
+		cs, err := experiment.ErrorCurves(experiment.CurveConfig{M: m, N: n, Spectrum: sp, Structure: s, Ks: ks, P: p, Trials: trials, Seed: seed})
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func theoryPlot(path string, m, n, p, trials int, seed uint64) error {
 	return f.Close()
 }
 
-func curvePlot(cs []bounds.Curve, title string) (*plot.Plot, error) {
+func curvePlot(cs []experiment.Curve, title string) (*plot.Plot, error) {
 	pl := plot.New()
 	pl.Title.Text = title
 	pl.X.Label.Text = "target rank k"

@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loract/loract/cmd/loract/internal/experiment"
+	"github.com/loract/loract/internal/testmat"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/loract/loract/bounds"
 )
 
 func TestTheoryTableAndPlot(t *testing.T) {
-	rs, err := bounds.Regimes(bounds.RegimeConfig{M: 48, N: 32, K: 4, P: 3, Q: []int{0}, Trials: 2, Seed: 1},
-		bounds.Spectra()[:2], bounds.Structures()[:3])
+	rs, err := experiment.Regimes(experiment.RegimeConfig{M: 48, N: 32, K: 4, P: 3, Q: []int{0}, Trials: 2, Seed: 1},
+		testmat.Spectra()[:2], testmat.Structures()[:3])
 	require.NoError(t, err)
 	var b bytes.Buffer
 	writeRegimeTable(&b, rs)

@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // Blocking of the Goto/BLIS loops: op(B) is packed kcBlock×ncTarget and
@@ -400,4 +402,23 @@ func getCall[TA, TB Float]() *call[TA, TB] {
 func putCall[TA, TB Float](g *call[TA, TB]) {
 	g.a.data, g.b.data, g.c = nil, nil, nil
 	callPools[isF32[TA]()+2*isF32[TB]()].Put(g)
+}
+
+// General computes c = alpha·op(a)·op(b) + beta·c for row-major float64
+// matrices held as blas64.General values, op(x) = xᵀ when the flag is set:
+// Dgemm with the dimensions taken from the operands. c must not alias a or
+// b; with beta = 0, c is not read. It panics if the shapes do not match.
+func General(tA, tB bool, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
+	ar, k := a.Rows, a.Cols
+	if tA {
+		ar, k = k, ar
+	}
+	br, bc := b.Rows, b.Cols
+	if tB {
+		br, bc = bc, br
+	}
+	if ar != c.Rows || br != k || bc != c.Cols {
+		panic(fmt.Sprintf("gemm: shape mismatch: op(a) %d×%d, op(b) %d×%d, c %d×%d", ar, k, br, bc, c.Rows, c.Cols))
+	}
+	Dgemm(tA, tB, c.Rows, c.Cols, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
 }

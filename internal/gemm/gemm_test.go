@@ -253,3 +253,12 @@ func TestGemmConcurrent(t *testing.T) {
 		assert.Equal(t, want[i], got[i], "caller %d", i)
 	}
 }
+
+func TestGeneral(t *testing.T) {
+	a := blas64.General{Rows: 2, Cols: 3, Stride: 3, Data: []float64{1, 2, 3, 4, 5, 6}}
+	b := blas64.General{Rows: 2, Cols: 3, Stride: 3, Data: []float64{1, 0, 1, 0, 1, 0}}
+	c := blas64.General{Rows: 2, Cols: 2, Stride: 2, Data: []float64{math.NaN(), math.NaN(), math.NaN(), math.NaN()}}
+	General(false, true, 1, a, b, 0, c) // a·bᵀ; beta = 0 overwrites the NaNs
+	assert.Equal(t, []float64{4, 2, 10, 5}, c.Data)
+	assert.Panics(t, func() { General(false, false, 1, a, b, 0, c) })
+}

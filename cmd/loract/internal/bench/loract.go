@@ -1,0 +1,312 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/exact"
+	"github.com/loract/loract/gpu"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/rsvd"
+	"github.com/loract/loract/sampling"
+)
+
+// Setting is one loract method with its parameters.
+type Setting struct {
+	// Method is "rows" (sampling.QB), "gaussian" (rsvd.QB), "svd"
+	// (rsvd.SVD: Gaussian QB, then the SVD of B) or "exact"
+	// (exact.TruncatedSVD).
+	Method string
+	// P is the oversampling and Q the number of power iterations.
+	P, Q int
+	// Norm normalises the power iterations of gaussian and svd.
+	Norm rsvd.Normalizer
+	// HostAPI times the package-level functions sampling.QB and rsvd.QB
+	// (which allocate their result) instead of a reused Decomposer's QBTo;
+	// CPU only.
+	HostAPI bool
+}
+
+func (s Setting) String() string {
+	if s.Method == "exact" {
+		return "exact"
+	}
+	str := fmt.Sprintf("%s p=%d q=%d", s.Method, s.P, s.Q)
+	if s.Method != "rows" && s.Q > 0 {
+		str += " " + s.Norm.String()
+	}
+	return str
+}
+
+// Flops returns the nominal flop count of method on an m×n matrix at rank
+// k with oversampling p and q power iterations: the products only,
+// 2·m·n·ℓ·(2 + 2q) with ℓ = min(k+p, m, n) for the randomized methods (the
+// QR and small-SVD terms are lower order when ℓ ≪ min(m, n)), and
+// 6·M·N² + 20·N³ (M = max(m, n), N = min(m, n); the R-SVD count of Golub
+// and Van Loan, Matrix Computations §8.6) for the exact thin SVD. GFLOP/s
+// figures are these counts divided by time: a fixed yardstick, not a
+// hardware counter.
+func Flops(method string, m, n, k, p, q int) float64 {
+	mm, nn := float64(max(m, n)), float64(min(m, n))
+	if method == "exact" {
+		return 6*mm*nn*nn + 20*nn*nn*nn
+	}
+	l := float64(min(k+p, m, n))
+	return 2 * float64(m) * float64(n) * l * float64(2+2*q)
+}
+
+// DtypeOf returns the element type of a: "fp64" for a *mat.Dense, "fp32"
+// for a *lowrank.Dense32 and a float32 *gpu.Matrix, "bf16" for a bf16
+// *gpu.Matrix.
+func DtypeOf(a lowrank.Matrix) string {
+	switch a := a.(type) {
+	case *lowrank.Dense32:
+		return "fp32"
+	case *gpu.Matrix:
+		if a.DType() == gpu.BFloat16 {
+			return "bf16"
+		}
+		return "fp32"
+	}
+	return "fp64"
+}
+
+// run is one call of a method: it returns the relative error from the
+// projection identity and, if full, a host factorisation for a direct
+// error.
+type run func(seed uint64, full bool) (approx lowrank.Approximation, idErr float64, err error)
+
+// RunLoract times setting s at rank k on a, a matrix of backend be
+// (*mat.Dense or *lowrank.Dense32 for cpu.Backend): warmup untimed calls
+// with seed, then repeats timed calls with seeds seed+1, … . The record's
+// Ms is the median, RelError the direct ‖A − Â‖_F/‖A‖_F of the first call
+// (the first timed call if warmup is 0) against host (the same matrix on
+// the host; nil skips it: RelError is then the identity error) and
+// RelErrorMean the mean of ErrorFromNorms over the first warm-up call and
+// the timed calls. The exact method runs on the CPU only. It needs
+// warmup + repeats ≥ 1.
+func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s Setting, warmup, repeats int, seed uint64) Record {
+	m, n := a.Dims()
+	rec := Record{Peer: "loract", Method: s.Method, Device: be.Name(), Dtype: DtypeOf(a), M: m, N: n, K: k, P: s.P, Q: s.Q}
+	if s.Method == "svd" || s.Method == "gaussian" {
+		rec.Norm = s.Norm.String()
+	}
+	if warmup < 0 || repeats < 0 || warmup+repeats < 1 {
+		rec.Error = fmt.Sprintf("bench: %d warm-up and %d timed calls", warmup, repeats)
+		return rec
+	}
+	fn, err := method(be, a, k, s)
+	if err != nil {
+		rec.Error = err.Error()
+		return rec
+	}
+	var errs []float64
+	first := func(e float64, approx lowrank.Approximation) {
+		errs = append(errs, e)
+		rec.RelError = e
+		if approx != nil {
+			rec.RelError = lowrank.RelError(host, approx)
+		}
+	}
+	for w := range warmup {
+		approx, e, err := fn(seed, w == 0 && host != nil)
+		if err != nil {
+			rec.Error = err.Error()
+			return rec
+		}
+		if w == 0 {
+			first(e, approx)
+		}
+	}
+	times := make([]float64, repeats)
+	cpu := make([]float64, repeats)
+	for r := range repeats {
+		// Without a warm-up the first timed call gives the direct error
+		// (computed after its time is taken).
+		full := warmup == 0 && r == 0 && host != nil
+		c0 := cpuTime()
+		t0 := time.Now()
+		approx, e, err := fn(seed+1+uint64(r), full)
+		times[r] = float64(time.Since(t0).Nanoseconds()) / 1e6
+		cpu[r] = float64((cpuTime() - c0).Nanoseconds()) / 1e6
+		if err != nil {
+			rec.Error = err.Error()
+			return rec
+		}
+		if warmup == 0 && r == 0 {
+			first(e, approx)
+		} else {
+			errs = append(errs, e)
+		}
+	}
+	slices.Sort(times)
+	slices.Sort(cpu)
+	rec.Repeats = repeats
+	if repeats > 0 {
+		rec.Ms = median(times)
+		rec.MsMin = times[0]
+		rec.CPUMs = median(cpu)
+	}
+	var sum float64
+	for _, e := range errs {
+		sum += e
+	}
+	rec.RelErrorMean = sum / float64(len(errs))
+	return rec
+}
+
+// cpuTime returns the CPU time (user + system) of this process so far:
+// every thread's, the GEMM workers' included.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// method returns the call of s on a.
+func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error) {
+	if s.HostAPI {
+		return hostAPI(be, a, k, s)
+	}
+	switch s.Method {
+	case "rows":
+		d := sampling.NewDecomposer(be)
+		var f sampling.Factors
+		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
+			opts := &sampling.Options{Oversample: s.P, PowerIters: s.Q, Seed: seed}
+			if err := d.QBTo(&f, a, k, opts); err != nil {
+				return nil, 0, err
+			}
+			return qbOf(be, f, full)
+		}, nil
+	case "gaussian":
+		d := rsvd.NewDecomposer(be)
+		var f rsvd.Factors
+		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
+			opts := &rsvd.Options{Oversample: s.P, PowerIters: s.Q, Normalizer: s.Norm, Seed: seed}
+			if err := d.QBTo(&f, a, k, opts); err != nil {
+				return nil, 0, err
+			}
+			return qbOf(be, f, full)
+		}, nil
+	case "svd":
+		d := rsvd.NewDecomposer(be)
+		norm2, err := be.Norm2(a)
+		if err != nil {
+			return nil, err
+		}
+		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
+			opts := &rsvd.Options{Oversample: s.P, PowerIters: s.Q, Normalizer: s.Norm, Seed: seed}
+			u, v, sv, err := d.SVD(a, k, opts)
+			if err != nil {
+				return nil, 0, err
+			}
+			e := svError(norm2, sv)
+			if !full {
+				return nil, e, nil
+			}
+			var hu, hv mat.Dense
+			if err := be.Download(&hu, u); err != nil {
+				return nil, 0, err
+			}
+			if err := be.Download(&hv, v); err != nil {
+				return nil, 0, err
+			}
+			return lowrank.NewSVD(&hu, sv, &hv), e, nil
+		}, nil
+	case "exact":
+		if _, ok := be.(cpu.Backend); !ok {
+			return nil, fmt.Errorf("bench: the exact SVD runs on the CPU only")
+		}
+		host, ok := a.(mat.Matrix)
+		if !ok {
+			return nil, fmt.Errorf("bench: %T is not a host matrix", a)
+		}
+		norm2 := lowrank.FrobNorm2(host)
+		return func(_ uint64, full bool) (lowrank.Approximation, float64, error) {
+			f, err := exact.TruncatedSVD(host, k)
+			if err != nil {
+				return nil, 0, err
+			}
+			e := svError(norm2, f.Values(nil))
+			if !full {
+				return nil, e, nil
+			}
+			return f, e, nil
+		}, nil
+	}
+	return nil, fmt.Errorf("bench: unknown method %q", s.Method)
+}
+
+// svError returns sqrt(1 − Σs²/‖A‖_F²), the error of the orthogonal
+// projection onto the k singular vectors with values s.
+func svError(norm2 float64, s []float64) float64 {
+	var ss float64
+	for _, v := range s {
+		ss += v * v
+	}
+	return lowrank.ErrorFromNorms(norm2, ss)
+}
+
+func qbOf(be lowrank.Backend, f sampling.Factors, full bool) (lowrank.Approximation, float64, error) {
+	e := lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)
+	if !full {
+		return nil, e, nil
+	}
+	var q, b mat.Dense
+	if err := be.Download(&q, f.Q); err != nil {
+		return nil, 0, err
+	}
+	if err := be.Download(&b, f.B); err != nil {
+		return nil, 0, err
+	}
+	return lowrank.NewQB(&q, &b, f.Trans), e, nil
+}
+
+// hostAPI returns the call of sampling.QB or rsvd.QB.
+func hostAPI(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error) {
+	host, ok := a.(mat.Matrix)
+	if _, cpu := be.(cpu.Backend); !cpu || !ok {
+		return nil, fmt.Errorf("bench: the host API runs on CPU host matrices only")
+	}
+	norm2 := lowrank.FrobNorm2(host)
+	var qb func(seed uint64) (*lowrank.QB, error)
+	switch s.Method {
+	case "rows":
+		qb = func(seed uint64) (*lowrank.QB, error) {
+			return sampling.QB(host, k, &sampling.Options{Oversample: s.P, PowerIters: s.Q, Seed: seed})
+		}
+	case "gaussian":
+		qb = func(seed uint64) (*lowrank.QB, error) {
+			return rsvd.QB(host, k, &rsvd.Options{Oversample: s.P, PowerIters: s.Q, Normalizer: s.Norm, Seed: seed})
+		}
+	default:
+		return nil, fmt.Errorf("bench: no host API timing for %q", s.Method)
+	}
+	return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
+		f, err := qb(seed)
+		if err != nil {
+			return nil, 0, err
+		}
+		e := lowrank.ErrorFromNorms(norm2, f.FrobNorm2B())
+		if !full {
+			return nil, e, nil
+		}
+		return f, e, nil
+	}, nil
+}

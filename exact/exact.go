@@ -1,0 +1,138 @@
+package exact
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/loract/loract/lowrank"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// TruncatedSVD returns the k leading terms of the exact singular value
+// decomposition of a, A ≈ U·diag(S)·Vᵀ; k = min(m, n) gives the full thin
+// SVD. It is the reference every randomized method is judged by: singular
+// values are accurate to a small multiple of ε·σ₁ (absolute) and U, V are
+// orthonormal to working accuracy, O(√max(m,n)·ε). a is not modified; a
+// *lowrank.Dense32 is widened to float64.
+//
+// The SVD is computed on the tall orientation (Aᵀ when m < n) by a
+// Gram-preconditioned one-sided Jacobi method whose O(m·n²) work is all
+// matrix–matrix products (see svdTall and docs/exact-svd.md). Cost for
+// m ≥ n: ≈ 4.5·m·n² flops of GEMM plus a symmetric n×n eigensolver; the
+// memory is a float64 copy of a plus O(m·n) workspace.
+//
+// It returns an error wrapping ErrEmpty, ErrRank or ErrNotFinite for bad
+// input, and lowrank.ErrNoConvergence if the iteration failed.
+func TruncatedSVD(a mat.Matrix, k int) (*lowrank.SVD, error) {
+	m, n := a.Dims()
+	if err := lowrank.CheckRank(m, n, k); err != nil {
+		return nil, err
+	}
+	if err := lowrank.CheckFinite(a); err != nil {
+		return nil, err
+	}
+	wide := m < n
+	t, scale := tallOperand(a, wide)
+	u, v, s, ok := svdTall(t)
+	if !ok {
+		return nil, fmt.Errorf("%w: exact SVD of a %d×%d matrix", lowrank.ErrNoConvergence, m, n)
+	}
+	for i := range s {
+		s[i] /= scale
+	}
+	if wide {
+		u, v = v, u
+	}
+	f := lowrank.NewSVD(mat.NewDense(u.Rows, u.Cols, u.Data), s, mat.NewDense(v.Rows, v.Cols, v.Data))
+	f.Truncate(k)
+	return f, nil
+}
+
+// safeRange bounds max|a_ij| for which the SVD runs on a unscaled: the
+// Gram matrices then hold squares between 2⁻⁸⁰⁰ and 2⁸⁰⁰·max(m,n), far
+// from overflow and with the null-column floor (≥ 2⁻⁴⁵⁰) far above
+// underflow.
+const safeRange = 0x1p400
+
+// tallOperand returns a (aᵀ if trans) as a row-major float64 matrix and the
+// power of two it was scaled by (1 if not). A *mat.Dense with
+// 2⁻⁴⁰⁰ ≤ max|a_ij| ≤ 2⁴⁰⁰ that needs no transposition is used in place,
+// read-only; anything else is copied (and widened, for a *lowrank.Dense32).
+func tallOperand(a mat.Matrix, trans bool) (blas64.General, float64) {
+	if d, ok := a.(*mat.Dense); ok && !trans {
+		raw := d.RawMatrix()
+		var amax float64
+		for i := range raw.Rows {
+			for _, x := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
+				amax = max(amax, math.Abs(x))
+			}
+		}
+		if amax == 0 || (amax >= 1/safeRange && amax <= safeRange) {
+			return raw, 1
+		}
+	}
+	return tallCopy(a, trans)
+}
+
+// tallCopy returns a contiguous row-major float64 copy of a (of aᵀ if
+// trans), multiplied by the power of two scale that brings max|a_ij| into
+// [1, 2), so that the Gram matrices of the SVD neither overflow nor
+// underflow (a power of two scales exactly). An all-zero a has scale 1.
+func tallCopy(a mat.Matrix, trans bool) (blas64.General, float64) {
+	m, n := a.Dims()
+	r, c := m, n
+	if trans {
+		r, c = n, m
+	}
+	t := blas64.General{Rows: r, Cols: c, Stride: c, Data: make([]float64, r*c)}
+	set := func(i, j int, x float64) {
+		if trans {
+			t.Data[j*c+i] = x
+		} else {
+			t.Data[i*c+j] = x
+		}
+	}
+	switch a := a.(type) {
+	case *mat.Dense:
+		raw := a.RawMatrix()
+		if !trans {
+			for i := range m {
+				copy(t.Data[i*c:(i+1)*c], raw.Data[i*raw.Stride:i*raw.Stride+n])
+			}
+			break
+		}
+		for i := range m {
+			for j, x := range raw.Data[i*raw.Stride : i*raw.Stride+n] {
+				t.Data[j*c+i] = x
+			}
+		}
+	case *lowrank.Dense32:
+		for i := range m {
+			for j, x := range a.Row(i) {
+				set(i, j, float64(x))
+			}
+		}
+	default:
+		for i := range m {
+			for j := range n {
+				set(i, j, a.At(i, j))
+			}
+		}
+	}
+	var amax float64
+	for _, x := range t.Data {
+		amax = max(amax, math.Abs(x))
+	}
+	if amax == 0 {
+		return t, 1
+	}
+	_, e := math.Frexp(amax) // amax ∈ [2^(e−1), 2^e)
+	scale := math.Ldexp(1, 1-e)
+	if scale != 1 {
+		for i := range t.Data {
+			t.Data[i] *= scale
+		}
+	}
+	return t, scale
+}

@@ -1,0 +1,565 @@
+package exact
+
+import (
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/loract/loract/internal/eig"
+	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/trace"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/gonum"
+)
+
+// svdTall computes the thin SVD a = U·diag(s)·Vᵀ of the m×n row-major a
+// (any stride) with m ≥ n ≥ 1 and max|a_ij| within 2^±400 of 1 (see
+// tallOperand); a is not modified. U (m×n) and V (n×n) are returned
+// row-major and contiguous, s is non-increasing. It reports false if the
+// eigenvalue iteration failed.
+//
+// The method is a Gram-preconditioned one-sided Jacobi SVD (Drmač–Veselić
+// style), arranged so that all O(m·n²) work is GEMM:
+//
+//  1. G = aᵀa and its eigen-decomposition G = V̂·Λ·V̂ᵀ (eigSym);
+//  2. W = a·V̂: its columns are orthogonal up to rounding in G, i.e.
+//     |w_iᵀw_j| ≲ ε·σ₁², and ‖w_j‖ = σ_j to within an absolute O(ε·σ₁)
+//     even where the eigenvalue λ_j = σ_j² is swamped by the error of G;
+//  3. one-sided Jacobi on W in Gram form (refineColumns): C = WᵀW, and
+//     the pairs of columns whose cosine exceeds jacobiTol are rotated — in
+//     rounds, C recomputed from W each round so that the test is on the
+//     actual columns. The cosine computed from C has an error of at most
+//     γ_m relative to the two norms (componentwise error of a dot
+//     product), whatever their size, which is what keeps small singular
+//     values and their singular vectors accurate. Columns below the
+//     rounding noise are set aside (activeColumns);
+//  4. σ_j = ‖w_j‖, u_j = w_j/σ_j, V = V̂·(rotations); null columns get
+//     left singular vectors completing an orthonormal basis.
+//
+// For a matrix whose singular values lie within a few orders of σ₁ (the
+// common case) step 2 already leaves every cosine below jacobiTol and step 3
+// costs a single Gram product. Cost: ≈ m·n²·(1.25 + 2 + 1.25) flops of
+// GEMM plus the O(n³) eigensolver, and per refinement round another
+// 1.25·m·n² plus GEMM updates of the columns it moves.
+func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
+	m, n := a.Rows, a.Cols
+	tr := trace.Start()
+	g := make([]float64, n*n)
+	gemm.Gram(blas64.General{Rows: n, Cols: n, Stride: n, Data: g}, a)
+	tr.Mark("gram AᵀA")
+	lam := make([]float64, n)
+	vd := make([]float64, n*n)
+	if !eig.Sym(n, g, lam, vd) {
+		return u, v, nil, false
+	}
+	v = blas64.General{Rows: n, Cols: n, Stride: n, Data: vd}
+	w := blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	tr.Mark("eigensolver")
+	gemm.General(false, false, 1, a, v, 0, w)
+	tr.Mark("W = A·V̂")
+
+	c := blas64.General{Rows: n, Cols: n, Stride: n, Data: g} // reuse g's storage
+	gemm.Gram(c, w)
+	tr.Mark("gram WᵀW")
+	active, ok := refineColumns(w, v, c, jacobiTol(m), nullFloor(c), 0, tr)
+	if !ok {
+		return u, v, nil, false
+	}
+
+	// σ_j = ‖w_j‖ from the diagonal of the last C, sorted non-increasing,
+	// the active columns first.
+	s = make([]float64, n)
+	isActive := make([]bool, n)
+	for _, j := range active {
+		isActive[j] = true
+	}
+	perm := make([]int, n)
+	for j := range n {
+		s[j] = math.Sqrt(c.Data[j*n+j])
+		perm[j] = j
+	}
+	sort.SliceStable(perm, func(x, y int) bool {
+		px, py := perm[x], perm[y]
+		if isActive[px] != isActive[py] {
+			return isActive[px]
+		}
+		return s[px] > s[py]
+	})
+	sorted := make([]float64, n)
+	good := len(active)
+	for jj, j := range perm {
+		sorted[jj] = s[j]
+	}
+	inv := make([]float64, n)
+	for jj, j := range perm[:good] {
+		inv[jj] = 1 / s[j]
+	}
+	// U overwrites W and V is permuted in place, a row at a time.
+	u = w
+	permuteScaleRows(u, perm, inv)
+	for jj := range inv {
+		inv[jj] = 1
+	}
+	permuteScaleRows(v, perm, inv)
+	if good < n {
+		completeBasis(u, good)
+	}
+	tr.Mark("normalize, sort, complete")
+	return u, v, sorted, true
+}
+
+// permuteScaleRows sets x[i, jj] = x[i, perm[jj]]·scale[jj] for every row i
+// (scale 0 clears the column), rows split over the cores.
+func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
+	n := x.Cols
+	parallelRows(x.Rows, x.Rows*n, func(i0, i1 int) {
+		tmp := make([]float64, n)
+		for i := i0; i < i1; i++ {
+			row := x.Data[i*x.Stride : i*x.Stride+n]
+			copy(tmp, row)
+			for jj, j := range perm {
+				row[jj] = tmp[j] * scale[jj]
+			}
+		}
+	})
+}
+
+// activeColumns returns the columns of W, in order, whose norm √c_jj
+// exceeds √n·ε·max_k √c_kk, the rounding noise of w_j = a·v̂_j (a
+// length-n dot product per element, statistically). The others are null
+// columns: their direction is rounding noise, so they are left out of the
+// refinement and given left singular vectors completing an orthonormal
+// basis, which moves the factorization by at most 2·‖w_j‖ per column and
+// their singular values (‖w_j‖ ≤ √n·ε·σ₁) by as much — within the
+// O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD keeps
+// max|a_ij| ≥ 2⁻⁴⁰⁰, so the floor is far above underflow.
+func activeColumns(c blas64.General, floor float64) []int {
+	n := c.Cols
+	var act []int
+	for j := range n {
+		if s := math.Sqrt(c.Data[j*c.Stride+j]); s > floor && s > 0 {
+			act = append(act, j)
+		}
+	}
+	return act
+}
+
+// nullFloor returns √n·ε·max_j √c_jj for the n×n Gram matrix c (see
+// activeColumns).
+func nullFloor(c blas64.General) float64 {
+	n := c.Cols
+	var smax float64
+	for j := range n {
+		smax = max(smax, c.Data[j*c.Stride+j])
+	}
+	return math.Sqrt(float64(n)) * 0x1p-52 * math.Sqrt(smax)
+}
+
+// Refinement parameters. maxRefineRounds bounds the rounds of
+// refineColumns (measured at 4096×1024: 0 for Gaussian, 3 for the
+// activation-like power law, 7 for a spectrum graded down to 1e-14);
+// smallAngle is the largest Jacobi angle applied
+// simultaneously with the others: rotations by angles ≤ θ commute up to
+// O(θ²), so a simultaneous step leaves cosines O(θ²) that the next round
+// removes (quadratic convergence).
+const (
+	maxRefineRounds = 30
+	smallAngle      = 1e-4
+)
+
+// refineColumns makes the active columns of w (m×n, see activeColumns)
+// mutually orthogonal, to a cosine ≤ tol, by orthogonal transformations
+// applied to w and v alike, so that a·v = w is preserved; c holds wᵀw on
+// entry and on return. It returns the active columns of the result, and
+// false if the rounds did not converge.
+//
+// Each round takes the pairs of active columns whose cosine exceeds tol and
+// their Jacobi angles θ (tan 2θ = 2c_pq/(c_qq − c_pp)), and
+//   - first rotates the small-angle pairs (|θ| ≤ smallAngle) all at once,
+//     except those within L below: x[:, S] ← x[:, S]·orth(I + K) for the
+//     columns S they involve, K the skew matrix of the angles (one GEMM;
+//     rotations by angles ≤ θ commute up to O(θ²), so the next round sees
+//     cosines O(θ²): quadratic convergence). This removes from small
+//     columns their components along larger ones, which can dominate them;
+//   - then rotates the columns L of the pairs with |θ| > smallAngle (a
+//     cluster, or columns the Gram eigensolver could not separate) among
+//     themselves, from their Gram matrix recomputed after the first step:
+//     by its eigenvectors (eigSym at the cluster's own scale, which
+//     resolves it to O(ε·‖c_LL‖) instead of O(ε·σ₁²)) followed by the same
+//     refinement on the gathered columns (refineCluster) when ℓ ≥
+//     clusterEigMin, else by cyclic Jacobi to convergence (O(ℓ) per
+//     rotation).
+//
+// Then c is recomputed from w, so the test is always on the actual columns.
+func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *trace.Trace) ([]int, bool) {
+	n := w.Cols
+	isLarge := make([]bool, n)
+	inS := make([]bool, n)
+	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q
+	eigRounds := 0
+	for round := 0; ; round++ {
+		if round > 0 {
+			gemm.Gram(c, w)
+			tr.Mark("gram WᵀW")
+		}
+		active := activeColumns(c, floor)
+		tr.Markf("depth %d round %d: %d active columns", depth, round, len(active))
+		cd := c.Data
+		clear(isLarge)
+		clear(inS)
+		fail, nLarge := false, 0
+		type pair struct {
+			p, q int
+			t    float64
+		}
+		var small []pair
+		for ai, p := range active {
+			for _, q := range active[ai+1:] {
+				apq := cd[p*n+q]
+				app, aqq := cd[p*n+p], cd[q*n+q]
+				if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+					continue
+				}
+				fail = true
+				t := jacobiTan(app, apq, aqq)
+				if math.Abs(t) <= smallAngle {
+					small = append(small, pair{p, q, t})
+					continue
+				}
+				for _, j := range [2]int{p, q} {
+					if !isLarge[j] {
+						isLarge[j] = true
+						nLarge++
+					}
+				}
+			}
+		}
+		if !fail {
+			return active, true
+		}
+		if round == maxRefineRounds {
+			return active, false
+		}
+		// Simultaneous small-angle rotations, except within L. They go
+		// first: they remove from the columns of L their components along
+		// larger columns, which can dominate them and must be gone before
+		// L is resolved at its own scale.
+		var cols []int
+		for _, pr := range small {
+			if isLarge[pr.p] && isLarge[pr.q] {
+				continue
+			}
+			inS[pr.p], inS[pr.q] = true, true
+			kt[pr.p*n+pr.q] = pr.t
+		}
+		for j := range n {
+			if inS[j] {
+				cols = append(cols, j)
+			}
+		}
+		if len(cols) > 0 {
+			sl := len(cols)
+			// z = I + K on the columns cols: Z_pq = t, Z_qp = −t (see rotation).
+			z := make([]float64, sl*sl)
+			for a, p := range cols {
+				z[a*sl+a] = 1
+				for b := a + 1; b < sl; b++ {
+					q := cols[b]
+					if t := kt[p*n+q]; t != 0 {
+						z[a*sl+b] = t
+						z[b*sl+a] = -t
+						kt[p*n+q] = 0
+					}
+				}
+			}
+			eig.OrthonormalizeRows(sl, sl, z)
+			rotateColumns(w, cols, z)
+			rotateColumns(v, cols, z)
+			tr.Markf("simultaneous rotations on %d columns", sl)
+		}
+		if nLarge > 0 {
+			large := make([]int, 0, nLarge)
+			for j := range n {
+				if isLarge[j] {
+					large = append(large, j)
+				}
+			}
+			l := len(large)
+			// The Gram matrix of L, fresh: the small-angle step moved L.
+			cl := make([]float64, l*l)
+			gemm.Gram(blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}, gatherColumns(w, large))
+			if l >= clusterEigMin && eigRounds < maxClusterEigRounds {
+				eigRounds++
+				if !refineCluster(w, v, large, cl, tol, floor, depth, l < len(active), tr) {
+					return active, false
+				}
+			} else {
+				rots := jacobiGram(l, cl, tol, nil)
+				for k := range rots {
+					rots[k].p, rots[k].q = large[rots[k].p], large[rots[k].q]
+				}
+				applyRotations(w, v, rots)
+				tr.Markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
+			}
+		}
+	}
+}
+
+// maxRefineDepth bounds the nesting of refineCluster.
+const maxRefineDepth = 8
+
+// refineCluster rotates the columns cols of w and v (cl = their Gram
+// matrix, destroyed) by the eigenvectors of cl — Gram preconditioning at the
+// cluster's own scale — and then, if recurse (the cluster is a proper
+// subset of the active columns) and the nesting allows, refines them among
+// themselves to convergence with refineColumns on the gathered m×ℓ block, so
+// that the sub-clusters inside are resolved at O(m·ℓ²) a round instead of
+// O(m·n²).
+func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, floor float64, depth int, recurse bool, tr *trace.Trace) bool {
+	l := len(cols)
+	z := make([]float64, l*l)
+	if !eig.Sym(l, cl, make([]float64, l), z) {
+		return false
+	}
+	wl, vl := gatherColumns(w, cols), gatherColumns(v, cols)
+	zg := blas64.General{Rows: l, Cols: l, Stride: l, Data: z}
+	wz := blas64.General{Rows: w.Rows, Cols: l, Stride: l, Data: make([]float64, w.Rows*l)}
+	vz := blas64.General{Rows: v.Rows, Cols: l, Stride: l, Data: make([]float64, v.Rows*l)}
+	gemm.General(false, false, 1, wl, zg, 0, wz)
+	gemm.General(false, false, 1, vl, zg, 0, vz)
+	tr.Markf("depth %d: eig on %d cluster columns", depth, l)
+	if recurse && depth < maxRefineDepth {
+		c := blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}
+		gemm.Gram(c, wz)
+		if _, ok := refineColumns(wz, vz, c, tol, floor, depth+1, tr); !ok {
+			return false
+		}
+	}
+	scatterColumns(w, cols, wz)
+	scatterColumns(v, cols, vz)
+	return true
+}
+
+// gatherColumns returns a contiguous copy of the columns cols of x.
+func gatherColumns(x blas64.General, cols []int) blas64.General {
+	l := len(cols)
+	g := blas64.General{Rows: x.Rows, Cols: l, Stride: l, Data: make([]float64, x.Rows*l)}
+	for i := range x.Rows {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			g.Data[i*l+k] = row[j]
+		}
+	}
+	return g
+}
+
+// scatterColumns writes the columns of g into the columns cols of x.
+func scatterColumns(x blas64.General, cols []int, g blas64.General) {
+	for i := range x.Rows {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			row[j] = g.Data[i*g.Stride+k]
+		}
+	}
+}
+
+// clusterEigMin is the smallest cluster that refineColumns preconditions
+// with eigSym rather than sweeps cyclic Jacobi through: below it the O(ℓ³)
+// sweeps are cheaper than an eigen-decomposition plus two m×ℓ×ℓ GEMMs.
+const clusterEigMin = 48
+
+// maxClusterEigRounds bounds the eigSym preconditionings of clusters in
+// refineColumns, after which cyclic Jacobi (always convergent) takes over;
+// measured: ≤ 3 are used by spectra graded down to 1e-14.
+const maxClusterEigRounds = 8
+
+// rotateColumns replaces the columns cols of x (in that order) by their
+// products with the ℓ×ℓ orthogonal z: x[:, cols] ← x[:, cols]·z.
+func rotateColumns(x blas64.General, cols []int, z []float64) {
+	l := len(cols)
+	r := x.Rows
+	buf := make([]float64, 2*r*l)
+	xl := blas64.General{Rows: r, Cols: l, Stride: l, Data: buf[:r*l]}
+	yl := blas64.General{Rows: r, Cols: l, Stride: l, Data: buf[r*l:]}
+	for i := range r {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			xl.Data[i*l+k] = row[j]
+		}
+	}
+	gemm.General(false, false, 1, xl, blas64.General{Rows: l, Cols: l, Stride: l, Data: z}, 0, yl)
+	for i := range r {
+		row := x.Data[i*x.Stride:]
+		for k, j := range cols {
+			row[j] = yl.Data[i*l+k]
+		}
+	}
+}
+
+// jacobiTan returns t = tan θ of the Jacobi rotation that annihilates apq
+// in [app apq; apq aqq] (Golub & Van Loan, Algorithm 8.5.1).
+func jacobiTan(app, apq, aqq float64) float64 {
+	theta := (aqq - app) / (2 * apq)
+	if math.Abs(theta) > 1e150 {
+		return 0.5 / theta
+	}
+	return math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(1+theta*theta))
+}
+
+// jacobiTol returns the cosine below which two columns of length m count as
+// orthogonal: √m·ε, the convergence threshold of LAPACK's one-sided Jacobi
+// xGESVJ (the statistical size of the rounding error of a length-m dot
+// product relative to the norms). It is ≤ 1e-13 for m ≤ 2·10⁵, so U meets
+// ‖UᵀU − I‖_max ≤ 1e-12 with room for the rounding of u_j = w_j/σ_j.
+func jacobiTol(m int) float64 {
+	return math.Sqrt(float64(m)) * 0x1p-52
+}
+
+// rotation is a plane rotation of columns p and q:
+// (x_p, x_q) ← (c·x_p − s·x_q, s·x_p + c·x_q).
+type rotation struct {
+	p, q int
+	c, s float64
+}
+
+// maxJacobiSweeps bounds the cyclic sweeps of jacobiGram; quadratic
+// convergence makes more than ~10 a sign of a threshold below the rounding
+// level, which jacobiTol avoids.
+const maxJacobiSweeps = 30
+
+// jacobiGram diagonalizes the symmetric positive semidefinite n×n c
+// (row-major, both triangles) by cyclic Jacobi rotations c ← JᵀcJ, skipping
+// pairs with |c_pq| ≤ tol·√(c_pp·c_qq), and appends the rotations to rots.
+func jacobiGram(n int, c []float64, tol float64, rots []rotation) []rotation {
+	for range maxJacobiSweeps {
+		rotated := false
+		for p := 0; p < n-1; p++ {
+			for q := p + 1; q < n; q++ {
+				apq := c[p*n+q]
+				app, aqq := c[p*n+p], c[q*n+q]
+				if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+					continue
+				}
+				rotated = true
+				// Symmetric Schur decomposition of [app apq; apq aqq]
+				// (Golub & Van Loan, Algorithm 8.5.1).
+				t := jacobiTan(app, apq, aqq)
+				cs := 1 / math.Sqrt(1+t*t)
+				sn := t * cs
+				for k := range n {
+					if k == p || k == q {
+						continue
+					}
+					ckp, ckq := c[k*n+p], c[k*n+q]
+					np, nq := cs*ckp-sn*ckq, sn*ckp+cs*ckq
+					c[k*n+p], c[p*n+k] = np, np
+					c[k*n+q], c[q*n+k] = nq, nq
+				}
+				c[p*n+p] = app - t*apq
+				c[q*n+q] = aqq + t*apq
+				c[p*n+q], c[q*n+p] = 0, 0
+				rots = append(rots, rotation{p: p, q: q, c: cs, s: sn})
+			}
+		}
+		if !rotated {
+			break
+		}
+	}
+	return rots
+}
+
+// applyRotations applies rots in order to the columns of w (m×n) and v
+// (n×n). Few rotations are applied row by row (each row of w is contiguous,
+// the rows are split over the cores): 6 flops per rotation and row. Many
+// rotations are first accumulated into J (n×n) and applied by GEMM,
+// w ← w·J, v ← v·J, when that is cheaper: 6·r·(m+n) > 6·r·n + 2·(m+n)·n².
+func applyRotations(w, v blas64.General, rots []rotation) {
+	m, n := w.Rows, w.Cols
+	r := len(rots)
+	if 3*r*m < (m+n)*n*n {
+		rotateRows(w, rots)
+		rotateRows(v, rots)
+		return
+	}
+	j := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	for i := range n {
+		j.Data[i*n+i] = 1
+	}
+	rotateRows(j, rots)
+	tmp := blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	gemm.General(false, false, 1, w, j, 0, tmp)
+	copyGeneral(w, tmp)
+	tv := blas64.General{Rows: n, Cols: n, Stride: n, Data: tmp.Data[:n*n]}
+	gemm.General(false, false, 1, v, j, 0, tv)
+	copyGeneral(v, tv)
+}
+
+func copyGeneral(dst, src blas64.General) {
+	for i := range src.Rows {
+		copy(dst.Data[i*dst.Stride:i*dst.Stride+src.Cols], src.Data[i*src.Stride:i*src.Stride+src.Cols])
+	}
+}
+
+// rotateRows applies rots in order to every row of x, rows split over the
+// cores.
+func rotateRows(x blas64.General, rots []rotation) {
+	parallelRows(x.Rows, len(rots)*x.Rows*6, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row := x.Data[i*x.Stride : i*x.Stride+x.Cols]
+			for _, r := range rots {
+				a, b := row[r.p], row[r.q]
+				row[r.p] = r.c*a - r.s*b
+				row[r.q] = r.s*a + r.c*b
+			}
+		}
+	})
+}
+
+// parallelRows runs f over [0, rows) split into GOMAXPROCS contiguous
+// ranges, or on the caller alone when flops is below a goroutine's worth.
+func parallelRows(rows, flops int, f func(i0, i1 int)) {
+	parts := runtime.GOMAXPROCS(0)
+	if flops < 1<<18 || parts == 1 || rows < 2 {
+		f(0, rows)
+		return
+	}
+	parts = min(parts, rows)
+	var wg sync.WaitGroup
+	for p := range parts {
+		i0, i1 := p*rows/parts, (p+1)*rows/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i0, i1)
+		}()
+	}
+	wg.Wait()
+}
+
+// completeBasis overwrites columns [g, n) of the m×n u, whose first g
+// columns are orthonormal, with unit vectors orthogonal to each other and
+// to those g columns: the trailing columns of the Q factor of a Householder
+// QR of u[:, 0:g] (orthonormal to O(m·ε) unconditionally).
+func completeBasis(u blas64.General, g int) {
+	m, n := u.Rows, u.Cols
+	q := make([]float64, m*n)
+	for i := range m {
+		copy(q[i*n:i*n+g], u.Data[i*u.Stride:i*u.Stride+g])
+	}
+	var impl gonum.Implementation
+	tau := make([]float64, g)
+	work := []float64{0}
+	impl.Dgeqrf(m, g, q, n, tau, work, -1)
+	lw := int(work[0])
+	impl.Dorgqr(m, n, g, q, n, tau, work, -1)
+	lw = max(lw, int(work[0]), 1)
+	work = make([]float64, lw)
+	if g > 0 {
+		impl.Dgeqrf(m, g, q, n, tau, work, lw)
+	}
+	impl.Dorgqr(m, n, g, q, n, tau, work, lw)
+	for i := range m {
+		copy(u.Data[i*u.Stride+g:i*u.Stride+n], q[i*n+g:i*n+n])
+	}
+}

@@ -1,8 +1,0 @@
-package lowrank
-
-// Hooks for the external tests of the thin QR in cholqr_test.go, which
-// import internal/testmat (and testmat imports lowrank).
-var (
-	CholQRForTest        = cholQR
-	HouseholderQRForTest = householderQR
-)
