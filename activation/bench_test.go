@@ -15,7 +15,7 @@ import (
 func BenchmarkCompress(b *testing.B) {
 	for _, sh := range []struct{ L, d, k int }{{1024, 64, 16}, {1024, 128, 32}, {4096, 256, 64}} {
 		x := testmat.To32(testmat.Incoherent(sh.L, sh.d, testmat.ActivationLike(sh.d), 1))
-		for _, m := range []Method{Rows, Gaussian, None} {
+		for _, m := range []Method{RowSampling, Gaussian, Uncompressed} {
 			name := fmt.Sprintf("method=%v/L=%d/d=%d/k=%d/prec=bf16", m, sh.L, sh.d, sh.k)
 			c, err := New(Config{Method: m, Rank: Fixed(sh.k), Precision: lowrank.BFloat16})
 			if err != nil {

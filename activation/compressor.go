@@ -10,7 +10,6 @@ import (
 
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/exact"
-	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
@@ -59,9 +58,9 @@ func New(cfg Config) (*Compressor, error) {
 	c.workers = make(chan *worker, n)
 	for range n {
 		c.workers <- &worker{
+			be:    c.be,
 			rows:  sampling.NewDecomposer(c.be),
 			gauss: rsvd.NewDecomposer(c.be),
-			ws:    lowrank.NewWorkspace(c.be),
 		}
 	}
 	if cfg.Workers > 0 {
@@ -81,7 +80,6 @@ func (c *Compressor) Close() {
 		w := <-c.workers
 		w.rows.Close()
 		w.gauss.Close()
-		w.ws.Close()
 		c.workers <- w
 	}
 }
@@ -286,10 +284,10 @@ func (c *Compressor) account(s *Saved, sign int) {
 
 // worker owns the decomposers and scratch of one goroutine.
 type worker struct {
+	be    lowrank.Backend
 	rows  *sampling.Decomposer
 	gauss *rsvd.Decomposer
-	ws    *lowrank.Workspace
-	f     skeleton.Factors
+	f     lowrank.Factors
 	buf   mat.Dense
 }
 
@@ -310,35 +308,33 @@ func (w *worker) host(be lowrank.Backend, x lowrank.Matrix) (mat.Matrix, error) 
 
 // compress fills s.p, s.r, s.rank, s.relErr and s.bytes.
 func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) error {
-	be := w.ws.Backend()
+	be := w.be
 	m, n := s.rows, s.cols
 	k := cfg.Rank.rank(m, n)
 	// Factors of rank k take k·(m+n) elements against m·n for X itself;
 	// beyond the break-even rank X is stored as it is. A tolerance policy
 	// decides after its search.
-	if cfg.Method == None || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
+	if cfg.Method == Uncompressed || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
 		return w.keepDense(s, be, x, cfg)
 	}
-	switch cfg.Method {
-	case Exact:
-		return w.exact(s, be, x, k, cfg)
-	case Rows:
-		err := w.rows.QBTo(&w.f, x, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed})
-		if err != nil {
-			return err
-		}
-	case Gaussian:
-		err := w.gauss.QBTo(&w.f, x, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed})
-		if err != nil {
-			return err
-		}
-	}
-	q, b, norm2B := w.f.Q, w.f.B, w.f.Norm2B
+	var tol float64
 	if cfg.Rank.kind == rankTol {
-		var err error
-		if q, b, norm2B, err = w.shrink(be, q, b, w.f.Norm2A, cfg.Rank.tol); err != nil {
-			return err
-		}
+		tol = cfg.Rank.tol
+	}
+	var err error
+	switch cfg.Method {
+	case ExactSVD:
+		return w.exact(s, be, x, k, cfg)
+	case RowSampling:
+		err = w.rows.QBTo(&w.f, x, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+	case Gaussian:
+		err = w.gauss.QBTo(&w.f, x, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+	}
+	if err != nil && !errors.Is(err, lowrank.ErrTolerance) {
+		return err
+	}
+	q, b := w.f.Q, w.f.B
+	if cfg.Rank.kind == rankTol {
 		if _, kk := q.Dims(); kk*(m+n) >= m*n {
 			return w.keepDense(s, be, x, cfg)
 		}
@@ -361,7 +357,7 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 		s.r.packDense(bh, false, cfg.Precision)
 	}
 	_, s.rank = q.Dims()
-	s.relErr = lowrank.ErrorFromNorms(w.f.Norm2A, norm2B)
+	s.relErr = w.f.RelError()
 	return w.finish(s, be, x, cfg)
 }
 
@@ -377,58 +373,6 @@ func (w *worker) download(be lowrank.Backend, m lowrank.Matrix, name string) (*m
 	return &d, nil
 }
 
-// shrink truncates the QB (q p×ℓ, b ℓ×s) of op(X) to the smallest rank k
-// with ‖X‖² − Σ_{i≤k} σ_i(B)² ≤ tol²·‖X‖². With B·Bᵀ = W·Λ·Wᵀ the result
-// Q·W_k, W_kᵀ·B is again a QB (see internal/skeleton.Truncate); Λ holds σ_i².
-func (w *worker) shrink(be lowrank.Backend, q, b lowrank.Matrix, norm2A, tol float64) (qk, bk lowrank.Matrix, norm2B float64, err error) {
-	p, l := q.Dims()
-	_, s := b.Dims()
-	g, err := w.ws.Get("tol.gram", l, l)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if err := be.Mul(g, 1, b, false, b, true, 0); err != nil {
-		return nil, nil, 0, err
-	}
-	u, err := w.ws.Get("tol.u", l, l)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	v, err := w.ws.Get("tol.v", l, l)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	lam := make([]float64, l)
-	if err := be.SVD(u, lam, v, g); err != nil {
-		return nil, nil, 0, err
-	}
-	target := (1 - tol*tol) * norm2A
-	k := l
-	for i, sum := 0, 0.0; i < l; i++ {
-		sum += lam[i]
-		if sum >= target {
-			k = i + 1
-			norm2B = sum
-			break
-		}
-		norm2B = sum
-	}
-	if qk, err = w.ws.Get(fmt.Sprintf("tol.q.%d", k), p, k); err != nil {
-		return nil, nil, 0, err
-	}
-	if bk, err = w.ws.Get(fmt.Sprintf("tol.b.%d", k), k, s); err != nil {
-		return nil, nil, 0, err
-	}
-	uk := be.Cols(u, 0, k)
-	if err := be.Mul(qk, 1, q, false, uk, false, 0); err != nil {
-		return nil, nil, 0, err
-	}
-	if err := be.Mul(bk, 1, uk, true, b, false, 0); err != nil {
-		return nil, nil, 0, err
-	}
-	return qk, bk, norm2B, nil
-}
-
 // exact stores the truncated exact SVD: P = U·diag(S), R = Vᵀ.
 func (w *worker) exact(s *Saved, be lowrank.Backend, x lowrank.Matrix, k int, cfg *Config) error {
 	h, err := w.host(be, x)
@@ -439,7 +383,7 @@ func (w *worker) exact(s *Saved, be lowrank.Backend, x lowrank.Matrix, k int, cf
 	if err := lowrank.CheckFinite(h); err != nil {
 		return err
 	}
-	norm2A := lowrank.FrobNorm2(h)
+	norm2A := lowrank.SquaredFrobenius(h)
 	if cfg.Rank.kind == rankTol {
 		k = min(m, n)
 	}
@@ -481,7 +425,7 @@ func (w *worker) exact(s *Saved, be lowrank.Backend, x lowrank.Matrix, k int, cf
 	s.p.packDense(&us, false, cfg.Precision)
 	s.r.packDense(&v, true, cfg.Precision)
 	s.rank = k
-	s.relErr = lowrank.ErrorFromNorms(norm2A, norm2B)
+	s.relErr = lowrank.ErrorFromSquaredNorms(norm2A, norm2B)
 	return w.finish(s, be, x, cfg)
 }
 

@@ -25,7 +25,7 @@ var shapes = []struct{ L, d int }{{300, 24}, {20, 48}, {40, 40}}
 
 func TestExactLowRankRecovered(t *testing.T) {
 	for _, sh := range shapes {
-		for _, m := range []Method{Rows, Gaussian, Exact} {
+		for _, m := range []Method{RowSampling, Gaussian, ExactSVD} {
 			x := testmat.Incoherent(sh.L, sh.d, testmat.RankPlusNoise(min(sh.L, sh.d), 4, 0), 11)
 			c, err := New(Config{Method: m, Rank: Fixed(6), Precision: lowrank.Float64, MeasureError: true, Seed: 3})
 			require.NoError(t, err)
@@ -50,7 +50,7 @@ func TestErrorAgainstOptimal(t *testing.T) {
 	opt := testmat.OptimalError(sigma, k)
 	x := testmat.Incoherent(L, d, sigma, 5)
 	errs := map[Method]float64{}
-	for _, m := range []Method{Rows, Gaussian, Exact} {
+	for _, m := range []Method{RowSampling, Gaussian, ExactSVD} {
 		c, err := New(Config{Method: m, Rank: Fixed(k), Oversample: 8, PowerIters: 1, Precision: lowrank.Float64, Seed: 1})
 		require.NoError(t, err)
 		s, err := c.Compress("x", x)
@@ -65,20 +65,20 @@ func TestErrorAgainstOptimal(t *testing.T) {
 		assert.GreaterOrEqual(t, e, opt*(1-1e-9), "%v", m)
 		errs[m] = e
 	}
-	assert.InDelta(t, opt, errs[Exact], 1e-9*opt, "the exact SVD is optimal")
+	assert.InDelta(t, opt, errs[ExactSVD], 1e-9*opt, "the exact SVD is optimal")
 	// With p = 8 and q = 1 the randomized errors are within a small factor
 	// of optimal: HMT's expected-error bound (1 + k/(p−1))^{1/(2q+1)} ≈ 1.3
 	// for the Gaussian sketch; 1.5 leaves a margin for this one seeded draw
 	// and for row sampling, which has no such guarantee on coherent
 	// matrices but matches Gaussian sketching on incoherent ones.
 	assert.Less(t, errs[Gaussian], 1.5*opt)
-	assert.Less(t, errs[Rows], 1.5*opt)
+	assert.Less(t, errs[RowSampling], 1.5*opt)
 }
 
 func TestWeightGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, sh := range shapes {
-		for _, m := range []Method{Rows, None} {
+		for _, m := range []Method{RowSampling, Uncompressed} {
 			x := testmat.Incoherent(sh.L, sh.d, testmat.ActivationLike(min(sh.L, sh.d)), 2)
 			g := mat.NewDense(sh.L, 5, nil)
 			for i := 0; i < sh.L; i++ {
@@ -136,7 +136,7 @@ func TestPrecision(t *testing.T) {
 
 func TestNoneStoresCopy(t *testing.T) {
 	x := testmat.To32(testmat.Incoherent(50, 10, testmat.Flat(10), 1))
-	c, err := New(Config{Method: None, Precision: lowrank.Float32})
+	c, err := New(Config{Method: Uncompressed, Precision: lowrank.Float32})
 	require.NoError(t, err)
 	s, err := c.Compress("x", x)
 	require.NoError(t, err)
@@ -171,14 +171,14 @@ func TestTolerance(t *testing.T) {
 	for testmat.OptimalError(sigma, kOpt) > eps {
 		kOpt++
 	}
-	c, err := New(Config{Method: Exact, Rank: Tolerance(eps, 0), Precision: lowrank.Float64, MeasureError: true})
+	c, err := New(Config{Method: ExactSVD, Rank: Tolerance(eps, 0), Precision: lowrank.Float64, MeasureError: true})
 	require.NoError(t, err)
 	s, err := c.Compress("x", x)
 	require.NoError(t, err)
 	assert.Equal(t, kOpt, s.Rank(), "the exact SVD finds the smallest rank")
 	assert.LessOrEqual(t, s.RelError(), eps)
 
-	for _, m := range []Method{Rows, Gaussian} {
+	for _, m := range []Method{RowSampling, Gaussian} {
 		c, err := New(Config{Method: m, Rank: Tolerance(eps, 0), PowerIters: 1, Precision: lowrank.Float64, MeasureError: true})
 		require.NoError(t, err)
 		s, err := c.Compress("x", x)
@@ -202,7 +202,7 @@ func TestTolerance(t *testing.T) {
 }
 
 func TestNotFiniteNamesLayer(t *testing.T) {
-	for _, m := range []Method{Rows, Gaussian, Exact, None} {
+	for _, m := range []Method{RowSampling, Gaussian, ExactSVD, Uncompressed} {
 		for _, v := range []float64{math.NaN(), math.Inf(1)} {
 			x := testmat.Incoherent(60, 8, testmat.Flat(8), 1)
 			x.Set(17, 3, v)
@@ -361,7 +361,7 @@ func TestAsync(t *testing.T) {
 }
 
 func TestInputsUnchanged(t *testing.T) {
-	for _, m := range []Method{Rows, Gaussian, Exact, None} {
+	for _, m := range []Method{RowSampling, Gaussian, ExactSVD, Uncompressed} {
 		x := testmat.Incoherent(90, 12, testmat.ActivationLike(12), 4)
 		x32 := testmat.To32(x)
 		want, want32 := mat.DenseCopyOf(x), append([]float32(nil), x32.Data...)

@@ -34,29 +34,32 @@ func (e *LayerError) Unwrap() error { return e.Err }
 type Method int
 
 const (
-	// Rows is LoRAct's row-sampled QB (package sampling): the sketch is
-	// built from ℓ = k+Oversample sampled rows of the activation itself, so
-	// no Gaussian matrix is drawn (default).
-	Rows Method = iota
-	// Gaussian is the randomized SVD's Gaussian QB (package rsvd).
+	// RowSampling is LoRAct's row-sampled QB (package sampling): the
+	// sketch is built from ℓ = k+Oversample sampled rows (for an activation,
+	// channels) of the activation itself, so no Gaussian matrix is drawn
+	// (default). Its String form is "rows".
+	RowSampling Method = iota
+	// Gaussian is the randomized SVD's Gaussian QB (package rsvd),
+	// "gaussian".
 	Gaussian
-	// Exact is the truncated exact SVD (exact.TruncatedSVD): optimal
-	// error, cost O(L·d·min(L,d)); for reference runs on small sizes.
-	Exact
-	// None saves the activation as it is (a copy at the storage precision):
-	// the baseline.
-	None
+	// ExactSVD is the truncated exact SVD (exact.TruncatedSVD): optimal
+	// error, cost O(L·d·min(L,d)); for reference runs on small sizes,
+	// "exact".
+	ExactSVD
+	// Uncompressed saves the activation as it is (a copy at the storage
+	// precision): the baseline, "none".
+	Uncompressed
 )
 
 func (m Method) String() string {
 	switch m {
-	case Rows:
+	case RowSampling:
 		return "rows"
 	case Gaussian:
 		return "gaussian"
-	case Exact:
+	case ExactSVD:
 		return "exact"
-	case None:
+	case Uncompressed:
 		return "none"
 	}
 	return fmt.Sprintf("Method(%d)", int(m))
@@ -64,7 +67,7 @@ func (m Method) String() string {
 
 // ParseMethod returns the Method named by s (its String form).
 func ParseMethod(s string) (Method, error) {
-	for m := Rows; m <= None; m++ {
+	for m := RowSampling; m <= Uncompressed; m++ {
 		if m.String() == s {
 			return m, nil
 		}
@@ -203,7 +206,7 @@ type Config struct {
 }
 
 func (c *Config) check() error {
-	if c.Method < Rows || c.Method > None {
+	if c.Method < RowSampling || c.Method > Uncompressed {
 		return fmt.Errorf("%w: method %d", lowrank.ErrOption, int(c.Method))
 	}
 	if c.Oversample < 0 || c.PowerIters < 0 || c.Workers < 0 {

@@ -28,9 +28,9 @@ func lowRankActivation() []float32 {
 // computes its weight gradient xᵀ·g from the factors at backward time.
 func ExampleCompressor() {
 	c, err := activation.New(activation.Config{
-		Method:    activation.Rows,     // LoRAct's row-sampled QB
-		Rank:      activation.Fixed(4), // k = 4
-		Precision: lowrank.BFloat16,    // 2 bytes per stored element
+		Method:    activation.RowSampling, // LoRAct's row-sampled QB
+		Rank:      activation.Fixed(4),    // k = 4
+		Precision: lowrank.BFloat16,       // 2 bytes per stored element
 		Seed:      1,
 		// measure the error of the stored bf16 factors, not only that of
 		// the decomposition

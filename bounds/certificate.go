@@ -170,19 +170,18 @@ func (e *Exact) RowSampling(idx []int, k, q int) RowCertificate {
 	return rc
 }
 
-// ForSampling returns the certificate of the exact draw of a
-// sampling.QB/SVD call on A (d as filled in through Options.Draw): rows of
-// A, or of Aᵀ if d.Trans. k is the target rank at which the bound is
+// ForSampling returns the certificate of the exact draw of a sampling
+// Decomposer call on A (d from its Draw method): rows of A, or of Aᵀ if
+// d.Trans. k is the target rank at which the bound is
 // split (the sketch width is len(d.Indices)) and q the PowerIters of the
 // call.
 func (e *Exact) ForSampling(d *sampling.Draw, k, q int) RowCertificate {
 	return e.op(d.Trans).RowSampling(d.Indices, k, q)
 }
 
-// ForGaussian returns the certificate of the exact test matrix of an
-// rsvd.QB/SVD call on A: omega and trans as received through
-// rsvd.Options.TestMatrix and TransOut; omega has as many rows as op(A)
-// has columns. k and q are as for ForSampling.
+// ForGaussian returns the certificate of the exact test matrix of an rsvd
+// Decomposer call on A: omega and trans as returned by its TestMatrix
+// method; omega has as many rows as op(A) has columns. k and q are as for ForSampling.
 func (e *Exact) ForGaussian(omega mat.Matrix, trans bool, k, q int) Certificate {
 	return e.op(trans).Structural(omega, k, q)
 }

@@ -35,7 +35,6 @@ type fixture struct {
 	sigma  []float64
 	normA  float64
 	m, n   int
-	sample bool // the sampled side of op(A) is coherent (μ > m/(2k))
 }
 
 func newFixture(t testing.TB, sp testmat.Spectrum, st testmat.Structure, m, n, k int, seed uint64) fixture {
@@ -110,8 +109,7 @@ func TestCertificateEveryDraw(t *testing.T) {
 func checkTruncated(t *testing.T, f fixture, k, l, q int, seed uint64, name string, tol float64) {
 	t.Helper()
 	tauK := OptimalFrobenius(f.sigma, k)
-	var d sampling.Draw
-	rq, err := sampling.QB(f.a, k, &sampling.Options{Seed: seed, Oversample: l - k, PowerIters: q, Draw: &d})
+	rq, d, err := rowsQB(f.a, k, &sampling.Options{Seed: seed, Oversample: l - k, PowerIters: q})
 	require.NoError(t, err)
 	ef, es := Residual(f.a, rq)
 	rc := f.ex.ForSampling(&d, k, q)
@@ -120,12 +118,10 @@ func checkTruncated(t *testing.T, f fixture, k, l, q int, seed uint64, name stri
 	assert.GreaterOrEqual(t, ef, tauK-tol, "%s rows: Eckart–Young at rank k", name)
 	assert.GreaterOrEqual(t, es, f.sigma[k]-tol, "%s rows: Eckart–Young at rank k (spectral)", name)
 
-	var omega mat.Dense
-	var trans bool
-	gq, err := rsvd.QB(f.a, k, &rsvd.Options{Seed: seed, Oversample: l - k, PowerIters: q, TestMatrix: &omega, TransOut: &trans})
+	gq, omega, trans, err := gaussianQB(f.a, k, &rsvd.Options{Seed: seed, Oversample: l - k, PowerIters: q})
 	require.NoError(t, err)
 	ef, es = Residual(f.a, gq)
-	gc := f.ex.ForGaussian(&omega, trans, k, q)
+	gc := f.ex.ForGaussian(omega, trans, k, q)
 	assert.LessOrEqual(t, ef, gc.TruncFrobenius+tol, "%s gaussian: truncated Frobenius certificate", name)
 	assert.LessOrEqual(t, es, gc.TruncSpectral+tol, "%s gaussian: truncated spectral certificate", name)
 	assert.GreaterOrEqual(t, ef, tauK-tol, "%s gaussian: Eckart–Young at rank k", name)
@@ -269,12 +265,10 @@ func TestCertificateNormalizers(t *testing.T) {
 		tol := roundoff(m, n, f.normA)
 		for _, nz := range []rsvd.Normalizer{rsvd.QR, rsvd.LU, rsvd.None} {
 			for d := range 3 {
-				var omega mat.Dense
-				var trans bool
-				g, err := rsvd.QB(f.a, l, &rsvd.Options{Seed: uint64(d), PowerIters: q, Normalizer: nz, TestMatrix: &omega, TransOut: &trans})
+				g, omega, trans, err := gaussianQB(f.a, l, &rsvd.Options{Seed: uint64(d), PowerIters: q, Normalizer: nz})
 				require.NoError(t, err)
 				ef, es := Residual(f.a, g)
-				c := f.ex.ForGaussian(&omega, trans, k, q)
+				c := f.ex.ForGaussian(omega, trans, k, q)
 				assert.LessOrEqual(t, ef, c.Frobenius+tol, "%s %v seed %d", sp.Name, nz, d)
 				assert.LessOrEqual(t, es, c.Spectral+tol, "%s %v seed %d", sp.Name, nz, d)
 				assert.LessOrEqual(t, es, c.SpectralRoot+tol, "%s %v seed %d", sp.Name, nz, d)

@@ -17,8 +17,8 @@ import (
 // shapes differ.
 func IdentityError(a mat.Matrix, f *lowrank.QB) float64 {
 	checkShape(a, f)
-	na := lowrank.FrobNorm2(a)
-	return math.Sqrt(na) * lowrank.ErrorFromNorms(na, f.FrobNorm2B())
+	na := lowrank.SquaredFrobenius(a)
+	return math.Sqrt(na) * lowrank.ErrorFromSquaredNorms(na, f.SquaredNormB())
 }
 
 // ProbeBound returns HMT's a-posteriori estimate (HMT 2011 §4.3, eq. (4.3)
@@ -27,7 +27,7 @@ func IdentityError(a mat.Matrix, f *lowrank.QB) float64 {
 //
 //	‖(I − QQᵀ)·op(A)‖₂ ≤ 10·√(2/π)·max_i ‖(I − QQᵀ)·op(A)·ω_i‖
 //
-// except with probability at most 10^{−r}. op(A) = Aᵀ if f.Trans(). Cost
+// except with probability at most 10^{−r}. op(A) = Aᵀ unless f.LeftOrthonormal(). Cost
 // r·(2mn + 4·p·k) flops for op(A) p×s. rng supplies the probes. It panics
 // with ErrParam if r < 1 and lowrank.ErrShape if the shapes differ.
 func ProbeBound(a mat.Matrix, f *lowrank.QB, r int, rng *rand.Rand) float64 {
@@ -36,11 +36,11 @@ func ProbeBound(a mat.Matrix, f *lowrank.QB, r int, rng *rand.Rand) float64 {
 		paramPanic("r = %d probes, want ≥ 1", r)
 	}
 	var op mat.Matrix = a
-	if f.Trans() {
+	if !f.LeftOrthonormal() {
 		op = a.T()
 	}
 	_, s := op.Dims()
-	q := f.QView()
+	q := f.Q()
 	w := mat.NewVecDense(s, nil)
 	var y, c mat.VecDense
 	var mx float64

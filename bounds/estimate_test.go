@@ -34,7 +34,7 @@ func TestEstimators(t *testing.T) {
 				fs = append(fs, f)
 				for _, f := range fs {
 					ef, es := Residual(a, f)
-					nrm := lowrank.FrobNorm2(a)
+					nrm := lowrank.SquaredFrobenius(a)
 					// ‖A‖² and ‖B‖² each carry a relative rounding error
 					// ≈ ε·(m+n); the difference of squares loses it
 					// absolutely: |err² − err̂²| ≤ 2ε·(m+n)·‖A‖_F².

@@ -1,26 +1,31 @@
+// Package cpu is loract's host backend: a lowrank.Backend whose working
+// matrices are gonum *mat.Dense (float64) and whose read-only inputs may
+// also be *lowrank.Dense32 (float32 activations, read in place, converted
+// a panel at a time inside the products: no float64 copy is made). Every
+// product runs on the module's own GEMM (Go assembly micro-kernels,
+// threaded over GOMAXPROCS; docs/gemm.md). The thin QR is CholeskyQR2 with
+// a shifted third pass and a Householder fallback.
 package cpu
 
 import (
-	"github.com/loract/loract/internal/vec"
-	"github.com/loract/loract/lowrank"
-
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/vec"
+	"github.com/loract/loract/lowrank"
 )
 
-// CPU is the host backend. Its working matrices are *mat.Dense (float64);
-// *lowrank.Dense32 float32 inputs are read in place, converted a panel at a time
-// inside the products, so no float64 copy of a float32 input is made. The
-// zero value is ready to use and safe for concurrent use.
+// Backend is the host backend. The zero value is ready to use and safe for
+// concurrent use (it holds no state).
 type Backend struct{}
 
-var _ Backend = Backend{}
+var _ lowrank.Backend = Backend{}
 
 // Name returns "cpu".
 func (Backend) Name() string { return "cpu" }
@@ -36,20 +41,23 @@ func (Backend) New(r, c int) (lowrank.Matrix, error) {
 // Free is a no-op: the garbage collector reclaims host matrices.
 func (Backend) Free(lowrank.Matrix) {}
 
-// Cols returns a view of columns [j0, j1) of m.
-func (Backend) Cols(m lowrank.Matrix, j0, j1 int) lowrank.Matrix {
+// Slice returns a view of rows [i0, i1) and columns [j0, j1) of m.
+func (Backend) Slice(m lowrank.Matrix, i0, i1, j0, j1 int) lowrank.Matrix {
+	r, c := m.Dims()
+	if i0 < 0 || i1 < i0 || i1 > r || j0 < 0 || j1 < j0 || j1 > c {
+		panic(lowrank.ErrShape)
+	}
 	switch m := m.(type) {
 	case *mat.Dense:
-		r, _ := m.Dims()
-		return m.Slice(0, r, j0, j1).(*mat.Dense)
+		return m.Slice(i0, i1, j0, j1).(*mat.Dense)
 	case *lowrank.Dense32:
-		return m.Slice(0, m.Rows, j0, j1)
+		return m.Slice(i0, i1, j0, j1)
 	}
 	panic(badMatrix(m))
 }
 
 func badMatrix(m lowrank.Matrix) string {
-	return fmt.Sprintf("lowrank: CPU backend cannot use a %T", m)
+	return fmt.Sprintf("cpu: the CPU backend cannot use a %T", m)
 }
 
 func dense(m lowrank.Matrix) blas64.General {
@@ -60,6 +68,72 @@ func dense(m lowrank.Matrix) blas64.General {
 	return d.RawMatrix()
 }
 
+// checkInput panics with an error wrapping lowrank.ErrShape for a
+// *lowrank.Dense32 whose fields are inconsistent, so that a hand-built one
+// never reaches an index out of range.
+func checkInput(m lowrank.Matrix) {
+	if d, ok := m.(*lowrank.Dense32); ok {
+		if err := d.Check(); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// layout describes the elements of a host matrix: the address of element
+// (0, 0), the element size, the stride in elements and the shape.
+type layout struct {
+	base       uintptr
+	size       uintptr
+	stride     int
+	rows, cols int
+}
+
+func layoutOf(m lowrank.Matrix) (layout, bool) {
+	switch m := m.(type) {
+	case *mat.Dense:
+		raw := m.RawMatrix()
+		if raw.Rows == 0 || raw.Cols == 0 {
+			return layout{}, false
+		}
+		return layout{uintptr(unsafe.Pointer(&raw.Data[0])), 8, raw.Stride, raw.Rows, raw.Cols}, true
+	case *lowrank.Dense32:
+		if m.Rows == 0 || m.Cols == 0 || len(m.Data) == 0 {
+			return layout{}, false
+		}
+		return layout{uintptr(unsafe.Pointer(&m.Data[0])), 4, m.Stride, m.Rows, m.Cols}, true
+	}
+	return layout{}, false
+}
+
+// overlaps reports whether x and y share an element. Two views with the
+// same element size and stride (blocks of one matrix) overlap only if
+// their row and column ranges intersect; otherwise the address ranges are
+// compared.
+func overlaps(x, y lowrank.Matrix) bool {
+	lx, okx := layoutOf(x)
+	ly, oky := layoutOf(y)
+	if !okx || !oky {
+		return false
+	}
+	end := func(l layout) uintptr { return l.base + uintptr((l.rows-1)*l.stride+l.cols)*l.size }
+	if lx.base >= end(ly) || ly.base >= end(lx) {
+		return false
+	}
+	if lx.size != ly.size || lx.stride != ly.stride || lx.cols > lx.stride || ly.cols > ly.stride {
+		return true
+	}
+	// Element offsets from the lower of the two bases, as (row, column)
+	// of the common parent.
+	lo := min(lx.base, ly.base)
+	pos := func(l layout) (r, c int) {
+		off := int((l.base - lo) / l.size)
+		return off / l.stride, off % l.stride
+	}
+	xr, xc := pos(lx)
+	yr, yc := pos(ly)
+	return xr < yr+ly.rows && yr < xr+lx.rows && xc < yc+ly.cols && yc < xc+lx.cols
+}
+
 func opDims(m lowrank.Matrix, t bool) (r, c int) {
 	r, c = m.Dims()
 	if t {
@@ -68,16 +142,16 @@ func opDims(m lowrank.Matrix, t bool) (r, c int) {
 	return r, c
 }
 
-func trans(t bool) blas.Transpose {
-	if t {
-		return blas.Trans
-	}
-	return blas.NoTrans
-}
-
-// Mul computes c = alpha·op(a)·op(b) + beta·c. At most one of a and b may
-// be a *lowrank.Dense32.
+// Mul computes c = alpha·op(a)·op(b) + beta·c. a and b may be *mat.Dense
+// or *lowrank.Dense32; c is a *mat.Dense. It panics with lowrank.ErrShape
+// for mismatched shapes and with lowrank.ErrAlias if c's memory overlaps a's
+// or b's (the address ranges intersect; BLAS forbids it too).
 func (Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, b lowrank.Matrix, tb bool, beta float64) error {
+	checkInput(a)
+	checkInput(b)
+	if overlaps(c, a) || overlaps(c, b) {
+		panic(lowrank.ErrAlias)
+	}
 	ar, ac := opDims(a, ta)
 	br, bc := opDims(b, tb)
 	cr, cc := c.Dims()
@@ -89,8 +163,21 @@ func (Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, b
 	return nil
 }
 
+// Scale multiplies every element of the *mat.Dense m by alpha.
+func (Backend) Scale(m lowrank.Matrix, alpha float64) error {
+	d := dense(m)
+	for i := 0; i < d.Rows; i++ {
+		row := d.Data[i*d.Stride : i*d.Stride+d.Cols]
+		for j := range row {
+			row[j] *= alpha
+		}
+	}
+	return nil
+}
+
 // Gather sets dst = op(a)[idx, :]ᵀ.
 func (Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, t bool, idx []int) error {
+	checkInput(a)
 	d := dense(dst)
 	p, q := opDims(a, t)
 	if d.Rows != q || d.Cols != len(idx) {
@@ -233,8 +320,10 @@ func (Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank.Ma
 	return nil
 }
 
-// RowNorms2 writes the squared norms of the rows of op(a) into dst.
-func (Backend) RowNorms2(dst []float64, a lowrank.Matrix, t bool) error {
+// SquaredRowNorms writes the squared norms of the rows of scale·op(a) into
+// dst.
+func (Backend) SquaredRowNorms(dst []float64, a lowrank.Matrix, t bool, scale float64) error {
+	checkInput(a)
 	p, q := opDims(a, t)
 	if len(dst) != p {
 		panic(lowrank.ErrShape)
@@ -243,9 +332,9 @@ func (Backend) RowNorms2(dst []float64, a lowrank.Matrix, t bool) error {
 		for i := range dst {
 			switch a := a.(type) {
 			case *mat.Dense:
-				dst[i] = vec.SumSq64(a.RawRowView(i))
+				dst[i], _ = vec.ScaledSumSq64(a.RawRowView(i), scale)
 			case *lowrank.Dense32:
-				dst[i] = vec.SumSq32(a.Row(i))
+				dst[i], _ = vec.ScaledSumSq32(a.Row(i), scale)
 			default:
 				panic(badMatrix(a))
 			}
@@ -257,11 +346,13 @@ func (Backend) RowNorms2(dst []float64, a lowrank.Matrix, t bool) error {
 		switch a := a.(type) {
 		case *mat.Dense:
 			for j, v := range a.RawRowView(r) {
+				v *= scale
 				dst[j] += v * v
 			}
 		case *lowrank.Dense32:
 			for j, v := range a.Row(r) {
-				dst[j] += float64(v) * float64(v)
+				x := float64(v) * scale
+				dst[j] += x * x
 			}
 		default:
 			panic(badMatrix(a))
@@ -270,19 +361,32 @@ func (Backend) RowNorms2(dst []float64, a lowrank.Matrix, t bool) error {
 	return nil
 }
 
-// Norm2 returns ‖m‖_F².
-func (Backend) Norm2(m lowrank.Matrix) (float64, error) {
+// SquaredNorm returns Σ (scale·m_ij)² and max |m_ij| in one read of m.
+func (Backend) SquaredNorm(m lowrank.Matrix, scale float64) (sumSq, maxAbs float64, err error) {
+	checkInput(m)
 	switch m := m.(type) {
 	case *mat.Dense:
-		return lowrank.FrobNorm2(m), nil
+		raw := m.RawMatrix()
+		for i := 0; i < raw.Rows; i++ {
+			s, mx := vec.ScaledSumSq64(raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols], scale)
+			sumSq += s
+			maxAbs = max(maxAbs, mx) // max propagates NaN
+		}
 	case *lowrank.Dense32:
-		return lowrank.FrobNorm2(m), nil
+		for i := 0; i < m.Rows; i++ {
+			s, mx := vec.ScaledSumSq32(m.Row(i), scale)
+			sumSq += s
+			maxAbs = max(maxAbs, mx) // max propagates NaN
+		}
+	default:
+		panic(badMatrix(m))
 	}
-	panic(badMatrix(m))
+	return sumSq, maxAbs, nil
 }
 
 // FindNonFinite returns the first NaN or ±Inf element of m.
 func (Backend) FindNonFinite(m lowrank.Matrix) (i, j int, v float64, found bool, err error) {
+	checkInput(m)
 	mm, ok := m.(mat.Matrix)
 	if !ok {
 		panic(badMatrix(m))

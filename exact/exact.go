@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -26,7 +27,7 @@ import (
 // input, and lowrank.ErrNoConvergence if the iteration failed.
 func TruncatedSVD(a mat.Matrix, k int) (*lowrank.SVD, error) {
 	m, n := a.Dims()
-	if err := lowrank.CheckRank(m, n, k); err != nil {
+	if err := skeleton.CheckRank(m, n, k); err != nil {
 		return nil, err
 	}
 	if err := lowrank.CheckFinite(a); err != nil {

@@ -169,7 +169,7 @@ func runQB(t *testing.T, b *Backend, tm *timer, da *Matrix, k int, dt DType, rep
 			b.SetMath(mth)
 			b.SetQR(qrm)
 			for _, method := range []string{"rows", "gaussian"} {
-				var f sampling.Factors
+				var f lowrank.Factors
 				var run func(i int) error
 				if method == "rows" {
 					d := sampling.NewDecomposer(b)
@@ -185,7 +185,7 @@ func runQB(t *testing.T, b *Backend, tm *timer, da *Matrix, k int, dt DType, rep
 				require.NoError(t, b.Download(&q, f.Q))
 				emit(map[string]any{"peer": "loract-gpu", "method": method, "dtype": dtName(dt), "math": mth.String(),
 					"qr": qrm.String(), "m": m, "n": n, "k": k, "ms": med, "ms_min": lo, "repeats": reps,
-					"rel_error": lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B), "orth": orthDefect(&q), "qr_fallbacks": b.fallbacks, "pass1_defect": b.lastDev})
+					"rel_error": lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB), "orth": orthDefect(&q), "qr_fallbacks": b.fallbacks, "pass1_defect": b.lastDev})
 				b.Free(f.Q)
 				b.Free(f.B)
 			}
@@ -274,7 +274,7 @@ func exact(t *testing.T, b *Backend, tm *timer, da *Matrix, k int) {
 		return err
 	})
 	var hu mat.Dense
-	require.NoError(t, b.Download(&hu, b.Cols(u, 0, 256)))
+	require.NoError(t, b.Download(&hu, b.Slice(u, 0, m, 0, 256)))
 	emit(map[string]any{"peer": "loract-gpu", "method": "exact", "dtype": "fp32", "m": m, "n": n, "ms": med, "ms_min": lo,
 		"repeats": 3, "sigma1": s[0], "sigma_min": s[len(s)-1], "orth_u256": orthDefect(&hu)})
 	b.Free(u)

@@ -35,7 +35,7 @@ func Example() {
 	}
 	d := sampling.NewDecomposer(b)
 	defer d.Close()
-	var f sampling.Factors
+	var f lowrank.Factors
 	if err := d.QBTo(&f, act, k, &sampling.Options{Seed: 1}); err != nil {
 		fmt.Println(err)
 		return
@@ -46,5 +46,5 @@ func Example() {
 		return
 	}
 	defer b.Free(q16)
-	fmt.Printf("relative error %.3f\n", lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B))
+	fmt.Printf("relative error %.3f\n", lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB))
 }

@@ -145,7 +145,7 @@ func TestSamplingQB(t *testing.T) {
 		da := uploadFloat32(t, b, a, tc.rowMajor)
 		opts := &sampling.Options{Oversample: tc.over, Seed: 7}
 		d := sampling.NewDecomposer(b)
-		var f sampling.Factors
+		var f lowrank.Factors
 		require.NoError(t, d.QBTo(&f, da, tc.k, opts))
 		var q, bb mat.Dense
 		require.NoError(t, b.Download(&q, f.Q))
@@ -163,7 +163,7 @@ func TestSamplingQB(t *testing.T) {
 		// The norms identity ‖A − QB‖² = ‖A‖² − ‖B‖² holds up to the
 		// orthogonality defect of Q (‖QᵀA‖² − ‖QQᵀA‖² ≤ ‖QᵀQ − I‖₂·‖B‖²,
 		// ≤ 1e-5·k) and the float32 rounding of B (≤ 10·(m+n)·u relative).
-		en := lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)
+		en := lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB)
 		assert.InDelta(t, eg*eg, en*en, 1e-5*float64(tc.k)+10*float64(tc.m+tc.n)*u32, "%v: ErrorFromNorms", tc)
 		d.Close()
 		b.Free(f.Q)
@@ -266,7 +266,7 @@ func TestPrecision(t *testing.T) {
 	for _, mth := range []Math{FP32, TF32, BF16} {
 		b.SetMath(mth)
 		d := sampling.NewDecomposer(b)
-		var f sampling.Factors
+		var f lowrank.Factors
 		require.NoError(t, d.QBTo(&f, da, k, &sampling.Options{Seed: 3}))
 		var q, bb mat.Dense
 		require.NoError(t, b.Download(&q, f.Q))
@@ -317,7 +317,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 	require.NoError(t, err)
 	d := sampling.NewDecomposer(b)
 	defer d.Close()
-	var f sampling.Factors
+	var f lowrank.Factors
 	opts := &sampling.Options{Oversample: 8, Seed: 1}
 	require.NoError(t, d.QBTo(&f, da, 64, opts))
 	require.NoError(t, d.QBTo(&f, da, 64, opts))
@@ -367,7 +367,7 @@ func TestCloseReleases(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, free0, free1, "free device memory after Close")
 	// Use after Close is an error, never a crash.
-	_, err = b.Norm2(da)
+	_, _, err = b.SquaredNorm(da, 1)
 	assert.ErrorIs(t, err, ErrClosed)
 	_, err = b.New(2, 2)
 	assert.ErrorIs(t, err, ErrClosed)
@@ -465,7 +465,7 @@ func TestWrappedActivation(t *testing.T) {
 		require.NoError(t, b.api.check(b.api.cuMemcpyDtoDAsync(raw.ptr, up.ptr, uintptr(m*n*dt.Size()), b.stream), "cuMemcpyDtoDAsync"))
 		b.leave()
 		act := RowMajor(raw.Ptr(), m, n, n, dt)
-		var fw, fu sampling.Factors
+		var fw, fu lowrank.Factors
 		d := sampling.NewDecomposer(b)
 		require.NoError(t, d.QBTo(&fw, act, k, &sampling.Options{Seed: 5}))
 		require.NoError(t, d.QBTo(&fu, up, k, &sampling.Options{Seed: 5}))
@@ -473,11 +473,11 @@ func TestWrappedActivation(t *testing.T) {
 		require.NoError(t, b.Download(&qw, fw.Q))
 		require.NoError(t, b.Download(&qu, fu.Q))
 		assert.True(t, mat.Equal(&qw, &qu), "%v: wrapped and uploaded activations must give identical Q", dt)
-		assert.Equal(t, fu.Norm2B, fw.Norm2B, "%v", dt)
+		assert.Equal(t, fu.SquaredNormB, fw.SquaredNormB, "%v", dt)
 		b.Free(act) // a wrapper: must not free raw
-		n2, err := b.Norm2(raw)
+		n2, _, err := b.SquaredNorm(raw, 1)
 		require.NoError(t, err)
-		assert.InDelta(t, fw.Norm2A, n2, 1e-12*n2, "%v: the wrapped memory is still valid", dt)
+		assert.InDelta(t, fw.SquaredNormA, n2, 1e-12*n2, "%v: the wrapped memory is still valid", dt)
 		d.Close()
 		for _, x := range []lowrank.Matrix{fw.Q, fw.B, fu.Q, fu.B, up, raw} {
 			b.Free(x)

@@ -1,4 +1,6 @@
-// Kernels of package gpu, compiled at run time by NVRTC (see device.go).
+// Kernels of package gpu, compiled at run time by NVRTC (module.go); each
+// has one typed Go wrapper in kernels.go, and a test checks that the two
+// lists agree.
 // No header is included: bf16 values are handled as their bit patterns
 // (unsigned short), converted with round-to-nearest-even as in
 // lowrank.ToBF16. Matrices are column-major with a leading dimension;
@@ -110,128 +112,159 @@ extern "C" __global__ void normal(float* dst, long long ldd, int r, int c, unsig
     }
 }
 
-// sumsq: per-block partial sums of squares of the r×c stored matrix
-// (src[i + j*ld]), in float64; sum_partials adds them in a fixed order, so
-// the result is deterministic.
-extern "C" __global__ void sumsq(double* partial, const void* src, int tsrc, long long ldm, int r, int c) {
-    __shared__ double sh[32];
+// Block reductions of a per-thread sum and maximum into partial[blockIdx.x]
+// and partial[gridDim.x + blockIdx.x]; fmax ignores NaN, which the sum
+// carries (NaN² = NaN).
+__device__ __forceinline__ void block_sum_max(double* partial, double acc, double mx) {
+    __shared__ double sh[32], shm[32];
+    for (int o = 16; o > 0; o >>= 1) {
+        acc += __shfl_down_sync(0xffffffffu, acc, o);
+        mx = fmax(mx, __shfl_down_sync(0xffffffffu, mx, o));
+    }
+    if ((threadIdx.x & 31) == 0) { sh[threadIdx.x >> 5] = acc; shm[threadIdx.x >> 5] = mx; }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        bool in = threadIdx.x < (blockDim.x >> 5);
+        acc = in ? sh[threadIdx.x] : 0.0;
+        mx = in ? shm[threadIdx.x] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) {
+            acc += __shfl_down_sync(0xffffffffu, acc, o);
+            mx = fmax(mx, __shfl_down_sync(0xffffffffu, mx, o));
+        }
+        if (threadIdx.x == 0) { partial[blockIdx.x] = acc; partial[gridDim.x + blockIdx.x] = mx; }
+    }
+}
+
+// sumsq: per-block partial sums of (scale·x)² and maxima of |x| over the
+// r×c stored matrix (src[i + j*ld]), in float64; sum_partials combines them
+// in a fixed order, so the result is deterministic. scale is a power of
+// two applied in float64 (an input of float32 range never overflows there).
+extern "C" __global__ void sumsq(double* partial, const void* src, int tsrc, long long ldm, int r, int c, double scale) {
     long long n = (long long)r * c;
-    double acc = 0;
+    double acc = 0, mx = 0;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
         long long i = e % r, j = e / r;
         double v = ld(src, tsrc, i + j * ldm);
+        mx = fmax(mx, fabs(v));
+        v *= scale;
         acc += v * v;
     }
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-        if (threadIdx.x == 0) partial[blockIdx.x] = acc;
-    }
+    block_sum_max(partial, acc, mx);
 }
 
-// sumsq_f32 / sumsq_bf16: the same for n contiguous elements, 16-byte
-// loads (the tail, n mod 4 or 8, by block 0).
-__device__ __forceinline__ void block_sum(double* partial, double acc) {
-    __shared__ double sh[32];
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-        if (threadIdx.x == 0) partial[blockIdx.x] = acc;
-    }
+// sumsq_f32 / sumsq_bf16: the same for n contiguous elements with 16-byte
+// loads (the tail, n mod 4 or 8, by block 0); four loads in flight per
+// thread.
+__device__ __forceinline__ void acc4(double& acc, double& mx, float4 x, double scale) {
+    double a = x.x, b = x.y, c = x.z, d = x.w;
+    mx = fmax(mx, fmax(fmax(fabs(a), fabs(b)), fmax(fabs(c), fabs(d))));
+    a *= scale; b *= scale; c *= scale; d *= scale;
+    acc += (a * a + b * b) + (c * c + d * d);
 }
 
-extern "C" __global__ void sumsq_f32(double* partial, const float* src, long long n) {
+extern "C" __global__ void sumsq_f32(double* partial, const float* src, long long n, double scale) {
     const float4* v = (const float4*)src;
     long long nv = n / 4;
     long long stride = (long long)gridDim.x * blockDim.x;
-    double tot = 0;
+    double acc = 0, mx = 0;
     long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    // Four independent 16-byte loads in flight per thread; each float
-    // accumulator sums 16 squares before joining the float64 total.
     for (; e + 3 * stride < nv; e += 4 * stride) {
         float4 x0 = v[e], x1 = v[e + stride], x2 = v[e + 2 * stride], x3 = v[e + 3 * stride];
-        float a0 = x0.x * x0.x + x0.y * x0.y + x0.z * x0.z + x0.w * x0.w;
-        float a1 = x1.x * x1.x + x1.y * x1.y + x1.z * x1.z + x1.w * x1.w;
-        float a2 = x2.x * x2.x + x2.y * x2.y + x2.z * x2.z + x2.w * x2.w;
-        float a3 = x3.x * x3.x + x3.y * x3.y + x3.z * x3.z + x3.w * x3.w;
-        tot += (double)a0 + (double)a1 + (double)a2 + (double)a3;
+        acc4(acc, mx, x0, scale);
+        acc4(acc, mx, x1, scale);
+        acc4(acc, mx, x2, scale);
+        acc4(acc, mx, x3, scale);
     }
-    for (; e < nv; e += stride) {
-        float4 x = v[e];
-        tot += (double)(x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w);
-    }
+    for (; e < nv; e += stride) acc4(acc, mx, v[e], scale);
     if (blockIdx.x == 0)
-        for (long long t = nv * 4 + threadIdx.x; t < n; t += blockDim.x) tot += (double)src[t] * src[t];
-    block_sum(partial, tot);
+        for (long long t = nv * 4 + threadIdx.x; t < n; t += blockDim.x) {
+            double x = src[t];
+            mx = fmax(mx, fabs(x));
+            x *= scale;
+            acc += x * x;
+        }
+    block_sum_max(partial, acc, mx);
 }
 
-__device__ __forceinline__ float sq8(uint4 x) {
+__device__ __forceinline__ void acc8(double& acc, double& mx, uint4 x, double scale) {
     unsigned w[4] = {x.x, x.y, x.z, x.w};
-    float acc = 0;
     #pragma unroll
     for (int k = 0; k < 4; k++) {
-        float lo = __uint_as_float(w[k] << 16), hi = __uint_as_float(w[k] & 0xffff0000u);
+        double lo = __uint_as_float(w[k] << 16), hi = __uint_as_float(w[k] & 0xffff0000u);
+        mx = fmax(mx, fmax(fabs(lo), fabs(hi)));
+        lo *= scale; hi *= scale;
         acc += lo * lo + hi * hi;
     }
-    return acc;
 }
 
-extern "C" __global__ void sumsq_bf16(double* partial, const bf16* src, long long n) {
+extern "C" __global__ void sumsq_bf16(double* partial, const bf16* src, long long n, double scale) {
     const uint4* v = (const uint4*)src;
     long long nv = n / 8;
     long long stride = (long long)gridDim.x * blockDim.x;
-    double tot = 0;
+    double acc = 0, mx = 0;
     long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     for (; e + 3 * stride < nv; e += 4 * stride) {
         uint4 x0 = v[e], x1 = v[e + stride], x2 = v[e + 2 * stride], x3 = v[e + 3 * stride];
-        tot += (double)sq8(x0) + (double)sq8(x1) + (double)sq8(x2) + (double)sq8(x3);
+        acc8(acc, mx, x0, scale);
+        acc8(acc, mx, x1, scale);
+        acc8(acc, mx, x2, scale);
+        acc8(acc, mx, x3, scale);
     }
-    for (; e < nv; e += stride) tot += (double)sq8(v[e]);
+    for (; e < nv; e += stride) acc8(acc, mx, v[e], scale);
     if (blockIdx.x == 0)
-        for (long long t = nv * 8 + threadIdx.x; t < n; t += blockDim.x) { double x = bf2f(src[t]); tot += x * x; }
-    block_sum(partial, tot);
+        for (long long t = nv * 8 + threadIdx.x; t < n; t += blockDim.x) {
+            double x = bf2f(src[t]);
+            mx = fmax(mx, fabs(x));
+            x *= scale;
+            acc += x * x;
+        }
+    block_sum_max(partial, acc, mx);
 }
 
+// sum_partials: out[0] = Σ partial[0..n), out[1] = max partial[n..2n), in
+// one block, in a fixed order.
 extern "C" __global__ void sum_partials(double* out, const double* partial, int n) {
-    __shared__ double sh[32];
-    double acc = 0;
-    for (int e = threadIdx.x; e < n; e += blockDim.x) acc += partial[e];
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+    __shared__ double sh[32], shm[32];
+    double acc = 0, mx = 0;
+    for (int e = threadIdx.x; e < n; e += blockDim.x) { acc += partial[e]; mx = fmax(mx, partial[n + e]); }
+    for (int o = 16; o > 0; o >>= 1) {
+        acc += __shfl_down_sync(0xffffffffu, acc, o);
+        mx = fmax(mx, __shfl_down_sync(0xffffffffu, mx, o));
+    }
+    if ((threadIdx.x & 31) == 0) { sh[threadIdx.x >> 5] = acc; shm[threadIdx.x >> 5] = mx; }
     __syncthreads();
     if (threadIdx.x < 32) {
-        acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-        if (threadIdx.x == 0) out[0] = acc;
+        bool in = threadIdx.x < (blockDim.x >> 5);
+        acc = in ? sh[threadIdx.x] : 0.0;
+        mx = in ? shm[threadIdx.x] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) {
+            acc += __shfl_down_sync(0xffffffffu, acc, o);
+            mx = fmax(mx, __shfl_down_sync(0xffffffffu, mx, o));
+        }
+        if (threadIdx.x == 0) { out[0] = acc; out[1] = mx; }
     }
 }
 
-// rownorms: out[i] = Σ_j src(i, j)² for the r×c stored matrix, one thread
-// per row (coalesced across a warp).
-extern "C" __global__ void rownorms(double* out, const void* src, int tsrc, long long ldm, int r, int c) {
+// rownorms: out[i] = Σ_j (scale·src(i, j))² for the r×c stored matrix, one
+// thread per row (coalesced across a warp).
+extern "C" __global__ void rownorms(double* out, const void* src, int tsrc, long long ldm, int r, int c, double scale) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < r; i += (long long)gridDim.x * blockDim.x) {
         double acc = 0;
         for (int j = 0; j < c; j++) {
-            double v = ld(src, tsrc, i + j * ldm);
+            double v = ld(src, tsrc, i + j * ldm) * scale;
             acc += v * v;
         }
         out[i] = acc;
     }
 }
 
-// colnorms: out[j] = Σ_i src(i, j)², one block per column.
-extern "C" __global__ void colnorms(double* out, const void* src, int tsrc, long long ldm, int r, int c) {
+// colnorms: out[j] = Σ_i (scale·src(i, j))², one block per column.
+extern "C" __global__ void colnorms(double* out, const void* src, int tsrc, long long ldm, int r, int c, double scale) {
     __shared__ double sh[32];
     for (int j = blockIdx.x; j < c; j += gridDim.x) {
         double acc = 0;
         for (int i = threadIdx.x; i < r; i += blockDim.x) {
-            double v = ld(src, tsrc, i + (long long)j * ldm);
+            double v = ld(src, tsrc, i + (long long)j * ldm) * scale;
             acc += v * v;
         }
         for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
@@ -244,6 +277,15 @@ extern "C" __global__ void colnorms(double* out, const void* src, int tsrc, long
         }
         __syncthreads();
     }
+}
+
+// scale2d: a(i, j) *= alpha for the r×c float32 column-major a, the
+// product formed in float64 (alpha, a power of two, may be outside
+// float32's range while the result is not).
+extern "C" __global__ void scale2d(float* a, long long lda, int r, int c, double alpha) {
+    for (long long j = blockIdx.x; j < c; j += gridDim.x)
+        for (long long i = threadIdx.x; i < r; i += blockDim.x)
+            a[i + j * lda] = (float)((double)a[i + j * lda] * alpha);
 }
 
 // nonfinite: *first = min over non-finite elements of their row-major

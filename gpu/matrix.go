@@ -36,16 +36,6 @@ func (t DType) String() string {
 	return fmt.Sprintf("DType(%d)", int(t))
 }
 
-// kernel type code (kernels.cu: 0 float32, 1 bf16, 2 float64).
-func (t DType) code() uint64 { return uint64(t) }
-
-func (t DType) cuda() int32 {
-	if t == BFloat16 {
-		return cudaR16BF
-	}
-	return cudaR32F
-}
-
 // Matrix is a dense matrix in device memory. The stored matrix is
 // column-major with leading dimension LD: stored element (i, j) is at
 // Ptr + (i + j·LD)·Size. If the matrix is a transposed view (made by
@@ -134,9 +124,4 @@ func (m *Matrix) span() int {
 func (m *Matrix) contiguous() bool {
 	r, _ := m.stored()
 	return m.ld == r
-}
-
-// at returns the device address of stored element (i, j).
-func (m *Matrix) at(i, j int) uintptr {
-	return m.ptr + uintptr((i+j*m.ld)*m.dtype.Size())
 }

@@ -10,12 +10,6 @@ import (
 //go:embed kernels.cu
 var kernelSource string
 
-// kernelNames are the entry points of kernels.cu.
-var kernelNames = []string{
-	"copy2d", "f32_to_bf16", "gather", "gather_rows", "normal", "sumsq", "sumsq_f32", "sumsq_bf16", "sum_partials", "rownorms", "colnorms",
-	"nonfinite", "lufix", "cholinv", "cholinv64", "trinv", "trinv64", "nscorr", "cholblk64", "svdeig", "scalecols",
-}
-
 // The compiled kernels are cached per process and architecture: NVRTC runs
 // once, and every Backend loads the cached CUBIN (cuModuleLoadData).
 var (

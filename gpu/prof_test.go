@@ -3,7 +3,6 @@ package gpu
 import (
 	"flag"
 	"fmt"
-	"math"
 	"testing"
 	"unsafe"
 
@@ -25,13 +24,13 @@ func TestProfile(t *testing.T) {
 		y, err := b.NewMatrix(p, l, Float32)
 		require.NoError(t, err)
 		require.NoError(t, b.Normal(y, 1))
-		y64, _ := b.getScratch("p.y64", 8*p*l)
-		g64, _ := b.getScratch("p.g64", 8*l*l)
-		g, _ := b.getScratch("p.g", 4*l*l)
-		rinv, _ := b.getScratch("p.rinv", 4*l*l)
-		r, _ := b.getScratch("p.r", 4*l*l)
-		st, _ := b.getScratch("p.st", 16)
-		out, _ := b.getScratch("p.out", 4*p*l)
+		y64, _ := b.alloc(8 * p * l)
+		g64, _ := b.alloc(8 * l * l)
+		g, _ := b.alloc(4 * l * l)
+		rinv, _ := b.alloc(4 * l * l)
+		r, _ := b.alloc(4 * l * l)
+		st, _ := b.alloc(16)
+		out, _ := b.alloc(4 * p * l)
 		piece := func(name string, f func() error) {
 			med, lo := tm.median(t, reps, func(int) error {
 				require.NoError(t, b.enter())
@@ -41,7 +40,7 @@ func TestProfile(t *testing.T) {
 			emit(map[string]any{"piece": name, "p": p, "l": l, "ms": med, "ms_min": lo})
 		}
 		piece("cast f32→f64", func() error {
-			return b.launch("copy2d", b.grid(p*l), 256, 0, u64(y64), 2, 1, i64(p), u64(y.ptr), 0, 1, i64(p), i64(p), i64(l), 0)
+			return b.copy2D(y64, codeF64, 1, p, y.ptr, codeF32, 1, p, p, l, false)
 		})
 		piece("dsyrk", func() error {
 			b.sc64[0], b.sc64[1] = 1, 0
@@ -50,13 +49,12 @@ func TestProfile(t *testing.T) {
 		})
 		if cholSmem(l, 8, true) <= b.smemMax {
 			piece("cholinv64 fused", func() error {
-				return b.launch("cholinv64", 1, 1024, cholSmem(l, 8, true), u64(g64), i64(l), i64(l), u64(rinv), i64(l), u64(r), i64(l),
-					math.Float64bits(1e-12), math.Float64bits(1e-12), u64(st), 1)
+				return b.cholInv64(g64, l, l, rinv, l, r, l, 1e-12, 1e-12, st)
 			})
 		}
 		var lw int32
 		require.NoError(t, checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), g64, int32(l), &lw), "x"))
-		w, _ := b.getScratch("p.w", 8*int(max(lw, 1)))
+		w, _ := b.alloc(8 * int(max(lw, 1)))
 		piece("dsyrk+dpotrf", func() error {
 			b.sc64[0], b.sc64[1] = 1, 0
 			if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
@@ -72,11 +70,11 @@ func TestProfile(t *testing.T) {
 					unsafe.Pointer(&b.sc64[0]), y64, int32(p), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dgemm"); err != nil {
 					return err
 				}
-				return b.launch("cholblk64", 1, 1024, sm, u64(g64), i64(l), i64(l), math.Float64bits(1e-12), math.Float64bits(1e-12), u64(st+8))
+				return b.cholBlk64(g64, l, l, 1e-12, 1e-12, st+8)
 			})
 		}
 		piece("trinv64", func() error {
-			return b.launch("trinv64", l, l, 2*l*8, u64(rinv), i64(l), u64(g64), i64(l), i64(l))
+			return b.trInv64(rinv, l, g64, l, l)
 		})
 		piece("dgemm gram", func() error {
 			b.sc64[0], b.sc64[1] = 1, 0
@@ -96,11 +94,10 @@ func TestProfile(t *testing.T) {
 			}
 			name := map[bool]string{true: "cholinv fused", false: "cholinv R only"}[fused]
 			piece(name, func() error {
-				return b.launch("cholinv", 1, 1024, shm, u64(g), i64(l), i64(l), u64(rinv), i64(l), u64(r), i64(l),
-					f32bits(1e-3), f32bits(1e-2), u64(st), boolArg(fused))
+				return b.cholInv(g, l, l, rinv, l, r, l, 1e-3, 1e-2, st, fused)
 			})
 		}
-		piece("trinv", func() error { return b.launch("trinv", l, 128, l*4, u64(rinv), i64(l), u64(r), i64(l), i64(l)) })
+		piece("trinv", func() error { return b.trInv(rinv, l, r, l, l) })
 		piece("gemm Y·R⁻¹", func() error { return b.applyRinv(out, y.ptr, p, rinv, p, l) })
 		piece("status download", func() error {
 			var s [3]int32
@@ -136,11 +133,11 @@ func TestProfile(t *testing.T) {
 	a, err := b.NewMatrix(m, n, Float32)
 	require.NoError(t, err)
 	require.NoError(t, b.Normal(a, 5))
-	a64, _ := b.getScratch("e.a", 8*m*n)
-	g, _ := b.getScratch("e.g", 8*n*n)
-	g2, _ := b.getScratch("e.g2", 8*n*n)
-	w, _ := b.getScratch("e.w", 8*n+64)
-	x, _ := b.getScratch("e.x", 8*m*n)
+	a64, _ := b.alloc(8 * m * n)
+	g, _ := b.alloc(8 * n * n)
+	g2, _ := b.alloc(8 * n * n)
+	w, _ := b.alloc(8*n + 64)
+	x, _ := b.alloc(8 * m * n)
 	one := func(name string, f func() error) {
 		med, lo := tm.median(t, 2, func(int) error {
 			require.NoError(t, b.enter())
@@ -150,7 +147,7 @@ func TestProfile(t *testing.T) {
 		emit(map[string]any{"piece": name, "m": m, "n": n, "ms": med, "ms_min": lo})
 	}
 	one("cast", func() error {
-		return b.launch("copy2d", b.grid(m*n), 256, 0, u64(a64), 2, 1, i64(m), u64(a.ptr), 0, 1, i64(m), i64(m), i64(n), 0)
+		return b.copy2D(a64, codeF64, 1, m, a.ptr, codeF32, 1, m, m, n, false)
 	})
 	one("dsyrk AᵀA", func() error {
 		b.sc64[0], b.sc64[1] = 1, 0
@@ -165,7 +162,7 @@ func TestProfile(t *testing.T) {
 	for _, uplo := range []int32{cublasFillUpper, 0} {
 		var lw int32
 		require.NoError(t, checkSolver(b.api.cusolverDnDsyevdBufferSize(b.solver, cusolverEigModeVector, uplo, n, g2, n, w, &lw), "x"))
-		wk, _ := b.getScratch("e.wk", 8*int(lw))
+		wk, _ := b.alloc(8 * int(lw))
 		one(fmt.Sprintf("dsyevd uplo=%d", uplo), func() error {
 			if err := b.api.check(b.api.cuMemcpyDtoDAsync(g2, g, 8*n*n, b.stream), "copy"); err != nil {
 				return err

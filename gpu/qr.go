@@ -82,18 +82,18 @@ func (b *Backend) qrScratch(p, l int) (*qrBufs, error) {
 	var q qrBufs
 	var err error
 	const f = 4
-	if q.t, err = b.getScratch("qr.t", p*l*f); err != nil {
+	if q.t, err = b.buf(&b.sc.qrT, p*l*f); err != nil {
 		return nil, err
 	}
-	if q.s, err = b.getScratch("qr.s", p*l*f); err != nil {
+	if q.s, err = b.buf(&b.sc.qrS, p*l*f); err != nil {
 		return nil, err
 	}
-	if q.y64, err = b.getScratch("qr.y64", p*l*8); err != nil {
+	if q.y64, err = b.buf(&b.sc.qrY64, p*l*8); err != nil {
 		return nil, err
 	}
 	// float64 first, so that every float64 element is 8-byte aligned
 	// whatever ℓ (cuMemAlloc returns 256-byte aligned memory).
-	small, err := b.getScratch("qr.small", l*l*8+7*l*l*f)
+	small, err := b.buf(&b.sc.qrSmall, l*l*8+7*l*l*f)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (b *Backend) qrScratch(p, l int) (*qrBufs, error) {
 	for i := range q.rs {
 		q.rs[i] = fs + uintptr((3+i)*l*l*f)
 	}
-	if q.status, err = b.getScratch("qr.status", 4*stSlots); err != nil {
+	if q.status, err = b.buf(&b.sc.qrStatus, 4*stSlots); err != nil {
 		return nil, err
 	}
 	return &q, nil
@@ -243,8 +243,7 @@ func (b *Backend) readStatus(q *qrBufs) ([stSlots]int32, error) {
 // (+ shift) formed and factored in float64; R goes to q.rs[0].
 func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l int) error {
 	const uDouble = 0x1p-53
-	if err := b.launch("copy2d", b.grid(p*l), 256, 0, u64(q.y64), 2, 1, i64(p),
-		u64(src), 0, 1, i64(lds), i64(p), i64(l), 0); err != nil {
+	if err := b.copy2D(q.y64, codeF64, 1, p, src, codeF32, 1, lds, p, l, false); err != nil {
 		return err
 	}
 	// Gram matrix by dgemm: cuBLAS's dsyrk/ssyrk are several times slower
@@ -274,14 +273,12 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 	if sm := cholSmem(l, 8, true); sm <= b.smemMax && l < 32 {
 		// Accept a pivot down to 10·(p + ℓ)·u₆₄ of its diagonal entry:
 		// below it the float64 Gram matrix carries no information.
-		if err := b.launch("cholinv64", 1, 1024, sm, u64(q.g64), i64(l), i64(l), u64(q.rinv), i64(l), u64(q.rs[0]), i64(l),
-			math.Float64bits(shift), math.Float64bits(10*float64(p+l)*uDouble), u64(q.status), 1); err != nil {
+		if err := b.cholInv64(q.g64, l, l, q.rinv, l, q.rs[0], l, shift, 10*float64(p+l)*uDouble, q.status); err != nil {
 			return err
 		}
 	} else {
 		if sm := (l*(l+1) + l) * 8; sm <= b.smemMax && b.useBlk {
-			if err := b.launch("cholblk64", 1, 1024, sm, u64(q.g64), i64(l), i64(l),
-				math.Float64bits(shift), math.Float64bits(10*float64(p+l)*uDouble), u64(q.status+4*stPotrf)); err != nil {
+			if err := b.cholBlk64(q.g64, l, l, shift, 10*float64(p+l)*uDouble, q.status+4*stPotrf); err != nil {
 				return err
 			}
 		} else {
@@ -289,7 +286,7 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 			if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
 				return err
 			}
-			w, err := b.getScratch("qr.potrf", 8*int(max(lw, 1)))
+			w, err := b.buf(&b.sc.qrPotrf, 8*int(max(lw, 1)))
 			if err != nil {
 				return err
 			}
@@ -297,11 +294,10 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 				return err
 			}
 		}
-		if err := b.launch("trinv64", l, l, 2*l*8, u64(q.rinv), i64(l), u64(q.g64), i64(l), i64(l)); err != nil {
+		if err := b.trInv64(q.rinv, l, q.g64, l, l); err != nil {
 			return err
 		}
-		if err := b.launch("copy2d", b.grid(l*l), 256, 0, u64(q.rs[0]), 0, 1, i64(l),
-			u64(q.g64), 2, 1, i64(l), i64(l), i64(l), 1); err != nil {
+		if err := b.copy2D(q.rs[0], codeF32, 1, l, q.g64, codeF64, 1, l, l, l, true); err != nil {
 			return err
 		}
 	}
@@ -318,12 +314,11 @@ func (b *Backend) cholPass32(q *qrBufs, i int, src, dst uintptr, p, l int) error
 	}
 	fused := cholSmem(l, 4, true) <= b.smemMax
 	shift := float32(2 * float64(p+l*(l+1)) * uSingle)
-	if err := b.launch("cholinv", 1, 1024, cholSmem(l, 4, fused), u64(q.g), i64(l), i64(l), u64(q.rinv), i64(l), u64(q.rs[i]), i64(l),
-		f32bits(shift), f32bits(1e-2), u64(q.status), boolArg(fused)); err != nil {
+	if err := b.cholInv(q.g, l, l, q.rinv, l, q.rs[i], l, shift, 1e-2, q.status, fused); err != nil {
 		return err
 	}
 	if !fused {
-		if err := b.launch("trinv", l, 128, l*4, u64(q.rinv), i64(l), u64(q.rs[i]), i64(l), i64(l)); err != nil {
+		if err := b.trInv(q.rinv, l, q.rs[i], l, l); err != nil {
 			return err
 		}
 	}
@@ -350,8 +345,7 @@ func (b *Backend) nsStep(q *qrBufs, src, dst uintptr, p, l, slot int) error {
 		unsafe.Pointer(&b.sc32[1]), q.h, cudaR32F, int32(l), cublasCompute32F, cublasGemmDefault), "cublasGemmEx"); err != nil {
 		return err
 	}
-	if err := b.launch("nscorr", b.grid(l*l), 256, 0, u64(q.rinv), u64(q.g), u64(q.h), i64(l),
-		u64(q.status+uintptr(4*slot)), u64(q.status+uintptr(4*(slot+2))), u64(q.status)); err != nil {
+	if err := b.nsCorr(q.rinv, q.g, q.h, l, q.status+uintptr(4*slot), q.status+uintptr(4*(slot+2)), q.status); err != nil {
 		return err
 	}
 	return b.applyRinv(dst, src, p, q.rinv, p, l)
@@ -372,7 +366,7 @@ func (b *Backend) householder(a, r *Matrix) error {
 	if err := checkSolver(b.api.cusolverDnSgeqrfBufferSize(b.solver, int32(p), int32(l), a.ptr, int32(a.ld), &lw1), "cusolverDnSgeqrf_bufferSize"); err != nil {
 		return err
 	}
-	tau, err := b.getScratch("hh.tau", 4*l+16)
+	tau, err := b.buf(&b.sc.hhTau, 4*l+16)
 	if err != nil {
 		return err
 	}
@@ -381,7 +375,7 @@ func (b *Backend) householder(a, r *Matrix) error {
 		return err
 	}
 	lw := max(lw1, lw2, 1)
-	w, err := b.getScratch("hh.work", 4*int(lw))
+	w, err := b.buf(&b.sc.hhWork, 4*int(lw))
 	if err != nil {
 		return err
 	}
@@ -389,8 +383,7 @@ func (b *Backend) householder(a, r *Matrix) error {
 		return err
 	}
 	if r != nil {
-		if err := b.launch("copy2d", b.grid(l*l), 256, 0, u64(r.ptr), 0, 1, i64(r.ld),
-			u64(a.ptr), 0, 1, i64(a.ld), i64(l), i64(l), 1); err != nil {
+		if err := b.copy2D(r.ptr, codeF32, 1, r.ld, a.ptr, codeF32, 1, a.ld, l, l, true); err != nil {
 			return err
 		}
 	}
@@ -431,11 +424,11 @@ func (b *Backend) LU(a lowrank.Matrix) error {
 	if err := checkSolver(b.api.cusolverDnSgetrfBufferSize(b.solver, int32(p), int32(l), am.ptr, int32(am.ld), &lw), "cusolverDnSgetrf_bufferSize"); err != nil {
 		return err
 	}
-	w, err := b.getScratch("lu.work", 4*int(max(lw, 1)))
+	w, err := b.buf(&b.sc.luWork, 4*int(max(lw, 1)))
 	if err != nil {
 		return err
 	}
-	ipiv, err := b.getScratch("lu.ipiv", 4*l+4)
+	ipiv, err := b.buf(&b.sc.luIpiv, 4*l+4)
 	if err != nil {
 		return err
 	}
@@ -443,7 +436,7 @@ func (b *Backend) LU(a lowrank.Matrix) error {
 	if err := checkSolver(b.api.cusolverDnSgetrf(b.solver, int32(p), int32(l), am.ptr, int32(am.ld), w, ipiv, info), "cusolverDnSgetrf"); err != nil {
 		return err
 	}
-	if err := b.launch("lufix", (l+127)/128, 128, 0, u64(am.ptr), i64(am.ld), i64(p), i64(l), u64(ipiv)); err != nil {
+	if err := b.luFix(am.ptr, am.ld, p, l, ipiv); err != nil {
 		return err
 	}
 	// info > 0 reports an exactly zero pivot of U; L is still valid.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -27,7 +28,7 @@ func (b *Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank
 			return err
 		}
 	}
-	ac, err := b.getScratch("svd.a", 4*l*l+4*l+16)
+	ac, err := b.buf(&b.sc.svdA, 4*l*l+4*l+16)
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func (b *Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank
 		sv, um.ptr, int32(um.ld), vm.ptr, int32(vm.ld), &lw, b.gesvdj), "cusolverDnSgesvdj_bufferSize"); err != nil {
 		return err
 	}
-	w, err := b.getScratch("svd.work", 4*int(max(lw, 1)))
+	w, err := b.buf(&b.sc.svdWork, 4*int(max(lw, 1)))
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (b *Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank
 func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err error) {
 	am := b.mat(a)
 	m, n := am.Dims()
-	if err := lowrank.CheckRank(m, n, k); err != nil {
+	if err := skeleton.CheckRank(m, n, k); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := b.enter(); err != nil {
@@ -100,25 +101,24 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		p, q = n, m
 		si, sj = sj, si
 	}
-	a64, err := b.getScratch("exact.a", 8*p*q)
+	a64, err := b.buf(&b.sc.exactA, 8*p*q)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g, err := b.getScratch("exact.g", 8*(q*q+q+k+1))
+	g, err := b.buf(&b.sc.exactG, 8*(q*q+q+k+1))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	w := g + uintptr(8*q*q)
 	sdev := w + uintptr(8*q)
 	info := sdev + uintptr(8*k)
-	vk, err := b.getScratch("exact.v", 8*(q*k+p*k))
+	vk, err := b.buf(&b.sc.exactV, 8*(q*k+p*k))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	x := vk + uintptr(8*q*k)
 	// op(A) in float64, column-major p×q.
-	if err := b.launch("copy2d", b.grid(p*q), 256, 0, u64(a64), 2, 1, i64(p),
-		u64(am.ptr), am.dtype.code(), i64(si), i64(sj), i64(p), i64(q), 0); err != nil {
+	if err := b.copy2D(a64, codeF64, 1, p, am.ptr, am.dtype.code(), si, sj, p, q, false); err != nil {
 		return nil, nil, nil, err
 	}
 	b.sc64[0], b.sc64[1] = 1, 0
@@ -130,14 +130,14 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 	if err := checkSolver(b.api.cusolverDnDsyevdBufferSize(b.solver, cusolverEigModeVector, cublasFillUpper, int32(q), g, int32(q), w, &lw), "cusolverDnDsyevd_bufferSize"); err != nil {
 		return nil, nil, nil, err
 	}
-	wbuf, err := b.getScratch("exact.work", 8*int(max(lw, 1)))
+	wbuf, err := b.buf(&b.sc.exactWork, 8*int(max(lw, 1)))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if err := checkSolver(b.api.cusolverDnDsyevd(b.solver, cusolverEigModeVector, cublasFillUpper, int32(q), g, int32(q), w, wbuf, lw, info), "cusolverDnDsyevd"); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := b.launch("svdeig", b.grid(q*k), 256, 0, u64(sdev), u64(vk), i64(q), u64(w), u64(g), i64(q), i64(q), i64(k)); err != nil {
+	if err := b.svdEig(sdev, vk, q, w, g, q, q, k); err != nil {
 		return nil, nil, nil, err
 	}
 	// X = op(A)·V_k in float64, then U = X·Σ⁻¹.
@@ -164,10 +164,10 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		b.Free(uo)
 		return nil, nil, nil, err
 	}
-	if err := b.launch("scalecols", b.grid(p*k), 256, 0, u64(uo.ptr), i64(p), u64(x), i64(p), u64(sdev), i64(p), i64(k)); err != nil {
+	if err := b.scaleCols(uo.ptr, p, x, p, sdev, p, k); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := b.launch("copy2d", b.grid(q*k), 256, 0, u64(vo.ptr), 0, 1, i64(q), u64(vk), 2, 1, i64(q), i64(q), i64(k), 0); err != nil {
+	if err := b.copy2D(vo.ptr, codeF32, 1, q, vk, codeF64, 1, q, q, k, false); err != nil {
 		return nil, nil, nil, err
 	}
 	s = make([]float64, k)

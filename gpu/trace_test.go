@@ -56,10 +56,10 @@ func (tr *traced) QR(a, r lowrank.Matrix) error {
 func (tr *traced) Gather(dst, a lowrank.Matrix, t bool, idx []int) error {
 	return tr.rec("Gather", func() error { return tr.Backend.Gather(dst, a, t, idx) })
 }
-func (tr *traced) Norm2(m lowrank.Matrix) (v float64, err error) {
+func (tr *traced) SquaredNorm(m lowrank.Matrix, scale float64) (v, mx float64, err error) {
 	r, c := m.Dims()
-	err = tr.rec(fmt.Sprintf("Norm2 %dx%d", r, c), func() error { v, err = tr.Backend.Norm2(m); return err })
-	return v, err
+	err = tr.rec(fmt.Sprintf("SquaredNorm %dx%d", r, c), func() error { v, mx, err = tr.Backend.SquaredNorm(m, scale); return err })
+	return v, mx, err
 }
 func (tr *traced) Copy(dst, src lowrank.Matrix) error {
 	return tr.rec("Copy", func() error { return tr.Backend.Copy(dst, src) })
@@ -100,7 +100,7 @@ func TestTrace(t *testing.T) {
 		da, err := b.UploadDense32(a, c.dt)
 		require.NoError(t, err)
 		d := sampling.NewDecomposer(tr)
-		var f sampling.Factors
+		var f lowrank.Factors
 		for i := 0; i < 3; i++ {
 			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: uint64(i)}))
 		}

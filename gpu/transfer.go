@@ -52,16 +52,14 @@ func (b *Backend) uploadStored(m *Matrix, buf []byte) error {
 		return b.api.check(b.api.cuMemcpyHtoDAsync(m.ptr, unsafe.Pointer(&buf[0]), uintptr(len(buf)), b.stream), "cuMemcpyHtoDAsync_v2")
 	}
 	sr, sc := m.stored()
-	p, err := b.getScratch("upload", len(buf))
+	p, err := b.buf(&b.sc.upload, len(buf))
 	if err != nil {
 		return err
 	}
 	if err := b.api.check(b.api.cuMemcpyHtoDAsync(p, unsafe.Pointer(&buf[0]), uintptr(len(buf)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
 		return err
 	}
-	return b.launch("copy2d", b.grid(sr*sc), 256, 0,
-		u64(m.ptr), m.dtype.code(), 1, i64(m.ld),
-		u64(p), m.dtype.code(), 1, i64(sr), i64(sr), i64(sc), 0)
+	return b.copy2D(m.ptr, m.dtype.code(), 1, m.ld, p, m.dtype.code(), 1, sr, sr, sc, false)
 }
 
 // Upload copies the host matrix src into m, which must have its shape;

@@ -1,6 +1,7 @@
 package lowrank
 
 import (
+	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/mat"
@@ -19,9 +20,10 @@ type Dense32 struct {
 
 // NewDense32 returns a rows×cols Dense32 viewing data, which must hold
 // rows·cols elements in row-major order; if data is nil a zeroed slice is
-// allocated. It panics with ErrShape if len(data) is wrong.
+// allocated. It panics with ErrShape if a dimension is negative, rows·cols
+// overflows int, or len(data) is wrong.
 func NewDense32(rows, cols int, data []float32) *Dense32 {
-	if rows < 0 || cols < 0 {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt/cols) {
 		panic(ErrShape)
 	}
 	if data == nil {
@@ -31,6 +33,31 @@ func NewDense32(rows, cols int, data []float32) *Dense32 {
 		panic(ErrShape)
 	}
 	return &Dense32{Rows: rows, Cols: cols, Stride: cols, Data: data}
+}
+
+// Check returns an error wrapping ErrShape unless d's fields describe a
+// valid matrix: non-negative dimensions whose product fits an int, a stride
+// of at least Cols (and at least 1), and Data holding at least
+// Stride·(Rows−1)+Cols elements. A Dense32 built by NewDense32 or Slice
+// always passes; one assembled by hand is checked by every algorithm
+// before it reads Data.
+func (d *Dense32) Check() error {
+	switch {
+	case d.Rows < 0 || d.Cols < 0:
+		return fmt.Errorf("%w: Dense32 is %d×%d", ErrShape, d.Rows, d.Cols)
+	case d.Cols > 0 && d.Rows > math.MaxInt/d.Cols:
+		return fmt.Errorf("%w: Dense32 %d×%d has more elements than an int counts", ErrShape, d.Rows, d.Cols)
+	case d.Rows == 0 || d.Cols == 0:
+		return nil
+	case d.Stride < d.Cols:
+		return fmt.Errorf("%w: Dense32 stride %d < %d columns", ErrShape, d.Stride, d.Cols)
+	case d.Rows > 1 && d.Stride > (math.MaxInt-d.Cols)/(d.Rows-1):
+		return fmt.Errorf("%w: Dense32 stride %d overflows for %d rows", ErrShape, d.Stride, d.Rows)
+	case len(d.Data) < d.Stride*(d.Rows-1)+d.Cols:
+		return fmt.Errorf("%w: Dense32 %d×%d with stride %d needs %d elements, has %d",
+			ErrShape, d.Rows, d.Cols, d.Stride, d.Stride*(d.Rows-1)+d.Cols, len(d.Data))
+	}
+	return nil
 }
 
 // Dims returns the number of rows and columns.

@@ -11,16 +11,23 @@ var (
 	// ErrShape is the panic value for mismatched dimensions between
 	// arguments, a programming error.
 	ErrShape = errors.New("lowrank: dimension mismatch")
+	// ErrAlias is the panic value for a destination that shares memory
+	// with an operand where the contract forbids it, a programming error.
+	ErrAlias = errors.New("lowrank: destination aliases an operand")
 	// ErrEmpty is returned for a matrix with no rows or no columns.
 	ErrEmpty = errors.New("lowrank: empty matrix")
 	// ErrRank is returned for a target rank outside [1, min(m,n)].
 	ErrRank = errors.New("lowrank: rank out of range")
-	// ErrNotFinite is returned when an input holds NaN or ±Inf.
-	ErrNotFinite = errors.New("lowrank: input is not finite")
+	// ErrNotFinite is returned when an input holds NaN or ±Inf, or when a
+	// result cannot be represented (it overflows its storage precision).
+	ErrNotFinite = errors.New("lowrank: not finite")
 	// ErrOption is returned for an invalid option value.
 	ErrOption = errors.New("lowrank: invalid option")
 	// ErrNoConvergence is returned when an iterative method failed to converge.
 	ErrNoConvergence = errors.New("lowrank: no convergence")
+	// ErrTolerance is returned, beside a valid result at the largest rank
+	// allowed, when an error tolerance cannot be met within that rank.
+	ErrTolerance = errors.New("lowrank: tolerance not met within the rank bound")
 )
 
 // NotFiniteError reports the first non-finite element of an input, in
@@ -36,15 +43,3 @@ func (e *NotFiniteError) Error() string {
 
 // Unwrap returns ErrNotFinite.
 func (e *NotFiniteError) Unwrap() error { return ErrNotFinite }
-
-// CheckRank returns an error wrapping ErrRank unless 1 ≤ k ≤ min(m, n), and
-// an error wrapping ErrEmpty if m or n is zero.
-func CheckRank(m, n, k int) error {
-	if m <= 0 || n <= 0 {
-		return fmt.Errorf("%w: %d×%d", ErrEmpty, m, n)
-	}
-	if k < 1 || k > min(m, n) {
-		return fmt.Errorf("%w: k = %d, want 1 ≤ k ≤ min(m, n) = %d", ErrRank, k, min(m, n))
-	}
-	return nil
-}

@@ -18,19 +18,22 @@ type Approximation interface {
 	ReconstructRows(dst *mat.Dense, i0, i1 int)
 }
 
-// QB is a rank-k approximation A ≈ Q·B of an m×n matrix A, where Q has k
-// orthonormal columns and B = QᵀA. If Trans reports true the factors
-// approximate Aᵀ instead: A ≈ (Q·B)ᵀ, Q is n×k and B is k×m. The zero
-// value is an empty QB.
+// QB is a rank-k approximation A ≈ L·R of an m×n matrix A, L m×k and
+// R k×n, in which one factor is orthonormal: if LeftOrthonormal reports
+// true, L = Q has orthonormal columns and R = QᵀA; otherwise R = Qᵀ has
+// orthonormal rows and L = A·Q. Left and Right are the factors to multiply
+// whatever the orientation; Q is the orthonormal one. The zero value is an
+// empty QB.
 type QB struct {
+	// op(A) ≈ q·b with op(A) = Aᵀ if trans: q is p×k orthonormal, b k×s.
 	q, b  mat.Dense
 	trans bool
 }
 
-// NewQB returns a QB holding q (p×k) and b (k×s), taking ownership of both
-// (no copy). If trans is false it approximates a p×s matrix A ≈ q·b, else
-// an s×p matrix A ≈ (q·b)ᵀ. It panics with ErrShape if the inner
-// dimensions differ.
+// NewQB returns the QB of op(A) ≈ q·b, taking ownership of q (p×k, with
+// orthonormal columns) and b (k×s) without copying: if trans is false it
+// approximates the p×s matrix A ≈ q·b, else the s×p matrix A ≈ (q·b)ᵀ =
+// bᵀ·qᵀ. It panics with ErrShape if the inner dimensions differ.
 func NewQB(q, b *mat.Dense, trans bool) *QB {
 	_, kq := q.Dims()
 	kb, _ := b.Dims()
@@ -56,41 +59,58 @@ func (f *QB) Dims() (m, n int) {
 // Rank returns k.
 func (f *QB) Rank() int { _, k := f.q.Dims(); return k }
 
-// Trans reports whether the factors approximate Aᵀ (see QB).
-func (f *QB) Trans() bool { return f.trans }
+// LeftOrthonormal reports whether the left factor L (m×k) has orthonormal
+// columns; otherwise the right factor R (k×n) has orthonormal rows.
+func (f *QB) LeftOrthonormal() bool { return !f.trans }
 
-// QTo copies Q into dst. A zero dst is resized; otherwise it must have Q's
-// shape or QTo panics with ErrShape.
-func (f *QB) QTo(dst *mat.Dense) { copyTo(dst, &f.q) }
+// Left returns a read-only view of L (m×k); A ≈ Left·Right. The caller
+// must not modify it.
+func (f *QB) Left() mat.Matrix {
+	if f.trans {
+		return f.b.T()
+	}
+	return &f.q
+}
 
-// BTo copies B into dst, as QTo does.
-func (f *QB) BTo(dst *mat.Dense) { copyTo(dst, &f.b) }
+// Right returns a read-only view of R (k×n); see Left.
+func (f *QB) Right() mat.Matrix {
+	if f.trans {
+		return f.q.T()
+	}
+	return &f.b
+}
 
-// QView and BView return read-only views of the factors without copying.
-// The caller must not modify them.
-func (f *QB) QView() mat.Matrix { return &f.q }
+// LeftTo copies L (m×k) into dst. A zero dst is resized; otherwise it must
+// be m×k or LeftTo panics with ErrShape.
+func (f *QB) LeftTo(dst *mat.Dense) { copyTo(dst, f.Left()) }
 
-// BView returns a read-only view of B; see QView.
-func (f *QB) BView() mat.Matrix { return &f.b }
+// RightTo copies R (k×n) into dst, as LeftTo does.
+func (f *QB) RightTo(dst *mat.Dense) { copyTo(dst, f.Right()) }
 
-// FrobNorm2B returns ‖B‖_F². With Q orthonormal, ‖A − QB‖_F² equals
-// ‖A‖_F² − ‖B‖_F² (see ErrorFromNorms).
-func (f *QB) FrobNorm2B() float64 { return FrobNorm2(&f.b) }
+// Q returns a read-only view of the orthonormal factor as a matrix with k
+// orthonormal columns: L (m×k) if LeftOrthonormal, else Rᵀ (n×k).
+func (f *QB) Q() mat.Matrix { return &f.q }
 
-// Bytes returns the storage of Q and B at precision p: k·(m+n)·p.Size().
+// SquaredNormB returns ‖B‖_F², B = QᵀA the factor that is not
+// orthonormal. Since Q is orthonormal, ‖A − QB‖_F² = ‖A‖_F² − ‖B‖_F² (see
+// ErrorFromSquaredNorms).
+func (f *QB) SquaredNormB() float64 { return SquaredFrobenius(&f.b) }
+
+// Bytes returns the storage of the factors at precision p: k·(m+n)·p.Size().
 func (f *QB) Bytes(p Precision) int {
 	m, n := f.Dims()
 	return f.Rank() * (m + n) * p.Size()
 }
 
-// Reconstruct writes the m×n approximation into dst, which must be m×n or
-// empty. Cost 2·m·n·k flops.
+// Reconstruct writes the m×n approximation L·R into dst, which must be
+// m×n or empty. Cost 2·m·n·k flops.
 func (f *QB) Reconstruct(dst *mat.Dense) {
 	m, _ := f.Dims()
 	f.ReconstructRows(dst, 0, m)
 }
 
-// ReconstructRows writes rows [i0, i1) of the approximation into dst.
+// ReconstructRows writes rows [i0, i1) of L·R into dst, which must be
+// (i1−i0)×n or empty.
 func (f *QB) ReconstructRows(dst *mat.Dense, i0, i1 int) {
 	_, n := f.Dims()
 	prepare(dst, i1-i0, n)
@@ -151,10 +171,11 @@ func (f *SVD) Values(dst []float64) []float64 {
 	return dst
 }
 
-// UTo copies U (m×k) into dst, as QB.QTo does.
+// UTo copies U (m×k) into dst. A zero dst is resized; otherwise it must
+// be m×k or UTo panics with ErrShape.
 func (f *SVD) UTo(dst *mat.Dense) { copyTo(dst, &f.u) }
 
-// VTo copies V (n×k) into dst, as QB.QTo does.
+// VTo copies V (n×k) into dst, as UTo does.
 func (f *SVD) VTo(dst *mat.Dense) { copyTo(dst, &f.v) }
 
 // UView and VView return read-only views of U and V without copying.
@@ -229,9 +250,9 @@ func prepare(dst *mat.Dense, r, c int) {
 	}
 }
 
-func copyTo(dst, src *mat.Dense) {
+func copyTo(dst *mat.Dense, src mat.Matrix) {
 	r, c := src.Dims()
-	if src.IsEmpty() {
+	if r == 0 || c == 0 {
 		if !dst.IsEmpty() {
 			panic(ErrShape)
 		}

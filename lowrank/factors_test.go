@@ -35,28 +35,47 @@ func TestQBType(t *testing.T) {
 			assert.Equal(t, [2]int{7, 5}, [2]int{m, n})
 		}
 		assert.Equal(t, 3, f.Rank())
-		assert.Equal(t, trans, f.Trans())
+		assert.Equal(t, !trans, f.LeftOrthonormal())
+		// The factors a user multiplies give the m×n product in either
+		// orientation.
+		var l, r, lr mat.Dense
+		f.LeftTo(&l)
+		f.RightTo(&r)
+		lr.Mul(&l, &r)
+		assert.Equal(t, [2]int{m, 3}, dims(&l))
+		assert.Equal(t, [2]int{3, n}, dims(&r))
+		// One product of inner dimension 3: 3·ε relative, with margin.
+		assert.True(t, mat.EqualApprox(&lr, want, 1e-14))
+		var viaViews mat.Dense
+		viaViews.Mul(f.Left(), f.Right())
+		assert.True(t, mat.Equal(&viaViews, &lr))
 		var rec mat.Dense
 		f.Reconstruct(&rec)
-		// One product of inner dimension 3: 3·ε relative, with margin.
 		assert.True(t, mat.EqualApprox(&rec, want, 1e-14))
 		var rows mat.Dense
 		f.ReconstructRows(&rows, 1, 3)
 		assert.True(t, mat.EqualApprox(&rows, want.Slice(1, 3, 0, n), 1e-14))
 		assert.Equal(t, 3*(7+5)*2, f.Bytes(lowrank.BFloat16))
 		assert.Equal(t, 3*(7+5)*8, f.Bytes(lowrank.Float64))
-		var qc, bc mat.Dense
-		f.QTo(&qc)
-		f.BTo(&bc)
-		assert.True(t, mat.Equal(&qc, q))
-		assert.True(t, mat.Equal(&bc, b))
-		assert.InDelta(t, mat.Norm(b, 2)*mat.Norm(b, 2), f.FrobNorm2B(), 1e-13)
-		// QTo into a destination of the wrong shape panics.
-		assert.PanicsWithValue(t, lowrank.ErrShape, func() { f.QTo(mat.NewDense(2, 2, nil)) })
+		// Q is the orthonormal factor, as columns.
+		assert.True(t, mat.Equal(f.Q(), q))
+		if trans {
+			assert.True(t, mat.Equal(f.Right(), q.T()))
+		} else {
+			assert.True(t, mat.Equal(f.Left(), q))
+		}
+		assert.InDelta(t, mat.Norm(b, 2)*mat.Norm(b, 2), f.SquaredNormB(), 1e-13)
+		// A destination of the wrong shape panics.
+		assert.PanicsWithValue(t, lowrank.ErrShape, func() { f.LeftTo(mat.NewDense(2, 2, nil)) })
 		// RelError of the exact reconstruction is 0.
 		assert.Less(t, lowrank.RelError(want, f), 1e-15)
 	}
 	assert.PanicsWithValue(t, lowrank.ErrShape, func() { lowrank.NewQB(mat.NewDense(4, 2, nil), mat.NewDense(3, 4, nil), false) })
+}
+
+func dims(m mat.Matrix) [2]int {
+	r, c := m.Dims()
+	return [2]int{r, c}
 }
 
 func TestSVDType(t *testing.T) {
@@ -83,14 +102,14 @@ func TestSVDType(t *testing.T) {
 func TestMeasures(t *testing.T) {
 	a := testmat.Gaussian(9, 4, 5)
 	a32 := testmat.To32(a)
-	n2 := lowrank.FrobNorm2(a)
+	n2 := lowrank.SquaredFrobenius(a)
 	assert.InDelta(t, mat.Norm(a, 2)*mat.Norm(a, 2), n2, 36*0x1p-53*n2)
 	// float32 rounding changes each element by ≤ 2⁻²⁴ relative: the squared
 	// norm by ≤ 2·2⁻²⁴ relative.
-	assert.InDelta(t, n2, lowrank.FrobNorm2(a32), 2*0x1p-24*n2)
-	assert.Equal(t, 0.0, lowrank.ErrorFromNorms(0, 0))
-	assert.Equal(t, 0.0, lowrank.ErrorFromNorms(4, 5), "cancellation below zero is clamped")
-	assert.InDelta(t, 0.5, lowrank.ErrorFromNorms(4, 3), 1e-16)
+	assert.InDelta(t, n2, lowrank.SquaredFrobenius(a32), 2*0x1p-24*n2)
+	assert.Equal(t, 0.0, lowrank.ErrorFromSquaredNorms(0, 0))
+	assert.Equal(t, 0.0, lowrank.ErrorFromSquaredNorms(4, 5), "cancellation below zero is clamped")
+	assert.InDelta(t, 0.5, lowrank.ErrorFromSquaredNorms(4, 3), 1e-16)
 	assert.NoError(t, lowrank.CheckFinite(a))
 	a.Set(2, 3, math.NaN())
 	err := lowrank.CheckFinite(a)
@@ -98,9 +117,47 @@ func TestMeasures(t *testing.T) {
 	require.ErrorAs(t, err, &nf)
 	assert.Equal(t, [2]int{2, 3}, [2]int{nf.Row, nf.Col})
 	assert.ErrorIs(t, lowrank.CheckFinite(&mat.Dense{}), lowrank.ErrEmpty)
-	assert.ErrorIs(t, lowrank.CheckRank(3, 4, 4), lowrank.ErrRank)
-	assert.ErrorIs(t, lowrank.CheckRank(0, 4, 1), lowrank.ErrEmpty)
-	assert.NoError(t, lowrank.CheckRank(3, 4, 3))
+}
+
+// TestRelErrorScaleInvariant checks that RelError(s·A, s·Â) = RelError(A, Â)
+// to rounding for s from 1e-300 to 1e300: the sums are scaled, so only the
+// rounding of s·a_ij (none for a power of two, one ε otherwise) differs.
+func TestRelErrorScaleInvariant(t *testing.T) {
+	a := testmat.Gaussian(12, 9, 7)
+	q := orthonormal(12, 3, 8)
+	var b mat.Dense
+	b.Mul(q.T(), a)
+	base := lowrank.RelError(a, lowrank.NewQB(mat.DenseCopyOf(q), mat.DenseCopyOf(&b), false))
+	require.Greater(t, base, 0.1)
+	for _, s := range []float64{1e-300, 1e-200, 1e-160, 1e-100, 1, 1e100, 1e160, 1e200, 1e300} {
+		var as, bs mat.Dense
+		as.Scale(s, a)
+		bs.Scale(s, &b)
+		got := lowrank.RelError(&as, lowrank.NewQB(mat.DenseCopyOf(q), &bs, false))
+		// Each scaled element carries one rounding (ε relative), so the
+		// ratio of the two norms moves by a few ε.
+		assert.InEpsilon(t, base, got, 16*0x1p-52, "s = %g", s)
+	}
+	// The exact reconstruction of a huge A has error 0, not NaN.
+	huge := mat.NewDense(2, 2, []float64{1.2e308, 0, 0, 1e308})
+	id := mat.NewDense(2, 2, []float64{1, 0, 0, 1})
+	assert.Equal(t, 0.0, lowrank.RelError(huge, lowrank.NewQB(id, mat.DenseCopyOf(huge), false)))
+}
+
+func TestDense32Check(t *testing.T) {
+	good := lowrank.NewDense32(3, 4, nil)
+	assert.NoError(t, good.Check())
+	assert.NoError(t, good.Slice(1, 3, 1, 3).Check())
+	for name, d := range map[string]*lowrank.Dense32{
+		"short data":   {Rows: 3, Cols: 4, Stride: 4, Data: make([]float32, 11)},
+		"small stride": {Rows: 3, Cols: 4, Stride: 3, Data: make([]float32, 12)},
+		"negative":     {Rows: -1, Cols: 4, Stride: 4},
+		"overflow":     {Rows: math.MaxInt / 2, Cols: 4, Stride: 4, Data: make([]float32, 8)},
+	} {
+		assert.ErrorIs(t, d.Check(), lowrank.ErrShape, name)
+		assert.ErrorIs(t, lowrank.CheckFinite(d), lowrank.ErrShape, name)
+	}
+	assert.PanicsWithValue(t, lowrank.ErrShape, func() { lowrank.NewDense32(math.MaxInt/2, 4, nil) })
 }
 
 func TestDense32(t *testing.T) {

@@ -1,20 +1,19 @@
 package rsvd
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
-// AdaptiveOptions configures AdaptiveQB. A nil *AdaptiveOptions means the
-// zero value: block size 16, maximum rank min(m, n), no power iterations,
-// automatic orientation, seed 0.
+// AdaptiveOptions configures AdaptiveQB. It is read-only. A nil
+// *AdaptiveOptions means the zero value: block size 16, maximum rank
+// min(m, n), no power iterations, automatic orientation, seed 0.
 type AdaptiveOptions struct {
 	// BlockSize is the number of Gaussian columns added per step; 0 means 16.
 	BlockSize int
@@ -23,10 +22,9 @@ type AdaptiveOptions struct {
 	// PowerIters is the number of power iterations per block.
 	PowerIters int
 	// Orientation chooses op(A).
-	Orientation Orientation
-	// Rand is the source of the test matrices' seeds; if nil, a PCG seeded
-	// with (Seed, Seed).
-	Rand *rand.Rand
+	Orientation lowrank.Orientation
+	// Seed determines the test matrices: block i's stream is seeded by the
+	// i-th output of a PCG seeded with (Seed, Seed).
 	Seed uint64
 }
 
@@ -42,195 +40,175 @@ type AdaptiveOptions struct {
 //
 // The stopping test subtracts nearly equal numbers, so tol below about
 // 1e-7 (float64) is not resolved; AdaptiveQB returns an error wrapping
-// lowrank.ErrOption for tol ≤ 1e-7 or tol ≥ 1. If MaxRank is reached
-// before tol is met, the rank-MaxRank QB is returned with an error
-// wrapping ErrNoTolerance.
+// lowrank.ErrOption for tol ≤ MinTolerance or tol ≥ 1. If MaxRank is
+// reached before tol is met, the rank-MaxRank QB is returned with an error
+// wrapping lowrank.ErrTolerance.
 func AdaptiveQB(a mat.Matrix, tol float64, opts *AdaptiveOptions) (*lowrank.QB, error) {
-	h, t := cpu.HostMatrix(a)
-	if opts != nil && opts.Orientation.Flip(t) != opts.Orientation {
-		o := *opts
-		o.Orientation = o.Orientation.Flip(t)
-		opts = &o
+	o := lowrank.OrientAuto
+	if opts != nil {
+		o = opts.Orientation
 	}
-	d := NewDecomposer(cpu.Backend{})
-	var f Factors
-	err := d.AdaptiveQBTo(&f, h, tol, opts)
-	if f.Q == nil {
+	var terr error
+	f, err := skeleton.HostQB(a, o, func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
+		terr = NewDecomposer(be).adaptiveQBTo(dst, h, tol, opts, o)
+		if errors.Is(terr, lowrank.ErrTolerance) {
+			return nil // the QB is valid; the error is returned beside it
+		}
+		return terr
+	})
+	if err != nil {
 		return nil, err
 	}
-	return lowrank.NewQB(f.Q.(*mat.Dense), f.B.(*mat.Dense), f.Trans != t), err
+	return f, terr
 }
-
-// ErrNoTolerance is wrapped by the error AdaptiveQB returns when the
-// maximum rank is reached before the tolerance is met.
-var ErrNoTolerance = fmt.Errorf("rsvd: tolerance not reached at the maximum rank")
 
 // MinTolerance is the smallest tolerance AdaptiveQB accepts: below it the
 // a-posteriori identity ‖A‖² − ‖B‖² is dominated by rounding in float64.
 const MinTolerance = 1e-7
 
 // AdaptiveQBTo is AdaptiveQB on a backend matrix, writing into dst.
-func (d *Decomposer) AdaptiveQBTo(dst *Factors, a lowrank.Matrix, tol float64, opts *AdaptiveOptions) error {
+func (d *Decomposer) AdaptiveQBTo(dst *lowrank.Factors, a lowrank.Matrix, tol float64, opts *AdaptiveOptions) error {
+	o := lowrank.OrientAuto
+	if opts != nil {
+		o = opts.Orientation
+	}
+	return d.adaptiveQBTo(dst, a, tol, opts, o)
+}
+
+func (d *Decomposer) adaptiveQBTo(dst *lowrank.Factors, a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) error {
 	if opts == nil {
 		opts = &AdaptiveOptions{}
 	}
-	if !(tol > MinTolerance && tol < 1) {
-		return fmt.Errorf("%w: tolerance %v outside (%g, 1)", lowrank.ErrOption, tol, MinTolerance)
-	}
-	if opts.BlockSize < 0 || opts.MaxRank < 0 || opts.PowerIters < 0 {
-		return fmt.Errorf("%w: negative BlockSize, MaxRank or PowerIters", lowrank.ErrOption)
-	}
-	m, n := a.Dims()
-	if m == 0 || n == 0 {
-		return fmt.Errorf("%w: %d×%d", lowrank.ErrEmpty, m, n)
-	}
-	trans, err := opts.Orientation.Trans(m, n)
+	pr, maxRank, bs, err := adaptivePrepare(d.be, a, tol, opts, o)
 	if err != nil {
 		return err
 	}
-	be := d.ws.Backend()
-	norm2, err := lowrank.CheckInput(be, a)
+	be := d.be
+	qAll, err := d.qAll.Get(be, pr.P, maxRank)
 	if err != nil {
 		return err
 	}
-	p, s := m, n
-	if trans {
-		p, s = n, m
-	}
-	maxRank := min(p, s)
-	if opts.MaxRank > 0 {
-		maxRank = min(maxRank, opts.MaxRank)
-	}
-	bs := opts.BlockSize
-	if bs == 0 {
-		bs = 16
-	}
-	rng := opts.Rand
-	if rng == nil {
-		rng = rand.New(rand.NewPCG(opts.Seed, opts.Seed))
-	}
-	qAll, err := d.ws.Get("ad.q", p, maxRank)
+	btAll, err := d.btAll.Get(be, pr.S, maxRank)
 	if err != nil {
 		return err
 	}
-	btAll, err := d.ws.Get("ad.bt", s, maxRank)
-	if err != nil {
-		return err
-	}
-	target := tol * tol * norm2
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed))
+	target := tol * tol * pr.SquaredNormA
 	var normB2 float64
 	r := 0
-	for r == 0 || (r < maxRank && norm2-normB2 > target) {
+	for r == 0 || (r < maxRank && pr.SquaredNormA-normB2 > target) {
 		b := min(bs, maxRank-r)
-		omega, err := d.ws.Get(fmt.Sprint("ad.omega", b), s, b)
-		if err != nil {
-			return err
-		}
-		if err := be.Normal(omega, rng.Uint64()); err != nil {
-			return err
-		}
-		y := be.Cols(qAll, r, r+b)
-		if err := be.Mul(y, 1, a, trans, omega, false, 0); err != nil {
-			return err
-		}
-		for range opts.PowerIters {
-			if err := be.QR(y, nil); err != nil {
-				return err
-			}
-			if err := be.Mul(omega, 1, a, !trans, y, false, 0); err != nil {
-				return err
-			}
-			if err := be.Mul(y, 1, a, trans, omega, false, 0); err != nil {
-				return err
-			}
-		}
-		// Y ← (I − QQᵀ)Y twice, QR, and once more after the QR: a nearly
-		// dependent Y loses orthogonality in the QR, and the second
-		// projection and QR restore it ("twice is enough").
-		for pass := 0; pass < 2; pass++ {
-			if r > 0 {
-				c, err := d.ws.Get(fmt.Sprint("ad.c", r, b), r, b)
-				if err != nil {
-					return err
-				}
-				q := be.Cols(qAll, 0, r)
-				for range 2 {
-					if err := be.Mul(c, 1, q, true, y, false, 0); err != nil {
-						return err
-					}
-					if err := be.Mul(y, -1, q, false, c, false, 1); err != nil {
-						return err
-					}
-				}
-			}
-			if err := be.QR(y, nil); err != nil {
-				return err
-			}
-			if r == 0 {
-				break
-			}
-		}
-		bt := be.Cols(btAll, r, r+b)
-		if err := be.Mul(bt, 1, a, !trans, y, false, 0); err != nil {
-			return err
-		}
-		nb, err := be.Norm2(bt)
+		nb, err := d.addBlock(pr, qAll, btAll, r, b, rng.Uint64(), opts.PowerIters)
 		if err != nil {
 			return err
 		}
 		normB2 += nb
 		r += b
 	}
-	// Trim: G = BBᵀ = W·Λ·Wᵀ; keep the smallest k with
-	// Σ_{j≥k} λ_j + (‖A‖² − ‖B‖²) ≤ tol²·‖A‖².
-	g, err := d.ws.Get(fmt.Sprint("ad.g", r), r, r)
+	pr.K, pr.L = r, r
+	q := be.Slice(qAll, 0, pr.P, 0, r)
+	bt := be.Slice(btAll, 0, pr.S, 0, r)
+	if _, err := skeleton.TruncateTolerance(&d.sc, be, dst, pr, q, bt, tol); err != nil {
+		return err
+	}
+	if pr.SquaredNormA-normB2 > target {
+		return fmt.Errorf("%w: relative error %.3g > %.3g at rank %d", lowrank.ErrTolerance,
+			lowrank.ErrorFromSquaredNorms(pr.SquaredNormA, normB2), tol, maxRank)
+	}
+	return nil
+}
+
+// adaptivePrepare validates the call and returns the problem, the maximum
+// rank and the block size.
+func adaptivePrepare(be lowrank.Backend, a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) (pr skeleton.Problem, maxRank, bs int, err error) {
+	if !(tol > MinTolerance && tol < 1) {
+		return pr, 0, 0, fmt.Errorf("%w: tolerance %v outside (%g, 1)", lowrank.ErrOption, tol, MinTolerance)
+	}
+	if opts.BlockSize < 0 || opts.MaxRank < 0 || opts.PowerIters < 0 {
+		return pr, 0, 0, fmt.Errorf("%w: negative BlockSize, MaxRank or PowerIters", lowrank.ErrOption)
+	}
+	if pr, err = skeleton.Prepare(be, a, 1, 0, opts.PowerIters, o); err != nil {
+		return pr, 0, 0, err
+	}
+	maxRank = min(pr.P, pr.S)
+	if opts.MaxRank > 0 {
+		maxRank = min(maxRank, opts.MaxRank)
+	}
+	bs = opts.BlockSize
+	if bs == 0 {
+		bs = 16
+	}
+	return pr, maxRank, bs, nil
+}
+
+// addBlock appends b orthonormal columns to the basis qAll[:, :r] and the
+// matching b columns of Bᵀ to btAll, from a Gaussian Ω of the given seed,
+// and returns ‖s·B_block‖_F² (s = pr.Scale).
+func (d *Decomposer) addBlock(pr skeleton.Problem, qAll, btAll lowrank.Matrix, r, b int, seed uint64, powerIters int) (float64, error) {
+	be := d.be
+	omega, err := d.omegaB.Get(be, pr.S, b)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	bt := be.Cols(btAll, 0, r)
-	if err := be.Mul(g, 1, bt, true, bt, false, 0); err != nil {
-		return err
+	if err := be.Normal(omega, seed); err != nil {
+		return 0, err
 	}
-	w, err := d.ws.Get(fmt.Sprint("ad.w", r), r, r)
-	if err != nil {
-		return err
+	mul := func(dst, src lowrank.Matrix, t bool) error { return skeleton.MulScaled(be, pr, dst, src, t) }
+	y := be.Slice(qAll, 0, pr.P, r, r+b)
+	if err := mul(y, omega, false); err != nil {
+		return 0, err
 	}
-	v, err := d.ws.Get(fmt.Sprint("ad.v", r), r, r)
-	if err != nil {
-		return err
+	for range powerIters {
+		if err := be.QR(y, nil); err != nil {
+			return 0, err
+		}
+		if err := mul(omega, y, true); err != nil {
+			return 0, err
+		}
+		if err := mul(y, omega, false); err != nil {
+			return 0, err
+		}
 	}
-	lam := make([]float64, r)
-	if err := be.SVD(w, lam, v, g); err != nil {
-		return err
+	if err := d.orthogonalize(qAll, y, r, b); err != nil {
+		return 0, err
 	}
-	rest := math.Max(norm2-normB2, 0)
-	k := r
-	tail := rest
-	for k > 1 && tail+lam[k-1] <= target {
-		tail += lam[k-1]
-		k--
+	bt := be.Slice(btAll, 0, pr.S, r, r+b)
+	if err := be.Mul(bt, 1, pr.A, !pr.Trans, y, false, 0); err != nil {
+		return 0, err
 	}
-	if dst.Q, err = skeleton.Ensure(be, dst.Q, p, k); err != nil {
-		return err
-	}
-	if dst.B, err = skeleton.Ensure(be, dst.B, k, s); err != nil {
-		return err
-	}
-	wk := be.Cols(w, 0, k)
-	if err := be.Mul(dst.Q, 1, be.Cols(qAll, 0, r), false, wk, false, 0); err != nil {
-		return err
-	}
-	if err := be.Mul(dst.B, 1, wk, true, bt, true, 0); err != nil {
-		return err
-	}
-	dst.Trans = trans
-	dst.Norm2A = norm2
-	if dst.Norm2B, err = be.Norm2(dst.B); err != nil {
-		return err
-	}
-	if norm2-normB2 > target {
-		return fmt.Errorf("%w: relative error %.3g > %.3g at rank %d", ErrNoTolerance,
-			lowrank.ErrorFromNorms(norm2, normB2), tol, maxRank)
+	nb, _, err := be.SquaredNorm(bt, pr.Scale)
+	return nb, err
+}
+
+// orthogonalize makes y (P×b) orthonormal and orthogonal to qAll[:, :r]:
+// Y ← (I − QQᵀ)Y twice, QR, and once more after the QR — a nearly
+// dependent Y loses orthogonality in the QR, and the second projection and
+// QR restore it ("twice is enough").
+func (d *Decomposer) orthogonalize(qAll, y lowrank.Matrix, r, b int) error {
+	be := d.be
+	p, _ := y.Dims()
+	for pass := 0; pass < 2; pass++ {
+		if r > 0 {
+			c, err := d.cB.Get(be, r, b)
+			if err != nil {
+				return err
+			}
+			q := be.Slice(qAll, 0, p, 0, r)
+			for range 2 {
+				if err := be.Mul(c, 1, q, true, y, false, 0); err != nil {
+					return err
+				}
+				if err := be.Mul(y, -1, q, false, c, false, 1); err != nil {
+					return err
+				}
+			}
+		}
+		if err := be.QR(y, nil); err != nil {
+			return err
+		}
+		if r == 0 {
+			break
+		}
 	}
 	return nil
 }

@@ -2,22 +2,9 @@ package rsvd
 
 import (
 	"fmt"
-	"math/rand/v2"
-
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
-)
-
-// Orientation chooses whether the algorithm works on A or Aᵀ.
-type Orientation = skeleton.Orientation
-
-// Orientations, as in package sampling.
-const (
-	Auto = skeleton.Auto
-	Rows = skeleton.Rows
-	Cols = skeleton.Cols
 )
 
 // Normalizer is how power iterations are re-normalised.
@@ -46,9 +33,11 @@ func (n Normalizer) String() string {
 	return fmt.Sprintf("Normalizer(%d)", int(n))
 }
 
-// Options configures RSVD. A nil *Options means the zero value: p = 0
-// oversampling (as the LoRAct reference uses; HMT's bounds need p ≥ 2),
-// q = 0, QR normalisation, automatic orientation, seed 0.
+// Options configures RSVD. It is read-only: a call never writes into it,
+// so one Options value may be shared by concurrent calls. A nil *Options
+// means the zero value: p = 0 oversampling (as the LoRAct reference uses;
+// HMT's bounds need p ≥ 2), q = 0, QR normalisation, automatic
+// orientation, seed 0.
 type Options struct {
 	// Oversample is p ≥ 0: ℓ = min(k+p, rows of op(A)).
 	Oversample int
@@ -57,30 +46,22 @@ type Options struct {
 	// Normalizer re-normalises power iterations.
 	Normalizer Normalizer
 	// Orientation chooses op(A).
-	Orientation Orientation
-	// Rand is the source of the test matrix's seed. If nil, a PCG seeded
-	// with (Seed, Seed) is used.
-	Rand *rand.Rand
+	Orientation lowrank.Orientation
+	// Tolerance, if > 0, truncates the result to the smallest rank k' ≤ k
+	// whose relative Frobenius error is at most Tolerance (read from the
+	// singular values of the small B: ‖A − Q_k'Q_k'ᵀA‖_F² = ‖A‖_F² −
+	// Σ_{i≤k'} σ_i(B)²; resolved down to about 1e-7). If no rank ≤ k meets
+	// it, the rank-k result is returned with an error wrapping
+	// lowrank.ErrTolerance.
+	Tolerance float64
+	// Seed determines the test matrix: Ω's stream is seeded by the first
+	// output of a PCG seeded with (Seed, Seed).
 	Seed uint64
-	// TestMatrix, if not nil, receives the Gaussian test matrix Ω (s×ℓ,
-	// s the columns of op(A)) of the call, and TransOut whether op(A) = Aᵀ.
-	TestMatrix *mat.Dense
-	TransOut   *bool
-}
-
-func (o *Options) rng() *rand.Rand {
-	if o.Rand != nil {
-		return o.Rand
-	}
-	return rand.New(rand.NewPCG(o.Seed, o.Seed))
 }
 
 func (o *Options) check() error {
-	if o.Oversample < 0 {
-		return fmt.Errorf("%w: Oversample = %d < 0", lowrank.ErrOption, o.Oversample)
-	}
-	if o.PowerIters < 0 {
-		return fmt.Errorf("%w: PowerIters = %d < 0", lowrank.ErrOption, o.PowerIters)
+	if err := skeleton.CheckTolerance(o.Tolerance); err != nil {
+		return err
 	}
 	switch o.Normalizer {
 	case QR, LU, None:

@@ -1,115 +1,160 @@
 package rsvd
 
 import (
+	"math/rand/v2"
+
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
-// Factors are QB factors held on a backend; see sampling.Factors.
-type Factors = skeleton.Factors
-
 // Decomposer runs RSVD on a backend, keeping its scratch matrices between
-// calls. It is not safe for concurrent use.
+// calls (allocated at the largest shape asked and viewed at smaller ones).
+// It is not safe for concurrent use.
 type Decomposer struct {
-	ws *lowrank.Workspace
+	be lowrank.Backend
+	sc skeleton.Scratch
+	// The adaptive QB's slots.
+	qAll, btAll, omegaB, cB skeleton.Slot
+
+	last testDraw
+}
+
+// testDraw records the test matrix of the last call: its seed and shape,
+// enough to regenerate it.
+type testDraw struct {
+	ok    bool
+	seed  uint64
+	s, l  int
+	trans bool
 }
 
 // NewDecomposer returns a Decomposer on backend b.
-func NewDecomposer(b lowrank.Backend) *Decomposer {
-	return &Decomposer{ws: lowrank.NewWorkspace(b)}
+func NewDecomposer(b lowrank.Backend) *Decomposer { return &Decomposer{be: b} }
+
+// Close releases the scratch matrices. The Decomposer stays usable.
+func (d *Decomposer) Close() {
+	d.sc.Close(d.be)
+	for _, s := range d.adaptiveSlots() {
+		s.Free(d.be)
+	}
 }
 
-// Close releases the scratch matrices.
-func (d *Decomposer) Close() { d.ws.Close() }
+// ScratchElements returns the number of backend matrix elements the
+// Decomposer holds as scratch (for memory tests and accounting).
+func (d *Decomposer) ScratchElements() int {
+	n := d.sc.Elements()
+	for _, s := range d.adaptiveSlots() {
+		n += s.Elements()
+	}
+	return n
+}
 
-// QBTo computes the rank-k Gaussian QB of the backend matrix a into dst.
-func (d *Decomposer) QBTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) error {
-	y, trans, norm2, err := d.rangeFinder(a, k, opts)
+func (d *Decomposer) adaptiveSlots() []*skeleton.Slot {
+	return []*skeleton.Slot{&d.qAll, &d.btAll, &d.omegaB, &d.cB}
+}
+
+// TestMatrix writes the Gaussian test matrix Ω (S×ℓ, S the columns of
+// op(A)) of the last QBTo or SVD call into dst (resized if empty), and
+// returns whether that call worked on op(A) = Aᵀ. Ω is regenerated from
+// its seed, so it is available whatever the power iterations did to the
+// scratch. It returns an error wrapping lowrank.ErrEmpty if no call has
+// succeeded yet.
+func (d *Decomposer) TestMatrix(dst *mat.Dense) (trans bool, err error) {
+	if !d.last.ok {
+		return false, lowrank.ErrEmpty
+	}
+	omega, err := d.be.New(d.last.s, d.last.l)
+	if err != nil {
+		return false, err
+	}
+	defer d.be.Free(omega)
+	if err := d.be.Normal(omega, d.last.seed); err != nil {
+		return false, err
+	}
+	return d.last.trans, d.be.Download(dst, omega)
+}
+
+// QBTo computes the rank-k Gaussian QB of the backend matrix a into dst,
+// reusing dst's matrices when their shapes fit.
+func (d *Decomposer) QBTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
+	return d.qbTo(dst, a, k, opts, orientation(opts))
+}
+
+func (d *Decomposer) qbTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) error {
+	pr, y, err := d.rangeFinder(a, k, opts, o)
 	if err != nil {
 		return err
 	}
-	return skeleton.FinishQB(d.ws, dst, a, trans, y, k, norm2)
+	return skeleton.FinishQB(&d.sc, d.be, dst, pr, y)
 }
 
 // SVD computes the rank-k randomized SVD of the backend matrix a and
-// returns U (m×k), S and V (n×k) of A.
+// returns U (m×k), S and V (n×k) of A, as new matrices of the backend.
 func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.Matrix, s []float64, err error) {
-	y, trans, _, err := d.rangeFinder(a, k, opts)
+	return d.svd(a, k, opts, orientation(opts))
+}
+
+func (d *Decomposer) svd(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
+	pr, y, err := d.rangeFinder(a, k, opts, o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return skeleton.FinishSVD(d.ws, a, trans, y, k)
+	return skeleton.FinishSVD(&d.sc, d.be, pr, y)
 }
 
-// rangeFinder returns Q (p×ℓ, orthonormal) spanning the Gaussian sketch
-// of op(A) after power iterations.
-func (d *Decomposer) rangeFinder(a lowrank.Matrix, k int, opts *Options) (q lowrank.Matrix, trans bool, norm2 float64, err error) {
+// rangeFinder returns the problem and Q (P×ℓ, orthonormal) spanning the
+// Gaussian sketch of op(A) after power iterations (HMT Alg. 4.4). Every
+// product with op(A) is multiplied by pr.Scale (skeleton.MulScaled), so
+// that the sketch stays near 1 for inputs of any magnitude.
+func (d *Decomposer) rangeFinder(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, q lowrank.Matrix, err error) {
 	if opts == nil {
 		opts = &Options{}
 	}
 	if err := opts.check(); err != nil {
-		return nil, false, 0, err
+		return pr, nil, err
 	}
-	m, n := a.Dims()
-	if err := lowrank.CheckRank(m, n, k); err != nil {
-		return nil, false, 0, err
+	be := d.be
+	if pr, err = skeleton.Prepare(be, a, k, opts.Oversample, opts.PowerIters, o); err != nil {
+		return pr, nil, err
 	}
-	if trans, err = opts.Orientation.Trans(m, n); err != nil {
-		return nil, false, 0, err
-	}
-	be := d.ws.Backend()
-	if norm2, err = lowrank.CheckInput(be, a); err != nil {
-		return nil, false, 0, err
-	}
-	p, s := m, n
-	if trans {
-		p, s = n, m
-	}
-	l := min(k+opts.Oversample, p)
-	omega, err := d.ws.Get("omega", s, l)
+	pr.Tol = opts.Tolerance
+	omega, err := d.sc.Omega.Get(be, pr.S, pr.L)
 	if err != nil {
-		return nil, false, 0, err
+		return pr, nil, err
 	}
-	if err := be.Normal(omega, opts.rng().Uint64()); err != nil {
-		return nil, false, 0, err
+	seed := rand.New(rand.NewPCG(opts.Seed, opts.Seed)).Uint64()
+	if err := be.Normal(omega, seed); err != nil {
+		return pr, nil, err
 	}
-	if opts.TestMatrix != nil {
-		opts.TestMatrix.Reset()
-		if err := be.Download(opts.TestMatrix, omega); err != nil {
-			return nil, false, 0, err
-		}
-	}
-	if opts.TransOut != nil {
-		*opts.TransOut = trans
-	}
-	y, err := d.ws.Get("y", p, l)
+	y, err := d.sc.Y.Get(be, pr.P, pr.L)
 	if err != nil {
-		return nil, false, 0, err
+		return pr, nil, err
 	}
-	if err := be.Mul(y, 1, a, trans, omega, false, 0); err != nil {
-		return nil, false, 0, err
+	mul := func(dst, src lowrank.Matrix, t bool) error { return skeleton.MulScaled(be, pr, dst, src, t) }
+	if err := mul(y, omega, false); err != nil {
+		return pr, nil, err
 	}
 	for range opts.PowerIters {
 		if err := normalize(be, y, opts.Normalizer); err != nil {
-			return nil, false, 0, err
+			return pr, nil, err
 		}
-		if err := be.Mul(omega, 1, a, !trans, y, false, 0); err != nil {
-			return nil, false, 0, err
+		if err := mul(omega, y, true); err != nil {
+			return pr, nil, err
 		}
 		if err := normalize(be, omega, opts.Normalizer); err != nil {
-			return nil, false, 0, err
+			return pr, nil, err
 		}
-		if err := be.Mul(y, 1, a, trans, omega, false, 0); err != nil {
-			return nil, false, 0, err
+		if err := mul(y, omega, false); err != nil {
+			return pr, nil, err
 		}
 	}
 	if err := be.QR(y, nil); err != nil {
-		return nil, false, 0, err
+		return pr, nil, err
 	}
-	return y, trans, norm2, nil
+	d.last = testDraw{ok: true, seed: seed, s: pr.S, l: pr.L, trans: pr.Trans}
+	return pr, y, nil
 }
 
 func normalize(be lowrank.Backend, y lowrank.Matrix, how Normalizer) error {
@@ -122,45 +167,27 @@ func normalize(be lowrank.Backend, y lowrank.Matrix, how Normalizer) error {
 	return nil
 }
 
-// QB returns the rank-k Gaussian QB decomposition of a on the CPU. Inputs,
-// errors and the nil-options default are as for sampling.QB.
+// QB returns the rank-k Gaussian QB decomposition of a on the CPU, A ≈ L·R
+// (see lowrank.QB). Inputs, errors and the nil-options default are as for
+// sampling.QB. To see the test matrix, use a Decomposer and its
+// TestMatrix.
 func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	h, t := cpu.HostMatrix(a)
-	d := NewDecomposer(cpu.Backend{})
-	var f Factors
-	if err := d.QBTo(&f, h, k, flipped(opts, t)); err != nil {
-		return nil, err
-	}
-	fixTrans(opts, t)
-	return lowrank.NewQB(f.Q.(*mat.Dense), f.B.(*mat.Dense), f.Trans != t), nil
+	return skeleton.HostQB(a, orientation(opts), func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
+		return NewDecomposer(be).qbTo(dst, h, k, opts, o)
+	})
 }
 
-// SVD returns the rank-k randomized SVD of a on the CPU.
+// SVD returns the rank-k randomized SVD of a on the CPU: the Gaussian QB,
+// then the exact SVD of the small B, truncated to k.
 func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
-	h, t := cpu.HostMatrix(a)
-	d := NewDecomposer(cpu.Backend{})
-	u, v, s, err := d.SVD(h, k, flipped(opts, t))
-	if err != nil {
-		return nil, err
-	}
-	fixTrans(opts, t)
-	if t {
-		u, v = v, u
-	}
-	return lowrank.NewSVD(u.(*mat.Dense), s, v.(*mat.Dense)), nil
+	return skeleton.HostSVD(a, orientation(opts), func(be lowrank.Backend, h lowrank.Matrix, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
+		return NewDecomposer(be).svd(h, k, opts, o)
+	})
 }
 
-func flipped(opts *Options, t bool) *Options {
-	if opts == nil || opts.Orientation.Flip(t) == opts.Orientation {
-		return opts
+func orientation(opts *Options) lowrank.Orientation {
+	if opts == nil {
+		return lowrank.OrientAuto
 	}
-	o := *opts
-	o.Orientation = o.Orientation.Flip(t)
-	return &o
-}
-
-func fixTrans(opts *Options, t bool) {
-	if opts != nil && opts.TransOut != nil && t {
-		*opts.TransOut = !*opts.TransOut
-	}
+	return opts.Orientation
 }

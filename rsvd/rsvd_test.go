@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
@@ -55,11 +56,11 @@ func TestQBProperties(t *testing.T) {
 					m, n := f.Dims()
 					require.Equal(t, [3]int{s.m, s.n, s.k}, [3]int{m, n, f.Rank()})
 					var q mat.Dense
-					f.QTo(&q)
+					q.CloneFrom(f.Q())
 					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.k))
 					direct := lowrank.RelError(a, f)
 					assert.GreaterOrEqual(t, direct, testmat.OptimalError(sigma, s.k)-1e-12, "Eckart–Young")
-					ident := lowrank.ErrorFromNorms(lowrank.FrobNorm2(a), f.FrobNorm2B())
+					ident := lowrank.ErrorFromSquaredNorms(lowrank.SquaredFrobenius(a), f.SquaredNormB())
 					// See sampling's test: 4·(m+n)·ε relative to ‖A‖².
 					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.m+s.n)*eps)
 				}
@@ -109,9 +110,13 @@ func TestSVD(t *testing.T) {
 
 func TestTestMatrixOut(t *testing.T) {
 	a := testmat.Incoherent(30, 50, testmat.PowerLaw(30, 1, 0), 1)
+	d := rsvd.NewDecomposer(cpu.Backend{})
+	var fd lowrank.Factors
+	require.NoError(t, d.QBTo(&fd, a, 4, &rsvd.Options{Seed: 2, Oversample: 3}))
+	f, err := fd.ToQB(cpu.Backend{})
+	require.NoError(t, err)
 	var omega mat.Dense
-	var tr bool
-	f, err := rsvd.QB(a, 4, &rsvd.Options{Seed: 2, Oversample: 3, TestMatrix: &omega, TransOut: &tr})
+	tr, err := d.TestMatrix(&omega)
 	require.NoError(t, err)
 	r, c := omega.Dims()
 	assert.Equal(t, [2]int{50, 7}, [2]int{r, c})
@@ -150,12 +155,12 @@ func TestAdaptive(t *testing.T) {
 		assert.GreaterOrEqual(t, f.Rank(), kopt, "rank below the Eckart–Young minimum")
 		assert.LessOrEqual(t, f.Rank(), kopt+5, "tol %g: rank %d vs optimal %d", tol, f.Rank(), kopt)
 		var q mat.Dense
-		f.QTo(&q)
+		q.CloneFrom(f.Q())
 		assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(f.Rank()))
 	}
 	// MaxRank reached: the error says so and the QB is still returned.
 	f, err := rsvd.AdaptiveQB(a, 1e-6, &rsvd.AdaptiveOptions{MaxRank: 10})
-	assert.ErrorIs(t, err, rsvd.ErrNoTolerance)
+	assert.ErrorIs(t, err, lowrank.ErrTolerance)
 	require.NotNil(t, f)
 	assert.Equal(t, 10, f.Rank())
 	_, err = rsvd.AdaptiveQB(a, 1e-9, nil)
@@ -192,7 +197,34 @@ func TestReproducible(t *testing.T) {
 	f1, _ := rsvd.QB(a, 5, &rsvd.Options{Seed: 7, Oversample: 2, PowerIters: 1})
 	f2, _ := rsvd.QB(a, 5, &rsvd.Options{Seed: 7, Oversample: 2, PowerIters: 1})
 	var q1, q2 mat.Dense
-	f1.QTo(&q1)
-	f2.QTo(&q2)
+	q1.CloneFrom(f1.Q())
+	q2.CloneFrom(f2.Q())
 	assert.True(t, mat.Equal(&q1, &q2))
+}
+
+// TestScratchBoundedOverRanks is sampling's test for the Gaussian QB and
+// the adaptive QB (whose blocks and trimmed ranks vary).
+func TestScratchBoundedOverRanks(t *testing.T) {
+	a := testmat.Incoherent(300, 120, testmat.PowerLaw(120, 1, 0), 3)
+	sweep := rsvd.NewDecomposer(cpu.Backend{})
+	var f lowrank.Factors
+	peak := 0
+	for k := 1; k <= 64; k++ {
+		require.NoError(t, sweep.QBTo(&f, a, k, &rsvd.Options{Seed: uint64(k), Oversample: 4, PowerIters: 1}))
+		peak = max(peak, sweep.ScratchElements())
+	}
+	fresh := rsvd.NewDecomposer(cpu.Backend{})
+	require.NoError(t, fresh.QBTo(&f, a, 64, &rsvd.Options{Seed: 64, Oversample: 4, PowerIters: 1}))
+	assert.Equal(t, fresh.ScratchElements(), peak)
+
+	// Adaptive: tolerances from loose to tight on one Decomposer.
+	ad := rsvd.NewDecomposer(cpu.Backend{})
+	peak = 0
+	for _, tol := range []float64{0.5, 0.3, 0.2, 0.1, 0.08, 0.06} {
+		require.NoError(t, ad.AdaptiveQBTo(&f, a, tol, &rsvd.AdaptiveOptions{Seed: 2, BlockSize: 8, MaxRank: 100}))
+		peak = max(peak, ad.ScratchElements())
+	}
+	last := rsvd.NewDecomposer(cpu.Backend{})
+	require.NoError(t, last.AdaptiveQBTo(&f, a, 0.06, &rsvd.AdaptiveOptions{Seed: 2, BlockSize: 8, MaxRank: 100}))
+	assert.Equal(t, last.ScratchElements(), peak)
 }

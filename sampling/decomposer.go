@@ -4,145 +4,170 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"math/rand/v2"
 
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
-// Factors are QB factors held on a backend: op(A) ≈ Q·B, op(A) = Aᵀ if
-// Trans. Norm2A = ‖A‖_F² and Norm2B = ‖B‖_F² give the relative error
-// through lowrank.ErrorFromNorms.
-type Factors = skeleton.Factors
-
 // Decomposer runs the decomposition on a backend and keeps its scratch
-// matrices between calls, so that a steady-state call with the same shapes
-// allocates no backend memory beyond what its destination needs. A
+// matrices between calls, each allocated at the largest shape asked so far
+// and viewed at smaller ones, so that a steady-state call with the same
+// shapes allocates no backend memory beyond what its destination needs. A
 // Decomposer is not safe for concurrent use; concurrent callers use one
-// each.
+// each (or share one Options, which is read-only).
 type Decomposer struct {
-	ws    *lowrank.Workspace
+	be lowrank.Backend
+	sc skeleton.Scratch
+	// Nyström's slots.
+	w, uw, vw, e, r, ur, vr skeleton.Slot
+
 	perm  []int
 	keys  keyHeap
 	norms []float64
 	idx   []int
+	draw  Draw
 }
 
 // NewDecomposer returns a Decomposer on backend b.
-func NewDecomposer(b lowrank.Backend) *Decomposer {
-	return &Decomposer{ws: lowrank.NewWorkspace(b)}
-}
+func NewDecomposer(b lowrank.Backend) *Decomposer { return &Decomposer{be: b} }
 
 // Close releases the scratch matrices. The Decomposer stays usable.
-func (d *Decomposer) Close() { d.ws.Close() }
+func (d *Decomposer) Close() {
+	d.sc.Close(d.be)
+	for _, s := range []*skeleton.Slot{&d.w, &d.uw, &d.vw, &d.e, &d.r, &d.ur, &d.vr} {
+		s.Free(d.be)
+	}
+}
 
-// QBTo computes the rank-k LoRAct QB decomposition of a (a backend matrix,
-// not modified) and writes it into dst. dst's Q and B are reused when they
-// have the right shapes and allocated otherwise.
+// ScratchElements returns the number of backend matrix elements the
+// Decomposer holds as scratch (for memory tests and accounting).
+func (d *Decomposer) ScratchElements() int {
+	n := d.sc.Elements()
+	for _, s := range []*skeleton.Slot{&d.w, &d.uw, &d.vw, &d.e, &d.r, &d.ur, &d.vr} {
+		n += s.Elements()
+	}
+	return n
+}
+
+// Draw returns the draw of the last successful call: whether it worked on
+// op(A) = Aᵀ of the matrix it was given, and the sampled row indices of
+// op(A). The slice is the caller's.
+func (d *Decomposer) Draw() Draw {
+	return Draw{Trans: d.draw.Trans, Indices: append([]int(nil), d.draw.Indices...)}
+}
+
+// QBTo computes the rank-k LoRAct QB decomposition of a (a matrix of the
+// Decomposer's backend, not modified) and writes it into dst. dst's Q and
+// B are reused when they have the right shapes and allocated otherwise.
 //
 // It returns an error wrapping lowrank.ErrEmpty, ErrRank, ErrNotFinite or
 // ErrOption for bad input or options.
-func (d *Decomposer) QBTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) error {
-	y, trans, norm2, err := d.sketch(a, k, opts)
+func (d *Decomposer) QBTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
+	return d.qbTo(dst, a, k, opts, orientation(opts))
+}
+
+func (d *Decomposer) qbTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) error {
+	pr, y, err := d.sketch(a, k, opts, o)
 	if err != nil {
 		return err
 	}
-	if err := d.ws.Backend().QR(y, nil); err != nil {
+	if err := d.be.QR(y, nil); err != nil {
 		return err
 	}
-	return skeleton.FinishQB(d.ws, dst, a, trans, y, k, norm2)
+	return skeleton.FinishQB(&d.sc, d.be, dst, pr, y)
 }
 
 // SVD computes the rank-k SVD form of the decomposition: the QB, then the
 // SVD of the small B. It returns U (m×k), S and V (n×k) of A itself
-// (orientation already undone).
+// (orientation already undone), as new matrices of the backend.
 func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.Matrix, s []float64, err error) {
-	y, trans, _, err := d.sketch(a, k, opts)
+	return d.svd(a, k, opts, orientation(opts))
+}
+
+func (d *Decomposer) svd(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
+	pr, y, err := d.sketch(a, k, opts, o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := d.ws.Backend().QR(y, nil); err != nil {
+	if err := d.be.QR(y, nil); err != nil {
 		return nil, nil, nil, err
 	}
-	return skeleton.FinishSVD(d.ws, a, trans, y, k)
+	return skeleton.FinishSVD(&d.sc, d.be, pr, y)
 }
 
-// sketch validates the input, draws the rows, and returns the p×ℓ sketch
-// Y after power iterations (a workspace matrix), the orientation and ‖A‖_F².
-func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options) (y lowrank.Matrix, trans bool, norm2 float64, err error) {
+// sketch validates the input, draws the rows, and returns the problem and
+// the P×ℓ sketch Y after power iterations (a scratch matrix). The rows
+// gathered from op(A) and every product with op(A) are multiplied by
+// pr.Scale (skeleton.MulScaled), so that for an input of any magnitude the
+// sketch stays near 1; pr.Scale is a power of two, so this changes no
+// rounding, and it is 1 (no work) for inputs of ordinary size.
+func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, y lowrank.Matrix, err error) {
 	if opts == nil {
 		opts = &Options{}
 	}
 	if err := opts.check(); err != nil {
-		return nil, false, 0, err
+		return pr, nil, err
 	}
-	m, n := a.Dims()
-	if err := lowrank.CheckRank(m, n, k); err != nil {
-		return nil, false, 0, err
+	be := d.be
+	if pr, err = skeleton.Prepare(be, a, k, opts.Oversample, opts.PowerIters, o); err != nil {
+		return pr, nil, err
 	}
-	trans, err = opts.Orientation.Trans(m, n)
-	if err != nil {
-		return nil, false, 0, err
-	}
-	be := d.ws.Backend()
-	if norm2, err = lowrank.CheckInput(be, a); err != nil {
-		return nil, false, 0, err
-	}
-	p, s := m, n
-	if trans {
-		p, s = n, m
-	}
-	l := min(k+opts.Oversample, p)
+	pr.Tol = opts.Tolerance
 	var idx []int
 	if opts.Indices != nil {
-		l = len(opts.Indices)
-		if l < k || l > p {
-			return nil, false, 0, fmt.Errorf("%w: %d Indices, want k = %d ≤ ℓ ≤ %d", lowrank.ErrOption, l, k, p)
+		l := len(opts.Indices)
+		if l < k || l > pr.P {
+			return pr, nil, fmt.Errorf("%w: %d Indices, want k = %d ≤ ℓ ≤ %d", lowrank.ErrOption, l, k, pr.P)
 		}
 		for _, i := range opts.Indices {
-			if i >= p {
-				return nil, false, 0, fmt.Errorf("%w: index %d ≥ %d rows of op(A)", lowrank.ErrOption, i, p)
+			if i >= pr.P {
+				return pr, nil, fmt.Errorf("%w: index %d ≥ %d rows of op(A)", lowrank.ErrOption, i, pr.P)
 			}
 		}
+		pr.L = l
 		d.idx = append(d.idx[:0], opts.Indices...)
 		idx = d.idx
-	} else if idx, err = d.draw(a, trans, p, l, opts); err != nil {
-		return nil, false, 0, err
+	} else if idx, err = d.drawRows(pr, opts); err != nil {
+		return pr, nil, err
 	}
-	if opts.Draw != nil {
-		opts.Draw.Trans = trans
-		opts.Draw.Indices = append(opts.Draw.Indices[:0], idx...)
-	}
-	omega, err := d.ws.Get("omega", s, l)
+	omega, err := d.sc.Omega.Get(be, pr.S, pr.L)
 	if err != nil {
-		return nil, false, 0, err
+		return pr, nil, err
 	}
-	if err := be.Gather(omega, a, trans, idx); err != nil {
-		return nil, false, 0, err
+	if err := be.Gather(omega, a, pr.Trans, idx); err != nil {
+		return pr, nil, err
 	}
-	if y, err = d.ws.Get("y", p, l); err != nil {
-		return nil, false, 0, err
+	if err := skeleton.ScaleBy(be, omega, pr.Scale, 1); err != nil {
+		return pr, nil, err
 	}
-	if err := be.Mul(y, 1, a, trans, omega, false, 0); err != nil {
-		return nil, false, 0, err
+	if y, err = d.sc.Y.Get(be, pr.P, pr.L); err != nil {
+		return pr, nil, err
+	}
+	if err := skeleton.MulScaled(be, pr, y, omega, false); err != nil {
+		return pr, nil, err
 	}
 	for range opts.PowerIters {
 		if err := be.QR(y, nil); err != nil {
-			return nil, false, 0, err
+			return pr, nil, err
 		}
 		// Ω ← op(A)ᵀ·Q, Y ← op(A)·Ω.
-		if err := be.Mul(omega, 1, a, !trans, y, false, 0); err != nil {
-			return nil, false, 0, err
+		if err := skeleton.MulScaled(be, pr, omega, y, true); err != nil {
+			return pr, nil, err
 		}
-		if err := be.Mul(y, 1, a, trans, omega, false, 0); err != nil {
-			return nil, false, 0, err
+		if err := skeleton.MulScaled(be, pr, y, omega, false); err != nil {
+			return pr, nil, err
 		}
 	}
-	return y, trans, norm2, nil
+	d.draw.Trans = pr.Trans
+	d.draw.Indices = append(d.draw.Indices[:0], idx...)
+	return pr, y, nil
 }
 
-// draw returns ℓ distinct row indices of the p-row op(a).
-func (d *Decomposer) draw(a lowrank.Matrix, trans bool, p, l int, opts *Options) ([]int, error) {
-	rng := opts.rng()
+// drawRows returns ℓ distinct row indices of the P-row op(a).
+func (d *Decomposer) drawRows(pr skeleton.Problem, opts *Options) ([]int, error) {
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed))
+	p, l := pr.P, pr.L
 	d.idx = d.idx[:0]
 	switch opts.Sampler {
 	case Uniform:
@@ -164,7 +189,9 @@ func (d *Decomposer) draw(a lowrank.Matrix, trans bool, p, l int, opts *Options)
 			d.norms = make([]float64, p)
 		}
 		w := d.norms[:p]
-		if err := d.ws.Backend().RowNorms2(w, a, trans); err != nil {
+		// The norms of pr.Scale·op(A): only their ratios matter, and the
+		// scale keeps them from overflowing or underflowing.
+		if err := d.be.SquaredRowNorms(w, pr.A, pr.Trans, pr.Scale); err != nil {
 			return nil, err
 		}
 		// Efraimidis–Spirakis: key_i = log(u_i)/w_i, keep the ℓ largest.

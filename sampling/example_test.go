@@ -2,80 +2,105 @@ package sampling_test
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/loract/loract/cpu"
-	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/exact"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/sampling"
 )
 
+// smooth returns an m×n float32 matrix sampled from a smooth function of
+// the row and column positions, x_ij = 1/(1 + 8·|i/m − j/n|), whose
+// singular values decay fast: an activation-like input with no random
+// numbers.
+func smooth(m, n int) *lowrank.Dense32 {
+	x := lowrank.NewDense32(m, n, nil)
+	for i := range m {
+		for j := range n {
+			x.Data[i*n+j] = float32(1 / (1 + 8*math.Abs(float64(i)/float64(m)-float64(j)/float64(n))))
+		}
+	}
+	return x
+}
+
 // Compress a float32 activation (batch·seq = 512 tokens, hidden = 128) to
-// rank 16 with the LoRAct row-sampled QB.
+// rank 16 with the LoRAct row-sampled QB, and compare its error with the
+// optimal rank-16 error of the exact SVD.
 func ExampleQB() {
-	sigma := testmat.Exponential(128, 0.3)
-	x := testmat.To32(testmat.Incoherent(512, 128, sigma, 1)) // *lowrank.Dense32
+	x := smooth(512, 128) // *lowrank.Dense32: read in place, never widened to float64
 	f, err := sampling.QB(x, 16, &sampling.Options{Seed: 1, PowerIters: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	m, n := f.Dims()
-	fmt.Printf("A %d×%d ≈ rank %d, Q in the smaller dimension: %v\n", m, n, f.Rank(), f.Trans())
-	fmt.Printf("bytes: %d instead of %d\n", f.Bytes(lowrank.Float32), m*n*4)
-	fmt.Printf("relative error %.4f, optimal %.4f\n", lowrank.RelError(x, f), testmat.OptimalError(sigma, 16))
+	l, r := f.Left(), f.Right()
+	lr, lc := l.Dims()
+	rr, rc := r.Dims()
+	fmt.Printf("X %d×%d ≈ L %d×%d · R %d×%d, L orthonormal: %v\n", m, n, lr, lc, rr, rc, f.LeftOrthonormal())
+	fmt.Printf("bytes in bf16: %d instead of %d in float32\n", f.Bytes(lowrank.BFloat16), m*n*4)
+	svd, err := exact.TruncatedSVD(x, 16)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("error ÷ optimal: %.2f\n", lowrank.RelError(x, f)/lowrank.RelError(x, svd))
 	// Output:
-	// A 512×128 ≈ rank 16, Q in the smaller dimension: true
-	// bytes: 40960 instead of 262144
-	// relative error 0.0100, optimal 0.0082
+	// X 512×128 ≈ L 512×16 · R 16×128, L orthonormal: false
+	// bytes in bf16: 20480 instead of 262144 in float32
+	// error ÷ optimal: 1.17
 }
 
 func ExampleSVD() {
-	sigma := testmat.PowerLaw(60, 2, 0)
-	a := testmat.Incoherent(100, 60, sigma, 2)
-	f, err := sampling.SVD(a, 3, &sampling.Options{Seed: 1, Oversample: 5, PowerIters: 1})
+	x := smooth(200, 60)
+	f, err := sampling.SVD(x, 3, &sampling.Options{Seed: 1, Oversample: 5, PowerIters: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("%.4f\n", f.Values(nil))
+	ref, _ := exact.TruncatedSVD(x, 3)
+	fmt.Printf("sampled: %.4f\nexact:   %.4f\n", f.Values(nil), ref.Values(nil))
 	// Output:
-	// [1.0000 0.2500 0.1111]
+	// sampled: [40.7690 17.0150 10.3698]
+	// exact:   [40.7690 17.0150 10.3699]
 }
 
 func ExampleNystrom() {
-	sigma := testmat.Exponential(50, 0.5)
-	a := testmat.Incoherent(80, 50, sigma, 3)
-	f, err := sampling.Nystrom(a, 8, &sampling.Options{Seed: 2})
+	x := smooth(160, 100)
+	f, err := sampling.Nystrom(x, 8, &sampling.Options{Seed: 2})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("error ÷ optimal %.2f\n", lowrank.RelError(a, f)/testmat.OptimalError(sigma, 8))
+	svd, _ := exact.TruncatedSVD(x, 8)
+	fmt.Printf("rank %d, error ÷ optimal: %.2f\n", f.Rank(), lowrank.RelError(x, f)/lowrank.RelError(x, svd))
 	// Output:
-	// error ÷ optimal 1.39
+	// rank 8, error ÷ optimal: 1.19
 }
 
 // A training loop compresses an activation every step: a Decomposer keeps
 // its scratch matrices and the Factors their Q and B between calls, so the
 // steady state allocates no matrix memory. The same code runs on the GPU
-// with gpu.Open(0, nil) in place of cpu.Backend{}.
+// with a *gpu.Backend in place of cpu.Backend{}. Draw reports the rows
+// (here: channels, since op(X) = Xᵀ) each call sampled, for package bounds.
 func ExampleDecomposer() {
 	d := sampling.NewDecomposer(cpu.Backend{})
 	defer d.Close()
-	var f sampling.Factors
-	sigma := testmat.PowerLaw(64, 1.5, 0)
+	var f lowrank.Factors
+	x := smooth(256, 64)
 	for step := range 3 {
-		x := testmat.To32(testmat.Incoherent(256, 64, sigma, uint64(step)))
 		if err := d.QBTo(&f, x, 8, &sampling.Options{Seed: uint64(step), PowerIters: 1}); err != nil {
 			fmt.Println(err)
 			return
 		}
 		q, k := f.Q.Dims()
-		fmt.Printf("step %d: Q %d×%d (Xᵀ ≈ Q·B: %v), error ÷ optimal %.2f\n", step, q, k, f.Trans,
-			lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)/testmat.OptimalError(sigma, 8))
+		draw := d.Draw()
+		fmt.Printf("step %d: Q %d×%d, sampled %d of op(X)'s rows (op(X) = Xᵀ: %v), error %.4f\n",
+			step, q, k, len(draw.Indices), draw.Trans, f.RelError())
 	}
 	// Output:
-	// step 0: Q 64×8 (Xᵀ ≈ Q·B: true), error ÷ optimal 1.01
-	// step 1: Q 64×8 (Xᵀ ≈ Q·B: true), error ÷ optimal 1.05
-	// step 2: Q 64×8 (Xᵀ ≈ Q·B: true), error ÷ optimal 1.03
+	// step 0: Q 64×8, sampled 8 of op(X)'s rows (op(X) = Xᵀ: true), error 0.0948
+	// step 1: Q 64×8, sampled 8 of op(X)'s rows (op(X) = Xᵀ: true), error 0.0991
+	// step 2: Q 64×8, sampled 8 of op(X)'s rows (op(X) = Xᵀ: true), error 0.0837
 }

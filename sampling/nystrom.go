@@ -10,38 +10,38 @@ import (
 )
 
 // NystromTo computes the Nyström variant (see Nystrom) of the backend
-// matrix a into dst, as QBTo does for the QB.
-func (d *Decomposer) NystromTo(dst *Factors, a lowrank.Matrix, k int, opts *Options) error {
+// matrix a into dst, as QBTo does for the QB. Power iterations do not
+// apply and are ignored.
+func (d *Decomposer) NystromTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
+	return d.nystromTo(dst, a, k, opts, orientation(opts))
+}
+
+func (d *Decomposer) nystromTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) error {
 	noPower := Options{}
 	if opts != nil {
 		noPower = *opts
 	}
 	noPower.PowerIters = 0
-	c, trans, norm2, err := d.sketch(a, k, &noPower)
+	pr, c, err := d.sketch(a, k, &noPower, o)
 	if err != nil {
 		return err
 	}
-	be := d.ws.Backend()
+	be := d.be
 	p, l := c.Dims()
-	m, n := a.Dims()
-	s := n
-	if trans {
-		s = m
-	}
 	// W = C_S: the sampled rows of C, as columns of an ℓ×ℓ matrix
 	// (W is symmetric, so Gather's transpose does not matter).
-	w, err := d.ws.Get("nys.w", l, l)
+	w, err := d.w.Get(be, l, l)
 	if err != nil {
 		return err
 	}
 	if err := be.Gather(w, c, false, d.idx); err != nil {
 		return err
 	}
-	uw, err := d.ws.Get("nys.uw", l, l)
+	uw, err := d.uw.Get(be, l, l)
 	if err != nil {
 		return err
 	}
-	vw, err := d.ws.Get("nys.vw", l, l)
+	vw, err := d.vw.Get(be, l, l)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (d *Decomposer) NystromTo(dst *Factors, a lowrank.Matrix, k int, opts *Opti
 	if err := scaleColsHost(be, uw, scale); err != nil {
 		return err
 	}
-	e, err := d.ws.Get("nys.e", p, l)
+	e, err := d.e.Get(be, p, l)
 	if err != nil {
 		return err
 	}
@@ -69,40 +69,34 @@ func (d *Decomposer) NystromTo(dst *Factors, a lowrank.Matrix, k int, opts *Opti
 		return err
 	}
 	// Left singular vectors of E: E = Q_E·R, R = U_R·Σ·V_Rᵀ.
-	r, err := d.ws.Get("nys.r", l, l)
+	r, err := d.r.Get(be, l, l)
 	if err != nil {
 		return err
 	}
 	if err := be.QR(e, r); err != nil {
 		return err
 	}
-	ur, err := d.ws.Get("nys.ur", l, l)
+	ur, err := d.ur.Get(be, l, l)
 	if err != nil {
 		return err
 	}
-	vr, err := d.ws.Get("nys.vr", l, l)
+	vr, err := d.vr.Get(be, l, l)
 	if err != nil {
 		return err
 	}
 	if err := be.SVD(ur, lam, vr, r); err != nil {
 		return err
 	}
-	if dst.Q, err = skeleton.Ensure(be, dst.Q, p, k); err != nil {
+	// Q = Q_E·U_R[:, :k] is orthonormal, so (Q, B = Qᵀ·op(A)) is a QB.
+	q, err := d.sc.Y.Get(be, p, k) // the sketch C is no longer needed
+	if err != nil {
 		return err
 	}
-	if dst.B, err = skeleton.Ensure(be, dst.B, k, s); err != nil {
+	if err := be.Mul(q, 1, e, false, be.Slice(ur, 0, l, 0, k), false, 0); err != nil {
 		return err
 	}
-	if err := be.Mul(dst.Q, 1, e, false, be.Cols(ur, 0, k), false, 0); err != nil {
-		return err
-	}
-	if err := be.Mul(dst.B, 1, dst.Q, true, a, trans, 0); err != nil {
-		return err
-	}
-	dst.Trans = trans
-	dst.Norm2A = norm2
-	dst.Norm2B, err = be.Norm2(dst.B)
-	return err
+	pr.L = k
+	return skeleton.FinishQB(&d.sc, be, dst, pr, q)
 }
 
 // scaleColsHost multiplies column j of the small backend matrix m by s[j],

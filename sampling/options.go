@@ -2,23 +2,9 @@ package sampling
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
-)
-
-// Orientation chooses whether the decomposition works on A or Aᵀ.
-type Orientation = skeleton.Orientation
-
-// Orientations.
-const (
-	// Auto puts the orthonormal factor in the smaller dimension (default).
-	Auto = skeleton.Auto
-	// Rows works on A: Q is m×k and rows of A are sampled.
-	Rows = skeleton.Rows
-	// Cols works on Aᵀ: Q is n×k and columns of A are sampled.
-	Cols = skeleton.Cols
 )
 
 // Sampler chooses how the row indices are drawn.
@@ -30,9 +16,9 @@ const (
 	Uniform Sampler = iota
 	// LengthSquared draws ℓ distinct rows without replacement with
 	// probabilities proportional to their squared norms (Efraimidis–Spirakis
-	// keys). It favours the heavy rows of coherent matrices — attention-sink
-	// tokens, outlier rows — where uniform sampling misses the dominant
-	// directions. Costs one extra read of A.
+	// keys). It favours the heavy rows of coherent matrices — outlier
+	// channels of an activation — where uniform sampling misses the
+	// dominant directions (docs/theory.md §5). Costs one extra read of A.
 	LengthSquared
 )
 
@@ -46,9 +32,10 @@ func (s Sampler) String() string {
 	return fmt.Sprintf("Sampler(%d)", int(s))
 }
 
-// Options configures the decomposition. A nil *Options means the zero value:
-// no oversampling, no power iterations, uniform sampling, automatic
-// orientation, seed 0.
+// Options configures the decomposition. It is read-only: a call never
+// writes into it, so one Options value may be shared by concurrent calls.
+// A nil *Options means the zero value: no oversampling, no power
+// iterations, uniform sampling, automatic orientation, seed 0.
 type Options struct {
 	// Oversample is p ≥ 0: ℓ = min(k+p, rows of op(A)) rows are sampled.
 	Oversample int
@@ -57,13 +44,17 @@ type Options struct {
 	// Sampler chooses the row distribution.
 	Sampler Sampler
 	// Orientation chooses op(A).
-	Orientation Orientation
-	// Rand is the source of the draw. If nil, a PCG seeded with
-	// (Seed, Seed) is used, so equal seeds give bit-identical results.
-	Rand *rand.Rand
+	Orientation lowrank.Orientation
+	// Tolerance, if > 0, truncates the result to the smallest rank k' ≤ k
+	// whose relative Frobenius error is at most Tolerance (read from the
+	// singular values of the small B: ‖A − Q_k'Q_k'ᵀA‖_F² = ‖A‖_F² −
+	// Σ_{i≤k'} σ_i(B)²; resolved down to about 1e-7). If no rank ≤ k meets
+	// it, the rank-k result is returned with an error wrapping
+	// lowrank.ErrTolerance.
+	Tolerance float64
+	// Seed determines the draw: a PCG seeded with (Seed, Seed), so equal
+	// seeds give bit-identical results.
 	Seed uint64
-	// Draw, if not nil, receives the draw of the call.
-	Draw *Draw
 	// Indices, if not nil, are used as the sampled rows of op(A) instead
 	// of a random draw: distinct, in [0, rows of op(A)), at least k of them
 	// (ℓ = len(Indices); Oversample and Sampler are ignored). It serves
@@ -80,19 +71,12 @@ type Draw struct {
 	Indices []int
 }
 
-func (o *Options) rng() *rand.Rand {
-	if o.Rand != nil {
-		return o.Rand
-	}
-	return rand.New(rand.NewPCG(o.Seed, o.Seed))
-}
-
 func (o *Options) check() error {
-	if o.Oversample < 0 {
-		return fmt.Errorf("%w: Oversample = %d < 0", lowrank.ErrOption, o.Oversample)
+	if err := skeleton.CheckTolerance(o.Tolerance); err != nil {
+		return err
 	}
-	if o.PowerIters < 0 {
-		return fmt.Errorf("%w: PowerIters = %d < 0", lowrank.ErrOption, o.PowerIters)
+	if o.Sampler != Uniform && o.Sampler != LengthSquared {
+		return fmt.Errorf("%w: sampler %d", lowrank.ErrOption, int(o.Sampler))
 	}
 	seen := make(map[int]bool, len(o.Indices))
 	for _, i := range o.Indices {
@@ -100,9 +84,6 @@ func (o *Options) check() error {
 			return fmt.Errorf("%w: Indices must be distinct and non-negative, got %d twice or negative", lowrank.ErrOption, i)
 		}
 		seen[i] = true
-	}
-	if o.Sampler != Uniform && o.Sampler != LengthSquared {
-		return fmt.Errorf("%w: sampler %d", lowrank.ErrOption, int(o.Sampler))
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func TestQBProperties(t *testing.T) {
 					m, n := f.Dims()
 					require.Equal(t, [3]int{s.m, s.n, s.k}, [3]int{m, n, f.Rank()})
 					var q mat.Dense
-					f.QTo(&q)
+					q.CloneFrom(f.Q())
 					// §6.5: ‖QᵀQ − I‖ ≲ 1e-13·k in float64.
 					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.k), "orthonormality")
 					direct := lowrank.RelError(a, f)
@@ -82,7 +82,7 @@ func TestQBProperties(t *testing.T) {
 					// §6.6: the identity ‖A‖²−‖B‖² equals the direct error.
 					// Each norm has relative rounding ≲ (n+k)·ε, so the
 					// squared errors agree to 4·(m+n)·ε relative to ‖A‖².
-					ident := lowrank.ErrorFromNorms(lowrank.FrobNorm2(a), f.FrobNorm2B())
+					ident := lowrank.ErrorFromSquaredNorms(lowrank.SquaredFrobenius(a), f.SquaredNormB())
 					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.m+s.n)*eps, "‖A‖²−‖B‖² identity")
 				}
 			})
@@ -119,7 +119,7 @@ func TestTransposeAgrees(t *testing.T) {
 	require.NoError(t, err)
 	f2, err := sampling.QB(a.T(), 7, &sampling.Options{Seed: 9})
 	require.NoError(t, err)
-	assert.NotEqual(t, f1.Trans(), f2.Trans())
+	assert.NotEqual(t, f1.LeftOrthonormal(), f2.LeftOrthonormal())
 	var r1, r2 mat.Dense
 	f1.Reconstruct(&r1)
 	f2.Reconstruct(&r2)
@@ -224,13 +224,13 @@ func TestReproducible(t *testing.T) {
 	for i := range seq {
 		require.NotNil(t, par[i])
 		var q1, q2 mat.Dense
-		seq[i].QTo(&q1)
-		par[i].QTo(&q2)
+		q1.CloneFrom(seq[i].Q())
+		q2.CloneFrom(par[i].Q())
 		assert.True(t, mat.Equal(&q1, &q2), "seed %d: not bit-identical", i)
 	}
 	var q0, q1 mat.Dense
-	seq[0].QTo(&q0)
-	seq[1].QTo(&q1)
+	q0.CloneFrom(seq[0].Q())
+	q1.CloneFrom(seq[1].Q())
 	assert.False(t, mat.Equal(&q0, &q1), "different seeds gave the same Q")
 }
 
@@ -278,11 +278,10 @@ func TestZeroAndDependent(t *testing.T) {
 		z := mat.NewDense(12, 9, nil)
 		f, err := meth.qb(z, 3, nil)
 		require.NoError(t, err, meth.name)
-		var q, b mat.Dense
-		f.QTo(&q)
-		f.BTo(&b)
+		var q mat.Dense
+		q.CloneFrom(f.Q())
 		assert.LessOrEqual(t, testmat.OrthError(&q), 1e-14, meth.name)
-		assert.Equal(t, 0.0, mat.Norm(&b, 2), meth.name)
+		assert.Equal(t, 0.0, f.SquaredNormB(), meth.name)
 		assert.Equal(t, 0.0, lowrank.RelError(z, f), meth.name)
 
 		// Rank 1 with every row a multiple of the same vector: any ℓ > 1
@@ -294,7 +293,7 @@ func TestZeroAndDependent(t *testing.T) {
 		f, err = meth.qb(r1, 5, &sampling.Options{Seed: 4})
 		require.NoError(t, err, meth.name)
 		q.Reset()
-		f.QTo(&q)
+		q.CloneFrom(f.Q())
 		assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*5, meth.name)
 		e := lowrank.RelError(r1, f)
 		assert.False(t, math.IsNaN(e), meth.name)
@@ -342,7 +341,7 @@ func TestLengthSquared(t *testing.T) {
 	mean := func(s sampling.Sampler) float64 {
 		tot := 0.0
 		for seed := uint64(0); seed < 10; seed++ {
-			f, err := sampling.QB(a, 5, &sampling.Options{Seed: seed, Sampler: s, Orientation: sampling.Rows})
+			f, err := sampling.QB(a, 5, &sampling.Options{Seed: seed, Sampler: s, Orientation: lowrank.OrientRows})
 			require.NoError(t, err)
 			tot += lowrank.RelError(a, f)
 		}
@@ -360,7 +359,7 @@ func TestFloat32TransientMemory(t *testing.T) {
 	const m, n, k = 2000, 600, 16
 	a := testmat.To32(testmat.Gaussian(m, n, 3))
 	d := sampling.NewDecomposer(cpu.Backend{})
-	var f sampling.Factors
+	var f lowrank.Factors
 	opts := &sampling.Options{Seed: 1, PowerIters: 1}
 	require.NoError(t, d.QBTo(&f, a, k, opts)) // warm up the workspace
 	var before, after runtime.MemStats
@@ -382,4 +381,25 @@ func TestErrorsAreWrapped(t *testing.T) {
 	_, err := sampling.QB(testmat.Gaussian(3, 3, 1), 4, nil)
 	assert.True(t, errors.Is(err, lowrank.ErrRank))
 	assert.Contains(t, err.Error(), "k = 4")
+}
+
+// TestScratchBoundedOverRanks: a sweep over 64 ranks on one Decomposer
+// holds no more scratch than a fresh Decomposer needs for the largest rank
+// (the slots grow to the largest shape and are viewed at smaller ones; a
+// workspace keyed by shape would hold one set per rank).
+func TestScratchBoundedOverRanks(t *testing.T) {
+	a := testmat.Incoherent(300, 120, testmat.PowerLaw(120, 1, 0), 3)
+	for _, over := range []int{0, 5} {
+		sweep := sampling.NewDecomposer(cpu.Backend{})
+		var f lowrank.Factors
+		peak := 0
+		for k := 1; k <= 64; k++ {
+			require.NoError(t, sweep.QBTo(&f, a, k, &sampling.Options{Seed: uint64(k), Oversample: over, PowerIters: 1}))
+			peak = max(peak, sweep.ScratchElements())
+		}
+		fresh := sampling.NewDecomposer(cpu.Backend{})
+		require.NoError(t, fresh.QBTo(&f, a, 64, &sampling.Options{Seed: 64, Oversample: over, PowerIters: 1}))
+		assert.Equal(t, fresh.ScratchElements(), peak, "p=%d: scratch after a 64-rank sweep", over)
+		assert.Positive(t, peak)
+	}
 }

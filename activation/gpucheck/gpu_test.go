@@ -35,7 +35,7 @@ func TestCompressOnGPU(t *testing.T) {
 	const L, d, k = 2048, 128, 24
 	x := testmat.To32(testmat.Incoherent(L, d, testmat.ActivationLike(d), 1))
 	for _, dt := range []gpu.DType{gpu.Float32, gpu.BFloat16} {
-		for _, m := range []activation.Method{activation.Rows, activation.Gaussian} {
+		for _, m := range []activation.Method{activation.RowSampling, activation.Gaussian} {
 			dx, err := b.UploadDense32(x, dt)
 			require.NoError(t, err)
 			cfg := activation.Config{Method: m, Rank: activation.Fixed(k), Precision: lowrank.BFloat16, MeasureError: true, Seed: 3}

@@ -11,12 +11,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/cmd/loract/internal/bench"
+	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/internal/npy"
@@ -409,19 +409,9 @@ func cpuModel() string {
 }
 
 // cpuSeconds returns the CPU time (user + system) of this process and of
-// its finished children (the peer scripts).
+// its finished children (the peer scripts), in seconds.
 func cpuSeconds() (self, children float64) {
-	var ru syscall.Rusage
-	sec := func(ru *syscall.Rusage) float64 {
-		return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-	}
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		self = sec(&ru)
-	}
-	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
-		children = sec(&ru)
-	}
-	return self, children
+	return cputime.Self().Seconds(), cputime.Children().Seconds()
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages (Linux), which say

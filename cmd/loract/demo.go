@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loract/loract/activation"
+	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cmd/loract/internal/mnist"
 	"github.com/loract/loract/cmd/loract/internal/vit"
 	"github.com/loract/loract/lowrank"
@@ -93,7 +94,7 @@ func runDemo(args []string) error {
 		return fmt.Errorf("unknown -precision %q (bf16, float32)", *prec)
 	}
 	cfg.Compression = cc
-	cfg.CPUTime = cpuTime
+	cfg.CPUTime = cputime.Self
 	if *cache != "" {
 		cfg.Pretrained = func(m *vit.Model) (bool, error) {
 			f, err := os.Open(*cache)

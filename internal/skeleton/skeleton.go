@@ -1,120 +1,452 @@
-// Package skeleton holds the pieces of the randomized algorithms that packages
-// sampling and rsvd share: orientation, the rank-k truncation of a QB, and
-// the SVD of a QB. Each is written against lowrank.Backend.
+// Package skeleton is the part of the randomized algorithms that packages
+// sampling (LoRAct's row-sampled QB) and rsvd (the Gaussian QB) share:
+// validating a call (Prepare), scaling extreme inputs, finishing a QB or
+// an SVD from an orthonormal basis of the sketch (FinishQB, FinishSVD),
+// truncating by rank or by tolerance, and running a backend algorithm on
+// a host matrix (HostQB, HostSVD). Each package supplies only its test
+// matrix; everything here is written once against lowrank.Backend.
+//
+// Scratch matrices are typed slots (Slot) allocated at the largest shape
+// asked so far and viewed at smaller ones, so a workspace used for many
+// ranks holds the largest rank's scratch, not one matrix per rank.
 package skeleton
 
 import (
-	"errors"
 	"fmt"
+	"math"
 
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/internal/vec"
 	"github.com/loract/loract/lowrank"
 )
 
-// Orientation chooses whether an algorithm works on A or on Aᵀ.
-type Orientation int
+// Slot is one scratch matrix of a workspace. Get returns an r×c view of a
+// matrix allocated at the largest shape asked so far; growing frees the old
+// matrix first. The zero value is an empty slot.
+type Slot struct {
+	m    lowrank.Matrix
+	r, c int
+}
 
+// Get returns an r×c matrix on backend be whose contents are whatever the
+// last user left.
+func (s *Slot) Get(be lowrank.Backend, r, c int) (lowrank.Matrix, error) {
+	if s.m == nil || r > s.r || c > s.c {
+		nr, nc := max(r, s.r), max(c, s.c)
+		s.Free(be)
+		m, err := be.New(nr, nc)
+		if err != nil {
+			return nil, err
+		}
+		s.m, s.r, s.c = m, nr, nc
+	}
+	if r == s.r && c == s.c {
+		return s.m, nil
+	}
+	return be.Slice(s.m, 0, r, 0, c), nil
+}
+
+// Free releases the slot's matrix.
+func (s *Slot) Free(be lowrank.Backend) {
+	if s.m != nil {
+		be.Free(s.m)
+	}
+	*s = Slot{}
+}
+
+// Elements returns the number of elements the slot holds.
+func (s *Slot) Elements() int { return s.r * s.c }
+
+// Scratch holds the slots of the shared steps. The zero value is empty;
+// Close releases every slot.
+type Scratch struct {
+	Omega, Y Slot // the test matrix and the sketch
+	BT       Slot // Bᵀ of the full-width QB (s×ℓ)
+	Gram     Slot // ℓ×ℓ Gram matrix of B, or R of a QR
+	U, V     Slot // ℓ×ℓ singular vectors
+	lam      []float64
+}
+
+// Close frees every slot on be.
+func (sc *Scratch) Close(be lowrank.Backend) {
+	for _, s := range []*Slot{&sc.Omega, &sc.Y, &sc.BT, &sc.Gram, &sc.U, &sc.V} {
+		s.Free(be)
+	}
+}
+
+// Elements returns the number of elements the slots hold.
+func (sc *Scratch) Elements() int {
+	n := 0
+	for _, s := range []*Slot{&sc.Omega, &sc.Y, &sc.BT, &sc.Gram, &sc.U, &sc.V} {
+		n += s.Elements()
+	}
+	return n
+}
+
+func (sc *Scratch) values(l int) []float64 {
+	if cap(sc.lam) < l {
+		sc.lam = make([]float64, l)
+	}
+	return sc.lam[:l]
+}
+
+// Problem is a validated call of a randomized method on op(A).
+type Problem struct {
+	A     lowrank.Matrix
+	M, N  int  // the shape of A
+	Trans bool // op(A) = Aᵀ
+	P, S  int  // op(A) is P×S
+	K, L  int  // target rank and sketch width, 1 ≤ K ≤ L ≤ P
+	// Scale is the power of two s by which the rows sampled from A and
+	// every product with A are multiplied, so that the sketch stays near 1
+	// in magnitude (1 unless max|a_ij| is outside [2⁻¹⁶, 2¹⁶]), and
+	// SquaredNormA is ‖s·A‖_F².
+	Scale        float64
+	SquaredNormA float64
+	// Tol, if > 0, asks FinishQB for the smallest rank ≤ K whose error is
+	// at most Tol·‖A‖_F.
+	Tol float64
+}
+
+// safeLo and safeHi bound max|a_ij| for which no scaling is applied: the
+// sketch Y = A·A_Sᵀ then holds numbers of size ≤ 2³²·n, far inside
+// float32's range (the GPU's working precision) and float64's; outside, a
+// power-of-two scale (exact in binary arithmetic) brings them near 1.
+// With scaling, a product of the sketch is at most max|a_ij|·n before its
+// scale is applied: within range for float64 whenever that is, and for
+// float32 (GPU) products while max|a_ij|·n < 2¹²⁸.
 const (
-	// Auto works on whichever of A and Aᵀ has no more rows than columns,
-	// so the orthonormal factor lives in the smaller dimension.
-	Auto Orientation = iota
-	// Rows works on A: Q is m×k.
-	Rows
-	// Cols works on Aᵀ: Q is n×k.
-	Cols
+	safeLo = 0x1p-16
+	safeHi = 0x1p16
 )
 
-// Trans reports whether an algorithm with orientation o works on Aᵀ for an
-// m×n A.
-func (o Orientation) Trans(m, n int) (bool, error) {
-	switch o {
-	case Auto:
-		return m > n, nil
-	case Rows:
-		return false, nil
-	case Cols:
-		return true, nil
+// Prepare validates a call of rank k with oversampling over on a (a matrix
+// of be) in orientation o, reads a once for its norm and largest element,
+// and returns the problem. The sketch width is ℓ = k + over, capped at the
+// rows of op(A) without overflow. Errors: ErrEmpty, ErrRank, ErrOption
+// (negative oversampling or power iterations, unknown orientation),
+// ErrShape (a malformed *lowrank.Dense32), and a *lowrank.NotFiniteError
+// for the first NaN or ±Inf element.
+func Prepare(be lowrank.Backend, a lowrank.Matrix, k, over, powerIters int, o lowrank.Orientation) (Problem, error) {
+	if over < 0 || powerIters < 0 {
+		return Problem{}, fmt.Errorf("%w: Oversample = %d and PowerIters = %d must be ≥ 0", lowrank.ErrOption, over, powerIters)
 	}
-	return false, fmt.Errorf("%w: orientation %d", lowrank.ErrOption, int(o))
+	if d, ok := a.(*lowrank.Dense32); ok {
+		if err := d.Check(); err != nil {
+			return Problem{}, err
+		}
+	}
+	m, n := a.Dims()
+	if err := CheckRank(m, n, k); err != nil {
+		return Problem{}, err
+	}
+	trans, err := o.Trans(m, n)
+	if err != nil {
+		return Problem{}, err
+	}
+	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k}
+	if trans {
+		pr.P, pr.S = n, m
+	}
+	pr.L = k + min(over, pr.P-k)
+	if pr.SquaredNormA, pr.Scale, err = CheckInput(be, a); err != nil {
+		return Problem{}, err
+	}
+	return pr, nil
 }
 
-// Factors are the factors of a QB held on a backend: op(A) ≈ Q·B, where
-// op(A) is Aᵀ if Trans. Norm2A is ‖A‖_F² and Norm2B is ‖B‖_F², so that the
-// relative error is lowrank.ErrorFromNorms(Norm2A, Norm2B).
-type Factors struct {
-	Q, B   lowrank.Matrix
-	Trans  bool
-	Norm2A float64
-	Norm2B float64
+// CheckRank returns an error wrapping lowrank.ErrRank unless
+// 1 ≤ k ≤ min(m, n), and one wrapping lowrank.ErrEmpty if m or n is zero.
+func CheckRank(m, n, k int) error {
+	if m <= 0 || n <= 0 {
+		return fmt.Errorf("%w: %d×%d", lowrank.ErrEmpty, m, n)
+	}
+	if k < 1 || k > min(m, n) {
+		return fmt.Errorf("%w: k = %d, want 1 ≤ k ≤ min(m, n) = %d", lowrank.ErrRank, k, min(m, n))
+	}
+	return nil
 }
 
-// Ensure returns m if it is non-nil and r×c, and otherwise a new r×c matrix.
-func Ensure(b lowrank.Backend, m lowrank.Matrix, r, c int) (lowrank.Matrix, error) {
+// CheckInput validates a before an algorithm uses it: an error wrapping
+// lowrank.ErrEmpty for an empty matrix and a *lowrank.NotFiniteError for
+// the first NaN or ±Inf element. It returns the scale of the products
+// (see Problem.Scale) and ‖scale·a‖_F². It costs one read of a, two when
+// a is scaled.
+func CheckInput(be lowrank.Backend, a lowrank.Matrix) (squaredNorm, scale float64, err error) {
+	m, n := a.Dims()
+	if m == 0 || n == 0 {
+		return 0, 0, fmt.Errorf("%w: %d×%d", lowrank.ErrEmpty, m, n)
+	}
+	sq, amax, err := be.SquaredNorm(a, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if math.IsNaN(amax) || math.IsInf(amax, 0) || math.IsNaN(sq) {
+		i, j, v, found, err := be.FindNonFinite(a)
+		if err != nil {
+			return 0, 0, err
+		}
+		if found {
+			return 0, 0, &lowrank.NotFiniteError{Row: i, Col: j, Value: v}
+		}
+		return 0, 0, fmt.Errorf("%w: the largest element is %v but no element is NaN or ±Inf", lowrank.ErrNotFinite, amax)
+	}
+	if amax == 0 || (amax >= safeLo && amax <= safeHi) {
+		return sq, 1, nil
+	}
+	scale = vec.ScaleOf(amax)
+	if sq, _, err = be.SquaredNorm(a, scale); err != nil {
+		return 0, 0, err
+	}
+	return sq, scale, nil
+}
+
+// ScaleBy multiplies m by s^times, s a power of two, applying the factor
+// in steps that stay within float64's range (s² may not be representable).
+func ScaleBy(be lowrank.Backend, m lowrank.Matrix, s float64, times int) error {
+	if s == 1 {
+		return nil
+	}
+	_, e := math.Frexp(s)
+	e = (e - 1) * times // s = 2^(e−1)
+	for e != 0 {
+		step := min(max(e, -1000), 1000)
+		if err := be.Scale(m, math.Ldexp(1, step)); err != nil {
+			return err
+		}
+		e -= step
+	}
+	return nil
+}
+
+// MulScaled sets dst = s·op(A)·src, or s·op(A)ᵀ·src if t, with s =
+// pr.Scale: the product of the sketch with A, scaled after the product so
+// that no intermediate is larger than max|a_ij|·(inner dimension) in
+// magnitude, and the result is near 1 when src is (a power of two scales
+// exactly).
+func MulScaled(be lowrank.Backend, pr Problem, dst, src lowrank.Matrix, t bool) error {
+	if err := be.Mul(dst, 1, pr.A, pr.Trans != t, src, false, 0); err != nil {
+		return err
+	}
+	return ScaleBy(be, dst, pr.Scale, 1)
+}
+
+// Ensure returns m if it is non-nil and r×c, and otherwise frees it and
+// returns a new r×c matrix of be.
+func Ensure(be lowrank.Backend, m lowrank.Matrix, r, c int) (lowrank.Matrix, error) {
 	if m != nil {
 		if mr, mc := m.Dims(); mr == r && mc == c {
 			return m, nil
 		}
-		b.Free(m)
+		be.Free(m)
 	}
-	return b.New(r, c)
+	return be.New(r, c)
 }
 
-// Truncate reduces the rank-ℓ QB (q, b) of an op(A) to rank k ≤ ℓ by
-// keeping the k leading left singular vectors of b: with b·bᵀ = W·Λ·Wᵀ,
-// Q' = q·W_k and B' = W_kᵀ·b. Since W is orthonormal, Q' is orthonormal
-// and B' = Q'ᵀ·op(A), so the result is again a valid QB whatever the
-// accuracy of W. The results are written to dq (p×k) and db (k×s).
-func Truncate(ws *lowrank.Workspace, dq, db, q, b lowrank.Matrix, k int) error {
-	be := ws.Backend()
-	l, _ := b.Dims()
-	g, err := ws.Get("trunc.gram", l, l)
-	if err != nil {
-		return err
+// CheckTolerance returns an error wrapping lowrank.ErrOption unless
+// tol is 0 (no tolerance) or in (0, 1).
+func CheckTolerance(tol float64) error {
+	if tol == 0 || (tol > 0 && tol < 1) {
+		return nil
 	}
-	if err := be.Mul(g, 1, b, false, b, true, 0); err != nil {
-		return err
-	}
-	u, err := ws.Get("trunc.u", l, l)
-	if err != nil {
-		return err
-	}
-	v, err := ws.Get("trunc.v", l, l)
-	if err != nil {
-		return err
-	}
-	s := make([]float64, l)
-	if err := be.SVD(u, s, v, g); err != nil {
-		return err
-	}
-	uk := be.Cols(u, 0, k)
-	if err := be.Mul(dq, 1, q, false, uk, false, 0); err != nil {
-		return err
-	}
-	return be.Mul(db, 1, uk, true, b, false, 0)
+	return fmt.Errorf("%w: tolerance %v outside [0, 1)", lowrank.ErrOption, tol)
 }
 
-// SVDOf computes the SVD of op(A) ≈ Q·B from the QB factors, truncated to
-// rank k, accurately: Bᵀ = Q₂·R (thin QR, Q₂ s×ℓ), R = U_R·Σ·V_Rᵀ, so
-// op(A) ≈ (Q·V_R)·Σ·(Q₂·U_R)ᵀ. It returns U (p×k), S and V (s×k) of
-// op(A). bt must hold Bᵀ (s×ℓ) and is overwritten.
-func SVDOf(ws *lowrank.Workspace, q, bt lowrank.Matrix, k int) (u, v lowrank.Matrix, s []float64, err error) {
-	be := ws.Backend()
-	p, l := q.Dims()
-	sr, _ := bt.Dims()
-	if sr < l {
-		return nil, nil, nil, errors.New("alg: SVDOf needs ℓ ≤ the number of columns of op(A)")
+// FinishQB writes the QB of op(A) from q, an orthonormal P×ℓ basis of the
+// sketch, into dst: B = qᵀ·op(A), truncated to the k leading directions of
+// B when ℓ > k (TruncateRank). With pr.Tol > 0 the rank is the smallest
+// k ≤ pr.K meeting the tolerance (RankForTolerance); if none does, dst
+// holds the rank-pr.K QB and the error wraps lowrank.ErrTolerance. dst's
+// matrices are reused when their shapes fit.
+func FinishQB(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q lowrank.Matrix) error {
+	_, l := q.Dims()
+	if l == pr.K && pr.Tol == 0 {
+		var err error
+		if dst.Q, err = Ensure(be, dst.Q, pr.P, pr.K); err != nil {
+			return err
+		}
+		if dst.B, err = Ensure(be, dst.B, pr.K, pr.S); err != nil {
+			return err
+		}
+		if err := be.Copy(dst.Q, q); err != nil {
+			return err
+		}
+		if err := be.Mul(dst.B, 1, q, true, pr.A, pr.Trans, 0); err != nil {
+			return err
+		}
+		return setNorms(be, dst, pr)
 	}
-	r, err := ws.Get("svd.r", l, l)
+	bt, err := FullBT(sc, be, pr, q)
+	if err != nil {
+		return err
+	}
+	w, lam, err := eigenB(sc, be, pr, bt)
+	if err != nil {
+		return err
+	}
+	k, met := pr.K, true
+	if pr.Tol > 0 {
+		k, met = RankForTolerance(pr.SquaredNormA, lam[:pr.K], pr.Tol)
+	}
+	if err := truncateWith(be, dst, pr, q, bt, w, k); err != nil {
+		return err
+	}
+	if !met {
+		return fmt.Errorf("%w: relative error %.3g > %.3g at rank %d", lowrank.ErrTolerance, dst.RelError(), pr.Tol, k)
+	}
+	return nil
+}
+
+// FullBT returns Bᵀ = op(A)ᵀ·q (S×ℓ) in the slot sc.BT.
+func FullBT(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (lowrank.Matrix, error) {
+	_, l := q.Dims()
+	bt, err := sc.BT.Get(be, pr.S, l)
+	if err != nil {
+		return nil, err
+	}
+	return bt, be.Mul(bt, 1, pr.A, !pr.Trans, q, false, 0)
+}
+
+func setNorms(be lowrank.Backend, dst *lowrank.Factors, pr Problem) error {
+	dst.Trans = pr.Trans
+	dst.NormScale = pr.Scale
+	dst.SquaredNormA = pr.SquaredNormA
+	sq, _, err := be.SquaredNorm(dst.B, pr.Scale)
+	dst.SquaredNormB = sq
+	return err
+}
+
+// eigenB computes the eigen-decomposition B·Bᵀ = W·Λ·Wᵀ of the ℓ×S B held
+// as bt = Bᵀ (scaled in place by pr.Scale, which leaves W unchanged and
+// multiplies Λ by Scale²), returning W (ℓ×ℓ, in sc.U) and Λ = σ(s·B)²,
+// non-increasing.
+func eigenB(sc *Scratch, be lowrank.Backend, pr Problem, bt lowrank.Matrix) (w lowrank.Matrix, lam []float64, err error) {
+	_, l := bt.Dims()
+	if err := ScaleBy(be, bt, pr.Scale, 1); err != nil {
+		return nil, nil, err
+	}
+	g, err := sc.Gram.Get(be, l, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := be.Mul(g, 1, bt, true, bt, false, 0); err != nil {
+		return nil, nil, err
+	}
+	if w, err = sc.U.Get(be, l, l); err != nil {
+		return nil, nil, err
+	}
+	v, err := sc.V.Get(be, l, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	lam = sc.values(l)
+	// G is symmetric positive semidefinite, so its SVD is its
+	// eigendecomposition.
+	return w, lam, be.SVD(w, lam, v, g)
+}
+
+// truncateWith writes Q' = q·W_k and B' = W_kᵀ·B into dst: since W is
+// orthonormal, Q' is orthonormal and B' = Q'ᵀ·op(A), a valid QB whatever
+// the accuracy of W. bt holds s·Bᵀ (see eigenB).
+func truncateWith(be lowrank.Backend, dst *lowrank.Factors, pr Problem, q, bt, w lowrank.Matrix, k int) error {
+	var err error
+	if dst.Q, err = Ensure(be, dst.Q, pr.P, k); err != nil {
+		return err
+	}
+	if dst.B, err = Ensure(be, dst.B, k, pr.S); err != nil {
+		return err
+	}
+	_, l := q.Dims()
+	wk := be.Slice(w, 0, l, 0, k)
+	if err := be.Mul(dst.Q, 1, q, false, wk, false, 0); err != nil {
+		return err
+	}
+	// B' = W_kᵀ·(s·B)/s: the product of scaled numbers, then the scale
+	// undone (alpha is applied after the accumulation).
+	if err := be.Mul(dst.B, 1/pr.Scale, wk, true, bt, true, 0); err != nil {
+		return err
+	}
+	return setNorms(be, dst, pr)
+}
+
+// TruncateRank reduces the rank-ℓ QB (q, B = btᵀ) of op(A) to rank k ≤ ℓ
+// by keeping the k leading left singular vectors of B: with
+// B·Bᵀ = W·Λ·Wᵀ, Q' = q·W_k and B' = W_kᵀ·B, written into dst. bt is
+// overwritten.
+func TruncateRank(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q, bt lowrank.Matrix, k int) error {
+	w, _, err := eigenB(sc, be, pr, bt)
+	if err != nil {
+		return err
+	}
+	return truncateWith(be, dst, pr, q, bt, w, k)
+}
+
+// RankForTolerance returns the smallest k ≤ len(lam) with
+//
+//	(normA2 − Σ_{i≤k} λ_i) ≤ tol²·normA2,
+//
+// the rank whose QB error ‖A − Q_kQ_kᵀA‖_F ≤ tol·‖A‖_F when λ holds the
+// squared singular values of B = QᵀA (‖A − Q_kQ_kᵀA‖_F² = ‖A‖_F² −
+// Σ_{i≤k} σ_i(B)²), and whether that tolerance is met; if not, k is
+// len(lam) and met is false. normA2 and λ must be of the same multiple of A.
+func RankForTolerance(normA2 float64, lam []float64, tol float64) (k int, met bool) {
+	target := tol * tol * normA2
+	var kept float64
+	for i, v := range lam {
+		kept += v
+		if normA2-kept <= target {
+			return i + 1, true
+		}
+	}
+	return len(lam), normA2-kept <= target
+}
+
+// TruncateTolerance reduces the rank-ℓ QB (q, B = btᵀ) of op(A) to the
+// smallest rank k whose error is at most tol·‖A‖_F (RankForTolerance),
+// written into dst, and reports whether the tolerance was met; if not, dst
+// holds the full rank-ℓ QB. bt is overwritten.
+func TruncateTolerance(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q, bt lowrank.Matrix, tol float64) (met bool, err error) {
+	w, lam, err := eigenB(sc, be, pr, bt)
+	if err != nil {
+		return false, err
+	}
+	k, met := RankForTolerance(pr.SquaredNormA, lam, tol)
+	return met, truncateWith(be, dst, pr, q, bt, w, k)
+}
+
+// FinishSVD returns the rank-k SVD U (m×k), S, V (n×k) of A itself from
+// q, an orthonormal P×ℓ basis of the sketch of op(A): Bᵀ = op(A)ᵀ·q, then
+// Bᵀ = Q₂·R (thin QR), R = U_R·Σ·V_Rᵀ, so op(A) ≈ (q·V_R)·Σ·(Q₂·U_R)ᵀ;
+// the orientation is undone. The singular values are exact to the
+// accuracy of the small SVD, the factors orthonormal to that of the QRs.
+// U and V are new matrices of be, owned by the caller.
+func FinishSVD(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (u, v lowrank.Matrix, s []float64, err error) {
+	_, l := q.Dims()
+	if pr.S < l {
+		return nil, nil, nil, fmt.Errorf("%w: the SVD form needs ℓ = %d ≤ %d columns of op(A)", lowrank.ErrRank, l, pr.S)
+	}
+	bt, err := FullBT(sc, be, pr, q)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The QR of s·Bᵀ: Q₂ is that of Bᵀ, R is s·R.
+	if err := ScaleBy(be, bt, pr.Scale, 1); err != nil {
+		return nil, nil, nil, err
+	}
+	r, err := sc.Gram.Get(be, l, l)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if err := be.QR(bt, r); err != nil {
 		return nil, nil, nil, err
 	}
-	ur, err := ws.Get("svd.ur", l, l)
+	ur, err := sc.U.Get(be, l, l)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	vr, err := ws.Get("svd.vr", l, l)
+	vr, err := sc.V.Get(be, l, l)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -122,104 +454,72 @@ func SVDOf(ws *lowrank.Workspace, q, bt lowrank.Matrix, k int) (u, v lowrank.Mat
 	if err := be.SVD(ur, sv, vr, r); err != nil {
 		return nil, nil, nil, err
 	}
+	for i := range sv {
+		sv[i] /= pr.Scale
+	}
 	// Bᵀ = Q₂·R = Q₂·U_R·Σ·V_Rᵀ, so B = V_R·Σ·(Q₂·U_R)ᵀ.
-	if u, err = be.New(p, k); err != nil {
+	k := pr.K
+	uo, vo := pr.P, pr.S
+	if u, err = be.New(uo, k); err != nil {
 		return nil, nil, nil, err
 	}
-	if v, err = be.New(sr, k); err != nil {
+	if v, err = be.New(vo, k); err != nil {
 		be.Free(u)
 		return nil, nil, nil, err
 	}
-	if err := be.Mul(u, 1, q, false, be.Cols(vr, 0, k), false, 0); err != nil {
+	if err := be.Mul(u, 1, q, false, be.Slice(vr, 0, l, 0, k), false, 0); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := be.Mul(v, 1, bt, false, be.Cols(ur, 0, k), false, 0); err != nil {
+	if err := be.Mul(v, 1, bt, false, be.Slice(ur, 0, l, 0, k), false, 0); err != nil {
 		return nil, nil, nil, err
+	}
+	if pr.Trans {
+		u, v = v, u
 	}
 	return u, v, sv[:k], nil
 }
 
-// FinishQB writes the rank-k QB of op(A) from the orthonormal p×ℓ basis q
-// into dst: B = qᵀ·op(A), truncated to k leading directions when ℓ > k
-// (see Truncate). dst's matrices are reused when their shapes fit.
-func FinishQB(ws *lowrank.Workspace, dst *Factors, a lowrank.Matrix, trans bool, q lowrank.Matrix, k int, norm2 float64) error {
-	be := ws.Backend()
-	p, l := q.Dims()
-	m, n := a.Dims()
-	s := n
-	if trans {
-		s = m
-	}
-	var err error
-	if dst.Q, err = Ensure(be, dst.Q, p, k); err != nil {
-		return err
-	}
-	if dst.B, err = Ensure(be, dst.B, k, s); err != nil {
-		return err
-	}
-	if l == k {
-		if err := be.Copy(dst.Q, q); err != nil {
-			return err
-		}
-		if err := be.Mul(dst.B, 1, q, true, a, trans, 0); err != nil {
-			return err
-		}
-	} else {
-		bl, err := ws.Get("b.full", l, s)
-		if err != nil {
-			return err
-		}
-		if err := be.Mul(bl, 1, q, true, a, trans, 0); err != nil {
-			return err
-		}
-		if err := Truncate(ws, dst.Q, dst.B, q, bl, k); err != nil {
-			return err
-		}
-	}
-	dst.Trans = trans
-	dst.Norm2A = norm2
-	dst.Norm2B, err = be.Norm2(dst.B)
-	return err
-}
-
-// FinishSVD returns the rank-k SVD U (m×k), S, V (n×k) of A itself from
-// the orthonormal p×ℓ basis q of op(A): Bᵀ = op(A)ᵀ·q, then SVDOf, with
-// the orientation undone.
-func FinishSVD(ws *lowrank.Workspace, a lowrank.Matrix, trans bool, q lowrank.Matrix, k int) (u, v lowrank.Matrix, s []float64, err error) {
-	_, l := q.Dims()
-	m, n := a.Dims()
-	sdim := n
-	if trans {
-		sdim = m
-	}
-	bt, err := ws.Get("bt", sdim, l)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := ws.Backend().Mul(bt, 1, a, !trans, q, false, 0); err != nil {
-		return nil, nil, nil, err
-	}
-	if u, v, s, err = SVDOf(ws, q, bt, k); err != nil {
-		return nil, nil, nil, err
-	}
-	if trans {
-		u, v = v, u
-	}
-	return u, v, s, nil
-}
-
 // Flip returns the orientation to use on the stored matrix when the
 // caller's matrix is its transpose (t): an explicit orientation is
-// swapped, Auto stays (it depends on the shape only).
-func (o Orientation) Flip(t bool) Orientation {
+// swapped, OrientAuto stays (it depends on the shape only).
+func Flip(o lowrank.Orientation, t bool) lowrank.Orientation {
 	if !t {
 		return o
 	}
 	switch o {
-	case Rows:
-		return Cols
-	case Cols:
-		return Rows
+	case lowrank.OrientRows:
+		return lowrank.OrientCols
+	case lowrank.OrientCols:
+		return lowrank.OrientRows
 	}
 	return o
+}
+
+// HostQB runs a QB algorithm on the CPU backend for a host matrix a: a
+// *mat.Dense or *lowrank.Dense32 is used in place, and so is a
+// mat.Transpose of either (the algorithm then runs on the stored matrix
+// with the orientation flipped); any other mat.Matrix is copied. run
+// receives the stored matrix and the orientation to use on it; the result
+// is oriented to a.
+func HostQB(a mat.Matrix, o lowrank.Orientation, run func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error) (*lowrank.QB, error) {
+	h, t := cpu.HostMatrix(a)
+	var f lowrank.Factors
+	if err := run(cpu.Backend{}, &f, h, Flip(o, t)); err != nil {
+		return nil, err
+	}
+	return lowrank.NewQB(f.Q.(*mat.Dense), f.B.(*mat.Dense), f.Trans != t), nil
+}
+
+// HostSVD is HostQB for an SVD algorithm returning U, S, V of the stored
+// matrix; the result is oriented to a.
+func HostSVD(a mat.Matrix, o lowrank.Orientation, run func(be lowrank.Backend, h lowrank.Matrix, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error)) (*lowrank.SVD, error) {
+	h, t := cpu.HostMatrix(a)
+	u, v, s, err := run(cpu.Backend{}, h, Flip(o, t))
+	if err != nil {
+		return nil, err
+	}
+	if t {
+		u, v = v, u
+	}
+	return lowrank.NewSVD(u.(*mat.Dense), s, v.(*mat.Dense)), nil
 }

@@ -2,6 +2,8 @@
 // CPU backend.
 package vec
 
+import "math"
+
 // SumSq64 returns the sum of squares of x, in four interleaved partial
 // sums (the order is fixed, so the result is deterministic).
 func SumSq64(x []float64) float64 {
@@ -35,4 +37,62 @@ func SumSq32(x []float32) float64 {
 		s0 += v * v
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// ScaledSumSq64 returns Σ (scale·x_i)² and max |x_i| (unscaled), with the
+// sum in the order of SumSq64 (for scale = 1 the two agree bit for bit). A
+// NaN in x makes both NaN; an Inf makes both +Inf.
+func ScaledSumSq64(x []float64, scale float64) (sumSq, maxAbs float64) {
+	var s0, s1, s2, s3, mx float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a, b, c, d := x[i], x[i+1], x[i+2], x[i+3]
+		mx = max(mx, math.Abs(a), math.Abs(b), math.Abs(c), math.Abs(d))
+		a, b, c, d = a*scale, b*scale, c*scale, d*scale
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for ; i < len(x); i++ {
+		mx = max(mx, math.Abs(x[i]))
+		a := x[i] * scale
+		s0 += a * a
+	}
+	return (s0 + s1) + (s2 + s3), mx
+}
+
+// ScaledSumSq32 is ScaledSumSq64 for float32 elements, accumulated in
+// float64 in the order of SumSq32.
+func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
+	var s0, s1, s2, s3, mx float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+		mx = max(mx, math.Abs(a), math.Abs(b), math.Abs(c), math.Abs(d))
+		a, b, c, d = a*scale, b*scale, c*scale, d*scale
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for ; i < len(x); i++ {
+		a := float64(x[i])
+		mx = max(mx, math.Abs(a))
+		a *= scale
+		s0 += a * a
+	}
+	return (s0 + s1) + (s2 + s3), mx
+}
+
+// ScaleOf returns the power of two 2^e that brings amax into [1, 2),
+// clamped to [2⁻¹⁰⁰⁰, 2¹⁰⁰⁰] so that it is itself a normal float64 (one
+// application brings even a subnormal amax above 2⁻⁷⁵). It is 1 for 0 and
+// for a non-finite amax.
+func ScaleOf(amax float64) float64 {
+	if amax == 0 || math.IsInf(amax, 0) || math.IsNaN(amax) {
+		return 1
+	}
+	_, e := math.Frexp(amax) // amax ∈ [2^(e−1), 2^e)
+	return math.Ldexp(1, min(max(1-e, -1000), 1000))
 }

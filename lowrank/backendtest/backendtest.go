@@ -1,6 +1,6 @@
 // Package backendtest is the conformance suite for lowrank.Backend
 // implementations, in the manner of gonum's testlapack: every backend (the
-// CPU one in package lowrank, the CUDA one in package gpu) runs the same
+// CPU one in package cpu, the CUDA one in package gpu) runs the same
 // checks against float64 host references.
 package backendtest
 
@@ -28,8 +28,8 @@ type Config struct {
 	OrthTol float64
 	// Input, if not nil, converts a host matrix to the backend's input
 	// format (the read-only type activations arrive in, e.g. a row-major
-	// float32 buffer), which Mul, Gather, RowNorms2, Norm2 and
-	// FindNonFinite must accept as an operand. Nil means inputs are
+	// float32 buffer), which Mul, Gather, SquaredRowNorms, SquaredNorm
+	// and FindNonFinite must accept as an operand. Nil means inputs are
 	// ordinary backend matrices made by New and Upload.
 	Input func(t *testing.T, b lowrank.Backend, a *mat.Dense) lowrank.Matrix
 	// InputU is the unit roundoff of the input format (its elements are
@@ -45,7 +45,8 @@ func Run(t *testing.T, b lowrank.Backend, cfg Config) {
 	t.Run("New", func(t *testing.T) { testNew(t, b) })
 	t.Run("Mul", func(t *testing.T) { testMul(t, b, cfg) })
 	t.Run("MulInput", func(t *testing.T) { testMulInput(t, b, cfg) })
-	t.Run("Cols", func(t *testing.T) { testCols(t, b, cfg) })
+	t.Run("Slice", func(t *testing.T) { testSlice(t, b, cfg) })
+	t.Run("Scale", func(t *testing.T) { testScale(t, b, cfg) })
 	t.Run("Gather", func(t *testing.T) { testGather(t, b, cfg) })
 	t.Run("Normal", func(t *testing.T) { testNormal(t, b) })
 	t.Run("QR", func(t *testing.T) { testQR(t, b, cfg) })
@@ -258,30 +259,57 @@ func checkClose(t *testing.T, got, want *mat.Dense, tol float64, msg string, arg
 	assert.LessOrEqual(t, mat.Norm(&d, 2), tol, append([]any{msg}, args...)...)
 }
 
-func testCols(t *testing.T, b lowrank.Backend, cfg Config) {
+func testSlice(t *testing.T, b lowrank.Backend, cfg Config) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	c0 := randDense(rng, 6, 8)
+	c0 := randDense(rng, 7, 8)
 	dc := upload(t, b, c0)
 	defer b.Free(dc)
-	a, x := randDense(rng, 6, 4), randDense(rng, 4, 3)
+	a, x := randDense(rng, 5, 4), randDense(rng, 4, 3)
 	da, dx := upload(t, b, a), upload(t, b, x)
 	defer b.Free(da)
 	defer b.Free(dx)
-	v := b.Cols(dc, 2, 5)
+	// A view of rows [1, 6) and columns [2, 5): a product into it writes
+	// exactly that block.
+	v := b.Slice(dc, 1, 6, 2, 5)
 	r, c := v.Dims()
-	require.Equal(t, [2]int{6, 3}, [2]int{r, c})
+	require.Equal(t, [2]int{5, 3}, [2]int{r, c})
 	require.NoError(t, b.Mul(v, 1, da, false, dx, false, 0))
 	got := download(t, b, dc)
 	var prod mat.Dense
 	prod.Mul(a, x)
-	for i := 0; i < 6; i++ {
+	rounded := roundAll(c0, b, nil)
+	for i := 0; i < 7; i++ {
 		for j := 0; j < 8; j++ {
-			if j >= 2 && j < 5 {
-				assert.InDelta(t, prod.At(i, j-2), got.At(i, j), mulTol(cfg.U, 4, mat.Norm(a, 2), mat.Norm(x, 2), 0))
+			if i >= 1 && i < 6 && j >= 2 && j < 5 {
+				assert.InDelta(t, prod.At(i-1, j-2), got.At(i, j), mulTol(cfg.U, 4, mat.Norm(a, 2), mat.Norm(x, 2), 0))
 			} else {
-				assert.Equal(t, roundAll(c0, b, nil).At(i, j), got.At(i, j), "Mul into a column view wrote outside it")
+				assert.Equal(t, rounded.At(i, j), got.At(i, j), "Mul into a view wrote outside it")
 			}
 		}
+	}
+	// A view is an operand too, and a view of a view composes.
+	vv := b.Slice(v, 1, 3, 1, 3)
+	sub := download(t, b, vv)
+	checkClose(t, sub, mat.DenseCopyOf(prod.Slice(1, 3, 1, 3)), mulTol(cfg.U, 4, mat.Norm(a, 2), mat.Norm(x, 2), 0), "view of a view")
+	assert.Panics(t, func() { b.Slice(dc, 0, 8, 0, 1) }, "rows out of range")
+	assert.Panics(t, func() { b.Slice(dc, 0, 1, 3, 2) }, "j1 < j0")
+}
+
+func testScale(t *testing.T, b lowrank.Backend, cfg Config) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	a := randDense(rng, 6, 5)
+	da := upload(t, b, a)
+	defer b.Free(da)
+	// Scaling by a power of two is exact in binary floating point.
+	require.NoError(t, b.Scale(da, 0x1p-40))
+	want := roundAll(a, b, nil)
+	want.Scale(0x1p-40, want)
+	assert.True(t, mat.Equal(want, download(t, b, da)), "Scale by 2⁻⁴⁰")
+	require.NoError(t, b.Scale(b.Slice(da, 0, 6, 1, 2), 3))
+	got := download(t, b, da)
+	for i := 0; i < 6; i++ {
+		assert.InDelta(t, 3*want.At(i, 1), got.At(i, 1), 2*cfg.U*3*math.Abs(want.At(i, 1)))
+		assert.Equal(t, want.At(i, 0), got.At(i, 0), "Scale of a view wrote outside it")
 	}
 }
 
@@ -468,20 +496,27 @@ func testNorms(t *testing.T, b lowrank.Backend, cfg Config) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	a := randDense(rng, 13, 7)
 	ai := input(t, b, cfg, a)
-	n2, err := b.Norm2(ai)
+	n2, amax, err := b.SquaredNorm(ai, 1)
 	require.NoError(t, err)
 	want := mat.Norm(a, 2)
 	want *= want
 	// Each element is rounded once (InputU) and squared and summed in
 	// float64 or better: relative error ≤ 2·InputU + 91·2⁻⁵³.
 	assert.InDelta(t, want, n2, (2*cfg.InputU+1e-14)*want)
+	wantMax := math.Max(mat.Max(a), -mat.Min(a))
+	assert.InDelta(t, wantMax, amax, cfg.InputU*wantMax, "max |a_ij|")
+	// A power-of-two scale multiplies the sum by its square exactly.
+	n2s, amaxs, err := b.SquaredNorm(ai, 0x1p-300)
+	require.NoError(t, err)
+	assert.Equal(t, n2*0x1p-600, n2s, "scaled squared norm")
+	assert.Equal(t, amax, amaxs, "max |a_ij| is unscaled")
 	for _, tr := range []bool{false, true} {
 		p := 13
 		if tr {
 			p = 7
 		}
 		dst := make([]float64, p)
-		require.NoError(t, b.RowNorms2(dst, ai, tr))
+		require.NoError(t, b.SquaredRowNorms(dst, ai, tr, 1))
 		oa := op(a, tr)
 		for i := 0; i < p; i++ {
 			w := 0.0
@@ -490,7 +525,7 @@ func testNorms(t *testing.T, b lowrank.Backend, cfg Config) {
 				v := oa.At(i, j)
 				w += v * v
 			}
-			assert.InDelta(t, w, dst[i], (2*cfg.InputU+1e-14)*w, "RowNorms2 trans=%v row %d", tr, i)
+			assert.InDelta(t, w, dst[i], (2*cfg.InputU+1e-14)*w, "SquaredRowNorms trans=%v row %d", tr, i)
 		}
 	}
 }
@@ -508,7 +543,8 @@ func testNonFinite(t *testing.T, b lowrank.Backend, cfg Config) {
 	assert.True(t, found)
 	assert.Equal(t, [2]int{3, 4}, [2]int{i, j}, "first non-finite element in row-major order")
 	assert.True(t, math.IsInf(v, -1))
-	_, err = lowrank.CheckInput(b, input(t, b, cfg, a))
-	var nf *lowrank.NotFiniteError
-	assert.ErrorAs(t, err, &nf)
+	n2, amax, err := b.SquaredNorm(input(t, b, cfg, a), 1)
+	require.NoError(t, err)
+	assert.True(t, math.IsNaN(n2) || math.IsInf(n2, 0), "SquaredNorm of a non-finite matrix is %v", n2)
+	assert.True(t, math.IsNaN(amax) || math.IsInf(amax, 0), "max |a_ij| of a non-finite matrix is %v", amax)
 }

@@ -8,6 +8,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/exact"
 	"github.com/loract/loract/lowrank"
@@ -124,7 +125,7 @@ func benchQB(b *testing.B, bc backendCase, meth string, sh shape, dtype string, 
 	be, a, done := bc.open(b, x, dtype)
 	defer done()
 	var call func(i int) error
-	var f sampling.Factors
+	var f lowrank.Factors
 	switch meth {
 	case "rows":
 		d := sampling.NewDecomposer(be)
@@ -145,17 +146,17 @@ func benchQB(b *testing.B, bc backendCase, meth string, sh shape, dtype string, 
 	}
 	var sumErr float64
 	i := 0
-	c0 := cpuTime()
+	c0 := cputime.Self()
 	for b.Loop() {
 		i++
 		if err := call(i); err != nil {
 			b.Fatal(err)
 		}
-		sumErr += lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)
+		sumErr += lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB)
 	}
 	// CPU time per call (all threads; the error sums are negligible):
 	// robust to other programs on a shared machine, unlike ns/op.
-	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/1e6/float64(i), "cpu-ms/op")
+	b.ReportMetric(float64((cputime.Self()-c0).Nanoseconds())/1e6/float64(i), "cpu-ms/op")
 	report(b, Flops(meth, sh.m, sh.n, sh.k, p, q), sumErr/float64(i)/opt)
 }
 

@@ -3,11 +3,11 @@ package bench
 import (
 	"fmt"
 	"slices"
-	"syscall"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/exact"
 	"github.com/loract/loract/gpu"
@@ -129,11 +129,11 @@ func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s S
 		// Without a warm-up the first timed call gives the direct error
 		// (computed after its time is taken).
 		full := warmup == 0 && r == 0 && host != nil
-		c0 := cpuTime()
+		c0 := cputime.Self()
 		t0 := time.Now()
 		approx, e, err := fn(seed+1+uint64(r), full)
 		times[r] = float64(time.Since(t0).Nanoseconds()) / 1e6
-		cpu[r] = float64((cpuTime() - c0).Nanoseconds()) / 1e6
+		cpu[r] = float64((cputime.Self() - c0).Nanoseconds()) / 1e6
 		if err != nil {
 			rec.Error = err.Error()
 			return rec
@@ -160,16 +160,6 @@ func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s S
 	return rec
 }
 
-// cpuTime returns the CPU time (user + system) of this process so far:
-// every thread's, the GEMM workers' included.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func median(sorted []float64) float64 {
 	n := len(sorted)
 	if n%2 == 1 {
@@ -186,7 +176,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 	switch s.Method {
 	case "rows":
 		d := sampling.NewDecomposer(be)
-		var f sampling.Factors
+		var f lowrank.Factors
 		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
 			opts := &sampling.Options{Oversample: s.P, PowerIters: s.Q, Seed: seed}
 			if err := d.QBTo(&f, a, k, opts); err != nil {
@@ -196,7 +186,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 		}, nil
 	case "gaussian":
 		d := rsvd.NewDecomposer(be)
-		var f rsvd.Factors
+		var f lowrank.Factors
 		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
 			opts := &rsvd.Options{Oversample: s.P, PowerIters: s.Q, Normalizer: s.Norm, Seed: seed}
 			if err := d.QBTo(&f, a, k, opts); err != nil {
@@ -206,7 +196,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 		}, nil
 	case "svd":
 		d := rsvd.NewDecomposer(be)
-		norm2, err := be.Norm2(a)
+		norm2, _, err := be.SquaredNorm(a, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -237,7 +227,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 		if !ok {
 			return nil, fmt.Errorf("bench: %T is not a host matrix", a)
 		}
-		norm2 := lowrank.FrobNorm2(host)
+		norm2 := lowrank.SquaredFrobenius(host)
 		return func(_ uint64, full bool) (lowrank.Approximation, float64, error) {
 			f, err := exact.TruncatedSVD(host, k)
 			if err != nil {
@@ -260,11 +250,11 @@ func svError(norm2 float64, s []float64) float64 {
 	for _, v := range s {
 		ss += v * v
 	}
-	return lowrank.ErrorFromNorms(norm2, ss)
+	return lowrank.ErrorFromSquaredNorms(norm2, ss)
 }
 
-func qbOf(be lowrank.Backend, f sampling.Factors, full bool) (lowrank.Approximation, float64, error) {
-	e := lowrank.ErrorFromNorms(f.Norm2A, f.Norm2B)
+func qbOf(be lowrank.Backend, f lowrank.Factors, full bool) (lowrank.Approximation, float64, error) {
+	e := lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB)
 	if !full {
 		return nil, e, nil
 	}
@@ -284,7 +274,7 @@ func hostAPI(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error
 	if _, cpu := be.(cpu.Backend); !cpu || !ok {
 		return nil, fmt.Errorf("bench: the host API runs on CPU host matrices only")
 	}
-	norm2 := lowrank.FrobNorm2(host)
+	norm2 := lowrank.SquaredFrobenius(host)
 	var qb func(seed uint64) (*lowrank.QB, error)
 	switch s.Method {
 	case "rows":
@@ -303,7 +293,7 @@ func hostAPI(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error
 		if err != nil {
 			return nil, 0, err
 		}
-		e := lowrank.ErrorFromNorms(norm2, f.FrobNorm2B())
+		e := lowrank.ErrorFromSquaredNorms(norm2, f.SquaredNormB())
 		if !full {
 			return nil, e, nil
 		}

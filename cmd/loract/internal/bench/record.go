@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"strings"
 )
 
 // Record is one measurement: one method with one setting on one matrix.
@@ -78,5 +77,3 @@ func (r Record) Ok() bool { return r.Error == "" && r.Repeats > 0 }
 
 // Shape formats m×n k=….
 func Shape(m, n, k int) string { return fmt.Sprintf("%d×%d k=%d", m, n, k) }
-
-func dtypeName(s string) string { return strings.TrimPrefix(s, "fp") }

@@ -131,7 +131,7 @@ func (m *meter) saver(c *activation.Compressor, timed bool) Saver {
 
 // BaselineCompression is the configuration of the uncompressed run:
 // activations saved as they are, as float32 copies.
-var BaselineCompression = activation.Config{Method: activation.None, Precision: lowrank.Float32}
+var BaselineCompression = activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float32}
 
 // runs builds the Run of the uncompressed baseline or of the loract run
 // with fresh compressors.

@@ -110,7 +110,7 @@ func TestRunsAgree(t *testing.T) {
 	px, labels := tinyBatch(rng, m.Cfg, 4)
 	want := grads(t, m, px, labels, PlainRun)
 	assert.Equal(t, want, grads(t, m, px, labels, Run{Main: Plain, Rest: Plain, Checkpoint: true}))
-	c, err := activation.New(activation.Config{Method: activation.None, Precision: lowrank.Float64})
+	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float64})
 	require.NoError(t, err)
 	got := grads(t, m, px, labels, Run{Main: Compressed(c), Rest: Plain})
 	for i := range want {

@@ -1,0 +1,245 @@
+package gpu
+
+import (
+	"math"
+	"unsafe"
+)
+
+// kernel names an entry point of kernels.cu. Every kernel has exactly one
+// typed wrapper below, the only code that launches it; TestKernelList
+// checks kernelNames against the extern "C" __global__ functions of
+// kernels.cu.
+type kernel int
+
+const (
+	kCopy2D kernel = iota
+	kF32ToBF16
+	kGather
+	kGatherRows
+	kNormal
+	kSumsq
+	kSumsqF32
+	kSumsqBF16
+	kSumPartials
+	kRowNorms
+	kColNorms
+	kScale2D
+	kNonFinite
+	kLUFix
+	kCholInv
+	kCholInv64
+	kSVDEig
+	kScaleCols
+	kTrInv
+	kTrInv64
+	kNSCorr
+	kCholBlk64
+	numKernels
+)
+
+// kernelNames are the C names of the kernels, indexed by kernel.
+var kernelNames = [numKernels]string{
+	kCopy2D: "copy2d", kF32ToBF16: "f32_to_bf16", kGather: "gather", kGatherRows: "gather_rows",
+	kNormal: "normal", kSumsq: "sumsq", kSumsqF32: "sumsq_f32", kSumsqBF16: "sumsq_bf16",
+	kSumPartials: "sum_partials", kRowNorms: "rownorms", kColNorms: "colnorms", kScale2D: "scale2d",
+	kNonFinite: "nonfinite", kLUFix: "lufix", kCholInv: "cholinv", kCholInv64: "cholinv64",
+	kSVDEig: "svdeig", kScaleCols: "scalecols", kTrInv: "trinv", kTrInv64: "trinv64",
+	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
+}
+
+// largeSmem are the kernels that may use more than 48 KiB of dynamic shared
+// memory: Open raises their limit to the device's opt-in maximum.
+var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64}
+
+// dcode is the element-type code of kernels.cu's ld and st.
+type dcode uint64
+
+const (
+	codeF32  dcode = 0
+	codeBF16 dcode = 1
+	codeF64  dcode = 2
+)
+
+// code returns the kernel type code of t.
+func (t DType) code() dcode {
+	if t == BFloat16 {
+		return codeBF16
+	}
+	return codeF32
+}
+
+// Launch shapes.
+const (
+	// threads is the block size of the grid-stride kernels.
+	threads = 256
+	// blockThreads is the block size of the one-block factorisation
+	// kernels (cholinv, cholinv64, cholblk64).
+	blockThreads = 1024
+	// gatherTile is the row tile of gather_rows: a block stages 32 rows of
+	// every sample, padded to 33 floats against bank conflicts.
+	gatherTile = 33
+)
+
+// launch runs kernel k on the stream. Every argument is passed as an
+// 8-byte slot: the driver reads sizeof(parameter) bytes from each, which
+// for a 4-byte int or float is the low half of the little-endian slot.
+func (b *Backend) launch(k kernel, grid, block, shmem int, args ...uint64) error {
+	copy(b.argv[:], args)
+	code := b.api.cuLaunchKernel(b.fn[k], uint32(grid), 1, 1, uint32(block), 1, 1, uint32(shmem), b.stream, unsafe.Pointer(&b.argp[0]), 0)
+	if code != 0 {
+		err := b.api.check(code, "cuLaunchKernel")
+		err.(*CUDAError).Detail = "kernel " + kernelNames[k]
+		return err
+	}
+	return nil
+}
+
+// grid returns a grid-stride launch size for n elements.
+func (b *Backend) grid(n int) int { return max(1, min((n+threads-1)/threads, b.sms*16)) }
+
+func ptr(p uintptr) uint64     { return uint64(p) }
+func i64(v int) uint64         { return uint64(int64(v)) }
+func f32bits(x float32) uint64 { return uint64(math.Float32bits(x)) }
+func f64bits(x float64) uint64 { return math.Float64bits(x) }
+func boolArg(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// copy2D sets dst(i, j) = src(i, j) for an r×c matrix, elements at
+// p[i·si + j·sj] of their types, converting; with upper, elements below
+// the diagonal are written as 0.
+func (b *Backend) copy2D(dst uintptr, tdst dcode, dsi, dsj int, src uintptr, tsrc dcode, ssi, ssj, r, c int, upper bool) error {
+	return b.launch(kCopy2D, b.grid(r*c), threads, 0, ptr(dst), uint64(tdst), i64(dsi), i64(dsj),
+		ptr(src), uint64(tsrc), i64(ssi), i64(ssj), i64(r), i64(c), boolArg(upper))
+}
+
+// f32ToBF16 rounds n contiguous float32 elements to bf16.
+func (b *Backend) f32ToBF16(dst, src uintptr, n int) error {
+	return b.launch(kF32ToBF16, b.grid(n), threads, 0, ptr(dst), ptr(src), i64(n))
+}
+
+// gather sets dst(r, j) = src[idx[j]·si + r·sj] for r < q, j < l (dst
+// float32 with leading dimension ldd; idx a device array of int64).
+func (b *Backend) gather(dst uintptr, ldd int, src uintptr, tsrc dcode, si, sj int, idx uintptr, q, l int) error {
+	return b.launch(kGather, min(l, 65535), threads, 0, ptr(dst), i64(ldd), ptr(src), uint64(tsrc), i64(si), i64(sj), ptr(idx), i64(q), i64(l))
+}
+
+// gatherRowsFits reports whether gather_rows' tile for l samples fits the
+// default 48 KiB of shared memory.
+func gatherRowsFits(l int) bool { return l*gatherTile*4 <= 48<<10 }
+
+// gatherRows is gather for si = 1, staged through shared memory.
+func (b *Backend) gatherRows(dst uintptr, ldd int, src uintptr, tsrc dcode, sj int, idx uintptr, q, l int) error {
+	return b.launch(kGatherRows, min((q+31)/32, b.sms*8), threads, l*gatherTile*4, ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+		i64(sj), ptr(idx), i64(q), i64(l))
+}
+
+// normal fills the r×c float32 matrix at dst (leading dimension ldd) with
+// standard normals keyed by seed.
+func (b *Backend) normal(dst uintptr, ldd, r, c int, seed uint64) error {
+	return b.launch(kNormal, b.grid(r*c), threads, 0, ptr(dst), i64(ldd), i64(r), i64(c), seed)
+}
+
+// sumsqBlocks returns the number of partial sums of the squared-norm
+// kernels for n elements.
+func (b *Backend) sumsqBlocks(n int) int { return min(b.grid(n), 1024) }
+
+// sumsq writes nb partial sums of (scale·x)² and nb partial maxima of |x|
+// of the r×c stored matrix (leading dimension ld) into partial.
+func (b *Backend) sumsq(partial uintptr, nb int, src uintptr, tsrc dcode, ld, r, c int, scale float64) error {
+	return b.launch(kSumsq, nb, threads, 0, ptr(partial), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), f64bits(scale))
+}
+
+// sumsqF32 is sumsq for n contiguous, 16-byte aligned float32 elements.
+func (b *Backend) sumsqF32(partial uintptr, nb int, src uintptr, n int, scale float64) error {
+	return b.launch(kSumsqF32, nb, threads, 0, ptr(partial), ptr(src), i64(n), f64bits(scale))
+}
+
+// sumsqBF16 is sumsq for n contiguous, 16-byte aligned bf16 elements.
+func (b *Backend) sumsqBF16(partial uintptr, nb int, src uintptr, n int, scale float64) error {
+	return b.launch(kSumsqBF16, nb, threads, 0, ptr(partial), ptr(src), i64(n), f64bits(scale))
+}
+
+// sumPartials writes out[0] = Σ partial[0:n] and out[1] = max partial[n:2n].
+func (b *Backend) sumPartials(out, partial uintptr, n int) error {
+	return b.launch(kSumPartials, 1, threads, 0, ptr(out), ptr(partial), i64(n))
+}
+
+// rowNorms writes out[i] = Σ_j (scale·src(i, j))² for the r×c stored
+// matrix.
+func (b *Backend) rowNorms(out, src uintptr, tsrc dcode, ld, r, c int, scale float64) error {
+	return b.launch(kRowNorms, b.grid(r), threads, 0, ptr(out), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), f64bits(scale))
+}
+
+// colNorms writes out[j] = Σ_i (scale·src(i, j))².
+func (b *Backend) colNorms(out, src uintptr, tsrc dcode, ld, r, c int, scale float64) error {
+	return b.launch(kColNorms, min(c, b.sms*8), threads, 0, ptr(out), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), f64bits(scale))
+}
+
+// scale2D multiplies the r×c float32 column-major matrix at a by alpha.
+func (b *Backend) scale2D(a uintptr, lda, r, c int, alpha float64) error {
+	return b.launch(kScale2D, b.grid(r*c), threads, 0, ptr(a), i64(lda), i64(r), i64(c), f64bits(alpha))
+}
+
+// nonFinite sets *first to the smallest row-major index (logical, lc
+// columns) of a non-finite element of the r×c stored matrix; *first must
+// be preset to ^0.
+func (b *Backend) nonFinite(first, src uintptr, tsrc dcode, ld, r, c int, trans bool, lc int) error {
+	return b.launch(kNonFinite, b.grid(r*c), threads, 0, ptr(first), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), boolArg(trans), i64(lc))
+}
+
+// luFix turns getrf's output (p×l, 1-based pivots ipiv) into the unit
+// lower trapezoidal L with the interchanges undone.
+func (b *Backend) luFix(a uintptr, lda, p, l int, ipiv uintptr) error {
+	return b.launch(kLUFix, (l+127)/128, 128, 0, ptr(a), i64(lda), i64(p), i64(l), ptr(ipiv))
+}
+
+// cholInv is the one-block Cholesky (and inverse, if inv) of the float32
+// Gram matrix g; see kernels.cu.
+func (b *Backend) cholInv(g uintptr, ldg, l int, rinv uintptr, ldr int, r uintptr, ldrr int, shift, rel float32, status uintptr, inv bool) error {
+	return b.launch(kCholInv, 1, blockThreads, cholSmem(l, 4, inv), ptr(g), i64(ldg), i64(l), ptr(rinv), i64(ldr), ptr(r), i64(ldrr),
+		f32bits(shift), f32bits(rel), ptr(status), boolArg(inv))
+}
+
+// cholInv64 is cholInv on a float64 Gram matrix, always with the inverse.
+func (b *Backend) cholInv64(g uintptr, ldg, l int, rinv uintptr, ldr int, r uintptr, ldrr int, shift, rel float64, status uintptr) error {
+	return b.launch(kCholInv64, 1, blockThreads, cholSmem(l, 8, true), ptr(g), i64(ldg), i64(l), ptr(rinv), i64(ldr), ptr(r), i64(ldrr),
+		f64bits(shift), f64bits(rel), ptr(status), 1)
+}
+
+// svdEig writes the k largest singular values and their right singular
+// vectors from the ascending eigenpairs (w, v) of an n×n Gram matrix.
+func (b *Backend) svdEig(s, vk uintptr, ldk int, w, v uintptr, ldv, n, k int) error {
+	return b.launch(kSVDEig, b.grid(n*k), threads, 0, ptr(s), ptr(vk), i64(ldk), ptr(w), ptr(v), i64(ldv), i64(n), i64(k))
+}
+
+// scaleCols sets u(i, j) = x(i, j)/s[j] (0 where s[j] = 0), u float32 and
+// x float64, m×k.
+func (b *Backend) scaleCols(u uintptr, ldu int, x uintptr, ldx int, s uintptr, m, k int) error {
+	return b.launch(kScaleCols, b.grid(m*k), threads, 0, ptr(u), i64(ldu), ptr(x), i64(ldx), ptr(s), i64(m), i64(k))
+}
+
+// trInv writes R⁻¹ of the float32 upper triangular l×l r into rinv.
+func (b *Backend) trInv(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
+	return b.launch(kTrInv, l, 128, l*4, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l))
+}
+
+// trInv64 writes R⁻¹ (float32) of the float64 upper triangular l×l r.
+func (b *Backend) trInv64(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
+	return b.launch(kTrInv64, l, l, 2*l*8, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l))
+}
+
+// nsCorr forms the polynomial correction X from G = QᵀQ and H = G²; see
+// kernels.cu.
+func (b *Backend) nsCorr(x, g, h uintptr, l int, dev, fro, flags uintptr) error {
+	return b.launch(kNSCorr, b.grid(l*l), threads, 0, ptr(x), ptr(g), ptr(h), i64(l), ptr(dev), ptr(fro), ptr(flags))
+}
+
+// cholBlk64 is the blocked one-block Cholesky of a float64 Gram matrix in
+// place.
+func (b *Backend) cholBlk64(g uintptr, ldg, l int, shift, rel float64, info uintptr) error {
+	return b.launch(kCholBlk64, 1, blockThreads, (l*(l+1)+l)*8, ptr(g), i64(ldg), i64(l), f64bits(shift), f64bits(rel), ptr(info))
+}

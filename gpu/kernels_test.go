@@ -1,0 +1,35 @@
+package gpu
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestKernelList checks, without a GPU, that every extern "C" __global__
+// function of kernels.cu has exactly one entry in kernelNames (and so one
+// typed wrapper), in any order, and that kernelNames names nothing else.
+func TestKernelList(t *testing.T) {
+	re := regexp.MustCompile(`extern "C" __global__ void (\w+)\s*\(`)
+	var inSource []string
+	for _, m := range re.FindAllStringSubmatch(kernelSource, -1) {
+		inSource = append(inSource, m[1])
+	}
+	wrapped := kernelNames[:]
+	for _, n := range wrapped {
+		assert.NotEmpty(t, n, "a kernel constant has no name")
+	}
+	got, want := slices.Clone(wrapped), slices.Clone(inSource)
+	slices.Sort(got)
+	slices.Sort(want)
+	assert.Equal(t, want, got, "kernelNames must list exactly the kernels of kernels.cu")
+	assert.Len(t, slices.Compact(slices.Clone(got)), len(got), "a kernel is listed twice")
+}
+
+// TestCloseNil: Close of the nil *Backend a failed Open returns is a no-op.
+func TestCloseNil(t *testing.T) {
+	var b *Backend
+	assert.NoError(t, b.Close())
+}

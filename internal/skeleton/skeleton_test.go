@@ -1,0 +1,233 @@
+package skeleton
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/lowrank"
+)
+
+func gaussian(r, c int, seed uint64) *mat.Dense {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	d := mat.NewDense(r, c, nil)
+	for i := range r {
+		for j := range c {
+			d.Set(i, j, rng.NormFloat64())
+		}
+	}
+	return d
+}
+
+func TestSlot(t *testing.T) {
+	be := cpu.Backend{}
+	var s Slot
+	m, err := s.Get(be, 5, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 15, s.Elements())
+	r, c := m.Dims()
+	assert.Equal(t, [2]int{5, 3}, [2]int{r, c})
+	// A smaller shape is a view of the same storage: no new allocation.
+	v, err := s.Get(be, 4, 2)
+	require.NoError(t, err)
+	v.(*mat.Dense).Set(0, 0, 7)
+	assert.Equal(t, 7.0, m.(*mat.Dense).At(0, 0))
+	assert.Equal(t, 15, s.Elements())
+	// A larger one in either dimension grows to the largest of both.
+	_, err = s.Get(be, 2, 6)
+	require.NoError(t, err)
+	assert.Equal(t, 5*6, s.Elements())
+	s.Free(be)
+	assert.Equal(t, 0, s.Elements())
+}
+
+func TestPrepareErrors(t *testing.T) {
+	be := cpu.Backend{}
+	a := gaussian(6, 4, 1)
+	for name, c := range map[string]struct {
+		k, over, q int
+		o          lowrank.Orientation
+		want       error
+	}{
+		"k=0":             {0, 0, 0, lowrank.OrientAuto, lowrank.ErrRank},
+		"k>min":           {5, 0, 0, lowrank.OrientAuto, lowrank.ErrRank},
+		"negative over":   {2, -1, 0, lowrank.OrientAuto, lowrank.ErrOption},
+		"negative q":      {2, 0, -3, lowrank.OrientAuto, lowrank.ErrOption},
+		"bad orientation": {2, 0, 0, lowrank.Orientation(7), lowrank.ErrOption},
+	} {
+		_, err := Prepare(be, a, c.k, c.over, c.q, c.o)
+		assert.ErrorIs(t, err, c.want, name)
+	}
+	_, err := Prepare(be, &mat.Dense{}, 1, 0, 0, lowrank.OrientAuto)
+	assert.ErrorIs(t, err, lowrank.ErrEmpty)
+	bad := &lowrank.Dense32{Rows: 3, Cols: 3, Stride: 3, Data: make([]float32, 5)}
+	_, err = Prepare(be, bad, 1, 0, 0, lowrank.OrientAuto)
+	assert.ErrorIs(t, err, lowrank.ErrShape, "short Dense32")
+	a.Set(4, 1, math.Inf(1))
+	_, err = Prepare(be, a, 2, 0, 0, lowrank.OrientAuto)
+	var nf *lowrank.NotFiniteError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, [2]int{4, 1}, [2]int{nf.Row, nf.Col})
+}
+
+func TestPrepareShapes(t *testing.T) {
+	be := cpu.Backend{}
+	a := gaussian(9, 4, 2)
+	pr, err := Prepare(be, a, 2, math.MaxInt, 0, lowrank.OrientAuto)
+	require.NoError(t, err, "oversampling by MaxInt must not overflow")
+	assert.Equal(t, Problem{A: a, M: 9, N: 4, Trans: true, P: 4, S: 9, K: 2, L: 4, Scale: 1, SquaredNormA: pr.SquaredNormA}, pr)
+	pr, err = Prepare(be, a, 2, 3, 0, lowrank.OrientRows)
+	require.NoError(t, err)
+	assert.Equal(t, [5]int{9, 4, 2, 5, 0}, [5]int{pr.P, pr.S, pr.K, pr.L, boolInt(pr.Trans)})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestPrepareScale checks that an input of extreme magnitude gets the power
+// of two that brings max|a_ij| into [1, 2), and that SquaredNormA is that
+// of the scaled matrix (no overflow or underflow), exactly.
+func TestPrepareScale(t *testing.T) {
+	be := cpu.Backend{}
+	a := gaussian(7, 5, 3)
+	base, err := Prepare(be, a, 2, 0, 0, lowrank.OrientAuto)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, base.Scale, "ordinary inputs are not scaled")
+	for _, e := range []int{-1070, -1000, -600, -200, -20, 20, 200, 600, 1000} {
+		var s mat.Dense
+		s.Scale(math.Ldexp(1, e), a)
+		pr, err := Prepare(be, &s, 2, 0, 0, lowrank.OrientAuto)
+		require.NoError(t, err, "2^%d", e)
+		amax := mat.Max(&s)
+		amax = math.Max(amax, -mat.Min(&s))
+		switch {
+		case e >= -1000 && e < 990:
+			// Power-of-two scalings compose exactly: the scaled matrix is
+			// a itself times a power of two in [1, 2)/max|a|.
+			assert.True(t, amax*pr.Scale >= 1 && amax*pr.Scale < 2, "2^%d: scaled max %v in [1, 2)", e, amax*pr.Scale)
+			assert.Equal(t, base.SquaredNormA*math.Pow(pr.Scale*math.Ldexp(1, e), 2), pr.SquaredNormA, "2^%d", e)
+		case e > 0:
+			// The scale is clamped at 2⁻¹⁰⁰⁰, leaving max ≤ 2²⁴: squares
+			// still far from overflow.
+			assert.Equal(t, 0x1p-1000, pr.Scale)
+			assert.Equal(t, base.SquaredNormA*math.Pow(pr.Scale*math.Ldexp(1, e), 2), pr.SquaredNormA, "2^%d", e)
+		default:
+			// Subnormal entries: the clamped scale 2^1000 keeps the norm
+			// representable, to the entries' own (reduced) precision.
+			assert.Equal(t, 0x1p1000, pr.Scale)
+			assert.Greater(t, pr.SquaredNormA, 0.0)
+		}
+	}
+}
+
+func TestScaleBy(t *testing.T) {
+	be := cpu.Backend{}
+	a := gaussian(3, 3, 4)
+	var b, want mat.Dense
+	b.Scale(0x1p1000, a)
+	// (2⁻⁷⁰⁰)² = 2⁻¹⁴⁰⁰ is not a float64: ScaleBy applies it in steps,
+	// each exact while the result is a normal number.
+	require.NoError(t, ScaleBy(be, &b, 0x1p-700, 2))
+	want.Scale(0x1p-400, a)
+	assert.True(t, mat.Equal(&want, &b), "a·2¹⁰⁰⁰·(2⁻⁷⁰⁰)² = a·2⁻⁴⁰⁰ exactly")
+}
+
+func TestRankForTolerance(t *testing.T) {
+	// ‖A‖² = 10, λ = σ(B)² = 6, 3, 0.5: errors² 4, 1, 0.5 at k = 1, 2, 3.
+	lam := []float64{6, 3, 0.5}
+	for _, c := range []struct {
+		tol  float64
+		k    int
+		met  bool
+		name string
+	}{
+		{math.Sqrt(0.45), 1, true, "error² 4 ≤ 4.5"},
+		{math.Sqrt(0.35), 2, true, "error² 1 ≤ 3.5 at k = 2"},
+		{math.Sqrt(0.1), 2, true, "1 ≤ 1"},
+		{math.Sqrt(0.06), 3, true, "0.5 ≤ 0.6"},
+		{math.Sqrt(0.04), 3, false, "0.5 > 0.4 at every rank"},
+	} {
+		k, met := RankForTolerance(10, lam, c.tol)
+		assert.Equal(t, c.k, k, c.name)
+		assert.Equal(t, c.met, met, c.name)
+	}
+}
+
+// TestFinishQBTolerance checks the tolerance path of FinishQB on an exact
+// rank-3 matrix: a tolerance above the rank-2 error truncates, one below
+// every achievable error returns the full rank with ErrTolerance.
+func TestFinishQBTolerance(t *testing.T) {
+	be := cpu.Backend{}
+	u, v := orthonormal(20, 3, 5), orthonormal(12, 3, 6)
+	var us, a mat.Dense
+	us.Mul(u, mat.NewDiagDense(3, []float64{4, 2, 1}))
+	a.Mul(&us, v.T())
+	pr, err := Prepare(be, &a, 3, 0, 0, lowrank.OrientRows)
+	require.NoError(t, err)
+	q := mat.DenseCopyOf(u) // the exact range
+	var sc Scratch
+	var f lowrank.Factors
+	pr.Tol = 0.3 // rank 2 leaves 1/√21 ≈ 0.218
+	require.NoError(t, FinishQB(&sc, be, &f, pr, q))
+	assert.Equal(t, 2, f.Rank())
+	// ε·√(m·n)-level rounding of the products.
+	assert.InDelta(t, 1/math.Sqrt(21), f.RelError(), 1e-12)
+	pr.K = 2
+	pr.Tol = 0.1
+	err = FinishQB(&sc, be, &f, pr, q)
+	assert.ErrorIs(t, err, lowrank.ErrTolerance)
+	assert.Equal(t, 2, f.Rank(), "the rank-K result comes with the error")
+}
+
+func orthonormal(m, k int, seed uint64) *mat.Dense {
+	var qr mat.QR
+	qr.Factorize(gaussian(m, k, seed))
+	var q mat.Dense
+	qr.QTo(&q)
+	return mat.DenseCopyOf(q.Slice(0, m, 0, k))
+}
+
+func TestFlipAndHost(t *testing.T) {
+	assert.Equal(t, lowrank.OrientCols, Flip(lowrank.OrientRows, true))
+	assert.Equal(t, lowrank.OrientRows, Flip(lowrank.OrientCols, true))
+	assert.Equal(t, lowrank.OrientAuto, Flip(lowrank.OrientAuto, true))
+	assert.Equal(t, lowrank.OrientRows, Flip(lowrank.OrientRows, false))
+	a := gaussian(8, 5, 7)
+	run := func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
+		pr, err := Prepare(be, h, 5, 0, 0, o)
+		if err != nil {
+			return err
+		}
+		// The identity basis of op(A)'s rows: an exact QB.
+		q := mat.NewDense(pr.P, pr.P, nil)
+		for i := range pr.P {
+			q.Set(i, i, 1)
+		}
+		pr.K = pr.P
+		return FinishQB(&Scratch{}, be, dst, pr, q)
+	}
+	for _, in := range []mat.Matrix{a, a.T()} {
+		f, err := HostQB(in, lowrank.OrientAuto, run)
+		require.NoError(t, err)
+		r, c := in.Dims()
+		fr, fc := f.Dims()
+		assert.Equal(t, [2]int{r, c}, [2]int{fr, fc}, "the result is oriented to the caller's matrix")
+		var rec mat.Dense
+		f.Reconstruct(&rec)
+		assert.True(t, mat.EqualApprox(&rec, in, 1e-14))
+	}
+	_, err := HostQB(a, lowrank.OrientAuto, func(lowrank.Backend, *lowrank.Factors, lowrank.Matrix, lowrank.Orientation) error {
+		return errors.New("boom")
+	})
+	assert.EqualError(t, err, "boom")
+}
