@@ -1,7 +1,6 @@
 package rsvd
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -44,22 +43,7 @@ type AdaptiveOptions struct {
 // reached before tol is met, the rank-MaxRank QB is returned with an error
 // wrapping lowrank.ErrTolerance.
 func AdaptiveQB(a mat.Matrix, tol float64, opts *AdaptiveOptions) (*lowrank.QB, error) {
-	o := lowrank.OrientAuto
-	if opts != nil {
-		o = opts.Orientation
-	}
-	var terr error
-	f, err := skeleton.HostQB(a, o, func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
-		terr = NewDecomposer(be).adaptiveQBTo(dst, h, tol, opts, o)
-		if errors.Is(terr, lowrank.ErrTolerance) {
-			return nil // the QB is valid; the error is returned beside it
-		}
-		return terr
-	})
-	if err != nil {
-		return nil, err
-	}
-	return f, terr
+	return skeleton.HostQB(a, 0, func(be lowrank.Backend) skeleton.Method { return NewDecomposer(be).adaptive(tol, opts) })
 }
 
 // MinTolerance is the smallest tolerance AdaptiveQB accepts: below it the
@@ -68,29 +52,38 @@ const MinTolerance = 1e-7
 
 // AdaptiveQBTo is AdaptiveQB on a backend matrix, writing into dst.
 func (d *Decomposer) AdaptiveQBTo(dst *lowrank.Factors, a lowrank.Matrix, tol float64, opts *AdaptiveOptions) error {
-	o := lowrank.OrientAuto
-	if opts != nil {
-		o = opts.Orientation
-	}
-	return d.adaptiveQBTo(dst, a, tol, opts, o)
+	return d.adaptive(tol, opts).QBTo(dst, a, 0)
 }
 
-func (d *Decomposer) adaptiveQBTo(dst *lowrank.Factors, a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) error {
+// adaptive returns the skeleton's view of the blocked QB: its basis is the
+// whole grown basis, and FinishQB trims it to the tolerance (the rank
+// argument is unused).
+func (d *Decomposer) adaptive(tol float64, opts *AdaptiveOptions) skeleton.Method {
 	if opts == nil {
 		opts = &AdaptiveOptions{}
 	}
+	basis := func(a lowrank.Matrix, _ int, o lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error) {
+		return d.grow(a, tol, opts, o)
+	}
+	return skeleton.Method{Backend: d.be, Scratch: &d.sc, Orientation: opts.Orientation, Basis: basis}
+}
+
+// grow adds Gaussian blocks to the basis until ‖A‖² − ‖B‖² ≤ tol²·‖A‖² or
+// the maximum rank is reached, and returns the problem (K = ℓ = the grown
+// rank r, Tol = tol) and the P×r basis.
+func (d *Decomposer) grow(a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error) {
 	pr, maxRank, bs, err := adaptivePrepare(d.be, a, tol, opts, o)
 	if err != nil {
-		return err
+		return pr, nil, err
 	}
 	be := d.be
 	qAll, err := d.qAll.Get(be, pr.P, maxRank)
 	if err != nil {
-		return err
+		return pr, nil, err
 	}
 	btAll, err := d.btAll.Get(be, pr.S, maxRank)
 	if err != nil {
-		return err
+		return pr, nil, err
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed))
 	target := tol * tol * pr.SquaredNormA
@@ -100,22 +93,13 @@ func (d *Decomposer) adaptiveQBTo(dst *lowrank.Factors, a lowrank.Matrix, tol fl
 		b := min(bs, maxRank-r)
 		nb, err := d.addBlock(pr, qAll, btAll, r, b, rng.Uint64(), opts.PowerIters)
 		if err != nil {
-			return err
+			return pr, nil, err
 		}
 		normB2 += nb
 		r += b
 	}
-	pr.K, pr.L = r, r
-	q := be.Slice(qAll, 0, pr.P, 0, r)
-	bt := be.Slice(btAll, 0, pr.S, 0, r)
-	if _, err := skeleton.TruncateTolerance(&d.sc, be, dst, pr, q, bt, tol); err != nil {
-		return err
-	}
-	if pr.SquaredNormA-normB2 > target {
-		return fmt.Errorf("%w: relative error %.3g > %.3g at rank %d", lowrank.ErrTolerance,
-			lowrank.ErrorFromSquaredNorms(pr.SquaredNormA, normB2), tol, maxRank)
-	}
-	return nil
+	pr.K, pr.L, pr.Tol = r, r, tol
+	return pr, be.Slice(qAll, 0, pr.P, 0, r), nil
 }
 
 // adaptivePrepare validates the call and returns the problem, the maximum
@@ -127,7 +111,7 @@ func adaptivePrepare(be lowrank.Backend, a lowrank.Matrix, tol float64, opts *Ad
 	if opts.BlockSize < 0 || opts.MaxRank < 0 || opts.PowerIters < 0 {
 		return pr, 0, 0, fmt.Errorf("%w: negative BlockSize, MaxRank or PowerIters", lowrank.ErrOption)
 	}
-	if pr, err = skeleton.Prepare(be, a, 1, 0, opts.PowerIters, o); err != nil {
+	if pr, err = skeleton.Prepare(be, a, 1, skeleton.Params{PowerIters: opts.PowerIters}, o); err != nil {
 		return pr, 0, 0, err
 	}
 	maxRank = min(pr.P, pr.S)

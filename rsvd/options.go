@@ -3,7 +3,6 @@ package rsvd
 import (
 	"fmt"
 
-	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -21,16 +20,12 @@ const (
 	None
 )
 
+// String returns "qr", "lu" or "none".
 func (n Normalizer) String() string {
-	switch n {
-	case QR:
-		return "qr"
-	case LU:
-		return "lu"
-	case None:
-		return "none"
+	if n < QR || n > None {
+		return fmt.Sprintf("Normalizer(%d)", int(n))
 	}
-	return fmt.Sprintf("Normalizer(%d)", int(n))
+	return [...]string{"qr", "lu", "none"}[n]
 }
 
 // Options configures RSVD. It is read-only: a call never writes into it,
@@ -39,30 +34,19 @@ func (n Normalizer) String() string {
 // HMT's bounds need p ≥ 2), q = 0, QR normalisation, automatic
 // orientation, seed 0.
 type Options struct {
-	// Oversample is p ≥ 0: ℓ = min(k+p, rows of op(A)).
-	Oversample int
-	// PowerIters is q ≥ 0.
-	PowerIters int
 	// Normalizer re-normalises power iterations.
 	Normalizer Normalizer
-	// Orientation chooses op(A).
-	Orientation lowrank.Orientation
-	// Tolerance, if > 0, truncates the result to the smallest rank k' ≤ k
-	// whose relative Frobenius error is at most Tolerance (read from the
-	// singular values of the small B: ‖A − Q_k'Q_k'ᵀA‖_F² = ‖A‖_F² −
-	// Σ_{i≤k'} σ_i(B)²; resolved down to about 1e-7). If no rank ≤ k meets
-	// it, the rank-k result is returned with an error wrapping
-	// lowrank.ErrTolerance.
-	Tolerance float64
-	// Seed determines the test matrix: Ω's stream is seeded by the first
-	// output of a PCG seeded with (Seed, Seed).
-	Seed uint64
+	// Oversample (p ≥ 0: ℓ = min(k+p, rows of op(A)) Gaussian columns),
+	// PowerIters (q ≥ 0), Orientation, Tolerance and Seed mean what they
+	// do in sampling.Options; the seed determines Ω's stream (the first
+	// output of a PCG seeded with (Seed, Seed)).
+	Oversample, PowerIters int
+	Orientation            lowrank.Orientation
+	Tolerance              float64
+	Seed                   uint64
 }
 
 func (o *Options) check() error {
-	if err := skeleton.CheckTolerance(o.Tolerance); err != nil {
-		return err
-	}
 	switch o.Normalizer {
 	case QR, LU, None:
 	default:

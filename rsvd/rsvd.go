@@ -77,31 +77,26 @@ func (d *Decomposer) TestMatrix(dst *mat.Dense) (trans bool, err error) {
 }
 
 // QBTo computes the rank-k Gaussian QB of the backend matrix a into dst,
-// reusing dst's matrices when their shapes fit.
+// reusing dst's matrices when their shapes fit. Errors are as for
+// sampling's Decomposer.QBTo.
 func (d *Decomposer) QBTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
-	return d.qbTo(dst, a, k, opts, orientation(opts))
-}
-
-func (d *Decomposer) qbTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) error {
-	pr, y, err := d.rangeFinder(a, k, opts, o)
-	if err != nil {
-		return err
-	}
-	return skeleton.FinishQB(&d.sc, d.be, dst, pr, y)
+	return d.skeleton(opts).QBTo(dst, a, k)
 }
 
 // SVD computes the rank-k randomized SVD of the backend matrix a and
 // returns U (m×k), S and V (n×k) of A, as new matrices of the backend.
 func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.Matrix, s []float64, err error) {
-	return d.svd(a, k, opts, orientation(opts))
+	return d.skeleton(opts).SVD(a, k)
 }
 
-func (d *Decomposer) svd(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
-	pr, y, err := d.rangeFinder(a, k, opts, o)
-	if err != nil {
-		return nil, nil, nil, err
+func (d *Decomposer) skeleton(opts *Options) skeleton.Method {
+	if opts == nil {
+		opts = &Options{}
 	}
-	return skeleton.FinishSVD(&d.sc, d.be, pr, y)
+	basis := func(a lowrank.Matrix, k int, o lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error) {
+		return d.rangeFinder(a, k, opts, o)
+	}
+	return skeleton.Method{Backend: d.be, Scratch: &d.sc, Orientation: opts.Orientation, Basis: basis}
 }
 
 // rangeFinder returns the problem and Q (P×ℓ, orthonormal) spanning the
@@ -109,17 +104,11 @@ func (d *Decomposer) svd(a lowrank.Matrix, k int, opts *Options, o lowrank.Orien
 // product with op(A) is multiplied by pr.Scale (skeleton.MulScaled), so
 // that the sketch stays near 1 for inputs of any magnitude.
 func (d *Decomposer) rangeFinder(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, q lowrank.Matrix, err error) {
-	if opts == nil {
-		opts = &Options{}
-	}
-	if err := opts.check(); err != nil {
+	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance, Err: opts.check()}
+	if pr, err = skeleton.Prepare(d.be, a, k, p, o); err != nil {
 		return pr, nil, err
 	}
 	be := d.be
-	if pr, err = skeleton.Prepare(be, a, k, opts.Oversample, opts.PowerIters, o); err != nil {
-		return pr, nil, err
-	}
-	pr.Tol = opts.Tolerance
 	omega, err := d.sc.Omega.Get(be, pr.S, pr.L)
 	if err != nil {
 		return pr, nil, err
@@ -172,22 +161,11 @@ func normalize(be lowrank.Backend, y lowrank.Matrix, how Normalizer) error {
 // sampling.QB. To see the test matrix, use a Decomposer and its
 // TestMatrix.
 func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	return skeleton.HostQB(a, orientation(opts), func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
-		return NewDecomposer(be).qbTo(dst, h, k, opts, o)
-	})
+	return skeleton.HostQB(a, k, func(be lowrank.Backend) skeleton.Method { return NewDecomposer(be).skeleton(opts) })
 }
 
 // SVD returns the rank-k randomized SVD of a on the CPU: the Gaussian QB,
 // then the exact SVD of the small B, truncated to k.
 func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
-	return skeleton.HostSVD(a, orientation(opts), func(be lowrank.Backend, h lowrank.Matrix, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
-		return NewDecomposer(be).svd(h, k, opts, o)
-	})
-}
-
-func orientation(opts *Options) lowrank.Orientation {
-	if opts == nil {
-		return lowrank.OrientAuto
-	}
-	return opts.Orientation
+	return skeleton.HostSVD(a, k, func(be lowrank.Backend) skeleton.Method { return NewDecomposer(be).skeleton(opts) })
 }

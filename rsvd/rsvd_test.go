@@ -17,52 +17,29 @@ import (
 
 const eps = 0x1p-52
 
-type shape struct {
-	m, n, k, over int
-	strided       bool
-}
 
-var shapes = []shape{
-	{60, 40, 5, 5, false},
-	{40, 60, 5, 5, false},
-	{50, 50, 10, 0, false},
-	{1, 30, 1, 0, false},
-	{30, 1, 1, 3, false},
-	{45, 25, 25, 0, false},
-	{25, 45, 25, 4, false},
-	{80, 30, 1, 2, false},
-	{70, 35, 6, 4, true},
-}
-
-func input(s shape, sigma []float64, seed uint64) *mat.Dense {
-	a := testmat.Incoherent(s.m, s.n, sigma, seed)
-	if s.strided {
-		return testmat.Strided(a)
-	}
-	return a
-}
 
 func TestQBProperties(t *testing.T) {
 	for _, norm := range []rsvd.Normalizer{rsvd.QR, rsvd.LU, rsvd.None} {
-		for _, s := range shapes {
-			t.Run(fmt.Sprintf("%v/%dx%d/k=%d/p=%d/strided=%v", norm, s.m, s.n, s.k, s.over, s.strided), func(t *testing.T) {
-				sigma := testmat.PowerLaw(min(s.m, s.n), 1, 0)
-				a := input(s, sigma, 7)
+		for _, s := range testmat.PropertyShapes() {
+			t.Run(fmt.Sprintf("%v/%dx%d/k=%d/p=%d/strided=%v", norm, s.M, s.N, s.K, s.Over, s.Strided), func(t *testing.T) {
+				sigma := testmat.PowerLaw(min(s.M, s.N), 1, 0)
+				a := s.Input(sigma, 7)
 				orig := mat.DenseCopyOf(a)
 				for seed := uint64(0); seed < 3; seed++ {
-					f, err := rsvd.QB(a, s.k, &rsvd.Options{Seed: seed, Oversample: s.over, PowerIters: 1, Normalizer: norm})
+					f, err := rsvd.QB(a, s.K, &rsvd.Options{Seed: seed, Oversample: s.Over, PowerIters: 1, Normalizer: norm})
 					require.NoError(t, err)
 					assert.True(t, mat.Equal(orig, a), "input modified")
 					m, n := f.Dims()
-					require.Equal(t, [3]int{s.m, s.n, s.k}, [3]int{m, n, f.Rank()})
+					require.Equal(t, [3]int{s.M, s.N, s.K}, [3]int{m, n, f.Rank()})
 					var q mat.Dense
 					q.CloneFrom(f.Q())
-					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.k))
+					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.K))
 					direct := lowrank.RelError(a, f)
-					assert.GreaterOrEqual(t, direct, testmat.OptimalError(sigma, s.k)-1e-12, "Eckart–Young")
+					assert.GreaterOrEqual(t, direct, testmat.OptimalError(sigma, s.K)-1e-12, "Eckart–Young")
 					ident := lowrank.ErrorFromSquaredNorms(lowrank.SquaredFrobenius(a), f.SquaredNormB())
 					// See sampling's test: 4·(m+n)·ε relative to ‖A‖².
-					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.m+s.n)*eps)
+					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.M+s.N)*eps)
 				}
 			})
 		}
@@ -70,10 +47,10 @@ func TestQBProperties(t *testing.T) {
 }
 
 func TestExactRecovery(t *testing.T) {
-	for _, s := range []shape{{60, 40, 6, 0, false}, {40, 60, 6, 3, false}, {50, 50, 9, 0, true}} {
-		sigma := testmat.RankPlusNoise(min(s.m, s.n), s.k, 0)
-		a := input(s, sigma, 3)
-		f, err := rsvd.QB(a, s.k, &rsvd.Options{Seed: 1, Oversample: s.over})
+	for _, s := range []testmat.Shape{{M: 60, N: 40, K: 6}, {M: 40, N: 60, K: 6, Over: 3}, {M: 50, N: 50, K: 9, Strided: true}} {
+		sigma := testmat.RankPlusNoise(min(s.M, s.N), s.K, 0)
+		a := s.Input(sigma, 3)
+		f, err := rsvd.QB(a, s.K, &rsvd.Options{Seed: 1, Oversample: s.Over})
 		require.NoError(t, err)
 		// A Gaussian Ω₁ (k×ℓ) is invertible with probability 1; its
 		// condition number enters the rounding, 1e-10 leaves a wide margin.
@@ -82,21 +59,21 @@ func TestExactRecovery(t *testing.T) {
 }
 
 func TestSVD(t *testing.T) {
-	for _, s := range shapes {
-		sigma := testmat.PowerLaw(min(s.m, s.n), 2, 0)
-		a := input(s, sigma, 5)
-		f, err := rsvd.SVD(a, s.k, &rsvd.Options{Seed: 3, Oversample: s.over, PowerIters: 2})
+	for _, s := range testmat.PropertyShapes() {
+		sigma := testmat.PowerLaw(min(s.M, s.N), 2, 0)
+		a := s.Input(sigma, 5)
+		f, err := rsvd.SVD(a, s.K, &rsvd.Options{Seed: 3, Oversample: s.Over, PowerIters: 2})
 		require.NoError(t, err)
 		var u, v mat.Dense
 		f.UTo(&u)
 		f.VTo(&v)
-		assert.LessOrEqual(t, testmat.OrthError(&u), 1e-13*float64(s.k))
-		assert.LessOrEqual(t, testmat.OrthError(&v), 1e-13*float64(s.k))
+		assert.LessOrEqual(t, testmat.OrthError(&u), 1e-13*float64(s.K))
+		assert.LessOrEqual(t, testmat.OrthError(&v), 1e-13*float64(s.K))
 		sv := f.Values(nil)
 		for j := range sv {
-			assert.LessOrEqual(t, sv[j], sigma[j]+float64(s.m+s.n)*eps, "interlacing")
+			assert.LessOrEqual(t, sv[j], sigma[j]+float64(s.M+s.N)*eps, "interlacing")
 		}
-		assert.GreaterOrEqual(t, lowrank.RelError(a, f), testmat.OptimalError(sigma, s.k)-1e-12)
+		assert.GreaterOrEqual(t, lowrank.RelError(a, f), testmat.OptimalError(sigma, s.K)-1e-12)
 	}
 	// With q = 2 and p = 10 on a fast-decaying spectrum the leading singular
 	// values are accurate: HMT Cor. 10.10 bounds the error by
@@ -125,16 +102,7 @@ func TestTestMatrixOut(t *testing.T) {
 	// ℓ = 7 basis must do at least as well.
 	var y mat.Dense
 	y.Mul(a, &omega)
-	var qr mat.QR
-	qr.Factorize(&y)
-	var q mat.Dense
-	qr.QTo(&q)
-	qs := q.Slice(0, 30, 0, 7)
-	var p, res mat.Dense
-	p.Mul(qs.T(), a)
-	res.Mul(qs, &p)
-	res.Sub(a, &res)
-	assert.LessOrEqual(t, mat.Norm(&res, 2)/mat.Norm(a, 2), lowrank.RelError(a, f)+1e-13)
+	assert.LessOrEqual(t, testmat.ProjectionResidual(a, &y, 7), lowrank.RelError(a, f)+1e-13)
 }
 
 func TestAdaptive(t *testing.T) {

@@ -17,8 +17,9 @@ import (
 // NaN or ±Inf element (a *lowrank.NotFiniteError giving its position),
 // invalid options (ErrOption). An all-zero a is valid and gives B = 0.
 func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	return skeleton.HostQB(a, orientation(opts), func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
-		return NewDecomposer(be).qbTo(dst, h, k, opts, o)
+	return skeleton.HostQB(a, k, func(be lowrank.Backend) skeleton.Method {
+		d := NewDecomposer(be)
+		return d.method(opts, d.basis)
 	})
 }
 
@@ -26,8 +27,9 @@ func QB(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
 // QB with ℓ = k+Oversample rows, then the exact SVD of the small B,
 // truncated to k. Inputs and errors are as for QB.
 func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
-	return skeleton.HostSVD(a, orientation(opts), func(be lowrank.Backend, h lowrank.Matrix, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
-		return NewDecomposer(be).svd(h, k, opts, o)
+	return skeleton.HostSVD(a, k, func(be lowrank.Backend) skeleton.Method {
+		d := NewDecomposer(be)
+		return d.method(opts, d.basis)
 	})
 }
 
@@ -40,14 +42,8 @@ func SVD(a mat.Matrix, k int, opts *Options) (*lowrank.SVD, error) {
 // QB's sketch, so both give the same error; with oversampling the two
 // choose their k directions differently. Inputs and errors are as for QB.
 func Nystrom(a mat.Matrix, k int, opts *Options) (*lowrank.QB, error) {
-	return skeleton.HostQB(a, orientation(opts), func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
-		return NewDecomposer(be).nystromTo(dst, h, k, opts, o)
+	return skeleton.HostQB(a, k, func(be lowrank.Backend) skeleton.Method {
+		d := NewDecomposer(be)
+		return d.method(opts, d.nystromBasis)
 	})
-}
-
-func orientation(opts *Options) lowrank.Orientation {
-	if opts == nil {
-		return lowrank.OrientAuto
-	}
-	return opts.Orientation
 }

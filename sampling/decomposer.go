@@ -62,38 +62,38 @@ func (d *Decomposer) Draw() Draw {
 // B are reused when they have the right shapes and allocated otherwise.
 //
 // It returns an error wrapping lowrank.ErrEmpty, ErrRank, ErrNotFinite or
-// ErrOption for bad input or options.
+// ErrOption for bad input or options, and lowrank.ErrTolerance (beside a
+// valid rank-k result) when Options.Tolerance is not met.
 func (d *Decomposer) QBTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
-	return d.qbTo(dst, a, k, opts, orientation(opts))
-}
-
-func (d *Decomposer) qbTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) error {
-	pr, y, err := d.sketch(a, k, opts, o)
-	if err != nil {
-		return err
-	}
-	if err := d.be.QR(y, nil); err != nil {
-		return err
-	}
-	return skeleton.FinishQB(&d.sc, d.be, dst, pr, y)
+	return d.method(opts, d.basis).QBTo(dst, a, k)
 }
 
 // SVD computes the rank-k SVD form of the decomposition: the QB, then the
 // SVD of the small B. It returns U (m×k), S and V (n×k) of A itself
 // (orientation already undone), as new matrices of the backend.
 func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.Matrix, s []float64, err error) {
-	return d.svd(a, k, opts, orientation(opts))
+	return d.method(opts, d.basis).SVD(a, k)
 }
 
-func (d *Decomposer) svd(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error) {
+// method returns the skeleton's view of the decomposition with options
+// opts (nil: the zero Options) and the given basis.
+func (d *Decomposer) method(opts *Options, basis func(lowrank.Matrix, int, *Options, lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error)) skeleton.Method {
+	if opts == nil {
+		opts = &Options{}
+	}
+	return skeleton.Method{Backend: d.be, Scratch: &d.sc, Orientation: opts.Orientation,
+		Basis: func(a lowrank.Matrix, k int, o lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error) {
+			return basis(a, k, opts, o)
+		}}
+}
+
+// basis returns the orthonormal basis of the sketch: qr(Y).
+func (d *Decomposer) basis(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error) {
 	pr, y, err := d.sketch(a, k, opts, o)
 	if err != nil {
-		return nil, nil, nil, err
+		return pr, nil, err
 	}
-	if err := d.be.QR(y, nil); err != nil {
-		return nil, nil, nil, err
-	}
-	return skeleton.FinishSVD(&d.sc, d.be, pr, y)
+	return pr, y, d.be.QR(y, nil)
 }
 
 // sketch validates the input, draws the rows, and returns the problem and
@@ -103,17 +103,11 @@ func (d *Decomposer) svd(a lowrank.Matrix, k int, opts *Options, o lowrank.Orien
 // sketch stays near 1; pr.Scale is a power of two, so this changes no
 // rounding, and it is 1 (no work) for inputs of ordinary size.
 func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, y lowrank.Matrix, err error) {
-	if opts == nil {
-		opts = &Options{}
-	}
-	if err := opts.check(); err != nil {
-		return pr, nil, err
-	}
 	be := d.be
-	if pr, err = skeleton.Prepare(be, a, k, opts.Oversample, opts.PowerIters, o); err != nil {
+	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance, Err: opts.check()}
+	if pr, err = skeleton.Prepare(be, a, k, p, o); err != nil {
 		return pr, nil, err
 	}
-	pr.Tol = opts.Tolerance
 	var idx []int
 	if opts.Indices != nil {
 		l := len(opts.Indices)

@@ -3,7 +3,6 @@ package sampling
 import (
 	"fmt"
 
-	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -22,12 +21,11 @@ const (
 	LengthSquared
 )
 
+var samplerNames = [...]string{Uniform: "uniform", LengthSquared: "length-squared"}
+
 func (s Sampler) String() string {
-	switch s {
-	case Uniform:
-		return "uniform"
-	case LengthSquared:
-		return "length-squared"
+	if s >= 0 && int(s) < len(samplerNames) {
+		return samplerNames[s]
 	}
 	return fmt.Sprintf("Sampler(%d)", int(s))
 }
@@ -72,9 +70,6 @@ type Draw struct {
 }
 
 func (o *Options) check() error {
-	if err := skeleton.CheckTolerance(o.Tolerance); err != nil {
-		return err
-	}
 	if o.Sampler != Uniform && o.Sampler != LengthSquared {
 		return fmt.Errorf("%w: sampler %d", lowrank.ErrOption, int(o.Sampler))
 	}

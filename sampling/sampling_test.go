@@ -20,22 +20,6 @@ import (
 
 const eps = 0x1p-52
 
-type shape struct {
-	m, n, k, over int
-	strided       bool
-}
-
-var shapes = []shape{
-	{60, 40, 5, 0, false},  // tall
-	{40, 60, 5, 0, false},  // wide
-	{50, 50, 10, 3, false}, // square, ℓ > k
-	{1, 30, 1, 0, false},   // 1×n
-	{30, 1, 1, 0, false},   // m×1
-	{45, 25, 25, 0, false}, // k = min(m, n)
-	{25, 45, 25, 0, false}, // k = min(m, n), wide
-	{80, 30, 1, 2, false},  // k = 1
-	{70, 35, 6, 4, true},   // strided view
-}
 
 // methods are the QB-producing entry points of the package.
 var methods = []struct {
@@ -46,36 +30,29 @@ var methods = []struct {
 	{"Nystrom", sampling.Nystrom},
 }
 
-func input(s shape, sigma []float64, seed uint64) *mat.Dense {
-	a := testmat.Incoherent(s.m, s.n, sigma, seed)
-	if s.strided {
-		return testmat.Strided(a)
-	}
-	return a
-}
 
 // TestQBProperties checks THEORY.md §6 checks 2, 5 and 6 for every method
 // and shape, and checks 1 (exact recovery) on exact-rank inputs.
 func TestQBProperties(t *testing.T) {
 	for _, meth := range methods {
-		for _, s := range shapes {
-			name := fmt.Sprintf("%s/%dx%d/k=%d/p=%d/strided=%v", meth.name, s.m, s.n, s.k, s.over, s.strided)
+		for _, s := range testmat.PropertyShapes() {
+			name := fmt.Sprintf("%s/%dx%d/k=%d/p=%d/strided=%v", meth.name, s.M, s.N, s.K, s.Over, s.Strided)
 			t.Run(name, func(t *testing.T) {
-				sigma := testmat.PowerLaw(min(s.m, s.n), 1, 0)
-				a := input(s, sigma, 7)
+				sigma := testmat.PowerLaw(min(s.M, s.N), 1, 0)
+				a := s.Input(sigma, 7)
 				orig := mat.DenseCopyOf(a)
 				for seed := uint64(0); seed < 5; seed++ {
-					f, err := meth.qb(a, s.k, &sampling.Options{Seed: seed, Oversample: s.over})
+					f, err := meth.qb(a, s.K, &sampling.Options{Seed: seed, Oversample: s.Over})
 					require.NoError(t, err)
 					assert.True(t, mat.Equal(orig, a), "input modified")
 					m, n := f.Dims()
-					require.Equal(t, [3]int{s.m, s.n, s.k}, [3]int{m, n, f.Rank()})
+					require.Equal(t, [3]int{s.M, s.N, s.K}, [3]int{m, n, f.Rank()})
 					var q mat.Dense
 					q.CloneFrom(f.Q())
 					// §6.5: ‖QᵀQ − I‖ ≲ 1e-13·k in float64.
-					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.k), "orthonormality")
+					assert.LessOrEqual(t, testmat.OrthError(&q), 1e-13*float64(s.K), "orthonormality")
 					direct := lowrank.RelError(a, f)
-					opt := testmat.OptimalError(sigma, s.k)
+					opt := testmat.OptimalError(sigma, s.K)
 					// §6.2, Eckart–Young: no rank-k approximation beats the
 					// optimum; the computed errors carry ~ε·√(mn) rounding.
 					assert.GreaterOrEqual(t, direct, opt-1e-12, "error below the Eckart–Young optimum")
@@ -83,7 +60,7 @@ func TestQBProperties(t *testing.T) {
 					// Each norm has relative rounding ≲ (n+k)·ε, so the
 					// squared errors agree to 4·(m+n)·ε relative to ‖A‖².
 					ident := lowrank.ErrorFromSquaredNorms(lowrank.SquaredFrobenius(a), f.SquaredNormB())
-					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.m+s.n)*eps, "‖A‖²−‖B‖² identity")
+					assert.InDelta(t, direct*direct, ident*ident, 4*float64(s.M+s.N)*eps, "‖A‖²−‖B‖² identity")
 				}
 			})
 		}
@@ -94,14 +71,14 @@ func TestQBProperties(t *testing.T) {
 // rows span the row space (generic for incoherent A), QB = A to rounding.
 func TestExactRecovery(t *testing.T) {
 	for _, meth := range methods {
-		for _, s := range []shape{{60, 40, 6, 0, false}, {40, 60, 6, 2, false}, {50, 50, 9, 0, true}} {
-			t.Run(fmt.Sprintf("%s/%dx%d/k=%d", meth.name, s.m, s.n, s.k), func(t *testing.T) {
-				sigma := testmat.RankPlusNoise(min(s.m, s.n), s.k, 0)
-				for j := range sigma[:s.k] {
+		for _, s := range []testmat.Shape{{M: 60, N: 40, K: 6}, {M: 40, N: 60, K: 6, Over: 2}, {M: 50, N: 50, K: 9, Strided: true}} {
+			t.Run(fmt.Sprintf("%s/%dx%d/k=%d", meth.name, s.M, s.N, s.K), func(t *testing.T) {
+				sigma := testmat.RankPlusNoise(min(s.M, s.N), s.K, 0)
+				for j := range sigma[:s.K] {
 					sigma[j] = math.Pow(2, -float64(j)) // well conditioned on the range
 				}
-				a := input(s, sigma, 3)
-				f, err := meth.qb(a, s.k, &sampling.Options{Seed: 1, Oversample: s.over})
+				a := s.Input(sigma, 3)
+				f, err := meth.qb(a, s.K, &sampling.Options{Seed: 1, Oversample: s.Over})
 				require.NoError(t, err)
 				// Backward error of the products and QR: ≲ (m+n)·ℓ·ε·κ(A_k)
 				// with κ(A_k) = 2^(k−1) ≤ 256 here; 1e-10 covers it.
@@ -167,19 +144,19 @@ func TestPowerIterations(t *testing.T) {
 }
 
 func TestFloat32Input(t *testing.T) {
-	for _, s := range []shape{{90, 40, 8, 0, false}, {40, 90, 8, 3, false}} {
-		a64 := testmat.Incoherent(s.m, s.n, testmat.ActivationLike(min(s.m, s.n)), 2)
+	for _, s := range []testmat.Shape{{M: 90, N: 40, K: 8}, {M: 40, N: 90, K: 8, Over: 3}} {
+		a64 := testmat.Incoherent(s.M, s.N, testmat.ActivationLike(min(s.M, s.N)), 2)
 		a32 := testmat.To32(a64)
-		w := mat.NewDense(s.m, s.n, nil) // the float32 values, widened exactly
-		for i := 0; i < s.m; i++ {
-			for j := 0; j < s.n; j++ {
-				w.Set(i, j, float64(a32.Data[i*s.n+j]))
+		w := mat.NewDense(s.M, s.N, nil) // the float32 values, widened exactly
+		for i := 0; i < s.M; i++ {
+			for j := 0; j < s.N; j++ {
+				w.Set(i, j, float64(a32.Data[i*s.N+j]))
 			}
 		}
-		opts := &sampling.Options{Seed: 5, Oversample: s.over}
-		f32, err := sampling.QB(a32, s.k, opts)
+		opts := &sampling.Options{Seed: 5, Oversample: s.Over}
+		f32, err := sampling.QB(a32, s.K, opts)
 		require.NoError(t, err)
-		fw, err := sampling.QB(w, s.k, opts)
+		fw, err := sampling.QB(w, s.K, opts)
 		require.NoError(t, err)
 		// float32 → float64 widening is exact, so both runs do the same
 		// float64 arithmetic on the same numbers; only the summation order
@@ -303,30 +280,30 @@ func TestZeroAndDependent(t *testing.T) {
 }
 
 func TestSVDForm(t *testing.T) {
-	for _, s := range shapes {
-		t.Run(fmt.Sprintf("%dx%d/k=%d/p=%d", s.m, s.n, s.k, s.over), func(t *testing.T) {
-			sigma := testmat.PowerLaw(min(s.m, s.n), 2, 0)
-			a := input(s, sigma, 11)
-			f, err := sampling.SVD(a, s.k, &sampling.Options{Seed: 2, Oversample: s.over})
+	for _, s := range testmat.PropertyShapes() {
+		t.Run(fmt.Sprintf("%dx%d/k=%d/p=%d", s.M, s.N, s.K, s.Over), func(t *testing.T) {
+			sigma := testmat.PowerLaw(min(s.M, s.N), 2, 0)
+			a := s.Input(sigma, 11)
+			f, err := sampling.SVD(a, s.K, &sampling.Options{Seed: 2, Oversample: s.Over})
 			require.NoError(t, err)
 			var u, v mat.Dense
 			f.UTo(&u)
 			f.VTo(&v)
 			um, _ := u.Dims()
 			vn, _ := v.Dims()
-			require.Equal(t, [2]int{s.m, s.n}, [2]int{um, vn})
-			assert.LessOrEqual(t, testmat.OrthError(&u), 1e-13*float64(s.k))
-			assert.LessOrEqual(t, testmat.OrthError(&v), 1e-13*float64(s.k))
+			require.Equal(t, [2]int{s.M, s.N}, [2]int{um, vn})
+			assert.LessOrEqual(t, testmat.OrthError(&u), 1e-13*float64(s.K))
+			assert.LessOrEqual(t, testmat.OrthError(&v), 1e-13*float64(s.K))
 			sv := f.Values(nil)
 			for j := range sv {
 				// Singular values of a projection of A never exceed A's
 				// (interlacing), up to rounding ε·σ₁·(m+n).
-				assert.LessOrEqual(t, sv[j], sigma[j]+float64(s.m+s.n)*eps)
+				assert.LessOrEqual(t, sv[j], sigma[j]+float64(s.M+s.N)*eps)
 				if j > 0 {
 					assert.LessOrEqual(t, sv[j], sv[j-1])
 				}
 			}
-			assert.GreaterOrEqual(t, lowrank.RelError(a, f), testmat.OptimalError(sigma, s.k)-1e-12)
+			assert.GreaterOrEqual(t, lowrank.RelError(a, f), testmat.OptimalError(sigma, s.K)-1e-12)
 		})
 	}
 }

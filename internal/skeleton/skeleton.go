@@ -12,6 +12,7 @@
 package skeleton
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -122,16 +123,32 @@ const (
 	safeHi = 0x1p16
 )
 
-// Prepare validates a call of rank k with oversampling over on a (a matrix
-// of be) in orientation o, reads a once for its norm and largest element,
-// and returns the problem. The sketch width is ℓ = k + over, capped at the
-// rows of op(A) without overflow. Errors: ErrEmpty, ErrRank, ErrOption
-// (negative oversampling or power iterations, unknown orientation),
-// ErrShape (a malformed *lowrank.Dense32), and a *lowrank.NotFiniteError
-// for the first NaN or ±Inf element.
-func Prepare(be lowrank.Backend, a lowrank.Matrix, k, over, powerIters int, o lowrank.Orientation) (Problem, error) {
-	if over < 0 || powerIters < 0 {
-		return Problem{}, fmt.Errorf("%w: Oversample = %d and PowerIters = %d must be ≥ 0", lowrank.ErrOption, over, powerIters)
+// Params are the options every randomized method has, and the result of
+// checking the method's own options (Err).
+type Params struct {
+	Oversample, PowerIters int
+	Tolerance              float64
+	Err                    error
+}
+
+// Prepare validates a call of rank k on a (a matrix of be) with the
+// parameters p in orientation o, reads a once for its norm and largest
+// element, and returns the problem. The sketch width is ℓ = k +
+// Oversample, capped at the rows of op(A) without overflow. Errors: p.Err,
+// ErrEmpty, ErrRank, ErrOption (negative oversampling or power iterations,
+// a tolerance outside [0, 1), an unknown orientation), ErrShape (a
+// malformed *lowrank.Dense32), and a *lowrank.NotFiniteError for the first
+// NaN or ±Inf element.
+func Prepare(be lowrank.Backend, a lowrank.Matrix, k int, p Params, o lowrank.Orientation) (Problem, error) {
+	if p.Err != nil {
+		return Problem{}, p.Err
+	}
+	over := p.Oversample
+	if over < 0 || p.PowerIters < 0 {
+		return Problem{}, fmt.Errorf("%w: Oversample = %d and PowerIters = %d must be ≥ 0", lowrank.ErrOption, over, p.PowerIters)
+	}
+	if err := CheckTolerance(p.Tolerance); err != nil {
+		return Problem{}, err
 	}
 	if d, ok := a.(*lowrank.Dense32); ok {
 		if err := d.Check(); err != nil {
@@ -146,7 +163,7 @@ func Prepare(be lowrank.Backend, a lowrank.Matrix, k, over, powerIters int, o lo
 	if err != nil {
 		return Problem{}, err
 	}
-	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k}
+	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k, Tol: p.Tolerance}
 	if trans {
 		pr.P, pr.S = n, m
 	}
@@ -255,8 +272,9 @@ func CheckTolerance(tol float64) error {
 }
 
 // FinishQB writes the QB of op(A) from q, an orthonormal P×ℓ basis of the
-// sketch, into dst: B = qᵀ·op(A), truncated to the k leading directions of
-// B when ℓ > k (TruncateRank). With pr.Tol > 0 the rank is the smallest
+// sketch, into dst: B = qᵀ·op(A), truncated when ℓ > k to the k leading
+// left singular vectors of B: with B·Bᵀ = W·Λ·Wᵀ, Q' = q·W_k and
+// B' = W_kᵀ·B, again a QB since W is orthonormal. With pr.Tol > 0 the rank is the smallest
 // k ≤ pr.K meeting the tolerance (RankForTolerance); if none does, dst
 // holds the rank-pr.K QB and the error wraps lowrank.ErrTolerance. dst's
 // matrices are reused when their shapes fit.
@@ -278,7 +296,7 @@ func FinishQB(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem,
 		}
 		return setNorms(be, dst, pr)
 	}
-	bt, err := FullBT(sc, be, pr, q)
+	bt, err := fullBT(sc, be, pr, q)
 	if err != nil {
 		return err
 	}
@@ -299,8 +317,8 @@ func FinishQB(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem,
 	return nil
 }
 
-// FullBT returns Bᵀ = op(A)ᵀ·q (S×ℓ) in the slot sc.BT.
-func FullBT(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (lowrank.Matrix, error) {
+// fullBT returns Bᵀ = op(A)ᵀ·q (S×ℓ) in the slot sc.BT.
+func fullBT(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (lowrank.Matrix, error) {
 	_, l := q.Dims()
 	bt, err := sc.BT.Get(be, pr.S, l)
 	if err != nil {
@@ -371,18 +389,6 @@ func truncateWith(be lowrank.Backend, dst *lowrank.Factors, pr Problem, q, bt, w
 	return setNorms(be, dst, pr)
 }
 
-// TruncateRank reduces the rank-ℓ QB (q, B = btᵀ) of op(A) to rank k ≤ ℓ
-// by keeping the k leading left singular vectors of B: with
-// B·Bᵀ = W·Λ·Wᵀ, Q' = q·W_k and B' = W_kᵀ·B, written into dst. bt is
-// overwritten.
-func TruncateRank(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q, bt lowrank.Matrix, k int) error {
-	w, _, err := eigenB(sc, be, pr, bt)
-	if err != nil {
-		return err
-	}
-	return truncateWith(be, dst, pr, q, bt, w, k)
-}
-
 // RankForTolerance returns the smallest k ≤ len(lam) with
 //
 //	(normA2 − Σ_{i≤k} λ_i) ≤ tol²·normA2,
@@ -403,19 +409,6 @@ func RankForTolerance(normA2 float64, lam []float64, tol float64) (k int, met bo
 	return len(lam), normA2-kept <= target
 }
 
-// TruncateTolerance reduces the rank-ℓ QB (q, B = btᵀ) of op(A) to the
-// smallest rank k whose error is at most tol·‖A‖_F (RankForTolerance),
-// written into dst, and reports whether the tolerance was met; if not, dst
-// holds the full rank-ℓ QB. bt is overwritten.
-func TruncateTolerance(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q, bt lowrank.Matrix, tol float64) (met bool, err error) {
-	w, lam, err := eigenB(sc, be, pr, bt)
-	if err != nil {
-		return false, err
-	}
-	k, met := RankForTolerance(pr.SquaredNormA, lam, tol)
-	return met, truncateWith(be, dst, pr, q, bt, w, k)
-}
-
 // FinishSVD returns the rank-k SVD U (m×k), S, V (n×k) of A itself from
 // q, an orthonormal P×ℓ basis of the sketch of op(A): Bᵀ = op(A)ᵀ·q, then
 // Bᵀ = Q₂·R (thin QR), R = U_R·Σ·V_Rᵀ, so op(A) ≈ (q·V_R)·Σ·(Q₂·U_R)ᵀ;
@@ -427,7 +420,7 @@ func FinishSVD(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (u
 	if pr.S < l {
 		return nil, nil, nil, fmt.Errorf("%w: the SVD form needs ℓ = %d ≤ %d columns of op(A)", lowrank.ErrRank, l, pr.S)
 	}
-	bt, err := FullBT(sc, be, pr, q)
+	bt, err := fullBT(sc, be, pr, q)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -495,26 +488,61 @@ func Flip(o lowrank.Orientation, t bool) lowrank.Orientation {
 	return o
 }
 
-// HostQB runs a QB algorithm on the CPU backend for a host matrix a: a
-// *mat.Dense or *lowrank.Dense32 is used in place, and so is a
-// mat.Transpose of either (the algorithm then runs on the stored matrix
-// with the orientation flipped); any other mat.Matrix is copied. run
-// receives the stored matrix and the orientation to use on it; the result
-// is oriented to a.
-func HostQB(a mat.Matrix, o lowrank.Orientation, run func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error) (*lowrank.QB, error) {
-	h, t := cpu.HostMatrix(a)
-	var f lowrank.Factors
-	if err := run(cpu.Backend{}, &f, h, Flip(o, t)); err != nil {
-		return nil, err
-	}
-	return lowrank.NewQB(f.Q.(*mat.Dense), f.B.(*mat.Dense), f.Trans != t), nil
+// Method is one randomized algorithm as the skeleton drives it: a backend
+// and its scratch, the orientation asked for, and Basis, which validates a
+// call and returns the problem and an orthonormal P×ℓ basis of the sketch
+// of op(A) (a scratch matrix). Packages sampling and rsvd supply Basis; the
+// rest is written here once.
+type Method struct {
+	Backend     lowrank.Backend
+	Scratch     *Scratch
+	Orientation lowrank.Orientation
+	Basis       func(a lowrank.Matrix, k int, o lowrank.Orientation) (Problem, lowrank.Matrix, error)
 }
 
-// HostSVD is HostQB for an SVD algorithm returning U, S, V of the stored
-// matrix; the result is oriented to a.
-func HostSVD(a mat.Matrix, o lowrank.Orientation, run func(be lowrank.Backend, h lowrank.Matrix, o lowrank.Orientation) (u, v lowrank.Matrix, s []float64, err error)) (*lowrank.SVD, error) {
+// QBTo computes the rank-k QB of a into dst (FinishQB on the basis).
+func (m Method) QBTo(dst *lowrank.Factors, a lowrank.Matrix, k int) error {
+	pr, q, err := m.Basis(a, k, m.Orientation)
+	if err != nil {
+		return err
+	}
+	return FinishQB(m.Scratch, m.Backend, dst, pr, q)
+}
+
+// SVD computes the rank-k SVD U (m×k), S, V (n×k) of a (FinishSVD on the
+// basis).
+func (m Method) SVD(a lowrank.Matrix, k int) (u, v lowrank.Matrix, s []float64, err error) {
+	pr, q, err := m.Basis(a, k, m.Orientation)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return FinishSVD(m.Scratch, m.Backend, pr, q)
+}
+
+// HostQB runs a method on the CPU backend for a host matrix a: a
+// *mat.Dense or *lowrank.Dense32 is used in place, and so is a
+// mat.Transpose of either (the method then runs on the stored matrix with
+// the orientation flipped); any other mat.Matrix is copied. The result is
+// oriented to a. A result that comes with lowrank.ErrTolerance is returned
+// beside that error.
+func HostQB(a mat.Matrix, k int, method func(be lowrank.Backend) Method) (*lowrank.QB, error) {
 	h, t := cpu.HostMatrix(a)
-	u, v, s, err := run(cpu.Backend{}, h, Flip(o, t))
+	m := method(cpu.Backend{})
+	m.Orientation = Flip(m.Orientation, t)
+	var f lowrank.Factors
+	err := m.QBTo(&f, h, k)
+	if err != nil && !errors.Is(err, lowrank.ErrTolerance) {
+		return nil, err
+	}
+	return lowrank.NewQB(f.Q.(*mat.Dense), f.B.(*mat.Dense), f.Trans != t), err
+}
+
+// HostSVD is HostQB for the SVD form.
+func HostSVD(a mat.Matrix, k int, method func(be lowrank.Backend) Method) (*lowrank.SVD, error) {
+	h, t := cpu.HostMatrix(a)
+	m := method(cpu.Backend{})
+	m.Orientation = Flip(m.Orientation, t)
+	u, v, s, err := m.SVD(h, k)
 	if err != nil {
 		return nil, err
 	}

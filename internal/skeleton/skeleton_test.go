@@ -61,16 +61,23 @@ func TestPrepareErrors(t *testing.T) {
 		"negative q":      {2, 0, -3, lowrank.OrientAuto, lowrank.ErrOption},
 		"bad orientation": {2, 0, 0, lowrank.Orientation(7), lowrank.ErrOption},
 	} {
-		_, err := Prepare(be, a, c.k, c.over, c.q, c.o)
+		_, err := Prepare(be, a, c.k, Params{Oversample: c.over, PowerIters: c.q}, c.o)
 		assert.ErrorIs(t, err, c.want, name)
 	}
-	_, err := Prepare(be, &mat.Dense{}, 1, 0, 0, lowrank.OrientAuto)
+	for _, tol := range []float64{-0.1, 1, math.NaN(), math.Inf(1)} {
+		_, err := Prepare(be, a, 2, Params{Tolerance: tol}, lowrank.OrientAuto)
+		assert.ErrorIs(t, err, lowrank.ErrOption, "tolerance %v", tol)
+	}
+	boom := errors.New("the method's own option")
+	_, err := Prepare(be, a, 2, Params{Err: boom}, lowrank.OrientAuto)
+	assert.ErrorIs(t, err, boom)
+	_, err = Prepare(be, &mat.Dense{}, 1, Params{}, lowrank.OrientAuto)
 	assert.ErrorIs(t, err, lowrank.ErrEmpty)
 	bad := &lowrank.Dense32{Rows: 3, Cols: 3, Stride: 3, Data: make([]float32, 5)}
-	_, err = Prepare(be, bad, 1, 0, 0, lowrank.OrientAuto)
+	_, err = Prepare(be, bad, 1, Params{}, lowrank.OrientAuto)
 	assert.ErrorIs(t, err, lowrank.ErrShape, "short Dense32")
 	a.Set(4, 1, math.Inf(1))
-	_, err = Prepare(be, a, 2, 0, 0, lowrank.OrientAuto)
+	_, err = Prepare(be, a, 2, Params{}, lowrank.OrientAuto)
 	var nf *lowrank.NotFiniteError
 	require.ErrorAs(t, err, &nf)
 	assert.Equal(t, [2]int{4, 1}, [2]int{nf.Row, nf.Col})
@@ -79,10 +86,10 @@ func TestPrepareErrors(t *testing.T) {
 func TestPrepareShapes(t *testing.T) {
 	be := cpu.Backend{}
 	a := gaussian(9, 4, 2)
-	pr, err := Prepare(be, a, 2, math.MaxInt, 0, lowrank.OrientAuto)
+	pr, err := Prepare(be, a, 2, Params{Oversample: math.MaxInt}, lowrank.OrientAuto)
 	require.NoError(t, err, "oversampling by MaxInt must not overflow")
 	assert.Equal(t, Problem{A: a, M: 9, N: 4, Trans: true, P: 4, S: 9, K: 2, L: 4, Scale: 1, SquaredNormA: pr.SquaredNormA}, pr)
-	pr, err = Prepare(be, a, 2, 3, 0, lowrank.OrientRows)
+	pr, err = Prepare(be, a, 2, Params{Oversample: 3}, lowrank.OrientRows)
 	require.NoError(t, err)
 	assert.Equal(t, [5]int{9, 4, 2, 5, 0}, [5]int{pr.P, pr.S, pr.K, pr.L, boolInt(pr.Trans)})
 }
@@ -100,13 +107,13 @@ func boolInt(b bool) int {
 func TestPrepareScale(t *testing.T) {
 	be := cpu.Backend{}
 	a := gaussian(7, 5, 3)
-	base, err := Prepare(be, a, 2, 0, 0, lowrank.OrientAuto)
+	base, err := Prepare(be, a, 2, Params{}, lowrank.OrientAuto)
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, base.Scale, "ordinary inputs are not scaled")
 	for _, e := range []int{-1070, -1000, -600, -200, -20, 20, 200, 600, 1000} {
 		var s mat.Dense
 		s.Scale(math.Ldexp(1, e), a)
-		pr, err := Prepare(be, &s, 2, 0, 0, lowrank.OrientAuto)
+		pr, err := Prepare(be, &s, 2, Params{}, lowrank.OrientAuto)
 		require.NoError(t, err, "2^%d", e)
 		amax := mat.Max(&s)
 		amax = math.Max(amax, -mat.Min(&s))
@@ -172,7 +179,7 @@ func TestFinishQBTolerance(t *testing.T) {
 	var us, a mat.Dense
 	us.Mul(u, mat.NewDiagDense(3, []float64{4, 2, 1}))
 	a.Mul(&us, v.T())
-	pr, err := Prepare(be, &a, 3, 0, 0, lowrank.OrientRows)
+	pr, err := Prepare(be, &a, 3, Params{}, lowrank.OrientRows)
 	require.NoError(t, err)
 	q := mat.DenseCopyOf(u) // the exact range
 	var sc Scratch
@@ -203,21 +210,25 @@ func TestFlipAndHost(t *testing.T) {
 	assert.Equal(t, lowrank.OrientAuto, Flip(lowrank.OrientAuto, true))
 	assert.Equal(t, lowrank.OrientRows, Flip(lowrank.OrientRows, false))
 	a := gaussian(8, 5, 7)
-	run := func(be lowrank.Backend, dst *lowrank.Factors, h lowrank.Matrix, o lowrank.Orientation) error {
-		pr, err := Prepare(be, h, 5, 0, 0, o)
-		if err != nil {
-			return err
+	// A method whose basis is the identity on op(A)'s rows: an exact QB.
+	identity := func(be lowrank.Backend) Method {
+		m := Method{Backend: be, Scratch: &Scratch{}}
+		m.Basis = func(h lowrank.Matrix, k int, o lowrank.Orientation) (Problem, lowrank.Matrix, error) {
+			pr, err := Prepare(be, h, k, Params{}, o)
+			if err != nil {
+				return pr, nil, err
+			}
+			q := mat.NewDense(pr.P, pr.P, nil)
+			for i := range pr.P {
+				q.Set(i, i, 1)
+			}
+			pr.K, pr.L = pr.P, pr.P
+			return pr, q, nil
 		}
-		// The identity basis of op(A)'s rows: an exact QB.
-		q := mat.NewDense(pr.P, pr.P, nil)
-		for i := range pr.P {
-			q.Set(i, i, 1)
-		}
-		pr.K = pr.P
-		return FinishQB(&Scratch{}, be, dst, pr, q)
+		return m
 	}
 	for _, in := range []mat.Matrix{a, a.T()} {
-		f, err := HostQB(in, lowrank.OrientAuto, run)
+		f, err := HostQB(in, 5, identity)
 		require.NoError(t, err)
 		r, c := in.Dims()
 		fr, fc := f.Dims()
@@ -225,9 +236,19 @@ func TestFlipAndHost(t *testing.T) {
 		var rec mat.Dense
 		f.Reconstruct(&rec)
 		assert.True(t, mat.EqualApprox(&rec, in, 1e-14))
+		s, err := HostSVD(in, 5, identity)
+		require.NoError(t, err)
+		sr, sc := s.Dims()
+		assert.Equal(t, [2]int{r, c}, [2]int{sr, sc})
+		assert.InDelta(t, 0, lowrank.RelError(in, s), 1e-14)
 	}
-	_, err := HostQB(a, lowrank.OrientAuto, func(lowrank.Backend, *lowrank.Factors, lowrank.Matrix, lowrank.Orientation) error {
-		return errors.New("boom")
-	})
+	failing := func(be lowrank.Backend) Method {
+		return Method{Backend: be, Scratch: &Scratch{}, Basis: func(lowrank.Matrix, int, lowrank.Orientation) (Problem, lowrank.Matrix, error) {
+			return Problem{}, nil, errors.New("boom")
+		}}
+	}
+	_, err := HostQB(a, 2, failing)
+	assert.EqualError(t, err, "boom")
+	_, err = HostSVD(a, 2, failing)
 	assert.EqualError(t, err, "boom")
 }

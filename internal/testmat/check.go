@@ -55,3 +55,50 @@ func OrthError(q mat.Matrix) float64 {
 // Sigma returns the singular values used by Incoherent for a spectrum
 // function applied to min(m, n) values, for convenience in tables.
 func Sigma(m, n int, spectrum func(int) []float64) []float64 { return spectrum(min(m, n)) }
+
+// Shape is one case of the property tests of the randomized methods: an
+// M×N input (held as a strided view if Strided), rank K, oversampling Over.
+type Shape struct {
+	M, N, K, Over int
+	Strided       bool
+}
+
+// PropertyShapes covers tall, wide and square inputs, one row and one
+// column, k = 1 and k = min(m, n), ℓ > k, and a strided view.
+func PropertyShapes() []Shape {
+	return []Shape{
+		{60, 40, 5, 0, false}, {40, 60, 5, 5, false}, // tall, wide
+		{50, 50, 10, 3, false},                       // square, ℓ > k
+		{1, 30, 1, 0, false}, {30, 1, 1, 3, false}, // 1×n, m×1
+		{45, 25, 25, 0, false}, {25, 45, 25, 4, false}, // k = min(m, n)
+		{80, 30, 1, 2, false}, // k = 1
+		{70, 35, 6, 4, true},  // strided view
+	}
+}
+
+// Input returns an incoherent matrix of s's shape with singular values
+// sigma, as a strided view if s asks for one.
+func (s Shape) Input(sigma []float64, seed uint64) *mat.Dense {
+	a := Incoherent(s.M, s.N, sigma, seed)
+	if s.Strided {
+		return Strided(a)
+	}
+	return a
+}
+
+// ProjectionResidual returns ‖A − QQᵀA‖_F / ‖A‖_F, Q the first l columns
+// of the Q factor of a Householder QR of y (float64, gonum): how much of A
+// lies outside the span of y's first l columns.
+func ProjectionResidual(a, y mat.Matrix, l int) float64 {
+	var qr mat.QR
+	qr.Factorize(y)
+	var q mat.Dense
+	qr.QTo(&q)
+	m, _ := y.Dims()
+	ql := q.Slice(0, m, 0, l)
+	var p, res mat.Dense
+	p.Mul(ql.T(), a)
+	res.Mul(ql, &p)
+	res.Sub(a, &res)
+	return mat.Norm(&res, 2) / mat.Norm(a, 2)
+}
