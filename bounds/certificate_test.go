@@ -28,13 +28,13 @@ func roundoff(m, n int, normA float64) float64 {
 }
 
 type fixture struct {
-	spec   testmat.Spectrum
-	str    testmat.Structure
-	a      *mat.Dense
-	ex     *Exact
-	sigma  []float64
-	normA  float64
-	m, n   int
+	spec  testmat.Spectrum
+	str   testmat.Structure
+	a     *mat.Dense
+	ex    *Exact
+	sigma []float64
+	normA float64
+	m, n  int
 }
 
 func newFixture(t testing.TB, sp testmat.Spectrum, st testmat.Structure, m, n, k int, seed uint64) fixture {

@@ -17,8 +17,6 @@ import (
 
 const eps = 0x1p-52
 
-
-
 func TestQBProperties(t *testing.T) {
 	for _, norm := range []rsvd.Normalizer{rsvd.QR, rsvd.LU, rsvd.None} {
 		for _, s := range testmat.PropertyShapes() {

@@ -20,7 +20,6 @@ import (
 
 const eps = 0x1p-52
 
-
 // methods are the QB-producing entry points of the package.
 var methods = []struct {
 	name string
@@ -29,7 +28,6 @@ var methods = []struct {
 	{"QB", sampling.QB},
 	{"Nystrom", sampling.Nystrom},
 }
-
 
 // TestQBProperties checks THEORY.md §6 checks 2, 5 and 6 for every method
 // and shape, and checks 1 (exact recovery) on exact-rank inputs.

@@ -68,7 +68,7 @@ type Shape struct {
 func PropertyShapes() []Shape {
 	return []Shape{
 		{60, 40, 5, 0, false}, {40, 60, 5, 5, false}, // tall, wide
-		{50, 50, 10, 3, false},                       // square, ℓ > k
+		{50, 50, 10, 3, false},                     // square, ℓ > k
 		{1, 30, 1, 0, false}, {30, 1, 1, 3, false}, // 1×n, m×1
 		{45, 25, 25, 0, false}, {25, 45, 25, 4, false}, // k = min(m, n)
 		{80, 30, 1, 2, false}, // k = 1
