@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkCompress times Compress plus Release of one activation, and
-// Reconstruct and WeightGrad of a saved one, at the demo's shapes.
+// Reconstruct and WeightGradOutIn of a saved one, at the demo's shapes.
 func BenchmarkCompress(b *testing.B) {
 	for _, sh := range []struct{ L, d, k int }{{1024, 64, 16}, {1024, 128, 32}, {4096, 256, 64}} {
 		x := testmat.To32(testmat.Incoherent(sh.L, sh.d, testmat.ActivationLike(sh.d), 1))
@@ -46,7 +46,7 @@ func BenchmarkCompress(b *testing.B) {
 				var dst mat.Dense
 				for b.Loop() {
 					dst.Reset()
-					_ = s.WeightGrad(&dst, g)
+					_ = s.WeightGradOutIn(&dst, g)
 				}
 			})
 		}

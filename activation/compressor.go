@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/cpu"
-	"github.com/loract/loract/exact"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
@@ -22,21 +20,35 @@ func View(batch, seq, hidden int, data []float32) *lowrank.Dense32 {
 	return lowrank.NewDense32(batch*seq, hidden, data)
 }
 
-// Compressor saves activations for backward. It is safe for concurrent
-// use. Close releases its scratch memory.
+// Key identifies a tensor for sharing one saved activation between the
+// consumers of that tensor (the q, k and v projections of one LayerNorm
+// output; a frozen layer and its LoRA branch): ID is the caller's name for
+// the tensor and Version changes whenever its buffer is overwritten. See
+// CompressKey.
+type Key struct {
+	ID, Version uint64
+}
+
+// Compressor saves activations for backward. All its methods are safe for
+// concurrent use: Compress, CompressKey, Join, Stats, ResetPeak and Close
+// may be called from any goroutines at any time (after Close, Compress
+// returns ErrClosed). Close releases its scratch memory.
 type Compressor struct {
 	cfg     Config
 	be      lowrank.Backend
-	workers chan *worker // idle decomposers
-	sem     chan struct{}
+	workers chan *worker  // idle decomposers
+	sem     chan struct{} // bounds the goroutines of asynchronous mode
 
 	mu      sync.Mutex
+	idle    *sync.Cond // signalled when pending falls to 0
+	closed  bool
+	shut    bool // workers released
 	calls   uint64
-	cache   map[cacheKey]*Saved
+	pending int
+	keys    map[Key]*Saved
 	stats   map[string]*LayerStats
 	order   []string
 	total   LayerStats
-	pending sync.WaitGroup
 	errs    []error
 }
 
@@ -46,22 +58,19 @@ func New(cfg Config) (*Compressor, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	c := &Compressor{cfg: cfg, be: cfg.Backend, cache: map[cacheKey]*Saved{}, stats: map[string]*LayerStats{}}
+	c := &Compressor{cfg: cfg, be: cfg.Backend, keys: map[Key]*Saved{}, stats: map[string]*LayerStats{}}
+	c.idle = sync.NewCond(&c.mu)
 	if c.be == nil {
 		c.be = cpu.Backend{}
 	}
-	if _, cpu := c.be.(cpu.Backend); !cpu && cfg.Workers > 1 {
+	if _, host := c.be.(cpu.Backend); !host && cfg.Workers > 1 {
 		return nil, fmt.Errorf("%w: Workers = %d on backend %s: a device backend serves one goroutine (its own stream); use Workers ≤ 1",
 			lowrank.ErrOption, cfg.Workers, c.be.Name())
 	}
 	n := max(1, cfg.Workers)
 	c.workers = make(chan *worker, n)
 	for range n {
-		c.workers <- &worker{
-			be:    c.be,
-			rows:  sampling.NewDecomposer(c.be),
-			gauss: rsvd.NewDecomposer(c.be),
-		}
+		c.workers <- &worker{be: c.be, rows: sampling.NewDecomposer(c.be), gauss: rsvd.NewDecomposer(c.be)}
 	}
 	if cfg.Workers > 0 {
 		c.sem = make(chan struct{}, cfg.Workers)
@@ -72,81 +81,97 @@ func New(cfg Config) (*Compressor, error) {
 // Config returns the compressor's configuration.
 func (c *Compressor) Config() Config { return c.cfg }
 
-// Close waits for pending compressions and releases the decomposers'
-// scratch matrices. Saved handles stay usable.
+// Close stops new compressions (Compress returns ErrClosed), waits for the
+// pending ones and releases the decomposers' scratch matrices. Saved
+// handles stay usable. A second Close only waits.
 func (c *Compressor) Close() {
-	c.pending.Wait()
+	c.mu.Lock()
+	c.closed = true
+	for c.pending > 0 {
+		c.idle.Wait()
+	}
+	shut := c.shut
+	c.shut = true
+	c.mu.Unlock()
+	if shut {
+		return
+	}
 	for range cap(c.workers) {
 		w := <-c.workers
 		w.rows.Close()
 		w.gauss.Close()
+		w.f.Free(c.be)
 		c.workers <- w
 	}
 }
 
-// cacheKey identifies an activation by its memory: the address of its
-// first element (held as a pointer, so the buffer cannot be freed and its
-// address reused while the entry lives), shape and stride.
-type cacheKey struct {
-	ptr        unsafe.Pointer
-	obj        lowrank.Matrix
-	r, c, strd int
+// Compress saves the activation x of layer for backward and returns its
+// handle. x is an L×d matrix of the compressor's backend: on the CPU a
+// *mat.Dense or a *lowrank.Dense32 (see View), or a mat.Transpose of
+// either, read in place; any other mat.Matrix is copied first. x is not
+// modified, and nothing of it is referenced once the compression has
+// finished: when Compress returns, or with Workers > 0 when the handle's
+// Wait (or Join) returns — until then the caller must not overwrite x.
+//
+// Every call compresses afresh; a further consumer of the same tensor
+// shares the handle by saying so, with Saved.Retain or CompressKey.
+//
+// Cost: for RowSampling and Gaussian, about 4·L·d·ℓ·(1+q) flops (sketch
+// and projection, 4·L·d·ℓ per power iteration) plus O(min(L,d)·ℓ²) for the
+// QR, ℓ = k + Oversample, q = PowerIters; ExactSVD costs O(L·d·min(L,d)).
+//
+// Errors, each a *LayerError naming the layer: an empty or malformed x
+// (lowrank.ErrEmpty, lowrank.ErrShape), NaN or ±Inf in x (a
+// *lowrank.NotFiniteError with the position), factors beyond the storage
+// precision's range (lowrank.ErrNotFinite), a compression that panicked
+// (ErrPanic); ErrClosed after Close. With Workers > 0 the data errors come
+// from the handle's Wait and methods and from Join instead.
+func (c *Compressor) Compress(layer string, x lowrank.Matrix) (*Saved, error) {
+	return c.compress(layer, nil, x)
 }
 
-func keyOf(x lowrank.Matrix) cacheKey {
-	r, c := x.Dims()
-	switch x := x.(type) {
-	case *mat.Dense:
-		raw := x.RawMatrix()
-		if len(raw.Data) > 0 {
-			return cacheKey{ptr: unsafe.Pointer(&raw.Data[0]), r: r, c: c, strd: raw.Stride}
-		}
-	case *lowrank.Dense32:
-		if len(x.Data) > 0 {
-			// a float32 and a float64 matrix at one address differ in stride
-			// units; tell them apart by a negative stride.
-			return cacheKey{ptr: unsafe.Pointer(&x.Data[0]), r: r, c: c, strd: -x.Stride}
+// CompressKey is Compress for a tensor with several consumers: if a handle
+// saved under key is still live (not fully released), it is returned with
+// one more reference and nothing is compressed; otherwise x is compressed
+// and remembered under key until its last Release. Each consumer releases
+// the handle once. The key, never the memory address, decides: a buffer
+// that is overwritten with new data needs a new Version.
+func (c *Compressor) CompressKey(layer string, key Key, x lowrank.Matrix) (*Saved, error) {
+	return c.compress(layer, &key, x)
+}
+
+func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved, error) {
+	if x == nil {
+		return nil, &LayerError{Layer: layer, Err: fmt.Errorf("%w: nil activation", lowrank.ErrEmpty)}
+	}
+	if d, ok := x.(*lowrank.Dense32); ok {
+		if err := d.Check(); err != nil {
+			return nil, &LayerError{Layer: layer, Err: err}
 		}
 	}
-	return cacheKey{obj: x, r: r, c: c}
-}
-
-// Compress saves the activation x of layer for backward and returns its
-// handle. x is an L×d backend matrix (on the CPU a *mat.Dense or a
-// *lowrank.Dense32; see View for a (batch, seq, hidden) tensor); it is not
-// modified, and is not referenced after Compress returns (or, with
-// Workers > 0, after Join).
-//
-// If the same memory (same address, shape and stride) is already saved
-// and not yet fully released, Compress returns that handle with one more
-// reference instead of compressing again: each consumer releases it once.
-// The caller must not overwrite an activation while a handle to it is live.
-//
-// Cost: for Rows and Gaussian, about 4·L·d·ℓ·(1+q) flops (sketch and
-// projection, 4·L·d·ℓ per power iteration) plus O(min(L,d)·ℓ²) for the QR,
-// ℓ = k + Oversample, q = PowerIters; Exact costs O(L·d·min(L,d)). Compress returns a *LayerError wrapping a
-// *lowrank.NotFiniteError if x holds NaN or ±Inf (with Workers > 0, from
-// Join and from the handle's methods instead).
-func (c *Compressor) Compress(layer string, x lowrank.Matrix) (*Saved, error) {
 	rows, cols := x.Dims()
-	if rows == 0 || cols == 0 {
+	if rows <= 0 || cols <= 0 {
 		return nil, &LayerError{Layer: layer, Err: fmt.Errorf("%w: %d×%d", lowrank.ErrEmpty, rows, cols)}
 	}
-	key := keyOf(x)
 	c.mu.Lock()
-	if s, ok := c.cache[key]; ok {
-		s.mu.Lock()
-		s.refs++
-		s.mu.Unlock()
-		c.layer(layer).Shared++
+	if c.closed {
 		c.mu.Unlock()
-		return s, nil
+		return nil, &LayerError{Layer: layer, Err: ErrClosed}
+	}
+	if key != nil {
+		if s, ok := c.keys[*key]; ok && s.share() {
+			c.layer(layer).Shared++
+			c.mu.Unlock()
+			return s, nil
+		}
 	}
 	seed := c.cfg.Seed + 0x9e3779b97f4a7c15*c.calls
 	c.calls++
 	s := &Saved{c: c, layer: layer, rows: rows, cols: cols, refs: 1, key: key, done: make(chan struct{})}
-	c.cache[key] = s
-	c.pending.Add(1)
+	if key != nil {
+		c.keys[*key] = s
+	}
+	c.pending++
 	c.mu.Unlock()
 
 	if c.sem == nil {
@@ -164,49 +189,75 @@ func (c *Compressor) Compress(layer string, x lowrank.Matrix) (*Saved, error) {
 	return s, nil
 }
 
-// run compresses x into s and accounts it.
+// run compresses x into s and accounts it. A panic on the way becomes s's
+// error; the worker, the key and the pending count are released on every
+// path, and s.done is closed last.
 func (c *Compressor) run(s *Saved, x lowrank.Matrix, seed uint64) {
-	defer c.pending.Done()
+	var err error
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, r)
+		}
+		c.finish(s, err)
+	}()
 	w := <-c.workers
-	err := w.compress(s, x, &c.cfg, seed)
-	c.workers <- w
+	defer func() { c.workers <- w }()
+	err = w.compress(s, x, &c.cfg, seed)
+}
+
+// finish records the outcome of s's compression.
+func (c *Compressor) finish(s *Saved, err error) {
 	c.mu.Lock()
 	if err != nil {
 		s.err = &LayerError{Layer: s.layer, Err: err}
 		s.released = true
-		delete(c.cache, s.key)
+		if s.key != nil && c.keys[*s.key] == s {
+			delete(c.keys, *s.key)
+		}
 		if c.sem != nil { // a synchronous Compress returns its error itself
 			c.errs = append(c.errs, s.err)
 		}
 	} else {
 		c.account(s, +1)
 	}
+	c.pending--
+	if c.pending == 0 {
+		c.idle.Broadcast()
+	}
 	c.mu.Unlock()
 	close(s.done)
 }
 
-// Join waits until every pending compression has finished and returns the
-// errors of those that failed since the last Join (errors.Join of
-// *LayerError values), or nil. Call it between forward and backward.
+// Join waits until every compression started before or during the call has
+// finished and returns the errors of those that failed since the last Join
+// (errors.Join of *LayerError values), or nil. Call it between forward and
+// backward.
 func (c *Compressor) Join() error {
-	c.pending.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for c.pending > 0 {
+		c.idle.Wait()
+	}
 	err := errors.Join(c.errs...)
 	c.errs = nil
 	return err
 }
 
 // LayerStats is the memory accounting of one layer's saved activations (or
-// of all layers: Stats.Total). Bytes are those of the stored factors;
-// DenseBytes are the uncompressed equivalent, counted at float32 (4 bytes
-// per element, the precision training loops save activations in), so
-// that ratios are against float32 storage even for a float64 input.
+// of all layers: Stats.Total). Bytes are those of the stored factors (or
+// copies); DenseBytes are the uncompressed equivalent, counted at float32
+// (4 bytes per element, the precision training loops save activations in),
+// so that ratios are against float32 storage even for a float64 input.
 type LayerStats struct {
 	Layer string
-	// Calls counts compressions; Shared counts Compress calls answered by
-	// the dedup cache (counted under the layer that asked).
+	// Calls counts compressions; Shared counts CompressKey calls answered
+	// with a live handle (counted under the layer that asked).
 	Calls, Shared int
+	// Stored counts the activations kept as they are (method Uncompressed,
+	// a rank past the break-even point, or a missed tolerance), and
+	// ToleranceMisses those of them kept because no rank within the bound
+	// met a Tolerance policy.
+	Stored, ToleranceMisses int
 	// Live and Peak are the bytes held now and at most so far.
 	Live, Peak int
 	// DenseLive and DensePeak are the same for the uncompressed
@@ -246,7 +297,7 @@ func (c *Compressor) ResetPeak() {
 	defer c.mu.Unlock()
 	reset := func(s *LayerStats) {
 		s.Peak, s.DensePeak = s.Live, s.DenseLive
-		s.Calls, s.Shared, s.MaxRelError = 0, 0, 0
+		s.Calls, s.Shared, s.Stored, s.ToleranceMisses, s.MaxRelError = 0, 0, 0, 0, 0
 	}
 	reset(&c.total)
 	for _, s := range c.stats {
@@ -278,199 +329,37 @@ func (c *Compressor) account(s *Saved, sign int) {
 			st.Rank = s.rank
 			st.RelError = s.relErr
 			st.MaxRelError = max(st.MaxRelError, s.relErr)
-		}
-	}
-}
-
-// worker owns the decomposers and scratch of one goroutine.
-type worker struct {
-	be    lowrank.Backend
-	rows  *sampling.Decomposer
-	gauss *rsvd.Decomposer
-	f     lowrank.Factors
-	buf   mat.Dense
-}
-
-// host returns x as a host matrix, downloading a device matrix.
-func (w *worker) host(be lowrank.Backend, x lowrank.Matrix) (mat.Matrix, error) {
-	switch x := x.(type) {
-	case *mat.Dense:
-		return x, nil
-	case *lowrank.Dense32:
-		return x, nil
-	}
-	w.buf.Reset()
-	if err := be.Download(&w.buf, x); err != nil {
-		return nil, err
-	}
-	return &w.buf, nil
-}
-
-// compress fills s.p, s.r, s.rank, s.relErr and s.bytes.
-func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) error {
-	be := w.be
-	m, n := s.rows, s.cols
-	k := cfg.Rank.rank(m, n)
-	// Factors of rank k take k·(m+n) elements against m·n for X itself;
-	// beyond the break-even rank X is stored as it is. A tolerance policy
-	// decides after its search.
-	if cfg.Method == Uncompressed || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
-		return w.keepDense(s, be, x, cfg)
-	}
-	var tol float64
-	if cfg.Rank.kind == rankTol {
-		tol = cfg.Rank.tol
-	}
-	var err error
-	switch cfg.Method {
-	case ExactSVD:
-		return w.exact(s, be, x, k, cfg)
-	case RowSampling:
-		err = w.rows.QBTo(&w.f, x, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
-	case Gaussian:
-		err = w.gauss.QBTo(&w.f, x, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
-	}
-	if err != nil && !errors.Is(err, lowrank.ErrTolerance) {
-		return err
-	}
-	q, b := w.f.Q, w.f.B
-	if cfg.Rank.kind == rankTol {
-		if _, kk := q.Dims(); kk*(m+n) >= m*n {
-			return w.keepDense(s, be, x, cfg)
-		}
-	}
-	// op(X) ≈ Q·B. Not transposed: P = Q (m×k), R = B (k×n). Transposed
-	// (Q is n×k, B is k×m): X ≈ Bᵀ·Qᵀ, P = Bᵀ, R = Qᵀ.
-	qh, err := w.download(be, q, "q")
-	if err != nil {
-		return err
-	}
-	bh, err := w.download(be, b, "b")
-	if err != nil {
-		return err
-	}
-	if w.f.Trans {
-		s.p.packDense(bh, true, cfg.Precision)
-		s.r.packDense(qh, true, cfg.Precision)
-	} else {
-		s.p.packDense(qh, false, cfg.Precision)
-		s.r.packDense(bh, false, cfg.Precision)
-	}
-	_, s.rank = q.Dims()
-	s.relErr = w.f.RelError()
-	return w.finish(s, be, x, cfg)
-}
-
-// download returns a backend matrix as a *mat.Dense (itself on the CPU).
-func (w *worker) download(be lowrank.Backend, m lowrank.Matrix, name string) (*mat.Dense, error) {
-	if d, ok := m.(*mat.Dense); ok {
-		return d, nil
-	}
-	var d mat.Dense
-	if err := be.Download(&d, m); err != nil {
-		return nil, fmt.Errorf("downloading %s: %w", name, err)
-	}
-	return &d, nil
-}
-
-// exact stores the truncated exact SVD: P = U·diag(S), R = Vᵀ.
-func (w *worker) exact(s *Saved, be lowrank.Backend, x lowrank.Matrix, k int, cfg *Config) error {
-	h, err := w.host(be, x)
-	if err != nil {
-		return err
-	}
-	m, n := s.rows, s.cols
-	if err := lowrank.CheckFinite(h); err != nil {
-		return err
-	}
-	norm2A := lowrank.SquaredFrobenius(h)
-	if cfg.Rank.kind == rankTol {
-		k = min(m, n)
-	}
-	f, err := exact.TruncatedSVD(h, k)
-	if err != nil {
-		return err
-	}
-	sv := f.Values(nil)
-	if cfg.Rank.kind == rankTol {
-		kmax := cfg.Rank.rank(m, n)
-		target := (1 - cfg.Rank.tol*cfg.Rank.tol) * norm2A
-		k = kmax
-		for i, sum := 0, 0.0; i < kmax; i++ {
-			sum += sv[i] * sv[i]
-			if sum >= target {
-				k = i + 1
-				break
+			if s.r.empty() {
+				st.Stored++
+			}
+			if s.tolMiss {
+				st.ToleranceMisses++
 			}
 		}
-		if k*(m+n) >= m*n {
-			return w.keepDense(s, be, x, cfg)
-		}
-		f.Truncate(k)
 	}
-	var norm2B float64
-	for _, v := range sv[:k] {
-		norm2B += v * v
-	}
-	var us, v mat.Dense
-	f.UTo(&us)
-	f.VTo(&v)
-	raw := us.RawMatrix()
-	for i := 0; i < raw.Rows; i++ {
-		row := raw.Data[i*raw.Stride : i*raw.Stride+k]
-		for j := range row {
-			row[j] *= sv[j]
-		}
-	}
-	s.p.packDense(&us, false, cfg.Precision)
-	s.r.packDense(&v, true, cfg.Precision)
-	s.rank = k
-	s.relErr = lowrank.ErrorFromSquaredNorms(norm2A, norm2B)
-	return w.finish(s, be, x, cfg)
 }
 
-// keepDense stores x as it is, at the storage precision.
-func (w *worker) keepDense(s *Saved, be lowrank.Backend, x lowrank.Matrix, cfg *Config) error {
-	h, err := w.host(be, x)
-	if err != nil {
-		return err
+// release removes s from the key table and the accounting once its last
+// reference is dropped. c.mu must be held.
+func (c *Compressor) release(s *Saved) {
+	if s.key != nil && c.keys[*s.key] == s {
+		delete(c.keys, *s.key)
 	}
-	if err := lowrank.CheckFinite(h); err != nil {
-		return err
-	}
-	s.p.packMatrix(h, cfg.Precision)
-	s.r = packed{}
-	s.rank = min(s.rows, s.cols)
-	s.relErr = 0
-	return w.finish(s, be, x, cfg)
+	c.account(s, -1)
 }
 
-// finish sets s.bytes and, if asked, measures the error of the stored
-// factors exactly.
-func (w *worker) finish(s *Saved, be lowrank.Backend, x lowrank.Matrix, cfg *Config) error {
-	s.bytes = s.p.bytes() + s.r.bytes()
-	if !cfg.MeasureError {
-		return nil
-	}
-	h, err := w.host(be, x)
-	if err != nil {
-		return err
-	}
-	var rec mat.Dense
-	s.reconstruct(&rec)
-	var num, den float64
-	for i := 0; i < s.rows; i++ {
-		row := rec.RawRowView(i)
-		for j, v := range row {
-			a := h.At(i, j)
-			num += (a - v) * (a - v)
-			den += a * a
+// hostMatrix returns x as a host matrix for the CPU-side steps (the exact
+// SVD, a stored copy, error measurement), downloading a device matrix
+// into buf, and whether it is the transpose of the matrix stored.
+func hostMatrix(be lowrank.Backend, x lowrank.Matrix, buf *mat.Dense) (mat.Matrix, error) {
+	if m, ok := x.(mat.Matrix); ok {
+		if _, host := be.(cpu.Backend); host {
+			return m, nil
 		}
 	}
-	if den > 0 {
-		s.relErr = sqrt(num / den)
-	} else {
-		s.relErr = sqrt(num)
+	buf.Reset()
+	if err := be.Download(buf, x); err != nil {
+		return nil, err
 	}
-	return nil
+	return buf, nil
 }

@@ -75,7 +75,11 @@ func TestErrorAgainstOptimal(t *testing.T) {
 	assert.Less(t, errs[RowSampling], 1.5*opt)
 }
 
-func TestWeightGrad(t *testing.T) {
+// TestWeightGradConventions checks both layouts of a linear layer's weight
+// gradient against the product with the reconstruction, for factors and
+// for a stored copy, into float64 and float32 destinations, with g as a
+// float64 matrix, a float32 one and a transpose view.
+func TestWeightGradConventions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, sh := range shapes {
 		for _, m := range []Method{RowSampling, Uncompressed} {
@@ -91,24 +95,54 @@ func TestWeightGrad(t *testing.T) {
 			require.NoError(t, err)
 			s, err := c.Compress("x", x)
 			require.NoError(t, err)
-			var rec, want, got mat.Dense
+			var rec, outIn, inOut mat.Dense
 			require.NoError(t, s.Reconstruct(&rec))
-			want.Mul(g.T(), &rec)
-			require.NoError(t, s.WeightGrad(&got, g))
+			outIn.Mul(g.T(), &rec) // PyTorch: W is o×d, dW = Gᵀ·X
+			inOut.Mul(rec.T(), g)  // gonum: W is d×o, dW = Xᵀ·G
+			var got mat.Dense
+			require.NoError(t, s.WeightGradOutIn(&got, g))
 			// Both are products of the same stored factors in float64,
 			// grouped differently: ε·(L+d) relative.
-			assert.Less(t, relDiff(&want, &got), 1e-12, "%v %v", m, sh)
+			assert.Less(t, relDiff(&outIn, &got), 1e-12, "%v %v out×in", m, sh)
+			got.Reset()
+			require.NoError(t, s.WeightGradInOut(&got, g))
+			assert.Less(t, relDiff(&inOut, &got), 1e-12, "%v %v in×out", m, sh)
 			assert.True(t, mat.Equal(g, gCopy), "g is not modified")
-			// g as float32 and as a generic mat.Matrix (a transpose view)
-			// takes the other product paths; the float32 rounding of g is
-			// relative 2⁻²⁴, far inside 1e-6.
+			// g as float32 and as a generic transpose view take the other
+			// product paths; the float32 rounding of g (and of a float32
+			// destination) is relative 2⁻²⁴ per element, inside 1e-6.
 			var got32, gotT mat.Dense
-			require.NoError(t, s.WeightGrad(&got32, testmat.To32(g)))
-			assert.Less(t, relDiff(&want, &got32), 1e-6)
+			require.NoError(t, s.WeightGradOutIn(&got32, testmat.To32(g)))
+			assert.Less(t, relDiff(&outIn, &got32), 1e-6)
 			gt := mat.DenseCopyOf(g.T())
-			require.NoError(t, s.WeightGrad(&gotT, gt.T()))
-			assert.Less(t, relDiff(&want, &gotT), 1e-12)
+			require.NoError(t, s.WeightGradOutIn(&gotT, gt.T()))
+			assert.Less(t, relDiff(&outIn, &gotT), 1e-12)
+			var d32 lowrank.Dense32
+			require.NoError(t, s.WeightGradInOut(&d32, g))
+			assert.Less(t, relDiff(&inOut, &d32), 1e-6, "float32 destination")
+			var r32 lowrank.Dense32
+			require.NoError(t, s.Reconstruct(&r32))
+			assert.Less(t, relDiff(&rec, &r32), 1e-6, "float32 reconstruction")
 		}
+	}
+}
+
+// TestWeightGradAliasing: a destination that is the output gradient itself
+// (possible when both are d×d, o = d = L) gives the right answer: the
+// product goes through scratch.
+func TestWeightGradAliasing(t *testing.T) {
+	const n = 64
+	x := testmat.Incoherent(n, n, testmat.ActivationLike(n), 3)
+	for _, m := range []Method{RowSampling, Uncompressed} {
+		c, err := New(Config{Method: m, Rank: Fixed(8), Precision: lowrank.Float32})
+		require.NoError(t, err)
+		s, err := c.Compress("x", x)
+		require.NoError(t, err)
+		g := testmat.Gaussian(n, n, 4)
+		var want mat.Dense
+		require.NoError(t, s.WeightGradOutIn(&want, mat.DenseCopyOf(g)))
+		require.NoError(t, s.WeightGradOutIn(g, g))
+		assert.True(t, mat.EqualApprox(&want, g, 1e-12), "%v: dst = g", m)
 	}
 }
 
@@ -236,10 +270,13 @@ func TestReleaseAndShapeErrors(t *testing.T) {
 	var bad mat.Dense
 	bad.ReuseAs(30, 7)
 	assert.ErrorIs(t, s.Reconstruct(&bad), ErrShapeMismatch)
-	assert.ErrorIs(t, s.WeightGrad(&mat.Dense{}, mat.NewDense(29, 4, nil)), ErrShapeMismatch)
+	assert.ErrorIs(t, s.WeightGradOutIn(&mat.Dense{}, mat.NewDense(29, 4, nil)), ErrShapeMismatch)
 	var badW mat.Dense
-	badW.ReuseAs(4, 5)
-	assert.ErrorIs(t, s.WeightGrad(&badW, mat.NewDense(30, 4, nil)), ErrShapeMismatch)
+	badW.ReuseAs(6, 4) // in×out where out×in is asked
+	assert.ErrorIs(t, s.WeightGradOutIn(&badW, mat.NewDense(30, 4, nil)), ErrShapeMismatch)
+	assert.NoError(t, s.WeightGradInOut(&badW, mat.NewDense(30, 4, nil)))
+	assert.ErrorIs(t, s.Reconstruct(lowrank.NewDense32(30, 5, nil)), ErrShapeMismatch)
+	assert.ErrorIs(t, s.Reconstruct(mat.NewVecDense(3, nil)), lowrank.ErrShape, "unsupported destination type")
 	err = s.Reconstruct(&bad)
 	var le *LayerError
 	require.True(t, errors.As(err, &le))
@@ -248,44 +285,78 @@ func TestReleaseAndShapeErrors(t *testing.T) {
 	require.NoError(t, s.Release())
 	assert.ErrorIs(t, s.Release(), ErrReleased)
 	assert.ErrorIs(t, s.Reconstruct(&mat.Dense{}), ErrReleased)
-	assert.ErrorIs(t, s.WeightGrad(&mat.Dense{}, mat.NewDense(30, 4, nil)), ErrReleased)
+	assert.ErrorIs(t, s.WeightGradOutIn(&mat.Dense{}, mat.NewDense(30, 4, nil)), ErrReleased)
 	assert.ErrorIs(t, s.Retain(), ErrReleased)
 	_, err = c.Compress("empty", &mat.Dense{})
 	assert.ErrorIs(t, err, lowrank.ErrEmpty)
 }
 
-func TestDedup(t *testing.T) {
+// TestSharing: a second consumer shares a handle by saying so (Retain, or
+// the same Key); equal memory alone never shares.
+func TestSharing(t *testing.T) {
 	x := testmat.Incoherent(64, 16, testmat.ActivationLike(16), 1)
-	c, err := New(Config{Rank: Fixed(4), Precision: lowrank.BFloat16})
+	c, err := New(Config{Rank: Fixed(4)})
 	require.NoError(t, err)
-	q, err := c.Compress("q", x)
+	key := Key{ID: 7, Version: 1}
+	q, err := c.CompressKey("q", key, x)
 	require.NoError(t, err)
-	k, err := c.Compress("k", x)
-	require.NoError(t, err)
-	v, err := c.Compress("v", x.Slice(0, 64, 0, 16).(*mat.Dense)) // a view of the same memory
+	k, err := c.CompressKey("k", key, x)
 	require.NoError(t, err)
 	assert.Same(t, q, k)
-	assert.Same(t, q, v)
-	other, err := c.Compress("o", mat.DenseCopyOf(x)) // equal values, other memory
+	require.NoError(t, q.Retain()) // the v projection
+	v := q
+	plain, err := c.Compress("o", x) // the same memory, no key: compressed again
 	require.NoError(t, err)
-	assert.NotSame(t, q, other)
+	assert.NotSame(t, q, plain)
 
 	st := c.Stats()
-	require.Len(t, st.Layers, 4)
-	assert.Equal(t, 2, st.Total.Calls, "x compressed once, its copy once")
-	assert.Equal(t, 2, st.Total.Live/q.Bytes())
+	require.Len(t, st.Layers, 3)
+	assert.Equal(t, 2, st.Total.Calls, "x compressed once under the key, once without")
 	assert.Equal(t, 1, st.Layers[1].Shared)
-	assert.Equal(t, 1, st.Layers[2].Shared)
 
 	require.NoError(t, q.Release())
 	require.NoError(t, k.Release())
-	assert.Equal(t, q.Bytes(), c.Stats().Total.Live-other.Bytes(), "live until the last consumer releases")
+	assert.Equal(t, q.Bytes()+plain.Bytes(), c.Stats().Total.Live, "live until the last consumer releases")
 	require.NoError(t, v.Release())
 	assert.ErrorIs(t, v.Release(), ErrReleased)
-	// After the last release the memory may be compressed afresh.
-	again, err := c.Compress("q", x)
+	// After the last release the key is free: a new tensor under it is
+	// compressed afresh.
+	again, err := c.CompressKey("q", key, x)
 	require.NoError(t, err)
 	assert.NotSame(t, q, again)
+}
+
+// TestReusedBuffer: a buffer overwritten with new data and compressed again
+// (buffer pools and arenas do this) gets its own factors, with or without
+// a key of a new version.
+func TestReusedBuffer(t *testing.T) {
+	const L, d, k = 256, 32, 4
+	buf := testmat.To32(testmat.Incoherent(L, d, testmat.RankPlusNoise(d, k, 0), 1))
+	c, err := New(Config{Rank: Fixed(k), Precision: lowrank.Float32, MeasureError: true})
+	require.NoError(t, err)
+	first, err := c.CompressKey("layer1.in", Key{ID: 1, Version: 1}, buf)
+	require.NoError(t, err)
+	var firstRec mat.Dense
+	require.NoError(t, first.Reconstruct(&firstRec))
+	copy(buf.Data, testmat.To32(testmat.Incoherent(L, d, testmat.RankPlusNoise(d, k, 0), 2)).Data)
+	fresh := mat.DenseCopyOf(buf)
+	for _, get := range []func() (*Saved, error){
+		func() (*Saved, error) { return c.Compress("layer2.in", buf) },
+		func() (*Saved, error) { return c.CompressKey("layer2.in", Key{ID: 1, Version: 2}, buf) },
+	} {
+		second, err := get()
+		require.NoError(t, err)
+		assert.NotSame(t, first, second)
+		var rec mat.Dense
+		require.NoError(t, second.Reconstruct(&rec))
+		// Exact rank k: both reproduce their own data to float32 rounding
+		// of the factors, (1+√k)·2⁻²⁴ relative.
+		assert.Less(t, relDiff(fresh, &rec), 1e-6)
+		assert.Less(t, second.RelError(), 1e-6)
+	}
+	var rec1 mat.Dense
+	require.NoError(t, first.Reconstruct(&rec1))
+	assert.True(t, mat.Equal(&firstRec, &rec1), "the first handle kept its own factors")
 }
 
 func TestAccounting(t *testing.T) {

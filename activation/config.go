@@ -15,11 +15,20 @@ var (
 	// ErrShapeMismatch is returned when a tensor given at backward time
 	// does not match the shape of the activation saved at forward time.
 	ErrShapeMismatch = errors.New("activation: shape mismatch between forward and backward")
+	// ErrClosed is returned by Compress after Close.
+	ErrClosed = errors.New("activation: compressor is closed")
+	// ErrPanic is wrapped by the error of a compression that panicked (a
+	// malformed input, a backend fault): the panic is recovered on the
+	// worker and becomes that handle's error.
+	ErrPanic = errors.New("activation: compression panicked")
 )
 
 // LayerError is the error of one layer's activation: Compress returns it
-// for a non-finite activation (Err wraps a *lowrank.NotFiniteError), and
-// every method of a Saved wraps its failures in it.
+// for a non-finite activation (Err wraps a *lowrank.NotFiniteError), for
+// factors that overflow their storage precision (Err wraps
+// lowrank.ErrNotFinite), for a malformed input (lowrank.ErrShape) and for a
+// compression that panicked (ErrPanic); every method of a Saved wraps its
+// failures in it.
 type LayerError struct {
 	Layer string
 	Err   error
@@ -106,6 +115,11 @@ func Ratio(r float64) RankPolicy { return RankPolicy{kind: rankRatio, ratio: r} 
 // (‖X − Q_kQ_kᵀX‖² = ‖X‖² − Σ_{i≤k} σ_i(B)²); the chosen factors are the
 // leading k directions of that QB. maxRank ≤ 0 means the break-even rank
 // ⌊L·d/(L+d)⌋, above which factors take more room than X.
+//
+// If no rank up to maxRank meets eps (a full-rank activation, a sketch
+// that missed the dominant directions), the activation is stored as it is
+// — error 0, at the storage precision — and Stats counts it under
+// ToleranceMisses: the tolerance is a promise, never silently broken.
 func Tolerance(eps float64, maxRank int) RankPolicy {
 	return RankPolicy{kind: rankTol, tol: eps, k: maxRank}
 }
@@ -169,7 +183,7 @@ func (r RankPolicy) rank(m, n int) int {
 }
 
 // Config configures a Compressor. The zero value compresses with LoRAct's
-// row sampling at rank ⌈d/4⌉, no oversampling or power iterations, float64
+// row sampling at rank ⌈d/4⌉, no oversampling or power iterations, bf16
 // storage, synchronously on the CPU.
 type Config struct {
 	// Method chooses the decomposition.
@@ -181,21 +195,25 @@ type Config struct {
 	Oversample int
 	PowerIters int
 	// Precision is the storage precision of the factors (and of the copy
-	// kept by None): lowrank.Float64 (the zero value), Float32 or BFloat16.
+	// kept by Uncompressed): lowrank.BFloat16 (the zero value), Float32 or
+	// Float64. A factor element beyond the precision's range is an error
+	// naming the layer, never a silent ±Inf.
 	Precision lowrank.Precision
 	// Backend runs the decompositions; nil means cpu.Backend{}. The CPU
-	// backend takes *mat.Dense and *lowrank.Dense32 activations; a device
-	// backend (package gpu) takes its own matrices. The factors are packed
-	// into host memory at Precision (a device backend's are downloaded,
-	// k·(L+d) elements). A device backend is not safe for concurrent use:
-	// with one, Workers must be ≤ 1, and the caller must not use the same
-	// backend while a compression may run (give the compressor its own).
+	// backend takes *mat.Dense and *lowrank.Dense32 activations (and
+	// mat.Transpose views of them); a device backend (package gpu) takes
+	// its own matrices. The factors are packed into host memory at
+	// Precision (a device backend's are downloaded, k·(L+d) elements). A
+	// device backend is not safe for concurrent use: with one, Workers
+	// must be ≤ 1, and the caller must not use the same backend while a
+	// compression may run (give the compressor its own).
 	Backend lowrank.Backend
 	// Seed seeds the random draws: call i of Compress uses a stream
 	// determined by (Seed, i), so a run is reproducible.
 	Seed uint64
 	// Workers > 0 compresses on that many goroutines: Compress returns at
-	// once and the caller must leave the activation unmodified until Join.
+	// once and the caller must leave the activation unmodified until the
+	// handle's Wait (or the compressor's Join) returns.
 	Workers int
 	// MeasureError computes each handle's relative error exactly, from a
 	// reconstruction of the stored (rounded) factors, at the cost of one

@@ -24,8 +24,10 @@ func lowRankActivation() []float32 {
 	return x
 }
 
-// A linear layer y = x·W saves its input compressed at forward time, and
-// computes its weight gradient xᵀ·g from the factors at backward time.
+// A linear layer y = x·W (W in×out, gonum's layout) saves its input
+// compressed at forward time, and computes its weight gradient x̃ᵀ·g from
+// the factors at backward time (WeightGradOutIn gives gᵀ·x̃ for
+// PyTorch's y = x·Wᵀ).
 func ExampleCompressor() {
 	c, err := activation.New(activation.Config{
 		Method:    activation.RowSampling, // LoRAct's row-sampled QB
@@ -55,8 +57,8 @@ func ExampleCompressor() {
 	for i := 0; i < 64; i++ {
 		g.Set(i, i%8, 1)
 	}
-	var dw mat.Dense // gᵀ·x̃, 8×32: (gᵀ·P)·R, x̃ never formed
-	if err := saved.WeightGrad(&dw, g); err != nil {
+	var dw mat.Dense // x̃ᵀ·g, 32×8 like W: Rᵀ·(Pᵀ·g), x̃ never formed
+	if err := saved.WeightGradInOut(&dw, g); err != nil {
 		panic(err)
 	}
 	r, cols := dw.Dims()
@@ -69,7 +71,7 @@ func ExampleCompressor() {
 	fmt.Println(saved.Release())
 	// Output:
 	// rank 4, 768 bytes instead of 8192, relative error 0.002
-	// weight gradient 8×32
+	// weight gradient 32×8
 	// live 0 bytes, peak 768 of 8192 uncompressed
 	// activation: layer "fc1": activation: handle already released
 }

@@ -86,7 +86,7 @@ func ExampleCompressor_trainingLoop() {
 
 		// backward
 		var gw2, gh, ur, gw1 mat.Dense
-		if err := sh.WeightGrad(&gw2, &gy); err != nil { // gyᵀ·h̃ = (gyᵀ·P)·R, o×m
+		if err := sh.WeightGradInOut(&gw2, &gy); err != nil { // h̃ᵀ·gy = Rᵀ·(Pᵀ·gy), m×o like W₂
 			panic(err)
 		}
 		gh.Mul(&gy, w2.T())
@@ -94,7 +94,7 @@ func ExampleCompressor_trainingLoop() {
 			panic(err)
 		}
 		gh.Apply(func(i, j int, v float64) float64 { return v * geluPrime(ur.At(i, j)) }, &gh)
-		if err := sx.WeightGrad(&gw1, &gh); err != nil { // ghᵀ·x̃, m×d
+		if err := sx.WeightGradInOut(&gw1, &gh); err != nil { // x̃ᵀ·gh, d×m like W₁
 			panic(err)
 		}
 		for _, s := range []*activation.Saved{sx, su, sh} {
@@ -104,9 +104,9 @@ func ExampleCompressor_trainingLoop() {
 		}
 		const lr = 0.2
 		var t1, t2 mat.Dense
-		t1.Scale(lr, gw1.T())
+		t1.Scale(lr, &gw1)
 		w1.Sub(w1, &t1)
-		t2.Scale(lr, gw2.T())
+		t2.Scale(lr, &gw2)
 		w2.Sub(w2, &t2)
 	}
 	fmt.Printf("loss fell to below a tenth: %v\n", last < first/10)

@@ -1,6 +1,8 @@
 package activation
 
 import (
+	"fmt"
+	"math"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -68,19 +70,30 @@ func (p *packed) resize(r, c int, prec lowrank.Precision) {
 	}
 }
 
-func (p *packed) set(i int, v float64) {
+// set stores element e, reporting whether it is representable: a finite
+// v that rounds to ±Inf at the storage precision is not.
+func (p *packed) set(e int, v float64) bool {
 	switch {
 	case p.f64 != nil:
-		p.f64[i] = v
+		p.f64[e] = v
+		return true
 	case p.f32 != nil:
-		p.f32[i] = float32(v)
+		x := float32(v)
+		p.f32[e] = x
+		return !math.IsInf(float64(x), 0)
 	default:
-		p.b16[i] = lowrank.ToBF16(float32(v))
+		h := lowrank.ToBF16(float32(v))
+		p.b16[e] = h
+		return !math.IsInf(float64(lowrank.FromBF16(h)), 0)
 	}
 }
 
+func overflow(v float64, prec lowrank.Precision) error {
+	return fmt.Errorf("%w: element %g overflows %v storage", lowrank.ErrNotFinite, v, prec)
+}
+
 // packDense stores op(src), where op(src) = srcᵀ if trans.
-func (p *packed) packDense(src *mat.Dense, trans bool, prec lowrank.Precision) {
+func (p *packed) packDense(src *mat.Dense, trans bool, prec lowrank.Precision) error {
 	raw := src.RawMatrix()
 	r, c := raw.Rows, raw.Cols
 	if trans {
@@ -90,22 +103,24 @@ func (p *packed) packDense(src *mat.Dense, trans bool, prec lowrank.Precision) {
 	for i := 0; i < raw.Rows; i++ {
 		row := raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols]
 		for j, v := range row {
+			e := i*c + j
 			if trans {
-				p.set(j*c+i, v)
-			} else {
-				p.set(i*c+j, v)
+				e = j*c + i
+			}
+			if !p.set(e, v) {
+				return overflow(v, prec)
 			}
 		}
 	}
+	return nil
 }
 
 // packMatrix stores a host activation (*mat.Dense, *lowrank.Dense32 or any
 // mat.Matrix) as it is.
-func (p *packed) packMatrix(src mat.Matrix, prec lowrank.Precision) {
+func (p *packed) packMatrix(src mat.Matrix, prec lowrank.Precision) error {
 	switch s := src.(type) {
 	case *mat.Dense:
-		p.packDense(s, false, prec)
-		return
+		return p.packDense(s, false, prec)
 	case *lowrank.Dense32:
 		p.resize(s.Rows, s.Cols, prec)
 		for i := 0; i < s.Rows; i++ {
@@ -115,7 +130,9 @@ func (p *packed) packMatrix(src mat.Matrix, prec lowrank.Precision) {
 				copy(p.f32[i*s.Cols:], row)
 			case p.b16 != nil:
 				for j, v := range row {
-					p.b16[i*s.Cols+j] = lowrank.ToBF16(v)
+					if !p.set(i*s.Cols+j, float64(v)) {
+						return overflow(float64(v), prec)
+					}
 				}
 			default:
 				for j, v := range row {
@@ -123,25 +140,26 @@ func (p *packed) packMatrix(src mat.Matrix, prec lowrank.Precision) {
 				}
 			}
 		}
-		return
+		return nil
 	}
 	r, c := src.Dims()
 	p.resize(r, c, prec)
 	for i := 0; i < r; i++ {
 		for j := 0; j < c; j++ {
-			p.set(i*c+j, src.At(i, j))
+			if v := src.At(i, j); !p.set(i*c+j, v) {
+				return overflow(v, prec)
+			}
 		}
 	}
+	return nil
 }
 
-// unpack writes the stored matrix into dst, resizing a zero-sized dst.
-func (p *packed) unpack(dst *mat.Dense) {
-	if dst.IsEmpty() {
-		dst.ReuseAs(p.r, p.c)
-	}
+// unpackRows writes rows [i0, i1) of the stored matrix into dst, which
+// must be (i1−i0)×c.
+func (p *packed) unpackRows(dst *mat.Dense, i0, i1 int) {
 	raw := dst.RawMatrix()
-	for i := 0; i < p.r; i++ {
-		row := raw.Data[i*raw.Stride : i*raw.Stride+p.c]
+	for i := i0; i < i1; i++ {
+		row := raw.Data[(i-i0)*raw.Stride : (i-i0)*raw.Stride+p.c]
 		switch {
 		case p.f64 != nil:
 			copy(row, p.f64[i*p.c:(i+1)*p.c])
@@ -154,5 +172,41 @@ func (p *packed) unpack(dst *mat.Dense) {
 				row[j] = float64(lowrank.FromBF16(v))
 			}
 		}
+	}
+}
+
+// operand returns the stored matrix as an operand of the CPU backend's
+// products: float64 and float32 storage in place (a *mat.Dense or a
+// *lowrank.Dense32 view), bf16 unpacked into the scratch buffer buf, which
+// the caller returns with putScratch when non-nil.
+func (p *packed) operand() (m lowrank.Matrix, buf *mat.Dense) {
+	switch {
+	case p.f64 != nil:
+		return mat.NewDense(p.r, p.c, p.f64), nil
+	case p.f32 != nil:
+		return lowrank.NewDense32(p.r, p.c, p.f32), nil
+	}
+	buf = getScratch(p.r, p.c)
+	p.unpackRows(buf, 0, p.r)
+	return buf, buf
+}
+
+// scratch recycles the float64 buffers that bf16 factors are unpacked into
+// for a product, so that a steady-state backward pass does not allocate
+// them.
+var scratch = sync.Pool{New: func() any { return new(mat.Dense) }}
+
+func getScratch(r, c int) *mat.Dense {
+	d := scratch.Get().(*mat.Dense)
+	if rr, cc := d.Dims(); rr != r || cc != c {
+		d.Reset()
+		d.ReuseAs(r, c)
+	}
+	return d
+}
+
+func putScratch(d *mat.Dense) {
+	if d != nil {
+		scratch.Put(d)
 	}
 }

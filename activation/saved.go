@@ -11,54 +11,30 @@ import (
 	"github.com/loract/loract/lowrank"
 )
 
-func sqrt(x float64) float64 { return math.Sqrt(x) }
-
-// scratch recycles the float64 buffers that factors are unpacked into for
-// a product, so that a steady-state backward pass does not allocate them.
-var scratch = sync.Pool{New: func() any { return new(mat.Dense) }}
-
-func getScratch(r, c int) *mat.Dense {
-	d := scratch.Get().(*mat.Dense)
-	if rr, cc := d.Dims(); rr != r || cc != c {
-		d.Reset()
-		d.ReuseAs(r, c)
-	}
-	return d
-}
-
-// mul sets dst = op(a)·op(b) with the CPU backend's GEMM when the operands
-// are host matrices it takes, and with gonum otherwise.
-func mul(dst *mat.Dense, a mat.Matrix, ta bool, b *mat.Dense) {
-	switch a.(type) {
-	case *mat.Dense, *lowrank.Dense32:
-		if err := (cpu.Backend{}).Mul(dst, 1, a, ta, b, false, 0); err != nil {
-			panic(err) // the CPU backend reports no errors
-		}
-		return
-	}
-	if ta {
-		a = a.T()
-	}
-	dst.Mul(a, b)
-}
-
 // Saved is the handle of one saved activation X (L×d): low-rank factors
-// X ≈ P·R with P L×k and R k×d, or X itself (method None, or a rank past
-// the break-even point). Its methods are safe for concurrent use; with
-// asynchronous compression they wait for it to finish.
+// X ≈ P·R with P L×k and R k×d, or X itself (method Uncompressed, a rank
+// past the break-even point, or a missed tolerance). Its methods are safe
+// for concurrent use; with asynchronous compression they wait for it to
+// finish.
+//
+// Backward-pass products take host matrices: *mat.Dense (float64) or
+// *lowrank.Dense32 (float32) destinations, and any mat.Matrix as the
+// output gradient (*mat.Dense, *lowrank.Dense32 and their mat.Transpose
+// views are read in place).
 type Saved struct {
 	c          *Compressor
 	layer      string
 	rows, cols int
-	key        cacheKey
+	key        *Key
 	done       chan struct{}
 
 	// Set by the worker before done is closed.
-	err    error
-	p, r   packed // r is empty when p holds X itself
-	rank   int
-	relErr float64
-	bytes  int
+	err     error
+	p, r    packed // r is empty when p holds X itself
+	rank    int
+	relErr  float64
+	bytes   int
+	tolMiss bool
 
 	mu       sync.RWMutex // read-held while the factors are in use
 	refs     int
@@ -71,7 +47,8 @@ func (s *Saved) Layer() string { return s.layer }
 // Dims returns the shape L×d of the saved activation.
 func (s *Saved) Dims() (rows, cols int) { return s.rows, s.cols }
 
-// Wait waits for the compression and returns its error, if any.
+// Wait waits for the compression and returns its error, if any. Once it
+// has returned, nothing of the activation is referenced any more.
 func (s *Saved) Wait() error {
 	<-s.done
 	return s.err
@@ -86,6 +63,9 @@ func (s *Saved) Rank() int {
 	return s.rank
 }
 
+// Compressed reports whether X is stored as factors (false: as it is).
+func (s *Saved) Compressed() bool { return s.Wait() == nil && !s.r.empty() }
+
 // Bytes returns the bytes of the stored factors (or copy).
 func (s *Saved) Bytes() int {
 	if s.Wait() != nil {
@@ -98,12 +78,24 @@ func (s *Saved) Bytes() int {
 func (s *Saved) DenseBytes() int { return 4 * s.rows * s.cols }
 
 // RelError returns the relative Frobenius error ‖X − X̃‖_F/‖X‖_F of the
-// saved approximation X̃ (see Config.MeasureError for how it is computed).
+// saved approximation X̃ (see Config.MeasureError for how it is computed),
+// or NaN if the compression failed.
 func (s *Saved) RelError() float64 {
 	if s.Wait() != nil {
 		return math.NaN()
 	}
 	return s.relErr
+}
+
+// share adds a reference for a further consumer unless s is released.
+func (s *Saved) share() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return false
+	}
+	s.refs++
+	return true
 }
 
 // use waits for the compression, checks that s is live and keeps it so
@@ -120,53 +112,68 @@ func (s *Saved) use() (done func(), err error) {
 	return s.mu.RUnlock, nil
 }
 
-// Reconstruct writes X̃ = P·R (L×d) into dst; a zero-sized dst is resized,
-// any other must be L×d or Reconstruct returns an error wrapping
-// ErrShapeMismatch. It costs 2·L·d·k flops, and none beyond a copy if X is
-// stored as it is. It returns ErrReleased (wrapped) after the last
-// Release.
-func (s *Saved) Reconstruct(dst *mat.Dense) error {
+func (s *Saved) mismatch(what string, r, c, wr, wc int) error {
+	return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: %s is %d×%d, want %d×%d", ErrShapeMismatch, what, r, c, wr, wc)}
+}
+
+// Reconstruct writes X̃ = P·R (L×d) into dst, a *mat.Dense or a
+// *lowrank.Dense32: a zero-sized one is resized, any other must be L×d or
+// Reconstruct returns an error wrapping ErrShapeMismatch. It costs
+// 2·L·d·k flops, and none beyond a copy if X is stored as it is. It
+// returns ErrReleased (wrapped) after the last Release.
+func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 	done, err := s.use()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if !dst.IsEmpty() {
-		if r, c := dst.Dims(); r != s.rows || c != s.cols {
-			return s.mismatch("reconstruction destination", r, c, s.rows, s.cols)
-		}
+	out, err := s.dest(dst, s.rows, s.cols, "reconstruction destination", nil)
+	if err != nil {
+		return err
 	}
-	s.reconstruct(dst)
-	return nil
+	s.reconstructRows(out.d, 0, s.rows)
+	return out.commit()
 }
 
-func (s *Saved) reconstruct(dst *mat.Dense) {
+// reconstructRows writes rows [i0, i1) of X̃ into the (i1−i0)×d dst.
+func (s *Saved) reconstructRows(dst *mat.Dense, i0, i1 int) {
+	if dst.IsEmpty() {
+		dst.ReuseAs(i1-i0, s.cols)
+	}
 	if s.r.empty() {
-		s.p.unpack(dst)
+		s.p.unpackRows(dst, i0, i1)
 		return
 	}
-	p, r := getScratch(s.p.r, s.p.c), getScratch(s.r.r, s.r.c)
-	defer scratch.Put(p)
-	defer scratch.Put(r)
-	s.p.unpack(p)
-	s.r.unpack(r)
-	if dst.IsEmpty() {
-		dst.ReuseAs(s.rows, s.cols)
-	}
-	mul(dst, p, false, r)
+	p := getScratch(i1-i0, s.p.c)
+	defer putScratch(p)
+	s.p.unpackRows(p, i0, i1)
+	r, rb := s.r.operand()
+	defer putScratch(rb)
+	mustMul(dst, p, false, r, false)
 }
 
-func (s *Saved) mismatch(what string, r, c, wr, wc int) error {
-	return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: %s is %d×%d, want %d×%d", ErrShapeMismatch, what, r, c, wr, wc)}
+// WeightGradOutIn writes dst = Gᵀ·X̃ (o×d), the weight gradient of a
+// linear layer y = X·Wᵀ whose weight W is out×in (o×d: PyTorch's
+// nn.Linear layout), from the output gradient g (L×o), without
+// reconstructing X̃: (Gᵀ·P)·R, 2·k·o·(L+d) flops instead of 2·L·d·(k+o).
+// dst is a *mat.Dense or *lowrank.Dense32 (zero-sized: resized); a g with
+// other than L rows or a dst of the wrong shape gives an error wrapping
+// ErrShapeMismatch. g is not modified, and dst may share memory with it
+// (the product is then formed in scratch first).
+func (s *Saved) WeightGradOutIn(dst lowrank.Matrix, g mat.Matrix) error {
+	return s.weightGrad(dst, g, true)
 }
 
-// WeightGrad writes dst = Gᵀ·X̃ (o×d), the weight gradient of a linear
-// layer y = X·W (W d×o) whose output gradient is g (L×o), without
-// reconstructing X̃: Gᵀ·P·R = (Gᵀ·P)·R, 2·k·o·(L+d) flops instead of
-// 2·L·d·(k+o). A zero-sized dst is resized; a g with other than L rows or
-// a dst of the wrong shape gives an error wrapping ErrShapeMismatch.
-// g is not modified.
-func (s *Saved) WeightGrad(dst *mat.Dense, g mat.Matrix) error {
+// WeightGradInOut writes dst = X̃ᵀ·G (d×o), the weight gradient of a
+// linear layer y = X·W whose weight W is in×out (d×o: gonum's layout),
+// from the output gradient g (L×o): Rᵀ·(Pᵀ·G), 2·k·o·(L+d) flops. It is
+// the transpose of WeightGradOutIn; shapes, destinations and errors are as
+// there.
+func (s *Saved) WeightGradInOut(dst lowrank.Matrix, g mat.Matrix) error {
+	return s.weightGrad(dst, g, false)
+}
+
+func (s *Saved) weightGrad(dst lowrank.Matrix, g mat.Matrix, outIn bool) error {
 	done, err := s.use()
 	if err != nil {
 		return err
@@ -176,46 +183,112 @@ func (s *Saved) WeightGrad(dst *mat.Dense, g mat.Matrix) error {
 	if gr != s.rows {
 		return s.mismatch("output gradient", gr, o, s.rows, o)
 	}
-	if !dst.IsEmpty() {
-		if r, c := dst.Dims(); r != o || c != s.cols {
-			return s.mismatch("weight gradient destination", r, c, o, s.cols)
+	gh, gt := cpu.HostMatrix(g) // G = op(gh): ghᵀ if gt
+	r, c := o, s.cols
+	if !outIn {
+		r, c = s.cols, o
+	}
+	out, err := s.dest(dst, r, c, "weight gradient destination", gh)
+	if err != nil {
+		return err
+	}
+	p, pb := s.p.operand()
+	defer putScratch(pb)
+	if s.r.empty() { // X itself: Gᵀ·X or Xᵀ·G
+		if outIn {
+			mustMul(out.d, gh, !gt, p, false)
+		} else {
+			mustMul(out.d, p, true, gh, gt)
 		}
+		return out.commit()
+	}
+	rm, rb := s.r.operand()
+	defer putScratch(rb)
+	k := s.p.c
+	if outIn {
+		t := getScratch(o, k) // Gᵀ·P
+		defer putScratch(t)
+		mustMul(t, gh, !gt, p, false)
+		mustMul(out.d, t, false, rm, false)
 	} else {
-		dst.ReuseAs(o, s.cols)
+		t := getScratch(k, o) // Pᵀ·G
+		defer putScratch(t)
+		mustMul(t, p, true, gh, gt)
+		mustMul(out.d, rm, true, t, false)
 	}
-	p := getScratch(s.p.r, s.p.c)
-	defer scratch.Put(p)
-	s.p.unpack(p)
-	if s.r.empty() {
-		mul(dst, g, true, p)
-		return nil
-	}
-	r, t := getScratch(s.r.r, s.r.c), getScratch(o, s.p.c)
-	defer scratch.Put(r)
-	defer scratch.Put(t)
-	s.r.unpack(r)
-	mul(t, g, true, p)
-	mul(dst, t, false, r)
-	return nil
+	return out.commit()
 }
 
-// Retain adds a reference to s, for a further consumer (as a Compress of
-// the same memory does).
+func mustMul(dst *mat.Dense, a lowrank.Matrix, ta bool, b lowrank.Matrix, tb bool) {
+	if err := (cpu.Backend{}).Mul(dst, 1, a, ta, b, tb, 0); err != nil {
+		panic(err) // the CPU backend reports no errors
+	}
+}
+
+// destination is where a product goes: d, a float64 matrix, and commit,
+// which moves d into the caller's destination when that is not d itself.
+type destination struct {
+	d      *mat.Dense
+	commit func() error
+}
+
+// dest checks the caller's destination dst (r×c or zero-sized) and returns
+// where to compute: dst itself for a *mat.Dense that does not share memory
+// with in, else float64 scratch copied into dst by commit.
+func (s *Saved) dest(dst lowrank.Matrix, r, c int, what string, in lowrank.Matrix) (destination, error) {
+	switch d := dst.(type) {
+	case *mat.Dense:
+		if d.IsEmpty() {
+			d.ReuseAs(r, c)
+		} else if dr, dc := d.Dims(); dr != r || dc != c {
+			return destination{}, s.mismatch(what, dr, dc, r, c)
+		}
+		if in == nil || !cpu.Overlaps(d, in) {
+			return destination{d: d, commit: func() error { return nil }}, nil
+		}
+		tmp := getScratch(r, c)
+		return destination{d: tmp, commit: func() error { d.Copy(tmp); putScratch(tmp); return nil }}, nil
+	case *lowrank.Dense32:
+		if d.Rows == 0 && d.Cols == 0 && d.Data == nil {
+			*d = *lowrank.NewDense32(r, c, nil)
+		}
+		if err := d.Check(); err != nil {
+			return destination{}, &LayerError{Layer: s.layer, Err: err}
+		}
+		if d.Rows != r || d.Cols != c {
+			return destination{}, s.mismatch(what, d.Rows, d.Cols, r, c)
+		}
+		tmp := getScratch(r, c)
+		return destination{d: tmp, commit: func() error {
+			defer putScratch(tmp)
+			raw := tmp.RawMatrix()
+			for i := 0; i < r; i++ {
+				row := d.Row(i)
+				for j, v := range raw.Data[i*raw.Stride : i*raw.Stride+c] {
+					row[j] = float32(v)
+				}
+			}
+			return nil
+		}}, nil
+	}
+	return destination{}, &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: %s must be a *mat.Dense or a *lowrank.Dense32, have %T", lowrank.ErrShape, what, dst)}
+}
+
+// Retain adds a reference to s, for a further consumer of the same tensor.
+// It returns the compression's error, or ErrReleased (wrapped) after the
+// last Release.
 func (s *Saved) Retain() error {
 	if err := s.Wait(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.released {
+	if !s.share() {
 		return &LayerError{Layer: s.layer, Err: ErrReleased}
 	}
-	s.refs++
 	return nil
 }
 
 // Release drops one reference; the last one frees the factors and removes
-// them from the accounting and the dedup cache. Releasing more often than
+// them from the accounting and the key table. Releasing more often than
 // the handle was obtained returns an error wrapping ErrReleased.
 func (s *Saved) Release() error {
 	if err := s.Wait(); err != nil {
@@ -234,10 +307,7 @@ func (s *Saved) Release() error {
 		return nil
 	}
 	s.released = true
-	if c.cache[s.key] == s {
-		delete(c.cache, s.key)
-	}
-	c.account(s, -1)
+	c.release(s)
 	s.p.recycle()
 	s.r.recycle()
 	return nil

@@ -105,11 +105,12 @@ func layoutOf(m lowrank.Matrix) (layout, bool) {
 	return layout{}, false
 }
 
-// overlaps reports whether x and y share an element. Two views with the
-// same element size and stride (blocks of one matrix) overlap only if
-// their row and column ranges intersect; otherwise the address ranges are
-// compared.
-func overlaps(x, y lowrank.Matrix) bool {
+// Overlaps reports whether the host matrices x and y (each a *mat.Dense or
+// a *lowrank.Dense32; anything else never overlaps) share an element. Two
+// views with the same element size and stride (blocks of one matrix)
+// overlap only if their row and column ranges intersect; otherwise the
+// address ranges are compared, conservatively.
+func Overlaps(x, y lowrank.Matrix) bool {
 	lx, okx := layoutOf(x)
 	ly, oky := layoutOf(y)
 	if !okx || !oky {
@@ -149,7 +150,7 @@ func opDims(m lowrank.Matrix, t bool) (r, c int) {
 func (Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, b lowrank.Matrix, tb bool, beta float64) error {
 	checkInput(a)
 	checkInput(b)
-	if overlaps(c, a) || overlaps(c, b) {
+	if Overlaps(c, a) || Overlaps(c, b) {
 		panic(lowrank.ErrAlias)
 	}
 	ar, ac := opDims(a, ta)

@@ -2,17 +2,18 @@ package lowrank
 
 import "fmt"
 
-// Precision is the element type in which factors are stored.
+// Precision is the element type in which factors are stored. The zero
+// value is BFloat16, the storage a memory tool defaults to.
 type Precision int
 
 const (
-	// Float64 stores 8 bytes per element.
-	Float64 Precision = iota
-	// Float32 stores 4 bytes per element.
-	Float32
 	// BFloat16 stores 2 bytes per element: the upper half of a float32,
 	// rounded to nearest even (relative rounding error ≤ 2⁻⁸).
-	BFloat16
+	BFloat16 Precision = iota
+	// Float32 stores 4 bytes per element.
+	Float32
+	// Float64 stores 8 bytes per element.
+	Float64
 )
 
 // Size returns the bytes per element of p. It panics for an unknown

@@ -27,7 +27,7 @@ func relDiff(a, b mat.Matrix) float64 {
 func TestCompressOnGPU(t *testing.T) {
 	b, err := gpu.Open(0, nil)
 	if err != nil {
-		t.Skip("no CUDA device:", err)
+		t.Skip("no CUDA device: ", err)
 	}
 	defer b.Close()
 	t.Logf("device %s", b.Name())
@@ -70,7 +70,7 @@ func TestCompressOnGPU(t *testing.T) {
 				g.Set(i, i%8, 1)
 			}
 			var wg, want mat.Dense
-			require.NoError(t, sg.WeightGrad(&wg, g))
+			require.NoError(t, sg.WeightGradOutIn(&wg, g))
 			want.Mul(g.T(), &rg)
 			// The same stored factors multiplied in another order, in
 			// float64: ε·(L+d).

@@ -209,6 +209,9 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 	fmt.Fprintf(w, "\naccuracy drop: %.2f points; compressed set: %s of its float32 bytes (peak %s of %s);\n",
 		100*(b.Accuracy-l.Accuracy), pct(l.Main.Total.Peak, l.Main.Total.DensePeak), mib(l.Main.Total.Peak), mib(l.Main.Total.DensePeak))
 	fmt.Fprintf(w, "all saved activations: peak %s of the baseline's %s\n", pct(l.PeakAll, b.PeakAll), mib(b.PeakAll))
+	fmt.Fprintf(w, "measured Go heap (live objects after GC) at the last step's forward/backward boundary, above the step's start:\n"+
+		"  as they are %s (accounting %s), loract %s (accounting %s)\n",
+		mib(int(b.HeapSaved)), mib(int(b.StatsLive)), mib(int(l.HeapSaved)), mib(int(l.StatsLive)))
 	fmt.Fprintf(w, "overhead of loract: %+.1f%% wall time", 100*(l.Wall.Seconds()/b.Wall.Seconds()-1))
 	if b.CPU > 0 {
 		fmt.Fprintf(w, ", %+.1f%% CPU time", 100*(l.CPU.Seconds()/b.CPU.Seconds()-1))

@@ -3,6 +3,8 @@ package vit
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -62,6 +64,12 @@ type FineTuneResult struct {
 	// PeakAll is the peak of all saved activations together (Main + Rest),
 	// sampled after every save and release.
 	PeakAll int
+	// HeapSaved is measured by the allocator, not the accounting: the
+	// growth of the Go heap's live objects (after a full GC) from the end
+	// of the second-to-last fine-tuning step to the forward/backward
+	// boundary of the last one, where every saved activation of that step
+	// is held; StatsLive is Main + Rest live bytes at the same moment.
+	HeapSaved, StatsLive int64
 }
 
 // ParamCos is the cosine similarity between a parameter's gradients.
@@ -216,15 +224,32 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 			r, phase = &res.Loract, "fine-tune, loract-compressed"
 		}
 		t0, c0 := time.Now(), cfg.cpu()
+		var heapBefore uint64
+		prog := progress(phase, cfg.FineTuneSteps)
 		r.Losses, err = Train(m, fine.Pixels, fine.Labels, TrainConfig{
 			Steps: cfg.FineTuneSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed + 2, Run: run,
 			Adam: Adam{LR: cfg.FineTuneLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 			BeforeBackward: func() error {
 				err := main.Join()
 				met.sample()
+				if heapBefore != 0 {
+					r.HeapSaved = int64(HeapObjects()) - int64(heapBefore)
+					r.StatsLive = int64(main.Stats().Total.Live)
+					if main != rest {
+						r.StatsLive += int64(rest.Stats().Total.Live)
+					}
+					heapBefore = 0
+				}
 				return err
 			},
-			Progress: progress(phase, cfg.FineTuneSteps),
+			Progress: func(step int, loss float64) {
+				if step == cfg.FineTuneSteps-2 {
+					heapBefore = HeapObjects()
+				}
+				if prog != nil {
+					prog(step, loss)
+				}
+			},
 		})
 		if err != nil {
 			return nil, err
@@ -245,6 +270,17 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 	n := cfg.Batch * cfg.Model.Side * cfg.Model.Side
 	res.GradCos, res.PerParam, err = cfg.gradFidelity(tuned, fine.Pixels[:n], fine.Labels[:cfg.Batch])
 	return res, err
+}
+
+// HeapObjects returns the bytes of live Go heap objects after a full
+// collection (two cycles, so that pooled buffers are dropped too), from
+// runtime/metrics: the allocator's figure, not an accounting.
+func HeapObjects() uint64 {
+	runtime.GC()
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // gradFidelity returns the cosine similarity between the gradients of

@@ -126,7 +126,7 @@ func (l *Linear) backward(tape *linearTape, g *mat.Dense, wantDx bool) (*mat.Den
 	}
 	if l.W.Trainable {
 		var gw mat.Dense // gᵀ·x, out×in
-		if err := tape.x.WeightGrad(&gw, g); err != nil {
+		if err := tape.x.WeightGradOutIn(&gw, g); err != nil {
 			return nil, err
 		}
 		l.W.G.Add(l.W.G, gw.T())
@@ -146,7 +146,7 @@ func (l *Linear) backward(tape *linearTape, g *mat.Dense, wantDx bool) (*mat.Den
 		}
 		if l.LA.Trainable {
 			var ga mat.Dense // gbᵀ·x, r×in
-			if err := tape.x.WeightGrad(&ga, &gb); err != nil {
+			if err := tape.x.WeightGradOutIn(&ga, &gb); err != nil {
 				return nil, err
 			}
 			ga.Scale(l.Scale, &ga)

@@ -356,15 +356,17 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, tape *blockTa
 	if err != nil {
 		return nil, err
 	}
-	q, err := b.Q.forward(y1, main, rest, tp(&tape.q))
+	// q, k and v read the same y1: it is saved once and shared.
+	qkv := shared(main)
+	q, err := b.Q.forward(y1, qkv, rest, tp(&tape.q))
 	if err != nil {
 		return nil, err
 	}
-	k, err := b.K.forward(y1, main, rest, tp(&tape.k))
+	k, err := b.K.forward(y1, qkv, rest, tp(&tape.k))
 	if err != nil {
 		return nil, err
 	}
-	v, err := b.V.forward(y1, main, rest, tp(&tape.v))
+	v, err := b.V.forward(y1, qkv, rest, tp(&tape.v))
 	if err != nil {
 		return nil, err
 	}

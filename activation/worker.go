@@ -1,0 +1,212 @@
+package activation
+
+import (
+	"errors"
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/exact"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/rsvd"
+	"github.com/loract/loract/sampling"
+)
+
+// worker owns the decomposers and scratch of one goroutine.
+type worker struct {
+	be    lowrank.Backend
+	rows  *sampling.Decomposer
+	gauss *rsvd.Decomposer
+	f     lowrank.Factors
+	buf   mat.Dense // a downloaded device activation
+}
+
+// compress fills s's storage, rank, relErr and bytes from x.
+func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) error {
+	m, n := s.rows, s.cols
+	k := cfg.Rank.rank(m, n)
+	// Factors of rank k take k·(m+n) elements against m·n for X itself;
+	// beyond the break-even rank X is stored as it is. A tolerance policy
+	// decides after its search.
+	if cfg.Method == Uncompressed || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
+		return w.keepDense(s, x, cfg)
+	}
+	if cfg.Method == ExactSVD {
+		return w.exact(s, x, k, cfg)
+	}
+	// On the CPU a transpose view is decomposed in place as the matrix it
+	// stores, and the factors transposed back.
+	h, trans := x, false
+	if _, host := w.be.(cpu.Backend); host {
+		if hm, ok := x.(mat.Matrix); ok {
+			h, trans = cpu.HostMatrix(hm)
+		}
+	}
+	var tol float64
+	if cfg.Rank.kind == rankTol {
+		tol = cfg.Rank.tol
+	}
+	var err error
+	switch cfg.Method {
+	case RowSampling:
+		err = w.rows.QBTo(&w.f, h, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+	case Gaussian:
+		err = w.gauss.QBTo(&w.f, h, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+	}
+	if errors.Is(err, lowrank.ErrTolerance) {
+		s.tolMiss = true
+		return w.keepDense(s, x, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
+		return w.keepDense(s, x, cfg)
+	}
+	// h ≈ op(L)·op(R); for x = hᵀ, X ≈ op(R)ᵀ·op(L)ᵀ.
+	l, tl := w.f.Left()
+	r, tr := w.f.Right()
+	if trans {
+		l, r, tl, tr = r, l, !tr, !tl
+	}
+	if err := w.pack(&s.p, l, tl, cfg.Precision, "P"); err != nil {
+		return err
+	}
+	if err := w.pack(&s.r, r, tr, cfg.Precision, "R"); err != nil {
+		return err
+	}
+	s.rank = w.f.Rank()
+	s.relErr = w.f.RelError()
+	return w.finish(s, x, cfg)
+}
+
+// pack stores op(m) (m a backend matrix) at precision prec.
+func (w *worker) pack(dst *packed, m lowrank.Matrix, trans bool, prec lowrank.Precision, name string) error {
+	d, ok := m.(*mat.Dense)
+	if !ok {
+		var h mat.Dense
+		if err := w.be.Download(&h, m); err != nil {
+			return fmt.Errorf("downloading %s: %w", name, err)
+		}
+		d = &h
+	}
+	if err := dst.packDense(d, trans, prec); err != nil {
+		return fmt.Errorf("factor %s: %w", name, err)
+	}
+	return nil
+}
+
+// exact stores the truncated exact SVD: P = U·diag(S), R = Vᵀ.
+func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
+	h, err := hostMatrix(w.be, x, &w.buf)
+	if err != nil {
+		return err
+	}
+	m, n := s.rows, s.cols
+	if cfg.Rank.kind == rankTol {
+		k = min(m, n)
+	}
+	f, err := exact.TruncatedSVD(h, k)
+	if err != nil {
+		return err
+	}
+	sv := f.Values(nil)
+	// Squared norms of scale·X, scale = 1/σ₁ (≥ 1/max|x_ij|): no overflow
+	// or underflow whatever X's magnitude.
+	scale := 1.0
+	if sv[0] > 0 {
+		scale = 1 / sv[0]
+	}
+	stored, _ := cpu.HostMatrix(h)
+	total, _, err := cpu.Backend{}.SquaredNorm(stored, scale)
+	if err != nil {
+		return err
+	}
+	kept := func(k int) float64 {
+		var sum float64
+		for _, v := range sv[:k] {
+			sum += (v * scale) * (v * scale)
+		}
+		return sum
+	}
+	if cfg.Rank.kind == rankTol {
+		kmax := cfg.Rank.rank(m, n)
+		k = 0
+		for i := 1; i <= kmax; i++ {
+			if total-kept(i) <= cfg.Rank.tol*cfg.Rank.tol*total {
+				k = i
+				break
+			}
+		}
+		if k == 0 {
+			s.tolMiss = true
+			return w.keepDense(s, x, cfg)
+		}
+		if k*(m+n) >= m*n {
+			return w.keepDense(s, x, cfg)
+		}
+		f.Truncate(k)
+	}
+	var us, v mat.Dense
+	f.UTo(&us)
+	f.VTo(&v)
+	raw := us.RawMatrix()
+	for i := 0; i < raw.Rows; i++ {
+		row := raw.Data[i*raw.Stride : i*raw.Stride+k]
+		for j := range row {
+			row[j] *= sv[j]
+		}
+	}
+	if err := s.p.packDense(&us, false, cfg.Precision); err != nil {
+		return fmt.Errorf("factor P: %w", err)
+	}
+	if err := s.r.packDense(&v, true, cfg.Precision); err != nil {
+		return fmt.Errorf("factor R: %w", err)
+	}
+	s.rank = k
+	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(k))
+	return w.finish(s, x, cfg)
+}
+
+// keepDense stores x as it is, at the storage precision.
+func (w *worker) keepDense(s *Saved, x lowrank.Matrix, cfg *Config) error {
+	h, err := hostMatrix(w.be, x, &w.buf)
+	if err != nil {
+		return err
+	}
+	if err := lowrank.CheckFinite(h); err != nil {
+		return err
+	}
+	if err := s.p.packMatrix(h, cfg.Precision); err != nil {
+		return err
+	}
+	s.r = packed{}
+	s.rank = min(s.rows, s.cols)
+	s.relErr = 0
+	return w.finish(s, x, cfg)
+}
+
+// finish sets s.bytes and, if asked, measures the error of the stored
+// factors exactly.
+func (w *worker) finish(s *Saved, x lowrank.Matrix, cfg *Config) error {
+	s.bytes = s.p.bytes() + s.r.bytes()
+	if !cfg.MeasureError {
+		return nil
+	}
+	h, err := hostMatrix(w.be, x, &w.buf)
+	if err != nil {
+		return err
+	}
+	s.relErr = lowrank.RelError(h, stored{s})
+	return nil
+}
+
+// stored presents a handle's storage as a lowrank.Approximation.
+type stored struct{ s *Saved }
+
+func (a stored) Dims() (m, n int) { return a.s.rows, a.s.cols }
+func (a stored) Rank() int        { return a.s.rank }
+func (a stored) ReconstructRows(dst *mat.Dense, i0, i1 int) {
+	a.s.reconstructRows(dst, i0, i1)
+}
