@@ -72,7 +72,7 @@ func (d *Decomposer) adaptive(tol float64, opts *AdaptiveOptions) skeleton.Metho
 // the maximum rank is reached, and returns the problem (K = ℓ = the grown
 // rank r, Tol = tol) and the P×r basis.
 func (d *Decomposer) grow(a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) (skeleton.Problem, lowrank.Matrix, error) {
-	pr, maxRank, bs, err := adaptivePrepare(d.be, a, tol, opts, o)
+	pr, maxRank, bs, err := adaptivePrepare(&d.sc, d.be, a, tol, opts, o)
 	if err != nil {
 		return pr, nil, err
 	}
@@ -104,14 +104,14 @@ func (d *Decomposer) grow(a lowrank.Matrix, tol float64, opts *AdaptiveOptions, 
 
 // adaptivePrepare validates the call and returns the problem, the maximum
 // rank and the block size.
-func adaptivePrepare(be lowrank.Backend, a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) (pr skeleton.Problem, maxRank, bs int, err error) {
+func adaptivePrepare(sc *skeleton.Scratch, be lowrank.Backend, a lowrank.Matrix, tol float64, opts *AdaptiveOptions, o lowrank.Orientation) (pr skeleton.Problem, maxRank, bs int, err error) {
 	if !(tol > MinTolerance && tol < 1) {
 		return pr, 0, 0, fmt.Errorf("%w: tolerance %v outside (%g, 1)", lowrank.ErrOption, tol, MinTolerance)
 	}
 	if opts.BlockSize < 0 || opts.MaxRank < 0 || opts.PowerIters < 0 {
 		return pr, 0, 0, fmt.Errorf("%w: negative BlockSize, MaxRank or PowerIters", lowrank.ErrOption)
 	}
-	if pr, err = skeleton.Prepare(be, a, 1, skeleton.Params{PowerIters: opts.PowerIters}, o); err != nil {
+	if pr, err = skeleton.Prepare(sc, be, a, 1, skeleton.Params{PowerIters: opts.PowerIters}, o); err != nil {
 		return pr, 0, 0, err
 	}
 	maxRank = min(pr.P, pr.S)

@@ -105,7 +105,7 @@ func (d *Decomposer) basis(a lowrank.Matrix, k int, opts *Options, o lowrank.Ori
 func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, y lowrank.Matrix, err error) {
 	be := d.be
 	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance, Err: opts.check()}
-	if pr, err = skeleton.Prepare(be, a, k, p, o); err != nil {
+	if pr, err = skeleton.Prepare(&d.sc, be, a, k, p, o); err != nil {
 		return pr, nil, err
 	}
 	var idx []int
@@ -129,7 +129,7 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Or
 	if err != nil {
 		return pr, nil, err
 	}
-	if err := be.Gather(omega, a, pr.Trans, idx); err != nil {
+	if err := be.Gather(omega, pr.A, pr.Trans, idx); err != nil {
 		return pr, nil, err
 	}
 	if err := skeleton.ScaleBy(be, omega, pr.Scale, 1); err != nil {

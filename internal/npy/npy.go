@@ -141,32 +141,37 @@ func Read(r io.Reader) (mat.Matrix, error) {
 	if h.big {
 		order = binary.BigEndian
 	}
+	// The elements are read a chunk at a time into slices that grow with
+	// what actually arrives: a header claiming a huge array in front of a
+	// short body costs what the body holds, not what the header claims.
 	if h.size == 4 {
-		d := &lowrank.Dense32{Rows: m, Cols: n, Stride: n, Data: make([]float32, m*n)}
-		buf := make([]byte, 4*chunk)
-		for off := 0; off < len(d.Data); off += chunk {
-			c := min(chunk, len(d.Data)-off)
-			if _, err := io.ReadFull(br, buf[:4*c]); err != nil {
-				return nil, truncated(err)
-			}
-			for j := range c {
-				d.Data[off+j] = math.Float32frombits(order.Uint32(buf[4*j:]))
-			}
+		data, err := readElems(br, m*n, 4, func(b []byte) float32 { return math.Float32frombits(order.Uint32(b)) })
+		if err != nil {
+			return nil, err
 		}
-		return d, nil
+		return &lowrank.Dense32{Rows: m, Cols: n, Stride: n, Data: data}, nil
 	}
-	data := make([]float64, m*n)
-	buf := make([]byte, 8*chunk)
-	for off := 0; off < len(data); off += chunk {
-		c := min(chunk, len(data)-off)
-		if _, err := io.ReadFull(br, buf[:8*c]); err != nil {
+	data, err := readElems(br, m*n, 8, func(b []byte) float64 { return math.Float64frombits(order.Uint64(b)) })
+	if err != nil {
+		return nil, err
+	}
+	return mat.NewDense(m, n, data), nil
+}
+
+// readElems reads n elements of size bytes each, decoded by dec.
+func readElems[T float32 | float64](br *bufio.Reader, n, size int, dec func([]byte) T) ([]T, error) {
+	data := make([]T, 0, min(n, chunk))
+	buf := make([]byte, size*chunk)
+	for len(data) < n {
+		c := min(chunk, n-len(data))
+		if _, err := io.ReadFull(br, buf[:size*c]); err != nil {
 			return nil, truncated(err)
 		}
 		for j := range c {
-			data[off+j] = math.Float64frombits(order.Uint64(buf[8*j:]))
+			data = append(data, dec(buf[size*j:]))
 		}
 	}
-	return mat.NewDense(m, n, data), nil
+	return data, nil
 }
 
 func truncated(err error) error {

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -149,4 +151,20 @@ func TestStridedDense32(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []float32{8, 9, 10, 14, 15, 16}, got.(*lowrank.Dense32).Data)
 	assert.False(t, errors.Is(err, ErrFormat))
+}
+
+// TestHugeHeaderShortBody: a header claiming 2³³ elements in front of a
+// few bytes is a truncation error, found without allocating the claimed
+// 64 GiB (the allocation grows with the bytes that arrive).
+func TestHugeHeaderShortBody(t *testing.T) {
+	hdr := "{'descr': '<f8', 'fortran_order': False, 'shape': (65536, 131072), }"
+	hdr += strings.Repeat(" ", 64-(10+len(hdr)+1)%64) + "\n"
+	data := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8))
+	data = append(append(data, hdr...), make([]byte, 80)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Read(bytes.NewReader(data))
+	runtime.ReadMemStats(&after)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "allocation bounded by the body, not the header")
 }

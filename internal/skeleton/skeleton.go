@@ -67,12 +67,17 @@ type Scratch struct {
 	BT       Slot // Bᵀ of the full-width QB (s×ℓ)
 	Gram     Slot // ℓ×ℓ Gram matrix of B, or R of a QR
 	U, V     Slot // ℓ×ℓ singular vectors
+	A        Slot // a scaled copy of an input of extreme magnitude
 	lam      []float64
+}
+
+func (sc *Scratch) slots() []*Slot {
+	return []*Slot{&sc.Omega, &sc.Y, &sc.BT, &sc.Gram, &sc.U, &sc.V, &sc.A}
 }
 
 // Close frees every slot on be.
 func (sc *Scratch) Close(be lowrank.Backend) {
-	for _, s := range []*Slot{&sc.Omega, &sc.Y, &sc.BT, &sc.Gram, &sc.U, &sc.V} {
+	for _, s := range sc.slots() {
 		s.Free(be)
 	}
 }
@@ -80,7 +85,7 @@ func (sc *Scratch) Close(be lowrank.Backend) {
 // Elements returns the number of elements the slots hold.
 func (sc *Scratch) Elements() int {
 	n := 0
-	for _, s := range []*Slot{&sc.Omega, &sc.Y, &sc.BT, &sc.Gram, &sc.U, &sc.V} {
+	for _, s := range sc.slots() {
 		n += s.Elements()
 	}
 	return n
@@ -101,26 +106,47 @@ type Problem struct {
 	P, S  int  // op(A) is P×S
 	K, L  int  // target rank and sketch width, 1 ≤ K ≤ L ≤ P
 	// Scale is the power of two s by which the rows sampled from A and
-	// every product with A are multiplied, so that the sketch stays near 1
-	// in magnitude (1 unless max|a_ij| is outside [2⁻¹⁶, 2¹⁶]), and
-	// SquaredNormA is ‖s·A‖_F².
-	Scale        float64
+	// every operand multiplied by A are multiplied, so that the sketch
+	// stays near 1 in magnitude: 1 unless max|a_ij| is outside
+	// [2⁻¹⁶, 2¹⁶] (see MulScaled).
+	Scale float64
+	// Copied is 1, or for an input with max|a_ij| outside [2⁻¹⁰⁰, 2¹⁰⁰]
+	// the power of two c by which A (then a scaled copy of the caller's
+	// matrix, in the scratch) differs from the caller's: the results are
+	// unscaled by FinishQB and FinishSVD.
+	Copied float64
+	// SquaredNormA is ‖s·A₀‖_F², A₀ the caller's matrix and s =
+	// NormScale().
 	SquaredNormA float64
 	// Tol, if > 0, asks FinishQB for the smallest rank ≤ K whose error is
 	// at most Tol·‖A‖_F.
 	Tol float64
 }
 
+// NormScale returns the power of two for which the squared norms of the
+// problem are held (lowrank.Factors.NormScale).
+func (pr Problem) NormScale() float64 {
+	if pr.Copied != 1 {
+		return pr.Copied
+	}
+	return pr.Scale
+}
+
 // safeLo and safeHi bound max|a_ij| for which no scaling is applied: the
 // sketch Y = A·A_Sᵀ then holds numbers of size ≤ 2³²·n, far inside
-// float32's range (the GPU's working precision) and float64's; outside, a
-// power-of-two scale (exact in binary arithmetic) brings them near 1.
-// With scaling, a product of the sketch is at most max|a_ij|·n before its
-// scale is applied: within range for float64 whenever that is, and for
-// float32 (GPU) products while max|a_ij|·n < 2¹²⁸.
+// float32's range (the GPU's working precision) and float64's. Up to
+// copyLo and copyHi, a power-of-two scale s (exact in binary arithmetic)
+// applied to the operands of the products brings the sketch near 1: the
+// operands then lie within 2^±100, and every product with A within
+// max|a_ij|·s·n, representable in float32 and float64. Beyond, operands
+// near 1/max|a_ij| would leave float32's range (and products of
+// subnormal numbers lose their precision), so the input is copied, scaled
+// by a power of two, into the scratch and decomposed from there.
 const (
 	safeLo = 0x1p-16
 	safeHi = 0x1p16
+	copyLo = 0x1p-100
+	copyHi = 0x1p100
 )
 
 // Params are the options every randomized method has, and the result of
@@ -133,13 +159,14 @@ type Params struct {
 
 // Prepare validates a call of rank k on a (a matrix of be) with the
 // parameters p in orientation o, reads a once for its norm and largest
-// element, and returns the problem. The sketch width is ℓ = k +
+// element, and returns the problem; an input of extreme magnitude (see
+// copyLo) is copied, scaled, into sc. The sketch width is ℓ = k +
 // Oversample, capped at the rows of op(A) without overflow. Errors: p.Err,
 // ErrEmpty, ErrRank, ErrOption (negative oversampling or power iterations,
 // a tolerance outside [0, 1), an unknown orientation), ErrShape (a
 // malformed *lowrank.Dense32), and a *lowrank.NotFiniteError for the first
 // NaN or ±Inf element.
-func Prepare(be lowrank.Backend, a lowrank.Matrix, k int, p Params, o lowrank.Orientation) (Problem, error) {
+func Prepare(sc *Scratch, be lowrank.Backend, a lowrank.Matrix, k int, p Params, o lowrank.Orientation) (Problem, error) {
 	if p.Err != nil {
 		return Problem{}, p.Err
 	}
@@ -171,7 +198,31 @@ func Prepare(be lowrank.Backend, a lowrank.Matrix, k int, p Params, o lowrank.Or
 	if pr.SquaredNormA, pr.Scale, err = CheckInput(be, a); err != nil {
 		return Problem{}, err
 	}
+	pr.Copied = 1
+	if amax := 1 / pr.Scale; pr.Scale != 1 && (amax < 2*copyLo || amax > copyHi) {
+		if err := scaledCopy(sc, be, &pr); err != nil {
+			return Problem{}, err
+		}
+	}
 	return pr, nil
+}
+
+// scaledCopy replaces pr.A, an input outside [copyLo, copyHi] in
+// magnitude, by pr.Scale·A in the scratch slot sc.A, and records the copy
+// (pr.Copied = pr.Scale, pr.Scale = 1).
+func scaledCopy(sc *Scratch, be lowrank.Backend, pr *Problem) error {
+	c, err := sc.A.Get(be, pr.M, pr.N)
+	if err != nil {
+		return err
+	}
+	if err := be.Copy(c, pr.A); err != nil {
+		return err
+	}
+	if err := ScaleBy(be, c, pr.Scale, 1); err != nil {
+		return err
+	}
+	pr.A, pr.Copied, pr.Scale = c, pr.Scale, 1
+	return nil
 }
 
 // CheckRank returns an error wrapping lowrank.ErrRank unless
@@ -238,16 +289,15 @@ func ScaleBy(be lowrank.Backend, m lowrank.Matrix, s float64, times int) error {
 	return nil
 }
 
-// MulScaled sets dst = s·op(A)·src, or s·op(A)ᵀ·src if t, with s =
-// pr.Scale: the product of the sketch with A, scaled after the product so
-// that no intermediate is larger than max|a_ij|·(inner dimension) in
-// magnitude, and the result is near 1 when src is (a power of two scales
+// MulScaled sets dst = op(A)·(s·src), or op(A)ᵀ·(s·src) if t, with s =
+// pr.Scale, scaling src (scratch) in place first: for src near 1 the
+// operand is within 2^±100 and the product near 1 (a power of two scales
 // exactly).
 func MulScaled(be lowrank.Backend, pr Problem, dst, src lowrank.Matrix, t bool) error {
-	if err := be.Mul(dst, 1, pr.A, pr.Trans != t, src, false, 0); err != nil {
+	if err := ScaleBy(be, src, pr.Scale, 1); err != nil {
 		return err
 	}
-	return ScaleBy(be, dst, pr.Scale, 1)
+	return be.Mul(dst, 1, pr.A, pr.Trans != t, src, false, 0)
 }
 
 // Ensure returns m if it is non-nil and r×c, and otherwise frees it and
@@ -327,13 +377,18 @@ func fullBT(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (lowr
 	return bt, be.Mul(bt, 1, pr.A, !pr.Trans, q, false, 0)
 }
 
+// setNorms sets dst's orientation and squared norms, and for a scaled
+// copy undoes the scale of B (computed from the copy).
 func setNorms(be lowrank.Backend, dst *lowrank.Factors, pr Problem) error {
 	dst.Trans = pr.Trans
-	dst.NormScale = pr.Scale
+	dst.NormScale = pr.NormScale()
 	dst.SquaredNormA = pr.SquaredNormA
 	sq, _, err := be.SquaredNorm(dst.B, pr.Scale)
+	if err != nil {
+		return err
+	}
 	dst.SquaredNormB = sq
-	return err
+	return ScaleBy(be, dst.B, 1/pr.Copied, 1)
 }
 
 // eigenB computes the eigen-decomposition B·Bᵀ = W·Λ·Wᵀ of the ℓ×S B held
@@ -448,7 +503,7 @@ func FinishSVD(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (u
 		return nil, nil, nil, err
 	}
 	for i := range sv {
-		sv[i] /= pr.Scale
+		sv[i] /= pr.Scale * pr.Copied
 	}
 	// Bᵀ = Q₂·R = Q₂·U_R·Σ·V_Rᵀ, so B = V_R·Σ·(Q₂·U_R)ᵀ.
 	k := pr.K

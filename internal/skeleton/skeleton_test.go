@@ -61,23 +61,23 @@ func TestPrepareErrors(t *testing.T) {
 		"negative q":      {2, 0, -3, lowrank.OrientAuto, lowrank.ErrOption},
 		"bad orientation": {2, 0, 0, lowrank.Orientation(7), lowrank.ErrOption},
 	} {
-		_, err := Prepare(be, a, c.k, Params{Oversample: c.over, PowerIters: c.q}, c.o)
+		_, err := Prepare(&Scratch{}, be, a, c.k, Params{Oversample: c.over, PowerIters: c.q}, c.o)
 		assert.ErrorIs(t, err, c.want, name)
 	}
 	for _, tol := range []float64{-0.1, 1, math.NaN(), math.Inf(1)} {
-		_, err := Prepare(be, a, 2, Params{Tolerance: tol}, lowrank.OrientAuto)
+		_, err := Prepare(&Scratch{}, be, a, 2, Params{Tolerance: tol}, lowrank.OrientAuto)
 		assert.ErrorIs(t, err, lowrank.ErrOption, "tolerance %v", tol)
 	}
 	boom := errors.New("the method's own option")
-	_, err := Prepare(be, a, 2, Params{Err: boom}, lowrank.OrientAuto)
+	_, err := Prepare(&Scratch{}, be, a, 2, Params{Err: boom}, lowrank.OrientAuto)
 	assert.ErrorIs(t, err, boom)
-	_, err = Prepare(be, &mat.Dense{}, 1, Params{}, lowrank.OrientAuto)
+	_, err = Prepare(&Scratch{}, be, &mat.Dense{}, 1, Params{}, lowrank.OrientAuto)
 	assert.ErrorIs(t, err, lowrank.ErrEmpty)
 	bad := &lowrank.Dense32{Rows: 3, Cols: 3, Stride: 3, Data: make([]float32, 5)}
-	_, err = Prepare(be, bad, 1, Params{}, lowrank.OrientAuto)
+	_, err = Prepare(&Scratch{}, be, bad, 1, Params{}, lowrank.OrientAuto)
 	assert.ErrorIs(t, err, lowrank.ErrShape, "short Dense32")
 	a.Set(4, 1, math.Inf(1))
-	_, err = Prepare(be, a, 2, Params{}, lowrank.OrientAuto)
+	_, err = Prepare(&Scratch{}, be, a, 2, Params{}, lowrank.OrientAuto)
 	var nf *lowrank.NotFiniteError
 	require.ErrorAs(t, err, &nf)
 	assert.Equal(t, [2]int{4, 1}, [2]int{nf.Row, nf.Col})
@@ -86,10 +86,10 @@ func TestPrepareErrors(t *testing.T) {
 func TestPrepareShapes(t *testing.T) {
 	be := cpu.Backend{}
 	a := gaussian(9, 4, 2)
-	pr, err := Prepare(be, a, 2, Params{Oversample: math.MaxInt}, lowrank.OrientAuto)
+	pr, err := Prepare(&Scratch{}, be, a, 2, Params{Oversample: math.MaxInt}, lowrank.OrientAuto)
 	require.NoError(t, err, "oversampling by MaxInt must not overflow")
-	assert.Equal(t, Problem{A: a, M: 9, N: 4, Trans: true, P: 4, S: 9, K: 2, L: 4, Scale: 1, SquaredNormA: pr.SquaredNormA}, pr)
-	pr, err = Prepare(be, a, 2, Params{Oversample: 3}, lowrank.OrientRows)
+	assert.Equal(t, Problem{A: a, M: 9, N: 4, Trans: true, P: 4, S: 9, K: 2, L: 4, Scale: 1, Copied: 1, SquaredNormA: pr.SquaredNormA}, pr)
+	pr, err = Prepare(&Scratch{}, be, a, 2, Params{Oversample: 3}, lowrank.OrientRows)
 	require.NoError(t, err)
 	assert.Equal(t, [5]int{9, 4, 2, 5, 0}, [5]int{pr.P, pr.S, pr.K, pr.L, boolInt(pr.Trans)})
 }
@@ -101,38 +101,44 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// TestPrepareScale checks that an input of extreme magnitude gets the power
-// of two that brings max|a_ij| into [1, 2), and that SquaredNormA is that
-// of the scaled matrix (no overflow or underflow), exactly.
+// TestPrepareScale checks the two scaling regimes: for max|a_ij| outside
+// [2⁻¹⁶, 2¹⁶] the problem gets the power of two that brings it into
+// [1, 2) (clamped to a normal float64 at the very ends of the range);
+// beyond [2⁻¹⁰⁰, 2¹⁰⁰] the input is replaced by a scaled copy. Either way
+// SquaredNormA is exactly that of the scaled matrix.
 func TestPrepareScale(t *testing.T) {
 	be := cpu.Backend{}
 	a := gaussian(7, 5, 3)
-	base, err := Prepare(be, a, 2, Params{}, lowrank.OrientAuto)
+	base, err := Prepare(&Scratch{}, be, a, 2, Params{}, lowrank.OrientAuto)
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, base.Scale, "ordinary inputs are not scaled")
-	for _, e := range []int{-1070, -1000, -600, -200, -20, 20, 200, 600, 1000} {
+	assert.Equal(t, 1.0, base.Copied)
+	amaxA := math.Max(mat.Max(a), -mat.Min(a))
+	for _, e := range []int{-1070, -1000, -600, -200, -99, -20, 20, 99, 200, 600, 1000} {
 		var s mat.Dense
 		s.Scale(math.Ldexp(1, e), a)
-		pr, err := Prepare(be, &s, 2, Params{}, lowrank.OrientAuto)
+		var sc Scratch
+		pr, err := Prepare(&sc, be, &s, 2, Params{}, lowrank.OrientAuto)
 		require.NoError(t, err, "2^%d", e)
-		amax := mat.Max(&s)
-		amax = math.Max(amax, -mat.Min(&s))
-		switch {
-		case e >= -1000 && e < 990:
-			// Power-of-two scalings compose exactly: the scaled matrix is
-			// a itself times a power of two in [1, 2)/max|a|.
-			assert.True(t, amax*pr.Scale >= 1 && amax*pr.Scale < 2, "2^%d: scaled max %v in [1, 2)", e, amax*pr.Scale)
-			assert.Equal(t, base.SquaredNormA*math.Pow(pr.Scale*math.Ldexp(1, e), 2), pr.SquaredNormA, "2^%d", e)
-		case e > 0:
-			// The scale is clamped at 2⁻¹⁰⁰⁰, leaving max ≤ 2²⁴: squares
-			// still far from overflow.
-			assert.Equal(t, 0x1p-1000, pr.Scale)
-			assert.Equal(t, base.SquaredNormA*math.Pow(pr.Scale*math.Ldexp(1, e), 2), pr.SquaredNormA, "2^%d", e)
-		default:
-			// Subnormal entries: the clamped scale 2^1000 keeps the norm
-			// representable, to the entries' own (reduced) precision.
-			assert.Equal(t, 0x1p1000, pr.Scale)
+		ns := pr.NormScale()
+		scaled := amaxA * math.Ldexp(1, e) * ns
+		if e > -1022 { // no subnormal entries: exact
+			assert.True(t, scaled >= 1 && scaled < 2, "2^%d: scaled max %v in [1, 2)", e, scaled)
+			assert.Equal(t, base.SquaredNormA*math.Pow(ns*math.Ldexp(1, e), 2), pr.SquaredNormA, "2^%d", e)
+		} else {
+			assert.Equal(t, 0x1p1023, ns, "the scale of subnormal entries is clamped")
 			assert.Greater(t, pr.SquaredNormA, 0.0)
+		}
+		copied := e < -99 || e > 99
+		assert.Equal(t, copied, pr.Copied != 1, "2^%d: scaled copy", e)
+		if copied {
+			assert.Equal(t, 1.0, pr.Scale, "a copy needs no product scaling")
+			assert.NotSame(t, &s, pr.A, "the copy replaces the input")
+			got := pr.A.(*mat.Dense)
+			assert.InDelta(t, scaled, math.Max(mat.Max(got), -mat.Min(got)), 0, "2^%d", e)
+			assert.Positive(t, sc.Elements(), "the copy lives in the scratch")
+		} else {
+			assert.Same(t, &s, pr.A, "2^%d: no copy", e)
 		}
 	}
 }
@@ -179,7 +185,7 @@ func TestFinishQBTolerance(t *testing.T) {
 	var us, a mat.Dense
 	us.Mul(u, mat.NewDiagDense(3, []float64{4, 2, 1}))
 	a.Mul(&us, v.T())
-	pr, err := Prepare(be, &a, 3, Params{}, lowrank.OrientRows)
+	pr, err := Prepare(&Scratch{}, be, &a, 3, Params{}, lowrank.OrientRows)
 	require.NoError(t, err)
 	q := mat.DenseCopyOf(u) // the exact range
 	var sc Scratch
@@ -214,7 +220,7 @@ func TestFlipAndHost(t *testing.T) {
 	identity := func(be lowrank.Backend) Method {
 		m := Method{Backend: be, Scratch: &Scratch{}}
 		m.Basis = func(h lowrank.Matrix, k int, o lowrank.Orientation) (Problem, lowrank.Matrix, error) {
-			pr, err := Prepare(be, h, k, Params{}, o)
+			pr, err := Prepare(&Scratch{}, be, h, k, Params{}, o)
 			if err != nil {
 				return pr, nil, err
 			}

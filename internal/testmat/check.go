@@ -102,3 +102,36 @@ func ProjectionResidual(a, y mat.Matrix, l int) float64 {
 	res.Sub(a, &res)
 	return mat.Norm(&res, 2) / mat.Norm(a, 2)
 }
+
+// FuzzMatrix decodes fuzz input into an m×n matrix (m, n ≤ maxDim): the
+// shape comes from the two bytes of shape (1 + byte mod maxDim each), and
+// element e from the byte pair (elems[2e], elems[2e+1]), cycling through
+// elems (all zeros if it is empty): int8(b0)·2^(8·int8(b1)). The elements
+// thus span zero, subnormals, 1e±300 and everything between, signs
+// included, with repeats that make rows and columns dependent.
+func FuzzMatrix(shape uint16, elems []byte, maxDim int) *mat.Dense {
+	m := 1 + int(shape&0xff)%maxDim
+	n := 1 + int(shape>>8)%maxDim
+	a := mat.NewDense(m, n, nil)
+	if len(elems) < 2 {
+		return a
+	}
+	raw := a.RawMatrix()
+	for e := range raw.Data {
+		p := (2 * e) % (len(elems) - len(elems)%2)
+		raw.Data[e] = math.Ldexp(float64(int8(elems[p])), 8*int(int8(elems[p+1])))
+	}
+	return a
+}
+
+// SingularValues returns the singular values of a small a, non-increasing,
+// from gonum's unblocked Golub–Kahan SVD (no singular vectors, so none of
+// gonum's blocked Householder code runs): the reference for the fuzz
+// targets' Eckart–Young checks.
+func SingularValues(a mat.Matrix) []float64 {
+	var svd mat.SVD
+	if !svd.Factorize(a, mat.SVDNone) {
+		return nil
+	}
+	return svd.Values(nil)
+}

@@ -86,13 +86,13 @@ func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
 }
 
 // ScaleOf returns the power of two 2^e that brings amax into [1, 2),
-// clamped to [2⁻¹⁰⁰⁰, 2¹⁰⁰⁰] so that it is itself a normal float64 (one
-// application brings even a subnormal amax above 2⁻⁷⁵). It is 1 for 0 and
-// for a non-finite amax.
+// clamped to [2⁻¹⁰²², 2¹⁰²³] so that it is itself a normal float64: the
+// largest float64 comes into [2, 4), the smallest subnormal to 2⁻⁵¹. It is
+// 1 for 0 and for a non-finite amax.
 func ScaleOf(amax float64) float64 {
 	if amax == 0 || math.IsInf(amax, 0) || math.IsNaN(amax) {
 		return 1
 	}
 	_, e := math.Frexp(amax) // amax ∈ [2^(e−1), 2^e)
-	return math.Ldexp(1, min(max(1-e, -1000), 1000))
+	return math.Ldexp(1, min(max(1-e, -1022), 1023))
 }
