@@ -17,8 +17,8 @@ import (
 func FuzzRangeFinder(f *testing.F) {
 	f.Add(uint16(0x0a0c), uint8(4), uint8(3), uint8(2), uint8(0), []byte{3, 0, 1, 0, 4, 1, 1, 5})
 	f.Add(uint16(0x1d27), uint8(5), uint8(2), uint8(2), uint8(1), []byte{7, 0x80, 9, 0x7f, 0, 0, 5, 0xc0}) // 1e-300 and 1e300 entries
-	f.Add(uint16(0x0505), uint8(2), uint8(0), uint8(4), uint8(5), []byte{1, 0x82, 2, 0x82})              // all subnormal, LU
-	f.Add(uint16(0x1210), uint8(9), uint8(200), uint8(1), uint8(2), []byte{1, 0, 1, 0})                 // rank 1, huge oversampling
+	f.Add(uint16(0x0505), uint8(2), uint8(0), uint8(4), uint8(5), []byte{1, 0x82, 2, 0x82})                // all subnormal, LU
+	f.Add(uint16(0x1210), uint8(9), uint8(200), uint8(1), uint8(2), []byte{1, 0, 1, 0})                    // rank 1, huge oversampling
 	f.Fuzz(func(t *testing.T, shape uint16, kb, over, q, flags uint8, elems []byte) {
 		a := testmat.FuzzMatrix(shape, elems, 24)
 		m, n := a.Dims()

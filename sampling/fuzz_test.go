@@ -19,8 +19,8 @@ import (
 func FuzzQB(f *testing.F) {
 	f.Add(uint16(0x0807), uint8(3), uint8(0), uint8(0), uint8(0), []byte{1, 0, 2, 0, 3, 1})
 	f.Add(uint16(0x1d27), uint8(5), uint8(2), uint8(1), uint8(3), []byte{7, 0x80, 9, 0x7f, 0, 0, 5, 0xc0}) // 1e-300 and 1e300 entries
-	f.Add(uint16(0x0101), uint8(0), uint8(255), uint8(0), uint8(1), []byte{127, 127, 120, 127})          // 2×2 near overflow, Oversample 255
-	f.Add(uint16(0x1717), uint8(23), uint8(0), uint8(2), uint8(2), []byte{0, 0})                         // zero matrix
+	f.Add(uint16(0x0101), uint8(0), uint8(255), uint8(0), uint8(1), []byte{127, 127, 120, 127})            // 2×2 near overflow, Oversample 255
+	f.Add(uint16(0x1717), uint8(23), uint8(0), uint8(2), uint8(2), []byte{0, 0})                           // zero matrix
 	f.Fuzz(func(t *testing.T, shape uint16, kb, over, q, flags uint8, elems []byte) {
 		a := testmat.FuzzMatrix(shape, elems, 24)
 		m, n := a.Dims()
