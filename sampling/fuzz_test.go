@@ -37,6 +37,9 @@ func FuzzQB(f *testing.F) {
 		} {
 			var fd lowrank.Factors
 			if err := run(&fd); err != nil {
+				if testmat.Overflows(err) {
+					return
+				}
 				t.Fatalf("%d×%d k=%d: %v", m, n, k, err)
 			}
 			qb, err := fd.ToQB(cpu.Backend{})
@@ -46,7 +49,7 @@ func FuzzQB(f *testing.F) {
 			testmat.CheckQB(t, a, qb, fd.RelError())
 		}
 		svd, err := sampling.SVD(a, k, opts)
-		if err != nil && !errors.Is(err, lowrank.ErrRank) { // the SVD form needs ℓ ≤ the columns of op(A)
+		if err != nil && !errors.Is(err, lowrank.ErrRank) && !testmat.Overflows(err) { // the SVD form needs ℓ ≤ the columns of op(A)
 			t.Fatal(err)
 		}
 		if err == nil {

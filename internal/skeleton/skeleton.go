@@ -161,7 +161,7 @@ type Params struct {
 // parameters p in orientation o, reads a once for its norm and largest
 // element, and returns the problem; an input of extreme magnitude (see
 // copyLo) is copied, scaled, into sc. The sketch width is ℓ = k +
-// Oversample, capped at the rows of op(A) without overflow. Errors: p.Err,
+// Oversample, capped at min(m, n) without overflow. Errors: p.Err,
 // ErrEmpty, ErrRank, ErrOption (negative oversampling or power iterations,
 // a tolerance outside [0, 1), an unknown orientation), ErrShape (a
 // malformed *lowrank.Dense32), and a *lowrank.NotFiniteError for the first
@@ -194,7 +194,10 @@ func Prepare(sc *Scratch, be lowrank.Backend, a lowrank.Matrix, k int, p Params,
 	if trans {
 		pr.P, pr.S = n, m
 	}
-	pr.L = k + min(over, pr.P-k)
+	// ℓ ≤ min(P, S): a wider sketch cannot add directions (rank A ≤
+	// min(P, S)), and its normalisation (QR or LU of the S×ℓ Ω) needs
+	// S ≥ ℓ.
+	pr.L = k + min(over, min(pr.P, pr.S)-k)
 	if pr.SquaredNormA, pr.Scale, err = CheckInput(be, a); err != nil {
 		return Problem{}, err
 	}
@@ -388,7 +391,28 @@ func setNorms(be lowrank.Backend, dst *lowrank.Factors, pr Problem) error {
 		return err
 	}
 	dst.SquaredNormB = sq
-	return ScaleBy(be, dst.B, 1/pr.Copied, 1)
+	if pr.Copied == 1 {
+		return nil
+	}
+	if err := ScaleBy(be, dst.B, 1/pr.Copied, 1); err != nil {
+		return err
+	}
+	return checkRepresentable(be, dst.B, "B")
+}
+
+// checkRepresentable returns an error wrapping lowrank.ErrNotFinite if m
+// holds ±Inf: the factor of an input near the top of the floating-point
+// range (B = QᵀA has entries up to √p·max|a_ij|) that the working
+// precision cannot hold.
+func checkRepresentable(be lowrank.Backend, m lowrank.Matrix, name string) error {
+	_, mx, err := be.SquaredNorm(m, 1)
+	if err != nil {
+		return err
+	}
+	if math.IsInf(mx, 0) || math.IsNaN(mx) {
+		return fmt.Errorf("%w: the factor %s of this input overflows the working precision (its entries exceed max|a_ij| by up to √(rows))", lowrank.ErrNotFinite, name)
+	}
+	return nil
 }
 
 // eigenB computes the eigen-decomposition B·Bᵀ = W·Λ·Wᵀ of the ℓ×S B held
@@ -505,6 +529,9 @@ func FinishSVD(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (u
 	for i := range sv {
 		sv[i] /= pr.Scale * pr.Copied
 	}
+	if math.IsInf(sv[0], 0) {
+		return nil, nil, nil, fmt.Errorf("%w: the largest singular value of this input, %g·2^%d, overflows float64", lowrank.ErrNotFinite, sv[0]*pr.Scale*pr.Copied, -ilogb(pr.Scale*pr.Copied))
+	}
 	// Bᵀ = Q₂·R = Q₂·U_R·Σ·V_Rᵀ, so B = V_R·Σ·(Q₂·U_R)ᵀ.
 	k := pr.K
 	uo, vo := pr.P, pr.S
@@ -525,6 +552,11 @@ func FinishSVD(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (u
 		u, v = v, u
 	}
 	return u, v, sv[:k], nil
+}
+
+func ilogb(x float64) int {
+	_, e := math.Frexp(x)
+	return e - 1
 }
 
 // Flip returns the orientation to use on the stored matrix when the

@@ -1,6 +1,7 @@
 package testmat
 
 import (
+	"errors"
 	"math"
 	"testing"
 
@@ -72,4 +73,12 @@ func OptimalRelError(a mat.Matrix, k int) float64 {
 		}
 	}
 	return math.Sqrt(tail / tot)
+}
+
+// Overflows reports whether err is the documented outcome for a finite
+// input whose factors do not fit the working precision (it wraps
+// lowrank.ErrNotFinite but reports no non-finite input element).
+func Overflows(err error) bool {
+	var nf *lowrank.NotFiniteError
+	return errors.Is(err, lowrank.ErrNotFinite) && !errors.As(err, &nf)
 }
