@@ -65,11 +65,19 @@ func (e *Exact) PinvNorm(idx []int, k int) float64 {
 // Proposition 8, from the matrix Chernoff bound; the statement is that of
 // Gittens 2011, Lemma 1). It panics with ErrParam unless μ ≥ 1, k ≥ 1 and
 // δ, ε ∈ (0, 1).
+//
+// ℓ is returned even when it exceeds the rows a matrix has (the guarantee
+// then needs more rows than exist); it panics with ErrParam if ℓ does not
+// fit an int.
 func UniformSampleSize(mu float64, k int, delta, epsilon float64) int {
-	if mu < 1 || k < 1 || !(delta > 0 && delta < 1) || !(epsilon > 0 && epsilon < 1) {
-		paramPanic("need μ ≥ 1, k ≥ 1, δ, ε ∈ (0, 1); got μ = %v, k = %d, δ = %v, ε = %v", mu, k, delta, epsilon)
+	if !(mu >= 1) || math.IsInf(mu, 1) || k < 1 || !(delta > 0 && delta < 1) || !(epsilon > 0 && epsilon < 1) {
+		paramPanic("need finite μ ≥ 1, k ≥ 1, δ, ε ∈ (0, 1); got μ = %v, k = %d, δ = %v, ε = %v", mu, k, delta, epsilon)
 	}
-	return int(math.Ceil(2 * mu * float64(k) * math.Log(float64(k)/delta) / ((1 - epsilon) * (1 - epsilon))))
+	l := math.Ceil(2 * mu * float64(k) * math.Log(float64(k)/delta) / ((1 - epsilon) * (1 - epsilon)))
+	if !(l < math.MaxInt64/2) {
+		paramPanic("ℓ = %g overflows an int (μ = %v, k = %d, δ = %v, ε = %v)", l, mu, k, delta, epsilon)
+	}
+	return max(int(l), 1)
 }
 
 // UniformPinvBound returns m/(ε·ℓ), the bound on ‖(S·U₁)†‖₂² that holds
@@ -103,5 +111,6 @@ func RowSamplingProbable(sigma []float64, k, q, m, l int, epsilon float64) float
 		tail += math.Pow(sigma[j]/s1, 2*a2)
 	}
 	t := tail * UniformPinvBound(m, l, epsilon) / math.Pow(sigma[k-1]/s1, 2*a1)
-	return s1 * math.Sqrt(TailPower(sigma, k, 2)/(s1*s1)+t)
+	opt := OptimalFrobenius(sigma, k) / s1
+	return s1 * math.Sqrt(opt*opt+t)
 }

@@ -17,9 +17,30 @@ import (
 // shapes differ.
 func IdentityError(a mat.Matrix, f *lowrank.QB) float64 {
 	checkShape(a, f)
-	na := lowrank.SquaredFrobenius(a)
-	return math.Sqrt(na) * lowrank.ErrorFromSquaredNorms(na, f.SquaredNormB())
+	// ‖A‖ from gonum's scaled norm (no overflow); the squared norms for the
+	// identity in units of it.
+	nrm := mat.Norm(a, 2)
+	if nrm == 0 {
+		return 0
+	}
+	b := f.Right() // B = QᵀA, the factor that is not orthonormal
+	if !f.LeftOrthonormal() {
+		b = f.Left()
+	}
+	na := lowrank.SquaredFrobenius(scaledView{a, 1 / nrm})
+	nb := lowrank.SquaredFrobenius(scaledView{b, 1 / nrm})
+	return nrm * lowrank.ErrorFromSquaredNorms(na, nb)
 }
+
+// scaledView is s·m, read element by element.
+type scaledView struct {
+	m mat.Matrix
+	s float64
+}
+
+func (v scaledView) Dims() (int, int)    { return v.m.Dims() }
+func (v scaledView) At(i, j int) float64 { return v.s * v.m.At(i, j) }
+func (v scaledView) T() mat.Matrix       { return mat.Transpose{Matrix: v} }
 
 // ProbeBound returns HMT's a-posteriori estimate (HMT 2011 §4.3, eq. (4.3)
 // from Lemma 4.1 with α = 10): with r independent standard Gaussian

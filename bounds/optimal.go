@@ -22,8 +22,8 @@ func checkSigma(sigma []float64, k int) {
 		paramPanic("k = %d, want 1 ≤ k ≤ len(sigma) = %d", k, len(sigma))
 	}
 	for j, s := range sigma {
-		if s < 0 || math.IsNaN(s) || (j > 0 && s > sigma[j-1]) {
-			paramPanic("sigma must be non-negative and non-increasing (index %d)", j)
+		if !(s >= 0) || math.IsInf(s, 1) || (j > 0 && s > sigma[j-1]) {
+			paramPanic("sigma must be finite, non-negative and non-increasing (index %d is %v)", j, s)
 		}
 	}
 }
@@ -49,7 +49,18 @@ func OptimalFrobenius(sigma []float64, k int) float64 {
 		return 0
 	}
 	checkSigma(sigma, max(k, 1))
-	return math.Sqrt(TailPower(sigma, k, 2))
+	// In units of the largest tail value: no overflow or underflow of the
+	// squares whatever the magnitude of σ.
+	sk := sigma[k]
+	if sk == 0 {
+		return 0
+	}
+	var t float64
+	for j := len(sigma) - 1; j >= k; j-- {
+		r := sigma[j] / sk
+		t += r * r
+	}
+	return sk * math.Sqrt(t)
 }
 
 // OptimalSpectral returns the Eckart–Young optimal rank-k error in the
