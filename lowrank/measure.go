@@ -12,8 +12,10 @@ import (
 // a, accumulated in float64. It reads *mat.Dense and *Dense32 in place. It
 // overflows to +Inf or underflows towards 0 where ‖a‖_F² is outside
 // float64's range (max|a_ij| beyond about 1e154 or below 1e-154); RelError
-// and the Factors norms scale to avoid that.
+// and the Factors norms scale to avoid that. It panics with an error
+// wrapping ErrShape for a malformed *Dense32 (Dense32.Check).
 func SquaredFrobenius(a mat.Matrix) float64 {
+	mustBeValid(a)
 	m, n := a.Dims()
 	var s float64
 	switch a := a.(type) {
@@ -119,8 +121,10 @@ func ErrorFromSquaredNorms(normA2, normB2 float64) float64 {
 // finite a whose approximation is of its size (an error that overflows
 // float64 even so is +Inf). It reads a once for the scale, then
 // reconstructs Â in blocks of rows: O(n·64) extra memory and 2·m·n·k flops.
-// It panics with ErrShape if f's shape differs from a's.
+// It panics with ErrShape if f's shape differs from a's, and with an error
+// wrapping ErrShape for a malformed *Dense32. A NaN or ±Inf in a gives NaN.
 func RelError(a mat.Matrix, f Approximation) float64 {
+	mustBeValid(a)
 	m, n := a.Dims()
 	fm, fn := f.Dims()
 	if m != fm || n != fn {
@@ -194,6 +198,15 @@ func forRows(a mat.Matrix, f func(i int, row []float64, row32 []float32)) {
 				row[j] = a.At(i, j)
 			}
 			f(i, row, nil)
+		}
+	}
+}
+
+// mustBeValid panics with Dense32.Check's error for a malformed *Dense32.
+func mustBeValid(a mat.Matrix) {
+	if d, ok := a.(*Dense32); ok {
+		if err := d.Check(); err != nil {
+			panic(err)
 		}
 	}
 }
