@@ -128,13 +128,6 @@ func detect() (avx2FMA, avx512 bool) {
 	return avx2FMA, avx512
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 type asmKernel func(kc int, a, b, c *float64, ldc int, alpha, beta float64, useBeta int)
 
 // wrap adapts an assembly kernel to the slice-based kernelFunc.
