@@ -60,10 +60,10 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	all := fs.Bool("all", false, "list every loract setting in the side-by-side table, not only the headline ones")
 	md := fs.Bool("md", false, "print Markdown tables")
 	jsonOut := fs.String("json", "", "also write every record as JSON lines to this file")
-	keepEnv := fs.Bool("keep-openblas-env", false, "keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the peers (by default they are unset so that OpenBLAS picks its own kernel)")
+	keepEnv := fs.Bool("keep-openblas-env", false, "run the peers with this environment's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE and force no kernel (by default both are unset, and where OpenBLAS then falls back to a kernel below the CPU's AVX2/AVX-512 the peer runs with OPENBLAS_CORETYPE=Haswell or SkylakeX, after a check of its results)")
 	core := fs.Bool("core", false, "print the core library timing table instead (sampling.QB and rsvd.QB at 8192×4096 k=128 and 4096×1024 k=64, fp64 and fp32, exact SVD at 4096×1024, beside NumPy and scikit-learn); takes several minutes")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: loract bench [flags]\n\nTimes loract's methods and the same algorithms in NumPy/OpenBLAS, scikit-learn,\nSciPy and PyTorch on one activation-like matrix (σ_j = 1/(j+1) + 1e-3, known\noptimal error) and prints loract time ÷ peer time and each method's error ÷ optimal.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: loract bench [flags]\n\nTimes loract's methods and the same algorithms in NumPy/OpenBLAS, scikit-learn,\nSciPy and PyTorch on one activation-like matrix (σ_j = 1/(j+1) + 1e-3, known\noptimal error) and prints loract time ÷ peer time and each method's error ÷ optimal.\nEvery peer runs its best BLAS kernel; the header names it.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -136,7 +136,7 @@ func (o *benchOptions) run(ctx context.Context, out, stderr io.Writer) (err erro
 	}
 	defer cleanup()
 	if o.keepEnv {
-		s.Env = os.Environ()
+		s.Env, s.FairKernels = os.Environ(), false
 	}
 	var be lowrank.Backend = cpu.Backend{}
 	if o.backend == "gpu" {
@@ -182,7 +182,7 @@ func newSession(ctx context.Context, log *progress.Log, peers bool, repeats int,
 		return nil, nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	s := &bench.Session{Log: log, Dir: dir, Repeats: repeats, Seed: seed, Torch: torch, CPU: bench.ReadCPUInfo()}
+	s := &bench.Session{Log: log, Dir: dir, Repeats: repeats, Seed: seed, Torch: torch, FairKernels: true, CPU: bench.ReadCPUInfo()}
 	if peers {
 		py := bench.FindPython(ctx)
 		bench.DescribePeers(log, py)

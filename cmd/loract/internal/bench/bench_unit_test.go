@@ -192,6 +192,12 @@ func TestPeerScripts(t *testing.T) {
 		"--methods", "rows,gaussian,exact", "--power-iters", "0,1"}, TimingEnv(), nil)
 	require.NoError(t, err)
 	require.NotNil(t, env)
+	if py.Have["threadpoolctl"] {
+		k, ok := KernelOf(env)
+		require.True(t, ok, "threadpools: %v", env["threadpools"])
+		assert.NotEmpty(t, k.Arch)
+		assert.Equal(t, "ok", k.Check, "the BLAS check of the default kernel")
+	}
 	require.Len(t, recs, 5)
 	for _, r := range recs {
 		require.True(t, r.Ok(), "%s %s: %s", r.Peer, r.Method, r.Error)
@@ -218,6 +224,46 @@ func TestPeerScripts(t *testing.T) {
 		}
 	}
 	assert.False(t, math.IsNaN(l.Err()))
+}
+
+// TestKernelChoiceWithPython runs ChooseKernel on the installed
+// interpreter, with OpenBLAS pinned to its Prescott fallback (the
+// environment's last OPENBLAS_CORETYPE is the one used) to stand for a
+// CPU it does not recognise: on an AVX2 or AVX-512 CPU the choice must be
+// the matching kernel, verified by the script's check; on others
+// Prescott is kept.
+func TestKernelChoiceWithPython(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Python")
+	}
+	py := FindPython(context.Background())
+	if !py.Have["numpy"] || !py.Have["threadpoolctl"] {
+		t.Skipf("peers not installed (%s python3-threadpoolctl)", InstallHint)
+	}
+	sc, err := NewScripts(py, t.TempDir())
+	require.NoError(t, err)
+	cpu := ReadCPUInfo()
+	ctx := context.Background()
+	env, k, err := ChooseKernel(ctx, sc, CPUPeers, TimingEnv(), cpu)
+	require.NoError(t, err)
+	t.Logf("%s CPU (%s): cpu_peers.py runs %s", cpu.CoreType(), cpu.Model, k)
+	assert.Equal(t, "ok", k.Check)
+	if k.Library != "openblas" {
+		return
+	}
+	assert.Equal(t, k.Forced != "", FallsShort(k.Default, cpu.CoreType()), "forced only where OpenBLAS's own choice fell short")
+	_, k, err = ChooseKernel(ctx, sc, CPUPeers, append(env, "OPENBLAS_CORETYPE=Prescott"), cpu)
+	require.NoError(t, err)
+	t.Logf("with OpenBLAS pinned to Prescott: %s", k)
+	if want := cpu.CoreType(); want != "" {
+		assert.Equal(t, want, k.Forced, k.String())
+		assert.Equal(t, want, k.Arch)
+		assert.Equal(t, "Prescott", k.Default)
+		assert.Equal(t, "ok", k.Check)
+	} else {
+		assert.Empty(t, k.Forced)
+		assert.Equal(t, "Prescott", k.Arch)
+	}
 }
 
 func TestParetoFront(t *testing.T) {

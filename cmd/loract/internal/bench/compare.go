@@ -205,7 +205,7 @@ func (s *Session) Compare(ctx context.Context, out io.Writer, be lowrank.Backend
 	if err != nil {
 		return err
 	}
-	c.Report(out, be.Name(), s.Repeats, opt, lrecs, peers, head)
+	c.Report(out, be.Name(), s.Repeats, opt, lrecs, peers, head, s.Kernels())
 	return nil
 }
 
@@ -245,13 +245,16 @@ func (s *Session) comparePeers(ctx context.Context, x *Matrix, c Comparison, onC
 }
 
 // Report writes the comparison's tables: a header naming the backend,
-// the matrix and the timing, the side-by-side table of the headline
-// loract records (all with All) beside the peers', and with Fair the
-// fair comparison.
-func (c Comparison) Report(out io.Writer, backend string, repeats int, opt float64, lrecs, peers []Record, head []Setting) {
+// the matrix, the timing and the peers' BLAS kernels (one line each of
+// kernels), the side-by-side table of the headline loract records (all
+// with All) beside the peers', and with Fair the fair comparison.
+func (c Comparison) Report(out io.Writer, backend string, repeats int, opt float64, lrecs, peers []Record, head []Setting, kernels []string) {
 	fmt.Fprintf(out, "\n== %s backend, %s, %s input, activation-like (σ_j = 1/(j+1) + 1e-3), optimal rank-%d error %.4f ==\n",
 		backend, Shape(c.M, c.N, c.K), c.Dtype, c.K, opt)
 	fmt.Fprintf(out, "median of %d calls after a warm-up (the exact SVDs: one call); err/opt = mean relative Frobenius error over the calls ÷ optimal; loract÷peer < 1: loract is faster\n", repeats)
+	for _, k := range kernels {
+		fmt.Fprintf(out, "peer BLAS kernel, %s\n", k)
+	}
 	fmt.Fprintln(out)
 	shown := lrecs
 	if !c.All {

@@ -123,7 +123,7 @@ func peerRecords(m, n, k int, dtype string) map[Script][]Record {
 func newTestSession(t *testing.T, peers Runner, have ...string) (*Session, *bytes.Buffer) {
 	var log bytes.Buffer
 	s := &Session{Log: progress.NewLog(&log), Peers: peers, Have: map[string]bool{}, Dir: t.TempDir(), Repeats: 1, Seed: 3,
-		Torch: true, CPU: ParseCPUInfo(cpuinfo(avx512Flags)), Env: []string{"PATH=/usr/bin"}}
+		Torch: true, FairKernels: true, CPU: ParseCPUInfo(cpuinfo(avx512Flags)), Env: []string{"PATH=/usr/bin"}}
 	for _, m := range have {
 		s.Have[m] = true
 	}
@@ -131,21 +131,28 @@ func newTestSession(t *testing.T, peers Runner, have ...string) (*Session, *byte
 }
 
 // TestCompare runs the whole comparison on a small matrix with stand-in
-// peers: the scripts get the input file and the grid under the session's
-// environment, and the tables pair loract with the peers.
+// peers: the scripts get the input file and the grid, the BLAS kernel is
+// chosen once per script and printed in the header, the records carry
+// it, and the tables pair loract with the peers.
 func TestCompare(t *testing.T) {
 	const m, n, k = 96, 48, 4
-	peers := &fakePeers{recs: peerRecords(m, n, k, "fp32")}
+	peers := &fakePeers{lib: "openblas", def: "Prescott", forced: map[string][2]string{"SkylakeX": {"SkylakeX", "ok"}},
+		recs: peerRecords(m, n, k, "fp32")}
 	s, log := newTestSession(t, peers, "numpy", "scipy", "sklearn", "torch")
 	var out bytes.Buffer
 	c := Comparison{M: m, N: n, K: k, Dtype: "fp32", Exact: true, Fair: true, Markdown: true}
 	require.NoError(t, s.Compare(context.Background(), &out, cpu.Backend{}, c))
 
+	// Each script: two probes (Prescott, then SkylakeX), one run under
+	// SkylakeX with the comparison's arguments.
 	require.Equal(t, 1, peers.runs(CPUPeers))
 	require.Equal(t, 1, peers.runs(TorchPeer))
 	var input string
 	for _, call := range peers.calls {
-		assert.Equal(t, []string{"PATH=/usr/bin"}, call.env, call.script)
+		if call.args[0] == "--probe" {
+			continue
+		}
+		assert.Equal(t, "SkylakeX", call.core, "%s runs its best kernel", call.script)
 		require.Equal(t, "--input", call.args[0])
 		input = call.args[1]
 	}
@@ -158,18 +165,26 @@ func TestCompare(t *testing.T) {
 	require.Len(t, s.Records, len(all)+4, "loract's settings, then the 4 peer records")
 	for _, r := range s.Records[:len(all)] {
 		assert.True(t, r.Ok(), "%v: %s", r.Setting(), r.Error)
+		assert.Empty(t, r.Kernel)
+	}
+	kernel := "openblas 0.3.21 SkylakeX, 2 threads (OPENBLAS_CORETYPE=SkylakeX; its own choice: Prescott)"
+	for _, r := range s.Records[len(all):] {
+		assert.Equal(t, kernel, r.Kernel, r.Label())
 	}
 	require.Len(t, s.Envs, 2)
+	assert.Equal(t, kernel, s.Envs[0]["kernel"])
+	assert.Equal(t, "Prescott", s.Envs[0]["kernel_default"])
 	assert.Equal(t, "cpu_peers.py", s.Envs[0]["script"])
-	assert.Equal(t, "torch_peer.py", s.Envs[1]["script"])
 
 	o := out.String()
+	assert.Contains(t, o, "peer BLAS kernel, cpu_peers.py: "+kernel)
+	assert.Contains(t, o, "peer BLAS kernel, torch_peer.py: "+kernel)
 	assert.Contains(t, o, "| rows | p=0 q=1 |")
 	assert.Regexp(t, `\| rows \| p=0 q=1 \| [0-9.]+ \| [0-9.]+ \| numpy rows \| 2.00 \|`, o)
 	assert.Regexp(t, `\| svd \| p=0 q=2 qr \| [0-9.]+ \| [0-9.]+ \| torch svd_lowrank \| 5.00 \|`, o)
 	assert.Regexp(t, `\| exact \| - \| [0-9.]+ \| 1.000 \| scipy exact \| 30.0 \|`, o)
 	assert.Contains(t, o, "Fair comparison")
-	assert.Contains(t, log.String(), "NumPy/scikit-learn/SciPy peers (cpu_peers.py)")
+	assert.Contains(t, log.String(), "cpu_peers.py: OpenBLAS chose Prescott on this SkylakeX CPU")
 }
 
 // TestComparePeerErrors: a missing module skips its peer without calling
@@ -181,24 +196,26 @@ func TestComparePeerErrors(t *testing.T) {
 	ctx := context.Background()
 
 	// No numpy: no peer runs, every loract row says so.
-	peers := &fakePeers{recs: peerRecords(m, n, k, "fp64")}
+	peers := &fakePeers{lib: "openblas", def: "Cooperlake", recs: peerRecords(m, n, k, "fp64")}
 	s, log := newTestSession(t, peers, "torch")
 	var out bytes.Buffer
 	require.NoError(t, s.Compare(ctx, &out, cpu.Backend{}, c))
 	assert.Empty(t, peers.calls)
 	assert.Contains(t, log.String(), "no peer runs")
 	assert.Equal(t, 7, strings.Count(out.String(), "(no peer)"), out.String())
+	assert.NotContains(t, out.String(), "peer BLAS kernel")
 
 	// No torch: only the CPU peers run.
-	peers = &fakePeers{recs: peerRecords(m, n, k, "fp64")}
+	peers = &fakePeers{lib: "openblas", def: "Cooperlake", recs: peerRecords(m, n, k, "fp64")}
 	s, _ = newTestSession(t, peers, "numpy", "scipy", "sklearn")
 	out.Reset()
 	require.NoError(t, s.Compare(ctx, &out, cpu.Backend{}, c))
 	assert.Equal(t, 1, peers.runs(CPUPeers))
 	assert.Zero(t, peers.runs(TorchPeer))
+	assert.Contains(t, out.String(), "peer BLAS kernel, cpu_peers.py: openblas 0.3.21 Cooperlake, 2 threads\n")
 
 	// The CPU peer script fails after one record.
-	peers = &fakePeers{recs: peerRecords(m, n, k, "fp64"),
+	peers = &fakePeers{lib: "openblas", def: "Cooperlake", recs: peerRecords(m, n, k, "fp64"),
 		fail: map[Script]error{CPUPeers: errors.New("python3 cpu_peers.py: exit status 1: MemoryError")}}
 	peers.recs[CPUPeers] = peers.recs[CPUPeers][:1]
 	s, log = newTestSession(t, peers, "numpy", "torch")
@@ -246,14 +263,15 @@ func TestCoreRows(t *testing.T) {
 
 // TestCore runs the core table on a small shape with stand-in peers.
 func TestCore(t *testing.T) {
-	peers := &fakePeers{}
+	peers := &fakePeers{lib: "openblas", def: "Cooperlake"}
 	s, _ := newTestSession(t, peers, "numpy", "sklearn", "scipy")
 	var out bytes.Buffer
 	require.NoError(t, s.Core(context.Background(), &out, []CoreShape{{M: 64, N: 32, K: 4, Exact: true}}))
 	assert.Equal(t, 2, peers.runs(CPUPeers), "fp64 and fp32")
-	assert.Contains(t, peers.calls[0].args, "rows,gaussian,randomized_svd,randomized_svd_p0q0,exact", "the exact SVD in fp64")
-	assert.NotContains(t, peers.calls[1].args, "rows,gaussian,randomized_svd,randomized_svd_p0q0,exact", "not in fp32")
+	assert.Contains(t, peers.calls[1].args, "rows,gaussian,randomized_svd,randomized_svd_p0q0,exact", "the exact SVD in fp64")
+	assert.NotContains(t, peers.calls[2].args, "rows,gaussian,randomized_svd,randomized_svd_p0q0,exact", "not in fp32")
 	o := out.String()
+	assert.Contains(t, o, "peer BLAS kernel, cpu_peers.py: openblas 0.3.21 Cooperlake")
 	assert.Equal(t, 2+5, strings.Count(o, "\n|"), "header, separator, 2 + 2 QB rows and one exact row:\n%s", o)
 	assert.Len(t, s.Records, 5)
 }
@@ -261,7 +279,7 @@ func TestCore(t *testing.T) {
 // TestPlotRuns runs the timing series of the plots on small shapes with
 // stand-in peers.
 func TestPlotRuns(t *testing.T) {
-	peers := &fakePeers{}
+	peers := &fakePeers{lib: "openblas", def: "Cooperlake"}
 	s, _ := newTestSession(t, peers, "numpy", "torch")
 	recs, err := s.TimeVsSize(context.Background(), [][2]int{{64, 16}, {128, 32}})
 	require.NoError(t, err)

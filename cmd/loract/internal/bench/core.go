@@ -124,6 +124,10 @@ func (s *Session) Core(ctx context.Context, out io.Writer, shapes []CoreShape) e
 			rows = append(rows, CoreRows(sh, dt, opt, lrecs, peers)...)
 		}
 	}
+	for _, k := range s.Kernels() {
+		fmt.Fprintf(out, "\npeer BLAS kernel, %s", k)
+	}
+	fmt.Fprintln(out)
 	WriteCoreTable(out, rows)
 	return nil
 }

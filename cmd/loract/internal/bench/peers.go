@@ -20,6 +20,8 @@ var (
 	cpuPeersPy []byte
 	//go:embed torch_peer.py
 	torchPeerPy []byte
+	//go:embed peer_env.py
+	peerEnvPy []byte
 )
 
 // Script names a peer script.
@@ -165,14 +167,15 @@ func FindPython(ctx context.Context) Python {
 	return best
 }
 
-// WriteScripts writes the peer scripts into dir and returns their paths.
+// WriteScripts writes the peer scripts and the module they share
+// (peer_env.py) into dir and returns the scripts' paths.
 func WriteScripts(dir string) (cpuPeers, torchPeer string, err error) {
 	cpuPeers = filepath.Join(dir, string(CPUPeers))
 	torchPeer = filepath.Join(dir, string(TorchPeer))
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{cpuPeers, cpuPeersPy}, {torchPeer, torchPeerPy}} {
+	}{{cpuPeers, cpuPeersPy}, {torchPeer, torchPeerPy}, {filepath.Join(dir, "peer_env.py"), peerEnvPy}} {
 		if err := os.WriteFile(f.name, f.data, 0o644); err != nil {
 			return "", "", err
 		}
@@ -181,13 +184,17 @@ func WriteScripts(dir string) (cpuPeers, torchPeer string, err error) {
 }
 
 // TimingEnv returns the environment for timing peers: this process's, less
-// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which pin OpenBLAS to an older
-// kernel (a workaround set in some environments); OpenBLAS then picks the
-// kernel for the CPU it runs on, which the scripts record through
-// threadpoolctl.
-func TimingEnv() []string {
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which pin OpenBLAS to another
+// kernel (a workaround set in some environments; the two are removed
+// together, since a cache size tuned for one kernel misleads another);
+// OpenBLAS then picks the kernel for the CPU it runs on, which the scripts
+// record through threadpoolctl, and ChooseKernel decides whether to force
+// a better one.
+func TimingEnv() []string { return withoutOpenBLAS(os.Environ()) }
+
+func withoutOpenBLAS(environ []string) []string {
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		if strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") || strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=") {
 			continue
 		}

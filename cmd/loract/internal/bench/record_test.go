@@ -80,7 +80,7 @@ func TestSettingOf(t *testing.T) {
 func TestRecordsFile(t *testing.T) {
 	dir := t.TempDir()
 	name := filepath.Join(dir, "r.jsonl")
-	recs := []Record{{Peer: "loract", Method: "rows", M: 3, Repeats: 1, Ms: 1.5}, {Peer: "numpy", Method: "gaussian"}}
+	recs := []Record{{Peer: "loract", Method: "rows", M: 3, Repeats: 1, Ms: 1.5}, {Peer: "numpy", Method: "gaussian", Kernel: "openblas 0.3.21 Haswell"}}
 	require.NoError(t, WriteJSON(name, recs))
 	got, err := ReadRecords(name)
 	require.NoError(t, err)

@@ -26,8 +26,11 @@ type Session struct {
 	Dir string
 	// Env is the peers' environment (nil: TimingEnv()).
 	Env []string
-	// CPU describes the processor (the machine line).
-	CPU CPUInfo
+	// FairKernels gives every peer script its best BLAS kernel
+	// (ChooseKernel, with CPU); otherwise Env is used as it is and the
+	// kernel only reported.
+	FairKernels bool
+	CPU         CPUInfo
 	// Repeats is the number of timed calls per measurement (after one
 	// warm-up), Seed the seed of the matrices and of the first draw.
 	Repeats int
@@ -37,9 +40,18 @@ type Session struct {
 
 	// Records holds every record measured, in order.
 	Records []Record
-	// Envs holds every peer run's environment line, with the script's
-	// name added as "script".
+	// Envs holds every peer run's environment line, with the kernel
+	// loract chose added as "kernel" (and "kernel_default" where it was
+	// forced).
 	Envs []Env
+
+	kernels map[Script]chosenKernel
+	order   []Script
+}
+
+type chosenKernel struct {
+	env []string
+	k   Kernel
 }
 
 // Logf writes a progress line.
@@ -88,25 +100,88 @@ func (s *Session) Input(x *Matrix, dtype string) (string, error) {
 	return name, npy.WriteFile(name, x.Input(dtype))
 }
 
-// RunPeer runs peer script sc with args under Env (nil: TimingEnv()),
-// showing each record against opt, and returns its records. A script
-// that fails is logged and its records so far returned: the comparison
-// goes on without the rest.
-func (s *Session) RunPeer(ctx context.Context, sc Script, args []string, opt float64) []Record {
+// kernel returns the environment and kernel of script sc, chosen on its
+// first use.
+func (s *Session) kernel(ctx context.Context, sc Script) chosenKernel {
+	if c, ok := s.kernels[sc]; ok {
+		return c
+	}
 	env := s.Env
 	if env == nil {
 		env = TimingEnv()
 	}
-	recs, line, err := s.Peers.Run(ctx, sc, args, env, func(r Record) { s.Show(r, opt) })
-	if line == nil {
-		line = Env{}
+	c := chosenKernel{env: env}
+	if s.FairKernels {
+		var err error
+		c.env, c.k, err = ChooseKernel(ctx, s.Peers, sc, env, s.CPU)
+		if err != nil {
+			s.Logf("%s: probing its BLAS kernel failed: %v", sc, err)
+		}
+		switch {
+		case c.k.Forced != "":
+			s.Logf("%s: OpenBLAS chose %s on this %s CPU (%s); running it with OPENBLAS_CORETYPE=%s (checked: %s)",
+				sc, c.k.Default, s.CPU.CoreType(), s.CPU.Model, c.k.Forced, c.k.Check)
+		case err == nil:
+			s.Logf("%s: BLAS kernel %s", sc, c.k)
+		}
 	}
-	line["script"] = string(sc)
-	s.Envs = append(s.Envs, line)
+	if s.kernels == nil {
+		s.kernels = map[Script]chosenKernel{}
+	}
+	s.kernels[sc] = c
+	s.order = append(s.order, sc)
+	return c
+}
+
+// RunPeer runs peer script sc with args under its chosen kernel, showing
+// each record against opt, and returns its records, each labelled with
+// the kernel it ran. A script that fails is logged and its records so far
+// returned: the comparison goes on without the rest.
+func (s *Session) RunPeer(ctx context.Context, sc Script, args []string, opt float64) []Record {
+	c := s.kernel(ctx, sc)
+	recs, env, err := s.Peers.Run(ctx, sc, args, c.env, func(r Record) { s.Show(r, opt) })
+	k := c.k
+	if got, ok := KernelOf(env); ok {
+		// The run's own report, with what was chosen.
+		got.Forced, got.Default, got.Note = k.Forced, k.Default, k.Note
+		k = got
+	}
+	if env == nil {
+		env = Env{}
+	}
+	env["script"] = string(sc)
+	env["kernel"] = k.String()
+	if k.Forced != "" {
+		env["kernel_default"] = k.Default
+	}
+	s.Envs = append(s.Envs, env)
+	for i := range recs {
+		recs[i].Kernel = k.String()
+	}
 	if err != nil {
 		s.Logf("%s failed: %v", sc, err)
 	}
 	return recs
+}
+
+// Kernels returns one line per peer script run so far: the script and the
+// BLAS kernel it ran.
+func (s *Session) Kernels() []string {
+	var out []string
+	for _, sc := range s.order {
+		k := s.kernels[sc].k
+		if !s.FairKernels {
+			// Only the runs report it.
+			for _, e := range s.Envs {
+				if e["script"] == string(sc) {
+					k, _ = KernelOf(e)
+					break
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: %s", sc, k))
+	}
+	return out
 }
 
 func ints(v ...int) string {
