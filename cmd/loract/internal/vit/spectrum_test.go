@@ -10,8 +10,9 @@ import (
 )
 
 // TestSavedSpectra: one spectrum per distinct tensor of the compressible
-// set, named by every layer that saved it, with min(L, d) descending
-// singular values whose squares sum to the tensor's ‖X‖_F².
+// set (the tensor q, k and v read is one), named by the layers that saved
+// it, with min(L, d) descending singular values whose squares sum to the
+// tensor's ‖X‖_F².
 func TestSavedSpectra(t *testing.T) {
 	cfg := Config{Side: 28, Patch: 14, Dim: 8, Heads: 2, MLP: 12, Depth: 2, Classes: 10, Seed: 1}
 	m := New(cfg)
@@ -46,7 +47,7 @@ func TestSavedSpectra(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Len(t, got, len(want))
-	shared := 0
+	names := map[string]bool{}
 	for i, ls := range got {
 		assert.Equal(t, want[i].names, ls.Layers)
 		r, c := want[i].x.Dims()
@@ -61,11 +62,14 @@ func TestSavedSpectra(t *testing.T) {
 		}
 		// Σσ² = ‖X‖_F², to the SVD's backward error ε·min(L, d)·‖X‖².
 		assert.InEpsilon(t, want[i].norm2, ss, 1e-12, ls.Layers)
-		if len(ls.Layers) > 1 {
-			shared++
+		for _, n := range ls.Layers {
+			assert.False(t, names[n], "%s listed twice", n)
+			names[n] = true
 		}
 	}
-	assert.Equal(t, cfg.Depth, shared, "q, k and v read one tensor per block")
+	// Each block saves at least its q/k/v input, o, fc1, GELU and fc2
+	// inputs: five distinct tensors.
+	assert.GreaterOrEqual(t, len(got), 5*cfg.Depth)
 
 	_, err = SavedSpectra(m, px[:10], 1)
 	assert.ErrorContains(t, err, "fewer than 1 images")
