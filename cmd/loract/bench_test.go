@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"path/filepath"
 	"testing"
 
@@ -30,8 +31,45 @@ func TestBenchSaveInput(t *testing.T) {
 	assert.Equal(t, bench.Activation(48, 20, 3).A64.RawMatrix().Data, got.(*mat.Dense).RawMatrix().Data)
 }
 
-func TestBenchFlagErrors(t *testing.T) {
-	assert.Error(t, runBench([]string{"-backend", "tpu"}))
-	assert.Error(t, runBench([]string{"-dtype", "int8", "-fair=false", "-exact=false", "-torch=false", "-m", "8", "-n", "4", "-k", "2"}))
-	assert.Error(t, runBench([]string{"-dtype", "bf16", "-save-input", filepath.Join(t.TempDir(), "x.npy")}))
+// TestBenchFlags: every bad flag set is rejected by the parser, which
+// runs before any matrix is built or peer started.
+func TestBenchFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"now"}, `unexpected arguments ["now"]`},
+		{[]string{"-m", "64", "extra", "args"}, `unexpected arguments ["extra" "args"]`},
+		{[]string{"-backend", "tpu"}, `unknown -backend "tpu"`},
+		{[]string{"-dtype", "int8"}, `input type "int8"`},
+		{[]string{"-dtype", "fp32,bf16"}, `input type "bf16" is not one of the cpu backend's`},
+		{[]string{"-backend", "gpu", "-dtype", "fp64"}, "gpu backend's"},
+		{[]string{"-dtype", "bf16", "-save-input", "x.npy"}, "-save-input writes fp32 or fp64"},
+		{[]string{"-m", "0", "-save-input", "x.npy"}, "at least 1×1"},
+		{[]string{"-k", "0"}, "rank k = 0"},
+		{[]string{"-m", "32", "-n", "16", "-k", "17"}, "min(m, n) = 16"},
+		{[]string{"-n", "-3"}, "at least 1×1"},
+		{[]string{"-repeats", "0"}, "-repeats 0"},
+		{[]string{"-core", "-backend", "gpu"}, "-core times the CPU"},
+		{[]string{"-core", "-m", "100", "-md"}, "-m, -md do not apply"},
+		{[]string{"-json", filepath.Join(t.TempDir(), "no", "such", "dir", "r.jsonl")}, "-json"},
+		{[]string{"-m", "x"}, "invalid value"},
+	} {
+		o, err := parseBench(tc.args, &bytes.Buffer{})
+		require.Error(t, err, "%v", tc.args)
+		assert.Nil(t, o)
+		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
+		// runBench fails the same way: nothing runs before the parser.
+		assert.EqualError(t, runBench(tc.args), err.Error(), "%v", tc.args)
+	}
+	o, err := parseBench([]string{"-h"}, &bytes.Buffer{})
+	assert.NoError(t, err)
+	assert.Nil(t, o, "-h runs nothing")
+
+	o, err = parseBench([]string{"-m", "300", "-n", "200", "-k", "9", "-dtype", "fp32, fp64", "-fair=false", "-md"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, []bench.Comparison{
+		{M: 300, N: 200, K: 9, Dtype: "fp32", Exact: true, Markdown: true},
+		{M: 300, N: 200, K: 9, Dtype: "fp64", Exact: true, Markdown: true},
+	}, o.comparisons)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -15,6 +16,7 @@ import (
 	"github.com/loract/loract/activation"
 	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cmd/loract/internal/mnist"
+	"github.com/loract/loract/cmd/loract/internal/progress"
 	"github.com/loract/loract/cmd/loract/internal/vit"
 	"github.com/loract/loract/lowrank"
 )
@@ -26,11 +28,25 @@ func init() {
 	}
 }
 
-func runDemo(args []string) error {
+// demoOptions are the validated flags of 'loract demo'.
+type demoOptions struct {
+	args     []string
+	cfg      vit.DemoConfig
+	mode     string
+	markdown bool
+	cpuprof  string
+	cache    string
+}
+
+// parseDemo parses and checks every flag of 'loract demo', so that a bad
+// value fails at once rather than after minutes of training; nil options
+// (and no error) for -h.
+func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var (
 		dim      = fs.Int("dim", 64, "hidden size d")
-		heads    = fs.Int("heads", 4, "attention heads")
+		heads    = fs.Int("heads", 4, "attention heads (divides -dim)")
 		mlp      = fs.Int("mlp", 128, "MLP hidden size")
 		depth    = fs.Int("depth", 2, "transformer blocks")
 		patch    = fs.Int("patch", 7, "patch side in pixels (divides 28)")
@@ -42,8 +58,8 @@ func runDemo(args []string) error {
 		lora     = fs.Int("lora-rank", 8, "LoRA rank")
 		method   = fs.String("method", "rows", "compression: rows (LoRAct), gaussian, exact, none")
 		rank     = fs.Int("rank", 0, "fixed rank k (overrides -ratio)")
-		ratio    = fs.Float64("ratio", 0.45, "rank as a fraction of the hidden size (0.45: k = 29 of 64, 24% of float32 bytes in bf16)")
-		tol      = fs.Float64("tol", 0, "relative-error tolerance ε choosing k per activation (overrides -rank, -ratio)")
+		ratio    = fs.Float64("ratio", 0.45, "rank as a fraction of the hidden size, in (0, 1] (0.45: k = 29 of 64, 24% of float32 bytes in bf16)")
+		tol      = fs.Float64("tol", 0, "relative-error tolerance ε in (0, 1) choosing k per activation (overrides -rank, -ratio)")
 		over     = fs.Int("oversample", 0, "oversampling p")
 		power    = fs.Int("power", 0, "power iterations q")
 		prec     = fs.String("precision", "bf16", "factor storage: bf16, float32")
@@ -56,26 +72,51 @@ func runDemo(args []string) error {
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
-	cfg := vit.DemoConfig{
-		Model: vit.Config{Side: mnist.Side, Patch: *patch, Dim: *dim, Heads: *heads, MLP: *mlp,
-			Depth: *depth, Classes: 10, Seed: *seed},
-		Batch: *batch, PretrainSteps: *preSteps, FineTuneSteps: *ftSteps,
-		PretrainLR: *preLR, FineTuneLR: *ftLR, LoRARank: *lora, LoRAScale: 1,
-		Checkpoint: *mode == "checkpoint",
+	if err := noArgs(fs); err != nil {
+		return nil, err
 	}
-	if *mode != "checkpoint" && *mode != "ops" {
-		return fmt.Errorf("unknown -mode %q (checkpoint, ops)", *mode)
+	positive := []struct {
+		name string
+		v    int
+	}{{"dim", *dim}, {"heads", *heads}, {"mlp", *mlp}, {"depth", *depth}, {"patch", *patch}, {"batch", *batch},
+		{"finetune-steps", *ftSteps}, {"lora-rank", *lora}}
+	for _, f := range positive {
+		if f.v < 1 {
+			return nil, fmt.Errorf("-%s %d: must be ≥ 1", f.name, f.v)
+		}
 	}
-	if mnist.Side%*patch != 0 || *dim%*heads != 0 {
-		return fmt.Errorf("-patch must divide %d and -heads must divide -dim", mnist.Side)
+	nonNegative := []struct {
+		name string
+		v    int
+	}{{"pretrain-steps", *preSteps}, {"rank", *rank}, {"oversample", *over}, {"power", *power}, {"workers", *workers}}
+	for _, f := range nonNegative {
+		if f.v < 0 {
+			return nil, fmt.Errorf("-%s %d: must be ≥ 0", f.name, f.v)
+		}
+	}
+	switch {
+	case mnist.Side%*patch != 0:
+		return nil, fmt.Errorf("-patch %d does not divide the image side %d (1, 2, 4, 7, 14 or 28)", *patch, mnist.Side)
+	case *dim%*heads != 0:
+		return nil, fmt.Errorf("-heads %d does not divide -dim %d", *heads, *dim)
+	case !(*preLR > 0) || math.IsInf(*preLR, 0):
+		return nil, fmt.Errorf("-pretrain-lr %g: must be a positive number", *preLR)
+	case !(*ftLR > 0) || math.IsInf(*ftLR, 0):
+		return nil, fmt.Errorf("-finetune-lr %g: must be a positive number", *ftLR)
+	case *tol != 0 && !(*tol > 0 && *tol < 1):
+		return nil, fmt.Errorf("-tol %g: the tolerance is in (0, 1) (0: off)", *tol)
+	case *tol == 0 && *rank == 0 && !(*ratio > 0 && *ratio <= 1):
+		return nil, fmt.Errorf("-ratio %g: the rank ratio is in (0, 1]", *ratio)
+	case *mode != "checkpoint" && *mode != "ops":
+		return nil, fmt.Errorf("unknown -mode %q (checkpoint, ops)", *mode)
 	}
 	m, err := activation.ParseMethod(*method)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("-method: %w", err)
 	}
 	cc := activation.Config{Method: m, Oversample: *over, PowerIters: *power, Seed: *seed,
 		Workers: *workers, MeasureError: true, Rank: activation.Ratio(*ratio)}
@@ -91,38 +132,48 @@ func runDemo(args []string) error {
 	case "float32":
 		cc.Precision = lowrank.Float32
 	default:
-		return fmt.Errorf("unknown -precision %q (bf16, float32)", *prec)
+		return nil, fmt.Errorf("unknown -precision %q (bf16, float32)", *prec)
 	}
-	cfg.Compression = cc
-	cfg.CPUTime = cputime.Self
-	if *cache != "" {
-		cfg.Pretrained = func(m *vit.Model) (bool, error) {
-			f, err := os.Open(*cache)
-			if os.IsNotExist(err) {
-				return false, nil
-			} else if err != nil {
-				return false, err
-			}
-			defer f.Close()
-			var w [][]float64
-			if err := gob.NewDecoder(f).Decode(&w); err != nil {
-				return false, fmt.Errorf("reading %s: %w", *cache, err)
-			}
-			return true, m.SetWeights(w)
-		}
-		cfg.Save = func(m *vit.Model) error {
-			f, err := os.Create(*cache)
-			if err != nil {
-				return err
-			}
-			if err := gob.NewEncoder(f).Encode(m.Weights()); err != nil {
-				f.Close()
-				return err
-			}
-			return f.Close()
+	// The compressor checks its configuration as a whole.
+	c, err := activation.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("compression flags: %w", err)
+	}
+	c.Close()
+	for _, f := range []struct{ flag, name string }{{"cpuprofile", *cpuprof}, {"pretrained", *cache}} {
+		if err := writableDir(f.name); err != nil {
+			return nil, fmt.Errorf("-%s: %w", f.flag, err)
 		}
 	}
+	o := &demoOptions{args: args, mode: *mode, markdown: *markdown, cpuprof: *cpuprof, cache: *cache}
+	o.cfg = vit.DemoConfig{
+		Model: vit.Config{Side: mnist.Side, Patch: *patch, Dim: *dim, Heads: *heads, MLP: *mlp,
+			Depth: *depth, Classes: 10, Seed: *seed},
+		Batch: *batch, PretrainSteps: *preSteps, FineTuneSteps: *ftSteps,
+		PretrainLR: *preLR, FineTuneLR: *ftLR, LoRARank: *lora, LoRAScale: 1,
+		Checkpoint: *mode == "checkpoint", Compression: cc,
+	}
+	return o, nil
+}
 
+// trainDemo runs the demo's training; tests replace it to see that bad
+// flags never reach it.
+var trainDemo = vit.RunDemo
+
+func runDemo(args []string) error {
+	o, err := parseDemo(args, os.Stderr)
+	if err != nil || o == nil {
+		return err
+	}
+	return o.run(os.Stdout, os.Stderr)
+}
+
+func (o *demoOptions) run(stdout io.Writer, stderr *os.File) error {
+	cfg := o.cfg
+	cfg.CPUTime = cputime.Self
+	if o.cache != "" {
+		cfg.Pretrained, cfg.Save = weightCache(o.cache)
+	}
 	dir, err := mnist.Dir()
 	if err != nil {
 		return err
@@ -136,15 +187,16 @@ func runDemo(args []string) error {
 	data := func(s *mnist.Set) vit.Data { return vit.Data{Pixels: s.Pixels, Labels: s.Labels} }
 	pre, fine := train.Filter(low), train.Filter(high)
 	testPre, testFine := test.Filter(low), test.Filter(high)
-	fmt.Printf("loract demo: ViT d=%d heads=%d mlp=%d depth=%d patch=%d (%d tokens), batch %d; MNIST from %s\n",
-		*dim, *heads, *mlp, *depth, *patch, cfg.Model.Tokens(), *batch, dir)
-	fmt.Printf("pre-train %d steps on digits 0–4 (%d images); fine-tune LoRA r=%d %d steps on digits 5–9 (%d images)\n",
-		*preSteps, pre.Len(), *lora, *ftSteps, fine.Len())
-	fmt.Printf("compression: method %s, rank %v, oversample %d, power %d, %s factors, mode %s, workers %d\n\n",
-		m, cc.Rank, *over, *power, cc.Precision, *mode, *workers)
+	mc, cc := cfg.Model, cfg.Compression
+	fmt.Fprintf(stdout, "loract demo: ViT d=%d heads=%d mlp=%d depth=%d patch=%d (%d tokens), batch %d; MNIST from %s\n",
+		mc.Dim, mc.Heads, mc.MLP, mc.Depth, mc.Patch, mc.Tokens(), cfg.Batch, dir)
+	fmt.Fprintf(stdout, "pre-train %d steps on digits 0–4 (%d images); fine-tune LoRA r=%d %d steps on digits 5–9 (%d images)\n",
+		cfg.PretrainSteps, pre.Len(), cfg.LoRARank, cfg.FineTuneSteps, fine.Len())
+	fmt.Fprintf(stdout, "compression: method %s, rank %v, oversample %d, power %d, %s factors, mode %s, workers %d\n\n",
+		cc.Method, cc.Rank, cc.Oversample, cc.PowerIters, cc.Precision, o.mode, cc.Workers)
 
-	if *cpuprof != "" {
-		f, err := os.Create(*cpuprof)
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
 		if err != nil {
 			return err
 		}
@@ -156,33 +208,57 @@ func runDemo(args []string) error {
 	}
 	load0 := loadavg()
 	start := time.Now()
-	last := time.Time{}
-	cfg.Progress = func(phase string, step, steps int, loss float64) {
-		if step+1 == steps || time.Since(last) > 2*time.Second {
-			last = time.Now()
-			fmt.Fprintf(os.Stderr, "\r%-40s step %4d/%d  loss %.4f  elapsed %5.1fs", phase, step+1, steps, loss, time.Since(start).Seconds())
-			if step+1 == steps {
-				fmt.Fprintln(os.Stderr)
-			}
-		}
-	}
-	res, err := vit.RunDemo(cfg, data(pre), data(fine), data(testPre), data(testFine))
+	steps := progress.NewSteps(stderr)
+	cfg.Progress = steps.Step
+	res, err := trainDemo(cfg, data(pre), data(fine), data(testPre), data(testFine))
 	if err != nil {
 		return err
 	}
 	total := time.Since(start)
-	fmt.Println()
-	report(os.Stdout, res, cfg, total)
-	if *markdown {
-		fmt.Println("\n---- markdown ----")
-		fmt.Printf("Command: `go run ./cmd/loract demo %s`\n\n", strings.Join(args, " "))
-		fmt.Printf("Machine: %d cores (GOMAXPROCS %d), %s/%s, %s; load average before/after: %s / %s.\n\n",
+	fmt.Fprintln(stdout)
+	report(stdout, res, cfg, total)
+	if o.markdown {
+		fmt.Fprintln(stdout, "\n---- markdown ----")
+		fmt.Fprintf(stdout, "Command: `go run ./cmd/loract demo %s`\n\n", strings.Join(o.args, " "))
+		fmt.Fprintf(stdout, "Machine: %d cores (GOMAXPROCS %d), %s/%s, %s; load average before/after: %s / %s.\n\n",
 			runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), load0, loadavg())
-		fmt.Println("```")
-		report(os.Stdout, res, cfg, total)
-		fmt.Println("```")
+		fmt.Fprintln(stdout, "```")
+		report(stdout, res, cfg, total)
+		fmt.Fprintln(stdout, "```")
 	}
 	return nil
+}
+
+// weightCache returns the DemoConfig hooks that load the pre-trained
+// weights from the file name if it exists and write them there after
+// pre-training otherwise.
+func weightCache(name string) (load func(*vit.Model) (bool, error), save func(*vit.Model) error) {
+	load = func(m *vit.Model) (bool, error) {
+		f, err := os.Open(name)
+		if os.IsNotExist(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		defer f.Close()
+		var w [][]float64
+		if err := gob.NewDecoder(f).Decode(&w); err != nil {
+			return false, fmt.Errorf("reading %s: %w", name, err)
+		}
+		return true, m.SetWeights(w)
+	}
+	save = func(m *vit.Model) error {
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		if err := gob.NewEncoder(f).Encode(m.Weights()); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return load, save
 }
 
 func mib(b int) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
@@ -204,11 +280,26 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 	if b.CPU > 0 {
 		fmt.Fprintf(w, "%-36s %11.1fs %11.1fs\n", "CPU time (user+system)", b.CPU.Seconds(), l.CPU.Seconds())
 	}
-	fmt.Fprintf(w, "%-36s %12s %12s\n", "peak, compressible set", mib(b.Main.Total.Peak), mib(l.Main.Total.Peak))
 	fmt.Fprintf(w, "%-36s %12s %12s\n", "peak, all saved activations", mib(b.PeakAll), mib(l.PeakAll))
-	fmt.Fprintf(w, "\naccuracy drop: %.2f points; compressed set: %s of its float32 bytes (peak %s of %s);\n",
-		100*(b.Accuracy-l.Accuracy), pct(l.Main.Total.Peak, l.Main.Total.DensePeak), mib(l.Main.Total.Peak), mib(l.Main.Total.DensePeak))
-	fmt.Fprintf(w, "all saved activations: peak %s of the baseline's %s\n", pct(l.PeakAll, b.PeakAll), mib(b.PeakAll))
+	fmt.Fprintf(w, "%-36s %12s %12s\n", "peak, loract's compressed set¹", "-", mib(l.Main.Total.Peak))
+	fmt.Fprintf(w, "%-36s %12s %12s\n", "  the same tensors as float32 copies", "-", mib(l.Main.Total.DensePeak))
+	if cfg.Checkpoint {
+		fmt.Fprintf(w, "¹ each block's input, saved compressed; backward recomputes the block from it and keeps that block's\n"+
+			"  tensors as float32 copies for its own backward only. The baseline compresses nothing: it saves every\n"+
+			"  tensor as a float32 copy, so only \"all saved activations\" compares the two runs.\n")
+	} else {
+		fmt.Fprintf(w, "¹ the inputs of the linear layers and GELUs, saved compressed; the other saved tensors (LayerNorm\n"+
+			"  inputs, q/k/v heads, attention probabilities, LoRA's x·A) stay float32 copies, as every tensor is in\n"+
+			"  the baseline, so only \"all saved activations\" compares the two runs.\n")
+	}
+	fmt.Fprintf(w, "\naccuracy drop: %.2f points\n", 100*(b.Accuracy-l.Accuracy))
+	fmt.Fprintf(w, "memory: all saved activations peak at %s of the baseline's %s, for %s the baseline's wall time",
+		pct(l.PeakAll, b.PeakAll), mib(b.PeakAll), times(l.Wall, b.Wall))
+	if b.CPU > 0 {
+		fmt.Fprintf(w, " (%s its CPU time)", times(l.CPU, b.CPU))
+	}
+	fmt.Fprintf(w, "\ncompressed set¹ alone: %s of its float32 bytes (peak %s of %s)\n",
+		pct(l.Main.Total.Peak, l.Main.Total.DensePeak), mib(l.Main.Total.Peak), mib(l.Main.Total.DensePeak))
 	fmt.Fprintf(w, "measured Go heap (live objects after GC) at the last step's forward/backward boundary, above the step's start:\n"+
 		"  as they are %s (accounting %s), loract %s (accounting %s)\n",
 		mib(int(b.HeapSaved)), mib(int(b.StatsLive)), mib(int(l.HeapSaved)), mib(int(l.StatsLive)))
@@ -226,7 +317,7 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 	}
 	fmt.Fprintf(w, "  lowest per-parameter cosine: %s %.4f\n", worst.Name, worst.Cos)
 
-	fmt.Fprintf(w, "\nper layer, loract run (compressible set; peak bytes, rank, relative error last/max):\n")
+	fmt.Fprintf(w, "\nper layer, loract run (compressed set¹; peak bytes, rank, relative error last/max):\n")
 	fmt.Fprintf(w, "  %-14s %10s %10s %7s %6s %9s %9s\n", "layer", "peak", "float32", "ratio", "rank", "err", "max err")
 	for _, s := range l.Main.Layers {
 		if s.Calls == 0 {
@@ -245,9 +336,17 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 		fmt.Fprintf(w, "  %-14s %10s\n", s.Layer, mib(s.Peak))
 	}
 	if len(l.Rest.Layers) > 0 {
-		fmt.Fprintf(w, "loract run, tensors outside the compressible set (float32 copies), total peak %s\n", mib(l.Rest.Total.Peak))
+		fmt.Fprintf(w, "loract run, tensors outside the compressed set (float32 copies), total peak %s\n", mib(l.Rest.Total.Peak))
 	}
 	fmt.Fprintf(w, "\ntotal wall time %.1fs\n", total.Seconds())
+}
+
+// times formats a ÷ b as "1.23×".
+func times(a, b time.Duration) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds())
 }
 
 func tail(x []float64) float64 {

@@ -8,6 +8,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/activation"
 	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/exact"
@@ -23,7 +24,7 @@ import (
 // process CPU time per call, all threads: on a shared machine it moves
 // less than ns/op). Run and compare:
 //
-//	go test -run '^$' -bench 'BenchmarkQB/' -count 10 ./bench > new.txt
+//	go test -run '^$' -bench 'BenchmarkQB/' -count 10 ./cmd/loract/internal/bench > new.txt
 //	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da old.txt new.txt
 //
 // Nothing here runs under plain 'go test': the matrices are built on first
@@ -87,7 +88,7 @@ func backendCases() []backendCase { return append([]backendCase{cpuCase()}, gpuC
 // Decomposer's QBTo, so that allocation is not what is measured.
 func BenchmarkQB(b *testing.B) {
 	for _, bc := range backendCases() {
-		for _, meth := range []string{"rows", "gaussian"} {
+		for _, meth := range []activation.Method{activation.RowSampling, activation.Gaussian} {
 			for _, sh := range shapes {
 				if !selected(sh) {
 					continue
@@ -108,7 +109,7 @@ func BenchmarkQBSettings(b *testing.B) {
 	sh := shape{4096, 1024, 64}
 	for _, bc := range backendCases() {
 		dt := bc.dtypes[len(bc.dtypes)-1]
-		for _, meth := range []string{"rows", "gaussian"} {
+		for _, meth := range []activation.Method{activation.RowSampling, activation.Gaussian} {
 			for _, q := range []int{0, 1, 2} {
 				for _, p := range []int{0, 10} {
 					name := fmt.Sprintf("backend=%s/method=%s/m=%d/n=%d/k=%d/p=%d/q=%d/dtype=%s", bc.name, meth, sh.m, sh.n, sh.k, p, q, dt)
@@ -119,7 +120,7 @@ func BenchmarkQBSettings(b *testing.B) {
 	}
 }
 
-func benchQB(b *testing.B, bc backendCase, meth string, sh shape, dtype string, p, q int) {
+func benchQB(b *testing.B, bc backendCase, meth activation.Method, sh shape, dtype string, p, q int) {
 	x := Activation(sh.m, sh.n, benchSeed)
 	opt := x.Optimal(sh.k)
 	be, a, done := bc.open(b, x, dtype)
@@ -127,13 +128,13 @@ func benchQB(b *testing.B, bc backendCase, meth string, sh shape, dtype string, 
 	var call func(i int) error
 	var f lowrank.Factors
 	switch meth {
-	case "rows":
+	case activation.RowSampling:
 		d := sampling.NewDecomposer(be)
 		defer d.Close()
 		call = func(i int) error {
 			return d.QBTo(&f, a, sh.k, &sampling.Options{Oversample: p, PowerIters: q, Seed: uint64(i)})
 		}
-	case "gaussian":
+	case activation.Gaussian:
 		d := rsvd.NewDecomposer(be)
 		defer d.Close()
 		call = func(i int) error {
@@ -178,7 +179,7 @@ func BenchmarkSVD(b *testing.B) {
 				}
 			}
 			e := lowrank.RelError(x.A64, f)
-			report(b, Flops("exact", sh.m, sh.n, sh.k, 0, 0), e/x.Optimal(sh.k))
+			report(b, Flops(activation.ExactSVD, sh.m, sh.n, sh.k, 0, 0), e/x.Optimal(sh.k))
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loract/loract/activation"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/internal/npy"
 	"github.com/loract/loract/lowrank"
@@ -29,11 +30,11 @@ func TestRunLoract(t *testing.T) {
 	for _, dt := range []string{"fp64", "fp32"} {
 		a := x.Input(dt)
 		for _, s := range []Setting{
-			{Method: "rows"}, {Method: "rows", P: 4, Q: 1},
-			{Method: "gaussian"}, {Method: "gaussian", P: 4, Q: 2, Norm: rsvd.LU},
-			{Method: "svd", P: 4, Q: 1, Norm: rsvd.None},
-			{Method: "exact"},
-			{Method: "rows", HostAPI: true}, {Method: "gaussian", HostAPI: true},
+			{Method: activation.RowSampling}, {Method: activation.RowSampling, P: 4, Q: 1},
+			{Method: activation.Gaussian}, {Method: activation.Gaussian, P: 4, Q: 2, Norm: rsvd.LU},
+			{Method: activation.Gaussian, SVDForm: true, P: 4, Q: 1, Norm: rsvd.None},
+			{Method: activation.ExactSVD},
+			{Method: activation.RowSampling, HostAPI: true}, {Method: activation.Gaussian, HostAPI: true},
 		} {
 			// repeats = 0: RelErrorMean is the identity error of the very
 			// call whose direct error is RelError.
@@ -48,7 +49,11 @@ func TestRunLoract(t *testing.T) {
 			// The identity ‖A‖² − ‖PA‖² cancels: its relative accuracy is
 			// about u·n/err² ≈ 1e-16·96/0.03 in float64 arithmetic.
 			assert.InDelta(t, r.RelError, r.RelErrorMean, 1e-9, "%s %v", dt, s)
-			if s.Method == "exact" {
+			assert.Equal(t, s.Name(), r.Method)
+			back, err := SettingOf(r)
+			require.NoError(t, err)
+			assert.True(t, back.Same(s), "%v: the record gives back %v", s, back)
+			if s.Method == activation.ExactSVD {
 				// σ known exactly up to rounding ε·√(m+n)·σ₁ of the
 				// construction, and float32 input rounding (2⁻²⁴·‖A‖).
 				assert.InDelta(t, 1, r.RelError/opt, 1e-5, dt)
@@ -56,24 +61,26 @@ func TestRunLoract(t *testing.T) {
 		}
 	}
 	// Timed calls: a median and a minimum.
-	r := RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: "rows"}, 1, 3, 3)
+	r := RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: activation.RowSampling}, 1, 3, 3)
 	require.True(t, r.Ok())
 	assert.Equal(t, 3, r.Repeats)
 	assert.LessOrEqual(t, r.MsMin, r.Ms)
 	assert.Positive(t, r.MsMin)
 
 	// No warm-up: the single timed call gives the direct error.
-	r = RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: "exact"}, 0, 1, 3)
+	r = RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: activation.ExactSVD}, 0, 1, 3)
 	require.True(t, r.Ok(), r.Error)
 	assert.Equal(t, 1, r.Repeats)
 	// float64 throughout: the singular values are exact to ε·√(m+n)·σ₁
 	// ≈ 4e-15 and the error sums to ε·m·n; 1e-9 relative leaves margin.
 	assert.InDelta(t, 1, r.RelError/opt, 1e-9)
-	assert.False(t, RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: "rows"}, 0, 0, 3).Ok())
+	assert.False(t, RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: activation.RowSampling}, 0, 0, 3).Ok())
 
-	bad := RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: "nope"}, 1, 1, 0)
+	bad := RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: activation.Uncompressed}, 1, 1, 0)
 	assert.False(t, bad.Ok())
-	assert.Contains(t, bad.Error, "unknown method")
+	assert.Contains(t, bad.Error, "no timing of method none")
+	bad = RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: activation.ExactSVD, HostAPI: true}, 1, 1, 0)
+	assert.Contains(t, bad.Error, "no host API timing for exact")
 }
 
 func TestMatchesAndTable(t *testing.T) {
@@ -179,12 +186,18 @@ func TestPeerScripts(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "a.npy")
 	require.NoError(t, npy.WriteFile(in, x.A64))
-	cpuPy, _, err := WriteScripts(dir)
+	sc, err := NewScripts(py, dir)
 	require.NoError(t, err)
-	recs, env, err := py.RunScript(context.Background(), cpuPy, []string{"--input", in, "--k", "10", "--repeats", "1",
+	recs, env, err := sc.Run(context.Background(), CPUPeers, []string{"--input", in, "--k", "10", "--repeats", "1",
 		"--methods", "rows,gaussian,exact", "--power-iters", "0,1"}, TimingEnv(), nil)
 	require.NoError(t, err)
 	require.NotNil(t, env)
+	if py.Have["threadpoolctl"] {
+		k, ok := KernelOf(env)
+		require.True(t, ok, "threadpools: %v", env["threadpools"])
+		assert.NotEmpty(t, k.Arch)
+		assert.Equal(t, "ok", k.Check, "the BLAS check of the default kernel")
+	}
 	require.Len(t, recs, 5)
 	for _, r := range recs {
 		require.True(t, r.Ok(), "%s %s: %s", r.Peer, r.Method, r.Error)
@@ -203,7 +216,7 @@ func TestPeerScripts(t *testing.T) {
 	// q = 1 on this spectrum (1.043 against 1.022 when this was written).
 	// 0.1 still catches another algorithm: q = 0 gives about 1.1–1.3 and a
 	// Gaussian sketch about 1.5.
-	l := RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: "rows", Q: 1}, 1, 3, 0)
+	l := RunLoract(cpu.Backend{}, x.A64, x.A64, k, Setting{Method: activation.RowSampling, Q: 1}, 1, 3, 0)
 	for _, r := range recs {
 		if r.Peer == "numpy" && r.Method == "rows" && r.Q == 1 {
 			t.Logf("err/opt at q = 1: loract %.4f, NumPy %.4f", l.Err()/opt, r.Err()/opt)
@@ -211,6 +224,46 @@ func TestPeerScripts(t *testing.T) {
 		}
 	}
 	assert.False(t, math.IsNaN(l.Err()))
+}
+
+// TestKernelChoiceWithPython runs ChooseKernel on the installed
+// interpreter, with OpenBLAS pinned to its Prescott fallback (the
+// environment's last OPENBLAS_CORETYPE is the one used) to stand for a
+// CPU it does not recognise: on an AVX2 or AVX-512 CPU the choice must be
+// the matching kernel, verified by the script's check; on others
+// Prescott is kept.
+func TestKernelChoiceWithPython(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Python")
+	}
+	py := FindPython(context.Background())
+	if !py.Have["numpy"] || !py.Have["threadpoolctl"] {
+		t.Skipf("peers not installed (%s python3-threadpoolctl)", InstallHint)
+	}
+	sc, err := NewScripts(py, t.TempDir())
+	require.NoError(t, err)
+	cpu := ReadCPUInfo()
+	ctx := context.Background()
+	env, k, err := ChooseKernel(ctx, sc, CPUPeers, TimingEnv(), cpu)
+	require.NoError(t, err)
+	t.Logf("%s CPU (%s): cpu_peers.py runs %s", cpu.CoreType(), cpu.Model, k)
+	assert.Equal(t, "ok", k.Check)
+	if k.Library != "openblas" {
+		return
+	}
+	assert.Equal(t, k.Forced != "", FallsShort(k.Default, cpu.CoreType()), "forced only where OpenBLAS's own choice fell short")
+	_, k, err = ChooseKernel(ctx, sc, CPUPeers, append(env, "OPENBLAS_CORETYPE=Prescott"), cpu)
+	require.NoError(t, err)
+	t.Logf("with OpenBLAS pinned to Prescott: %s", k)
+	if want := cpu.CoreType(); want != "" {
+		assert.Equal(t, want, k.Forced, k.String())
+		assert.Equal(t, want, k.Arch)
+		assert.Equal(t, "Prescott", k.Default)
+		assert.Equal(t, "ok", k.Check)
+	} else {
+		assert.Empty(t, k.Forced)
+		assert.Equal(t, "Prescott", k.Arch)
+	}
 }
 
 func TestParetoFront(t *testing.T) {

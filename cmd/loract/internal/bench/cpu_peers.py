@@ -30,10 +30,14 @@ Output: one JSON line per method and setting:
   {"peer", "method", "device": "cpu", "dtype", "m", "n", "k", "p", "q",
    "ms", "ms_min", "repeats", "rel_error", "rel_error_mean"}
 preceded by {"env": {...}} with the versions and, if threadpoolctl is
-installed, the BLAS libraries actually loaded (threadpoolctl.threadpool_info:
-library, version, architecture = OpenBLAS kernel, threads). OpenBLAS reads
-OPENBLAS_CORETYPE when it loads: to time the kernel OpenBLAS would pick
-itself, unset it in the command that starts this script.
+installed, the BLAS libraries actually loaded ("threadpools":
+threadpoolctl.threadpool_info: internal_api, version, architecture = the
+OpenBLAS kernel, num_threads), and "blas_check": "ok" or what failed when
+the loaded kernel's products and QR were compared with numpy.einsum
+(peer_env.py, written beside this script). --probe prints only that line.
+OpenBLAS reads OPENBLAS_CORETYPE when it loads: 'loract bench' unsets it (and
+OPENBLAS_L2_SIZE) and sets it again only where OpenBLAS fell back to a kernel
+below the CPU's vector ISA (see the Go side, kernel.go).
 """
 import argparse
 import json
@@ -44,6 +48,8 @@ import sys
 import time
 
 import numpy as np
+
+import peer_env
 
 try:
     import scipy
@@ -185,23 +191,19 @@ def env_info(path, dtype):
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "input": path,
-        "input_dtype": str(dtype),
+        "input_dtype": str(dtype) if dtype is not None else None,
     }
-    try:
-        import threadpoolctl
-        env["threadpools"] = [
-            {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
-            for d in threadpoolctl.threadpool_info()
-        ]
-    except ImportError:
-        env["threadpools"] = "threadpoolctl not installed: BLAS kernel not recorded"
+    # The check loads BLAS and LAPACK, so that threadpools lists them.
+    env["blas_check"] = peer_env.blas_check()
+    env["threadpools"] = peer_env.threadpools()
     return env
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", required=True, help=".npy file with the matrix (float32 or float64, C order)")
-    ap.add_argument("--k", type=int, required=True)
+    ap.add_argument("--probe", action="store_true", help="print only the env line (BLAS kernel and its check) and exit")
+    ap.add_argument("--input", help=".npy file with the matrix (float32 or float64, C order)")
+    ap.add_argument("--k", type=int)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -211,6 +213,11 @@ def main():
     ap.add_argument("--power-iters", default="0", help="comma-separated q values (rows, gaussian, randomized_svd_grid)")
     ap.add_argument("--oversample", default="0", help="comma-separated p values (rows, gaussian, randomized_svd_grid)")
     args = ap.parse_args()
+    if args.probe:
+        print(json.dumps({"env": env_info(None, None)}), flush=True)
+        return
+    if args.input is None or args.k is None:
+        ap.error("--input and --k are required")
 
     a = np.load(args.input)
     if a.ndim != 2:
@@ -224,9 +231,6 @@ def main():
 
     if "randomized_svd" in args.methods:
         load_sklearn()
-    # threadpool_info lists only the libraries loaded so far: load them.
-    if scipy is not None:
-        scipy.linalg.qr(np.ones((2, 2), a.dtype))
     print(json.dumps({"env": env_info(args.input, a.dtype)}), flush=True)
 
     a64 = a.astype(np.float64)

@@ -7,6 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/activation"
 	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/exact"
@@ -18,13 +19,16 @@ import (
 
 // Setting is one loract method with its parameters.
 type Setting struct {
-	// Method is "rows" (sampling.QB), "gaussian" (rsvd.QB), "svd"
-	// (rsvd.SVD: Gaussian QB, then the SVD of B) or "exact"
-	// (exact.TruncatedSVD).
-	Method string
+	// Method is activation.RowSampling (sampling.QB), activation.Gaussian
+	// (rsvd.QB, or rsvd.SVD with SVDForm) or activation.ExactSVD
+	// (exact.TruncatedSVD); activation.Uncompressed is not timed.
+	Method activation.Method
+	// SVDForm, with Gaussian, times rsvd.SVD: the Gaussian QB, then the
+	// SVD of B ("svd" in the records).
+	SVDForm bool
 	// P is the oversampling and Q the number of power iterations.
 	P, Q int
-	// Norm normalises the power iterations of gaussian and svd.
+	// Norm normalises the power iterations of the Gaussian methods.
 	Norm rsvd.Normalizer
 	// HostAPI times the package-level functions sampling.QB and rsvd.QB
 	// (which allocate their result) instead of a reused Decomposer's QBTo;
@@ -32,15 +36,79 @@ type Setting struct {
 	HostAPI bool
 }
 
+// Name returns the method's name in the records: "rows", "gaussian",
+// "svd" (Gaussian with SVDForm) or "exact".
+func (s Setting) Name() string {
+	if s.Method == activation.Gaussian && s.SVDForm {
+		return "svd"
+	}
+	return s.Method.String()
+}
+
 func (s Setting) String() string {
-	if s.Method == "exact" {
+	if s.Method == activation.ExactSVD {
 		return "exact"
 	}
-	str := fmt.Sprintf("%s p=%d q=%d", s.Method, s.P, s.Q)
-	if s.Method != "rows" && s.Q > 0 {
+	str := fmt.Sprintf("%s p=%d q=%d", s.Name(), s.P, s.Q)
+	if s.Method == activation.Gaussian && s.Q > 0 {
 		str += " " + s.Norm.String()
 	}
 	return str
+}
+
+// Same reports whether s and t time the same computation: the same method
+// and form, p and q (not for the exact SVD), and the normaliser where it
+// acts (the Gaussian methods with power iterations). HostAPI is not
+// compared.
+func (s Setting) Same(t Setting) bool {
+	if s.Method != t.Method || s.SVDForm != t.SVDForm {
+		return false
+	}
+	if s.Method == activation.ExactSVD {
+		return true
+	}
+	if s.P != t.P || s.Q != t.Q {
+		return false
+	}
+	return s.Method != activation.Gaussian || s.Q == 0 || s.Norm == t.Norm
+}
+
+// SettingOf returns the setting a loract record was measured with. It
+// returns an error for a record of another peer or an unknown method or
+// normaliser name.
+func SettingOf(r Record) (Setting, error) {
+	if r.Peer != "loract" {
+		return Setting{}, fmt.Errorf("bench: %s record: not a loract setting", r.Peer)
+	}
+	s := Setting{P: r.P, Q: r.Q}
+	switch r.Method {
+	case "svd":
+		s.Method, s.SVDForm = activation.Gaussian, true
+	case "rows", "gaussian", "exact":
+		m, err := activation.ParseMethod(r.Method)
+		if err != nil {
+			return Setting{}, err
+		}
+		s.Method = m
+	default:
+		return Setting{}, fmt.Errorf("bench: loract record of unknown method %q", r.Method)
+	}
+	if s.Method == activation.Gaussian {
+		switch r.Norm {
+		case "qr", "":
+			s.Norm = rsvd.QR
+		case "lu":
+			s.Norm = rsvd.LU
+		case "none":
+			s.Norm = rsvd.None
+		default:
+			return Setting{}, fmt.Errorf("bench: loract record of unknown normaliser %q", r.Norm)
+		}
+	}
+	if s.Method == activation.ExactSVD {
+		s.P, s.Q = 0, 0
+	}
+	return s, nil
 }
 
 // Flops returns the nominal flop count of method on an m×n matrix at rank
@@ -51,9 +119,9 @@ func (s Setting) String() string {
 // and Van Loan, Matrix Computations §8.6) for the exact thin SVD. GFLOP/s
 // figures are these counts divided by time: a fixed yardstick, not a
 // hardware counter.
-func Flops(method string, m, n, k, p, q int) float64 {
+func Flops(method activation.Method, m, n, k, p, q int) float64 {
 	mm, nn := float64(max(m, n)), float64(min(m, n))
-	if method == "exact" {
+	if method == activation.ExactSVD {
 		return 6*mm*nn*nn + 20*nn*nn*nn
 	}
 	l := float64(min(k+p, m, n))
@@ -92,8 +160,8 @@ type run func(seed uint64, full bool) (approx lowrank.Approximation, idErr float
 // warmup + repeats ≥ 1.
 func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s Setting, warmup, repeats int, seed uint64) Record {
 	m, n := a.Dims()
-	rec := Record{Peer: "loract", Method: s.Method, Device: be.Name(), Dtype: DtypeOf(a), M: m, N: n, K: k, P: s.P, Q: s.Q}
-	if s.Method == "svd" || s.Method == "gaussian" {
+	rec := Record{Peer: "loract", Method: s.Name(), Device: be.Name(), Dtype: DtypeOf(a), M: m, N: n, K: k, P: s.P, Q: s.Q}
+	if s.Method == activation.Gaussian {
 		rec.Norm = s.Norm.String()
 	}
 	if warmup < 0 || repeats < 0 || warmup+repeats < 1 {
@@ -173,8 +241,8 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 	if s.HostAPI {
 		return hostAPI(be, a, k, s)
 	}
-	switch s.Method {
-	case "rows":
+	switch {
+	case s.Method == activation.RowSampling:
 		d := sampling.NewDecomposer(be)
 		var f lowrank.Factors
 		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
@@ -184,7 +252,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 			}
 			return qbOf(be, f, full)
 		}, nil
-	case "gaussian":
+	case s.Method == activation.Gaussian && !s.SVDForm:
 		d := rsvd.NewDecomposer(be)
 		var f lowrank.Factors
 		return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
@@ -194,7 +262,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 			}
 			return qbOf(be, f, full)
 		}, nil
-	case "svd":
+	case s.Method == activation.Gaussian:
 		d := rsvd.NewDecomposer(be)
 		norm2, _, err := be.SquaredNorm(a, 1)
 		if err != nil {
@@ -219,7 +287,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 			}
 			return lowrank.NewSVD(&hu, sv, &hv), e, nil
 		}, nil
-	case "exact":
+	case s.Method == activation.ExactSVD:
 		if _, ok := be.(cpu.Backend); !ok {
 			return nil, fmt.Errorf("bench: the exact SVD runs on the CPU only")
 		}
@@ -240,7 +308,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 			return f, e, nil
 		}, nil
 	}
-	return nil, fmt.Errorf("bench: unknown method %q", s.Method)
+	return nil, fmt.Errorf("bench: no timing of method %v", s.Method)
 }
 
 // svError returns sqrt(1 − Σs²/‖A‖_F²), the error of the orthogonal
@@ -276,17 +344,17 @@ func hostAPI(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error
 	}
 	norm2 := lowrank.SquaredFrobenius(host)
 	var qb func(seed uint64) (*lowrank.QB, error)
-	switch s.Method {
-	case "rows":
+	switch {
+	case s.Method == activation.RowSampling:
 		qb = func(seed uint64) (*lowrank.QB, error) {
 			return sampling.QB(host, k, &sampling.Options{Oversample: s.P, PowerIters: s.Q, Seed: seed})
 		}
-	case "gaussian":
+	case s.Method == activation.Gaussian && !s.SVDForm:
 		qb = func(seed uint64) (*lowrank.QB, error) {
 			return rsvd.QB(host, k, &rsvd.Options{Oversample: s.P, PowerIters: s.Q, Normalizer: s.Norm, Seed: seed})
 		}
 	default:
-		return nil, fmt.Errorf("bench: no host API timing for %q", s.Method)
+		return nil, fmt.Errorf("bench: no host API timing for %s", s.Name())
 	}
 	return func(seed uint64, full bool) (lowrank.Approximation, float64, error) {
 		f, err := qb(seed)

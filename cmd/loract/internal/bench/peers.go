@@ -20,7 +20,57 @@ var (
 	cpuPeersPy []byte
 	//go:embed torch_peer.py
 	torchPeerPy []byte
+	//go:embed peer_env.py
+	peerEnvPy []byte
 )
+
+// Script names a peer script.
+type Script string
+
+// The peer scripts.
+const (
+	// CPUPeers is cpu_peers.py: NumPy/OpenBLAS, scikit-learn and SciPy.
+	CPUPeers Script = "cpu_peers.py"
+	// TorchPeer is torch_peer.py: PyTorch on the CPU or CUDA.
+	TorchPeer Script = "torch_peer.py"
+)
+
+// Needs returns the peer modules the script cannot run without.
+func (s Script) Needs() []string {
+	if s == TorchPeer {
+		return []string{"numpy", "torch"}
+	}
+	return []string{"numpy"}
+}
+
+// Runner runs a peer script with args under the environment env (nil:
+// this process's), calling each (if not nil) for every record as it is
+// printed, and returns the records, the script's environment line and, if
+// the script failed, an error with the records printed before it. It is
+// the seam where tests put a stand-in for Python.
+type Runner interface {
+	Run(ctx context.Context, s Script, args, env []string, each func(Record)) ([]Record, Env, error)
+}
+
+// Scripts runs the embedded peer scripts with an interpreter, from the
+// folder they were written to.
+type Scripts struct {
+	Python Python
+	Dir    string
+}
+
+// NewScripts writes the peer scripts into dir (WriteScripts) for py.
+func NewScripts(py Python, dir string) (*Scripts, error) {
+	if _, _, err := WriteScripts(dir); err != nil {
+		return nil, err
+	}
+	return &Scripts{Python: py, Dir: dir}, nil
+}
+
+// Run runs script s (Runner).
+func (sc *Scripts) Run(ctx context.Context, s Script, args, env []string, each func(Record)) ([]Record, Env, error) {
+	return sc.Python.RunScript(ctx, filepath.Join(sc.Dir, string(s)), args, env, each)
+}
 
 // PeerModules are the Python modules the peers need, with the Debian
 // package that installs each.
@@ -117,27 +167,34 @@ func FindPython(ctx context.Context) Python {
 	return best
 }
 
-// WriteScripts writes the peer scripts into dir and returns their paths.
+// WriteScripts writes the peer scripts and the module they share
+// (peer_env.py) into dir and returns the scripts' paths.
 func WriteScripts(dir string) (cpuPeers, torchPeer string, err error) {
-	cpuPeers = filepath.Join(dir, "cpu_peers.py")
-	torchPeer = filepath.Join(dir, "torch_peer.py")
-	if err := os.WriteFile(cpuPeers, cpuPeersPy, 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(torchPeer, torchPeerPy, 0o644); err != nil {
-		return "", "", err
+	cpuPeers = filepath.Join(dir, string(CPUPeers))
+	torchPeer = filepath.Join(dir, string(TorchPeer))
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{cpuPeers, cpuPeersPy}, {torchPeer, torchPeerPy}, {filepath.Join(dir, "peer_env.py"), peerEnvPy}} {
+		if err := os.WriteFile(f.name, f.data, 0o644); err != nil {
+			return "", "", err
+		}
 	}
 	return cpuPeers, torchPeer, nil
 }
 
 // TimingEnv returns the environment for timing peers: this process's, less
-// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which pin OpenBLAS to an older
-// kernel (a workaround set in some environments); OpenBLAS then picks the
-// kernel for the CPU it runs on, which the scripts record through
-// threadpoolctl.
-func TimingEnv() []string {
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which pin OpenBLAS to another
+// kernel (a workaround set in some environments; the two are removed
+// together, since a cache size tuned for one kernel misleads another);
+// OpenBLAS then picks the kernel for the CPU it runs on, which the scripts
+// record through threadpoolctl, and ChooseKernel decides whether to force
+// a better one.
+func TimingEnv() []string { return withoutOpenBLAS(os.Environ()) }
+
+func withoutOpenBLAS(environ []string) []string {
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		if strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") || strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=") {
 			continue
 		}

@@ -40,6 +40,11 @@ type Record struct {
 	RelErrorMean float64 `json:"rel_error_mean,omitempty"`
 	// Error, if not empty, says why the method could not run.
 	Error string `json:"error,omitempty"`
+	// Kernel names the BLAS a peer ran on, e.g. "openblas 0.3.21
+	// SkylakeX, 2 threads (OPENBLAS_CORETYPE=SkylakeX; its own choice:
+	// Prescott)"; empty for loract and in records written before it was
+	// recorded.
+	Kernel string `json:"kernel,omitempty"`
 }
 
 // Setting returns the method's setting in words, e.g. "p=10 q=7 lu".

@@ -26,7 +26,10 @@ Output: one JSON line per method and setting:
    "ms", "ms_min", "repeats", "rel_error", "rel_error_mean"}
 or, when a method cannot run (e.g. bf16 QR unsupported), the same keys with
 "error" instead of "ms"/"rel_error". A first line {"env": {...}} records the
-versions and thread counts.
+versions, thread counts, the BLAS libraries loaded ("threadpools", from
+threadpoolctl) and "blas_check": "ok" or what failed when torch's CPU
+products and QR were compared with numpy.einsum (peer_env.py, written beside
+this script). --probe prints only that line.
 """
 import argparse
 import json
@@ -38,6 +41,8 @@ import time
 
 import numpy as np
 import torch
+
+import peer_env
 
 
 def parse_ints(s):
@@ -177,12 +182,39 @@ def timed(fn, device, warmup, repeats, seed, norm2a):
     return first, sorted(times), mean, statistics.median(cpus)
 
 
+def torch_qr(a):
+    q, r = torch.linalg.qr(torch.from_numpy(a))
+    return q.numpy(), r.numpy()
+
+
+def env_info(args, device, dtype):
+    cuda = device is not None and device.type == "cuda"
+    env = {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "threads": torch.get_num_threads(),
+        "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
+        "blas": torch.__config__.show().split("BLAS_INFO=")[-1].split(",")[0] if "BLAS_INFO=" in torch.__config__.show() else "?",
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "input": args.input,
+        "input_dtype": str(dtype) if dtype is not None else None,
+    }
+    # torch's CPU kernels: products and QR through torch, checked against
+    # numpy.einsum; the check also loads the libraries threadpools lists.
+    env["blas_check"] = peer_env.blas_check(
+        matmul=lambda a, b: (torch.from_numpy(a) @ torch.from_numpy(b)).numpy(), qr=torch_qr)
+    env["threadpools"] = peer_env.threadpools()
+    return env
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", required=True, help=".npy file with the matrix (float32 or float64, C order)")
+    ap.add_argument("--probe", action="store_true", help="print only the env line (BLAS kernel and its check) and exit")
+    ap.add_argument("--input", help=".npy file with the matrix (float32 or float64, C order)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp64"])
-    ap.add_argument("--k", type=int, required=True)
+    ap.add_argument("--k", type=int)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -198,8 +230,13 @@ def main():
                     help="torch.set_num_threads on the CPU (0: all cores, os.cpu_count(); Debian's torch starts with 1)")
     args = ap.parse_args()
 
-    if args.device == "cpu":
+    if args.device == "cpu" or args.probe:
         torch.set_num_threads(args.threads if args.threads > 0 else (os.cpu_count() or 1))
+    if args.probe:
+        print(json.dumps({"env": env_info(args, None, None)}), flush=True)
+        return
+    if args.input is None or args.k is None:
+        ap.error("--input and --k are required")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("torch_peer: CUDA requested but torch.cuda.is_available() is False")
@@ -217,18 +254,7 @@ def main():
     m, n = a.shape
     k = args.k
 
-    env = {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "threads": torch.get_num_threads(),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "blas": torch.__config__.show().split("BLAS_INFO=")[-1].split(",")[0] if "BLAS_INFO=" in torch.__config__.show() else "?",
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
-        "input": args.input,
-        "input_dtype": str(a_ref.dtype),
-    }
-    print(json.dumps({"env": env}), flush=True)
+    print(json.dumps({"env": env_info(args, device, a_ref.dtype)}), flush=True)
 
     base = {"peer": "torch", "device": args.device, "dtype": args.dtype, "m": m, "n": n, "k": k}
     methods = [s.strip() for s in args.methods.split(",") if s.strip()]

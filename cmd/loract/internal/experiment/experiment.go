@@ -17,6 +17,9 @@ type RegimeConfig struct {
 	Q      []int
 	Trials int
 	Seed   uint64
+	// Progress, if not nil, is called after each spectrum × structure
+	// with the number done, the total and the pair's names.
+	Progress func(done, total int, what string)
 }
 
 // Regime is one row of the regime table: one method on one spectrum ×
@@ -46,6 +49,7 @@ func Regimes(cfg RegimeConfig, spectra []testmat.Spectrum, structures []testmat.
 	var out []Regime
 	r := min(cfg.M, cfg.N)
 	l := cfg.K + cfg.P
+	done := 0
 	for si, sp := range spectra {
 		sigma := sp.Values(r, cfg.K)
 		opt := bounds.OptimalFrobenius(sigma, cfg.K)
@@ -85,6 +89,10 @@ func Regimes(cfg RegimeConfig, spectra []testmat.Spectrum, structures []testmat.
 					g.MeanCert = sumC / float64(cfg.Trials)
 					out = append(out, g)
 				}
+			}
+			done++
+			if cfg.Progress != nil {
+				cfg.Progress(done, len(spectra)*len(structures), sp.Name+" × "+st.Name)
 			}
 		}
 	}

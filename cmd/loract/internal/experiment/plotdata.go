@@ -30,6 +30,9 @@ type CurveConfig struct {
 	P, Q      int
 	Trials    int
 	Seed      uint64
+	// Progress, if not nil, is called after each k with the number of
+	// ranks done, their total and the rank.
+	Progress func(done, total int, what string)
 }
 
 // ErrorCurves computes, for every k in cfg.Ks, relative Frobenius errors
@@ -75,7 +78,7 @@ func ErrorCurves(cfg CurveConfig) ([]Curve, error) {
 		curves[i].K = append(curves[i].K, k)
 		curves[i].Y = append(curves[i].Y, y/normA)
 	}
-	for _, k := range cfg.Ks {
+	for ki, k := range cfg.Ks {
 		l := k + cfg.P
 		add(0, k, bounds.OptimalFrobenius(sigma, k))
 		for mi, run := range []func(*mat.Dense, *bounds.Exact, int, int, int, uint64) (bounds.Trial, error){bounds.RowsTrial, bounds.GaussianTrial} {
@@ -96,6 +99,19 @@ func ErrorCurves(cfg CurveConfig) ([]Curve, error) {
 		if cfg.P >= 2 && cfg.Q == 0 && k >= 2 {
 			add(5, k, bounds.GaussianFrobenius(sigma, k, cfg.P))
 		}
+		if cfg.Progress != nil {
+			cfg.Progress(ki+1, len(cfg.Ks), fmt.Sprintf("k = %d", k))
+		}
 	}
 	return curves, nil
+}
+
+// PanelRanks returns the ranks of the theory's error-vs-k plot: k = 4, 8,
+// … up to 96 while k+p ≤ min(m, n).
+func PanelRanks(m, n, p int) []int {
+	var ks []int
+	for k := 4; k+p <= min(m, n) && k <= 96; k += 4 {
+		ks = append(ks, k)
+	}
+	return ks
 }

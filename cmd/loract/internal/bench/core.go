@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/loract/loract/activation"
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/lowrank"
+)
+
+// CoreShape is a shape of the core library timing table; Exact adds the
+// exact SVD (float64 input only).
+type CoreShape struct {
+	M, N, K int
+	Exact   bool
+}
+
+// CoreShapes are the shapes of 'loract bench -core': 8192×4096 k=128 and
+// 4096×1024 k=64, the exact SVD at the latter.
+var CoreShapes = []CoreShape{{8192, 4096, 128, false}, {4096, 1024, 64, true}}
+
+// CoreRow is one row of the core table: a loract function on one shape
+// and input type, beside the same algorithm in NumPy/SciPy (Same),
+// scikit-learn's randomized_svd at p = 0, q = 0 (P0Q0) and at its
+// defaults (Default).
+type CoreRow struct {
+	Func, Shape, Dtype  string
+	Loract              Record
+	Opt                 float64
+	Same, P0Q0, Default Record
+}
+
+// FindPeer returns the record of peer's method at p, q (any setting for
+// the exact SVD), or a record with Error "not run".
+func FindPeer(peers []Record, peer, method string, p, q int) Record {
+	for _, r := range peers {
+		if r.Peer == peer && r.Method == method && (method == "exact" || (r.P == p && r.Q == q)) {
+			return r
+		}
+	}
+	return Record{Peer: peer, Method: method, Error: "not run"}
+}
+
+// sklearnDefault returns scikit-learn's record at its default
+// oversampling (p = 10), or a record with Error "not run".
+func sklearnDefault(peers []Record) Record {
+	for _, r := range peers {
+		if r.Peer == "sklearn" && r.Method == "randomized_svd" && r.P == 10 {
+			return r
+		}
+	}
+	return Record{Peer: "sklearn", Method: "randomized_svd", Error: "not run"}
+}
+
+// CoreRows builds the rows of one shape and input type from loract's
+// records (sampling.QB, rsvd.QB, then the exact SVD if present) and the
+// CPU peers' records.
+func CoreRows(sh CoreShape, dtype string, opt float64, loract, peers []Record) []CoreRow {
+	var rows []CoreRow
+	shape := Shape(sh.M, sh.N, sh.K)
+	for _, l := range loract {
+		row := CoreRow{Shape: shape, Dtype: dtype, Loract: l, Opt: opt}
+		switch l.Method {
+		case "rows", "gaussian":
+			row.Func = map[string]string{"rows": "sampling.QB", "gaussian": "rsvd.QB"}[l.Method]
+			row.Same = FindPeer(peers, "numpy", l.Method, 0, 0)
+			row.P0Q0 = FindPeer(peers, "sklearn", "randomized_svd", 0, 0)
+			row.Default = sklearnDefault(peers)
+		case "exact":
+			row.Func = "exact.TruncatedSVD"
+			row.Same = FindPeer(peers, "scipy", "exact", 0, 0)
+		default:
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// Core times the core library table on shapes: sampling.QB and rsvd.QB
+// (package-level functions, default options: p = 0, q = 0) with float64
+// and float32 input, the exact SVD where the shape asks, each beside the
+// same algorithm in NumPy/OpenBLAS and scikit-learn's randomized_svd
+// (p=0 q=0, and its default) run in the same session, and writes the
+// Markdown table to out.
+func (s *Session) Core(ctx context.Context, out io.Writer, shapes []CoreShape) error {
+	var rows []CoreRow
+	for _, sh := range shapes {
+		x := s.Matrix(sh.M, sh.N)
+		opt := x.Optimal(sh.K)
+		for _, dt := range []string{"fp64", "fp32"} {
+			exact := sh.Exact && dt == "fp64"
+			var peers []Record
+			if s.HasPeer(CPUPeers) {
+				path, err := s.Input(x, dt)
+				if err != nil {
+					return err
+				}
+				methods := "rows,gaussian,randomized_svd,randomized_svd_p0q0"
+				if exact {
+					methods += ",exact"
+				}
+				s.Logf("NumPy/scikit-learn/SciPy peers on %s %s", Shape(sh.M, sh.N, sh.K), dt)
+				peers = s.RunPeer(ctx, CPUPeers, []string{"--input", path, "--k", strconv.Itoa(sh.K),
+					"--repeats", strconv.Itoa(s.Repeats), "--seed", strconv.FormatUint(s.Seed, 10), "--methods", methods, "--exact-once"}, opt)
+				s.Records = append(s.Records, peers...)
+			}
+			a := x.Input(dt)
+			var lrecs []Record
+			for _, m := range []activation.Method{activation.RowSampling, activation.Gaussian} {
+				l := RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.K, Setting{Method: m, HostAPI: true}, 1, s.Repeats, s.Seed)
+				s.Show(l, opt)
+				lrecs = append(lrecs, l)
+			}
+			if exact {
+				l := RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.K, Setting{Method: activation.ExactSVD}, 0, 1, s.Seed)
+				s.Show(l, opt)
+				lrecs = append(lrecs, l)
+			}
+			s.Records = append(s.Records, lrecs...)
+			rows = append(rows, CoreRows(sh, dt, opt, lrecs, peers)...)
+		}
+	}
+	for _, k := range s.Kernels() {
+		fmt.Fprintf(out, "\npeer BLAS kernel, %s", k)
+	}
+	fmt.Fprintln(out)
+	WriteCoreTable(out, rows)
+	return nil
+}
+
+// WriteCoreTable writes the core rows as a Markdown table: times, errors
+// ÷ optimal, loract ÷ peer in time and in CPU time.
+func WriteCoreTable(out io.Writer, rows []CoreRow) {
+	fmt.Fprintf(out, "\n| loract | shape | input | loract ms | err/opt | same algorithm in NumPy/SciPy: ms | err/opt | loract ÷ NumPy | (CPU time) | sklearn randomized_svd p=0 q=0: ms | err/opt | loract ÷ it | sklearn default p=10 q=auto: ms | err/opt | loract ÷ it |\n")
+	fmt.Fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	cell := func(r Record, opt float64) (string, string) {
+		if !r.Ok() {
+			return "-", "-"
+		}
+		return fmt.Sprintf("%.1f", r.Ms), fmt.Sprintf("%.3f", r.Err()/opt)
+	}
+	ratio := func(l, p Record) string {
+		if !l.Ok() || !p.Ok() {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", l.Ms/p.Ms)
+	}
+	for _, r := range rows {
+		lm, le := cell(r.Loract, r.Opt)
+		sm, se := cell(r.Same, r.Opt)
+		pm, pe := cell(r.P0Q0, r.Opt)
+		dm, de := cell(r.Default, r.Opt)
+		if r.Default.Ok() {
+			dm = fmt.Sprintf("%s (q=%d)", dm, r.Default.Q)
+		}
+		cpuRatio := "-"
+		if r.Loract.Ok() && r.Same.Ok() && r.Loract.CPUMs > 0 && r.Same.CPUMs > 0 {
+			cpuRatio = fmt.Sprintf("%.2f", r.Loract.CPUMs/r.Same.CPUMs)
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Func, r.Shape, r.Dtype, lm, le, sm, se, ratio(r.Loract, r.Same), cpuRatio, pm, pe, ratio(r.Loract, r.P0Q0), dm, de, ratio(r.Loract, r.Default))
+	}
+}

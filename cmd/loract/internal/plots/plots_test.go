@@ -1,0 +1,171 @@
+package plots
+
+import (
+	"errors"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot/plotter"
+
+	"github.com/loract/loract/cmd/loract/internal/bench"
+	"github.com/loract/loract/cmd/loract/internal/experiment"
+	"github.com/loract/loract/cmd/loract/internal/vit"
+	"github.com/loract/loract/internal/testmat"
+)
+
+// decodePNG checks that path holds a complete PNG of at least w×h pixels.
+func decodePNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err, path)
+	assert.GreaterOrEqual(t, img.Bounds().Dx(), w, path)
+	assert.GreaterOrEqual(t, img.Bounds().Dy(), h, path)
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), st.Mode().Perm())
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.NotContains(t, e.Name(), ".tmp", "temporary file left")
+	}
+}
+
+func rec(peer, method, device, dtype string, m, n, k, p, q int, ms, err float64) bench.Record {
+	return bench.Record{Peer: peer, Method: method, Device: device, Dtype: dtype, M: m, N: n, K: k, P: p, Q: q, Ms: ms, Repeats: 3, RelError: err}
+}
+
+// timeRecords are fixed time-vs-size records: loract and NumPy rows on the
+// CPU at two sizes (given out of order), loract rows on a GPU in bf16,
+// scikit-learn's default, and one record that failed.
+func timeRecords() []bench.Record {
+	return []bench.Record{
+		rec("loract", "rows", "cpu", "fp32", 2048, 512, 32, 0, 0, 3, 0.1),
+		rec("loract", "rows", "cpu", "fp32", 1024, 256, 16, 0, 0, 0.5, 0.1),
+		rec("numpy", "rows", "cpu", "fp32", 1024, 256, 16, 0, 0, 1, 0.1),
+		rec("numpy", "rows", "cpu", "fp32", 2048, 512, 32, 0, 0, 8, 0.1),
+		rec("loract", "rows", "cuda:0", "bf16", 1024, 256, 16, 0, 0, 0.2, 0.1),
+		rec("sklearn", "randomized_svd", "cpu", "fp32", 1024, 256, 16, 10, 7, 15, 0.1),
+		{Peer: "torch", Method: "exact", Dtype: "fp32", Error: "out of memory"},
+	}
+}
+
+func TestTimeSeries(t *testing.T) {
+	s := TimeSeries(timeRecords())
+	var names []string
+	for _, x := range s {
+		names = append(names, x.Name)
+	}
+	assert.Equal(t, []string{"loract rows (cpu) fp32", "loract rows (cuda:0) bf16", "numpy rows fp32", "sklearn randomized_svd p=10 q=7 fp32"}, names)
+	assert.Equal(t, plotter.XYs{{X: 1024 * 256 / 1e6, Y: 0.5}, {X: 2048 * 512 / 1e6, Y: 3}}, s[0].XY, "sorted by size")
+	assert.Equal(t, "cuda:0", s[1].Rec.Device)
+
+	assert.True(t, TimeRecord(rec("torch", "rows", "cuda", "bf16", 4096, 1024, 64, 0, 0, 1, 0.1)))
+	assert.True(t, TimeRecord(rec("torch", "exact", "cuda", "fp32", 4096, 1024, 64, 0, 0, 1, 0.1)))
+	assert.False(t, TimeRecord(rec("torch", "rows", "cuda", "bf16", 4096, 1024, 64, 0, 1, 1, 0.1)), "q = 1")
+	assert.False(t, TimeRecord(rec("torch", "svd_lowrank", "cuda", "fp32", 4096, 1024, 64, 0, 0, 1, 0.1)))
+	assert.False(t, TimeRecord(rec("torch", "rows", "cuda", "fp32", 4096, 4096, 128, 0, 0, 1, 0.1)), "not m = 4n")
+}
+
+func TestParetoFamilies(t *testing.T) {
+	recs := []bench.Record{
+		rec("loract", "rows", "cpu", "fp32", 64, 32, 4, 0, 0, 1, 0.2),
+		rec("sklearn", "randomized_svd", "cpu", "fp32", 64, 32, 4, 0, 1, 5, 0.12),
+		rec("loract", "rows", "cpu", "fp32", 64, 32, 4, 0, 1, 2, 0.11),
+		rec("torch", "svd_lowrank", "cuda", "fp32", 64, 32, 4, 0, 1, 0.1, 0.15),
+		{Peer: "loract", Method: "gaussian", Error: "x"},
+	}
+	fams := ParetoFamilies(recs, 0.1)
+	require.Len(t, fams, 3)
+	assert.Equal(t, "loract rows", fams[0].Name)
+	assert.InDeltaSlice(t, []float64{2, 1.1}, []float64{fams[0].XY[0].Y, fams[0].XY[1].Y}, 1e-12, "error ÷ optimal")
+	assert.Equal(t, "sklearn randomized_svd", fams[1].Name)
+	assert.Equal(t, "torch svd_lowrank (cuda)", fams[2].Name)
+
+	path := filepath.Join(t.TempDir(), "pareto.png")
+	require.NoError(t, Pareto(path, recs, 0.1, "64×32 k=4", []int{0, 1}, []int{0}))
+	decodePNG(t, path, 600, 400)
+}
+
+// TestPlotsWritePNG: every plot function writes a complete PNG from
+// fixed data, and refuses to draw nothing.
+func TestPlotsWritePNG(t *testing.T) {
+	dir := t.TempDir()
+
+	path := filepath.Join(dir, "time.png")
+	require.NoError(t, TimeVsSize(path, timeRecords()))
+	decodePNG(t, path, 600, 400)
+
+	// Error-vs-rank and the theory panels from a small experiment.
+	cfg := experiment.CurveConfig{M: 48, N: 24, Spectrum: testmat.Spectra()[0], Structure: testmat.Structures()[0],
+		Ks: []int{2, 4, 8}, P: 3, Trials: 2, Seed: 1}
+	cs, err := experiment.ErrorCurves(cfg)
+	require.NoError(t, err)
+	path = filepath.Join(dir, "rank.png")
+	require.NoError(t, ErrorVsRank(path, 48, 24, 2, []RankCurves{{P: 0, Curves: cs}, {P: 3, Curves: cs}}))
+	decodePNG(t, path, 600, 400)
+	path = filepath.Join(dir, "panels.png")
+	require.NoError(t, CurvePanels(path, []Panel{{Title: "a", Curves: cs}, {Title: "b", Curves: append(cs, experiment.Curve{Name: "empty bound"})}}))
+	decodePNG(t, path, 900, 300)
+
+	path = filepath.Join(dir, "spectrum.png")
+	layers := []vit.LayerSpectrum{
+		{Layers: []string{"blk0.q", "blk0.k", "blk0.v"}, Rows: 64, Cols: 16, Values: []float64{4, 2, 1, 0.5, 0}},
+		{Layers: []string{"blk1.fc2"}, Rows: 64, Cols: 32, Values: []float64{3, 1, 1e-3}},
+	}
+	require.NoError(t, Spectrum(path, "test spectrum", layers))
+	decodePNG(t, path, 600, 400)
+
+	for name, err := range map[string]error{
+		"time":     TimeVsSize(filepath.Join(dir, "t0.png"), []bench.Record{{Error: "x"}}),
+		"pareto":   Pareto(filepath.Join(dir, "p0.png"), nil, 0.1, "", nil, nil),
+		"rank":     ErrorVsRank(filepath.Join(dir, "r0.png"), 1, 1, 1, []RankCurves{{Curves: []experiment.Curve{{Name: "x"}}}}),
+		"spectrum": Spectrum(filepath.Join(dir, "s0.png"), "", nil),
+		"panels":   CurvePanels(filepath.Join(dir, "c0.png"), nil),
+	} {
+		assert.ErrorIs(t, err, ErrNoData, name)
+		_, serr := os.Stat(filepath.Join(dir, name[:1]+"0.png"))
+		assert.ErrorIs(t, serr, os.ErrNotExist, name)
+	}
+}
+
+func TestSpectrumPoints(t *testing.T) {
+	assert.Equal(t, plotter.XYs{{X: 1, Y: 1}, {X: 2, Y: 0.5}, {X: 4, Y: 0.25}}, SpectrumPoints([]float64{4, 2, 1e-13, 1, 0}))
+	assert.Empty(t, SpectrumPoints([]float64{0, 0}))
+}
+
+// TestWriteFile: the target appears only complete; a failed write leaves
+// an existing file as it was and no temporary file.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "fig.png")
+	require.NoError(t, os.WriteFile(name, []byte("committed"), 0o644))
+	boom := errors.New("drawing failed")
+	err := WriteFile(name, func(w io.Writer) error {
+		_, _ = w.Write([]byte("half a fig"))
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	got, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "committed", string(got))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1)
+
+	require.NoError(t, WriteFile(name, func(w io.Writer) error {
+		_, err := w.Write([]byte("new"))
+		return err
+	}))
+	got, err = os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(got))
+	assert.Error(t, WriteFile(filepath.Join(dir, "no", "fig.png"), func(io.Writer) error { return nil }))
+}
