@@ -3,23 +3,17 @@ package gpu
 import (
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/loract/loract/lowrank"
 )
 
-// Backend is a lowrank.Backend on one CUDA device. It owns one
-// non-blocking stream, its cuBLAS and cuSOLVER handles (bound to that
-// stream), the cuBLAS workspace and grow-only scratch buffers, so that
-// after a first call a compression of the same shapes allocates no device
-// memory. Its working matrices are float32 column-major *Matrix values;
-// inputs may also be bf16 and row-major.
-//
-// A Backend is not safe for concurrent use: one per goroutine (each has
-// its own stream). Every method locks the calling goroutine to its OS
-// thread and makes the device's primary context current for the duration
-// of the call.
-type Backend struct {
+// device is what the backends of one CUDA device share: the primary
+// context, the compiled module, and the caching memory pool. It lives as
+// long as one of its backends is open.
+type device struct {
 	api     *cudaAPI
 	ordinal int
 	dev     int32
@@ -28,16 +22,44 @@ type Backend struct {
 	arch    string
 	sms     int
 	smemMax int
-	opts    Options
+	module  uintptr
+	fn      [numKernels]uintptr
 
-	stream, blas, solver, module uintptr
-	blasWS                       uintptr
-	fn                           [numKernels]uintptr
-	gesvdj                       uintptr
+	mu   sync.Mutex // guards refs and pool
+	refs int
+	pool pool
 
-	live   map[uintptr]int // owned allocations and their sizes
-	sc     scratch
-	allocs int64
+	// toDevice and toHost count the bytes copied between host and device
+	// by every backend on the device.
+	toDevice, toHost atomic.Int64
+}
+
+// Backend is a lowrank.Backend on one CUDA device. It owns one stream (or
+// uses the caller's, Options.Stream), its cuBLAS and cuSOLVER handles bound
+// to that stream, the cuBLAS workspace and grow-only scratch buffers, so
+// that after a first call a compression of the same shapes allocates no
+// device memory. Its working matrices are float32 column-major *Matrix
+// values; inputs may also be bf16 and row-major, and storage matrices
+// (NewStorage) bf16.
+//
+// A Backend serves one goroutine at a time. For concurrent work, Fork
+// gives a sibling backend on the same device with its own stream and
+// scratch: the siblings share the memory pool (safe for concurrent use)
+// and each other's matrices, and order their work with events (Record,
+// Wait). Every method locks the calling goroutine to its OS thread and
+// makes the device's primary context current for the duration of the call.
+type Backend struct {
+	*device
+	opts Options
+
+	stream    uintptr
+	ownStream bool
+	blas      uintptr
+	solver    uintptr
+	blasWS    uintptr
+	gesvdj    uintptr
+
+	sc scratch
 	// fallbacks counts Cholesky-QR calls that fell back to Householder.
 	fallbacks int64
 	// useBlk selects the blocked kernel cholblk64 instead of dpotrf in
@@ -87,14 +109,26 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	a := api
-	b := &Backend{api: a, ordinal: ordinal, live: map[uintptr]int{}}
+	d, err := openDevice(ordinal)
+	if err != nil {
+		return nil, err
+	}
+	var o Options
 	if opts != nil {
-		b.opts = *opts
+		o = *opts
 	}
-	for i := range b.argp {
-		b.argp[i] = uintptr(unsafe.Pointer(&b.argv[i]))
+	b, err := d.newBackend(o)
+	if err != nil {
+		d.unref()
+		return nil, err
 	}
+	return b, nil
+}
+
+// openDevice retains the primary context of the device and loads the
+// kernels, returning the device with one reference.
+func openDevice(ordinal int) (*device, error) {
+	a := api
 	var n int32
 	if err := a.check(a.cuDeviceGetCount(&n), "cuDeviceGetCount"); err != nil {
 		return nil, err
@@ -104,16 +138,18 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := a.check(a.cuDeviceGet(&b.dev, int32(ordinal)), "cuDeviceGet"); err != nil {
+	d := &device{api: a, ordinal: ordinal, refs: 1}
+	d.pool.init()
+	if err := a.check(a.cuDeviceGet(&d.dev, int32(ordinal)), "cuDeviceGet"); err != nil {
 		return nil, err
 	}
 	name := make([]byte, 256)
-	if err := a.check(a.cuDeviceGetName(&name[0], int32(len(name)), b.dev), "cuDeviceGetName"); err != nil {
+	if err := a.check(a.cuDeviceGetName(&name[0], int32(len(name)), d.dev), "cuDeviceGetName"); err != nil {
 		return nil, err
 	}
 	for i, c := range name {
 		if c == 0 {
-			b.name = string(name[:i])
+			d.name = string(name[:i])
 			break
 		}
 	}
@@ -123,45 +159,73 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 		attr int32
 	}{{&major, cuAttrComputeCapabilityMajor}, {&minor, cuAttrComputeCapabilityMinor},
 		{&sms, cuAttrMultiprocessorCount}, {&smem, cuAttrMaxSharedPerBlockOptin}} {
-		if err := a.check(a.cuDeviceGetAttribute(q.v, q.attr, b.dev), "cuDeviceGetAttribute"); err != nil {
+		if err := a.check(a.cuDeviceGetAttribute(q.v, q.attr, d.dev), "cuDeviceGetAttribute"); err != nil {
 			return nil, err
 		}
 	}
-	b.arch = fmt.Sprintf("sm_%d%d", major, minor)
+	d.arch = fmt.Sprintf("sm_%d%d", major, minor)
 	// Leave 1 KiB of the opt-in shared memory for cholinv's static arrays.
-	b.sms, b.smemMax = int(sms), int(smem)-1024
-	if err := a.check(a.cuDevicePrimaryCtxRetain(&b.ctx, b.dev), "cuDevicePrimaryCtxRetain"); err != nil {
+	d.sms, d.smemMax = int(sms), int(smem)-1024
+	if err := a.check(a.cuDevicePrimaryCtxRetain(&d.ctx, d.dev), "cuDevicePrimaryCtxRetain"); err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			b.release()
+			d.release()
 		}
 	}()
-	if err := a.check(a.cuCtxSetCurrent(b.ctx), "cuCtxSetCurrent"); err != nil {
+	if err := a.check(a.cuCtxSetCurrent(d.ctx), "cuCtxSetCurrent"); err != nil {
 		return nil, err
 	}
-	if err := a.check(a.cuStreamCreate(&b.stream, cuStreamNonBlocking), "cuStreamCreate"); err != nil {
-		return nil, err
-	}
-	bin, err := compile(a, b.arch)
+	bin, err := compile(a, d.arch)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.check(a.cuModuleLoadData(&b.module, unsafe.Pointer(&bin[0])), "cuModuleLoadData"); err != nil {
+	if err := a.check(a.cuModuleLoadData(&d.module, unsafe.Pointer(&bin[0])), "cuModuleLoadData"); err != nil {
 		return nil, err
 	}
 	for k, name := range kernelNames {
 		kn := cBytes(name)
-		if err := a.check(a.cuModuleGetFunction(&b.fn[k], b.module, &kn[0]), "cuModuleGetFunction"); err != nil {
+		if err := a.check(a.cuModuleGetFunction(&d.fn[k], d.module, &kn[0]), "cuModuleGetFunction"); err != nil {
 			return nil, fmt.Errorf("%w (kernel %s)", err, name)
 		}
 	}
 	for _, k := range largeSmem {
-		if err := a.check(a.cuFuncSetAttribute(b.fn[k], cuFuncAttrMaxDynamicShared, int32(b.smemMax)), "cuFuncSetAttribute"); err != nil {
+		if err := a.check(a.cuFuncSetAttribute(d.fn[k], cuFuncAttrMaxDynamicShared, int32(d.smemMax)), "cuFuncSetAttribute"); err != nil {
 			return nil, err
 		}
+	}
+	ok = true
+	return d, nil
+}
+
+// newBackend makes a backend on d with its stream and handles. The caller
+// holds a reference on d for it.
+func (d *device) newBackend(o Options) (*Backend, error) {
+	a := d.api
+	b := &Backend{device: d, opts: o}
+	for i := range b.argp {
+		b.argp[i] = uintptr(unsafe.Pointer(&b.argv[i]))
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ok := false
+	defer func() {
+		if !ok {
+			b.releaseHandles()
+		}
+	}()
+	if err := a.check(a.cuCtxSetCurrent(d.ctx), "cuCtxSetCurrent"); err != nil {
+		return nil, err
+	}
+	if o.Stream != 0 {
+		b.stream = o.Stream
+	} else {
+		if err := a.check(a.cuStreamCreate(&b.stream, cuStreamNonBlocking), "cuStreamCreate"); err != nil {
+			return nil, err
+		}
+		b.ownStream = true
 	}
 	if err := checkBLAS(a.cublasCreate(&b.blas), "cublasCreate_v2"); err != nil {
 		return nil, err
@@ -174,6 +238,7 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 	if err := checkBLAS(a.cublasSetMathMode(b.blas, cublasDefaultMath), "cublasSetMathMode"); err != nil {
 		return nil, err
 	}
+	var err error
 	if b.blasWS, err = b.alloc(cublasWorkspaceBytes); err != nil {
 		return nil, err
 	}
@@ -190,9 +255,32 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 	return b, nil
 }
 
-// release frees everything Open acquired, in reverse order, ignoring
-// errors (the first is reported by Close).
-func (b *Backend) release() error {
+// Fork returns a sibling backend on the same device with its own stream,
+// handles and scratch, sharing the memory pool and able to use b's
+// matrices (and b its): one per goroutine, for concurrent compression.
+// Order the siblings' work with Record and Wait. Each sibling is closed on
+// its own; the device's resources go with the last one.
+func (b *Backend) Fork() (*Backend, error) {
+	if b.closed {
+		return nil, ErrClosed
+	}
+	d := b.device
+	d.mu.Lock()
+	d.refs++
+	d.mu.Unlock()
+	o := b.opts
+	o.Stream = 0
+	f, err := d.newBackend(o)
+	if err != nil {
+		d.unref()
+		return nil, err
+	}
+	return f, nil
+}
+
+// releaseHandles frees the backend's handles, scratch and stream (if it
+// created it), ignoring errors after the first, which it returns.
+func (b *Backend) releaseHandles() error {
 	a := b.api
 	var first error
 	keep := func(err error) {
@@ -200,9 +288,7 @@ func (b *Backend) release() error {
 			first = err
 		}
 	}
-	if b.ctx != 0 {
-		keep(a.check(a.cuCtxSetCurrent(b.ctx), "cuCtxSetCurrent"))
-	}
+	keep(a.check(a.cuCtxSetCurrent(b.ctx), "cuCtxSetCurrent"))
 	if b.stream != 0 {
 		keep(a.check(a.cuStreamSynchronize(b.stream), "cuStreamSynchronize"))
 	}
@@ -215,27 +301,70 @@ func (b *Backend) release() error {
 	if b.blas != 0 {
 		keep(checkBLAS(a.cublasDestroy(b.blas), "cublasDestroy_v2"))
 	}
-	for p := range b.live {
-		keep(a.check(a.cuMemFree(p), "cuMemFree_v2"))
-		delete(b.live, p)
+	for _, s := range b.sc.bufs() {
+		if s.ptr != 0 {
+			keep(b.free(s.ptr))
+		}
 	}
 	b.sc = scratch{}
-	if b.module != 0 {
-		keep(a.check(a.cuModuleUnload(b.module), "cuModuleUnload"))
+	if b.blasWS != 0 {
+		keep(b.free(b.blasWS))
 	}
 	if b.stream != 0 {
+		b.device.mu.Lock()
+		b.device.pool.forget(a, b.stream)
+		b.device.mu.Unlock()
+	}
+	if b.stream != 0 && b.ownStream {
 		keep(a.check(a.cuStreamDestroy(b.stream), "cuStreamDestroy_v2"))
 	}
-	if b.ctx != 0 {
-		keep(a.check(a.cuDevicePrimaryCtxRelease(b.dev), "cuDevicePrimaryCtxRelease_v2"))
-	}
-	b.stream, b.blas, b.solver, b.module, b.ctx, b.gesvdj = 0, 0, 0, 0, 0, 0
+	b.stream, b.blas, b.solver, b.gesvdj, b.blasWS = 0, 0, 0, 0, 0
 	return first
 }
 
-// Close waits for the stream, then releases every device resource of the
-// backend: all matrices it allocated (using them afterwards returns
-// ErrClosed or panics), its scratch, handles, stream and module, and its
+// unref drops a reference on d and releases it with the last.
+func (d *device) unref() error {
+	d.mu.Lock()
+	d.refs--
+	last := d.refs == 0
+	d.mu.Unlock()
+	if !last {
+		return nil
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return d.release()
+}
+
+// release frees the pool, the module and the context reference.
+func (d *device) release() error {
+	a := d.api
+	var first error
+	keep := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	if d.ctx != 0 {
+		keep(a.check(a.cuCtxSetCurrent(d.ctx), "cuCtxSetCurrent"))
+	}
+	d.mu.Lock()
+	keep(d.pool.freeAll(a))
+	d.mu.Unlock()
+	if d.module != 0 {
+		keep(a.check(a.cuModuleUnload(d.module), "cuModuleUnload"))
+	}
+	if d.ctx != 0 {
+		keep(a.check(a.cuDevicePrimaryCtxRelease(d.dev), "cuDevicePrimaryCtxRelease_v2"))
+	}
+	d.module, d.ctx = 0, 0
+	return first
+}
+
+// Close waits for the stream, then releases the backend's handles,
+// scratch and stream; the last backend of a device (Open's and its Forks)
+// also frees every matrix still allocated on it (using them afterwards
+// returns ErrClosed or panics), the memory pool, the module and the
 // reference on the primary context. A second Close, and Close of a nil
 // *Backend (the result of a failed Open), are no-ops.
 func (b *Backend) Close() error {
@@ -243,9 +372,13 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	err := b.releaseHandles()
+	runtime.UnlockOSThread()
 	b.closed = true
-	return b.release()
+	if e := b.device.unref(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // Name returns "cuda:<ordinal>".
@@ -264,6 +397,18 @@ func (b *Backend) SetMath(m Math) { b.opts.Math = m }
 // SetQR changes the QR method of later factorisations.
 func (b *Backend) SetQR(q QRMethod) { b.opts.QR = q }
 
+// Stream returns the CUstream the backend queues its work on (its own, or
+// Options.Stream), for a caller that orders its own kernels with it.
+func (b *Backend) Stream() uintptr { return b.stream }
+
+// Transfers returns the bytes copied so far from host to device and from
+// device to host by this backend and every other on its device (its
+// Forks): indices, scalars read back, uploads and downloads, what a
+// steady-state step costs in PCIe traffic.
+func (b *Backend) Transfers() (toDevice, toHost int64) {
+	return b.device.toDevice.Load(), b.device.toHost.Load()
+}
+
 // DriverVersion returns the CUDA driver's version, e.g. 13000 for 13.0.
 func DriverVersion() (int, error) {
 	a, err := load()
@@ -277,7 +422,8 @@ func DriverVersion() (int, error) {
 	return int(v), nil
 }
 
-// MemInfo returns the device's free and total memory in bytes.
+// MemInfo returns the device's free and total memory in bytes
+// (cuMemGetInfo: every process and pool on the device).
 func (b *Backend) MemInfo() (free, total uint64, err error) {
 	if err := b.enter(); err != nil {
 		return 0, 0, err
@@ -317,3 +463,91 @@ func (b *Backend) enter() error {
 }
 
 func (b *Backend) leave() { runtime.UnlockOSThread() }
+
+// Event marks a point in a backend's stream: work queued before Record
+// precedes it. Another backend's stream (or the caller's) can Wait for it
+// without a host synchronisation.
+type Event struct {
+	d  *device
+	ev uintptr
+}
+
+// Record returns an event marking the work queued on b's stream so far.
+func (b *Backend) Record() (*Event, error) { return b.record(cuEventDisableTiming) }
+
+// RecordTimed is Record for an event that also takes the time, for
+// Elapsed (a timed event costs slightly more to record and wait for).
+func (b *Backend) RecordTimed() (*Event, error) { return b.record(0) }
+
+func (b *Backend) record(flags uint32) (*Event, error) {
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
+	e := &Event{d: b.device}
+	if err := b.api.check(b.api.cuEventCreate(&e.ev, flags), "cuEventCreate"); err != nil {
+		return nil, err
+	}
+	if err := b.api.check(b.api.cuEventRecord(e.ev, b.stream), "cuEventRecord"); err != nil {
+		b.api.cuEventDestroy(e.ev)
+		return nil, err
+	}
+	return e, nil
+}
+
+// Elapsed waits for e and returns the device time in milliseconds from
+// start to e, both made by RecordTimed (cuEventElapsedTime: resolution
+// about 0.5 µs).
+func (e *Event) Elapsed(start *Event) (float64, error) {
+	if err := e.Sync(); err != nil {
+		return 0, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a := e.d.api
+	if err := a.check(a.cuCtxSetCurrent(e.d.ctx), "cuCtxSetCurrent"); err != nil {
+		return 0, err
+	}
+	var ms float32
+	if err := a.check(a.cuEventElapsedTime(&ms, start.ev, e.ev), "cuEventElapsedTime"); err != nil {
+		return 0, err
+	}
+	return float64(ms), nil
+}
+
+// Wait makes work queued on b's stream after it wait for e (cuStreamWaitEvent:
+// the host does not block).
+func (b *Backend) Wait(e *Event) error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.api.check(b.api.cuStreamWaitEvent(b.stream, e.ev, 0), "cuStreamWaitEvent")
+}
+
+// Sync blocks the host until the work before e is done.
+func (e *Event) Sync() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a := e.d.api
+	if err := a.check(a.cuCtxSetCurrent(e.d.ctx), "cuCtxSetCurrent"); err != nil {
+		return err
+	}
+	return a.check(a.cuEventSynchronize(e.ev), "cuEventSynchronize")
+}
+
+// Close releases the event (work that waits for it is unaffected).
+func (e *Event) Close() error {
+	if e == nil || e.ev == 0 {
+		return nil
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a := e.d.api
+	if err := a.check(a.cuCtxSetCurrent(e.d.ctx), "cuCtxSetCurrent"); err != nil {
+		return err
+	}
+	err := a.check(a.cuEventDestroy(e.ev), "cuEventDestroy_v2")
+	e.ev = 0
+	return err
+}

@@ -78,6 +78,8 @@ type cudaAPI struct {
 	cuEventElapsedTime func(ms *float32, start, end uintptr) int32
 	// CUresult cuEventDestroy_v2(CUevent hEvent);
 	cuEventDestroy func(e uintptr) int32
+	// CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
+	cuStreamWaitEvent func(s, e uintptr, flags uint32) int32
 	// CUresult cuModuleLoadData(CUmodule *module, const void *image);
 	cuModuleLoadData func(m *uintptr, image unsafe.Pointer) int32
 	// CUresult cuModuleUnload(CUmodule hmod);
@@ -190,6 +192,7 @@ type cudaAPI struct {
 // Constants of the C APIs used above.
 const (
 	cuStreamNonBlocking          = 1
+	cuEventDisableTiming         = 2
 	cuAttrComputeCapabilityMajor = 75
 	cuAttrComputeCapabilityMinor = 76
 	cuAttrMultiprocessorCount    = 16
@@ -283,6 +286,7 @@ func (a *cudaAPI) bind() error {
 		{&a.cuEventRecord, "cuEventRecord"},
 		{&a.cuEventSynchronize, "cuEventSynchronize"},
 		{&a.cuEventDestroy, "cuEventDestroy_v2"},
+		{&a.cuStreamWaitEvent, "cuStreamWaitEvent"},
 		{&a.cuModuleLoadData, "cuModuleLoadData"},
 		{&a.cuModuleUnload, "cuModuleUnload"},
 		{&a.cuModuleGetFunction, "cuModuleGetFunction"},

@@ -322,7 +322,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 	require.NoError(t, d.QBTo(&f, da, 64, opts))
 	require.NoError(t, d.QBTo(&f, da, 64, opts))
 	require.NoError(t, b.Synchronize())
-	before := b.allocs
+	before := b.MemStats().Mallocs
 	free0, _, err := b.MemInfo()
 	require.NoError(t, err)
 	for i := 0; i < 5; i++ {
@@ -332,7 +332,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 	require.NoError(t, b.Synchronize())
 	free1, _, err := b.MemInfo()
 	require.NoError(t, err)
-	assert.Equal(t, before, b.allocs, "cuMemAlloc calls in steady state")
+	assert.Equal(t, before, b.MemStats().Mallocs, "cuMemAlloc calls in steady state")
 	assert.Equal(t, free0, free1, "device free memory in steady state")
 }
 
@@ -378,7 +378,7 @@ func TestCloseReleases(t *testing.T) {
 // da2 returns a float32 column-major matrix header of b for use-after-Close
 // checks (no device memory is touched).
 func da2(b *Backend) *Matrix {
-	return &Matrix{ptr: 0, rows: 4, cols: 2, ld: 4, dtype: Float32, owner: b}
+	return &Matrix{ptr: 0, rows: 4, cols: 2, ld: 4, dtype: Float32, owner: b.device}
 }
 
 func TestOutOfMemory(t *testing.T) {

@@ -52,7 +52,7 @@ type Matrix struct {
 	ld         int
 	dtype      DType
 	trans      bool
-	owner      *Backend
+	owner      *device
 	owned      bool
 	freed      *bool
 }
@@ -124,4 +124,14 @@ func (m *Matrix) span() int {
 func (m *Matrix) contiguous() bool {
 	r, _ := m.stored()
 	return m.ld == r
+}
+
+// T returns the transpose of m as a view sharing its memory: the stored
+// matrix is the same, read the other way (row-major ↔ column-major). It is
+// the same matrix to Free: freeing either frees the storage once.
+func (m *Matrix) T() *Matrix {
+	v := *m
+	v.rows, v.cols = m.cols, m.rows
+	v.trans = !m.trans
+	return &v
 }

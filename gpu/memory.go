@@ -6,26 +6,246 @@ import (
 	"github.com/loract/loract/lowrank"
 )
 
-// alloc allocates device memory and records it for Close.
+// alloc takes bytes of device memory from the device's pool on b's
+// stream: a cached block of the same size class if there is one (made to
+// wait for the stream it was freed on, if another), else cuMemAlloc. On
+// out-of-memory the cache is returned to the driver and the allocation
+// retried once.
 func (b *Backend) alloc(bytes int) (uintptr, error) {
-	var p uintptr
-	if err := b.api.check(b.api.cuMemAlloc(&p, uintptr(bytes)), "cuMemAlloc_v2"); err != nil {
+	d := b.device
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, err := d.pool.alloc(d.api, bytes, b.stream)
+	if err != nil {
 		if e, ok := err.(*CUDAError); ok {
 			e.Detail = fmt.Sprintf("%d bytes", bytes)
 		}
 		return 0, err
 	}
-	b.allocs++
-	b.live[p] = bytes
 	return p, nil
 }
 
+// free returns p to the pool, to be reused after the work queued on b's
+// stream so far. Memory the pool did not hand out is left alone.
 func (b *Backend) free(p uintptr) error {
-	if _, ok := b.live[p]; !ok {
+	d := b.device
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pool.free(d.api, p, b.stream)
+}
+
+// MemStats is the accounting of a device's memory pool, shared by a
+// backend and its Forks: measured at the allocator, not estimated.
+type MemStats struct {
+	// Live is the bytes in use (matrices and scratch, rounded to the
+	// pool's size classes), Peak its high-water mark since the pool was
+	// made or ResetPeak, Cached the bytes of freed blocks kept for reuse,
+	// and Reserved = Live + Cached, what the pool holds from the driver.
+	Live, Peak, Cached, Reserved int64
+	// Mallocs and Frees count cuMemAlloc and cuMemFree calls: constant
+	// counts across a steady-state loop mean it allocates nothing.
+	Mallocs, Frees int64
+}
+
+// MemStats returns the accounting of the device's pool.
+func (b *Backend) MemStats() MemStats {
+	d := b.device
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pool.stats()
+}
+
+// ResetPeak sets the pool's Peak to its current Live bytes.
+func (b *Backend) ResetPeak() {
+	d := b.device
+	d.mu.Lock()
+	d.pool.peak = d.pool.live
+	d.mu.Unlock()
+}
+
+// TrimPool returns the pool's cached blocks to the driver (cuMemFree,
+// which synchronises the device).
+func (b *Backend) TrimPool() error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	d := b.device
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pool.trim(d.api)
+}
+
+// pool is a caching allocator: freed blocks are kept by size class and
+// handed out again, so that a training loop's steady state makes no
+// cuMemAlloc or cuMemFree call (cuMemFree synchronises the whole device).
+// A block freed on one stream and taken on another is made to wait for the
+// work queued before its free (an event), as PyTorch's allocator does.
+type pool struct {
+	size                    map[uintptr]int // every block held from the driver → its class size
+	inUse                   map[uintptr]bool
+	cached                  map[int][]freeBlock
+	live, peak, cachedBytes int64
+	mallocs, frees          int64
+}
+
+type freeBlock struct {
+	ptr    uintptr
+	stream uintptr
+	event  uintptr // recorded on stream at the free; 0 if it could not be made
+}
+
+func (p *pool) init() {
+	p.size = map[uintptr]int{}
+	p.inUse = map[uintptr]bool{}
+	p.cached = map[int][]freeBlock{}
+}
+
+// sizeClass rounds a request up: to 512 bytes below 1 MiB, to 1/8 of its
+// power of two above (waste ≤ 12.5%), so that factors of nearby ranks
+// share blocks.
+func sizeClass(bytes int) int {
+	if bytes <= 1<<20 {
+		return (max(bytes, 1) + 511) &^ 511
+	}
+	step := 1
+	for step*16 <= bytes {
+		step *= 2
+	}
+	return (bytes + step - 1) / step * step
+}
+
+func (p *pool) alloc(a *cudaAPI, bytes int, stream uintptr) (uintptr, error) {
+	c := sizeClass(bytes)
+	if list := p.cached[c]; len(list) > 0 {
+		// Prefer a block freed on this stream: stream order then
+		// guarantees its earlier users are done.
+		at := len(list) - 1
+		for i := range list {
+			if list[i].stream == stream {
+				at = i
+				break
+			}
+		}
+		blk := list[at]
+		list[at] = list[len(list)-1]
+		p.cached[c] = list[:len(list)-1]
+		if blk.event != 0 {
+			if blk.stream != stream {
+				if err := a.check(a.cuStreamWaitEvent(stream, blk.event, 0), "cuStreamWaitEvent"); err != nil {
+					return 0, err
+				}
+			}
+			a.cuEventDestroy(blk.event)
+		} else if blk.stream != stream && blk.stream != 0 {
+			if err := a.check(a.cuStreamSynchronize(blk.stream), "cuStreamSynchronize"); err != nil {
+				return 0, err
+			}
+		}
+		p.cachedBytes -= int64(c)
+		p.take(blk.ptr, c)
+		return blk.ptr, nil
+	}
+	var ptr uintptr
+	err := a.check(a.cuMemAlloc(&ptr, uintptr(c)), "cuMemAlloc_v2")
+	if err != nil && p.cachedBytes > 0 {
+		if e, ok := err.(*CUDAError); ok && e.OutOfMemory() {
+			if err := p.trim(a); err != nil {
+				return 0, err
+			}
+			err = a.check(a.cuMemAlloc(&ptr, uintptr(c)), "cuMemAlloc_v2")
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	p.mallocs++
+	p.size[ptr] = c
+	p.take(ptr, c)
+	return ptr, nil
+}
+
+func (p *pool) take(ptr uintptr, c int) {
+	p.inUse[ptr] = true
+	p.live += int64(c)
+	p.peak = max(p.peak, p.live)
+}
+
+func (p *pool) free(a *cudaAPI, ptr uintptr, stream uintptr) error {
+	if !p.inUse[ptr] {
 		return nil
 	}
-	delete(b.live, p)
-	return b.api.check(b.api.cuMemFree(p), "cuMemFree_v2")
+	c := p.size[ptr]
+	delete(p.inUse, ptr)
+	p.live -= int64(c)
+	blk := freeBlock{ptr: ptr, stream: stream}
+	var ev uintptr
+	if a.cuEventCreate(&ev, cuEventDisableTiming) == 0 {
+		if a.cuEventRecord(ev, stream) == 0 {
+			blk.event = ev
+		} else {
+			a.cuEventDestroy(ev)
+		}
+	}
+	p.cached[c] = append(p.cached[c], blk)
+	p.cachedBytes += int64(c)
+	return nil
+}
+
+// forget marks the blocks freed on stream, which its backend has just
+// synchronised before destroying it, as idle: reusable on any stream
+// without waiting.
+func (p *pool) forget(a *cudaAPI, stream uintptr) {
+	for _, list := range p.cached {
+		for i := range list {
+			if list[i].stream == stream {
+				if list[i].event != 0 {
+					a.cuEventDestroy(list[i].event)
+				}
+				list[i].stream, list[i].event = 0, 0
+			}
+		}
+	}
+}
+
+// trim returns the cached blocks to the driver.
+func (p *pool) trim(a *cudaAPI) error {
+	var first error
+	for c, list := range p.cached {
+		for _, blk := range list {
+			if blk.event != 0 {
+				a.cuEventDestroy(blk.event)
+			}
+			if err := a.check(a.cuMemFree(blk.ptr), "cuMemFree_v2"); err != nil && first == nil {
+				first = err
+			}
+			p.frees++
+			delete(p.size, blk.ptr)
+		}
+		delete(p.cached, c)
+	}
+	p.cachedBytes = 0
+	return first
+}
+
+// freeAll returns every block, in use or cached, to the driver.
+func (p *pool) freeAll(a *cudaAPI) error {
+	first := p.trim(a)
+	for ptr := range p.inUse {
+		if err := a.check(a.cuMemFree(ptr), "cuMemFree_v2"); err != nil && first == nil {
+			first = err
+		}
+		p.frees++
+		delete(p.inUse, ptr)
+		delete(p.size, ptr)
+	}
+	p.live = 0
+	return first
+}
+
+func (p *pool) stats() MemStats {
+	return MemStats{Live: p.live, Peak: p.peak, Cached: p.cachedBytes, Reserved: p.live + p.cachedBytes,
+		Mallocs: p.mallocs, Frees: p.frees}
 }
 
 // devBuf is one grow-only scratch buffer of a Backend.
@@ -38,6 +258,7 @@ type devBuf struct {
 // to the largest size asked and reused: a steady-state call of the same
 // shapes allocates nothing.
 type scratch struct {
+	tmpA, tmpB        devBuf // products of the saved activations (activation's device path)
 	mulA, mulB        devBuf // bf16 copies of float32 product operands
 	gatherIdx         devBuf // the row indices of Gather
 	rowNorms          devBuf // SquaredRowNorms' output
@@ -52,6 +273,13 @@ type scratch struct {
 	svdA, svdWork     devBuf // small SVD
 	exactA, exactG    devBuf // ExactSVD: float64 A and Gram
 	exactV, exactWork devBuf // ExactSVD: vectors and dsyevd workspace
+}
+
+// bufs lists the buffers, for Close.
+func (sc *scratch) bufs() []*devBuf {
+	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.gatherIdx, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
+		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.hhTau, &sc.hhWork,
+		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactWork}
 }
 
 // buf returns s's buffer with at least bytes bytes, growing it (and only
@@ -76,11 +304,11 @@ func (b *Backend) buf(s *devBuf, bytes int) (uintptr, error) {
 }
 
 // mat converts m to this backend's *Matrix, panicking with ErrForeign for
-// another type or a matrix of another backend, and with a message for a
+// another type or a matrix of another device, and with a message for a
 // freed one.
 func (b *Backend) mat(m lowrank.Matrix) *Matrix {
 	d, ok := m.(*Matrix)
-	if !ok || (d.owner != nil && d.owner != b) {
+	if !ok || (d.owner != nil && d.owner != b.device) {
 		panic(ErrForeign)
 	}
 	if d.freed != nil && *d.freed {
@@ -116,7 +344,7 @@ func (b *Backend) NewMatrix(r, c int, dt DType) (*Matrix, error) {
 	if err := b.api.check(b.api.cuMemsetD8Async(p, 0, uintptr(bytes), b.stream), "cuMemsetD8Async"); err != nil {
 		return nil, err
 	}
-	return &Matrix{ptr: p, rows: r, cols: c, ld: r, dtype: dt, owner: b, owned: true, freed: new(bool)}, nil
+	return &Matrix{ptr: p, rows: r, cols: c, ld: r, dtype: dt, owner: b.device, owned: true, freed: new(bool)}, nil
 }
 
 // New returns a zeroed r×c float32 matrix.
@@ -132,7 +360,7 @@ func (b *Backend) New(r, c int) (lowrank.Matrix, error) {
 // alone.
 func (b *Backend) Free(m lowrank.Matrix) {
 	d, ok := m.(*Matrix)
-	if !ok || !d.owned || d.owner != b || d.freed == nil || *d.freed {
+	if !ok || !d.owned || d.owner != b.device || d.freed == nil || *d.freed {
 		return
 	}
 	*d.freed = true
@@ -166,3 +394,21 @@ func opDims(m *Matrix, t bool) (r, c int) {
 	}
 	return m.rows, m.cols
 }
+
+// NewStorage returns an r×c column-major matrix for storing data at
+// precision p (lowrank.BFloat16 or Float32; the device holds no float64
+// storage), from the memory pool: what package activation keeps saved
+// factors in. Free returns it to the pool.
+func (b *Backend) NewStorage(r, c int, p lowrank.Precision) (lowrank.Matrix, error) {
+	switch p {
+	case lowrank.BFloat16:
+		return b.NewMatrix(r, c, BFloat16)
+	case lowrank.Float32:
+		return b.NewMatrix(r, c, Float32)
+	}
+	return nil, fmt.Errorf("%w: device storage is bf16 or float32, not %v", lowrank.ErrOption, p)
+}
+
+// Transpose returns the transpose of m as a view sharing its memory (see
+// Matrix.T).
+func (b *Backend) Transpose(m lowrank.Matrix) lowrank.Matrix { return b.mat(m).T() }

@@ -41,6 +41,7 @@ func (b *Backend) download(dst unsafe.Pointer, src uintptr, n int) error {
 	if err := b.api.check(b.api.cuMemcpyDtoHAsync(dst, src, uintptr(n), b.stream), "cuMemcpyDtoHAsync_v2"); err != nil {
 		return err
 	}
+	b.device.toHost.Add(int64(n))
 	return b.sync()
 }
 

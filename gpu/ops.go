@@ -10,7 +10,11 @@ import (
 // Mul computes c = alpha·op(a)·op(b) + beta·c with cublasGemmEx. The
 // arithmetic follows the backend's Math; a row-major operand is passed to
 // cuBLAS as its stored column-major transpose with the operation flipped.
-// c must be a float32 column-major matrix. With beta = 0, c is not read.
+// c is a float32 column-major matrix, or a bf16 one (storage of a
+// product: the operands are then multiplied in bf16 with float32
+// accumulation); a row-major c (a transposed view, Matrix.T) is written as
+// the transposed product. With beta = 0, c is not read. It panics with
+// lowrank.ErrAlias if c shares memory with a or b.
 func (b *Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, bm lowrank.Matrix, tb bool, beta float64) error {
 	cm, am, bb := b.mat(c), b.mat(a), b.mat(bm)
 	ar, ac := opDims(am, ta)
@@ -18,7 +22,13 @@ func (b *Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool
 	if ac != br || ar != cm.rows || bc != cm.cols {
 		panic(lowrank.ErrShape)
 	}
-	work(cm)
+	if cm.trans {
+		// cᵀ = op(b)ᵀ·op(a)ᵀ into the stored column-major cᵀ.
+		cm, am, bb, ta, tb = cm.T(), bb, am, !tb, !ta
+	}
+	if cm.dtype != Float32 && cm.dtype != BFloat16 {
+		panic(fmt.Errorf("%w: destination of type %v", lowrank.ErrShape, cm.dtype))
+	}
 	if overlaps(cm, am) || overlaps(cm, bb) {
 		panic(lowrank.ErrAlias)
 	}
@@ -70,7 +80,7 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 	if mth == TF32 {
 		compute = cublasCompute32FFastTF
 	}
-	if a.dtype == BFloat16 || bm.dtype == BFloat16 || mth == BF16 {
+	if a.dtype == BFloat16 || bm.dtype == BFloat16 || c.dtype == BFloat16 || mth == BF16 {
 		ty, compute = cudaR16BF, cublasCompute32F
 		var err error
 		if pa, lda, err = b.asBF16(&b.sc.mulA, a); err != nil {
@@ -87,9 +97,13 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 		}
 		return cublasOpN
 	}
+	ct := int32(cudaR32F)
+	if c.dtype == BFloat16 {
+		ct = cudaR16BF
+	}
 	return checkBLAS(b.api.cublasGemmEx(b.blas, cop(opA), cop(opB), int32(m), int32(n), int32(k),
 		unsafe.Pointer(&b.sc32[0]), pa, ty, int32(lda), pb, ty, int32(ldb),
-		unsafe.Pointer(&b.sc32[1]), c.ptr, cudaR32F, int32(c.ld), compute, cublasGemmDefault), "cublasGemmEx")
+		unsafe.Pointer(&b.sc32[1]), c.ptr, ct, int32(c.ld), compute, cublasGemmDefault), "cublasGemmEx")
 }
 
 // asBF16 returns the stored matrix of m as bf16: m itself if it is bf16,
@@ -162,6 +176,7 @@ func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx [
 	if err := b.api.check(b.api.cuMemcpyHtoDAsync(di, unsafe.Pointer(&b.idx[0]), uintptr(8*len(idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
 		return err
 	}
+	b.device.toDevice.Add(int64(8 * len(idx)))
 	// op(a)(i, r) = A(i, r), or A(r, i) if trans.
 	si, sj := am.strides()
 	if trans {

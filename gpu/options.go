@@ -53,8 +53,14 @@ func (q QRMethod) String() string {
 }
 
 // Options configures a Backend. The zero value means exact float32
-// products and Cholesky QR.
+// products, Cholesky QR and a stream of the backend's own.
 type Options struct {
 	Math Math
 	QR   QRMethod
+	// Stream, if not 0, is the CUstream (a training loop's, or a
+	// framework's current stream) on which the backend queues all its
+	// work, so that it is ordered with the caller's kernels without
+	// events; the backend never destroys it. 0 creates a non-blocking
+	// stream of the backend's own.
+	Stream uintptr
 }

@@ -95,10 +95,9 @@ func TestTrace(t *testing.T) {
 	for _, c := range []struct {
 		m, n, k int
 		dt      DType
-	}{{8192, 4096, 128, Float32}, {8192, 4096, 128, BFloat16}, {32768, 4096, 256, BFloat16}} {
-		a := testmat.To32(testmat.Incoherent(c.m, c.n, testmat.ActivationLike(c.n), 1))
-		da, err := b.UploadDense32(a, c.dt)
-		require.NoError(t, err)
+	}{{8192, 4096, 128, Float32}, {8192, 4096, 128, BFloat16}, {32768, 4096, 256, BFloat16},
+		{16384, 4096, 256, BFloat16}, {16384, 11008, 256, BFloat16}} { // the step benchmark's inputs at L = 16384
+		da := traceInput(t, b, c.m, c.n, c.dt)
 		d := sampling.NewDecomposer(tr)
 		var f lowrank.Factors
 		for i := 0; i < 3; i++ {
@@ -110,4 +109,24 @@ func TestTrace(t *testing.T) {
 		d.Close()
 		b.Free(da)
 	}
+}
+
+// traceInput returns an m×n row-major activation of type dt: the
+// activation-like test matrix up to 8192 rows, a Gaussian one made on the
+// device above (the host generator takes minutes there; the times of the
+// pieces do not depend on the spectrum).
+func traceInput(t *testing.T, b *Backend, m, n int, dt DType) *Matrix {
+	if m <= 8192 {
+		da, err := b.UploadDense32(testmat.To32(testmat.Incoherent(m, n, testmat.ActivationLike(n), 1)), dt)
+		require.NoError(t, err)
+		return da
+	}
+	g, err := b.NewMatrix(n, m, Float32)
+	require.NoError(t, err)
+	defer b.Free(g)
+	require.NoError(t, b.Normal(g, 1))
+	st, err := b.NewMatrix(n, m, dt)
+	require.NoError(t, err)
+	require.NoError(t, b.Copy(st, g))
+	return st.T()
 }

@@ -48,6 +48,7 @@ func hostStored(buf []byte, m *Matrix, at func(i, j int) float64) []byte {
 // dimension = stored rows into m, through a scratch buffer and a strided
 // copy when m has gaps.
 func (b *Backend) uploadStored(m *Matrix, buf []byte) error {
+	b.device.toDevice.Add(int64(len(buf)))
 	if m.contiguous() {
 		return b.api.check(b.api.cuMemcpyHtoDAsync(m.ptr, unsafe.Pointer(&buf[0]), uintptr(len(buf)), b.stream), "cuMemcpyHtoDAsync_v2")
 	}
