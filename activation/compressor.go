@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
@@ -63,14 +64,31 @@ func New(cfg Config) (*Compressor, error) {
 	if c.be == nil {
 		c.be = cpu.Backend{}
 	}
-	if _, host := c.be.(cpu.Backend); !host && cfg.Workers > 1 {
-		return nil, fmt.Errorf("%w: Workers = %d on backend %s: a device backend serves one goroutine (its own stream); use Workers ≤ 1",
+	dev := c.deviceBackend()
+	if dev != nil && cfg.Precision == lowrank.Float64 {
+		return nil, fmt.Errorf("%w: precision %v on backend %s: device storage is bf16 or float32", lowrank.ErrOption, cfg.Precision, c.be.Name())
+	}
+	_, host := c.be.(cpu.Backend)
+	if !host && dev == nil && cfg.Workers > 1 {
+		return nil, fmt.Errorf("%w: Workers = %d on backend %s: a backend without Fork serves one goroutine; use Workers ≤ 1",
 			lowrank.ErrOption, cfg.Workers, c.be.Name())
 	}
 	n := max(1, cfg.Workers)
 	c.workers = make(chan *worker, n)
 	for range n {
-		c.workers <- &worker{be: c.be, rows: sampling.NewDecomposer(c.be), gauss: rsvd.NewDecomposer(c.be)}
+		be := c.be
+		if dev != nil && cfg.Workers > 0 {
+			// Asynchronous compression on a device: each worker queues
+			// its work on a stream of its own, made to wait for the
+			// caller's stream at each Compress.
+			f, err := dev.Fork()
+			if err != nil {
+				c.closeWorkers()
+				return nil, fmt.Errorf("activation: a stream for worker: %w", err)
+			}
+			be = f
+		}
+		c.workers <- &worker{be: be, rows: sampling.NewDecomposer(be), gauss: rsvd.NewDecomposer(be)}
 	}
 	if cfg.Workers > 0 {
 		c.sem = make(chan struct{}, cfg.Workers)
@@ -96,11 +114,20 @@ func (c *Compressor) Close() {
 	if shut {
 		return
 	}
-	for range cap(c.workers) {
+	c.closeWorkers()
+}
+
+// closeWorkers releases the scratch of the workers in c.workers (and
+// their streams, on a device).
+func (c *Compressor) closeWorkers() {
+	for range len(c.workers) {
 		w := <-c.workers
 		w.rows.Close()
 		w.gauss.Close()
-		w.f.Free(c.be)
+		w.f.Free(w.be)
+		if f, ok := w.be.(*gpu.Backend); ok && w.be != c.be {
+			_ = f.Close()
+		}
 		c.workers <- w
 	}
 }
@@ -181,10 +208,22 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 		}
 		return s, nil
 	}
+	var ready *gpu.Event
+	if dev := c.deviceBackend(); dev != nil {
+		// The worker's stream waits for the caller's work so far (the
+		// kernels that wrote x).
+		ev, err := dev.Record()
+		if err != nil {
+			c.finish(s, err)
+			return nil, s.err
+		}
+		ready = ev
+	}
 	c.sem <- struct{}{}
 	go func() {
 		defer func() { <-c.sem }()
-		c.run(s, x, seed)
+		defer ready.Close()
+		c.runAfter(s, x, seed, ready)
 	}()
 	return s, nil
 }
@@ -192,7 +231,13 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 // run compresses x into s and accounts it. A panic on the way becomes s's
 // error; the worker, the key and the pending count are released on every
 // path, and s.done is closed last.
-func (c *Compressor) run(s *Saved, x lowrank.Matrix, seed uint64) {
+func (c *Compressor) run(s *Saved, x lowrank.Matrix, seed uint64) { c.runAfter(s, x, seed, nil) }
+
+// runAfter is run with the device work made to wait for ready, if not nil
+// (asynchronous mode on a device). The worker's stream is then
+// synchronised before s is finished, so that when Wait returns x is no
+// longer read and the factors are complete for any stream.
+func (c *Compressor) runAfter(s *Saved, x lowrank.Matrix, seed uint64, ready *gpu.Event) {
 	var err error
 	defer func() {
 		if r := recover(); r != nil {
@@ -202,6 +247,17 @@ func (c *Compressor) run(s *Saved, x lowrank.Matrix, seed uint64) {
 	}()
 	w := <-c.workers
 	defer func() { c.workers <- w }()
+	if ready != nil {
+		f := w.be.(*gpu.Backend)
+		if err = f.Wait(ready); err != nil {
+			return
+		}
+		defer func() {
+			if e := f.Synchronize(); err == nil {
+				err = e
+			}
+		}()
+	}
 	err = w.compress(s, x, &c.cfg, seed)
 }
 
@@ -329,7 +385,7 @@ func (c *Compressor) account(s *Saved, sign int) {
 			st.Rank = s.rank
 			st.RelError = s.relErr
 			st.MaxRelError = max(st.MaxRelError, s.relErr)
-			if s.r.empty() {
+			if s.kept() {
 				st.Stored++
 			}
 			if s.tolMiss {

@@ -30,7 +30,8 @@ type Saved struct {
 
 	// Set by the worker before done is closed.
 	err     error
-	p, r    packed // r is empty when p holds X itself
+	p, r    packed       // r is empty when p holds X itself
+	dev     *deviceStore // the storage on a *gpu.Backend, instead of p and r
 	rank    int
 	relErr  float64
 	bytes   int
@@ -64,7 +65,15 @@ func (s *Saved) Rank() int {
 }
 
 // Compressed reports whether X is stored as factors (false: as it is).
-func (s *Saved) Compressed() bool { return s.Wait() == nil && !s.r.empty() }
+func (s *Saved) Compressed() bool { return s.Wait() == nil && !s.kept() }
+
+// kept reports whether X is stored as it is.
+func (s *Saved) kept() bool {
+	if s.dev != nil {
+		return s.dev.r == nil
+	}
+	return s.r.empty()
+}
 
 // Bytes returns the bytes of the stored factors (or copy).
 func (s *Saved) Bytes() int {
@@ -127,6 +136,9 @@ func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 		return err
 	}
 	defer done()
+	if s.dev != nil {
+		return s.reconstructDevice(dst)
+	}
 	out, err := s.dest(dst, s.rows, s.cols, "reconstruction destination", nil)
 	if err != nil {
 		return err
@@ -160,7 +172,7 @@ func (s *Saved) reconstructRows(dst *mat.Dense, i0, i1 int) {
 // other than L rows or a dst of the wrong shape gives an error wrapping
 // ErrShapeMismatch. g is not modified, and dst may share memory with it
 // (the product is then formed in scratch first).
-func (s *Saved) WeightGradOutIn(dst lowrank.Matrix, g mat.Matrix) error {
+func (s *Saved) WeightGradOutIn(dst lowrank.Matrix, g lowrank.Matrix) error {
 	return s.weightGrad(dst, g, true)
 }
 
@@ -169,16 +181,23 @@ func (s *Saved) WeightGradOutIn(dst lowrank.Matrix, g mat.Matrix) error {
 // from the output gradient g (L×o): Rᵀ·(Pᵀ·G), 2·k·o·(L+d) flops. It is
 // the transpose of WeightGradOutIn; shapes, destinations and errors are as
 // there.
-func (s *Saved) WeightGradInOut(dst lowrank.Matrix, g mat.Matrix) error {
+func (s *Saved) WeightGradInOut(dst lowrank.Matrix, g lowrank.Matrix) error {
 	return s.weightGrad(dst, g, false)
 }
 
-func (s *Saved) weightGrad(dst lowrank.Matrix, g mat.Matrix, outIn bool) error {
+func (s *Saved) weightGrad(dst lowrank.Matrix, gm lowrank.Matrix, outIn bool) error {
 	done, err := s.use()
 	if err != nil {
 		return err
 	}
 	defer done()
+	if s.dev != nil {
+		return s.weightGradDevice(dst, gm, outIn)
+	}
+	g, ok := gm.(mat.Matrix)
+	if !ok {
+		return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: the output gradient of a host activation must be a mat.Matrix, have %T", lowrank.ErrShape, gm)}
+	}
 	gr, o := g.Dims()
 	if gr != s.rows {
 		return s.mismatch("output gradient", gr, o, s.rows, o)
@@ -308,6 +327,10 @@ func (s *Saved) Release() error {
 	}
 	s.released = true
 	c.release(s)
+	if s.dev != nil {
+		s.dev.release()
+		return nil
+	}
 	s.p.recycle()
 	s.r.recycle()
 	return nil

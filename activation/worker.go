@@ -8,6 +8,7 @@ import (
 
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/exact"
+	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
@@ -24,6 +25,9 @@ type worker struct {
 
 // compress fills s's storage, rank, relErr and bytes from x.
 func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) error {
+	if dev, ok := w.be.(*gpu.Backend); ok {
+		return w.compressDevice(s, x, cfg, seed, dev)
+	}
 	m, n := s.rows, s.cols
 	k := cfg.Rank.rank(m, n)
 	// Factors of rank k take k·(m+n) elements against m·n for X itself;

@@ -14,7 +14,7 @@ type Stash interface {
 	// a *mat.Dense.
 	Reconstruct(dst lowrank.Matrix) error
 	// WeightGradOutIn writes dst = gᵀ·X for the saved X.
-	WeightGradOutIn(dst lowrank.Matrix, g mat.Matrix) error
+	WeightGradOutIn(dst lowrank.Matrix, g lowrank.Matrix) error
 	// Retain adds a consumer; each consumer releases once.
 	Retain() error
 	// Release drops the stash.
@@ -40,8 +40,8 @@ func (p plainStash) Reconstruct(dst lowrank.Matrix) error {
 	return nil
 }
 
-func (p plainStash) WeightGradOutIn(dst lowrank.Matrix, g mat.Matrix) error {
-	dst.(*mat.Dense).Mul(g.T(), p.x)
+func (p plainStash) WeightGradOutIn(dst lowrank.Matrix, g lowrank.Matrix) error {
+	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), p.x)
 	return nil
 }
 
