@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/loract/loract/cmd/loract/internal/bench"
 	"github.com/loract/loract/cmd/loract/internal/cputime"
 	"github.com/loract/loract/cmd/loract/internal/progress"
+	"github.com/loract/loract/cmd/loract/internal/step"
 	"github.com/loract/loract/cpu"
 	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/internal/npy"
@@ -39,6 +41,7 @@ type benchOptions struct {
 	keepEnv     bool
 	core        bool
 	jsonOut     string
+	step        *step.BenchConfig
 }
 
 // parseBench parses and checks the flags of 'loract bench'; it returns
@@ -61,6 +64,12 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	md := fs.Bool("md", false, "print Markdown tables")
 	jsonOut := fs.String("json", "", "also write every record as JSON lines to this file")
 	keepEnv := fs.Bool("keep-openblas-env", false, "run the peers with this environment's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE and force no kernel (by default both are unset, and where OpenBLAS then falls back to a kernel below the CPU's AVX2/AVX-512 the peer runs with OPENBLAS_CORETYPE=Haswell or SkylakeX, after a check of its results)")
+	stepRun := fs.Bool("step", false, "time one Llama-7B decoder layer's seven linear projections with LoRA on the GPU, forward and backward, activations kept as bf16 and compressed by loract, beside the same layer in PyTorch (-tokens, -ranks, -lora-rank, -workers, -warmup, -repeats, -torch, -json)")
+	tokens := fs.String("tokens", "8192,16384,32768", "-step: comma-separated token counts L")
+	ranks := fs.String("ranks", "128,256", "-step: comma-separated compression ranks k")
+	loraRank := fs.Int("lora-rank", 16, "-step: LoRA rank r")
+	workers := fs.String("workers", "0", "-step: comma-separated compressor Workers settings (0: the caller's stream; n: n side streams)")
+	warmup := fs.Int("warmup", 3, "-step: untimed steps before the timed ones")
 	core := fs.Bool("core", false, "print the core library timing table instead (sampling.QB and rsvd.QB at 8192×4096 k=128 and 4096×1024 k=64, fp64 and fp32, exact SVD at 4096×1024, beside NumPy and scikit-learn); takes several minutes")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: loract bench [flags]\n\nTimes loract's methods and the same algorithms in NumPy/OpenBLAS, scikit-learn,\nSciPy and PyTorch on one activation-like matrix (σ_j = 1/(j+1) + 1e-3, known\noptimal error) and prints loract time ÷ peer time and each method's error ÷ optimal.\nEvery peer runs its best BLAS kernel; the header names it.\n\nflags:")
@@ -79,6 +88,36 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		keepEnv: *keepEnv, core: *core, jsonOut: *jsonOut}
 	if *repeats < 1 {
 		return nil, fmt.Errorf("-repeats %d: need at least one timed call", *repeats)
+	}
+	if *stepRun {
+		if set := setFlags(fs, "m", "n", "k", "dtype", "exact", "fair", "all", "md", "core", "save-input", "backend", "keep-openblas-env"); len(set) > 0 {
+			return nil, fmt.Errorf("-step runs a fixed layer on the GPU: %s do not apply", strings.Join(set, ", "))
+		}
+		c := &step.BenchConfig{LoRARank: *loraRank, Warmup: *warmup, Repeats: *repeats, Seed: *seed}
+		var err error
+		if c.Tokens, err = parseInts("-tokens", *tokens); err != nil {
+			return nil, err
+		}
+		if c.Ranks, err = parseInts("-ranks", *ranks); err != nil {
+			return nil, err
+		}
+		if c.Workers, err = parseInts("-workers", *workers); err != nil {
+			return nil, err
+		}
+		if len(setFlags(fs, "repeats")) == 0 {
+			c.Repeats = 20
+		}
+		if err := c.Check(); err != nil {
+			return nil, err
+		}
+		if err := writableDir(*jsonOut); err != nil {
+			return nil, fmt.Errorf("-json: %w", err)
+		}
+		o.step = c
+		return o, nil
+	}
+	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup"); len(set) > 0 {
+		return nil, fmt.Errorf("%s apply only with -step", strings.Join(set, ", "))
 	}
 	if *saveInput != "" {
 		dt := strings.TrimSpace(strings.Split(*dtypes, ",")[0])
@@ -130,6 +169,9 @@ func (o *benchOptions) run(ctx context.Context, out, stderr io.Writer) (err erro
 		return npy.WriteFile(o.saveInput, bench.Activation(c.M, c.N, o.seed).Input(c.Dtype))
 	}
 	log := progress.NewLog(stderr)
+	if o.step != nil {
+		return o.runStep(ctx, log, out)
+	}
 	s, cleanup, err := newSession(ctx, log, true, o.repeats, o.seed, o.torch, "loract-bench-")
 	if err != nil {
 		return err
@@ -172,6 +214,58 @@ func (o *benchOptions) run(ctx context.Context, out, stderr io.Writer) (err erro
 		}
 	}
 	return err
+}
+
+// runStep runs the step benchmark on CUDA device 0.
+func (o *benchOptions) runStep(ctx context.Context, log *progress.Log, out io.Writer) (err error) {
+	g, err := gpu.Open(0, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := g.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	dev, arch := g.Device()
+	drv, _ := gpu.DriverVersion()
+	log.Printf("GPU: %s (%s), CUDA driver API %d", dev, arch, drv)
+	cfg := *o.step
+	if o.torch {
+		py := bench.FindPython(ctx)
+		if py.Have["torch"] {
+			cfg.Python = py.Exe
+			log.Printf("PyTorch peer: %s (torch %s)", py.Exe, py.Versions["torch"])
+		} else {
+			log.Printf("PyTorch peer skipped: no python3 with torch (%s)", bench.InstallHint)
+		}
+	}
+	ours, peer, err := step.Bench(ctx, g, cfg, log.Printf)
+	step.WriteTable(out, ours, peer)
+	fmt.Fprintf(out, "\ndevice: %s (%s), CUDA driver API %d; loract time ÷ its own bf16 run, and PyTorch's ÷ its own, in one process run on the same card\n", dev, arch, drv)
+	if o.jsonOut != "" {
+		if werr := step.WriteJSON(o.jsonOut, append(ours, peer...)); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// parseInts parses a comma-separated list of integers.
+func parseInts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", flagName, s, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // newSession finds Python (if peers), writes the peer scripts into a new

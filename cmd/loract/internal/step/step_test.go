@@ -1,0 +1,134 @@
+package step
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loract/loract/gpu"
+)
+
+func TestCheck(t *testing.T) {
+	good := BenchConfig{Tokens: []int{8192}, Ranks: []int{128}, LoRARank: 16, Workers: []int{0}, Repeats: 20, Warmup: 3}
+	require.NoError(t, good.Check())
+	for name, mod := range map[string]func(c *BenchConfig){
+		"no tokens":    func(c *BenchConfig) { c.Tokens = nil },
+		"zero tokens":  func(c *BenchConfig) { c.Tokens = []int{0} },
+		"rank too big": func(c *BenchConfig) { c.Ranks = []int{5000} },
+		"rank zero":    func(c *BenchConfig) { c.Ranks = []int{0} },
+		"lora rank":    func(c *BenchConfig) { c.LoRARank = 0 },
+		"repeats":      func(c *BenchConfig) { c.Repeats = 0 },
+		"warmup":       func(c *BenchConfig) { c.Warmup = -1 },
+		"workers":      func(c *BenchConfig) { c.Workers = []int{-1} },
+		"no workers":   func(c *BenchConfig) { c.Workers = nil },
+	} {
+		c := good
+		mod(&c)
+		assert.Error(t, c.Check(), name)
+	}
+}
+
+// TestFlops checks the flop counts on a one-projection layer by hand:
+// L = 10, d = 4, out = 6, r = 2, k = 3.
+func TestFlops(t *testing.T) {
+	r := &Runner{layer: Layer{Inputs: []Input{{"x", 4}}, Projs: []Proj{{"p", 0, 6}}}, tokens: 10, r: 2}
+	gemm, comp := r.Flops(3)
+	// 4·L·d·out for y and dX, 2·L·r·(d+out) forward LoRA, 2·L·r·(2·out+2·d)
+	// backward LoRA.
+	assert.Equal(t, 4.0*10*4*6+2*10*2*(4+6)+2*10*2*(12+8), gemm)
+	// 4·L·d·k + 12·d·k².
+	assert.Equal(t, 4.0*10*4*3+12*4*9, comp)
+}
+
+// TestRunPeer runs the peer through a stand-in interpreter that prints
+// what the script would: the env line, a record, a line that is not JSON
+// (skipped), and an error record (logged).
+func TestRunPeer(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "python")
+	script := `#!/bin/sh
+echo '{"env": {"torch": "2.11.0"}}'
+echo 'warming up'
+echo '{"peer": "torch", "mode": "rows", "tokens": 8192, "k": 128, "lora_rank": 16, "ms": 17.5, "ms_min": 17.1, "repeats": 20, "compress_ms": 5.0, "saved_bytes": 1000, "dense_bytes": 4000, "step_peak_bytes": 9000, "base_bytes": 100, "cos_a": {"q": 0.99}, "device": "H"}'
+echo '{"error": "no bf16 QR"}'
+`
+	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	var log []string
+	logf := func(f string, a ...any) { log = append(log, f) }
+	recs, err := RunPeer(context.Background(), BenchConfig{Tokens: []int{8192}, Ranks: []int{128}, LoRARank: 16, Repeats: 20, Python: fake}, logf)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "torch-rows", recs[0].Mode)
+	assert.Equal(t, 17.5, recs[0].Ms)
+	assert.Equal(t, int64(1000), recs[0].SavedBytes)
+	assert.Equal(t, 0.99, recs[0].CosA["q"])
+	assert.Contains(t, strings.Join(log, "\n"), "env")
+
+	// A failing interpreter is an error with its stderr.
+	bad := filepath.Join(dir, "bad")
+	require.NoError(t, os.WriteFile(bad, []byte("#!/bin/sh\necho boom >&2\nexit 3\n"), 0o755))
+	_, err = RunPeer(context.Background(), BenchConfig{Tokens: []int{1}, Ranks: []int{1}, Python: bad}, logf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "boom")
+}
+
+func TestWriteTable(t *testing.T) {
+	ours := []*Result{
+		{Mode: "bf16", Tokens: 8192, Ms: 10, SavedBytes: 100 << 20, DenseBytes: 100 << 20, StepPeakBytes: 2 << 30},
+		{Mode: "loract", Tokens: 8192, K: 128, Ms: 11, CompressMs: 0.5, SavedBytes: 5 << 20, DenseBytes: 100 << 20,
+			GEMMFlops: 100, CompressFlops: 2, CosA: map[string]float64{"q": 0.999, "k": 0.995}, ToDevice: 4096, ToHost: 256},
+	}
+	peer := []*Result{{Mode: "torch-bf16", Tokens: 8192, Ms: 12, SavedBytes: 100 << 20, DenseBytes: 100 << 20}}
+	var buf bytes.Buffer
+	WriteTable(&buf, ours, peer)
+	out := buf.String()
+	assert.Contains(t, out, "| 8192 | 128 | loract | 11.00 | 1.100× | 0.50 (4.5%) | 5.0 MiB | 5.0% |")
+	assert.Contains(t, out, "| 2.0% | 0.9950 | 0, 4096 / 256 |")
+	assert.Contains(t, out, "| 8192 | - | torch-bf16 | 12.00 | 1 |")
+}
+
+// TestRunOnGPU runs a small layer on the device in both modes: the
+// compressed run saves fewer bytes (measured at the allocator), allocates
+// nothing in its timed steps, and its LoRA B gradients equal the kept
+// run's (they use x·Aᵀ, saved as it is) while the A gradients are close.
+func TestRunOnGPU(t *testing.T) {
+	b, err := gpu.Open(0, nil)
+	if errors.Is(err, gpu.ErrUnavailable) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	defer b.Close()
+	layer := Layer{Inputs: []Input{{"x", 1024}, {"h", 2048}}, Projs: []Proj{{"a", 0, 1024}, {"b", 0, 2048}, {"c", 1, 1024}}}
+	r, err := NewRunner(b, layer, 4096, 8, 1)
+	require.NoError(t, err)
+	defer r.Close()
+	kept, err := r.Run(Options{Mode: Kept, Warmup: 1, Repeats: 3})
+	require.NoError(t, err)
+	assert.Zero(t, kept.Mallocs)
+	// The kept inputs, bf16, rounded up to the pool's size classes, and
+	// the L×r intermediates.
+	assert.GreaterOrEqual(t, kept.SavedBytes, kept.DenseBytes)
+	for _, w := range []int{0, 1} {
+		comp, err := r.Run(Options{Mode: Compressed, K: 256, Workers: w, Warmup: 1, Repeats: 3})
+		require.NoError(t, err)
+		Compare(kept, comp)
+		assert.Zero(t, comp.Mallocs, "workers %d", w)
+		assert.Less(t, comp.SavedBytes, kept.SavedBytes/2, "workers %d", w)
+		for name, c := range comp.CosB {
+			assert.InDelta(t, 1, c, 1e-6, "%s: gradient of B", name)
+		}
+		for name, c := range comp.CosA {
+			// The synthetic spectrum keeps ≥ 99% of its energy in 256
+			// directions (σ_j ∝ 1/(j+1)): the gradient from the factors
+			// points the same way to within a few degrees.
+			assert.Greater(t, c, 0.98, "%s: gradient of A", name)
+		}
+	}
+}
