@@ -14,7 +14,6 @@ import (
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/internal/vec"
@@ -274,15 +273,57 @@ func (Backend) QR(a, r lowrank.Matrix) error {
 // LU replaces a by the unit lower trapezoidal L of a = P·L·U.
 func (Backend) LU(a lowrank.Matrix) error {
 	g := dense(a)
-	if g.Rows < g.Cols {
+	p, l := g.Rows, g.Cols
+	if p < l {
 		panic(lowrank.ErrShape)
 	}
-	ipiv := make([]int, g.Cols)
-	lapack64.Getrf(g, ipiv)
-	// Undo the row interchanges on L so that a's row order is kept: the
-	// normaliser only needs range(P·L) = range(a) for full-rank a.
-	for i := 0; i < g.Rows; i++ {
-		row := g.Data[i*g.Stride : i*g.Stride+g.Cols]
+	// A pivot at most u·max|a| is taken as zero: the directions it would
+	// add to range(L) are below a's rounding. Dividing by it (gonum's
+	// Getrf does, by a subnormal pivot of a rank-deficient sketch) gives
+	// ±Inf and then NaN.
+	var amax float64
+	for i := 0; i < p; i++ {
+		for _, v := range g.Data[i*g.Stride : i*g.Stride+l] {
+			amax = math.Max(amax, math.Abs(v))
+		}
+	}
+	tol := amax * 0x1p-53
+	ipiv := make([]int, l)
+	for j := 0; j < l; j++ {
+		piv := j
+		for i := j + 1; i < p; i++ {
+			if math.Abs(g.Data[i*g.Stride+j]) > math.Abs(g.Data[piv*g.Stride+j]) {
+				piv = i
+			}
+		}
+		ipiv[j] = piv
+		if piv != j {
+			blas64.Swap(blas64.Vector{N: l, Inc: 1, Data: g.Data[j*g.Stride:]}, blas64.Vector{N: l, Inc: 1, Data: g.Data[piv*g.Stride:]})
+		}
+		pv := g.Data[j*g.Stride+j]
+		if math.Abs(pv) <= tol {
+			for i := j + 1; i < p; i++ {
+				g.Data[i*g.Stride+j] = 0
+			}
+			continue
+		}
+		if j+1 == p {
+			continue
+		}
+		col := blas64.Vector{N: p - j - 1, Inc: g.Stride, Data: g.Data[(j+1)*g.Stride+j:]}
+		for i := 0; i < col.N; i++ { // divided, not scaled by 1/pv, which may overflow: each quotient is ≤ 1
+			col.Data[i*col.Inc] /= pv
+		}
+		if j+1 < l {
+			blas64.Ger(-1, col, blas64.Vector{N: l - j - 1, Inc: 1, Data: g.Data[j*g.Stride+j+1:]},
+				blas64.General{Rows: p - j - 1, Cols: l - j - 1, Stride: g.Stride, Data: g.Data[(j+1)*g.Stride+j+1:]})
+		}
+	}
+	// Keep L (unit lower trapezoidal), then undo the row interchanges on
+	// it so that a's row order is kept: the normaliser only needs
+	// range(P·L) = range(a) for full-rank a.
+	for i := 0; i < p; i++ {
+		row := g.Data[i*g.Stride : i*g.Stride+l]
 		for j := range row {
 			switch {
 			case j == i:
@@ -292,10 +333,10 @@ func (Backend) LU(a lowrank.Matrix) error {
 			}
 		}
 	}
-	for i := g.Cols - 1; i >= 0; i-- {
+	for i := l - 1; i >= 0; i-- {
 		if p := ipiv[i]; p != i {
-			blas64.Swap(blas64.Vector{N: g.Cols, Inc: 1, Data: g.Data[i*g.Stride:]},
-				blas64.Vector{N: g.Cols, Inc: 1, Data: g.Data[p*g.Stride:]})
+			blas64.Swap(blas64.Vector{N: l, Inc: 1, Data: g.Data[i*g.Stride:]},
+				blas64.Vector{N: l, Inc: 1, Data: g.Data[p*g.Stride:]})
 		}
 	}
 	return nil

@@ -450,6 +450,41 @@ func testLU(t *testing.T, b lowrank.Backend, cfg Config) {
 			assert.LessOrEqual(t, math.Abs(l.At(i, j)), 1+4*cfg.U, "partial pivoting bounds |L| by 1")
 		}
 	}
+
+	// Rank 2 with repeated rows, one kind 2^e times the other (a power
+	// iteration's sketch of a matrix with identical rows and a tiny
+	// second direction, found by FuzzRangeFinder): the pivots after the
+	// second are rounding residue, subnormal in float64 for e = -1030
+	// (gonum's Getrf divided by them: ±Inf, then NaN). L must stay
+	// finite, bounded by 1, with range(L) ⊇ range(A).
+	e := -1030
+	if cfg.U > 0x1p-30 { // float32 working precision: inside its normal range
+		e = -60
+	}
+	w0, w1 := make([]float64, 6), make([]float64, 6)
+	for j := range w0 {
+		w0[j], w1[j] = math.Ldexp(rng.NormFloat64(), e), 100*rng.NormFloat64()
+	}
+	low := mat.NewDense(6, 6, nil)
+	for i := 0; i < 6; i++ {
+		if i%2 == 0 {
+			low.SetRow(i, w0)
+		} else {
+			low.SetRow(i, w1)
+		}
+	}
+	dl := upload(t, b, low)
+	defer b.Free(dl)
+	require.NoError(t, b.LU(dl))
+	ll := download(t, b, dl)
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 6; j++ {
+			x := ll.At(i, j)
+			require.False(t, math.IsNaN(x) || math.IsInf(x, 0), "L(%d, %d) = %v for a finite rank-deficient input", i, j, x)
+			assert.LessOrEqual(t, math.Abs(x), 1+4*cfg.U, "rank-deficient input: |L| ≤ 1")
+		}
+	}
+	assert.LessOrEqual(t, testmat.ProjectionResidual(low, ll, 6), 100*6*6*cfg.U, "rank-deficient input: range(L) ⊉ range(A)")
 }
 
 func testSVD(t *testing.T, b lowrank.Backend, cfg Config) {
