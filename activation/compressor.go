@@ -135,10 +135,14 @@ func (c *Compressor) closeWorkers() {
 // Compress saves the activation x of layer for backward and returns its
 // handle. x is an L×d matrix of the compressor's backend: on the CPU a
 // *mat.Dense or a *lowrank.Dense32 (see View), or a mat.Transpose of
-// either, read in place; any other mat.Matrix is copied first. x is not
-// modified, and nothing of it is referenced once the compression has
+// either, read in place; any other mat.Matrix is copied first; on a
+// *gpu.Backend a *gpu.Matrix, float32 or bf16, row- or column-major. x is
+// not modified, and nothing of it is referenced once the compression has
 // finished: when Compress returns, or with Workers > 0 when the handle's
-// Wait (or Join) returns — until then the caller must not overwrite x.
+// Wait (or Join) returns — until then the caller must not overwrite x. On
+// a device, "finished" is in stream order: the reads of x are queued on
+// the backend's stream before Compress returns, so kernels the caller
+// queues on that stream afterwards may overwrite x.
 //
 // Every call compresses afresh; a further consumer of the same tensor
 // shares the handle by saying so, with Saved.Retain or CompressKey.

@@ -201,19 +201,24 @@ type Config struct {
 	Precision lowrank.Precision
 	// Backend runs the decompositions; nil means cpu.Backend{}. The CPU
 	// backend takes *mat.Dense and *lowrank.Dense32 activations (and
-	// mat.Transpose views of them); a device backend (package gpu) takes
-	// its own matrices. The factors are packed into host memory at
-	// Precision (a device backend's are downloaded, k·(L+d) elements). A
-	// device backend is not safe for concurrent use: with one, Workers
-	// must be ≤ 1, and the caller must not use the same backend while a
-	// compression may run (give the compressor its own).
+	// mat.Transpose views of them) and keeps the factors in host memory.
+	// A *gpu.Backend takes *gpu.Matrix activations (gpu.RowMajor wraps a
+	// framework's buffer) and keeps the factors on the device, in its
+	// memory pool, at Precision (BFloat16 or Float32; Float64 is refused);
+	// the backward products then take and write device matrices. Its work
+	// is queued on the backend's stream (Options.Stream: the caller's), so
+	// it is ordered with the caller's kernels without synchronisation.
+	// Any other backend's factors are downloaded into host memory.
 	Backend lowrank.Backend
 	// Seed seeds the random draws: call i of Compress uses a stream
 	// determined by (Seed, i), so a run is reproducible.
 	Seed uint64
 	// Workers > 0 compresses on that many goroutines: Compress returns at
 	// once and the caller must leave the activation unmodified until the
-	// handle's Wait (or the compressor's Join) returns.
+	// handle's Wait (or the compressor's Join) returns. On a *gpu.Backend
+	// each worker has a stream of its own (Backend.Fork), made to wait for
+	// the caller's stream at each Compress (an event), and synchronised
+	// before the handle is done; the caller's later work sees the factors.
 	Workers int
 	// MeasureError computes each handle's relative error exactly, from a
 	// reconstruction of the stored (rounded) factors, at the cost of one

@@ -17,10 +17,14 @@ import (
 // for concurrent use; with asynchronous compression they wait for it to
 // finish.
 //
-// Backward-pass products take host matrices: *mat.Dense (float64) or
-// *lowrank.Dense32 (float32) destinations, and any mat.Matrix as the
-// output gradient (*mat.Dense, *lowrank.Dense32 and their mat.Transpose
-// views are read in place).
+// Backward-pass products of a host activation take host matrices:
+// *mat.Dense (float64) or *lowrank.Dense32 (float32) destinations, and any
+// mat.Matrix as the output gradient (*mat.Dense, *lowrank.Dense32 and
+// their mat.Transpose views are read in place). Those of a device
+// activation (a *gpu.Backend compressor) take *gpu.Matrix destinations and
+// gradients, float32 or bf16, either layout, and queue their work on the
+// compressor's backend's stream: like every call on that backend, from
+// one goroutine at a time.
 type Saved struct {
 	c          *Compressor
 	layer      string
