@@ -60,7 +60,7 @@ func rowMajorInput(dt DType) func(t *testing.T, b lowrank.Backend, a *mat.Dense)
 }
 
 func TestConformance(t *testing.T) {
-	// OrthTol 1e-5 per column is THEORY.md §6's float32 requirement; the
+	// OrthTol 1e-5 per column is docs/theory.md §10.1's float32 requirement (check 5); the
 	// suite's other tolerances are multiples of U = 2⁻²⁴ (products,
 	// backward errors) with the constants it states.
 	t.Run("fp32/cholqr/col-major", func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestSamplingQB(t *testing.T) {
 		var q, bb mat.Dense
 		require.NoError(t, b.Download(&q, f.Q))
 		require.NoError(t, b.Download(&bb, f.B))
-		// THEORY.md §6: ‖QᵀQ − I‖_max ≤ 1e-5·k in float32.
+		// docs/theory.md §10.1, check 5: ‖QᵀQ − I‖_max ≤ 1e-5·k in float32.
 		assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(tc.k), "%v: orthogonality", tc)
 		eg := qbError(a, &q, &bb, f.Trans)
 		cpu, err := sampling.QB(a, tc.k, opts)

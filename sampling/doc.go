@@ -15,7 +15,7 @@
 //
 // Cost: 4·p·s·ℓ flops for the two products, 2·p·ℓ² for the QR, and
 // 4·p·s·ℓ + 2·p·ℓ² per power iteration. Storage k·(m+n) numbers instead of
-// m·n. THEORY.md and docs/theory.md give the error bounds, and package
+// m·n. docs/theory.md gives the error bounds, and package
 // bounds computes them for the exact draw (Options.Draw records it).
 //
 // The reference implementation divides Y by √n; that scaling does not

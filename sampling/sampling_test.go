@@ -29,7 +29,7 @@ var methods = []struct {
 	{"Nystrom", sampling.Nystrom},
 }
 
-// TestQBProperties checks THEORY.md §6 checks 2, 5 and 6 for every method
+// TestQBProperties checks docs/theory.md §10.1's checks 2, 5 and 6 for every method
 // and shape, and checks 1 (exact recovery) on exact-rank inputs.
 func TestQBProperties(t *testing.T) {
 	for _, meth := range methods {
@@ -65,7 +65,7 @@ func TestQBProperties(t *testing.T) {
 	}
 }
 
-// TestExactRecovery is THEORY.md §6 check 1: if rank(A) ≤ ℓ and the sampled
+// TestExactRecovery is docs/theory.md §10.1's check 1: if rank(A) ≤ ℓ and the sampled
 // rows span the row space (generic for incoherent A), QB = A to rounding.
 func TestExactRecovery(t *testing.T) {
 	for _, meth := range methods {
@@ -107,7 +107,7 @@ func TestTransposeAgrees(t *testing.T) {
 	assert.True(t, mat.EqualApprox(&r3, &r2, 1e-13))
 }
 
-// TestNested is THEORY.md §6 check 7: S ⊂ S′ gives error(S′) ≤ error(S),
+// TestNested is docs/theory.md §10.1's check 7: S ⊂ S′ gives error(S′) ≤ error(S),
 // since range(A·A_Sᵀ) ⊂ range(A·A_S′ᵀ).
 func TestNested(t *testing.T) {
 	a := testmat.Incoherent(40, 70, testmat.PowerLaw(40, 1, 0), 5)
@@ -123,7 +123,7 @@ func TestNested(t *testing.T) {
 	}
 }
 
-// TestPowerIterations is THEORY.md §6 check 7's second half: the error is
+// TestPowerIterations is docs/theory.md §10.1's check 7, second half: the error is
 // non-increasing in q on average (mean over 20 seeds).
 func TestPowerIterations(t *testing.T) {
 	a := testmat.Incoherent(80, 60, testmat.PowerLaw(60, 1, 0), 6)

@@ -23,7 +23,7 @@ type Config struct {
 	// 2⁻⁵³ for float64, 2⁻²⁴ for float32. Tolerances are multiples of it.
 	U float64
 	// OrthTol is the allowed max-norm of QᵀQ − I per column of Q:
-	// ‖QᵀQ − I‖_max ≤ OrthTol·l. THEORY.md §6 asks for 1e-13 in float64
+	// ‖QᵀQ − I‖_max ≤ OrthTol·l. docs/theory.md §10.1 (check 5) asks for 1e-13 in float64
 	// and 1e-5 in float32.
 	OrthTol float64
 	// Input, if not nil, converts a host matrix to the backend's input
