@@ -104,3 +104,42 @@ func ExampleSaved_Reconstruct() {
 	// Output:
 	// rank 3 chosen for ε = 0.01; max deviation < 1e-5: true
 }
+
+// The q, k and v projections of an attention layer read one tensor: it is
+// compressed once, by whichever projection saves it first, and each
+// consumer releases it once. CompressKey finds the live handle by the
+// caller's key; a new step (the buffer overwritten) uses a new Version.
+func ExampleCompressor_CompressKey() {
+	c, err := activation.New(activation.Config{Rank: activation.Fixed(4)})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	x := activation.View(4, 16, 32, lowRankActivation())
+	for step := uint64(0); step < 2; step++ {
+		key := activation.Key{ID: 7, Version: step} // the LayerNorm output of block 0, this step
+		var saved []*activation.Saved
+		for _, proj := range []string{"q", "k", "v"} {
+			s, err := c.CompressKey("attn."+proj, key, x)
+			if err != nil {
+				panic(err)
+			}
+			saved = append(saved, s)
+		}
+		fmt.Println("same handle:", saved[0] == saved[1] && saved[1] == saved[2])
+		for _, s := range saved { // each projection's backward
+			if err := s.Release(); err != nil {
+				panic(err)
+			}
+		}
+	}
+	for _, l := range c.Stats().Layers {
+		fmt.Printf("%s: %d compressions, %d shared\n", l.Layer, l.Calls, l.Shared)
+	}
+	// Output:
+	// same handle: true
+	// same handle: true
+	// attn.q: 2 compressions, 0 shared
+	// attn.k: 0 compressions, 2 shared
+	// attn.v: 0 compressions, 2 shared
+}
