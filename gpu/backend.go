@@ -75,6 +75,11 @@ type Backend struct {
 	sc64 [4]float64
 	tmp  [8]uint64
 	idx  []int64
+	seen []uint64 // GatherNorm's bitmap of indices
+
+	// noFuse makes GatherNorm take the two-read path (tests and the
+	// before/after measurements).
+	noFuse bool
 }
 
 var _ lowrank.Backend = (*Backend)(nil)
