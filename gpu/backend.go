@@ -30,8 +30,8 @@ type device struct {
 	pool pool
 
 	// toDevice and toHost count the bytes copied between host and device
-	// by every backend on the device.
-	toDevice, toHost atomic.Int64
+	// by every backend on the device, syncs the host synchronisations.
+	toDevice, toHost, syncs atomic.Int64
 }
 
 // Backend is a lowrank.Backend on one CUDA device. It owns one stream (or
@@ -65,6 +65,11 @@ type Backend struct {
 	// useBlk selects the blocked kernel cholblk64 instead of dpotrf in
 	// the float64 pass where it fits (tests; slower, see cholPass64).
 	useBlk bool
+	// potrfBatched factors the float64 Gram matrix with cuSOLVER's
+	// batched potrf (a batch of one) instead of dpotrf, and useTrsm
+	// applies R⁻¹ by a float64 triangular solve instead of trinv64 and a
+	// product: variants measured by TestProfile (see cholPass64).
+	potrfBatched, useTrsm bool
 	// lastDev is ‖QᵀQ − I‖_F after the float64 pass of the last fast QR.
 	lastDev float64
 	closed  bool
@@ -75,6 +80,11 @@ type Backend struct {
 	sc64 [4]float64
 	tmp  [8]uint64
 	idx  []int64
+	seen []uint64 // GatherNorm's bitmap of indices
+
+	// noFuse makes GatherNorm take the two-read path (tests and the
+	// before/after measurements).
+	noFuse bool
 }
 
 var _ lowrank.Backend = (*Backend)(nil)
@@ -446,8 +456,17 @@ func (b *Backend) Synchronize() error {
 }
 
 func (b *Backend) sync() error {
+	b.device.syncs.Add(1)
 	return b.api.check(b.api.cuStreamSynchronize(b.stream), "cuStreamSynchronize")
 }
+
+// Syncs returns the number of times the host has waited for a stream in a
+// method of this backend or another on its device (its Forks): every
+// scalar or factor read back (a norm, a QR status, a download) and every
+// Synchronize. Each one drains the stream and leaves the device idle until
+// the host queues more work, so a steady-state compression should make
+// few (docs/gpu.md, "Compression speed").
+func (b *Backend) Syncs() int64 { return b.device.syncs.Load() }
 
 // enter locks the goroutine to its thread and makes the context current.
 func (b *Backend) enter() error {

@@ -138,6 +138,10 @@ type cudaAPI struct {
 	//     int m, int n, int k, const double *alpha, const double *A, int lda, const double *B, int ldb,
 	//     const double *beta, double *C, int ldc);
 	cublasDgemm func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uintptr, lda int32, b uintptr, ldb int32, beta unsafe.Pointer, c uintptr, ldc int32) int32
+	// cublasStatus_t cublasDtrsm_v2(cublasHandle_t handle, cublasSideMode_t side, cublasFillMode_t uplo,
+	//     cublasOperation_t trans, cublasDiagType_t diag, int m, int n, const double *alpha,
+	//     const double *A, int lda, double *B, int ldb);
+	cublasDtrsm func(h uintptr, side, uplo, trans, diag int32, m, n int32, alpha unsafe.Pointer, a uintptr, lda int32, b uintptr, ldb int32) int32
 
 	// ---- cuSOLVER, libcusolver.so.12 / .11 ----
 
@@ -166,6 +170,9 @@ type cudaAPI struct {
 	// cusolverStatus_t cusolverDnDpotrf_bufferSize(cusolverDnHandle_t h, cublasFillMode_t uplo, int n,
 	//     double *A, int lda, int *Lwork);
 	cusolverDnDpotrfBufferSize func(h uintptr, uplo, n int32, a uintptr, lda int32, lwork *int32) int32
+	// cusolverStatus_t cusolverDnDpotrfBatched(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n,
+	//     double *Aarray[], int lda, int *infoArray, int batchSize);
+	cusolverDnDpotrfBatched func(h uintptr, uplo, n int32, aarray uintptr, lda int32, info uintptr, batch int32) int32
 	// cusolverStatus_t cusolverDnDpotrf(cusolverDnHandle_t h, cublasFillMode_t uplo, int n, double *A, int lda,
 	//     double *Workspace, int Lwork, int *devInfo);
 	cusolverDnDpotrf func(h uintptr, uplo, n int32, a uintptr, lda int32, work uintptr, lwork int32, info uintptr) int32
@@ -202,6 +209,8 @@ const (
 	cublasOpN              = 0
 	cublasOpT              = 1
 	cublasFillUpper        = 1
+	cublasSideRight        = 1
+	cublasDiagNonUnit      = 0
 	cublasDefaultMath      = 0
 	cublasTF32TensorOpMath = 3
 	cudaR32F               = 0
@@ -329,6 +338,7 @@ func (a *cudaAPI) bind() error {
 		{&a.cublasSsyrk, "cublasSsyrk_v2"},
 		{&a.cublasDsyrk, "cublasDsyrk_v2"},
 		{&a.cublasDgemm, "cublasDgemm_v2"},
+		{&a.cublasDtrsm, "cublasDtrsm_v2"},
 	}); err != nil {
 		return err
 	}
@@ -348,6 +358,7 @@ func (a *cudaAPI) bind() error {
 		{&a.cusolverDnSgetrf, "cusolverDnSgetrf"},
 		{&a.cusolverDnDpotrfBufferSize, "cusolverDnDpotrf_bufferSize"},
 		{&a.cusolverDnDpotrf, "cusolverDnDpotrf"},
+		{&a.cusolverDnDpotrfBatched, "cusolverDnDpotrfBatched"},
 		{&a.cusolverDnCreateGesvdjInfo, "cusolverDnCreateGesvdjInfo"},
 		{&a.cusolverDnDestroyGesvdjInfo, "cusolverDnDestroyGesvdjInfo"},
 		{&a.cusolverDnSgesvdjBufferSize, "cusolverDnSgesvdj_bufferSize"},

@@ -649,3 +649,177 @@ extern "C" __global__ void cholblk64(double* G, int ldg, int l, double shift, do
     for (int c = warp; c < l; c += nw)
         for (int i = lane; i <= c; i += 32) G[i + (long long)c * ldg] = S[i + c * lds];
 }
+
+// The fused first read of a compression (Backend.GatherNorm): one pass over
+// the stored sr×sc matrix (column-major, leading dimension ld, float32 or
+// bf16) that both gathers the sampled rows of op(A) into the float32 Ω
+// (dst, leading dimension ldd) and accumulates per-block partial sums of
+// x² and maxima of |x| over every element (block_sum_max, combined by
+// sum_partials in a fixed order: deterministic). One warp reads one stored
+// column at a time, 16-byte loads (vec: aligned columns and sr a multiple
+// of the vector width) with four in flight per lane; NaN is carried by the
+// sum, ±Inf by the maximum, as in sumsq.
+template <typename T> struct vec16;
+template <> struct vec16<float> {
+    static const int n = 4;
+    __device__ static void load(const float* p, float* v) {
+        float4 x = *(const float4*)p;
+        v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w;
+    }
+};
+template <> struct vec16<bf16> {
+    static const int n = 8;
+    __device__ static void load(const bf16* p, float* v) {
+        uint4 x = *(const uint4*)p;
+        unsigned w[4] = {x.x, x.y, x.z, x.w};
+        #pragma unroll
+        for (int k = 0; k < 4; k++) {
+            v[2 * k] = __uint_as_float(w[k] << 16);
+            v[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+        }
+    }
+};
+__device__ __forceinline__ double ldT(const float* p, long long e) { return p[e]; }
+__device__ __forceinline__ double ldT(const bf16* p, long long e) { return bf2f(p[e]); }
+
+// gather_norm_rows: the sampled rows of op(A) are stored rows (Gather's
+// si = 1, the row-major activation's columns when op(A) = Aᵀ):
+// dst(c, j) = src(idx[j], c). A block takes tiles of 32 stored columns
+// (grid-stride); an element whose row is sampled (a bit of the shared
+// bitmap of the sr rows) is put into the shared tile [l][33] at its
+// sample's slot (the shared map row → j, int16), and the block then writes
+// the tile out in 128-byte rows of dst. The indices must be distinct.
+// Shared memory (gatherNormSmem): 4·33·l + 4·⌈sr/32⌉ + 2·sr bytes.
+template <typename T>
+__device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
+                                      const long long* idx, int l, int vec) {
+    extern __shared__ __align__(16) unsigned char gnraw[];
+    float* tile = (float*)gnraw;                      // [l][33]
+    unsigned* bits = (unsigned*)(tile + (long long)l * 33); // ⌈sr/32⌉ words
+    int nwords = (sr + 31) >> 5;
+    short* map = (short*)(bits + nwords);             // sr entries, valid where a bit is set
+    for (int w = threadIdx.x; w < nwords; w += blockDim.x) bits[w] = 0u;
+    __syncthreads();
+    for (int j = threadIdx.x; j < l; j += blockDim.x) {
+        int r = (int)idx[j];
+        atomicOr(&bits[r >> 5], 1u << (r & 31));
+        map[r] = (short)j;
+    }
+    __syncthreads();
+    const int E = vec16<T>::n, U = 4;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    double acc = 0, mx = 0;
+    for (long long c0 = (long long)blockIdx.x * 32; c0 < sc; c0 += (long long)gridDim.x * 32) {
+        int nc = (int)min(32LL, (long long)sc - c0);
+        for (int cc = warp; cc < nc; cc += nw) {
+            const T* col = src + (c0 + cc) * ld;
+            if (vec) {
+                for (int i0 = lane * E; i0 < sr; i0 += 32 * E * U) {
+                    float v[U][E];
+                    #pragma unroll
+                    for (int u = 0; u < U; u++) {
+                        int i = i0 + u * 32 * E;
+                        if (i < sr) vec16<T>::load(col + i, v[u]);
+                    }
+                    #pragma unroll
+                    for (int u = 0; u < U; u++) {
+                        int i = i0 + u * 32 * E;
+                        if (i >= sr) break;
+                        #pragma unroll
+                        for (int e = 0; e < E; e++) {
+                            double x = v[u][e];
+                            acc += x * x;
+                            mx = fmax(mx, fabs(x));
+                        }
+                        // E divides 32 and i is a multiple of E: the E
+                        // bits of rows i..i+E-1 lie in one word.
+                        unsigned m = (bits[i >> 5] >> (i & 31)) & ((1u << E) - 1u);
+                        if (m) {
+                            #pragma unroll
+                            for (int e = 0; e < E; e++)
+                                if ((m >> e) & 1u) tile[map[i + e] * 33 + cc] = v[u][e];
+                        }
+                    }
+                }
+            } else {
+                for (int i = lane; i < sr; i += 32) {
+                    double x = ldT(col, i);
+                    acc += x * x;
+                    mx = fmax(mx, fabs(x));
+                    if ((bits[i >> 5] >> (i & 31)) & 1u) tile[map[i] * 33 + cc] = (float)x;
+                }
+            }
+        }
+        __syncthreads();
+        for (int j = warp; j < l; j += nw)
+            if (lane < nc) dst[(c0 + lane) + (long long)j * ldd] = tile[j * 33 + lane];
+        __syncthreads();
+    }
+    block_sum_max(partial, acc, mx);
+}
+
+extern "C" __global__ void gather_norm_rows(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
+                                            int sr, int sc, const long long* idx, int l, int vec) {
+    if (tsrc == 1) gather_norm_rows_impl<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec);
+    else gather_norm_rows_impl<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);
+}
+
+// gather_norm_cols: the sampled rows of op(A) are stored columns (Gather's
+// sj = 1): dst(i, j) = src(i, c) for the column c with cmap[c] = j ≥ 0
+// (invert_index), read and written by one warp per column (grid-stride
+// over columns).
+template <typename T>
+__device__ void gather_norm_cols_impl(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
+                                      const int* cmap, int vec) {
+    const int E = vec16<T>::n, U = 4;
+    int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    long long gw = (long long)blockIdx.x * nw + (threadIdx.x >> 5);
+    double acc = 0, mx = 0;
+    for (long long c = gw; c < sc; c += (long long)gridDim.x * nw) {
+        const T* col = src + c * ld;
+        int j = cmap[c];
+        float* out = j >= 0 ? dst + (long long)j * ldd : (float*)0;
+        if (vec) {
+            for (int i0 = lane * E; i0 < sr; i0 += 32 * E * U) {
+                float v[U][E];
+                #pragma unroll
+                for (int u = 0; u < U; u++) {
+                    int i = i0 + u * 32 * E;
+                    if (i < sr) vec16<T>::load(col + i, v[u]);
+                }
+                #pragma unroll
+                for (int u = 0; u < U; u++) {
+                    int i = i0 + u * 32 * E;
+                    if (i >= sr) break;
+                    #pragma unroll
+                    for (int e = 0; e < E; e++) {
+                        double x = v[u][e];
+                        acc += x * x;
+                        mx = fmax(mx, fabs(x));
+                        if (out) out[i + e] = v[u][e];
+                    }
+                }
+            }
+        } else {
+            for (int i = lane; i < sr; i += 32) {
+                double x = ldT(col, i);
+                acc += x * x;
+                mx = fmax(mx, fabs(x));
+                if (out) out[i] = (float)x;
+            }
+        }
+    }
+    block_sum_max(partial, acc, mx);
+}
+
+extern "C" __global__ void gather_norm_cols(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
+                                            int sr, int sc, const int* cmap, int vec) {
+    if (tsrc == 1) gather_norm_cols_impl<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, cmap, vec);
+    else gather_norm_cols_impl<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, cmap, vec);
+}
+
+// invert_index: map[idx[j]] = j for j < l (map preset to −1; the indices
+// distinct).
+extern "C" __global__ void invert_index(int* map, const long long* idx, int l) {
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < l; j += gridDim.x * blockDim.x) map[idx[j]] = j;
+}

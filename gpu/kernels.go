@@ -34,6 +34,9 @@ const (
 	kTrInv64
 	kNSCorr
 	kCholBlk64
+	kGatherNormRows
+	kGatherNormCols
+	kInvertIndex
 	numKernels
 )
 
@@ -45,11 +48,12 @@ var kernelNames = [numKernels]string{
 	kNonFinite: "nonfinite", kLUFix: "lufix", kCholInv: "cholinv", kCholInv64: "cholinv64",
 	kSVDEig: "svdeig", kScaleCols: "scalecols", kTrInv: "trinv", kTrInv64: "trinv64",
 	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
+	kGatherNormRows: "gather_norm_rows", kGatherNormCols: "gather_norm_cols", kInvertIndex: "invert_index",
 }
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
 // memory: Open raises their limit to the device's opt-in maximum.
-var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64}
+var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows}
 
 // dcode is the element-type code of kernels.cu's ld and st.
 type dcode uint64
@@ -242,4 +246,32 @@ func (b *Backend) nsCorr(x, g, h uintptr, l int, dev, fro, flags uintptr) error 
 // place.
 func (b *Backend) cholBlk64(g uintptr, ldg, l int, shift, rel float64, info uintptr) error {
 	return b.launch(kCholBlk64, 1, blockThreads, (l*(l+1)+l)*8, ptr(g), i64(ldg), i64(l), f64bits(shift), f64bits(rel), ptr(info))
+}
+
+// gatherNormThreads is the block size of the fused first read (eight
+// warps, each reading one stored column at a time).
+const gatherNormThreads = 256
+
+// gatherNormSmem returns the dynamic shared memory of gather_norm_rows for
+// l samples of sr stored rows: the tile (33 floats per sample), the bitmap
+// of sampled rows and the row → sample map (int16).
+func gatherNormSmem(l, sr int) int { return 4*gatherTile*l + 4*((sr+31)/32) + 2*sr }
+
+// gatherNormRows is the fused read when the samples are stored rows:
+// dst(c, j) = src(idx[j], c) and nb partial sums and maxima into partial.
+func (b *Backend) gatherNormRows(partial uintptr, nb int, dst uintptr, ldd int, src uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool) error {
+	return b.launch(kGatherNormRows, nb, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec))
+}
+
+// gatherNormCols is the fused read when the samples are stored columns:
+// dst(i, j) = src(i, c) for cmap[c] = j ≥ 0.
+func (b *Backend) gatherNormCols(partial uintptr, nb int, dst uintptr, ldd int, src uintptr, tsrc dcode, ld, sr, sc int, cmap uintptr, vec bool) error {
+	return b.launch(kGatherNormCols, nb, gatherNormThreads, 0, ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+		i64(ld), i64(sr), i64(sc), ptr(cmap), boolArg(vec))
+}
+
+// invertIndex sets cmap[idx[j]] = j for j < l (cmap preset to −1).
+func (b *Backend) invertIndex(cmap, idx uintptr, l int) error {
+	return b.launch(kInvertIndex, max(1, min((l+threads-1)/threads, 64)), threads, 0, ptr(cmap), ptr(idx), i64(l))
 }

@@ -261,6 +261,7 @@ type scratch struct {
 	tmpA, tmpB        devBuf // products of the saved activations (activation's device path)
 	mulA, mulB        devBuf // bf16 copies of float32 product operands
 	gatherIdx         devBuf // the row indices of Gather
+	gatherMap         devBuf // GatherNorm's column → sample map
 	rowNorms          devBuf // SquaredRowNorms' output
 	normPart          devBuf // SquaredNorm's partial sums and maxima
 	nonFinite         devBuf // FindNonFinite's index
@@ -277,7 +278,7 @@ type scratch struct {
 
 // bufs lists the buffers, for Close.
 func (sc *scratch) bufs() []*devBuf {
-	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.gatherIdx, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
+	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
 		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.hhTau, &sc.hhWork,
 		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactWork}
 }

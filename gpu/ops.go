@@ -163,20 +163,10 @@ func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx [
 		return err
 	}
 	defer b.leave()
-	b.idx = b.idx[:0]
-	for _, i := range idx {
-		b.idx = append(b.idx, int64(i))
-	}
-	di, err := b.buf(&b.sc.gatherIdx, 8*len(idx))
+	di, err := b.uploadIndices(idx)
 	if err != nil {
 		return err
 	}
-	// Pageable source: the copy is staged before the call returns, so
-	// b.idx may be reused at once.
-	if err := b.api.check(b.api.cuMemcpyHtoDAsync(di, unsafe.Pointer(&b.idx[0]), uintptr(8*len(idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
-		return err
-	}
-	b.device.toDevice.Add(int64(8 * len(idx)))
 	// op(a)(i, r) = A(i, r), or A(r, i) if trans.
 	si, sj := am.strides()
 	if trans {
@@ -187,6 +177,26 @@ func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx [
 		return b.gatherRows(dm.ptr, dm.ld, am.ptr, am.dtype.code(), sj, di, q, l)
 	}
 	return b.gather(dm.ptr, dm.ld, am.ptr, am.dtype.code(), si, sj, di, q, l)
+}
+
+// uploadIndices copies idx to the device as int64 (the scratch buffer
+// gatherIdx) and returns its address. Called inside enter.
+func (b *Backend) uploadIndices(idx []int) (uintptr, error) {
+	b.idx = b.idx[:0]
+	for _, i := range idx {
+		b.idx = append(b.idx, int64(i))
+	}
+	di, err := b.buf(&b.sc.gatherIdx, 8*len(idx))
+	if err != nil {
+		return 0, err
+	}
+	// Pageable source: the copy is staged before the call returns, so
+	// b.idx may be reused at once.
+	if err := b.api.check(b.api.cuMemcpyHtoDAsync(di, unsafe.Pointer(&b.idx[0]), uintptr(8*len(idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		return 0, err
+	}
+	b.device.toDevice.Add(int64(8 * len(idx)))
+	return di, nil
 }
 
 // Normal fills m with standard normal samples from a counter-based

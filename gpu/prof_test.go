@@ -106,7 +106,7 @@ func TestProfile(t *testing.T) {
 		q, err := b.qrScratch(p, l)
 		require.NoError(t, err)
 		piece("nsStep", func() error { return b.nsStep(q, y.ptr, out, p, l, stDevNS1) })
-		piece("cholPass64", func() error { return b.cholPass64(q, y.ptr, p, out, p, l) })
+		piece("cholPass64", func() error { return b.cholPass64(q, y.ptr, p, out, p, l, false) })
 		piece("cholPass32", func() error { return b.cholPass32(q, 1, y.ptr, out, p, l) })
 		om := &Matrix{ptr: out, rows: p, cols: l, ld: p, dtype: Float32}
 		rm, err := b.NewMatrix(l, l, Float32)

@@ -54,13 +54,20 @@ func (b *Backend) QR(a, r lowrank.Matrix) error {
 		return err
 	}
 	defer b.leave()
-	// The float32 passes keep the packed upper triangle of G in shared
-	// memory: ℓ(ℓ+1)/2 + 3ℓ floats, ℓ ≤ 334 on a 227 KiB H100 block.
-	if b.opts.QR == Householder || cholSmem(l, 4, false) > b.smemMax || l > 1024 {
+	// The float64 pass and the polynomial steps work for every ℓ ≤ 1024
+	// (trinv64 has one thread per row); the float32 passes of the
+	// triangular path keep the packed upper triangle of G in shared
+	// memory, ℓ(ℓ+1)/2 + 3ℓ floats, ℓ ≤ 334 on a 227 KiB block: beyond,
+	// that path is Householder QR (before, every ℓ > 334 was: a cliff).
+	if b.opts.QR == Householder || l > 1024 || (rm != nil && !b.fits32(l)) {
 		return b.householder(am, rm)
 	}
 	return b.cholQR(am, rm)
 }
+
+// fits32 reports whether the float32 Cholesky pass (cholinv, R only) fits
+// the device's shared memory for ℓ.
+func (b *Backend) fits32(l int) bool { return cholSmem(l, 4, false) <= b.smemMax }
 
 // cholSmem returns the dynamic shared memory of cholinv for ℓ and element
 // size es: packed G (and Xt if inv), two row buffers and the diagonal.
@@ -103,7 +110,7 @@ func (b *Backend) qrScratch(p, l int) (*qrBufs, error) {
 	for i := range q.rs {
 		q.rs[i] = fs + uintptr((3+i)*l*l*f)
 	}
-	if q.status, err = b.buf(&b.sc.qrStatus, 4*stSlots); err != nil {
+	if q.status, err = b.buf(&b.sc.qrStatus, 4*stSlots+8); err != nil {
 		return nil, err
 	}
 	return &q, nil
@@ -133,7 +140,7 @@ func (b *Backend) cholQR(a, r *Matrix) error {
 		if err := b.zeroStatus(q); err != nil {
 			return err
 		}
-		if err := b.cholPass64(q, a.ptr, a.ld, q.t, p, l); err != nil {
+		if err := b.cholPass64(q, a.ptr, a.ld, q.t, p, l, false); err != nil {
 			return err
 		}
 		if err := b.nsStep(q, q.t, q.s, p, l, stDevNS1); err != nil {
@@ -171,11 +178,15 @@ func (b *Backend) cholQR(a, r *Matrix) error {
 	}
 	// Triangular path (R requested, or the fast path did not converge):
 	// the float64 pass, then Cholesky passes in float32 until the defect
-	// of a pass's input is below 0.5/ℓ.
+	// of a pass's input is below 0.5/ℓ; Householder where they do not fit.
+	if !b.fits32(l) {
+		b.fallbacks++
+		return b.householder(a, r)
+	}
 	if err := b.zeroStatus(q); err != nil {
 		return err
 	}
-	if err := b.cholPass64(q, a.ptr, a.ld, q.t, p, l); err != nil {
+	if err := b.cholPass64(q, a.ptr, a.ld, q.t, p, l, true); err != nil {
 		return err
 	}
 	if err := b.cholPass32(q, 1, q.t, q.s, p, l); err != nil {
@@ -240,8 +251,8 @@ func (b *Backend) readStatus(q *qrBufs) ([stSlots]int32, error) {
 }
 
 // cholPass64 is the float64 pass: dst = src·R⁻¹ with RᵀR = srcᵀsrc
-// (+ shift) formed and factored in float64; R goes to q.rs[0].
-func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l int) error {
+// (+ shift) formed and factored in float64; R goes to q.rs[0] if wantR.
+func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l int, wantR bool) error {
 	const uDouble = 0x1p-53
 	if err := b.copy2D(q.y64, codeF64, 1, p, src, codeF32, 1, lds, p, l, false); err != nil {
 		return err
@@ -281,6 +292,10 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 			if err := b.cholBlk64(q.g64, l, l, shift, 10*float64(p+l)*uDouble, q.status+4*stPotrf); err != nil {
 				return err
 			}
+		} else if b.potrfBatched {
+			if err := b.potrfBatch(q, l); err != nil {
+				return err
+			}
 		} else {
 			var lw int32
 			if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
@@ -294,14 +309,38 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 				return err
 			}
 		}
-		if err := b.trInv64(q.rinv, l, q.g64, l, l); err != nil {
-			return err
+		if wantR {
+			if err := b.copy2D(q.rs[0], codeF32, 1, l, q.g64, codeF64, 1, l, l, l, true); err != nil {
+				return err
+			}
 		}
-		if err := b.copy2D(q.rs[0], codeF32, 1, l, q.g64, codeF64, 1, l, l, l, true); err != nil {
+		if b.useTrsm {
+			// dst = src·R⁻¹ by a float64 triangular solve on the float64
+			// copy of src (overwritten), then rounded to float32.
+			b.sc64[0] = 1
+			if err := checkBLAS(b.api.cublasDtrsm(b.blas, cublasSideRight, cublasFillUpper, cublasOpN, cublasDiagNonUnit, int32(p), int32(l),
+				unsafe.Pointer(&b.sc64[0]), q.g64, int32(l), q.y64, int32(p)), "cublasDtrsm_v2"); err != nil {
+				return err
+			}
+			return b.copy2D(dst, codeF32, 1, p, q.y64, codeF64, 1, p, p, l, false)
+		}
+		if err := b.trInv64(q.rinv, l, q.g64, l, l); err != nil {
 			return err
 		}
 	}
 	return b.applyRinv(dst, src, lds, q.rinv, p, l)
+}
+
+// potrfBatch factors the float64 Gram matrix q.g64 in place with
+// cuSOLVER's batched Cholesky (a batch of one), devInfo into the status.
+func (b *Backend) potrfBatch(q *qrBufs, l int) error {
+	arr := q.status + 4*stSlots
+	b.tmp[7] = uint64(q.g64)
+	if err := b.api.check(b.api.cuMemcpyHtoDAsync(arr, unsafe.Pointer(&b.tmp[7]), 8, b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		return err
+	}
+	b.device.toDevice.Add(8)
+	return checkSolver(b.api.cusolverDnDpotrfBatched(b.solver, cublasFillUpper, int32(l), arr, int32(l), q.status+4*stPotrf, 1), "cusolverDnDpotrfBatched")
 }
 
 // cholPass32 is a float32 Cholesky pass: dst = src·R⁻¹, R into q.rs[i].

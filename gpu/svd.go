@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/loract/loract/internal/skeleton"
@@ -51,21 +52,17 @@ func (b *Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank
 		sv, um.ptr, int32(um.ld), vm.ptr, int32(vm.ld), w, lw, info, b.gesvdj), "cusolverDnSgesvdj"); err != nil {
 		return err
 	}
-	var st [1]int32
-	if err := b.download(unsafe.Pointer(&st[0]), info, 4); err != nil {
+	// The singular values and devInfo are adjacent: one download.
+	s32 := make([]float32, l+1)
+	if err := b.download(unsafe.Pointer(&s32[0]), sv, 4*(l+1)); err != nil {
 		return err
 	}
-	if st[0] < 0 {
-		return &CUDAError{Call: "cusolverDnSgesvdj", Code: int(st[0]), Detail: "invalid parameter"}
+	if st := int32(math.Float32bits(s32[l])); st < 0 {
+		return &CUDAError{Call: "cusolverDnSgesvdj", Code: int(st), Detail: "invalid parameter"}
+	} else if st > 0 {
+		return fmt.Errorf("%w: cusolverDnSgesvdj on %d×%d (info %d)", lowrank.ErrNoConvergence, l, l, st)
 	}
-	if st[0] > 0 {
-		return fmt.Errorf("%w: cusolverDnSgesvdj on %d×%d (info %d)", lowrank.ErrNoConvergence, l, l, st[0])
-	}
-	s32 := make([]float32, l)
-	if err := b.download(unsafe.Pointer(&s32[0]), sv, 4*l); err != nil {
-		return err
-	}
-	for i, x := range s32 {
+	for i, x := range s32[:l] {
 		s[i] = float64(x)
 	}
 	return nil

@@ -61,6 +61,13 @@ func (tr *traced) SquaredNorm(m lowrank.Matrix, scale float64) (v, mx float64, e
 	err = tr.rec(fmt.Sprintf("SquaredNorm %dx%d", r, c), func() error { v, mx, err = tr.Backend.SquaredNorm(m, scale); return err })
 	return v, mx, err
 }
+func (tr *traced) GatherNorm(dst, a lowrank.Matrix, t bool, idx []int) (v, mx float64, err error) {
+	err = tr.rec("GatherNorm", func() error { v, mx, err = tr.Backend.GatherNorm(dst, a, t, idx); return err })
+	return v, mx, err
+}
+func (tr *traced) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank.Matrix) error {
+	return tr.rec("SVD", func() error { return tr.Backend.SVD(u, s, v, a) })
+}
 func (tr *traced) Copy(dst, src lowrank.Matrix) error {
 	return tr.rec("Copy", func() error { return tr.Backend.Copy(dst, src) })
 }
@@ -98,15 +105,27 @@ func TestTrace(t *testing.T) {
 	}{{8192, 4096, 128, Float32}, {8192, 4096, 128, BFloat16}, {32768, 4096, 256, BFloat16},
 		{16384, 4096, 256, BFloat16}, {16384, 11008, 256, BFloat16}} { // the step benchmark's inputs at L = 16384
 		da := traceInput(t, b, c.m, c.n, c.dt)
-		d := sampling.NewDecomposer(tr)
-		var f lowrank.Factors
-		for i := 0; i < 3; i++ {
-			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: uint64(i)}))
+		// The fused first read and the two-read path it replaced
+		// (Gather, SquaredNorm), in the same run.
+		for _, noFuse := range []bool{false, true} {
+			b.noFuse = noFuse
+			d := sampling.NewDecomposer(tr)
+			var f lowrank.Factors
+			for i := 0; i < 3; i++ {
+				require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: uint64(i)}))
+			}
+			require.NoError(t, b.Synchronize())
+			tr.recs = tr.recs[:0]
+			s0 := b.Syncs()
+			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: 9}))
+			syncs := b.Syncs() - s0
+			label := fmt.Sprintf("rows %dx%d k=%d %v fused=%v", c.m, c.n, c.k, c.dt, !noFuse)
+			tr.report(label)
+			emit(map[string]any{"trace": label, "syncs": syncs})
+			f.Free(b)
+			d.Close()
 		}
-		tr.recs = tr.recs[:0]
-		require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: 9}))
-		tr.report(fmt.Sprintf("rows %dx%d k=%d %v", c.m, c.n, c.k, c.dt))
-		d.Close()
+		b.noFuse = false
 		b.Free(da)
 	}
 }

@@ -88,3 +88,18 @@ type Backend interface {
 	// Upload copies src into m, which must have its shape.
 	Upload(m Matrix, src mat.Matrix) error
 }
+
+// GatherNormer is an optional capability of a Backend: Gather and
+// SquaredNorm(a, 1) in one read of a. The randomized algorithms check for
+// it with a type assertion and otherwise call the two separately, so the
+// algorithms stay backend-neutral while a device backend saves a pass over
+// its largest operand.
+type GatherNormer interface {
+	// GatherNorm sets column j of dst to row idx[j] of op(a), as Gather
+	// does, and returns what SquaredNorm(a, 1) returns: Σ a_ij²,
+	// accumulated in float64 in an order fixed by the shapes (so the
+	// result is deterministic), and max |a_ij|. A NaN or ±Inf element
+	// makes both non-finite or NaN (dst's contents are then unspecified).
+	// Shape mismatches and out-of-range indices panic as in Gather.
+	GatherNorm(dst Matrix, a Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error)
+}

@@ -105,31 +105,47 @@ func (d *Decomposer) basis(a lowrank.Matrix, k int, opts *Options, o lowrank.Ori
 func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, y lowrank.Matrix, err error) {
 	be := d.be
 	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance, Err: opts.check()}
-	if pr, err = skeleton.Prepare(&d.sc, be, a, k, p, o); err != nil {
-		return pr, nil, err
-	}
+	// With a backend that gathers and checks in one read
+	// (lowrank.GatherNormer), the rows are drawn before A is read; the
+	// length-squared sampler needs the row norms (of the scaled A) first,
+	// and an Indices error is reported after any error of the input, as
+	// on the two-read path, so both take that path.
 	var idx []int
-	if opts.Indices != nil {
-		l := len(opts.Indices)
-		if l < k || l > pr.P {
-			return pr, nil, fmt.Errorf("%w: %d Indices, want k = %d ≤ ℓ ≤ %d", lowrank.ErrOption, l, k, pr.P)
+	gn, fused := be.(lowrank.GatherNormer)
+	if fused = fused && opts.Sampler == Uniform; fused {
+		if pr, err = skeleton.Shape(a, k, p, o); err != nil {
+			return pr, nil, err
 		}
-		for _, i := range opts.Indices {
-			if i >= pr.P {
-				return pr, nil, fmt.Errorf("%w: index %d ≥ %d rows of op(A)", lowrank.ErrOption, i, pr.P)
-			}
+		if idx, err = d.rows(&pr, opts); err != nil {
+			fused = false
 		}
-		pr.L = l
-		d.idx = append(d.idx[:0], opts.Indices...)
-		idx = d.idx
-	} else if idx, err = d.drawRows(pr, opts); err != nil {
-		return pr, nil, err
+	}
+	if !fused {
+		if pr, err = skeleton.Prepare(&d.sc, be, a, k, p, o); err != nil {
+			return pr, nil, err
+		}
+		if idx, err = d.rows(&pr, opts); err != nil {
+			return pr, nil, err
+		}
 	}
 	omega, err := d.sc.Omega.Get(be, pr.S, pr.L)
 	if err != nil {
 		return pr, nil, err
 	}
-	if err := be.Gather(omega, pr.A, pr.Trans, idx); err != nil {
+	if fused {
+		sq, amax, err := gn.GatherNorm(omega, pr.A, pr.Trans, idx)
+		if err != nil {
+			return pr, nil, err
+		}
+		if err := skeleton.Accept(&d.sc, be, &pr, sq, amax); err != nil {
+			return pr, nil, err
+		}
+		if pr.Copied != 1 { // Ω from the scaled copy that replaced A
+			if err := be.Gather(omega, pr.A, pr.Trans, idx); err != nil {
+				return pr, nil, err
+			}
+		}
+	} else if err := be.Gather(omega, pr.A, pr.Trans, idx); err != nil {
 		return pr, nil, err
 	}
 	if err := skeleton.ScaleBy(be, omega, pr.Scale, 1); err != nil {
@@ -156,6 +172,26 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Or
 	d.draw.Trans = pr.Trans
 	d.draw.Indices = append(d.draw.Indices[:0], idx...)
 	return pr, y, nil
+}
+
+// rows returns the row indices of op(A) to sample: opts.Indices (setting
+// pr.L to their number) after checking them, or a draw of pr.L rows.
+func (d *Decomposer) rows(pr *skeleton.Problem, opts *Options) ([]int, error) {
+	if opts.Indices == nil {
+		return d.drawRows(*pr, opts)
+	}
+	l := len(opts.Indices)
+	if l < pr.K || l > pr.P {
+		return nil, fmt.Errorf("%w: %d Indices, want k = %d ≤ ℓ ≤ %d", lowrank.ErrOption, l, pr.K, pr.P)
+	}
+	for _, i := range opts.Indices {
+		if i >= pr.P {
+			return nil, fmt.Errorf("%w: index %d ≥ %d rows of op(A)", lowrank.ErrOption, i, pr.P)
+		}
+	}
+	pr.L = l
+	d.idx = append(d.idx[:0], opts.Indices...)
+	return d.idx, nil
 }
 
 // drawRows returns ℓ distinct row indices of the P-row op(a).

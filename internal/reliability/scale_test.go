@@ -50,6 +50,12 @@ func methods() []method {
 				return sampling.NewDecomposer(be).QBTo(f, a, k, &sampling.Options{Seed: seed, Oversample: 3, PowerIters: 1})
 			})
 		}},
+		{"sampling.QB/gather-norm", func(a mat.Matrix, k int, seed uint64) (*lowrank.QB, float64, error) {
+			// The fused first read (lowrank.GatherNormer) on the host.
+			return fromFactors(be, func(f *lowrank.Factors) error {
+				return sampling.NewDecomposer(fusedCPU{}).QBTo(f, a, k, &sampling.Options{Seed: seed, Oversample: 3, PowerIters: 1})
+			})
+		}},
 		{"sampling.QB/length-squared", func(a mat.Matrix, k int, seed uint64) (*lowrank.QB, float64, error) {
 			return fromFactors(be, func(f *lowrank.Factors) error {
 				return sampling.NewDecomposer(be).QBTo(f, a, k, &sampling.Options{Seed: seed, Sampler: sampling.LengthSquared})
@@ -226,4 +232,15 @@ func (f *failOnce) Fatalf(format string, args ...any) {
 	f.TB.Helper()
 	f.failed = true
 	f.TB.Fatalf(f.what+": "+format, args...)
+}
+
+// fusedCPU is the CPU backend with the optional lowrank.GatherNormer
+// capability, so that the Decomposer's fused first read runs here too.
+type fusedCPU struct{ cpu.Backend }
+
+func (f fusedCPU) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (float64, float64, error) {
+	if err := f.Gather(dst, a, trans, idx); err != nil {
+		return 0, 0, err
+	}
+	return f.SquaredNorm(a, 1)
 }

@@ -166,7 +166,29 @@ type Params struct {
 // a tolerance outside [0, 1), an unknown orientation), ErrShape (a
 // malformed *lowrank.Dense32), and a *lowrank.NotFiniteError for the first
 // NaN or ±Inf element.
+//
+// Prepare is Shape followed by Accept on SquaredNorm's read; a method
+// whose backend reads a for another purpose anyway (lowrank.GatherNormer)
+// calls the two itself around that read.
 func Prepare(sc *Scratch, be lowrank.Backend, a lowrank.Matrix, k int, p Params, o lowrank.Orientation) (Problem, error) {
+	pr, err := Shape(a, k, p, o)
+	if err != nil {
+		return Problem{}, err
+	}
+	sq, amax, err := be.SquaredNorm(a, 1)
+	if err != nil {
+		return Problem{}, err
+	}
+	if err := Accept(sc, be, &pr, sq, amax); err != nil {
+		return Problem{}, err
+	}
+	return pr, nil
+}
+
+// Shape is Prepare without the read of a: it validates the call (every
+// error of Prepare except the input's values) and returns the problem with
+// Scale and Copied 1 and SquaredNormA unset, for Accept to complete.
+func Shape(a lowrank.Matrix, k int, p Params, o lowrank.Orientation) (Problem, error) {
 	if p.Err != nil {
 		return Problem{}, p.Err
 	}
@@ -190,7 +212,7 @@ func Prepare(sc *Scratch, be lowrank.Backend, a lowrank.Matrix, k int, p Params,
 	if err != nil {
 		return Problem{}, err
 	}
-	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k, Tol: p.Tolerance}
+	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k, Tol: p.Tolerance, Scale: 1, Copied: 1}
 	if trans {
 		pr.P, pr.S = n, m
 	}
@@ -198,16 +220,25 @@ func Prepare(sc *Scratch, be lowrank.Backend, a lowrank.Matrix, k int, p Params,
 	// min(P, S)), and its normalisation (QR or LU of the S×ℓ Ω) needs
 	// S ≥ ℓ.
 	pr.L = k + min(over, min(pr.P, pr.S)-k)
-	if pr.SquaredNormA, pr.Scale, err = CheckInput(be, a); err != nil {
-		return Problem{}, err
+	return pr, nil
+}
+
+// Accept completes the input check of pr from one read of pr.A: sq =
+// ‖A‖_F² and amax = max |a_ij| as SquaredNorm(A, 1) returns them. It
+// returns a *lowrank.NotFiniteError for the first NaN or ±Inf element
+// (found by FindNonFinite, read only then), sets pr.Scale and
+// pr.SquaredNormA (a second read when A is scaled), and for an input of
+// extreme magnitude replaces pr.A by a scaled copy in sc (pr.Copied).
+func Accept(sc *Scratch, be lowrank.Backend, pr *Problem, sq, amax float64) error {
+	var err error
+	if pr.SquaredNormA, pr.Scale, err = checkRead(be, pr.A, sq, amax); err != nil {
+		return err
 	}
 	pr.Copied = 1
 	if amax := 1 / pr.Scale; pr.Scale != 1 && (amax < 2*copyLo || amax > copyHi) {
-		if err := scaledCopy(sc, be, &pr); err != nil {
-			return Problem{}, err
-		}
+		return scaledCopy(sc, be, pr)
 	}
-	return pr, nil
+	return nil
 }
 
 // scaledCopy replaces pr.A, an input outside [copyLo, copyHi] in
@@ -254,6 +285,12 @@ func CheckInput(be lowrank.Backend, a lowrank.Matrix) (squaredNorm, scale float6
 	if err != nil {
 		return 0, 0, err
 	}
+	return checkRead(be, a, sq, amax)
+}
+
+// checkRead is CheckInput after the read: sq and amax are SquaredNorm(a,
+// 1)'s results.
+func checkRead(be lowrank.Backend, a lowrank.Matrix, sq, amax float64) (squaredNorm, scale float64, err error) {
 	if math.IsNaN(amax) || math.IsInf(amax, 0) || math.IsNaN(sq) {
 		i, j, v, found, err := be.FindNonFinite(a)
 		if err != nil {

@@ -91,7 +91,7 @@ func TestPrepareShapes(t *testing.T) {
 	assert.Equal(t, Problem{A: a, M: 9, N: 4, Trans: true, P: 4, S: 9, K: 2, L: 4, Scale: 1, Copied: 1, SquaredNormA: pr.SquaredNormA}, pr)
 	pr, err = Prepare(&Scratch{}, be, a, 2, Params{Oversample: 3}, lowrank.OrientRows)
 	require.NoError(t, err)
-	assert.Equal(t, [5]int{9, 4, 2, 5, 0}, [5]int{pr.P, pr.S, pr.K, pr.L, boolInt(pr.Trans)})
+	assert.Equal(t, [5]int{9, 4, 2, 4, 0}, [5]int{pr.P, pr.S, pr.K, pr.L, boolInt(pr.Trans)}, "ℓ = k + p capped at min(P, S) = 4")
 }
 
 func boolInt(b bool) int {

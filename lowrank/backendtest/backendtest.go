@@ -54,6 +54,9 @@ func Run(t *testing.T, b lowrank.Backend, cfg Config) {
 	t.Run("SVD", func(t *testing.T) { testSVD(t, b, cfg) })
 	t.Run("Norms", func(t *testing.T) { testNorms(t, b, cfg) })
 	t.Run("NonFinite", func(t *testing.T) { testNonFinite(t, b, cfg) })
+	if gn, ok := b.(lowrank.GatherNormer); ok {
+		t.Run("GatherNorm", func(t *testing.T) { testGatherNorm(t, b, gn, cfg) })
+	}
 }
 
 func randDense(rng *rand.Rand, r, c int) *mat.Dense {
@@ -573,4 +576,45 @@ func testNonFinite(t *testing.T, b lowrank.Backend, cfg Config) {
 	require.NoError(t, err)
 	assert.True(t, math.IsNaN(n2) || math.IsInf(n2, 0), "SquaredNorm of a non-finite matrix is %v", n2)
 	assert.True(t, math.IsNaN(amax) || math.IsInf(amax, 0), "max |a_ij| of a non-finite matrix is %v", amax)
+}
+
+// testGatherNorm checks the optional lowrank.GatherNormer against Gather
+// and SquaredNorm: the same Ω bit for bit (both copy elements), the same
+// maximum, and the squared norm to float64 summation rounding (the order
+// of summation may differ), for both orientations, distinct and repeated
+// indices, and a non-finite input.
+func testGatherNorm(t *testing.T, b lowrank.Backend, gn lowrank.GatherNormer, cfg Config) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	a := randDense(rng, 37, 21)
+	ai := input(t, b, cfg, a)
+	for _, tr := range []bool{false, true} {
+		p, s := 37, 21
+		if tr {
+			p, s = 21, 37
+		}
+		for _, idx := range [][]int{{3, 0, p - 1, 7}, {5, 5, 1}, {p - 1}} {
+			want, err := b.New(s, len(idx))
+			require.NoError(t, err)
+			got, err := b.New(s, len(idx))
+			require.NoError(t, err)
+			require.NoError(t, b.Gather(want, ai, tr, idx))
+			n2, mx, err := b.SquaredNorm(ai, 1)
+			require.NoError(t, err)
+			g2, gmx, err := gn.GatherNorm(got, ai, tr, idx)
+			require.NoError(t, err)
+			assert.True(t, mat.Equal(download(t, b, want), download(t, b, got)), "GatherNorm trans=%v idx=%v: Ω", tr, idx)
+			// Σ of 777 squares in float64, two orders: ≤ 2·777·2⁻⁵³ relative.
+			assert.InDelta(t, n2, g2, 2*777*0x1p-53*n2, "GatherNorm trans=%v idx=%v: ‖A‖²", tr, idx)
+			assert.Equal(t, mx, gmx, "GatherNorm trans=%v idx=%v: max", tr, idx)
+			b.Free(want)
+			b.Free(got)
+		}
+	}
+	a.Set(4, 2, math.NaN())
+	d, err := b.New(21, 2)
+	require.NoError(t, err)
+	n2, mx, err := gn.GatherNorm(d, input(t, b, cfg, a), false, []int{4, 9})
+	require.NoError(t, err)
+	assert.True(t, math.IsNaN(n2) || math.IsInf(n2, 0) || math.IsNaN(mx) || math.IsInf(mx, 0), "GatherNorm of a NaN input: %v, %v", n2, mx)
+	b.Free(d)
 }

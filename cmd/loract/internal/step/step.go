@@ -315,6 +315,10 @@ type Result struct {
 	Mallocs  int64 `json:"mallocs"`
 	ToDevice int64 `json:"to_device_bytes"`
 	ToHost   int64 `json:"to_host_bytes"`
+	// Syncs is the host synchronisations per timed step made inside the
+	// backend (gpu.Backend.Syncs: scalars read back, QR status, …), beside
+	// the step's own event waits.
+	Syncs float64 `json:"syncs_per_step"`
 	// RelError is the largest relative error of a compressed input
 	// (measured on the device, last step).
 	RelError float64 `json:"rel_error,omitempty"`
@@ -379,11 +383,12 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	}
 	var ms, cms []float64
 	var savedBytes, peak int64
-	var mallocs0, up0, down0 int64
+	var mallocs0, up0, down0, syncs0 int64
 	for i := -opts.Warmup; i < opts.Repeats; i++ {
 		if i == 0 {
 			mallocs0 = b.MemStats().Mallocs
 			up0, down0 = b.Transfers()
+			syncs0 = b.Syncs()
 		}
 		if err := b.Synchronize(); err != nil {
 			return nil, err
@@ -404,6 +409,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	res.Mallocs = b.MemStats().Mallocs - mallocs0
 	up1, down1 := b.Transfers()
 	res.ToDevice, res.ToHost = (up1-up0)/int64(opts.Repeats), (down1-down0)/int64(opts.Repeats)
+	res.Syncs = float64(b.Syncs()-syncs0) / float64(opts.Repeats)
 	res.Ms, res.MsMin = median(ms), minOf(ms)
 	if opts.Mode == Compressed && opts.Workers == 0 {
 		res.CompressMs = median(cms)

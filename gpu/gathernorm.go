@@ -1,0 +1,126 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/loract/loract/lowrank"
+)
+
+var _ lowrank.GatherNormer = (*Backend)(nil)
+
+// GatherNorm sets column j of dst to row idx[j] of op(a) (Gather) and
+// returns Σ a_ij² (float64) and max |a_ij| (SquaredNorm(a, 1)) from one
+// read of a: the first read of a compression, the input check and the test
+// matrix Ω = op(A)_Sᵀ together. It implements lowrank.GatherNormer.
+//
+// One kernel streams the stored matrix a column at a time (16-byte loads
+// where the columns are aligned) and copies the sampled elements as they
+// pass: when the samples are rows of the stored matrix (a row-major
+// activation with op(A) = Aᵀ, or a column-major one with op(A) = A) they
+// are staged in shared memory and written out in 128-byte rows, so the
+// uncoalesced gather of strided elements costs nothing beyond the read;
+// when they are stored columns they are copied directly. The partial sums
+// are combined in a fixed order, so the result is deterministic for a
+// shape (it may differ from SquaredNorm's in the last bits: the order of
+// summation differs). Cost: one read of a, a write of Ω, 8·len(idx) bytes
+// uploaded and one 16-byte download (one host synchronisation).
+//
+// Repeated indices, or a tile too large for shared memory (4·33·len(idx)
+// + 2.1·rows bytes), fall back to Gather then SquaredNorm (two reads).
+func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error) {
+	dm, am := b.mat(dst), b.mat(a)
+	p, q := opDims(am, trans)
+	if dm.rows != q || dm.cols != len(idx) {
+		panic(lowrank.ErrShape)
+	}
+	work(dm)
+	for _, i := range idx {
+		if i < 0 || i >= p {
+			panic(fmt.Sprintf("gpu: gather index %d out of range [0, %d)", i, p))
+		}
+	}
+	sr, sc := am.stored()
+	// The rows of op(a) are rows of the stored matrix iff op(a) is the
+	// stored matrix.
+	rows := trans == am.trans
+	if len(idx) == 0 || !b.distinct(idx, p) || b.noFuse || (rows && gatherNormSmem(len(idx), sr) > b.smemMax) {
+		if err := b.Gather(dst, a, trans, idx); err != nil {
+			return 0, 0, err
+		}
+		return b.SquaredNorm(a, 1)
+	}
+	if err := b.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer b.leave()
+	di, err := b.uploadIndices(idx)
+	if err != nil {
+		return 0, 0, err
+	}
+	l := len(idx)
+	es := am.dtype.Size()
+	vec := am.ptr%16 == 0 && (am.ld*es)%16 == 0 && sr%(16/es) == 0
+	var nb int
+	if rows {
+		nb = min((sc+31)/32, b.sms*4)
+	} else {
+		nb = min((sc+gatherNormThreads/32-1)/(gatherNormThreads/32), b.sms*8)
+	}
+	part, err := b.buf(&b.sc.normPart, 8*(2*nb+2))
+	if err != nil {
+		return 0, 0, err
+	}
+	out := part + uintptr(8*2*nb)
+	if rows {
+		err = b.gatherNormRows(part, nb, dm.ptr, dm.ld, am.ptr, am.dtype.code(), am.ld, sr, sc, di, l, vec)
+	} else {
+		var cmap uintptr
+		if cmap, err = b.buf(&b.sc.gatherMap, 4*sc); err != nil {
+			return 0, 0, err
+		}
+		if err := b.api.check(b.api.cuMemsetD8Async(cmap, 0xff, uintptr(4*sc), b.stream), "cuMemsetD8Async"); err != nil {
+			return 0, 0, err
+		}
+		if err := b.invertIndex(cmap, di, l); err != nil {
+			return 0, 0, err
+		}
+		err = b.gatherNormCols(part, nb, dm.ptr, dm.ld, am.ptr, am.dtype.code(), am.ld, sr, sc, cmap, vec)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := b.sumPartials(out, part, nb); err != nil {
+		return 0, 0, err
+	}
+	if err := b.download(unsafe.Pointer(&b.tmp[0]), out, 16); err != nil {
+		return 0, 0, err
+	}
+	return math.Float64frombits(b.tmp[0]), math.Float64frombits(b.tmp[1]), nil
+}
+
+// distinct reports whether the indices (each in [0, p)) are distinct,
+// with a grow-only bitmap of the backend (no allocation in steady state).
+func (b *Backend) distinct(idx []int, p int) bool {
+	words := (p + 63) / 64
+	if cap(b.seen) < words {
+		b.seen = make([]uint64, words)
+	}
+	seen := b.seen[:words]
+	ok := true
+	n := 0
+	for _, i := range idx {
+		w, bit := i>>6, uint64(1)<<(i&63)
+		if seen[w]&bit != 0 {
+			ok = false
+			break
+		}
+		seen[w] |= bit
+		n++
+	}
+	for _, i := range idx[:n] {
+		seen[i>>6] = 0
+	}
+	return ok
+}
