@@ -91,12 +91,15 @@ func (d *Decomposer) grow(a lowrank.Matrix, tol float64, opts *AdaptiveOptions, 
 	r := 0
 	for r == 0 || (r < maxRank && pr.SquaredNormA-normB2 > target) {
 		b := min(bs, maxRank-r)
-		nb, err := d.addBlock(pr, qAll, btAll, r, b, rng.Uint64(), opts.PowerIters)
+		kept, nb, err := d.addBlock(pr, qAll, btAll, r, b, rng.Uint64(), opts.PowerIters)
 		if err != nil {
 			return pr, nil, err
 		}
 		normB2 += nb
-		r += b
+		r += kept
+		if kept == 0 { // range(op(A)) exhausted at working precision
+			break
+		}
 	}
 	pr.K, pr.L, pr.Tol = r, r, tol
 	return pr, be.Slice(qAll, 0, pr.P, 0, r), nil
@@ -125,74 +128,118 @@ func adaptivePrepare(sc *skeleton.Scratch, be lowrank.Backend, a lowrank.Matrix,
 	return pr, maxRank, bs, nil
 }
 
-// addBlock appends b orthonormal columns to the basis qAll[:, :r] and the
-// matching b columns of Bᵀ to btAll, from a Gaussian Ω of the given seed,
-// and returns ‖s·B_block‖_F² (s = pr.Scale).
-func (d *Decomposer) addBlock(pr skeleton.Problem, qAll, btAll lowrank.Matrix, r, b int, seed uint64, powerIters int) (float64, error) {
+// addBlock appends up to b orthonormal columns to the basis qAll[:, :r]
+// and the matching columns of Bᵀ to btAll, from a Gaussian Ω of the given
+// seed, and returns how many it kept (see orthogonalize) and
+// ‖s·B_block‖_F² (s = pr.Scale).
+func (d *Decomposer) addBlock(pr skeleton.Problem, qAll, btAll lowrank.Matrix, r, b int, seed uint64, powerIters int) (int, float64, error) {
 	be := d.be
 	omega, err := d.omegaB.Get(be, pr.S, b)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := be.Normal(omega, seed); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	mul := func(dst, src lowrank.Matrix, t bool) error { return skeleton.MulScaled(be, pr, dst, src, t) }
 	y := be.Slice(qAll, 0, pr.P, r, r+b)
 	if err := mul(y, omega, false); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for range powerIters {
 		if err := be.QR(y, nil); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := mul(omega, y, true); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := mul(y, omega, false); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	if err := d.orthogonalize(qAll, y, r, b); err != nil {
-		return 0, err
+	kept, err := d.orthogonalize(qAll, y, r, b)
+	if err != nil || kept == 0 {
+		return 0, 0, err
 	}
-	bt := be.Slice(btAll, 0, pr.S, r, r+b)
+	y = be.Slice(qAll, 0, pr.P, r, r+kept)
+	bt := be.Slice(btAll, 0, pr.S, r, r+kept)
 	if err := be.Mul(bt, 1, pr.A, !pr.Trans, y, false, 0); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	nb, _, err := be.SquaredNorm(bt, pr.Scale)
-	return nb, err
+	return kept, nb, err
 }
 
 // orthogonalize makes y (P×b) orthonormal and orthogonal to qAll[:, :r]:
 // Y ← (I − QQᵀ)Y twice, QR, and once more after the QR — a nearly
 // dependent Y loses orthogonality in the QR, and the second projection and
-// QR restore it ("twice is enough").
-func (d *Decomposer) orthogonalize(qAll, y lowrank.Matrix, r, b int) error {
+// QR restore it ("twice is enough"). It returns the number of columns
+// kept, which are then y's first columns.
+//
+// Twice is enough only for a column that keeps a part above rounding
+// after the projections. A column of a block whose range is exhausted
+// (op(A) of rank r, or its other directions below u·‖A‖) is rounding noise
+// when the last QR normalises it, and the noise need not be orthogonal to
+// Q. A third projection tells them apart: it leaves a genuine column of
+// norm 1 − O(u) and removes much of a noise column; columns that keep less
+// than half their squared norm are dropped, and the others normalised
+// again (the normalisation amplifies their rounding by at most √2).
+func (d *Decomposer) orthogonalize(qAll, y lowrank.Matrix, r, b int) (int, error) {
 	be := d.be
 	p, _ := y.Dims()
+	var q, c lowrank.Matrix
+	if r > 0 {
+		var err error
+		if c, err = d.cB.Get(be, r, b); err != nil {
+			return 0, err
+		}
+		q = be.Slice(qAll, 0, p, 0, r)
+	}
+	project := func(y, c lowrank.Matrix) error { // y ← y − Q·(Qᵀy)
+		if err := be.Mul(c, 1, q, true, y, false, 0); err != nil {
+			return err
+		}
+		return be.Mul(y, -1, q, false, c, false, 1)
+	}
 	for pass := 0; pass < 2; pass++ {
 		if r > 0 {
-			c, err := d.cB.Get(be, r, b)
-			if err != nil {
-				return err
-			}
-			q := be.Slice(qAll, 0, p, 0, r)
 			for range 2 {
-				if err := be.Mul(c, 1, q, true, y, false, 0); err != nil {
-					return err
-				}
-				if err := be.Mul(y, -1, q, false, c, false, 1); err != nil {
-					return err
+				if err := project(y, c); err != nil {
+					return 0, err
 				}
 			}
 		}
 		if err := be.QR(y, nil); err != nil {
-			return err
+			return 0, err
 		}
 		if r == 0 {
-			break
+			return b, nil
 		}
 	}
-	return nil
+	if err := project(y, c); err != nil {
+		return 0, err
+	}
+	if cap(d.colNorms) < b {
+		d.colNorms = make([]float64, b)
+	}
+	norms := d.colNorms[:b]
+	if err := be.SquaredRowNorms(norms, y, true, 1); err != nil {
+		return 0, err
+	}
+	kept := 0
+	for j, nj := range norms {
+		if nj < 0.5 {
+			continue
+		}
+		if kept != j {
+			if err := be.Copy(be.Slice(y, 0, p, kept, kept+1), be.Slice(y, 0, p, j, j+1)); err != nil {
+				return 0, err
+			}
+		}
+		kept++
+	}
+	if kept == 0 {
+		return 0, nil
+	}
+	return kept, be.QR(be.Slice(y, 0, p, 0, kept), nil)
 }

@@ -17,6 +17,7 @@ type Decomposer struct {
 	sc skeleton.Scratch
 	// The adaptive QB's slots.
 	qAll, btAll, omegaB, cB skeleton.Slot
+	colNorms                []float64
 
 	last testDraw
 }
