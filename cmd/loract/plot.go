@@ -32,7 +32,7 @@ func init() {
 var committedFigures = filepath.Join("docs", "img")
 
 // plotNames are the plots of 'loract plot', in the order they are made.
-var plotNames = []string{"rank", "time", "pareto", "spectrum"}
+var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep"}
 
 // The peer modules each timing plot draws series of.
 var plotPeers = map[string][]string{
@@ -43,12 +43,17 @@ var plotPeers = map[string][]string{
 // The committed time-vs-size figure includes the GPU runs of this file.
 const gpuRecords = "bench/results/gpu_h100.jsonl"
 
+// lsweepRecords is the GPU ℓ sweep the lsweep figure draws (recorded by
+// gpu.test -test.run TestQRSweep -gpu.prof on the device).
+const lsweepRecords = "bench/results/qr_sweep_h200_2026-12-02.jsonl"
+
 // plotOptions are the validated flags of 'loract plot'.
 type plotOptions struct {
 	out      string
 	only     []string
 	peers    bool
 	records  []string
+	lsweep   string
 	trials   int
 	repeats  int
 	seed     uint64
@@ -66,6 +71,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	only := fs.String("only", strings.Join(plotNames, ","), "comma-separated plots to make: "+strings.Join(plotNames, ", "))
 	peers := fs.Bool("peers", true, "include the Python peers in the time and Pareto plots")
 	records := fs.String("records", "", "comma-separated JSON-lines files of extra records (e.g. GPU runs of torch_peer.py or 'loract bench -json') to add to the time-vs-size plot; the committed figure has "+gpuRecords)
+	lsweep := fs.String("lsweep", lsweepRecords, "the GPU ℓ-sweep records (gpu.test -test.run TestQRSweep -gpu.prof) of the lsweep plot")
 	trials := fs.Int("trials", 5, "draws per point of the error-vs-rank plot")
 	repeats := fs.Int("repeats", 3, "timed calls per point (median)")
 	seed := fs.Uint64("seed", 1, "seed of the matrices and draws")
@@ -81,7 +87,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	if err := noArgs(fs); err != nil {
 		return nil, err
 	}
-	o := &plotOptions{out: *out, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
+	o := &plotOptions{out: *out, lsweep: *lsweep, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
 		jsonOut: *jsonOut, force: *force}
 	for _, w := range strings.Split(*only, ",") {
 		w = strings.TrimSpace(w)
@@ -167,6 +173,11 @@ func (o *plotOptions) missing(have map[string]bool, mnistErr error) (miss []stri
 			miss = append(miss, "the GPU records of the committed time-vs-size plot (-records "+gpuRecords+")")
 		}
 	}
+	if o.makes("lsweep") {
+		if _, err := os.Stat(o.lsweep); err != nil {
+			miss = append(miss, fmt.Sprintf("the ℓ-sweep records of the lsweep plot (%v)", err))
+		}
+	}
 	if o.makes("spectrum") && mnistErr != nil {
 		miss = append(miss, fmt.Sprintf("the MNIST data of the spectrum plot (%v)", mnistErr))
 	}
@@ -222,6 +233,11 @@ func (o *plotOptions) run(ctx context.Context, log *progress.Log) error {
 			err = o.timeVsSize(ctx, s, extra)
 		case "pareto":
 			err = o.pareto(ctx, s)
+		case "lsweep":
+			var pts []plots.LPoint
+			if pts, err = plots.ReadLSweep(o.lsweep); err == nil {
+				err = plots.LSweep(o.path(log, "qr_sweep_h200.png"), pts)
+			}
 		case "spectrum":
 			if mnistErr != nil {
 				log.Printf("spectrum plot skipped: %v", mnistErr)

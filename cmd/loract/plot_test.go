@@ -54,6 +54,9 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 	other := filepath.Join(dir, "other.jsonl")
 	require.NoError(t, os.WriteFile(other, []byte(`{"peer":"loract","method":"rows","m":100,"n":100,"k":3,"ms":1,"repeats":1}`+"\n"), 0o644))
 
+	sweep := filepath.Join(dir, "sweep.jsonl")
+	require.NoError(t, os.WriteFile(sweep, []byte(`{"sweep":"qr","l":32,"qr_ms":0.1}`+"\n"), 0o644))
+
 	all := map[string]bool{"numpy": true, "scipy": true, "sklearn": true, "torch": true}
 	noTorch := map[string]bool{"numpy": true, "scipy": true, "sklearn": true}
 	noMNIST := errors.New("mnist: GoMNIST data not found")
@@ -67,7 +70,8 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 		// committedOnly: missing only for the committed figures.
 		committedOnly bool
 	}{
-		{"complete", []string{"-records", gpu}, all, nil, nil, false},
+		{"complete", []string{"-records", gpu, "-lsweep", sweep}, all, nil, nil, false},
+		{"ℓ sweep absent", []string{"-only", "lsweep", "-lsweep", filepath.Join(dir, "nope.jsonl")}, nil, nil, []string{"ℓ-sweep records", "no such file"}, false},
 		{"rank alone needs nothing", []string{"-only", "rank"}, nil, noMNIST, nil, false},
 		{"torch missing", []string{"-records", gpu}, noTorch, nil, []string{"torch peer of the time plot", "torch peer of the pareto plot"}, false},
 		{"no python", []string{"-only", "pareto"}, nil, nil, []string{"numpy peer of the pareto plot", "sklearn peer"}, false},

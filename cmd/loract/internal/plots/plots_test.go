@@ -169,3 +169,23 @@ func TestWriteFile(t *testing.T) {
 	assert.Equal(t, "new", string(got))
 	assert.Error(t, WriteFile(filepath.Join(dir, "no", "fig.png"), func(io.Writer) error { return nil }))
 }
+
+func TestLSweep(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "s.jsonl")
+	require.NoError(t, os.WriteFile(in, []byte(`{"sweep":"qr","l":64,"qr_ms":0.12,"qb_ms":0.34,"qb_p10_ms":1.2,"device":"H"}
+{"trace":"x","op":"QR"}
+{"sweep":"qr","l":32,"qr_ms":0.11,"qb_ms":0.32,"device":"H"}
+`), 0o644))
+	pts, err := ReadLSweep(in)
+	require.NoError(t, err)
+	require.Len(t, pts, 2)
+	assert.Equal(t, 32, pts[0].L, "sorted by ℓ")
+	assert.Zero(t, pts[0].QBP10)
+	out := filepath.Join(dir, "s.png")
+	require.NoError(t, LSweep(out, pts))
+	decodePNG(t, out, 600, 400)
+	assert.ErrorIs(t, LSweep(out, nil), ErrNoData)
+	_, err = ReadLSweep(filepath.Join(dir, "missing"))
+	assert.Error(t, err)
+}

@@ -1,0 +1,102 @@
+package plots
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+)
+
+// LPoint is one width of the GPU ℓ sweep (gpu.TestQRSweep, -gpu.prof):
+// the thin QR of a 4096×ℓ float32 matrix and the whole rows QB of a
+// 16384×4096 bf16 activation at k = ℓ (p = 0) and k = ℓ − 10 (p = 10), in
+// milliseconds (0 where not measured).
+type LPoint struct {
+	L      int     `json:"l"`
+	QR     float64 `json:"qr_ms"`
+	QB     float64 `json:"qb_ms"`
+	QBP10  float64 `json:"qb_p10_ms"`
+	Device string  `json:"device"`
+}
+
+// ReadLSweep reads the sweep's JSON lines ("sweep": "qr") from name,
+// sorted by ℓ.
+func ReadLSweep(name string) ([]LPoint, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var pts []LPoint
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		var probe struct {
+			Sweep string `json:"sweep"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &probe); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		if probe.Sweep != "qr" {
+			continue
+		}
+		var p LPoint
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		pts = append(pts, p)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(pts, func(i, j int) bool { return pts[i].L < pts[j].L })
+	return pts, nil
+}
+
+// LSweep writes the ℓ-sweep figure: the QR's time and the QB's at p = 0
+// and p = 10 against ℓ, log-log, so that a cliff at a width shows as a
+// step above its neighbours.
+func LSweep(path string, pts []LPoint) error {
+	series := []struct {
+		name string
+		get  func(LPoint) float64
+	}{
+		{"thin QR of 4096×ℓ (fp32)", func(p LPoint) float64 { return p.QR }},
+		{"rows QB 16384×4096 bf16, k = ℓ, p = 0", func(p LPoint) float64 { return p.QB }},
+		{"rows QB, k = ℓ − 10, p = 10", func(p LPoint) float64 { return p.QBP10 }},
+	}
+	device := ""
+	if len(pts) > 0 {
+		device = " (" + pts[0].Device + ")"
+	}
+	p := newPlot("Time against the sketch width ℓ"+device, "ℓ", "time (ms)", true, true)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	drawn := 0
+	for i, s := range series {
+		var xy plotter.XYs
+		for _, pt := range pts {
+			if v := s.get(pt); v > 0 {
+				xy = append(xy, plotter.XY{X: float64(pt.L), Y: v})
+			}
+		}
+		if len(xy) == 0 {
+			continue
+		}
+		l, sc, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return err
+		}
+		l.Color, sc.Color = plotutil.Color(i), plotutil.Color(i)
+		p.Add(l, sc)
+		p.Legend.Add(s.name, l, sc)
+		drawn++
+	}
+	if drawn == 0 {
+		return fmt.Errorf("%w: no ℓ-sweep point", ErrNoData)
+	}
+	return save(p, path)
+}
