@@ -45,7 +45,7 @@ const gpuRecords = "bench/results/gpu_h100.jsonl"
 
 // lsweepRecords is the GPU ℓ sweep the lsweep figure draws (recorded by
 // gpu.test -test.run TestQRSweep -gpu.prof on the device).
-const lsweepRecords = "bench/results/qr_sweep_h200_2026-12-02.jsonl"
+const lsweepRecords = "bench/results/gpu/qr_sweep_h200_2026-12-02.jsonl"
 
 // plotOptions are the validated flags of 'loract plot'.
 type plotOptions struct {
