@@ -71,7 +71,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		markdown = fs.Bool("markdown", false, "also print the results as a markdown section for docs/results.md")
 		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile to this file")
 		cache    = fs.String("pretrained", "", "file caching the pre-trained weights: loaded if it exists (for the same model flags and seed), else written after pre-training")
-		device   = fs.String("device", "cpu", "cpu, or gpu: the model on CUDA device 0, with the defaults of -device gpu below for the flags not set")
+		device   = fs.String("device", "cpu", "cpu, or gpu: the model on CUDA device 0, the flags not set taking the GPU defaults "+gpuDefaultsHelp())
 		gf       = gpuDemoFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {

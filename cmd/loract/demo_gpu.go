@@ -36,6 +36,20 @@ var gpuDefaultValues = map[string]any{
 	"ratio": 0.3, "mode": "both",
 }
 
+// gpuDefaultOrder is the order in which -device's help lists the GPU
+// defaults.
+var gpuDefaultOrder = []string{"dim", "heads", "mlp", "depth", "patch", "batch", "pretrain-steps", "finetune-steps",
+	"pretrain-lr", "finetune-lr", "ratio", "mode"}
+
+// gpuDefaultsHelp lists the GPU defaults as flags.
+func gpuDefaultsHelp() string {
+	var parts []string
+	for _, n := range gpuDefaultOrder {
+		parts = append(parts, fmt.Sprintf("-%s %v", n, gpuDefaultValues[n]))
+	}
+	return "(" + strings.Join(parts, " ") + ")"
+}
+
 // gpuOnlyFlags are the flags that only -device gpu reads.
 var gpuOnlyFlags = []string{"ops-ratio", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps"}
 

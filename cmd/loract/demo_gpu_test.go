@@ -111,6 +111,9 @@ func TestDemoGPUConfig(t *testing.T) {
 	assert.Equal(t, 1, c.Runs[0].Compression.PowerIters)
 	assert.False(t, o.gpu.torch)
 
+	assert.ElementsMatch(t, gpuDefaultOrder, keys(gpuDefaultValues), "the help lists every GPU default")
+	assert.Contains(t, gpuDefaultsHelp(), "-dim 384 -heads 6 -mlp 1536 -depth 6 -patch 4 -batch 256")
+
 	// The CPU demo is unchanged by the GPU flags' existence.
 	o, err = parseDemo(nil, &bytes.Buffer{})
 	require.NoError(t, err)
@@ -211,4 +214,12 @@ func TestDemoGPUReport(t *testing.T) {
 	assert.Contains(t, md, "| fine-tuned on 5–9 | as they are | loract checkpoint | loract ops |")
 	assert.Contains(t, md, "| saved activations, peak (allocator) | 1000.0 MiB | 180.0 MiB | 480.0 MiB |")
 	assert.Contains(t, md, "`go run ./cmd/loract demo -device gpu`")
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
