@@ -36,6 +36,8 @@ type demoOptions struct {
 	markdown bool
 	cpuprof  string
 	cache    string
+	// gpu is the configuration of -device gpu (nil: the CPU demo).
+	gpu *gpuDemoOptions
 }
 
 // parseDemo parses and checks every flag of 'loract demo', so that a bad
@@ -63,12 +65,14 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		over     = fs.Int("oversample", 0, "oversampling p")
 		power    = fs.Int("power", 0, "power iterations q")
 		prec     = fs.String("precision", "bf16", "factor storage: bf16, float32")
-		mode     = fs.String("mode", "checkpoint", "checkpoint (compressed block inputs, recompute) or ops (compress what each op saves)")
+		mode     = fs.String("mode", "checkpoint", "checkpoint (compressed block inputs, recompute) or ops (compress what each op saves); with -device gpu also both, its default")
 		workers  = fs.Int("workers", 0, "asynchronous compression goroutines (0: synchronous)")
 		seed     = fs.Uint64("seed", 1, "seed of the model, the batches and the sketches")
 		markdown = fs.Bool("markdown", false, "also print the results as a markdown section for docs/results.md")
 		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile to this file")
 		cache    = fs.String("pretrained", "", "file caching the pre-trained weights: loaded if it exists (for the same model flags and seed), else written after pre-training")
+		device   = fs.String("device", "cpu", "cpu, or gpu: the model on CUDA device 0, the flags not set taking the GPU defaults "+gpuDefaultsHelp())
+		gf       = gpuDemoFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,6 +82,18 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 	}
 	if err := noArgs(fs); err != nil {
 		return nil, err
+	}
+	switch *device {
+	case "cpu":
+		if set := setFlags(fs, gpuOnlyFlags...); len(set) > 0 {
+			return nil, fmt.Errorf("%s apply only with -device gpu", strings.Join(set, ", "))
+		}
+	case "gpu":
+		gpuDefaults(fs, map[string]any{"dim": dim, "heads": heads, "mlp": mlp, "depth": depth, "patch": patch,
+			"batch": batch, "pretrain-steps": preSteps, "finetune-steps": ftSteps, "pretrain-lr": preLR,
+			"finetune-lr": ftLR, "ratio": ratio, "mode": mode})
+	default:
+		return nil, fmt.Errorf("unknown -device %q (cpu, gpu)", *device)
 	}
 	positive := []struct {
 		name string
@@ -111,8 +127,10 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		return nil, fmt.Errorf("-tol %g: the tolerance is in (0, 1) (0: off)", *tol)
 	case *tol == 0 && *rank == 0 && !(*ratio > 0 && *ratio <= 1):
 		return nil, fmt.Errorf("-ratio %g: the rank ratio is in (0, 1]", *ratio)
-	case *mode != "checkpoint" && *mode != "ops":
-		return nil, fmt.Errorf("unknown -mode %q (checkpoint, ops)", *mode)
+	case *mode == "both" && *device != "gpu":
+		return nil, errors.New("-mode both needs -device gpu (the CPU demo runs one mode)")
+	case *mode != "checkpoint" && *mode != "ops" && *mode != "both":
+		return nil, fmt.Errorf("unknown -mode %q (checkpoint, ops; both with -device gpu)", *mode)
 	}
 	m, err := activation.ParseMethod(*method)
 	if err != nil {
@@ -153,6 +171,13 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		PretrainLR: *preLR, FineTuneLR: *ftLR, LoRARank: *lora, LoRAScale: 1,
 		Checkpoint: *mode == "checkpoint", Compression: cc,
 	}
+	if *device == "gpu" {
+		g, err := gf.options(fs, o, *rank > 0 || *tol > 0)
+		if err != nil {
+			return nil, err
+		}
+		o.gpu = g
+	}
 	return o, nil
 }
 
@@ -169,6 +194,9 @@ func runDemo(args []string) error {
 }
 
 func (o *demoOptions) run(stdout io.Writer, stderr *os.File) error {
+	if o.gpu != nil {
+		return o.runGPU(stdout, stderr)
+	}
 	cfg := o.cfg
 	cfg.CPUTime = cputime.Self
 	if o.cache != "" {

@@ -1,0 +1,487 @@
+package vitgpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/activation"
+	"github.com/loract/loract/cmd/loract/internal/vit"
+	"github.com/loract/loract/gpu"
+	"github.com/loract/loract/lowrank"
+)
+
+// newModel returns a device model of cfg with batch bound maxBatch.
+func newModel(t *testing.T, b *gpu.Backend, cfg vit.Config, maxBatch int, dt gpu.DType, r int, s float64) *Model {
+	t.Helper()
+	m, err := New(b, Config{Model: cfg, MaxBatch: maxBatch, DType: dt, LoRARank: r, LoRAScale: s})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, m.Close()) })
+	return m
+}
+
+// TestAttention checks the batched attention of a pass (MulBatched per
+// head, softmax) against a float64 reference: 3 images of T = 9 tokens,
+// 2 heads of width 5. Forward from q, k, v; backward from q, k, v, the
+// stored probabilities and dO. Each bound is u_eff times the computation
+// evaluated on magnitudes: products of length n contribute γ_n of
+// Σ|a||b|; an error δs of the scores moves the probabilities by at most
+// p·2·max|δs| (softmax's Jacobian), and the output by 2·max|δs|·Σ p|v|;
+// bf16 storage of P adds 2⁻⁸ of Σ p|v| (P is rounded before P·V), and of
+// each output its own rounding.
+func TestAttention(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(10, 1))
+	cfg := vit.Config{Side: 12, Patch: 4, Dim: 10, Heads: 2, MLP: 8, Depth: 1, Classes: 2, Seed: 1}
+	const B = 3
+	for _, dt := range dtypes {
+		m := newModel(t, b, cfg, B, dt, 1, 1)
+		T, H, dh, d := m.tokens, m.heads, m.dh, m.dim
+		L := B * T
+		scale := 1 / math.Sqrt(float64(dh))
+		q, hq := upload(t, b, L, d, dt, normal(rng, 1))
+		k, hk := upload(t, b, L, d, dt, normal(rng, 1))
+		v, hv := upload(t, b, L, d, dt, normal(rng, 1))
+		probs, att := newTensor(t, b, B*H*T, T, dt), newTensor(t, b, L, d, dt)
+		p := m.newPass(B, false, Plain, nil)
+		p.attnFwd(q, k, v, probs, att)
+		require.NoError(t, p.err)
+		// Reference.
+		wp, watt := mat.NewDense(B*H*T, T, nil), mat.NewDense(L, d, nil)
+		tp, tatt := mat.NewDense(B*H*T, T, nil), mat.NewDense(L, d, nil)
+		uP := 0.0
+		if dt == gpu.BFloat16 {
+			uP = uStore(dt)
+		}
+		for bb := 0; bb < B; bb++ {
+			for h := 0; h < H; h++ {
+				for i := 0; i < T; i++ {
+					row := (bb*H+h)*T + i
+					s, es := make([]float64, T), 0.0
+					mx := math.Inf(-1)
+					for j := 0; j < T; j++ {
+						var dot, mag float64
+						for c := 0; c < dh; c++ {
+							a, bv := hq.At(bb*T+i, h*dh+c), hk.At(bb*T+j, h*dh+c)
+							dot, mag = dot+a*bv, mag+math.Abs(a*bv)
+						}
+						s[j] = dot * scale
+						es = max(es, (gammaN(dh)+u32)*mag*scale) // the product and its scaling
+						mx = max(mx, s[j])
+					}
+					var sum, spread float64
+					for j := range s {
+						sum += math.Exp(s[j] - mx)
+						spread = max(spread, mx-s[j])
+					}
+					soft := 2*u32*spread + 8*u32 + gammaN(T) + u32 // TestSoftmax's relative bound
+					for j := range s {
+						pj := math.Exp(s[j]-mx) / sum
+						wp.Set(row, j, pj)
+						tp.Set(row, j, pj*(2*es+soft+uStore(dt)))
+					}
+					for c := 0; c < dh; c++ {
+						var o, mag float64
+						for j := 0; j < T; j++ {
+							o += wp.At(row, j) * hv.At(bb*T+j, h*dh+c)
+							mag += wp.At(row, j) * math.Abs(hv.At(bb*T+j, h*dh+c))
+						}
+						watt.Set(bb*T+i, h*dh+c, o)
+						tatt.Set(bb*T+i, h*dh+c, (gammaN(T)+2*es+soft+uP)*mag+uStore(dt)*math.Abs(o))
+					}
+				}
+			}
+		}
+		near(t, "attention probabilities/"+dt.String(), wp, download(t, b, probs), func(i, j int) float64 { return tp.At(i, j) })
+		near(t, "attention output/"+dt.String(), watt, download(t, b, att), func(i, j int) float64 { return tatt.At(i, j) })
+
+		// Backward from the stored probabilities.
+		hp := download(t, b, probs)
+		dO, hdo := upload(t, b, L, d, dt, normal(rng, 1))
+		dq, dk, dv := newTensor(t, b, L, d, dt), newTensor(t, b, L, d, dt), newTensor(t, b, L, d, dt)
+		p.attnBwd(q, k, v, probs, dO, dq, dk, dv)
+		require.NoError(t, p.err)
+		wdq, wdk, wdv := mat.NewDense(L, d, nil), mat.NewDense(L, d, nil), mat.NewDense(L, d, nil)
+		tdq, tdk, tdv := mat.NewDense(L, d, nil), mat.NewDense(L, d, nil), mat.NewDense(L, d, nil)
+		for bb := 0; bb < B; bb++ {
+			for h := 0; h < H; h++ {
+				// dS and its bound, T×T.
+				ds, eds := mat.NewDense(T, T, nil), mat.NewDense(T, T, nil)
+				for i := 0; i < T; i++ {
+					row := (bb*H+h)*T + i
+					dp, edp := make([]float64, T), make([]float64, T)
+					var dot, edot float64
+					for j := 0; j < T; j++ {
+						var mag float64
+						for c := 0; c < dh; c++ {
+							dp[j] += hdo.At(bb*T+i, h*dh+c) * hv.At(bb*T+j, h*dh+c)
+							mag += math.Abs(hdo.At(bb*T+i, h*dh+c) * hv.At(bb*T+j, h*dh+c))
+						}
+						edp[j] = gammaN(dh) * mag // dP's product
+						dot += dp[j] * hp.At(row, j)
+						// The dot's inputs' errors and its own rounding.
+						edot += edp[j]*hp.At(row, j) + gammaN(T)*math.Abs(dp[j])*hp.At(row, j)
+					}
+					for j := 0; j < T; j++ {
+						pj := hp.At(row, j)
+						v := pj * (dp[j] - dot) * scale
+						ds.Set(i, j, v)
+						eds.Set(i, j, scale*pj*(edp[j]+edot+3*u32*(math.Abs(dp[j])+math.Abs(dot)))+uStore(dt)*math.Abs(v))
+					}
+				}
+				for x := 0; x < T; x++ {
+					for c := 0; c < dh; c++ {
+						var gq, mq, eq, gk, mk, ek, gv, mv float64
+						for y := 0; y < T; y++ {
+							kq, qq := hk.At(bb*T+y, h*dh+c), hq.At(bb*T+y, h*dh+c)
+							gq, mq, eq = gq+ds.At(x, y)*kq, mq+math.Abs(ds.At(x, y)*kq), eq+eds.At(x, y)*math.Abs(kq)
+							gk, mk, ek = gk+ds.At(y, x)*qq, mk+math.Abs(ds.At(y, x)*qq), ek+eds.At(y, x)*math.Abs(qq)
+							pv := hp.At((bb*H+h)*T+y, x) * hdo.At(bb*T+y, h*dh+c)
+							gv, mv = gv+pv, mv+math.Abs(pv)
+						}
+						r, col := bb*T+x, h*dh+c
+						wdq.Set(r, col, gq)
+						wdk.Set(r, col, gk)
+						wdv.Set(r, col, gv)
+						tdq.Set(r, col, gammaN(T)*mq+eq+uStore(dt)*math.Abs(gq))
+						tdk.Set(r, col, gammaN(T)*mk+ek+uStore(dt)*math.Abs(gk))
+						tdv.Set(r, col, gammaN(T)*mv+uStore(dt)*math.Abs(gv))
+					}
+				}
+			}
+		}
+		near(t, "attention dV/"+dt.String(), wdv, download(t, b, dv), func(i, j int) float64 { return tdv.At(i, j) })
+		near(t, "attention dQ/"+dt.String(), wdq, download(t, b, dq), func(i, j int) float64 { return tdq.At(i, j) })
+		near(t, "attention dK/"+dt.String(), wdk, download(t, b, dk), func(i, j int) float64 { return tdk.At(i, j) })
+	}
+}
+
+// e2eCfg is the end-to-end configuration: 9 tokens, two blocks.
+var e2eCfg = vit.Config{Side: 12, Patch: 4, Dim: 16, Heads: 2, MLP: 24, Depth: 2, Classes: 3, Seed: 7}
+
+// randomData returns n random images with random labels.
+func randomData(rng *rand.Rand, c vit.Config, n int) vit.Data {
+	d := vit.Data{Pixels: make([]float64, n*c.Side*c.Side), Labels: make([]int, n)}
+	for i := range d.Pixels {
+		d.Pixels[i] = rng.Float64()
+	}
+	for i := range d.Labels {
+		d.Labels[i] = rng.IntN(c.Classes)
+	}
+	return d
+}
+
+// cpuGrads returns the CPU model's loss and trainable gradients on data.
+func cpuGrads(t *testing.T, m *vit.Model, d vit.Data) (float64, map[string]*mat.Dense) {
+	t.Helper()
+	m.ZeroGrad()
+	var tape vit.Tape
+	logits, err := m.Forward(d.Pixels, len(d.Labels), vit.PlainRun, &tape)
+	require.NoError(t, err)
+	loss, g, _ := vit.Loss(logits, d.Labels)
+	require.NoError(t, m.Backward(&tape, g))
+	out := map[string]*mat.Dense{}
+	for _, p := range m.Params() {
+		out[p.Name] = mat.DenseCopyOf(p.G)
+	}
+	return loss, out
+}
+
+// deviceGrads runs one training step without an update on the device and
+// returns its loss and gradients.
+func deviceGrads(t *testing.T, m *Model, ds *Dataset, mode Mode, c *activation.Compressor) (float64, map[string]*mat.Dense, StepStats) {
+	t.Helper()
+	loss := newTensor(t, m.b, 1, 1, gpu.Float32)
+	st, err := m.TrainStep(Batch{Data: ds, Idx: ds.seq.Ptr(), Size: ds.N}, mode, c, nil, 0, loss.Ptr())
+	require.NoError(t, err)
+	g, err := m.Grads()
+	require.NoError(t, err)
+	return download(t, m.b, loss).At(0, 0), g, st
+}
+
+// relErr returns ‖got − want‖_F/‖want‖_F.
+func relErr(want, got *mat.Dense) float64 {
+	var d mat.Dense
+	d.Sub(got, want)
+	return mat.Norm(&d, 2) / mat.Norm(want, 2)
+}
+
+// compareGrads asserts that every gradient in want has a device twin
+// within rel of it (norm-wise).
+func compareGrads(t *testing.T, name string, want, got map[string]*mat.Dense, rel float64) {
+	t.Helper()
+	require.Len(t, got, len(want), "%s: the same trainable parameters", name)
+	worst, at := 0.0, ""
+	for n, w := range want {
+		g, ok := got[n]
+		require.True(t, ok, "%s: %s on the device", name, n)
+		e := relErr(w, g)
+		if e > worst || math.IsNaN(e) {
+			worst, at = e, n
+		}
+		assert.LessOrEqual(t, e, rel, "%s: %s", name, n)
+	}
+	t.Logf("%s: largest relative gradient difference %.3g (%s), bound %.3g", name, worst, at, rel)
+}
+
+// perturb adds 0.3·N(0, 1) to every trainable parameter of the CPU model
+// (LoRA's B starts at zero, where A's gradient vanishes), as vit's tests
+// do.
+func perturb(m *vit.Model, rng *rand.Rand) {
+	for _, p := range m.Params() {
+		raw := p.W.RawMatrix().Data
+		for i := range raw {
+			raw[i] += 0.3 * rng.NormFloat64()
+		}
+	}
+}
+
+// e2eTol is the norm-wise bound for float32 activations against vit's
+// float64 model: the longest path of a gradient (forward through both
+// blocks and back) has about 60 operations, each a sum or product of at
+// most 24 terms with relative error γ_24 ≈ 1.4·10⁻⁶ of its magnitudes;
+// with amplification by the operations' conditioning of at most 10 on
+// this well-scaled model (LayerNorm's rstd ≈ 1, softmax Jacobian ≤ 1,
+// weights N(0, 1/fan-in)), the first-order bound is 60·10·γ_24 ≈ 8·10⁻⁴,
+// rounded up to 1e-3.
+const e2eTol = 1e-3
+
+// TestModelMatchesCPU compares the device model in float32 with package
+// vit's float64 model on one batch: the loss and the gradients of every
+// parameter in pre-training, and of the adapters and the head with LoRA.
+func TestModelMatchesCPU(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(11, 1))
+	data := randomData(rng, e2eCfg, 5)
+	cpu := vit.New(e2eCfg)
+	m := newModel(t, b, e2eCfg, 5, gpu.Float32, 2, 1.5)
+	require.NoError(t, m.LoadBase(cpu))
+	ds, err := m.Upload(data)
+	require.NoError(t, err)
+	defer ds.Free(m)
+
+	wl, wg := cpuGrads(t, cpu, data)
+	gl, gg, _ := deviceGrads(t, m, ds, Plain, nil)
+	// The loss: γ_24-scale rounding through the forward path (as e2eTol),
+	// relative.
+	assert.InDelta(t, wl, gl, e2eTol*wl, "pre-training loss")
+	compareGrads(t, "pre-training", wg, gg, e2eTol)
+
+	cpu.AddLoRA(2, 1.5, 9)
+	perturb(cpu, rng)
+	require.NoError(t, m.LoadBase(cpu)) // the perturbed head
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	wl, wg = cpuGrads(t, cpu, data)
+	gl, gg, _ = deviceGrads(t, m, ds, Plain, nil)
+	assert.InDelta(t, wl, gl, e2eTol*wl, "LoRA loss")
+	compareGrads(t, "LoRA", wg, gg, e2eTol)
+}
+
+// TestModesAgree: saving through a compressor that stores activations as
+// they are (float32) gives plain backpropagation's gradients, per op and
+// with checkpointing (recomputation in float32 is deterministic). The
+// weight gradients may be formed with the operands in another layout,
+// which changes only the summation order: γ_L ≈ 2.7·10⁻⁶ of each product
+// for L = 45 rows, relative; 1e-5 bounds it with the products' few
+// compositions. Compressed for real (rank 4 of 16), the saved bytes are
+// measured smaller at the allocator.
+func TestModesAgree(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(12, 1))
+	data := randomData(rng, e2eCfg, 5)
+	cpu := vit.New(e2eCfg)
+	cpu.AddLoRA(2, 1, 9)
+	perturb(cpu, rng)
+	m := newModel(t, b, e2eCfg, 5, gpu.Float32, 2, 1)
+	require.NoError(t, m.LoadBase(cpu))
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	ds, err := m.Upload(data)
+	require.NoError(t, err)
+	defer ds.Free(m)
+	wl, wg, plain := deviceGrads(t, m, ds, Plain, nil)
+	for _, mode := range []Mode{PerOp, Checkpoint} {
+		c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b})
+		require.NoError(t, err)
+		gl, gg, _ := deviceGrads(t, m, ds, mode, c)
+		assert.InDelta(t, wl, gl, 1e-6*wl, "%v: the forward is the same computation", mode)
+		compareGrads(t, mode.String()+" as they are", wg, gg, 1e-5)
+		assert.Zero(t, c.Stats().Total.Live, "%v: backward released every saved activation", mode)
+		c.Close()
+
+		c, err = activation.New(activation.Config{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1})
+		require.NoError(t, err)
+		_, gg, st := deviceGrads(t, m, ds, mode, c)
+		assert.Less(t, st.Saved, plain.Saved, "%v compressed saves less than plain", mode)
+		assert.Less(t, st.SavedTensors, plain.SavedTensors, "%v", mode)
+		assert.Positive(t, st.Compressions, "%v", mode)
+		for n, g := range gg {
+			for _, v := range g.RawMatrix().Data {
+				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%v: %s finite", mode, n)
+			}
+		}
+		for _, l := range c.Stats().Layers {
+			assert.Equal(t, 4, l.Rank, "%v: %s", mode, l.Layer)
+		}
+		assert.Zero(t, c.Stats().Total.Live, "%v: backward released every saved activation", mode)
+		c.Close()
+	}
+	assert.Positive(t, plain.Saved)
+	assert.GreaterOrEqual(t, plain.Saved, plain.SavedTensors, "the pool rounds up to its size classes")
+	assert.GreaterOrEqual(t, plain.Peak, plain.Live+plain.Saved, "the step's peak holds the saved activations")
+}
+
+// TestBF16MatchesCPU: with bf16 activations the gradients follow vit's
+// float64 ones to bf16 accuracy. Each of the ≈ 36 tensors on a gradient's
+// path is rounded once to bf16 (2⁻⁸ relative), so in the worst case the
+// norm-wise difference is ≲ 36·2⁻⁸ ≈ 0.14; a cosine ≥ 0.99 allows 0.14
+// (cos ≥ 1 − δ²/2) and still fails on a wrong type code or a missing term,
+// which move the cosine far from 1.
+func TestBF16MatchesCPU(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(13, 1))
+	data := randomData(rng, e2eCfg, 5)
+	cpu := vit.New(e2eCfg)
+	cpu.AddLoRA(2, 1, 9)
+	perturb(cpu, rng)
+	m := newModel(t, b, e2eCfg, 5, gpu.BFloat16, 2, 1)
+	require.NoError(t, m.LoadBase(cpu))
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	ds, err := m.Upload(data)
+	require.NoError(t, err)
+	defer ds.Free(m)
+	wl, wg := cpuGrads(t, cpu, data)
+	gl, gg, _ := deviceGrads(t, m, ds, Plain, nil)
+	assert.InDelta(t, wl, gl, 0.14*wl, "loss")
+	for n, w := range wg {
+		c := cos(w, gg[n])
+		assert.GreaterOrEqual(t, c, 0.99, "%s", n)
+	}
+}
+
+func cos(a, b *mat.Dense) float64 {
+	x, y := a.RawMatrix().Data, b.RawMatrix().Data
+	var d, na, nb float64
+	for i := range x {
+		d, na, nb = d+x[i]*y[i], na+x[i]*x[i], nb+y[i]*y[i]
+	}
+	return d / math.Sqrt(na*nb)
+}
+
+// TestTraining runs Adam steps on the device: a fine-tuning step changes
+// the adapters and the head and nothing else of the base (bit for bit);
+// thirty pre-training steps on eight images lower the loss; Restore
+// brings the snapshot back; Accuracy counts like vit.Model.Accuracy on
+// the same weights (argmax ties aside, exact).
+func TestTraining(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(14, 1))
+	data := randomData(rng, e2eCfg, 8)
+	cpu := vit.New(e2eCfg)
+	m := newModel(t, b, e2eCfg, 8, gpu.Float32, 2, 1)
+	require.NoError(t, m.LoadBase(cpu))
+	ds, err := m.Upload(data)
+	require.NoError(t, err)
+	defer ds.Free(m)
+	idx, err := m.UploadIndices(Schedule(8, 8, 30, 1))
+	require.NoError(t, err)
+	defer b.Free(idx)
+	losses := newTensor(t, b, 30, 1, gpu.Float32)
+	o := NewAdam()
+	for s := 0; s < 30; s++ {
+		_, err := m.TrainStep(Slice(ds, idx, 8*s, 8), Plain, nil, o, 3e-3, losses.Ptr()+uintptr(4*s))
+		require.NoError(t, err)
+	}
+	l := download(t, b, losses).RawMatrix().Data
+	assert.Less(t, l[29], 0.5*l[0], "thirty Adam steps on one batch of eight random images halve the loss (%g → %g)", l[0], l[29])
+
+	// The device weights in the CPU model give the same accuracy.
+	w, err := m.Weights()
+	require.NoError(t, err)
+	var cw [][]float64
+	for _, p := range m.baseParams() {
+		cw = append(cw, w[p.name].RawMatrix().Data)
+	}
+	require.NoError(t, cpu.SetWeights(cw))
+	acc, err := m.Accuracy(ds, 3) // batches of 3, 3 and 2
+	require.NoError(t, err)
+	want, err := cpu.Accuracy(data.Pixels, data.Labels, 8)
+	require.NoError(t, err)
+	assert.Equal(t, want, acc)
+
+	require.NoError(t, m.Snapshot())
+	cpu.AddLoRA(2, 1, 9)
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	before, err := m.Weights()
+	require.NoError(t, err)
+	_, err = m.TrainStep(Slice(ds, idx, 0, 8), Plain, nil, NewAdam(), 1e-3, 0)
+	require.NoError(t, err)
+	after, err := m.Weights()
+	require.NoError(t, err)
+	for _, p := range append(m.baseParams(), m.loraParams()...) {
+		changed := !mat.Equal(before[p.name], after[p.name])
+		// B starts at zero: A's gradient is zero at the first step, so
+		// Adam leaves A unchanged (0/(0 + ε)); B and the head move.
+		trained := (p.ar == &m.lora && strings.HasSuffix(p.name, ".lora_b")) || p == m.head.w || p == m.head.b
+		assert.Equal(t, trained, changed, "%s changed by a fine-tuning step", p.name)
+	}
+	require.NoError(t, m.Restore())
+	restored, err := m.Weights()
+	require.NoError(t, err)
+	for n, x := range before {
+		assert.True(t, mat.Equal(x, restored[n]), "Restore brings %s back", n)
+	}
+}
+
+// TestTinyDemo runs RunDemo end to end on random images with a tiny
+// model: every run trains, is measured, and its steady-state steps make
+// no cuMemAlloc call (the pool reuses its blocks).
+func TestTinyDemo(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(15, 1))
+	cfg := demoConfig()
+	cfg.Model = e2eCfg
+	cfg.TimedFrom = 3
+	cfg.PretrainSteps, cfg.FineTuneSteps = 10, 10
+	cfg.Runs = []RunConfig{
+		{Mode: Checkpoint, Compression: activation.Config{Rank: activation.Fixed(4), Seed: 1}},
+		{Mode: PerOp, Compression: activation.Config{Rank: activation.Ratio(0.25), Seed: 1}},
+	}
+	var phases []string
+	cfg.Progress = func(phase string, step, steps int, loss float64) {
+		phases = append(phases, phase)
+		assert.False(t, math.IsNaN(loss), "%s step %d", phase, step)
+	}
+	pre, fine := randomData(rng, e2eCfg, 40), randomData(rng, e2eCfg, 40)
+	res, err := RunDemo(b, cfg, pre, fine, randomData(rng, e2eCfg, 20), randomData(rng, e2eCfg, 20))
+	require.NoError(t, err)
+	assert.NotEmpty(t, phases)
+	require.Len(t, res.Runs, 2)
+	for _, r := range append([]RunResult{res.Baseline}, res.Runs...) {
+		assert.Len(t, r.Losses, 10, r.Name)
+		assert.Equal(t, 7, r.Timed, r.Name)
+		assert.Positive(t, r.StepMs, r.Name)
+		assert.Positive(t, r.Saved, r.Name)
+		assert.Zero(t, r.Mallocs, "%s: steady-state steps allocate nothing from the driver", r.Name)
+		assert.Positive(t, r.MaxBatch, r.Name)
+		assert.Greater(t, r.SavedFull, r.SavedHalf, r.Name)
+	}
+	for _, r := range res.Runs {
+		assert.Less(t, r.Saved, res.Baseline.Saved, r.Name)
+		assert.Positive(t, r.CompressMs, r.Name)
+		assert.NotEmpty(t, r.Layers, r.Name)
+		assert.False(t, math.IsNaN(r.GradCos), r.Name)
+	}
+	assert.Positive(t, res.Runs[0].RecomputeMs, "checkpointing recomputes")
+	assert.Zero(t, res.Runs[1].RecomputeMs, "per op recomputes nothing")
+	assert.GreaterOrEqual(t, res.Memory.DriverUsed, int64(0))
+	t.Logf("pool reserved %d, driver %d, mallocs %d", res.Memory.PoolReserved, res.Memory.DriverUsed, res.Memory.Mallocs)
+}

@@ -1,0 +1,570 @@
+package vitgpu
+
+import (
+	"github.com/loract/loract/activation"
+	"github.com/loract/loract/gpu"
+)
+
+// Mode is how a training pass saves activations for backward.
+type Mode int
+
+const (
+	// Plain keeps every saved tensor as it is (in the activation type):
+	// ordinary backpropagation, the baseline.
+	Plain Mode = iota
+	// PerOp compresses what each op saves from the compressible set —
+	// the inputs of the linear layers (q, k and v share theirs) and of
+	// GELU — and keeps the rest (LayerNorm's normalised input and 1/σ, the
+	// attention heads and probabilities, LoRA's x·A).
+	PerOp
+	// Checkpoint compresses each block's input and nothing else of the
+	// block; backward rebuilds the input, recomputes the block keeping its
+	// tensors, and runs its backward (compressed checkpointing).
+	Checkpoint
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Plain:
+		return "plain"
+	case PerOp:
+		return "ops"
+	case Checkpoint:
+		return "checkpoint"
+	}
+	return "Mode(?)"
+}
+
+// mainHow is how a block forward saves the compressible set.
+type mainHow int
+
+const (
+	mainNone     mainHow = iota // not saved (a pass without backward, or checkpointing's first forward)
+	mainKeep                    // kept as they are
+	mainCompress                // compressed
+)
+
+// stash is one saved tensor of the compressible set: kept (x), or
+// compressed (s).
+type stash struct {
+	x        *gpu.Matrix
+	s        *activation.Saved
+	bytes    int64
+	released bool
+}
+
+type lnTape struct{ xhat, rstd *gpu.Matrix }
+
+// blockTape is what one block saves for its backward.
+type blockTape struct {
+	ln1, ln2               lnTape
+	y1, att, y2, u, a      *stash      // inputs of q/k/v, o, fc1, GELU, fc2
+	hq, hk, hv, ho, h1, h2 *gpu.Matrix // LoRA's x·A of each linear
+	q, k, v, p             *gpu.Matrix
+}
+
+// tape is what a training pass saves.
+type tape struct {
+	patches *gpu.Matrix // the embedding's input (pre-training only)
+	blocks  []blockTape
+	ckpt    []*stash // Checkpoint: the compressed block inputs
+	norm    lnTape
+	yn      *gpu.Matrix // the head's input
+	mats    map[*gpu.Matrix]bool
+	stashes []*stash
+}
+
+// timer is a pair of timed events around one piece of a step.
+type timer struct {
+	compress   bool // a Compress call; otherwise a checkpoint's rebuild and recomputation
+	start, end *gpu.Event
+}
+
+// pass is one forward (and backward) of a batch. Errors are values: the
+// first one is kept and every later step is skipped (checks of p.err).
+type pass struct {
+	m     *Model
+	B, L  int
+	mode  Mode
+	train bool
+	c     *activation.Compressor
+	t     *tape
+	err   error
+
+	keepRest bool    // the current block keeps its non-compressible tensors
+	main     mainHow // and saves its compressible set so
+
+	live0, peakLive int64 // allocator Live at the start; its largest excess at the sample points
+	acct, peakAcct  int64 // the saved tensors' bytes, and their peak
+	timers          []timer
+}
+
+func (p *pass) run(err error) {
+	if p.err == nil && err != nil {
+		p.err = err
+	}
+}
+
+// mul is m.b.Mul, skipped after an error.
+func (p *pass) mul(c *gpu.Matrix, alpha float64, a *gpu.Matrix, ta bool, b *gpu.Matrix, tb bool, beta float64) {
+	if p.err == nil {
+		p.err = p.m.b.Mul(c, alpha, a, ta, b, tb, beta)
+	}
+}
+
+// keep allocates a rows×cols tensor from the memory pool for the tape.
+func (p *pass) keep(rows, cols int, dt gpu.DType) *gpu.Matrix {
+	if p.err != nil {
+		return nil
+	}
+	x, err := p.m.b.NewMatrix(cols, rows, dt)
+	if err != nil {
+		p.err = err
+		return nil
+	}
+	v := x.T()
+	p.t.mats[v] = true
+	p.acct += int64(rows * cols * dt.Size())
+	return v
+}
+
+// drop frees a kept tensor once backward is done with it.
+func (p *pass) drop(xs ...*gpu.Matrix) {
+	for _, x := range xs {
+		if x == nil || !p.t.mats[x] {
+			continue
+		}
+		delete(p.t.mats, x)
+		r, c := x.Dims()
+		p.acct -= int64(r * c * x.DType().Size())
+		p.m.b.Free(x)
+	}
+}
+
+// event records a timed event, or nil after an error.
+func (p *pass) event() *gpu.Event {
+	if p.err != nil {
+		return nil
+	}
+	e, err := p.m.b.RecordTimed()
+	p.run(err)
+	return e
+}
+
+// sample notes the allocator's Live bytes and the saved tensors' bytes.
+func (p *pass) sample() {
+	live := p.m.b.MemStats().Live
+	p.peakLive = max(p.peakLive, live-p.live0)
+	p.peakAcct = max(p.peakAcct, p.acct)
+}
+
+// mainBuf returns where a tensor of the compressible set is computed:
+// kept from the pool, or a view of its workspace buffer ws.
+func (p *pass) mainBuf(ws *gpu.Matrix, rows int) *gpu.Matrix {
+	if p.main == mainKeep {
+		_, c := ws.Dims()
+		return p.keep(rows, c, ws.DType())
+	}
+	return view(ws, rows)
+}
+
+// restBuf is mainBuf for a tensor outside the compressible set.
+func (p *pass) restBuf(ws *gpu.Matrix, rows int) *gpu.Matrix {
+	if p.keepRest {
+		_, c := ws.Dims()
+		return p.keep(rows, c, ws.DType())
+	}
+	return view(ws, rows)
+}
+
+// saveMain saves the compressible tensor x of layer as the block says.
+func (p *pass) saveMain(layer string, x *gpu.Matrix) *stash {
+	switch {
+	case p.err != nil:
+		return nil
+	case p.main == mainKeep:
+		r, c := x.Dims()
+		s := &stash{x: x, bytes: int64(r * c * x.DType().Size())}
+		p.t.stashes = append(p.t.stashes, s)
+		return s
+	case p.main == mainCompress:
+		return p.compress(layer, x)
+	}
+	return nil
+}
+
+// compress saves x compressed by the pass's compressor.
+func (p *pass) compress(layer string, x *gpu.Matrix) *stash {
+	t0 := p.event()
+	if p.err != nil {
+		return nil
+	}
+	s, err := p.c.Compress(layer, x)
+	t1 := p.event()
+	if t1 != nil {
+		p.timers = append(p.timers, timer{compress: true, start: t0, end: t1})
+	} else {
+		t0.Close()
+	}
+	if err != nil {
+		p.run(err)
+		return nil
+	}
+	st := &stash{s: s, bytes: int64(s.Bytes())}
+	p.t.stashes = append(p.t.stashes, st)
+	p.acct += st.bytes
+	return st
+}
+
+// tensorOf returns the saved tensor: itself if kept, else rebuilt into
+// scratch.
+func (p *pass) tensorOf(st *stash, scratch *gpu.Matrix) *gpu.Matrix {
+	if p.err != nil {
+		return nil
+	}
+	if st.x != nil {
+		return st.x
+	}
+	p.run(st.s.Reconstruct(scratch))
+	return scratch
+}
+
+// weightGrad sets dst = X̃ᵀ·g for the saved X̃ (in×o for g L×o: a
+// weight's gradient in vit's in×out layout).
+func (p *pass) weightGrad(dst *gpu.Matrix, st *stash, g *gpu.Matrix) {
+	if p.err != nil {
+		return
+	}
+	if st.x != nil {
+		p.mul(dst, 1, st.x, true, g, false, 0)
+		return
+	}
+	p.run(st.s.WeightGradInOut(dst, g))
+}
+
+// unstash releases a saved tensor.
+func (p *pass) unstash(st *stash) {
+	if st == nil || st.released {
+		return
+	}
+	st.released = true
+	if st.x != nil {
+		p.drop(st.x)
+		return
+	}
+	p.acct -= st.bytes
+	p.run(st.s.Release())
+}
+
+// release frees everything the tape still holds (after an error, or
+// tensors a pass kept but did not consume), without accounting.
+func (t *tape) release(b *gpu.Backend) {
+	for _, s := range t.stashes {
+		if !s.released {
+			s.released = true
+			if s.s != nil {
+				_ = s.s.Release()
+			}
+		}
+	}
+	for x := range t.mats {
+		b.Free(x)
+	}
+	t.mats = map[*gpu.Matrix]bool{}
+}
+
+// newPass returns a pass of batch images; train records a tape.
+func (m *Model) newPass(batch int, train bool, mode Mode, c *activation.Compressor) *pass {
+	p := &pass{m: m, B: batch, L: batch * m.tokens, mode: mode, train: train, c: c,
+		t: &tape{mats: map[*gpu.Matrix]bool{}}}
+	if train {
+		p.t.blocks = make([]blockTape, len(m.blocks))
+		p.t.ckpt = make([]*stash, len(m.blocks))
+	}
+	return p
+}
+
+// forward runs the model on the batch and leaves the logits in
+// ws.logits; a training pass fills the tape according to its mode.
+func (p *pass) forward(images, idx uintptr) {
+	m := p.m
+	L, side, P := p.L, m.cfg.Model.Side, m.cfg.Model.Patch
+	var patches *gpu.Matrix
+	if p.train && !m.loraOn {
+		patches = p.keep(L, m.pp, m.dt)
+		p.t.patches = patches
+	} else {
+		patches = view(m.ws.patches, L)
+	}
+	if p.err != nil {
+		return
+	}
+	p.run(m.k.patches(patches, images, idx, p.B, side, P))
+	x := view(m.ws.res[0], L)
+	p.linFwd(&m.embed, patches, x, nil, m.pos.ptr())
+	for i := range m.blocks {
+		bk := &m.blocks[i]
+		out := view(m.ws.res[(i+1)%2], L)
+		var bt *blockTape
+		switch {
+		case !p.train:
+			p.keepRest, p.main = false, mainNone
+		case p.mode == Checkpoint:
+			p.t.ckpt[i] = p.compress(bk.name+".in", x)
+			p.keepRest, p.main = false, mainNone
+		case p.mode == PerOp:
+			p.keepRest, p.main = true, mainCompress
+			bt = &p.t.blocks[i]
+		default:
+			p.keepRest, p.main = true, mainKeep
+			bt = &p.t.blocks[i]
+		}
+		p.blockFwd(bk, x, out, bt)
+		x = out
+	}
+	if p.err != nil {
+		return
+	}
+	pooled := view(m.ws.pooled, p.B)
+	p.run(m.k.meanPool(pooled, x, m.tokens))
+	yn, xhat, rstd := view(m.ws.yn, p.B), (*gpu.Matrix)(nil), (*gpu.Matrix)(nil)
+	if p.train {
+		yn, xhat, rstd = p.keep(p.B, m.dim, m.dt), p.keep(p.B, m.dim, m.dt), p.keep(p.B, 1, gpu.Float32)
+		p.t.yn, p.t.norm = yn, lnTape{xhat, rstd}
+	}
+	if p.err != nil {
+		return
+	}
+	p.run(m.k.lnFwd(yn, xhat, rstd, pooled, m.norm.g.ptr(), m.norm.b.ptr(), lnEps))
+	p.linFwd(&m.head, yn, view(m.ws.logits, p.B), nil, 0)
+}
+
+// lnEps is LayerNorm's ε (vit's).
+const lnEps = 1e-5
+
+// linFwd sets y = x·W + b (+ the position rows pos) (+ add)
+// (+ s·(x·A)·B with LoRA on) and returns x·A when the block keeps it.
+func (p *pass) linFwd(l *linear, x, y, add *gpu.Matrix, pos uintptr) *gpu.Matrix {
+	if p.err != nil {
+		return nil
+	}
+	m := p.m
+	p.run(m.k.biasRows(y, l.b.ptr(), pos, m.tokens, add))
+	p.mul(y, 1, x, false, l.w.C(), false, 1)
+	if !m.loraOn || l.la == nil {
+		return nil
+	}
+	r, _ := x.Dims()
+	h := p.restBuf(m.ws.h, r)
+	if p.err != nil {
+		return nil
+	}
+	p.mul(h, 1, x, false, l.la.C(), false, 0)
+	p.mul(y, m.scale, h, false, l.lb.C(), false, 1)
+	if p.keepRest {
+		return h
+	}
+	return nil
+}
+
+// blockFwd runs block bk on x (L×d) into out, saving into bt (nil: a
+// block that saves nothing) as p.keepRest and p.main say.
+func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
+	if p.err != nil {
+		return
+	}
+	m, L := p.m, p.L
+	ws := &m.ws
+	ln := func(y, x *gpu.Matrix, n *layerNorm) lnTape {
+		var t lnTape
+		if p.keepRest {
+			t = lnTape{p.keep(L, m.dim, m.dt), p.keep(L, 1, gpu.Float32)}
+		}
+		if p.err == nil {
+			p.run(m.k.lnFwd(y, t.xhat, t.rstd, x, n.g.ptr(), n.b.ptr(), lnEps))
+		}
+		return t
+	}
+	var t blockTape
+	y1 := p.mainBuf(ws.y, L)
+	if p.err != nil {
+		return
+	}
+	t.ln1 = ln(y1, x, &bk.ln1)
+	q, k, v := p.restBuf(ws.q, L), p.restBuf(ws.k, L), p.restBuf(ws.v, L)
+	if p.err != nil {
+		return
+	}
+	t.hq = p.linFwd(&bk.q, y1, q, nil, 0)
+	t.hk = p.linFwd(&bk.k, y1, k, nil, 0)
+	t.hv = p.linFwd(&bk.v, y1, v, nil, 0)
+	t.y1 = p.saveMain(bk.name+".q", y1)
+	probs := p.restBuf(ws.p, p.B*m.heads*m.tokens)
+	att := p.mainBuf(ws.att, L)
+	if p.err != nil {
+		return
+	}
+	p.attnFwd(q, k, v, probs, att)
+	x2 := view(ws.x2, L)
+	t.ho = p.linFwd(&bk.o, att, x2, x, 0)
+	t.att = p.saveMain(bk.name+".o", att)
+	y2 := p.mainBuf(ws.y, L)
+	if p.err != nil {
+		return
+	}
+	t.ln2 = ln(y2, x2, &bk.ln2)
+	u := p.mainBuf(ws.u, L)
+	if p.err != nil {
+		return
+	}
+	t.h1 = p.linFwd(&bk.fc1, y2, u, nil, 0)
+	t.y2 = p.saveMain(bk.name+".fc1", y2)
+	a := p.mainBuf(ws.a, L)
+	if p.err != nil {
+		return
+	}
+	p.run(m.k.geluFwd(a, u))
+	t.u = p.saveMain(bk.name+".gelu", u)
+	t.h2 = p.linFwd(&bk.fc2, a, out, x2, 0)
+	t.a = p.saveMain(bk.name+".fc2", a)
+	if bt != nil {
+		t.q, t.k, t.v, t.p = q, k, v, probs
+		*bt = t
+	}
+}
+
+// backward propagates ws.dlogits (set by the loss) through the model,
+// writing the gradients of the trainable parameters, and releases the
+// tape as it goes.
+func (p *pass) backward() {
+	if p.err != nil {
+		return
+	}
+	m, B, L := p.m, p.B, p.L
+	ws := &m.ws
+	dlogits := view(ws.dlogits, B)
+	p.mul(m.head.w.G(), 1, p.t.yn, true, dlogits, false, 0)
+	p.mul(m.head.b.G(), 1, column(m.ones32, B), true, dlogits, false, 0)
+	dyn := view(ws.dyn, B)
+	p.mul(dyn, 1, dlogits, false, m.head.w.C(), true, 0)
+	p.drop(p.t.yn)
+	dpooled := view(ws.dpooled, B)
+	p.lnBwd(dpooled, dyn, p.t.norm, &m.norm, nil)
+	g := view(ws.dres[0], L)
+	if p.err == nil {
+		p.run(m.k.meanPoolBwd(g, dpooled, m.tokens))
+	}
+	for i := len(m.blocks) - 1; i >= 0 && p.err == nil; i-- {
+		bk := &m.blocks[i]
+		bt := &p.t.blocks[i]
+		if p.mode == Checkpoint {
+			t0 := p.event()
+			x := p.tensorOf(p.t.ckpt[i], view(ws.res[1], L))
+			p.unstash(p.t.ckpt[i])
+			p.keepRest, p.main = true, mainKeep
+			p.blockFwd(bk, x, view(ws.res[0], L), bt)
+			if t1 := p.event(); t1 != nil {
+				p.timers = append(p.timers, timer{start: t0, end: t1})
+			}
+			p.sample()
+		}
+		gin := view(ws.dres[(len(m.blocks)-i)%2], L)
+		p.blockBwd(bk, bt, g, gin)
+		g = gin
+	}
+	if m.loraOn || p.err != nil {
+		return
+	}
+	// The embedding (pre-training): W, b and the positions.
+	p.mul(m.embed.w.G(), 1, p.t.patches, true, g, false, 0)
+	p.mul(m.embed.b.G(), 1, column(m.ones, L), true, g, false, 0)
+	td := m.tokens * m.dim
+	p.mul(gpu.RowMajor(m.pos.G().Ptr(), 1, td, td, gpu.Float32), 1, column(m.ones, B), true,
+		gpu.RowMajor(g.Ptr(), B, td, td, g.DType()), false, 0)
+	p.drop(p.t.patches)
+}
+
+// lnBwd writes LayerNorm's input gradient for dy into dx (plus add), and
+// in pre-training its parameters' gradients, and drops its tape.
+func (p *pass) lnBwd(dx, dy *gpu.Matrix, t lnTape, n *layerNorm, add *gpu.Matrix) {
+	if p.err != nil {
+		return
+	}
+	m := p.m
+	rows, _ := dy.Dims()
+	if !m.loraOn {
+		prod := view(m.ws.prod, rows)
+		p.run(m.k.mulElem(prod, dy, t.xhat))
+		p.mul(n.g.G(), 1, column(m.ones, rows), true, prod, false, 0)
+		p.mul(n.b.G(), 1, column(m.ones, rows), true, dy, false, 0)
+	}
+	if p.err == nil {
+		p.run(m.k.lnBwd(dx, dy, t.xhat, t.rstd, n.g.ptr(), add))
+	}
+	p.drop(t.xhat, t.rstd)
+}
+
+// linBwd accumulates the gradients of l's trainable parameters from its
+// output gradient g and, if dx is not nil, sets dx = g·∂y/∂x + beta·dx.
+// xs is l's saved input, h its saved x·A.
+func (p *pass) linBwd(l *linear, xs *stash, h, g, dx *gpu.Matrix, beta float64) {
+	if p.err != nil {
+		return
+	}
+	m := p.m
+	rows, _ := g.Dims()
+	if !m.loraOn {
+		p.weightGrad(l.w.G(), xs, g)                               // ∇W = xᵀ·g
+		p.mul(l.b.G(), 1, column(m.ones, rows), true, g, false, 0) // ∇b = 1ᵀ·g
+	}
+	var gb *gpu.Matrix
+	if m.loraOn && l.la != nil {
+		p.mul(l.lb.G(), m.scale, h, true, g, false, 0) // ∇B = s·hᵀ·g
+		gb = view(m.ws.dh, rows)
+		p.mul(gb, m.scale, g, false, l.lb.C(), true, 0) // s·g·Bᵀ
+		p.weightGrad(l.la.G(), xs, gb)                  // ∇A = xᵀ·(s·g·Bᵀ)
+		p.drop(h)
+	}
+	if dx != nil {
+		p.mul(dx, 1, g, false, l.w.C(), true, beta)
+		if gb != nil {
+			p.mul(dx, 1, gb, false, l.la.C(), true, 1)
+		}
+	}
+}
+
+// blockBwd propagates the gradient gout of block bk's output to its input
+// gradient gin, releasing the block's tape.
+func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
+	if p.err != nil {
+		return
+	}
+	m, L := p.m, p.L
+	ws := &m.ws
+	da := view(ws.du, L)
+	p.linBwd(&bk.fc2, t.a, t.h2, gout, da, 0)
+	p.unstash(t.a)
+	u := p.tensorOf(t.u, view(ws.recon, L))
+	if p.err != nil {
+		return
+	}
+	p.run(m.k.geluBwd(da, da, u))
+	p.unstash(t.u)
+	dy2 := view(ws.dy, L)
+	p.linBwd(&bk.fc1, t.y2, t.h1, da, dy2, 0)
+	p.unstash(t.y2)
+	dx2 := view(ws.dx2, L)
+	p.lnBwd(dx2, dy2, t.ln2, &bk.ln2, gout)
+	datt := view(ws.datt, L)
+	p.linBwd(&bk.o, t.att, t.ho, dx2, datt, 0)
+	p.unstash(t.att)
+	dq, dk, dv := view(ws.dq, L), view(ws.dk, L), view(ws.dv, L)
+	p.attnBwd(t.q, t.k, t.v, t.p, datt, dq, dk, dv)
+	p.drop(t.q, t.k, t.v, t.p)
+	dy1 := view(ws.dy, L)
+	p.linBwd(&bk.q, t.y1, t.hq, dq, dy1, 0)
+	p.linBwd(&bk.k, t.y1, t.hk, dk, dy1, 1)
+	p.linBwd(&bk.v, t.y1, t.hv, dv, dy1, 1)
+	p.unstash(t.y1)
+	p.lnBwd(gin, dy1, t.ln1, &bk.ln1, dx2)
+}
