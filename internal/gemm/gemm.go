@@ -6,11 +6,14 @@
 // and op(A) mc×kc at a time into contiguous micro-panels, and a
 // register-blocked micro-kernel (AVX-512 or AVX2+FMA assembly on amd64,
 // chosen at run time from CPUID; portable Go elsewhere or with the noasm
-// build tag) computes one mr×nr tile of C per call. A and B may be float32;
-// they are converted to float64 inside the packing, so the only transient
-// memory is the packing buffers, whose size does not depend on m, n or k.
-// Products of at least 64³ multiply–adds are split over GOMAXPROCS
-// persistent workers by rows or columns of C.
+// build tag) computes one mr×nr tile of C per call. Dgemm computes in
+// float64, and so does Gemm, whose A and B may be float32 (they are
+// converted to float64 inside the packing); Sgemm computes in float32 from
+// float32 panels, with its own micro-kernels of twice as many elements per
+// vector. No copy of A or B is made: the only transient memory is the
+// packing buffers, whose size does not depend on m, n or k. Products of at
+// least 64³ multiply–adds are split over GOMAXPROCS persistent workers by
+// rows or columns of C.
 package gemm
 
 import (
@@ -57,10 +60,14 @@ const smallWork = 64 * 64 * 64
 // maxParts bounds how many pieces a product is split into.
 const maxParts = 64
 
-var kernel = sync.OnceValue(func() microKernel { return kernels()[0] })
+var (
+	kernel   = sync.OnceValue(func() microKernel[float64] { return kernels()[0] })
+	kernel32 = sync.OnceValue(func() microKernel[float32] { return kernels32()[0] })
+)
 
-// Kernel returns the name of the micro-kernel in use: "avx512", "avx2" or
-// "go".
+// Kernel returns the name of the micro-kernels in use: "avx512", "avx2" or
+// "go" (the float64 and float32 ones are chosen from the same CPU
+// features).
 func Kernel() string { return kernel().name }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64
@@ -85,6 +92,25 @@ func Gemm[TA, TB Float](tA, tB bool, m, n, k int, alpha float64, a []TA, lda int
 	gemmWith(kernel(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32
+// matrices, with the arguments, aliasing rules and panics of Dgemm: op(A)
+// is m×k (A stored m×k with stride lda, or k×m if tA), op(B) is k×n (B
+// stored k×n with stride ldb, or n×k if tB), C is m×n with stride ldc;
+// beta = 0 does not read C, alpha = 0 or k = 0 does not read A or B, and C
+// must not overlap A or B.
+//
+// The products and sums are float32 and accumulate in float32, so each
+// element of C is within γ_{k+2}·(|alpha|·|op(A)|·|op(B)| + |beta|·|C|) of
+// the exact result, γ_n = n·u/(1−n·u) with u = 2⁻²⁴ (Higham, Accuracy and
+// Stability of Numerical Algorithms, §3.5): about 2²⁹ times the bound of
+// Dgemm. Use Gemm for float32 operands with a float64 product.
+//
+// Cost: 2·m·n·k flops, at twice the vector width of Dgemm, and one copy of
+// each operand per pass of packing.
+func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmWith(kernel32(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 func checkOperand(name string, rows, cols, ld, length int) {
 	if ld < max(1, cols) {
 		panic(fmt.Sprintf("gemm: bad ld%s %d for %d columns", name, ld, cols))
@@ -94,7 +120,8 @@ func checkOperand(name string, rows, cols, ld, length int) {
 	}
 }
 
-func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha float64, a []TA, lda int, b []TB, ldb int, beta float64, c []float64, ldc int) {
+// gemmWith is the product with micro-kernel mk, computed in E.
+func gemmWith[TA, TB, E Float](mk microKernel[E], tA, tB bool, m, n, k int, alpha E, a []TA, lda int, b []TB, ldb int, beta E, c []E, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -116,8 +143,8 @@ func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha floa
 		scale(m, n, beta, c, ldc)
 		return
 	}
-	g := getCall[TA, TB]()
-	*g = call[TA, TB]{
+	g := getCall[TA, TB, E]()
+	*g = call[TA, TB, E]{
 		mk: mk, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: matrix[TA]{data: a, ld: lda, trans: tA},
 		b: matrix[TB]{data: b, ld: ldb, trans: tB},
@@ -140,7 +167,7 @@ func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha floa
 }
 
 // scale sets C = beta·C, writing zeros without reading C when beta is 0.
-func scale(m, n int, beta float64, c []float64, ldc int) {
+func scale[E Float](m, n int, beta E, c []E, ldc int) {
 	for i := 0; i < m; i++ {
 		row := c[i*ldc : i*ldc+n]
 		switch beta {
@@ -156,14 +183,14 @@ func scale(m, n int, beta float64, c []float64, ldc int) {
 }
 
 // call is one product in flight, shared by the goroutines computing it.
-type call[TA, TB Float] struct {
+type call[TA, TB, E Float] struct {
 	wg          sync.WaitGroup
-	mk          microKernel
+	mk          microKernel[E]
 	m, n, k     int
-	alpha, beta float64
+	alpha, beta E
 	a           matrix[TA]
 	b           matrix[TB]
-	c           []float64
+	c           []E
 	ldc         int
 	parts       int
 	splitM      bool
@@ -178,7 +205,7 @@ type blocking struct{ kc, mc, nc, thin, ncThin int }
 // testBlocking, when set, overrides the block sizes (for benchmarks).
 var testBlocking *blocking
 
-func chooseBlocking(mk microKernel, m, n, k int) blocking {
+func chooseBlocking[E Float](mk microKernel[E], m, n, k int) blocking {
 	if testBlocking != nil {
 		return *testBlocking
 	}
@@ -194,7 +221,7 @@ func chooseBlocking(mk microKernel, m, n, k int) blocking {
 // plan chooses how many pieces C is cut into and along which side. Each
 // piece packs all of the operand that is not split, so the rows of C are
 // split when op(B) (k×n) is the smaller operand, the columns otherwise.
-func (g *call[TA, TB]) plan() {
+func (g *call[TA, TB, E]) plan() {
 	g.parts = 1
 	if float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
 		return
@@ -222,7 +249,7 @@ func chunk(n, parts, i, unit int) (lo, hi int) {
 	return min(n, units*i/parts*unit), min(n, units*(i+1)/parts*unit)
 }
 
-func (g *call[TA, TB]) runPart(i int) {
+func (g *call[TA, TB, E]) runPart(i int) {
 	i0, i1, j0, j1 := 0, g.m, 0, g.n
 	if g.parts > 1 {
 		if g.splitM {
@@ -232,9 +259,9 @@ func (g *call[TA, TB]) runPart(i int) {
 		}
 	}
 	if i0 < i1 && j0 < j1 {
-		buf := bufPool.Get().(*buffers)
+		buf := getBuffers[E]()
 		serial(g.mk, g.blk, buf, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
-		bufPool.Put(buf)
+		bufPools[isF32[E]()].Put(buf)
 	}
 	if i > 0 {
 		g.wg.Done()
@@ -243,7 +270,7 @@ func (g *call[TA, TB]) runPart(i int) {
 
 // serial computes rows [i0, i1) and columns [j0, j1) of C on the calling
 // goroutine: the five loops around the micro-kernel.
-func serial[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[TA], b matrix[TB], k int, alpha, beta float64, c []float64, ldc, i0, i1, j0, j1 int) {
+func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
 	mr, nr := mk.mr, mk.nr
 	mcb, ncb, kcb := blk.mc, blk.nc, blk.kc
 	tile := buf.tileFor(mr * nr)
@@ -277,7 +304,7 @@ func serial[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[T
 // packed once per kc block of A, and B is packed a few panels at a time
 // just before they are used, so that the packed B stays in L2 instead of
 // making a round trip through L3.
-func serialThin[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[TA], b matrix[TB], k int, alpha, beta float64, c []float64, ldc, i0, i1, j0, j1 int) {
+func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
 	mr := mk.mr
 	tile := buf.tileFor(mr * mk.nr)
 	mc := i1 - i0
@@ -302,7 +329,7 @@ func serialThin[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matr
 // macro multiplies a packed mc×kc block of A by a packed kc×nc block of B
 // into C[ic:ic+mc, jc:jc+nc], one mr×nr tile per micro-kernel call. Tiles
 // cut by the edge of C go through tile and are merged here.
-func macro(mk microKernel, kc int, ap, bp, c []float64, ldc, ic, mc, jc, nc int, alpha, beta float64, useBeta bool, tile []float64) {
+func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta bool, tile []E) {
 	mr, nr := mk.mr, mk.nr
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
@@ -332,23 +359,31 @@ func macro(mk microKernel, kc int, ap, bp, c []float64, ldc, ic, mc, jc, nc int,
 	}
 }
 
-// buffers holds one goroutine's packing buffers; they grow to at most
-// mcTarget·kcBlock and kcBlock·ncTarget elements (plus rounding to the
-// micro-tile), whatever the size of the product.
-type buffers struct{ a, b, tile []float64 }
+// buffers holds one goroutine's packing buffers of elements E; they grow
+// to at most mcTarget·kcBlock and kcBlock·ncTarget elements (plus rounding
+// to the micro-tile), whatever the size of the product.
+type buffers[E Float] struct{ a, b, tile []E }
 
-var bufPool = sync.Pool{New: func() any { return new(buffers) }}
+// bufPools holds the float64 buffers at 0 and the float32 ones at 1.
+var bufPools [2]sync.Pool
 
-func grow(s *[]float64, n int) []float64 {
+func getBuffers[E Float]() *buffers[E] {
+	if v := bufPools[isF32[E]()].Get(); v != nil {
+		return v.(*buffers[E])
+	}
+	return new(buffers[E])
+}
+
+func grow[E Float](s *[]E, n int) []E {
 	if cap(*s) < n {
-		*s = make([]float64, n)
+		*s = make([]E, n)
 	}
 	return (*s)[:n]
 }
 
-func (bf *buffers) aFor(n int) []float64    { return grow(&bf.a, n) }
-func (bf *buffers) bFor(n int) []float64    { return grow(&bf.b, n) }
-func (bf *buffers) tileFor(n int) []float64 { return grow(&bf.tile, n) }
+func (bf *buffers[E]) aFor(n int) []E    { return grow(&bf.a, n) }
+func (bf *buffers[E]) bFor(n int) []E    { return grow(&bf.b, n) }
+func (bf *buffers[E]) tileFor(n int) []E { return grow(&bf.tile, n) }
 
 // The worker pool: goroutines started on first need, one fewer than the
 // largest number of pieces asked for, that live for the process.
@@ -381,8 +416,8 @@ func ensureWorkers(n int) {
 	}
 }
 
-// Pools of call values, one per pair of element types.
-var callPools [4]sync.Pool
+// Pools of call values, one per triple of element types (A, B, product).
+var callPools [8]sync.Pool
 
 func isF32[T Float]() int {
 	var z T
@@ -392,16 +427,20 @@ func isF32[T Float]() int {
 	return 0
 }
 
-func getCall[TA, TB Float]() *call[TA, TB] {
-	if v := callPools[isF32[TA]()+2*isF32[TB]()].Get(); v != nil {
-		return v.(*call[TA, TB])
-	}
-	return new(call[TA, TB])
+func callPool[TA, TB, E Float]() *sync.Pool {
+	return &callPools[isF32[TA]()+2*isF32[TB]()+4*isF32[E]()]
 }
 
-func putCall[TA, TB Float](g *call[TA, TB]) {
+func getCall[TA, TB, E Float]() *call[TA, TB, E] {
+	if v := callPool[TA, TB, E]().Get(); v != nil {
+		return v.(*call[TA, TB, E])
+	}
+	return new(call[TA, TB, E])
+}
+
+func putCall[TA, TB, E Float](g *call[TA, TB, E]) {
 	g.a.data, g.b.data, g.c = nil, nil, nil
-	callPools[isF32[TA]()+2*isF32[TB]()].Put(g)
+	callPool[TA, TB, E]().Put(g)
 }
 
 // General computes c = alpha·op(a)·op(b) + beta·c for row-major float64

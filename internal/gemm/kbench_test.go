@@ -74,7 +74,7 @@ func BenchmarkPackA(b *testing.B) {
 // memory-bandwidth bound.
 func BenchmarkPackB(b *testing.B) {
 	const rows, ld, kc, nc = 8192, 4096, 512, 2048
-	mk := microKernel{mr: 8, nr: 24, step: 8, fns: make([]kernelFunc, 3)}
+	mk := microKernel[float64]{mr: 8, nr: 24, step: 8, fns: make([]kernelFunc[float64], 3)}
 	for _, method := range []string{"pack", "copy"} {
 		for _, trans := range []bool{false, true} {
 			if method == "copy" && trans {

@@ -10,18 +10,20 @@ package gemm
 // kc·nr elements; c must reach element (mr-1)·ldc+nr-1.
 //
 // A microKernel has variants for narrower tiles: fns[i] computes an
-// mr×((i+1)·step) tile, and the last, mr×nr, is the main one.
-type microKernel struct {
+// mr×((i+1)·step) tile, and the last, mr×nr, is the main one. E is the
+// element type of the panels and of C, and the type the arithmetic is
+// done in.
+type microKernel[E Float] struct {
 	name         string
 	mr, nr, step int
-	fns          []kernelFunc
+	fns          []kernelFunc[E]
 }
 
-type kernelFunc func(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool)
+type kernelFunc[E Float] func(kc int, a, b, c []E, ldc int, alpha, beta E, useBeta bool)
 
 // width returns the width of the panel of B that holds the next cols
 // columns, and the kernel for it.
-func (mk *microKernel) width(cols int) (int, kernelFunc) {
+func (mk *microKernel[E]) width(cols int) (int, kernelFunc[E]) {
 	w := min(mk.nr, (cols+mk.step-1)/mk.step*mk.step)
 	return w, mk.fns[w/mk.step-1]
 }
@@ -32,12 +34,16 @@ func (mk *microKernel) width(cols int) (int, kernelFunc) {
 // 1024³ against 3.9–4.1 for a 4×4 tile, whose 16 accumulators spill
 // (GOMAXPROCS=1 go test -tags noasm -run XXX -bench
 // 'BenchmarkDgemmKernel/kernel=go.*/m=1024/n=1024/k=1024' -benchtime 2x
-// -count 2 ./internal/gemm/, 2-core AMD EPYC).
-var goKernel = microKernel{name: "go", mr: 2, nr: 4, step: 4, fns: []kernelFunc{kernGo}}
+// -count 2 ./internal/gemm/, 2-core AMD EPYC). goKernel32 is the same
+// tile in float32, accumulating in float32.
+var (
+	goKernel   = microKernel[float64]{name: "go", mr: 2, nr: 4, step: 4, fns: []kernelFunc[float64]{kernGo[float64]}}
+	goKernel32 = microKernel[float32]{name: "go", mr: 2, nr: 4, step: 4, fns: []kernelFunc[float32]{kernGo[float32]}}
+)
 
-func kernGo(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta bool) {
-	var c00, c01, c02, c03 float64
-	var c10, c11, c12, c13 float64
+func kernGo[E Float](kc int, a, b, c []E, ldc int, alpha, beta E, useBeta bool) {
+	var c00, c01, c02, c03 E
+	var c10, c11, c12, c13 E
 	a = a[:2*kc]
 	b = b[:4*kc]
 	for p := 0; p < kc; p++ {
@@ -54,7 +60,7 @@ func kernGo(kc int, a, b, c []float64, ldc int, alpha, beta float64, useBeta boo
 		c12 += a1 * b2
 		c13 += a1 * b3
 	}
-	store := func(row []float64, x0, x1, x2, x3 float64) {
+	store := func(row []E, x0, x1, x2, x3 E) {
 		row = row[:4:4]
 		if useBeta {
 			row[0] = alpha*x0 + beta*row[0]

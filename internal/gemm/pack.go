@@ -2,8 +2,9 @@ package gemm
 
 import "unsafe"
 
-// Float is the element type of an operand: float32 operands are converted
-// to float64 while they are packed.
+// Float is the element type of an operand or of a product: operands are
+// converted to the product's type while they are packed (float32 to
+// float64 for Gemm, nothing for Dgemm and Sgemm).
 type Float interface{ float32 | float64 }
 
 // matrix is a row-major operand: op(M)[i, j] is data[i·ld+j], or
@@ -17,7 +18,7 @@ type matrix[T Float] struct {
 // packA writes rows [i0, i0+mc) and columns [p0, p0+kc) of op(A) into dst
 // as ⌈mc/mr⌉ micro-panels of mr rows, each stored column by column
 // (dst[panel·mr·kc + p·mr + i]); rows past mc are zero.
-func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
+func packA[T, E Float](dst []E, a matrix[T], i0, mc, p0, kc, mr int) {
 	if a.trans {
 		// Column p of op(A) is contiguous: read it once along the block
 		// and deal it out to the panels.
@@ -31,14 +32,14 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 					src := col[ip : ip+mr]
 					d := dst[ip*kc+p*mr : ip*kc+p*mr+len(src)]
 					for i := range d {
-						d[i] = float64(src[i])
+						d[i] = E(src[i])
 					}
 				}
 			}
 			if full < mc {
 				d := dst[full*kc+p*mr : full*kc+(p+1)*mr]
 				for i, v := range col[full:] {
-					d[i] = float64(v)
+					d[i] = E(v)
 				}
 				clear(d[mc-full:])
 			}
@@ -57,7 +58,7 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 			off := (i0+ip+i)*a.ld + p0
 			src := a.data[off : off+kc]
 			for p, v := range src {
-				panel[p*mr+i] = float64(v)
+				panel[p*mr+i] = E(v)
 			}
 		}
 		if rows < mr {
@@ -73,7 +74,7 @@ func packA[T Float](dst []float64, a matrix[T], i0, mc, p0, kc, mr int) {
 // (dst[jp·kc + p·nr + j] for the panel starting at column jp); the last
 // panel is only as wide as mk.width gives for the columns left, and its
 // columns past nc are zero.
-func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKernel) {
+func packB[T, E Float](dst []E, b matrix[T], p0, kc, j0, nc int, mk *microKernel[E]) {
 	nr := mk.nr
 	if !b.trans {
 		// Row p of op(B) is contiguous: read it once from end to end (a
@@ -92,14 +93,14 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 					src := row[jp : jp+nr]
 					d := dst[jp*kc+p*nr : jp*kc+p*nr+len(src)]
 					for j := range d {
-						d[j] = float64(src[j])
+						d[j] = E(src[j])
 					}
 				}
 			}
 			if full < nc {
 				d := dst[full*kc+p*w : full*kc+(p+1)*w]
 				for j, v := range row[full:] {
-					d[j] = float64(v)
+					d[j] = E(v)
 				}
 				clear(d[nc-full:])
 			}
@@ -125,7 +126,7 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 			off := (j0+jp+j)*b.ld + p0
 			src := b.data[off+done : off+kc]
 			for p, v := range src {
-				panel[(done+p)*w+j] = float64(v)
+				panel[(done+p)*w+j] = E(v)
 			}
 		}
 		if cols < w {
@@ -139,7 +140,7 @@ func packB[T Float](dst []float64, b matrix[T], p0, kc, j0, nc int, mk *microKer
 // packRows8 is packA's inner loop for a full panel of 8 rows of a
 // row-major A: it reads the 8 rows side by side and writes the panel in
 // order, one 8-element column at a time.
-func packRows8[T Float](panel []float64, a matrix[T], i, p0, kc int) {
+func packRows8[T, E Float](panel []E, a matrix[T], i, p0, kc int) {
 	off := i*a.ld + p0
 	ld := a.ld
 	r0 := a.data[off : off+kc]
@@ -155,13 +156,13 @@ func packRows8[T Float](panel []float64, a matrix[T], i, p0, kc int) {
 	done := packRows8Fast(panel, unsafe.Pointer(&r0[0]), unsafe.Sizeof(r0[0]), ld, kc, 8)
 	for p := done; p < kc; p++ {
 		d := panel[8*p : 8*p+8 : 8*p+8]
-		d[0] = float64(r0[p])
-		d[1] = float64(r1[p])
-		d[2] = float64(r2[p])
-		d[3] = float64(r3[p])
-		d[4] = float64(r4[p])
-		d[5] = float64(r5[p])
-		d[6] = float64(r6[p])
-		d[7] = float64(r7[p])
+		d[0] = E(r0[p])
+		d[1] = E(r1[p])
+		d[2] = E(r2[p])
+		d[3] = E(r3[p])
+		d[4] = E(r4[p])
+		d[5] = E(r5[p])
+		d[6] = E(r6[p])
+		d[7] = E(r7[p])
 	}
 }
