@@ -235,7 +235,7 @@ func TestGemmConcurrent(t *testing.T) {
 	for i := range bs {
 		bs[i] = randSlice[float64](rnd, k*n)
 		want[i] = make([]float64, m*n)
-		serial(kernel(), chooseBlocking(kernel(), m, n, k), new(buffers[float64]), matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
+		serial(kernel(), chooseBlocking(kernel(), false), new(buffers[float64]), matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
 	}
 	got := make([][]float64, callers)
 	done := make(chan int)

@@ -315,19 +315,26 @@ func packAsm32() {
 	p("\tRET")
 	p("")
 	// dealRowWs: one row of op(B) (or column of op(A)) dealt out to
-	// npanels panels of W floats, stride floats apart.
-	for _, w := range []int{8, 16, 48} {
+	// npanels panels of W floats, stride floats apart, prefetching the
+	// same run pf bytes further on (the row that will be dealt pf/ld
+	// rows later; pf = 0 prefetches the run itself, to no effect).
+	for _, w := range []int{8, 16, 32, 48} {
 		name := fmt.Sprintf("dealRow%ds", w)
-		p("// func %s(dst *float32, src unsafe.Pointer, npanels, stride int)", name)
-		p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+		p("// func %s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
 		p("\tMOVQ dst+0(FP), DI")
 		p("\tMOVQ src+8(FP), SI")
 		p("\tMOVQ npanels+16(FP), CX")
 		p("\tMOVQ stride+24(FP), DX")
+		p("\tMOVQ pf+32(FP), R9")
+		p("\tADDQ SI, R9")
 		p("\tSHLQ $2, DX")
 		p("\tTESTQ CX, CX")
 		p("\tJEQ %s_done", name)
 		p("%s_loop:", name)
+		for off := 0; off < w*4; off += 64 {
+			p("\tPREFETCHT0 %d(R9)", off)
+		}
 		for v := 0; v < w/8; v++ {
 			p("\tVMOVUPS %d(SI), Y%d", v*32, v)
 		}
@@ -335,6 +342,7 @@ func packAsm32() {
 			p("\tVMOVUPS Y%d, %d(DI)", v, v*32)
 		}
 		p("\tADDQ $%d, SI", w*4)
+		p("\tADDQ $%d, R9", w*4)
 		p("\tADDQ DX, DI")
 		p("\tDECQ CX")
 		p("\tJNE %s_loop", name)

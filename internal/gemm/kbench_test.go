@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -23,6 +24,30 @@ func BenchmarkMicroKernel(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkSgemmMicroKernel is BenchmarkMicroKernel for the float32
+// micro-kernels.
+func BenchmarkSgemmMicroKernel(b *testing.B) {
+	for _, mk := range kernels32() {
+		for _, kc := range []int{64, 256, 512} {
+			b.Run(fmt.Sprintf("kernel=%s/kc=%d", mk.name, kc), func(b *testing.B) {
+				benchMicroKernel(b, mk, kc)
+			})
+		}
+	}
+}
+
+func benchMicroKernel[E Float](b *testing.B, mk microKernel[E], kc int) {
+	ap := make([]E, mk.mr*kc)
+	bp := make([]E, mk.nr*kc)
+	c := make([]E, mk.mr*mk.nr)
+	cpu0 := cpuSeconds()
+	for b.Loop() {
+		mk.fns[len(mk.fns)-1](kc, ap, bp, c, mk.nr, 1, 1, true)
+	}
+	b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+	b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkMicroKernelParallel runs the micro-kernel on every P at once:
@@ -138,5 +163,63 @@ func BenchmarkBlocking(b *testing.B) {
 			}
 			report(b, cpu0, s.m, s.n, s.k)
 		})
+	}
+}
+
+// BenchmarkSgemmBlocking times float32 products under several block sizes
+// (kc×mc, and the thin path's column blocks) on every shape of
+// benchShapes, with the kernel chosen for this CPU.
+func BenchmarkSgemmBlocking(b *testing.B) {
+	mk := kernel32()
+	var blks []blocking
+	for _, kcmc := range [][2]int{{256, 192}, {512, 96}, {512, 192}, {1024, 96}, {1024, 192}, {1024, 384}} {
+		blks = append(blks, blocking{kcmc[0], kcmc[1] / mk.mr * mk.mr, 4080 / mk.nr * mk.nr, thinRows, 192 / mk.nr * mk.nr})
+	}
+	for _, nct := range []int{96, 384} {
+		blks = append(blks, blocking{1024, 96, 4080 / mk.nr * mk.nr, thinRows, nct / mk.nr * mk.nr})
+	}
+	for _, blk := range blks {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/thin=%d/ncthin=%d/%s", blk.kc, blk.mc, blk.nc, blk.thin, blk.ncThin, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				rnd := rand.New(rand.NewPCG(1, 1))
+				a, lda := operand[float32](rnd, s.m, s.k, s.tA, 0)
+				bb, ldb := operand[float32](rnd, s.k, s.n, s.tB, 0)
+				c := make([]float32, s.m*s.n)
+				testBlocking = &blk
+				defer func() { testBlocking = nil }()
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmPrefetch times the float32 products whose packing deals
+// out contiguous runs (columns of a transposed A, rows of B) with the
+// packing prefetching 0 (no prefetch: the run itself), 2, 4, 8 or 16 rows
+// ahead.
+func BenchmarkSgemmPrefetch(b *testing.B) {
+	for _, d := range []int{0, 2, 4, 8, 16} {
+		for _, s := range benchShapes {
+			if !s.tA {
+				continue
+			}
+			b.Run(fmt.Sprintf("rows=%d/%s", d, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				rnd := rand.New(rand.NewPCG(1, 1))
+				a, lda := operand[float32](rnd, s.m, s.k, s.tA, 0)
+				bb, ldb := operand[float32](rnd, s.k, s.n, s.tB, 0)
+				c := make([]float32, s.m*s.n)
+				defer func(d0 int) { prefetchRows = d0 }(prefetchRows)
+				prefetchRows = d
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
 	}
 }

@@ -70,13 +70,16 @@ func dealRow8f32(dst *float64, src unsafe.Pointer, npanels, stride int)
 func packRows8s(dst *float32, src unsafe.Pointer, ld, n8, dstStride int)
 
 //go:noescape
-func dealRow8s(dst *float32, src unsafe.Pointer, npanels, stride int)
+func dealRow8s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
 
 //go:noescape
-func dealRow16s(dst *float32, src unsafe.Pointer, npanels, stride int)
+func dealRow16s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
 
 //go:noescape
-func dealRow48s(dst *float32, src unsafe.Pointer, npanels, stride int)
+func dealRow32s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
+
+//go:noescape
+func dealRow48s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
 
 var (
 	hasAVX512 = sync.OnceValue(func() bool { _, avx512 := detect(); return avx512 })
@@ -115,10 +118,11 @@ func packRows8Fast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, ld, k
 // dealRowFast copies npanels runs of w elements from src (elements of
 // elemSize bytes) to dst, stride elements apart, and reports whether it
 // did: float64 panels take w = 8 or 24 and need AVX-512, float32 panels
-// of float32 elements take w = 8, 16 or 48 and need AVX2; anything else
-// is left to the caller. The caller has checked that the npanels·w source
+// of float32 elements take w = 8, 16, 32 or 48 and need AVX2; anything else
+// is left to the caller. The float32 routines also prefetch the source run
+// pf bytes further on. The caller has checked that the npanels·w source
 // elements lie inside the operand.
-func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npanels, stride int) bool {
+func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npanels, stride, pf int) bool {
 	if npanels == 0 || len(dst) < (npanels-1)*stride+w {
 		return false
 	}
@@ -129,11 +133,13 @@ func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npan
 		}
 		switch w {
 		case 8:
-			dealRow8s((*float32)(d), src, npanels, stride)
+			dealRow8s((*float32)(d), src, npanels, stride, pf)
 		case 16:
-			dealRow16s((*float32)(d), src, npanels, stride)
+			dealRow16s((*float32)(d), src, npanels, stride, pf)
+		case 32:
+			dealRow32s((*float32)(d), src, npanels, stride, pf)
 		case 48:
-			dealRow48s((*float32)(d), src, npanels, stride)
+			dealRow48s((*float32)(d), src, npanels, stride, pf)
 		default:
 			return false
 		}

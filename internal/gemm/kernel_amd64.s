@@ -2802,19 +2802,23 @@ packRows8s_done:
 	VZEROUPPER
 	RET
 
-// func dealRow8s(dst *float32, src unsafe.Pointer, npanels, stride int)
-TEXT ·dealRow8s(SB), NOSPLIT, $0-32
+// func dealRow8s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
+TEXT ·dealRow8s(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ npanels+16(FP), CX
 	MOVQ stride+24(FP), DX
+	MOVQ pf+32(FP), R9
+	ADDQ SI, R9
 	SHLQ $2, DX
 	TESTQ CX, CX
 	JEQ dealRow8s_done
 dealRow8s_loop:
+	PREFETCHT0 0(R9)
 	VMOVUPS 0(SI), Y0
 	VMOVUPS Y0, 0(DI)
 	ADDQ $32, SI
+	ADDQ $32, R9
 	ADDQ DX, DI
 	DECQ CX
 	JNE dealRow8s_loop
@@ -2822,21 +2826,25 @@ dealRow8s_done:
 	VZEROUPPER
 	RET
 
-// func dealRow16s(dst *float32, src unsafe.Pointer, npanels, stride int)
-TEXT ·dealRow16s(SB), NOSPLIT, $0-32
+// func dealRow16s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
+TEXT ·dealRow16s(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ npanels+16(FP), CX
 	MOVQ stride+24(FP), DX
+	MOVQ pf+32(FP), R9
+	ADDQ SI, R9
 	SHLQ $2, DX
 	TESTQ CX, CX
 	JEQ dealRow16s_done
 dealRow16s_loop:
+	PREFETCHT0 0(R9)
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	VMOVUPS Y0, 0(DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ $64, SI
+	ADDQ $64, R9
 	ADDQ DX, DI
 	DECQ CX
 	JNE dealRow16s_loop
@@ -2844,16 +2852,52 @@ dealRow16s_done:
 	VZEROUPPER
 	RET
 
-// func dealRow48s(dst *float32, src unsafe.Pointer, npanels, stride int)
-TEXT ·dealRow48s(SB), NOSPLIT, $0-32
+// func dealRow32s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
+TEXT ·dealRow32s(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ npanels+16(FP), CX
 	MOVQ stride+24(FP), DX
+	MOVQ pf+32(FP), R9
+	ADDQ SI, R9
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JEQ dealRow32s_done
+dealRow32s_loop:
+	PREFETCHT0 0(R9)
+	PREFETCHT0 64(R9)
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, R9
+	ADDQ DX, DI
+	DECQ CX
+	JNE dealRow32s_loop
+dealRow32s_done:
+	VZEROUPPER
+	RET
+
+// func dealRow48s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
+TEXT ·dealRow48s(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ npanels+16(FP), CX
+	MOVQ stride+24(FP), DX
+	MOVQ pf+32(FP), R9
+	ADDQ SI, R9
 	SHLQ $2, DX
 	TESTQ CX, CX
 	JEQ dealRow48s_done
 dealRow48s_loop:
+	PREFETCHT0 0(R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	VMOVUPS 64(SI), Y2
@@ -2867,6 +2911,7 @@ dealRow48s_loop:
 	VMOVUPS Y4, 128(DI)
 	VMOVUPS Y5, 160(DI)
 	ADDQ $192, SI
+	ADDQ $192, R9
 	ADDQ DX, DI
 	DECQ CX
 	JNE dealRow48s_loop

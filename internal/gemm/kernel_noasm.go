@@ -17,6 +17,6 @@ func packRows8Fast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, ld, k
 
 // dealRowFast is the assembly fast path of packA and packB; there is none
 // here.
-func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npanels, stride int) bool {
+func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npanels, stride, pf int) bool {
 	return false
 }

@@ -193,10 +193,10 @@ func TestSgemmConcurrent(t *testing.T) {
 	for i := range bs {
 		bs[i] = randSlice[float32](rnd, k*n)
 		want[i] = make([]float32, m*n)
-		serial(kernel32(), chooseBlocking(kernel32(), m, n, k), new(buffers[float32]), matrix[float32]{data: a, ld: k}, matrix[float32]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
+		serial(kernel32(), chooseBlocking(kernel32(), false), new(buffers[float32]), matrix[float32]{data: a, ld: k}, matrix[float32]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
 	}
 	b64 := randSlice[float64](rnd, k*n)
-	serial(kernel(), chooseBlocking(kernel(), m, n, k), new(buffers[float64]), matrix[float64]{data: a64, ld: k}, matrix[float64]{data: b64, ld: n}, k, 1, 0, want64, n, 0, m, 0, n)
+	serial(kernel(), chooseBlocking(kernel(), false), new(buffers[float64]), matrix[float64]{data: a64, ld: k}, matrix[float64]{data: b64, ld: n}, k, 1, 0, want64, n, 0, m, 0, n)
 	got := make([][]float32, callers)
 	got64 := make([][]float64, callers)
 	done := make(chan int)
