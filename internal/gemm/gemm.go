@@ -162,18 +162,25 @@ func gemmWith[TA, TB, E Float](mk microKernel[E], tA, tB bool, m, n, k int, alph
 		return
 	}
 	g := getCall[TA, TB, E]()
+	packed := g.packed
 	*g = call[TA, TB, E]{
 		mk: mk, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: matrix[TA]{data: a, ld: lda, trans: tA},
 		b: matrix[TB]{data: b, ld: ldb, trans: tB},
-		c: c, ldc: ldc,
+		c: c, ldc: ldc, packed: packed,
 	}
-	g.plan()
 	g.blk = chooseBlocking(mk, tA)
+	g.plan()
 	if g.parts == 1 {
 		g.runPart(0)
 	} else {
-		ensureWorkers(g.parts - 1)
+		if g.shared {
+			g.prepareShared()
+		}
+		// Every piece queued has a worker to run it, even while the
+		// workers are busy with other calls' pieces, so that the pieces of
+		// a call reach its barriers.
+		ensureWorkers(int(outstanding.Add(int64(g.parts - 1))))
 		g.wg.Add(g.parts - 1)
 		for i := 1; i < g.parts; i++ {
 			work <- workItem{r: g, part: i}
@@ -213,6 +220,12 @@ type call[TA, TB, E Float] struct {
 	parts       int
 	splitM      bool
 	blk         blocking
+	// With shared set, the pieces pack the operand that is not split
+	// together, each a share of every block, into one of two buffers
+	// that they all then read (see sharedRows and sharedCols).
+	shared bool
+	bar    barrier
+	packed [2][]E
 }
 
 // blocking holds the cache block sizes of one product. A piece of C with
@@ -243,9 +256,13 @@ func chooseBlocking[E Float](mk microKernel[E], tA bool) blocking {
 	}
 }
 
-// plan chooses how many pieces C is cut into and along which side. Each
-// piece packs all of the operand that is not split, so the rows of C are
+// plan chooses how many pieces C is cut into and along which side. The
+// operand that is not split is needed by every piece, so the rows of C are
 // split when op(B) (k×n) is the smaller operand, the columns otherwise.
+// The pieces pack the unsplit operand together (shared) when they cut C
+// into row blocks of more than blk.thin rows (op(B) shared, block by
+// block) or into column blocks of a C of at most blk.thin rows (op(A)
+// shared); otherwise each piece packs what it needs of it itself.
 func (g *call[TA, TB, E]) plan() {
 	g.parts = 1
 	if float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
@@ -262,9 +279,30 @@ func (g *call[TA, TB, E]) plan() {
 	}
 	if g.splitM {
 		g.parts = max(1, min(p, mt))
+		g.shared = g.parts > 1 && mt/g.parts*g.mk.mr > g.blk.thin
 	} else {
 		g.parts = max(1, min(p, nt))
+		g.shared = g.parts > 1 && g.m <= g.blk.thin
 	}
+	g.shared = g.shared && !testNoShare
+}
+
+// testNoShare, when set, makes every piece pack its own operands (for
+// benchmarks).
+var testNoShare bool
+
+// prepareShared sizes the two shared packing buffers for the largest
+// block, before the pieces start.
+func (g *call[TA, TB, E]) prepareShared() {
+	mk, kc := g.mk, min(g.blk.kc, g.k)
+	n := (g.m + mk.mr - 1) / mk.mr * mk.mr * kc // all rows of op(A)
+	if g.splitM {
+		n = (min(g.blk.nc, g.n) + mk.step - 1) / mk.step * mk.step * kc // a kc×nc block of op(B)
+	}
+	for i := range g.packed {
+		g.packed[i] = grow(&g.packed[i], n)
+	}
+	g.bar.init(g.parts)
 }
 
 // chunk returns the i-th of parts contiguous ranges splitting [0, n), each
@@ -283,7 +321,17 @@ func (g *call[TA, TB, E]) runPart(i int) {
 			j0, j1 = chunk(g.n, g.parts, i, g.mk.nr)
 		}
 	}
-	if i0 < i1 && j0 < j1 {
+	switch {
+	case g.shared:
+		// Every piece takes part in every block's packing and barrier.
+		buf := getBuffers[E]()
+		if g.splitM {
+			g.sharedRows(buf, i, i0, i1)
+		} else {
+			g.sharedCols(buf, i, j0, j1)
+		}
+		bufPools[isF32[E]()].Put(buf)
+	case i0 < i1 && j0 < j1:
 		buf := getBuffers[E]()
 		serial(g.mk, g.blk, buf, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
 		bufPools[isF32[E]()].Put(buf)
@@ -291,6 +339,110 @@ func (g *call[TA, TB, E]) runPart(i int) {
 	if i > 0 {
 		g.wg.Done()
 	}
+}
+
+// sharedRows is serial for piece part, rows [i0, i1) of C, when the pieces
+// share op(B): piece part packs its share of the panels of each kc×nc
+// block of op(B) into g.packed[t%2] (t counts the blocks), and all of them
+// wait at the barrier before computing their rows from the whole block.
+// A piece reaches block t+2, which overwrites the buffer of block t, only
+// after the barrier of block t+1, which every piece passes after it has
+// finished block t; so one barrier per block suffices. The arithmetic is
+// serial's, so the result is the same bit for bit.
+func (g *call[TA, TB, E]) sharedRows(buf *buffers[E], part, i0, i1 int) {
+	mk, blk := g.mk, g.blk
+	mr := mk.mr
+	tile := buf.tileFor(mr * mk.nr)
+	t := 0
+	for jc := 0; jc < g.n; jc += blk.nc {
+		nc := min(blk.nc, g.n-jc)
+		ncPad := (nc + mk.step - 1) / mk.step * mk.step
+		for pc := 0; pc < g.k; pc += blk.kc {
+			kc := min(blk.kc, g.k-pc)
+			bp := g.packed[t%2][:ncPad*kc]
+			t++
+			// Panels start nr columns apart, so a share that starts at a
+			// multiple of nr is whole panels; the last share holds the
+			// narrow panel, if any.
+			if p0, p1 := chunk(nc, g.parts, part, mk.nr); p0 < p1 {
+				packB(bp[p0*kc:], g.b, pc, kc, jc+p0, p1-p0, &mk)
+			}
+			g.bar.wait()
+			bt, useBeta := g.beta, g.beta != 0
+			if pc > 0 {
+				bt, useBeta = 1, true
+			}
+			for ic := i0; ic < i1; ic += blk.mc {
+				mc := min(blk.mc, i1-ic)
+				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
+				packA(ap, g.a, ic, mc, pc, kc, mr)
+				macro(mk, kc, ap, bp, g.c, g.ldc, ic, mc, jc, nc, g.alpha, bt, useBeta, tile)
+			}
+		}
+	}
+}
+
+// sharedCols is serialThin for piece part, columns [j0, j1) of a C of at
+// most blk.thin rows, when the pieces share op(A): for each kc block,
+// piece part packs its share of the mr-row panels of all of op(A) into
+// g.packed[t%2], and after the barrier computes its columns from them, as
+// in sharedRows.
+func (g *call[TA, TB, E]) sharedCols(buf *buffers[E], part, j0, j1 int) {
+	mk, blk := g.mk, g.blk
+	mr := mk.mr
+	tile := buf.tileFor(mr * mk.nr)
+	mPad := (g.m + mr - 1) / mr * mr
+	t := 0
+	for pc := 0; pc < g.k; pc += blk.kc {
+		kc := min(blk.kc, g.k-pc)
+		ap := g.packed[t%2][:mPad*kc]
+		t++
+		if r0, r1 := chunk(g.m, g.parts, part, mr); r0 < r1 {
+			packA(ap[r0*kc:], g.a, r0, r1-r0, pc, kc, mr)
+		}
+		g.bar.wait()
+		bt, useBeta := g.beta, g.beta != 0
+		if pc > 0 {
+			bt, useBeta = 1, true
+		}
+		for jc := j0; jc < j1; jc += blk.ncThin {
+			nc := min(blk.ncThin, j1-jc)
+			ncPad := (nc + mk.step - 1) / mk.step * mk.step
+			bp := buf.bFor(ncPad * kc)
+			packB(bp, g.b, pc, kc, jc, nc, &mk)
+			macro(mk, kc, ap, bp, g.c, g.ldc, 0, g.m, jc, nc, g.alpha, bt, useBeta, tile)
+		}
+	}
+}
+
+// barrier holds n goroutines until all of them have called wait; it can
+// be used again at once.
+type barrier struct {
+	mu       sync.Mutex
+	cond     sync.Cond
+	n, count int
+	gen      uint64
+}
+
+func (b *barrier) init(n int) {
+	b.n, b.count = n, 0
+	b.cond.L = &b.mu
+}
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	gen := b.gen
+	b.count++
+	if b.count == b.n {
+		b.count = 0
+		b.gen++
+		b.cond.Broadcast()
+	} else {
+		for gen == b.gen {
+			b.cond.Wait()
+		}
+	}
+	b.mu.Unlock()
 }
 
 // serial computes rows [i0, i1) and columns [j0, j1) of C on the calling
@@ -410,8 +562,11 @@ func (bf *buffers[E]) aFor(n int) []E    { return grow(&bf.a, n) }
 func (bf *buffers[E]) bFor(n int) []E    { return grow(&bf.b, n) }
 func (bf *buffers[E]) tileFor(n int) []E { return grow(&bf.tile, n) }
 
-// The worker pool: goroutines started on first need, one fewer than the
-// largest number of pieces asked for, that live for the process.
+// The worker pool: goroutines started on first need, as many as the
+// largest number of pieces queued or running at once (outstanding), that
+// live for the process. Since a piece may wait at its call's barrier for
+// the call's other pieces, there must be a worker for every piece that is
+// queued: one busy with another call must not hold it back.
 type runner interface{ runPart(i int) }
 
 type workItem struct {
@@ -420,9 +575,10 @@ type workItem struct {
 }
 
 var (
-	work      = make(chan workItem, maxParts)
-	workersMu sync.Mutex
-	nWorkers  atomic.Int64
+	work        = make(chan workItem, maxParts)
+	workersMu   sync.Mutex
+	nWorkers    atomic.Int64
+	outstanding atomic.Int64 // pieces queued or running on workers
 )
 
 func ensureWorkers(n int) {
@@ -435,6 +591,7 @@ func ensureWorkers(n int) {
 		go func() {
 			for w := range work {
 				w.r.runPart(w.part)
+				outstanding.Add(-1)
 			}
 		}()
 		nWorkers.Add(1)
@@ -464,6 +621,7 @@ func getCall[TA, TB, E Float]() *call[TA, TB, E] {
 }
 
 func putCall[TA, TB, E Float](g *call[TA, TB, E]) {
+	// The shared packing buffers stay with the call for the next product.
 	g.a.data, g.b.data, g.c = nil, nil, nil
 	callPool[TA, TB, E]().Put(g)
 }
