@@ -13,7 +13,8 @@
 // vector. No copy of A or B is made: the only transient memory is the
 // packing buffers, whose size does not depend on m, n or k. Products of at
 // least 64³ multiply–adds are split over GOMAXPROCS persistent workers by
-// rows or columns of C.
+// rows or columns of C; the workers pack the operand that is not split
+// together, a share each, into blocks that they all read.
 package gemm
 
 import (
@@ -537,8 +538,9 @@ func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, n
 }
 
 // buffers holds one goroutine's packing buffers of elements E; they grow
-// to at most mcTarget·kcBlock and kcBlock·ncTarget elements (plus rounding
-// to the micro-tile), whatever the size of the product.
+// to at most mc·kc and kc·nc elements of the blocking in use (plus
+// rounding to the micro-tile; 4–8 MiB of B), whatever the size of the
+// product. A call's shared blocks (call.packed) are two of kc·nc.
 type buffers[E Float] struct{ a, b, tile []E }
 
 // bufPools holds the float64 buffers at 0 and the float32 ones at 1.
