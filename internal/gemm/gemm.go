@@ -362,10 +362,11 @@ func (g *call[TA, TB, E]) sharedRows(buf *buffers[E], part, i0, i1 int) {
 			kc := min(blk.kc, g.k-pc)
 			bp := g.packed[t%2][:ncPad*kc]
 			t++
-			// Panels start nr columns apart, so a share that starts at a
-			// multiple of nr is whole panels; the last share holds the
-			// narrow panel, if any.
-			if p0, p1 := chunk(nc, g.parts, part, mk.nr); p0 < p1 {
+			// Panels start nr columns apart up to the tail, so a share cut
+			// at multiples of nr, moved to the start of the tail where it
+			// would cut it, is whole panels laid out as in the whole block.
+			p0, p1 := chunk(nc, g.parts, part, mk.nr)
+			if p0, p1 = mk.panelStart(nc, p0), mk.panelStart(nc, p1); p0 < p1 {
 				packB(bp[p0*kc:], g.b, pc, kc, jc+p0, p1-p0, &mk)
 			}
 			g.bar.wait()
@@ -509,9 +510,9 @@ func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E
 // cut by the edge of C go through tile and are merged here.
 func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta bool, tile []E) {
 	mr, nr := mk.mr, mk.nr
-	for jr := 0; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
-		w, fn := mk.width(cols)
+	for jr := 0; jr < nc; {
+		w, fn := mk.panel(nc, jr)
+		cols := min(w, nc-jr)
 		bpan := bp[jr*kc : jr*kc+w*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
@@ -534,6 +535,7 @@ func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, n
 				}
 			}
 		}
+		jr += w
 	}
 }
 

@@ -27,13 +27,18 @@ func BenchmarkMicroKernel(b *testing.B) {
 }
 
 // BenchmarkSgemmMicroKernel is BenchmarkMicroKernel for the float32
-// micro-kernels.
+// micro-kernels and each of their narrower variants (width=nr is the main
+// kernel).
 func BenchmarkSgemmMicroKernel(b *testing.B) {
 	for _, mk := range kernels32() {
-		for _, kc := range []int{64, 256, 512} {
-			b.Run(fmt.Sprintf("kernel=%s/kc=%d", mk.name, kc), func(b *testing.B) {
-				benchMicroKernel(b, mk, kc)
-			})
+		for v := len(mk.fns) - 1; v >= 0; v-- {
+			vk := mk
+			vk.nr, vk.fns = (v+1)*mk.step, mk.fns[v:v+1]
+			for _, kc := range []int{64, 256, 512} {
+				b.Run(fmt.Sprintf("kernel=%s/width=%d/kc=%d", mk.name, vk.nr, kc), func(b *testing.B) {
+					benchMicroKernel(b, vk, kc)
+				})
+			}
 		}
 	}
 }

@@ -82,20 +82,15 @@ func packA[T, E Float](dst []E, a matrix[T], i0, mc, p0, kc, mr int) {
 }
 
 // packB writes rows [p0, p0+kc) and columns [j0, j0+nc) of op(B) into dst
-// as micro-panels of nr columns, each stored row by row
-// (dst[jp·kc + p·nr + j] for the panel starting at column jp); the last
-// panel is only as wide as mk.width gives for the columns left, and its
-// columns past nc are zero.
+// as micro-panels laid out as mk.panel says (nr columns, then one or two
+// narrower tail panels), each stored row by row (dst[jp·kc + p·w + j] for
+// the panel of width w starting at column jp); columns past nc are zero.
 func packB[T, E Float](dst []E, b matrix[T], p0, kc, j0, nc int, mk *microKernel[E]) {
 	nr := mk.nr
 	if !b.trans {
 		// Row p of op(B) is contiguous: read it once from end to end (a
 		// long run the prefetchers stream) and deal it out to the panels.
-		full := nc / nr * nr // columns in full-width panels
-		w := 0               // width of the last, narrower panel
-		if full < nc {
-			w, _ = mk.width(nc - full)
-		}
+		full := mk.tail(nc) // columns in full-width panels
 		pf := prefetchRows * b.ld * int(unsafe.Sizeof(b.data[0]))
 		for p := 0; p < kc; p++ {
 			off := (p0+p)*b.ld + j0
@@ -110,22 +105,25 @@ func packB[T, E Float](dst []E, b matrix[T], p0, kc, j0, nc int, mk *microKernel
 					}
 				}
 			}
-			if full < nc {
-				d := dst[full*kc+p*w : full*kc+(p+1)*w]
-				// A last panel as wide as its columns is one more run.
-				if nc-full < w || !dealRowFast(d, unsafe.Pointer(&row[full]), unsafe.Sizeof(row[0]), w, 1, w, pf) {
-					for j, v := range row[full:] {
+			for jp := full; jp < nc; {
+				w, _ := mk.panel(nc, jp)
+				cols := min(w, nc-jp)
+				d := dst[jp*kc+p*w : jp*kc+(p+1)*w]
+				// A panel as wide as its columns is one more run.
+				if cols < w || !dealRowFast(d, unsafe.Pointer(&row[jp]), unsafe.Sizeof(row[0]), w, 1, w, pf) {
+					for j, v := range row[jp : jp+cols] {
 						d[j] = E(v)
 					}
-					clear(d[nc-full:])
+					clear(d[cols:])
 				}
+				jp += w
 			}
 		}
 		return
 	}
-	for jp := 0; jp < nc; jp += nr {
-		cols := min(nr, nc-jp)
-		w, _ := mk.width(cols)
+	for jp := 0; jp < nc; {
+		w, _ := mk.panel(nc, jp)
+		cols := min(w, nc-jp)
 		panel := dst[jp*kc : jp*kc+w*kc]
 		// Column j of op(B) is contiguous: transpose 8 of them at a time
 		// where the assembly can, scatter the rest down the panel.
@@ -150,6 +148,7 @@ func packB[T, E Float](dst []E, b matrix[T], p0, kc, j0, nc int, mk *microKernel
 				clear(panel[p*w+cols : (p+1)*w])
 			}
 		}
+		jp += w
 	}
 }
 

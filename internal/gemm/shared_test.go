@@ -131,3 +131,40 @@ func TestSharedPackingConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestPanelLayout checks the cut of a block of B into panels for every
+// kernel and block width up to 400: the panels tile [0, nc) in order, each
+// a multiple of step no wider than nr with its own kernel variant, only
+// the last padded (by less than a step), no panel of one step after a
+// full panel where the kernel has a wider variant, and panelStart maps
+// every multiple of nr to a panel start.
+func TestPanelLayout(t *testing.T) {
+	check := func(name string, nr, step, nfns int, panel func(nc, j int) int, start func(nc, j int) int) {
+		for nc := 1; nc <= 400; nc++ {
+			starts := map[int]bool{}
+			var widths []int
+			j := 0
+			for j < nc {
+				starts[j] = true
+				w := panel(nc, j)
+				require.True(t, w > 0 && w <= nr && w%step == 0, "%s nc=%d j=%d: width %d", name, nc, j, w)
+				widths = append(widths, w)
+				j += w
+			}
+			require.Less(t, j-nc, step, "%s nc=%d: padding", name, nc)
+			if n := len(widths); nfns >= 3 && n >= 2 && widths[n-2] == nr {
+				assert.Greater(t, widths[n-1], step, "%s nc=%d: a one-step tail after a full panel", name, nc)
+			}
+			for b := 0; b <= nc; b += nr {
+				s := start(nc, b)
+				assert.True(t, s == nc || starts[s], "%s nc=%d: panelStart(%d) = %d", name, nc, b, s)
+			}
+		}
+	}
+	for _, mk := range kernels() {
+		check("float64/"+mk.name, mk.nr, mk.step, len(mk.fns), func(nc, j int) int { w, _ := mk.panel(nc, j); return w }, mk.panelStart)
+	}
+	for _, mk := range kernels32() {
+		check("float32/"+mk.name, mk.nr, mk.step, len(mk.fns), func(nc, j int) int { w, _ := mk.panel(nc, j); return w }, mk.panelStart)
+	}
+}
