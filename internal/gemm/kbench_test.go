@@ -7,21 +7,18 @@ import (
 )
 
 // BenchmarkMicroKernel times one micro-kernel call on panels resident in
-// L1, the ceiling for the whole product.
+// L1, the ceiling for the whole product; width=nr is the main kernel, the
+// others its narrower variants.
 func BenchmarkMicroKernel(b *testing.B) {
 	for _, mk := range kernels() {
-		for _, kc := range []int{64, 192, 256} {
-			b.Run(fmt.Sprintf("kernel=%s/kc=%d", mk.name, kc), func(b *testing.B) {
-				ap := make([]float64, mk.mr*kc)
-				bp := make([]float64, mk.nr*kc)
-				c := make([]float64, mk.mr*mk.nr)
-				cpu0 := cpuSeconds()
-				for b.Loop() {
-					mk.fns[len(mk.fns)-1](kc, ap, bp, c, mk.nr, 1, 1, true)
-				}
-				b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
-				b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+		for v := len(mk.fns) - 1; v >= 0; v-- {
+			vk := mk
+			vk.nr, vk.fns = (v+1)*mk.step, mk.fns[v:v+1]
+			for _, kc := range []int{64, 192, 256} {
+				b.Run(fmt.Sprintf("kernel=%s/width=%d/kc=%d", mk.name, vk.nr, kc), func(b *testing.B) {
+					benchMicroKernel(b, vk, kc)
+				})
+			}
 		}
 	}
 }

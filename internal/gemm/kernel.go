@@ -29,7 +29,9 @@ type kernelFunc[E Float] func(kc int, a, b, c []E, ldc int, alpha, beta E, useBe
 // panels of nr−step and step+rest columns: the narrowest variant keeps
 // too few accumulators to hide the FMA latency (8×16 float32 runs at 79
 // GFLOP/s against 110 for 8×32 and 111 for 8×48, BenchmarkSgemmMicroKernel,
-// kc = 512, one core), so ℓ = 64 runs as 32 + 32 rather than 48 + 16, and
+// kc = 512; 8×8 float64 at 40 against 56 for 8×16 and 8×24,
+// BenchmarkMicroKernel, kc = 192; one core, best of 3, GFLOP per
+// CPU-second), so ℓ = 64 runs as 32 + 32 rather than 48 + 16, and
 // float64 n = 128 as 4·24 + 16 + 16 rather than 5·24 + 8. Kernels with
 // fewer than three variants keep the plain tail.
 func (mk *microKernel[E]) tail(nc int) int {
