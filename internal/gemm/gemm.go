@@ -116,7 +116,9 @@ func Gemm[TA, TB Float](tA, tB bool, m, n, k int, alpha float64, a []TA, lda int
 // is m×k (A stored m×k with stride lda, or k×m if tA), op(B) is k×n (B
 // stored k×n with stride ldb, or n×k if tB), C is m×n with stride ldc;
 // beta = 0 does not read C, alpha = 0 or k = 0 does not read A or B, and C
-// must not overlap A or B.
+// must not overlap A or B. Sgemm panics if a dimension is negative, a
+// stride is smaller than the row length it holds (or 1) or a slice is too
+// short.
 //
 // The products and sums are float32 and accumulate in float32, so each
 // element of C is within γ_{k+2}·(|alpha|·|op(A)|·|op(B)| + |beta|·|C|) of
