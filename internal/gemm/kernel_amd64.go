@@ -201,13 +201,6 @@ func detect() (avx2FMA, avx512 bool) {
 	return avx2FMA, avx512
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // wrap adapts an assembly kernel to the slice-based kernelFunc.
 func wrap[E Float](f func(kc int, a, b, c *E, ldc int, alpha, beta E, useBeta int)) kernelFunc[E] {
 	return func(kc int, a, b, c []E, ldc int, alpha, beta E, useBeta bool) {
