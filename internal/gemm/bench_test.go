@@ -71,6 +71,30 @@ func BenchmarkGemm32(b *testing.B) {
 	}
 }
 
+// BenchmarkSgemm times Sgemm with every float32 micro-kernel this CPU can
+// run (the Go one only on the products of at most 2³⁰ multiply–adds); the
+// first kernel listed is the one Sgemm uses.
+func BenchmarkSgemm(b *testing.B) {
+	for _, mk := range kernels32() {
+		for _, s := range benchShapes {
+			if mk.name == "go" && s.m*s.n*s.k > 1<<30 {
+				continue
+			}
+			b.Run("kernel="+mk.name+"/"+benchName(s.m, s.n, s.k, s.tA, s.tB), func(b *testing.B) {
+				rnd := rand.New(rand.NewPCG(1, 1))
+				a, lda := operand[float32](rnd, s.m, s.k, s.tA, 0)
+				bb, ldb := operand[float32](rnd, s.k, s.n, s.tB, 0)
+				c := make([]float32, s.m*s.n)
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					gemmWith(mk, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
+	}
+}
+
 // BenchmarkDgemmKernel times every micro-kernel this CPU can run.
 func BenchmarkDgemmKernel(b *testing.B) {
 	for _, mk := range kernels() {

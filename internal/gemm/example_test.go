@@ -39,3 +39,24 @@ func ExampleGemm() {
 	fmt.Println(c)
 	// Output: [12 16 16 20]
 }
+
+func ExampleSgemm() {
+	// C = Xᵀ·W − C in float32, X 3×2, W 3×2, C 2×2.
+	x := []float32{
+		1, 2,
+		3, 4,
+		5, 6,
+	}
+	w := []float32{
+		1, 0,
+		0, 1,
+		1, 1,
+	}
+	c := []float32{
+		1, 1,
+		1, 1,
+	}
+	gemm.Sgemm(true, false, 2, 2, 3, 1, x, 2, w, 2, -1, c, 2)
+	fmt.Println(c)
+	// Output: [5 7 7 9]
+}

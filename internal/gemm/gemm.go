@@ -6,11 +6,15 @@
 // and op(A) mc×kc at a time into contiguous micro-panels, and a
 // register-blocked micro-kernel (AVX-512 or AVX2+FMA assembly on amd64,
 // chosen at run time from CPUID; portable Go elsewhere or with the noasm
-// build tag) computes one mr×nr tile of C per call. A and B may be float32;
-// they are converted to float64 inside the packing, so the only transient
-// memory is the packing buffers, whose size does not depend on m, n or k.
-// Products of at least 64³ multiply–adds are split over GOMAXPROCS
-// persistent workers by rows or columns of C.
+// build tag) computes one mr×nr tile of C per call. Dgemm computes in
+// float64, and so does Gemm, whose A and B may be float32 (they are
+// converted to float64 inside the packing); Sgemm computes in float32 from
+// float32 panels, with its own micro-kernels of twice as many elements per
+// vector. No copy of A or B is made: the only transient memory is the
+// packing buffers, whose size does not depend on m, n or k. Products of at
+// least 64³ multiply–adds are split over GOMAXPROCS persistent workers by
+// rows or columns of C; the workers pack the operand that is not split
+// together, a share each, into blocks that they all read.
 package gemm
 
 import (
@@ -50,6 +54,24 @@ const (
 	ncThinTarget = 96
 )
 
+// The float32 product's blocks, in elements. kc is twice kcBlock, so that
+// a packed row of a row-major A is again a 4 KiB run and the kc×nc block of
+// B is again 8 MiB; mc is larger for a transposed A, whose packing reads
+// mc contiguous elements of each row of the stored A, so that they are a
+// 768-byte run rather than 384 bytes; the thin path's B blocks are 192
+// columns wide for the same reason. BenchmarkSgemmBlocking, GOMAXPROCS=1,
+// best of 3, GFLOP per CPU-second, kc×mc×ncThin = 512×96×192 / 1024×96×192
+// / 1024×192×192: Y = A·Ω 90 / 100 / 99, AᵀQ 84 / 79 / 85, QᵀA 88 / 85 /
+// 87, 4096×1024·1024×64 82 / 87 / 82, 1024³ 106 / 105 / 106, Gram
+// (4096×1024)ᵀ·4096×1024 100 / 96 / 98, Yᵀ·Xᵀ 92 / 96 / 96; ncThin = 96
+// instead of 192 gave QᵀA 80.
+const (
+	kcBlock32       = 1024
+	mcTarget32      = 96
+	mcTransTarget32 = 192
+	ncThinTarget32  = 192
+)
+
 // smallWork is the number of multiply–adds below which a product runs on
 // the calling goroutine alone.
 const smallWork = 64 * 64 * 64
@@ -57,10 +79,14 @@ const smallWork = 64 * 64 * 64
 // maxParts bounds how many pieces a product is split into.
 const maxParts = 64
 
-var kernel = sync.OnceValue(func() microKernel { return kernels()[0] })
+var (
+	kernel   = sync.OnceValue(func() microKernel[float64] { return kernels()[0] })
+	kernel32 = sync.OnceValue(func() microKernel[float32] { return kernels32()[0] })
+)
 
-// Kernel returns the name of the micro-kernel in use: "avx512", "avx2" or
-// "go".
+// Kernel returns the name of the micro-kernels in use: "avx512", "avx2" or
+// "go" (the float64 and float32 ones are chosen from the same CPU
+// features).
 func Kernel() string { return kernel().name }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float64
@@ -85,6 +111,27 @@ func Gemm[TA, TB Float](tA, tB bool, m, n, k int, alpha float64, a []TA, lda int
 	gemmWith(kernel(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32
+// matrices, with the arguments, aliasing rules and panics of Dgemm: op(A)
+// is m×k (A stored m×k with stride lda, or k×m if tA), op(B) is k×n (B
+// stored k×n with stride ldb, or n×k if tB), C is m×n with stride ldc;
+// beta = 0 does not read C, alpha = 0 or k = 0 does not read A or B, and C
+// must not overlap A or B. Sgemm panics if a dimension is negative, a
+// stride is smaller than the row length it holds (or 1) or a slice is too
+// short.
+//
+// The products and sums are float32 and accumulate in float32, so each
+// element of C is within γ_{k+2}·(|alpha|·|op(A)|·|op(B)| + |beta|·|C|) of
+// the exact result, γ_n = n·u/(1−n·u) with u = 2⁻²⁴ (Higham, Accuracy and
+// Stability of Numerical Algorithms, §3.5): about 2²⁹ times the bound of
+// Dgemm. Use Gemm for float32 operands with a float64 product.
+//
+// Cost: 2·m·n·k flops, at twice the vector width of Dgemm, and one copy of
+// each operand per pass of packing.
+func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmWith(kernel32(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 func checkOperand(name string, rows, cols, ld, length int) {
 	if ld < max(1, cols) {
 		panic(fmt.Sprintf("gemm: bad ld%s %d for %d columns", name, ld, cols))
@@ -94,7 +141,8 @@ func checkOperand(name string, rows, cols, ld, length int) {
 	}
 }
 
-func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha float64, a []TA, lda int, b []TB, ldb int, beta float64, c []float64, ldc int) {
+// gemmWith is the product with micro-kernel mk, computed in E.
+func gemmWith[TA, TB, E Float](mk microKernel[E], tA, tB bool, m, n, k int, alpha E, a []TA, lda int, b []TB, ldb int, beta E, c []E, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -116,19 +164,26 @@ func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha floa
 		scale(m, n, beta, c, ldc)
 		return
 	}
-	g := getCall[TA, TB]()
-	*g = call[TA, TB]{
+	g := getCall[TA, TB, E]()
+	packed := g.packed
+	*g = call[TA, TB, E]{
 		mk: mk, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: matrix[TA]{data: a, ld: lda, trans: tA},
 		b: matrix[TB]{data: b, ld: ldb, trans: tB},
-		c: c, ldc: ldc,
+		c: c, ldc: ldc, packed: packed,
 	}
+	g.blk = chooseBlocking(mk, tA)
 	g.plan()
-	g.blk = chooseBlocking(mk, m, n, k)
 	if g.parts == 1 {
 		g.runPart(0)
 	} else {
-		ensureWorkers(g.parts - 1)
+		if g.shared {
+			g.prepareShared()
+		}
+		// Every piece queued has a worker to run it, even while the
+		// workers are busy with other calls' pieces, so that the pieces of
+		// a call reach its barriers.
+		ensureWorkers(int(outstanding.Add(int64(g.parts - 1))))
 		g.wg.Add(g.parts - 1)
 		for i := 1; i < g.parts; i++ {
 			work <- workItem{r: g, part: i}
@@ -140,7 +195,7 @@ func gemmWith[TA, TB Float](mk microKernel, tA, tB bool, m, n, k int, alpha floa
 }
 
 // scale sets C = beta·C, writing zeros without reading C when beta is 0.
-func scale(m, n int, beta float64, c []float64, ldc int) {
+func scale[E Float](m, n int, beta E, c []E, ldc int) {
 	for i := 0; i < m; i++ {
 		row := c[i*ldc : i*ldc+n]
 		switch beta {
@@ -156,18 +211,24 @@ func scale(m, n int, beta float64, c []float64, ldc int) {
 }
 
 // call is one product in flight, shared by the goroutines computing it.
-type call[TA, TB Float] struct {
+type call[TA, TB, E Float] struct {
 	wg          sync.WaitGroup
-	mk          microKernel
+	mk          microKernel[E]
 	m, n, k     int
-	alpha, beta float64
+	alpha, beta E
 	a           matrix[TA]
 	b           matrix[TB]
-	c           []float64
+	c           []E
 	ldc         int
 	parts       int
 	splitM      bool
 	blk         blocking
+	// With shared set, the pieces pack the operand that is not split
+	// together, each a share of every block, into one of two buffers
+	// that they all then read (see sharedRows and sharedCols).
+	shared bool
+	bar    barrier
+	packed [2][]E
 }
 
 // blocking holds the cache block sizes of one product. A piece of C with
@@ -178,23 +239,34 @@ type blocking struct{ kc, mc, nc, thin, ncThin int }
 // testBlocking, when set, overrides the block sizes (for benchmarks).
 var testBlocking *blocking
 
-func chooseBlocking(mk microKernel, m, n, k int) blocking {
+func chooseBlocking[E Float](mk microKernel[E], tA bool) blocking {
 	if testBlocking != nil {
 		return *testBlocking
 	}
+	kc, mc, ncThin := kcBlock, mcTarget, ncThinTarget
+	if isF32[E]() == 1 {
+		kc, mc, ncThin = kcBlock32, mcTarget32, ncThinTarget32
+		if tA {
+			mc = mcTransTarget32
+		}
+	}
 	return blocking{
-		kc:     kcBlock,
-		mc:     max(mk.mr, mcTarget/mk.mr*mk.mr),
+		kc:     kc,
+		mc:     max(mk.mr, mc/mk.mr*mk.mr),
 		nc:     max(mk.nr, ncTarget/mk.nr*mk.nr),
 		thin:   thinRows,
-		ncThin: max(mk.nr, ncThinTarget/mk.nr*mk.nr),
+		ncThin: max(mk.nr, ncThin/mk.nr*mk.nr),
 	}
 }
 
-// plan chooses how many pieces C is cut into and along which side. Each
-// piece packs all of the operand that is not split, so the rows of C are
+// plan chooses how many pieces C is cut into and along which side. The
+// operand that is not split is needed by every piece, so the rows of C are
 // split when op(B) (k×n) is the smaller operand, the columns otherwise.
-func (g *call[TA, TB]) plan() {
+// The pieces pack the unsplit operand together (shared) when they cut C
+// into row blocks of more than blk.thin rows (op(B) shared, block by
+// block) or into column blocks of a C of at most blk.thin rows (op(A)
+// shared); otherwise each piece packs what it needs of it itself.
+func (g *call[TA, TB, E]) plan() {
 	g.parts = 1
 	if float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
 		return
@@ -210,9 +282,30 @@ func (g *call[TA, TB]) plan() {
 	}
 	if g.splitM {
 		g.parts = max(1, min(p, mt))
+		g.shared = g.parts > 1 && mt/g.parts*g.mk.mr > g.blk.thin
 	} else {
 		g.parts = max(1, min(p, nt))
+		g.shared = g.parts > 1 && g.m <= g.blk.thin
 	}
+	g.shared = g.shared && !testNoShare
+}
+
+// testNoShare, when set, makes every piece pack its own operands (for
+// benchmarks).
+var testNoShare bool
+
+// prepareShared sizes the two shared packing buffers for the largest
+// block, before the pieces start.
+func (g *call[TA, TB, E]) prepareShared() {
+	mk, kc := g.mk, min(g.blk.kc, g.k)
+	n := (g.m + mk.mr - 1) / mk.mr * mk.mr * kc // all rows of op(A)
+	if g.splitM {
+		n = (min(g.blk.nc, g.n) + mk.step - 1) / mk.step * mk.step * kc // a kc×nc block of op(B)
+	}
+	for i := range g.packed {
+		g.packed[i] = grow(&g.packed[i], n)
+	}
+	g.bar.init(g.parts)
 }
 
 // chunk returns the i-th of parts contiguous ranges splitting [0, n), each
@@ -222,7 +315,7 @@ func chunk(n, parts, i, unit int) (lo, hi int) {
 	return min(n, units*i/parts*unit), min(n, units*(i+1)/parts*unit)
 }
 
-func (g *call[TA, TB]) runPart(i int) {
+func (g *call[TA, TB, E]) runPart(i int) {
 	i0, i1, j0, j1 := 0, g.m, 0, g.n
 	if g.parts > 1 {
 		if g.splitM {
@@ -231,19 +324,134 @@ func (g *call[TA, TB]) runPart(i int) {
 			j0, j1 = chunk(g.n, g.parts, i, g.mk.nr)
 		}
 	}
-	if i0 < i1 && j0 < j1 {
-		buf := bufPool.Get().(*buffers)
+	switch {
+	case g.shared:
+		// Every piece takes part in every block's packing and barrier.
+		buf := getBuffers[E]()
+		if g.splitM {
+			g.sharedRows(buf, i, i0, i1)
+		} else {
+			g.sharedCols(buf, i, j0, j1)
+		}
+		bufPools[isF32[E]()].Put(buf)
+	case i0 < i1 && j0 < j1:
+		buf := getBuffers[E]()
 		serial(g.mk, g.blk, buf, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
-		bufPool.Put(buf)
+		bufPools[isF32[E]()].Put(buf)
 	}
 	if i > 0 {
 		g.wg.Done()
 	}
 }
 
+// sharedRows is serial for piece part, rows [i0, i1) of C, when the pieces
+// share op(B): piece part packs its share of the panels of each kc×nc
+// block of op(B) into g.packed[t%2] (t counts the blocks), and all of them
+// wait at the barrier before computing their rows from the whole block.
+// A piece reaches block t+2, which overwrites the buffer of block t, only
+// after the barrier of block t+1, which every piece passes after it has
+// finished block t; so one barrier per block suffices. The arithmetic is
+// serial's, so the result is the same bit for bit.
+func (g *call[TA, TB, E]) sharedRows(buf *buffers[E], part, i0, i1 int) {
+	mk, blk := g.mk, g.blk
+	mr := mk.mr
+	tile := buf.tileFor(mr * mk.nr)
+	t := 0
+	for jc := 0; jc < g.n; jc += blk.nc {
+		nc := min(blk.nc, g.n-jc)
+		ncPad := (nc + mk.step - 1) / mk.step * mk.step
+		for pc := 0; pc < g.k; pc += blk.kc {
+			kc := min(blk.kc, g.k-pc)
+			bp := g.packed[t%2][:ncPad*kc]
+			t++
+			// Panels start nr columns apart up to the tail, so a share cut
+			// at multiples of nr, moved to the start of the tail where it
+			// would cut it, is whole panels laid out as in the whole block.
+			p0, p1 := chunk(nc, g.parts, part, mk.nr)
+			if p0, p1 = mk.panelStart(nc, p0), mk.panelStart(nc, p1); p0 < p1 {
+				packB(bp[p0*kc:], g.b, pc, kc, jc+p0, p1-p0, &mk)
+			}
+			g.bar.wait()
+			bt, useBeta := g.beta, g.beta != 0
+			if pc > 0 {
+				bt, useBeta = 1, true
+			}
+			for ic := i0; ic < i1; ic += blk.mc {
+				mc := min(blk.mc, i1-ic)
+				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
+				packA(ap, g.a, ic, mc, pc, kc, mr)
+				macro(mk, kc, ap, bp, g.c, g.ldc, ic, mc, jc, nc, g.alpha, bt, useBeta, tile)
+			}
+		}
+	}
+}
+
+// sharedCols is serialThin for piece part, columns [j0, j1) of a C of at
+// most blk.thin rows, when the pieces share op(A): for each kc block,
+// piece part packs its share of the mr-row panels of all of op(A) into
+// g.packed[t%2], and after the barrier computes its columns from them, as
+// in sharedRows.
+func (g *call[TA, TB, E]) sharedCols(buf *buffers[E], part, j0, j1 int) {
+	mk, blk := g.mk, g.blk
+	mr := mk.mr
+	tile := buf.tileFor(mr * mk.nr)
+	mPad := (g.m + mr - 1) / mr * mr
+	t := 0
+	for pc := 0; pc < g.k; pc += blk.kc {
+		kc := min(blk.kc, g.k-pc)
+		ap := g.packed[t%2][:mPad*kc]
+		t++
+		if r0, r1 := chunk(g.m, g.parts, part, mr); r0 < r1 {
+			packA(ap[r0*kc:], g.a, r0, r1-r0, pc, kc, mr)
+		}
+		g.bar.wait()
+		bt, useBeta := g.beta, g.beta != 0
+		if pc > 0 {
+			bt, useBeta = 1, true
+		}
+		for jc := j0; jc < j1; jc += blk.ncThin {
+			nc := min(blk.ncThin, j1-jc)
+			ncPad := (nc + mk.step - 1) / mk.step * mk.step
+			bp := buf.bFor(ncPad * kc)
+			packB(bp, g.b, pc, kc, jc, nc, &mk)
+			macro(mk, kc, ap, bp, g.c, g.ldc, 0, g.m, jc, nc, g.alpha, bt, useBeta, tile)
+		}
+	}
+}
+
+// barrier holds n goroutines until all of them have called wait; it can
+// be used again at once.
+type barrier struct {
+	mu       sync.Mutex
+	cond     sync.Cond
+	n, count int
+	gen      uint64
+}
+
+func (b *barrier) init(n int) {
+	b.n, b.count = n, 0
+	b.cond.L = &b.mu
+}
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	gen := b.gen
+	b.count++
+	if b.count == b.n {
+		b.count = 0
+		b.gen++
+		b.cond.Broadcast()
+	} else {
+		for gen == b.gen {
+			b.cond.Wait()
+		}
+	}
+	b.mu.Unlock()
+}
+
 // serial computes rows [i0, i1) and columns [j0, j1) of C on the calling
 // goroutine: the five loops around the micro-kernel.
-func serial[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[TA], b matrix[TB], k int, alpha, beta float64, c []float64, ldc, i0, i1, j0, j1 int) {
+func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
 	mr, nr := mk.mr, mk.nr
 	mcb, ncb, kcb := blk.mc, blk.nc, blk.kc
 	tile := buf.tileFor(mr * nr)
@@ -277,7 +485,7 @@ func serial[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[T
 // packed once per kc block of A, and B is packed a few panels at a time
 // just before they are used, so that the packed B stays in L2 instead of
 // making a round trip through L3.
-func serialThin[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matrix[TA], b matrix[TB], k int, alpha, beta float64, c []float64, ldc, i0, i1, j0, j1 int) {
+func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
 	mr := mk.mr
 	tile := buf.tileFor(mr * mk.nr)
 	mc := i1 - i0
@@ -302,11 +510,11 @@ func serialThin[TA, TB Float](mk microKernel, blk blocking, buf *buffers, a matr
 // macro multiplies a packed mc×kc block of A by a packed kc×nc block of B
 // into C[ic:ic+mc, jc:jc+nc], one mr×nr tile per micro-kernel call. Tiles
 // cut by the edge of C go through tile and are merged here.
-func macro(mk microKernel, kc int, ap, bp, c []float64, ldc, ic, mc, jc, nc int, alpha, beta float64, useBeta bool, tile []float64) {
+func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta bool, tile []E) {
 	mr, nr := mk.mr, mk.nr
-	for jr := 0; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
-		w, fn := mk.width(cols)
+	for jr := 0; jr < nc; {
+		w, fn := mk.panel(nc, jr)
+		cols := min(w, nc-jr)
 		bpan := bp[jr*kc : jr*kc+w*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
@@ -329,29 +537,42 @@ func macro(mk microKernel, kc int, ap, bp, c []float64, ldc, ic, mc, jc, nc int,
 				}
 			}
 		}
+		jr += w
 	}
 }
 
-// buffers holds one goroutine's packing buffers; they grow to at most
-// mcTarget·kcBlock and kcBlock·ncTarget elements (plus rounding to the
-// micro-tile), whatever the size of the product.
-type buffers struct{ a, b, tile []float64 }
+// buffers holds one goroutine's packing buffers of elements E; they grow
+// to at most mc·kc and kc·nc elements of the blocking in use (plus
+// rounding to the micro-tile; 4–8 MiB of B), whatever the size of the
+// product. A call's shared blocks (call.packed) are two of kc·nc.
+type buffers[E Float] struct{ a, b, tile []E }
 
-var bufPool = sync.Pool{New: func() any { return new(buffers) }}
+// bufPools holds the float64 buffers at 0 and the float32 ones at 1.
+var bufPools [2]sync.Pool
 
-func grow(s *[]float64, n int) []float64 {
+func getBuffers[E Float]() *buffers[E] {
+	if v := bufPools[isF32[E]()].Get(); v != nil {
+		return v.(*buffers[E])
+	}
+	return new(buffers[E])
+}
+
+func grow[E Float](s *[]E, n int) []E {
 	if cap(*s) < n {
-		*s = make([]float64, n)
+		*s = make([]E, n)
 	}
 	return (*s)[:n]
 }
 
-func (bf *buffers) aFor(n int) []float64    { return grow(&bf.a, n) }
-func (bf *buffers) bFor(n int) []float64    { return grow(&bf.b, n) }
-func (bf *buffers) tileFor(n int) []float64 { return grow(&bf.tile, n) }
+func (bf *buffers[E]) aFor(n int) []E    { return grow(&bf.a, n) }
+func (bf *buffers[E]) bFor(n int) []E    { return grow(&bf.b, n) }
+func (bf *buffers[E]) tileFor(n int) []E { return grow(&bf.tile, n) }
 
-// The worker pool: goroutines started on first need, one fewer than the
-// largest number of pieces asked for, that live for the process.
+// The worker pool: goroutines started on first need, as many as the
+// largest number of pieces queued or running at once (outstanding), that
+// live for the process. Since a piece may wait at its call's barrier for
+// the call's other pieces, there must be a worker for every piece that is
+// queued: one busy with another call must not hold it back.
 type runner interface{ runPart(i int) }
 
 type workItem struct {
@@ -360,9 +581,10 @@ type workItem struct {
 }
 
 var (
-	work      = make(chan workItem, maxParts)
-	workersMu sync.Mutex
-	nWorkers  atomic.Int64
+	work        = make(chan workItem, maxParts)
+	workersMu   sync.Mutex
+	nWorkers    atomic.Int64
+	outstanding atomic.Int64 // pieces queued or running on workers
 )
 
 func ensureWorkers(n int) {
@@ -375,14 +597,15 @@ func ensureWorkers(n int) {
 		go func() {
 			for w := range work {
 				w.r.runPart(w.part)
+				outstanding.Add(-1)
 			}
 		}()
 		nWorkers.Add(1)
 	}
 }
 
-// Pools of call values, one per pair of element types.
-var callPools [4]sync.Pool
+// Pools of call values, one per triple of element types (A, B, product).
+var callPools [8]sync.Pool
 
 func isF32[T Float]() int {
 	var z T
@@ -392,16 +615,21 @@ func isF32[T Float]() int {
 	return 0
 }
 
-func getCall[TA, TB Float]() *call[TA, TB] {
-	if v := callPools[isF32[TA]()+2*isF32[TB]()].Get(); v != nil {
-		return v.(*call[TA, TB])
-	}
-	return new(call[TA, TB])
+func callPool[TA, TB, E Float]() *sync.Pool {
+	return &callPools[isF32[TA]()+2*isF32[TB]()+4*isF32[E]()]
 }
 
-func putCall[TA, TB Float](g *call[TA, TB]) {
+func getCall[TA, TB, E Float]() *call[TA, TB, E] {
+	if v := callPool[TA, TB, E]().Get(); v != nil {
+		return v.(*call[TA, TB, E])
+	}
+	return new(call[TA, TB, E])
+}
+
+func putCall[TA, TB, E Float](g *call[TA, TB, E]) {
+	// The shared packing buffers stay with the call for the next product.
 	g.a.data, g.b.data, g.c = nil, nil, nil
-	callPools[isF32[TA]()+2*isF32[TB]()].Put(g)
+	callPool[TA, TB, E]().Put(g)
 }
 
 // General computes c = alpha·op(a)·op(b) + beta·c for row-major float64

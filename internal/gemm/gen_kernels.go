@@ -1,11 +1,14 @@
 //go:build ignore
 
-// gen_kernels writes kernel_amd64.s, the register-blocked micro-kernels.
-// Run with: go generate ./internal/gemm (or go run gen_kernels.go).
+// gen_kernels writes kernel_amd64.s, the register-blocked micro-kernels
+// and the assembly packing routines. Run with: go generate ./internal/gemm
+// (or go run gen_kernels.go); -o names another output file (the drift
+// test, TestGeneratedKernels, writes to a temporary one).
 package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -14,34 +17,51 @@ var w bytes.Buffer
 
 func p(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 
+// elem describes the element type of a micro-kernel: its size in bytes,
+// its Go name and the vector instructions for it.
+type elem struct {
+	size                 int
+	typ                  string
+	mov, bcast, fma, mul string
+}
+
+var (
+	f64 = elem{8, "float64", "VMOVUPD", "VBROADCASTSD", "VFMADD231PD", "VMULPD"}
+	f32 = elem{4, "float32", "VMOVUPS", "VBROADCASTSS", "VFMADD231PS", "VMULPS"}
+)
+
 // kernel writes a micro-kernel computing the mr×nr tile
 //
 //	C = alpha·Σ_p a[p·mr+i]·b[p·nr+j] (+ beta·C when useBeta ≠ 0)
 //
-// with vl-wide vectors along j (a row of C): nv = nr/vl vectors per row,
-// mr·nv accumulators, nv registers for the row of b and nbc rotating
-// broadcast registers for the elements of a.
-func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool) {
+// with vl-wide vectors of elements e along j (a row of C): nv = nr/vl
+// vectors per row, mr·nv accumulators, nv registers for the row of b and
+// nbc rotating broadcast registers for the elements of a.
+func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e elem) {
 	nv := nr / vl
 	acc := func(i, v int) string { return fmt.Sprintf("%s%d", reg, i*nv+v) }
 	breg := func(v int) string { return fmt.Sprintf("%s%d", reg, mr*nv+v) }
 	bc := func(i int) string { return fmt.Sprintf("%s%d", reg, mr*nv+nv+i%nbc) }
-	as, bs := mr*8, nr*8
-	vb := vl * 8
-	p("// func %s(kc int, a, b, c *float64, ldc int, alpha, beta float64, useBeta int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	as, bs := mr*e.size, nr*e.size
+	vb := vl * e.size
+	// Arguments: kc, a, b, c, ldc at 0–39, then alpha and beta of e.size
+	// bytes, then useBeta aligned to 8.
+	alphaOff, betaOff := 40, 40+e.size
+	useBetaOff := (betaOff + e.size + 7) / 8 * 8
+	p("// func %s(kc int, a, b, c *%s, ldc int, alpha, beta %s, useBeta int)", name, e.typ, e.typ)
+	p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, useBetaOff+8)
 	p("\tMOVQ kc+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
 	p("\tMOVQ c+24(FP), DX")
 	p("\tMOVQ ldc+32(FP), R8")
-	p("\tSHLQ $3, R8")
+	p("\tSHLQ $%d, R8", map[int]int{8: 3, 4: 2}[e.size])
 	// Touch the rows of the C tile so they are in cache for the epilogue.
 	p("\tMOVQ DX, R9")
 	for i := 0; i < mr; i++ {
 		p("\tPREFETCHT0 (R9)")
-		if nr*8 > 64 {
-			p("\tPREFETCHT0 %d(R9)", nr*8-8)
+		if nr*e.size > 64 {
+			p("\tPREFETCHT0 %d(R9)", nr*e.size-8)
 		}
 		p("\tADDQ R8, R9")
 	}
@@ -53,18 +73,18 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool) {
 	}
 	step := func(s int) {
 		for v := 0; v < nv; v++ {
-			p("\tVMOVUPD %d(DI), %s", s*bs+v*vb, breg(v))
+			p("\t%s %d(DI), %s", e.mov, s*bs+v*vb, breg(v))
 		}
 		for i := 0; i < mr; i++ {
 			if embed {
 				for v := 0; v < nv; v++ {
-					p("\tVFMADD231PD.BCST %d(SI), %s, %s", s*as+i*8, breg(v), acc(i, v))
+					p("\t%s.BCST %d(SI), %s, %s", e.fma, s*as+i*e.size, breg(v), acc(i, v))
 				}
 				continue
 			}
-			p("\tVBROADCASTSD %d(SI), %s", s*as+i*8, bc(i))
+			p("\t%s %d(SI), %s", e.bcast, s*as+i*e.size, bc(i))
 			for v := 0; v < nv; v++ {
-				p("\tVFMADD231PD %s, %s, %s", breg(v), bc(i), acc(i, v))
+				p("\t%s %s, %s, %s", e.fma, breg(v), bc(i), acc(i, v))
 			}
 		}
 	}
@@ -95,20 +115,20 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool) {
 	p("%s_epilogue:", name)
 	alpha := bc(0)
 	beta := bc(1)
-	p("\tVBROADCASTSD alpha+40(FP), %s", alpha)
+	p("\t%s alpha+%d(FP), %s", e.bcast, alphaOff, alpha)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
-			p("\tVMULPD %s, %s, %s", alpha, acc(i, v), acc(i, v))
+			p("\t%s %s, %s, %s", e.mul, alpha, acc(i, v), acc(i, v))
 		}
 	}
-	p("\tMOVQ useBeta+56(FP), AX")
+	p("\tMOVQ useBeta+%d(FP), AX", useBetaOff)
 	p("\tTESTQ AX, AX")
 	p("\tJEQ %s_store", name)
-	p("\tVBROADCASTSD beta+48(FP), %s", beta)
+	p("\t%s beta+%d(FP), %s", e.bcast, betaOff, beta)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
-			p("\tVFMADD231PD %d(DX), %s, %s", v*vb, beta, acc(i, v))
-			p("\tVMOVUPD %s, %d(DX)", acc(i, v), v*vb)
+			p("\t%s %d(DX), %s, %s", e.fma, v*vb, beta, acc(i, v))
+			p("\t%s %s, %d(DX)", e.mov, acc(i, v), v*vb)
 		}
 		p("\tADDQ R8, DX")
 	}
@@ -117,7 +137,7 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool) {
 	p("%s_store:", name)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
-			p("\tVMOVUPD %s, %d(DX)", acc(i, v), v*vb)
+			p("\t%s %s, %d(DX)", e.mov, acc(i, v), v*vb)
 		}
 		p("\tADDQ R8, DX")
 	}
@@ -227,7 +247,115 @@ func packAsm() {
 	}
 }
 
+// packAsm32 writes the packing routines of the float32 product: float32
+// elements into float32 panels. They use only AVX (ymm) instructions, so
+// they serve the AVX2 machines as well as the AVX-512 ones.
+func packAsm32() {
+	// packRows8s: 8 rows of a row-major matrix, 8 columns at a time, each
+	// 8×8 block transposed in registers (unpack pairs of rows, shuffle
+	// pairs of pairs, then swap 128-bit lanes) so that column p of the
+	// block is stored as 8 contiguous floats, dstStride floats after
+	// column p−1.
+	const name = "packRows8s"
+	p("// func %s(dst *float32, src unsafe.Pointer, ld, n8, dstStride int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ ld+16(FP), R8")
+	p("\tMOVQ n8+24(FP), CX")
+	p("\tMOVQ dstStride+32(FP), R11")
+	p("\tSHLQ $2, R11")
+	p("\tLEAQ (R11)(R11*2), R12")
+	p("\tLEAQ (DI)(R11*4), R13")
+	p("\tSHLQ $2, R8")
+	p("\tLEAQ (R8)(R8*2), R9")
+	p("\tLEAQ (SI)(R8*4), R10")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_done", name)
+	p("%s_loop:", name)
+	rows := []string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(SI)(R9*1)", "(R10)", "(R10)(R8*1)", "(R10)(R8*2)", "(R10)(R9*1)"}
+	for i, r := range rows {
+		p("\tVMOVUPS %s, Y%d", r, i)
+	}
+	for _, r := range rows {
+		p("\tPREFETCHT0 256%s", r)
+	}
+	// t(2j) = unpacklo(r(2j), r(2j+1)), t(2j+1) = unpackhi: Y8..Y15, so
+	// t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5].
+	for j := 0; j < 4; j++ {
+		p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*j+1, 2*j, 8+2*j)
+		p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*j+1, 2*j, 8+2*j+1)
+	}
+	// s(4h+q) for the rows 4h..4h+3 (h = 0, 1) holds columns q | q+4:
+	// s0 = shuffle(t0, t2, 0x44) = r0[0] r1[0] r2[0] r3[0] | … [4]. Y0..Y7.
+	for h := 0; h < 2; h++ {
+		t := 8 + 4*h
+		p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*h)
+		p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*h+1)
+		p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*h+2)
+		p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*h+3)
+	}
+	// Column q = low lanes of s(q) and s(q+4), column q+4 the high lanes.
+	dsts := []string{"(DI)", "(DI)(R11*1)", "(DI)(R11*2)", "(DI)(R12*1)", "(R13)", "(R13)(R11*1)", "(R13)(R11*2)", "(R13)(R12*1)"}
+	for q := 0; q < 4; q++ {
+		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", q+4, q, 8+q)
+		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", q+4, q, 12+q)
+	}
+	for c := 0; c < 8; c++ {
+		p("\tVMOVUPS Y%d, %s", 8+c, dsts[c])
+	}
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, R10")
+	p("\tLEAQ (DI)(R11*8), DI")
+	p("\tLEAQ (R13)(R11*8), R13")
+	p("\tDECQ CX")
+	p("\tJNE %s_loop", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	// dealRowWs: one row of op(B) (or column of op(A)) dealt out to
+	// npanels panels of W floats, stride floats apart, prefetching the
+	// same run pf bytes further on (the row that will be dealt pf/ld
+	// rows later; pf = 0 prefetches the run itself, to no effect).
+	for _, w := range []int{8, 16, 32, 48} {
+		name := fmt.Sprintf("dealRow%ds", w)
+		p("// func %s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+		p("\tMOVQ dst+0(FP), DI")
+		p("\tMOVQ src+8(FP), SI")
+		p("\tMOVQ npanels+16(FP), CX")
+		p("\tMOVQ stride+24(FP), DX")
+		p("\tMOVQ pf+32(FP), R9")
+		p("\tADDQ SI, R9")
+		p("\tSHLQ $2, DX")
+		p("\tTESTQ CX, CX")
+		p("\tJEQ %s_done", name)
+		p("%s_loop:", name)
+		for off := 0; off < w*4; off += 64 {
+			p("\tPREFETCHT0 %d(R9)", off)
+		}
+		for v := 0; v < w/8; v++ {
+			p("\tVMOVUPS %d(SI), Y%d", v*32, v)
+		}
+		for v := 0; v < w/8; v++ {
+			p("\tVMOVUPS Y%d, %d(DI)", v, v*32)
+		}
+		p("\tADDQ $%d, SI", w*4)
+		p("\tADDQ $%d, R9", w*4)
+		p("\tADDQ DX, DI")
+		p("\tDECQ CX")
+		p("\tJNE %s_loop", name)
+		p("%s_done:", name)
+		p("\tVZEROUPPER")
+		p("\tRET")
+		p("")
+	}
+}
+
 func main() {
+	out := flag.String("o", "kernel_amd64.s", "output `file`")
+	flag.Parse()
 	p("// Code generated by gen_kernels.go; DO NOT EDIT.")
 	p("")
 	p("//go:build amd64 && !noasm")
@@ -237,14 +365,24 @@ func main() {
 	// AVX-512: 12×16 tile, 24 zmm accumulators, 2 for b, 6 broadcasts.
 	// AVX-512: 8×24 tiles (24 zmm accumulators, 3 for b, 5 broadcasts),
 	// and 8×16 and 8×8 for the last columns of C.
-	kernel("kern512x24", "Z", 8, 8, 24, 5, "VPXORQ", false)
-	kernel("kern512x16", "Z", 8, 8, 16, 5, "VPXORQ", false)
-	kernel("kern512x8", "Z", 8, 8, 8, 5, "VPXORQ", false)
+	kernel("kern512x24", "Z", 8, 8, 24, 5, "VPXORQ", false, f64)
+	kernel("kern512x16", "Z", 8, 8, 16, 5, "VPXORQ", false, f64)
+	kernel("kern512x8", "Z", 8, 8, 8, 5, "VPXORQ", false, f64)
 	// AVX2+FMA: 6×8 tiles (12 ymm accumulators, 2 for b, 2 broadcasts),
 	// and 6×4 for the last columns.
-	kernel("kern256x8", "Y", 4, 6, 8, 2, "VXORPD", false)
-	kernel("kern256x4", "Y", 4, 6, 4, 2, "VXORPD", false)
+	kernel("kern256x8", "Y", 4, 6, 8, 2, "VXORPD", false, f64)
+	kernel("kern256x4", "Y", 4, 6, 4, 2, "VXORPD", false, f64)
 	packAsm()
+	// float32, AVX-512: 8×48 tiles (24 zmm accumulators of 16 floats, 3
+	// for b, 5 broadcasts), and 8×32 and 8×16 for the last columns of C.
+	kernel("kern512s8x48", "Z", 16, 8, 48, 5, "VPXORQ", false, f32)
+	kernel("kern512s8x32", "Z", 16, 8, 32, 5, "VPXORQ", false, f32)
+	kernel("kern512s8x16", "Z", 16, 8, 16, 5, "VPXORQ", false, f32)
+	// float32, AVX2+FMA: 6×16 tiles (12 ymm accumulators of 8 floats, 2
+	// for b, 2 broadcasts), and 6×8 for the last columns.
+	kernel("kern256s6x16", "Y", 8, 6, 16, 2, "VXORPS", false, f32)
+	kernel("kern256s6x8", "Y", 8, 6, 8, 2, "VXORPS", false, f32)
+	packAsm32()
 	p(`// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX
@@ -263,7 +401,7 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL AX, eax+0(FP)
 	MOVL DX, edx+4(FP)
 	RET`)
-	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
 }

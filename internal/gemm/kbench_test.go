@@ -2,27 +2,54 @@ package gemm
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
 // BenchmarkMicroKernel times one micro-kernel call on panels resident in
-// L1, the ceiling for the whole product.
+// L1, the ceiling for the whole product; width=nr is the main kernel, the
+// others its narrower variants.
 func BenchmarkMicroKernel(b *testing.B) {
 	for _, mk := range kernels() {
-		for _, kc := range []int{64, 192, 256} {
-			b.Run(fmt.Sprintf("kernel=%s/kc=%d", mk.name, kc), func(b *testing.B) {
-				ap := make([]float64, mk.mr*kc)
-				bp := make([]float64, mk.nr*kc)
-				c := make([]float64, mk.mr*mk.nr)
-				cpu0 := cpuSeconds()
-				for b.Loop() {
-					mk.fns[len(mk.fns)-1](kc, ap, bp, c, mk.nr, 1, 1, true)
-				}
-				b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
-				b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+		for v := len(mk.fns) - 1; v >= 0; v-- {
+			vk := mk
+			vk.nr, vk.fns = (v+1)*mk.step, mk.fns[v:v+1]
+			for _, kc := range []int{64, 192, 256} {
+				b.Run(fmt.Sprintf("kernel=%s/width=%d/kc=%d", mk.name, vk.nr, kc), func(b *testing.B) {
+					benchMicroKernel(b, vk, kc)
+				})
+			}
 		}
 	}
+}
+
+// BenchmarkSgemmMicroKernel is BenchmarkMicroKernel for the float32
+// micro-kernels and each of their narrower variants (width=nr is the main
+// kernel).
+func BenchmarkSgemmMicroKernel(b *testing.B) {
+	for _, mk := range kernels32() {
+		for v := len(mk.fns) - 1; v >= 0; v-- {
+			vk := mk
+			vk.nr, vk.fns = (v+1)*mk.step, mk.fns[v:v+1]
+			for _, kc := range []int{64, 256, 512} {
+				b.Run(fmt.Sprintf("kernel=%s/width=%d/kc=%d", mk.name, vk.nr, kc), func(b *testing.B) {
+					benchMicroKernel(b, vk, kc)
+				})
+			}
+		}
+	}
+}
+
+func benchMicroKernel[E Float](b *testing.B, mk microKernel[E], kc int) {
+	ap := make([]E, mk.mr*kc)
+	bp := make([]E, mk.nr*kc)
+	c := make([]E, mk.mr*mk.nr)
+	cpu0 := cpuSeconds()
+	for b.Loop() {
+		mk.fns[len(mk.fns)-1](kc, ap, bp, c, mk.nr, 1, 1, true)
+	}
+	b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+	b.ReportMetric(2*float64(mk.mr*mk.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkMicroKernelParallel runs the micro-kernel on every P at once:
@@ -74,7 +101,7 @@ func BenchmarkPackA(b *testing.B) {
 // memory-bandwidth bound.
 func BenchmarkPackB(b *testing.B) {
 	const rows, ld, kc, nc = 8192, 4096, 512, 2048
-	mk := microKernel{mr: 8, nr: 24, step: 8, fns: make([]kernelFunc, 3)}
+	mk := microKernel[float64]{mr: 8, nr: 24, step: 8, fns: make([]kernelFunc[float64], 3)}
 	for _, method := range []string{"pack", "copy"} {
 		for _, trans := range []bool{false, true} {
 			if method == "copy" && trans {
@@ -138,5 +165,97 @@ func BenchmarkBlocking(b *testing.B) {
 			}
 			report(b, cpu0, s.m, s.n, s.k)
 		})
+	}
+}
+
+// BenchmarkSgemmBlocking times float32 products under several block sizes
+// (kc×mc, and the thin path's column blocks) on every shape of
+// benchShapes, with the kernel chosen for this CPU.
+func BenchmarkSgemmBlocking(b *testing.B) {
+	mk := kernel32()
+	var blks []blocking
+	for _, kcmc := range [][2]int{{256, 192}, {512, 96}, {512, 192}, {1024, 96}, {1024, 192}, {1024, 384}} {
+		blks = append(blks, blocking{kcmc[0], kcmc[1] / mk.mr * mk.mr, 4080 / mk.nr * mk.nr, thinRows, 192 / mk.nr * mk.nr})
+	}
+	for _, nct := range []int{96, 384} {
+		blks = append(blks, blocking{1024, 96, 4080 / mk.nr * mk.nr, thinRows, nct / mk.nr * mk.nr})
+	}
+	for _, blk := range blks {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("kc=%d/mc=%d/nc=%d/thin=%d/ncthin=%d/%s", blk.kc, blk.mc, blk.nc, blk.thin, blk.ncThin, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				rnd := rand.New(rand.NewPCG(1, 1))
+				a, lda := operand[float32](rnd, s.m, s.k, s.tA, 0)
+				bb, ldb := operand[float32](rnd, s.k, s.n, s.tB, 0)
+				c := make([]float32, s.m*s.n)
+				testBlocking = &blk
+				defer func() { testBlocking = nil }()
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmPrefetch times the float32 products whose packing deals
+// out contiguous runs (columns of a transposed A, rows of B) with the
+// packing prefetching 0 (no prefetch: the run itself), 2, 4, 8 or 16 rows
+// ahead.
+func BenchmarkSgemmPrefetch(b *testing.B) {
+	for _, d := range []int{0, 2, 4, 8, 16} {
+		for _, s := range benchShapes {
+			if !s.tA {
+				continue
+			}
+			b.Run(fmt.Sprintf("rows=%d/%s", d, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				rnd := rand.New(rand.NewPCG(1, 1))
+				a, lda := operand[float32](rnd, s.m, s.k, s.tA, 0)
+				bb, ldb := operand[float32](rnd, s.k, s.n, s.tB, 0)
+				c := make([]float32, s.m*s.n)
+				defer func(d0 int) { prefetchRows = d0 }(prefetchRows)
+				prefetchRows = d
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
+	}
+}
+
+// BenchmarkSharedPacking times the threaded products with the pieces
+// packing the operand that is not split together (share=true, the
+// default) and each packing all of it itself (share=false), float64 and
+// float32; the GFLOP/cpu-s metric shows the packing work saved.
+func BenchmarkSharedPacking(b *testing.B) {
+	for _, share := range []bool{true, false} {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("share=%t/type=float64/%s", share, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
+				testNoShare = !share
+				defer func() { testNoShare = false }()
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+			b.Run(fmt.Sprintf("share=%t/type=float32/%s", share, benchName(s.m, s.n, s.k, s.tA, s.tB)), func(b *testing.B) {
+				rnd := rand.New(rand.NewPCG(1, 1))
+				a, lda := operand[float32](rnd, s.m, s.k, s.tA, 0)
+				bb, ldb := operand[float32](rnd, s.k, s.n, s.tB, 0)
+				c := make([]float32, s.m*s.n)
+				testNoShare = !share
+				defer func() { testNoShare = false }()
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				report(b, cpu0, s.m, s.n, s.k)
+			})
+		}
 	}
 }

@@ -5,15 +5,18 @@ package gemm
 import "unsafe"
 
 // kernels lists the micro-kernels usable on this CPU, fastest first.
-func kernels() []microKernel { return []microKernel{goKernel} }
+func kernels() []microKernel[float64] { return []microKernel[float64]{goKernel} }
+
+// kernels32 lists the float32 micro-kernels usable on this CPU.
+func kernels32() []microKernel[float32] { return []microKernel[float32]{goKernel32} }
 
 // packRows8Fast is the assembly fast path of packRows8; there is none here.
-func packRows8Fast(dst []float64, src unsafe.Pointer, elemSize uintptr, ld, kc, stride int) int {
+func packRows8Fast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, ld, kc, stride int) int {
 	return 0
 }
 
 // dealRowFast is the assembly fast path of packA and packB; there is none
 // here.
-func dealRowFast(dst []float64, src unsafe.Pointer, elemSize uintptr, w, npanels, stride int) bool {
+func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npanels, stride, pf int) bool {
 	return false
 }
