@@ -242,8 +242,11 @@ func (s *Saved) weightGrad(dst lowrank.Matrix, gm lowrank.Matrix, outIn bool) er
 	return out.commit()
 }
 
+// mustMul is the backward pass's host product, in float64 even for
+// float32 factors or gradients (widened exactly): the products of stored
+// factors keep the accuracy the handle's error reports.
 func mustMul(dst *mat.Dense, a lowrank.Matrix, ta bool, b lowrank.Matrix, tb bool) {
-	if err := (cpu.Backend{}).Mul(dst, 1, a, ta, b, tb, 0); err != nil {
+	if err := (cpu.Backend{WideFloat32: true}).Mul(dst, 1, a, ta, b, tb, 0); err != nil {
 		panic(err) // the CPU backend reports no errors
 	}
 }

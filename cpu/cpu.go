@@ -21,8 +21,26 @@ import (
 )
 
 // Backend is the host backend. The zero value is ready to use and safe for
-// concurrent use (it holds no state).
-type Backend struct{}
+// concurrent use (it holds no state but its option).
+//
+// A product with a float32 operand (a *lowrank.Dense32: an activation)
+// and a float64 one computes in float32, as NumPy and PyTorch do for
+// float32 data, at twice the speed of float64: the float64 operand is
+// rounded to float32 (one rounding, u = 2⁻²⁴ relative, below the float32
+// input's own), the product accumulates in float32 (internal/gemm.Sgemm:
+// each element within γ_{k+2}·|op(a)|·|op(b)|), and it is widened into the
+// float64 destination, where alpha and beta are applied. The algorithms'
+// orthogonalisation stays in float64. Where the float32 product would
+// overflow (a result element ±Inf or NaN from finite operands) it is
+// recomputed in float64, and products whose alpha is not ±1 — the
+// algorithms' operand scaling of inputs outside [2⁻¹⁶, 2¹⁶] — run in
+// float64, where the scaled operands cannot underflow.
+type Backend struct {
+	// WideFloat32 computes every product in float64, float32 operands
+	// widened exactly inside the packing (the accuracy of a float64 copy
+	// of the input, at half the speed).
+	WideFloat32 bool
+}
 
 var _ lowrank.Backend = Backend{}
 
@@ -146,7 +164,7 @@ func opDims(m lowrank.Matrix, t bool) (r, c int) {
 // or *lowrank.Dense32; c is a *mat.Dense. It panics with lowrank.ErrShape
 // for mismatched shapes and with lowrank.ErrAlias if c's memory overlaps a's
 // or b's (the address ranges intersect; BLAS forbids it too).
-func (Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, b lowrank.Matrix, tb bool, beta float64) error {
+func (be Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, b lowrank.Matrix, tb bool, beta float64) error {
 	checkInput(a)
 	checkInput(b)
 	if Overlaps(c, a) || Overlaps(c, b) {
@@ -159,6 +177,9 @@ func (Backend) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, b
 		panic(lowrank.ErrShape)
 	}
 	cg := dense(c)
+	if !be.WideFloat32 && (alpha == 1 || alpha == -1) && gemm32(ta, tb, alpha, a, b, beta, cg) {
+		return nil
+	}
 	gemmMixed(ta, tb, alpha, a, b, beta, cg)
 	return nil
 }

@@ -1,6 +1,9 @@
 package cpu
 
 import (
+	"math"
+	"sync"
+
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
@@ -41,3 +44,88 @@ func gemmMixed(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c 
 func ld32(d *lowrank.Dense32) int { return max(d.Stride, 1) }
 
 var _ mat.Matrix = (*lowrank.Dense32)(nil)
+
+// gemm32 computes c = alpha·op(a)·op(b) + beta·c in float32 when exactly
+// one of a and b is a *lowrank.Dense32 and the other a *mat.Dense: the
+// float64 operand is rounded into float32 scratch, the product accumulates
+// in float32 (gemm.Sgemm) into float32 scratch, and c is updated from it in
+// float64. It reports false, having written nothing to c, for other
+// operand types and when the float32 product is not finite although its
+// operands are (an overflow: the caller computes it in float64).
+func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c blas64.General) bool {
+	a32, aIs32 := a.(*lowrank.Dense32)
+	b32, bIs32 := b.(*lowrank.Dense32)
+	if aIs32 == bIs32 {
+		return false
+	}
+	m, k := opDims(a, ta)
+	_, n := opDims(b, tb)
+	if m == 0 || n == 0 || k == 0 {
+		return false
+	}
+	var raw blas64.General
+	if aIs32 {
+		raw = dense(b)
+	} else {
+		raw = dense(a)
+	}
+	or, oc := raw.Rows, raw.Cols
+	ob := getF32(or * oc)
+	defer putF32(ob)
+	finite := true
+	for i := 0; i < or; i++ {
+		row := raw.Data[i*raw.Stride : i*raw.Stride+oc]
+		dst := ob.s[i*oc : (i+1)*oc]
+		for j, v := range row {
+			dst[j] = float32(v)
+			if math.IsInf(float64(dst[j]), 0) || v != v {
+				finite = false
+			}
+		}
+	}
+	if !finite { // beyond float32's range, or NaN: the float64 path reports it
+		return false
+	}
+	cb := getF32(m * n)
+	defer putF32(cb)
+	if aIs32 {
+		gemm.Sgemm(ta, tb, m, n, k, 1, a32.Data, ld32(a32), ob.s, max(oc, 1), 0, cb.s, n)
+	} else {
+		gemm.Sgemm(ta, tb, m, n, k, 1, ob.s, max(oc, 1), b32.Data, ld32(b32), 0, cb.s, n)
+	}
+	for _, v := range cb.s[:m*n] {
+		if math.IsInf(float64(v), 0) || v != v {
+			return false // overflow, or a non-finite input: recomputed in float64
+		}
+	}
+	for i := 0; i < m; i++ {
+		crow := c.Data[i*c.Stride : i*c.Stride+n]
+		src := cb.s[i*n : (i+1)*n]
+		switch {
+		case beta == 0:
+			for j, v := range src {
+				crow[j] = alpha * float64(v)
+			}
+		default:
+			for j, v := range src {
+				crow[j] = alpha*float64(v) + beta*crow[j]
+			}
+		}
+	}
+	return true
+}
+
+// f32buf is pooled float32 scratch of gemm32.
+type f32buf struct{ s []float32 }
+
+var f32pool sync.Pool
+
+func getF32(n int) *f32buf {
+	if b, ok := f32pool.Get().(*f32buf); ok && cap(b.s) >= n {
+		b.s = b.s[:n]
+		return b
+	}
+	return &f32buf{s: make([]float32, n)}
+}
+
+func putF32(b *f32buf) { f32pool.Put(b) }

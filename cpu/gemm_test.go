@@ -95,3 +95,88 @@ func maxDiff(a, b *mat.Dense) float64 {
 	d.Sub(a, b)
 	return mat.Norm(&d, math.Inf(1))
 }
+
+// TestMulFloat32 checks the float32 compute path of Backend.Mul (a
+// *lowrank.Dense32 with a *mat.Dense, alpha ±1) against the float64
+// product: elementwise within γ_{k+2}·|op(a)|·|op(b)| in float32 (u =
+// 2⁻²⁴) plus the rounding of the float64 operand to float32 (one more u),
+// and |beta|·|c|·2ε for the update in float64; and that it falls back to
+// float64 where the float32 product would overflow, and for other alphas.
+func TestMulFloat32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 9))
+	const m, n, k = 33, 21, 300
+	const u = 0x1p-24
+	randDense := func(r, c int, scale float64) *mat.Dense {
+		d := mat.NewDense(r, c, nil)
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				d.Set(i, j, scale*rnd.NormFloat64())
+			}
+		}
+		return d
+	}
+	to32 := func(a *mat.Dense) *lowrank.Dense32 {
+		r, c := a.Dims()
+		x := lowrank.NewDense32(r, c, nil)
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				x.Data[i*c+j] = float32(a.At(i, j))
+			}
+		}
+		return x
+	}
+	abs := func(a mat.Matrix) *mat.Dense {
+		var d mat.Dense
+		d.Apply(func(_, _ int, v float64) float64 { return math.Abs(v) }, a)
+		return &d
+	}
+	for _, tc := range []struct {
+		alpha, beta float64
+		first32     bool
+	}{{1, 0, true}, {-1, 0.5, true}, {1, 2, false}, {-1, 0, false}} {
+		a, b := randDense(m, k, 1), randDense(k, n, 1)
+		var x lowrank.Matrix = to32(a)
+		var y lowrank.Matrix = b
+		aw := mat.DenseCopyOf(to32(a)) // the float32 values, widened
+		bw := b
+		if !tc.first32 {
+			x, y = a, to32(b)
+			aw, bw = a, mat.DenseCopyOf(to32(b))
+		}
+		c0 := randDense(m, n, 1)
+		c := mat.DenseCopyOf(c0)
+		require.NoError(t, Backend{}.Mul(c, tc.alpha, x, false, y, false, tc.beta))
+		var want, bound mat.Dense
+		want.Mul(aw, bw)
+		want.Scale(tc.alpha, &want)
+		want.Add(&want, scaled(tc.beta, c0))
+		bound.Mul(abs(aw), abs(bw))
+		g := float64(k+3) * u / (1 - float64(k+3)*u)
+		bound.Scale(g, &bound)
+		bound.Add(&bound, scaled(2*0x1p-52*math.Abs(tc.beta), abs(c0)))
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				require.LessOrEqual(t, math.Abs(c.At(i, j)-want.At(i, j)), bound.At(i, j), "%+v (%d, %d)", tc, i, j)
+			}
+		}
+		// It is float32 arithmetic: the result differs from the float64
+		// product by more than float64 rounding somewhere.
+		var wide mat.Dense
+		wide.CloneFrom(c0)
+		require.NoError(t, Backend{WideFloat32: true}.Mul(&wide, tc.alpha, x, false, y, false, tc.beta))
+		assert.Greater(t, maxDiff(&wide, c), float64(k)*0x1p-52, "%+v: computed in float64", tc)
+	}
+
+	// 2¹⁰⁰ times 2³⁰ entries sum past float32's 3.4e38: the product falls
+	// back to float64 and is finite and exact to float64 rounding.
+	a := randDense(m, k, 0x1p100)
+	b := randDense(k, n, 0x1p30)
+	c := mat.NewDense(m, n, nil)
+	require.NoError(t, Backend{}.Mul(c, 1, to32(a), false, b, false, 0))
+	var want mat.Dense
+	want.Mul(mat.DenseCopyOf(to32(a)), b)
+	assert.True(t, mat.EqualApprox(&want, c, float64(k+2)*0x1p-52*maxAbs(&want)*float64(k)), "overflow falls back to float64: max difference %g", maxDiff(&want, c))
+	for _, v := range c.RawMatrix().Data {
+		require.False(t, math.IsInf(v, 0) || math.IsNaN(v))
+	}
+}
