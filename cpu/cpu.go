@@ -447,6 +447,57 @@ func (Backend) SquaredNorm(m lowrank.Matrix, scale float64) (sumSq, maxAbs float
 	return sumSq, maxAbs, nil
 }
 
+// GatherNorm is Gather and SquaredNorm(a, 1) in one read of a
+// (lowrank.GatherNormer): for trans, the columns idx of a are taken from
+// each row of a as the row's sum of squares is formed, in SquaredNorm's
+// order, so both results equal those of the two calls bit for bit. Without
+// trans the sampled rows are a small part of a and the two run one after
+// the other.
+func (be Backend) GatherNorm(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error) {
+	if !trans {
+		if err := be.Gather(dst, a, trans, idx); err != nil {
+			return 0, 0, err
+		}
+		return be.SquaredNorm(a, 1)
+	}
+	checkInput(a)
+	d := dense(dst)
+	p, q := opDims(a, trans)
+	if d.Rows != q || d.Cols != len(idx) {
+		panic(lowrank.ErrShape)
+	}
+	for _, i := range idx {
+		if i < 0 || i >= p {
+			panic(fmt.Sprintf("lowrank: gather index %d out of range [0, %d)", i, p))
+		}
+	}
+	for r := 0; r < q; r++ {
+		out := d.Data[r*d.Stride : r*d.Stride+len(idx)]
+		var s, mx float64
+		switch a := a.(type) {
+		case *mat.Dense:
+			row := a.RawRowView(r)
+			for j, i := range idx {
+				out[j] = row[i]
+			}
+			s, mx = vec.ScaledSumSq64(row, 1)
+		case *lowrank.Dense32:
+			row := a.Row(r)
+			for j, i := range idx {
+				out[j] = float64(row[i])
+			}
+			s, mx = vec.ScaledSumSq32(row, 1)
+		default:
+			panic(badMatrix(a))
+		}
+		sumSq += s
+		maxAbs = max(maxAbs, mx) // max propagates NaN
+	}
+	return sumSq, maxAbs, nil
+}
+
+var _ lowrank.GatherNormer = Backend{}
+
 // FindNonFinite returns the first NaN or ±Inf element of m.
 func (Backend) FindNonFinite(m lowrank.Matrix) (i, j int, v float64, found bool, err error) {
 	checkInput(m)

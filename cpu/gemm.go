@@ -72,18 +72,20 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	or, oc := raw.Rows, raw.Cols
 	ob := getF32(or * oc)
 	defer putF32(ob)
-	finite := true
+	// A float32 bit pattern with the sign cleared is ≥ that of +Inf
+	// exactly for ±Inf and NaN: one integer max per element finds both.
+	const absMask, infBits = 1<<31 - 1, 0x7f800000
+	var top uint32
 	for i := 0; i < or; i++ {
 		row := raw.Data[i*raw.Stride : i*raw.Stride+oc]
 		dst := ob.s[i*oc : (i+1)*oc]
 		for j, v := range row {
-			dst[j] = float32(v)
-			if math.IsInf(float64(dst[j]), 0) || v != v {
-				finite = false
-			}
+			f := float32(v)
+			dst[j] = f
+			top = max(top, math.Float32bits(f)&absMask)
 		}
 	}
-	if !finite { // beyond float32's range, or NaN: the float64 path reports it
+	if top >= infBits { // beyond float32's range, or NaN: the float64 path reports it
 		return false
 	}
 	cb := getF32(m * n)
@@ -93,10 +95,12 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	} else {
 		gemm.Sgemm(ta, tb, m, n, k, 1, ob.s, max(oc, 1), b32.Data, ld32(b32), 0, cb.s, n)
 	}
+	top = 0
 	for _, v := range cb.s[:m*n] {
-		if math.IsInf(float64(v), 0) || v != v {
-			return false // overflow, or a non-finite input: recomputed in float64
-		}
+		top = max(top, math.Float32bits(v)&absMask)
+	}
+	if top >= infBits {
+		return false // overflow, or a non-finite input: recomputed in float64
 	}
 	for i := 0; i < m; i++ {
 		crow := c.Data[i*c.Stride : i*c.Stride+n]

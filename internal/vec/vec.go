@@ -42,47 +42,91 @@ func SumSq32(x []float32) float64 {
 // ScaledSumSq64 returns Σ (scale·x_i)² and max |x_i| (unscaled), with the
 // sum in the order of SumSq64 (for scale = 1 the two agree bit for bit). A
 // NaN in x makes both NaN; an Inf makes both +Inf.
+//
+// The maximum is taken on the bit patterns with the sign cleared, which
+// order like the magnitudes for non-NaN values and put every NaN above
+// +Inf: an integer max, without the branches of a floating-point one.
 func ScaledSumSq64(x []float64, scale float64) (sumSq, maxAbs float64) {
-	var s0, s1, s2, s3, mx float64
+	const abs = 1<<63 - 1
+	var s0, s1, s2, s3 float64
+	var m0, m1, m2, m3 uint64
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := x[i], x[i+1], x[i+2], x[i+3]
-		mx = max(mx, math.Abs(a), math.Abs(b), math.Abs(c), math.Abs(d))
-		a, b, c, d = a*scale, b*scale, c*scale, d*scale
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
+	if scale == 1 {
+		for ; i+4 <= len(x); i += 4 {
+			v := x[i : i+4 : i+4]
+			a, b, c, d := v[0], v[1], v[2], v[3]
+			m0 = max(m0, math.Float64bits(a)&abs)
+			m1 = max(m1, math.Float64bits(b)&abs)
+			m2 = max(m2, math.Float64bits(c)&abs)
+			m3 = max(m3, math.Float64bits(d)&abs)
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += d * d
+		}
+	} else {
+		for ; i+4 <= len(x); i += 4 {
+			v := x[i : i+4 : i+4]
+			a, b, c, d := v[0], v[1], v[2], v[3]
+			m0 = max(m0, math.Float64bits(a)&abs)
+			m1 = max(m1, math.Float64bits(b)&abs)
+			m2 = max(m2, math.Float64bits(c)&abs)
+			m3 = max(m3, math.Float64bits(d)&abs)
+			a, b, c, d = a*scale, b*scale, c*scale, d*scale
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += d * d
+		}
 	}
 	for ; i < len(x); i++ {
-		mx = max(mx, math.Abs(x[i]))
+		m0 = max(m0, math.Float64bits(x[i])&abs)
 		a := x[i] * scale
 		s0 += a * a
 	}
-	return (s0 + s1) + (s2 + s3), mx
+	return (s0 + s1) + (s2 + s3), math.Float64frombits(max(m0, m1, m2, m3))
 }
 
 // ScaledSumSq32 is ScaledSumSq64 for float32 elements, accumulated in
 // float64 in the order of SumSq32.
 func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
-	var s0, s1, s2, s3, mx float64
+	const abs = 1<<31 - 1
+	var s0, s1, s2, s3 float64
+	var m0, m1, m2, m3 uint32
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-		mx = max(mx, math.Abs(a), math.Abs(b), math.Abs(c), math.Abs(d))
-		a, b, c, d = a*scale, b*scale, c*scale, d*scale
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
+	if scale == 1 {
+		for ; i+4 <= len(x); i += 4 {
+			v := x[i : i+4 : i+4]
+			m0 = max(m0, math.Float32bits(v[0])&abs)
+			m1 = max(m1, math.Float32bits(v[1])&abs)
+			m2 = max(m2, math.Float32bits(v[2])&abs)
+			m3 = max(m3, math.Float32bits(v[3])&abs)
+			a, b, c, d := float64(v[0]), float64(v[1]), float64(v[2]), float64(v[3])
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += d * d
+		}
+	} else {
+		for ; i+4 <= len(x); i += 4 {
+			v := x[i : i+4 : i+4]
+			m0 = max(m0, math.Float32bits(v[0])&abs)
+			m1 = max(m1, math.Float32bits(v[1])&abs)
+			m2 = max(m2, math.Float32bits(v[2])&abs)
+			m3 = max(m3, math.Float32bits(v[3])&abs)
+			a, b, c, d := float64(v[0])*scale, float64(v[1])*scale, float64(v[2])*scale, float64(v[3])*scale
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += d * d
+		}
 	}
 	for ; i < len(x); i++ {
-		a := float64(x[i])
-		mx = max(mx, math.Abs(a))
-		a *= scale
+		m0 = max(m0, math.Float32bits(x[i])&abs)
+		a := float64(x[i]) * scale
 		s0 += a * a
 	}
-	return (s0 + s1) + (s2 + s3), mx
+	return (s0 + s1) + (s2 + s3), float64(math.Float32frombits(max(m0, m1, m2, m3)))
 }
 
 // ScaleOf returns the power of two 2^e that brings amax into [1, 2),
