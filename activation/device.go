@@ -81,8 +81,11 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	// the backward products queued on its stream.
 	s.dev = &deviceStore{b: s.c.deviceBackend()}
 	m, n := s.rows, s.cols
-	k := cfg.Rank.rank(m, n)
-	if cfg.Method == Uncompressed || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
+	k, over := cfg.Rank.rank(m, n), cfg.Oversample
+	if s.want.k > 0 { // a Budget policy: the rank reserved, a wider sketch
+		k, over = s.want.k, max(over, s.want.width-s.want.k)
+	}
+	if cfg.Method == Uncompressed || s.want.dense || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
 		return w.keepDenseDevice(s, xm, cfg, be)
 	}
 	if cfg.Method == ExactSVD {
@@ -92,12 +95,13 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	if cfg.Rank.kind == rankTol {
 		tol = cfg.Rank.tol
 	}
+	spec := s.want.k > 0
 	var err error
 	switch cfg.Method {
 	case RowSampling:
-		err = w.rows.QBTo(&w.f, xm, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+		err = w.rows.QBTo(&w.f, xm, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 	case Gaussian:
-		err = w.gauss.QBTo(&w.f, xm, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+		err = w.gauss.QBTo(&w.f, xm, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 	}
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
@@ -108,6 +112,9 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	}
 	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
 		return w.keepDenseDevice(s, xm, cfg, be)
+	}
+	if spec {
+		s.gains = gains(w.f.Spectrum, w.f.SquaredNormA)
 	}
 	ds := s.dev
 	l, tl := w.f.Left()
@@ -192,7 +199,7 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 		return err
 	}
 	m, n := s.rows, s.cols
-	if cfg.Rank.kind == rankTol {
+	if cfg.Rank.kind == rankTol || s.want.k > 0 {
 		k = min(m, n)
 	}
 	u, v, sv, err := be.ExactSVD(x, k)
@@ -228,6 +235,18 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 			return w.keepDenseDevice(s, x, cfg, be)
 		}
 	} else {
+		if s.want.k > 0 {
+			// The whole spectrum was computed (sv, all min(m, n) values):
+			// ‖X‖² is their sum, in units of σ₁².
+			spec := make([]float64, s.want.width)
+			for j := range spec {
+				if sv[0] > 0 {
+					spec[j] = (sv[j] / sv[0]) * (sv[j] / sv[0])
+				}
+			}
+			s.gains = gains(spec, total)
+			k = s.want.k
+		}
 		// total of a rank-k ExactSVD holds only k values: the error needs
 		// ‖X‖², read from the device.
 		sq, _, err := be.SquaredNorm(x, 1/sv[0])
