@@ -298,6 +298,33 @@ type Config struct {
 	ResidualBlock int
 }
 
+// StoredBytes returns the bytes that c's storage keeps for an rows×cols
+// activation compressed at rank k (1 ≤ k ≤ min(rows, cols)): the factors
+// at Precision or in int8 with their scales, plus the residual if one is
+// configured; past the break-even rank (k·(rows+cols) ≥ rows·cols) the
+// activation itself at Precision, as Compress stores it. It is what a
+// compression's Saved.Bytes reports, and what a Budget policy reserves.
+// It panics with lowrank.ErrRank for k outside [1, min(rows, cols)].
+func (c Config) StoredBytes(rows, cols, k int) int {
+	if rows < 1 || cols < 1 || k < 1 || k > min(rows, cols) {
+		panic(fmt.Errorf("%w: k = %d for %d×%d", lowrank.ErrRank, k, rows, cols))
+	}
+	if c.Method == Uncompressed || k*(rows+cols) >= rows*cols {
+		return c.denseBytes(rows, cols)
+	}
+	return c.factorBytes(rows, cols, k) + c.residualBytes(rows, cols)
+}
+
+// Rank returns the rank that a Fixed or Ratio policy keeps for an
+// rows×cols activation, and false for the policies that decide per
+// activation (Tolerance, Budget).
+func (r RankPolicy) Rank(rows, cols int) (int, bool) {
+	if r.kind == rankTol || r.kind == rankBudget {
+		return 0, false
+	}
+	return r.rank(rows, cols), true
+}
+
 // residualBlock returns the block of the residual, the default applied.
 func (c *Config) residualBlock() int {
 	if c.ResidualBlock == 0 {

@@ -312,3 +312,32 @@ func TestResidualKeptDense(t *testing.T) {
 	assert.Equal(t, 4*20*12, s.Bytes())
 	assert.Zero(t, s.RelError())
 }
+
+// TestStoredBytes: the bytes Config.StoredBytes predicts are those every
+// storage stores, factors, residual or the activation itself.
+func TestStoredBytes(t *testing.T) {
+	for _, sh := range shapes {
+		x := testmat.Incoherent(sh.L, sh.d, testmat.ActivationLike(min(sh.L, sh.d)), 1)
+		for _, cfg := range []Config{{}, {Precision: lowrank.Float32}, {FactorBits: 8}, {ResidualBits: 4},
+			{FactorBits: 8, ResidualBits: 8, ResidualBlock: 5}, {Method: ExactSVD, ResidualBits: 4, ResidualBlock: 6}} {
+			for _, k := range []int{1, 3, min(sh.L, sh.d)} {
+				cfg.Rank = Fixed(k)
+				c, err := New(cfg)
+				require.NoError(t, err)
+				s, err := c.Compress("x", x)
+				require.NoError(t, err)
+				got, ok := cfg.Rank.Rank(sh.L, sh.d)
+				require.True(t, ok)
+				assert.Equal(t, k, got)
+				assert.Equal(t, cfg.StoredBytes(sh.L, sh.d, k), s.Bytes(), "%v %+v k=%d", sh, cfg, k)
+			}
+		}
+	}
+	_, ok := Tolerance(0.1, 0).Rank(10, 10)
+	assert.False(t, ok)
+	_, ok = Budget(100, 1).Rank(10, 10)
+	assert.False(t, ok)
+	k, _ := Ratio(0.25).Rank(100, 40)
+	assert.Equal(t, 10, k)
+	assert.Panics(t, func() { Config{}.StoredBytes(10, 10, 0) })
+}
