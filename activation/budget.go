@@ -23,8 +23,10 @@ import (
 // the tail energies): the relaxation's optimum is at most that rank's
 // fractional gain below the greedy prefix. Margin is that gain minus what
 // the ranks taken after it gained: the error of the plan exceeds the
-// optimum over integer ranks by at most Margin (0 when every layer costs
-// the same per rank and everything fits up to a common threshold).
+// optimum over integer ranks by at most Margin. It is 0 when every layer
+// costs the same per rank: every allocation then holds at most the same
+// number of ranks beyond rank 1, and the greedy takes the largest gains
+// there are (each layer's in order, by convexity), so it is optimal.
 type Plan struct {
 	// Budget is the budget in bytes; Step counts the plans made (0: the
 	// first step's equal shares).
@@ -105,7 +107,12 @@ func allocate(ds []demand, budget int) (ks []int, margin float64, ok bool) {
 			heap.Push(h, rankItem{i: it.i, ratio: d.gain[k] / float64(d.perRank)})
 		}
 	}
-	return ks, math.Max(0, frac-after), true
+	for _, d := range ds {
+		if d.perRank != ds[0].perRank {
+			return ks, math.Max(0, frac-after), true
+		}
+	}
+	return ks, 0, true
 }
 
 type rankItem struct {
@@ -149,7 +156,7 @@ type measure struct {
 // budgetState is the Compressor's state under a Budget policy; guarded by
 // the Compressor's mu.
 type budgetState struct {
-	limit, perStep int
+	limit int
 	// used is the bytes reserved by live handles and compressions under
 	// way (each reserves what its storage will take, at Compress).
 	used int
@@ -163,7 +170,7 @@ type budgetState struct {
 }
 
 func newBudget(r RankPolicy) *budgetState {
-	return &budgetState{limit: r.budget, perStep: r.perStep, ranks: map[string]int{}, plan: Plan{Budget: r.budget}}
+	return &budgetState{limit: r.budget, ranks: map[string]int{}, plan: Plan{Budget: r.budget}}
 }
 
 // breakEven returns the largest k ≤ min(m, n) with k·(m+n) < m·n: the
@@ -201,10 +208,9 @@ func (c *Compressor) reserve(layer string, m, n int) (want, error) {
 		return w, nil
 	}
 	fixed, per := cfg.residualBytes(m, n), cfg.factorBytes(m, n, 1)
-	k, ok := b.ranks[layer]
-	if !ok {
-		share := b.limit / b.perStep
-		k = max(1, (share-fixed)/per)
+	k, planned := b.ranks[layer]
+	if !planned {
+		k = 1 // calibration: the least bytes, the widest sketch
 	}
 	k = min(k, kmax)
 	fit := (left - fixed) / per
@@ -218,7 +224,7 @@ func (c *Compressor) reserve(layer string, m, n int) (want, error) {
 		c.total.BudgetCuts++
 	}
 	w := want{k: k, width: kmax, charge: fixed + cfg.factorBytes(m, n, k)}
-	if cfg.Method != ExactSVD {
+	if cfg.Method != ExactSVD && planned {
 		w.width = min(kmax, 2*k+8)
 	}
 	b.used += w.charge
@@ -291,8 +297,9 @@ func (c *Compressor) replan() {
 }
 
 // Plan returns the allocation of a Budget policy for the current step
-// (Step 0 before the first Join with measurements: the equal shares,
-// with no layers listed), or the zero Plan for another policy.
+// (Step 0 before the first Join with measurements: the calibration step,
+// rank 1 everywhere, with no layers listed), or the zero Plan for another
+// policy.
 func (c *Compressor) Plan() Plan {
 	c.mu.Lock()
 	defer c.mu.Unlock()

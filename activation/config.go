@@ -104,8 +104,8 @@ type RankPolicy struct {
 	k     int
 	ratio float64
 	tol   float64
-	// budget and perStep of a Budget policy.
-	budget, perStep int
+	// budget is a Budget policy's bytes.
+	budget int
 }
 
 // Fixed keeps k terms (clamped to min(L, d)).
@@ -145,32 +145,37 @@ func Tolerance(eps float64, maxRank int) RankPolicy {
 // ranks are then given greedily, each next rank to the layer whose error
 // falls most per byte (water-filling on the tail energies; see Plan for
 // the optimality margin). The first step, before any spectrum is known,
-// gives each compression an equal share, bytes/perStep, where perStep is
-// the number of activations the loop compresses per step (Compress and
-// CompressKey calls that compress, not those answered by a live shared
-// handle); a layer the plan does not know is given the same share.
+// is a calibration step: every compression is stored at rank 1 from a
+// sketch as wide as the break-even rank, the least bytes and the most
+// spectrum; so is a layer the plan does not know. Rank 1 everywhere is
+// the cheapest allocation there is and every plan is within the budget,
+// so a loop whose steps compress the same layers at the same shapes and
+// release them before the next step never has a Compress fail for want
+// of bytes if the budget holds rank 1 of one step's activations.
 //
 // The budget is enforced at Compress: a rank the remaining bytes cannot
-// hold is cut to fit (LayerStats.BudgetCuts counts it), and if not even
-// rank 1 fits Compress returns an error wrapping ErrBudget naming the
-// layer and the bytes. The bytes counted are those the storage of the
-// compressor's configuration takes (Precision, FactorBits, a residual),
-// reserved when Compress is called and returned at the last Release. The
-// allocation is deterministic for a seed: it depends only on the spectra
-// and on the order of the Compress, Release and Join calls.
+// hold is cut to fit (LayerStats.BudgetCuts counts it: activations held
+// beyond their step, or a step that compresses more than the last), and
+// if not even rank 1 fits Compress returns an error wrapping ErrBudget
+// naming the layer and the bytes. The bytes counted are those the storage
+// of the compressor's configuration takes (Config.StoredBytes: Precision,
+// FactorBits, a residual), reserved when Compress is called and returned
+// at the last Release. The allocation is deterministic for a seed: it
+// depends only on the spectra and on the order of the Compress, Release
+// and Join calls, not on the timing of asynchronous compressions.
 //
 // Call Join once per step, between forward and backward (also without
 // Workers): it is where the next step is planned. Method must be
 // RowSampling, Gaussian or ExactSVD (the exact SVD measures the whole
-// spectrum). bytes and perStep must be ≥ 1.
-func Budget(bytes, perStep int) RankPolicy {
-	return RankPolicy{kind: rankBudget, budget: bytes, perStep: perStep}
+// spectrum); bytes must be ≥ 1.
+func Budget(bytes int) RankPolicy {
+	return RankPolicy{kind: rankBudget, budget: bytes}
 }
 
 func (r RankPolicy) String() string {
 	switch r.kind {
 	case rankBudget:
-		return fmt.Sprintf("budget %d bytes (first step: %d equal shares)", r.budget, r.perStep)
+		return fmt.Sprintf("budget %d bytes", r.budget)
 	case rankFixed:
 		return fmt.Sprintf("fixed k=%d", r.k)
 	case rankTol:
@@ -201,8 +206,8 @@ func (r RankPolicy) check() error {
 			return fmt.Errorf("%w: tolerance %g outside (0, 1)", lowrank.ErrOption, r.tol)
 		}
 	case rankBudget:
-		if r.budget < 1 || r.perStep < 1 {
-			return fmt.Errorf("%w: budget of %d bytes for %d activations per step: both must be ≥ 1", lowrank.ErrOption, r.budget, r.perStep)
+		if r.budget < 1 {
+			return fmt.Errorf("%w: budget of %d bytes: must be ≥ 1", lowrank.ErrOption, r.budget)
 		}
 	}
 	return nil

@@ -335,7 +335,7 @@ func TestStoredBytes(t *testing.T) {
 	}
 	_, ok := Tolerance(0.1, 0).Rank(10, 10)
 	assert.False(t, ok)
-	_, ok = Budget(100, 1).Rank(10, 10)
+	_, ok = Budget(100).Rank(10, 10)
 	assert.False(t, ok)
 	k, _ := Ratio(0.25).Rank(100, 40)
 	assert.Equal(t, 10, k)

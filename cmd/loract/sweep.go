@@ -114,7 +114,7 @@ func sweepSettings(ref activation.Config, shapes []vit.Shape) ([]sweepSetting, e
 	for _, st := range all {
 		cfg := ref
 		cfg.FactorBits, cfg.ResidualBits = st.fbits, st.res
-		cfg.Rank = activation.Budget(b, len(shapes))
+		cfg.Rank = activation.Budget(b)
 		// Not even rank 1 of every tensor fits: no budget run.
 		min1 := 0
 		for _, s := range shapes {

@@ -35,7 +35,7 @@ func TestSweepSettings(t *testing.T) {
 		assert.True(t, s.Compression.MeasureError, s.Name)
 		if s.budget {
 			budgets++
-			assert.Equal(t, activation.Budget(ref.bytes, 10), s.Compression.Rank, s.Name)
+			assert.Equal(t, activation.Budget(ref.bytes), s.Compression.Rank, s.Name)
 			continue
 		}
 		ratios++

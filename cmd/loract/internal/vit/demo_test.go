@@ -110,7 +110,7 @@ func TestTinySweep(t *testing.T) {
 		budget += ratio.StoredBytes(s.Rows, s.Cols, k)
 	}
 	bud := ratio
-	bud.Rank, bud.Workers = activation.Budget(budget, len(shapes)), 1
+	bud.Rank, bud.Workers = activation.Budget(budget), 1
 	res, err := RunSweep(cfg, []Setting{{"ratio", ratio}, {"budget", bud}},
 		firstN(train, 200, low), firstN(train, 200, high), firstN(test, 50, low), firstN(test, 50, high))
 	require.NoError(t, err)
