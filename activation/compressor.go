@@ -69,9 +69,6 @@ func New(cfg Config) (*Compressor, error) {
 		c.be = cpu.Backend{}
 	}
 	dev := c.deviceBackend()
-	if dev != nil && (cfg.FactorBits != 0 || cfg.ResidualBits != 0) {
-		return nil, fmt.Errorf("%w: FactorBits and ResidualBits on backend %s: integer storage is on the host only so far", lowrank.ErrOption, c.be.Name())
-	}
 	if dev != nil && cfg.Precision == lowrank.Float64 {
 		return nil, fmt.Errorf("%w: precision %v on backend %s: device storage is bf16 or float32", lowrank.ErrOption, cfg.Precision, c.be.Name())
 	}

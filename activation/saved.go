@@ -73,7 +73,7 @@ func (s *Saved) Compressed() bool { return s.Wait() == nil && !s.kept() }
 // kept reports whether X is stored as it is.
 func (s *Saved) kept() bool {
 	if s.dev != nil {
-		return s.dev.r == nil
+		return s.dev.kept()
 	}
 	return s.r.empty()
 }
