@@ -27,6 +27,7 @@ var sweepDemo = vit.RunSweep
 type sweepSetting struct {
 	vit.Setting
 	storage string // the storage, for the table
+	short   string // a short label, for the figure
 	policy  string // "ratio r" or "budget"
 	bytes   int    // stored bytes per step (the budget, for a Budget)
 	ranks   string // ranks by width, "k for d=64, ..." (ratio settings)
@@ -37,13 +38,13 @@ type sweepSetting struct {
 // storages are the storage options of the sweep, beside the reference's
 // bf16 factors.
 var storages = []struct {
-	name               string
+	name, short        string
 	factorBits, resBit int
 }{
-	{"int8 factors", 8, 0},
-	{"bf16 factors + 4-bit residual", 0, 4},
-	{"int8 factors + 4-bit residual", 8, 4},
-	{"bf16 factors + 8-bit residual", 0, 8},
+	{"int8 factors", "int8", 8, 0},
+	{"bf16 factors + 4-bit residual", "bf16 + int4 residual", 0, 4},
+	{"int8 factors + 4-bit residual", "int8 + int4 residual", 8, 4},
+	{"bf16 factors + 8-bit residual", "bf16 + int8 residual", 0, 8},
 }
 
 // stepBytes returns the bytes one step stores under cfg with rank policy
@@ -60,7 +61,7 @@ func stepBytes(cfg activation.Config, shapes []vit.Shape) (int, map[int]int) {
 	return total, ranks
 }
 
-// rankString formats ranks by width: "k = 29 (d = 64), 58 (d = 128)".
+// rankString formats ranks by width: "29/64, 58/128" (k/d).
 func rankString(ranks map[int]int) string {
 	var ws []int
 	for w := range ranks {
@@ -72,6 +73,21 @@ func rankString(ranks map[int]int) string {
 		parts[i] = fmt.Sprintf("%d/%d", ranks[w], w)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// shortRanks formats ranks by width as "k 29/58" (the k of each width, in
+// order of width).
+func shortRanks(ranks map[int]int) string {
+	var ws []int
+	for w := range ranks {
+		ws = append(ws, w)
+	}
+	slices.Sort(ws)
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = fmt.Sprint(ranks[w])
+	}
+	return "k " + strings.Join(parts, "/")
 }
 
 // sweepSettings returns the settings at the stored bytes of ref (bf16
@@ -87,14 +103,15 @@ func sweepSettings(ref activation.Config, shapes []vit.Shape) ([]sweepSetting, e
 	ref.MeasureError = true
 	b, ranks := stepBytes(ref, shapes)
 	out := []sweepSetting{{Setting: vit.Setting{Name: "bf16 factors, " + ref.Rank.String(), Compression: ref},
-		storage: "bf16 factors", policy: ref.Rank.String(), bytes: b, ranks: rankString(ranks), ref: true}}
+		storage: "bf16 factors", short: "bf16, " + shortRanks(ranks) + " (reference)", policy: ref.Rank.String(),
+		bytes: b, ranks: rankString(ranks), ref: true}}
 	type opt struct {
-		name       string
-		fbits, res int
+		name, short string
+		fbits, res  int
 	}
-	all := []opt{{"bf16 factors", 0, 0}}
+	all := []opt{{"bf16 factors", "bf16", 0, 0}}
 	for _, st := range storages {
-		all = append(all, opt{st.name, st.factorBits, st.resBit})
+		all = append(all, opt{st.name, st.short, st.factorBits, st.resBit})
 		cfg := ref
 		cfg.FactorBits, cfg.ResidualBits = st.factorBits, st.resBit
 		best, bestBytes, bestRanks := 0.0, 0, map[int]int(nil)
@@ -109,7 +126,8 @@ func sweepSettings(ref activation.Config, shapes []vit.Shape) ([]sweepSetting, e
 		}
 		cfg.Rank = activation.Ratio(best)
 		out = append(out, sweepSetting{Setting: vit.Setting{Name: st.name + ", " + cfg.Rank.String(), Compression: cfg},
-			storage: st.name, policy: cfg.Rank.String(), bytes: bestBytes, ranks: rankString(bestRanks)})
+			storage: st.name, short: st.short + ", " + shortRanks(bestRanks), policy: cfg.Rank.String(),
+			bytes: bestBytes, ranks: rankString(bestRanks)})
 	}
 	for _, st := range all {
 		cfg := ref
@@ -124,7 +142,7 @@ func sweepSettings(ref activation.Config, shapes []vit.Shape) ([]sweepSetting, e
 			continue
 		}
 		out = append(out, sweepSetting{Setting: vit.Setting{Name: st.name + ", budget", Compression: cfg},
-			storage: st.name, policy: "budget", bytes: b, budget: true})
+			storage: st.name, short: st.short + ", budget", policy: "budget", bytes: b, budget: true})
 	}
 	return out, nil
 }
@@ -174,7 +192,7 @@ func (o *demoOptions) runSweep(stdout io.Writer, stderr *os.File, dir string, pr
 	if o.sweepPlot != "" {
 		var pts []plots.EqualBytesPoint
 		for _, r := range rows {
-			pts = append(pts, plots.EqualBytesPoint{Label: r.label, MeanError: r.meanErr, Drop: r.drop, Cos: r.cos, Budget: r.budget, Reference: r.ref})
+			pts = append(pts, plots.EqualBytesPoint{Label: r.short, MeanError: r.meanErr, Drop: r.drop, Cos: r.cos, Budget: r.budget, Reference: r.ref})
 		}
 		title := fmt.Sprintf("Equal bytes: %s a step (%s), ViT on MNIST, %d fine-tuning steps", kib(settings[0].bytes), o.mode, cfg.FineTuneSteps)
 		if err := plots.EqualBytes(o.sweepPlot, title, pts); err != nil {
@@ -197,7 +215,8 @@ type sweepRow struct {
 	peak, dense     int
 	wall, cpu       time.Duration
 	over            int     // steps whose live bytes exceeded the budget
-	useMin, useMax  float64 // per-step live bytes ÷ budget
+	useCal          float64 // the calibration (first) step's live bytes ÷ budget
+	useMin, useMax  float64 // the same for the later steps, least and most
 	planRanks       string
 	margin          float64
 }
@@ -211,11 +230,15 @@ func sweepRows(res *vit.SweepResult, settings []sweepSetting) []sweepRow {
 			peak: r.Main.Total.Peak, dense: r.Main.Total.DensePeak, wall: r.Wall, cpu: r.CPU}
 		if st.budget {
 			row.useMin = math.Inf(1)
-			for _, live := range r.StepLive {
+			for i, live := range r.StepLive {
 				if live > st.bytes {
 					row.over++
 				}
 				u := float64(live) / float64(st.bytes)
+				if i == 0 {
+					row.useCal = u
+					continue
+				}
 				row.useMin, row.useMax = math.Min(row.useMin, u), math.Max(row.useMax, u)
 			}
 			var ks []string
@@ -247,8 +270,9 @@ func sweepReport(w io.Writer, res *vit.SweepResult, rows []sweepRow, total time.
 		if !r.budget {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s: budget %s; steps over it %d of %d; live bytes at the forward/backward boundary %.1f%%–%.1f%% of it;\n"+
-			"  last plan (margin %.2g): %s\n", r.label, kib(r.bytes), r.over, len(res.Baseline.Losses), 100*r.useMin, 100*r.useMax, r.margin, r.planRanks)
+		fmt.Fprintf(w, "\n%s: budget %s; steps over it %d of %d; live bytes at the forward/backward boundary: calibration step %.1f%%,\n"+
+			"  later steps %.1f%%–%.1f%% of it; last plan (margin %.2g): %s\n", r.label, kib(r.bytes), r.over, len(res.Baseline.Losses),
+			100*r.useCal, 100*r.useMin, 100*r.useMax, r.margin, r.planRanks)
 	}
 	fmt.Fprintf(w, "\ntotal wall time %.1fs\n", total.Seconds())
 }
@@ -269,8 +293,8 @@ func sweepMarkdown(w io.Writer, res *vit.SweepResult, rows []sweepRow) {
 	fmt.Fprintln(w)
 	for _, r := range rows {
 		if r.budget {
-			fmt.Fprintf(w, "- %s: budget %s; steps over it: %d of %d; live bytes at each step's forward/backward boundary %.1f–%.1f %% of it; last plan (margin %.2g): %s.\n",
-				r.label, kib(r.bytes), r.over, len(res.Baseline.Losses), 100*r.useMin, 100*r.useMax, r.margin, r.planRanks)
+			fmt.Fprintf(w, "- %s: budget %s; steps over it: %d of %d; live bytes at each step's forward/backward boundary: %.1f %% of it in the calibration step (rank 1), %.1f–%.1f %% in the later steps; last plan (margin %.2g): %s.\n",
+				r.label, kib(r.bytes), r.over, len(res.Baseline.Losses), 100*r.useCal, 100*r.useMin, 100*r.useMax, r.margin, r.planRanks)
 		}
 	}
 }

@@ -30,6 +30,7 @@ func TestSweepSettings(t *testing.T) {
 	// k = ⌈0.45·64⌉ = 29 and ⌈0.45·128⌉ = 58, bf16: 2·k·(1024+d) bytes.
 	assert.Equal(t, 6*2*29*(1024+64)+4*2*58*(1024+128), ref.bytes)
 	assert.Equal(t, "29/64, 58/128", ref.ranks)
+	assert.Equal(t, "bf16, k 29/58 (reference)", ref.short)
 	var budgets, ratios int
 	for _, s := range settings[1:] {
 		assert.True(t, s.Compression.MeasureError, s.Name)
@@ -74,7 +75,8 @@ func TestSweepRows(t *testing.T) {
 	rows := sweepRows(res, st)
 	require.Len(t, rows, 1)
 	assert.Equal(t, 1, rows[0].over)
-	assert.InDelta(t, 0.9, rows[0].useMin, 1e-12)
+	assert.InDelta(t, 0.9, rows[0].useCal, 1e-12, "the first step is the calibration step")
+	assert.InDelta(t, 1.0, rows[0].useMin, 1e-12)
 	assert.InDelta(t, 1.01, rows[0].useMax, 1e-12)
 	assert.InDelta(t, 2.0, rows[0].drop, 1e-9)
 	assert.Equal(t, "x 3", rows[0].planRanks)
