@@ -51,6 +51,7 @@ type Compressor struct {
 	order   []string
 	total   LayerStats
 	errs    []error
+	budget  *budgetState // nil unless the rank policy is a Budget
 }
 
 // New returns a Compressor with configuration cfg, or an error wrapping
@@ -61,6 +62,9 @@ func New(cfg Config) (*Compressor, error) {
 	}
 	c := &Compressor{cfg: cfg, be: cfg.Backend, keys: map[Key]*Saved{}, stats: map[string]*LayerStats{}}
 	c.idle = sync.NewCond(&c.mu)
+	if cfg.Rank.kind == rankBudget {
+		c.budget = newBudget(cfg.Rank)
+	}
 	if c.be == nil {
 		c.be = cpu.Backend{}
 	}
@@ -196,9 +200,20 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 			return s, nil
 		}
 	}
+	var w want
+	if c.budget != nil {
+		var err error
+		if w, err = c.reserve(layer, rows, cols); err != nil {
+			c.mu.Unlock()
+			return nil, &LayerError{Layer: layer, Err: err}
+		}
+	}
 	seed := c.cfg.Seed + 0x9e3779b97f4a7c15*c.calls
 	c.calls++
-	s := &Saved{c: c, layer: layer, rows: rows, cols: cols, refs: 1, key: key, done: make(chan struct{})}
+	s := &Saved{c: c, layer: layer, rows: rows, cols: cols, refs: 1, key: key, done: make(chan struct{}), want: w}
+	if c.budget != nil {
+		c.budget.step = append(c.budget.step, s)
+	}
 	if key != nil {
 		c.keys[*key] = s
 	}
@@ -268,7 +283,16 @@ func (c *Compressor) runAfter(s *Saved, x lowrank.Matrix, seed uint64, ready *gp
 // finish records the outcome of s's compression.
 func (c *Compressor) finish(s *Saved, err error) {
 	c.mu.Lock()
+	if err == nil && c.budget != nil && s.bytes > s.want.charge {
+		// Never reached: the storage is what the reservation computed
+		// (TestBudgetBytesExact); kept so that a mistake there cannot
+		// exceed the budget.
+		err = fmt.Errorf("%w: stored %d bytes, %d reserved", ErrBudget, s.bytes, s.want.charge)
+	}
 	if err != nil {
+		if c.budget != nil {
+			c.budget.used -= s.want.charge
+		}
 		s.err = &LayerError{Layer: s.layer, Err: err}
 		s.released = true
 		if s.key != nil && c.keys[*s.key] == s {
@@ -291,12 +315,16 @@ func (c *Compressor) finish(s *Saved, err error) {
 // Join waits until every compression started before or during the call has
 // finished and returns the errors of those that failed since the last Join
 // (errors.Join of *LayerError values), or nil. Call it between forward and
-// backward.
+// backward. Under a Budget policy it also plans the next step from the
+// spectra measured since the last Join (see Budget and Plan).
 func (c *Compressor) Join() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.pending > 0 {
 		c.idle.Wait()
+	}
+	if c.budget != nil {
+		c.replan()
 	}
 	err := errors.Join(c.errs...)
 	c.errs = nil
@@ -316,17 +344,18 @@ type LayerStats struct {
 	// Stored counts the activations kept as they are (method Uncompressed,
 	// a rank past the break-even point, or a missed tolerance), and
 	// ToleranceMisses those of them kept because no rank within the bound
-	// met a Tolerance policy.
-	Stored, ToleranceMisses int
+	// met a Tolerance policy. BudgetCuts counts the compressions whose
+	// planned rank a Budget policy cut to fit the bytes left.
+	Stored, ToleranceMisses, BudgetCuts int
 	// Live and Peak are the bytes held now and at most so far.
 	Live, Peak int
 	// DenseLive and DensePeak are the same for the uncompressed
 	// equivalent.
 	DenseLive, DensePeak int
 	// Rank and RelError are those of the last compression; MaxRelError the
-	// largest relative error so far.
-	Rank                  int
-	RelError, MaxRelError float64
+	// largest relative error so far and MeanRelError the mean over Calls.
+	Rank                                int
+	RelError, MaxRelError, MeanRelError float64
 }
 
 // Stats is a snapshot of the accounting.
@@ -357,7 +386,8 @@ func (c *Compressor) ResetPeak() {
 	defer c.mu.Unlock()
 	reset := func(s *LayerStats) {
 		s.Peak, s.DensePeak = s.Live, s.DenseLive
-		s.Calls, s.Shared, s.Stored, s.ToleranceMisses, s.MaxRelError = 0, 0, 0, 0, 0
+		s.Calls, s.Shared, s.Stored, s.ToleranceMisses, s.BudgetCuts = 0, 0, 0, 0, 0
+		s.MaxRelError, s.MeanRelError = 0, 0
 	}
 	reset(&c.total)
 	for _, s := range c.stats {
@@ -389,6 +419,7 @@ func (c *Compressor) account(s *Saved, sign int) {
 			st.Rank = s.rank
 			st.RelError = s.relErr
 			st.MaxRelError = max(st.MaxRelError, s.relErr)
+			st.MeanRelError += (s.relErr - st.MeanRelError) / float64(st.Calls)
 			if s.kept() {
 				st.Stored++
 			}
@@ -404,6 +435,9 @@ func (c *Compressor) account(s *Saved, sign int) {
 func (c *Compressor) release(s *Saved) {
 	if s.key != nil && c.keys[*s.key] == s {
 		delete(c.keys, *s.key)
+	}
+	if c.budget != nil {
+		c.budget.used -= s.want.charge
 	}
 	c.account(s, -1)
 }

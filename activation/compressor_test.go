@@ -375,7 +375,8 @@ func TestAccounting(t *testing.T) {
 	st := c.Stats()
 	assert.Equal(t, LayerStats{Layer: "total", Calls: 2, Live: ba + bb, Peak: ba + bb,
 		DenseLive: 4 * 2000, DensePeak: 4 * 2000, Rank: 2,
-		RelError: sb.RelError(), MaxRelError: max(sa.RelError(), sb.RelError())}, st.Total)
+		RelError: sb.RelError(), MaxRelError: max(sa.RelError(), sb.RelError()),
+		MeanRelError: sa.RelError() + (sb.RelError()-sa.RelError())/2}, st.Total)
 	require.NoError(t, sa.Release())
 	st = c.Stats()
 	assert.Equal(t, bb, st.Total.Live)

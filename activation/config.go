@@ -21,6 +21,10 @@ var (
 	// malformed input, a backend fault): the panic is recovered on the
 	// worker and becomes that handle's error.
 	ErrPanic = errors.New("activation: compression panicked")
+	// ErrBudget is wrapped by the error of a Compress under a Budget
+	// policy when not even rank 1 of the activation fits in the bytes the
+	// budget has left.
+	ErrBudget = errors.New("activation: byte budget exceeded")
 )
 
 // LayerError is the error of one layer's activation: Compress returns it
@@ -90,6 +94,7 @@ const (
 	rankRatio rankKind = iota
 	rankFixed
 	rankTol
+	rankBudget
 )
 
 // RankPolicy chooses the rank k of each activation. The zero value is
@@ -99,6 +104,8 @@ type RankPolicy struct {
 	k     int
 	ratio float64
 	tol   float64
+	// budget is a Budget policy's bytes.
+	budget int
 }
 
 // Fixed keeps k terms (clamped to min(L, d)).
@@ -124,8 +131,51 @@ func Tolerance(eps float64, maxRank int) RankPolicy {
 	return RankPolicy{kind: rankTol, tol: eps, k: maxRank}
 }
 
+// Budget keeps the bytes of the live compressed activations — every
+// handle not yet released, and every compression under way — at most
+// bytes, and allocates ranks across layers to minimise the summed squared
+// relative error Σ ‖X − X̃‖_F²/‖X‖_F² of a step within it.
+//
+// The allocation for a step is made at the Join that ends the previous
+// one, from the spectra measured there: each compression's sketch is
+// ℓ = min(2k+8, break-even) wide (the break-even rank is the largest k
+// with k·(L+d) < L·d), its factors are the leading k directions of that
+// sketch, and the squared singular values of the sketch's B give the
+// error of every rank ≤ ℓ (‖X − Q_jQ_jᵀX‖_F² = ‖X‖_F² − Σ_{i≤j} σ_i(B)²);
+// ranks are then given greedily, each next rank to the layer whose error
+// falls most per byte (water-filling on the tail energies; see Plan for
+// the optimality margin). The first step, before any spectrum is known,
+// is a calibration step: every compression is stored at rank 1 from a
+// sketch as wide as the break-even rank, the least bytes and the most
+// spectrum; so is a layer the plan does not know. Rank 1 everywhere is
+// the cheapest allocation there is and every plan is within the budget,
+// so a loop whose steps compress the same layers at the same shapes and
+// release them before the next step never has a Compress fail for want
+// of bytes if the budget holds rank 1 of one step's activations.
+//
+// The budget is enforced at Compress: a rank the remaining bytes cannot
+// hold is cut to fit (LayerStats.BudgetCuts counts it: activations held
+// beyond their step, or a step that compresses more than the last), and
+// if not even rank 1 fits Compress returns an error wrapping ErrBudget
+// naming the layer and the bytes. The bytes counted are those the storage
+// of the compressor's configuration takes (Config.StoredBytes: Precision,
+// FactorBits, a residual), reserved when Compress is called and returned
+// at the last Release. The allocation is deterministic for a seed: it
+// depends only on the spectra and on the order of the Compress, Release
+// and Join calls, not on the timing of asynchronous compressions.
+//
+// Call Join once per step, between forward and backward (also without
+// Workers): it is where the next step is planned. Method must be
+// RowSampling, Gaussian or ExactSVD (the exact SVD measures the whole
+// spectrum); bytes must be ≥ 1.
+func Budget(bytes int) RankPolicy {
+	return RankPolicy{kind: rankBudget, budget: bytes}
+}
+
 func (r RankPolicy) String() string {
 	switch r.kind {
+	case rankBudget:
+		return fmt.Sprintf("budget %d bytes", r.budget)
 	case rankFixed:
 		return fmt.Sprintf("fixed k=%d", r.k)
 	case rankTol:
@@ -155,16 +205,23 @@ func (r RankPolicy) check() error {
 		if !(r.tol > 0 && r.tol < 1) {
 			return fmt.Errorf("%w: tolerance %g outside (0, 1)", lowrank.ErrOption, r.tol)
 		}
+	case rankBudget:
+		if r.budget < 1 {
+			return fmt.Errorf("%w: budget of %d bytes: must be ≥ 1", lowrank.ErrOption, r.budget)
+		}
 	}
 	return nil
 }
 
 // rank returns the rank to compute for an m×n activation: the target rank,
-// or for a tolerance the largest rank searched.
+// or for a tolerance the largest rank searched. A Budget's ranks come
+// from the plan (Compressor.reserve), never from here: it returns 1.
 func (r RankPolicy) rank(m, n int) int {
 	kmax := min(m, n)
 	var k int
 	switch r.kind {
+	case rankBudget:
+		return 1
 	case rankFixed:
 		k = r.k
 	case rankTol:
@@ -224,9 +281,88 @@ type Config struct {
 	// reconstruction of the stored (rounded) factors, at the cost of one
 	// more pass of 2·L·d·k flops. Otherwise RelError is the identity
 	// ‖X − QQᵀX‖² = ‖X‖² − ‖QᵀX‖², which omits the rounding to Precision
-	// (relative ≤ u·(1+√k), u its unit roundoff).
+	// (relative ≤ u·(1+√k), u its unit roundoff) and the quantization of
+	// int8 factors; with a residual it is the exact error of the stored
+	// approximation, accumulated while the residual is quantized.
 	MeasureError bool
+
+	// FactorBits 8 stores the factors P and R in int8 instead of at
+	// Precision, with one float32 scale per rank-one term (per column of P
+	// and per row of R): k·(L+d) + 8·k bytes, about half of bf16's. Each
+	// element is within half its scale of the factor it stores (scale =
+	// the largest magnitude of its column of P or row of R ÷ 127). 0, the
+	// default, stores them at Precision.
+	FactorBits int
+	// ResidualBits 4 or 8 also stores the residual E = X − P̂·R̂ of the
+	// stored factors, quantized to that many bits per element with one
+	// float32 scale per block of ResidualBlock consecutive elements of a
+	// row: L·⌈d·bits/8⌉ + 4·L·⌈d/ResidualBlock⌉ bytes more. Reconstruct
+	// and the weight gradients add its contribution block by block, so
+	// that X̃ = P̂·R̂ + Ê is never formed beyond a block of rows, and every
+	// element of X̃ is within half its block's scale (max|E| in the block
+	// ÷ 7 or 127) of X. 0, the default, stores no residual.
+	ResidualBits int
+	// ResidualBlock is the number of elements per scale of the residual;
+	// 0 means 64. With 4 bits it must be even (a block then starts on a
+	// byte).
+	ResidualBlock int
 }
+
+// StoredBytes returns the bytes that c's storage keeps for an rows×cols
+// activation compressed at rank k (1 ≤ k ≤ min(rows, cols)): the factors
+// at Precision or in int8 with their scales, plus the residual if one is
+// configured; past the break-even rank (k·(rows+cols) ≥ rows·cols) the
+// activation itself at Precision, as Compress stores it. It is what a
+// compression's Saved.Bytes reports, and what a Budget policy reserves.
+// It panics with lowrank.ErrRank for k outside [1, min(rows, cols)].
+func (c Config) StoredBytes(rows, cols, k int) int {
+	if rows < 1 || cols < 1 || k < 1 || k > min(rows, cols) {
+		panic(fmt.Errorf("%w: k = %d for %d×%d", lowrank.ErrRank, k, rows, cols))
+	}
+	if c.Method == Uncompressed || k*(rows+cols) >= rows*cols {
+		return c.denseBytes(rows, cols)
+	}
+	return c.factorBytes(rows, cols, k) + c.residualBytes(rows, cols)
+}
+
+// Rank returns the rank that a Fixed or Ratio policy keeps for an
+// rows×cols activation, and false for the policies that decide per
+// activation (Tolerance, Budget).
+func (r RankPolicy) Rank(rows, cols int) (int, bool) {
+	if r.kind == rankTol || r.kind == rankBudget {
+		return 0, false
+	}
+	return r.rank(rows, cols), true
+}
+
+// residualBlock returns the block of the residual, the default applied.
+func (c *Config) residualBlock() int {
+	if c.ResidualBlock == 0 {
+		return 64
+	}
+	return c.ResidualBlock
+}
+
+// factorBytes returns the bytes of rank-k factors of an m×n activation
+// (without a residual).
+func (c *Config) factorBytes(m, n, k int) int {
+	if c.FactorBits == 8 {
+		return k*(m+n) + 8*k
+	}
+	return k * (m + n) * c.Precision.Size()
+}
+
+// residualBytes returns the bytes of the residual of an m×n activation, or
+// 0 without one.
+func (c *Config) residualBytes(m, n int) int {
+	if c.ResidualBits == 0 {
+		return 0
+	}
+	return quantBytes(m, n, c.ResidualBits, c.residualBlock(), false)
+}
+
+// denseBytes returns the bytes of an m×n activation stored as it is.
+func (c *Config) denseBytes(m, n int) int { return m * n * c.Precision.Size() }
 
 func (c *Config) check() error {
 	if c.Method < RowSampling || c.Method > Uncompressed {
@@ -240,6 +376,21 @@ func (c *Config) check() error {
 	case lowrank.Float64, lowrank.Float32, lowrank.BFloat16:
 	default:
 		return fmt.Errorf("%w: precision %v", lowrank.ErrOption, c.Precision)
+	}
+	if c.FactorBits != 0 && c.FactorBits != 8 {
+		return fmt.Errorf("%w: FactorBits %d (0: at Precision, or 8)", lowrank.ErrOption, c.FactorBits)
+	}
+	if c.ResidualBits != 0 && c.ResidualBits != 4 && c.ResidualBits != 8 {
+		return fmt.Errorf("%w: ResidualBits %d (0: none, 4 or 8)", lowrank.ErrOption, c.ResidualBits)
+	}
+	if c.ResidualBlock < 0 || (c.ResidualBits == 4 && c.residualBlock()%2 != 0) {
+		return fmt.Errorf("%w: ResidualBlock %d must be ≥ 0, and even with 4-bit residuals", lowrank.ErrOption, c.ResidualBlock)
+	}
+	if c.Method == Uncompressed && (c.FactorBits != 0 || c.ResidualBits != 0) {
+		return fmt.Errorf("%w: method %v stores the activation as it is: FactorBits and ResidualBits do not apply", lowrank.ErrOption, c.Method)
+	}
+	if c.Rank.kind == rankBudget && c.Method == Uncompressed {
+		return fmt.Errorf("%w: a byte budget allocates ranks; method %v has none", lowrank.ErrOption, c.Method)
 	}
 	return c.Rank.check()
 }

@@ -21,12 +21,19 @@ import (
 // element read for the input check, the QR's status words) and the ℓ
 // sampled row indices, drawn on the host and uploaded (8ℓ bytes).
 
-// deviceStore is a saved activation's device storage: X ≈ P·R, or X itself
-// in p when r is nil.
+// deviceStore is a saved activation's device storage: X ≈ P·R (p and r
+// at the storage precision, or pq and rq in int8 with a scale per
+// rank-one term), plus the quantized residual res if configured; or X
+// itself in p when neither r nor rq is set.
 type deviceStore struct {
-	b    *gpu.Backend
-	p, r *gpu.Matrix
+	b      *gpu.Backend
+	p, r   *gpu.Matrix
+	pq, rq *gpu.Quantized
+	res    *gpu.Quantized
 }
+
+// kept reports whether X is stored as it is.
+func (d *deviceStore) kept() bool { return d.r == nil && d.rq == nil }
 
 func (d *deviceStore) bytes() int {
 	n := 0
@@ -34,6 +41,11 @@ func (d *deviceStore) bytes() int {
 		if m != nil {
 			r, c := m.Dims()
 			n += r * c * m.DType().Size()
+		}
+	}
+	for _, q := range []*gpu.Quantized{d.pq, d.rq, d.res} {
+		if q != nil {
+			n += q.Bytes()
 		}
 	}
 	return n
@@ -45,7 +57,89 @@ func (d *deviceStore) release() {
 			d.b.Free(m)
 		}
 	}
+	for _, q := range []*gpu.Quantized{d.pq, d.rq, d.res} {
+		d.b.FreeQuantized(q)
+	}
 	*d = deviceStore{b: d.b}
+}
+
+// factors returns P (L×k) and R (k×d) as operands of the backend's
+// products: the stored matrices, or int8 factors dequantized into float32
+// scratch matrices (factor-sized) that done frees.
+func (d *deviceStore) factors(be *gpu.Backend) (p, r *gpu.Matrix, done func(), err error) {
+	if d.pq == nil {
+		return d.p, d.r, func() {}, nil
+	}
+	var tmp []*gpu.Matrix
+	done = func() {
+		for _, m := range tmp {
+			be.Free(m)
+		}
+	}
+	for _, f := range []struct {
+		q   *gpu.Quantized
+		dst **gpu.Matrix
+	}{{d.pq, &p}, {d.rq, &r}} {
+		rr, cc := f.q.Dims()
+		m, err := be.NewMatrix(rr, cc, gpu.Float32)
+		if err != nil {
+			done()
+			return nil, nil, nil, err
+		}
+		tmp = append(tmp, m)
+		if err := be.Dequantize(m, f.q, 0, false); err != nil {
+			done()
+			return nil, nil, nil, err
+		}
+		*f.dst = m
+	}
+	return p, r, done, nil
+}
+
+// quantizeDevice stores the device matrix m (r×c, either layout) in int8
+// with one scale per column (perCol: the factor P) or per row (the factor
+// R): one per rank-one term either way.
+func quantizeDevice(be *gpu.Backend, m *gpu.Matrix, perCol bool) (*gpu.Quantized, error) {
+	r, c := m.Dims()
+	q, err := be.NewQuantized(r, c, 8, c, perCol)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Quantize(q, 0, m, nil); err != nil {
+		be.FreeQuantized(q)
+		return nil, err
+	}
+	return q, nil
+}
+
+// storeFactorsDevice stores P = op(l) and R = op(r) as cfg says: at the
+// storage precision, or in int8 (FactorBits). large says the input was of
+// large magnitude, where a stored value or a scale may overflow its
+// storage: then the storage is checked.
+func storeFactorsDevice(ds *deviceStore, be *gpu.Backend, l, r *gpu.Matrix, cfg *Config, large bool) error {
+	var err error
+	if cfg.FactorBits == 8 {
+		if ds.pq, err = quantizeDevice(be, l, true); err != nil {
+			return err
+		}
+		if ds.rq, err = quantizeDevice(be, r, false); err != nil {
+			return err
+		}
+		if large {
+			return checkStored(be, ds.pq.ScaleMatrix(), ds.rq.ScaleMatrix())
+		}
+		return nil
+	}
+	if ds.p, err = store(be, l, cfg.Precision); err != nil {
+		return err
+	}
+	if ds.r, err = store(be, r, cfg.Precision); err != nil {
+		return err
+	}
+	if large {
+		return checkStored(be, ds.p, ds.r)
+	}
+	return nil
 }
 
 // view returns m, or its transpose view if t.
@@ -81,8 +175,11 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	// the backward products queued on its stream.
 	s.dev = &deviceStore{b: s.c.deviceBackend()}
 	m, n := s.rows, s.cols
-	k := cfg.Rank.rank(m, n)
-	if cfg.Method == Uncompressed || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
+	k, over := cfg.Rank.rank(m, n), cfg.Oversample
+	if s.want.k > 0 { // a Budget policy: the rank reserved, a wider sketch
+		k, over = s.want.k, max(over, s.want.width-s.want.k)
+	}
+	if cfg.Method == Uncompressed || s.want.dense || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
 		return w.keepDenseDevice(s, xm, cfg, be)
 	}
 	if cfg.Method == ExactSVD {
@@ -92,12 +189,13 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	if cfg.Rank.kind == rankTol {
 		tol = cfg.Rank.tol
 	}
+	spec := s.want.k > 0
 	var err error
 	switch cfg.Method {
 	case RowSampling:
-		err = w.rows.QBTo(&w.f, xm, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+		err = w.rows.QBTo(&w.f, xm, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 	case Gaussian:
-		err = w.gauss.QBTo(&w.f, xm, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+		err = w.gauss.QBTo(&w.f, xm, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 	}
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
@@ -109,23 +207,23 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
 		return w.keepDenseDevice(s, xm, cfg, be)
 	}
-	ds := s.dev
+	if spec {
+		s.gains = gains(w.f.Spectrum, w.f.SquaredNormA)
+	}
 	l, tl := w.f.Left()
 	r, tr := w.f.Right()
-	if ds.p, err = store(be, view(l, tl), cfg.Precision); err != nil {
+	// NormScale < 1: an input of large magnitude, whose factors may
+	// exceed the storage's range.
+	if err := storeFactorsDevice(s.dev, be, view(l, tl), view(r, tr), cfg, w.f.NormScale < 1); err != nil {
 		return err
-	}
-	if ds.r, err = store(be, view(r, tr), cfg.Precision); err != nil {
-		return err
-	}
-	if w.f.NormScale < 1 { // an input of large magnitude: the factors may exceed the storage's range
-		if err := checkStored(be, ds.p, ds.r); err != nil {
-			return err
-		}
 	}
 	s.rank = w.f.Rank()
 	s.relErr = w.f.RelError()
-	return w.finishDevice(s, xm, cfg, be)
+	normX := 0.0
+	if w.f.SquaredNormA > 0 {
+		normX = math.Sqrt(w.f.SquaredNormA) / w.f.NormScale
+	}
+	return w.finishDevice(s, xm, cfg, be, normX, w.f.NormScale < 1)
 }
 
 // checkStored returns an error wrapping lowrank.ErrNotFinite if a stored
@@ -192,7 +290,7 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 		return err
 	}
 	m, n := s.rows, s.cols
-	if cfg.Rank.kind == rankTol {
+	if cfg.Rank.kind == rankTol || s.want.k > 0 {
 		k = min(m, n)
 	}
 	u, v, sv, err := be.ExactSVD(x, k)
@@ -228,6 +326,18 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 			return w.keepDenseDevice(s, x, cfg, be)
 		}
 	} else {
+		if s.want.k > 0 {
+			// The whole spectrum was computed (sv, all min(m, n) values):
+			// ‖X‖² is their sum, in units of σ₁².
+			spec := make([]float64, s.want.width)
+			for j := range spec {
+				if sv[0] > 0 {
+					spec[j] = (sv[j] / sv[0]) * (sv[j] / sv[0])
+				}
+			}
+			s.gains = gains(spec, total)
+			k = s.want.k
+		}
 		// total of a rank-k ExactSVD holds only k values: the error needs
 		// ‖X‖², read from the device.
 		sq, _, err := be.SquaredNorm(x, 1/sv[0])
@@ -236,13 +346,9 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 		}
 		total = sq
 	}
-	ds := s.dev
 	uk := be.Slice(u, 0, m, 0, k).(*gpu.Matrix)
-	if ds.p, err = store(be, uk, cfg.Precision); err != nil {
-		return err
-	}
 	// R = diag(S_k)·V_kᵀ, the diagonal uploaded (k² floats: the exact
-	// path is a reference, not the steady state).
+	// path is a reference, not the steady state), formed in float32.
 	dg, err := be.NewMatrix(k, k, gpu.Float32)
 	if err != nil {
 		return err
@@ -251,27 +357,102 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 	if err := be.Upload(dg, mat.NewDiagDense(k, sv[:k])); err != nil {
 		return err
 	}
-	rs, err := be.NewStorage(k, n, cfg.Precision)
+	rk, err := be.NewMatrix(k, n, gpu.Float32)
 	if err != nil {
 		return err
 	}
-	ds.r = rs.(*gpu.Matrix)
+	defer be.Free(rk)
 	vk := be.Slice(v, 0, n, 0, k)
-	if err := be.Mul(ds.r, 1, dg, false, vk, true, 0); err != nil {
+	if err := be.Mul(rk, 1, dg, false, vk, true, 0); err != nil {
+		return err
+	}
+	if err := storeFactorsDevice(s.dev, be, uk, rk, cfg, false); err != nil {
 		return err
 	}
 	s.rank = k
 	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(k))
-	return w.finishDevice(s, x, cfg, be)
+	return w.finishDevice(s, x, cfg, be, sv[0]*math.Sqrt(total), false)
 }
 
-// finishDevice sets s.bytes and, if asked, measures the error of the
-// stored factors on the device: ‖P·R − X‖_F/‖X‖_F with the difference
-// formed in a float32 scratch matrix.
-func (w *worker) finishDevice(s *Saved, x *gpu.Matrix, cfg *Config, be *gpu.Backend) error {
+// residualRowsDevice is the number of rows of the blocks in which the
+// residual is formed on the device and multiplied into weight gradients:
+// about 1 Mi elements of float32 scratch (4 MiB), whatever L.
+func residualRowsDevice(d int) int { return max(1, (1<<20)/d) }
+
+// residualDevice quantizes E = X − P̂·R̂, the residual of the stored
+// factors, into s.dev.res block of rows by block of rows (float32 scratch
+// of residualRowsDevice rows) and returns the relative error of the stored
+// approximation, ‖Ê − E‖_F/‖X‖_F, from the blocks' errors (normX = ‖X‖_F;
+// the error itself for X = 0). large asks for the scales to be checked
+// for overflow.
+func residualDevice(s *Saved, x *gpu.Matrix, cfg *Config, be *gpu.Backend, normX float64, large bool) (float64, error) {
 	ds := s.dev
+	m, n := s.rows, s.cols
+	res, err := be.NewQuantized(m, n, cfg.ResidualBits, cfg.residualBlock(), false)
+	if err != nil {
+		return 0, err
+	}
+	ds.res = res
+	p, r, done, err := ds.factors(be)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	_, k := p.Dims()
+	ge, err := be.NewMatrix(res.Scales(), 1, gpu.Float32)
+	if err != nil {
+		return 0, err
+	}
+	defer be.Free(ge)
+	rows := min(m, residualRowsDevice(n))
+	e, err := be.NewMatrix(rows, n, gpu.Float32)
+	if err != nil {
+		return 0, err
+	}
+	defer be.Free(e)
+	for i0 := 0; i0 < m; i0 += rows {
+		i1 := min(i0+rows, m)
+		eb := be.Slice(e, 0, i1-i0, 0, n)
+		if err := be.Copy(eb, be.Slice(x, i0, i1, 0, n)); err != nil {
+			return 0, err
+		}
+		if err := be.Mul(eb, -1, be.Slice(p, i0, i1, 0, k), false, r, false, 1); err != nil { // X − P̂·R̂
+			return 0, err
+		}
+		if err := be.Quantize(res, i0, eb, ge); err != nil {
+			return 0, err
+		}
+	}
+	if large {
+		if err := checkStored(be, res.ScaleMatrix()); err != nil {
+			return 0, err
+		}
+	}
+	sq, _, err := be.SquaredNorm(ge, 1)
+	if err != nil {
+		return 0, err
+	}
+	if normX == 0 {
+		return math.Sqrt(sq), nil
+	}
+	return math.Sqrt(sq) / normX, nil
+}
+
+// finishDevice stores the residual if asked, sets s.bytes and, if asked,
+// measures the error of the stored approximation on the device:
+// ‖P̂·R̂ + Ê − X‖_F/‖X‖_F with the difference formed in a float32 scratch
+// matrix. normX is ‖X‖_F for the residual's error, large as for
+// residualDevice.
+func (w *worker) finishDevice(s *Saved, x *gpu.Matrix, cfg *Config, be *gpu.Backend, normX float64, large bool) error {
+	ds := s.dev
+	if cfg.ResidualBits != 0 && !ds.kept() {
+		var err error
+		if s.relErr, err = residualDevice(s, x, cfg, be, normX, large); err != nil {
+			return fmt.Errorf("residual: %w", err)
+		}
+	}
 	s.bytes = ds.bytes()
-	if !cfg.MeasureError || ds.r == nil {
+	if !cfg.MeasureError || ds.kept() {
 		return nil
 	}
 	// Squared norms of sc·X and sc·(P·R − X), sc = 1/max|x_ij|: no
@@ -296,8 +477,18 @@ func (w *worker) finishDevice(s *Saved, x *gpu.Matrix, cfg *Config, be *gpu.Back
 	if err := be.Copy(d, x); err != nil {
 		return err
 	}
-	if err := be.Mul(d, 1, ds.p, false, ds.r, false, -1); err != nil { // P·R − X
+	p, r, done, err := ds.factors(be)
+	if err != nil {
 		return err
+	}
+	defer done()
+	if err := be.Mul(d, 1, p, false, r, false, -1); err != nil { // P·R − X
+		return err
+	}
+	if ds.res != nil {
+		if err := be.Dequantize(d, ds.res, 0, true); err != nil { // + Ê
+			return err
+		}
 	}
 	ne, _, err := be.SquaredNorm(d, sc)
 	if err != nil {
@@ -339,13 +530,24 @@ func (s *Saved) reconstructDevice(dst lowrank.Matrix) error {
 	}
 	be := s.c.deviceBackend()
 	ds := s.dev
-	if ds.r == nil {
+	if ds.kept() {
 		if d.RowMajorLayout() {
 			return be.Copy(d.T(), ds.p.T())
 		}
 		return be.Copy(d, ds.p)
 	}
-	return be.Mul(d, 1, ds.p, false, ds.r, false, 0)
+	p, r, done, err := ds.factors(be)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := be.Mul(d, 1, p, false, r, false, 0); err != nil {
+		return err
+	}
+	if ds.res != nil { // + Ê, added in place: no copy of X beyond dst
+		return be.Dequantize(d, ds.res, 0, true)
+	}
+	return nil
 }
 
 // weightGradDevice is weightGrad for device storage, dst and g device
@@ -374,14 +576,19 @@ func (s *Saved) weightGradDevice(dst, g lowrank.Matrix, outIn bool) error {
 	}
 	be := s.c.deviceBackend()
 	ds := s.dev
-	if ds.r == nil {
+	if ds.kept() {
 		if outIn {
 			return be.Mul(d, 1, gm, true, ds.p, false, 0)
 		}
 		return be.Mul(d, 1, ds.p, true, gm, false, 0)
 	}
+	p, rf, done, err := ds.factors(be)
+	if err != nil {
+		return err
+	}
+	defer done()
 	k := s.rank
-	tdt := ds.p.DType()
+	tdt := p.DType() // float32 for dequantized int8 factors
 	var t *gpu.Matrix
 	if outIn {
 		t, err = be.NewMatrix(o, k, tdt)
@@ -393,14 +600,46 @@ func (s *Saved) weightGradDevice(dst, g lowrank.Matrix, outIn bool) error {
 	}
 	defer be.Free(t)
 	if outIn { // (Gᵀ·P)·R
-		if err := be.Mul(t, 1, gm, true, ds.p, false, 0); err != nil {
+		if err := be.Mul(t, 1, gm, true, p, false, 0); err != nil {
 			return err
 		}
-		return be.Mul(d, 1, t, false, ds.r, false, 0)
+		if err := be.Mul(d, 1, t, false, rf, false, 0); err != nil {
+			return err
+		}
+	} else { // Rᵀ·(Pᵀ·G)
+		if err := be.Mul(t, 1, p, true, gm, false, 0); err != nil {
+			return err
+		}
+		if err := be.Mul(d, 1, rf, true, t, false, 0); err != nil {
+			return err
+		}
 	}
-	// Rᵀ·(Pᵀ·G)
-	if err := be.Mul(t, 1, ds.p, true, gm, false, 0); err != nil {
+	if ds.res == nil {
+		return nil
+	}
+	// + Gᵀ·Ê (or Êᵀ·G), one block of rows of Ê dequantized into float32
+	// scratch at a time: 2·L·d·o flops, no copy of X.
+	rows := min(s.rows, residualRowsDevice(s.cols))
+	e, err := be.NewMatrix(rows, s.cols, gpu.Float32)
+	if err != nil {
 		return err
 	}
-	return be.Mul(d, 1, ds.r, true, t, false, 0)
+	defer be.Free(e)
+	for i0 := 0; i0 < s.rows; i0 += rows {
+		i1 := min(i0+rows, s.rows)
+		eb := be.Slice(e, 0, i1-i0, 0, s.cols)
+		if err := be.Dequantize(eb, ds.res, i0, false); err != nil {
+			return err
+		}
+		gb := be.Slice(gm, i0, i1, 0, o)
+		if outIn {
+			err = be.Mul(d, 1, gb, true, eb, false, 1)
+		} else {
+			err = be.Mul(d, 1, eb, true, gb, false, 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

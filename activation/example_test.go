@@ -143,3 +143,82 @@ func ExampleCompressor_CompressKey() {
 	// attn.k: 0 compressions, 2 shared
 	// attn.v: 0 compressions, 2 shared
 }
+
+// smoothActivation returns an L×d activation whose singular values decay
+// as 1/j^a: a larger a compresses better.
+func smoothActivation(L, d int, a float64) *mat.Dense {
+	x := mat.NewDense(L, d, nil)
+	for j := 1; j <= d; j++ {
+		s := math.Pow(float64(j), -a)
+		for i := 0; i < L; i++ {
+			for c := 0; c < d; c++ {
+				// rank-one term j: s·u_j v_jᵀ with cosine vectors
+				x.Set(i, c, x.At(i, c)+s*math.Cos(float64(j*i)*0.37+0.1*float64(c))*math.Cos(float64(j*c)*0.71))
+			}
+		}
+	}
+	return x
+}
+
+// A byte budget across two layers: the first step is a calibration step
+// (rank 1 everywhere, the widest sketch); from the second step the ranks
+// follow the spectra, more to the layer whose spectrum decays slowly, and
+// the live bytes never exceed the budget.
+func ExampleBudget() {
+	const L, d = 256, 32
+	fast, slow := smoothActivation(L, d, 2), smoothActivation(L, d, 0.5)
+	perRank := (L + d) * 2 // bf16 bytes of one rank
+	c, err := activation.New(activation.Config{Rank: activation.Budget(16 * perRank), Seed: 1})
+	if err != nil {
+		panic(err)
+	}
+	for step := 0; step < 3; step++ {
+		a, err := c.Compress("fast", fast)
+		if err != nil {
+			panic(err)
+		}
+		b, err := c.Compress("slow", slow)
+		if err != nil {
+			panic(err)
+		}
+		if err := c.Join(); err != nil { // plans the next step
+			panic(err)
+		}
+		fmt.Printf("step %d: ranks %d and %d, %d of %d bytes\n", step, a.Rank(), b.Rank(), c.Stats().Total.Live, 16*perRank)
+		_ = a.Release()
+		_ = b.Release()
+	}
+	// Output:
+	// step 0: ranks 1 and 1, 1152 of 9216 bytes
+	// step 1: ranks 3 and 13, 9216 of 9216 bytes
+	// step 2: ranks 3 and 13, 9216 of 9216 bytes
+}
+
+// In no more bytes than bf16 factors at rank 12, int8 factors at rank 23
+// or bf16 factors at rank 2 with a 4-bit residual keep more of X; the
+// residual bounds every element's error by half its block's scale.
+func ExampleConfig_storage() {
+	const L, d = 1024, 32
+	x := smoothActivation(L, d, 0.5)
+	for _, cfg := range []activation.Config{
+		{Rank: activation.Fixed(12)},
+		{Rank: activation.Fixed(23), FactorBits: 8},
+		{Rank: activation.Fixed(2), ResidualBits: 4},
+	} {
+		cfg.MeasureError = true
+		c, err := activation.New(cfg)
+		if err != nil {
+			panic(err)
+		}
+		s, err := c.Compress("x", x)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%d factor bits, %d residual bits, rank %2d: %d bytes (StoredBytes %d), relative error %.2f\n",
+			cfg.FactorBits, cfg.ResidualBits, s.Rank(), s.Bytes(), cfg.StoredBytes(L, d, s.Rank()), s.RelError())
+	}
+	// Output:
+	// 0 factor bits, 0 residual bits, rank 12: 25344 bytes (StoredBytes 25344), relative error 0.66
+	// 8 factor bits, 0 residual bits, rank 23: 24472 bytes (StoredBytes 24472), relative error 0.37
+	// 0 factor bits, 4 residual bits, rank  2: 24704 bytes (StoredBytes 24704), relative error 0.15
+}

@@ -283,3 +283,46 @@ func TestMalformedInput(t *testing.T) {
 	_, err = c.Compress("nil", nil)
 	assert.ErrorIs(t, err, lowrank.ErrEmpty)
 }
+
+// TestResidualNoDenseCopy: Reconstruct into a float32 destination and both
+// weight gradients of a handle with int8 factors and a 4-bit residual
+// allocate no copy of X, float32 or float64: what they allocate (measured
+// by the runtime's TotalAlloc) is within factor-sized float64 scratch
+// (P and R unpacked, 2·8·k·(L+d)) plus two blocks of rows of the residual
+// (2·8·32 Ki) and 64 KiB of slack for the product's packing, under half of
+// a float32 copy of X.
+func TestResidualNoDenseCopy(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures allocation: not under -short or -race")
+	}
+	const L, d, k, o = 4096, 256, 16, 8
+	x := lowrank.NewDense32(L, d, nil)
+	fill(x, 3)
+	c, err := New(Config{Rank: Fixed(k), FactorBits: 8, ResidualBits: 4, Seed: 1})
+	require.NoError(t, err)
+	s, err := c.Compress("x", x)
+	require.NoError(t, err)
+	g := lowrank.NewDense32(L, o, nil)
+	fill(g, 4)
+	rec := lowrank.NewDense32(L, d, nil)
+	outIn, inOut := lowrank.NewDense32(o, d, nil), lowrank.NewDense32(d, o, nil)
+	allowed := uint64(2*8*k*(L+d) + 2*8*32<<10 + 64<<10)
+	require.Less(t, allowed, uint64(4*L*d/2))
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"Reconstruct", func() error { return s.Reconstruct(rec) }},
+		{"WeightGradOutIn", func() error { return s.WeightGradOutIn(outIn, g) }},
+		{"WeightGradInOut", func() error { return s.WeightGradInOut(inOut, g) }},
+	} {
+		require.NoError(t, tc.call()) // warm the scratch pools
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		require.NoError(t, tc.call())
+		runtime.ReadMemStats(&after)
+		got := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%s allocated %d bytes (X in float32: %d)", tc.name, got, 4*L*d)
+		assert.LessOrEqual(t, got, allowed, tc.name)
+	}
+}

@@ -11,16 +11,18 @@ import (
 )
 
 // packed is an r×c row-major matrix stored at a precision: exactly one of
-// f64, f32, b16 holds its r·c elements. Its storage comes from and returns
-// to pools (recycle), so that compressing activations of recurring shapes
-// reuses the memory that released handles held.
+// f64, f32, b16 and the integers of qz holds its r·c elements. Its storage
+// comes from and returns to pools (recycle), so that compressing
+// activations of recurring shapes reuses the memory that released handles
+// held.
 type packed struct {
 	r, c int
 	prec lowrank.Precision
 	f64  []float64
 	f32  []float32
 	b16  []uint16
-	box  any // *[]float64, *[]float32 or *[]uint16 holding the slice, for the pool
+	box  any   // *[]float64, *[]float32 or *[]uint16 holding the slice, for the pool
+	qz   quant // int8 storage with scales, when not empty
 }
 
 var pool64, pool32, pool16 sync.Pool
@@ -44,11 +46,36 @@ func (p *packed) recycle() {
 	case *[]uint16:
 		pool16.Put(b)
 	}
+	p.qz.recycle()
 	*p = packed{}
 }
 
-// bytes returns the storage of the elements.
-func (p *packed) bytes() int { return p.r * p.c * p.prec.Size() }
+// bytes returns the storage of the elements (and scales).
+func (p *packed) bytes() int {
+	if !p.qz.empty() {
+		return p.qz.bytes()
+	}
+	return p.r * p.c * p.prec.Size()
+}
+
+// packInt8 stores op(src) in int8 with one scale per column (perCol: the
+// factor P, L×k) or per row (the factor R, k×d): one scale per rank-one
+// term either way.
+func (p *packed) packInt8(src *mat.Dense, trans, perCol bool) error {
+	p.recycle()
+	var err error
+	if perCol {
+		err = p.qz.quantizeCols(src, trans, 8)
+	} else {
+		r, c := src.Dims()
+		if trans {
+			c = r
+		}
+		err = p.qz.quantizeRows(src, trans, 8, c)
+	}
+	p.r, p.c = p.qz.r, p.qz.c
+	return err
+}
 
 func (p *packed) empty() bool { return p.r == 0 }
 
@@ -157,6 +184,10 @@ func (p *packed) packMatrix(src mat.Matrix, prec lowrank.Precision) error {
 // unpackRows writes rows [i0, i1) of the stored matrix into dst, which
 // must be (i1−i0)×c.
 func (p *packed) unpackRows(dst *mat.Dense, i0, i1 int) {
+	if !p.qz.empty() {
+		p.qz.dequantRows(dst, i0, i1, false)
+		return
+	}
 	raw := dst.RawMatrix()
 	for i := i0; i < i1; i++ {
 		row := raw.Data[(i-i0)*raw.Stride : (i-i0)*raw.Stride+p.c]
@@ -177,8 +208,9 @@ func (p *packed) unpackRows(dst *mat.Dense, i0, i1 int) {
 
 // operand returns the stored matrix as an operand of the CPU backend's
 // products: float64 and float32 storage in place (a *mat.Dense or a
-// *lowrank.Dense32 view), bf16 unpacked into the scratch buffer buf, which
-// the caller returns with putScratch when non-nil.
+// *lowrank.Dense32 view), bf16 and int8 unpacked into the scratch buffer
+// buf (factor-sized: k·L or k·d elements), which the caller returns with
+// putScratch when non-nil.
 func (p *packed) operand() (m lowrank.Matrix, buf *mat.Dense) {
 	switch {
 	case p.f64 != nil:

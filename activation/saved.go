@@ -40,6 +40,9 @@ type Saved struct {
 	relErr  float64
 	bytes   int
 	tolMiss bool
+	res     quant     // the quantized residual X − P̂·R̂, when not empty
+	want    want      // the rank asked by a Budget policy (zero: none)
+	gains   []float64 // under a Budget policy: σ_j²/‖X‖² of the sketch
 
 	mu       sync.RWMutex // read-held while the factors are in use
 	refs     int
@@ -74,7 +77,7 @@ func (s *Saved) Compressed() bool { return s.Wait() == nil && !s.kept() }
 // kept reports whether X is stored as it is.
 func (s *Saved) kept() bool {
 	if s.dev != nil {
-		return s.dev.r == nil
+		return s.dev.kept()
 	}
 	return s.r.empty()
 }
@@ -129,11 +132,14 @@ func (s *Saved) mismatch(what string, r, c, wr, wc int) error {
 	return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: %s is %d×%d, want %d×%d", ErrShapeMismatch, what, r, c, wr, wc)}
 }
 
-// Reconstruct writes X̃ = P·R (L×d) into dst, a *mat.Dense or a
-// *lowrank.Dense32: a zero-sized one is resized, any other must be L×d or
-// Reconstruct returns an error wrapping ErrShapeMismatch. It costs
-// 2·L·d·k flops, and none beyond a copy if X is stored as it is. It
-// returns ErrReleased (wrapped) after the last Release.
+// Reconstruct writes X̃ = P·R (L×d), plus the dequantized residual if one
+// is stored, into dst, a *mat.Dense or a *lowrank.Dense32: a zero-sized
+// one is resized, any other must be L×d or Reconstruct returns an error
+// wrapping ErrShapeMismatch. It costs 2·L·d·k flops, and none beyond a
+// copy if X is stored as it is. A *mat.Dense is written in place; a
+// *lowrank.Dense32 through float64 scratch of a block of rows (about 32
+// Ki elements), never a copy of X. It returns ErrReleased (wrapped) after
+// the last Release.
 func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 	done, err := s.use()
 	if err != nil {
@@ -143,16 +149,57 @@ func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 	if s.dev != nil {
 		return s.reconstructDevice(dst)
 	}
-	out, err := s.dest(dst, s.rows, s.cols, "reconstruction destination", nil)
-	if err != nil {
-		return err
+	const what = "reconstruction destination"
+	switch d := dst.(type) {
+	case *mat.Dense:
+		if d.IsEmpty() {
+			d.ReuseAs(s.rows, s.cols)
+		} else if r, c := d.Dims(); r != s.rows || c != s.cols {
+			return s.mismatch(what, r, c, s.rows, s.cols)
+		}
+		s.reconstructRows(d, 0, s.rows)
+		return nil
+	case *lowrank.Dense32:
+		if d.Rows == 0 && d.Cols == 0 && d.Data == nil {
+			*d = *lowrank.NewDense32(s.rows, s.cols, nil)
+		}
+		if err := d.Check(); err != nil {
+			return &LayerError{Layer: s.layer, Err: err}
+		}
+		if d.Rows != s.rows || d.Cols != s.cols {
+			return s.mismatch(what, d.Rows, d.Cols, s.rows, s.cols)
+		}
+		rows := min(residualRows(s.cols), s.rows)
+		tmp := getScratch(rows, s.cols)
+		defer putScratch(tmp)
+		for i0 := 0; i0 < s.rows; i0 += rows {
+			i1 := min(i0+rows, s.rows)
+			blk := tmp.Slice(0, i1-i0, 0, s.cols).(*mat.Dense)
+			s.reconstructRows(blk, i0, i1)
+			for i := i0; i < i1; i++ {
+				row := d.Row(i)
+				for j, v := range blk.RawRowView(i - i0) {
+					row[j] = float32(v)
+				}
+			}
+		}
+		return nil
 	}
-	s.reconstructRows(out.d, 0, s.rows)
-	return out.commit()
+	return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: %s must be a *mat.Dense or a *lowrank.Dense32, have %T", lowrank.ErrShape, what, dst)}
 }
 
-// reconstructRows writes rows [i0, i1) of X̃ into the (i1−i0)×d dst.
+// reconstructRows writes rows [i0, i1) of X̃ (the factors' product plus
+// the residual) into the (i1−i0)×d dst.
 func (s *Saved) reconstructRows(dst *mat.Dense, i0, i1 int) {
+	s.factorRows(dst, i0, i1)
+	if !s.res.empty() {
+		s.res.dequantRows(dst, i0, i1, true)
+	}
+}
+
+// factorRows writes rows [i0, i1) of P̂·R̂ (or of X stored as it is) into
+// the (i1−i0)×d dst.
+func (s *Saved) factorRows(dst *mat.Dense, i0, i1 int) {
 	if dst.IsEmpty() {
 		dst.ReuseAs(i1-i0, s.cols)
 	}
@@ -239,7 +286,53 @@ func (s *Saved) weightGrad(dst lowrank.Matrix, gm lowrank.Matrix, outIn bool) er
 		mustMul(t, p, true, gh, gt)
 		mustMul(out.d, rm, true, t, false)
 	}
+	if !s.res.empty() {
+		s.addResidualGrad(out.d, gh, gt, outIn)
+	}
 	return out.commit()
+}
+
+// addResidualGrad adds the residual's share of the weight gradient to
+// dst: Gᵀ·Ê (outIn) or Êᵀ·G, one block of rows of Ê dequantized into
+// scratch at a time, G = op(gh) (ghᵀ if gt). Cost 2·L·d·o flops.
+func (s *Saved) addResidualGrad(dst *mat.Dense, gh lowrank.Matrix, gt, outIn bool) {
+	rows := min(residualRows(s.cols), s.rows)
+	eb := getScratch(rows, s.cols)
+	defer putScratch(eb)
+	for i0 := 0; i0 < s.rows; i0 += rows {
+		i1 := min(i0+rows, s.rows)
+		e := eb.Slice(0, i1-i0, 0, s.cols).(*mat.Dense)
+		s.res.dequantRows(e, i0, i1, false)
+		g, t := rowsOf(gh, gt, i0, i1) // G[i0:i1, :] = op(g), gᵀ if t
+		var err error
+		if outIn {
+			err = cpu.Backend{}.Mul(dst, 1, g, !t, e, false, 1)
+		} else {
+			err = cpu.Backend{}.Mul(dst, 1, e, true, g, t, 1)
+		}
+		if err != nil {
+			panic(err) // the CPU backend reports no errors
+		}
+	}
+}
+
+// rowsOf returns rows [i0, i1) of op(gh) (ghᵀ if gt) as a view m and
+// whether it is mᵀ; gh is a *mat.Dense or *lowrank.Dense32.
+func rowsOf(gh lowrank.Matrix, gt bool, i0, i1 int) (lowrank.Matrix, bool) {
+	switch g := gh.(type) {
+	case *mat.Dense:
+		r, c := g.Dims()
+		if gt {
+			return g.Slice(0, r, i0, i1), true
+		}
+		return g.Slice(i0, i1, 0, c), false
+	case *lowrank.Dense32:
+		if gt {
+			return g.Slice(0, g.Rows, i0, i1), true
+		}
+		return g.Slice(i0, i1, 0, g.Cols), false
+	}
+	panic(fmt.Sprintf("activation: rowsOf %T", gh))
 }
 
 // mustMul is the backward pass's host product, in float64 even for
@@ -340,5 +433,6 @@ func (s *Saved) Release() error {
 	}
 	s.p.recycle()
 	s.r.recycle()
+	s.res.recycle()
 	return nil
 }

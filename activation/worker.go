@@ -29,11 +29,14 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 		return w.compressDevice(s, x, cfg, seed, dev)
 	}
 	m, n := s.rows, s.cols
-	k := cfg.Rank.rank(m, n)
+	k, over := cfg.Rank.rank(m, n), cfg.Oversample
+	if s.want.k > 0 { // a Budget policy: the rank reserved, a wider sketch
+		k, over = s.want.k, max(over, s.want.width-s.want.k)
+	}
 	// Factors of rank k take k·(m+n) elements against m·n for X itself;
 	// beyond the break-even rank X is stored as it is. A tolerance policy
 	// decides after its search.
-	if cfg.Method == Uncompressed || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
+	if cfg.Method == Uncompressed || s.want.dense || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
 		return w.keepDense(s, x, cfg)
 	}
 	if cfg.Method == ExactSVD {
@@ -51,12 +54,13 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 	if cfg.Rank.kind == rankTol {
 		tol = cfg.Rank.tol
 	}
+	spec := s.want.k > 0
 	var err error
 	switch cfg.Method {
 	case RowSampling:
-		err = w.rows.QBTo(&w.f, h, k, &sampling.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+		err = w.rows.QBTo(&w.f, h, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 	case Gaussian:
-		err = w.gauss.QBTo(&w.f, h, k, &rsvd.Options{Oversample: cfg.Oversample, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol})
+		err = w.gauss.QBTo(&w.f, h, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 	}
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
@@ -68,16 +72,19 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
 		return w.keepDense(s, x, cfg)
 	}
+	if spec {
+		s.gains = gains(w.f.Spectrum, w.f.SquaredNormA)
+	}
 	// h ≈ op(L)·op(R); for x = hᵀ, X ≈ op(R)ᵀ·op(L)ᵀ.
 	l, tl := w.f.Left()
 	r, tr := w.f.Right()
 	if trans {
 		l, r, tl, tr = r, l, !tr, !tl
 	}
-	if err := w.pack(&s.p, l, tl, cfg.Precision, "P"); err != nil {
+	if err := w.pack(&s.p, l, tl, cfg, "P"); err != nil {
 		return err
 	}
-	if err := w.pack(&s.r, r, tr, cfg.Precision, "R"); err != nil {
+	if err := w.pack(&s.r, r, tr, cfg, "R"); err != nil {
 		return err
 	}
 	s.rank = w.f.Rank()
@@ -85,8 +92,21 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 	return w.finish(s, x, cfg)
 }
 
-// pack stores op(m) (m a backend matrix) at precision prec.
-func (w *worker) pack(dst *packed, m lowrank.Matrix, trans bool, prec lowrank.Precision, name string) error {
+// gains returns σ_j²/‖X‖², j < ℓ, from a sketch's squared singular values
+// and ‖X‖² (in the same units), all 0 for X = 0.
+func gains(spec []float64, normA2 float64) []float64 {
+	g := make([]float64, len(spec))
+	if normA2 > 0 {
+		for j, v := range spec {
+			g[j] = v / normA2
+		}
+	}
+	return g
+}
+
+// pack stores op(m) (m a backend matrix) as cfg says: at cfg.Precision, or
+// in int8 with a scale per rank-one term (per column of P, per row of R).
+func (w *worker) pack(dst *packed, m lowrank.Matrix, trans bool, cfg *Config, name string) error {
 	d, ok := m.(*mat.Dense)
 	if !ok {
 		var h mat.Dense
@@ -95,7 +115,13 @@ func (w *worker) pack(dst *packed, m lowrank.Matrix, trans bool, prec lowrank.Pr
 		}
 		d = &h
 	}
-	if err := dst.packDense(d, trans, prec); err != nil {
+	var err error
+	if cfg.FactorBits == 8 {
+		err = dst.packInt8(d, trans, name == "P")
+	} else {
+		err = dst.packDense(d, trans, cfg.Precision)
+	}
+	if err != nil {
 		return fmt.Errorf("factor %s: %w", name, err)
 	}
 	return nil
@@ -108,7 +134,7 @@ func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
 		return err
 	}
 	m, n := s.rows, s.cols
-	if cfg.Rank.kind == rankTol {
+	if cfg.Rank.kind == rankTol || s.want.k > 0 {
 		k = min(m, n)
 	}
 	f, err := exact.TruncatedSVD(h, k)
@@ -152,6 +178,15 @@ func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
 		}
 		f.Truncate(k)
 	}
+	if s.want.k > 0 {
+		spec := make([]float64, s.want.width)
+		for j := range spec {
+			spec[j] = (sv[j] * scale) * (sv[j] * scale)
+		}
+		s.gains = gains(spec, total)
+		k = s.want.k
+		f.Truncate(k)
+	}
 	var us, v mat.Dense
 	f.UTo(&us)
 	f.VTo(&v)
@@ -162,11 +197,11 @@ func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
 			row[j] *= sv[j]
 		}
 	}
-	if err := s.p.packDense(&us, false, cfg.Precision); err != nil {
-		return fmt.Errorf("factor P: %w", err)
+	if err := w.pack(&s.p, &us, false, cfg, "P"); err != nil {
+		return err
 	}
-	if err := s.r.packDense(&v, true, cfg.Precision); err != nil {
-		return fmt.Errorf("factor R: %w", err)
+	if err := w.pack(&s.r, &v, true, cfg, "R"); err != nil {
+		return err
 	}
 	s.rank = k
 	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(k))
@@ -191,10 +226,19 @@ func (w *worker) keepDense(s *Saved, x lowrank.Matrix, cfg *Config) error {
 	return w.finish(s, x, cfg)
 }
 
-// finish sets s.bytes and, if asked, measures the error of the stored
-// factors exactly.
+// finish stores the residual if asked, sets s.bytes and, if asked,
+// measures the error of the stored factors exactly.
 func (w *worker) finish(s *Saved, x lowrank.Matrix, cfg *Config) error {
-	s.bytes = s.p.bytes() + s.r.bytes()
+	if cfg.ResidualBits != 0 && !s.r.empty() {
+		h, err := hostMatrix(w.be, x, &w.buf)
+		if err != nil {
+			return err
+		}
+		if s.relErr, err = s.storeResidual(h, cfg.ResidualBits, cfg.residualBlock()); err != nil {
+			return fmt.Errorf("residual: %w", err)
+		}
+	}
+	s.bytes = s.p.bytes() + s.r.bytes() + s.res.bytes()
 	if !cfg.MeasureError {
 		return nil
 	}

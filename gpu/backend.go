@@ -24,6 +24,8 @@ type device struct {
 	smemMax int
 	module  uintptr
 	fn      [numKernels]uintptr
+	// quant is quant.cu's module, loaded on first use (quant.go).
+	quant quantModule
 
 	mu   sync.Mutex // guards refs and pool
 	refs int
@@ -361,6 +363,7 @@ func (d *device) release() error {
 	d.mu.Lock()
 	keep(d.pool.freeAll(a))
 	d.mu.Unlock()
+	keep(d.quant.unload(a))
 	if d.module != 0 {
 		keep(a.check(a.cuModuleUnload(d.module), "cuModuleUnload"))
 	}

@@ -10,8 +10,9 @@ import (
 //go:embed kernels.cu
 var kernelSource string
 
-// The compiled kernels are cached per process and architecture: NVRTC runs
-// once, and every Backend loads the cached CUBIN (cuModuleLoadData).
+// The compiled kernels are cached per process, source and architecture:
+// NVRTC runs once, and every Backend loads the cached CUBIN
+// (cuModuleLoadData).
 var (
 	cubinMu    sync.Mutex
 	cubinCache = map[string][]byte{}
@@ -19,15 +20,22 @@ var (
 
 // compile returns the CUBIN of kernels.cu for sm_<cc>.
 func compile(a *cudaAPI, arch string) ([]byte, error) {
+	return compileSource(a, arch, "loract_kernels.cu", kernelSource)
+}
+
+// compileSource returns the CUBIN of the CUDA source src (named name in
+// NVRTC's messages) for arch, cached per process by name and arch.
+func compileSource(a *cudaAPI, arch, name, source string) ([]byte, error) {
 	cubinMu.Lock()
 	defer cubinMu.Unlock()
-	if c, ok := cubinCache[arch]; ok {
+	key := name + "/" + arch
+	if c, ok := cubinCache[key]; ok {
 		return c, nil
 	}
-	src := cBytes(kernelSource)
-	name := cBytes("loract_kernels.cu")
+	src := cBytes(source)
+	cname := cBytes(name)
 	var prog uintptr
-	if err := checkNVRTC(a.nvrtcCreateProgram(&prog, &src[0], &name[0], 0, 0, 0), "nvrtcCreateProgram"); err != nil {
+	if err := checkNVRTC(a.nvrtcCreateProgram(&prog, &src[0], &cname[0], 0, 0, 0), "nvrtcCreateProgram"); err != nil {
 		return nil, err
 	}
 	defer a.nvrtcDestroyProgram(&prog)
@@ -55,6 +63,6 @@ func compile(a *cudaAPI, arch string) ([]byte, error) {
 	if err := checkNVRTC(a.nvrtcGetCUBIN(prog, &bin[0]), "nvrtcGetCUBIN"); err != nil {
 		return nil, err
 	}
-	cubinCache[arch] = bin
+	cubinCache[key] = bin
 	return bin, nil
 }

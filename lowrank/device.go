@@ -25,6 +25,15 @@ type Factors struct {
 	// ErrorFromSquaredNorms(SquaredNormA, SquaredNormB), whatever s.
 	SquaredNormA, SquaredNormB float64
 	NormScale                  float64
+	// Spectrum holds, when the decomposition computed them (a sketch wider
+	// than k, a tolerance, or the Spectrum option of packages sampling and
+	// rsvd), the squared singular values σ_i(s·B_ℓ)², i < ℓ, of the
+	// full-width sketch's B_ℓ = qᵀ·op(A) before truncation to k (ℓ the
+	// sketch width, s = NormScale), non-increasing: the error of the
+	// truncation of that sketch to any j ≤ ℓ terms is
+	// ‖A − Q_jQ_jᵀA‖_F² = (SquaredNormA − Σ_{i<j} Spectrum[i])/s².
+	// It is empty otherwise.
+	Spectrum []float64
 }
 
 // Dims returns the shape of the approximated matrix A, or 0×0 for an empty

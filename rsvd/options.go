@@ -37,12 +37,13 @@ type Options struct {
 	// Normalizer re-normalises power iterations.
 	Normalizer Normalizer
 	// Oversample (p ≥ 0: ℓ = min(k+p, rows of op(A)) Gaussian columns),
-	// PowerIters (q ≥ 0), Orientation, Tolerance and Seed mean what they
-	// do in sampling.Options; the seed determines Ω's stream (the first
-	// output of a PCG seeded with (Seed, Seed)).
+	// PowerIters (q ≥ 0), Orientation, Tolerance, Spectrum and Seed mean
+	// what they do in sampling.Options; the seed determines Ω's stream
+	// (the first output of a PCG seeded with (Seed, Seed)).
 	Oversample, PowerIters int
 	Orientation            lowrank.Orientation
 	Tolerance              float64
+	Spectrum               bool
 	Seed                   uint64
 }
 

@@ -105,7 +105,8 @@ func (d *Decomposer) skeleton(opts *Options) skeleton.Method {
 // product with op(A) is multiplied by pr.Scale (skeleton.MulScaled), so
 // that the sketch stays near 1 for inputs of any magnitude.
 func (d *Decomposer) rangeFinder(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, q lowrank.Matrix, err error) {
-	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance, Err: opts.check()}
+	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance,
+		Spectrum: opts.Spectrum, Err: opts.check()}
 	if pr, err = skeleton.Prepare(&d.sc, d.be, a, k, p, o); err != nil {
 		return pr, nil, err
 	}

@@ -104,7 +104,8 @@ func (d *Decomposer) basis(a lowrank.Matrix, k int, opts *Options, o lowrank.Ori
 // rounding, and it is 1 (no work) for inputs of ordinary size.
 func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, y lowrank.Matrix, err error) {
 	be := d.be
-	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance, Err: opts.check()}
+	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance,
+		Spectrum: opts.Spectrum, Err: opts.check()}
 	// With a backend that gathers and checks in one read
 	// (lowrank.GatherNormer), the rows are drawn before A is read; the
 	// length-squared sampler needs the row norms (of the scaled A) first,

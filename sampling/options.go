@@ -50,6 +50,11 @@ type Options struct {
 	// it, the rank-k result is returned with an error wrapping
 	// lowrank.ErrTolerance.
 	Tolerance float64
+	// Spectrum, if true, reports the squared singular values of the
+	// full-width sketch's B in lowrank.Factors.Spectrum (they are reported
+	// anyway when ℓ > k or with a Tolerance; with ℓ = k this costs one
+	// ℓ×ℓ eigen-decomposition and a rotation of the factors, O(ℓ²·(m+n))).
+	Spectrum bool
 	// Seed determines the draw: a PCG seeded with (Seed, Seed), so equal
 	// seeds give bit-identical results.
 	Seed uint64

@@ -38,6 +38,12 @@ type demoOptions struct {
 	cache    string
 	// gpu is the configuration of -device gpu (nil: the CPU demo).
 	gpu *gpuDemoOptions
+	// sweep is "" or "bytes" (the equal-bytes sweep, sweep.go), writing
+	// its figure to sweepPlot if not empty (an existing file only with
+	// force).
+	sweep     string
+	sweepPlot string
+	force     bool
 }
 
 // parseDemo parses and checks every flag of 'loract demo', so that a bad
@@ -73,6 +79,9 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		cache    = fs.String("pretrained", "", "file caching the pre-trained weights: loaded if it exists (for the same model flags and seed), else written after pre-training")
 		device   = fs.String("device", "cpu", "cpu, or gpu: the model on CUDA device 0, the flags not set taking the GPU defaults "+gpuDefaultsHelp())
 		gf       = gpuDemoFlags(fs)
+		sweep    = fs.String("sweep", "", "bytes: instead of one compressed run, a sweep at the stored bytes of the -ratio or -rank bf16 factors: int8 factors, quantized residuals and the byte-budget policy beside them")
+		sPlot    = fs.String("sweep-plot", "", "with -sweep: write the sweep's figure (PNG) to this file")
+		force    = fs.Bool("force", false, "with -sweep-plot: replace an existing file")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -131,10 +140,23 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		return nil, errors.New("-mode both needs -device gpu (the CPU demo runs one mode)")
 	case *mode != "checkpoint" && *mode != "ops" && *mode != "both":
 		return nil, fmt.Errorf("unknown -mode %q (checkpoint, ops; both with -device gpu)", *mode)
+	case *sweep != "" && *sweep != "bytes":
+		return nil, fmt.Errorf("unknown -sweep %q (bytes)", *sweep)
+	case *sweep != "" && *device == "gpu":
+		return nil, errors.New("-sweep bytes runs the CPU demo: not with -device gpu")
+	case *sweep != "" && *tol > 0:
+		return nil, fmt.Errorf("-sweep bytes compares at the bytes of a -ratio or -rank: not with -tol")
+	case *sweep == "" && *sPlot != "":
+		return nil, fmt.Errorf("-sweep-plot without -sweep")
+	case *sPlot != "" && !*force && exists(*sPlot):
+		return nil, fmt.Errorf("-sweep-plot %s exists (replace it with -force)", *sPlot)
 	}
 	m, err := activation.ParseMethod(*method)
 	if err != nil {
 		return nil, fmt.Errorf("-method: %w", err)
+	}
+	if *sweep != "" && m == activation.Uncompressed {
+		return nil, fmt.Errorf("-sweep bytes compares compressed storage: not with -method none")
 	}
 	cc := activation.Config{Method: m, Oversample: *over, PowerIters: *power, Seed: *seed,
 		Workers: *workers, MeasureError: true, Rank: activation.Ratio(*ratio)}
@@ -158,12 +180,13 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		return nil, fmt.Errorf("compression flags: %w", err)
 	}
 	c.Close()
-	for _, f := range []struct{ flag, name string }{{"cpuprofile", *cpuprof}, {"pretrained", *cache}} {
+	for _, f := range []struct{ flag, name string }{{"cpuprofile", *cpuprof}, {"pretrained", *cache}, {"sweep-plot", *sPlot}} {
 		if err := writableDir(f.name); err != nil {
 			return nil, fmt.Errorf("-%s: %w", f.flag, err)
 		}
 	}
-	o := &demoOptions{args: args, mode: *mode, markdown: *markdown, cpuprof: *cpuprof, cache: *cache}
+	o := &demoOptions{args: args, mode: *mode, markdown: *markdown, cpuprof: *cpuprof, cache: *cache,
+		sweep: *sweep, sweepPlot: *sPlot, force: *force}
 	o.cfg = vit.DemoConfig{
 		Model: vit.Config{Side: mnist.Side, Patch: *patch, Dim: *dim, Heads: *heads, MLP: *mlp,
 			Depth: *depth, Classes: 10, Seed: *seed},
@@ -215,6 +238,9 @@ func (o *demoOptions) run(stdout io.Writer, stderr *os.File) error {
 	data := func(s *mnist.Set) vit.Data { return vit.Data{Pixels: s.Pixels, Labels: s.Labels} }
 	pre, fine := train.Filter(low), train.Filter(high)
 	testPre, testFine := test.Filter(low), test.Filter(high)
+	if o.sweep != "" {
+		return o.runSweep(stdout, stderr, dir, data(pre), data(fine), data(testPre), data(testFine))
+	}
 	mc, cc := cfg.Model, cfg.Compression
 	fmt.Fprintf(stdout, "loract demo: ViT d=%d heads=%d mlp=%d depth=%d patch=%d (%d tokens), batch %d; MNIST from %s\n",
 		mc.Dim, mc.Heads, mc.MLP, mc.Depth, mc.Patch, mc.Tokens(), cfg.Batch, dir)
@@ -384,6 +410,12 @@ func tail(x []float64) float64 {
 		s += v
 	}
 	return s / float64(max(n, 1))
+}
+
+// exists reports whether a file name exists.
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }
 
 // loadavg returns the 1-minute load average where /proc tells it.

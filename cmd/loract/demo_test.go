@@ -19,6 +19,8 @@ import (
 // read or a step trained (trainDemo is replaced by a function that fails
 // the test), and fast.
 func TestDemoFlags(t *testing.T) {
+	existing := filepath.Join(t.TempDir(), "figure.png")
+	require.NoError(t, os.WriteFile(existing, []byte("png"), 0o644))
 	trained := false
 	orig := trainDemo
 	defer func() { trainDemo = orig }()
@@ -60,6 +62,12 @@ func TestDemoFlags(t *testing.T) {
 		{[]string{"-cpuprofile", filepath.Join(t.TempDir(), "no", "dir", "cpu.out")}, "-cpuprofile"},
 		{[]string{"-pretrained", filepath.Join(t.TempDir(), "no", "w.gob")}, "-pretrained"},
 		{[]string{"-dim", "x"}, "invalid value"},
+		{[]string{"-sweep", "ranks"}, `unknown -sweep "ranks" (bytes)`},
+		{[]string{"-sweep", "bytes", "-tol", "0.1"}, "not with -tol"},
+		{[]string{"-sweep", "bytes", "-method", "none"}, "not with -method none"},
+		{[]string{"-sweep-plot", filepath.Join(t.TempDir(), "p.png")}, "-sweep-plot without -sweep"},
+		{[]string{"-sweep", "bytes", "-sweep-plot", existing}, "exists (replace it with -force)"},
+		{[]string{"-sweep", "bytes", "-sweep-plot", filepath.Join(t.TempDir(), "no", "p.png")}, "-sweep-plot"},
 	} {
 		start := time.Now()
 		o, err := parseDemo(tc.args, &bytes.Buffer{})

@@ -121,6 +121,10 @@ type Problem struct {
 	// Tol, if > 0, asks FinishQB for the smallest rank ≤ K whose error is
 	// at most Tol·‖A‖_F.
 	Tol float64
+	// Spectrum asks FinishQB for the squared singular values of the
+	// full-width B in lowrank.Factors.Spectrum, even when ℓ = K and no
+	// tolerance would otherwise skip the small eigen-decomposition.
+	Spectrum bool
 }
 
 // NormScale returns the power of two for which the squared norms of the
@@ -154,6 +158,7 @@ const (
 type Params struct {
 	Oversample, PowerIters int
 	Tolerance              float64
+	Spectrum               bool
 	Err                    error
 }
 
@@ -212,7 +217,7 @@ func Shape(a lowrank.Matrix, k int, p Params, o lowrank.Orientation) (Problem, e
 	if err != nil {
 		return Problem{}, err
 	}
-	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k, Tol: p.Tolerance, Scale: 1, Copied: 1}
+	pr := Problem{A: a, M: m, N: n, Trans: trans, P: m, S: n, K: k, Tol: p.Tolerance, Scale: 1, Copied: 1, Spectrum: p.Spectrum}
 	if trans {
 		pr.P, pr.S = n, m
 	}
@@ -367,10 +372,14 @@ func CheckTolerance(tol float64) error {
 // B' = W_kᵀ·B, again a QB since W is orthonormal. With pr.Tol > 0 the rank is the smallest
 // k ≤ pr.K meeting the tolerance (RankForTolerance); if none does, dst
 // holds the rank-pr.K QB and the error wraps lowrank.ErrTolerance. dst's
-// matrices are reused when their shapes fit.
+// matrices are reused when their shapes fit. Whenever the ℓ×ℓ
+// eigen-decomposition is computed (ℓ > k, a tolerance, or pr.Spectrum),
+// its eigenvalues σ_i(s·B)² are copied into dst.Spectrum (reusing its
+// capacity); otherwise dst.Spectrum is emptied.
 func FinishQB(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q lowrank.Matrix) error {
 	_, l := q.Dims()
-	if l == pr.K && pr.Tol == 0 {
+	if l == pr.K && pr.Tol == 0 && !pr.Spectrum {
+		dst.Spectrum = dst.Spectrum[:0]
 		var err error
 		if dst.Q, err = Ensure(be, dst.Q, pr.P, pr.K); err != nil {
 			return err
@@ -401,6 +410,7 @@ func FinishQB(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem,
 	if err := truncateWith(be, dst, pr, q, bt, w, k); err != nil {
 		return err
 	}
+	dst.Spectrum = append(dst.Spectrum[:0], lam...)
 	if !met {
 		return fmt.Errorf("%w: relative error %.3g > %.3g at rank %d", lowrank.ErrTolerance, dst.RelError(), pr.Tol, k)
 	}

@@ -202,6 +202,42 @@ func TestFinishQBTolerance(t *testing.T) {
 	assert.Equal(t, 2, f.Rank(), "the rank-K result comes with the error")
 }
 
+// TestFinishQBSpectrum: the reported spectrum is σ(B)² of the full-width
+// sketch, asked for (ℓ = K) or not (ℓ > K), empty on the fast path, and
+// each truncation's error follows from it.
+func TestFinishQBSpectrum(t *testing.T) {
+	be := cpu.Backend{}
+	u, v := orthonormal(20, 3, 5), orthonormal(12, 3, 6)
+	var us, a mat.Dense
+	us.Mul(u, mat.NewDiagDense(3, []float64{4, 2, 1}))
+	a.Mul(&us, v.T())
+	q := mat.DenseCopyOf(u) // the exact range: σ(B) = σ(A)
+	var sc Scratch
+	var f lowrank.Factors
+	pr, err := Prepare(&Scratch{}, be, &a, 3, Params{}, lowrank.OrientRows)
+	require.NoError(t, err)
+	require.NoError(t, FinishQB(&sc, be, &f, pr, q))
+	assert.Empty(t, f.Spectrum, "ℓ = K without Spectrum: no eigen-decomposition")
+	for _, tc := range []struct{ k, l int }{{3, 3}, {1, 3}, {2, 3}} {
+		pr, err := Prepare(&Scratch{}, be, &a, tc.k, Params{Spectrum: true, Oversample: tc.l - tc.k}, lowrank.OrientRows)
+		require.NoError(t, err)
+		require.NoError(t, FinishQB(&sc, be, &f, pr, q))
+		require.Equal(t, tc.k, f.Rank())
+		require.Len(t, f.Spectrum, tc.l)
+		// The eigenvalues of the 3×3 Gram matrix of B, accurate to
+		// ε·‖A‖² ≈ 1e-14 relative to σ₁² = 16.
+		for i, want := range []float64{16, 4, 1} {
+			assert.InDelta(t, want, f.Spectrum[i], 1e-12, "k=%d σ_%d²", tc.k, i+1)
+		}
+		var kept float64
+		for _, v := range f.Spectrum[:tc.k] {
+			kept += v
+		}
+		assert.InDelta(t, f.RelError(), lowrank.ErrorFromSquaredNorms(f.SquaredNormA, kept), 1e-7,
+			"the truncation's error from the spectrum (norm identity: √(ε·n) ≈ 1e-7)")
+	}
+}
+
 func orthonormal(m, k int, seed uint64) *mat.Dense {
 	var qr mat.QR
 	qr.Factorize(gaussian(m, k, seed))

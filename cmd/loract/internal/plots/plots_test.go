@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -188,4 +189,19 @@ func TestLSweep(t *testing.T) {
 	assert.ErrorIs(t, LSweep(out, nil), ErrNoData)
 	_, err = ReadLSweep(filepath.Join(dir, "missing"))
 	assert.Error(t, err)
+}
+
+func TestEqualBytes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "equal-bytes.png")
+	pts := []EqualBytesPoint{
+		{Label: "bf16 k", MeanError: 0.3, Drop: 0.8, Cos: 0.98, Reference: true},
+		{Label: "int8 2k", MeanError: 0.2, Drop: 0.5, Cos: 0.99},
+		{Label: "budget", MeanError: 0.25, Drop: -0.1, Cos: 0.985, Budget: true},
+	}
+	require.NoError(t, EqualBytes(path, "equal bytes", pts))
+	decodePNG(t, path, 800, 150)
+	assert.ErrorIs(t, EqualBytes(path, "none", nil), ErrNoData)
+	assert.Error(t, EqualBytes(path, "bad", []EqualBytesPoint{{Label: "x", MeanError: math.NaN()}}))
+	decodePNG(t, path, 800, 150) // a failed plot leaves the old figure
 }

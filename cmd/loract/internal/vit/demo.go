@@ -46,6 +46,8 @@ type DemoConfig struct {
 	// far; the runs report their CPU time from it (robust on a loaded
 	// machine, where wall times are not).
 	CPUTime func() time.Duration
+	// Phase, if not empty, names the compressed run in progress lines.
+	Phase string
 }
 
 // FineTuneResult describes one fine-tuning run.
@@ -70,6 +72,12 @@ type FineTuneResult struct {
 	// boundary of the last one, where every saved activation of that step
 	// is held; StatsLive is Main + Rest live bytes at the same moment.
 	HeapSaved, StatsLive int64
+	// StepLive is the compressible set's live bytes at every step's
+	// forward/backward boundary (after Join), where the step's saved
+	// activations are all held: the step's peak.
+	StepLive []int
+	// Plan is the compressor's last allocation under a Budget policy.
+	Plan activation.Plan
 }
 
 // ParamCos is the cosine similarity between a parameter's gradients.
@@ -175,13 +183,36 @@ func (cfg *DemoConfig) cpu() time.Duration {
 // them on testPre and testFine.
 func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, error) {
 	res := &DemoResult{}
-	model := New(cfg.Model)
-	progress := func(phase string, steps int) func(int, float64) {
-		if cfg.Progress == nil {
-			return nil
-		}
-		return func(step int, loss float64) { cfg.Progress(phase, step, steps, loss) }
+	model, err := cfg.pretrain(pre, testPre, res)
+	if err != nil {
+		return nil, err
 	}
+	var tuned *Model
+	for _, compressed := range []bool{false, true} {
+		r := &res.Baseline
+		if compressed {
+			r = &res.Loract
+		}
+		if tuned, err = cfg.fineTune(model, compressed, fine, testFine, r); err != nil {
+			return nil, err
+		}
+	}
+	n := cfg.Batch * cfg.Model.Side * cfg.Model.Side
+	res.GradCos, res.PerParam, err = cfg.gradFidelity(tuned, fine.Pixels[:n], fine.Labels[:cfg.Batch], nil, nil)
+	return res, err
+}
+
+func (cfg *DemoConfig) progress(phase string, steps int) func(int, float64) {
+	if cfg.Progress == nil {
+		return nil
+	}
+	return func(step int, loss float64) { cfg.Progress(phase, step, steps, loss) }
+}
+
+// pretrain returns the pre-trained model (trained, or loaded by
+// cfg.Pretrained), recording its accuracy on testPre and the time in res.
+func (cfg *DemoConfig) pretrain(pre, testPre Data, res *DemoResult) (*Model, error) {
+	model := New(cfg.Model)
 	t0 := time.Now()
 	loaded := false
 	if cfg.Pretrained != nil {
@@ -194,7 +225,7 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 		_, err := Train(model, pre.Pixels, pre.Labels, TrainConfig{
 			Steps: cfg.PretrainSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed, Run: PlainRun,
 			Adam:     Adam{LR: cfg.PretrainLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-			Progress: progress("pre-train", cfg.PretrainSteps),
+			Progress: cfg.progress("pre-train", cfg.PretrainSteps),
 		})
 		if err != nil {
 			return nil, err
@@ -210,66 +241,71 @@ func RunDemo(cfg DemoConfig, pre, fine, testPre, testFine Data) (*DemoResult, er
 	if res.PretrainAccuracy, err = model.Accuracy(testPre.Pixels, testPre.Labels, 500); err != nil {
 		return nil, err
 	}
-	var tuned *Model
-	for _, compressed := range []bool{false, true} {
-		m := model.Clone()
-		m.AddLoRA(cfg.LoRARank, cfg.LoRAScale, cfg.Model.Seed+1)
-		run, met, main, rest, err := cfg.runs(compressed)
-		if err != nil {
-			return nil, err
-		}
-		r := &res.Baseline
-		phase := "fine-tune, activations as they are"
-		if compressed {
-			r, phase = &res.Loract, "fine-tune, loract-compressed"
-		}
-		t0, c0 := time.Now(), cfg.cpu()
-		var heapBefore uint64
-		prog := progress(phase, cfg.FineTuneSteps)
-		r.Losses, err = Train(m, fine.Pixels, fine.Labels, TrainConfig{
-			Steps: cfg.FineTuneSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed + 2, Run: run,
-			Adam: Adam{LR: cfg.FineTuneLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-			BeforeBackward: func() error {
-				err := main.Join()
-				met.sample()
-				if heapBefore != 0 {
-					r.HeapSaved = int64(HeapObjects()) - int64(heapBefore)
-					r.StatsLive = int64(main.Stats().Total.Live)
-					if main != rest {
-						r.StatsLive += int64(rest.Stats().Total.Live)
-					}
-					heapBefore = 0
-				}
-				return err
-			},
-			Progress: func(step int, loss float64) {
-				if step == cfg.FineTuneSteps-2 {
-					heapBefore = HeapObjects()
-				}
-				if prog != nil {
-					prog(step, loss)
-				}
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
-		r.Wall, r.CPU = time.Since(t0), cfg.cpu()-c0
-		r.CompressTime = met.spent
-		r.Main, r.Rest, r.PeakAll = main.Stats(), rest.Stats(), met.peak
-		if main == rest {
-			r.Rest = activation.Stats{}
-		}
-		if r.Accuracy, err = m.Accuracy(testFine.Pixels, testFine.Labels, 500); err != nil {
-			return nil, err
-		}
-		main.Close()
-		rest.Close()
-		tuned = m
+	return model, nil
+}
+
+// fineTune fine-tunes a LoRA copy of model on fine, saving activations as
+// float32 copies or (compressed) as cfg.Compression says, into r, and
+// returns the tuned copy.
+func (cfg *DemoConfig) fineTune(model *Model, compressed bool, fine, testFine Data, r *FineTuneResult) (*Model, error) {
+	m := model.Clone()
+	m.AddLoRA(cfg.LoRARank, cfg.LoRAScale, cfg.Model.Seed+1)
+	run, met, main, rest, err := cfg.runs(compressed)
+	if err != nil {
+		return nil, err
 	}
-	n := cfg.Batch * cfg.Model.Side * cfg.Model.Side
-	res.GradCos, res.PerParam, err = cfg.gradFidelity(tuned, fine.Pixels[:n], fine.Labels[:cfg.Batch])
-	return res, err
+	phase := "fine-tune, activations as they are"
+	if compressed {
+		phase = "fine-tune, loract-compressed"
+		if cfg.Phase != "" {
+			phase = "fine-tune, " + cfg.Phase
+		}
+	}
+	t0, c0 := time.Now(), cfg.cpu()
+	var heapBefore uint64
+	prog := cfg.progress(phase, cfg.FineTuneSteps)
+	r.Losses, err = Train(m, fine.Pixels, fine.Labels, TrainConfig{
+		Steps: cfg.FineTuneSteps, Batch: cfg.Batch, Seed: cfg.Model.Seed + 2, Run: run,
+		Adam: Adam{LR: cfg.FineTuneLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+		BeforeBackward: func() error {
+			err := main.Join()
+			met.sample()
+			r.StepLive = append(r.StepLive, main.Stats().Total.Live)
+			if heapBefore != 0 {
+				r.HeapSaved = int64(HeapObjects()) - int64(heapBefore)
+				r.StatsLive = int64(main.Stats().Total.Live)
+				if main != rest {
+					r.StatsLive += int64(rest.Stats().Total.Live)
+				}
+				heapBefore = 0
+			}
+			return err
+		},
+		Progress: func(step int, loss float64) {
+			if step == cfg.FineTuneSteps-2 {
+				heapBefore = HeapObjects()
+			}
+			if prog != nil {
+				prog(step, loss)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Wall, r.CPU = time.Since(t0), cfg.cpu()-c0
+	r.CompressTime = met.spent
+	r.Main, r.Rest, r.PeakAll = main.Stats(), rest.Stats(), met.peak
+	r.Plan = main.Plan()
+	if main == rest {
+		r.Rest = activation.Stats{}
+	}
+	if r.Accuracy, err = m.Accuracy(testFine.Pixels, testFine.Labels, 500); err != nil {
+		return nil, err
+	}
+	main.Close()
+	rest.Close()
+	return m, nil
 }
 
 // HeapObjects returns the bytes of live Go heap objects after a full
@@ -285,13 +321,21 @@ func HeapObjects() uint64 {
 
 // gradFidelity returns the cosine similarity between the gradients of
 // the trainable parameters of m on one batch, with compressed and with
-// uncompressed activations.
-func (cfg *DemoConfig) gradFidelity(m *Model, px []float64, labels []int) (float64, []ParamCos, error) {
+// uncompressed activations. A compressor under a Budget policy first runs
+// one step on the batch warmPx, warmLabels (if given), so that the
+// measured step is planned from spectra, as in training, not by the
+// first step's equal shares.
+func (cfg *DemoConfig) gradFidelity(m *Model, px []float64, labels []int, warmPx []float64, warmLabels []int) (float64, []ParamCos, error) {
 	var g [2][][]float64
 	for i, compressed := range []bool{false, true} {
 		run, _, main, rest, err := cfg.runs(compressed)
 		if err != nil {
 			return 0, nil, err
+		}
+		if compressed && main.Plan().Budget > 0 && warmLabels != nil {
+			if _, err := m.Step(warmPx, warmLabels, run, main.Join); err != nil {
+				return 0, nil, err
+			}
 		}
 		m.ZeroGrad()
 		if _, err := m.Step(px, labels, run, main.Join); err != nil {

@@ -85,3 +85,47 @@ func TestTinyDemo(t *testing.T) {
 		assert.Greater(t, l.Accuracy, 0.2, "better than chance (0.2 over five classes)")
 	}
 }
+
+// TestTinySweep runs a sweep of a ratio setting and a byte budget at its
+// bytes on real MNIST images with a tiny model: every step of the budget
+// run stays within the budget, and the runs report what the table needs.
+func TestTinySweep(t *testing.T) {
+	dir, err := mnist.Dir()
+	require.NoError(t, err)
+	train, test, err := mnist.Load(dir)
+	require.NoError(t, err)
+	low := func(l int) bool { return l < 5 }
+	high := func(l int) bool { return l >= 5 }
+	cfg := DemoConfig{
+		Model: Config{Side: 28, Patch: 7, Dim: 16, Heads: 2, MLP: 32, Depth: 1, Classes: 10, Seed: 1},
+		Batch: 16, PretrainSteps: 10, FineTuneSteps: 12, PretrainLR: 2e-3, FineTuneLR: 3e-3, LoRARank: 2, LoRAScale: 1,
+	}
+	shapes, err := cfg.SavedShapes()
+	require.NoError(t, err)
+	require.Len(t, shapes, 5, "q, o, fc1, gelu, fc2")
+	ratio := activation.Config{Rank: activation.Ratio(0.25), MeasureError: true, Seed: 1}
+	budget := 0
+	for _, s := range shapes {
+		k, _ := ratio.Rank.Rank(s.Rows, s.Cols)
+		budget += ratio.StoredBytes(s.Rows, s.Cols, k)
+	}
+	bud := ratio
+	bud.Rank, bud.Workers = activation.Budget(budget), 1
+	res, err := RunSweep(cfg, []Setting{{"ratio", ratio}, {"budget", bud}},
+		firstN(train, 200, low), firstN(train, 200, high), firstN(test, 50, low), firstN(test, 50, high))
+	require.NoError(t, err)
+	require.Len(t, res.Runs, 2)
+	for _, r := range res.Runs {
+		require.Len(t, r.StepLive, 12, r.Name)
+		assert.Positive(t, r.Main.Total.MeanRelError, r.Name)
+		assert.Greater(t, r.GradCos, 0.5, r.Name)
+	}
+	assert.Equal(t, budget, res.Runs[0].Main.Total.Peak, "the ratio run stores its bytes")
+	b := res.Runs[1]
+	for i, live := range b.StepLive {
+		assert.LessOrEqual(t, live, budget, "step %d", i)
+	}
+	assert.LessOrEqual(t, b.Main.Total.Peak, budget)
+	assert.Equal(t, 12, b.Plan.Step, "a plan at every step's Join (the last one for a step not run)")
+	assert.Len(t, b.Plan.Layers, 5)
+}
