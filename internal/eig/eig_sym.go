@@ -9,9 +9,10 @@ import (
 	"github.com/loract/loract/internal/trace"
 
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/householder"
+	"github.com/loract/loract/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack"
 	"gonum.org/v1/gonum/lapack/gonum"
 )
 
@@ -36,7 +37,16 @@ import (
 //     whose eigenvalue is separated by a gap g from the others is to
 //     O(ε·‖T‖/g); else Householder LQ, which keeps vectors of a cluster in
 //     its subspace — the caller's refinement resolves the rest);
-//  5. back-transform V = Q·Z (applyQLeft: compact-WY blocks by GEMM).
+//  5. back-transform V = Q·Z (householder.ApplyQ: compact-WY blocks by
+//     GEMM).
+//
+// G is first scaled by a power of two to max|g_ij| ∈ [1, 2) (exact, except
+// for elements that become subnormal, which are below ε²·max|g_ij|), and
+// the eigenvalues are scaled back: the result does not depend on the scale
+// of G, and gonum's Dsterf is only called on a T of norm in [1, 2n) — it
+// panics ("lapack: insufficient length of a") when it rescales a T of norm
+// outside about [3e-123, 4.5e153] (docs/reliability.md). An eigenvalue
+// overflows to ±Inf only if it exceeds math.MaxFloat64 in magnitude.
 //
 // Steps 1, 4 and 5 cost O(n³) and run in blocked, GEMM-rich code; steps 2
 // and 3 are O(n²). This replaces the implicit-QL vector iteration (gonum
@@ -51,6 +61,22 @@ func Sym(n int, g []float64, w, v []float64) bool {
 		v[0] = 1
 		return true
 	}
+	var gmax float64
+	for _, x := range g[:n*n] {
+		gmax = max(gmax, math.Abs(x))
+	}
+	if gmax == 0 {
+		clear(w[:n])
+		clear(v[:n*n])
+		for i := range n {
+			v[i*n+i] = 1
+		}
+		return true
+	}
+	_, ge := math.Frexp(gmax) // gmax ∈ [2^(ge−1), 2^ge)
+	shift := 1 - ge
+	vec.ScaleExp(g[:n*n], shift)
+	defer vec.ScaleExp(w[:n], -shift)
 	d := make([]float64, n)
 	e := make([]float64, n-1)
 	tau := make([]float64, n-1)
@@ -58,11 +84,21 @@ func Sym(n int, g []float64, w, v []float64) bool {
 	tridiag(n, g, d, e, tau)
 	tr.Mark("eig: tridiagonalize")
 
-	// Eigenvalues of T, ascending.
+	// Eigenvalues of T, ascending. gonum v0.17.0's Dsterf panics
+	// ("insufficient length of a") whenever it rescales an unreduced block
+	// of T — one of max norm below ssfmin = 2⁻⁴⁰⁵ or above 2⁵¹¹/3 — because
+	// it passes lda = n for a column vector to Dlascl (docs/reliability.md).
+	// ‖T‖₂ = ‖G‖₂ ≥ max|g_ij| ≥ 1 after the scaling above, so flushing the
+	// elements below dsterfFlush = 2⁻⁴⁰⁰ to zero moves the eigenvalues by
+	// at most 3·2⁻⁴⁰⁰ (Weyl), far below the ε·‖T‖ of the iteration, and
+	// leaves no block Dsterf would rescale: every block then has a zero norm
+	// (skipped) or one above 2⁻⁴⁰⁰.
 	lam := make([]float64, n)
 	copy(lam, d)
 	ee := make([]float64, n-1)
 	copy(ee, e)
+	flushTiny(lam)
+	flushTiny(ee)
 	var impl gonum.Implementation
 	if !impl.Dsterf(n, lam, ee) {
 		return false
@@ -90,6 +126,18 @@ func Sym(n int, g []float64, w, v []float64) bool {
 	applyTridiagQ(n, g, tau, v)
 	tr.Mark("eig: back-transform")
 	return true
+}
+
+// dsterfFlush is the magnitude below which the elements of T are set to
+// zero before Dsterf (see Sym).
+const dsterfFlush = 0x1p-400
+
+func flushTiny(x []float64) {
+	for i, v := range x {
+		if math.Abs(v) < dsterfFlush {
+			x[i] = 0
+		}
+	}
 }
 
 // tridiagBlock and tridiagCrossover are the panel width of tridiag and the
@@ -138,61 +186,14 @@ func tridiag(n int, g []float64, d, e, tau []float64) {
 // orthogonal factor of tridiag held in g and tau: Q = H(0)···H(n−2), and
 // H(i) has its Householder vector in g[i+1:n, i], the QR layout of the
 // submatrix g[1:n, 0:n−1] (LAPACK Dormtr, lower).
+//
+// The blocks are applied by householder.ApplyQ (compact WY, T from the
+// corrected householder.Larft, products by internal/gemm): gonum's Dormqr
+// forms T with gonum's Dlarft, which is wrong for the reflectors of a
+// rank-deficient G, whose vectors end in exact zeros (docs/reliability.md).
 func applyTridiagQ(n int, g, tau, z []float64) {
-	applyQLeft(n-1, n-1, g[n:], n, tau, blas64.General{Rows: n - 1, Cols: n, Stride: n, Data: z[n:]})
-}
-
-// reflectorBlock is the number of Householder reflectors applied at once by
-// applyQLeft.
-const reflectorBlock = 64
-
-// applyQLeft overwrites the r×c matrix z with Q·z, Q = H(0)···H(k−1) the
-// product of k reflectors H(i) = I − τ_i·v_i·v_iᵀ stored in QR layout in
-// refl (stride ld): v_i is zero above row i, one at row i and refl[j*ld+i]
-// below. It is LAPACK's Dormqr with the compact-WY blocks
-// I − V·T·Vᵀ (T from gonum Dlarft) applied by three GEMMs each:
-// 2·k·c·(2r − k) flops in all.
-func applyQLeft(r, k int, refl []float64, ld int, tau []float64, z blas64.General) {
-	var impl gonum.Implementation
-	c := z.Cols
-	nbMax := reflectorBlock
-	vbuf := make([]float64, r*nbMax)
-	tbuf := make([]float64, nbMax*nbMax)
-	wbuf := make([]float64, nbMax*c)
-	w2buf := make([]float64, nbMax*c)
-	last := (k - 1) / nbMax * nbMax
-	for i0 := last; i0 >= 0; i0 -= nbMax {
-		nb := min(nbMax, k-i0)
-		rr := r - i0
-		// Explicit V (rr×nb): unit lower trapezoidal.
-		v := blas64.General{Rows: rr, Cols: nb, Stride: nb, Data: vbuf[:rr*nb]}
-		for i := range rr {
-			row := v.Data[i*nb : (i+1)*nb]
-			for j := range nb {
-				switch {
-				case i == j:
-					row[j] = 1
-				case i > j:
-					row[j] = refl[(i0+i)*ld+i0+j]
-				default:
-					row[j] = 0
-				}
-			}
-		}
-		t := blas64.General{Rows: nb, Cols: nb, Stride: nb, Data: tbuf[:nb*nb]}
-		impl.Dlarft(lapack.Forward, lapack.ColumnWise, rr, nb, v.Data, nb, tau[i0:i0+nb], t.Data, nb)
-		for i := range nb {
-			for j := range i {
-				t.Data[i*nb+j] = 0
-			}
-		}
-		zb := blas64.General{Rows: rr, Cols: c, Stride: z.Stride, Data: z.Data[i0*z.Stride:]}
-		w := blas64.General{Rows: nb, Cols: c, Stride: c, Data: wbuf[:nb*c]}
-		w2 := blas64.General{Rows: nb, Cols: c, Stride: c, Data: w2buf[:nb*c]}
-		gemm.General(true, false, 1, v, zb, 0, w)    // W = Vᵀ·Z
-		gemm.General(false, false, 1, t, w, 0, w2)   // W₂ = T·W
-		gemm.General(false, false, -1, v, w2, 1, zb) // Z −= V·W₂
-	}
+	refl := blas64.General{Rows: n - 1, Cols: n - 1, Stride: n, Data: g[n : n*n-1]}
+	householder.ApplyQ(false, refl, tau[:n-1], blas64.General{Rows: n - 1, Cols: n, Stride: n, Data: z[n:]})
 }
 
 // OrthonormalizeRows replaces the r×c (r ≤ c) row-major x, whose rows are
@@ -252,18 +253,11 @@ const (
 // jacobiTol).
 func orthonormalTol(c int) float64 { return math.Sqrt(float64(c)) * 0x1p-52 }
 
-// householderLQ replaces the r×c x by Q of its LQ factorization x = L·Q.
+// householderLQ replaces the r×c x by Q of its LQ factorization x = L·Q
+// (householder.LQ; not gonum's Dgelqf/Dorglq, whose blocked paths use the
+// defective Dlarft).
 func householderLQ(r, c int, x []float64) {
-	var impl gonum.Implementation
-	tau := make([]float64, r)
-	work := []float64{0}
-	impl.Dgelqf(r, c, x, c, tau, work, -1)
-	lw := int(work[0])
-	impl.Dorglq(r, c, r, x, c, tau, work, -1)
-	lw = max(lw, int(work[0]))
-	work = make([]float64, lw)
-	impl.Dgelqf(r, c, x, c, tau, work, lw)
-	impl.Dorglq(r, c, r, x, c, tau, work, lw)
+	householder.LQ(blas64.General{Rows: r, Cols: c, Stride: c, Data: x}, blas64.General{})
 }
 
 // inverseIterations is the number of shifted solves per eigenvector. The
