@@ -1,9 +1,11 @@
 package exact
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
+	"github.com/loract/loract/internal/vec"
 	"github.com/loract/loract/lowrank"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -22,8 +24,18 @@ import (
 // m ≥ n: ≈ 4.5·m·n² flops of GEMM plus a symmetric n×n eigensolver; the
 // memory is a float64 copy of a plus O(m·n) workspace.
 //
-// It returns an error wrapping ErrEmpty, ErrRank or ErrNotFinite for bad
-// input, and lowrank.ErrNoConvergence if the iteration failed.
+// The result does not depend on the scale of a: a is scaled by a power of
+// two (exactly, for every finite a, subnormal elements included) to
+// max|a_ij| ∈ [1, 2) — or read unscaled where that gives bit for bit the
+// same result — so TruncatedSVD(2^e·A) = 2^e·TruncatedSVD(A) exactly
+// wherever 2^e·A is exact, and TruncatedSVD(s·A) = s·TruncatedSVD(A) to
+// rounding for any s for which s·A is finite.
+//
+// It returns an error wrapping lowrank.ErrEmpty, lowrank.ErrRank or
+// lowrank.ErrNotFinite for bad input, ErrOverflow if σ₁ exceeds
+// math.MaxFloat64 (possible only for max|a_ij| > math.MaxFloat64/√(m·n)),
+// and lowrank.ErrNoConvergence if the iteration failed (not observed; see
+// docs/reliability.md). It does not panic.
 func TruncatedSVD(a mat.Matrix, k int) (*lowrank.SVD, error) {
 	m, n := a.Dims()
 	if err := lowrank.CheckRank(m, n, k); err != nil {
@@ -33,13 +45,14 @@ func TruncatedSVD(a mat.Matrix, k int) (*lowrank.SVD, error) {
 		return nil, err
 	}
 	wide := m < n
-	t, scale := tallOperand(a, wide)
+	t, shift := tallOperand(a, wide)
 	u, v, s, ok := svdTall(t)
 	if !ok {
 		return nil, fmt.Errorf("%w: exact SVD of a %d×%d matrix", lowrank.ErrNoConvergence, m, n)
 	}
-	for i := range s {
-		s[i] /= scale
+	vec.ScaleExp(s, -shift)
+	if math.IsInf(s[0], 1) {
+		return nil, fmt.Errorf("%w: σ₁ of a %d×%d matrix with max|a_ij| = %g", ErrOverflow, m, n, maxAbs(a))
 	}
 	if wide {
 		u, v = v, u
@@ -49,17 +62,24 @@ func TruncatedSVD(a mat.Matrix, k int) (*lowrank.SVD, error) {
 	return f, nil
 }
 
+// ErrOverflow is returned by TruncatedSVD when a singular value of a
+// finite input exceeds math.MaxFloat64.
+var ErrOverflow = errors.New("exact: singular value overflows float64")
+
 // safeRange bounds max|a_ij| for which the SVD runs on a unscaled: the
 // Gram matrices then hold squares between 2⁻⁸⁰⁰ and 2⁸⁰⁰·max(m,n), far
-// from overflow and with the null-column floor (≥ 2⁻⁴⁵⁰) far above
-// underflow.
+// from overflow, the null-column floor (≥ 2⁻⁴⁵⁰) is far above underflow,
+// and every threshold of svdTall is relative, so that the result is the
+// scaled copy's result times a power of two, bit for bit
+// (TestTruncatedSVDScaleInvariance).
 const safeRange = 0x1p400
 
 // tallOperand returns a (aᵀ if trans) as a row-major float64 matrix and the
-// power of two it was scaled by (1 if not). A *mat.Dense with
-// 2⁻⁴⁰⁰ ≤ max|a_ij| ≤ 2⁴⁰⁰ that needs no transposition is used in place,
-// read-only; anything else is copied (and widened, for a *lowrank.Dense32).
-func tallOperand(a mat.Matrix, trans bool) (blas64.General, float64) {
+// exponent e of the power of two 2^e it was scaled by (0 if not). A
+// *mat.Dense with 2⁻⁴⁰⁰ ≤ max|a_ij| ≤ 2⁴⁰⁰ that needs no transposition is
+// used in place, read-only; anything else is copied (and widened, for a
+// *lowrank.Dense32).
+func tallOperand(a mat.Matrix, trans bool) (blas64.General, int) {
 	if d, ok := a.(*mat.Dense); ok && !trans {
 		raw := d.RawMatrix()
 		var amax float64
@@ -69,17 +89,33 @@ func tallOperand(a mat.Matrix, trans bool) (blas64.General, float64) {
 			}
 		}
 		if amax == 0 || (amax >= 1/safeRange && amax <= safeRange) {
-			return raw, 1
+			return raw, 0
 		}
 	}
 	return tallCopy(a, trans)
 }
 
+// maxAbs returns max|a_ij|.
+func maxAbs(a mat.Matrix) float64 {
+	m, n := a.Dims()
+	var amax float64
+	for i := range m {
+		for j := range n {
+			amax = max(amax, math.Abs(a.At(i, j)))
+		}
+	}
+	return amax
+}
+
 // tallCopy returns a contiguous row-major float64 copy of a (of aᵀ if
-// trans), multiplied by the power of two scale that brings max|a_ij| into
-// [1, 2), so that the Gram matrices of the SVD neither overflow nor
-// underflow (a power of two scales exactly). An all-zero a has scale 1.
-func tallCopy(a mat.Matrix, trans bool) (blas64.General, float64) {
+// trans), multiplied by the power of two 2^e that brings max|a_ij| into
+// [1, 2), and e, so that the Gram matrices of the SVD neither overflow nor
+// underflow. Scaling up (max|a_ij| < 1, e up to 1074 for a subnormal
+// maximum, beyond the range of a float64 2^e: see vec.ScaleExp) is exact;
+// scaling down rounds only the elements that become subnormal, those below
+// 2⁻¹⁰²¹·max|a_ij| after scaling, far under the backward error
+// ε·max|a_ij|. An all-zero a has e = 0.
+func tallCopy(a mat.Matrix, trans bool) (blas64.General, int) {
 	m, n := a.Dims()
 	r, c := m, n
 	if trans {
@@ -125,14 +161,9 @@ func tallCopy(a mat.Matrix, trans bool) (blas64.General, float64) {
 		amax = max(amax, math.Abs(x))
 	}
 	if amax == 0 {
-		return t, 1
+		return t, 0
 	}
 	_, e := math.Frexp(amax) // amax ∈ [2^(e−1), 2^e)
-	scale := math.Ldexp(1, 1-e)
-	if scale != 1 {
-		for i := range t.Data {
-			t.Data[i] *= scale
-		}
-	}
-	return t, scale
+	vec.ScaleExp(t.Data, 1-e)
+	return t, 1 - e
 }

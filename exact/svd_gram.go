@@ -8,9 +8,9 @@ import (
 
 	"github.com/loract/loract/internal/eig"
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/householder"
 	"github.com/loract/loract/internal/trace"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/gonum"
 )
 
 // svdTall computes the thin SVD a = U·diag(s)·Vᵀ of the m×n row-major a
@@ -398,8 +398,12 @@ func rotateColumns(x blas64.General, cols []int, z []float64) {
 }
 
 // jacobiTan returns t = tan θ of the Jacobi rotation that annihilates apq
-// in [app apq; apq aqq] (Golub & Van Loan, Algorithm 8.5.1).
+// in [app apq; apq aqq] (Golub & Van Loan, Algorithm 8.5.1); |t| ≤ 1, and
+// t = 0 for apq = 0.
 func jacobiTan(app, apq, aqq float64) float64 {
+	if apq == 0 {
+		return 0
+	}
 	theta := (aqq - app) / (2 * apq)
 	if math.Abs(theta) > 1e150 {
 		return 0.5 / theta
@@ -438,7 +442,12 @@ func jacobiGram(n int, c []float64, tol float64, rots []rotation) []rotation {
 			for q := p + 1; q < n; q++ {
 				apq := c[p*n+q]
 				app, aqq := c[p*n+p], c[q*n+q]
-				if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+				// The diagonal of c is updated by the rotations below and
+				// can be driven to zero or below by their rounding in a
+				// numerically rank-deficient cluster: such a column is
+				// below the cluster's rounding level and is not rotated
+				// (its √ would be NaN, and a NaN test must not rotate).
+				if !(app > 0 && aqq > 0 && math.Abs(apq) > tol*math.Sqrt(app)*math.Sqrt(aqq)) {
 					continue
 				}
 				rotated = true
@@ -540,25 +549,18 @@ func parallelRows(rows, flops int, f func(i0, i1 int)) {
 // completeBasis overwrites columns [g, n) of the m×n u, whose first g
 // columns are orthonormal, with unit vectors orthogonal to each other and
 // to those g columns: the trailing columns of the Q factor of a Householder
-// QR of u[:, 0:g] (orthonormal to O(m·ε) unconditionally).
+// QR of u[:, 0:g] (orthonormal to O(m·ε) unconditionally; householder,
+// not gonum's Dgeqrf/Dorgqr, whose blocks come from the defective Dlarft).
 func completeBasis(u blas64.General, g int) {
 	m, n := u.Rows, u.Cols
 	q := make([]float64, m*n)
 	for i := range m {
 		copy(q[i*n:i*n+g], u.Data[i*u.Stride:i*u.Stride+g])
 	}
-	var impl gonum.Implementation
 	tau := make([]float64, g)
-	work := []float64{0}
-	impl.Dgeqrf(m, g, q, n, tau, work, -1)
-	lw := int(work[0])
-	impl.Dorgqr(m, n, g, q, n, tau, work, -1)
-	lw = max(lw, int(work[0]), 1)
-	work = make([]float64, lw)
-	if g > 0 {
-		impl.Dgeqrf(m, g, q, n, tau, work, lw)
-	}
-	impl.Dorgqr(m, n, g, q, n, tau, work, lw)
+	qg := blas64.General{Rows: m, Cols: n, Stride: n, Data: q}
+	householder.Geqrf(blas64.General{Rows: m, Cols: g, Stride: n, Data: q}, tau)
+	householder.Orgqr(qg, g, tau)
 	for i := range m {
 		copy(u.Data[i*u.Stride+g:i*u.Stride+n], q[i*n+g:i*n+n])
 	}
