@@ -17,7 +17,8 @@ import (
 // (any stride) with m ≥ n ≥ 1 and max|a_ij| within 2^±400 of 1 (see
 // tallOperand); a is not modified. U (m×n) and V (n×n) are returned
 // row-major and contiguous, s is non-increasing. It reports false if the
-// eigenvalue iteration failed.
+// eigenvalue iteration or the refinement failed to converge, or if the
+// result is not finite (neither is known to happen).
 //
 // The method is a Gram-preconditioned one-sided Jacobi SVD (Drmač–Veselić
 // style), arranged so that all O(m·n²) work is GEMM:
@@ -106,7 +107,22 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 		completeBasis(u, good)
 	}
 	tr.Mark("normalize, sort, complete")
+	// A last guard, O(m·n): no path above is known to produce a NaN or
+	// ±Inf from finite input (FuzzTruncatedSVD), but if one did, the
+	// caller must get an error, not the numbers.
+	if !allFinite(sorted) || !allFinite(u.Data) || !allFinite(v.Data) {
+		return u, v, nil, false
+	}
 	return u, v, sorted, true
+}
+
+// allFinite reports whether x holds no NaN or ±Inf.
+func allFinite(x []float64) bool {
+	var s float64
+	for _, v := range x {
+		s += v * 0 // NaN for NaN and ±Inf, 0 otherwise
+	}
+	return s == 0
 }
 
 // permuteScaleRows sets x[i, jj] = x[i, perm[jj]]·scale[jj] for every row i
