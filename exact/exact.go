@@ -26,8 +26,7 @@ import (
 //
 // The result does not depend on the scale of a: a is scaled by a power of
 // two (exactly, for every finite a, subnormal elements included) to
-// max|a_ij| ∈ [1, 2) — or read unscaled where that gives bit for bit the
-// same result — so TruncatedSVD(2^e·A) = 2^e·TruncatedSVD(A) exactly
+// max|a_ij| ∈ [1, 2), so TruncatedSVD(2^e·A) = 2^e·TruncatedSVD(A) exactly
 // wherever 2^e·A is exact, and TruncatedSVD(s·A) = s·TruncatedSVD(A) to
 // rounding for any s for which s·A is finite.
 //
@@ -66,33 +65,54 @@ func TruncatedSVD(a mat.Matrix, k int) (*lowrank.SVD, error) {
 // finite input exceeds math.MaxFloat64.
 var ErrOverflow = errors.New("exact: singular value overflows float64")
 
-// safeRange bounds max|a_ij| for which the SVD runs on a unscaled: the
-// Gram matrices then hold squares between 2⁻⁸⁰⁰ and 2⁸⁰⁰·max(m,n), far
-// from overflow, the null-column floor (≥ 2⁻⁴⁵⁰) is far above underflow,
-// and every threshold of svdTall is relative, so that the result is the
-// scaled copy's result times a power of two, bit for bit
-// (TestTruncatedSVDScaleInvariance).
-const safeRange = 0x1p400
-
-// tallOperand returns a (aᵀ if trans) as a row-major float64 matrix and the
-// exponent e of the power of two 2^e it was scaled by (0 if not). A
-// *mat.Dense with 2⁻⁴⁰⁰ ≤ max|a_ij| ≤ 2⁴⁰⁰ that needs no transposition is
-// used in place, read-only; anything else is copied (and widened, for a
-// *lowrank.Dense32).
+// tallOperand returns a (aᵀ if trans) as a row-major float64 matrix with
+// max|a_ij| ∈ [1, 2) (or zero), and the exponent e of the power of two 2^e
+// it was scaled by. A *mat.Dense already in that range that needs no
+// transposition is used in place, read-only; anything else is copied (and
+// widened, for a *lowrank.Dense32) and scaled.
+//
+// Scaling every input to the same range, rather than only those near
+// overflow or underflow, is what makes the result exactly equivariant,
+// TruncatedSVD(2^e·A) = 2^e·TruncatedSVD(A) bit for bit: then every
+// intermediate, including the squares of columns far below the rounding
+// level that underflow, is the same number times a power of two. The copy
+// costs ≈ 3% of the SVD of a Gaussian 4096×1024 matrix (BenchmarkTallOperand).
 func tallOperand(a mat.Matrix, trans bool) (blas64.General, int) {
-	if d, ok := a.(*mat.Dense); ok && !trans {
-		raw := d.RawMatrix()
-		var amax float64
-		for i := range raw.Rows {
-			for _, x := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
-				amax = max(amax, math.Abs(x))
-			}
-		}
-		if amax == 0 || (amax >= 1/safeRange && amax <= safeRange) {
-			return raw, 0
-		}
+	d, ok := a.(*mat.Dense)
+	if !ok || trans {
+		return tallCopy(a, trans)
 	}
-	return tallCopy(a, trans)
+	raw := d.RawMatrix()
+	m, n := raw.Rows, raw.Cols
+	// max|a_ij| and the scaled copy, rows split over the cores.
+	part := make([]float64, m)
+	parallelRows(m, m*n, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			var s float64
+			for _, x := range raw.Data[i*raw.Stride : i*raw.Stride+n] {
+				s = max(s, math.Abs(x))
+			}
+			part[i] = s
+		}
+	})
+	var amax float64
+	for _, s := range part {
+		amax = max(amax, s)
+	}
+	if amax == 0 || (amax >= 1 && amax < 2) {
+		return raw, 0
+	}
+	_, ea := math.Frexp(amax) // amax ∈ [2^(ea−1), 2^ea)
+	e := 1 - ea
+	t := blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	parallelRows(m, m*n, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row := t.Data[i*n : (i+1)*n]
+			copy(row, raw.Data[i*raw.Stride:i*raw.Stride+n])
+			vec.ScaleExp(row, e)
+		}
+	})
+	return t, e
 }
 
 // maxAbs returns max|a_ij|.

@@ -14,8 +14,8 @@ import (
 )
 
 // svdTall computes the thin SVD a = U·diag(s)·Vᵀ of the m×n row-major a
-// (any stride) with m ≥ n ≥ 1 and max|a_ij| within 2^±400 of 1 (see
-// tallOperand); a is not modified. U (m×n) and V (n×n) are returned
+// (any stride) with m ≥ n ≥ 1 and max|a_ij| ∈ [1, 2) (see tallOperand);
+// a is not modified. U (m×n) and V (n×n) are returned
 // row-major and contiguous, s is non-increasing. It reports false if the
 // eigenvalue iteration or the refinement failed to converge, or if the
 // result is not finite (neither is known to happen).
@@ -148,8 +148,8 @@ func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
 // refinement and given left singular vectors completing an orthonormal
 // basis, which moves the factorization by at most 2·‖w_j‖ per column and
 // their singular values (‖w_j‖ ≤ √n·ε·σ₁) by as much — within the
-// O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD keeps
-// max|a_ij| ≥ 2⁻⁴⁰⁰, so the floor is far above underflow.
+// O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD scales
+// max|a_ij| into [1, 2), so the floor is far above underflow.
 func activeColumns(c blas64.General, floor float64) []int {
 	n := c.Cols
 	var act []int
@@ -495,10 +495,11 @@ func jacobiGram(n int, c []float64, tol float64, rots []rotation) []rotation {
 }
 
 // applyRotations applies rots in order to the columns of w (m×n) and v
-// (n×n). Few rotations are applied row by row (each row of w is contiguous,
-// the rows are split over the cores): 6 flops per rotation and row. Many
-// rotations are first accumulated into J (n×n) and applied by GEMM,
-// w ← w·J, v ← v·J, when that is cheaper: 6·r·(m+n) > 6·r·n + 2·(m+n)·n².
+// (p×n: the n×n V, or the rows of V of a gathered cluster, p ≥ n). Few
+// rotations are applied row by row (each row of w is contiguous, the rows
+// are split over the cores): 6 flops per rotation and row. Many rotations
+// are first accumulated into J (n×n) and applied by GEMM, w ← w·J,
+// v ← v·J, when that is cheaper: 6·r·(m+p) > 6·r·n + 2·(m+p)·n².
 func applyRotations(w, v blas64.General, rots []rotation) {
 	m, n := w.Rows, w.Cols
 	r := len(rots)
@@ -515,7 +516,10 @@ func applyRotations(w, v blas64.General, rots []rotation) {
 	tmp := blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
 	gemm.General(false, false, 1, w, j, 0, tmp)
 	copyGeneral(w, tmp)
-	tv := blas64.General{Rows: n, Cols: n, Stride: n, Data: tmp.Data[:n*n]}
+	if v.Rows > m {
+		tmp.Data = make([]float64, v.Rows*n)
+	}
+	tv := blas64.General{Rows: v.Rows, Cols: n, Stride: n, Data: tmp.Data[:v.Rows*n]}
 	gemm.General(false, false, 1, v, j, 0, tv)
 	copyGeneral(v, tv)
 }

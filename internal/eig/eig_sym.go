@@ -264,13 +264,36 @@ func householderLQ(r, c int, x []float64) {
 // shift is the computed eigenvalue, within O(ε‖T‖) of the exact one, so each
 // solve shrinks the component along an eigenvector whose eigenvalue is g
 // away by a factor O(ε‖T‖/g); three solves leave ≤ (ε‖T‖/g)³·n, below ε for
-// every g ≥ 10⁻⁵·‖T‖, and closer eigenvalues form a cluster whose subspace,
-// not its basis, is what matters downstream.
+// every g ≥ clusterGap·‖T‖, and closer eigenvalues form a cluster whose
+// subspace, not its basis, is what matters downstream.
 const inverseIterations = 3
+
+// clusterGap is the gap, relative to ‖T‖, below which consecutive
+// eigenvalues form a cluster whose vectors are computed together (see
+// inverseIteration). Outside clusters the computed vectors of eigenvalues g
+// apart have cosines O(ε‖T‖/g) ≤ 2.3·10⁻⁶, well within the Newton–Schulz
+// start newtonSchulzMax of OrthonormalizeRows.
+const clusterGap = 1e-10
 
 // inverseIteration writes into row j of zt (n×n, stride n) a unit
 // eigenvector of the symmetric tridiagonal T = tridiag(e, d, e) for the
-// eigenvalue w[j], splitting the rows over GOMAXPROCS goroutines.
+// eigenvalue w[j] (w non-increasing), splitting the rows over GOMAXPROCS
+// goroutines.
+//
+// An eigenvalue separated from its neighbours by more than clusterGap·‖T‖
+// gets three solves from a seeded random start. The vectors of a cluster
+// (consecutive eigenvalues closer than that) would, by themselves, each
+// converge to the few eigenvectors of T nearest its shift, and vectors of
+// an exactly repeated eigenvalue (rank-deficient G) collapse onto the same
+// ones: orthonormalizing such a nearly dependent set afterwards amplifies
+// its rounding errors into directions far outside the cluster's invariant
+// subspace (‖G·V − V·Λ‖ = 0.48·‖G‖ for the Gram matrix of a 4096×1024
+// rank-100 matrix). So a cluster is iterated as a block, subspace
+// iteration: after every solve its rows are orthonormalized together
+// (householder.LQ), which keeps them an orthonormal basis of the computed
+// invariant subspace (LAPACK's Dstein reorthogonalizes within clusters
+// for the same reason). Cost: O(n) per vector and solve, plus
+// 3·4·n·k² flops of LQ for a cluster of k.
 func inverseIteration(n int, d, e, w, zt []float64) {
 	var tnorm float64
 	for i := range n {
@@ -294,22 +317,130 @@ func inverseIteration(n int, d, e, w, zt []float64) {
 	// perturbation): T − λI is then factored exactly for a matrix within
 	// ε‖T‖ of it, the backward error inverse iteration has anyway.
 	pert := 0x1p-52 * tnorm
-	workers := min(runtime.GOMAXPROCS(0), max(1, n/64))
+	for j := range n {
+		x := zt[j*n : (j+1)*n]
+		rng := rand.New(rand.NewPCG(uint64(j), 0x5eed))
+		for i := range x {
+			x[i] = rng.Float64() - 0.5
+		}
+	}
+	var singles []int
+	var clusters [][2]int // [j0, j1), j1 − j0 ≥ 2
+	gap := clusterGap * tnorm
+	for j := 0; j < n; {
+		j1 := j + 1
+		for j1 < n && w[j1-1]-w[j1] <= gap {
+			j1++
+		}
+		if j1 == j+1 {
+			singles = append(singles, j)
+		} else {
+			clusters = append(clusters, [2]int{j, j1})
+		}
+		j = j1
+	}
+	// Separated eigenvalues and chains, each vector on its own; tight
+	// clusters as blocks with a common shift.
+	var ownShift, blockShift []float64
+	var ownIdx []int
+	var blocks [][2]int
+	for _, j := range singles {
+		ownIdx = append(ownIdx, j)
+	}
+	for _, c := range clusters {
+		if mu, ok := commonShift(w, c[0], c[1], pert); ok {
+			blocks = append(blocks, c)
+			blockShift = append(blockShift, mu)
+			continue
+		}
+		for j := c[0]; j < c[1]; j++ {
+			ownIdx = append(ownIdx, j)
+		}
+	}
+	for _, j := range ownIdx {
+		ownShift = append(ownShift, w[j])
+	}
+	solveEach(n, d, e, ownShift, pert, zt, ownIdx, inverseIterations, true)
+	for b, c := range blocks {
+		j0, j1 := c[0], c[1]
+		idx := make([]int, j1-j0)
+		shift := make([]float64, j1-j0)
+		for i := range idx {
+			idx[i], shift[i] = j0+i, blockShift[b]
+		}
+		block := blas64.General{Rows: j1 - j0, Cols: n, Stride: n, Data: zt[j0*n : j1*n]}
+		for range inverseIterations {
+			solveEach(n, d, e, shift, pert, zt, idx, 1, false)
+			householder.LQ(block, blas64.General{})
+		}
+	}
+}
+
+// tightCluster is the largest damping factor (see commonShift) for which
+// a cluster is iterated with a common shift: each solve then shrinks the
+// components outside the cluster by this factor, ≤ 10⁻¹² after three.
+const tightCluster = 1e-4
+
+// commonShift returns, for the cluster w[j0:j1] (non-increasing), a shift
+// μ just outside it, at distance Δ = 2·spread + 4·pert from one of its
+// ends, if the cluster is tight. Solved with per-vector shifts at its
+// (nearly) equal eigenvalues, the vectors of a tight cluster would be
+// amplified by factors that differ by orders of magnitude within the
+// cluster and collapse onto a few eigenvectors; with μ the amplification
+// varies by less than a factor (Δ+spread)/Δ ≤ 1.5 + … within the cluster,
+// so the block stays well conditioned for the LQ, while every eigenvalue
+// outside it is damped, relative to the cluster, by
+//
+//	(Δ + spread) / min(gap on μ's side − Δ, Δ + spread + gap on the other side),
+//
+// which must be ≤ tightCluster; μ goes on the side where it is smaller.
+// A chain of close eigenvalues spanning a range comparable to its gaps is
+// not tight and keeps the per-vector shifts.
+func commonShift(w []float64, j0, j1 int, pert float64) (float64, bool) {
+	hi, lo := w[j0], w[j1-1]
+	spread := hi - lo
+	delta := 2*spread + 4*pert
+	above, below := math.Inf(1), math.Inf(1)
+	if j0 > 0 {
+		above = w[j0-1] - hi
+	}
+	if j1 < len(w) {
+		below = lo - w[j1]
+	}
+	damp := func(near, far float64) float64 {
+		return (delta + spread) / min(near-delta, delta+spread+far)
+	}
+	dAbove, dBelow := damp(above, below), damp(below, above)
+	if above <= delta {
+		dAbove = math.Inf(1)
+	}
+	if below <= delta {
+		dBelow = math.Inf(1)
+	}
+	if dAbove <= dBelow {
+		return hi + delta, dAbove <= tightCluster
+	}
+	return lo - delta, dBelow <= tightCluster
+}
+
+// solveEach applies, to row idx[i] of zt for every i, `solves` solves
+// x ← (T − shift[i]·I)⁻¹·x, each followed by a scaling to max|x_i| = 1, and
+// a scaling to ‖x‖₂ = 1 at the end if unit; the rows are split over
+// GOMAXPROCS goroutines.
+func solveEach(n int, d, e, shift []float64, pert float64, zt []float64, idx []int, solves int, unit bool) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(idx)*solves/64))
 	var wg sync.WaitGroup
 	for p := range workers {
-		j0, j1 := p*n/workers, (p+1)*n/workers
+		i0, i1 := p*len(idx)/workers, (p+1)*len(idx)/workers
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			lu := newTridiagLU(n)
-			for j := j0; j < j1; j++ {
+			for i := i0; i < i1; i++ {
+				j := idx[i]
 				x := zt[j*n : (j+1)*n]
-				rng := rand.New(rand.NewPCG(uint64(j), 0x5eed))
-				for i := range x {
-					x[i] = rng.Float64() - 0.5
-				}
-				lu.factor(d, e, w[j], pert)
-				for range inverseIterations {
+				lu.factor(d, e, shift[i], pert)
+				for range solves {
 					lu.solve(x)
 					var s float64
 					for _, v := range x {
@@ -317,11 +448,13 @@ func inverseIteration(n int, d, e, w, zt []float64) {
 					}
 					scaleVec(1/s, x)
 				}
-				var s float64
-				for _, v := range x {
-					s += v * v
+				if unit {
+					var s float64
+					for _, v := range x {
+						s += v * v
+					}
+					scaleVec(1/math.Sqrt(s), x)
 				}
-				scaleVec(1/math.Sqrt(s), x)
 			}
 		}()
 	}
