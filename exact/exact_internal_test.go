@@ -1,6 +1,8 @@
 package exact
 
 import (
+	"fmt"
+	"math"
 	"testing"
 
 	"github.com/loract/loract/internal/testmat"
@@ -12,5 +14,34 @@ func BenchmarkTallOperand(b *testing.B) {
 	a := testmat.Gaussian(4096, 1024, 1)
 	for b.Loop() {
 		tallOperand(a, false)
+	}
+}
+
+// BenchmarkRefineRoute times TruncatedSVD of the 4096×1024 spectra that
+// need refinement with it on W itself (route=W) and on the R factor of
+// W = Q·R (route=R, svdViaR): the measurement behind qrRoute.
+func BenchmarkRefineRoute(b *testing.B) {
+	const m, n = 4096, 1024
+	for _, sp := range []struct {
+		name  string
+		sigma []float64
+	}{
+		{"activation", testmat.ActivationLike(n)},
+		{"graded", testmat.Exponential(n, 14*math.Ln10/float64(n-1))},
+		{"rank100", testmat.RankPlusNoise(n, 100, 0)},
+	} {
+		a := testmat.Incoherent(m, n, sp.sigma, 1)
+		for _, route := range []string{"W", "R"} {
+			b.Run(fmt.Sprintf("route=%s/spectrum=%s/m=%d/n=%d", route, sp.name, m, n), func(b *testing.B) {
+				old := qrRoute
+				qrRoute = route == "R"
+				defer func() { qrRoute = old }()
+				for b.Loop() {
+					if _, err := TruncatedSVD(a, n); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

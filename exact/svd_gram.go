@@ -63,29 +63,110 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	c := blas64.General{Rows: n, Cols: n, Stride: n, Data: g} // reuse g's storage
 	gemm.Gram(c, w)
 	tr.Mark("gram WᵀW")
-	active, ok := refineColumns(w, v, c, jacobiTol(m), nullFloor(c), 0, tr)
+	tol := jacobiTol(m)
+	if _, large := failingPairs(c, tol, nullFloor(c)); qrRoute && large > 0 {
+		return svdViaR(w, v, c, tol, tr)
+	}
+	active, ok := refineColumns(w, v, c, tol, nullFloor(c), 0, tr)
 	if !ok {
 		return u, v, nil, false
 	}
+	u, s = finishColumns(w, v, c, active)
+	tr.Mark("normalize, sort, complete")
+	return checkFinite(u, v, s)
+}
 
-	// σ_j = ‖w_j‖ from the diagonal of the last C, sorted non-increasing,
-	// the active columns first.
-	s = make([]float64, n)
+// qrRoute chooses, for a W whose refinement meets pairs with large Jacobi
+// angles (columns the Gram eigensolver could not separate, which take
+// several rounds), the refinement of the R factor of W = Q·R (svdViaR)
+// over that of W itself. A W with small angles only converges in one
+// round on W, cheaper than the QR and U = Q·U_R (BenchmarkRefineRoute).
+var qrRoute = true
+
+// svdViaR finishes the SVD from W = A·V̂ (m×n, overwritten) and its Gram
+// matrix c (overwritten) when W needs refinement: the Householder QR
+// W = Q·R (columnwise backward stable, ‖Δw_j‖ ≤ γ·‖w_j‖, so every column
+// keeps its accuracy relative to its own norm, as the refinement
+// requires), the one-sided Jacobi refinement on the n×n R instead of the
+// m×n W (each round costs n³ instead of m·n²), and U = Q·U_R.
+func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64.General, s []float64, ok bool) {
+	m, n := w.Rows, w.Cols
+	tau := make([]float64, n)
+	householder.Geqrf(w, tau)
+	tr.Mark("QR of W")
+	r := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	for i := range n {
+		copy(r.Data[i*n+i:(i+1)*n], w.Data[i*w.Stride+i:i*w.Stride+n])
+	}
+	gemm.Gram(c, r)
+	active, ok := refineColumns(r, v, c, tol, nullFloor(c), 0, tr)
+	if !ok {
+		return u, v, nil, false
+	}
+	ur, s := finishColumns(r, v, c, active)
+	u = blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	for i := range n {
+		copy(u.Data[i*n:(i+1)*n], ur.Data[i*n:(i+1)*n])
+	}
+	householder.ApplyQ(false, w, tau, u)
+	tr.Mark("U = Q·U_R")
+	return checkFinite(u, v, s)
+}
+
+// failingPairs returns the number of pairs of active columns (see
+// activeColumns) whose cosine in the Gram matrix c exceeds tol, and how
+// many of them have a Jacobi angle above smallAngle.
+func failingPairs(c blas64.General, tol, floor float64) (fail, large int) {
+	n := c.Cols
+	active := activeColumns(c, floor)
+	for ai, p := range active {
+		for _, q := range active[ai+1:] {
+			apq, app, aqq := c.Data[p*n+q], c.Data[p*n+p], c.Data[q*n+q]
+			if math.Abs(apq) > tol*math.Sqrt(app)*math.Sqrt(aqq) {
+				fail++
+				if math.Abs(jacobiTan(app, apq, aqq)) > smallAngle {
+					large++
+				}
+			}
+		}
+	}
+	return fail, large
+}
+
+// checkFinite is a last guard, O(m·n): no path of svdTall is known to
+// produce a NaN or ±Inf from finite input (FuzzTruncatedSVD), but if one
+// did, the caller must get an error, not the numbers.
+func checkFinite(u, v blas64.General, s []float64) (blas64.General, blas64.General, []float64, bool) {
+	if !allFinite(s) || !allFinite(u.Data) || !allFinite(v.Data) {
+		return u, v, nil, false
+	}
+	return u, v, s, true
+}
+
+// finishColumns turns the refined columns x (p×n, overwritten) and the
+// rotated v (n×n, permuted in place) into the factors: σ_j = ‖x_j‖ from the
+// diagonal of their Gram matrix c, sorted non-increasing with the active
+// columns first, u_j = x_j/σ_j for the active columns and an orthonormal
+// completion for the others (completeBasis). It returns U (x's storage)
+// and σ.
+func finishColumns(x, v, c blas64.General, active []int) (blas64.General, []float64) {
+	n := x.Cols
+	s := make([]float64, n)
 	isActive := make([]bool, n)
 	for _, j := range active {
 		isActive[j] = true
 	}
 	perm := make([]int, n)
 	for j := range n {
-		s[j] = math.Sqrt(c.Data[j*n+j])
+		s[j] = math.Sqrt(c.Data[j*c.Stride+j])
 		perm[j] = j
 	}
-	sort.SliceStable(perm, func(x, y int) bool {
-		px, py := perm[x], perm[y]
-		if isActive[px] != isActive[py] {
-			return isActive[px]
+	sort.SliceStable(perm, func(a, b int) bool {
+		pa, pb := perm[a], perm[b]
+		if isActive[pa] != isActive[pb] {
+			return isActive[pa]
 		}
-		return s[px] > s[py]
+		return s[pa] > s[pb]
 	})
 	sorted := make([]float64, n)
 	good := len(active)
@@ -96,33 +177,16 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	for jj, j := range perm[:good] {
 		inv[jj] = 1 / s[j]
 	}
-	// U overwrites W and V is permuted in place, a row at a time.
-	u = w
-	permuteScaleRows(u, perm, inv)
+	// U overwrites x and V is permuted in place, a row at a time.
+	permuteScaleRows(x, perm, inv)
 	for jj := range inv {
 		inv[jj] = 1
 	}
 	permuteScaleRows(v, perm, inv)
 	if good < n {
-		completeBasis(u, good)
+		completeBasis(x, good)
 	}
-	tr.Mark("normalize, sort, complete")
-	// A last guard, O(m·n): no path above is known to produce a NaN or
-	// ±Inf from finite input (FuzzTruncatedSVD), but if one did, the
-	// caller must get an error, not the numbers.
-	if !allFinite(sorted) || !allFinite(u.Data) || !allFinite(v.Data) {
-		return u, v, nil, false
-	}
-	return u, v, sorted, true
-}
-
-// allFinite reports whether x holds no NaN or ±Inf.
-func allFinite(x []float64) bool {
-	var s float64
-	for _, v := range x {
-		s += v * 0 // NaN for NaN and ±Inf, 0 otherwise
-	}
-	return s == 0
+	return x, sorted
 }
 
 // permuteScaleRows sets x[i, jj] = x[i, perm[jj]]·scale[jj] for every row i
@@ -289,7 +353,10 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 					}
 				}
 			}
-			eig.OrthonormalizeRows(sl, sl, z)
+			// orth(I + K): I + K is far from orthonormal in the max norm
+			// (‖K²‖_max up to ℓ·10⁻⁸), so the Householder LQ, without the
+			// Gram product OrthonormalizeRows would spend to find that out.
+			householder.LQ(blas64.General{Rows: sl, Cols: sl, Stride: sl, Data: z}, blas64.General{})
 			rotateColumns(w, cols, z)
 			rotateColumns(v, cols, z)
 			tr.Markf("simultaneous rotations on %d columns", sl)
@@ -584,4 +651,13 @@ func completeBasis(u blas64.General, g int) {
 	for i := range m {
 		copy(u.Data[i*u.Stride+g:i*u.Stride+n], q[i*n+g:i*n+n])
 	}
+}
+
+// allFinite reports whether x holds no NaN or ±Inf.
+func allFinite(x []float64) bool {
+	var s float64
+	for _, v := range x {
+		s += v * 0 // NaN for NaN and ±Inf, 0 otherwise
+	}
+	return s == 0
 }

@@ -187,6 +187,7 @@ func testQROnce(t *testing.T, rng *rand.Rand, c qrInput) {
 		for j := range i {
 			require.Zero(t, r.Data[i*r.Stride+j], "R(%d,%d) below the diagonal", i, j)
 		}
+		require.GreaterOrEqual(t, r.Data[i*r.Stride+i], 0.0, "R(%d,%d) negative", i, i)
 	}
 	assert.LessOrEqual(t, mulErr(a, y, r), tol*max(maxAbs(a), math.SmallestNonzeroFloat64)*math.Sqrt(float64(c.m)), "‖A − QR‖")
 }
@@ -315,6 +316,7 @@ func TestLQ(t *testing.T) {
 			for j := i + 1; j < r; j++ {
 				require.Zero(t, l.Data[i*r+j], "L(%d,%d) above the diagonal", i, j)
 			}
+			require.GreaterOrEqual(t, l.Data[i*r+i], 0.0, "L(%d,%d) negative", i, i)
 		}
 		assert.LessOrEqual(t, mulErr(x0, l, x), tol*maxAbs(x0)*math.Sqrt(float64(r)), "%d×%d ‖X − LQ‖", r, c)
 	}
@@ -348,4 +350,28 @@ func TestGonumBlockedQRDefect(t *testing.T) {
 	}
 	t.Logf("gonum Dgeqrf+Dorgqr, worst ‖QᵀQ − I‖ over 20 rank-1 inputs: %.2e", worst)
 	assert.Greater(t, worst, 1e-6, "gonum's blocked QR was orthonormal on every draw: has Dlarft been fixed?")
+}
+
+// TestLQNearIdentity checks the use of LQ as orth(I + K) for a small skew
+// K, the simultaneous rotations of the exact SVD's refinement: the result
+// must be I + K to first order — with the signs of I, which the
+// non-negative diagonal of L guarantees (a Householder LQ alone returns
+// rows ≈ ±(I + K), which would turn some rotations around).
+func TestLQNearIdentity(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const n = 150
+	const k = 1e-5
+	x := newGeneral(n, n, n)
+	for i := range n {
+		x.Data[i*n+i] = 1
+		for j := i + 1; j < n; j++ {
+			v := k * (2*rng.Float64() - 1)
+			x.Data[i*n+j], x.Data[j*n+i] = v, -v
+		}
+	}
+	x0 := copyOf(x)
+	LQ(x, blas64.General{})
+	// (I + K)(I + K)ᵀ = I − K², so L = I + O(K²) and Q = I + K + O(K²):
+	// elementwise ≤ n·k² (the entries of K² are sums of n products ≤ k²).
+	assert.LessOrEqual(t, maxAbsDiff(x.Data, x0.Data), float64(n)*k*k+4*float64(n)*eps)
 }
