@@ -41,7 +41,7 @@ func Geqrf(a blas64.General, tau []float64) {
 	if k == 0 {
 		return
 	}
-	ws := newBlockWork(m, n)
+	ws := newBlockWork(m, n, blockSize)
 	// The panel is factored in a contiguous copy (stride ib instead of n):
 	// Dgeqr2 and the recursion walk its columns, which in a wide row-major
 	// a are a stride of n·8 bytes apart.
@@ -50,7 +50,7 @@ func Geqrf(a blas64.General, tau []float64) {
 		ib := min(blockSize, k-i)
 		pan := blas64.General{Rows: m - i, Cols: ib, Stride: ib, Data: pbuf[:(m-i)*ib]}
 		copyGeneral(pan, view(a, i, m, i, i+ib))
-		panelQR(pan, tau[i:i+ib], ws)
+		panelQR(pan, tau[i:i+ib], ws, 0)
 		copyGeneral(view(a, i, m, i, i+ib), pan)
 		if i+ib == n {
 			continue
@@ -60,8 +60,9 @@ func Geqrf(a blas64.General, tau []float64) {
 	}
 }
 
-// panelQR factors the p×w panel a (p ≥ w) in place, recursively.
-func panelQR(a blas64.General, tau []float64, ws *blockWork) {
+// panelQR factors the p×w panel a (p ≥ w) in place, recursively; depth
+// indexes the scratch of its level in ws.levels.
+func panelQR(a blas64.General, tau []float64, ws *blockWork, depth int) {
 	p, w := a.Rows, a.Cols
 	if w <= panelBase {
 		var impl gonum.Implementation
@@ -69,14 +70,20 @@ func panelQR(a blas64.General, tau []float64, ws *blockWork) {
 		return
 	}
 	w1 := w / 2
-	panelQR(view(a, 0, p, 0, w1), tau[:w1], ws)
-	// The reflectors of the left half, applied to the right half (the
-	// explicit V and T of this level are built in scratch of their own:
-	// ws's are in use by the caller's level).
-	sub := newBlockWork(p, w-w1)
-	v, t := sub.block(a, 0, w1, tau[:w1])
-	applyBlock(true, v, t, view(a, 0, p, w1, w), sub)
-	panelQR(view(a, w1, p, w1, w), tau[w1:w], ws)
+	panelQR(view(a, 0, p, 0, w1), tau[:w1], ws, depth+1)
+	// The reflectors of the left half, applied to the right half, with the
+	// scratch of this level (the caller's level is in use).
+	for len(ws.levels) <= depth {
+		ws.levels = append(ws.levels, nil)
+	}
+	lw := ws.levels[depth]
+	if lw == nil || len(lw.v) < p*w1 || len(lw.w) < w1*(w-w1) {
+		lw = newBlockWork(p, w-w1, w1)
+		ws.levels[depth] = lw
+	}
+	v, t := lw.block(a, 0, w1, tau[:w1])
+	applyBlock(true, v, t, view(a, 0, p, w1, w), lw)
+	panelQR(view(a, w1, p, w1, w), tau[w1:w], ws, depth+1)
 }
 
 // Orgqr overwrites the m×n a (n ≤ m), whose first k columns hold k ≤ n
@@ -116,7 +123,7 @@ func Orgqr(a blas64.General, k int, tau []float64) {
 	if k == 0 {
 		return
 	}
-	ws := newBlockWork(m, n)
+	ws := newBlockWork(m, n, blockSize)
 	last := (k - 1) / blockSize * blockSize
 	for i := last; i >= 0; i -= blockSize {
 		ib := min(blockSize, k-i)
@@ -148,7 +155,7 @@ func ApplyQ(trans bool, refl blas64.General, tau []float64, c blas64.General) {
 	if k == 0 || c.Cols == 0 {
 		return
 	}
-	ws := newBlockWork(m, c.Cols)
+	ws := newBlockWork(m, c.Cols, blockSize)
 	last := (k - 1) / blockSize * blockSize
 	apply := func(i int) {
 		ib := min(blockSize, k-i)
@@ -260,14 +267,17 @@ func LQ(x, l blas64.General) {
 }
 
 // blockWork holds the scratch of one block application: the explicit V
-// (rows×blockSize), T and the Gram matrix S = VᵀV, the two blockSize×cols
-// products, and the work of Dgeqr2.
+// (rows×nb), T and the Gram matrix S = VᵀV, the two nb×cols products, the
+// work of Dgeqr2, and the scratch of the levels of panelQR's recursion.
 type blockWork struct {
 	v, t, s, w, w2, small []float64
+	levels                []*blockWork
 }
 
-func newBlockWork(rows, cols int) *blockWork {
-	nb := min(blockSize, max(rows, 1))
+// newBlockWork returns the scratch for blocks of up to nb reflectors of
+// order rows applied to rows×cols matrices.
+func newBlockWork(rows, cols, nb int) *blockWork {
+	nb = min(nb, max(rows, 1))
 	return &blockWork{
 		v:     make([]float64, rows*nb),
 		t:     make([]float64, nb*nb),
