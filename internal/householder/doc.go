@@ -16,10 +16,13 @@
 // and every blocked Householder routine of gonum v0.17.0 — Dgeqrf, Dorgqr,
 // Dgelqf, Dorglq, Dormqr, Dormlq and what calls them, such as mat.QR and the
 // QR-first path and Dorgbr of mat.SVD — forms its blocks with it once the
-// problem exceeds the unblocked crossover (128 columns). Here T comes from
-// Larft, a corrected Dlarft, and the blocks are applied by internal/gemm.
-// The unblocked panels use gonum's Dgeqr2 and Dorg2r, which apply one
-// reflector at a time (Dlarf) and never reach Dlarft.
+// problem exceeds the unblocked crossover (128 columns; 32 reflectors for
+// Dormqr and Dormlq). Larft is a corrected Dlarft, the drop-in for callers
+// of that routine; the blocked routines here take T from the Gram matrix
+// of the explicit V instead (larftGram, one GEMM, the same recurrence) and
+// apply the blocks by internal/gemm. Their unblocked kernel is gonum's
+// Dgeqr2, which applies one reflector at a time (Dlarf) and never reaches
+// Dlarft.
 //
 // Panics carry a string that starts with "householder: " and are
 // programming errors: mismatched shapes, short slices.
