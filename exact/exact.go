@@ -22,11 +22,14 @@ import (
 // Gram-preconditioned one-sided Jacobi method whose O(m·n²) work is all
 // matrix–matrix products (see svdTall and docs/exact-svd.md). Cost for
 // m ≥ n: ≈ 4.5·m·n² flops of GEMM plus a symmetric n×n eigensolver when
-// the Gram preconditioning resolves every pair of singular directions
-// (Gaussian, rank-deficient, spectra within ≈ 10⁸ of σ₁); one round of
-// 3.25·m·n² more for small residual angles; and for spectra that span more
-// (graded to 10⁻¹⁴) a Householder QR and back-transformation, 6·m·n², plus
-// O(n³) per refinement round. The memory is a float64 copy of a (unless a
+// the Gram preconditioning resolves every pair of singular directions to
+// working accuracy (Gaussian and exactly rank-deficient matrices, whose
+// σ_min ≳ σ₁/m^¼ or are zero); ≈ 3.25·m·n² more per round when only small
+// rotations remain (an activation-like spectrum down to 10⁻³·σ₁: one
+// round); and where the Gram eigensolver cannot separate singular
+// directions (close values far below √ε·σ₁: a spectrum graded to
+// 10⁻¹⁴·σ₁) a Householder QR and back-transformation, 6·m·n², plus O(n³)
+// per refinement round. The memory is a float64 copy of a (unless a
 // is a tall *mat.Dense with max|a_ij| ∈ [1, 2)) plus O(m·n) workspace.
 //
 // The result does not depend on the scale of a: a is scaled by a power of
