@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/householder"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack"
@@ -159,30 +160,27 @@ func cholQR(y blas64.General, r blas64.General) string {
 
 // householderQR replaces y by Q of its thin Householder QR and, if r has
 // data, sets r = R·pre (pre upper triangular, nil for the identity).
+//
+// It runs householder.QR, not gonum's lapack64.Geqrf/Orgqr: for l > 128
+// those form their blocks with gonum v0.17.0's Dlarft, which is wrong for
+// reflectors ending in exact zeros, as those of a rank-deficient y do
+// (‖QᵀQ − I‖ = 2.3e-4 for the QB of a 180×400 rank-1 matrix at k = 150;
+// docs/reliability.md, "gonum Dlarft defect").
 func householderQR(y, r blas64.General, pre *blas64.General) {
 	l := y.Cols
-	tau := make([]float64, l)
-	work := []float64{0}
-	lapack64.Geqrf(y, tau, work, -1)
-	lwork := int(work[0])
-	lapack64.Orgqr(y, tau, work, -1)
-	lwork = max(lwork, int(work[0]), 1)
-	work = make([]float64, lwork)
-	lapack64.Geqrf(y, tau, work, lwork)
-	if r.Data != nil {
-		rh := blas64.General{Rows: l, Cols: l, Stride: l, Data: make([]float64, l*l)}
-		for i := 0; i < l; i++ {
-			copy(rh.Data[i*l+i:(i+1)*l], y.Data[i*y.Stride+i:i*y.Stride+l])
-		}
-		if pre != nil {
-			// A product of upper triangular matrices is upper triangular;
-			// its lower part is computed as exact zeros.
-			gemm.General(false, false, 1, rh, *pre, 0, r)
-		} else {
-			for i := 0; i < l; i++ {
-				copy(r.Data[i*r.Stride:i*r.Stride+l], rh.Data[i*l:(i+1)*l])
-			}
-		}
+	if r.Data == nil {
+		householder.QR(y, blas64.General{})
+		return
 	}
-	lapack64.Orgqr(y, tau, work, lwork)
+	rh := blas64.General{Rows: l, Cols: l, Stride: l, Data: make([]float64, l*l)}
+	householder.QR(y, rh)
+	if pre != nil {
+		// A product of upper triangular matrices is upper triangular; its
+		// lower part is computed as exact zeros.
+		gemm.General(false, false, 1, rh, *pre, 0, r)
+		return
+	}
+	for i := 0; i < l; i++ {
+		copy(r.Data[i*r.Stride:i*r.Stride+l], rh.Data[i*l:(i+1)*l])
+	}
 }

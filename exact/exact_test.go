@@ -387,24 +387,39 @@ func ExampleTruncatedSVD() {
 }
 
 // BenchmarkTruncatedSVD times the full thin SVD (k = n) of a Gaussian
-// matrix, the 4096×1024 case, and (spectrum=…) of 4096×1024
+// matrix, the 4096×1024 case, as float64 and (dtype=f32) as a
+// *lowrank.Dense32, and (spectrum=…) of 4096×1024
 // matrices with known spectra that exercise the refinement; method=gonum
 // is gonum's mat.SVD on the Gaussian matrix, for the ratio. Run with
 // -run '^$' -bench TruncatedSVD -benchtime 3x (gonum's takes ~30 s an
 // iteration).
 //
 // With -svd.trace each run logs the time of every stage (Gram, eigensolver
-// steps, refinement rounds).
+// steps, refinement rounds). cpu-ms/op is the CPU time of all threads per
+// call, robust to other programs on a shared machine.
 func BenchmarkTruncatedSVD(b *testing.B) {
 	for _, s := range []struct{ m, n int }{{4096, 1024}, {1024, 256}} {
 		a := testmat.Gaussian(s.m, s.n, 1)
 		b.Run(fmt.Sprintf("m=%d/n=%d", s.m, s.n), func(b *testing.B) {
 			traceTo(b)
+			c0 := exact.CPUSecondsForTest()
 			for b.Loop() {
 				if _, err := exact.TruncatedSVD(a, s.n); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric((exact.CPUSecondsForTest()-c0)*1e3/float64(b.N), "cpu-ms/op")
+		})
+		a32 := testmat.To32(a)
+		b.Run(fmt.Sprintf("dtype=f32/m=%d/n=%d", s.m, s.n), func(b *testing.B) {
+			traceTo(b)
+			c0 := exact.CPUSecondsForTest()
+			for b.Loop() {
+				if _, err := exact.TruncatedSVD(a32, s.n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric((exact.CPUSecondsForTest()-c0)*1e3/float64(b.N), "cpu-ms/op")
 		})
 		b.Run(fmt.Sprintf("method=gonum/m=%d/n=%d", s.m, s.n), func(b *testing.B) {
 			for b.Loop() {
@@ -427,11 +442,13 @@ func BenchmarkTruncatedSVD(b *testing.B) {
 		b.Run(fmt.Sprintf("spectrum=%s/m=%d/n=%d", sp.name, m, n), func(b *testing.B) {
 			a := testmat.Incoherent(m, n, sp.sigma, 1)
 			traceTo(b)
+			c0 := exact.CPUSecondsForTest()
 			for b.Loop() {
 				if _, err := exact.TruncatedSVD(a, n); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric((exact.CPUSecondsForTest()-c0)*1e3/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

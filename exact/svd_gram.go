@@ -8,16 +8,17 @@ import (
 
 	"github.com/loract/loract/internal/eig"
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/householder"
 	"github.com/loract/loract/internal/trace"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/gonum"
 )
 
 // svdTall computes the thin SVD a = U·diag(s)·Vᵀ of the m×n row-major a
-// (any stride) with m ≥ n ≥ 1 and max|a_ij| within 2^±400 of 1 (see
-// tallOperand); a is not modified. U (m×n) and V (n×n) are returned
+// (any stride) with m ≥ n ≥ 1 and max|a_ij| ∈ [1, 2) (see tallOperand);
+// a is not modified. U (m×n) and V (n×n) are returned
 // row-major and contiguous, s is non-increasing. It reports false if the
-// eigenvalue iteration failed.
+// eigenvalue iteration or the refinement failed to converge, or if the
+// result is not finite (neither is known to happen).
 //
 // The method is a Gram-preconditioned one-sided Jacobi SVD (Drmač–Veselić
 // style), arranged so that all O(m·n²) work is GEMM:
@@ -62,29 +63,110 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	c := blas64.General{Rows: n, Cols: n, Stride: n, Data: g} // reuse g's storage
 	gemm.Gram(c, w)
 	tr.Mark("gram WᵀW")
-	active, ok := refineColumns(w, v, c, jacobiTol(m), nullFloor(c), 0, tr)
+	tol := jacobiTol(m)
+	if _, large := failingPairs(c, tol, nullFloor(c)); qrRoute && large > 0 {
+		return svdViaR(w, v, c, tol, tr)
+	}
+	active, ok := refineColumns(w, v, c, tol, nullFloor(c), 0, tr)
 	if !ok {
 		return u, v, nil, false
 	}
+	u, s = finishColumns(w, v, c, active)
+	tr.Mark("normalize, sort, complete")
+	return checkFinite(u, v, s)
+}
 
-	// σ_j = ‖w_j‖ from the diagonal of the last C, sorted non-increasing,
-	// the active columns first.
-	s = make([]float64, n)
+// qrRoute chooses, for a W whose refinement meets pairs with large Jacobi
+// angles (columns the Gram eigensolver could not separate, which take
+// several rounds), the refinement of the R factor of W = Q·R (svdViaR)
+// over that of W itself. A W with small angles only converges in one
+// round on W, cheaper than the QR and U = Q·U_R (BenchmarkRefineRoute).
+var qrRoute = true
+
+// svdViaR finishes the SVD from W = A·V̂ (m×n, overwritten) and its Gram
+// matrix c (overwritten) when W needs refinement: the Householder QR
+// W = Q·R (columnwise backward stable, ‖Δw_j‖ ≤ γ·‖w_j‖, so every column
+// keeps its accuracy relative to its own norm, as the refinement
+// requires), the one-sided Jacobi refinement on the n×n R instead of the
+// m×n W (each round costs n³ instead of m·n²), and U = Q·U_R.
+func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64.General, s []float64, ok bool) {
+	m, n := w.Rows, w.Cols
+	tau := make([]float64, n)
+	householder.Geqrf(w, tau)
+	tr.Mark("QR of W")
+	r := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	for i := range n {
+		copy(r.Data[i*n+i:(i+1)*n], w.Data[i*w.Stride+i:i*w.Stride+n])
+	}
+	gemm.Gram(c, r)
+	active, ok := refineColumns(r, v, c, tol, nullFloor(c), 0, tr)
+	if !ok {
+		return u, v, nil, false
+	}
+	ur, s := finishColumns(r, v, c, active)
+	u = blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	for i := range n {
+		copy(u.Data[i*n:(i+1)*n], ur.Data[i*n:(i+1)*n])
+	}
+	householder.ApplyQ(false, w, tau, u)
+	tr.Mark("U = Q·U_R")
+	return checkFinite(u, v, s)
+}
+
+// failingPairs returns the number of pairs of active columns (see
+// activeColumns) whose cosine in the Gram matrix c exceeds tol, and how
+// many of them have a Jacobi angle above smallAngle.
+func failingPairs(c blas64.General, tol, floor float64) (fail, large int) {
+	n := c.Cols
+	active := activeColumns(c, floor)
+	for ai, p := range active {
+		for _, q := range active[ai+1:] {
+			apq, app, aqq := c.Data[p*n+q], c.Data[p*n+p], c.Data[q*n+q]
+			if math.Abs(apq) > tol*math.Sqrt(app)*math.Sqrt(aqq) {
+				fail++
+				if math.Abs(jacobiTan(app, apq, aqq)) > smallAngle {
+					large++
+				}
+			}
+		}
+	}
+	return fail, large
+}
+
+// checkFinite is a last guard, O(m·n): no path of svdTall is known to
+// produce a NaN or ±Inf from finite input (FuzzTruncatedSVD), but if one
+// did, the caller must get an error, not the numbers.
+func checkFinite(u, v blas64.General, s []float64) (blas64.General, blas64.General, []float64, bool) {
+	if !allFinite(s) || !allFinite(u.Data) || !allFinite(v.Data) {
+		return u, v, nil, false
+	}
+	return u, v, s, true
+}
+
+// finishColumns turns the refined columns x (p×n, overwritten) and the
+// rotated v (n×n, permuted in place) into the factors: σ_j = ‖x_j‖ from the
+// diagonal of their Gram matrix c, sorted non-increasing with the active
+// columns first, u_j = x_j/σ_j for the active columns and an orthonormal
+// completion for the others (completeBasis). It returns U (x's storage)
+// and σ.
+func finishColumns(x, v, c blas64.General, active []int) (blas64.General, []float64) {
+	n := x.Cols
+	s := make([]float64, n)
 	isActive := make([]bool, n)
 	for _, j := range active {
 		isActive[j] = true
 	}
 	perm := make([]int, n)
 	for j := range n {
-		s[j] = math.Sqrt(c.Data[j*n+j])
+		s[j] = math.Sqrt(c.Data[j*c.Stride+j])
 		perm[j] = j
 	}
-	sort.SliceStable(perm, func(x, y int) bool {
-		px, py := perm[x], perm[y]
-		if isActive[px] != isActive[py] {
-			return isActive[px]
+	sort.SliceStable(perm, func(a, b int) bool {
+		pa, pb := perm[a], perm[b]
+		if isActive[pa] != isActive[pb] {
+			return isActive[pa]
 		}
-		return s[px] > s[py]
+		return s[pa] > s[pb]
 	})
 	sorted := make([]float64, n)
 	good := len(active)
@@ -95,18 +177,16 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	for jj, j := range perm[:good] {
 		inv[jj] = 1 / s[j]
 	}
-	// U overwrites W and V is permuted in place, a row at a time.
-	u = w
-	permuteScaleRows(u, perm, inv)
+	// U overwrites x and V is permuted in place, a row at a time.
+	permuteScaleRows(x, perm, inv)
 	for jj := range inv {
 		inv[jj] = 1
 	}
 	permuteScaleRows(v, perm, inv)
 	if good < n {
-		completeBasis(u, good)
+		completeBasis(x, good)
 	}
-	tr.Mark("normalize, sort, complete")
-	return u, v, sorted, true
+	return x, sorted
 }
 
 // permuteScaleRows sets x[i, jj] = x[i, perm[jj]]·scale[jj] for every row i
@@ -132,8 +212,8 @@ func permuteScaleRows(x blas64.General, perm []int, scale []float64) {
 // refinement and given left singular vectors completing an orthonormal
 // basis, which moves the factorization by at most 2·‖w_j‖ per column and
 // their singular values (‖w_j‖ ≤ √n·ε·σ₁) by as much — within the
-// O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD keeps
-// max|a_ij| ≥ 2⁻⁴⁰⁰, so the floor is far above underflow.
+// O(n·ε·σ₁) backward error of any stable SVD. TruncatedSVD scales
+// max|a_ij| into [1, 2), so the floor is far above underflow.
 func activeColumns(c blas64.General, floor float64) []int {
 	n := c.Cols
 	var act []int
@@ -273,7 +353,10 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 					}
 				}
 			}
-			eig.OrthonormalizeRows(sl, sl, z)
+			// orth(I + K): I + K is far from orthonormal in the max norm
+			// (‖K²‖_max up to ℓ·10⁻⁸), so the Householder LQ, without the
+			// Gram product OrthonormalizeRows would spend to find that out.
+			householder.LQ(blas64.General{Rows: sl, Cols: sl, Stride: sl, Data: z}, blas64.General{})
 			rotateColumns(w, cols, z)
 			rotateColumns(v, cols, z)
 			tr.Markf("simultaneous rotations on %d columns", sl)
@@ -398,8 +481,12 @@ func rotateColumns(x blas64.General, cols []int, z []float64) {
 }
 
 // jacobiTan returns t = tan θ of the Jacobi rotation that annihilates apq
-// in [app apq; apq aqq] (Golub & Van Loan, Algorithm 8.5.1).
+// in [app apq; apq aqq] (Golub & Van Loan, Algorithm 8.5.1); |t| ≤ 1, and
+// t = 0 for apq = 0.
 func jacobiTan(app, apq, aqq float64) float64 {
+	if apq == 0 {
+		return 0
+	}
 	theta := (aqq - app) / (2 * apq)
 	if math.Abs(theta) > 1e150 {
 		return 0.5 / theta
@@ -438,7 +525,12 @@ func jacobiGram(n int, c []float64, tol float64, rots []rotation) []rotation {
 			for q := p + 1; q < n; q++ {
 				apq := c[p*n+q]
 				app, aqq := c[p*n+p], c[q*n+q]
-				if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+				// The diagonal of c is updated by the rotations below and
+				// can be driven to zero or below by their rounding in a
+				// numerically rank-deficient cluster: such a column is
+				// below the cluster's rounding level and is not rotated
+				// (its √ would be NaN, and a NaN test must not rotate).
+				if !(app > 0 && aqq > 0 && math.Abs(apq) > tol*math.Sqrt(app)*math.Sqrt(aqq)) {
 					continue
 				}
 				rotated = true
@@ -470,10 +562,11 @@ func jacobiGram(n int, c []float64, tol float64, rots []rotation) []rotation {
 }
 
 // applyRotations applies rots in order to the columns of w (m×n) and v
-// (n×n). Few rotations are applied row by row (each row of w is contiguous,
-// the rows are split over the cores): 6 flops per rotation and row. Many
-// rotations are first accumulated into J (n×n) and applied by GEMM,
-// w ← w·J, v ← v·J, when that is cheaper: 6·r·(m+n) > 6·r·n + 2·(m+n)·n².
+// (p×n: the n×n V, or the rows of V of a gathered cluster, p ≥ n). Few
+// rotations are applied row by row (each row of w is contiguous, the rows
+// are split over the cores): 6 flops per rotation and row. Many rotations
+// are first accumulated into J (n×n) and applied by GEMM, w ← w·J,
+// v ← v·J, when that is cheaper: 6·r·(m+p) > 6·r·n + 2·(m+p)·n².
 func applyRotations(w, v blas64.General, rots []rotation) {
 	m, n := w.Rows, w.Cols
 	r := len(rots)
@@ -490,7 +583,10 @@ func applyRotations(w, v blas64.General, rots []rotation) {
 	tmp := blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
 	gemm.General(false, false, 1, w, j, 0, tmp)
 	copyGeneral(w, tmp)
-	tv := blas64.General{Rows: n, Cols: n, Stride: n, Data: tmp.Data[:n*n]}
+	if v.Rows > m {
+		tmp.Data = make([]float64, v.Rows*n)
+	}
+	tv := blas64.General{Rows: v.Rows, Cols: n, Stride: n, Data: tmp.Data[:v.Rows*n]}
 	gemm.General(false, false, 1, v, j, 0, tv)
 	copyGeneral(v, tv)
 }
@@ -540,26 +636,28 @@ func parallelRows(rows, flops int, f func(i0, i1 int)) {
 // completeBasis overwrites columns [g, n) of the m×n u, whose first g
 // columns are orthonormal, with unit vectors orthogonal to each other and
 // to those g columns: the trailing columns of the Q factor of a Householder
-// QR of u[:, 0:g] (orthonormal to O(m·ε) unconditionally).
+// QR of u[:, 0:g] (orthonormal to O(m·ε) unconditionally; householder,
+// not gonum's Dgeqrf/Dorgqr, whose blocks come from the defective Dlarft).
 func completeBasis(u blas64.General, g int) {
 	m, n := u.Rows, u.Cols
 	q := make([]float64, m*n)
 	for i := range m {
 		copy(q[i*n:i*n+g], u.Data[i*u.Stride:i*u.Stride+g])
 	}
-	var impl gonum.Implementation
 	tau := make([]float64, g)
-	work := []float64{0}
-	impl.Dgeqrf(m, g, q, n, tau, work, -1)
-	lw := int(work[0])
-	impl.Dorgqr(m, n, g, q, n, tau, work, -1)
-	lw = max(lw, int(work[0]), 1)
-	work = make([]float64, lw)
-	if g > 0 {
-		impl.Dgeqrf(m, g, q, n, tau, work, lw)
-	}
-	impl.Dorgqr(m, n, g, q, n, tau, work, lw)
+	qg := blas64.General{Rows: m, Cols: n, Stride: n, Data: q}
+	householder.Geqrf(blas64.General{Rows: m, Cols: g, Stride: n, Data: q}, tau)
+	householder.Orgqr(qg, g, tau)
 	for i := range m {
 		copy(u.Data[i*u.Stride+g:i*u.Stride+n], q[i*n+g:i*n+n])
 	}
+}
+
+// allFinite reports whether x holds no NaN or ±Inf.
+func allFinite(x []float64) bool {
+	var s float64
+	for _, v := range x {
+		s += v * 0 // NaN for NaN and ±Inf, 0 otherwise
+	}
+	return s == 0
 }

@@ -9,9 +9,10 @@ import (
 	"github.com/loract/loract/internal/trace"
 
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/householder"
+	"github.com/loract/loract/internal/vec"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack"
 	"gonum.org/v1/gonum/lapack/gonum"
 )
 
@@ -36,7 +37,16 @@ import (
 //     whose eigenvalue is separated by a gap g from the others is to
 //     O(ε·‖T‖/g); else Householder LQ, which keeps vectors of a cluster in
 //     its subspace — the caller's refinement resolves the rest);
-//  5. back-transform V = Q·Z (applyQLeft: compact-WY blocks by GEMM).
+//  5. back-transform V = Q·Z (householder.ApplyQ: compact-WY blocks by
+//     GEMM).
+//
+// G is first scaled by a power of two to max|g_ij| ∈ [1, 2) (exact, except
+// for elements that become subnormal, which are below ε²·max|g_ij|), and
+// the eigenvalues are scaled back: the result does not depend on the scale
+// of G, and gonum's Dsterf is only called on a T of norm in [1, 2n) — it
+// panics ("lapack: insufficient length of a") when it rescales a T of norm
+// outside about [3e-123, 4.5e153] (docs/reliability.md). An eigenvalue
+// overflows to ±Inf only if it exceeds math.MaxFloat64 in magnitude.
 //
 // Steps 1, 4 and 5 cost O(n³) and run in blocked, GEMM-rich code; steps 2
 // and 3 are O(n²). This replaces the implicit-QL vector iteration (gonum
@@ -51,6 +61,22 @@ func Sym(n int, g []float64, w, v []float64) bool {
 		v[0] = 1
 		return true
 	}
+	var gmax float64
+	for _, x := range g[:n*n] {
+		gmax = max(gmax, math.Abs(x))
+	}
+	if gmax == 0 {
+		clear(w[:n])
+		clear(v[:n*n])
+		for i := range n {
+			v[i*n+i] = 1
+		}
+		return true
+	}
+	_, ge := math.Frexp(gmax) // gmax ∈ [2^(ge−1), 2^ge)
+	shift := 1 - ge
+	vec.ScaleExp(g[:n*n], shift)
+	defer vec.ScaleExp(w[:n], -shift)
 	d := make([]float64, n)
 	e := make([]float64, n-1)
 	tau := make([]float64, n-1)
@@ -58,11 +84,21 @@ func Sym(n int, g []float64, w, v []float64) bool {
 	tridiag(n, g, d, e, tau)
 	tr.Mark("eig: tridiagonalize")
 
-	// Eigenvalues of T, ascending.
+	// Eigenvalues of T, ascending. gonum v0.17.0's Dsterf panics
+	// ("insufficient length of a") whenever it rescales an unreduced block
+	// of T — one of max norm below ssfmin = 2⁻⁴⁰⁵ or above 2⁵¹¹/3 — because
+	// it passes lda = n for a column vector to Dlascl (docs/reliability.md).
+	// ‖T‖₂ = ‖G‖₂ ≥ max|g_ij| ≥ 1 after the scaling above, so flushing the
+	// elements below dsterfFlush = 2⁻⁴⁰⁰ to zero moves the eigenvalues by
+	// at most 3·2⁻⁴⁰⁰ (Weyl), far below the ε·‖T‖ of the iteration, and
+	// leaves no block Dsterf would rescale: every block then has a zero norm
+	// (skipped) or one above 2⁻⁴⁰⁰.
 	lam := make([]float64, n)
 	copy(lam, d)
 	ee := make([]float64, n-1)
 	copy(ee, e)
+	flushTiny(lam)
+	flushTiny(ee)
 	var impl gonum.Implementation
 	if !impl.Dsterf(n, lam, ee) {
 		return false
@@ -90,6 +126,18 @@ func Sym(n int, g []float64, w, v []float64) bool {
 	applyTridiagQ(n, g, tau, v)
 	tr.Mark("eig: back-transform")
 	return true
+}
+
+// dsterfFlush is the magnitude below which the elements of T are set to
+// zero before Dsterf (see Sym).
+const dsterfFlush = 0x1p-400
+
+func flushTiny(x []float64) {
+	for i, v := range x {
+		if math.Abs(v) < dsterfFlush {
+			x[i] = 0
+		}
+	}
 }
 
 // tridiagBlock and tridiagCrossover are the panel width of tridiag and the
@@ -138,145 +186,103 @@ func tridiag(n int, g []float64, d, e, tau []float64) {
 // orthogonal factor of tridiag held in g and tau: Q = H(0)···H(n−2), and
 // H(i) has its Householder vector in g[i+1:n, i], the QR layout of the
 // submatrix g[1:n, 0:n−1] (LAPACK Dormtr, lower).
+//
+// The blocks are applied by householder.ApplyQ (compact WY, T from the
+// corrected householder.Larft, products by internal/gemm): gonum's Dormqr
+// forms T with gonum's Dlarft, which is wrong for the reflectors of a
+// rank-deficient G, whose vectors end in exact zeros (docs/reliability.md).
 func applyTridiagQ(n int, g, tau, z []float64) {
-	applyQLeft(n-1, n-1, g[n:], n, tau, blas64.General{Rows: n - 1, Cols: n, Stride: n, Data: z[n:]})
-}
-
-// reflectorBlock is the number of Householder reflectors applied at once by
-// applyQLeft.
-const reflectorBlock = 64
-
-// applyQLeft overwrites the r×c matrix z with Q·z, Q = H(0)···H(k−1) the
-// product of k reflectors H(i) = I − τ_i·v_i·v_iᵀ stored in QR layout in
-// refl (stride ld): v_i is zero above row i, one at row i and refl[j*ld+i]
-// below. It is LAPACK's Dormqr with the compact-WY blocks
-// I − V·T·Vᵀ (T from gonum Dlarft) applied by three GEMMs each:
-// 2·k·c·(2r − k) flops in all.
-func applyQLeft(r, k int, refl []float64, ld int, tau []float64, z blas64.General) {
-	var impl gonum.Implementation
-	c := z.Cols
-	nbMax := reflectorBlock
-	vbuf := make([]float64, r*nbMax)
-	tbuf := make([]float64, nbMax*nbMax)
-	wbuf := make([]float64, nbMax*c)
-	w2buf := make([]float64, nbMax*c)
-	last := (k - 1) / nbMax * nbMax
-	for i0 := last; i0 >= 0; i0 -= nbMax {
-		nb := min(nbMax, k-i0)
-		rr := r - i0
-		// Explicit V (rr×nb): unit lower trapezoidal.
-		v := blas64.General{Rows: rr, Cols: nb, Stride: nb, Data: vbuf[:rr*nb]}
-		for i := range rr {
-			row := v.Data[i*nb : (i+1)*nb]
-			for j := range nb {
-				switch {
-				case i == j:
-					row[j] = 1
-				case i > j:
-					row[j] = refl[(i0+i)*ld+i0+j]
-				default:
-					row[j] = 0
-				}
-			}
-		}
-		t := blas64.General{Rows: nb, Cols: nb, Stride: nb, Data: tbuf[:nb*nb]}
-		impl.Dlarft(lapack.Forward, lapack.ColumnWise, rr, nb, v.Data, nb, tau[i0:i0+nb], t.Data, nb)
-		for i := range nb {
-			for j := range i {
-				t.Data[i*nb+j] = 0
-			}
-		}
-		zb := blas64.General{Rows: rr, Cols: c, Stride: z.Stride, Data: z.Data[i0*z.Stride:]}
-		w := blas64.General{Rows: nb, Cols: c, Stride: c, Data: wbuf[:nb*c]}
-		w2 := blas64.General{Rows: nb, Cols: c, Stride: c, Data: w2buf[:nb*c]}
-		gemm.General(true, false, 1, v, zb, 0, w)    // W = Vᵀ·Z
-		gemm.General(false, false, 1, t, w, 0, w2)   // W₂ = T·W
-		gemm.General(false, false, -1, v, w2, 1, zb) // Z −= V·W₂
-	}
+	refl := blas64.General{Rows: n - 1, Cols: n - 1, Stride: n, Data: g[n : n*n-1]}
+	householder.ApplyQ(false, refl, tau[:n-1], blas64.General{Rows: n - 1, Cols: n, Stride: n, Data: z[n:]})
 }
 
 // OrthonormalizeRows replaces the r×c (r ≤ c) row-major x, whose rows are
 // nearly orthonormal, by a matrix with orthonormal rows spanning, row by
-// row, nearly the same directions. With δ = ‖x·xᵀ − I‖_max it takes
-// Newton–Schulz steps x ← x − ½·(x·xᵀ − I)·x (two GEMMs each; δ → ≈¾·δ²
-// per step) while δ is small, and otherwise — vectors of a tight cluster,
-// which inverse iteration returns independent but not orthogonal — the
-// Householder LQ factorization x = L·Q (gonum Dgelqf/Dorglq), which is
-// unconditionally orthonormal and keeps row i in the span of rows 0..i.
+// row, nearly the same directions. With δ = ‖x·xᵀ − I‖_max (one GEMM) it
+// returns x as it is for δ ≤ √c·ε, takes one Newton–Schulz step
+// x ← x − ½·(x·xᵀ − I)·x for δ ≤ newtonSchulzMax (which leaves ≈ ¾·δ²,
+// below rounding), and otherwise — vectors of a tight cluster, which
+// inverse iteration returns independent but not orthogonal, or the
+// rotations I + K of the SVD refinement — takes the Householder LQ
+// factorization x = L·Q (householder.LQ), which is unconditionally
+// orthonormal and keeps row i in the span of rows 0..i.
+//
+// Measured (n = 1024, x = I + K with |k_ij| ≤ 5·10⁻⁶, the refinement's
+// case, load ≈ 8): two Newton–Schulz steps and their checks 0.52 s, LQ
+// 0.25 s; so LQ replaces every Newton–Schulz step but the last.
 func OrthonormalizeRows(r, c int, x []float64) {
 	xg := blas64.General{Rows: r, Cols: c, Stride: c, Data: x}
 	m := blas64.General{Rows: r, Cols: r, Stride: r, Data: make([]float64, r*r)}
-	var tmp []float64
-	for range newtonSchulzSteps {
-		gemm.General(false, true, 1, xg, xg, 0, m)
-		var delta float64
-		for i := range r {
-			m.Data[i*r+i] -= 1
-		}
-		for _, v := range m.Data {
-			delta = max(delta, math.Abs(v))
-		}
-		if delta <= orthonormalTol(c) {
-			return
-		}
-		if delta > newtonSchulzMax {
-			break
-		}
-		if tmp == nil {
-			tmp = make([]float64, r*c)
-		}
-		t := blas64.General{Rows: r, Cols: c, Stride: c, Data: tmp}
-		copy(tmp, x)
-		gemm.General(false, false, -0.5, m, t, 1, xg)
-		if delta <= newtonSchulzFinal {
-			// δ' ≤ ¾·δ² + O(√c·ε) rounding of the step: below
-			// orthonormalTol without another Gram product to check it.
-			return
-		}
+	gemm.General(false, true, 1, xg, xg, 0, m)
+	var delta float64
+	for i := range r {
+		m.Data[i*r+i] -= 1
 	}
-	householderLQ(r, c, x)
+	for _, v := range m.Data {
+		delta = max(delta, math.Abs(v))
+	}
+	switch {
+	case delta <= orthonormalTol(c):
+	case delta <= newtonSchulzMax:
+		// δ' ≤ ¾·δ² + O(√c·ε) rounding of the step: below orthonormalTol
+		// without another Gram product to check it.
+		t := blas64.General{Rows: r, Cols: c, Stride: c, Data: append([]float64(nil), x...)}
+		gemm.General(false, false, -0.5, m, t, 1, xg)
+	default:
+		householderLQ(r, c, x)
+	}
 }
 
-// newtonSchulzSteps bounds the Newton–Schulz steps of OrthonormalizeRows;
-// newtonSchulzMax is the largest δ it starts from (there ¾·δ² ≤ δ/10⁴).
-// After a step from δ ≤ newtonSchulzFinal the error ¾·δ² < 10⁻¹⁸ is below
-// rounding, so that step is not checked by another Gram product.
-const (
-	newtonSchulzSteps = 4
-	newtonSchulzMax   = 1e-4
-	newtonSchulzFinal = 1e-9
-)
+// newtonSchulzMax is the largest δ from which OrthonormalizeRows takes its
+// one Newton–Schulz step: ¾·δ² < 10⁻¹⁸ is below rounding.
+const newtonSchulzMax = 1e-9
 
 // orthonormalTol is the ‖x·xᵀ − I‖_max accepted as orthonormal for rows of
 // length c: √c·ε, the rounding level of a length-c dot product (as
 // jacobiTol).
 func orthonormalTol(c int) float64 { return math.Sqrt(float64(c)) * 0x1p-52 }
 
-// householderLQ replaces the r×c x by Q of its LQ factorization x = L·Q.
+// householderLQ replaces the r×c x by Q of its LQ factorization x = L·Q
+// (householder.LQ; not gonum's Dgelqf/Dorglq, whose blocked paths use the
+// defective Dlarft).
 func householderLQ(r, c int, x []float64) {
-	var impl gonum.Implementation
-	tau := make([]float64, r)
-	work := []float64{0}
-	impl.Dgelqf(r, c, x, c, tau, work, -1)
-	lw := int(work[0])
-	impl.Dorglq(r, c, r, x, c, tau, work, -1)
-	lw = max(lw, int(work[0]))
-	work = make([]float64, lw)
-	impl.Dgelqf(r, c, x, c, tau, work, lw)
-	impl.Dorglq(r, c, r, x, c, tau, work, lw)
+	householder.LQ(blas64.General{Rows: r, Cols: c, Stride: c, Data: x}, blas64.General{})
 }
 
 // inverseIterations is the number of shifted solves per eigenvector. The
 // shift is the computed eigenvalue, within O(ε‖T‖) of the exact one, so each
 // solve shrinks the component along an eigenvector whose eigenvalue is g
 // away by a factor O(ε‖T‖/g); three solves leave ≤ (ε‖T‖/g)³·n, below ε for
-// every g ≥ 10⁻⁵·‖T‖, and closer eigenvalues form a cluster whose subspace,
-// not its basis, is what matters downstream.
+// every g ≥ clusterGap·‖T‖, and closer eigenvalues form a cluster whose
+// subspace, not its basis, is what matters downstream.
 const inverseIterations = 3
+
+// clusterGap is the gap, relative to ‖T‖, below which consecutive
+// eigenvalues form a cluster whose vectors are computed together (see
+// inverseIteration). Outside clusters the computed vectors of eigenvalues g
+// apart have cosines O(ε‖T‖/g) ≤ 2.3·10⁻⁶, small enough for the LQ of
+// OrthonormalizeRows to keep each vector within O(ε‖T‖/g) of its own.
+const clusterGap = 1e-10
 
 // inverseIteration writes into row j of zt (n×n, stride n) a unit
 // eigenvector of the symmetric tridiagonal T = tridiag(e, d, e) for the
-// eigenvalue w[j], splitting the rows over GOMAXPROCS goroutines.
+// eigenvalue w[j] (w non-increasing), splitting the rows over GOMAXPROCS
+// goroutines.
+//
+// An eigenvalue separated from its neighbours by more than clusterGap·‖T‖
+// gets three solves from a seeded random start. The vectors of a cluster
+// (consecutive eigenvalues closer than that) would, by themselves, each
+// converge to the few eigenvectors of T nearest its shift, and vectors of
+// an exactly repeated eigenvalue (rank-deficient G) collapse onto the same
+// ones: orthonormalizing such a nearly dependent set afterwards amplifies
+// its rounding errors into directions far outside the cluster's invariant
+// subspace (‖G·V − V·Λ‖ = 0.48·‖G‖ for the Gram matrix of a 4096×1024
+// rank-100 matrix). So a cluster is iterated as a block, subspace
+// iteration: after every solve its rows are orthonormalized together
+// (householder.LQ), which keeps them an orthonormal basis of the computed
+// invariant subspace (LAPACK's Dstein reorthogonalizes within clusters
+// for the same reason). Cost: O(n) per vector and solve, plus
+// 3·4·n·k² flops of LQ for a cluster of k.
 func inverseIteration(n int, d, e, w, zt []float64) {
 	var tnorm float64
 	for i := range n {
@@ -300,22 +306,146 @@ func inverseIteration(n int, d, e, w, zt []float64) {
 	// perturbation): T − λI is then factored exactly for a matrix within
 	// ε‖T‖ of it, the backward error inverse iteration has anyway.
 	pert := 0x1p-52 * tnorm
-	workers := min(runtime.GOMAXPROCS(0), max(1, n/64))
+	for j := range n {
+		x := zt[j*n : (j+1)*n]
+		rng := rand.New(rand.NewPCG(uint64(j), 0x5eed))
+		for i := range x {
+			x[i] = rng.Float64() - 0.5
+		}
+	}
+	var singles []int
+	var clusters [][2]int // [j0, j1), j1 − j0 ≥ 2
+	gap := clusterGap * tnorm
+	for j := 0; j < n; {
+		j1 := j + 1
+		for j1 < n && w[j1-1]-w[j1] <= gap {
+			j1++
+		}
+		if j1 == j+1 {
+			singles = append(singles, j)
+		} else {
+			clusters = append(clusters, [2]int{j, j1})
+		}
+		j = j1
+	}
+	// Separated eigenvalues and chains, each vector on its own; tight
+	// clusters as blocks with a common shift.
+	var ownShift, blockShift []float64
+	var ownIdx, blockSolves []int
+	var blocks [][2]int
+	ownIdx = append(ownIdx, singles...)
+	for _, c := range clusters {
+		if mu, damp, ok := commonShift(w, c[0], c[1], pert); ok {
+			blocks = append(blocks, c)
+			blockShift = append(blockShift, mu)
+			// Solves from a random start: each damps the rest of the
+			// spectrum by damp, so two leave damp² — below ε for
+			// damp ≤ 10⁻⁸ (10⁻¹³ for the zero eigenvalues of a rank-100
+			// Gram matrix, whose LQs are most of this step's time).
+			solves := inverseIterations
+			if damp <= 1e-8 {
+				solves = 2
+			}
+			blockSolves = append(blockSolves, solves)
+			continue
+		}
+		for j := c[0]; j < c[1]; j++ {
+			ownIdx = append(ownIdx, j)
+		}
+	}
+	for _, j := range ownIdx {
+		ownShift = append(ownShift, w[j])
+	}
+	solveEach(n, d, e, ownShift, pert, zt, ownIdx, inverseIterations, true)
+	for b, c := range blocks {
+		j0, j1 := c[0], c[1]
+		idx := make([]int, j1-j0)
+		shift := make([]float64, j1-j0)
+		for i := range idx {
+			idx[i], shift[i] = j0+i, blockShift[b]
+		}
+		block := blas64.General{Rows: j1 - j0, Cols: n, Stride: n, Data: zt[j0*n : j1*n]}
+		for range blockSolves[b] {
+			solveEach(n, d, e, shift, pert, zt, idx, 1, false)
+			householder.LQ(block, blas64.General{})
+		}
+	}
+}
+
+// tightCluster is the largest damping factor (see commonShift) for which
+// a cluster is iterated with a common shift: each solve then shrinks the
+// components outside the cluster by this factor, ≤ 10⁻¹² after three.
+const tightCluster = 1e-4
+
+// commonShift returns, for the cluster w[j0:j1] (non-increasing), a shift
+// μ just outside it, at distance Δ = 2·spread + 4·pert from one of its
+// ends, if the cluster is tight. Solved with per-vector shifts at its
+// (nearly) equal eigenvalues, the vectors of a tight cluster would be
+// amplified by factors that differ by orders of magnitude within the
+// cluster and collapse onto a few eigenvectors; with μ the amplification
+// varies by less than a factor (Δ+spread)/Δ ≤ 1.5 + … within the cluster,
+// so the block stays well conditioned for the LQ, while every eigenvalue
+// outside it is damped, relative to the cluster, by
+//
+//	(Δ + spread) / min(gap on μ's side − Δ, Δ + spread + gap on the other side),
+//
+// which must be ≤ tightCluster; μ goes on the side where it is smaller,
+// and that damping is returned too.
+// A chain of close eigenvalues spanning a range comparable to its gaps is
+// not tight and keeps the per-vector shifts, and so does a cluster wider
+// than n·ε·‖T‖ (pert = ε·‖T‖), whose basis vectors would not be
+// eigenvectors to within the backward error.
+func commonShift(w []float64, j0, j1 int, pert float64) (mu, damp float64, ok bool) {
+	hi, lo := w[j0], w[j1-1]
+	spread := hi - lo
+	delta := 2*spread + 4*pert
+	above, below := math.Inf(1), math.Inf(1)
+	if j0 > 0 {
+		above = w[j0-1] - hi
+	}
+	if j1 < len(w) {
+		below = lo - w[j1]
+	}
+	damping := func(near, far float64) float64 {
+		return (delta + spread) / min(near-delta, delta+spread+far)
+	}
+	dAbove, dBelow := damping(above, below), damping(below, above)
+	if above <= delta {
+		dAbove = math.Inf(1)
+	}
+	if below <= delta {
+		dBelow = math.Inf(1)
+	}
+	// A block's vectors are an orthonormal basis of the cluster's
+	// invariant subspace, not its eigenvectors: each has a residual up to
+	// the spread, so only clusters no wider than the backward error
+	// n·ε·‖T‖ of the eigensolver — numerically repeated eigenvalues — are
+	// blocks.
+	narrow := spread <= float64(len(w))*pert
+	if dAbove <= dBelow {
+		return hi + delta, dAbove, narrow && dAbove <= tightCluster
+	}
+	return lo - delta, dBelow, narrow && dBelow <= tightCluster
+}
+
+// solveEach applies, to row idx[i] of zt for every i, `solves` solves
+// x ← (T − shift[i]·I)⁻¹·x, each followed by a scaling to max|x_i| = 1, and
+// a scaling to ‖x‖₂ = 1 at the end if unit; the rows are split over
+// GOMAXPROCS goroutines.
+func solveEach(n int, d, e, shift []float64, pert float64, zt []float64, idx []int, solves int, unit bool) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(idx)*solves/64))
 	var wg sync.WaitGroup
 	for p := range workers {
-		j0, j1 := p*n/workers, (p+1)*n/workers
+		i0, i1 := p*len(idx)/workers, (p+1)*len(idx)/workers
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			lu := newTridiagLU(n)
-			for j := j0; j < j1; j++ {
+			for i := i0; i < i1; i++ {
+				j := idx[i]
 				x := zt[j*n : (j+1)*n]
-				rng := rand.New(rand.NewPCG(uint64(j), 0x5eed))
-				for i := range x {
-					x[i] = rng.Float64() - 0.5
-				}
-				lu.factor(d, e, w[j], pert)
-				for range inverseIterations {
+				lu.factor(d, e, shift[i], pert)
+				for range solves {
 					lu.solve(x)
 					var s float64
 					for _, v := range x {
@@ -323,11 +453,13 @@ func inverseIteration(n int, d, e, w, zt []float64) {
 					}
 					scaleVec(1/s, x)
 				}
-				var s float64
-				for _, v := range x {
-					s += v * v
+				if unit {
+					var s float64
+					for _, v := range x {
+						s += v * v
+					}
+					scaleVec(1/math.Sqrt(s), x)
 				}
-				scaleVec(1/math.Sqrt(s), x)
 			}
 		}()
 	}
