@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 
 	"gonum.org/v1/gonum/blas/blas64"
@@ -119,17 +120,22 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	return true
 }
 
-// f32buf is pooled float32 scratch of gemm32.
+// f32buf is pooled float32 scratch of gemm32, kept in pools by size class
+// (a power of two), so that the operand and result buffers of the
+// products of one algorithm find buffers of their sizes again.
 type f32buf struct{ s []float32 }
 
-var f32pool sync.Pool
+var f32pools [64]sync.Pool
+
+func f32class(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
 
 func getF32(n int) *f32buf {
-	if b, ok := f32pool.Get().(*f32buf); ok && cap(b.s) >= n {
+	c := f32class(n)
+	if b, ok := f32pools[c].Get().(*f32buf); ok {
 		b.s = b.s[:n]
 		return b
 	}
-	return &f32buf{s: make([]float32, n)}
+	return &f32buf{s: make([]float32, n, 1<<c)}
 }
 
-func putF32(b *f32buf) { f32pool.Put(b) }
+func putF32(b *f32buf) { f32pools[f32class(cap(b.s))].Put(b) }

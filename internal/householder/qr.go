@@ -41,7 +41,7 @@ func Geqrf(a blas64.General, tau []float64) {
 	if k == 0 {
 		return
 	}
-	ws := newBlockWork(m, n, blockSize)
+	ws := newBlockWork(m, n, min(blockSize, k)) // blocks of at most k reflectors
 	// The panel is factored in a contiguous copy (stride ib instead of n):
 	// Dgeqr2 and the recursion walk its columns, which in a wide row-major
 	// a are a stride of n·8 bytes apart.
@@ -123,7 +123,7 @@ func Orgqr(a blas64.General, k int, tau []float64) {
 	if k == 0 {
 		return
 	}
-	ws := newBlockWork(m, n, blockSize)
+	ws := newBlockWork(m, n, min(blockSize, k))
 	last := (k - 1) / blockSize * blockSize
 	for i := last; i >= 0; i -= blockSize {
 		ib := min(blockSize, k-i)
@@ -155,7 +155,7 @@ func ApplyQ(trans bool, refl blas64.General, tau []float64, c blas64.General) {
 	if k == 0 || c.Cols == 0 {
 		return
 	}
-	ws := newBlockWork(m, c.Cols, blockSize)
+	ws := newBlockWork(m, c.Cols, min(blockSize, k))
 	last := (k - 1) / blockSize * blockSize
 	apply := func(i int) {
 		ib := min(blockSize, k-i)
