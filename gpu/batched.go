@@ -20,10 +20,13 @@ import (
 // must have the same element type: float32 (computed as the Backend's Math
 // says, FP32 or TF32; BF16 Math is computed as FP32 here, since a strided
 // operand cannot be rounded in place) or bf16 (bf16 products with float32
-// accumulation); c is float32 or bf16. With beta = 0, c is not read.
+// accumulation); c is float32, or bf16 for bf16 operands (cuBLAS has no
+// strided-batched product of float32 operands into bf16: it answers
+// CUBLAS_STATUS_NOT_SUPPORTED). With beta = 0, c is not read.
 //
 // It panics with lowrank.ErrShape for mismatched shapes, operand types
-// that differ or a negative count or stride, and with lowrank.ErrAlias if
+// that differ, float32 operands with a bf16 c, or a negative count or
+// stride, and with lowrank.ErrAlias if
 // the extent of the c_i overlaps that of the a_i or b_i. count = 0 does
 // nothing. Cost: 2·m·n·k·count flops.
 func (b *Backend) MulBatched(count int, c *Matrix, strideC int, alpha float64, a *Matrix, ta bool, strideA int,
@@ -42,6 +45,9 @@ func (b *Backend) MulBatched(count int, c *Matrix, strideC int, alpha float64, a
 	}
 	if cm.dtype != Float32 && cm.dtype != BFloat16 {
 		panic(fmt.Errorf("%w: destination of type %v", lowrank.ErrShape, cm.dtype))
+	}
+	if am.dtype == Float32 && cm.dtype == BFloat16 {
+		panic(fmt.Errorf("%w: MulBatched of float32 operands into a bf16 destination (not supported by cuBLAS)", lowrank.ErrShape))
 	}
 	if count == 0 {
 		return nil
