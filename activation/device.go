@@ -9,8 +9,6 @@ import (
 
 	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
-	"github.com/loract/loract/rsvd"
-	"github.com/loract/loract/sampling"
 )
 
 // The device path: with a *gpu.Backend the factors P and R stay in device
@@ -185,18 +183,7 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	if cfg.Method == ExactSVD {
 		return w.exactDevice(s, xm, k, cfg, be)
 	}
-	var tol float64
-	if cfg.Rank.kind == rankTol {
-		tol = cfg.Rank.tol
-	}
-	spec := s.want.k > 0
-	var err error
-	switch cfg.Method {
-	case RowSampling:
-		err = w.rows.QBTo(&w.f, xm, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
-	case Gaussian:
-		err = w.gauss.QBTo(&w.f, xm, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
-	}
+	err := w.qb(s, xm, k, over, cfg, seed)
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
 		return w.keepDenseDevice(s, xm, cfg, be)
@@ -207,7 +194,7 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
 		return w.keepDenseDevice(s, xm, cfg, be)
 	}
-	if spec {
+	if s.want.k > 0 {
 		s.gains = gains(w.f.Spectrum, w.f.SquaredNormA)
 	}
 	l, tl := w.f.Left()

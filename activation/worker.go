@@ -50,18 +50,7 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 			h, trans = cpu.HostMatrix(hm)
 		}
 	}
-	var tol float64
-	if cfg.Rank.kind == rankTol {
-		tol = cfg.Rank.tol
-	}
-	spec := s.want.k > 0
-	var err error
-	switch cfg.Method {
-	case RowSampling:
-		err = w.rows.QBTo(&w.f, h, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
-	case Gaussian:
-		err = w.gauss.QBTo(&w.f, h, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
-	}
+	err := w.qb(s, h, k, over, cfg, seed)
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
 		return w.keepDense(s, x, cfg)
@@ -72,7 +61,7 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
 		return w.keepDense(s, x, cfg)
 	}
-	if spec {
+	if s.want.k > 0 {
 		s.gains = gains(w.f.Spectrum, w.f.SquaredNormA)
 	}
 	// h ≈ op(L)·op(R); for x = hᵀ, X ≈ op(R)ᵀ·op(L)ᵀ.
@@ -90,6 +79,21 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 	s.rank = w.f.Rank()
 	s.relErr = w.f.RelError()
 	return w.finish(s, x, cfg)
+}
+
+// qb runs the randomized method of cfg on x (a matrix of w's backend)
+// into w.f: rank k, oversampling over, the tolerance of a Tolerance policy,
+// and the sketch's spectrum when a budget plans s's layer.
+func (w *worker) qb(s *Saved, x lowrank.Matrix, k, over int, cfg *Config, seed uint64) error {
+	var tol float64
+	if cfg.Rank.kind == rankTol {
+		tol = cfg.Rank.tol
+	}
+	spec := s.want.k > 0
+	if cfg.Method == Gaussian {
+		return w.gauss.QBTo(&w.f, x, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
+	}
+	return w.rows.QBTo(&w.f, x, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
 }
 
 // gains returns σ_j²/‖X‖², j < ℓ, from a sketch's squared singular values

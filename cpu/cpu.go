@@ -198,17 +198,7 @@ func (Backend) Scale(m lowrank.Matrix, alpha float64) error {
 
 // Gather sets dst = op(a)[idx, :]ᵀ.
 func (Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, t bool, idx []int) error {
-	checkInput(a)
-	d := dense(dst)
-	p, q := opDims(a, t)
-	if d.Rows != q || d.Cols != len(idx) {
-		panic(lowrank.ErrShape)
-	}
-	for _, i := range idx {
-		if i < 0 || i >= p {
-			panic(fmt.Sprintf("lowrank: gather index %d out of range [0, %d)", i, p))
-		}
-	}
+	d, q := checkGather(dst, a, t, idx)
 	if t {
 		// Columns idx of a, gathered one row of a at a time: each row of a
 		// is read once (measured at 8192×4096, ℓ = 128: 17 ms column by
@@ -248,6 +238,24 @@ func (Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, t bool, idx []int) e
 		}
 	}
 	return nil
+}
+
+// checkGather panics unless dst is the q×len(idx) destination of a gather
+// of rows idx of op(a) (p×q), every index in [0, p); it returns dst's
+// matrix and q.
+func checkGather(dst, a lowrank.Matrix, t bool, idx []int) (blas64.General, int) {
+	checkInput(a)
+	d := dense(dst)
+	p, q := opDims(a, t)
+	if d.Rows != q || d.Cols != len(idx) {
+		panic(lowrank.ErrShape)
+	}
+	for _, i := range idx {
+		if i < 0 || i >= p {
+			panic(fmt.Sprintf("lowrank: gather index %d out of range [0, %d)", i, p))
+		}
+	}
+	return d, q
 }
 
 // Normal fills m with standard normals from a PCG stream seeded by seed.
@@ -460,17 +468,7 @@ func (be Backend) GatherNorm(dst lowrank.Matrix, a lowrank.Matrix, trans bool, i
 		}
 		return be.SquaredNorm(a, 1)
 	}
-	checkInput(a)
-	d := dense(dst)
-	p, q := opDims(a, trans)
-	if d.Rows != q || d.Cols != len(idx) {
-		panic(lowrank.ErrShape)
-	}
-	for _, i := range idx {
-		if i < 0 || i >= p {
-			panic(fmt.Sprintf("lowrank: gather index %d out of range [0, %d)", i, p))
-		}
-	}
+	d, q := checkGather(dst, a, trans, idx)
 	for r := 0; r < q; r++ {
 		out := d.Data[r*d.Stride : r*d.Stride+len(idx)]
 		var s, mx float64

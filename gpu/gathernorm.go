@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"fmt"
 	"math"
 	"unsafe"
 
@@ -30,17 +29,7 @@ var _ lowrank.GatherNormer = (*Backend)(nil)
 // Repeated indices, or a tile too large for shared memory (4·33·len(idx)
 // + 2.1·rows bytes), fall back to Gather then SquaredNorm (two reads).
 func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error) {
-	dm, am := b.mat(dst), b.mat(a)
-	p, q := opDims(am, trans)
-	if dm.rows != q || dm.cols != len(idx) {
-		panic(lowrank.ErrShape)
-	}
-	work(dm)
-	for _, i := range idx {
-		if i < 0 || i >= p {
-			panic(fmt.Sprintf("gpu: gather index %d out of range [0, %d)", i, p))
-		}
-	}
+	dm, am, p, _ := b.checkGather(dst, a, trans, idx)
 	sr, sc := am.stored()
 	// The rows of op(a) are rows of the stored matrix iff op(a) is the
 	// stored matrix.

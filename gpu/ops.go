@@ -143,10 +143,12 @@ func (b *Backend) Scale(m lowrank.Matrix, alpha float64) error {
 	return b.scale2D(d.ptr, d.ld, d.rows, d.cols, alpha)
 }
 
-// Gather sets column j of dst to row idx[j] of op(a).
-func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx []int) error {
-	dm, am := b.mat(dst), b.mat(a)
-	p, q := opDims(am, trans)
+// checkGather panics unless dst is a float32 column-major q×len(idx)
+// destination of a gather of rows idx of op(a) (p×q), every index in
+// [0, p).
+func (b *Backend) checkGather(dst, a lowrank.Matrix, trans bool, idx []int) (dm, am *Matrix, p, q int) {
+	dm, am = b.mat(dst), b.mat(a)
+	p, q = opDims(am, trans)
 	if dm.rows != q || dm.cols != len(idx) {
 		panic(lowrank.ErrShape)
 	}
@@ -156,6 +158,12 @@ func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx [
 			panic(fmt.Sprintf("gpu: gather index %d out of range [0, %d)", i, p))
 		}
 	}
+	return dm, am, p, q
+}
+
+// Gather sets column j of dst to row idx[j] of op(a).
+func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx []int) error {
+	dm, am, _, q := b.checkGather(dst, a, trans, idx)
 	if len(idx) == 0 {
 		return nil
 	}
