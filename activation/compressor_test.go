@@ -260,6 +260,48 @@ func TestNotFiniteNamesLayer(t *testing.T) {
 	}
 }
 
+// TestOverflowingProducts: finite factors whose product lies beyond the
+// destination's range give an error wrapping lowrank.ErrNotFinite (not a
+// *lowrank.NotFiniteError: no input element is at fault), a NaN in the
+// output gradient gives that gradient's *lowrank.NotFiniteError, and a
+// product within range stays an ordinary success.
+func TestOverflowingProducts(t *testing.T) {
+	for _, m := range []Method{RowSampling, Uncompressed} {
+		x := testmat.Incoherent(40, 6, testmat.Flat(6), 2)
+		x.Scale(1e200, x) // finite in float64, ‖X‖₂ ≈ 1e200
+		c, err := New(Config{Method: m, Rank: Fixed(6), Precision: lowrank.Float64})
+		require.NoError(t, err)
+		s, err := c.Compress("fc", x)
+		require.NoError(t, err)
+
+		var rec mat.Dense
+		require.NoError(t, s.Reconstruct(&rec), "%v: X̃ ≈ X is within float64", m)
+		var rec32 lowrank.Dense32
+		err = s.Reconstruct(&rec32)
+		require.ErrorIs(t, err, lowrank.ErrNotFinite, "%v: 1e200 beyond float32", m)
+		assert.Contains(t, err.Error(), "reconstruction overflows float32")
+
+		g := testmat.Gaussian(40, 3, 1)
+		var dw mat.Dense
+		require.NoError(t, s.WeightGradOutIn(&dw, g), "%v: ‖G‖·‖X‖ ≈ 1e201", m)
+		g.Scale(1e120, g) // ‖G‖·‖X‖ ≈ 1e321: beyond float64
+		err = s.WeightGradOutIn(&dw, g)
+		require.ErrorIs(t, err, lowrank.ErrNotFinite, "%v", m)
+		var nf *lowrank.NotFiniteError
+		assert.False(t, errors.As(err, &nf), "%v: no element is at fault: %v", m, err)
+		assert.Contains(t, err.Error(), "weight gradient overflows float64")
+
+		g = testmat.Gaussian(40, 3, 1)
+		g.Set(11, 2, math.NaN())
+		err = s.WeightGradOutIn(&dw, g)
+		require.True(t, errors.As(err, &nf), "%v: %v", m, err)
+		assert.Equal(t, [2]int{11, 2}, [2]int{nf.Row, nf.Col})
+		assert.Contains(t, err.Error(), "output gradient")
+		require.NoError(t, s.Release())
+		c.Close()
+	}
+}
+
 func TestReleaseAndShapeErrors(t *testing.T) {
 	x := testmat.Incoherent(30, 6, testmat.Flat(6), 1)
 	c, err := New(Config{Rank: Fixed(2)})

@@ -53,8 +53,26 @@ func FuzzCompress(f *testing.F) {
 			}
 			t.Fatalf("%d×%d %+v: %v", m, n, cfg, err)
 		}
+		// A product of finite factors overflows only if its exact value
+		// can reach MaxFloat64 within the rounding of the product, a
+		// relative ε·(m+n+k): |x̃ᵢⱼ| ≤ ‖X‖_F ≤ √(mn)·max|xᵢⱼ| and
+		// |(Gᵀx̃)ᵢⱼ| ≤ ‖G‖₂·‖x̃‖₂.
+		slack := 1 + 64*float64(m+n)*0x1p-52
+		maxAbs := math.Max(mat.Max(x), -mat.Min(x))
+		overflowed := func(err error, bound float64, what string) bool {
+			var nf *lowrank.NotFiniteError
+			if err == nil || !errors.Is(err, lowrank.ErrNotFinite) || errors.As(err, &nf) {
+				return false
+			}
+			if bound*slack < math.MaxFloat64 {
+				t.Errorf("%s: %v, but its bound %g is below MaxFloat64", what, err, bound)
+			}
+			return true
+		}
 		var rec mat.Dense
-		if err := s.Reconstruct(&rec); err != nil {
+		if err := s.Reconstruct(&rec); overflowed(err, math.Sqrt(float64(m*n))*maxAbs, "reconstruction") {
+			return
+		} else if err != nil {
 			t.Fatal(err)
 		}
 		for _, v := range rec.RawMatrix().Data {
@@ -70,13 +88,20 @@ func FuzzCompress(f *testing.F) {
 		}
 		g := testmat.Gaussian(m, 3, uint64(flags))
 		var outIn, inOut, want mat.Dense
-		if err := s.WeightGradOutIn(&outIn, g); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.WeightGradInOut(&inOut, g); err != nil {
-			t.Fatal(err)
+		gradBound := mat.Norm(g, 2) * mat.Norm(&rec, 2) // Frobenius, ≥ the spectral norm
+		err1, err2 := s.WeightGradOutIn(&outIn, g), s.WeightGradInOut(&inOut, g)
+		if overflowed(err1, gradBound, "WeightGradOutIn") || overflowed(err2, gradBound, "WeightGradInOut") {
+			return
+		} else if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
 		}
 		want.Mul(g.T(), &rec)
+		if lowrank.CheckFinite(&want) != nil { // the reference overflowed, ours did not
+			if gradBound*slack < math.MaxFloat64 {
+				t.Errorf("gᵀ·x̃ overflows below its bound %g", gradBound)
+			}
+			return
+		}
 		// The same stored factors multiplied in another order: relative
 		// ε·(m+n+k) of the product of the norms.
 		tol := 64 * float64(m+n) * 0x1p-52 * mat.Norm(g, 2) * mat.Norm(&rec, 2)

@@ -1,6 +1,7 @@
 package activation
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -139,7 +140,10 @@ func (s *Saved) mismatch(what string, r, c, wr, wc int) error {
 // copy if X is stored as it is. A *mat.Dense is written in place; a
 // *lowrank.Dense32 through float64 scratch of a block of rows (about 32
 // Ki elements), never a copy of X. It returns ErrReleased (wrapped) after
-// the last Release.
+// the last Release, and an error wrapping lowrank.ErrNotFinite if an
+// element of X̃ overflows the destination's precision (a float64 X near
+// ±MaxFloat64, or beyond float32's range in a *lowrank.Dense32); dst then
+// holds ±Inf there.
 func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 	done, err := s.use()
 	if err != nil {
@@ -158,7 +162,7 @@ func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 			return s.mismatch(what, r, c, s.rows, s.cols)
 		}
 		s.reconstructRows(d, 0, s.rows)
-		return nil
+		return s.checkOutput(d, "reconstruction", nil)
 	case *lowrank.Dense32:
 		if d.Rows == 0 && d.Cols == 0 && d.Data == nil {
 			*d = *lowrank.NewDense32(s.rows, s.cols, nil)
@@ -183,9 +187,39 @@ func (s *Saved) Reconstruct(dst lowrank.Matrix) error {
 				}
 			}
 		}
-		return nil
+		return s.checkOutput(d, "reconstruction", nil)
 	}
 	return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: %s must be a *mat.Dense or a *lowrank.Dense32, have %T", lowrank.ErrShape, what, dst)}
+}
+
+// checkOutput returns nil if the product out (a *mat.Dense or
+// *lowrank.Dense32 the caller gave) is finite. Else it returns a
+// *LayerError wrapping the *lowrank.NotFiniteError of in (the output
+// gradient) if in holds a NaN or ±Inf, or an error wrapping
+// lowrank.ErrNotFinite that names the overflowing element: the factors
+// and in are finite, so the product's exact value lies beyond the
+// destination's range. The scan costs one read of out, against the
+// product's 2·k flops per element.
+func (s *Saved) checkOutput(out mat.Matrix, what string, in mat.Matrix) error {
+	err := lowrank.CheckFinite(out)
+	if err == nil {
+		return nil
+	}
+	var nf *lowrank.NotFiniteError
+	if !errors.As(err, &nf) {
+		return nil // an empty product: nothing to overflow
+	}
+	if in != nil {
+		var gf *lowrank.NotFiniteError
+		if errors.As(lowrank.CheckFinite(in), &gf) {
+			return &LayerError{Layer: s.layer, Err: fmt.Errorf("output gradient: %w", gf)}
+		}
+	}
+	prec := "float64"
+	if _, ok := out.(*lowrank.Dense32); ok {
+		prec = "float32"
+	}
+	return &LayerError{Layer: s.layer, Err: fmt.Errorf("%w: the %s overflows %s at (%d, %d)", lowrank.ErrNotFinite, what, prec, nf.Row, nf.Col)}
 }
 
 // reconstructRows writes rows [i0, i1) of X̃ (the factors' product plus
@@ -222,7 +256,10 @@ func (s *Saved) factorRows(dst *mat.Dense, i0, i1 int) {
 // dst is a *mat.Dense or *lowrank.Dense32 (zero-sized: resized); a g with
 // other than L rows or a dst of the wrong shape gives an error wrapping
 // ErrShapeMismatch. g is not modified, and dst may share memory with it
-// (the product is then formed in scratch first).
+// (the product is then formed in scratch first). A non-finite result is an
+// error (Saved.Reconstruct's checkOutput): one wrapping g's
+// *lowrank.NotFiniteError if g holds a NaN or ±Inf, else one wrapping
+// lowrank.ErrNotFinite for a product beyond the destination's range.
 func (s *Saved) WeightGradOutIn(dst lowrank.Matrix, g lowrank.Matrix) error {
 	return s.weightGrad(dst, g, true)
 }
@@ -270,7 +307,7 @@ func (s *Saved) weightGrad(dst lowrank.Matrix, gm lowrank.Matrix, outIn bool) er
 		} else {
 			mustMul(out.d, p, true, gh, gt)
 		}
-		return out.commit()
+		return s.commitGrad(out, dst, g)
 	}
 	rm, rb := s.r.operand()
 	defer putScratch(rb)
@@ -289,7 +326,15 @@ func (s *Saved) weightGrad(dst lowrank.Matrix, gm lowrank.Matrix, outIn bool) er
 	if !s.res.empty() {
 		s.addResidualGrad(out.d, gh, gt, outIn)
 	}
-	return out.commit()
+	return s.commitGrad(out, dst, g)
+}
+
+// commitGrad moves a weight gradient into the caller's dst and checks it.
+func (s *Saved) commitGrad(out destination, dst lowrank.Matrix, g mat.Matrix) error {
+	if err := out.commit(); err != nil {
+		return err
+	}
+	return s.checkOutput(dst.(mat.Matrix), "weight gradient", g)
 }
 
 // addResidualGrad adds the residual's share of the weight gradient to
