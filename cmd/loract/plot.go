@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,7 +33,7 @@ func init() {
 var committedFigures = filepath.Join("docs", "img")
 
 // plotNames are the plots of 'loract plot', in the order they are made.
-var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep"}
+var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank"}
 
 // The peer modules each timing plot draws series of.
 var plotPeers = map[string][]string{
@@ -47,6 +48,11 @@ const gpuRecords = "bench/results/gpu_h100.jsonl"
 // gpu.test -test.run TestQRSweep -gpu.prof on the device).
 const lsweepRecords = "bench/results/gpu/qr_sweep_h200_2026-12-02.jsonl"
 
+// gpuRankRecords is the GPU demo's rank sweep the gpurank figure draws:
+// the -json outputs of 'loract demo -device gpu' at several rank ratios,
+// one after the other (bench/gpudemo/ranksweep.sh).
+const gpuRankRecords = "bench/results/gpu/demo_rank_h200_2026-12-02.json"
+
 // plotOptions are the validated flags of 'loract plot'.
 type plotOptions struct {
 	out      string
@@ -54,6 +60,7 @@ type plotOptions struct {
 	peers    bool
 	records  []string
 	lsweep   string
+	gpuRank  string
 	trials   int
 	repeats  int
 	seed     uint64
@@ -72,6 +79,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	peers := fs.Bool("peers", true, "include the Python peers in the time and Pareto plots")
 	records := fs.String("records", "", "comma-separated JSON-lines files of extra records (e.g. GPU runs of torch_peer.py or 'loract bench -json') to add to the time-vs-size plot; the committed figure has "+gpuRecords)
 	lsweep := fs.String("lsweep", lsweepRecords, "the GPU ℓ-sweep records (gpu.test -test.run TestQRSweep -gpu.prof) of the lsweep plot")
+	gpuRank := fs.String("gpurank", gpuRankRecords, "the GPU demo's -json outputs at several rank ratios (bench/gpudemo/ranksweep.sh) of the gpurank plot")
 	trials := fs.Int("trials", 5, "draws per point of the error-vs-rank plot")
 	repeats := fs.Int("repeats", 3, "timed calls per point (median)")
 	seed := fs.Uint64("seed", 1, "seed of the matrices and draws")
@@ -87,7 +95,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	if err := noArgs(fs); err != nil {
 		return nil, err
 	}
-	o := &plotOptions{out: *out, lsweep: *lsweep, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
+	o := &plotOptions{out: *out, lsweep: *lsweep, gpuRank: *gpuRank, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
 		jsonOut: *jsonOut, force: *force}
 	for _, w := range strings.Split(*only, ",") {
 		w = strings.TrimSpace(w)
@@ -178,6 +186,11 @@ func (o *plotOptions) missing(have map[string]bool, mnistErr error) (miss []stri
 			miss = append(miss, fmt.Sprintf("the ℓ-sweep records of the lsweep plot (%v)", err))
 		}
 	}
+	if o.makes("gpurank") {
+		if _, err := os.Stat(o.gpuRank); err != nil {
+			miss = append(miss, fmt.Sprintf("the GPU demo's rank sweep of the gpurank plot (%v)", err))
+		}
+	}
 	if o.makes("spectrum") && mnistErr != nil {
 		miss = append(miss, fmt.Sprintf("the MNIST data of the spectrum plot (%v)", mnistErr))
 	}
@@ -237,6 +250,12 @@ func (o *plotOptions) run(ctx context.Context, log *progress.Log) error {
 			var pts []plots.LPoint
 			if pts, err = plots.ReadLSweep(o.lsweep); err == nil {
 				err = plots.LSweep(o.path(log, "qr_sweep_h200.png"), pts)
+			}
+		case "gpurank":
+			var pts []plots.RankPoint
+			var title string
+			if pts, title, err = readGPURank(o.gpuRank); err == nil {
+				err = plots.RankSweep(o.path(log, "gpu_rank_h200.png"), title, pts)
 			}
 		case "spectrum":
 			if mnistErr != nil {
@@ -342,4 +361,48 @@ func (o *plotOptions) spectrum(log *progress.Log, dir string) error {
 	}
 	title := fmt.Sprintf("Singular values of the demo ViT's saved activations (batch %d × %d tokens, after %d pre-training steps)", batch, cfg.Tokens(), o.preSteps)
 	return plots.Spectrum(o.path(log, "spectrum.png"), title, layers)
+}
+
+// readGPURank reads the GPU demo's -json outputs (one after another, as
+// bench/gpudemo/ranksweep.sh collects them) from name: one RankPoint per
+// compressed run with a rank-ratio policy, against that output's own
+// uncompressed baseline, and a title naming the card and the model.
+func readGPURank(name string) ([]plots.RankPoint, string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	var pts []plots.RankPoint
+	title := ""
+	for i := 1; ; i++ {
+		var out gpuOutput
+		if err := dec.Decode(&out); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, "", fmt.Errorf("%s: output %d: %w", name, i, err)
+		}
+		r := out.Result
+		if r == nil || r.Baseline.Saved <= 0 || r.Baseline.StepMs <= 0 {
+			return nil, "", fmt.Errorf("%s: output %d has no uncompressed baseline", name, i)
+		}
+		if title == "" {
+			title = fmt.Sprintf("GPU demo against the rank (%s)", r.Device)
+		}
+		for _, run := range r.Runs {
+			var ratio float64
+			if _, err := fmt.Sscanf(run.Rank, "ratio %g", &ratio); err != nil {
+				continue // a fixed rank or a tolerance: not on a ratio axis
+			}
+			pts = append(pts, plots.RankPoint{Mode: run.Name, Ratio: ratio,
+				Saved:    float64(run.Saved) / float64(r.Baseline.Saved),
+				Drop:     100 * (r.Baseline.Accuracy - run.Accuracy),
+				Overhead: run.StepMs/r.Baseline.StepMs - 1})
+		}
+	}
+	if len(pts) == 0 {
+		return nil, "", fmt.Errorf("%s: %w: no compressed run with a rank ratio", name, plots.ErrNoData)
+	}
+	return pts, title, nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loract/loract/cmd/loract/internal/plots"
 	"github.com/loract/loract/cmd/loract/internal/progress"
+	"github.com/loract/loract/cmd/loract/internal/vitgpu"
 )
 
 func TestPlotFlags(t *testing.T) {
@@ -56,6 +60,8 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 
 	sweep := filepath.Join(dir, "sweep.jsonl")
 	require.NoError(t, os.WriteFile(sweep, []byte(`{"sweep":"qr","l":32,"qr_ms":0.1}`+"\n"), 0o644))
+	ranks := filepath.Join(dir, "ranks.json")
+	require.NoError(t, os.WriteFile(ranks, []byte(`{}`), 0o644))
 
 	all := map[string]bool{"numpy": true, "scipy": true, "sklearn": true, "torch": true}
 	noTorch := map[string]bool{"numpy": true, "scipy": true, "sklearn": true}
@@ -70,7 +76,8 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 		// committedOnly: missing only for the committed figures.
 		committedOnly bool
 	}{
-		{"complete", []string{"-records", gpu, "-lsweep", sweep}, all, nil, nil, false},
+		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks}, all, nil, nil, false},
+		{"GPU rank sweep absent", []string{"-only", "gpurank", "-gpurank", filepath.Join(dir, "nope.json")}, nil, nil, []string{"rank sweep of the gpurank plot", "no such file"}, false},
 		{"ℓ sweep absent", []string{"-only", "lsweep", "-lsweep", filepath.Join(dir, "nope.jsonl")}, nil, nil, []string{"ℓ-sweep records", "no such file"}, false},
 		{"rank alone needs nothing", []string{"-only", "rank"}, nil, noMNIST, nil, false},
 		{"torch missing", []string{"-records", gpu}, noTorch, nil, []string{"torch peer of the time plot", "torch peer of the pareto plot"}, false},
@@ -140,4 +147,54 @@ func TestPlotRunRefusesBeforeWork(t *testing.T) {
 	entries, err := os.ReadDir(out)
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "no temporary file left")
+}
+
+// TestReadGPURank: the demo's -json outputs one after another give one
+// point per compressed run with a rank ratio, against its own baseline;
+// a run at a fixed rank is left out, an output without a baseline and a
+// file without a ratio run are errors.
+func TestReadGPURank(t *testing.T) {
+	dir := t.TempDir()
+	out := func(ratio string, acc float64) gpuOutput {
+		return gpuOutput{Result: &vitgpu.DemoResult{Device: "H",
+			Baseline: vitgpu.RunResult{Name: "as they are", Phase: vitgpu.Phase{StepMs: 10, Saved: 1000}, Accuracy: 0.95},
+			Runs: []vitgpu.RunResult{
+				{Name: "loract checkpoint", Rank: ratio, Phase: vitgpu.Phase{StepMs: 17, Saved: 200}, Accuracy: acc},
+				{Name: "loract ops", Rank: "k = 7", Phase: vitgpu.Phase{StepMs: 30, Saved: 400}, Accuracy: 0.95},
+			}}}
+	}
+	var buf bytes.Buffer
+	for _, o := range []gpuOutput{out("ratio 0.3", 0.95), out("ratio 0.1", 0.94)} {
+		b, err := json.MarshalIndent(o, "", "  ")
+		require.NoError(t, err)
+		buf.Write(append(b, '\n'))
+	}
+	name := filepath.Join(dir, "r.json")
+	require.NoError(t, os.WriteFile(name, buf.Bytes(), 0o644))
+	pts, title, err := readGPURank(name)
+	require.NoError(t, err)
+	assert.Contains(t, title, "(H)")
+	require.Len(t, pts, 2)
+	assert.Equal(t, plots.RankPoint{Mode: "loract checkpoint", Ratio: 0.3, Saved: 0.2, Drop: 0, Overhead: 0.7}, roundPoint(pts[0]))
+	assert.Equal(t, plots.RankPoint{Mode: "loract checkpoint", Ratio: 0.1, Saved: 0.2, Drop: 1, Overhead: 0.7}, roundPoint(pts[1]))
+
+	bad := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"Result": {}}`), 0o644))
+	_, _, err = readGPURank(bad)
+	assert.ErrorContains(t, err, "no uncompressed baseline")
+	b, err := json.Marshal(gpuOutput{Result: &vitgpu.DemoResult{Baseline: vitgpu.RunResult{Phase: vitgpu.Phase{StepMs: 1, Saved: 1}}}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bad, b, 0o644))
+	_, _, err = readGPURank(bad)
+	assert.ErrorIs(t, err, plots.ErrNoData)
+	_, _, err = readGPURank(filepath.Join(dir, "missing.json"))
+	assert.Error(t, err)
+}
+
+// roundPoint rounds a point's ratios to 1e-9, against the rounding of
+// the divisions.
+func roundPoint(p plots.RankPoint) plots.RankPoint {
+	r := func(v float64) float64 { return math.Round(v*1e9) / 1e9 }
+	p.Saved, p.Drop, p.Overhead = r(p.Saved), r(p.Drop), r(p.Overhead)
+	return p
 }

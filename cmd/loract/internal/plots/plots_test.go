@@ -205,3 +205,20 @@ func TestEqualBytes(t *testing.T) {
 	assert.Error(t, EqualBytes(path, "bad", []EqualBytesPoint{{Label: "x", MeanError: math.NaN()}}))
 	decodePNG(t, path, 800, 150) // a failed plot leaves the old figure
 }
+
+func TestRankSweep(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gpu-rank.png")
+	pts := []RankPoint{
+		{Mode: "loract checkpoint", Ratio: 0.3, Saved: 0.18, Drop: 0, Overhead: 0.7},
+		{Mode: "loract checkpoint", Ratio: 0.1, Saved: 0.07, Drop: 0.9, Overhead: 0.6},
+		{Mode: "loract ops", Ratio: 0.15, Saved: 0.45, Drop: -0.1, Overhead: 1.7},
+	}
+	require.NoError(t, RankSweep(path, "rank sweep", pts))
+	decodePNG(t, path, 900, 300)
+	assert.ErrorIs(t, RankSweep(path, "none", nil), ErrNoData)
+	err := RankSweep(path, "bad", []RankPoint{{Mode: "m", Ratio: 0.2, Saved: math.Inf(1)}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not finite")
+	decodePNG(t, path, 900, 300) // a failed plot leaves the old figure
+}
