@@ -438,17 +438,13 @@ func (Backend) SquaredNorm(m lowrank.Matrix, scale float64) (sumSq, maxAbs float
 	switch m := m.(type) {
 	case *mat.Dense:
 		raw := m.RawMatrix()
-		for i := 0; i < raw.Rows; i++ {
-			s, mx := vec.ScaledSumSq64(raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols], scale)
-			sumSq += s
-			maxAbs = max(maxAbs, mx) // max propagates NaN
-		}
+		sumSq, maxAbs = rowSums(raw.Rows, raw.Cols, func(i int) (float64, float64) {
+			return vec.ScaledSumSq64(raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols], scale)
+		})
 	case *lowrank.Dense32:
-		for i := 0; i < m.Rows; i++ {
-			s, mx := vec.ScaledSumSq32(m.Row(i), scale)
-			sumSq += s
-			maxAbs = max(maxAbs, mx) // max propagates NaN
-		}
+		sumSq, maxAbs = rowSums(m.Rows, m.Cols, func(i int) (float64, float64) {
+			return vec.ScaledSumSq32(m.Row(i), scale)
+		})
 	default:
 		panic(badMatrix(m))
 	}
@@ -460,7 +456,8 @@ func (Backend) SquaredNorm(m lowrank.Matrix, scale float64) (sumSq, maxAbs float
 // each row of a as the row's sum of squares is formed, in SquaredNorm's
 // order, so both results equal those of the two calls bit for bit. Without
 // trans the sampled rows are a small part of a and the two run one after
-// the other.
+// the other. Both read the rows of a on up to GOMAXPROCS goroutines
+// (rowSums: the same result on any number of cores).
 func (be Backend) GatherNorm(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error) {
 	if !trans {
 		if err := be.Gather(dst, a, trans, idx); err != nil {
@@ -469,28 +466,31 @@ func (be Backend) GatherNorm(dst lowrank.Matrix, a lowrank.Matrix, trans bool, i
 		return be.SquaredNorm(a, 1)
 	}
 	d, q := checkGather(dst, a, trans, idx)
-	for r := 0; r < q; r++ {
-		out := d.Data[r*d.Stride : r*d.Stride+len(idx)]
-		var s, mx float64
-		switch a := a.(type) {
-		case *mat.Dense:
-			row := a.RawRowView(r)
+	var row func(r int) (float64, float64)
+	switch a := a.(type) {
+	case *mat.Dense:
+		row = func(r int) (float64, float64) {
+			out, in := d.Data[r*d.Stride:r*d.Stride+len(idx)], a.RawRowView(r)
+			s, mx := vec.ScaledSumSq64(in, 1) // a sequential read first: the gather then hits the cache
 			for j, i := range idx {
-				out[j] = row[i]
+				out[j] = in[i]
 			}
-			s, mx = vec.ScaledSumSq64(row, 1)
-		case *lowrank.Dense32:
-			row := a.Row(r)
-			for j, i := range idx {
-				out[j] = float64(row[i])
-			}
-			s, mx = vec.ScaledSumSq32(row, 1)
-		default:
-			panic(badMatrix(a))
+			return s, mx
 		}
-		sumSq += s
-		maxAbs = max(maxAbs, mx) // max propagates NaN
+	case *lowrank.Dense32:
+		row = func(r int) (float64, float64) {
+			out, in := d.Data[r*d.Stride:r*d.Stride+len(idx)], a.Row(r)
+			s, mx := vec.ScaledSumSq32(in, 1) // a sequential read first: the gather then hits the cache
+			for j, i := range idx {
+				out[j] = float64(in[i])
+			}
+			return s, mx
+		}
+	default:
+		panic(badMatrix(a))
 	}
+	_, c := a.Dims()
+	sumSq, maxAbs = rowSums(q, c, row)
 	return sumSq, maxAbs, nil
 }
 
