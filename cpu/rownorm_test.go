@@ -51,7 +51,7 @@ func TestRowSumsDeterministic(t *testing.T) {
 			if m*n <= rowSumsChunk {
 				assert.Equal(t, want[0], s, "one chunk: the plain loop's order")
 			}
-			assert.Equal(t, float64(a.Row(m-1)[n-1]), dst.At(m-1, 2), "gathered")
+			assert.Equal(t, float64(a.Row(m - 1)[n-1]), dst.At(m-1, 2), "gathered")
 		}
 		a.Row(m - 1)[n/3] = float32(math.NaN())
 		for _, procs := range []int{1, 2} {
