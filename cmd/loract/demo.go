@@ -79,7 +79,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		cache    = fs.String("pretrained", "", "file caching the pre-trained weights: loaded if it exists (for the same model flags and seed), else written after pre-training")
 		device   = fs.String("device", "cpu", "cpu, or gpu: the model on CUDA device 0, the flags not set taking the GPU defaults "+gpuDefaultsHelp())
 		gf       = gpuDemoFlags(fs)
-		sweep    = fs.String("sweep", "", "bytes: instead of one compressed run, a sweep at the stored bytes of the -ratio or -rank bf16 factors: int8 factors, quantized residuals and the byte-budget policy beside them")
+		sweep    = fs.String("sweep", "", "bytes: instead of one compressed run, a sweep at the stored bytes of the -ratio or -rank bf16 factors: int8 factors, quantized residuals and the byte-budget policy beside them (with -device gpu: compressed checkpointing on the device)")
 		sPlot    = fs.String("sweep-plot", "", "with -sweep: write the sweep's figure (PNG) to this file")
 		force    = fs.Bool("force", false, "with -sweep-plot: replace an existing file")
 	)
@@ -142,8 +142,6 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		return nil, fmt.Errorf("unknown -mode %q (checkpoint, ops; both with -device gpu)", *mode)
 	case *sweep != "" && *sweep != "bytes":
 		return nil, fmt.Errorf("unknown -sweep %q (bytes)", *sweep)
-	case *sweep != "" && *device == "gpu":
-		return nil, errors.New("-sweep bytes runs the CPU demo: not with -device gpu")
 	case *sweep != "" && *tol > 0:
 		return nil, fmt.Errorf("-sweep bytes compares at the bytes of a -ratio or -rank: not with -tol")
 	case *sweep == "" && *sPlot != "":

@@ -16,6 +16,7 @@ import (
 
 	"github.com/loract/loract/activation"
 	"github.com/loract/loract/cmd/loract/internal/mnist"
+	"github.com/loract/loract/cmd/loract/internal/plots"
 	"github.com/loract/loract/cmd/loract/internal/progress"
 	"github.com/loract/loract/cmd/loract/internal/vit"
 	"github.com/loract/loract/cmd/loract/internal/vitgpu"
@@ -101,6 +102,8 @@ type gpuDemoOptions struct {
 	torch   bool
 	json    string
 	twinRun int
+	// sweep holds the settings of -sweep bytes, one per cfg.Runs entry.
+	sweep []sweepSetting
 }
 
 // options checks the GPU flags and builds the device demo's configuration
@@ -148,16 +151,45 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 	d := vitgpu.DemoConfig{Model: c.Model, Batch: c.Batch, DType: dt, PretrainSteps: c.PretrainSteps,
 		FineTuneSteps: c.FineTuneSteps, PretrainLR: c.PretrainLR, FineTuneLR: c.FineTuneLR, Warmup: *g.warmup,
 		LoRARank: c.LoRARank, LoRAScale: c.LoRAScale, Budget: int64(*g.budget * (1 << 30)), TimedFrom: 5}
-	if o.mode == "checkpoint" || o.mode == "both" {
-		d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc})
-	}
-	if o.mode == "ops" || o.mode == "both" {
-		d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops})
+	var sweep []sweepSetting
+	switch {
+	case o.sweep != "":
+		modeSet := false
+		fs.Visit(func(f *flag.Flag) { modeSet = modeSet || f.Name == "mode" })
+		if modeSet && o.mode != "checkpoint" {
+			return nil, fmt.Errorf("-sweep bytes with -device gpu runs compressed checkpointing: not with -mode %s", o.mode)
+		}
+		var err error
+		if sweep, err = sweepSettings(cc, gpuCheckpointShapes(c.Model, c.Batch)); err != nil {
+			return nil, err
+		}
+		for _, st := range sweep {
+			sc := st.Compression
+			sc.MeasureError = false // as above
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: sc, Name: st.Name})
+		}
+	default:
+		if o.mode == "checkpoint" || o.mode == "both" {
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc})
+		}
+		if o.mode == "ops" || o.mode == "both" {
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops})
+		}
 	}
 	if err := d.Check(); err != nil {
 		return nil, err
 	}
-	return &gpuDemoOptions{cfg: d, torch: *g.torch, json: *g.json, twinRun: *g.twin}, nil
+	return &gpuDemoOptions{cfg: d, torch: *g.torch && o.sweep == "", json: *g.json, twinRun: *g.twin, sweep: sweep}, nil
+}
+
+// gpuCheckpointShapes are the tensors the device model compresses in a
+// step of compressed checkpointing: each block's input, batch·tokens × d.
+func gpuCheckpointShapes(m vit.Config, batch int) []vit.Shape {
+	shapes := make([]vit.Shape, m.Depth)
+	for i := range shapes {
+		shapes[i] = vit.Shape{Layer: fmt.Sprintf("blk%d.in", i), Rows: batch * m.Tokens(), Cols: m.Dim}
+	}
+	return shapes
 }
 
 // openGPU and runGPUDemo are replaced by tests.
@@ -216,6 +248,9 @@ func (o *demoOptions) runGPU(stdout io.Writer, stderr *os.File) (err error) {
 		return err
 	}
 	fmt.Fprintln(stdout)
+	if o.gpu.sweep != nil {
+		return o.reportGPUSweep(stdout, res, &cfg, log)
+	}
 	reportGPU(stdout, res, &cfg)
 	out := gpuOutput{Args: o.args, Result: res}
 	var twinErr error
@@ -233,18 +268,24 @@ func (o *demoOptions) runGPU(stdout io.Writer, stderr *os.File) (err error) {
 		fmt.Fprintln(stdout, "\n---- markdown ----")
 		markdownGPU(stdout, res, &cfg, out.Twin, o.args)
 	}
-	if o.gpu.json != "" {
-		// A diverged run's NaN has no JSON form: the tables above hold
-		// everything, so a failed -json write is reported, not fatal.
-		buf, err := json.MarshalIndent(out, "", "  ")
-		if err == nil {
-			err = os.WriteFile(o.gpu.json, buf, 0o644)
-		}
-		if err != nil {
-			log.Printf("-json %s: %v", o.gpu.json, err)
-		}
-	}
+	o.writeGPUJSON(out, log)
 	return twinErr
+}
+
+// writeGPUJSON writes out to -json's file, if one was given. A diverged
+// run's NaN has no JSON form: the tables printed hold everything, so a
+// failed write is reported, not fatal.
+func (o *demoOptions) writeGPUJSON(out gpuOutput, log *progress.Log) {
+	if o.gpu.json == "" {
+		return
+	}
+	buf, err := json.MarshalIndent(out, "", "  ")
+	if err == nil {
+		err = os.WriteFile(o.gpu.json, buf, 0o644)
+	}
+	if err != nil {
+		log.Printf("-json %s: %v", o.gpu.json, err)
+	}
 }
 
 // gpuOutput is what -json writes.
@@ -280,8 +321,19 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 		cfg.PretrainSteps, nPre, cfg.PretrainLR, cfg.LoRARank, cfg.FineTuneSteps, nFine, cfg.FineTuneLR, cfg.Warmup)
 	for _, r := range cfg.Runs {
 		c := r.Compression
-		fmt.Fprintf(w, "loract %s: method %s, rank %v, oversample %d, power %d, %s factors\n",
-			r.Mode, c.Method, c.Rank, c.Oversample, c.PowerIters, c.Precision)
+		name := "loract " + r.Mode.String()
+		if r.Name != "" {
+			name = r.Name + " (" + r.Mode.String() + ")"
+		}
+		storage := c.Precision.String() + " factors"
+		if c.FactorBits == 8 {
+			storage = "int8 factors"
+		}
+		if c.ResidualBits > 0 {
+			storage += fmt.Sprintf(" + %d-bit residual", c.ResidualBits)
+		}
+		fmt.Fprintf(w, "%s: method %s, rank %v, oversample %d, power %d, %s\n",
+			name, c.Method, c.Rank, c.Oversample, c.PowerIters, storage)
 	}
 }
 
@@ -444,4 +496,80 @@ func markdownGPU(w io.Writer, res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig, tw
 			fmt.Fprintf(w, "| PyTorch %s | %.2f | %s | %s |\n", t.Mode, t.Ms, mib64(t.SavedBytes), gib(t.StepPeakBytes))
 		}
 	}
+}
+
+// reportGPUSweep prints the equal-bytes sweep of -device gpu: one row per
+// setting against the bf16 baseline, writes -json and the -sweep-plot
+// figure.
+func (o *demoOptions) reportGPUSweep(w io.Writer, res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig, log *progress.Log) error {
+	rows := gpuSweepRows(res, o.gpu.sweep)
+	b := &res.Baseline
+	fmt.Fprintf(w, "pre-trained on 0–4: test accuracy %.2f%%; baseline (activations as they are): test accuracy %.2f%%, step %.2f ms, saved activations %s (allocator)\n",
+		100*res.PretrainAccuracy, 100*b.Accuracy, b.StepMs, mib64(b.Saved))
+	fmt.Fprintf(w, "compressed checkpointing at the bytes of %s: every setting stores at most %s a step in its compressed block inputs\n\n",
+		o.gpu.sweep[0].Name, mib64(int64(o.gpu.sweep[0].bytes)))
+	fmt.Fprintf(w, "%-50s %-10s %11s %11s %9s %8s %8s %7s %7s %9s %8s\n", "setting", "ranks", "stored/step", "saved peak", "of base", "mean err", "accuracy", "drop", "cosine", "step", "overhead")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-50s %-10s %11s %11s %8.1f%% %8.4f %7.2f%% %7.2f %7.4f %6.2f ms %+7.1f%%\n", r.label, r.ranks, mib64(int64(r.stored)),
+			mib64(r.saved), 100*float64(r.saved)/float64(b.Saved), r.meanErr, 100*r.acc, r.drop, r.cos, r.stepMs, 100*(r.stepMs/b.StepMs-1))
+	}
+	fmt.Fprintf(w, "\nstored/step: the compressor's peak of live compressed bytes (the sum of its per-layer peaks), against the\n"+
+		"budget of the budget rows; saved peak: the allocator's, with the block rebuilt and recomputed at a time (docs/results.md).\n")
+	if o.markdown {
+		fmt.Fprintln(w, "\n---- markdown ----")
+		fmt.Fprintf(w, "Command: `go run ./cmd/loract demo %s` on %s (%s), CUDA driver API %d.\n\n", strings.Join(o.args, " "), res.Device, res.Arch, res.Driver)
+		fmt.Fprintln(w, "| setting | policy | ranks | stored a step | saved peak (allocator) | of baseline | mean act. error | accuracy | drop (points) | grad cosine | step | overhead |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, r := range rows {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.1f %% | %.4f | %.2f %% | %.2f | %.4f | %.2f ms | %+.1f %% |\n", r.storage, r.policy, r.ranks,
+				mib64(int64(r.stored)), mib64(r.saved), 100*float64(r.saved)/float64(b.Saved), r.meanErr, 100*r.acc, r.drop, r.cos, r.stepMs, 100*(r.stepMs/b.StepMs-1))
+		}
+	}
+	o.writeGPUJSON(gpuOutput{Args: o.args, Result: res}, log)
+	if o.sweepPlot == "" {
+		return nil
+	}
+	var pts []plots.EqualBytesPoint
+	for _, r := range rows {
+		pts = append(pts, plots.EqualBytesPoint{Label: r.short, MeanError: r.meanErr, Drop: r.drop, Cos: r.cos, Budget: r.budget, Reference: r.ref})
+	}
+	title := fmt.Sprintf("Equal bytes on the GPU: %s a step (compressed checkpointing), ViT d=%d on MNIST, %s",
+		mib64(int64(o.gpu.sweep[0].bytes)), cfg.Model.Dim, res.Device)
+	if err := plots.EqualBytes(o.sweepPlot, title, pts); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nwrote %s\n", o.sweepPlot)
+	return nil
+}
+
+// gpuSweepRow is one setting of the GPU sweep, measured.
+type gpuSweepRow struct {
+	sweepSetting
+	label          string
+	ranks          string
+	acc, drop, cos float64
+	meanErr        float64
+	stored         int
+	saved          int64
+	stepMs         float64
+}
+
+func gpuSweepRows(res *vitgpu.DemoResult, settings []sweepSetting) []gpuSweepRow {
+	var rows []gpuSweepRow
+	for i, r := range res.Runs {
+		st := settings[i]
+		row := gpuSweepRow{sweepSetting: st, label: st.Name, ranks: st.ranks, acc: r.Accuracy,
+			drop: 100 * (res.Baseline.Accuracy - r.Accuracy), cos: r.GradCos, saved: r.Saved, stepMs: r.StepMs}
+		var ks []string
+		for _, l := range r.Layers {
+			row.meanErr += l.MeanRelError / float64(len(r.Layers))
+			row.stored += l.Peak
+			ks = append(ks, fmt.Sprint(l.Rank))
+		}
+		if st.budget {
+			row.ranks = strings.Join(ks, "/")
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loract/loract/activation"
+	"github.com/loract/loract/cmd/loract/internal/progress"
 	"github.com/loract/loract/cmd/loract/internal/vit"
 	"github.com/loract/loract/cmd/loract/internal/vitgpu"
 	"github.com/loract/loract/gpu"
@@ -222,4 +223,51 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestDemoGPUSweep: -sweep bytes with -device gpu runs compressed
+// checkpointing of every setting at the bytes of the bf16 reference (the
+// model's six 12544×384 block inputs), names each run, skips the twin,
+// refuses another mode, and reports a row per setting.
+func TestDemoGPUSweep(t *testing.T) {
+	o, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	g := o.gpu
+	require.NotNil(t, g)
+	assert.False(t, g.torch, "no twin in a sweep")
+	require.Len(t, g.cfg.Runs, len(g.sweep))
+	// The reference, each storage at a ratio and at the budget, but for the
+	// 8-bit residual: alone it takes L·d bytes a block input, more than the
+	// reference's 2·116·(L+d) at L = 12544, d = 384.
+	require.Len(t, g.sweep, 1+(len(storages)-1)+1+(len(storages)-1))
+	for _, st := range g.sweep {
+		assert.NotContains(t, st.Name, "8-bit residual")
+	}
+	ref := g.sweep[0]
+	assert.True(t, ref.ref)
+	// bf16 at ⌈0.3·384⌉ = 116: 2 bytes × 116 × (12544 + 384) per block input.
+	assert.Equal(t, 6*2*116*(12544+384), ref.bytes)
+	for i, r := range g.cfg.Runs {
+		st := g.sweep[i]
+		assert.Equal(t, vitgpu.Checkpoint, r.Mode)
+		assert.Equal(t, st.Name, r.Name)
+		assert.False(t, r.Compression.MeasureError)
+		assert.LessOrEqual(t, st.bytes, ref.bytes, "%s stores no more than the reference", st.Name)
+	}
+	_, err = parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-mode", "both"}, &bytes.Buffer{})
+	assert.ErrorContains(t, err, "runs compressed checkpointing: not with -mode both")
+
+	res := &vitgpu.DemoResult{Device: "H", Baseline: vitgpu.RunResult{Phase: vitgpu.Phase{StepMs: 10, Saved: 1000 << 20}, Accuracy: 0.95}}
+	for i, st := range g.sweep {
+		res.Runs = append(res.Runs, vitgpu.RunResult{Name: st.Name, Phase: vitgpu.Phase{StepMs: 15, Saved: 200 << 20}, Accuracy: 0.94, GradCos: 0.99,
+			Layers: []activation.LayerStats{{Layer: "blk0.in", Rank: 100 + i, Peak: 1 << 20, MeanRelError: 0.1}, {Layer: "blk1.in", Rank: 90, Peak: 1 << 20, MeanRelError: 0.3}}})
+	}
+	var buf bytes.Buffer
+	o.sweepPlot = filepath.Join(t.TempDir(), "eq.png")
+	require.NoError(t, o.reportGPUSweep(&buf, res, &g.cfg, progress.NewLog(&bytes.Buffer{})))
+	out := buf.String()
+	assert.Contains(t, out, "every setting stores at most")
+	assert.Regexp(t, `bf16 factors, ratio 0\.3 +116/384 +2\.0 MiB +200\.0 MiB +20\.0% +0\.2000 +94\.00% +1\.00 +0\.9900 +15\.00 ms +\+50\.0%`, out)
+	assert.Regexp(t, `int8 factors, budget +\d+/90 `, out, "a budget row shows the planned ranks")
+	assert.FileExists(t, o.sweepPlot)
 }

@@ -53,6 +53,8 @@ type DemoConfig struct {
 type RunConfig struct {
 	Mode        Mode
 	Compression activation.Config
+	// Name names the run in RunResult ("loract " and the mode if empty).
+	Name string
 }
 
 // Check returns an error for an invalid configuration.
@@ -343,6 +345,9 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 	rr := RunResult{Name: "as they are", Mode: rc.Mode}
 	if rc.Mode != Plain {
 		rr.Name, rr.Compression = "loract "+rc.Mode.String(), rc.Compression
+		if rc.Name != "" {
+			rr.Name = rc.Name
+		}
 		rr.Compression.Backend = nil
 		rr.Method, rr.Rank = rc.Compression.Method.String(), rc.Compression.Rank.String()
 	}
