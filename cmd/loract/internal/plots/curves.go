@@ -3,13 +3,11 @@ package plots
 import (
 	"fmt"
 	"image/color"
-	"io"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/loract/loract/cmd/loract/internal/experiment"
 )
@@ -39,18 +37,7 @@ func CurvePanels(path string, panels []Panel) error {
 		}
 		plots[0] = append(plots[0], pl)
 	}
-	const w, h = 26 * vg.Centimeter, 11 * vg.Centimeter
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Centimeter / 2}
-	canvases := plot.Align(plots, t, dc)
-	for j := range panels {
-		plots[0][j].Draw(canvases[0][j])
-	}
-	return WriteFile(path, func(w io.Writer) error {
-		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
-		return err
-	})
+	return saveRow(path, plots[0], 26*vg.Centimeter, 11*vg.Centimeter)
 }
 
 func curvePlot(cs []experiment.Curve, title string) (*plot.Plot, error) {

@@ -3,14 +3,11 @@ package plots
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // EqualBytesPoint is one setting of the demo's equal-bytes sweep.
@@ -100,17 +97,6 @@ func EqualBytes(path, title string, pts []EqualBytesPoint) error {
 		row[c] = p
 	}
 	row[0].Title.Text = title
-	const w = 30 * vg.Centimeter
 	h := vg.Length(4+0.75*float64(len(pts))) * vg.Centimeter
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Centimeter / 2}
-	canvases := plot.Align([][]*plot.Plot{row}, t, dc)
-	for c := range row {
-		row[c].Draw(canvases[0][c])
-	}
-	return WriteFile(path, func(w io.Writer) error {
-		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
-		return err
-	})
+	return saveRow(path, row, 30*vg.Centimeter, h)
 }

@@ -3,15 +3,12 @@ package plots
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 	"sort"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // RankPoint is one compressed run of the GPU demo at one rank ratio.
@@ -97,16 +94,5 @@ func RankSweep(path, title string, pts []RankPoint) error {
 		}
 		row[c] = p
 	}
-	const w, h = 33 * vg.Centimeter, 11 * vg.Centimeter
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Centimeter / 2}
-	canvases := plot.Align([][]*plot.Plot{row}, t, dc)
-	for c := range row {
-		row[c].Draw(canvases[0][c])
-	}
-	return WriteFile(path, func(w io.Writer) error {
-		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
-		return err
-	})
+	return saveRow(path, row, 33*vg.Centimeter, 11*vg.Centimeter)
 }

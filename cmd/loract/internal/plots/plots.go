@@ -24,6 +24,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Size of the single-panel figures.
@@ -155,4 +156,19 @@ func methodGlyph(method string) draw.GlyphDrawer {
 		return draw.CrossGlyph{}
 	}
 	return draw.TriangleGlyph{}
+}
+
+// saveRow writes the plots side by side, aligned, as a w×h PNG to path.
+func saveRow(path string, row []*plot.Plot, w, h vg.Length) error {
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	t := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Centimeter / 2}
+	canvases := plot.Align([][]*plot.Plot{row}, t, dc)
+	for c := range row {
+		row[c].Draw(canvases[0][c])
+	}
+	return WriteFile(path, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
+		return err
+	})
 }
