@@ -223,46 +223,31 @@ func (o *demoOptions) run(stdout io.Writer, stderr *os.File) error {
 	if o.cache != "" {
 		cfg.Pretrained, cfg.Save = weightCache(o.cache)
 	}
-	dir, err := mnist.Dir()
+	d, err := loadDemoData()
 	if err != nil {
 		return err
 	}
-	train, test, err := mnist.Load(dir)
-	if err != nil {
-		return err
-	}
-	low := func(l int) bool { return l < 5 }
-	high := func(l int) bool { return l >= 5 }
-	data := func(s *mnist.Set) vit.Data { return vit.Data{Pixels: s.Pixels, Labels: s.Labels} }
-	pre, fine := train.Filter(low), train.Filter(high)
-	testPre, testFine := test.Filter(low), test.Filter(high)
 	if o.sweep != "" {
-		return o.runSweep(stdout, stderr, dir, data(pre), data(fine), data(testPre), data(testFine))
+		return o.runSweep(stdout, stderr, d.dir, d.pre, d.fine, d.testPre, d.testFine)
 	}
 	mc, cc := cfg.Model, cfg.Compression
 	fmt.Fprintf(stdout, "loract demo: ViT d=%d heads=%d mlp=%d depth=%d patch=%d (%d tokens), batch %d; MNIST from %s\n",
-		mc.Dim, mc.Heads, mc.MLP, mc.Depth, mc.Patch, mc.Tokens(), cfg.Batch, dir)
+		mc.Dim, mc.Heads, mc.MLP, mc.Depth, mc.Patch, mc.Tokens(), cfg.Batch, d.dir)
 	fmt.Fprintf(stdout, "pre-train %d steps on digits 0–4 (%d images); fine-tune LoRA r=%d %d steps on digits 5–9 (%d images)\n",
-		cfg.PretrainSteps, pre.Len(), cfg.LoRARank, cfg.FineTuneSteps, fine.Len())
+		cfg.PretrainSteps, len(d.pre.Labels), cfg.LoRARank, cfg.FineTuneSteps, len(d.fine.Labels))
 	fmt.Fprintf(stdout, "compression: method %s, rank %v, oversample %d, power %d, %s factors, mode %s, workers %d\n\n",
 		cc.Method, cc.Rank, cc.Oversample, cc.PowerIters, cc.Precision, o.mode, cc.Workers)
 
-	if o.cpuprof != "" {
-		f, err := os.Create(o.cpuprof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(o.cpuprof)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	load0 := loadavg()
 	start := time.Now()
 	steps := progress.NewSteps(stderr)
 	cfg.Progress = steps.Step
-	res, err := trainDemo(cfg, data(pre), data(fine), data(testPre), data(testFine))
+	res, err := trainDemo(cfg, d.pre, d.fine, d.testPre, d.testFine)
 	if err != nil {
 		return err
 	}
@@ -426,4 +411,45 @@ func loadavg() string {
 		return f[0]
 	}
 	return "unknown"
+}
+
+// demoData is the demo's MNIST split: pre-training on digits 0–4,
+// fine-tuning on 5–9, and the test images of each, read from dir.
+type demoData struct {
+	dir                          string
+	pre, fine, testPre, testFine vit.Data
+}
+
+// loadDemoData reads the MNIST data shipped in the GoMNIST module.
+func loadDemoData() (*demoData, error) {
+	dir, err := mnist.Dir()
+	if err != nil {
+		return nil, err
+	}
+	train, test, err := mnist.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	low := func(l int) bool { return l < 5 }
+	high := func(l int) bool { return l >= 5 }
+	data := func(s *mnist.Set) vit.Data { return vit.Data{Pixels: s.Pixels, Labels: s.Labels} }
+	return &demoData{dir: dir, pre: data(train.Filter(low)), fine: data(train.Filter(high)),
+		testPre: data(test.Filter(low)), testFine: data(test.Filter(high))}, nil
+}
+
+// startProfile starts a CPU profile into the file name ("": none) and
+// returns what stops it.
+func startProfile(name string) (stop func(), err error) {
+	if name == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -10,12 +10,10 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/loract/loract/activation"
-	"github.com/loract/loract/cmd/loract/internal/mnist"
 	"github.com/loract/loract/cmd/loract/internal/plots"
 	"github.com/loract/loract/cmd/loract/internal/progress"
 	"github.com/loract/loract/cmd/loract/internal/vit"
@@ -214,36 +212,21 @@ func (o *demoOptions) runGPU(stdout io.Writer, stderr *os.File) (err error) {
 	dev, arch := b.Device()
 	drv, _ := gpu.DriverVersion()
 	log.Printf("GPU: %s (%s), CUDA driver API %d", dev, arch, drv)
-	dir, err := mnist.Dir()
+	d, err := loadDemoData()
 	if err != nil {
 		return err
 	}
-	train, test, err := mnist.Load(dir)
-	if err != nil {
-		return err
-	}
-	low := func(l int) bool { return l < 5 }
-	high := func(l int) bool { return l >= 5 }
-	data := func(s *mnist.Set) vit.Data { return vit.Data{Pixels: s.Pixels, Labels: s.Labels} }
-	pre, fine := train.Filter(low), train.Filter(high)
-	testPre, testFine := test.Filter(low), test.Filter(high)
 	cfg := o.gpu.cfg
-	writeGPUHeader(stdout, &cfg, dev, arch, drv, pre.Len(), fine.Len(), dir)
-	if o.cpuprof != "" {
-		f, err := os.Create(o.cpuprof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	writeGPUHeader(stdout, &cfg, dev, arch, drv, len(d.pre.Labels), len(d.fine.Labels), d.dir)
+	stop, err := startProfile(o.cpuprof)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	steps := progress.NewSteps(stderr)
 	cfg.Progress = steps.Step
 	cfg.Log = log.Printf
-	res, err := runGPUDemo(b, cfg, data(pre), data(fine), data(testPre), data(testFine))
+	res, err := runGPUDemo(b, cfg, d.pre, d.fine, d.testPre, d.testFine)
 	if err != nil {
 		return err
 	}
