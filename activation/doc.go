@@ -43,6 +43,10 @@
 // Data errors are returned, never panicked: a NaN or ±Inf in an activation
 // (a *LayerError naming the layer and wrapping a *lowrank.NotFiniteError),
 // factors beyond the storage precision's range (lowrank.ErrNotFinite), a
-// handle used after its last release (ErrReleased), a backward tensor
-// whose shape disagrees with the forward one (ErrShapeMismatch).
+// host reconstruction or weight gradient beyond its destination's range
+// (lowrank.ErrNotFinite; a NaN in the output gradient is named by its
+// *lowrank.NotFiniteError), a handle used after its last release
+// (ErrReleased), a backward tensor whose shape disagrees with the forward
+// one (ErrShapeMismatch). On the device a product's overflow is IEEE ±Inf
+// in the destination, unchecked: a check would read the result back.
 package activation
