@@ -30,8 +30,7 @@ func rowSums(rows, cols int, row func(r int) (sumSq, maxAbs float64)) (sumSq, ma
 		}
 		return s, mx
 	}
-	workers := min(chunks, runtime.GOMAXPROCS(0))
-	if workers <= 1 {
+	if chunks <= 1 || runtime.GOMAXPROCS(0) <= 1 {
 		for c := range chunks {
 			s, mx := sum(c)
 			sumSq += s
@@ -40,19 +39,33 @@ func rowSums(rows, cols int, row func(r int) (sumSq, maxAbs float64)) (sumSq, ma
 		return sumSq, maxAbs
 	}
 	part := make([][2]float64, chunks)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
-				part[c][0], part[c][1] = sum(c)
-			}
-		})
-	}
-	wg.Wait()
+	parallelChunks(chunks, func(c int) { part[c][0], part[c][1] = sum(c) })
 	for _, p := range part {
 		sumSq += p[0]
 		maxAbs = max(maxAbs, p[1])
 	}
 	return sumSq, maxAbs
+}
+
+// parallelChunks calls do(c) for every c in [0, chunks), on up to
+// GOMAXPROCS goroutines that take the chunks in turn (one goroutine, the
+// caller's, if there is one chunk or one core).
+func parallelChunks(chunks int, do func(c int)) {
+	workers := min(chunks, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for c := range chunks {
+			do(c)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				do(c)
+			}
+		})
+	}
+	wg.Wait()
 }
