@@ -84,24 +84,6 @@ func svdCases() []svdCase {
 // Dlange), so that the 1e±200-scaled cases are checked too.
 func frob(a mat.Matrix) float64 { return mat.Norm(a, 2) }
 
-// orthErr returns ‖QᵀQ − I‖_max.
-func orthErr(q mat.Matrix) float64 {
-	_, k := q.Dims()
-	var g mat.Dense
-	g.Mul(q.T(), q)
-	var e float64
-	for i := range k {
-		for j := range k {
-			d := g.At(i, j)
-			if i == j {
-				d--
-			}
-			e = max(e, math.Abs(d))
-		}
-	}
-	return e
-}
-
 func TestTruncatedSVDProperties(t *testing.T) {
 	for _, c := range svdCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,7 +123,7 @@ func TestTruncatedSVDProperties(t *testing.T) {
 			// eigenvectors; 4·max(m,n)·ε bounds both, and the 1e-12
 			// is checked too.
 			orthTol := 4 * float64(max(m, n)) * eps
-			eu, ev := orthErr(f.UView()), orthErr(f.VView())
+			eu, ev := testmat.OrthError(f.UView()), testmat.OrthError(f.VView())
 			assert.LessOrEqual(t, eu, orthTol, "‖UᵀU − I‖")
 			assert.LessOrEqual(t, ev, orthTol, "‖VᵀV − I‖")
 			assert.LessOrEqual(t, eu, 1e-12)
@@ -208,7 +190,7 @@ func TestTruncatedSVDKnownSpectra(t *testing.T) {
 				md = max(md, math.Abs(s-got[j]))
 				assert.InDelta(t, s, got[j], 16*float64(c.m)*eps*c.sigma[0], "σ_%d", j)
 			}
-			eu, ev := orthErr(f.UView()), orthErr(f.VView())
+			eu, ev := testmat.OrthError(f.UView()), testmat.OrthError(f.VView())
 			assert.LessOrEqual(t, eu, 4*float64(c.m)*eps)
 			assert.LessOrEqual(t, ev, 4*float64(c.m)*eps)
 			var rec, diff mat.Dense
@@ -271,8 +253,8 @@ func TestTruncatedSVDRandomSpectra(t *testing.T) {
 		for j := range got {
 			assert.InDelta(t, want[j], got[j], tol, "case %d (kind %d, %d×%d) σ_%d", it, kind, m, n, j)
 		}
-		assert.LessOrEqual(t, orthErr(f.UView()), 4*float64(m)*eps, "case %d U", it)
-		assert.LessOrEqual(t, orthErr(f.VView()), 4*float64(m)*eps, "case %d V", it)
+		assert.LessOrEqual(t, testmat.OrthError(f.UView()), 4*float64(m)*eps, "case %d U", it)
+		assert.LessOrEqual(t, testmat.OrthError(f.VView()), 4*float64(m)*eps, "case %d V", it)
 	}
 }
 
@@ -341,8 +323,8 @@ func TestTruncatedSVDRandomShapes(t *testing.T) {
 		for j, s := range f.Values(nil) {
 			assert.InDelta(t, want[j], s, tol, "%d×%d σ_%d", m, n, j)
 		}
-		assert.LessOrEqual(t, orthErr(f.UView()), 4*float64(max(m, n))*eps, "%d×%d U", m, n)
-		assert.LessOrEqual(t, orthErr(f.VView()), 4*float64(max(m, n))*eps, "%d×%d V", m, n)
+		assert.LessOrEqual(t, testmat.OrthError(f.UView()), 4*float64(max(m, n))*eps, "%d×%d U", m, n)
+		assert.LessOrEqual(t, testmat.OrthError(f.VView()), 4*float64(max(m, n))*eps, "%d×%d V", m, n)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/exact"
+	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -205,8 +206,8 @@ func FuzzTruncatedSVD(f *testing.F) {
 		d := float64(max(m, n))
 		// Orthonormality as in TestTruncatedSVDProperties, 4·max(m,n)·ε,
 		// plus 4ε for the normalization u_j = w_j/σ_j of tiny shapes.
-		require.LessOrEqual(t, orthErr(u), 4*(d+1)*eps, "‖UᵀU − I‖")
-		require.LessOrEqual(t, orthErr(v), 4*(d+1)*eps, "‖VᵀV − I‖")
+		require.LessOrEqual(t, testmat.OrthError(u), 4*(d+1)*eps, "‖UᵀU − I‖")
+		require.LessOrEqual(t, testmat.OrthError(v), 4*(d+1)*eps, "‖VᵀV − I‖")
 
 		// σ returned subnormal are rounded to the grid 2⁻¹⁰⁷⁴, i.e.
 		// 2^(s−1074) for σ of Â.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/loract/loract/exact"
 	"github.com/loract/loract/internal/householder"
+	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -205,7 +206,7 @@ func checkSVD(t *testing.T, c knownSVD, f *lowrank.SVD, rng *rand.Rand) bool {
 	// O(n·ε) of the Householder-based eigenvectors and completions
 	// (TestTruncatedSVDProperties): 4·max(m,n)·ε.
 	orthTol := 4 * d * eps
-	eu, ev := orthErr(f.UView()), orthErr(f.VView())
+	eu, ev := testmat.OrthError(f.UView()), testmat.OrthError(f.VView())
 	ok = assert.LessOrEqual(t, eu, orthTol, "%s: ‖UᵀU − I‖", c.desc) && ok
 	ok = assert.LessOrEqual(t, ev, orthTol, "%s: ‖VᵀV − I‖", c.desc) && ok
 
@@ -498,8 +499,8 @@ func TestTruncatedSVDScaled(t *testing.T) {
 				require.False(t, math.IsNaN(got[j]) || math.IsInf(got[j], 0), "%s ·%g σ_%d = %v", c.desc, s, j, got[j])
 				require.InDelta(t, s*want[j], got[j], tol, "%s ·%g σ_%d", c.desc, s, j)
 			}
-			require.LessOrEqual(t, orthErr(f.UView()), 4*float64(max(m, n))*eps, "%s ·%g U", c.desc, s)
-			require.LessOrEqual(t, orthErr(f.VView()), 4*float64(max(m, n))*eps, "%s ·%g V", c.desc, s)
+			require.LessOrEqual(t, testmat.OrthError(f.UView()), 4*float64(max(m, n))*eps, "%s ·%g U", c.desc, s)
+			require.LessOrEqual(t, testmat.OrthError(f.VView()), 4*float64(max(m, n))*eps, "%s ·%g V", c.desc, s)
 		}
 	}
 }

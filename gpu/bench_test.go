@@ -185,7 +185,7 @@ func runQB(t *testing.T, b *Backend, tm *timer, da *Matrix, k int, dt DType, rep
 				require.NoError(t, b.Download(&q, f.Q))
 				emit(map[string]any{"peer": "loract-gpu", "method": method, "dtype": dtName(dt), "math": mth.String(),
 					"qr": qrm.String(), "m": m, "n": n, "k": k, "ms": med, "ms_min": lo, "repeats": reps,
-					"rel_error": lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB), "orth": orthDefect(&q), "qr_fallbacks": b.fallbacks, "pass1_defect": b.lastDev})
+					"rel_error": lowrank.ErrorFromSquaredNorms(f.SquaredNormA, f.SquaredNormB), "orth": testmat.OrthError(&q), "qr_fallbacks": b.fallbacks, "pass1_defect": b.lastDev})
 				b.Free(f.Q)
 				b.Free(f.B)
 			}
@@ -248,7 +248,7 @@ func steps(t *testing.T, b *Backend, tm *timer, da *Matrix, k int, reps int) {
 			var q mat.Dense
 			require.NoError(t, b.Download(&q, yy))
 			emit(map[string]any{"step": "QR", "qr": qrm.String(), "rows": rows, "k": k, "ms": med - cp, "ms_min": lo - cp,
-				"orth": orthDefect(&q), "qr_fallbacks": b.fallbacks, "input": map[bool]string{true: "sketch op(A)·Ω", false: "Gaussian"}[rows == p]})
+				"orth": testmat.OrthError(&q), "qr_fallbacks": b.fallbacks, "input": map[bool]string{true: "sketch op(A)·Ω", false: "Gaussian"}[rows == p]})
 		}
 		b.Free(yy)
 		b.Free(src)
@@ -276,7 +276,7 @@ func exact(t *testing.T, b *Backend, tm *timer, da *Matrix, k int) {
 	var hu mat.Dense
 	require.NoError(t, b.Download(&hu, b.Slice(u, 0, m, 0, 256)))
 	emit(map[string]any{"peer": "loract-gpu", "method": "exact", "dtype": "fp32", "m": m, "n": n, "ms": med, "ms_min": lo,
-		"repeats": 3, "sigma1": s[0], "sigma_min": s[len(s)-1], "orth_u256": orthDefect(&hu)})
+		"repeats": 3, "sigma1": s[0], "sigma_min": s[len(s)-1], "orth_u256": testmat.OrthError(&hu)})
 	b.Free(u)
 	b.Free(v)
 }

@@ -103,23 +103,6 @@ func activation(m, n int, seed uint64) (*mat.Dense, []float64) {
 	return testmat.Incoherent(m, n, s, seed), s
 }
 
-func orthDefect(q *mat.Dense) float64 {
-	_, k := q.Dims()
-	var g mat.Dense
-	g.Mul(q.T(), q)
-	e := 0.0
-	for i := 0; i < k; i++ {
-		for j := 0; j < k; j++ {
-			d := g.At(i, j)
-			if i == j {
-				d--
-			}
-			e = math.Max(e, math.Abs(d))
-		}
-	}
-	return e
-}
-
 // qbError returns ‖op(A) − Q·B‖_F/‖A‖_F in float64 on the host.
 func qbError(a *mat.Dense, q, bm *mat.Dense, trans bool) float64 {
 	var r mat.Dense
@@ -151,7 +134,7 @@ func TestSamplingQB(t *testing.T) {
 		require.NoError(t, b.Download(&q, f.Q))
 		require.NoError(t, b.Download(&bb, f.B))
 		// docs/theory.md §10.1, check 5: ‖QᵀQ − I‖_max ≤ 1e-5·k in float32.
-		assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(tc.k), "%v: orthogonality", tc)
+		assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(tc.k), "%v: orthogonality", tc)
 		eg := qbError(a, &q, &bb, f.Trans)
 		cpu, err := sampling.QB(a, tc.k, opts)
 		require.NoError(t, err)
@@ -190,8 +173,8 @@ func TestRSVD(t *testing.T) {
 		var hu, hv mat.Dense
 		require.NoError(t, b.Download(&hu, u))
 		require.NoError(t, b.Download(&hv, v))
-		assert.LessOrEqual(t, orthDefect(&hu), 1e-5*k, "U orthonormal")
-		assert.LessOrEqual(t, orthDefect(&hv), 1e-5*k, "V orthonormal")
+		assert.LessOrEqual(t, testmat.OrthError(&hu), 1e-5*k, "U orthonormal")
+		assert.LessOrEqual(t, testmat.OrthError(&hv), 1e-5*k, "V orthonormal")
 		// Interlacing: σ_i(QᵀA) ≤ σ_i(A); float32 products add ≤ n·u·‖A‖_F.
 		slack := float64(n) * u32 * mat.Norm(a, 2)
 		for i := range s {
@@ -241,8 +224,8 @@ func TestExactSVD(t *testing.T) {
 		// σ_min/σ₁ ≈ 1.5·10⁻², so the vectors of U = A·V·Σ⁻¹ keep
 		// orthogonality to float32 rounding amplified by σ₁/σ_min ≤ 100:
 		// 1e-5 per column holds with a wide margin.
-		assert.LessOrEqual(t, orthDefect(&hu), 1e-5*float64(q), "%v: U", tc)
-		assert.LessOrEqual(t, orthDefect(&hv), 1e-5*float64(q), "%v: V", tc)
+		assert.LessOrEqual(t, testmat.OrthError(&hu), 1e-5*float64(q), "%v: U", tc)
+		assert.LessOrEqual(t, testmat.OrthError(&hv), 1e-5*float64(q), "%v: V", tc)
 		f := lowrank.NewSVD(&hu, s, &hv)
 		// Backward error of the float32 factors: ≤ c·q·u·‖A‖_F, c = 10.
 		assert.LessOrEqual(t, lowrank.RelError(a, f), 10*float64(q)*u32, "%v: reconstruction", tc)
@@ -272,7 +255,7 @@ func TestPrecision(t *testing.T) {
 		require.NoError(t, b.Download(&q, f.Q))
 		require.NoError(t, b.Download(&bb, f.B))
 		errs[mth] = qbError(a, &q, &bb, f.Trans)
-		assert.LessOrEqual(t, orthDefect(&q), 1e-5*k, "%v: Q orthonormal whatever the product precision", mth)
+		assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*k, "%v: Q orthonormal whatever the product precision", mth)
 		if mth == FP32 {
 			// bf16 storage of both factors: each element rounded once
 			// (relative 2⁻⁸), so ‖ΔQ·B‖_F + ‖Q·ΔB‖_F ≤ 2·2⁻⁸·√k·‖B‖_F.
@@ -431,7 +414,7 @@ func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
 			var q, r mat.Dense
 			require.NoError(t, b.Download(&q, dy))
 			require.NoError(t, b.Download(&r, dr))
-			assert.LessOrEqual(t, orthDefect(&q), 1e-5*float64(l), "cond %g l %d blk %v", cond, l, b.useBlk)
+			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v", cond, l, b.useBlk)
 			var qr mat.Dense
 			qr.Mul(&q, &r)
 			qr.Sub(&qr, y)

@@ -64,7 +64,7 @@ func TestQRWidths(t *testing.T) {
 		}
 		var q mat.Dense
 		require.NoError(t, b.Download(&q, dy))
-		assert.LessOrEqual(t, orthDefect(&q), orthTol(p, l), "%s ℓ=%d R=%v: ‖QᵀQ − I‖_max", name, l, wantR)
+		assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(p, l), "%s ℓ=%d R=%v: ‖QᵀQ − I‖_max", name, l, wantR)
 		if wantR {
 			var r, qr mat.Dense
 			require.NoError(t, b.Download(&r, dr))
@@ -178,7 +178,7 @@ func TestQRVariants(t *testing.T) {
 			})
 			var q mat.Dense
 			require.NoError(t, b.Download(&q, y))
-			emit(map[string]any{"qr_variant": v.name, "p": c.p, "l": c.l, "ms": med - cp, "ms_min": lo - cp, "orth": orthDefect(&q)})
+			emit(map[string]any{"qr_variant": v.name, "p": c.p, "l": c.l, "ms": med - cp, "ms_min": lo - cp, "orth": testmat.OrthError(&q)})
 		}
 		b.Free(y)
 		b.Free(src)

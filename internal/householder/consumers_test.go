@@ -1,7 +1,6 @@
 package householder_test
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/rsvd"
 	"github.com/loract/loract/sampling"
 )
@@ -41,26 +41,9 @@ func TestQBRankOneWithZeros(t *testing.T) {
 		a.Outer(1, sparse(m), sparse(n))
 		f, err := sampling.QB(&a, k, &sampling.Options{Seed: uint64(it)})
 		require.NoError(t, err)
-		assert.LessOrEqual(t, orthError(f.Q()), tol, "sampling.QB, draw %d", it)
+		assert.LessOrEqual(t, testmat.OrthError(f.Q()), tol, "sampling.QB, draw %d", it)
 		g, err := rsvd.QB(&a, k, nil)
 		require.NoError(t, err)
-		assert.LessOrEqual(t, orthError(g.Q()), tol, "rsvd.QB, draw %d", it)
+		assert.LessOrEqual(t, testmat.OrthError(g.Q()), tol, "rsvd.QB, draw %d", it)
 	}
-}
-
-func orthError(q mat.Matrix) float64 {
-	_, k := q.Dims()
-	var g mat.Dense
-	g.Mul(q.T(), q)
-	var e float64
-	for i := range k {
-		for j := range k {
-			d := g.At(i, j)
-			if i == j {
-				d--
-			}
-			e = max(e, math.Abs(d))
-		}
-	}
-	return e
 }
