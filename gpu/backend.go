@@ -87,6 +87,13 @@ type Backend struct {
 	// noFuse makes GatherNorm take the two-read path (tests and the
 	// before/after measurements).
 	noFuse bool
+	// noPad makes products with misaligned matrices run on them as they
+	// are, without padded copies (tests and the before/after
+	// measurements).
+	noPad bool
+	// noSymEig makes SymEig use the Jacobi SVD (the before/after
+	// measurements).
+	noSymEig bool
 }
 
 var _ lowrank.Backend = (*Backend)(nil)

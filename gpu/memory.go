@@ -259,7 +259,8 @@ type devBuf struct {
 // shapes allocates nothing.
 type scratch struct {
 	tmpA, tmpB        devBuf // products of the saved activations (activation's device path)
-	mulA, mulB        devBuf // bf16 copies of float32 product operands
+	mulA, mulB        devBuf // bf16 copies of float32 product operands, padded copies of misaligned ones
+	mulC              devBuf // a misaligned product's destination, padded
 	gatherIdx         devBuf // the row indices of Gather
 	gatherMap         devBuf // GatherNorm's column → sample map
 	rowNorms          devBuf // SquaredRowNorms' output
@@ -272,15 +273,16 @@ type scratch struct {
 	hhTau, hhWork     devBuf // Householder QR
 	luWork, luIpiv    devBuf // LU
 	svdA, svdWork     devBuf // small SVD
+	eigG, eigWork     devBuf // SymEig: float64 copy with eigenvalues, dsyevd workspace
 	exactA, exactG    devBuf // ExactSVD: float64 A and Gram
 	exactV, exactWork devBuf // ExactSVD: vectors and dsyevd workspace
 }
 
 // bufs lists the buffers, for Close.
 func (sc *scratch) bufs() []*devBuf {
-	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
+	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
 		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.hhTau, &sc.hhWork,
-		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactWork}
+		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.eigWork, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactWork}
 }
 
 // buf returns s's buffer with at least bytes bytes, growing it (and only

@@ -69,26 +69,67 @@ func disjointColumns(x, y *Matrix) bool {
 }
 
 // gemm is Mul without the checks, with an explicit arithmetic.
+//
+// cuBLAS's fast kernels want pointers and leading dimensions that are
+// multiples of 16 bytes (cuBLAS documentation, "Tensor Core Usage"), and
+// its choice of kernel falls off for output dimensions off a multiple of
+// 8: on the H200 the B = Qᵀ·A of a QB at ℓ = 257 (bf16, 257×16384,
+// inner 4096) took 598 µs against 75 µs at ℓ = 256, with its output's
+// leading dimension padded or not, while QBs at every ℓ that is a
+// multiple of 8 ran at the speed of their neighbours (docs/gpu.md, "The
+// ℓ sweep"). So in a
+// product of at least padMin multiply-adds the smaller operand is
+// padded with zeros to an output dimension (m or n) that is a multiple
+// of padTo, with an aligned leading dimension, and the product goes to a
+// padded copy of c whose m×n block is then copied into c. In a QB the
+// padded operands are the small ones (Q, the gathered Ω); the bf16 copy
+// of a float32 operand is made padded anyway.
+// Below padMin, and with noPad, the product runs on the matrices as
+// they are (a float32 operand of a bf16 product converted unpadded).
 func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix, tb bool, beta float32, mth Math) error {
 	m, k := opDims(a, ta)
 	_, n := opDims(bm, tb)
 	opA, opB := ta != a.trans, tb != bm.trans
-	pa, pb := a.ptr, bm.ptr
-	lda, ldb := a.ld, bm.ld
 	ty := int32(cudaR32F)
 	compute := int32(cublasCompute32F)
 	if mth == TF32 {
 		compute = cublasCompute32FFastTF
 	}
+	dt := Float32
 	if a.dtype == BFloat16 || bm.dtype == BFloat16 || c.dtype == BFloat16 || mth == BF16 {
-		ty, compute = cudaR16BF, cublasCompute32F
-		var err error
-		if pa, lda, err = b.asBF16(&b.sc.mulA, a); err != nil {
-			return err
-		}
-		if pb, ldb, err = b.asBF16(&b.sc.mulB, bm); err != nil {
-			return err
-		}
+		ty, compute, dt = cudaR16BF, cublasCompute32F, BFloat16
+	}
+	// Only the smaller operand is padded or copied for alignment, so that
+	// the copy costs less than half of what the product reads; none when
+	// both are of a size (a Gram matrix: two copies of its operand cost
+	// more than the misalignment, 58 against 31 µs at 138×138×8192), or
+	// for an output dimension below padTo (unpadded, a QB at ℓ = 1 took
+	// 0.40 ms, padded 0.50 ms).
+	pad := !b.noPad && m*n*k >= padMin
+	padA, padB := pad && m < n && m >= padTo, pad && n < m && n >= padTo
+	mp, np := m, n
+	if padA {
+		mp = roundUp(m, padTo)
+	}
+	if padB {
+		np = roundUp(n, padTo)
+	}
+	// The stored (column-major) shapes of op(a) and op(b) with m and n
+	// padded: op(a) is stored m×k, or k×m when cuBLAS transposes it.
+	ar, ac, br, bc := mp, k, k, np
+	if opA {
+		ar, ac = k, mp
+	}
+	if opB {
+		br, bc = np, k
+	}
+	pa, lda, err := b.operand(&b.sc.mulA, a, dt, padA, ar, ac)
+	if err != nil {
+		return err
+	}
+	pb, ldb, err := b.operand(&b.sc.mulB, bm, dt, padB, br, bc)
+	if err != nil {
+		return err
 	}
 	b.sc32[0], b.sc32[1] = alpha, beta
 	cop := func(t bool) int32 {
@@ -101,27 +142,84 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 	if c.dtype == BFloat16 {
 		ct = cudaR16BF
 	}
-	return checkBLAS(b.api.cublasGemmEx(b.blas, cop(opA), cop(opB), int32(m), int32(n), int32(k),
+	pc, ldc := c.ptr, c.ld
+	padC := (padA || padB) && (mp != m || np != n || !aligned(c.ptr, c.ld, c.dtype))
+	if padC {
+		ldc = padLD(mp, c.dtype)
+		if pc, err = b.buf(&b.sc.mulC, ldc*np*c.dtype.Size()); err != nil {
+			return err
+		}
+		if beta != 0 {
+			if err := b.copy2D(pc, c.dtype.code(), 1, ldc, c.ptr, c.dtype.code(), 1, c.ld, m, n, false); err != nil {
+				return err
+			}
+		}
+	}
+	if err := checkBLAS(b.api.cublasGemmEx(b.blas, cop(opA), cop(opB), int32(mp), int32(np), int32(k),
 		unsafe.Pointer(&b.sc32[0]), pa, ty, int32(lda), pb, ty, int32(ldb),
-		unsafe.Pointer(&b.sc32[1]), c.ptr, ct, int32(c.ld), compute, cublasGemmDefault), "cublasGemmEx")
+		unsafe.Pointer(&b.sc32[1]), pc, ct, int32(ldc), compute, cublasGemmDefault), "cublasGemmEx"); err != nil {
+		return err
+	}
+	if padC {
+		return b.copy2D(c.ptr, c.dtype.code(), 1, c.ld, pc, c.dtype.code(), 1, ldc, m, n, false)
+	}
+	return nil
 }
 
-// asBF16 returns the stored matrix of m as bf16: m itself if it is bf16,
-// else a rounded copy in the scratch buffer s (same stored shape, leading
-// dimension the stored rows).
-func (b *Backend) asBF16(s *devBuf, m *Matrix) (uintptr, int, error) {
-	if m.dtype == BFloat16 {
+// padMin is the number of multiply-adds from which gemm pads a product
+// (below it, the copies' launches cost more than a slower kernel loses),
+// and padTo the multiple it pads the output dimensions to.
+const (
+	padMin = 1 << 24
+	padTo  = 8
+)
+
+// alignBytes is the alignment cuBLAS's fast kernels want of pointers and
+// leading dimensions.
+const alignBytes = 16
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// aligned reports whether a matrix at p with leading dimension ld of
+// type dt meets alignBytes.
+func aligned(p uintptr, ld int, dt DType) bool {
+	return p%alignBytes == 0 && ld*dt.Size()%alignBytes == 0
+}
+
+// padLD returns the smallest leading dimension ≥ r whose rows of type dt
+// span a multiple of alignBytes.
+func padLD(r int, dt DType) int {
+	return roundUp(r, alignBytes/dt.Size())
+}
+
+// operand returns the stored matrix of m as a gemm operand of type dt
+// whose stored shape is sr×sc (m's stored shape, or larger by the
+// padding of the output dimensions): m itself when it has that type and
+// shape and, with pad, is aligned; else a copy in s, zero outside m's
+// stored block, with leading dimension sr (padded by padLD with pad).
+func (b *Backend) operand(s *devBuf, m *Matrix, dt DType, pad bool, sr, sc int) (uintptr, int, error) {
+	r, c := m.stored()
+	same := sr == r && sc == c
+	if m.dtype == dt && same && (!pad || aligned(m.ptr, m.ld, m.dtype)) {
 		return m.ptr, m.ld, nil
 	}
-	sr, sc := m.stored()
-	p, err := b.buf(s, sr*sc*2)
+	ld := sr
+	if pad {
+		ld = padLD(sr, dt)
+	}
+	p, err := b.buf(s, ld*sc*dt.Size())
 	if err != nil {
 		return 0, 0, err
 	}
-	if m.contiguous() {
-		return p, sr, b.f32ToBF16(p, m.ptr, sr*sc)
+	if same && ld == r && m.contiguous() && m.dtype == Float32 && dt == BFloat16 {
+		return p, ld, b.f32ToBF16(p, m.ptr, r*c)
 	}
-	return p, sr, b.copyStored(p, BFloat16, sr, m)
+	if !same {
+		if err := b.api.check(b.api.cuMemsetD8Async(p, 0, uintptr(ld*sc*dt.Size()), b.stream), "cuMemsetD8Async"); err != nil {
+			return 0, 0, err
+		}
+	}
+	return p, ld, b.copyStored(p, dt, ld, m)
 }
 
 // copyStored copies the stored matrix of m into dst (type dt, leading
