@@ -103,3 +103,17 @@ type GatherNormer interface {
 	// Shape mismatches and out-of-range indices panic as in Gather.
 	GatherNorm(dst Matrix, a Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error)
 }
+
+// SymEigener is an optional capability of a Backend: the eigenvalue
+// decomposition of a small symmetric matrix by a method faster than its
+// SVD. The truncation of an oversampled QB (the ℓ×ℓ Gram matrix of B)
+// checks for it with a type assertion and otherwise calls SVD, which for
+// a symmetric positive semidefinite matrix gives the same decomposition.
+type SymEigener interface {
+	// SymEig writes g = w·diag(lam)·wᵀ for the symmetric l×l g (read
+	// from both triangles or one, as the backend documents; g is not
+	// modified): w is l×l and orthonormal, lam has length l and is
+	// non-increasing, eigenvalues below zero (rounding, for a
+	// semidefinite g) reported as 0.
+	SymEig(w Matrix, lam []float64, g Matrix) error
+}

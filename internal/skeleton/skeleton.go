@@ -481,11 +481,14 @@ func eigenB(sc *Scratch, be lowrank.Backend, pr Problem, bt lowrank.Matrix) (w l
 	if w, err = sc.U.Get(be, l, l); err != nil {
 		return nil, nil, err
 	}
+	lam = sc.values(l)
+	if se, ok := be.(lowrank.SymEigener); ok {
+		return w, lam, se.SymEig(w, lam, g)
+	}
 	v, err := sc.V.Get(be, l, l)
 	if err != nil {
 		return nil, nil, err
 	}
-	lam = sc.values(l)
 	// G is symmetric positive semidefinite, so its SVD is its
 	// eigendecomposition.
 	return w, lam, be.SVD(w, lam, v, g)

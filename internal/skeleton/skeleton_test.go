@@ -294,3 +294,60 @@ func TestFlipAndHost(t *testing.T) {
 	_, err = HostSVD(a, 2, failing)
 	assert.EqualError(t, err, "boom")
 }
+
+// symEigBackend is the CPU backend with the lowrank.SymEigener
+// capability, by gonum's EigenSym; it counts its calls.
+type symEigBackend struct {
+	cpu.Backend
+	calls int
+}
+
+func (b *symEigBackend) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) error {
+	b.calls++
+	l, _ := g.Dims()
+	var es mat.EigenSym
+	if !es.Factorize(mat.NewSymDense(l, mat.DenseCopyOf(g.(*mat.Dense)).RawMatrix().Data), true) {
+		return lowrank.ErrNoConvergence
+	}
+	vals := es.Values(nil)
+	var vec mat.Dense
+	es.VectorsTo(&vec)
+	wd := w.(*mat.Dense)
+	for j := range l { // ascending → non-increasing
+		lam[j] = max(vals[l-1-j], 0)
+		for i := range l {
+			wd.Set(i, j, vec.At(i, l-1-j))
+		}
+	}
+	return nil
+}
+
+// TestFinishQBSymEig: with a backend that has SymEig, the truncation of
+// an oversampled QB calls it instead of SVD, and the result is the SVD
+// path's up to the rounding of the two eigensolvers (ε·‖A‖² relative to
+// σ₁², as in TestFinishQBSpectrum).
+func TestFinishQBSymEig(t *testing.T) {
+	u, v := orthonormal(20, 3, 5), orthonormal(12, 3, 6)
+	var us, a mat.Dense
+	us.Mul(u, mat.NewDiagDense(3, []float64{4, 2, 1}))
+	a.Mul(&us, v.T())
+	q := mat.DenseCopyOf(u)
+	se := &symEigBackend{}
+	for _, k := range []int{1, 2} {
+		var fs, fe lowrank.Factors
+		var sc1, sc2 Scratch
+		pr, err := Prepare(&Scratch{}, cpu.Backend{}, &a, k, Params{Oversample: 3 - k}, lowrank.OrientRows)
+		require.NoError(t, err)
+		require.NoError(t, FinishQB(&sc1, cpu.Backend{}, &fs, pr, q))
+		calls := se.calls
+		require.NoError(t, FinishQB(&sc2, se, &fe, pr, q))
+		assert.Equal(t, calls+1, se.calls, "k=%d: SymEig used", k)
+		assert.InDeltaSlice(t, fs.Spectrum, fe.Spectrum, 1e-12, "k=%d: spectra", k)
+		assert.InDelta(t, fs.RelError(), fe.RelError(), 1e-12, "k=%d: errors", k)
+		// The same rank-k QB: Q·B agree (the eigenvectors' signs cancel).
+		var ps, pe mat.Dense
+		ps.Mul(fs.Q.(*mat.Dense), fs.B.(*mat.Dense))
+		pe.Mul(fe.Q.(*mat.Dense), fe.B.(*mat.Dense))
+		assert.True(t, mat.EqualApprox(&ps, &pe, 1e-12), "k=%d: Q·B", k)
+	}
+}
