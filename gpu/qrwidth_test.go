@@ -130,15 +130,25 @@ func TestQRSweep(t *testing.T) {
 		b.Free(src)
 		d := sampling.NewDecomposer(b)
 		var f lowrank.Factors
-		s0 := b.Syncs()
-		qb, _ := tm.median(t, 10, func(i int) error { return d.QBTo(&f, da, l, &sampling.Options{Seed: uint64(100 + i)}) })
-		rec["qb_ms"], rec["qb_syncs"] = qb, float64(b.Syncs()-s0)/13
-		if l > 10 {
-			qb10, _ := tm.median(t, 5, func(i int) error {
-				return d.QBTo(&f, da, l-10, &sampling.Options{Seed: uint64(100 + i), Oversample: 10})
-			})
-			rec["qb_p10_ms"] = qb10
+		// Each QB with the padded products and dsyevd, and (suffix
+		// _before) without them, as before this change.
+		for _, before := range []bool{false, true} {
+			b.noPad, b.noSymEig = before, before
+			suf := ""
+			if before {
+				suf = "_before"
+			}
+			s0 := b.Syncs()
+			qb, _ := tm.median(t, 10, func(i int) error { return d.QBTo(&f, da, l, &sampling.Options{Seed: uint64(100 + i)}) })
+			rec["qb_ms"+suf], rec["qb_syncs"+suf] = qb, float64(b.Syncs()-s0)/13
+			if l > 10 {
+				qb10, _ := tm.median(t, 5, func(i int) error {
+					return d.QBTo(&f, da, l-10, &sampling.Options{Seed: uint64(100 + i), Oversample: 10})
+				})
+				rec["qb_p10_ms"+suf] = qb10
+			}
 		}
+		b.noPad, b.noSymEig = false, false
 		emit(rec)
 		f.Free(b)
 		d.Close()

@@ -100,10 +100,12 @@ func TestTrace(t *testing.T) {
 	b := open(t, nil)
 	tr := &traced{Backend: b, t: t}
 	for _, c := range []struct {
-		m, n, k int
-		dt      DType
-	}{{8192, 4096, 128, Float32}, {8192, 4096, 128, BFloat16}, {32768, 4096, 256, BFloat16},
-		{16384, 4096, 256, BFloat16}, {16384, 11008, 256, BFloat16}} { // the step benchmark's inputs at L = 16384
+		m, n, k, p int
+		dt         DType
+	}{{8192, 4096, 128, 0, Float32}, {8192, 4096, 128, 0, BFloat16}, {32768, 4096, 256, 0, BFloat16},
+		{16384, 4096, 256, 0, BFloat16}, {16384, 11008, 256, 0, BFloat16}, // the step benchmark's inputs at L = 16384
+		// Widths off a multiple of 32, and oversampling (docs/gpu.md, "The ℓ sweep").
+		{16384, 4096, 255, 0, BFloat16}, {16384, 4096, 257, 0, BFloat16}, {8192, 4096, 128, 10, Float32}} {
 		da := traceInput(t, b, c.m, c.n, c.dt)
 		// The fused first read and the two-read path it replaced
 		// (Gather, SquaredNorm), in the same run.
@@ -112,14 +114,14 @@ func TestTrace(t *testing.T) {
 			d := sampling.NewDecomposer(tr)
 			var f lowrank.Factors
 			for i := 0; i < 3; i++ {
-				require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: uint64(i)}))
+				require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: uint64(i), Oversample: c.p}))
 			}
 			require.NoError(t, b.Synchronize())
 			tr.recs = tr.recs[:0]
 			s0 := b.Syncs()
-			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: 9}))
+			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: 9, Oversample: c.p}))
 			syncs := b.Syncs() - s0
-			label := fmt.Sprintf("rows %dx%d k=%d %v fused=%v", c.m, c.n, c.k, c.dt, !noFuse)
+			label := fmt.Sprintf("rows %dx%d k=%d p=%d %v fused=%v", c.m, c.n, c.k, c.p, c.dt, !noFuse)
 			tr.report(label)
 			emit(map[string]any{"trace": label, "syncs": syncs})
 			f.Free(b)
@@ -148,4 +150,7 @@ func traceInput(t *testing.T, b *Backend, m, n int, dt DType) *Matrix {
 	require.NoError(t, err)
 	require.NoError(t, b.Copy(st, g))
 	return st.T()
+}
+func (tr *traced) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) error {
+	return tr.rec("SymEig", func() error { return tr.Backend.SymEig(w, lam, g) })
 }

@@ -46,7 +46,7 @@ const gpuRecords = "bench/results/gpu_h100.jsonl"
 
 // lsweepRecords is the GPU ℓ sweep the lsweep figure draws (recorded by
 // gpu.test -test.run TestQRSweep -gpu.prof on the device).
-const lsweepRecords = "bench/results/gpu/qr_sweep_h200_2026-12-02.jsonl"
+const lsweepRecords = "bench/results/gpu/qr_sweep_h200_2026-12-02b.jsonl"
 
 // gpuRankRecords is the GPU demo's rank sweep the gpurank figure draws:
 // the -json outputs of 'loract demo -device gpu' at several rank ratios,

@@ -174,7 +174,7 @@ func TestWriteFile(t *testing.T) {
 func TestLSweep(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "s.jsonl")
-	require.NoError(t, os.WriteFile(in, []byte(`{"sweep":"qr","l":64,"qr_ms":0.12,"qb_ms":0.34,"qb_p10_ms":1.2,"device":"H"}
+	require.NoError(t, os.WriteFile(in, []byte(`{"sweep":"qr","l":64,"qr_ms":0.12,"qb_ms":0.34,"qb_p10_ms":1.2,"qb_ms_before":0.4,"qb_p10_ms_before":2.5,"device":"H"}
 {"trace":"x","op":"QR"}
 {"sweep":"qr","l":32,"qr_ms":0.11,"qb_ms":0.32,"device":"H"}
 `), 0o644))
@@ -183,6 +183,7 @@ func TestLSweep(t *testing.T) {
 	require.Len(t, pts, 2)
 	assert.Equal(t, 32, pts[0].L, "sorted by ℓ")
 	assert.Zero(t, pts[0].QBP10)
+	assert.Equal(t, 2.5, pts[1].QBP10Before)
 	out := filepath.Join(dir, "s.png")
 	require.NoError(t, LSweep(out, pts))
 	decodePNG(t, out, 600, 400)
