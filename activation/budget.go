@@ -161,7 +161,7 @@ type budgetState struct {
 	// way (each reserves what its storage will take, at Compress).
 	used int
 	// ranks is the plan of the current step, by layer.
-	ranks map[string]int
+	ranks map[string]plannedRank
 	plan  Plan
 	// step holds the compressions since the last Join in call order, so
 	// that the plan does not depend on the order in which asynchronous
@@ -170,7 +170,14 @@ type budgetState struct {
 }
 
 func newBudget(r RankPolicy) *budgetState {
-	return &budgetState{limit: r.budget, ranks: map[string]int{}, plan: Plan{Budget: r.budget}}
+	return &budgetState{limit: r.budget, ranks: map[string]plannedRank{}, plan: Plan{Budget: r.budget}}
+}
+
+// plannedRank is a layer's share of a plan: its rank, and the bytes one
+// of its compressions takes at the shapes the plan was made from (the
+// layer's planned bytes over its compressions of the measured step).
+type plannedRank struct {
+	k, bytes int
 }
 
 // breakEven returns the largest k ≤ min(m, n) with k·(m+n) < m·n: the
@@ -208,9 +215,17 @@ func (c *Compressor) reserve(layer string, m, n int) (want, error) {
 		return w, nil
 	}
 	fixed, per := cfg.residualBytes(m, n), cfg.factorBytes(m, n, 1)
-	k, planned := b.ranks[layer]
-	if !planned {
-		k = 1 // calibration: the least bytes, the widest sketch
+	pl, planned := b.ranks[layer]
+	k := 1 // calibration: the least bytes, the widest sketch
+	if planned {
+		k = pl.k
+		// At another shape than the plan's (a larger batch) a rank costs
+		// more: the layer gets at most the rank its planned bytes buy, so
+		// that a step of the planned layers stays within the plan's bytes
+		// instead of the first layers taking the later ones' share.
+		if fixed+k*per > pl.bytes {
+			k = max(1, (pl.bytes-fixed)/per)
+		}
 	}
 	k = min(k, kmax)
 	fit := (left - fixed) / per
@@ -291,7 +306,7 @@ func (c *Compressor) replan() {
 		p.Layers = append(p.Layers, pl)
 		p.Bytes += pl.Bytes
 		p.Error += pl.Error
-		b.ranks[name] = ks[i]
+		b.ranks[name] = plannedRank{k: ks[i], bytes: pl.Bytes / m.count}
 	}
 	b.plan = p
 }

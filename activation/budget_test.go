@@ -364,3 +364,43 @@ func TestBudgetTiny(t *testing.T) {
 	_, err = c.Compress("head", x)
 	assert.ErrorIs(t, err, ErrBudget)
 }
+
+// TestBudgetShapeChange: a plan made at one shape, then a step at twice
+// the rows (a larger batch): each layer gets the rank its planned bytes
+// buy at the new shape, so every compression fits and none is cut.
+// Before, the first layer took its planned rank at twice the bytes, the
+// second was cut to what was left and the third failed with ErrBudget.
+func TestBudgetShapeChange(t *testing.T) {
+	const L, d = 200, 48
+	cfg := Config{Method: ExactSVD, Seed: 1}
+	per := cfg.factorBytes(L, d, 1)
+	budget := 3 * 12 * per // rank 12 for each of three equal layers
+	cfg.Rank = Budget(budget)
+	c, err := New(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	layers := []string{"a", "b", "c"}
+	for step, rows := range []int{L, L, 2 * L} {
+		plan := c.Plan() // made at the last Join, from the step before
+		var saved []*Saved
+		for i, name := range layers {
+			x := spectrumMatrix(rows, d, 0.5, 1, uint64(10*step+i))
+			s, err := c.Compress(name, testmat.To32(x))
+			require.NoError(t, err, "step %d layer %s", step, name)
+			saved = append(saved, s)
+		}
+		require.NoError(t, c.Join())
+		total := 0
+		for i, s := range saved {
+			total += s.Bytes()
+			if step == 2 {
+				planned := plan.Layers[i]
+				assert.LessOrEqual(t, s.Bytes(), planned.Bytes, "layer %s: within its planned bytes", layers[i])
+				assert.Less(t, s.Rank(), planned.Rank, "layer %s: a smaller rank at twice the rows", layers[i])
+			}
+			require.NoError(t, s.Release())
+		}
+		assert.LessOrEqual(t, total, budget, "step %d", step)
+	}
+	assert.Zero(t, c.Stats().Total.BudgetCuts)
+}

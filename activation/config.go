@@ -153,6 +153,10 @@ func Tolerance(eps float64, maxRank int) RankPolicy {
 // release them before the next step never has a Compress fail for want
 // of bytes if the budget holds rank 1 of one step's activations.
 //
+// A layer compressed at another shape than the plan's (a step of a
+// larger batch) gets at most the rank its planned bytes buy at the new
+// shape, so that a step's layers share the budget as planned.
+//
 // The budget is enforced at Compress: a rank the remaining bytes cannot
 // hold is cut to fit (LayerStats.BudgetCuts counts it: activations held
 // beyond their step, or a step that compresses more than the last), and
