@@ -346,6 +346,49 @@ func TestModesAgree(t *testing.T) {
 	assert.GreaterOrEqual(t, plain.Peak, plain.Live+plain.Saved, "the step's peak holds the saved activations")
 }
 
+// TestBudgetPlans: under a Budget policy TrainStep ends each step at the
+// compressor's Join, so the first step calibrates at rank 1 and the
+// next ones are planned from its spectra: with a budget of many times
+// what the widest ranks take, the plan gives every layer more than rank 1
+// (without the Join the plan is never made and every rank stays 1).
+func TestBudgetPlans(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(15, 1))
+	data := randomData(rng, e2eCfg, 5)
+	cpu := vit.New(e2eCfg)
+	cpu.AddLoRA(2, 1, 9)
+	perturb(cpu, rng)
+	m := newModel(t, b, e2eCfg, 5, gpu.Float32, 2, 1)
+	require.NoError(t, m.LoadBase(cpu))
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	ds, err := m.Upload(data)
+	require.NoError(t, err)
+	defer ds.Free(m)
+	idx, err := m.UploadIndices(Schedule(5, 5, 3, 1))
+	require.NoError(t, err)
+	defer b.Free(idx)
+	for _, mode := range []Mode{PerOp, Checkpoint} {
+		c, err := activation.New(activation.Config{Rank: activation.Budget(1 << 24), Precision: lowrank.BFloat16, Backend: b, Seed: 1})
+		require.NoError(t, err)
+		for s := 0; s < 3; s++ {
+			_, err := m.TrainStep(Slice(ds, idx, 5*s, 5), mode, c, nil, 0, 0)
+			require.NoError(t, err, "%v step %d", mode, s)
+		}
+		plan := c.Plan()
+		assert.GreaterOrEqual(t, plan.Step, 2, "%v: a plan at each step after the first", mode)
+		require.NotEmpty(t, plan.Layers, "%v", mode)
+		for _, l := range plan.Layers {
+			assert.Greater(t, l.Rank, 1, "%v: %s planned above the calibration's rank 1", mode, l.Layer)
+		}
+		for _, l := range c.Stats().Layers {
+			assert.Greater(t, l.Rank, 1, "%v: %s compressed at its planned rank", mode, l.Layer)
+		}
+		assert.Zero(t, c.Stats().Total.Live, "%v: backward released every saved activation", mode)
+		c.Close()
+	}
+}
+
 // TestBF16MatchesCPU: with bf16 activations the gradients follow vit's
 // float64 ones to bf16 accuracy. Each of the ≈ 36 tensors on a gradient's
 // path is rounded once to bf16 (2⁻⁸ relative), so in the worst case the

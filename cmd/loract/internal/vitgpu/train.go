@@ -125,6 +125,11 @@ func (m *Model) TrainStep(bt Batch, mode Mode, c *activation.Compressor, o *Adam
 	if p.err == nil {
 		p.run(m.k.xent(view(m.ws.dlogits, bt.Size), view(m.ws.logits, bt.Size), bt.Data.labels.Ptr(), bt.Idx, lossSlot, 0))
 	}
+	// A step ends at Join, between forward and backward: a Budget
+	// policy plans the next step there (activation.Budget).
+	if p.err == nil && c != nil {
+		p.err = c.Join()
+	}
 	p.backward()
 	if p.err == nil && o != nil {
 		p.run(m.step(o, lr))
