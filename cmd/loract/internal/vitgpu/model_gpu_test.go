@@ -292,6 +292,26 @@ func TestModelMatchesCPU(t *testing.T) {
 	compareGrads(t, "LoRA", wg, gg, e2eTol)
 }
 
+// loraModel returns a device model of e2eCfg with activations of type
+// act and LoRA (rank 2) on, loaded from a perturbed CPU model (also
+// returned) drawn from seed, and five random images on the device (and
+// on the host).
+func loraModel(t *testing.T, b *gpu.Backend, seed uint64, act gpu.DType) (*Model, *Dataset, *vit.Model, vit.Data) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	data := randomData(rng, e2eCfg, 5)
+	cpu := vit.New(e2eCfg)
+	cpu.AddLoRA(2, 1, 9)
+	perturb(cpu, rng)
+	m := newModel(t, b, e2eCfg, 5, act, 2, 1)
+	require.NoError(t, m.LoadBase(cpu))
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	ds, err := m.Upload(data)
+	require.NoError(t, err)
+	return m, ds, cpu, data
+}
+
 // TestModesAgree: saving through a compressor that stores activations as
 // they are (float32) gives plain backpropagation's gradients, per op and
 // with checkpointing (recomputation in float32 is deterministic). The
@@ -302,17 +322,7 @@ func TestModelMatchesCPU(t *testing.T) {
 // measured smaller at the allocator.
 func TestModesAgree(t *testing.T) {
 	b := open(t)
-	rng := rand.New(rand.NewPCG(12, 1))
-	data := randomData(rng, e2eCfg, 5)
-	cpu := vit.New(e2eCfg)
-	cpu.AddLoRA(2, 1, 9)
-	perturb(cpu, rng)
-	m := newModel(t, b, e2eCfg, 5, gpu.Float32, 2, 1)
-	require.NoError(t, m.LoadBase(cpu))
-	require.NoError(t, m.LoadLoRA(cpu))
-	m.SetLoRA(true)
-	ds, err := m.Upload(data)
-	require.NoError(t, err)
+	m, ds, _, _ := loraModel(t, b, 12, gpu.Float32)
 	defer ds.Free(m)
 	wl, wg, plain := deviceGrads(t, m, ds, Plain, nil)
 	for _, mode := range []Mode{PerOp, Checkpoint} {
@@ -353,17 +363,7 @@ func TestModesAgree(t *testing.T) {
 // (without the Join the plan is never made and every rank stays 1).
 func TestBudgetPlans(t *testing.T) {
 	b := open(t)
-	rng := rand.New(rand.NewPCG(15, 1))
-	data := randomData(rng, e2eCfg, 5)
-	cpu := vit.New(e2eCfg)
-	cpu.AddLoRA(2, 1, 9)
-	perturb(cpu, rng)
-	m := newModel(t, b, e2eCfg, 5, gpu.Float32, 2, 1)
-	require.NoError(t, m.LoadBase(cpu))
-	require.NoError(t, m.LoadLoRA(cpu))
-	m.SetLoRA(true)
-	ds, err := m.Upload(data)
-	require.NoError(t, err)
+	m, ds, _, _ := loraModel(t, b, 15, gpu.Float32)
 	defer ds.Free(m)
 	idx, err := m.UploadIndices(Schedule(5, 5, 3, 1))
 	require.NoError(t, err)
@@ -397,17 +397,7 @@ func TestBudgetPlans(t *testing.T) {
 // which move the cosine far from 1.
 func TestBF16MatchesCPU(t *testing.T) {
 	b := open(t)
-	rng := rand.New(rand.NewPCG(13, 1))
-	data := randomData(rng, e2eCfg, 5)
-	cpu := vit.New(e2eCfg)
-	cpu.AddLoRA(2, 1, 9)
-	perturb(cpu, rng)
-	m := newModel(t, b, e2eCfg, 5, gpu.BFloat16, 2, 1)
-	require.NoError(t, m.LoadBase(cpu))
-	require.NoError(t, m.LoadLoRA(cpu))
-	m.SetLoRA(true)
-	ds, err := m.Upload(data)
-	require.NoError(t, err)
+	m, ds, cpu, data := loraModel(t, b, 13, gpu.BFloat16)
 	defer ds.Free(m)
 	wl, wg := cpuGrads(t, cpu, data)
 	gl, gg, _ := deviceGrads(t, m, ds, Plain, nil)
