@@ -44,18 +44,25 @@ func TestMisalignedProducts(t *testing.T) {
 		t.Cleanup(func() { b.Free(m) })
 		return m
 	}
-	// operand returns op(x) = x on the device: stored column-major, or
-	// (rowMajor) as the transposed view of its stored transpose, and
-	// with off, as rows 1.. of a matrix one row taller (a view whose
-	// pointer is one element off).
-	operand := func(x *mat.Dense, dt DType, rowMajor, off bool) *Matrix {
-		r, c := x.Dims()
-		if off {
-			big := mat.NewDense(r+1, c, nil)
-			big.Slice(1, r+1, 0, c).(*mat.Dense).Copy(x)
-			return b.Slice(operandT(b, up, big, dt, rowMajor), 1, r+1, 0, c).(*Matrix)
+	// layout uploads x: column-major, or (rowMajor) as the transposed
+	// view of its uploaded transpose, the same logical matrix.
+	layout := func(x *mat.Dense, dt DType, rowMajor bool) *Matrix {
+		if rowMajor {
+			return up(mat.DenseCopyOf(x.T()), dt).T()
 		}
-		return operandT(b, up, x, dt, rowMajor)
+		return up(x, dt)
+	}
+	// operand returns x on the device as layout does, and with off as
+	// rows 1.. of a matrix one row taller (a view whose pointer is one
+	// element off).
+	operand := func(x *mat.Dense, dt DType, rowMajor, off bool) *Matrix {
+		if !off {
+			return layout(x, dt, rowMajor)
+		}
+		r, c := x.Dims()
+		big := mat.NewDense(r+1, c, nil)
+		big.Slice(1, r+1, 0, c).(*mat.Dense).Copy(x)
+		return b.Slice(layout(big, dt, rowMajor), 1, r+1, 0, c).(*Matrix)
 	}
 	for _, tc := range []struct {
 		name       string
@@ -97,27 +104,13 @@ func TestMisalignedProducts(t *testing.T) {
 				}
 				da := operand(mat.DenseCopyOf(sa), dt, tc.rowA, tc.offA)
 				db := operand(mat.DenseCopyOf(sb), dt, tc.rowB, false)
-				var dc *Matrix
-				if tc.rowC {
-					dc = up(mat.DenseCopyOf(c0.T()), Float32).T()
-				} else {
-					dc = up(c0, Float32)
-				}
+				dc := layout(c0, Float32, tc.rowC)
 				require.NoError(t, b.Mul(dc, 2, da, tc.ta, db, tc.tb, tc.beta), name)
 				assertExact(t, b, &want, dc, name)
 			}
 		}
 	}
 	b.noPad = false
-}
-
-// operandT uploads x as type dt: column-major, or with rowMajor as the
-// transposed view of its uploaded transpose (the same logical matrix).
-func operandT(b *Backend, up func(*mat.Dense, DType) *Matrix, x *mat.Dense, dt DType, rowMajor bool) *Matrix {
-	if rowMajor {
-		return up(mat.DenseCopyOf(x.T()), dt).T()
-	}
-	return up(x, dt)
 }
 
 // assertExact downloads m and requires it to equal want exactly.

@@ -273,16 +273,17 @@ type scratch struct {
 	hhTau, hhWork     devBuf // Householder QR
 	luWork, luIpiv    devBuf // LU
 	svdA, svdWork     devBuf // small SVD
-	eigG, eigWork     devBuf // SymEig: float64 copy with eigenvalues, dsyevd workspace
+	eigG              devBuf // SymEig: float64 copy with eigenvalues and devInfo
 	exactA, exactG    devBuf // ExactSVD: float64 A and Gram
-	exactV, exactWork devBuf // ExactSVD: vectors and dsyevd workspace
+	exactV            devBuf // ExactSVD: vectors
+	syevdWork         devBuf // dsyevd's workspace (ExactSVD, SymEig)
 }
 
 // bufs lists the buffers, for Close.
 func (sc *scratch) bufs() []*devBuf {
 	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
 		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.hhTau, &sc.hhWork,
-		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.eigWork, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactWork}
+		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.syevdWork}
 }
 
 // buf returns s's buffer with at least bytes bytes, growing it (and only

@@ -77,15 +77,14 @@ func disjointColumns(x, y *Matrix) bool {
 // inner 4096) took 598 µs against 75 µs at ℓ = 256, with its output's
 // leading dimension padded or not, while QBs at every ℓ that is a
 // multiple of 8 ran at the speed of their neighbours (docs/gpu.md, "The
-// ℓ sweep"). So in a
-// product of at least padMin multiply-adds the smaller operand is
-// padded with zeros to an output dimension (m or n) that is a multiple
-// of padTo, with an aligned leading dimension, and the product goes to a
-// padded copy of c whose m×n block is then copied into c. In a QB the
-// padded operands are the small ones (Q, the gathered Ω); the bf16 copy
-// of a float32 operand is made padded anyway.
-// Below padMin, and with noPad, the product runs on the matrices as
-// they are (a float32 operand of a bf16 product converted unpadded).
+// ℓ sweep"). So in a product of at least padMin multiply-adds the
+// smaller operand is padded with zeros to an output dimension (m or n)
+// that is a multiple of padTo, with an aligned leading dimension, and
+// the product goes to a padded copy of c whose m×n block is then copied
+// into c. In a QB the padded operands are the small ones (Q, the
+// gathered Ω); the bf16 copy of a float32 operand is made padded anyway.
+// Below padMin, and with noPad, the product runs on the matrices as they
+// are (a float32 operand of a bf16 product converted unpadded).
 func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix, tb bool, beta float32, mth Math) error {
 	m, k := opDims(a, ta)
 	_, n := opDims(bm, tb)

@@ -57,10 +57,8 @@ func (b *Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank
 	if err := b.download(unsafe.Pointer(&s32[0]), sv, 4*(l+1)); err != nil {
 		return err
 	}
-	if st := int32(math.Float32bits(s32[l])); st < 0 {
-		return &CUDAError{Call: "cusolverDnSgesvdj", Code: int(st), Detail: "invalid parameter"}
-	} else if st > 0 {
-		return fmt.Errorf("%w: cusolverDnSgesvdj on %d×%d (info %d)", lowrank.ErrNoConvergence, l, l, st)
+	if err := solverInfo("cusolverDnSgesvdj", int32(math.Float32bits(s32[l])), l); err != nil {
+		return err
 	}
 	for i, x := range s32[:l] {
 		s[i] = float64(x)
@@ -71,7 +69,7 @@ func (b *Backend) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank
 // SymEig writes g = w·diag(lam)·wᵀ for the symmetric l×l float32 g (its
 // upper triangle is read; g is not modified), lam non-increasing with
 // negative eigenvalues reported as 0, with cuSOLVER's divide and conquer
-// (dsyevd) on a float64 copy of g: 3–3.5× faster than the Jacobi SVD
+// (dsyevd) on a float64 copy of g: 3.1–3.5× faster than the Jacobi SVD
 // at l = 138–522 on the H200 (docs/gpu.md, "The ℓ sweep"), and with
 // float64 rounding in the decomposition of the float32 g. It implements
 // lowrank.SymEigener, so an oversampled QB's truncation uses it.
@@ -105,15 +103,7 @@ func (b *Backend) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) erro
 	if err := b.copy2D(g64, codeF64, 1, l, gm.ptr, gm.dtype.code(), si, sj, l, l, false); err != nil {
 		return err
 	}
-	var lw int32
-	if err := checkSolver(b.api.cusolverDnDsyevdBufferSize(b.solver, cusolverEigModeVector, cublasFillUpper, int32(l), g64, int32(l), w64, &lw), "cusolverDnDsyevd_bufferSize"); err != nil {
-		return err
-	}
-	wb, err := b.buf(&b.sc.eigWork, 8*int(max(lw, 1)))
-	if err != nil {
-		return err
-	}
-	if err := checkSolver(b.api.cusolverDnDsyevd(b.solver, cusolverEigModeVector, cublasFillUpper, int32(l), g64, int32(l), w64, wb, lw, info), "cusolverDnDsyevd"); err != nil {
+	if err := b.dsyevd(g64, l, w64, info); err != nil {
 		return err
 	}
 	// dsyevd's eigenvalues ascend: column j of w is column l−1−j of the
@@ -125,10 +115,8 @@ func (b *Backend) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) erro
 	if err := b.download(unsafe.Pointer(&out[0]), w64, 8*(l+1)); err != nil {
 		return err
 	}
-	if st := int32(math.Float64bits(out[l])); st < 0 {
-		return &CUDAError{Call: "cusolverDnDsyevd", Code: int(st), Detail: "invalid parameter"}
-	} else if st > 0 {
-		return fmt.Errorf("%w: cusolverDnDsyevd on %d×%d (info %d)", lowrank.ErrNoConvergence, l, l, st)
+	if err := solverInfo("cusolverDnDsyevd", int32(math.Float64bits(out[l])), l); err != nil {
+		return err
 	}
 	for j := range lam {
 		lam[j] = max(out[l-1-j], 0)
@@ -191,15 +179,7 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		unsafe.Pointer(&b.sc64[0]), a64, int32(p), unsafe.Pointer(&b.sc64[1]), g, int32(q)), "cublasDsyrk_v2"); err != nil {
 		return nil, nil, nil, err
 	}
-	var lw int32
-	if err := checkSolver(b.api.cusolverDnDsyevdBufferSize(b.solver, cusolverEigModeVector, cublasFillUpper, int32(q), g, int32(q), w, &lw), "cusolverDnDsyevd_bufferSize"); err != nil {
-		return nil, nil, nil, err
-	}
-	wbuf, err := b.buf(&b.sc.exactWork, 8*int(max(lw, 1)))
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := checkSolver(b.api.cusolverDnDsyevd(b.solver, cusolverEigModeVector, cublasFillUpper, int32(q), g, int32(q), w, wbuf, lw, info), "cusolverDnDsyevd"); err != nil {
+	if err := b.dsyevd(g, q, w, info); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := b.svdEig(sdev, vk, q, w, g, q, q, k); err != nil {
@@ -214,11 +194,8 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 	if err := b.download(unsafe.Pointer(&st[0]), info, 4); err != nil {
 		return nil, nil, nil, err
 	}
-	if st[0] != 0 {
-		if st[0] < 0 {
-			return nil, nil, nil, &CUDAError{Call: "cusolverDnDsyevd", Code: int(st[0]), Detail: "invalid parameter"}
-		}
-		return nil, nil, nil, fmt.Errorf("%w: cusolverDnDsyevd on %d×%d (info %d)", lowrank.ErrNoConvergence, q, q, st[0])
+	if err := solverInfo("cusolverDnDsyevd", st[0], q); err != nil {
+		return nil, nil, nil, err
 	}
 	uo, err := b.NewMatrix(p, k, Float32)
 	if err != nil {
@@ -243,4 +220,33 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		uo, vo = vo, uo
 	}
 	return uo, vo, s, nil
+}
+
+// dsyevd replaces the symmetric n×n float64 a (upper triangle, leading
+// dimension n) by its eigenvectors and writes its eigenvalues, ascending,
+// into w and the devInfo into info, with cuSOLVER's divide and conquer
+// (workspace in the scratch slot syevdWork). It does not wait for the
+// stream: the caller reads info (solverInfo).
+func (b *Backend) dsyevd(a uintptr, n int, w, info uintptr) error {
+	var lw int32
+	if err := checkSolver(b.api.cusolverDnDsyevdBufferSize(b.solver, cusolverEigModeVector, cublasFillUpper, int32(n), a, int32(n), w, &lw), "cusolverDnDsyevd_bufferSize"); err != nil {
+		return err
+	}
+	wb, err := b.buf(&b.sc.syevdWork, 8*int(max(lw, 1)))
+	if err != nil {
+		return err
+	}
+	return checkSolver(b.api.cusolverDnDsyevd(b.solver, cusolverEigModeVector, cublasFillUpper, int32(n), a, int32(n), w, wb, lw, info), "cusolverDnDsyevd")
+}
+
+// solverInfo returns the error of a cuSOLVER call's devInfo st on an n×n
+// problem: an invalid parameter for st < 0, no convergence for st > 0.
+func solverInfo(call string, st int32, n int) error {
+	switch {
+	case st < 0:
+		return &CUDAError{Call: call, Code: int(st), Detail: "invalid parameter"}
+	case st > 0:
+		return fmt.Errorf("%w: %s on %d×%d (info %d)", lowrank.ErrNoConvergence, call, n, n, st)
+	}
+	return nil
 }

@@ -68,6 +68,9 @@ func (tr *traced) GatherNorm(dst, a lowrank.Matrix, t bool, idx []int) (v, mx fl
 func (tr *traced) SVD(u lowrank.Matrix, s []float64, v lowrank.Matrix, a lowrank.Matrix) error {
 	return tr.rec("SVD", func() error { return tr.Backend.SVD(u, s, v, a) })
 }
+func (tr *traced) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) error {
+	return tr.rec("SymEig", func() error { return tr.Backend.SymEig(w, lam, g) })
+}
 func (tr *traced) Copy(dst, src lowrank.Matrix) error {
 	return tr.rec("Copy", func() error { return tr.Backend.Copy(dst, src) })
 }
@@ -150,7 +153,4 @@ func traceInput(t *testing.T, b *Backend, m, n int, dt DType) *Matrix {
 	require.NoError(t, err)
 	require.NoError(t, b.Copy(st, g))
 	return st.T()
-}
-func (tr *traced) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) error {
-	return tr.rec("SymEig", func() error { return tr.Backend.SymEig(w, lam, g) })
 }
