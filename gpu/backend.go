@@ -64,8 +64,9 @@ type Backend struct {
 	sc scratch
 	// fallbacks counts Cholesky-QR calls that fell back to Householder.
 	fallbacks int64
-	// useBlk selects the blocked kernel cholblk64 instead of dpotrf in
-	// the float64 pass where it fits (tests; slower, see cholPass64).
+	// useBlk selects the one-block kernel cholblk64 instead of cuSOLVER's
+	// dpotrf in the float64 pass where it fits (tests; slower, see
+	// cholPass64).
 	useBlk bool
 	// potrfBatched factors the float64 Gram matrix with cuSOLVER's
 	// batched potrf (a batch of one) instead of dpotrf, and useTrsm

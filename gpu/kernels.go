@@ -242,10 +242,31 @@ func (b *Backend) nsCorr(x, g, h uintptr, l int, dev, fro, flags uintptr) error 
 	return b.launch(kNSCorr, b.grid(l*l), threads, 0, ptr(x), ptr(g), ptr(h), i64(l), ptr(dev), ptr(fro), ptr(flags))
 }
 
-// cholBlk64 is the blocked one-block Cholesky of a float64 Gram matrix in
-// place.
-func (b *Backend) cholBlk64(g uintptr, ldg, l int, shift, rel float64, info uintptr) error {
-	return b.launch(kCholBlk64, 1, blockThreads, (l*(l+1)+l)*8, ptr(g), i64(ldg), i64(l), f64bits(shift), f64bits(rel), ptr(info))
+// cholBlk64 writes into the upper triangle of r the upper Cholesky factor
+// of the l×l float64 Gram matrix whose upper triangle is in g0 (a separate
+// buffer: a retry with the shift restarts from it), in one block
+// (kernel cholblk64); info is set to 1 if even the shifted matrix breaks
+// down.
+func (b *Backend) cholBlk64(g0 uintptr, ld0 int, r uintptr, ldr, l int, shift, rel float64, info uintptr) error {
+	return b.launch(kCholBlk64, 1, cholBlkThreads, cholBlkSmem(l), ptr(g0), i64(ld0), ptr(r), i64(ldr), i64(l), f64bits(shift), f64bits(rel), ptr(info))
+}
+
+// cholBlkThreads is cholblk64's block size (CHB_THREADS in kernels.cu):
+// 512 threads leave each 128 registers for the 32-element columns of
+// warp 0's register-resident diagonal block.
+const cholBlkThreads = 512
+
+// cholBlkMax is the largest ℓ cholblk64 serves: its panel rows take
+// 32·ℓ float64 elements of shared memory.
+const cholBlkMax = 512
+
+// cholBlkSmem returns cholblk64's dynamic shared memory for ℓ: the 32×32
+// diagonal block and its inverse, the diagonal, and 32 panel rows of
+// stride ℓ rounded up to even, with 64 elements of slack for the tiles
+// that reach past the trailing matrix's edge.
+func cholBlkSmem(l int) int {
+	lp := (l + 1) &^ 1
+	return (2*32*32 + lp + 32*lp + 64) * 8
 }
 
 // gatherNormThreads is the block size of the fused first read (eight

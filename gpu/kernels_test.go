@@ -12,7 +12,7 @@ import (
 // function of kernels.cu has exactly one entry in kernelNames (and so one
 // typed wrapper), in any order, and that kernelNames names nothing else.
 func TestKernelList(t *testing.T) {
-	re := regexp.MustCompile(`extern "C" __global__ void (\w+)\s*\(`)
+	re := regexp.MustCompile(`extern "C" __global__ void (?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(`)
 	var inSource []string
 	for _, m := range re.FindAllStringSubmatch(kernelSource, -1) {
 		inSource = append(inSource, m[1])

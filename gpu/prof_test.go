@@ -20,12 +20,13 @@ func TestProfile(t *testing.T) {
 	b := open(t, nil)
 	tm := newTimer(t, b)
 	const p, reps = 4096, 20
-	for _, l := range []int{128, 256} {
+	for _, l := range []int{128, 256, 512} {
 		y, err := b.NewMatrix(p, l, Float32)
 		require.NoError(t, err)
 		require.NoError(t, b.Normal(y, 1))
 		y64, _ := b.alloc(8 * p * l)
 		g64, _ := b.alloc(8 * l * l)
+		r64, _ := b.alloc(8 * l * l)
 		g, _ := b.alloc(4 * l * l)
 		rinv, _ := b.alloc(4 * l * l)
 		r, _ := b.alloc(4 * l * l)
@@ -63,14 +64,14 @@ func TestProfile(t *testing.T) {
 			}
 			return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), g64, int32(l), w, lw, st+8), "potrf")
 		})
-		if sm := (l*(l+1) + l) * 8; sm <= b.smemMax {
+		if cholBlkSmem(l) <= b.smemMax {
 			piece("dgemm+cholblk64", func() error {
 				b.sc64[0], b.sc64[1] = 1, 0
 				if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
 					unsafe.Pointer(&b.sc64[0]), y64, int32(p), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dgemm"); err != nil {
 					return err
 				}
-				return b.cholBlk64(g64, l, l, 1e-12, 1e-12, st+8)
+				return b.cholBlk64(g64, l, r64, l, l, 1e-12, 1e-12, st+8)
 			})
 		}
 		piece("trinv64", func() error {

@@ -257,46 +257,58 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 	if err := b.copy2D(q.y64, codeF64, 1, p, src, codeF32, 1, lds, p, l, false); err != nil {
 		return err
 	}
+	// The one-block kernel factors a Gram matrix in a separate buffer (a
+	// retry restarts from it): the float64 pair q.g, q.h (2·ℓ² float32).
+	blk := b.useBlk && l >= 32 && l <= cholBlkMax && cholBlkSmem(l) <= b.smemMax
+	gram := q.g64
+	if blk {
+		gram = q.g
+	}
 	// Gram matrix by dgemm: cuBLAS's dsyrk/ssyrk are several times slower
 	// for these tall-skinny shapes (measured: ssyrk 0.38 ms, dsyrk 0.046 ms
-	// for 4096×128 on an H100).
+	// for 4096×128 on an H100). Split into row chunks (a strided-batched
+	// product and a sum) it was no faster on an H200 (docs/gpu.md).
 	b.sc64[0], b.sc64[1] = 1, 0
 	code := int32(15) // CUBLAS_STATUS_NOT_SUPPORTED, seen from dgemm for ℓ = 1
 	if l >= 32 {
 		code = b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
-			unsafe.Pointer(&b.sc64[0]), q.y64, int32(p), q.y64, int32(p), unsafe.Pointer(&b.sc64[1]), q.g64, int32(l))
+			unsafe.Pointer(&b.sc64[0]), q.y64, int32(p), q.y64, int32(p), unsafe.Pointer(&b.sc64[1]), gram, int32(l))
 	}
 	if code == 15 {
 		code = b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(p),
-			unsafe.Pointer(&b.sc64[0]), q.y64, int32(p), unsafe.Pointer(&b.sc64[1]), q.g64, int32(l))
+			unsafe.Pointer(&b.sc64[0]), q.y64, int32(p), unsafe.Pointer(&b.sc64[1]), gram, int32(l))
 	}
 	if err := checkBLAS(code, "cublasDgemm_v2/cublasDsyrk_v2"); err != nil {
 		return err
 	}
 	shift := 2 * float64(p+l*(l+1)) * uDouble
-	// Three ways to factor the float64 Gram matrix, measured on an H100
-	// for p = 4096 (gpu.test -gpu.prof): the one-column-per-barrier kernel
-	// cholinv64 (which also inverts) 0.19 ms at ℓ = 128; cuSOLVER's dpotrf
-	// 0.09 ms at ℓ = 128 and 0.19 ms at ℓ = 256; the blocked one-block
-	// kernel cholblk64 0.18 ms at ℓ = 128. So cholinv64 serves only tiny
-	// ℓ (< 32), dpotrf (then trinv64) the rest; cholblk64 is kept behind
-	// useBlk and tested, as the starting point for a faster kernel.
+	// Accept a pivot down to 10·(p + ℓ)·u₆₄ of its diagonal entry: below
+	// it the float64 Gram matrix carries no information.
+	rel := 10 * float64(p+l) * uDouble
+	// Four ways to factor the float64 Gram matrix, measured on an H200
+	// for p = 4096 (gpu.test -gpu.prof, docs/gpu.md): the
+	// one-column-per-barrier kernel cholinv64 (which also inverts)
+	// 0.19 ms at ℓ = 128, so it serves only ℓ < 32; cuSOLVER's dpotrf
+	// 0.084 ms at ℓ = 128 and 0.18 ms at ℓ = 256 (one launch per block
+	// step), the default; its batched potrf (a batch of one), slower; and
+	// the blocked one-block kernel cholblk64 (useBlk), 0.15 ms at ℓ = 128
+	// and 0.39 ms at ℓ = 256: its 32 sequential pivots per diagonal block
+	// are latency-bound on one multiprocessor.
 	if sm := cholSmem(l, 8, true); sm <= b.smemMax && l < 32 {
-		// Accept a pivot down to 10·(p + ℓ)·u₆₄ of its diagonal entry:
-		// below it the float64 Gram matrix carries no information.
-		if err := b.cholInv64(q.g64, l, l, q.rinv, l, q.rs[0], l, shift, 10*float64(p+l)*uDouble, q.status); err != nil {
+		if err := b.cholInv64(q.g64, l, l, q.rinv, l, q.rs[0], l, shift, rel, q.status); err != nil {
 			return err
 		}
 	} else {
-		if sm := (l*(l+1) + l) * 8; sm <= b.smemMax && b.useBlk {
-			if err := b.cholBlk64(q.g64, l, l, shift, 10*float64(p+l)*uDouble, q.status+4*stPotrf); err != nil {
+		switch {
+		case blk:
+			if err := b.cholBlk64(gram, l, q.g64, l, l, shift, rel, q.status+4*stPotrf); err != nil {
 				return err
 			}
-		} else if b.potrfBatched {
+		case b.potrfBatched:
 			if err := b.potrfBatch(q, l); err != nil {
 				return err
 			}
-		} else {
+		default:
 			var lw int32
 			if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
 				return err

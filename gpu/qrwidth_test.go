@@ -83,16 +83,16 @@ func TestQRWidths(t *testing.T) {
 		}
 	}
 	for _, v := range []struct {
-		name          string
-		batched, trsm bool
-	}{{"trsm", false, true}, {"potrfBatched", true, false}, {"both", true, true}} {
-		b.potrfBatched, b.useTrsm = v.batched, v.trsm
+		name               string
+		blk, batched, trsm bool
+	}{{"cholblk64", true, false, false}, {"trsm", false, false, true}, {"potrfBatched", false, true, false}, {"potrfBatched+trsm", false, true, true}} {
+		b.useBlk, b.potrfBatched, b.useTrsm = v.blk, v.batched, v.trsm
 		for _, l := range []int{33, 128, 138, 256, 511} {
 			check(v.name, l, false)
 			check(v.name, l, true)
 		}
 	}
-	b.potrfBatched, b.useTrsm = false, false
+	b.useBlk, b.potrfBatched, b.useTrsm = false, false, false
 }
 
 // TestQRSweep records the ℓ curve (behind -gpu.prof): the QR of a
@@ -125,7 +125,16 @@ func TestQRSweep(t *testing.T) {
 			}
 			return b.QR(y, nil)
 		})
-		rec := map[string]any{"sweep": "qr", "device": name, "p": p, "l": l, "qr_ms": qr - cp, "qr_ms_min": qrMin - cp, "qr_fallbacks": b.fallbacks - fb}
+		b.useBlk = true
+		qrBlk, _ := tm.median(t, 10, func(int) error {
+			if err := b.Copy(y, src); err != nil {
+				return err
+			}
+			return b.QR(y, nil)
+		})
+		b.useBlk = false
+		rec := map[string]any{"sweep": "qr", "device": name, "p": p, "l": l, "qr_ms": qr - cp, "qr_ms_min": qrMin - cp, "qr_fallbacks": b.fallbacks - fb,
+			"qr_ms_blk": qrBlk - cp}
 		b.Free(y)
 		b.Free(src)
 		d := sampling.NewDecomposer(b)
@@ -171,10 +180,11 @@ func TestQRVariants(t *testing.T) {
 		require.NoError(t, b.Normal(src, 1))
 		cp, _ := tm.median(t, 10, func(int) error { return b.Copy(y, src) })
 		for _, v := range []struct {
-			name          string
-			batched, trsm bool
-		}{{"dpotrf+trinv64", false, false}, {"dpotrf+dtrsm", false, true}, {"potrfBatched+trinv64", true, false}, {"potrfBatched+dtrsm", true, true}} {
-			b.potrfBatched, b.useTrsm = v.batched, v.trsm
+			name               string
+			blk, batched, trsm bool
+		}{{"dpotrf+trinv64", false, false, false}, {"dpotrf+dtrsm", false, false, true}, {"cholblk64+trinv64", true, false, false},
+			{"cholblk64+dtrsm", true, false, true}, {"potrfBatched+trinv64", false, true, false}} {
+			b.useBlk, b.potrfBatched, b.useTrsm = v.blk, v.batched, v.trsm
 			require.NoError(t, b.Copy(y, src))
 			if err := b.QR(y, nil); err != nil { // a variant the library refuses: recorded, not fatal
 				emit(map[string]any{"qr_variant": v.name, "p": c.p, "l": c.l, "error": err.Error()})
@@ -193,5 +203,5 @@ func TestQRVariants(t *testing.T) {
 		b.Free(y)
 		b.Free(src)
 	}
-	b.potrfBatched, b.useTrsm = false, false
+	b.useBlk, b.potrfBatched, b.useTrsm = false, false, false
 }

@@ -93,7 +93,7 @@ func Bench(ctx context.Context, b *gpu.Backend, cfg BenchConfig, logf func(strin
 		runs := []*Result{kept}
 		for _, k := range cfg.Ranks {
 			for _, w := range cfg.Workers {
-				res, err := r.Run(Options{Mode: Compressed, K: k, Workers: w, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
+				res, err := r.Run(Options{Mode: Compressed, K: k, Workers: w, Paired: true, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
 				if err != nil {
 					r.Close()
 					return out, nil, fmt.Errorf("step: L %d k %d workers %d: %w", L, k, w, err)
@@ -200,6 +200,9 @@ func WriteTable(w io.Writer, ours, peer []*Result) {
 				rel, share, limit, cos, k := "1", "-", "-", "-", "-"
 				if base != nil && r != base {
 					rel = fmt.Sprintf("%.3f×", r.Ms/base.Ms)
+					if r.PairedRatio > 0 {
+						rel += fmt.Sprintf(" (paired %.3f×)", r.PairedRatio)
+					}
 				}
 				if r.K > 0 {
 					k = fmt.Sprint(r.K)

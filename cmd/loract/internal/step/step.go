@@ -292,6 +292,13 @@ type Result struct {
 	Ms      float64 `json:"ms"`
 	MsMin   float64 `json:"ms_min"`
 	Repeats int     `json:"repeats"`
+	// PairedRatio is the median over Repeats of t_compressed/t_kept for a
+	// kept step run just before each compressed one (Options.Paired): the
+	// overhead without the drift of the card's clocks between two
+	// separate runs (which moved the ratio of separate medians by ±2 %
+	// on an H200). PairedKeptMs is the median of those kept steps.
+	PairedRatio  float64 `json:"paired_ratio,omitempty"`
+	PairedKeptMs float64 `json:"paired_kept_ms,omitempty"`
 	// CompressMs is the median per step of the compressions' summed time
 	// (events around each Compress; synchronous mode only).
 	CompressMs float64 `json:"compress_ms,omitempty"`
@@ -339,7 +346,10 @@ type Options struct {
 	Workers int // activation.Config.Workers (Compressed)
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
-	MeasureError    bool
+	MeasureError bool
+	// Paired runs a kept step before each compressed one and reports the
+	// median ratio (Result.PairedRatio); Compressed mode only.
+	Paired          bool
 	Warmup, Repeats int
 }
 
@@ -381,7 +391,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		}
 		defer c.Close()
 	}
-	var ms, cms []float64
+	var ms, cms, pk, ratios []float64
 	var savedBytes, peak int64
 	var mallocs0, up0, down0, syncs0 int64
 	for i := -opts.Warmup; i < opts.Repeats; i++ {
@@ -389,6 +399,13 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 			mallocs0 = b.MemStats().Mallocs
 			up0, down0 = b.Transfers()
 			syncs0 = b.Syncs()
+		}
+		var tk float64
+		if opts.Paired && opts.Mode == Compressed {
+			var err error
+			if tk, _, _, err = r.step(nil, Kept); err != nil {
+				return nil, err
+			}
 		}
 		if err := b.Synchronize(); err != nil {
 			return nil, err
@@ -398,6 +415,10 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		t, ct, liveFwd, err := r.step(c, opts.Mode)
 		if err != nil {
 			return nil, err
+		}
+		if i >= 0 && tk > 0 {
+			pk = append(pk, tk)
+			ratios = append(ratios, t/tk)
 		}
 		if i >= 0 {
 			ms = append(ms, t)
@@ -411,6 +432,9 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	res.ToDevice, res.ToHost = (up1-up0)/int64(opts.Repeats), (down1-down0)/int64(opts.Repeats)
 	res.Syncs = float64(b.Syncs()-syncs0) / float64(opts.Repeats)
 	res.Ms, res.MsMin = median(ms), minOf(ms)
+	if len(ratios) > 0 {
+		res.PairedRatio, res.PairedKeptMs = median(ratios), median(pk)
+	}
 	if opts.Mode == Compressed && opts.Workers == 0 {
 		res.CompressMs = median(cms)
 	}
