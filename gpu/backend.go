@@ -62,6 +62,9 @@ type Backend struct {
 	gesvdj    uintptr
 
 	sc scratch
+	// family holds, per scratch slot, the largest size asked of it by this
+	// backend or a sibling (Fork): shared by all of them.
+	family *scratchSizes
 	// fallbacks counts Cholesky-QR calls that fell back to Householder.
 	fallbacks int64
 	// useBlk selects the one-block kernel cholblk64 instead of cuSOLVER's
@@ -224,7 +227,7 @@ func openDevice(ordinal int) (*device, error) {
 // holds a reference on d for it.
 func (d *device) newBackend(o Options) (*Backend, error) {
 	a := d.api
-	b := &Backend{device: d, opts: o}
+	b := &Backend{device: d, opts: o, family: new(scratchSizes)}
 	for i := range b.argp {
 		b.argp[i] = uintptr(unsafe.Pointer(&b.argv[i]))
 	}
@@ -278,6 +281,9 @@ func (d *device) newBackend(o Options) (*Backend, error) {
 // Fork returns a sibling backend on the same device with its own stream,
 // handles and scratch, sharing the memory pool and able to use b's
 // matrices (and b its): one per goroutine, for concurrent compression.
+// Siblings grow their scratch buffers to the largest size any of them
+// has needed (see buf): once every sibling has run a call of each kind,
+// none allocates again, whichever shapes it is handed later.
 // Order the siblings' work with Record and Wait. Each sibling is closed on
 // its own; the device's resources go with the last one.
 func (b *Backend) Fork() (*Backend, error) {
@@ -295,6 +301,7 @@ func (b *Backend) Fork() (*Backend, error) {
 		d.unref()
 		return nil, err
 	}
+	f.family = b.family
 	return f, nil
 }
 

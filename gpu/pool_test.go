@@ -267,3 +267,34 @@ func TestMulDestinations(t *testing.T) {
 	// An aliased product is refused.
 	assert.PanicsWithError(t, lowrank.ErrAlias.Error(), func() { _ = b.Mul(da, 1, da, false, b.Slice(da, 0, n, 0, n), false, 0) })
 }
+
+// TestForkScratch: a backend and its Forks grow a scratch slot to the
+// largest size any of them has asked, at their next use of it, and then
+// allocate no more; a backend opened on its own is not of the family.
+func TestForkScratch(t *testing.T) {
+	b := open(t, nil)
+	f, err := b.Fork()
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, f.Close()) }()
+	other := open(t, nil)
+	grow := func(x *Backend, bytes int) int {
+		require.NoError(t, x.enter())
+		defer x.leave()
+		_, err := x.buf(&x.sc.qrT, bytes)
+		require.NoError(t, err)
+		return x.sc.qrT.bytes
+	}
+	const small, large = 4 << 10, 4 << 20
+	assert.Equal(t, small, grow(b, small))
+	assert.Equal(t, large, grow(f, large), "the fork grows to what it asks")
+	assert.Equal(t, large, grow(b, small), "the parent grows to the family's largest size at its next use")
+	m0 := b.MemStats().Mallocs
+	for _, x := range []*Backend{b, f} {
+		for _, n := range []int{small, large / 2, large} {
+			assert.Equal(t, large, grow(x, n))
+		}
+	}
+	assert.Equal(t, m0, b.MemStats().Mallocs, "no allocation once the family is grown")
+	assert.Equal(t, small, grow(other, small), "a separately opened backend has its own sizes")
+	assert.Equal(t, scratchSlots, len(b.sc.bufs()), "every scratch field is a listed slot")
+}
