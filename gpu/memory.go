@@ -312,9 +312,8 @@ func (b *Backend) slot(s *devBuf) int {
 // the steady state (the step benchmark saw 3–5 cuMemAlloc calls in 20
 // steps with two workers).
 func (b *Backend) buf(s *devBuf, bytes int) (uintptr, error) {
-	var fam *atomic.Int64
-	if i := b.slot(s); i >= 0 && b.family != nil {
-		fam = &(*b.family)[i]
+	if i := b.slot(s); i >= 0 {
+		fam := &b.family[i]
 		for {
 			cur := fam.Load()
 			if int64(bytes) <= cur {
