@@ -117,3 +117,27 @@ type SymEigener interface {
 	// semidefinite g) reported as 0.
 	SymEig(w Matrix, lam []float64, g Matrix) error
 }
+
+// Batcher is an optional capability of a Backend: the steps of several
+// decompositions of one shape in one call each. A device backend then
+// makes one host synchronisation per call instead of one per matrix and
+// runs the QRs as batched products and factorisations, so that many small
+// compressions cost about what one does (sampling.Decomposer.QBBatchTo).
+// The algorithms check for it with a type assertion and otherwise loop
+// over the single operations, with the same results.
+type Batcher interface {
+	// GatherNormBatch is GatherNorm(dst[i], a[i], trans, idx[i]) for
+	// every i, the results in sumSq[i] and maxAbs[i]. The slices have
+	// one length (panic with ErrShape otherwise).
+	GatherNormBatch(dst, a []Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error
+	// QRBatch is QR(a[i], nil) for every i; the matrices have one shape
+	// (panic with ErrShape otherwise) and do not overlap.
+	QRBatch(a []Matrix) error
+	// SquaredNormBatch is SquaredNorm(m[i], scale) for every i.
+	SquaredNormBatch(m []Matrix, scale float64, sumSq, maxAbs []float64) error
+	// MulBatch is Mul(c[i], alpha, a[i], ta, b[i], tb, beta) for every i;
+	// the matrices of each list have one shape.
+	MulBatch(c []Matrix, alpha float64, a []Matrix, ta bool, b []Matrix, tb bool, beta float64) error
+	// CopyBatch is Copy(dst[i], src[i]) for every i, of one shape.
+	CopyBatch(dst, src []Matrix) error
+}

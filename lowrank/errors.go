@@ -43,3 +43,37 @@ func (e *NotFiniteError) Error() string {
 
 // Unwrap returns ErrNotFinite.
 func (e *NotFiniteError) Unwrap() error { return ErrNotFinite }
+
+// BatchError reports the failures of a batched call: Errs[i] is the error
+// of item i, nil for an item that succeeded. errors.Is and errors.As see
+// every non-nil one.
+type BatchError struct {
+	Errs []error
+}
+
+func (e *BatchError) Error() string {
+	n, first := 0, -1
+	for i, err := range e.Errs {
+		if err != nil {
+			n++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if n == 0 {
+		return "lowrank: batch: no error"
+	}
+	return fmt.Sprintf("lowrank: %d of %d items failed; item %d: %v", n, len(e.Errs), first, e.Errs[first])
+}
+
+// Unwrap returns the non-nil item errors.
+func (e *BatchError) Unwrap() []error {
+	var errs []error
+	for _, err := range e.Errs {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}

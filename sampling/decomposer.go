@@ -27,6 +27,7 @@ type Decomposer struct {
 	norms []float64
 	idx   []int
 	draw  Draw
+	bt    batch // QBBatchTo's state
 }
 
 // NewDecomposer returns a Decomposer on backend b.
@@ -104,8 +105,7 @@ func (d *Decomposer) basis(a lowrank.Matrix, k int, opts *Options, o lowrank.Ori
 // rounding, and it is 1 (no work) for inputs of ordinary size.
 func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Orientation) (pr skeleton.Problem, y lowrank.Matrix, err error) {
 	be := d.be
-	p := skeleton.Params{Oversample: opts.Oversample, PowerIters: opts.PowerIters, Tolerance: opts.Tolerance,
-		Spectrum: opts.Spectrum, Err: opts.check()}
+	p := params(opts)
 	// With a backend that gathers and checks in one read
 	// (lowrank.GatherNormer), the rows are drawn before A is read; the
 	// length-squared sampler needs the row norms (of the scaled A) first,

@@ -379,18 +379,7 @@ func CheckTolerance(tol float64) error {
 func FinishQB(sc *Scratch, be lowrank.Backend, dst *lowrank.Factors, pr Problem, q lowrank.Matrix) error {
 	_, l := q.Dims()
 	if l == pr.K && pr.Tol == 0 && !pr.Spectrum {
-		dst.Spectrum = dst.Spectrum[:0]
-		var err error
-		if dst.Q, err = Ensure(be, dst.Q, pr.P, pr.K); err != nil {
-			return err
-		}
-		if dst.B, err = Ensure(be, dst.B, pr.K, pr.S); err != nil {
-			return err
-		}
-		if err := be.Copy(dst.Q, q); err != nil {
-			return err
-		}
-		if err := be.Mul(dst.B, 1, q, true, pr.A, pr.Trans, 0); err != nil {
+		if err := plainQB(be, dst, pr, q); err != nil {
 			return err
 		}
 		return setNorms(be, dst, pr)
@@ -687,4 +676,146 @@ func HostSVD(a mat.Matrix, k int, method func(be lowrank.Backend) Method) (*lowr
 		u, v = v, u
 	}
 	return lowrank.NewSVD(u.(*mat.Dense), s, v.(*mat.Dense)), nil
+}
+
+// Batch returns be's lowrank.Batcher, or one that calls be's single
+// operations in turn (with the same results).
+func Batch(be lowrank.Backend) lowrank.Batcher {
+	if bt, ok := be.(lowrank.Batcher); ok {
+		return bt
+	}
+	return loopBatch{be}
+}
+
+// loopBatch is lowrank.Batcher by single operations.
+type loopBatch struct{ be lowrank.Backend }
+
+func (lb loopBatch) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error {
+	gn, fused := lb.be.(lowrank.GatherNormer)
+	for i := range dst {
+		var err error
+		if fused {
+			sumSq[i], maxAbs[i], err = gn.GatherNorm(dst[i], a[i], trans, idx[i])
+		} else if err = lb.be.Gather(dst[i], a[i], trans, idx[i]); err == nil {
+			sumSq[i], maxAbs[i], err = lb.be.SquaredNorm(a[i], 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (lb loopBatch) QRBatch(a []lowrank.Matrix) error {
+	for _, m := range a {
+		if err := lb.be.QR(m, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (lb loopBatch) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	for i, x := range m {
+		var err error
+		if sumSq[i], maxAbs[i], err = lb.be.SquaredNorm(x, scale); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (lb loopBatch) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix, ta bool, b []lowrank.Matrix, tb bool, beta float64) error {
+	for i := range c {
+		if err := lb.be.Mul(c[i], alpha, a[i], ta, b[i], tb, beta); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (lb loopBatch) CopyBatch(dst, src []lowrank.Matrix) error {
+	for i := range dst {
+		if err := lb.be.Copy(dst[i], src[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Plain reports whether FinishQB takes its plain path for pr with a sketch
+// of width l (no truncation, tolerance or spectrum) and the norms need no
+// unscaling: the case FinishQBBatch batches.
+func Plain(pr Problem, l int) bool {
+	return l == pr.K && pr.Tol == 0 && !pr.Spectrum && pr.Scale == 1 && pr.Copied == 1
+}
+
+// FinishQBBatch is FinishQB(sc, be, dst[i], pr[i], q[i]) for every i, its
+// error into errs[i]. The problems (all of one shape and orientation) for
+// which Plain holds are finished together: Q copied by one CopyBatch, B =
+// Qᵀ·op(A) by one MulBatch and ‖B‖² read by one SquaredNormBatch; the
+// others one by one. A backend error of a batched call is every plain
+// item's error.
+func FinishQBBatch(sc *Scratch, be lowrank.Backend, dst []*lowrank.Factors, pr []Problem, q []lowrank.Matrix, errs []error) {
+	var qs, bs, as, ys []lowrank.Matrix
+	var at []int
+	for i := range dst {
+		_, l := q[i].Dims()
+		if !Plain(pr[i], l) {
+			errs[i] = FinishQB(sc, be, dst[i], pr[i], q[i])
+			continue
+		}
+		f := dst[i]
+		f.Spectrum = f.Spectrum[:0]
+		var err error
+		if f.Q, err = Ensure(be, f.Q, pr[i].P, pr[i].K); err == nil {
+			f.B, err = Ensure(be, f.B, pr[i].K, pr[i].S)
+		}
+		if errs[i] = err; err == nil {
+			qs, bs, as, ys = append(qs, f.Q), append(bs, f.B), append(as, pr[i].A), append(ys, q[i])
+			at = append(at, i)
+		}
+	}
+	if len(bs) == 0 {
+		return
+	}
+	bt := Batch(be)
+	fail := func(err error) {
+		for _, i := range at {
+			errs[i] = err
+		}
+	}
+	if err := bt.CopyBatch(qs, ys); err != nil {
+		fail(err)
+		return
+	}
+	if err := bt.MulBatch(bs, 1, ys, true, as, pr[at[0]].Trans, 0); err != nil {
+		fail(err)
+		return
+	}
+	sq := make([]float64, 2*len(bs))
+	if err := bt.SquaredNormBatch(bs, 1, sq[:len(bs)], sq[len(bs):]); err != nil {
+		fail(err)
+		return
+	}
+	for j, i := range at {
+		f := dst[i]
+		f.Trans, f.NormScale, f.SquaredNormA, f.SquaredNormB = pr[i].Trans, pr[i].NormScale(), pr[i].SquaredNormA, sq[j]
+	}
+}
+
+// plainQB is FinishQB's plain path before the norms: Q = q, B = Qᵀ·op(A).
+func plainQB(be lowrank.Backend, dst *lowrank.Factors, pr Problem, q lowrank.Matrix) error {
+	dst.Spectrum = dst.Spectrum[:0]
+	var err error
+	if dst.Q, err = Ensure(be, dst.Q, pr.P, pr.K); err != nil {
+		return err
+	}
+	if dst.B, err = Ensure(be, dst.B, pr.K, pr.S); err != nil {
+		return err
+	}
+	if err := be.Copy(dst.Q, q); err != nil {
+		return err
+	}
+	return be.Mul(dst.B, 1, q, true, pr.A, pr.Trans, 0)
 }

@@ -1,0 +1,225 @@
+package sampling
+
+import (
+	"fmt"
+
+	"github.com/loract/loract/internal/skeleton"
+	"github.com/loract/loract/lowrank"
+)
+
+// batch is the Decomposer's reused state of QBBatchTo.
+type batch struct {
+	errs   []error
+	single []int // items decomposed one by one
+	// The batched items: index, problem, sampled rows, Ω and Y views.
+	at     []int
+	prs    []skeleton.Problem
+	idx    [][]int
+	flat   []int // the sampled rows of all batched items, at off
+	off    []int
+	omega  []lowrank.Matrix
+	y      []lowrank.Matrix
+	a      []lowrank.Matrix
+	dst    []*lowrank.Factors
+	sq, mx []float64
+	errsAt []error
+}
+
+// QBBatchTo computes QBTo(dst[i], a[i], k, opts[i]) for every i (opts nil,
+// or a nil entry, is the zero Options) with the same draws and, on a
+// backend without lowrank.Batcher, the same results bit for bit. On a
+// backend with it (the GPU's) the items of one shape drawn by the uniform
+// sampler with one Oversample, PowerIters and Orientation are decomposed
+// together: one fused first read and input check for all of them, their
+// sketches as consecutive column blocks of one scratch matrix, one
+// batched QR, and one read of the ‖B‖² of those whose QB needs no
+// truncation (ℓ = k, no Tolerance or Spectrum) — three host
+// synchronisations for the batch where QBTo makes three per matrix.
+// Items of other shapes or options, and inputs of extreme magnitude (which
+// QBTo scales), are decomposed by QBTo after the batch.
+//
+// The result is nil, or a *lowrank.BatchError whose Errs[i] is item i's
+// error as QBTo would return it (dst[i] then holds no valid result, except
+// beside lowrank.ErrTolerance). Every dst[i] must be non-nil, as for
+// QBTo. It panics with lowrank.ErrShape if dst, a and a non-nil opts
+// differ in length.
+func (d *Decomposer) QBBatchTo(dst []*lowrank.Factors, a []lowrank.Matrix, k int, opts []*Options) error {
+	n := len(a)
+	if len(dst) != n || (opts != nil && len(opts) != n) {
+		panic(fmt.Errorf("%w: QBBatchTo of %d destinations, %d inputs and %d options", lowrank.ErrShape, len(dst), n, len(opts)))
+	}
+	var zero Options
+	opt := func(i int) *Options {
+		if opts == nil || opts[i] == nil {
+			return &zero
+		}
+		return opts[i]
+	}
+	bt := &d.bt
+	bt.errs = grow(bt.errs, n)
+	bt.single, bt.at, bt.prs, bt.idx, bt.flat, bt.off = bt.single[:0], bt.at[:0], bt.prs[:0], bt.idx[:0], bt.flat[:0], bt.off[:0]
+	lead := -1 // the first batched item: the others must match it
+	for i := range a {
+		o := opt(i)
+		if o.check() != nil || o.Sampler != Uniform || a[i] == nil {
+			bt.single = append(bt.single, i)
+			continue
+		}
+		pr, err := skeleton.Shape(a[i], k, params(o), o.Orientation)
+		if err != nil {
+			bt.errs[i] = err
+			continue
+		}
+		idx, err := d.rows(&pr, o)
+		if err != nil || (lead >= 0 && !sameBatch(bt.prs[0], pr, opt(lead), o)) {
+			bt.single = append(bt.single, i) // QBTo reports an Indices error after the input's
+			continue
+		}
+		if lead < 0 {
+			lead = i
+		}
+		bt.at = append(bt.at, i)
+		bt.prs = append(bt.prs, pr)
+		bt.off = append(bt.off, len(bt.flat))
+		bt.flat = append(bt.flat, idx...)
+	}
+	for j := range bt.at {
+		bt.idx = append(bt.idx, bt.flat[bt.off[j]:bt.off[j]+bt.prs[j].L])
+	}
+	if len(bt.at) == 1 {
+		bt.single = append(bt.single, bt.at[0])
+		bt.at = bt.at[:0]
+	}
+	if len(bt.at) > 0 {
+		d.batchQB(dst, a, opt(lead).PowerIters)
+	}
+	for _, i := range bt.single {
+		bt.errs[i] = d.QBTo(dst[i], a[i], k, opt(i))
+	}
+	for _, err := range bt.errs {
+		if err != nil {
+			return &lowrank.BatchError{Errs: append([]error(nil), bt.errs...)}
+		}
+	}
+	return nil
+}
+
+// grow returns s resized to n zero elements, reusing its storage.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// params returns the skeleton's parameters of o.
+func params(o *Options) skeleton.Params {
+	return skeleton.Params{Oversample: o.Oversample, PowerIters: o.PowerIters, Tolerance: o.Tolerance,
+		Spectrum: o.Spectrum, Err: o.check()}
+}
+
+// sameBatch reports whether a problem can join a batch led by another:
+// one shape, orientation, rank, sketch width and number of power
+// iterations.
+func sameBatch(lead, pr skeleton.Problem, lo, o *Options) bool {
+	return lead.M == pr.M && lead.N == pr.N && lead.Trans == pr.Trans && lead.K == pr.K && lead.L == pr.L &&
+		lo.PowerIters == o.PowerIters
+}
+
+// batchQB decomposes the items d.bt.at together (see QBBatchTo).
+func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIters int) {
+	bt, be := &d.bt, d.be
+	batcher := skeleton.Batch(be)
+	m := len(bt.at)
+	p, s, l, trans := bt.prs[0].P, bt.prs[0].S, bt.prs[0].L, bt.prs[0].Trans
+	fail := func(err error) {
+		for _, i := range bt.at {
+			bt.errs[i] = err
+		}
+	}
+	omegaAll, err := d.sc.Omega.Get(be, s, l*m)
+	if err != nil {
+		fail(err)
+		return
+	}
+	yAll, err := d.sc.Y.Get(be, p, l*m)
+	if err != nil {
+		fail(err)
+		return
+	}
+	bt.omega, bt.y, bt.a = bt.omega[:0], bt.y[:0], bt.a[:0]
+	for j, i := range bt.at {
+		bt.omega = append(bt.omega, be.Slice(omegaAll, 0, s, j*l, (j+1)*l))
+		bt.y = append(bt.y, be.Slice(yAll, 0, p, j*l, (j+1)*l))
+		bt.a = append(bt.a, a[i])
+	}
+	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
+	if err := batcher.GatherNormBatch(bt.omega, bt.a, trans, bt.idx, bt.sq, bt.mx); err != nil {
+		fail(err)
+		return
+	}
+	// The input checks; an input that needs scaling leaves the batch for
+	// QBTo, which scales it.
+	keep := 0
+	for j, i := range bt.at {
+		pr := bt.prs[j]
+		if err := skeleton.Accept(&d.sc, be, &pr, bt.sq[j], bt.mx[j]); err != nil {
+			bt.errs[i] = err
+			continue
+		}
+		if pr.Scale != 1 || pr.Copied != 1 {
+			bt.single = append(bt.single, i)
+			continue
+		}
+		bt.at[keep], bt.prs[keep], bt.idx[keep] = i, pr, bt.idx[j]
+		bt.omega[keep], bt.y[keep], bt.a[keep] = bt.omega[j], bt.y[j], bt.a[j]
+		keep++
+	}
+	bt.at, bt.prs, bt.idx = bt.at[:keep], bt.prs[:keep], bt.idx[:keep]
+	bt.omega, bt.y, bt.a = bt.omega[:keep], bt.y[:keep], bt.a[:keep]
+	if keep == 0 {
+		return
+	}
+	// The products of skeleton.MulScaled, unscaled (Scale is 1 here).
+	mul := func(dst, src []lowrank.Matrix, t bool) error {
+		return batcher.MulBatch(dst, 1, bt.a, trans != t, src, false, 0)
+	}
+	if err := mul(bt.y, bt.omega, false); err != nil {
+		fail(err)
+		return
+	}
+	for range powerIters {
+		// Ω ← op(A)ᵀ·Q, Y ← op(A)·Ω.
+		if err := batcher.QRBatch(bt.y); err != nil {
+			fail(err)
+			return
+		}
+		if err := mul(bt.omega, bt.y, true); err != nil {
+			fail(err)
+			return
+		}
+		if err := mul(bt.y, bt.omega, false); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if err := batcher.QRBatch(bt.y); err != nil {
+		fail(err)
+		return
+	}
+	bt.dst = bt.dst[:0]
+	for _, i := range bt.at {
+		bt.dst = append(bt.dst, dst[i])
+	}
+	bt.errsAt = grow(bt.errsAt, keep)
+	skeleton.FinishQBBatch(&d.sc, be, bt.dst, bt.prs, bt.y, bt.errsAt)
+	for j, i := range bt.at {
+		bt.errs[i] = bt.errsAt[j]
+		if bt.errsAt[j] == nil {
+			d.draw.Trans = bt.prs[j].Trans
+			d.draw.Indices = append(d.draw.Indices[:0], bt.idx[j]...)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package sampling_test
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/cpu"
+	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/sampling"
+)
+
+// counting is the CPU backend with lowrank.Batcher implemented by its
+// single operations, counting the batched calls and their sizes: it makes
+// QBBatchTo take its batched path on the CPU.
+type counting struct {
+	cpu.Backend
+	gathers, qrs, norms, muls, copies []int
+}
+
+func (c *counting) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error {
+	c.gathers = append(c.gathers, len(dst))
+	for i := range dst {
+		var err error
+		if sumSq[i], maxAbs[i], err = c.GatherNorm(dst[i], a[i], trans, idx[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *counting) QRBatch(a []lowrank.Matrix) error {
+	c.qrs = append(c.qrs, len(a))
+	for _, m := range a {
+		if err := c.QR(m, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *counting) MulBatch(cs []lowrank.Matrix, alpha float64, a []lowrank.Matrix, ta bool, b []lowrank.Matrix, tb bool, beta float64) error {
+	c.muls = append(c.muls, len(cs))
+	for i := range cs {
+		if err := c.Mul(cs[i], alpha, a[i], ta, b[i], tb, beta); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *counting) CopyBatch(dst, src []lowrank.Matrix) error {
+	c.copies = append(c.copies, len(dst))
+	for i := range dst {
+		if err := c.Copy(dst[i], src[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *counting) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	c.norms = append(c.norms, len(m))
+	for i, x := range m {
+		var err error
+		if sumSq[i], maxAbs[i], err = c.SquaredNorm(x, scale); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestQBBatchMatchesQBTo checks that QBBatchTo gives every item exactly
+// QBTo's factors (the same draw and the same operations), on the plain CPU
+// backend (no Batcher: the skeleton's loop) and on one with a Batcher,
+// for a batch that mixes what is batched with what is not: another shape,
+// the length-squared sampler, oversampling, a tolerance, the spectrum, a
+// power iteration, an input of extreme magnitude (scaled by QBTo) and
+// given Indices; and that the batched calls group what they should.
+func TestQBBatchMatchesQBTo(t *testing.T) {
+	const m, n, k = 120, 40, 6
+	in := func(seed uint64, scale float64) *mat.Dense {
+		a := testmat.Haar(m, n, testmat.ActivationLike(n), seed)
+		a.Scale(scale, a)
+		return a
+	}
+	type item struct {
+		a    *mat.Dense
+		opts *sampling.Options
+	}
+	items := []item{
+		{in(1, 1), &sampling.Options{Seed: 1}},
+		{in(2, 1), &sampling.Options{Seed: 2}},
+		{in(3, 1), nil},
+		{testmat.Haar(n, m, testmat.ActivationLike(n), 4), &sampling.Options{Seed: 4}}, // transposed shape
+		{in(5, 1), &sampling.Options{Seed: 5, Sampler: sampling.LengthSquared}},
+		{in(6, 1), &sampling.Options{Seed: 6, Oversample: 4}},
+		{in(7, 1), &sampling.Options{Seed: 7, Tolerance: 0.5}},
+		{in(8, 1), &sampling.Options{Seed: 8, Spectrum: true}},
+		{in(9, 1), &sampling.Options{Seed: 9, PowerIters: 1}},
+		{in(10, 0x1p40), &sampling.Options{Seed: 10}}, // QBTo scales it
+		{in(11, 1), &sampling.Options{Indices: []int{5, 1, 30, 2, 7, 39}}},
+		{in(12, 1), &sampling.Options{Seed: 12}},
+	}
+	for _, be := range []lowrank.Backend{cpu.Backend{}, &counting{}} {
+		d := sampling.NewDecomposer(be)
+		dst := make([]*lowrank.Factors, len(items))
+		as := make([]lowrank.Matrix, len(items))
+		opts := make([]*sampling.Options, len(items))
+		for i, it := range items {
+			dst[i], as[i], opts[i] = new(lowrank.Factors), it.a, it.opts
+		}
+		require.NoError(t, d.QBBatchTo(dst, as, k, opts))
+		for i, it := range items {
+			var want lowrank.Factors
+			require.NoError(t, sampling.NewDecomposer(cpu.Backend{}).QBTo(&want, it.a, k, it.opts), "item %d", i)
+			got := dst[i]
+			assert.True(t, mat.Equal(want.Q.(mat.Matrix), got.Q.(mat.Matrix)), "item %d: Q", i)
+			assert.True(t, mat.Equal(want.B.(mat.Matrix), got.B.(mat.Matrix)), "item %d: B", i)
+			assert.Equal(t, [4]float64{want.SquaredNormA, want.SquaredNormB, want.NormScale, float64(want.Rank())},
+				[4]float64{got.SquaredNormA, got.SquaredNormB, got.NormScale, float64(got.Rank())}, "item %d: norms", i)
+			assert.Equal(t, want.Trans, got.Trans, "item %d", i)
+			assert.Equal(t, want.Spectrum, got.Spectrum, "item %d", i)
+		}
+		if c, ok := be.(*counting); ok {
+			// Batched together: items 0, 1, 2, 6 (its tolerance does not
+			// change the sketch), 7, 9 (it leaves after the read), 10
+			// and 11; the plain QBs among them (not 6 and 7, not 9) have
+			// their ‖B‖² read together.
+			assert.Equal(t, []int{8}, c.gathers, "GatherNormBatch sizes")
+			assert.Equal(t, []int{7}, c.qrs, "QRBatch sizes")
+			assert.Equal(t, []int{5}, c.norms, "SquaredNormBatch sizes")
+			assert.Equal(t, []int{5}, c.copies, "CopyBatch sizes")
+			assert.Equal(t, []int{7, 5}, c.muls, "MulBatch sizes: the sketches, then B")
+		}
+	}
+}
+
+// TestQBBatchErrors checks that each item's error is QBTo's, at its index
+// of a *lowrank.BatchError, and that the other items are still decomposed.
+func TestQBBatchErrors(t *testing.T) {
+	const m, n, k = 60, 30, 4
+	good := func(seed uint64) *mat.Dense { return testmat.Gaussian(m, n, seed) }
+	bad := good(3)
+	bad.Set(7, 11, math.NaN())
+	items := []struct {
+		a    lowrank.Matrix
+		opts *sampling.Options
+		want error
+	}{
+		{good(1), nil, nil},
+		{bad, nil, lowrank.ErrNotFinite},
+		{good(2), &sampling.Options{Oversample: -1}, lowrank.ErrOption},
+		{good(4), &sampling.Options{Indices: []int{1, 2, 99, 3}}, lowrank.ErrOption},
+		{good(5), &sampling.Options{Seed: 5}, nil},
+		{good(6), &sampling.Options{Sampler: sampling.Sampler(9)}, lowrank.ErrOption},
+	}
+	for _, be := range []lowrank.Backend{cpu.Backend{}, &counting{}} {
+		d := sampling.NewDecomposer(be)
+		dst := make([]*lowrank.Factors, len(items))
+		as := make([]lowrank.Matrix, len(items))
+		opts := make([]*sampling.Options, len(items))
+		for i, it := range items {
+			dst[i], as[i], opts[i] = new(lowrank.Factors), it.a, it.opts
+		}
+		err := d.QBBatchTo(dst, as, k, opts)
+		var be *lowrank.BatchError
+		require.ErrorAs(t, err, &be)
+		require.Len(t, be.Errs, len(items))
+		for i, it := range items {
+			var want lowrank.Factors
+			werr := sampling.NewDecomposer(cpu.Backend{}).QBTo(&want, it.a, k, it.opts)
+			if it.want == nil {
+				assert.NoError(t, be.Errs[i], "item %d", i)
+				assert.True(t, mat.Equal(want.B.(mat.Matrix), dst[i].B.(mat.Matrix)), "item %d: B", i)
+				continue
+			}
+			assert.ErrorIs(t, be.Errs[i], it.want, "item %d", i)
+			assert.Equal(t, werr.Error(), be.Errs[i].Error(), "item %d: QBTo's error", i)
+			assert.ErrorIs(t, err, it.want, "the batch error wraps item %d's", i)
+		}
+		var nf *lowrank.NotFiniteError
+		require.True(t, errors.As(be.Errs[1], &nf))
+		assert.Equal(t, [2]int{7, 11}, [2]int{nf.Row, nf.Col})
+	}
+	d := sampling.NewDecomposer(cpu.Backend{})
+	assert.NoError(t, d.QBBatchTo(nil, nil, 3, nil), "an empty batch")
+	assert.PanicsWithError(t, "lowrank: dimension mismatch: QBBatchTo of 1 destinations, 2 inputs and 0 options", func() {
+		_ = d.QBBatchTo([]*lowrank.Factors{{}}, []lowrank.Matrix{good(1), good(2)}, 3, nil)
+	})
+}
