@@ -87,6 +87,8 @@ type Backend struct {
 	tmp  [8]uint64
 	idx  []int64
 	seen []uint64 // GatherNorm's bitmap of indices
+	// batch is the host side of the batched operations (batch.go).
+	batch batchState
 
 	// noFuse makes GatherNorm take the two-read path (tests and the
 	// before/after measurements).

@@ -136,6 +136,13 @@ type cudaAPI struct {
 	//     cublasComputeType_t computeType, cublasGemmAlgo_t algo);
 	cublasGemmStridedBatchedEx func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uintptr, at int32, lda int32, sa int64,
 		b uintptr, bt int32, ldb int32, sb int64, beta unsafe.Pointer, c uintptr, ct int32, ldc int32, sc int64, count int32, compute int32, algo int32) int32
+	// cublasStatus_t cublasGemmBatchedEx(cublasHandle_t handle, cublasOperation_t transa,
+	//     cublasOperation_t transb, int m, int n, int k, const void *alpha, const void *const Aarray[],
+	//     cudaDataType Atype, int lda, const void *const Barray[], cudaDataType Btype, int ldb,
+	//     const void *beta, void *const Carray[], cudaDataType Ctype, int ldc, int batchCount,
+	//     cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+	cublasGemmBatchedEx func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uintptr, at int32, lda int32,
+		b uintptr, bt int32, ldb int32, beta unsafe.Pointer, c uintptr, ct int32, ldc int32, count int32, compute int32, algo int32) int32
 	// cublasStatus_t cublasSsyrk_v2(cublasHandle_t handle, cublasFillMode_t uplo, cublasOperation_t trans,
 	//     int n, int k, const float *alpha, const float *A, int lda, const float *beta, float *C, int ldc);
 	cublasSsyrk func(h uintptr, uplo, trans int32, n, k int32, alpha unsafe.Pointer, a uintptr, lda int32, beta unsafe.Pointer, c uintptr, ldc int32) int32
@@ -343,6 +350,7 @@ func (a *cudaAPI) bind() error {
 		{&a.cublasSetWorkspace, "cublasSetWorkspace_v2"},
 		{&a.cublasGemmEx, "cublasGemmEx"},
 		{&a.cublasGemmStridedBatchedEx, "cublasGemmStridedBatchedEx"},
+		{&a.cublasGemmBatchedEx, "cublasGemmBatchedEx"},
 		{&a.cublasSsyrk, "cublasSsyrk_v2"},
 		{&a.cublasDsyrk, "cublasDsyrk_v2"},
 		{&a.cublasDgemm, "cublasDgemm_v2"},

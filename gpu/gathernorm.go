@@ -29,12 +29,10 @@ var _ lowrank.GatherNormer = (*Backend)(nil)
 // Repeated indices, or a tile too large for shared memory (4·33·len(idx)
 // + 2.1·rows bytes), fall back to Gather then SquaredNorm (two reads).
 func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error) {
-	dm, am, p, _ := b.checkGather(dst, a, trans, idx)
-	sr, sc := am.stored()
+	dm, am, _, _ := b.checkGather(dst, a, trans, idx)
 	// The rows of op(a) are rows of the stored matrix iff op(a) is the
 	// stored matrix.
-	rows := trans == am.trans
-	if len(idx) == 0 || !b.distinct(idx, p) || b.noFuse || (rows && gatherNormSmem(len(idx), sr) > b.smemMax) {
+	if !b.fusable(am, trans, idx) {
 		if err := b.Gather(dst, a, trans, idx); err != nil {
 			return 0, 0, err
 		}
@@ -48,45 +46,72 @@ func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumS
 	if err != nil {
 		return 0, 0, err
 	}
-	l := len(idx)
-	es := am.dtype.Size()
-	vec := am.ptr%16 == 0 && (am.ld*es)%16 == 0 && sr%(16/es) == 0
-	var nb int
-	if rows {
-		nb = min((sc+31)/32, b.sms*4)
-	} else {
-		nb = min((sc+gatherNormThreads/32-1)/(gatherNormThreads/32), b.sms*8)
-	}
+	nb, nmap := b.gatherNormBlocks(am, trans)
 	part, err := b.buf(&b.sc.normPart, 8*(2*nb+2))
 	if err != nil {
 		return 0, 0, err
 	}
+	var cmap uintptr
+	if nmap > 0 {
+		if cmap, err = b.buf(&b.sc.gatherMap, 4*nmap); err != nil {
+			return 0, 0, err
+		}
+	}
 	out := part + uintptr(8*2*nb)
-	if rows {
-		err = b.gatherNormRows(part, nb, dm.ptr, dm.ld, am.ptr, am.dtype.code(), am.ld, sr, sc, di, l, vec)
-	} else {
-		var cmap uintptr
-		if cmap, err = b.buf(&b.sc.gatherMap, 4*sc); err != nil {
-			return 0, 0, err
-		}
-		if err := b.api.check(b.api.cuMemsetD8Async(cmap, 0xff, uintptr(4*sc), b.stream), "cuMemsetD8Async"); err != nil {
-			return 0, 0, err
-		}
-		if err := b.invertIndex(cmap, di, l); err != nil {
-			return 0, 0, err
-		}
-		err = b.gatherNormCols(part, nb, dm.ptr, dm.ld, am.ptr, am.dtype.code(), am.ld, sr, sc, cmap, vec)
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := b.sumPartials(out, part, nb); err != nil {
+	if err := b.gatherNormInto(out, part, cmap, dm, am, trans, di, len(idx)); err != nil {
 		return 0, 0, err
 	}
 	if err := b.download(unsafe.Pointer(&b.tmp[0]), out, 16); err != nil {
 		return 0, 0, err
 	}
 	return math.Float64frombits(b.tmp[0]), math.Float64frombits(b.tmp[1]), nil
+}
+
+// fusable reports whether GatherNorm's one-read kernels serve the gather
+// of idx from am (distinct indices, the tile within shared memory).
+func (b *Backend) fusable(am *Matrix, trans bool, idx []int) bool {
+	p, _ := opDims(am, trans)
+	sr, _ := am.stored()
+	rows := trans == am.trans
+	return len(idx) > 0 && b.distinct(idx, p) && !b.noFuse && (!rows || gatherNormSmem(len(idx), sr) <= b.smemMax)
+}
+
+// gatherNormBlocks returns the number of partial sums of the fused read
+// of am, and the length of the column → sample map it needs (0 when the
+// samples are stored rows).
+func (b *Backend) gatherNormBlocks(am *Matrix, trans bool) (nb, nmap int) {
+	_, sc := am.stored()
+	if trans == am.trans {
+		return min((sc+31)/32, b.sms*4), 0
+	}
+	return min((sc+gatherNormThreads/32-1)/(gatherNormThreads/32), b.sms*8), sc
+}
+
+// gatherNormInto queues GatherNorm's fused read (fusable must hold) with
+// the l indices at di: Ω into dm, Σ and max into out[0] and out[1]
+// through the partials at part (gatherNormBlocks) and, for stored-column
+// samples, the map at cmap. Nothing is read back.
+func (b *Backend) gatherNormInto(out, part, cmap uintptr, dm, am *Matrix, trans bool, di uintptr, l int) error {
+	sr, sc := am.stored()
+	es := am.dtype.Size()
+	vec := am.ptr%16 == 0 && (am.ld*es)%16 == 0 && sr%(16/es) == 0
+	nb, nmap := b.gatherNormBlocks(am, trans)
+	var err error
+	if nmap == 0 {
+		err = b.gatherNormRows(part, nb, dm.ptr, dm.ld, am.ptr, am.dtype.code(), am.ld, sr, sc, di, l, vec)
+	} else {
+		if err := b.api.check(b.api.cuMemsetD8Async(cmap, 0xff, uintptr(4*nmap), b.stream), "cuMemsetD8Async"); err != nil {
+			return err
+		}
+		if err := b.invertIndex(cmap, di, l); err != nil {
+			return err
+		}
+		err = b.gatherNormCols(part, nb, dm.ptr, dm.ld, am.ptr, am.dtype.code(), am.ld, sr, sc, cmap, vec)
+	}
+	if err != nil {
+		return err
+	}
+	return b.sumPartials(out, part, nb)
 }
 
 // distinct reports whether the indices (each in [0, p)) are distinct,

@@ -31,11 +31,19 @@ __device__ __forceinline__ void st(void* p, int t, long long e, double v) {
     else ((double*)p)[e] = v;
 }
 
+// esize returns the bytes of an element of type code t.
+__device__ __forceinline__ long long esize(int t) { return t == 0 ? 4 : (t == 1 ? 2 : 8); }
+
 // copy2d: dst(i, j) = src(i, j) for an r×c matrix, converting types. If
 // tri is 1, elements below the diagonal are written as 0 (upper triangle).
+//
+// A batch (gridDim.y matrices) writes dsts[blockIdx.y] (dsts not null) or
+// dst + blockIdx.y·sdst, from src + blockIdx.y·ssrc (elements).
 extern "C" __global__ void copy2d(void* dst, int tdst, long long dsi, long long dsj,
                                   const void* src, int tsrc, long long ssi, long long ssj,
-                                  int r, int c, int tri) {
+                                  int r, int c, int tri, const unsigned long long* dsts, long long sdst, long long ssrc) {
+    dst = dsts ? (void*)dsts[blockIdx.y] : (void*)((char*)dst + blockIdx.y * sdst * esize(tdst));
+    src = (const void*)((const char*)src + blockIdx.y * ssrc * esize(tsrc));
     // One block per column (grid-stride over columns), threads down it:
     // coalesced for column-major operands, and no 64-bit division.
     for (long long j = blockIdx.x; j < c; j += gridDim.x) {
@@ -131,7 +139,13 @@ __device__ __forceinline__ void block_sum_max(double* partial, double acc, doubl
             acc += __shfl_down_sync(0xffffffffu, acc, o);
             mx = fmax(mx, __shfl_down_sync(0xffffffffu, mx, o));
         }
-        if (threadIdx.x == 0) { partial[blockIdx.x] = acc; partial[gridDim.x + blockIdx.x] = mx; }
+        if (threadIdx.x == 0) {
+            // A batch (gridDim.y matrices) keeps each matrix's 2·gridDim.x
+            // partials apart.
+            partial += 2LL * gridDim.x * blockIdx.y;
+            partial[blockIdx.x] = acc;
+            partial[gridDim.x + blockIdx.x] = mx;
+        }
     }
 }
 
@@ -139,7 +153,12 @@ __device__ __forceinline__ void block_sum_max(double* partial, double acc, doubl
 // r×c stored matrix (src[i + j*ld]), in float64; sum_partials combines them
 // in a fixed order, so the result is deterministic. scale is a power of
 // two applied in float64 (an input of float32 range never overflows there).
-extern "C" __global__ void sumsq(double* partial, const void* src, int tsrc, long long ldm, int r, int c, double scale) {
+//
+// In a batch (gridDim.y matrices) srcs[blockIdx.y] replaces src (srcs is
+// null for one matrix), here and in sumsq_f32 and sumsq_bf16.
+extern "C" __global__ void sumsq(double* partial, const void* src, int tsrc, long long ldm, int r, int c, double scale,
+                                 const unsigned long long* srcs) {
+    if (srcs) src = (const void*)srcs[blockIdx.y];
     long long n = (long long)r * c;
     double acc = 0, mx = 0;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
@@ -162,7 +181,8 @@ __device__ __forceinline__ void acc4(double& acc, double& mx, float4 x, double s
     acc += (a * a + b * b) + (c * c + d * d);
 }
 
-extern "C" __global__ void sumsq_f32(double* partial, const float* src, long long n, double scale) {
+extern "C" __global__ void sumsq_f32(double* partial, const float* src, long long n, double scale, const unsigned long long* srcs) {
+    if (srcs) src = (const float*)srcs[blockIdx.y];
     const float4* v = (const float4*)src;
     long long nv = n / 4;
     long long stride = (long long)gridDim.x * blockDim.x;
@@ -197,7 +217,8 @@ __device__ __forceinline__ void acc8(double& acc, double& mx, uint4 x, double sc
     }
 }
 
-extern "C" __global__ void sumsq_bf16(double* partial, const bf16* src, long long n, double scale) {
+extern "C" __global__ void sumsq_bf16(double* partial, const bf16* src, long long n, double scale, const unsigned long long* srcs) {
+    if (srcs) src = (const bf16*)srcs[blockIdx.y];
     const uint4* v = (const uint4*)src;
     long long nv = n / 8;
     long long stride = (long long)gridDim.x * blockDim.x;
@@ -223,8 +244,13 @@ extern "C" __global__ void sumsq_bf16(double* partial, const bf16* src, long lon
 
 // sum_partials: out[0] = Σ partial[0..n), out[1] = max partial[n..2n), in
 // one block, in a fixed order.
+//
+// A batch runs one block per matrix (gridDim.y), matrix blockIdx.y's
+// partials 2n and its result two elements after the previous one's.
 extern "C" __global__ void sum_partials(double* out, const double* partial, int n) {
     __shared__ double sh[32], shm[32];
+    out += 2 * blockIdx.y;
+    partial += 2LL * n * blockIdx.y;
     double acc = 0, mx = 0;
     for (int e = threadIdx.x; e < n; e += blockDim.x) { acc += partial[e]; mx = fmax(mx, partial[n + e]); }
     for (int o = 16; o > 0; o >>= 1) {
@@ -517,10 +543,16 @@ extern "C" __global__ void trinv(float* rinv, int ldr, const float* r, int ldrr,
 // threads per column c, thread i owning x_i; R's diagonal is staged in
 // shared memory and the next column of R is loaded one step ahead, so no
 // global-memory latency sits between two barriers.
-extern "C" __global__ void trinv64(float* rinv, int ldr, const double* r, int ldrr, int l) {
+//
+// A batch of triangles runs with gridDim.y matrices, matrix blockIdx.y at
+// rinv + blockIdx.y·srinv and r + blockIdx.y·sr (QRBatch; strides 0 and
+// one matrix otherwise).
+extern "C" __global__ void trinv64(float* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr) {
     extern __shared__ __align__(16) unsigned char xsraw[];
     double* xs = (double*)xsraw;
     double* dg = xs + l;
+    rinv += blockIdx.y * srinv;
+    r += blockIdx.y * sr;
     int c = blockIdx.x, i = threadIdx.x;
     if (i < l) {
         xs[i] = (i == c) ? 1.0 : 0.0;
@@ -544,8 +576,17 @@ extern "C" __global__ void trinv64(float* rinv, int ldr, const double* r, int ld
 // X = I − E/2 + 3E²/8 = 15/8·I − 5/4·G + 3/8·H. Then QᵀQ ← I + O(‖E‖³).
 // dev receives max|G − I| as float bits (atomicMax on the bits orders
 // non-negative floats) and fro (a float) accumulates ‖G − I‖_F²; a NaN
-// sets flags |= 2.
-extern "C" __global__ void nscorr(float* X, const float* G, const float* H, int l, int* dev, float* fro, int* flags) {
+// sets flags |= 2. A batch runs with gridDim.y matrices: matrix
+// blockIdx.y's X, G and H are sm elements and its dev, fro and flags
+// ss ints further on (QRBatch; strides 0 and one matrix otherwise).
+extern "C" __global__ void nscorr(float* X, const float* G, const float* H, int l, int* dev, float* fro, int* flags,
+                                  long long sm, long long ss) {
+    X += blockIdx.y * sm;
+    G += blockIdx.y * sm;
+    H += blockIdx.y * sm;
+    dev += blockIdx.y * ss;
+    fro += blockIdx.y * ss;
+    flags += blockIdx.y * ss;
     int n = l * l;
     float f = 0;
     for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < n; e += gridDim.x * blockDim.x) {
@@ -845,8 +886,15 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
     block_sum_max(partial, acc, mx);
 }
 
+// In a batch (gridDim.y matrices, srcs not null) matrix blockIdx.y is
+// srcs[blockIdx.y], its Ω sdst elements after the previous one's and its
+// indices (gather_norm_rows) or column map (gather_norm_cols) sidx after.
 extern "C" __global__ void gather_norm_rows(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
-                                            int sr, int sc, const long long* idx, int l, int vec) {
+                                            int sr, int sc, const long long* idx, int l, int vec,
+                                            const unsigned long long* srcs, long long sdst, long long sidx) {
+    if (srcs) src = (const void*)srcs[blockIdx.y];
+    dst += blockIdx.y * sdst;
+    idx += blockIdx.y * sidx;
     if (tsrc == 1) gather_norm_rows_impl<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec);
     else gather_norm_rows_impl<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);
 }
@@ -900,13 +948,20 @@ __device__ void gather_norm_cols_impl(double* partial, float* dst, long long ldd
 }
 
 extern "C" __global__ void gather_norm_cols(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
-                                            int sr, int sc, const int* cmap, int vec) {
+                                            int sr, int sc, const int* cmap, int vec,
+                                            const unsigned long long* srcs, long long sdst, long long sidx) {
+    if (srcs) src = (const void*)srcs[blockIdx.y];
+    dst += blockIdx.y * sdst;
+    cmap += blockIdx.y * sidx;
     if (tsrc == 1) gather_norm_cols_impl<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, cmap, vec);
     else gather_norm_cols_impl<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, cmap, vec);
 }
 
 // invert_index: map[idx[j]] = j for j < l (map preset to −1; the indices
-// distinct).
-extern "C" __global__ void invert_index(int* map, const long long* idx, int l) {
+// distinct). A batch (gridDim.y) has its maps smap and its index lists l
+// elements apart.
+extern "C" __global__ void invert_index(int* map, const long long* idx, int l, long long smap) {
+    map += blockIdx.y * smap;
+    idx += (long long)blockIdx.y * l;
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < l; j += gridDim.x * blockDim.x) map[idx[j]] = j;
 }

@@ -88,8 +88,14 @@ const (
 // 8-byte slot: the driver reads sizeof(parameter) bytes from each, which
 // for a 4-byte int or float is the low half of the little-endian slot.
 func (b *Backend) launch(k kernel, grid, block, shmem int, args ...uint64) error {
+	return b.launchY(k, grid, 1, block, shmem, args...)
+}
+
+// launchY is launch with a grid of gridY rows (a batch of matrices, each
+// kernel documenting its use of blockIdx.y).
+func (b *Backend) launchY(k kernel, grid, gridY, block, shmem int, args ...uint64) error {
 	copy(b.argv[:], args)
-	code := b.api.cuLaunchKernel(b.fn[k], uint32(grid), 1, 1, uint32(block), 1, 1, uint32(shmem), b.stream, unsafe.Pointer(&b.argp[0]), 0)
+	code := b.api.cuLaunchKernel(b.fn[k], uint32(grid), uint32(gridY), 1, uint32(block), 1, 1, uint32(shmem), b.stream, unsafe.Pointer(&b.argp[0]), 0)
 	if code != 0 {
 		err := b.api.check(code, "cuLaunchKernel")
 		err.(*CUDAError).Detail = "kernel " + kernelNames[k]
@@ -117,7 +123,14 @@ func boolArg(v bool) uint64 {
 // the diagonal are written as 0.
 func (b *Backend) copy2D(dst uintptr, tdst dcode, dsi, dsj int, src uintptr, tsrc dcode, ssi, ssj, r, c int, upper bool) error {
 	return b.launch(kCopy2D, b.grid(r*c), threads, 0, ptr(dst), uint64(tdst), i64(dsi), i64(dsj),
-		ptr(src), uint64(tsrc), i64(ssi), i64(ssj), i64(r), i64(c), boolArg(upper))
+		ptr(src), uint64(tsrc), i64(ssi), i64(ssj), i64(r), i64(c), boolArg(upper), 0, 0, 0)
+}
+
+// copy2DBatch is copy2D for n matrices: the i-th written to the address
+// at dsts[i] (a device array), read from src + i·ssrc elements.
+func (b *Backend) copy2DBatch(dsts uintptr, tdst dcode, dsi, dsj int, src uintptr, tsrc dcode, ssi, ssj, ssrc, r, c, n int) error {
+	return b.launchY(kCopy2D, b.grid(r*c), n, threads, 0, 0, uint64(tdst), i64(dsi), i64(dsj),
+		ptr(src), uint64(tsrc), i64(ssi), i64(ssj), i64(r), i64(c), 0, ptr(dsts), 0, i64(ssrc))
 }
 
 // f32ToBF16 rounds n contiguous float32 elements to bf16.
@@ -154,22 +167,41 @@ func (b *Backend) sumsqBlocks(n int) int { return min(b.grid(n), 1024) }
 // sumsq writes nb partial sums of (scale·x)² and nb partial maxima of |x|
 // of the r×c stored matrix (leading dimension ld) into partial.
 func (b *Backend) sumsq(partial uintptr, nb int, src uintptr, tsrc dcode, ld, r, c int, scale float64) error {
-	return b.launch(kSumsq, nb, threads, 0, ptr(partial), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), f64bits(scale))
+	return b.sumsqBatch(partial, nb, src, 0, tsrc, ld, r, c, scale, 1)
+}
+
+// sumsqBatch is sumsq for n matrices, the i-th at the address srcs[i] (a
+// device array; 0: one matrix at src), its partials 2·nb after the
+// previous one's.
+func (b *Backend) sumsqBatch(partial uintptr, nb int, src, srcs uintptr, tsrc dcode, ld, r, c int, scale float64, n int) error {
+	return b.launchY(kSumsq, nb, n, threads, 0, ptr(partial), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), f64bits(scale), ptr(srcs))
 }
 
 // sumsqF32 is sumsq for n contiguous, 16-byte aligned float32 elements.
 func (b *Backend) sumsqF32(partial uintptr, nb int, src uintptr, n int, scale float64) error {
-	return b.launch(kSumsqF32, nb, threads, 0, ptr(partial), ptr(src), i64(n), f64bits(scale))
+	return b.sumsqContig(kSumsqF32, partial, nb, src, 0, n, scale, 1)
+}
+
+// sumsqContig is sumsqF32 or sumsqBF16 (kernel k) for cnt matrices of n
+// elements, as sumsqBatch.
+func (b *Backend) sumsqContig(k kernel, partial uintptr, nb int, src, srcs uintptr, n int, scale float64, cnt int) error {
+	return b.launchY(k, nb, cnt, threads, 0, ptr(partial), ptr(src), i64(n), f64bits(scale), ptr(srcs))
 }
 
 // sumsqBF16 is sumsq for n contiguous, 16-byte aligned bf16 elements.
 func (b *Backend) sumsqBF16(partial uintptr, nb int, src uintptr, n int, scale float64) error {
-	return b.launch(kSumsqBF16, nb, threads, 0, ptr(partial), ptr(src), i64(n), f64bits(scale))
+	return b.sumsqContig(kSumsqBF16, partial, nb, src, 0, n, scale, 1)
 }
 
 // sumPartials writes out[0] = Σ partial[0:n] and out[1] = max partial[n:2n].
 func (b *Backend) sumPartials(out, partial uintptr, n int) error {
-	return b.launch(kSumPartials, 1, threads, 0, ptr(out), ptr(partial), i64(n))
+	return b.sumPartialsBatch(out, partial, n, 1)
+}
+
+// sumPartialsBatch is sumPartials for cnt matrices (outputs two elements
+// apart, partials 2n apart).
+func (b *Backend) sumPartialsBatch(out, partial uintptr, n, cnt int) error {
+	return b.launchY(kSumPartials, 1, cnt, threads, 0, ptr(out), ptr(partial), i64(n))
 }
 
 // rowNorms writes out[i] = Σ_j (scale·src(i, j))² for the r×c stored
@@ -233,13 +265,25 @@ func (b *Backend) trInv(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
 
 // trInv64 writes R⁻¹ (float32) of the float64 upper triangular l×l r.
 func (b *Backend) trInv64(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
-	return b.launch(kTrInv64, l, l, 2*l*8, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l))
+	return b.trInv64Batch(rinv, ldr, 0, r, ldrr, 0, l, 1)
+}
+
+// trInv64Batch is trInv64 for n triangles, the i-th at r + i·sr elements,
+// its inverse at rinv + i·srinv.
+func (b *Backend) trInv64Batch(rinv uintptr, ldr, srinv int, r uintptr, ldrr, sr, l, n int) error {
+	return b.launchY(kTrInv64, l, n, l, 2*l*8, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l), i64(srinv), i64(sr))
 }
 
 // nsCorr forms the polynomial correction X from G = QᵀQ and H = G²; see
 // kernels.cu.
 func (b *Backend) nsCorr(x, g, h uintptr, l int, dev, fro, flags uintptr) error {
-	return b.launch(kNSCorr, b.grid(l*l), threads, 0, ptr(x), ptr(g), ptr(h), i64(l), ptr(dev), ptr(fro), ptr(flags))
+	return b.nsCorrBatch(x, g, h, l, dev, fro, flags, 0, 0, 1)
+}
+
+// nsCorrBatch is nsCorr for n matrices, the i-th's X, G and H sm elements
+// and its status words ss ints after the (i−1)-th's.
+func (b *Backend) nsCorrBatch(x, g, h uintptr, l int, dev, fro, flags uintptr, sm, ss, n int) error {
+	return b.launchY(kNSCorr, b.grid(l*l), n, threads, 0, ptr(x), ptr(g), ptr(h), i64(l), ptr(dev), ptr(fro), ptr(flags), i64(sm), i64(ss))
 }
 
 // cholBlk64 writes into the upper triangle of r the upper Cholesky factor
@@ -281,18 +325,37 @@ func gatherNormSmem(l, sr int) int { return 4*gatherTile*l + 4*((sr+31)/32) + 2*
 // gatherNormRows is the fused read when the samples are stored rows:
 // dst(c, j) = src(idx[j], c) and nb partial sums and maxima into partial.
 func (b *Backend) gatherNormRows(partial uintptr, nb int, dst uintptr, ldd int, src uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool) error {
-	return b.launch(kGatherNormRows, nb, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
-		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec))
+	return b.gatherNormRowsBatch(partial, nb, dst, ldd, 0, src, 0, tsrc, ld, sr, sc, idx, l, vec, 1)
+}
+
+// gatherNormRowsBatch is gatherNormRows for n matrices at the addresses
+// srcs[i] (a device array; 0: one matrix at src), the i-th Ω at dst +
+// i·sdst elements, its indices at idx + i·l.
+func (b *Backend) gatherNormRowsBatch(partial uintptr, nb int, dst uintptr, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool, n int) error {
+	return b.launchY(kGatherNormRows, nb, n, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec), ptr(srcs), i64(sdst), i64(l))
 }
 
 // gatherNormCols is the fused read when the samples are stored columns:
 // dst(i, j) = src(i, c) for cmap[c] = j ≥ 0.
 func (b *Backend) gatherNormCols(partial uintptr, nb int, dst uintptr, ldd int, src uintptr, tsrc dcode, ld, sr, sc int, cmap uintptr, vec bool) error {
-	return b.launch(kGatherNormCols, nb, gatherNormThreads, 0, ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
-		i64(ld), i64(sr), i64(sc), ptr(cmap), boolArg(vec))
+	return b.gatherNormColsBatch(partial, nb, dst, ldd, 0, src, 0, tsrc, ld, sr, sc, cmap, vec, 1)
+}
+
+// gatherNormColsBatch is gatherNormCols for n matrices as
+// gatherNormRowsBatch, the i-th column map at cmap + i·sc.
+func (b *Backend) gatherNormColsBatch(partial uintptr, nb int, dst uintptr, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, cmap uintptr, vec bool, n int) error {
+	return b.launchY(kGatherNormCols, nb, n, gatherNormThreads, 0, ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+		i64(ld), i64(sr), i64(sc), ptr(cmap), boolArg(vec), ptr(srcs), i64(sdst), i64(sc))
 }
 
 // invertIndex sets cmap[idx[j]] = j for j < l (cmap preset to −1).
 func (b *Backend) invertIndex(cmap, idx uintptr, l int) error {
-	return b.launch(kInvertIndex, max(1, min((l+threads-1)/threads, 64)), threads, 0, ptr(cmap), ptr(idx), i64(l))
+	return b.invertIndexBatch(cmap, 0, idx, l, 1)
+}
+
+// invertIndexBatch is invertIndex for n index lists (l apart) into n maps
+// (smap apart).
+func (b *Backend) invertIndexBatch(cmap uintptr, smap int, idx uintptr, l, n int) error {
+	return b.launchY(kInvertIndex, max(1, min((l+threads-1)/threads, 64)), n, threads, 0, ptr(cmap), ptr(idx), i64(l), i64(smap))
 }

@@ -272,6 +272,8 @@ type scratch struct {
 	qrT, qrS, qrY64   devBuf // Cholesky QR: two float32 copies and a float64 one
 	qrSmall, qrStatus devBuf // Cholesky QR: ℓ×ℓ factors and status slots
 	qrPotrf           devBuf // dpotrf workspace
+	qrPtrs            devBuf // QRBatch: the pointer array of potrfBatched
+	batchTable        devBuf // the other batched calls: addresses and indices
 	hhTau, hhWork     devBuf // Householder QR
 	luWork, luIpiv    devBuf // LU
 	svdA, svdWork     devBuf // small SVD
@@ -284,7 +286,7 @@ type scratch struct {
 // bufs lists the buffers, for Close.
 func (sc *scratch) bufs() []*devBuf {
 	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
-		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.hhTau, &sc.hhWork,
+		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.qrPtrs, &sc.batchTable, &sc.hhTau, &sc.hhWork,
 		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.syevdWork}
 }
 

@@ -54,25 +54,13 @@ func (b *Backend) SquaredNorm(m lowrank.Matrix, scale float64) (sumSq, maxAbs fl
 		return 0, 0, err
 	}
 	defer b.leave()
-	sr, sc := d.stored()
-	nb := b.sumsqBlocks(sr * sc)
+	nb := b.sqNormBlocks(d)
 	part, err := b.buf(&b.sc.normPart, 8*(2*nb+2))
 	if err != nil {
 		return 0, 0, err
 	}
 	out := part + uintptr(8*2*nb)
-	switch {
-	case d.contiguous() && d.ptr%16 == 0 && d.dtype == Float32:
-		err = b.sumsqF32(part, nb, d.ptr, sr*sc, scale)
-	case d.contiguous() && d.ptr%16 == 0 && d.dtype == BFloat16:
-		err = b.sumsqBF16(part, nb, d.ptr, sr*sc, scale)
-	default:
-		err = b.sumsq(part, nb, d.ptr, d.dtype.code(), d.ld, sr, sc, scale)
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := b.sumPartials(out, part, nb); err != nil {
+	if err := b.sqNormInto(out, part, d, scale); err != nil {
 		return 0, 0, err
 	}
 	if err := b.download(unsafe.Pointer(&b.tmp[0]), out, 16); err != nil {
@@ -118,4 +106,32 @@ func (b *Backend) FindNonFinite(m lowrank.Matrix) (i, j int, v float64, found bo
 		v = float64(math.Float32frombits(uint32(b.tmp[1])))
 	}
 	return i, j, v, true, nil
+}
+
+// sqNormBlocks returns the number of partial sums SquaredNorm's kernels
+// use for d.
+func (b *Backend) sqNormBlocks(d *Matrix) int {
+	sr, sc := d.stored()
+	return b.sumsqBlocks(sr * sc)
+}
+
+// sqNormInto queues SquaredNorm's reduction of scale·d: Σ and max into
+// out[0] and out[1] (float64), through 2·sqNormBlocks(d) float64 partials
+// at part. Nothing is read back.
+func (b *Backend) sqNormInto(out, part uintptr, d *Matrix, scale float64) error {
+	sr, sc := d.stored()
+	nb := b.sqNormBlocks(d)
+	var err error
+	switch {
+	case d.contiguous() && d.ptr%16 == 0 && d.dtype == Float32:
+		err = b.sumsqF32(part, nb, d.ptr, sr*sc, scale)
+	case d.contiguous() && d.ptr%16 == 0 && d.dtype == BFloat16:
+		err = b.sumsqBF16(part, nb, d.ptr, sr*sc, scale)
+	default:
+		err = b.sumsq(part, nb, d.ptr, d.dtype.code(), d.ld, sr, sc, scale)
+	}
+	if err != nil {
+		return err
+	}
+	return b.sumPartials(out, part, nb)
 }

@@ -272,12 +272,16 @@ func (b *Backend) Gather(dst lowrank.Matrix, a lowrank.Matrix, trans bool, idx [
 	if err != nil {
 		return err
 	}
+	return b.gatherWith(dm, am, trans, di, len(idx), q)
+}
+
+// gatherWith is Gather with the l indices already on the device at di.
+func (b *Backend) gatherWith(dm, am *Matrix, trans bool, di uintptr, l, q int) error {
 	// op(a)(i, r) = A(i, r), or A(r, i) if trans.
 	si, sj := am.strides()
 	if trans {
 		si, sj = sj, si
 	}
-	l := len(idx)
 	if si == 1 && gatherRowsFits(l) {
 		return b.gatherRows(dm.ptr, dm.ld, am.ptr, am.dtype.code(), sj, di, q, l)
 	}

@@ -1,0 +1,775 @@
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/loract/loract/lowrank"
+)
+
+var _ lowrank.Batcher = (*Backend)(nil)
+
+// cublasCompute64F is CUBLAS_COMPUTE_64F.
+const cublasCompute64F = 70
+
+// batchState is the host side of the batched operations: grow-only
+// slices, so that a steady-state batch allocates nothing, and the last
+// pointer array uploaded for the batched Cholesky factorisation.
+type batchState struct {
+	mats    []*Matrix
+	out     []uint64 // downloaded sums and maxima, two per matrix
+	status  []int32  // downloaded QR status words
+	offsets []int    // each matrix's first index in the uploaded indices
+	all     []int    // the concatenated indices
+	table   []uint64 // addresses and indices of one batched call
+	ptrs    []uint64 // the pointer array of potrfBatched
+	ptrsDev uintptr  // where ptrs was uploaded last (0: never)
+	ptrsCap int      // the size of the scratch slot there, then
+}
+
+// batchMats returns the backend matrices of ms in a reused slice.
+func (b *Backend) batchMats(ms []lowrank.Matrix) []*Matrix {
+	b.batch.mats = b.batch.mats[:0]
+	for _, m := range ms {
+		b.batch.mats = append(b.batch.mats, b.mat(m))
+	}
+	return b.batch.mats
+}
+
+// results converts the downloaded pairs into sumSq and maxAbs.
+func (b *Backend) results(sumSq, maxAbs []float64) {
+	for i := range sumSq {
+		sumSq[i] = math.Float64frombits(b.batch.out[2*i])
+		maxAbs[i] = math.Float64frombits(b.batch.out[2*i+1])
+	}
+}
+
+// downloadPairs reads n (Σ, max) pairs from out in one transfer.
+func (b *Backend) downloadPairs(out uintptr, n int) error {
+	if cap(b.batch.out) < 2*n {
+		b.batch.out = make([]uint64, 2*n)
+	}
+	b.batch.out = b.batch.out[:2*n]
+	return b.download(unsafe.Pointer(&b.batch.out[0]), out, 16*n)
+}
+
+// GatherNormBatch is GatherNorm(dst[i], a[i], trans, idx[i]) for every i
+// with one upload of all the indices and one 16·n-byte download: one host
+// synchronisation for the batch. It implements lowrank.Batcher. A matrix
+// whose gather the fused kernels do not serve (see GatherNorm) is
+// gathered and then read for its norm, still without a synchronisation of
+// its own. Shape and index errors panic as in Gather.
+func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error {
+	n := len(dst)
+	if len(a) != n || len(idx) != n || len(sumSq) != n || len(maxAbs) != n {
+		panic(fmt.Errorf("%w: GatherNormBatch of %d, %d, %d, %d and %d", lowrank.ErrShape, n, len(a), len(idx), len(sumSq), len(maxAbs)))
+	}
+	if n == 0 {
+		return nil
+	}
+	st := &b.batch
+	st.offsets, st.all = st.offsets[:0], st.all[:0]
+	nb, nmap := 0, 0
+	for i := range dst {
+		_, am, _, _ := b.checkGather(dst[i], a[i], trans, idx[i])
+		st.offsets = append(st.offsets, len(st.all))
+		st.all = append(st.all, idx[i]...)
+		if b.fusable(am, trans, idx[i]) {
+			pb, pm := b.gatherNormBlocks(am, trans)
+			nb, nmap = max(nb, pb), max(nmap, pm)
+		} else {
+			nb = max(nb, b.sqNormBlocks(am))
+		}
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if ok, err := b.gatherNormUniform(dst, a, trans, idx, sumSq, maxAbs); ok || err != nil {
+		return err
+	}
+	var di uintptr
+	if len(st.all) > 0 {
+		var err error
+		if di, err = b.uploadIndices(st.all); err != nil {
+			return err
+		}
+	}
+	// Every buffer is sized before the first launch: growing one would
+	// free memory that a queued kernel still reads.
+	part, err := b.buf(&b.sc.normPart, 8*(2*nb+2*n))
+	if err != nil {
+		return err
+	}
+	var cmap uintptr
+	if nmap > 0 {
+		if cmap, err = b.buf(&b.sc.gatherMap, 4*nmap); err != nil {
+			return err
+		}
+	}
+	out := part + uintptr(8*2*nb)
+	for i := range dst {
+		dm, am := b.mat(dst[i]), b.mat(a[i])
+		_, q := opDims(am, trans)
+		oi, li := out+uintptr(16*i), len(idx[i])
+		dii := di + uintptr(8*st.offsets[i])
+		if b.fusable(am, trans, idx[i]) {
+			err = b.gatherNormInto(oi, part, cmap, dm, am, trans, dii, li)
+		} else {
+			if li > 0 {
+				if err := b.gatherWith(dm, am, trans, dii, li, q); err != nil {
+					return err
+				}
+			}
+			err = b.sqNormInto(oi, part, am, 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := b.downloadPairs(out, n); err != nil {
+		return err
+	}
+	b.results(sumSq, maxAbs)
+	return nil
+}
+
+// gatherNormUniform is GatherNormBatch by one launch of the fused kernel
+// for all the matrices, when they are alike: fusable, of one type, stored
+// shape, leading dimension and layout, with as many indices each, and the
+// Ω consecutive column blocks of one matrix (the Decomposer's batch). It
+// reports false, having done nothing, otherwise. The addresses of the a[i]
+// and all the indices go up in one transfer.
+func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) (bool, error) {
+	n := len(dst)
+	d0, a0 := b.mat(dst[0]), b.mat(a[0])
+	sr, sc := a0.stored()
+	l := len(idx[0])
+	es := a0.dtype.Size()
+	vec := func(m *Matrix) bool { return m.ptr%16 == 0 && (m.ld*es)%16 == 0 && sr%(16/es) == 0 }
+	v0 := vec(a0)
+	for i := range dst {
+		dm, am := b.mat(dst[i]), b.mat(a[i])
+		r, c := am.stored()
+		if n < 2 || l == 0 || len(idx[i]) != l || am.dtype != a0.dtype || am.trans != a0.trans || am.ld != a0.ld || r != sr || c != sc ||
+			vec(am) != v0 || dm.ld != d0.ld || dm.ptr != d0.ptr+uintptr(4*d0.ld*l*i) || !b.fusable(am, trans, idx[i]) {
+			return false, nil
+		}
+	}
+	st := &b.batch
+	st.table = st.table[:0]
+	for i := range a {
+		st.table = append(st.table, uint64(b.mat(a[i]).ptr))
+	}
+	for _, ix := range idx {
+		for _, v := range ix {
+			st.table = append(st.table, uint64(v))
+		}
+	}
+	nb, nmap := b.gatherNormBlocks(a0, trans)
+	part, err := b.buf(&b.sc.normPart, 8*(2*nb*n+2*n))
+	if err != nil {
+		return true, err
+	}
+	var cmap uintptr
+	if nmap > 0 {
+		if cmap, err = b.buf(&b.sc.gatherMap, 4*nmap*n); err != nil {
+			return true, err
+		}
+	}
+	tab, err := b.uploadTable()
+	if err != nil {
+		return true, err
+	}
+	srcs, di := tab, tab+uintptr(8*n)
+	out := part + uintptr(8*2*nb*n)
+	if nmap == 0 {
+		err = b.gatherNormRowsBatch(part, nb, d0.ptr, d0.ld, d0.ld*l, a0.ptr, srcs, a0.dtype.code(), a0.ld, sr, sc, di, l, v0, n)
+	} else {
+		if err := b.api.check(b.api.cuMemsetD8Async(cmap, 0xff, uintptr(4*nmap*n), b.stream), "cuMemsetD8Async"); err != nil {
+			return true, err
+		}
+		if err := b.invertIndexBatch(cmap, nmap, di, l, n); err != nil {
+			return true, err
+		}
+		err = b.gatherNormColsBatch(part, nb, d0.ptr, d0.ld, d0.ld*l, a0.ptr, srcs, a0.dtype.code(), a0.ld, sr, sc, cmap, v0, n)
+	}
+	if err != nil {
+		return true, err
+	}
+	if err := b.sumPartialsBatch(out, part, nb, n); err != nil {
+		return true, err
+	}
+	if err := b.downloadPairs(out, n); err != nil {
+		return true, err
+	}
+	b.results(sumSq, maxAbs)
+	return true, nil
+}
+
+// uploadTable copies b.batch.table (addresses and indices of one batched
+// call) to the device and returns where: one host-to-device transfer.
+func (b *Backend) uploadTable() (uintptr, error) {
+	st := &b.batch
+	dev, err := b.buf(&b.sc.batchTable, 8*len(st.table))
+	if err != nil {
+		return 0, err
+	}
+	// Pageable source: staged before the call returns, so the table may
+	// be rebuilt at once.
+	if err := b.api.check(b.api.cuMemcpyHtoDAsync(dev, unsafe.Pointer(&st.table[0]), uintptr(8*len(st.table)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		return 0, err
+	}
+	b.device.toDevice.Add(int64(8 * len(st.table)))
+	return dev, nil
+}
+
+// SquaredNormBatch is SquaredNorm(m[i], scale) for every i with one
+// 16·n-byte download. It implements lowrank.Batcher. Matrices of one type,
+// stored shape and leading dimension (the B factors of a batch) are read
+// by one launch, their addresses uploaded in one transfer.
+func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	n := len(m)
+	if len(sumSq) != n || len(maxAbs) != n {
+		panic(fmt.Errorf("%w: SquaredNormBatch of %d, %d and %d", lowrank.ErrShape, n, len(sumSq), len(maxAbs)))
+	}
+	if n == 0 {
+		return nil
+	}
+	ms := b.batchMats(m)
+	nb := 0
+	for _, d := range ms {
+		nb = max(nb, b.sqNormBlocks(d))
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	d0 := ms[0]
+	sr, sc := d0.stored()
+	uniform := n > 1
+	for _, d := range ms {
+		r, c := d.stored()
+		uniform = uniform && d.dtype == d0.dtype && d.ld == d0.ld && r == sr && c == sc && d.contiguous() == d0.contiguous() && d.ptr%16 == d0.ptr%16
+	}
+	if !uniform {
+		part, err := b.buf(&b.sc.normPart, 8*(2*nb+2*n))
+		if err != nil {
+			return err
+		}
+		out := part + uintptr(8*2*nb)
+		for i, d := range ms {
+			if err := b.sqNormInto(out+uintptr(16*i), part, d, scale); err != nil {
+				return err
+			}
+		}
+		if err := b.downloadPairs(out, n); err != nil {
+			return err
+		}
+		b.results(sumSq, maxAbs)
+		return nil
+	}
+	part, err := b.buf(&b.sc.normPart, 8*(2*nb*n+2*n))
+	if err != nil {
+		return err
+	}
+	out := part + uintptr(8*2*nb*n)
+	st := &b.batch
+	st.table = st.table[:0]
+	for _, d := range ms {
+		st.table = append(st.table, uint64(d.ptr))
+	}
+	srcs, err := b.uploadTable()
+	if err != nil {
+		return err
+	}
+	switch {
+	case d0.contiguous() && d0.ptr%16 == 0 && d0.dtype == Float32:
+		err = b.sumsqContig(kSumsqF32, part, nb, d0.ptr, srcs, sr*sc, scale, n)
+	case d0.contiguous() && d0.ptr%16 == 0 && d0.dtype == BFloat16:
+		err = b.sumsqContig(kSumsqBF16, part, nb, d0.ptr, srcs, sr*sc, scale, n)
+	default:
+		err = b.sumsqBatch(part, nb, d0.ptr, srcs, d0.dtype.code(), d0.ld, sr, sc, scale, n)
+	}
+	if err != nil {
+		return err
+	}
+	if err := b.sumPartialsBatch(out, part, nb, n); err != nil {
+		return err
+	}
+	if err := b.downloadPairs(out, n); err != nil {
+		return err
+	}
+	b.results(sumSq, maxAbs)
+	return nil
+}
+
+// QRBatch replaces every a[i] (one shape p×ℓ, p ≥ ℓ, float32 column-major
+// working matrices) by the orthonormal factor of its thin QR, as
+// QR(a[i], nil) does. It implements lowrank.Batcher.
+//
+// For 2 ≤ ℓ ≤ 1024 the fast path of QR's Cholesky QR runs once for the
+// whole batch: the float64 Gram matrices by one strided-batched product,
+// their Cholesky factors by cuSOLVER's batched potrf, the inverses by one
+// launch of trinv64, and the polynomial step by two more batched products,
+// one launch and a third product; then one download of every matrix's
+// status. A matrix whose factorisation broke down, or whose first step
+// left ‖QᵀQ − I‖_F above the fast path's 0.02, is then orthogonalised by
+// QR alone (the triangular passes, or Householder), from its own
+// unchanged input; so the result is QR's for any input. When the matrices
+// are consecutive column blocks of one matrix (the sampling Decomposer's
+// batch) they are read and written in place; otherwise they are copied
+// into the scratch first. Cost: QR's flops, about fifteen launches and one
+// host synchronisation for the batch, where n calls of QR make n·12
+// launches and n synchronisations.
+func (b *Backend) QRBatch(as []lowrank.Matrix) error {
+	n := len(as)
+	if n == 0 {
+		return nil
+	}
+	ms := b.batchMats(as)
+	p, l := ms[0].Dims()
+	for _, m := range ms {
+		work(m)
+		if r, c := m.Dims(); r != p || c != l {
+			panic(fmt.Errorf("%w: QRBatch of %d×%d and %d×%d", lowrank.ErrShape, p, l, r, c))
+		}
+	}
+	if p < l {
+		panic(lowrank.ErrShape)
+	}
+	loop := func() error {
+		for _, m := range ms {
+			if err := b.QR(m, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n == 1 || l == 1 || l > 1024 || b.opts.QR == Householder || b.useBlk || b.useTrsm || b.potrfBatched {
+		// One column (a normalisation), Householder, and the test
+		// switches of the single QR: one QR each.
+		return loop()
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	err := b.cholQRBatch(ms, p, l)
+	b.leave()
+	if errors.Is(err, errNotSupported) {
+		return loop() // a width cuBLAS's batched float64 product refuses
+	}
+	return err
+}
+
+// errNotSupported marks CUBLAS_STATUS_NOT_SUPPORTED from the batched Gram
+// product, before anything else of the batch has run.
+var errNotSupported = errors.New("gpu: not supported")
+
+// batchQR is the scratch of QRBatch: QR's buffers, n of each.
+type batchQR struct {
+	t, s, y64, g64, g, h, rinv uintptr
+	status, info, ptrs         uintptr
+}
+
+func (b *Backend) qrBatchScratch(p, l, n int) (*batchQR, error) {
+	var q batchQR
+	var err error
+	tall := p * l * n
+	if q.t, err = b.buf(&b.sc.qrT, 4*tall); err != nil {
+		return nil, err
+	}
+	if q.s, err = b.buf(&b.sc.qrS, 4*tall); err != nil {
+		return nil, err
+	}
+	if q.y64, err = b.buf(&b.sc.qrY64, 8*tall); err != nil {
+		return nil, err
+	}
+	sq := l * l * n
+	small, err := b.buf(&b.sc.qrSmall, 8*sq+3*4*sq)
+	if err != nil {
+		return nil, err
+	}
+	q.g64 = small
+	q.g = small + uintptr(8*sq)
+	q.h = q.g + uintptr(4*sq)
+	q.rinv = q.h + uintptr(4*sq)
+	// The status words, then the factorisations' devInfo: downloaded
+	// together.
+	if q.status, err = b.buf(&b.sc.qrStatus, 4*(stSlots+1)*n); err != nil {
+		return nil, err
+	}
+	q.info = q.status + uintptr(4*stSlots*n)
+	if q.ptrs, err = b.buf(&b.sc.qrPtrs, 8*n); err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// consecutive reports whether ms are consecutive p×l column blocks of one
+// column-major float32 matrix with leading dimension p.
+func consecutive(ms []*Matrix, p, l int) bool {
+	for i, m := range ms {
+		if m.ld != p || m.ptr != ms[0].ptr+uintptr(4*p*l*i) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
+	n := len(ms)
+	q, err := b.qrBatchScratch(p, l, n)
+	if err != nil {
+		return err
+	}
+	tall, sq := p*l, l*l
+	inPlace := consecutive(ms, p, l)
+	src := ms[0].ptr
+	if !inPlace {
+		src = q.s
+		for i, m := range ms {
+			if err := b.copyMat(&Matrix{ptr: q.s + uintptr(4*tall*i), rows: p, cols: l, ld: p, dtype: Float32}, m); err != nil {
+				return err
+			}
+		}
+	}
+	if err := b.api.check(b.api.cuMemsetD8Async(q.status, 0, uintptr(4*(stSlots+1)*n), b.stream), "cuMemsetD8Async"); err != nil {
+		return err
+	}
+	// The float64 pass: Y in float64, G = YᵀY, RᵀR = G, Q₁ = Y·R⁻¹.
+	if err := b.copy2D(q.y64, codeF64, 1, p, src, codeF32, 1, p, p, l*n, false); err != nil {
+		return err
+	}
+	b.sc64[0], b.sc64[1] = 1, 0
+	code := b.api.cublasGemmStridedBatchedEx(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
+		unsafe.Pointer(&b.sc64[0]), q.y64, cudaR64F, int32(p), int64(tall), q.y64, cudaR64F, int32(p), int64(tall),
+		unsafe.Pointer(&b.sc64[1]), q.g64, cudaR64F, int32(l), int64(sq), int32(n), cublasCompute64F, cublasGemmDefault)
+	if code == 15 { // CUBLAS_STATUS_NOT_SUPPORTED
+		return errNotSupported
+	}
+	if err := checkBLAS(code, "cublasGemmStridedBatchedEx"); err != nil {
+		return err
+	}
+	if err := b.uploadPtrs(q.ptrs, q.g64, 8*sq, n); err != nil {
+		return err
+	}
+	if err := checkSolver(b.api.cusolverDnDpotrfBatched(b.solver, cublasFillUpper, int32(l), q.ptrs, int32(l), q.info, int32(n)), "cusolverDnDpotrfBatched"); err != nil {
+		return err
+	}
+	if err := b.trInv64Batch(q.rinv, l, sq, q.g64, l, sq, l, n); err != nil {
+		return err
+	}
+	if err := b.mulBatched32(q.t, p, tall, src, p, tall, false, q.rinv, l, sq, p, l, l, n); err != nil {
+		return err
+	}
+	// One polynomial step: G = Q₁ᵀQ₁, H = G², X = (I + E)^{-1/2} to
+	// second order, Q = Q₁·X into s.
+	if err := b.mulBatched32(q.g, l, sq, q.t, p, tall, true, q.t, p, tall, l, l, p, n); err != nil {
+		return err
+	}
+	if err := b.mulBatched32(q.h, l, sq, q.g, l, sq, false, q.g, l, sq, l, l, l, n); err != nil {
+		return err
+	}
+	if err := b.nsCorrBatch(q.rinv, q.g, q.h, l, q.status+4*stDevNS1, q.status+4*stFroNS1, q.status, sq, stSlots, n); err != nil {
+		return err
+	}
+	if err := b.mulBatched32(q.s, p, tall, q.t, p, tall, false, q.rinv, l, sq, p, l, l, n); err != nil {
+		return err
+	}
+	st := &b.batch
+	if cap(st.status) < (stSlots+1)*n {
+		st.status = make([]int32, (stSlots+1)*n)
+	}
+	st.status = st.status[:(stSlots+1)*n]
+	if err := b.download(unsafe.Pointer(&st.status[0]), q.status, 4*(stSlots+1)*n); err != nil {
+		return err
+	}
+	ok := func(i int) bool {
+		w := st.status[i*stSlots : (i+1)*stSlots]
+		return w[stFlags] == 0 && st.status[stSlots*n+i] == 0 && math.Sqrt(devOf(w[stFroNS1])) <= 0.02
+	}
+	all := true
+	b.lastDev = 0
+	for i := range ms {
+		all = all && ok(i)
+		b.lastDev = max(b.lastDev, math.Sqrt(devOf(st.status[i*stSlots+stFroNS1])))
+	}
+	if all && inPlace {
+		return b.copyMat(&Matrix{ptr: ms[0].ptr, rows: p, cols: l * n, ld: p, dtype: Float32},
+			&Matrix{ptr: q.s, rows: p, cols: l * n, ld: p, dtype: Float32})
+	}
+	for i, m := range ms {
+		if ok(i) {
+			if err := b.copyMat(m, &Matrix{ptr: q.s + uintptr(4*tall*i), rows: p, cols: l, ld: p, dtype: Float32}); err != nil {
+				return err
+			}
+		}
+	}
+	// The rest through QR alone, from their unchanged inputs (the scratch
+	// is QR's own and free again).
+	for i, m := range ms {
+		if !ok(i) {
+			if err := b.cholQR(m, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mulBatched32 computes n float32 products c_i = op(a_i)·b_i (m×k times
+// k×nn, op(a) = aᵀ if ta), each operand i·stride elements after the
+// first, by one cublasGemmStridedBatchedEx.
+func (b *Backend) mulBatched32(c uintptr, ldc, sc int, a uintptr, lda, sa int, ta bool, bm uintptr, ldb, sb int, m, nn, k, n int) error {
+	op := int32(cublasOpN)
+	if ta {
+		op = cublasOpT
+	}
+	b.sc32[0], b.sc32[1] = 1, 0
+	return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, op, cublasOpN, int32(m), int32(nn), int32(k),
+		unsafe.Pointer(&b.sc32[0]), a, cudaR32F, int32(lda), int64(sa), bm, cudaR32F, int32(ldb), int64(sb),
+		unsafe.Pointer(&b.sc32[1]), c, cudaR32F, int32(ldc), int64(sc), int32(n), cublasCompute32F, cublasGemmDefault), "cublasGemmStridedBatchedEx")
+}
+
+// uploadPtrs writes the n addresses base + i·stride (bytes) to dev for a
+// batched cuSOLVER call, unless the same array was the last uploaded
+// there (the steady state: no transfer).
+func (b *Backend) uploadPtrs(dev, base uintptr, stride, n int) error {
+	st := &b.batch
+	// The slot only grows, so a slot reallocated at the same address
+	// has another size.
+	same := st.ptrsDev == dev && st.ptrsCap == b.sc.qrPtrs.bytes && len(st.ptrs) == n
+	for i := 0; same && i < n; i++ {
+		same = st.ptrs[i] == uint64(base)+uint64(i*stride)
+	}
+	if same {
+		return nil
+	}
+	st.ptrs = st.ptrs[:0]
+	for i := range n {
+		st.ptrs = append(st.ptrs, uint64(base)+uint64(i*stride))
+	}
+	if err := b.api.check(b.api.cuMemcpyHtoDAsync(dev, unsafe.Pointer(&st.ptrs[0]), uintptr(8*n), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		return err
+	}
+	b.device.toDevice.Add(int64(8 * n))
+	st.ptrsDev, st.ptrsCap = dev, b.sc.qrPtrs.bytes
+	return nil
+}
+
+// alike reports whether x and y have one shape, layout, leading dimension
+// and type.
+func alike(x, y *Matrix) bool {
+	return x.rows == y.rows && x.cols == y.cols && x.ld == y.ld && x.dtype == y.dtype && x.trans == y.trans
+}
+
+// stride returns the distance in elements between consecutive matrices of
+// ms, which are alike, and whether there is one (ms[i] at ms[0] + i·s).
+func stride(ms []*Matrix) (int, bool) {
+	if len(ms) < 2 {
+		return 0, true
+	}
+	es := uintptr(ms[0].dtype.Size())
+	if ms[1].ptr < ms[0].ptr || (ms[1].ptr-ms[0].ptr)%es != 0 {
+		return 0, false
+	}
+	s := ms[1].ptr - ms[0].ptr
+	for i, m := range ms {
+		if m.ptr != ms[0].ptr+uintptr(i)*s {
+			return 0, false
+		}
+	}
+	return int(s / es), true
+}
+
+// CopyBatch is Copy(dst[i], src[i]) for every i. It implements
+// lowrank.Batcher. When the destinations are alike and the sources alike
+// and equally spaced in memory (the orthonormal bases of a batch, column
+// blocks of one matrix) one launch copies them all, the destinations'
+// addresses uploaded in one transfer; otherwise it copies one by one.
+func (b *Backend) CopyBatch(dst, src []lowrank.Matrix) error {
+	n := len(dst)
+	if len(src) != n {
+		panic(fmt.Errorf("%w: CopyBatch of %d and %d", lowrank.ErrShape, n, len(src)))
+	}
+	if n == 0 {
+		return nil
+	}
+	ds := b.batchMats(dst)
+	dms := append([]*Matrix(nil), ds...)
+	sms := b.batchMats(src)
+	uniform := n > 1
+	for i := range dms {
+		if dms[i].rows != sms[i].rows || dms[i].cols != sms[i].cols {
+			panic(lowrank.ErrShape)
+		}
+		if dms[i].trans {
+			panic(fmt.Errorf("%w: Copy destination must be column-major", lowrank.ErrShape))
+		}
+		uniform = uniform && alike(dms[i], dms[0]) && alike(sms[i], sms[0])
+	}
+	ss, spaced := stride(sms)
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if !uniform || !spaced {
+		for i := range dms {
+			if err := b.copyMat(dms[i], sms[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	st := &b.batch
+	st.table = st.table[:0]
+	for _, d := range dms {
+		st.table = append(st.table, uint64(d.ptr))
+	}
+	tab, err := b.uploadTable()
+	if err != nil {
+		return err
+	}
+	d0, s0 := dms[0], sms[0]
+	si, sj := s0.strides()
+	return b.copy2DBatch(tab, d0.dtype.code(), 1, d0.ld, s0.ptr, s0.dtype.code(), si, sj, ss, d0.rows, d0.cols, n)
+}
+
+// MulBatch is Mul(c[i], alpha, a[i], ta, bm[i], tb, beta) for every i. It
+// implements lowrank.Batcher. When the matrices of each list are alike
+// (the products of a batch of compressions) one cublasGemmBatchedEx
+// computes them all, with the types, layouts and arithmetic of Mul; an
+// operand list of the other type is converted first, by one launch when
+// its matrices are equally spaced in memory. The three address arrays go
+// up in one transfer. Otherwise, and for one product, it calls Mul for
+// each. Unlike Mul it does not pad misaligned products: a batch of
+// compressions has one shape, which the caller chooses.
+func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix, ta bool, bm []lowrank.Matrix, tb bool, beta float64) error {
+	n := len(c)
+	if len(a) != n || len(bm) != n {
+		panic(fmt.Errorf("%w: MulBatch of %d, %d and %d", lowrank.ErrShape, n, len(a), len(bm)))
+	}
+	if n == 0 {
+		return nil
+	}
+	cs := append([]*Matrix(nil), b.batchMats(c)...)
+	as := append([]*Matrix(nil), b.batchMats(a)...)
+	bs := append([]*Matrix(nil), b.batchMats(bm)...)
+	uniform := n > 1
+	for i := range cs {
+		uniform = uniform && alike(cs[i], cs[0]) && alike(as[i], as[0]) && alike(bs[i], bs[0])
+	}
+	if !uniform {
+		for i := range cs {
+			if err := b.Mul(cs[i], alpha, as[i], ta, bs[i], tb, beta); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ar, ac := opDims(as[0], ta)
+	br, bc := opDims(bs[0], tb)
+	if ac != br || ar != cs[0].rows || bc != cs[0].cols {
+		panic(lowrank.ErrShape)
+	}
+	if cs[0].trans {
+		// cᵀ = op(b)ᵀ·op(a)ᵀ into the stored column-major cᵀ.
+		for i := range cs {
+			cs[i] = cs[i].T()
+		}
+		as, bs, ta, tb = bs, as, !tb, !ta
+	}
+	if cs[0].dtype != Float32 && cs[0].dtype != BFloat16 {
+		panic(fmt.Errorf("%w: destination of type %v", lowrank.ErrShape, cs[0].dtype))
+	}
+	for i := range cs {
+		if overlaps(cs[i], as[i]) || overlaps(cs[i], bs[i]) {
+			panic(lowrank.ErrAlias)
+		}
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	m, k := opDims(as[0], ta)
+	_, nn := opDims(bs[0], tb)
+	opA, opB := ta != as[0].trans, tb != bs[0].trans
+	ty, compute, dt := int32(cudaR32F), int32(cublasCompute32F), Float32
+	if b.opts.Math == TF32 {
+		compute = cublasCompute32FFastTF
+	}
+	if as[0].dtype == BFloat16 || bs[0].dtype == BFloat16 || cs[0].dtype == BFloat16 || b.opts.Math == BF16 {
+		ty, compute, dt = cudaR16BF, cublasCompute32F, BFloat16
+	}
+	st := &b.batch
+	st.table = st.table[:0]
+	lda, err := b.batchOperand(&b.sc.mulA, as, dt)
+	if err != nil {
+		return err
+	}
+	ldb, err := b.batchOperand(&b.sc.mulB, bs, dt)
+	if err != nil {
+		return err
+	}
+	for _, x := range cs {
+		st.table = append(st.table, uint64(x.ptr))
+	}
+	tab, err := b.uploadTable()
+	if err != nil {
+		return err
+	}
+	ct := int32(cudaR32F)
+	if cs[0].dtype == BFloat16 {
+		ct = cudaR16BF
+	}
+	cop := func(t bool) int32 {
+		if t {
+			return cublasOpT
+		}
+		return cublasOpN
+	}
+	b.sc32[0], b.sc32[1] = float32(alpha), float32(beta)
+	return checkBLAS(b.api.cublasGemmBatchedEx(b.blas, cop(opA), cop(opB), int32(m), int32(nn), int32(k),
+		unsafe.Pointer(&b.sc32[0]), tab, ty, int32(lda), tab+uintptr(8*n), ty, int32(ldb),
+		unsafe.Pointer(&b.sc32[1]), tab+uintptr(16*n), ct, int32(cs[0].ld), int32(n), compute, cublasGemmDefault), "cublasGemmBatchedEx")
+}
+
+// batchOperand appends to b.batch.table the addresses of the stored
+// matrices of ms (alike) as operands of type dt, and returns their
+// leading dimension: the matrices themselves, or copies in s converted to
+// dt (one launch when they are equally spaced).
+func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType) (int, error) {
+	st := &b.batch
+	m0 := ms[0]
+	if m0.dtype == dt {
+		for _, m := range ms {
+			st.table = append(st.table, uint64(m.ptr))
+		}
+		return m0.ld, nil
+	}
+	sr, sc := m0.stored()
+	each := sr * sc * dt.Size()
+	p, err := b.buf(s, each*len(ms))
+	if err != nil {
+		return 0, err
+	}
+	if ss, ok := stride(ms); ok && ss == m0.ld*sc {
+		// Column blocks of one stored sr×(sc·n) matrix (leading dimension ld).
+		if err := b.copy2D(p, dt.code(), 1, sr, m0.ptr, m0.dtype.code(), 1, m0.ld, sr, sc*len(ms), false); err != nil {
+			return 0, err
+		}
+	} else {
+		for i, m := range ms {
+			if err := b.copy2D(p+uintptr(i*each), dt.code(), 1, sr, m.ptr, m.dtype.code(), 1, m.ld, sr, sc, false); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for i := range ms {
+		st.table = append(st.table, uint64(p+uintptr(i*each)))
+	}
+	return sr, nil
+}

@@ -1,0 +1,352 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/sampling"
+)
+
+// geometric returns l values from 1 down to 1/kappa geometrically.
+func geometric(l int, kappa float64) []float64 {
+	s := make([]float64, l)
+	for i := range s {
+		s[i] = 1
+		if l > 1 {
+			s[i] = math.Pow(kappa, -float64(i)/float64(l-1))
+		}
+	}
+	return s
+}
+
+// TestQRBatch checks QRBatch against QR's guarantees for batches laid out
+// as the sampling Decomposer lays them (consecutive column blocks of one
+// matrix: read and written in place) and as separate matrices (copied),
+// at widths the batched path serves (ℓ = 8 included, which QR gives a
+// one-block kernel) and one it leaves to QR (ℓ = 1), with
+// one rank-deficient matrix in the batch (its factorisation breaks down:
+// QR alone finishes it) and well- and ill-conditioned ones (κ = 10 and
+// 10⁴, the sketch's squared conditioning): every Q orthonormal within
+// orthTol, its range that of Y (‖Y − Q·QᵀY‖_F within c·ℓ·√p·u·‖Y‖_F, as
+// TestQRWidths' backward error), and one host synchronisation for a batch
+// that needs no fallback.
+func TestQRBatch(t *testing.T) {
+	b := open(t, nil)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, c := range []struct{ p, l, n int }{{384, 58, 5}, {768, 32, 7}, {1536, 231, 3}, {4096, 256, 4}, {384, 8, 3}, {100, 1, 3}} {
+		for _, layout := range []string{"consecutive", "separate"} {
+			for _, deficient := range []bool{false, true} {
+				name := fmt.Sprintf("%dx%d/n=%d/%s/deficient=%v", c.p, c.l, c.n, layout, deficient)
+				ys := make([]*mat.Dense, c.n)
+				for i := range ys {
+					ys[i] = testmat.Incoherent(c.p, c.l, geometric(c.l, []float64{10, 1e4}[i%2]), rng.Uint64())
+				}
+				if deficient {
+					// Column 1 repeats column 0: rank ℓ − 1.
+					ys[1].SetCol(1, mat.Col(nil, 0, ys[1]))
+				}
+				var all *Matrix
+				dm := make([]lowrank.Matrix, c.n)
+				if layout == "consecutive" {
+					var err error
+					all, err = b.NewMatrix(c.p, c.l*c.n, Float32)
+					require.NoError(t, err)
+					for i := range dm {
+						dm[i] = b.Slice(all, 0, c.p, i*c.l, (i+1)*c.l)
+					}
+				} else {
+					for i := range dm {
+						m, err := b.NewMatrix(c.p, c.l, Float32)
+						require.NoError(t, err)
+						dm[i] = m
+					}
+				}
+				for i := range dm {
+					require.NoError(t, b.Upload(dm[i], ys[i]))
+				}
+				require.NoError(t, b.Synchronize())
+				s0 := b.Syncs()
+				require.NoError(t, b.QRBatch(dm), name)
+				if !deficient {
+					assert.Equal(t, int64(1), b.Syncs()-s0, "%s: host synchronisations", name)
+				}
+				for i := range dm {
+					var q mat.Dense
+					require.NoError(t, b.Download(&q, dm[i]))
+					assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(c.p, c.l), "%s: item %d ‖QᵀQ − I‖_max", name, i)
+					var qty, res mat.Dense
+					qty.Mul(q.T(), ys[i])
+					res.Mul(&q, &qty)
+					res.Sub(ys[i], &res)
+					assert.LessOrEqual(t, mat.Norm(&res, 2), 10*float64(c.l)*u32*math.Sqrt(float64(c.p))*mat.Norm(ys[i], 2),
+						"%s: item %d range", name, i)
+				}
+				if all != nil {
+					b.Free(all)
+				} else {
+					for _, m := range dm {
+						b.Free(m)
+					}
+				}
+			}
+		}
+	}
+	assert.Panics(t, func() {
+		m1, _ := b.NewMatrix(64, 32, Float32)
+		m2, _ := b.NewMatrix(64, 33, Float32)
+		_ = b.QRBatch([]lowrank.Matrix{m1, m2})
+	}, "shapes differ")
+}
+
+// TestQBBatchDevice checks sampling's QBBatchTo on the device against
+// QBTo of each activation with the same seed: the same draw, ‖A‖² and
+// ‖B‖² within 2·γ_d relative (sums of squares of float32 products of
+// length d, computed by other kernels in another order), Q orthonormal;
+// three host synchronisations for the batch; and GatherNormBatch and
+// SquaredNormBatch equal, bit for bit, to GatherNorm and SquaredNorm
+// (the same kernels).
+func TestQBBatchDevice(t *testing.T) {
+	b := open(t, nil)
+	const m, d, n = 2048, 384, 6
+	for _, dt := range []DType{BFloat16, Float32} {
+		for _, k := range []int{32, 58} {
+			name := fmt.Sprintf("%v/k=%d", dt, k)
+			as := make([]lowrank.Matrix, n)
+			opts := make([]*sampling.Options, n)
+			dst := make([]*lowrank.Factors, n)
+			for i := range as {
+				x, err := b.UploadDense32(testmat.To32(testmat.Incoherent(m, d, testmat.ActivationLike(d), uint64(10+i))), dt)
+				require.NoError(t, err)
+				as[i] = x // row-major, as UploadDense32 stores a Dense32
+				opts[i] = &sampling.Options{Seed: uint64(i)}
+				dst[i] = new(lowrank.Factors)
+			}
+			dec := sampling.NewDecomposer(b)
+			require.NoError(t, dec.QBBatchTo(dst, as, k, opts)) // warm-up: scratch
+			require.NoError(t, b.Synchronize())
+			s0 := b.Syncs()
+			require.NoError(t, dec.QBBatchTo(dst, as, k, opts), name)
+			assert.Equal(t, int64(3), b.Syncs()-s0, "%s: host synchronisations", name)
+			gamma := 2 * float64(d) * u32 / (1 - float64(d)*u32)
+			single := sampling.NewDecomposer(b)
+			for i := range as {
+				var f lowrank.Factors
+				require.NoError(t, single.QBTo(&f, as[i], k, opts[i]))
+				assert.InEpsilon(t, f.SquaredNormA, dst[i].SquaredNormA, 1e-12, "%s item %d: ‖A‖² (the same kernel)", name, i)
+				assert.InEpsilon(t, f.SquaredNormB, dst[i].SquaredNormB, 2*gamma, "%s item %d: ‖B‖²", name, i)
+				var q mat.Dense
+				require.NoError(t, b.Download(&q, dst[i].Q))
+				assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(d, k), "%s item %d", name, i)
+				f.Free(b)
+			}
+			// The batched reductions against the single ones.
+			sq, mx := make([]float64, n), make([]float64, n)
+			require.NoError(t, b.SquaredNormBatch(as, 0.5, sq, mx))
+			om := make([]lowrank.Matrix, n)
+			idx := make([][]int, n)
+			for i := range om {
+				o, err := b.NewMatrix(d, k, Float32)
+				require.NoError(t, err)
+				om[i] = o
+				idx[i] = rand.New(rand.NewPCG(uint64(i), 1)).Perm(m)[:k]
+			}
+			gs, gm := make([]float64, n), make([]float64, n)
+			require.NoError(t, b.GatherNormBatch(om, as, false, idx, gs, gm))
+			for i := range as {
+				s1, m1, err := b.SquaredNorm(as[i], 0.5)
+				require.NoError(t, err)
+				assert.Equal(t, [2]float64{s1, m1}, [2]float64{sq[i], mx[i]}, "%s item %d: SquaredNormBatch", name, i)
+				o, err := b.NewMatrix(d, k, Float32)
+				require.NoError(t, err)
+				s2, m2, err := b.GatherNorm(o, as[i], false, idx[i])
+				require.NoError(t, err)
+				assert.Equal(t, [2]float64{s2, m2}, [2]float64{gs[i], gm[i]}, "%s item %d: GatherNormBatch", name, i)
+				var w, g mat.Dense
+				require.NoError(t, b.Download(&w, o))
+				require.NoError(t, b.Download(&g, om[i]))
+				assert.True(t, mat.Equal(&w, &g), "%s item %d: the gathered rows", name, i)
+				b.Free(o)
+				b.Free(om[i])
+			}
+			for i := range as {
+				dst[i].Free(b)
+				b.Free(as[i])
+			}
+			dec.Close()
+			single.Close()
+		}
+	}
+}
+
+// TestBatchThroughput (behind -gpu.prof) times n single QBTo calls against
+// one QBBatchTo of the same n activations, CUDA events around each
+// (median of 10 after 3 warm-ups), at issue 13's case (64 activations of
+// 1024×768 at k = 32, bf16 and fp32) and the GPU demo's per-op shapes
+// (12544×384 at k = 58, three of them; 12544×1536 at k = 231, two).
+func TestBatchThroughput(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tm := newTimer(t, b)
+	name, _ := b.Device()
+	for _, c := range []struct {
+		n, m, d, k int
+		dt         DType
+	}{{64, 1024, 768, 32, BFloat16}, {64, 1024, 768, 32, Float32}, {16, 1024, 768, 32, BFloat16},
+		{3, 12544, 384, 58, BFloat16}, {2, 12544, 1536, 231, BFloat16}, {6, 12544, 384, 116, BFloat16}} {
+		as := make([]lowrank.Matrix, c.n)
+		stored := make([]*Matrix, c.n)
+		opts := make([]*sampling.Options, c.n)
+		dst := make([]*lowrank.Factors, c.n)
+		for i := range as {
+			g, err := b.NewMatrix(c.d, c.m, Float32)
+			require.NoError(t, err)
+			require.NoError(t, b.Normal(g, uint64(i)))
+			st, err := b.NewMatrix(c.d, c.m, c.dt)
+			require.NoError(t, err)
+			require.NoError(t, b.Copy(st, g))
+			b.Free(g)
+			stored[i], as[i] = st, st.T() // row-major m×d, as a framework holds it
+			opts[i] = &sampling.Options{Seed: uint64(i)}
+			dst[i] = new(lowrank.Factors)
+		}
+		dec := sampling.NewDecomposer(b)
+		single, _ := tm.median(t, 10, func(int) error {
+			for i := range as {
+				if err := dec.QBTo(dst[i], as[i], c.k, opts[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		s0 := b.Syncs()
+		batched, _ := tm.median(t, 10, func(int) error { return dec.QBBatchTo(dst, as, c.k, opts) })
+		syncs := float64(b.Syncs()-s0) / 13
+		emit(map[string]any{"batch": fmt.Sprintf("%d x %dx%d k=%d %v", c.n, c.m, c.d, c.k, c.dt), "device": name,
+			"singles_ms": single, "batched_ms": batched, "speedup": single / batched, "syncs_per_batch": syncs})
+		for i := range as {
+			dst[i].Free(b)
+			b.Free(stored[i])
+		}
+		dec.Close()
+	}
+}
+
+// TestMulCopyBatch checks MulBatch and CopyBatch against Mul and Copy
+// exactly, on integer matrices whose products are exact in bf16 and
+// float32 (entries |v| ≤ 8, inner length 64: sums below 2¹²): bf16
+// row-major activations times float32 column blocks of one matrix (the
+// sketch), a transposed first operand (B = Qᵀ·A), a row-major destination,
+// beta ≠ 0, and separate matrices (converted one by one).
+func TestMulCopyBatch(t *testing.T) {
+	b := open(t, nil)
+	rng := rand.New(rand.NewPCG(5, 5))
+	ints := func(r, c int) *mat.Dense {
+		m := mat.NewDense(r, c, nil)
+		for i := range r {
+			for j := range c {
+				m.Set(i, j, float64(rng.IntN(17)-8))
+			}
+		}
+		return m
+	}
+	const n, m, k, l = 4, 96, 64, 24
+	as := make([]lowrank.Matrix, n)
+	for i := range as {
+		x, err := b.UploadDense32(testmat.To32(ints(m, k)), BFloat16) // row-major m×k
+		require.NoError(t, err)
+		as[i] = x
+	}
+	blocks, err := b.NewMatrix(k, l*n, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Upload(blocks, ints(k, l*n)))
+	om := make([]lowrank.Matrix, n)
+	sep := make([]lowrank.Matrix, n)
+	for i := range om {
+		om[i] = b.Slice(blocks, 0, k, i*l, (i+1)*l)
+		s, err := b.NewMatrix(k, l, Float32)
+		require.NoError(t, err)
+		require.NoError(t, b.Upload(s, ints(k, l)))
+		sep[i] = s
+	}
+	newC := func(r, c int, rowMajor bool, from []*mat.Dense) ([]lowrank.Matrix, []*mat.Dense) {
+		cs := make([]lowrank.Matrix, n)
+		vals := make([]*mat.Dense, n)
+		for i := range cs {
+			var x *Matrix
+			var err error
+			if rowMajor {
+				x, err = b.NewMatrix(c, r, Float32)
+				x = x.T()
+			} else {
+				x, err = b.NewMatrix(r, c, Float32)
+			}
+			require.NoError(t, err)
+			vals[i] = ints(r, c)
+			if from != nil {
+				vals[i] = from[i]
+			}
+			require.NoError(t, b.Upload(x, vals[i]))
+			cs[i] = x
+		}
+		return cs, vals
+	}
+	download := func(x lowrank.Matrix) *mat.Dense {
+		var d mat.Dense
+		require.NoError(t, b.Download(&d, x))
+		return &d
+	}
+	for _, c := range []struct {
+		name     string
+		a        []lowrank.Matrix
+		ta       bool
+		bm       []lowrank.Matrix
+		tb       bool
+		r, cc    int
+		rowMajor bool
+		beta     float64
+	}{
+		{"A·Ω", as, false, om, false, m, l, false, 0},
+		{"A·Ω separate", as, false, sep, false, m, l, false, 0},
+		{"Ωᵀ·Aᵀ row-major c, beta", om, true, as, true, l, m, true, 1},
+		{"A·Ω row-major c", as, false, om, false, m, l, true, -2},
+	} {
+		got, vals := newC(c.r, c.cc, c.rowMajor, nil)
+		want, _ := newC(c.r, c.cc, c.rowMajor, vals)
+		require.NoError(t, b.MulBatch(got, 1, c.a, c.ta, c.bm, c.tb, c.beta), c.name)
+		for i := range want {
+			require.NoError(t, b.Mul(want[i], 1, c.a[i], c.ta, c.bm[i], c.tb, c.beta))
+			assert.True(t, mat.Equal(download(want[i]), download(got[i])), "%s: item %d", c.name, i)
+		}
+	}
+	// B = Qᵀ·op(A) as the Decomposer's batch forms it: op(A) = Aᵀ (k×m).
+	qs := om
+	bsGot, _ := newC(l, m, false, nil)
+	bsWant, _ := newC(l, m, false, nil)
+	require.NoError(t, b.MulBatch(bsGot, 1, qs, true, as, true, 0))
+	for i := range qs {
+		require.NoError(t, b.Mul(bsWant[i], 1, qs[i], true, as[i], true, 0))
+		assert.True(t, mat.Equal(download(bsWant[i]), download(bsGot[i])), "Qᵀ·Aᵀ item %d", i)
+	}
+	// CopyBatch: column blocks into separate matrices, and bf16 row-major
+	// sources (copied one by one: not equally spaced).
+	dst, _ := newC(k, l, false, nil)
+	require.NoError(t, b.CopyBatch(dst, om))
+	for i := range dst {
+		assert.True(t, mat.Equal(download(om[i]), download(dst[i])), "CopyBatch item %d", i)
+	}
+	dst2, _ := newC(m, k, false, nil)
+	require.NoError(t, b.CopyBatch(dst2, as))
+	for i := range dst2 {
+		assert.True(t, mat.Equal(download(as[i]), download(dst2[i])), "CopyBatch bf16 item %d", i)
+	}
+}
