@@ -176,50 +176,10 @@ func (c *Compressor) CompressKey(layer string, key Key, x lowrank.Matrix) (*Save
 }
 
 func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved, error) {
-	if x == nil {
-		return nil, &LayerError{Layer: layer, Err: fmt.Errorf("%w: nil activation", lowrank.ErrEmpty)}
+	s, seed, shared, err := c.begin(layer, key, x)
+	if err != nil || shared {
+		return s, err
 	}
-	if d, ok := x.(*lowrank.Dense32); ok {
-		if err := d.Check(); err != nil {
-			return nil, &LayerError{Layer: layer, Err: err}
-		}
-	}
-	rows, cols := x.Dims()
-	if rows <= 0 || cols <= 0 {
-		return nil, &LayerError{Layer: layer, Err: fmt.Errorf("%w: %d×%d", lowrank.ErrEmpty, rows, cols)}
-	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, &LayerError{Layer: layer, Err: ErrClosed}
-	}
-	if key != nil {
-		if s, ok := c.keys[*key]; ok && s.share() {
-			c.layer(layer).Shared++
-			c.mu.Unlock()
-			return s, nil
-		}
-	}
-	var w want
-	if c.budget != nil {
-		var err error
-		if w, err = c.reserve(layer, rows, cols); err != nil {
-			c.mu.Unlock()
-			return nil, &LayerError{Layer: layer, Err: err}
-		}
-	}
-	seed := c.cfg.Seed + 0x9e3779b97f4a7c15*c.calls
-	c.calls++
-	s := &Saved{c: c, layer: layer, rows: rows, cols: cols, refs: 1, key: key, done: make(chan struct{}), want: w}
-	if c.budget != nil {
-		c.budget.step = append(c.budget.step, s)
-	}
-	if key != nil {
-		c.keys[*key] = s
-	}
-	c.pending++
-	c.mu.Unlock()
-
 	if c.sem == nil {
 		c.run(s, x, seed)
 		if s.err != nil {
@@ -227,16 +187,9 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 		}
 		return s, nil
 	}
-	var ready *gpu.Event
-	if dev := c.deviceBackend(); dev != nil {
-		// The worker's stream waits for the caller's work so far (the
-		// kernels that wrote x).
-		ev, err := dev.Record()
-		if err != nil {
-			c.finish(s, err)
-			return nil, s.err
-		}
-		ready = ev
+	ready, err := c.ready(s)
+	if err != nil {
+		return nil, err
 	}
 	c.sem <- struct{}{}
 	go func() {
@@ -245,6 +198,143 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 		c.runAfter(s, x, seed, ready)
 	}()
 	return s, nil
+}
+
+// CompressBatch is Compress for several activations at once: the same
+// handles, seeds, accounting and errors as Compress(layers[i], xs[i]) in
+// order, with one difference of cost. On a device backend the activations
+// compressed by RowSampling at one shape and rank are decomposed together
+// by sampling.Decomposer.QBBatchTo: one fused read and input check, one
+// batched QR and batched products for all of them, three host
+// synchronisations for the batch instead of three per activation — for
+// many small activations (the per-op tensors of a transformer block) a
+// fraction of their cost one by one (docs/gpu.md, "Batched compression").
+// On the CPU it is Compress in a loop. With Workers > 0 the batch is one
+// asynchronous job: its handles are returned at once and complete
+// together.
+//
+// It returns one handle per activation, nil for one that failed, and the
+// errors of those that failed (errors.Join of *LayerError values); with
+// Workers > 0 the data errors come from the handles and Join, as for
+// Compress. It panics with lowrank.ErrShape if layers and xs differ in
+// length.
+func (c *Compressor) CompressBatch(layers []string, xs []lowrank.Matrix) ([]*Saved, error) {
+	if len(layers) != len(xs) {
+		panic(fmt.Errorf("%w: CompressBatch of %d layers and %d activations", lowrank.ErrShape, len(layers), len(xs)))
+	}
+	out := make([]*Saved, len(xs))
+	var errs []error
+	var run []*Saved
+	var runX []lowrank.Matrix
+	var seeds []uint64
+	for i, x := range xs {
+		s, seed, _, err := c.begin(layers[i], nil, x)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[i] = s
+		run, runX, seeds = append(run, s), append(runX, x), append(seeds, seed)
+	}
+	if len(run) == 0 {
+		return out, errors.Join(errs...)
+	}
+	if c.sem == nil {
+		c.runBatch(run, runX, seeds, nil)
+		for i, s := range out {
+			if s != nil && s.err != nil {
+				errs = append(errs, s.err)
+				out[i] = nil
+			}
+		}
+		return out, errors.Join(errs...)
+	}
+	ready, err := c.ready(run[0])
+	if err != nil {
+		for _, s := range run[1:] {
+			c.finish(s, err)
+		}
+		for i, s := range out {
+			if s != nil && s.err != nil {
+				errs = append(errs, s.err)
+				out[i] = nil
+			}
+		}
+		return out, errors.Join(errs...)
+	}
+	c.sem <- struct{}{}
+	go func() {
+		defer func() { <-c.sem }()
+		defer ready.Close()
+		c.runBatch(run, runX, seeds, ready)
+	}()
+	return out, errors.Join(errs...)
+}
+
+// ready returns, on a device backend, an event recorded on the caller's
+// stream after the work so far (the kernels that wrote the activations),
+// for a worker's stream to wait on; nil on the CPU. On failure s is
+// finished with the error, which is returned.
+func (c *Compressor) ready(s *Saved) (*gpu.Event, error) {
+	dev := c.deviceBackend()
+	if dev == nil {
+		return nil, nil
+	}
+	ev, err := dev.Record()
+	if err != nil {
+		c.finish(s, err)
+		return nil, s.err
+	}
+	return ev, nil
+}
+
+// begin validates x and registers its handle: a shared handle (CompressKey
+// of a live key, returned with shared set) or a new pending one with its
+// seed. Its error is a *LayerError.
+func (c *Compressor) begin(layer string, key *Key, x lowrank.Matrix) (s *Saved, seed uint64, shared bool, err error) {
+	if x == nil {
+		return nil, 0, false, &LayerError{Layer: layer, Err: fmt.Errorf("%w: nil activation", lowrank.ErrEmpty)}
+	}
+	if d, ok := x.(*lowrank.Dense32); ok {
+		if err := d.Check(); err != nil {
+			return nil, 0, false, &LayerError{Layer: layer, Err: err}
+		}
+	}
+	rows, cols := x.Dims()
+	if rows <= 0 || cols <= 0 {
+		return nil, 0, false, &LayerError{Layer: layer, Err: fmt.Errorf("%w: %d×%d", lowrank.ErrEmpty, rows, cols)}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, 0, false, &LayerError{Layer: layer, Err: ErrClosed}
+	}
+	if key != nil {
+		if s, ok := c.keys[*key]; ok && s.share() {
+			c.layer(layer).Shared++
+			c.mu.Unlock()
+			return s, 0, true, nil
+		}
+	}
+	var w want
+	if c.budget != nil {
+		if w, err = c.reserve(layer, rows, cols); err != nil {
+			c.mu.Unlock()
+			return nil, 0, false, &LayerError{Layer: layer, Err: err}
+		}
+	}
+	seed = c.cfg.Seed + 0x9e3779b97f4a7c15*c.calls
+	c.calls++
+	s = &Saved{c: c, layer: layer, rows: rows, cols: cols, refs: 1, key: key, done: make(chan struct{}), want: w}
+	if c.budget != nil {
+		c.budget.step = append(c.budget.step, s)
+	}
+	if key != nil {
+		c.keys[*key] = s
+	}
+	c.pending++
+	c.mu.Unlock()
+	return s, seed, false, nil
 }
 
 // run compresses x into s and accounts it. A panic on the way becomes s's
@@ -278,6 +368,43 @@ func (c *Compressor) runAfter(s *Saved, x lowrank.Matrix, seed uint64, ready *gp
 		}()
 	}
 	err = w.compress(s, x, &c.cfg, seed)
+}
+
+// runBatch is runAfter for the handles ss of one CompressBatch, run on one
+// worker; each is finished with its own error.
+func (c *Compressor) runBatch(ss []*Saved, xs []lowrank.Matrix, seeds []uint64, ready *gpu.Event) {
+	errs := make([]error, len(ss))
+	defer func() {
+		if r := recover(); r != nil {
+			for i := range errs {
+				errs[i] = fmt.Errorf("%w: %v", ErrPanic, r)
+			}
+		}
+		for i, s := range ss {
+			c.finish(s, errs[i])
+		}
+	}()
+	w := <-c.workers
+	defer func() { c.workers <- w }()
+	if ready != nil {
+		f := w.be.(*gpu.Backend)
+		if err := f.Wait(ready); err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+			return
+		}
+		defer func() {
+			if e := f.Synchronize(); e != nil {
+				for i := range errs {
+					if errs[i] == nil {
+						errs[i] = e
+					}
+				}
+			}
+		}()
+	}
+	w.compressBatch(ss, xs, &c.cfg, seeds, errs)
 }
 
 // finish records the outcome of s's compression.

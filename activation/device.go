@@ -9,6 +9,7 @@ import (
 
 	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/sampling"
 )
 
 // The device path: with a *gpu.Backend the factors P and R stay in device
@@ -165,25 +166,36 @@ func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision) (*gpu.Matrix,
 
 // compressDevice is worker.compress for a device backend.
 func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64, be *gpu.Backend) error {
+	xm, err := w.deviceInput(s, x, be)
+	if err != nil {
+		return err
+	}
+	k, over, how := plan(s, cfg)
+	switch how {
+	case planDense:
+		return w.keepDenseDevice(s, xm, cfg, be)
+	case planExact:
+		return w.exactDevice(s, xm, k, cfg, be)
+	}
+	return w.storeQBDevice(s, xm, cfg, be, &w.f, w.qb(&w.f, s, xm, k, over, cfg, seed))
+}
+
+// deviceInput returns x as a device matrix and gives s its device storage.
+func (w *worker) deviceInput(s *Saved, x lowrank.Matrix, be *gpu.Backend) (*gpu.Matrix, error) {
 	xm, ok := x.(*gpu.Matrix)
 	if !ok {
-		return fmt.Errorf("%w: a %s backend takes *gpu.Matrix activations, have %T", lowrank.ErrShape, be.Name(), x)
+		return nil, fmt.Errorf("%w: a %s backend takes *gpu.Matrix activations, have %T", lowrank.ErrShape, be.Name(), x)
 	}
 	// The storage is freed through the caller's backend, ordered after
 	// the backward products queued on its stream.
 	s.dev = &deviceStore{b: s.c.deviceBackend()}
+	return xm, nil
+}
+
+// storeQBDevice stores the QB f of x (or handles its error err, as
+// compressDevice does) into s.
+func (w *worker) storeQBDevice(s *Saved, xm *gpu.Matrix, cfg *Config, be *gpu.Backend, f *lowrank.Factors, err error) error {
 	m, n := s.rows, s.cols
-	k, over := cfg.Rank.rank(m, n), cfg.Oversample
-	if s.want.k > 0 { // a Budget policy: the rank reserved, a wider sketch
-		k, over = s.want.k, max(over, s.want.width-s.want.k)
-	}
-	if cfg.Method == Uncompressed || s.want.dense || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
-		return w.keepDenseDevice(s, xm, cfg, be)
-	}
-	if cfg.Method == ExactSVD {
-		return w.exactDevice(s, xm, k, cfg, be)
-	}
-	err := w.qb(s, xm, k, over, cfg, seed)
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
 		return w.keepDenseDevice(s, xm, cfg, be)
@@ -191,26 +203,73 @@ func (w *worker) compressDevice(s *Saved, x lowrank.Matrix, cfg *Config, seed ui
 	if err != nil {
 		return err
 	}
-	if kk := w.f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
+	if kk := f.Rank(); cfg.Rank.kind == rankTol && kk*(m+n) >= m*n {
 		return w.keepDenseDevice(s, xm, cfg, be)
 	}
 	if s.want.k > 0 {
-		s.gains = gains(w.f.Spectrum, w.f.SquaredNormA)
+		s.gains = gains(f.Spectrum, f.SquaredNormA)
 	}
-	l, tl := w.f.Left()
-	r, tr := w.f.Right()
+	l, tl := f.Left()
+	r, tr := f.Right()
 	// NormScale < 1: an input of large magnitude, whose factors may
 	// exceed the storage's range.
-	if err := storeFactorsDevice(s.dev, be, view(l, tl), view(r, tr), cfg, w.f.NormScale < 1); err != nil {
+	if err := storeFactorsDevice(s.dev, be, view(l, tl), view(r, tr), cfg, f.NormScale < 1); err != nil {
 		return err
 	}
-	s.rank = w.f.Rank()
-	s.relErr = w.f.RelError()
+	s.rank = f.Rank()
+	s.relErr = f.RelError()
 	normX := 0.0
-	if w.f.SquaredNormA > 0 {
-		normX = math.Sqrt(w.f.SquaredNormA) / w.f.NormScale
+	if f.SquaredNormA > 0 {
+		normX = math.Sqrt(f.SquaredNormA) / f.NormScale
 	}
-	return w.finishDevice(s, xm, cfg, be, normX, w.f.NormScale < 1)
+	return w.finishDevice(s, xm, cfg, be, normX, f.NormScale < 1)
+}
+
+// compressBatchDevice is compressBatch on a device backend: the row-sampled
+// QBs of one shape, rank and width go through QBBatchTo together, the rest
+// one by one.
+func (w *worker) compressBatchDevice(ss []*Saved, xs []lowrank.Matrix, cfg *Config, seeds []uint64, errs []error, be *gpu.Backend) {
+	type shape struct{ m, n, k, over int }
+	var order []shape
+	groups := map[shape][]int{}
+	for i, s := range ss {
+		k, over, how := plan(s, cfg)
+		if _, ok := xs[i].(*gpu.Matrix); !ok || how != planQB || cfg.Method != RowSampling {
+			errs[i] = w.compress(s, xs[i], cfg, seeds[i])
+			continue
+		}
+		sh := shape{s.rows, s.cols, k, over}
+		if _, ok := groups[sh]; !ok {
+			order = append(order, sh)
+		}
+		groups[sh] = append(groups[sh], i)
+	}
+	for _, sh := range order {
+		at := groups[sh]
+		if len(at) == 1 {
+			errs[at[0]] = w.compress(ss[at[0]], xs[at[0]], cfg, seeds[at[0]])
+			continue
+		}
+		for len(w.fs) < len(at) {
+			w.fs = append(w.fs, new(lowrank.Factors))
+		}
+		xms := make([]lowrank.Matrix, len(at))
+		opts := make([]*sampling.Options, len(at))
+		for j, i := range at {
+			xm, _ := w.deviceInput(ss[i], xs[i], be)
+			xms[j] = xm
+			opts[j] = w.rowsOptions(ss[i], sh.over, cfg, seeds[i])
+		}
+		err := w.rows.QBBatchTo(w.fs[:len(at)], xms, sh.k, opts)
+		var be2 *lowrank.BatchError
+		for j, i := range at {
+			e := err
+			if errors.As(err, &be2) {
+				e = be2.Errs[j]
+			}
+			errs[i] = w.storeQBDevice(ss[i], xms[j].(*gpu.Matrix), cfg, be, w.fs[j], e)
+		}
+	}
 }
 
 // checkStored returns an error wrapping lowrank.ErrNotFinite if a stored

@@ -20,7 +20,8 @@ type worker struct {
 	rows  *sampling.Decomposer
 	gauss *rsvd.Decomposer
 	f     lowrank.Factors
-	buf   mat.Dense // a downloaded device activation
+	fs    []*lowrank.Factors // the factors of a batch (compressBatchDevice)
+	buf   mat.Dense          // a downloaded device activation
 }
 
 // compress fills s's storage, rank, relErr and bytes from x.
@@ -29,17 +30,11 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 		return w.compressDevice(s, x, cfg, seed, dev)
 	}
 	m, n := s.rows, s.cols
-	k, over := cfg.Rank.rank(m, n), cfg.Oversample
-	if s.want.k > 0 { // a Budget policy: the rank reserved, a wider sketch
-		k, over = s.want.k, max(over, s.want.width-s.want.k)
-	}
-	// Factors of rank k take k·(m+n) elements against m·n for X itself;
-	// beyond the break-even rank X is stored as it is. A tolerance policy
-	// decides after its search.
-	if cfg.Method == Uncompressed || s.want.dense || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n) {
+	k, over, how := plan(s, cfg)
+	switch how {
+	case planDense:
 		return w.keepDense(s, x, cfg)
-	}
-	if cfg.Method == ExactSVD {
+	case planExact:
 		return w.exact(s, x, k, cfg)
 	}
 	// On the CPU a transpose view is decomposed in place as the matrix it
@@ -50,7 +45,7 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 			h, trans = cpu.HostMatrix(hm)
 		}
 	}
-	err := w.qb(s, h, k, over, cfg, seed)
+	err := w.qb(&w.f, s, h, k, over, cfg, seed)
 	if errors.Is(err, lowrank.ErrTolerance) {
 		s.tolMiss = true
 		return w.keepDense(s, x, cfg)
@@ -81,19 +76,62 @@ func (w *worker) compress(s *Saved, x lowrank.Matrix, cfg *Config, seed uint64) 
 	return w.finish(s, x, cfg)
 }
 
+// How plan stores an activation.
+const (
+	planQB    = iota // the randomized QB of cfg.Method
+	planDense        // as it is
+	planExact        // the truncated exact SVD
+)
+
+// plan returns the rank and oversampling of s's compression and how it is
+// stored. Factors of rank k take k·(m+n) elements against m·n for X
+// itself; beyond the break-even rank X is stored as it is. A tolerance
+// policy decides after its search.
+func plan(s *Saved, cfg *Config) (k, over, how int) {
+	m, n := s.rows, s.cols
+	k, over = cfg.Rank.rank(m, n), cfg.Oversample
+	if s.want.k > 0 { // a Budget policy: the rank reserved, a wider sketch
+		k, over = s.want.k, max(over, s.want.width-s.want.k)
+	}
+	switch {
+	case cfg.Method == Uncompressed || s.want.dense || (cfg.Rank.kind != rankTol && k*(m+n) >= m*n):
+		return k, over, planDense
+	case cfg.Method == ExactSVD:
+		return k, over, planExact
+	}
+	return k, over, planQB
+}
+
 // qb runs the randomized method of cfg on x (a matrix of w's backend)
-// into w.f: rank k, oversampling over, the tolerance of a Tolerance policy,
+// into f: rank k, oversampling over, the tolerance of a Tolerance policy,
 // and the sketch's spectrum when a budget plans s's layer.
-func (w *worker) qb(s *Saved, x lowrank.Matrix, k, over int, cfg *Config, seed uint64) error {
+func (w *worker) qb(f *lowrank.Factors, s *Saved, x lowrank.Matrix, k, over int, cfg *Config, seed uint64) error {
+	if cfg.Method == Gaussian {
+		o := w.rowsOptions(s, over, cfg, seed)
+		return w.gauss.QBTo(f, x, k, &rsvd.Options{Oversample: o.Oversample, PowerIters: o.PowerIters, Seed: o.Seed, Tolerance: o.Tolerance, Spectrum: o.Spectrum})
+	}
+	return w.rows.QBTo(f, x, k, w.rowsOptions(s, over, cfg, seed))
+}
+
+// rowsOptions returns the sampling options of s's compression.
+func (w *worker) rowsOptions(s *Saved, over int, cfg *Config, seed uint64) *sampling.Options {
 	var tol float64
 	if cfg.Rank.kind == rankTol {
 		tol = cfg.Rank.tol
 	}
-	spec := s.want.k > 0
-	if cfg.Method == Gaussian {
-		return w.gauss.QBTo(&w.f, x, k, &rsvd.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
+	return &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: s.want.k > 0}
+}
+
+// compressBatch is compress for every ss[i], its error into errs[i]: on a
+// device backend through compressBatchDevice, on the CPU one by one.
+func (w *worker) compressBatch(ss []*Saved, xs []lowrank.Matrix, cfg *Config, seeds []uint64, errs []error) {
+	if dev, ok := w.be.(*gpu.Backend); ok {
+		w.compressBatchDevice(ss, xs, cfg, seeds, errs, dev)
+		return
 	}
-	return w.rows.QBTo(&w.f, x, k, &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: spec})
+	for i, s := range ss {
+		errs[i] = w.compress(s, xs[i], cfg, seeds[i])
+	}
 }
 
 // gains returns σ_j²/‖X‖², j < ℓ, from a sketch's squared singular values

@@ -574,3 +574,114 @@ func TestDeviceOutOfMemory(t *testing.T) {
 	assert.Equal(t, k, s.Rank())
 	require.NoError(t, s.Release())
 }
+
+// TestDeviceCompressBatch checks CompressBatch on the device against
+// Compress of the same activations in the same order (the same seeds):
+//   - exact-rank-8 float32 inputs at k = 16 with float32 factors are
+//     reconstructed by both within 10·(L+d)·u32·‖X‖ (the products'
+//     reassociation, as TestAsyncOrdered);
+//   - for activation-like bf16 inputs the relative errors agree: e² =
+//     1 − ‖B‖²/‖X‖², and the batched ‖B‖² is within 2γ_d of the single
+//     one's (gpu.TestQBBatchDevice), so |e_b² − e_s²| ≤ 2γ_d;
+//   - five activations of one shape make three host synchronisations (a
+//     sixth of another shape its own three), and repeated batches no
+//     cuMemAlloc after the first;
+//   - with workers the batch is one job whose handles equal the
+//     synchronous batch's bit for bit.
+func TestDeviceCompressBatch(t *testing.T) {
+	b := open(t)
+	const L, d, k, n = 4096, 384, 16, 5
+	gamma := func(d int) float64 { return float64(d) * u32 / (1 - float64(d)*u32) }
+	layers := []string{"q", "o", "fc1", "a", "b", "other"}
+	inputs := func(spec func(int) []float64, dt gpu.DType) []lowrank.Matrix {
+		xs := make([]lowrank.Matrix, n+1)
+		for i := range xs {
+			w := d
+			if i == n {
+				w = 512
+			}
+			x := upload(t, b, testmat.Incoherent(L, w, spec(w), uint64(20+i)), dt)
+			t.Cleanup(func() { b.Free(x) })
+			xs[i] = x
+		}
+		return xs
+	}
+	rank8 := func(w int) []float64 { return testmat.RankPlusNoise(w, 8, 0) }
+	exact := inputs(rank8, gpu.Float32)
+	act := inputs(testmat.ActivationLike, gpu.BFloat16)
+	for _, c := range []struct {
+		name string
+		xs   []lowrank.Matrix
+		prec lowrank.Precision
+	}{{"rank 8, float32", exact, lowrank.Float32}, {"activation-like, bf16", act, lowrank.BFloat16}} {
+		cfg := activation.Config{Backend: b, Rank: activation.Fixed(k), Seed: 4, Precision: c.prec}
+		single, err := activation.New(cfg)
+		require.NoError(t, err)
+		batch, err := activation.New(cfg)
+		require.NoError(t, err)
+		// Every compressor runs the batch twice, the first a warm-up: the
+		// second uses the seeds of calls 6 to 11 in each.
+		var want []*activation.Saved
+		for round := range 2 {
+			for i, x := range c.xs {
+				s, err := single.Compress(layers[i], x)
+				require.NoError(t, err)
+				if round == 0 {
+					require.NoError(t, s.Release())
+				} else {
+					want = append(want, s)
+				}
+			}
+		}
+		got, err := batch.CompressBatch(layers, c.xs) // warm-up
+		require.NoError(t, err)
+		for _, s := range got {
+			require.NoError(t, s.Release())
+		}
+		require.NoError(t, b.Synchronize())
+		s0, m0 := b.Syncs(), b.MemStats().Mallocs
+		got, err = batch.CompressBatch(layers, c.xs)
+		require.NoError(t, err)
+		if c.prec == lowrank.BFloat16 {
+			// (The rank-8 sketches are rank-deficient: their QRs fall
+			// back to QR alone, with its own synchronisations.)
+			assert.Equal(t, int64(6), b.Syncs()-s0, "%s: three for the five of one shape, three for the other", c.name)
+		}
+		assert.Equal(t, m0, b.MemStats().Mallocs, "%s: cuMemAlloc calls in a repeated batch", c.name)
+		for i, x := range c.xs {
+			r, w := x.Dims()
+			if c.prec == lowrank.Float32 {
+				xh := download(t, b, x)
+				tol := 10 * float64(r+w) * u32 * mat.Norm(xh, 2)
+				assert.LessOrEqual(t, diffNorm(reconstruct(t, b, got[i]), xh), tol, "%s item %d: batched", c.name, i)
+				assert.LessOrEqual(t, diffNorm(reconstruct(t, b, want[i]), xh), tol, "%s item %d: single", c.name, i)
+			} else {
+				eb, es := got[i].RelError(), want[i].RelError()
+				assert.InDelta(t, es*es, eb*eb, 2*gamma(w), "%s item %d: e² batched and single", c.name, i)
+			}
+			assert.Equal(t, want[i].Bytes(), got[i].Bytes())
+		}
+		// The same batch as one asynchronous job.
+		cfg.Workers = 2
+		async, err := activation.New(cfg)
+		require.NoError(t, err)
+		ag, err := async.CompressBatch(layers, c.xs)
+		require.NoError(t, err)
+		require.NoError(t, async.Join())
+		for _, s := range ag {
+			require.NoError(t, s.Release())
+		}
+		ag, err = async.CompressBatch(layers, c.xs)
+		require.NoError(t, err)
+		require.NoError(t, async.Join())
+		for i := range c.xs {
+			assert.True(t, mat.Equal(reconstruct(t, b, got[i]), reconstruct(t, b, ag[i])), "%s item %d: asynchronous batch", c.name, i)
+			require.NoError(t, ag[i].Release())
+			require.NoError(t, got[i].Release())
+			require.NoError(t, want[i].Release())
+		}
+		async.Close()
+		single.Close()
+		batch.Close()
+	}
+}

@@ -3,6 +3,7 @@ package vitgpu
 import (
 	"github.com/loract/loract/activation"
 	"github.com/loract/loract/gpu"
+	"github.com/loract/loract/lowrank"
 )
 
 // Mode is how a training pass saves activations for backward.
@@ -97,6 +98,17 @@ type pass struct {
 	live0, peakLive int64 // allocator Live at the start; its largest excess at the sample points
 	acct, peakAcct  int64 // the saved tensors' bytes, and their peak
 	timers          []timer
+
+	// pending are PerOp's compressions not yet made: a block's tensors of
+	// one width are compressed together (flush), one CompressBatch each.
+	pending []pendingSave
+}
+
+// pendingSave is a compression deferred to the next flush.
+type pendingSave struct {
+	layer string
+	x     *gpu.Matrix
+	st    *stash
 }
 
 func (p *pass) run(err error) {
@@ -187,10 +199,50 @@ func (p *pass) saveMain(layer string, x *gpu.Matrix) *stash {
 		s := &stash{x: x, bytes: int64(r * c * x.DType().Size())}
 		p.t.stashes = append(p.t.stashes, s)
 		return s
+	case p.main == mainCompress && p.mode == PerOp:
+		st := &stash{}
+		p.pending = append(p.pending, pendingSave{layer, x, st})
+		return st
 	case p.main == mainCompress:
 		return p.compress(layer, x)
 	}
 	return nil
+}
+
+// flush compresses the pending tensors by one CompressBatch (the device
+// compressor decomposes those of one shape together: one batched QR and
+// three host synchronisations for them all) and fills their stashes.
+func (p *pass) flush() {
+	if len(p.pending) == 0 || p.err != nil {
+		p.pending = p.pending[:0]
+		return
+	}
+	layers := make([]string, len(p.pending))
+	xs := make([]lowrank.Matrix, len(p.pending))
+	for i, ps := range p.pending {
+		layers[i], xs[i] = ps.layer, ps.x
+	}
+	t0 := p.event()
+	if p.err != nil {
+		return
+	}
+	ss, err := p.c.CompressBatch(layers, xs)
+	t1 := p.event()
+	if t1 != nil {
+		p.timers = append(p.timers, timer{compress: true, start: t0, end: t1})
+	} else {
+		t0.Close()
+	}
+	for i, ps := range p.pending {
+		if ss[i] == nil {
+			continue
+		}
+		ps.st.s, ps.st.bytes = ss[i], int64(ss[i].Bytes())
+		p.t.stashes = append(p.t.stashes, ps.st)
+		p.acct += ps.st.bytes
+	}
+	p.run(err)
+	p.pending = p.pending[:0]
 }
 
 // compress saves x compressed by the pass's compressor.
@@ -408,7 +460,17 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	x2 := view(ws.x2, L)
 	t.ho = p.linFwd(&bk.o, att, x2, x, 0)
 	t.att = p.saveMain(bk.name+".o", att)
+	// PerOp compresses q's, o's and fc1's inputs together (flush): q's
+	// input, in ws.y, must outlive fc1's, which goes into the rebuild
+	// buffer (nothing uses it until backward) where that holds L×d.
+	batching := p.main == mainCompress && p.mode == PerOp
+	if batching && m.mlp < m.dim {
+		p.flush()
+	}
 	y2 := p.mainBuf(ws.y, L)
+	if batching && m.mlp >= m.dim {
+		y2 = gpu.RowMajor(ws.recon.Ptr(), L, m.dim, m.dim, m.dt)
+	}
 	if p.err != nil {
 		return
 	}
@@ -427,6 +489,7 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	t.u = p.saveMain(bk.name+".gelu", u)
 	t.h2 = p.linFwd(&bk.fc2, a, out, x2, 0)
 	t.a = p.saveMain(bk.name+".fc2", a)
+	p.flush()
 	if bt != nil {
 		t.q, t.k, t.v, t.p = q, k, v, probs
 		*bt = t
