@@ -76,6 +76,9 @@ type Backend struct {
 	// applies R⁻¹ by a float64 triangular solve instead of trinv64 and a
 	// product: variants measured by TestProfile (see cholPass64).
 	potrfBatched, useTrsm bool
+	// potrfLoop makes QRBatch factor with one dpotrf per matrix instead
+	// of the batched potrf (the measurement of batchPotrfMax).
+	potrfLoop bool
 	// lastDev is ‖QᵀQ − I‖_F after the float64 pass of the last fast QR.
 	lastDev float64
 	closed  bool

@@ -453,10 +453,7 @@ func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
 	if err := checkBLAS(code, "cublasGemmStridedBatchedEx"); err != nil {
 		return err
 	}
-	if err := b.uploadPtrs(q.ptrs, q.g64, 8*sq, n); err != nil {
-		return err
-	}
-	if err := checkSolver(b.api.cusolverDnDpotrfBatched(b.solver, cublasFillUpper, int32(l), q.ptrs, int32(l), q.info, int32(n)), "cusolverDnDpotrfBatched"); err != nil {
+	if err := b.potrfMany(q, l, n); err != nil {
 		return err
 	}
 	if err := b.trInv64Batch(q.rinv, l, sq, q.g64, l, sq, l, n); err != nil {
@@ -519,6 +516,47 @@ func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
 	}
 	return nil
 }
+
+// potrfMany factors the n float64 Gram matrices of q: by cuSOLVER's
+// batched potrf (one call) for ℓ ≤ b.batchPotrfMax, else by one dpotrf
+// each (a workspace shared in stream order). The batched routine serves
+// many small matrices and is slower than dpotrf on one large one
+// (docs/gpu.md, "Batched compression").
+func (b *Backend) potrfMany(q *batchQR, l, n int) error {
+	if l <= b.batchPotrfMax() {
+		if err := b.uploadPtrs(q.ptrs, q.g64, 8*l*l, n); err != nil {
+			return err
+		}
+		return checkSolver(b.api.cusolverDnDpotrfBatched(b.solver, cublasFillUpper, int32(l), q.ptrs, int32(l), q.info, int32(n)), "cusolverDnDpotrfBatched")
+	}
+	var lw int32
+	if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
+		return err
+	}
+	w, err := b.buf(&b.sc.qrPotrf, 8*int(max(lw, 1)))
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		g := q.g64 + uintptr(8*l*l*i)
+		if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), g, int32(l), w, lw, q.info+uintptr(4*i)), "cusolverDnDpotrf"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchPotrfMax returns the largest ℓ QRBatch factors by the batched
+// potrf (the test switch potrfLoop: none).
+func (b *Backend) batchPotrfMax() int {
+	if b.potrfLoop {
+		return 0
+	}
+	return batchPotrfMax
+}
+
+// batchPotrfMax is the default of (*Backend).batchPotrfMax.
+const batchPotrfMax = 1024
 
 // mulBatched32 computes n float32 products c_i = op(a_i)·b_i (m×k times
 // k×nn, op(a) = aᵀ if ta), each operand i·stride elements after the

@@ -41,10 +41,26 @@ func geometric(l int, kappa float64) []float64 {
 func TestQRBatch(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(3, 3))
+	for _, loop := range []bool{false, true} {
+		b.potrfLoop = loop // one dpotrf per matrix (the large-ℓ path)
+		testQRBatch(t, b, rng)
+	}
+	b.potrfLoop = false
+	assert.Panics(t, func() {
+		m1, _ := b.NewMatrix(64, 32, Float32)
+		m2, _ := b.NewMatrix(64, 33, Float32)
+		_ = b.QRBatch([]lowrank.Matrix{m1, m2})
+	}, "shapes differ")
+}
+
+func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
 	for _, c := range []struct{ p, l, n int }{{384, 58, 5}, {768, 32, 7}, {1536, 231, 3}, {4096, 256, 4}, {384, 8, 3}, {100, 1, 3}} {
 		for _, layout := range []string{"consecutive", "separate"} {
 			for _, deficient := range []bool{false, true} {
-				name := fmt.Sprintf("%dx%d/n=%d/%s/deficient=%v", c.p, c.l, c.n, layout, deficient)
+				if deficient && c.l == 1 {
+					continue
+				}
+				name := fmt.Sprintf("%dx%d/n=%d/%s/deficient=%v/potrfLoop=%v", c.p, c.l, c.n, layout, deficient, b.potrfLoop)
 				ys := make([]*mat.Dense, c.n)
 				for i := range ys {
 					ys[i] = testmat.Incoherent(c.p, c.l, geometric(c.l, []float64{10, 1e4}[i%2]), rng.Uint64())
@@ -75,7 +91,7 @@ func TestQRBatch(t *testing.T) {
 				require.NoError(t, b.Synchronize())
 				s0 := b.Syncs()
 				require.NoError(t, b.QRBatch(dm), name)
-				if !deficient {
+				if !deficient && c.l > 1 {
 					assert.Equal(t, int64(1), b.Syncs()-s0, "%s: host synchronisations", name)
 				}
 				for i := range dm {
@@ -99,11 +115,6 @@ func TestQRBatch(t *testing.T) {
 			}
 		}
 	}
-	assert.Panics(t, func() {
-		m1, _ := b.NewMatrix(64, 32, Float32)
-		m2, _ := b.NewMatrix(64, 33, Float32)
-		_ = b.QRBatch([]lowrank.Matrix{m1, m2})
-	}, "shapes differ")
 }
 
 // TestQBBatchDevice checks sampling's QBBatchTo on the device against
@@ -183,6 +194,59 @@ func TestQBBatchDevice(t *testing.T) {
 			dec.Close()
 			single.Close()
 		}
+	}
+}
+
+// TestQRBatchPotrf (behind -gpu.prof) times QRBatch with the batched
+// potrf and with one dpotrf per matrix, and n single QRs, CUDA events
+// around each (median of 20 after 3 warm-ups): the measurement behind
+// batchPotrfMax.
+func TestQRBatchPotrf(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tm := newTimer(t, b)
+	name, _ := b.Device()
+	for _, c := range []struct{ n, p, l int }{{64, 768, 32}, {16, 768, 64}, {3, 384, 58}, {6, 384, 116}, {8, 1024, 128},
+		{2, 1536, 231}, {4, 1536, 231}, {3, 4096, 256}, {2, 4096, 512}} {
+		all, err := b.NewMatrix(c.p, c.l*c.n, Float32)
+		require.NoError(t, err)
+		src, err := b.NewMatrix(c.p, c.l*c.n, Float32)
+		require.NoError(t, err)
+		require.NoError(t, b.Normal(src, 1))
+		ms := make([]lowrank.Matrix, c.n)
+		for i := range ms {
+			ms[i] = b.Slice(all, 0, c.p, i*c.l, (i+1)*c.l)
+		}
+		rec := map[string]any{"qr_batch": fmt.Sprintf("%d x %dx%d", c.n, c.p, c.l), "device": name}
+		for _, v := range []struct {
+			key  string
+			loop bool
+			f    func() error
+		}{{"batched_potrf_ms", false, func() error { return b.QRBatch(ms) }},
+			{"looped_dpotrf_ms", true, func() error { return b.QRBatch(ms) }},
+			{"singles_ms", false, func() error {
+				for _, m := range ms {
+					if err := b.QR(m, nil); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}} {
+			b.potrfLoop = v.loop
+			med, _ := tm.median(t, 20, func(int) error {
+				if err := b.Copy(all, src); err != nil {
+					return err
+				}
+				return v.f()
+			})
+			rec[v.key] = med
+		}
+		b.potrfLoop = false
+		emit(rec)
+		b.Free(all)
+		b.Free(src)
 	}
 }
 
