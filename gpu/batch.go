@@ -529,11 +529,7 @@ func (b *Backend) potrfMany(q *batchQR, l, n int) error {
 		}
 		return checkSolver(b.api.cusolverDnDpotrfBatched(b.solver, cublasFillUpper, int32(l), q.ptrs, int32(l), q.info, int32(n)), "cusolverDnDpotrfBatched")
 	}
-	var lw int32
-	if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
-		return err
-	}
-	w, err := b.buf(&b.sc.qrPotrf, 8*int(max(lw, 1)))
+	w, lw, err := b.potrfWork(q.g64, l)
 	if err != nil {
 		return err
 	}
@@ -562,12 +558,8 @@ const batchPotrfMax = 1024
 // k×nn, op(a) = aᵀ if ta), each operand i·stride elements after the
 // first, by one cublasGemmStridedBatchedEx.
 func (b *Backend) mulBatched32(c uintptr, ldc, sc int, a uintptr, lda, sa int, ta bool, bm uintptr, ldb, sb int, m, nn, k, n int) error {
-	op := int32(cublasOpN)
-	if ta {
-		op = cublasOpT
-	}
 	b.sc32[0], b.sc32[1] = 1, 0
-	return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, op, cublasOpN, int32(m), int32(nn), int32(k),
+	return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, blasOp(ta), cublasOpN, int32(m), int32(nn), int32(k),
 		unsafe.Pointer(&b.sc32[0]), a, cudaR32F, int32(lda), int64(sa), bm, cudaR32F, int32(ldb), int64(sb),
 		unsafe.Pointer(&b.sc32[1]), c, cudaR32F, int32(ldc), int64(sc), int32(n), cublasCompute32F, cublasGemmDefault), "cublasGemmStridedBatchedEx")
 }
@@ -763,14 +755,8 @@ func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix
 	if cs[0].dtype == BFloat16 {
 		ct = cudaR16BF
 	}
-	cop := func(t bool) int32 {
-		if t {
-			return cublasOpT
-		}
-		return cublasOpN
-	}
 	b.sc32[0], b.sc32[1] = float32(alpha), float32(beta)
-	return checkBLAS(b.api.cublasGemmBatchedEx(b.blas, cop(opA), cop(opB), int32(m), int32(nn), int32(k),
+	return checkBLAS(b.api.cublasGemmBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(m), int32(nn), int32(k),
 		unsafe.Pointer(&b.sc32[0]), tab, ty, int32(lda), tab+uintptr(8*n), ty, int32(ldb),
 		unsafe.Pointer(&b.sc32[1]), tab+uintptr(16*n), ct, int32(cs[0].ld), int32(n), compute, cublasGemmDefault), "cublasGemmBatchedEx")
 }

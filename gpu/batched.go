@@ -76,14 +76,8 @@ func (b *Backend) MulBatched(count int, c *Matrix, strideC int, alpha float64, a
 	if cm.dtype == BFloat16 {
 		ct = cudaR16BF
 	}
-	cop := func(t bool) int32 {
-		if t {
-			return cublasOpT
-		}
-		return cublasOpN
-	}
 	b.sc32[0], b.sc32[1] = float32(alpha), float32(beta)
-	return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, cop(opA), cop(opB), int32(m), int32(n), int32(k),
+	return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(m), int32(n), int32(k),
 		unsafe.Pointer(&b.sc32[0]), am.ptr, ty, int32(am.ld), int64(strideA), bb.ptr, ty, int32(bb.ld), int64(strideB),
 		unsafe.Pointer(&b.sc32[1]), cm.ptr, ct, int32(cm.ld), int64(strideC), int32(count), compute, cublasGemmDefault),
 		"cublasGemmStridedBatchedEx")

@@ -131,12 +131,6 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 		return err
 	}
 	b.sc32[0], b.sc32[1] = alpha, beta
-	cop := func(t bool) int32 {
-		if t {
-			return cublasOpT
-		}
-		return cublasOpN
-	}
 	ct := int32(cudaR32F)
 	if c.dtype == BFloat16 {
 		ct = cudaR16BF
@@ -154,7 +148,7 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 			}
 		}
 	}
-	if err := checkBLAS(b.api.cublasGemmEx(b.blas, cop(opA), cop(opB), int32(mp), int32(np), int32(k),
+	if err := checkBLAS(b.api.cublasGemmEx(b.blas, blasOp(opA), blasOp(opB), int32(mp), int32(np), int32(k),
 		unsafe.Pointer(&b.sc32[0]), pa, ty, int32(lda), pb, ty, int32(ldb),
 		unsafe.Pointer(&b.sc32[1]), pc, ct, int32(ldc), compute, cublasGemmDefault), "cublasGemmEx"); err != nil {
 		return err
@@ -163,6 +157,14 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 		return b.copy2D(c.ptr, c.dtype.code(), 1, c.ld, pc, c.dtype.code(), 1, ldc, m, n, false)
 	}
 	return nil
+}
+
+// blasOp returns cuBLAS's operation for a transposed (t) operand or not.
+func blasOp(t bool) int32 {
+	if t {
+		return cublasOpT
+	}
+	return cublasOpN
 }
 
 // padMin is the number of multiply-adds from which gemm pads a product

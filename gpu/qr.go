@@ -309,11 +309,7 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 				return err
 			}
 		default:
-			var lw int32
-			if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
-				return err
-			}
-			w, err := b.buf(&b.sc.qrPotrf, 8*int(max(lw, 1)))
+			w, lw, err := b.potrfWork(q.g64, l)
 			if err != nil {
 				return err
 			}
@@ -341,6 +337,17 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 		}
 	}
 	return b.applyRinv(dst, src, lds, q.rinv, p, l)
+}
+
+// potrfWork returns dpotrf's workspace for an l×l matrix at g and its
+// size in elements.
+func (b *Backend) potrfWork(g uintptr, l int) (uintptr, int32, error) {
+	var lw int32
+	if err := checkSolver(b.api.cusolverDnDpotrfBufferSize(b.solver, cublasFillUpper, int32(l), g, int32(l), &lw), "cusolverDnDpotrf_bufferSize"); err != nil {
+		return 0, 0, err
+	}
+	w, err := b.buf(&b.sc.qrPotrf, 8*int(max(lw, 1)))
+	return w, lw, err
 }
 
 // potrfBatch factors the float64 Gram matrix q.g64 in place with
