@@ -399,8 +399,9 @@ func TestDeviceBudgetAccuracy(t *testing.T) {
 // (docs/results.md, "On the GPU"): six 12 544×384 bf16 block inputs under
 // the bytes of rank 116 each, so that the plan gives wide sketches (ℓ up
 // to 2k + 8 ≈ 330 of p = 384) and ranks that change between steps; an
-// activation-like spectrum and a steep one (σ_j = j⁻², the sketch's
-// conditioning squared). Every step's reconstruction must be within 2× the
+// activation-like spectrum, a steep one (σ_j = j⁻², the sketch's
+// conditioning squared) and exact rank 65 (the demo's first block input
+// is of low rank), with and without noise. Every step's reconstruction must be within 2× the
 // optimal rank-k error plus the bf16 rounding of the factors.
 func TestDeviceBudgetDemoShape(t *testing.T) {
 	b := open(t)
@@ -408,7 +409,10 @@ func TestDeviceBudgetDemoShape(t *testing.T) {
 	for _, sp := range []struct {
 		name  string
 		sigma []float64
-	}{{"activation-like", testmat.ActivationLike(d)}, {"steep", testmat.PowerLaw(d, 2, 1e-7)}} {
+	}{{"activation-like", testmat.ActivationLike(d)}, {"steep", testmat.PowerLaw(d, 2, 1e-7)},
+		// The demo's first block input, patch embeddings and positions,
+		// has rank ≤ 16 + 49: exactly rank-deficient sketches.
+		{"rank 65", testmat.RankPlusNoise(d, 65, 0)}, {"rank 65 + noise", testmat.RankPlusNoise(d, 65, 1e-3)}} {
 		var hosts []*mat.Dense
 		var xs []*gpu.Matrix
 		var opt [][]float64
