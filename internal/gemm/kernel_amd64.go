@@ -256,3 +256,8 @@ func kernels32() []microKernel[float32] {
 	}
 	return append(ks, goKernel32)
 }
+
+// AVX512 reports whether the CPU and the operating system support the
+// AVX-512 (F) instructions the package's kernels use: for other packages'
+// assembly (internal/vec) to make the same choice.
+func AVX512() bool { return hasAVX512() }

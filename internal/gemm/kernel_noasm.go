@@ -20,3 +20,6 @@ func packRows8Fast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, ld, k
 func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npanels, stride, pf int) bool {
 	return false
 }
+
+// AVX512 reports false: this build has no assembly.
+func AVX512() bool { return false }

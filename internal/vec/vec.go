@@ -21,22 +21,11 @@ func SumSq64(x []float64) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// SumSq32 returns the sum of squares of x accumulated in float64.
+// SumSq32 returns the sum of squares of x accumulated in float64: the sum
+// of ScaledSumSq32(x, 1), bit for bit.
 func SumSq32(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
-	}
-	for ; i < len(x); i++ {
-		v := float64(x[i])
-		s0 += v * v
-	}
-	return (s0 + s1) + (s2 + s3)
+	s, _ := ScaledSumSq32(x, 1)
+	return s
 }
 
 // ScaledSumSq64 returns Σ (scale·x_i)² and max |x_i| (unscaled), with the
@@ -88,12 +77,32 @@ func ScaledSumSq64(x []float64, scale float64) (sumSq, maxAbs float64) {
 }
 
 // ScaledSumSq32 is ScaledSumSq64 for float32 elements, accumulated in
-// float64 in the order of SumSq32.
+// float64. With scale 1 on a CPU with AVX-512 the multiples of 32
+// elements go through an assembly kernel (32 float64 accumulators, their
+// sum in a fixed order; the rest as below), so the result depends on the
+// length of x and the CPU's instruction set, never on anything else.
 func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
 	const abs = 1<<31 - 1
 	var s0, s1, s2, s3 float64
 	var m0, m1, m2, m3 uint32
 	i := 0
+	var head float64
+	if n := len(x) / 32 * 32; scale == 1 && n > 0 && hasSumSq32 {
+		var acc [32]float64
+		var mx [16]uint32
+		sumSq32AVX512(&x[0], n, &acc, &mx)
+		// Pairwise over the 32 lanes, in a fixed order.
+		for w := 16; w >= 1; w /= 2 {
+			for j := range w {
+				acc[j] += acc[j+w]
+			}
+		}
+		head = acc[0]
+		for _, v := range mx {
+			m0 = max(m0, v)
+		}
+		i = n
+	}
 	if scale == 1 {
 		for ; i+4 <= len(x); i += 4 {
 			v := x[i : i+4 : i+4]
@@ -126,7 +135,7 @@ func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
 		a := float64(x[i]) * scale
 		s0 += a * a
 	}
-	return (s0 + s1) + (s2 + s3), float64(math.Float32frombits(max(m0, m1, m2, m3)))
+	return head + ((s0 + s1) + (s2 + s3)), float64(math.Float32frombits(max(m0, m1, m2, m3)))
 }
 
 // ScaleOf returns the power of two 2^e that brings amax into [1, 2),

@@ -67,3 +67,47 @@ func TestScaledSumSq(t *testing.T) {
 	_, m := ScaledSumSq64([]float64{math.Copysign(0, -1), math.SmallestNonzeroFloat64, -2 * math.SmallestNonzeroFloat64}, 1)
 	assert.Equal(t, 2*math.SmallestNonzeroFloat64, m)
 }
+
+// TestSumSq32Kernel checks ScaledSumSq32 at scale 1 on lengths that reach
+// the AVX-512 kernel (multiples of 32 and beyond), against a plain float64
+// loop (every square of a float32 is exact in float64: the sums differ by
+// reassociation of n non-negative terms, n·ε relative), the largest
+// magnitude exactly, SumSq32 bit for bit, and NaN and ±Inf anywhere in
+// the kernel's part or the tail. Without the kernel (other CPUs, -tags
+// noasm) it checks the loop the same way.
+func TestSumSq32Kernel(t *testing.T) {
+	t.Logf("kernel in use: %v", hasSumSq32)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{31, 32, 63, 64, 65, 96, 100, 1000, 1024, 1055} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * math.Ldexp(1, rng.IntN(60)-30))
+		}
+		var want, wmax float64
+		for _, v := range x {
+			want += float64(v) * float64(v)
+			wmax = math.Max(wmax, math.Abs(float64(v)))
+		}
+		s, m := ScaledSumSq32(x, 1)
+		assert.InDelta(t, want, s, float64(n)*0x1p-52*want, "n %d", n)
+		assert.Equal(t, wmax, m, "n %d", n)
+		assert.Equal(t, SumSq32(x), s, "n %d: bit for bit with SumSq32", n)
+		for _, at := range []int{0, 5, min(31, n-1), n / 2, n - 1} {
+			for _, sp := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+				y := append([]float32(nil), x...)
+				y[at] = sp
+				s, m := ScaledSumSq32(y, 1)
+				if sp != sp {
+					assert.True(t, math.IsNaN(s) && math.IsNaN(m), "n %d NaN at %d: %v %v", n, at, s, m)
+				} else {
+					assert.Equal(t, [2]float64{math.Inf(1), math.Inf(1)}, [2]float64{s, m}, "n %d %v at %d", n, sp, at)
+				}
+			}
+		}
+	}
+	y := make([]float32, 64)
+	y[40] = -math.SmallestNonzeroFloat32
+	y[3] = float32(math.Copysign(0, -1))
+	_, m := ScaledSumSq32(y, 1)
+	assert.Equal(t, float64(math.SmallestNonzeroFloat32), m, "a subnormal counts by magnitude")
+}

@@ -1,0 +1,15 @@
+//go:build amd64 && !noasm
+
+package vec
+
+import "github.com/loract/loract/internal/gemm"
+
+// sumSq32AVX512 accumulates the squares of x[0:n] (n a positive multiple
+// of 32) in float64 into acc, lane j of accumulator a holding the
+// elements 32·t + 8·a + j (a = 0…3, j = 0…7), and the largest magnitude
+// bits (x's bits with the sign cleared, as uint32) lane-wise into mx.
+//
+//go:noescape
+func sumSq32AVX512(x *float32, n int, acc *[32]float64, mx *[16]uint32)
+
+var hasSumSq32 = gemm.AVX512()

@@ -1,0 +1,54 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// func sumSq32AVX512(x *float32, n int, acc *[32]float64, mx *[16]uint32)
+//
+// 32 float32 elements an iteration: two 64-byte loads, their magnitudes'
+// bits (the sign cleared) into two lane-wise unsigned maxima, and four
+// 8-wide float64 conversions squared into four accumulators (the product
+// of two float32 values is exact in float64, so the fused multiply-add
+// rounds once, as a sum does). A NaN's magnitude bits exceed +Inf's.
+TEXT ·sumSq32AVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ acc+16(FP), DI
+	MOVQ mx+24(FP), DX
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z6
+
+loop:
+	VMOVUPS (SI), Z7
+	VMOVUPS 64(SI), Z8
+	VPANDD Z6, Z7, Z9
+	VPMAXUD Z9, Z4, Z4
+	VPANDD Z6, Z8, Z10
+	VPMAXUD Z10, Z5, Z5
+	VCVTPS2PD Y7, Z11
+	VEXTRACTF64X4 $1, Z7, Y12
+	VCVTPS2PD Y12, Z12
+	VFMADD231PD Z11, Z11, Z0
+	VFMADD231PD Z12, Z12, Z1
+	VCVTPS2PD Y8, Z13
+	VEXTRACTF64X4 $1, Z8, Y14
+	VCVTPS2PD Y14, Z14
+	VFMADD231PD Z13, Z13, Z2
+	VFMADD231PD Z14, Z14, Z3
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JNZ loop
+
+	VMOVUPD Z0, (DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	VPMAXUD Z5, Z4, Z4
+	VMOVDQU32 Z4, (DX)
+	VZEROUPPER
+	RET
