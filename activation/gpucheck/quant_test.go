@@ -353,6 +353,31 @@ func optimalTail(t *testing.T, x *mat.Dense) []float64 {
 	return tail
 }
 
+// budgetSteps compresses xs (layers prefix0, prefix1, …) for the given
+// number of steps under c's budget, Join between steps, and checks every
+// reconstruction against the host copy: within 2× the optimal rank-k
+// error opt[i][k] plus 2u_bf (the factors' bf16 rounding).
+func budgetSteps(t *testing.T, b *gpu.Backend, c *activation.Compressor, name, prefix string, steps int, xs []*gpu.Matrix, hosts []*mat.Dense, opt [][]float64) {
+	t.Helper()
+	for step := range steps {
+		var saved []*activation.Saved
+		for i, x := range xs {
+			s, err := c.Compress(fmt.Sprintf("%s%d", prefix, i), x)
+			require.NoError(t, err)
+			saved = append(saved, s)
+		}
+		require.NoError(t, c.Join())
+		for i, s := range saved {
+			k := s.Rank()
+			got := diffNorm(reconstruct(t, b, s), hosts[i]) / mat.Norm(hosts[i], 2)
+			t.Logf("%s step %d layer %d: rank %d, error %.4f (reported %.4f, optimal %.4f)", name, step, i, k, got, s.RelError(), opt[i][k])
+			assert.LessOrEqual(t, got, 2*opt[i][k]+2*0x1p-8, "%s step %d layer %d rank %d", name, step, i, k)
+			require.NoError(t, s.Release())
+		}
+		t.Logf("%s step %d plan %+v", name, step, c.Plan())
+	}
+}
+
 func TestDeviceBudgetAccuracy(t *testing.T) {
 	b := open(t)
 	shapes := []struct{ L, d int }{{2048, 128}, {2048, 256}, {12544, 384}}
@@ -373,22 +398,7 @@ func TestDeviceBudgetAccuracy(t *testing.T) {
 	c, err := activation.New(activation.Config{Backend: b, Rank: activation.Budget(budget), Seed: 1})
 	require.NoError(t, err)
 	defer c.Close()
-	for step := range 3 {
-		var saved []*activation.Saved
-		for i, x := range xs {
-			s, err := c.Compress(fmt.Sprintf("l%d", i), x)
-			require.NoError(t, err)
-			saved = append(saved, s)
-		}
-		require.NoError(t, c.Join())
-		for i, s := range saved {
-			k := s.Rank()
-			got := diffNorm(reconstruct(t, b, s), hosts[i]) / mat.Norm(hosts[i], 2)
-			t.Logf("step %d layer %d (%d×%d): rank %d, error %.4f (reported %.4f, optimal %.4f)", step, i, shapes[i].L, shapes[i].d, k, got, s.RelError(), opt[i][k])
-			assert.LessOrEqual(t, got, 2*opt[i][k]+2*0x1p-8, "step %d layer %d rank %d", step, i, k)
-			require.NoError(t, s.Release())
-		}
-	}
+	budgetSteps(t, b, c, "", "l", 3, xs, hosts, opt)
 	for _, x := range xs {
 		b.Free(x)
 	}
@@ -425,23 +435,7 @@ func TestDeviceBudgetDemoShape(t *testing.T) {
 		}
 		c, err := activation.New(activation.Config{Backend: b, Rank: activation.Budget(layers * 2 * 116 * (L + d)), Seed: 1})
 		require.NoError(t, err)
-		for step := range 4 {
-			var saved []*activation.Saved
-			for i, x := range xs {
-				s, err := c.Compress(fmt.Sprintf("blk%d.in", i), x)
-				require.NoError(t, err)
-				saved = append(saved, s)
-			}
-			require.NoError(t, c.Join())
-			for i, s := range saved {
-				k := s.Rank()
-				got := diffNorm(reconstruct(t, b, s), hosts[i]) / mat.Norm(hosts[i], 2)
-				t.Logf("%s step %d layer %d: rank %d, error %.4f (reported %.4f, optimal %.4f)", sp.name, step, i, k, got, s.RelError(), opt[i][k])
-				assert.LessOrEqual(t, got, 2*opt[i][k]+2*0x1p-8, "%s step %d layer %d rank %d", sp.name, step, i, k)
-				require.NoError(t, s.Release())
-			}
-			t.Logf("%s step %d plan %+v", sp.name, step, c.Plan())
-		}
+		budgetSteps(t, b, c, sp.name, "blk", 4, xs, hosts, opt)
 		c.Close()
 		for _, x := range xs {
 			b.Free(x)
