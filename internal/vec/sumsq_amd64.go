@@ -12,4 +12,11 @@ import "github.com/loract/loract/internal/gemm"
 //go:noescape
 func sumSq32AVX512(x *float32, n int, acc *[32]float64, mx *[16]uint32)
 
+// sumSq64AVX512 is sumSq32AVX512 for float64 elements: lane j of
+// accumulator a holds the elements 32·t + 8·a + j, and mx the lane-wise
+// largest magnitude bits (uint64).
+//
+//go:noescape
+func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64)
+
 var hasSumSq32 = gemm.AVX512()

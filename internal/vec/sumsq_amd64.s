@@ -52,3 +52,52 @@ loop:
 	VMOVDQU32 Z4, (DX)
 	VZEROUPPER
 	RET
+
+// func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64)
+//
+// ScaledSumSq64's kernel at scale 1: 32 float64 elements an iteration,
+// four 8-wide accumulators (by FMA: one rounding a step, where the loop
+// rounds the square and the sum), the magnitudes' bits maxed lane-wise.
+TEXT ·sumSq64AVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ acc+16(FP), DI
+	MOVQ mx+24(FP), DX
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	MOVQ $0x7fffffffffffffff, AX
+	VPBROADCASTQ AX, Z6
+
+loop64:
+	VMOVUPD (SI), Z7
+	VMOVUPD 64(SI), Z8
+	VMOVUPD 128(SI), Z9
+	VMOVUPD 192(SI), Z10
+	VPANDQ Z6, Z7, Z11
+	VPMAXUQ Z11, Z4, Z4
+	VPANDQ Z6, Z8, Z12
+	VPMAXUQ Z12, Z5, Z5
+	VPANDQ Z6, Z9, Z13
+	VPMAXUQ Z13, Z4, Z4
+	VPANDQ Z6, Z10, Z14
+	VPMAXUQ Z14, Z5, Z5
+	VFMADD231PD Z7, Z7, Z0
+	VFMADD231PD Z8, Z8, Z1
+	VFMADD231PD Z9, Z9, Z2
+	VFMADD231PD Z10, Z10, Z3
+	ADDQ $256, SI
+	SUBQ $32, CX
+	JNZ loop64
+
+	VMOVUPD Z0, (DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	VPMAXUQ Z5, Z4, Z4
+	VMOVDQU64 Z4, (DX)
+	VZEROUPPER
+	RET

@@ -4,21 +4,22 @@ package vec
 
 import "math"
 
-// SumSq64 returns the sum of squares of x, in four interleaved partial
-// sums (the order is fixed, so the result is deterministic).
+// SumSq64 returns the sum of squares of x: the sum of ScaledSumSq64(x, 1),
+// bit for bit (the order is fixed, so the result is deterministic).
 func SumSq64(x []float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += x[i] * x[i]
-		s1 += x[i+1] * x[i+1]
-		s2 += x[i+2] * x[i+2]
-		s3 += x[i+3] * x[i+3]
+	s, _ := ScaledSumSq64(x, 1)
+	return s
+}
+
+// reduce32 sums the 32 lanes of an assembly kernel's accumulators
+// pairwise, in a fixed order.
+func reduce32(acc *[32]float64) float64 {
+	for w := 16; w >= 1; w /= 2 {
+		for j := range w {
+			acc[j] += acc[j+w]
+		}
 	}
-	for ; i < len(x); i++ {
-		s0 += x[i] * x[i]
-	}
-	return (s0 + s1) + (s2 + s3)
+	return acc[0]
 }
 
 // SumSq32 returns the sum of squares of x accumulated in float64: the sum
@@ -29,8 +30,11 @@ func SumSq32(x []float32) float64 {
 }
 
 // ScaledSumSq64 returns Σ (scale·x_i)² and max |x_i| (unscaled), with the
-// sum in the order of SumSq64 (for scale = 1 the two agree bit for bit). A
-// NaN in x makes both NaN; an Inf makes both +Inf.
+// sum in a fixed order (for scale = 1 it is SumSq64's, bit for bit). A
+// NaN in x makes both NaN; an Inf makes both +Inf. With scale 1 on a CPU
+// with AVX-512 the multiples of 32 elements go through an assembly kernel
+// (32 accumulators by fused multiply-add, summed pairwise), so the result
+// depends on the length of x and the CPU's instruction set only.
 //
 // The maximum is taken on the bit patterns with the sign cleared, which
 // order like the magnitudes for non-NaN values and put every NaN above
@@ -40,6 +44,17 @@ func ScaledSumSq64(x []float64, scale float64) (sumSq, maxAbs float64) {
 	var s0, s1, s2, s3 float64
 	var m0, m1, m2, m3 uint64
 	i := 0
+	var head float64
+	if n := len(x) / 32 * 32; scale == 1 && n > 0 && hasSumSq32 {
+		var acc [32]float64
+		var mx [8]uint64
+		sumSq64AVX512(&x[0], n, &acc, &mx)
+		head = reduce32(&acc)
+		for _, v := range mx {
+			m0 = max(m0, v)
+		}
+		i = n
+	}
 	if scale == 1 {
 		for ; i+4 <= len(x); i += 4 {
 			v := x[i : i+4 : i+4]
@@ -73,7 +88,7 @@ func ScaledSumSq64(x []float64, scale float64) (sumSq, maxAbs float64) {
 		a := x[i] * scale
 		s0 += a * a
 	}
-	return (s0 + s1) + (s2 + s3), math.Float64frombits(max(m0, m1, m2, m3))
+	return head + ((s0 + s1) + (s2 + s3)), math.Float64frombits(max(m0, m1, m2, m3))
 }
 
 // ScaledSumSq32 is ScaledSumSq64 for float32 elements, accumulated in
@@ -91,13 +106,7 @@ func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
 		var acc [32]float64
 		var mx [16]uint32
 		sumSq32AVX512(&x[0], n, &acc, &mx)
-		// Pairwise over the 32 lanes, in a fixed order.
-		for w := 16; w >= 1; w /= 2 {
-			for j := range w {
-				acc[j] += acc[j+w]
-			}
-		}
-		head = acc[0]
+		head = reduce32(&acc)
 		for _, v := range mx {
 			m0 = max(m0, v)
 		}

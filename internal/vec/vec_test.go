@@ -111,3 +111,43 @@ func TestSumSq32Kernel(t *testing.T) {
 	_, m := ScaledSumSq32(y, 1)
 	assert.Equal(t, float64(math.SmallestNonzeroFloat32), m, "a subnormal counts by magnitude")
 }
+
+// TestSumSq64Kernel is TestSumSq32Kernel for float64 elements: the kernel
+// rounds each step once (fused multiply-add) where the loop rounds twice,
+// so the sum is checked against the loop within the n·ε of reassociation
+// plus n·ε for the squares' rounding.
+func TestSumSq64Kernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{31, 32, 63, 64, 65, 96, 100, 1000, 1024, 1055} {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = rng.NormFloat64() * math.Ldexp(1, rng.IntN(200)-100)
+		}
+		var want, wmax float64
+		for _, v := range x {
+			want += v * v
+			wmax = math.Max(wmax, math.Abs(v))
+		}
+		s, m := ScaledSumSq64(x, 1)
+		assert.InDelta(t, want, s, 2*float64(n)*0x1p-52*want, "n %d", n)
+		assert.Equal(t, wmax, m, "n %d", n)
+		assert.Equal(t, SumSq64(x), s, "n %d: bit for bit with SumSq64", n)
+		for _, at := range []int{0, 5, min(31, n-1), n / 2, n - 1} {
+			for _, sp := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+				y := append([]float64(nil), x...)
+				y[at] = sp
+				s, m := ScaledSumSq64(y, 1)
+				if sp != sp {
+					assert.True(t, math.IsNaN(s) && math.IsNaN(m), "n %d NaN at %d: %v %v", n, at, s, m)
+				} else {
+					assert.Equal(t, [2]float64{math.Inf(1), math.Inf(1)}, [2]float64{s, m}, "n %d %v at %d", n, sp, at)
+				}
+			}
+		}
+	}
+	y := make([]float64, 64)
+	y[40] = -math.SmallestNonzeroFloat64
+	y[3] = math.Copysign(0, -1)
+	_, m := ScaledSumSq64(y, 1)
+	assert.Equal(t, math.SmallestNonzeroFloat64, m, "a subnormal counts by magnitude")
+}
