@@ -18,24 +18,27 @@ const cublasCompute64F = 70
 // slices, so that a steady-state batch allocates nothing, and the last
 // pointer array uploaded for the batched Cholesky factorisation.
 type batchState struct {
-	mats    []*Matrix
-	out     []uint64 // downloaded sums and maxima, two per matrix
-	status  []int32  // downloaded QR status words
-	offsets []int    // each matrix's first index in the uploaded indices
-	all     []int    // the concatenated indices
-	table   []uint64 // addresses and indices of one batched call
-	ptrs    []uint64 // the pointer array of potrfBatched
-	ptrsDev uintptr  // where ptrs was uploaded last (0: never)
-	ptrsCap int      // the size of the scratch slot there, then
+	mats    [3][]*Matrix // the backend matrices of up to three lists
+	fused   []bool       // GatherNormBatch: whether the fused kernels serve each matrix
+	out     []uint64     // downloaded sums and maxima, two per matrix
+	status  []int32      // downloaded QR status words
+	offsets []int        // each matrix's first index in the uploaded indices
+	all     []int        // the concatenated indices
+	table   []uint64     // addresses and indices of one batched call
+	ptrs    []uint64     // the pointer array of potrfBatched
+	ptrsDev uintptr      // where ptrs was uploaded last (0: never)
+	ptrsCap int          // the size of the scratch slot there, then
 }
 
-// batchMats returns the backend matrices of ms in a reused slice.
-func (b *Backend) batchMats(ms []lowrank.Matrix) []*Matrix {
-	b.batch.mats = b.batch.mats[:0]
+// batchMats returns the backend matrices of ms in reused slice number
+// slot (0–2: a call's lists are held side by side).
+func (b *Backend) batchMats(slot int, ms []lowrank.Matrix) []*Matrix {
+	l := b.batch.mats[slot][:0]
 	for _, m := range ms {
-		b.batch.mats = append(b.batch.mats, b.mat(m))
+		l = append(l, b.mat(m))
 	}
-	return b.batch.mats
+	b.batch.mats[slot] = l
+	return l
 }
 
 // results converts the downloaded pairs into sumSq and maxAbs.
@@ -70,13 +73,14 @@ func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 		return nil
 	}
 	st := &b.batch
-	st.offsets, st.all = st.offsets[:0], st.all[:0]
+	st.offsets, st.all, st.fused = st.offsets[:0], st.all[:0], st.fused[:0]
 	nb, nmap := 0, 0
 	for i := range dst {
 		_, am, _, _ := b.checkGather(dst[i], a[i], trans, idx[i])
 		st.offsets = append(st.offsets, len(st.all))
 		st.all = append(st.all, idx[i]...)
-		if b.fusable(am, trans, idx[i]) {
+		st.fused = append(st.fused, b.fusable(am, trans, idx[i]))
+		if st.fused[i] {
 			pb, pm := b.gatherNormBlocks(am, trans)
 			nb, nmap = max(nb, pb), max(nmap, pm)
 		} else {
@@ -115,7 +119,7 @@ func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 		_, q := opDims(am, trans)
 		oi, li := out+uintptr(16*i), len(idx[i])
 		dii := di + uintptr(8*st.offsets[i])
-		if b.fusable(am, trans, idx[i]) {
+		if st.fused[i] {
 			err = b.gatherNormInto(oi, part, cmap, dm, am, trans, dii, li)
 		} else {
 			if li > 0 {
@@ -137,7 +141,8 @@ func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 }
 
 // gatherNormUniform is GatherNormBatch by one launch of the fused kernel
-// for all the matrices, when they are alike: fusable, of one type, stored
+// for all the matrices, when they are alike: fusable (b.batch.fused), of
+// one type, stored
 // shape, leading dimension and layout, with as many indices each, and the
 // Ω consecutive column blocks of one matrix (the Decomposer's batch). It
 // reports false, having done nothing, otherwise. The addresses of the a[i]
@@ -154,7 +159,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 		dm, am := b.mat(dst[i]), b.mat(a[i])
 		r, c := am.stored()
 		if n < 2 || l == 0 || len(idx[i]) != l || am.dtype != a0.dtype || am.trans != a0.trans || am.ld != a0.ld || r != sr || c != sc ||
-			vec(am) != v0 || dm.ld != d0.ld || dm.ptr != d0.ptr+uintptr(4*d0.ld*l*i) || !b.fusable(am, trans, idx[i]) {
+			vec(am) != v0 || dm.ld != d0.ld || dm.ptr != d0.ptr+uintptr(4*d0.ld*l*i) || !b.batch.fused[i] {
 			return false, nil
 		}
 	}
@@ -238,7 +243,7 @@ func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, max
 	if n == 0 {
 		return nil
 	}
-	ms := b.batchMats(m)
+	ms := b.batchMats(0, m)
 	nb := 0
 	for _, d := range ms {
 		nb = max(nb, b.sqNormBlocks(d))
@@ -285,18 +290,7 @@ func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, max
 	if err != nil {
 		return err
 	}
-	switch {
-	case d0.contiguous() && d0.ptr%16 == 0 && d0.dtype == Float32:
-		err = b.sumsqContig(kSumsqF32, part, nb, d0.ptr, srcs, sr*sc, scale, n)
-	case d0.contiguous() && d0.ptr%16 == 0 && d0.dtype == BFloat16:
-		err = b.sumsqContig(kSumsqBF16, part, nb, d0.ptr, srcs, sr*sc, scale, n)
-	default:
-		err = b.sumsqBatch(part, nb, d0.ptr, srcs, d0.dtype.code(), d0.ld, sr, sc, scale, n)
-	}
-	if err != nil {
-		return err
-	}
-	if err := b.sumPartialsBatch(out, part, nb, n); err != nil {
+	if err := b.sqNormBatchInto(out, part, d0, srcs, scale, n); err != nil {
 		return err
 	}
 	if err := b.downloadPairs(out, n); err != nil {
@@ -329,7 +323,7 @@ func (b *Backend) QRBatch(as []lowrank.Matrix) error {
 	if n == 0 {
 		return nil
 	}
-	ms := b.batchMats(as)
+	ms := b.batchMats(0, as)
 	p, l := ms[0].Dims()
 	for _, m := range ms {
 		work(m)
@@ -628,9 +622,7 @@ func (b *Backend) CopyBatch(dst, src []lowrank.Matrix) error {
 	if n == 0 {
 		return nil
 	}
-	ds := b.batchMats(dst)
-	dms := append([]*Matrix(nil), ds...)
-	sms := b.batchMats(src)
+	dms, sms := b.batchMats(0, dst), b.batchMats(1, src)
 	uniform := n > 1
 	for i := range dms {
 		if dms[i].rows != sms[i].rows || dms[i].cols != sms[i].cols {
@@ -685,9 +677,7 @@ func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix
 	if n == 0 {
 		return nil
 	}
-	cs := append([]*Matrix(nil), b.batchMats(c)...)
-	as := append([]*Matrix(nil), b.batchMats(a)...)
-	bs := append([]*Matrix(nil), b.batchMats(bm)...)
+	cs, as, bs := b.batchMats(0, c), b.batchMats(1, a), b.batchMats(2, bm)
 	uniform := n > 1
 	for i := range cs {
 		uniform = uniform && alike(cs[i], cs[0]) && alike(as[i], as[0]) && alike(bs[i], bs[0])

@@ -164,33 +164,18 @@ func (b *Backend) normal(dst uintptr, ldd, r, c int, seed uint64) error {
 // kernels for n elements.
 func (b *Backend) sumsqBlocks(n int) int { return min(b.grid(n), 1024) }
 
-// sumsq writes nb partial sums of (scale·x)² and nb partial maxima of |x|
-// of the r×c stored matrix (leading dimension ld) into partial.
-func (b *Backend) sumsq(partial uintptr, nb int, src uintptr, tsrc dcode, ld, r, c int, scale float64) error {
-	return b.sumsqBatch(partial, nb, src, 0, tsrc, ld, r, c, scale, 1)
-}
-
-// sumsqBatch is sumsq for n matrices, the i-th at the address srcs[i] (a
-// device array; 0: one matrix at src), its partials 2·nb after the
-// previous one's.
+// sumsqBatch writes, for each of n r×c stored matrices (leading dimension
+// ld) at the addresses srcs[i] (a device array; 0: one matrix at src), nb
+// partial sums of (scale·x)² and nb partial maxima of |x| into partial,
+// each matrix's 2·nb after the previous one's (kernel sumsq).
 func (b *Backend) sumsqBatch(partial uintptr, nb int, src, srcs uintptr, tsrc dcode, ld, r, c int, scale float64, n int) error {
 	return b.launchY(kSumsq, nb, n, threads, 0, ptr(partial), ptr(src), uint64(tsrc), i64(ld), i64(r), i64(c), f64bits(scale), ptr(srcs))
 }
 
-// sumsqF32 is sumsq for n contiguous, 16-byte aligned float32 elements.
-func (b *Backend) sumsqF32(partial uintptr, nb int, src uintptr, n int, scale float64) error {
-	return b.sumsqContig(kSumsqF32, partial, nb, src, 0, n, scale, 1)
-}
-
-// sumsqContig is sumsqF32 or sumsqBF16 (kernel k) for cnt matrices of n
-// elements, as sumsqBatch.
+// sumsqContig is sumsqBatch for cnt contiguous, 16-byte aligned matrices
+// of n elements, with 16-byte loads: kernel k is sumsq_f32 or sumsq_bf16.
 func (b *Backend) sumsqContig(k kernel, partial uintptr, nb int, src, srcs uintptr, n int, scale float64, cnt int) error {
 	return b.launchY(k, nb, cnt, threads, 0, ptr(partial), ptr(src), i64(n), f64bits(scale), ptr(srcs))
-}
-
-// sumsqBF16 is sumsq for n contiguous, 16-byte aligned bf16 elements.
-func (b *Backend) sumsqBF16(partial uintptr, nb int, src uintptr, n int, scale float64) error {
-	return b.sumsqContig(kSumsqBF16, partial, nb, src, 0, n, scale, 1)
 }
 
 // sumPartials writes out[0] = Σ partial[0:n] and out[1] = max partial[n:2n].

@@ -119,19 +119,27 @@ func (b *Backend) sqNormBlocks(d *Matrix) int {
 // out[0] and out[1] (float64), through 2·sqNormBlocks(d) float64 partials
 // at part. Nothing is read back.
 func (b *Backend) sqNormInto(out, part uintptr, d *Matrix, scale float64) error {
+	return b.sqNormBatchInto(out, part, d, 0, scale, 1)
+}
+
+// sqNormBatchInto is sqNormInto for n matrices like d (type, stored shape,
+// leading dimension, alignment) at the addresses srcs[i] (a device array;
+// 0: the one matrix d): their results two float64 apart from out, their
+// partials 2·sqNormBlocks(d) apart from part.
+func (b *Backend) sqNormBatchInto(out, part uintptr, d *Matrix, srcs uintptr, scale float64, n int) error {
 	sr, sc := d.stored()
 	nb := b.sqNormBlocks(d)
 	var err error
 	switch {
 	case d.contiguous() && d.ptr%16 == 0 && d.dtype == Float32:
-		err = b.sumsqF32(part, nb, d.ptr, sr*sc, scale)
+		err = b.sumsqContig(kSumsqF32, part, nb, d.ptr, srcs, sr*sc, scale, n)
 	case d.contiguous() && d.ptr%16 == 0 && d.dtype == BFloat16:
-		err = b.sumsqBF16(part, nb, d.ptr, sr*sc, scale)
+		err = b.sumsqContig(kSumsqBF16, part, nb, d.ptr, srcs, sr*sc, scale, n)
 	default:
-		err = b.sumsq(part, nb, d.ptr, d.dtype.code(), d.ld, sr, sc, scale)
+		err = b.sumsqBatch(part, nb, d.ptr, srcs, d.dtype.code(), d.ld, sr, sc, scale, n)
 	}
 	if err != nil {
 		return err
 	}
-	return b.sumPartials(out, part, nb)
+	return b.sumPartialsBatch(out, part, nb, n)
 }
