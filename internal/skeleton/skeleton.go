@@ -766,12 +766,7 @@ func FinishQBBatch(sc *Scratch, be lowrank.Backend, dst []*lowrank.Factors, pr [
 			continue
 		}
 		f := dst[i]
-		f.Spectrum = f.Spectrum[:0]
-		var err error
-		if f.Q, err = Ensure(be, f.Q, pr[i].P, pr[i].K); err == nil {
-			f.B, err = Ensure(be, f.B, pr[i].K, pr[i].S)
-		}
-		if errs[i] = err; err == nil {
+		if errs[i] = ensureQB(be, f, pr[i]); errs[i] == nil {
 			qs, bs, as, ys = append(qs, f.Q), append(bs, f.B), append(as, pr[i].A), append(ys, q[i])
 			at = append(at, i)
 		}
@@ -804,14 +799,21 @@ func FinishQBBatch(sc *Scratch, be lowrank.Backend, dst []*lowrank.Factors, pr [
 	}
 }
 
-// plainQB is FinishQB's plain path before the norms: Q = q, B = Qᵀ·op(A).
-func plainQB(be lowrank.Backend, dst *lowrank.Factors, pr Problem, q lowrank.Matrix) error {
+// ensureQB gives dst a P×K Q and a K×S B (reused when they have those
+// shapes) and no spectrum: FinishQB's plain path before its products.
+func ensureQB(be lowrank.Backend, dst *lowrank.Factors, pr Problem) error {
 	dst.Spectrum = dst.Spectrum[:0]
 	var err error
 	if dst.Q, err = Ensure(be, dst.Q, pr.P, pr.K); err != nil {
 		return err
 	}
-	if dst.B, err = Ensure(be, dst.B, pr.K, pr.S); err != nil {
+	dst.B, err = Ensure(be, dst.B, pr.K, pr.S)
+	return err
+}
+
+// plainQB is FinishQB's plain path before the norms: Q = q, B = Qᵀ·op(A).
+func plainQB(be lowrank.Backend, dst *lowrank.Factors, pr Problem, q lowrank.Matrix) error {
+	if err := ensureQB(be, dst, pr); err != nil {
 		return err
 	}
 	if err := be.Copy(dst.Q, q); err != nil {
