@@ -236,11 +236,9 @@ func (c *Compressor) CompressBatch(layers []string, xs []lowrank.Matrix) ([]*Sav
 		out[i] = s
 		run, runX, seeds = append(run, s), append(runX, x), append(seeds, seed)
 	}
-	if len(run) == 0 {
-		return out, errors.Join(errs...)
-	}
-	if c.sem == nil {
-		c.runBatch(run, runX, seeds, nil)
+	// failed returns the handles with the errors of those that have
+	// failed taken out.
+	failed := func() ([]*Saved, error) {
 		for i, s := range out {
 			if s != nil && s.err != nil {
 				errs = append(errs, s.err)
@@ -248,19 +246,20 @@ func (c *Compressor) CompressBatch(layers []string, xs []lowrank.Matrix) ([]*Sav
 			}
 		}
 		return out, errors.Join(errs...)
+	}
+	if len(run) == 0 {
+		return failed()
+	}
+	if c.sem == nil {
+		c.runBatch(run, runX, seeds, nil)
+		return failed()
 	}
 	ready, err := c.ready(run[0])
 	if err != nil {
 		for _, s := range run[1:] {
 			c.finish(s, err)
 		}
-		for i, s := range out {
-			if s != nil && s.err != nil {
-				errs = append(errs, s.err)
-				out[i] = nil
-			}
-		}
-		return out, errors.Join(errs...)
+		return failed()
 	}
 	c.sem <- struct{}{}
 	go func() {
@@ -343,35 +342,19 @@ func (c *Compressor) begin(layer string, key *Key, x lowrank.Matrix) (s *Saved, 
 func (c *Compressor) run(s *Saved, x lowrank.Matrix, seed uint64) { c.runAfter(s, x, seed, nil) }
 
 // runAfter is run with the device work made to wait for ready, if not nil
-// (asynchronous mode on a device). The worker's stream is then
-// synchronised before s is finished, so that when Wait returns x is no
-// longer read and the factors are complete for any stream.
+// (asynchronous mode on a device): runBatch of one handle.
 func (c *Compressor) runAfter(s *Saved, x lowrank.Matrix, seed uint64, ready *gpu.Event) {
-	var err error
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrPanic, r)
-		}
-		c.finish(s, err)
-	}()
-	w := <-c.workers
-	defer func() { c.workers <- w }()
-	if ready != nil {
-		f := w.be.(*gpu.Backend)
-		if err = f.Wait(ready); err != nil {
-			return
-		}
-		defer func() {
-			if e := f.Synchronize(); err == nil {
-				err = e
-			}
-		}()
-	}
-	err = w.compress(s, x, &c.cfg, seed)
+	c.runBatch([]*Saved{s}, []lowrank.Matrix{x}, []uint64{seed}, ready)
 }
 
-// runBatch is runAfter for the handles ss of one CompressBatch, run on one
-// worker; each is finished with its own error.
+// runBatch compresses xs into the handles ss (one CompressBatch, or one
+// Compress) on one worker and accounts them, with the device work made to
+// wait for ready if not nil (asynchronous mode on a device). The worker's
+// stream is then synchronised before the handles are finished, so that
+// when Wait returns the inputs are no longer read and the factors are
+// complete for any stream. A panic on the way becomes every handle's
+// error; the worker, the keys and the pending count are released on every
+// path, and each handle is finished with its own error.
 func (c *Compressor) runBatch(ss []*Saved, xs []lowrank.Matrix, seeds []uint64, ready *gpu.Event) {
 	errs := make([]error, len(ss))
 	defer func() {

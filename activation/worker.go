@@ -123,9 +123,10 @@ func (w *worker) rowsOptions(s *Saved, over int, cfg *Config, seed uint64) *samp
 }
 
 // compressBatch is compress for every ss[i], its error into errs[i]: on a
-// device backend through compressBatchDevice, on the CPU one by one.
+// device backend through compressBatchDevice (for more than one), on the
+// CPU one by one.
 func (w *worker) compressBatch(ss []*Saved, xs []lowrank.Matrix, cfg *Config, seeds []uint64, errs []error) {
-	if dev, ok := w.be.(*gpu.Backend); ok {
+	if dev, ok := w.be.(*gpu.Backend); ok && len(ss) > 1 {
 		w.compressBatchDevice(ss, xs, cfg, seeds, errs, dev)
 		return
 	}
