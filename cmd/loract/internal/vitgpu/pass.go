@@ -245,26 +245,15 @@ func (p *pass) flush() {
 	p.pending = p.pending[:0]
 }
 
-// compress saves x compressed by the pass's compressor.
+// compress saves x compressed by the pass's compressor at once (a flush
+// of one), or returns nil after an error.
 func (p *pass) compress(layer string, x *gpu.Matrix) *stash {
-	t0 := p.event()
-	if p.err != nil {
+	st := &stash{}
+	p.pending = append(p.pending, pendingSave{layer, x, st})
+	p.flush()
+	if st.s == nil {
 		return nil
 	}
-	s, err := p.c.Compress(layer, x)
-	t1 := p.event()
-	if t1 != nil {
-		p.timers = append(p.timers, timer{compress: true, start: t0, end: t1})
-	} else {
-		t0.Close()
-	}
-	if err != nil {
-		p.run(err)
-		return nil
-	}
-	st := &stash{s: s, bytes: int64(s.Bytes())}
-	p.t.stashes = append(p.t.stashes, st)
-	p.acct += st.bytes
 	return st
 }
 
