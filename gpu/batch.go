@@ -149,24 +149,25 @@ func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 // and all the indices go up in one transfer.
 func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) (bool, error) {
 	n := len(dst)
-	d0, a0 := b.mat(dst[0]), b.mat(a[0])
+	dms, ams := b.batchMats(0, dst), b.batchMats(1, a)
+	d0, a0 := dms[0], ams[0]
 	sr, sc := a0.stored()
 	l := len(idx[0])
-	es := a0.dtype.Size()
-	vec := func(m *Matrix) bool { return m.ptr%16 == 0 && (m.ld*es)%16 == 0 && sr%(16/es) == 0 }
-	v0 := vec(a0)
-	for i := range dst {
-		dm, am := b.mat(dst[i]), b.mat(a[i])
+	v0 := vec16(a0)
+	if n < 2 || l == 0 || !consecutive(dms, d0.ld, l) {
+		return false, nil
+	}
+	for i, am := range ams {
 		r, c := am.stored()
-		if n < 2 || l == 0 || len(idx[i]) != l || am.dtype != a0.dtype || am.trans != a0.trans || am.ld != a0.ld || r != sr || c != sc ||
-			vec(am) != v0 || dm.ld != d0.ld || dm.ptr != d0.ptr+uintptr(4*d0.ld*l*i) || !b.batch.fused[i] {
+		if len(idx[i]) != l || am.dtype != a0.dtype || am.trans != a0.trans || am.ld != a0.ld || r != sr || c != sc ||
+			vec16(am) != v0 || !b.batch.fused[i] {
 			return false, nil
 		}
 	}
 	st := &b.batch
 	st.table = st.table[:0]
-	for i := range a {
-		st.table = append(st.table, uint64(b.mat(a[i]).ptr))
+	for _, am := range ams {
+		st.table = append(st.table, uint64(am.ptr))
 	}
 	for _, ix := range idx {
 		for _, v := range ix {
@@ -402,11 +403,12 @@ func (b *Backend) qrBatchScratch(p, l, n int) (*batchQR, error) {
 	return &q, nil
 }
 
-// consecutive reports whether ms are consecutive p×l column blocks of one
-// column-major float32 matrix with leading dimension p.
-func consecutive(ms []*Matrix, p, l int) bool {
+// consecutive reports whether ms are consecutive blocks of l columns of
+// one column-major float32 matrix with leading dimension ld (the sketches
+// of a batch, and their Ω).
+func consecutive(ms []*Matrix, ld, l int) bool {
 	for i, m := range ms {
-		if m.ld != p || m.ptr != ms[0].ptr+uintptr(4*p*l*i) {
+		if m.ld != ld || m.ptr != ms[0].ptr+uintptr(4*ld*l*i) {
 			return false
 		}
 	}

@@ -87,14 +87,21 @@ func (b *Backend) gatherNormBlocks(am *Matrix, trans bool) (nb, nmap int) {
 	return min((sc+gatherNormThreads/32-1)/(gatherNormThreads/32), b.sms*8), sc
 }
 
+// vec16 reports whether the fused read of m may use 16-byte loads: an
+// aligned start and leading dimension, and whole vectors down a column.
+func vec16(m *Matrix) bool {
+	sr, _ := m.stored()
+	es := m.dtype.Size()
+	return m.ptr%16 == 0 && (m.ld*es)%16 == 0 && sr%(16/es) == 0
+}
+
 // gatherNormInto queues GatherNorm's fused read (fusable must hold) with
 // the l indices at di: Ω into dm, Σ and max into out[0] and out[1]
 // through the partials at part (gatherNormBlocks) and, for stored-column
 // samples, the map at cmap. Nothing is read back.
 func (b *Backend) gatherNormInto(out, part, cmap uintptr, dm, am *Matrix, trans bool, di uintptr, l int) error {
 	sr, sc := am.stored()
-	es := am.dtype.Size()
-	vec := am.ptr%16 == 0 && (am.ld*es)%16 == 0 && sr%(16/es) == 0
+	vec := vec16(am)
 	nb, nmap := b.gatherNormBlocks(am, trans)
 	var err error
 	if nmap == 0 {
