@@ -61,14 +61,22 @@ type PlannedLayer struct {
 type demand struct {
 	gain           []float64
 	perRank, fixed int
+	// zero is the energy below which ranks add nothing for a floor: the
+	// storage's rounding, u² of the factors' precision per compression
+	// (ranks whose summed energy is below it change the reconstruction by
+	// less than the factors' rounding).
+	zero float64
 }
 
 // allocate returns the ranks of the greedy plan for demands ds within
-// budget, its predicted error reduction below rank 1 everywhere, and the
-// margin of Plan. ok is false if rank 1 everywhere does not fit; the ranks
-// are then all 1. A gain is taken only if positive; ties go to the
-// earlier demand.
-func allocate(ds []demand, budget int) (ks []int, margin float64, ok bool) {
+// budget and the margin of Plan. ok is false if rank 1 everywhere does not
+// fit; the ranks are then all 1. A gain is taken only if positive; ties go
+// to the earlier demand. A floor > 0 first gives every demand
+// min(⌊floor·k_eq⌋, r) ranks (at least 1), r the least rank whose tail
+// Σ_{j>r} gain_j is at most the demand's zero, k_eq
+// the equal split's rank (equalRank); the greedy allocates the rest, and
+// the margin is then against the best allocation that holds the floor.
+func allocate(ds []demand, budget int, floor float64) (ks []int, margin float64, ok bool) {
 	ks = make([]int, len(ds))
 	left := budget
 	for i, d := range ds {
@@ -78,10 +86,29 @@ func allocate(ds []demand, budget int) (ks []int, margin float64, ok bool) {
 	if left < 0 {
 		return ks, 0, false
 	}
+	if floor > 0 {
+		// k_f ≤ k_eq, so the floors fit: Σ a_i + min(k_f, ℓ_i)·b_i is at
+		// most the equal split's bytes.
+		kf := max(1, int(floor*float64(equalRank(ds, budget))))
+		for i, d := range ds {
+			// The floor stops where the sketch's energy beyond it is at
+			// most zero: the smallest f with Σ_{j>f} gain_j ≤ zero.
+			f, tail := min(kf, len(d.gain)), 0.0
+			for _, g := range d.gain[f:] {
+				tail += g
+			}
+			for f > 1 && tail+d.gain[f-1] <= d.zero {
+				f--
+				tail += d.gain[f]
+			}
+			left -= (f - 1) * d.perRank
+			ks[i] = f
+		}
+	}
 	h := &rankHeap{ds: ds}
 	for i, d := range ds {
-		if len(d.gain) > 1 && d.gain[1] > 0 {
-			h.items = append(h.items, rankItem{i: i, ratio: d.gain[1] / float64(d.perRank)})
+		if k := ks[i]; k < len(d.gain) && d.gain[k] > 0 {
+			h.items = append(h.items, rankItem{i: i, ratio: d.gain[k] / float64(d.perRank)})
 		}
 	}
 	heap.Init(h)
@@ -113,6 +140,29 @@ func allocate(ds []demand, budget int) (ks []int, margin float64, ok bool) {
 		}
 	}
 	return ks, 0, true
+}
+
+// equalRank returns the equal split of budget: the largest k ≥ 1 such
+// that every demand at rank min(k, ℓ_i) fits, Σ a_i + min(k, ℓ_i)·b_i ≤
+// budget (1 if even rank 1 does not), where ℓ_i = len(gain) caps a
+// demand's rank.
+func equalRank(ds []demand, budget int) int {
+	wmax := 1
+	for _, d := range ds {
+		wmax = max(wmax, len(d.gain))
+	}
+	k := 1
+	for next := 2; next <= wmax; next++ {
+		n := 0
+		for _, d := range ds {
+			n += d.fixed + min(next, len(d.gain))*d.perRank
+		}
+		if n > budget {
+			break
+		}
+		k = next
+	}
+	return k
 }
 
 type rankItem struct {
@@ -157,6 +207,7 @@ type measure struct {
 // the Compressor's mu.
 type budgetState struct {
 	limit int
+	floor float64 // BudgetFloor's floor (0 for Budget)
 	// used is the bytes reserved by live handles and compressions under
 	// way (each reserves what its storage will take, at Compress).
 	used int
@@ -170,7 +221,7 @@ type budgetState struct {
 }
 
 func newBudget(r RankPolicy) *budgetState {
-	return &budgetState{limit: r.budget, ranks: map[string]plannedRank{}, plan: Plan{Budget: r.budget}}
+	return &budgetState{limit: r.budget, floor: r.floor, ranks: map[string]plannedRank{}, plan: Plan{Budget: r.budget}}
 }
 
 // plannedRank is a layer's share of a plan: its rank, and the bytes one
@@ -290,9 +341,13 @@ func (c *Compressor) replan() {
 				g[j] = math.Min(g[j], g[j-1])
 			}
 		}
-		ds[i] = demand{gain: g, perRank: m.perRank, fixed: m.fixed}
+		u := c.cfg.Precision.UnitRoundoff()
+		if c.cfg.FactorBits == 8 {
+			u = 1.0 / 254 // half a step of the int8 scale max|·|/127
+		}
+		ds[i] = demand{gain: g, perRank: m.perRank, fixed: m.fixed, zero: float64(m.count) * u * u}
 	}
-	ks, margin, _ := allocate(ds, b.limit)
+	ks, margin, _ := allocate(ds, b.limit, b.floor)
 	p := Plan{Budget: b.limit, Step: b.plan.Step + 1, Margin: margin}
 	clear(b.ranks)
 	for i, name := range order {

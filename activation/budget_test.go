@@ -37,7 +37,11 @@ func planBytes(ds []demand, ks []int) int {
 }
 
 // bruteForce returns the least error over every rank vector within budget.
-func bruteForce(ds []demand, budget int) float64 {
+func bruteForce(ds []demand, budget int) float64 { return bruteForceFrom(ds, budget, nil) }
+
+// bruteForceFrom is bruteForce over the rank vectors with k_i ≥ lo[i]
+// (lo nil: 1).
+func bruteForceFrom(ds []demand, budget int, lo []int) float64 {
 	best := math.Inf(1)
 	ks := make([]int, len(ds))
 	var rec func(i int)
@@ -48,7 +52,11 @@ func bruteForce(ds []demand, budget int) float64 {
 			}
 			return
 		}
-		for k := 1; k <= len(ds[i].gain); k++ {
+		k0 := 1
+		if lo != nil {
+			k0 = lo[i]
+		}
+		for k := k0; k <= len(ds[i].gain); k++ {
 			ks[i] = k
 			rec(i + 1)
 		}
@@ -93,7 +101,7 @@ func TestAllocateOptimal(t *testing.T) {
 		}
 		minBytes := planBytes(ds, []int{1, 1, 1, 1}[:n])
 		budget := minBytes + rng.IntN(900)
-		ks, margin, ok := allocate(ds, budget)
+		ks, margin, ok := allocate(ds, budget, 0)
 		require.True(t, ok)
 		got, opt := planError(ds, ks), bruteForce(ds, budget)
 		name := fmt.Sprintf("trial %d: %+v budget %d ranks %v", trial, ds, budget, ks)
@@ -108,6 +116,78 @@ func TestAllocateOptimal(t *testing.T) {
 	}
 }
 
+// TestAllocateFloor checks BudgetFloor's allocation: every demand holds
+// its floor, min(⌊floor·k_eq⌋, the least rank whose tail is within zero),
+// the plan is
+// within the budget, and its error is at most Margin above the best
+// allocation that holds the floor (by enumeration); floor 0 is the plain
+// greedy.
+func TestAllocateFloor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 300 {
+		n := 2 + trial%3
+		ds := make([]demand, n)
+		for i := range ds {
+			ds[i] = randomDemand(rng, 2+rng.IntN(6), 50+rng.IntN(200), rng.IntN(3)*40)
+			if rng.IntN(4) == 0 { // exact rank: energy at rounding level beyond rank r
+				r := 1 + rng.IntN(len(ds[i].gain))
+				ds[i].zero = 1e-6
+				for j := r; j < len(ds[i].gain); j++ {
+					ds[i].gain[j] = 1e-7 / float64((j+1)*(j+1)) // non-increasing
+				}
+			}
+		}
+		budget := planBytes(ds, []int{1, 1, 1, 1}[:n]) + rng.IntN(1500)
+		floor := []float64{0, 0.5, 0.8, 1}[trial%4]
+		ks, margin, ok := allocate(ds, budget, floor)
+		require.True(t, ok)
+		keq := equalRank(ds, budget)
+		lo := make([]int, n)
+		for i, d := range ds {
+			// The least r ≤ ⌊floor·k_eq⌋ whose tail is within zero.
+			lo[i] = max(1, min(int(floor*float64(keq)), len(d.gain)))
+			for r := 1; r < lo[i]; r++ {
+				var tail float64
+				for _, g := range d.gain[r:] {
+					tail += g
+				}
+				if tail <= d.zero {
+					lo[i] = r
+					break
+				}
+			}
+		}
+		name := fmt.Sprintf("trial %d: floor %g k_eq %d %+v budget %d ranks %v", trial, floor, keq, ds, budget, ks)
+		for i := range ks {
+			require.GreaterOrEqual(t, ks[i], lo[i], name)
+		}
+		assert.LessOrEqual(t, planBytes(ds, ks), budget, name)
+		got, opt := planError(ds, ks), bruteForceFrom(ds, budget, lo)
+		assert.GreaterOrEqual(t, got, opt-1e-12, name)
+		assert.LessOrEqual(t, got-opt, margin+1e-12, name)
+		if floor == 0 {
+			want, wantMargin, _ := allocate(ds, budget, 0)
+			assert.Equal(t, want, ks, name)
+			assert.Equal(t, wantMargin, margin, name)
+		}
+	}
+	// A steep layer and a flat one at equal cost: the greedy gives the
+	// flat one every rank beyond the first (0.1 > 0.05); the equal split
+	// of 6 ranks is 3 each, and floor 1 holds it.
+	flat := make([]float64, 10)
+	for j := range flat {
+		flat[j] = 0.1
+	}
+	ds := []demand{{gain: []float64{0.6, 0.05, 0.03, 0.02}, perRank: 10}, {gain: flat, perRank: 10}}
+	ks, _, _ := allocate(ds, 60, 0)
+	assert.Equal(t, []int{1, 5}, ks)
+	assert.Equal(t, 3, equalRank(ds, 60))
+	ks, _, _ = allocate(ds, 60, 1)
+	assert.Equal(t, []int{3, 3}, ks)
+	ks, _, _ = allocate(ds, 60, 0.5) // ⌊1.5⌋ = 1: no floor beyond rank 1
+	assert.Equal(t, []int{1, 5}, ks)
+}
+
 // TestAllocateWaterFilling: a known optimum. Two layers of equal cost,
 // one of rank 2 (gains 0.6, 0.4, then 0) and one flat (0.1 for 10
 // ranks); 6 ranks of budget: both get rank 1, the second rank goes to the
@@ -119,12 +199,12 @@ func TestAllocateWaterFilling(t *testing.T) {
 		flat[j] = 0.1
 	}
 	ds := []demand{{gain: []float64{0.6, 0.4, 0, 0}, perRank: 10}, {gain: flat, perRank: 10}}
-	ks, margin, ok := allocate(ds, 60)
+	ks, margin, ok := allocate(ds, 60, 0)
 	require.True(t, ok)
 	assert.Equal(t, []int{2, 4}, ks)
 	assert.Zero(t, margin)
 	assert.InDelta(t, 0.6, planError(ds, ks), 1e-15)
-	_, _, ok = allocate(ds, 19)
+	_, _, ok = allocate(ds, 19, 0)
 	assert.False(t, ok, "rank 1 everywhere takes 20 bytes")
 }
 
@@ -304,6 +384,49 @@ func TestBudgetAllocates(t *testing.T) {
 	assert.Less(t, errs[1][0], 0.01)
 	assert.Less(t, errs[1][1], errs[0][1])
 	assert.Equal(t, 0, c.Stats().Total.BudgetCuts)
+}
+
+// TestBudgetFloorPlans: TestBudgetAllocates's layers under BudgetFloor(·,
+// 1): the equal split of 20 ranks is 10 each, but the rank-3 layer gains
+// nothing beyond its 3, so its floor is 3 and the plan equals Budget's;
+// with a steep layer instead (σ_j = j^−1.5), which Budget gives few ranks,
+// the floor holds it at 10. The floor never costs the budget.
+func TestBudgetFloorPlans(t *testing.T) {
+	const L, d = 300, 40
+	per := (L + d) * 2
+	low := testmat.Incoherent(L, d, testmat.RankPlusNoise(d, 3, 0), 1)
+	steep := spectrumMatrix(L, d, 1.5, 1, 3)
+	slow := spectrumMatrix(L, d, 0.5, 1, 2)
+	ranks := func(rank RankPolicy, first *mat.Dense) [2]int {
+		c, err := New(Config{Method: ExactSVD, Rank: rank})
+		require.NoError(t, err)
+		defer c.Close()
+		var ks [2]int
+		for range 2 {
+			a, err := c.Compress("first", first)
+			require.NoError(t, err)
+			b, err := c.Compress("slow", slow)
+			require.NoError(t, err)
+			ks = [2]int{a.Rank(), b.Rank()}
+			require.NoError(t, c.Join())
+			require.NoError(t, a.Release())
+			require.NoError(t, b.Release())
+		}
+		p := c.Plan()
+		assert.LessOrEqual(t, p.Bytes, 20*per+5, rank.String())
+		return ks
+	}
+	assert.Equal(t, [2]int{3, 17}, ranks(BudgetFloor(20*per+5, 1), low))
+	plain := ranks(Budget(20*per+5), steep)
+	assert.Less(t, plain[0], 10, "Budget gives the steep layer less than the equal split")
+	assert.Equal(t, [2]int{10, 10}, ranks(BudgetFloor(20*per+5, 1), steep))
+	got := ranks(BudgetFloor(20*per+5, 0.5), steep)
+	assert.GreaterOrEqual(t, got[0], 5)
+	assert.Equal(t, 20, got[0]+got[1])
+	_, err := New(Config{Rank: BudgetFloor(1000, 1.5)})
+	assert.ErrorIs(t, err, lowrank.ErrOption)
+	_, err = New(Config{Rank: BudgetFloor(1000, math.NaN())})
+	assert.ErrorIs(t, err, lowrank.ErrOption)
 }
 
 // TestBudgetTooSmall: when not even rank 1 fits, Compress says so, naming

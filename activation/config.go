@@ -104,8 +104,9 @@ type RankPolicy struct {
 	k     int
 	ratio float64
 	tol   float64
-	// budget is a Budget policy's bytes.
+	// budget is a Budget policy's bytes, floor BudgetFloor's floor.
 	budget int
+	floor  float64
 }
 
 // Fixed keeps k terms (clamped to min(L, d)).
@@ -176,9 +177,36 @@ func Budget(bytes int) RankPolicy {
 	return RankPolicy{kind: rankBudget, budget: bytes}
 }
 
+// BudgetFloor is Budget with a floor under every layer's rank: each
+// planned layer first gets ⌊floor·k_eq⌋ ranks (at least 1; fewer if the
+// energy its sketch shows beyond fewer ranks is below the factors'
+// rounding: Σ_{j>r} λ_j/‖X‖_F² ≤ u², u the unit roundoff of Precision or
+// 1/254 for int8 factors), where k_eq is the equal split — the
+// largest rank that every planned layer can hold at once within the
+// budget, what one rank for all would be — and the greedy allocates the
+// bytes left. 0 ≤ floor ≤ 1: 0 is Budget, 1 the equal split with the
+// remainder allocated. Plan's Margin is then against the best allocation
+// that holds the floor.
+//
+// The floor is for training. The greedy gives a layer whose spectrum
+// falls fast few ranks; a fine-tuned model whose adapters only ever see
+// that layer's kept directions can drift towards weights where its
+// spectrum falls faster still and the compressed gradient is nearly
+// orthogonal to the true one — on the GPU demo, bf16 factors under Budget
+// trained to a gradient cosine of −0.03 on their own weights while the
+// same compressor gave 0.97 on the uncompressed run's weights
+// (docs/results.md, "On the GPU"). A floor keeps every layer's share from
+// falling below a fraction of the equal one.
+func BudgetFloor(bytes int, floor float64) RankPolicy {
+	return RankPolicy{kind: rankBudget, budget: bytes, floor: floor}
+}
+
 func (r RankPolicy) String() string {
 	switch r.kind {
 	case rankBudget:
+		if r.floor > 0 {
+			return fmt.Sprintf("budget %d bytes, floor %g", r.budget, r.floor)
+		}
 		return fmt.Sprintf("budget %d bytes", r.budget)
 	case rankFixed:
 		return fmt.Sprintf("fixed k=%d", r.k)
@@ -212,6 +240,9 @@ func (r RankPolicy) check() error {
 	case rankBudget:
 		if r.budget < 1 {
 			return fmt.Errorf("%w: budget of %d bytes: must be ≥ 1", lowrank.ErrOption, r.budget)
+		}
+		if !(r.floor >= 0 && r.floor <= 1) {
+			return fmt.Errorf("%w: budget floor %g outside [0, 1]", lowrank.ErrOption, r.floor)
 		}
 	}
 	return nil

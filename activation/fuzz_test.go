@@ -222,7 +222,7 @@ func FuzzAllocate(f *testing.F) {
 		if len(ds) == 0 {
 			return
 		}
-		ks, margin, ok := allocate(ds, int(budget))
+		ks, margin, ok := allocate(ds, int(budget), 0)
 		ones := make([]int, len(ds))
 		for i := range ones {
 			ones[i] = 1
