@@ -44,6 +44,8 @@ type demoOptions struct {
 	sweep     string
 	sweepPlot string
 	force     bool
+	// floor is -budget-floor: the sweep's budget rows with a floor.
+	floor float64
 }
 
 // parseDemo parses and checks every flag of 'loract demo', so that a bad
@@ -81,6 +83,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		gf       = gpuDemoFlags(fs)
 		sweep    = fs.String("sweep", "", "bytes: instead of one compressed run, a sweep at the stored bytes of the -ratio or -rank bf16 factors: int8 factors, quantized residuals and the byte-budget policy beside them (with -device gpu: compressed checkpointing on the device)")
 		sPlot    = fs.String("sweep-plot", "", "with -sweep: write the sweep's figure (PNG) to this file")
+		floor    = fs.Float64("budget-floor", 0.8, "with -sweep: also run each storage's byte budget with this floor (activation.BudgetFloor; 0: none)")
 		force    = fs.Bool("force", false, "with -sweep-plot: replace an existing file")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -146,6 +149,8 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		return nil, fmt.Errorf("-sweep bytes compares at the bytes of a -ratio or -rank: not with -tol")
 	case *sweep == "" && *sPlot != "":
 		return nil, fmt.Errorf("-sweep-plot without -sweep")
+	case !(*floor >= 0 && *floor <= 1):
+		return nil, fmt.Errorf("-budget-floor %g outside [0, 1]", *floor)
 	case *sPlot != "" && !*force && exists(*sPlot):
 		return nil, fmt.Errorf("-sweep-plot %s exists (replace it with -force)", *sPlot)
 	}
@@ -184,7 +189,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		}
 	}
 	o := &demoOptions{args: args, mode: *mode, markdown: *markdown, cpuprof: *cpuprof, cache: *cache,
-		sweep: *sweep, sweepPlot: *sPlot, force: *force}
+		sweep: *sweep, sweepPlot: *sPlot, force: *force, floor: *floor}
 	o.cfg = vit.DemoConfig{
 		Model: vit.Config{Side: mnist.Side, Patch: *patch, Dim: *dim, Heads: *heads, MLP: *mlp,
 			Depth: *depth, Classes: 10, Seed: *seed},

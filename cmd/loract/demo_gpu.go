@@ -158,7 +158,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			return nil, fmt.Errorf("-sweep bytes with -device gpu runs compressed checkpointing: not with -mode %s", o.mode)
 		}
 		var err error
-		if sweep, err = sweepSettings(cc, gpuCheckpointShapes(c.Model, c.Batch)); err != nil {
+		if sweep, err = sweepSettings(cc, gpuCheckpointShapes(c.Model, c.Batch), o.floor); err != nil {
 			return nil, err
 		}
 		for _, st := range sweep {
@@ -392,6 +392,9 @@ func gpuRows(res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig) []gpuRow {
 		row("  lowest parameter", func(r *vitgpu.RunResult, base bool) string {
 			return dash(base, fmt.Sprintf("%s %.4f", r.MinParam, r.MinCos))
 		}),
+		row("  on the baseline's fine-tuned weights", func(r *vitgpu.RunResult, base bool) string {
+			return dash(base, fmt.Sprintf("%.4f", r.RefGradCos))
+		}),
 		row("final loss (mean of the last 20 steps)", func(r *vitgpu.RunResult, _ bool) string { return fmt.Sprintf("%.4f", tail(r.Losses)) }),
 		row("fine-tuning wall time", func(r *vitgpu.RunResult, _ bool) string { return fmt.Sprintf("%.1f s", r.Wall.Seconds()) }),
 		row("cuMemAlloc calls in the timed steps", func(r *vitgpu.RunResult, _ bool) string { return fmt.Sprint(r.Mallocs) }),
@@ -491,21 +494,22 @@ func (o *demoOptions) reportGPUSweep(w io.Writer, res *vitgpu.DemoResult, cfg *v
 		100*res.PretrainAccuracy, 100*b.Accuracy, b.StepMs, mib64(b.Saved))
 	fmt.Fprintf(w, "compressed checkpointing at the bytes of %s: every setting stores at most %s a step in its compressed block inputs\n\n",
 		o.gpu.sweep[0].Name, mib64(int64(o.gpu.sweep[0].bytes)))
-	fmt.Fprintf(w, "%-50s %-10s %11s %11s %9s %8s %8s %7s %7s %9s %8s\n", "setting", "ranks", "stored/step", "saved peak", "of base", "mean err", "accuracy", "drop", "cosine", "step", "overhead")
+	fmt.Fprintf(w, "%-50s %-10s %11s %11s %9s %8s %8s %7s %7s %8s %9s %8s\n", "setting", "ranks", "stored/step", "saved peak", "of base", "mean err", "accuracy", "drop", "cosine", "base cos", "step", "overhead")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-50s %-10s %11s %11s %8.1f%% %8.4f %7.2f%% %7.2f %7.4f %6.2f ms %+7.1f%%\n", r.label, r.ranks, mib64(int64(r.stored)),
-			mib64(r.saved), 100*float64(r.saved)/float64(b.Saved), r.meanErr, 100*r.acc, r.drop, r.cos, r.stepMs, 100*(r.stepMs/b.StepMs-1))
+		fmt.Fprintf(w, "%-50s %-10s %11s %11s %8.1f%% %8.4f %7.2f%% %7.2f %7.4f %8.4f %6.2f ms %+7.1f%%\n", r.label, r.ranks, mib64(int64(r.stored)),
+			mib64(r.saved), 100*float64(r.saved)/float64(b.Saved), r.meanErr, 100*r.acc, r.drop, r.cos, r.refCos, r.stepMs, 100*(r.stepMs/b.StepMs-1))
 	}
 	fmt.Fprintf(w, "\nstored/step: the compressor's peak of live compressed bytes (the sum of its per-layer peaks), against the\n"+
-		"budget of the budget rows; saved peak: the allocator's, with the block rebuilt and recomputed at a time (docs/results.md).\n")
+		"budget of the budget rows; saved peak: the allocator's, with the block rebuilt and recomputed at a time (docs/results.md);\n"+
+		"cosine: of one batch's gradients against plain backpropagation on the run's own fine-tuned weights, base cos: on the baseline's.\n")
 	if o.markdown {
 		fmt.Fprintln(w, "\n---- markdown ----")
 		fmt.Fprintf(w, "Command: `go run ./cmd/loract demo %s` on %s (%s), CUDA driver API %d.\n\n", strings.Join(o.args, " "), res.Device, res.Arch, res.Driver)
-		fmt.Fprintln(w, "| setting | policy | ranks | stored a step | saved peak (allocator) | of baseline | mean act. error | accuracy | drop (points) | grad cosine | step | overhead |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| setting | policy | ranks | stored a step | saved peak (allocator) | of baseline | mean act. error | accuracy | drop (points) | grad cosine | on baseline weights | step | overhead |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, r := range rows {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.1f %% | %.4f | %.2f %% | %.2f | %.4f | %.2f ms | %+.1f %% |\n", r.storage, r.policy, r.ranks,
-				mib64(int64(r.stored)), mib64(r.saved), 100*float64(r.saved)/float64(b.Saved), r.meanErr, 100*r.acc, r.drop, r.cos, r.stepMs, 100*(r.stepMs/b.StepMs-1))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.1f %% | %.4f | %.2f %% | %.2f | %.4f | %.4f | %.2f ms | %+.1f %% |\n", r.storage, r.policy, r.ranks,
+				mib64(int64(r.stored)), mib64(r.saved), 100*float64(r.saved)/float64(b.Saved), r.meanErr, 100*r.acc, r.drop, r.cos, r.refCos, r.stepMs, 100*(r.stepMs/b.StepMs-1))
 		}
 	}
 	o.writeGPUJSON(gpuOutput{Args: o.args, Result: res}, log)
@@ -531,6 +535,7 @@ type gpuSweepRow struct {
 	label          string
 	ranks          string
 	acc, drop, cos float64
+	refCos         float64
 	meanErr        float64
 	stored         int
 	saved          int64
@@ -542,7 +547,7 @@ func gpuSweepRows(res *vitgpu.DemoResult, settings []sweepSetting) []gpuSweepRow
 	for i, r := range res.Runs {
 		st := settings[i]
 		row := gpuSweepRow{sweepSetting: st, label: st.Name, ranks: st.ranks, acc: r.Accuracy,
-			drop: 100 * (res.Baseline.Accuracy - r.Accuracy), cos: r.GradCos, saved: r.Saved, stepMs: r.StepMs}
+			drop: 100 * (res.Baseline.Accuracy - r.Accuracy), cos: r.GradCos, refCos: r.RefGradCos, saved: r.Saved, stepMs: r.StepMs}
 		var ks []string
 		for _, l := range r.Layers {
 			row.meanErr += l.MeanRelError / float64(len(r.Layers))

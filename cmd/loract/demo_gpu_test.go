@@ -236,10 +236,11 @@ func TestDemoGPUSweep(t *testing.T) {
 	require.NotNil(t, g)
 	assert.False(t, g.torch, "no twin in a sweep")
 	require.Len(t, g.cfg.Runs, len(g.sweep))
-	// The reference, each storage at a ratio and at the budget, but for the
-	// 8-bit residual: alone it takes L·d bytes a block input, more than the
-	// reference's 2·116·(L+d) at L = 12544, d = 384.
-	require.Len(t, g.sweep, 1+(len(storages)-1)+1+(len(storages)-1))
+	// The reference, each storage at a ratio and at the budget with and
+	// without the default floor, but for the 8-bit residual: alone it
+	// takes L·d bytes a block input, more than the reference's
+	// 2·116·(L+d) at L = 12544, d = 384.
+	require.Len(t, g.sweep, 1+(len(storages)-1)+2*(1+(len(storages)-1)))
 	for _, st := range g.sweep {
 		assert.NotContains(t, st.Name, "8-bit residual")
 	}
@@ -259,7 +260,7 @@ func TestDemoGPUSweep(t *testing.T) {
 
 	res := &vitgpu.DemoResult{Device: "H", Baseline: vitgpu.RunResult{Phase: vitgpu.Phase{StepMs: 10, Saved: 1000 << 20}, Accuracy: 0.95}}
 	for i, st := range g.sweep {
-		res.Runs = append(res.Runs, vitgpu.RunResult{Name: st.Name, Phase: vitgpu.Phase{StepMs: 15, Saved: 200 << 20}, Accuracy: 0.94, GradCos: 0.99,
+		res.Runs = append(res.Runs, vitgpu.RunResult{Name: st.Name, Phase: vitgpu.Phase{StepMs: 15, Saved: 200 << 20}, Accuracy: 0.94, GradCos: 0.99, RefGradCos: 0.98,
 			Layers: []activation.LayerStats{{Layer: "blk0.in", Rank: 100 + i, Peak: 1 << 20, MeanRelError: 0.1}, {Layer: "blk1.in", Rank: 90, Peak: 1 << 20, MeanRelError: 0.3}}})
 	}
 	var buf bytes.Buffer
@@ -267,7 +268,10 @@ func TestDemoGPUSweep(t *testing.T) {
 	require.NoError(t, o.reportGPUSweep(&buf, res, &g.cfg, progress.NewLog(&bytes.Buffer{})))
 	out := buf.String()
 	assert.Contains(t, out, "every setting stores at most")
-	assert.Regexp(t, `bf16 factors, ratio 0\.3 +116/384 +2\.0 MiB +200\.0 MiB +20\.0% +0\.2000 +94\.00% +1\.00 +0\.9900 +15\.00 ms +\+50\.0%`, out)
+	assert.Regexp(t, `bf16 factors, ratio 0\.3 +116/384 +2\.0 MiB +200\.0 MiB +20\.0% +0\.2000 +94\.00% +1\.00 +0\.9900 +0\.9800 +15\.00 ms +\+50\.0%`, out)
 	assert.Regexp(t, `int8 factors, budget +\d+/90 `, out, "a budget row shows the planned ranks")
+	assert.Regexp(t, `int8 factors, budget, floor 0\.8 +\d+/90 `, out)
+	_, err = parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-budget-floor", "1.5"}, &bytes.Buffer{})
+	assert.ErrorContains(t, err, "-budget-floor 1.5 outside [0, 1]")
 	assert.FileExists(t, o.sweepPlot)
 }

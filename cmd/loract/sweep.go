@@ -94,8 +94,9 @@ func shortRanks(ranks map[int]int) string {
 // factors at its rank policy, Fixed or Ratio) over shapes: ref itself;
 // for every storage the largest single ratio r = j/1024 whose step stores
 // no more bytes (a storage that cannot fit is left out); and the byte-
-// budget policy at ref's bytes for bf16 factors and for each storage.
-func sweepSettings(ref activation.Config, shapes []vit.Shape) ([]sweepSetting, error) {
+// budget policy at ref's bytes for bf16 factors and for each storage, and
+// with floor > 0 the same under BudgetFloor(·, floor).
+func sweepSettings(ref activation.Config, shapes []vit.Shape, floor float64) ([]sweepSetting, error) {
 	if len(shapes) == 0 {
 		return nil, fmt.Errorf("the model saves no compressible tensor")
 	}
@@ -143,6 +144,12 @@ func sweepSettings(ref activation.Config, shapes []vit.Shape) ([]sweepSetting, e
 		}
 		out = append(out, sweepSetting{Setting: vit.Setting{Name: st.name + ", budget", Compression: cfg},
 			storage: st.name, short: st.short + ", budget", policy: "budget", bytes: b, budget: true})
+		if floor > 0 {
+			cfg.Rank = activation.BudgetFloor(b, floor)
+			pol := fmt.Sprintf("budget, floor %g", floor)
+			out = append(out, sweepSetting{Setting: vit.Setting{Name: st.name + ", " + pol, Compression: cfg},
+				storage: st.name, short: st.short + ", " + pol, policy: pol, bytes: b, budget: true})
+		}
 	}
 	return out, nil
 }
@@ -157,7 +164,7 @@ func (o *demoOptions) runSweep(stdout io.Writer, stderr *os.File, dir string, pr
 	if err != nil {
 		return err
 	}
-	settings, err := sweepSettings(cfg.Compression, shapes)
+	settings, err := sweepSettings(cfg.Compression, shapes, o.floor)
 	if err != nil {
 		return err
 	}

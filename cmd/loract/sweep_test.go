@@ -23,7 +23,7 @@ func TestSweepSettings(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, shapes, 10, "q (shared by k, v), o, fc1, gelu, fc2 in each of 2 blocks")
 	assert.Equal(t, vit.Shape{Layer: "blk0.gelu", Rows: 64 * 16, Cols: 128}, shapes[3])
-	settings, err := sweepSettings(o.cfg.Compression, shapes)
+	settings, err := sweepSettings(o.cfg.Compression, shapes, o.floor)
 	require.NoError(t, err)
 	ref := settings[0]
 	require.True(t, ref.ref)
@@ -36,7 +36,11 @@ func TestSweepSettings(t *testing.T) {
 		assert.True(t, s.Compression.MeasureError, s.Name)
 		if s.budget {
 			budgets++
-			assert.Equal(t, activation.Budget(ref.bytes), s.Compression.Rank, s.Name)
+			want := activation.Budget(ref.bytes)
+			if strings.Contains(s.policy, "floor") {
+				want = activation.BudgetFloor(ref.bytes, 0.8)
+			}
+			assert.Equal(t, want, s.Compression.Rank, s.Name)
 			continue
 		}
 		ratios++
@@ -51,7 +55,7 @@ func TestSweepSettings(t *testing.T) {
 	// int8, bf16 + int4, int8 + int4 fit; bf16 + int8 residual
 	// (1024·d bytes alone) does not at 0.45.
 	assert.Equal(t, 3, ratios)
-	assert.Equal(t, 4, budgets, "bf16 factors and the three storages that fit")
+	assert.Equal(t, 8, budgets, "bf16 factors and the three storages that fit, each without and with the default -budget-floor 0.8")
 }
 
 // ratioOf reads r from "ratio r".

@@ -55,6 +55,11 @@ type RunConfig struct {
 	Compression activation.Config
 	// Name names the run in RunResult ("loract " and the mode if empty).
 	Name string
+	// PlanSteps is the number of steps run before fine-tuning without an
+	// update, on the first batch: a Budget policy's first step is its
+	// calibration at rank 1 (activation.Budget), whose gradient a
+	// training loop may prefer not to apply.
+	PlanSteps int
 }
 
 // Check returns an error for an invalid configuration.
@@ -124,6 +129,13 @@ type RunResult struct {
 	GradCos  float64
 	MinCos   float64
 	MinParam string
+	// RefGradCos, RefMinCos and RefMinParam are the same on the baseline
+	// run's fine-tuned weights, which every run is measured on alike (the
+	// CPU demo's measurement): they separate the compression's effect on
+	// one gradient from its effect on training.
+	RefGradCos  float64
+	RefMinCos   float64
+	RefMinParam string
 }
 
 // MemCheck sets the memory pool's accounting beside the driver's.
@@ -226,6 +238,10 @@ func RunDemo(b *gpu.Backend, cfg DemoConfig, pre, fine, testPre, testFine vit.Da
 		logf("%s: accuracy %.2f%%, step %.2f ms, saved %.1f MiB", rr.Name, 100*rr.Accuracy, rr.StepMs, float64(rr.Saved)/(1<<20))
 		if i == 0 {
 			res.Baseline = rr
+			if err := m.KeepTrained(); err != nil {
+				return nil, err
+			}
+			r.trained = true
 		} else {
 			res.Runs = append(res.Runs, rr)
 		}
@@ -248,6 +264,8 @@ func RunDemo(b *gpu.Backend, cfg DemoConfig, pre, fine, testPre, testFine vit.Da
 type runner struct {
 	m   *Model
 	cfg *DemoConfig
+	// trained says the model holds the baseline's weights (KeepTrained).
+	trained bool
 }
 
 func (r *runner) evalBatch() int {
@@ -366,6 +384,11 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 		defer c.Close()
 	}
 	phase := "fine-tune, " + rr.Name
+	for range rc.PlanSteps {
+		if _, err := m.TrainStep(Batch{Data: fine, Idx: fine.seq.Ptr(), Size: cfg.Batch}, rc.Mode, c, nil, 0, 0); err != nil {
+			return rr, fmt.Errorf("%s, planning step: %w", phase, err)
+		}
+	}
 	var err error
 	if rr.Phase, err = r.train(phase, fine, cfg.FineTuneSteps, cfg.FineTuneLR, rc.Mode, c, cfg.Model.Seed+2); err != nil {
 		return rr, err
@@ -394,6 +417,14 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 	if c != nil {
 		if rr.GradCos, rr.MinCos, rr.MinParam, err = r.gradFidelity(fine, rc.Mode, c); err != nil {
 			return rr, err
+		}
+		if r.trained {
+			if err := m.LoadTrained(); err != nil {
+				return rr, err
+			}
+			if rr.RefGradCos, rr.RefMinCos, rr.RefMinParam, err = r.gradFidelity(fine, rc.Mode, c); err != nil {
+				return rr, err
+			}
 		}
 	}
 	return rr, nil

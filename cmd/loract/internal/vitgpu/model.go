@@ -85,6 +85,8 @@ type Model struct {
 
 	loraOn             bool
 	baseSnap, loraInit *gpu.Matrix
+	// trainedBase and trainedLoRA are KeepTrained's copies.
+	trainedBase, trainedLoRA *gpu.Matrix
 
 	ws     workspace
 	ones   *gpu.Matrix // maxL×1 of the activation type
@@ -206,7 +208,7 @@ func (m *Model) allocWorkspace() error {
 
 // Close frees the model's device memory and unloads its kernels.
 func (m *Model) Close() error {
-	for _, x := range append(m.ws.all, m.ones, m.ones32, m.slot, m.baseSnap, m.loraInit) {
+	for _, x := range append(m.ws.all, m.ones, m.ones32, m.slot, m.baseSnap, m.loraInit, m.trainedBase, m.trainedLoRA) {
 		if x != nil {
 			m.b.Free(x)
 		}

@@ -235,17 +235,22 @@ func (m *Model) LoadLoRA(v *vit.Model) error {
 	if err := m.upload(m.loraParams(), ds); err != nil {
 		return err
 	}
-	if m.loraInit == nil {
-		init, err := m.b.NewMatrix(max(m.lora.n, 1), 1, gpu.Float32)
-		if err != nil {
-			return err
-		}
-		m.loraInit = init
-	}
-	if err := m.b.Copy(m.loraInit, m.lora.w); err != nil {
+	if err := m.keep(&m.loraInit, &m.lora); err != nil {
 		return err
 	}
 	return m.recast(&m.lora)
+}
+
+// keep copies the arena's weights into *dst, allocating it first if nil.
+func (m *Model) keep(dst **gpu.Matrix, a *arena) error {
+	if *dst == nil {
+		s, err := m.b.NewMatrix(max(a.n, 1), 1, gpu.Float32)
+		if err != nil {
+			return err
+		}
+		*dst = s
+	}
+	return m.b.Copy(*dst, a.w)
 }
 
 // recast refreshes the bf16 copy of an arena's weights.
@@ -257,15 +262,37 @@ func (m *Model) recast(a *arena) error {
 }
 
 // Snapshot keeps a copy of the base weights for Restore.
-func (m *Model) Snapshot() error {
-	if m.baseSnap == nil {
-		s, err := m.b.NewMatrix(max(m.base.n, 1), 1, gpu.Float32)
-		if err != nil {
+func (m *Model) Snapshot() error { return m.keep(&m.baseSnap, &m.base) }
+
+// KeepTrained keeps a copy of every weight, base and adapters, for
+// LoadTrained: RunDemo keeps the baseline run's fine-tuned model, to
+// measure every run's gradients on the same weights.
+func (m *Model) KeepTrained() error {
+	if err := m.keep(&m.trainedBase, &m.base); err != nil {
+		return err
+	}
+	return m.keep(&m.trainedLoRA, &m.lora)
+}
+
+// LoadTrained sets every weight to the last KeepTrained copy and refreshes
+// the bf16 copies; the Adam moments are left as they are (a Restore
+// starts the next run afresh).
+func (m *Model) LoadTrained() error {
+	if m.trainedBase == nil || m.trainedLoRA == nil {
+		return fmt.Errorf("vitgpu: LoadTrained before KeepTrained")
+	}
+	for _, c := range []struct {
+		a   *arena
+		src *gpu.Matrix
+	}{{&m.base, m.trainedBase}, {&m.lora, m.trainedLoRA}} {
+		if err := m.b.Copy(c.a.w, c.src); err != nil {
 			return err
 		}
-		m.baseSnap = s
+		if err := m.recast(c.a); err != nil {
+			return err
+		}
 	}
-	return m.b.Copy(m.baseSnap, m.base.w)
+	return nil
 }
 
 // Restore sets the base weights to the last Snapshot and the adapters to
