@@ -56,10 +56,14 @@ type Backend struct {
 
 	stream    uintptr
 	ownStream bool
-	blas      uintptr
-	solver    uintptr
-	blasWS    uintptr
-	gesvdj    uintptr
+	// forkPriority is the priority of the streams Fork creates
+	// (SetForkPriority).
+	forkPriority int
+
+	blas   uintptr
+	solver uintptr
+	blasWS uintptr
+	gesvdj uintptr
 
 	sc scratch
 	// family holds, per scratch slot, the largest size asked of it by this
@@ -145,7 +149,7 @@ func Open(ordinal int, opts *Options) (*Backend, error) {
 	if opts != nil {
 		o = *opts
 	}
-	b, err := d.newBackend(o)
+	b, err := d.newBackend(o, 0)
 	if err != nil {
 		d.unref()
 		return nil, err
@@ -230,7 +234,7 @@ func openDevice(ordinal int) (*device, error) {
 
 // newBackend makes a backend on d with its stream and handles. The caller
 // holds a reference on d for it.
-func (d *device) newBackend(o Options) (*Backend, error) {
+func (d *device) newBackend(o Options, priority int) (*Backend, error) {
 	a := d.api
 	b := &Backend{device: d, opts: o, family: new(scratchSizes)}
 	for i := range b.argp {
@@ -250,7 +254,11 @@ func (d *device) newBackend(o Options) (*Backend, error) {
 	if o.Stream != 0 {
 		b.stream = o.Stream
 	} else {
-		if err := a.check(a.cuStreamCreate(&b.stream, cuStreamNonBlocking), "cuStreamCreate"); err != nil {
+		if priority != 0 {
+			if err := a.check(a.cuStreamCreateWithPriority(&b.stream, cuStreamNonBlocking, int32(priority)), "cuStreamCreateWithPriority"); err != nil {
+				return nil, err
+			}
+		} else if err := a.check(a.cuStreamCreate(&b.stream, cuStreamNonBlocking), "cuStreamCreate"); err != nil {
 			return nil, err
 		}
 		b.ownStream = true
@@ -301,13 +309,52 @@ func (b *Backend) Fork() (*Backend, error) {
 	d.mu.Unlock()
 	o := b.opts
 	o.Stream = 0
-	f, err := d.newBackend(o)
+	f, err := d.newBackend(o, b.forkPriority)
 	if err != nil {
 		d.unref()
 		return nil, err
 	}
 	f.family = b.family
+	f.forkPriority = b.forkPriority
 	return f, nil
+}
+
+// SetForkPriority sets the priority of the streams that later calls of
+// Fork create — the activation compressor's worker streams — as CUDA
+// counts it: 0 is the default, lower numbers are higher priorities, and
+// the driver clamps a value outside the device's range (StreamPriorities)
+// to it. Kernels of a higher-priority stream are scheduled first as
+// multiprocessors free up, so that a compression's small, latency-bound
+// kernels on a worker stream need not wait behind a training loop's large
+// products on its own. Forks of a fork inherit it.
+func (b *Backend) SetForkPriority(p int) { b.forkPriority = p }
+
+// StreamPriorities returns the device's range of stream priorities:
+// least (the default, 0 on current devices) and greatest (the highest
+// priority, a negative number).
+func (b *Backend) StreamPriorities() (least, greatest int, err error) {
+	if err := b.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer b.leave()
+	var l, g int32
+	if err := b.api.check(b.api.cuCtxGetStreamPriorityRange(&l, &g), "cuCtxGetStreamPriorityRange"); err != nil {
+		return 0, 0, err
+	}
+	return int(l), int(g), nil
+}
+
+// StreamPriority returns the priority of the backend's stream.
+func (b *Backend) StreamPriority() (int, error) {
+	if err := b.enter(); err != nil {
+		return 0, err
+	}
+	defer b.leave()
+	var p int32
+	if err := b.api.check(b.api.cuStreamGetPriority(b.stream, &p), "cuStreamGetPriority"); err != nil {
+		return 0, err
+	}
+	return int(p), nil
 }
 
 // releaseHandles frees the backend's handles, scratch and stream (if it

@@ -63,6 +63,12 @@ type cudaAPI struct {
 	cuMemsetD8Async func(dst uintptr, v uint8, n uintptr, s uintptr) int32
 	// CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags);
 	cuStreamCreate func(s *uintptr, flags uint32) int32
+	// CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority);
+	cuStreamCreateWithPriority func(s *uintptr, flags uint32, priority int32) int32
+	// CUresult cuStreamGetPriority(CUstream hStream, int *priority);
+	cuStreamGetPriority func(s uintptr, priority *int32) int32
+	// CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority);
+	cuCtxGetStreamPriorityRange func(least, greatest *int32) int32
 	// CUresult cuStreamDestroy_v2(CUstream hStream);
 	cuStreamDestroy func(s uintptr) int32
 	// CUresult cuStreamSynchronize(CUstream hStream);
@@ -303,6 +309,9 @@ func (a *cudaAPI) bind() error {
 		{&a.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"},
 		{&a.cuMemsetD8Async, "cuMemsetD8Async"},
 		{&a.cuStreamCreate, "cuStreamCreate"},
+		{&a.cuStreamCreateWithPriority, "cuStreamCreateWithPriority"},
+		{&a.cuStreamGetPriority, "cuStreamGetPriority"},
+		{&a.cuCtxGetStreamPriorityRange, "cuCtxGetStreamPriorityRange"},
 		{&a.cuStreamDestroy, "cuStreamDestroy_v2"},
 		{&a.cuStreamSynchronize, "cuStreamSynchronize"},
 		{&a.cuEventCreate, "cuEventCreate"},

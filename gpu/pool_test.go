@@ -298,3 +298,41 @@ func TestForkScratch(t *testing.T) {
 	assert.Equal(t, small, grow(other, small), "a separately opened backend has its own sizes")
 	assert.Equal(t, scratchSlots, len(b.sc.bufs()), "every scratch field is a listed slot")
 }
+
+// TestForkPriority: SetForkPriority gives later forks (and their forks)
+// streams of that priority, clamped by the driver to the device's range;
+// the parent's stream keeps the default; a fork of high priority works
+// (a copy on its stream arrives).
+func TestForkPriority(t *testing.T) {
+	b := open(t, nil)
+	least, greatest, err := b.StreamPriorities()
+	require.NoError(t, err)
+	t.Logf("stream priorities: least %d, greatest %d", least, greatest)
+	require.LessOrEqual(t, greatest, least)
+	p0, err := b.StreamPriority()
+	require.NoError(t, err)
+	assert.Equal(t, least, p0, "an opened backend's stream has the default priority")
+	for _, tc := range []struct{ set, want int }{{greatest, greatest}, {greatest - 10, greatest}, {0, least}} {
+		b.SetForkPriority(tc.set)
+		f, err := b.Fork()
+		require.NoError(t, err)
+		p, err := f.StreamPriority()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, p, "fork at priority %d", tc.set)
+		g, err := f.Fork()
+		require.NoError(t, err)
+		p, err = g.StreamPriority()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, p, "a fork's fork inherits the priority")
+		src := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 6})
+		x, err := g.NewMatrix(3, 2, Float32)
+		require.NoError(t, err)
+		require.NoError(t, g.Upload(x, src))
+		var back mat.Dense
+		require.NoError(t, g.Download(&back, x))
+		assert.True(t, mat.Equal(src, &back))
+		g.Free(x)
+		require.NoError(t, g.Close())
+		require.NoError(t, f.Close())
+	}
+}

@@ -41,6 +41,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"now"}, `unexpected arguments ["now"]`},
 		{[]string{"-m", "64", "extra", "args"}, `unexpected arguments ["extra" "args"]`},
 		{[]string{"-backend", "tpu"}, `unknown -backend "tpu"`},
+		{[]string{"-priority", "-2"}, "priority apply only with -step"},
 		{[]string{"-dtype", "int8"}, `input type "int8"`},
 		{[]string{"-dtype", "fp32,bf16"}, `input type "bf16" is not one of the cpu backend's`},
 		{[]string{"-backend", "gpu", "-dtype", "fp64"}, "gpu backend's"},
@@ -72,4 +73,12 @@ func TestBenchFlags(t *testing.T) {
 		{M: 300, N: 200, K: 9, Dtype: "fp32", Exact: true, Markdown: true},
 		{M: 300, N: 200, K: 9, Dtype: "fp64", Exact: true, Markdown: true},
 	}, o.comparisons)
+}
+
+// TestBenchStepPriority: -priority reaches the step grid.
+func TestBenchStepPriority(t *testing.T) {
+	o, err := parseBench([]string{"-step", "-workers", "0,2", "-priority", "-3"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, -3, o.step.Priority)
+	assert.Equal(t, []int{0, 2}, o.step.Workers)
 }

@@ -30,7 +30,11 @@ type BenchConfig struct {
 	LoRARank int
 	// Workers lists the compressor's Workers for each compressed run: 0
 	// compresses on the caller's stream, n > 0 on n side streams.
-	Workers         []int
+	Workers []int
+	// Priority, if not 0, repeats each run with side streams (Workers >
+	// 0) with the workers' streams at this priority
+	// (gpu.Backend.SetForkPriority).
+	Priority        int
 	Warmup, Repeats int
 	Seed            uint64
 	// Python, if not empty, runs the PyTorch peer with this interpreter
@@ -93,13 +97,19 @@ func Bench(ctx context.Context, b *gpu.Backend, cfg BenchConfig, logf func(strin
 		runs := []*Result{kept}
 		for _, k := range cfg.Ranks {
 			for _, w := range cfg.Workers {
-				res, err := r.Run(Options{Mode: Compressed, K: k, Workers: w, Paired: true, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
-				if err != nil {
-					r.Close()
-					return out, nil, fmt.Errorf("step: L %d k %d workers %d: %w", L, k, w, err)
+				prios := []int{0}
+				if w > 0 && cfg.Priority != 0 {
+					prios = append(prios, cfg.Priority)
 				}
-				logf("L = %d loract k = %d workers %d: %.2f ms (compression %.2f ms), saved %s", L, k, w, res.Ms, res.CompressMs, mib(res.SavedBytes))
-				runs = append(runs, res)
+				for _, p := range prios {
+					res, err := r.Run(Options{Mode: Compressed, K: k, Workers: w, Priority: p, Paired: true, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
+					if err != nil {
+						r.Close()
+						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d: %w", L, k, w, p, err)
+					}
+					logf("L = %d loract k = %d workers %d priority %d: %.2f ms (compression %.2f ms), saved %s", L, k, w, p, res.Ms, res.CompressMs, mib(res.SavedBytes))
+					runs = append(runs, res)
+				}
 			}
 		}
 		Compare(kept, runs[1:]...)
@@ -221,7 +231,9 @@ func WriteTable(w io.Writer, ours, peer []*Result) {
 					}
 				}
 				name := r.Mode
-				if r.Workers > 0 {
+				if r.Workers > 0 && r.Priority != 0 {
+					name += fmt.Sprintf(" (%d side streams, priority %d)", r.Workers, r.Priority)
+				} else if r.Workers > 0 {
 					name += fmt.Sprintf(" (%d side streams)", r.Workers)
 				}
 				host := "-"

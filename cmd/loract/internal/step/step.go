@@ -287,6 +287,8 @@ type Result struct {
 	K        int    `json:"k,omitempty"`
 	LoRARank int    `json:"lora_rank"`
 	Workers  int    `json:"workers,omitempty"`
+	// Priority is the workers' stream priority (Options.Priority).
+	Priority int `json:"priority,omitempty"`
 	// Ms and MsMin: the step (forward and backward), median and minimum
 	// over Repeats, from CUDA events on the caller's stream.
 	Ms      float64 `json:"ms"`
@@ -344,6 +346,9 @@ type Options struct {
 	Mode    Mode
 	K       int // compression rank (Compressed)
 	Workers int // activation.Config.Workers (Compressed)
+	// Priority is the CUDA priority of the workers' streams
+	// (gpu.Backend.SetForkPriority; 0 the default).
+	Priority int
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
 	MeasureError bool
@@ -381,11 +386,13 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	res.BaseBytes = b.MemStats().Live
 	var c *activation.Compressor
 	if opts.Mode == Compressed {
-		res.K, res.Workers = opts.K, opts.Workers
+		res.K, res.Workers, res.Priority = opts.K, opts.Workers, opts.Priority
 		_, res.CompressFlops = r.Flops(opts.K)
 		var err error
+		b.SetForkPriority(opts.Priority) // the compressor's workers fork now
 		c, err = activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(opts.K),
 			Precision: lowrank.BFloat16, Workers: opts.Workers, MeasureError: opts.MeasureError, Seed: 1})
+		b.SetForkPriority(0)
 		if err != nil {
 			return nil, err
 		}
