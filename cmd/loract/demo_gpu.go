@@ -516,17 +516,52 @@ func (o *demoOptions) reportGPUSweep(w io.Writer, res *vitgpu.DemoResult, cfg *v
 	if o.sweepPlot == "" {
 		return nil
 	}
-	var pts []plots.EqualBytesPoint
-	for _, r := range rows {
-		pts = append(pts, plots.EqualBytesPoint{Label: r.short, MeanError: r.meanErr, Drop: r.drop, Cos: r.cos, Budget: r.budget, Reference: r.ref})
-	}
-	title := fmt.Sprintf("Equal bytes on the GPU: %s a step (compressed checkpointing), ViT d=%d on MNIST, %s",
-		mib64(int64(o.gpu.sweep[0].bytes)), cfg.Model.Dim, res.Device)
-	if err := plots.EqualBytes(o.sweepPlot, title, pts); err != nil {
+	if err := plotGPUSweep(o.sweepPlot, res, o.gpu.sweep, cfg.Model.Dim); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nwrote %s\n", o.sweepPlot)
 	return nil
+}
+
+// plotGPUSweep draws the GPU sweep's figure (the equal-bytes bars) to path.
+func plotGPUSweep(path string, res *vitgpu.DemoResult, settings []sweepSetting, dim int) error {
+	var pts []plots.EqualBytesPoint
+	for _, r := range gpuSweepRows(res, settings) {
+		pts = append(pts, plots.EqualBytesPoint{Label: r.short, MeanError: r.meanErr, Drop: r.drop, Cos: r.cos, Budget: r.budget, Reference: r.ref})
+	}
+	title := fmt.Sprintf("Equal bytes on the GPU: %s a step (compressed checkpointing), ViT d=%d on MNIST, %s",
+		mib64(int64(settings[0].bytes)), dim, res.Device)
+	return plots.EqualBytes(path, title, pts)
+}
+
+// readGPUSweep reads the -json output of a GPU sweep and rebuilds its
+// settings from the recorded arguments (without -json and -sweep-plot,
+// whose paths were the device's).
+func readGPUSweep(name string) (*vitgpu.DemoResult, []sweepSetting, int, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var out gpuOutput
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	var args []string
+	for i := 0; i < len(out.Args); i++ {
+		if a := out.Args[i]; a == "-json" || a == "-sweep-plot" {
+			i++
+			continue
+		}
+		args = append(args, out.Args[i])
+	}
+	o, err := parseDemo(args, io.Discard)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%s: its arguments %q: %w", name, out.Args, err)
+	}
+	if o.gpu == nil || o.gpu.sweep == nil || out.Result == nil || len(out.Result.Runs) != len(o.gpu.sweep) {
+		return nil, nil, 0, fmt.Errorf("%s: not the output of a GPU sweep with its %d settings", name, len(o.gpu.sweep))
+	}
+	return out.Result, o.gpu.sweep, o.gpu.cfg.Model.Dim, nil
 }
 
 // gpuSweepRow is one setting of the GPU sweep, measured.

@@ -18,6 +18,7 @@ import (
 	"github.com/loract/loract/cmd/loract/internal/plots"
 	"github.com/loract/loract/cmd/loract/internal/progress"
 	"github.com/loract/loract/cmd/loract/internal/vit"
+	"github.com/loract/loract/cmd/loract/internal/vitgpu"
 	"github.com/loract/loract/internal/testmat"
 )
 
@@ -33,7 +34,7 @@ func init() {
 var committedFigures = filepath.Join("docs", "img")
 
 // plotNames are the plots of 'loract plot', in the order they are made.
-var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank"}
+var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank", "gpusweep"}
 
 // The peer modules each timing plot draws series of.
 var plotPeers = map[string][]string{
@@ -53,6 +54,10 @@ const lsweepRecords = "bench/results/gpu/qr_sweep_h200_2026-12-02b.jsonl"
 // one after the other (bench/gpudemo/ranksweep.sh).
 const gpuRankRecords = "bench/results/gpu/demo_rank_h200_2026-12-02.json"
 
+// gpuSweepRecord is the GPU equal-bytes sweep the gpusweep figure draws:
+// the -json output of 'loract demo -device gpu -sweep bytes'.
+const gpuSweepRecord = "bench/results/gpu/demo_sweep_h200_2026-12-02d.json"
+
 // plotOptions are the validated flags of 'loract plot'.
 type plotOptions struct {
 	out      string
@@ -61,6 +66,7 @@ type plotOptions struct {
 	records  []string
 	lsweep   string
 	gpuRank  string
+	gpuSweep string
 	trials   int
 	repeats  int
 	seed     uint64
@@ -80,6 +86,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	records := fs.String("records", "", "comma-separated JSON-lines files of extra records (e.g. GPU runs of torch_peer.py or 'loract bench -json') to add to the time-vs-size plot; the committed figure has "+gpuRecords)
 	lsweep := fs.String("lsweep", lsweepRecords, "the GPU ℓ-sweep records (gpu.test -test.run TestQRSweep -gpu.prof) of the lsweep plot")
 	gpuRank := fs.String("gpurank", gpuRankRecords, "the GPU demo's -json outputs at several rank ratios (bench/gpudemo/ranksweep.sh) of the gpurank plot")
+	gpuSweep := fs.String("gpusweep", gpuSweepRecord, "the -json output of 'loract demo -device gpu -sweep bytes' of the gpusweep plot")
 	trials := fs.Int("trials", 5, "draws per point of the error-vs-rank plot")
 	repeats := fs.Int("repeats", 3, "timed calls per point (median)")
 	seed := fs.Uint64("seed", 1, "seed of the matrices and draws")
@@ -95,7 +102,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	if err := noArgs(fs); err != nil {
 		return nil, err
 	}
-	o := &plotOptions{out: *out, lsweep: *lsweep, gpuRank: *gpuRank, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
+	o := &plotOptions{out: *out, lsweep: *lsweep, gpuRank: *gpuRank, gpuSweep: *gpuSweep, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
 		jsonOut: *jsonOut, force: *force}
 	for _, w := range strings.Split(*only, ",") {
 		w = strings.TrimSpace(w)
@@ -191,6 +198,11 @@ func (o *plotOptions) missing(have map[string]bool, mnistErr error) (miss []stri
 			miss = append(miss, fmt.Sprintf("the GPU demo's rank sweep of the gpurank plot (%v)", err))
 		}
 	}
+	if o.makes("gpusweep") {
+		if _, err := os.Stat(o.gpuSweep); err != nil {
+			miss = append(miss, fmt.Sprintf("the GPU equal-bytes sweep of the gpusweep plot (%v)", err))
+		}
+	}
 	if o.makes("spectrum") && mnistErr != nil {
 		miss = append(miss, fmt.Sprintf("the MNIST data of the spectrum plot (%v)", mnistErr))
 	}
@@ -256,6 +268,13 @@ func (o *plotOptions) run(ctx context.Context, log *progress.Log) error {
 			var title string
 			if pts, title, err = readGPURank(o.gpuRank); err == nil {
 				err = plots.RankSweep(o.path(log, "gpu_rank_h200.png"), title, pts)
+			}
+		case "gpusweep":
+			var res *vitgpu.DemoResult
+			var settings []sweepSetting
+			var dim int
+			if res, settings, dim, err = readGPUSweep(o.gpuSweep); err == nil {
+				err = plotGPUSweep(o.path(log, "equal_bytes_gpu_h200.png"), res, settings, dim)
 			}
 		case "spectrum":
 			if mnistErr != nil {

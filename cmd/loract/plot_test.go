@@ -76,7 +76,8 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 		// committedOnly: missing only for the committed figures.
 		committedOnly bool
 	}{
-		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks}, all, nil, nil, false},
+		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks, "-gpusweep", ranks}, all, nil, nil, false},
+		{"GPU sweep absent", []string{"-only", "gpusweep", "-gpusweep", filepath.Join(dir, "nope.json")}, nil, nil, []string{"equal-bytes sweep of the gpusweep plot", "no such file"}, false},
 		{"GPU rank sweep absent", []string{"-only", "gpurank", "-gpurank", filepath.Join(dir, "nope.json")}, nil, nil, []string{"rank sweep of the gpurank plot", "no such file"}, false},
 		{"ℓ sweep absent", []string{"-only", "lsweep", "-lsweep", filepath.Join(dir, "nope.jsonl")}, nil, nil, []string{"ℓ-sweep records", "no such file"}, false},
 		{"rank alone needs nothing", []string{"-only", "rank"}, nil, noMNIST, nil, false},
@@ -197,4 +198,29 @@ func roundPoint(p plots.RankPoint) plots.RankPoint {
 	r := func(v float64) float64 { return math.Round(v*1e9) / 1e9 }
 	p.Saved, p.Drop, p.Overhead = r(p.Saved), r(p.Drop), r(p.Overhead)
 	return p
+}
+
+// TestReadGPUSweep: the committed GPU sweep record rebuilds its settings
+// from its arguments (one per run) and draws; a record of another run is
+// refused.
+func TestReadGPUSweep(t *testing.T) {
+	res, settings, dim, err := readGPUSweep(filepath.Join("..", "..", gpuSweepRecord))
+	require.NoError(t, err)
+	assert.Equal(t, 384, dim)
+	require.Len(t, settings, len(res.Runs))
+	for i, st := range settings {
+		assert.Equal(t, st.Name, res.Runs[i].Name, "setting %d", i)
+	}
+	rows := gpuSweepRows(res, settings)
+	assert.InDelta(t, 0.9566, rows[0].acc, 5e-5, "the reference row's accuracy, as docs/results.md reports it")
+	png := filepath.Join(t.TempDir(), "eq.png")
+	require.NoError(t, plotGPUSweep(png, res, settings, dim))
+	assert.FileExists(t, png)
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	b, err := json.Marshal(gpuOutput{Args: []string{"-device", "gpu", "-sweep", "bytes", "-json", "/x/y.json"}, Result: &vitgpu.DemoResult{}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bad, b, 0o644))
+	_, _, _, err = readGPUSweep(bad)
+	assert.ErrorContains(t, err, "not the output of a GPU sweep")
 }

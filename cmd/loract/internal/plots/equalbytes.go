@@ -96,7 +96,6 @@ func EqualBytes(path, title string, pts []EqualBytesPoint) error {
 		}
 		row[c] = p
 	}
-	row[0].Title.Text = title
 	h := vg.Length(4+0.75*float64(len(pts))) * vg.Centimeter
-	return saveRow(path, row, 30*vg.Centimeter, h)
+	return saveRowTitled(path, title, row, 30*vg.Centimeter, h)
 }

@@ -160,9 +160,23 @@ func methodGlyph(method string) draw.GlyphDrawer {
 
 // saveRow writes the plots side by side, aligned, as a w×h PNG to path.
 func saveRow(path string, row []*plot.Plot, w, h vg.Length) error {
+	return saveRowTitled(path, "", row, w, h)
+}
+
+// saveRowTitled is saveRow with a title centred over the whole row (a
+// plot's own title is centred over that plot, and one wider than it is
+// cut at the image's edge). A margin on the left keeps the first plot's
+// tick labels inside the image.
+func saveRowTitled(path, title string, row []*plot.Plot, w, h vg.Length) error {
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Centimeter / 2}
+	t := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2}
+	if title != "" {
+		sty := draw.TextStyle{Color: color.Black, Font: row[0].X.Label.TextStyle.Font, XAlign: draw.XCenter, YAlign: draw.YTop, Handler: row[0].X.Label.TextStyle.Handler}
+		sty.Font.Size = vg.Points(13)
+		dc.FillText(sty, vg.Point{X: w / 2, Y: h - vg.Points(4)}, title)
+		t.PadTop = sty.Height(title) + vg.Points(10)
+	}
 	canvases := plot.Align([][]*plot.Plot{row}, t, dc)
 	for c := range row {
 		row[c].Draw(canvases[0][c])
