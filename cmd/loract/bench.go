@@ -69,6 +69,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	ranks := fs.String("ranks", "128,256", "-step: comma-separated compression ranks k")
 	loraRank := fs.Int("lora-rank", 16, "-step: LoRA rank r")
 	workers := fs.String("workers", "0", "-step: comma-separated compressor Workers settings (0: the caller's stream; n: n side streams)")
+	lateJoin := fs.Bool("late-join", false, "-step: also run each setting with side streams without the Join between forward and backward (each weight gradient waits for its own compression)")
 	priority := fs.Int("priority", 0, "-step: also run each setting with side streams at this CUDA stream priority (negative: higher; gpu.Backend.SetForkPriority)")
 	warmup := fs.Int("warmup", 3, "-step: untimed steps before the timed ones")
 	core := fs.Bool("core", false, "print the core library timing table instead (sampling.QB and rsvd.QB at 8192×4096 k=128 and 4096×1024 k=64, fp64 and fp32, exact SVD at 4096×1024, beside NumPy and scikit-learn); takes several minutes")
@@ -94,7 +95,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		if set := setFlags(fs, "m", "n", "k", "dtype", "exact", "fair", "all", "md", "core", "save-input", "backend", "keep-openblas-env"); len(set) > 0 {
 			return nil, fmt.Errorf("-step runs a fixed layer on the GPU: %s do not apply", strings.Join(set, ", "))
 		}
-		c := &step.BenchConfig{LoRARank: *loraRank, Warmup: *warmup, Repeats: *repeats, Seed: *seed, Priority: *priority}
+		c := &step.BenchConfig{LoRARank: *loraRank, Warmup: *warmup, Repeats: *repeats, Seed: *seed, Priority: *priority, LateJoin: *lateJoin}
 		var err error
 		if c.Tokens, err = parseInts("-tokens", *tokens); err != nil {
 			return nil, err
@@ -117,7 +118,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		o.step = c
 		return o, nil
 	}
-	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup", "priority"); len(set) > 0 {
+	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup", "priority", "late-join"); len(set) > 0 {
 		return nil, fmt.Errorf("%s apply only with -step", strings.Join(set, ", "))
 	}
 	if *saveInput != "" {

@@ -34,7 +34,10 @@ type BenchConfig struct {
 	// Priority, if not 0, repeats each run with side streams (Workers >
 	// 0) with the workers' streams at this priority
 	// (gpu.Backend.SetForkPriority).
-	Priority        int
+	Priority int
+	// LateJoin also runs each setting with side streams without the Join
+	// between forward and backward (Options.LateJoin).
+	LateJoin        bool
 	Warmup, Repeats int
 	Seed            uint64
 	// Python, if not empty, runs the PyTorch peer with this interpreter
@@ -97,17 +100,21 @@ func Bench(ctx context.Context, b *gpu.Backend, cfg BenchConfig, logf func(strin
 		runs := []*Result{kept}
 		for _, k := range cfg.Ranks {
 			for _, w := range cfg.Workers {
-				prios := []int{0}
+				variants := []Options{{}}
 				if w > 0 && cfg.Priority != 0 {
-					prios = append(prios, cfg.Priority)
+					variants = append(variants, Options{Priority: cfg.Priority})
 				}
-				for _, p := range prios {
-					res, err := r.Run(Options{Mode: Compressed, K: k, Workers: w, Priority: p, Paired: true, Warmup: cfg.Warmup, Repeats: cfg.Repeats})
+				if w > 0 && cfg.LateJoin {
+					variants = append(variants, Options{LateJoin: true})
+				}
+				for _, v := range variants {
+					v.Mode, v.K, v.Workers, v.Paired, v.Warmup, v.Repeats = Compressed, k, w, true, cfg.Warmup, cfg.Repeats
+					res, err := r.Run(v)
 					if err != nil {
 						r.Close()
-						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d: %w", L, k, w, p, err)
+						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v: %w", L, k, w, v.Priority, v.LateJoin, err)
 					}
-					logf("L = %d loract k = %d workers %d priority %d: %.2f ms (compression %.2f ms), saved %s", L, k, w, p, res.Ms, res.CompressMs, mib(res.SavedBytes))
+					logf("L = %d loract k = %d workers %d priority %d late join %v: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, res.Ms, res.CompressMs, mib(res.SavedBytes))
 					runs = append(runs, res)
 				}
 			}
@@ -231,9 +238,12 @@ func WriteTable(w io.Writer, ours, peer []*Result) {
 					}
 				}
 				name := r.Mode
-				if r.Workers > 0 && r.Priority != 0 {
+				switch {
+				case r.Workers > 0 && r.Priority != 0:
 					name += fmt.Sprintf(" (%d side streams, priority %d)", r.Workers, r.Priority)
-				} else if r.Workers > 0 {
+				case r.Workers > 0 && r.LateJoin:
+					name += fmt.Sprintf(" (%d side streams, no Join before backward)", r.Workers)
+				case r.Workers > 0:
 					name += fmt.Sprintf(" (%d side streams)", r.Workers)
 				}
 				host := "-"

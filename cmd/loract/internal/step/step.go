@@ -289,6 +289,8 @@ type Result struct {
 	Workers  int    `json:"workers,omitempty"`
 	// Priority is the workers' stream priority (Options.Priority).
 	Priority int `json:"priority,omitempty"`
+	// LateJoin is Options.LateJoin.
+	LateJoin bool `json:"late_join,omitempty"`
 	// Ms and MsMin: the step (forward and backward), median and minimum
 	// over Repeats, from CUDA events on the caller's stream.
 	Ms      float64 `json:"ms"`
@@ -349,6 +351,12 @@ type Options struct {
 	// Priority is the CUDA priority of the workers' streams
 	// (gpu.Backend.SetForkPriority; 0 the default).
 	Priority int
+	// LateJoin, with Workers > 0, leaves out the Join between forward and
+	// backward: each weight gradient waits for its own input's
+	// compression (Saved.WeightGradOutIn waits), so the compressions
+	// still under way at the end of forward overlap backward, and their
+	// inputs, not yet freed, count in the saved bytes.
+	LateJoin bool
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
 	MeasureError bool
@@ -386,7 +394,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	res.BaseBytes = b.MemStats().Live
 	var c *activation.Compressor
 	if opts.Mode == Compressed {
-		res.K, res.Workers, res.Priority = opts.K, opts.Workers, opts.Priority
+		res.K, res.Workers, res.Priority, res.LateJoin = opts.K, opts.Workers, opts.Priority, opts.LateJoin && opts.Workers > 0
 		_, res.CompressFlops = r.Flops(opts.K)
 		var err error
 		b.SetForkPriority(opts.Priority) // the compressor's workers fork now
@@ -410,7 +418,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		var tk float64
 		if opts.Paired && opts.Mode == Compressed {
 			var err error
-			if tk, _, _, err = r.step(nil, Kept); err != nil {
+			if tk, _, _, err = r.step(nil, Kept, false); err != nil {
 				return nil, err
 			}
 		}
@@ -419,7 +427,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		}
 		b.ResetPeak()
 		live0 := b.MemStats().Live
-		t, ct, liveFwd, err := r.step(c, opts.Mode)
+		t, ct, liveFwd, err := r.step(c, opts.Mode, opts.LateJoin && opts.Workers > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -465,8 +473,8 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 
 // step runs one forward and backward and returns its time, the summed
 // time of the compressions (synchronous mode) and the allocator's Live
-// after forward.
-func (r *Runner) step(c *activation.Compressor, mode Mode) (ms, compressMs float64, liveFwd int64, err error) {
+// after forward. lateJoin is Options.LateJoin.
+func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, compressMs float64, liveFwd int64, err error) {
 	b, L := r.b, r.tokens
 	uses := make([]int, len(r.layer.Inputs))
 	for _, p := range r.layer.Projs {
@@ -580,13 +588,14 @@ func (r *Runner) step(c *activation.Compressor, mode Mode) (ms, compressMs float
 			pending = pending[1:]
 		}
 	}
-	if c != nil {
+	if c != nil && !lateJoin {
 		if err := c.Join(); err != nil {
 			return 0, 0, 0, err
 		}
 		for _, j := range pending {
 			freeInput(j)
 		}
+		pending = nil
 	}
 	liveFwd = b.MemStats().Live
 
@@ -617,6 +626,9 @@ func (r *Runner) step(c *activation.Compressor, mode Mode) (ms, compressMs float
 		if err != nil {
 			return 0, 0, 0, err
 		}
+		if lateJoin && sv[i].xs != nil { // the weight gradient waited: the compression is done
+			freeInput(i)
+		}
 		if err := b.Mul(dx, 1, r.dh, false, r.a[j], false, 1); err != nil { // dX += dH·A
 			return 0, 0, 0, err
 		}
@@ -629,6 +641,11 @@ func (r *Runner) step(c *activation.Compressor, mode Mode) (ms, compressMs float
 			}
 		} else if sv[i].uses == 0 {
 			freeInput(i)
+		}
+	}
+	if c != nil && lateJoin {
+		if err := c.Join(); err != nil {
+			return 0, 0, 0, err
 		}
 	}
 	end, err := b.RecordTimed()
