@@ -116,7 +116,7 @@ func TestRunOnGPU(t *testing.T) {
 	// the L×r intermediates.
 	assert.GreaterOrEqual(t, kept.SavedBytes, kept.DenseBytes)
 	var sync *Result
-	for _, o := range []Options{{Workers: 0}, {Workers: 1}, {Workers: 1, LateJoin: true}, {Workers: 2, Priority: -5}} {
+	for _, o := range []Options{{Workers: 0}, {Workers: 1}, {Workers: 1, LateJoin: true}, {Workers: 1, Priority: -5}} {
 		w := o.Workers
 		o.Mode, o.K, o.Warmup, o.Repeats = Compressed, 256, 1, 3
 		comp, err := r.Run(o)
