@@ -104,6 +104,10 @@ type Backend struct {
 	// are, without padded copies (tests and the before/after
 	// measurements).
 	noPad bool
+	// noSyevdx makes a truncated ExactSVD (k < min(m, n)) take every
+	// eigenpair with dsyevd, as before dsyevdx (a test switch: the
+	// before/after comparison).
+	noSyevdx bool
 	// noSymEig makes SymEig use the Jacobi SVD (the before/after
 	// measurements).
 	noSymEig bool

@@ -214,6 +214,14 @@ type cudaAPI struct {
 	// cusolverStatus_t cusolverDnDsyevd(cusolverDnHandle_t h, cusolverEigMode_t jobz, cublasFillMode_t uplo,
 	//     int n, double *A, int lda, double *W, double *work, int lwork, int *devInfo);
 	cusolverDnDsyevd func(h uintptr, jobz, uplo, n int32, a uintptr, lda int32, w, work uintptr, lwork int32, info uintptr) int32
+	// cusolverStatus_t cusolverDnDsyevdx_bufferSize(cusolverDnHandle_t h, cusolverEigMode_t jobz,
+	//     cusolverEigRange_t range, cublasFillMode_t uplo, int n, const double *A, int lda, double vl,
+	//     double vu, int il, int iu, int *h_meig, const double *W, int *lwork);
+	cusolverDnDsyevdxBufferSize func(h uintptr, jobz, rng, uplo, n int32, a uintptr, lda int32, vl, vu float64, il, iu int32, meig *int32, w uintptr, lwork *int32) int32
+	// cusolverStatus_t cusolverDnDsyevdx(cusolverDnHandle_t h, cusolverEigMode_t jobz, cusolverEigRange_t range,
+	//     cublasFillMode_t uplo, int n, double *A, int lda, double vl, double vu, int il, int iu, int *h_meig,
+	//     double *W, double *work, int lwork, int *devInfo);
+	cusolverDnDsyevdx func(h uintptr, jobz, rng, uplo, n int32, a uintptr, lda int32, vl, vu float64, il, iu int32, meig *int32, w, work uintptr, lwork int32, info uintptr) int32
 }
 
 // Constants of the C APIs used above.
@@ -240,6 +248,7 @@ const (
 	cublasCompute32FFastTF = 77
 	cublasGemmDefault      = -1
 	cusolverEigModeVector  = 1
+	cusolverEigRangeI      = 1002     // the il-th through iu-th eigenpairs
 	cublasWorkspaceBytes   = 32 << 20 // NVIDIA's recommendation for Hopper
 )
 
@@ -390,6 +399,8 @@ func (a *cudaAPI) bind() error {
 		{&a.cusolverDnSgesvdj, "cusolverDnSgesvdj"},
 		{&a.cusolverDnDsyevdBufferSize, "cusolverDnDsyevd_bufferSize"},
 		{&a.cusolverDnDsyevd, "cusolverDnDsyevd"},
+		{&a.cusolverDnDsyevdxBufferSize, "cusolverDnDsyevdx_bufferSize"},
+		{&a.cusolverDnDsyevdx, "cusolverDnDsyevdx"},
 	})
 }
 

@@ -235,6 +235,58 @@ func TestExactSVD(t *testing.T) {
 	}
 }
 
+// TestExactSVDTruncated: the k leading terms (k < min(m, n)) from the
+// selective eigensolver (dsyevdx) and, behind the noSyevdx switch, from
+// every eigenpair (dsyevd) — both orientations, k = 1, q/4 and q − 1: the
+// singular values within TestExactSVD's tolerance of the exact ones, U and
+// V orthonormal within its bound, the rank-k error ‖A − U_kΣ_kV_kᵀ‖_F
+// within the optimal one plus the float32 factors' backward error (10·q·u
+// relative to ‖A‖_F), and the two paths' values equal to float64 rounding
+// of the Gram matrix (2·q·2⁻⁵³·σ₁²/σ_i, both backward stable).
+func TestExactSVDTruncated(t *testing.T) {
+	b := open(t, nil)
+	defer func() { b.noSyevdx = false }()
+	for _, tc := range []struct {
+		m, n     int
+		rowMajor bool
+	}{{600, 200, false}, {200, 500, true}} {
+		q := min(tc.m, tc.n)
+		sigma := testmat.PowerLaw(q, 1, 1e-2)
+		a := testmat.Incoherent(tc.m, tc.n, sigma, 12)
+		da := uploadFloat32(t, b, a, tc.rowMajor)
+		na := mat.Norm(a, 2) // Frobenius
+		for _, k := range []int{1, q / 4, q - 1} {
+			var vals [2][]float64
+			for i, off := range []bool{false, true} {
+				b.noSyevdx = off
+				u, v, s, err := b.ExactSVD(da, k)
+				require.NoError(t, err, "%v k=%d dsyevd=%v", tc, k, off)
+				require.Len(t, s, k)
+				var hu, hv mat.Dense
+				require.NoError(t, b.Download(&hu, u))
+				require.NoError(t, b.Download(&hv, v))
+				for j := range s {
+					tol := u32*na + 10*float64(q)*0x1p-53*sigma[0]*sigma[0]/sigma[j]
+					assert.InDelta(t, sigma[j], s[j], tol, "%v k=%d dsyevd=%v: σ_%d", tc, k, off, j)
+				}
+				assert.LessOrEqual(t, testmat.OrthError(&hu), 1e-5*float64(q), "%v k=%d dsyevd=%v: U", tc, k, off)
+				assert.LessOrEqual(t, testmat.OrthError(&hv), 1e-5*float64(q), "%v k=%d dsyevd=%v: V", tc, k, off)
+				opt := testmat.OptimalError(sigma, k)
+				got := lowrank.RelError(a, lowrank.NewSVD(&hu, s, &hv))
+				assert.LessOrEqual(t, got, opt+10*float64(q)*u32, "%v k=%d dsyevd=%v: rank-k error against the optimal %g", tc, k, off, opt)
+				vals[i] = s
+				b.Free(u)
+				b.Free(v)
+			}
+			for j := range vals[0] {
+				tol := 2 * float64(q) * 0x1p-53 * sigma[0] * sigma[0] / sigma[j]
+				assert.InDelta(t, vals[1][j], vals[0][j], tol+1e-12*sigma[0], "%v k=%d: σ_%d from dsyevdx and dsyevd", tc, k, j)
+			}
+		}
+		b.Free(da)
+	}
+}
+
 // TestPrecision reports the accuracy cost of TF32 and bf16 products and of
 // bf16 storage of the factors against exact float32 products, on the same
 // activation and draw, and bounds each by its unit roundoff.

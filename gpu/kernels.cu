@@ -497,15 +497,16 @@ extern "C" __global__ void cholinv64(const double* G, int ldg, int l, float* rin
     cholinv_impl<double>(G, ldg, l, rinv, ldr, r, ldrr, shift, rel, status, inv);
 }
 
-// svdeig: from the ascending eigenpairs (w, V, n×n float64, leading
-// dimension ldv) of AᵀA, writes the k largest singular values s (float64,
-// descending) and Vk (n×k float64, column j = eigenvector n−1−j).
+// svdeig: from the c ascending eigenpairs (w, V: n×c float64, leading
+// dimension ldv; c = n for all of them, c = k for the k largest) of AᵀA,
+// writes the k largest singular values s (float64, descending) and Vk (n×k
+// float64, column j = eigenvector c−1−j).
 extern "C" __global__ void svdeig(double* s, double* vk, long long ldk, const double* w, const double* v, long long ldv,
-                                  int n, int k) {
+                                  int n, int k, int c) {
     long long tot = (long long)n * k;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < tot; e += (long long)gridDim.x * blockDim.x) {
         long long i = e % n, j = e / n;
-        long long src = n - 1 - j;
+        long long src = c - 1 - j;
         vk[i + j * ldk] = v[i + src * ldv];
         if (i == 0) s[j] = sqrt(fmax(w[src], 0.0));
     }

@@ -232,9 +232,10 @@ func (b *Backend) cholInv64(g uintptr, ldg, l int, rinv uintptr, ldr int, r uint
 }
 
 // svdEig writes the k largest singular values and their right singular
-// vectors from the ascending eigenpairs (w, v) of an n×n Gram matrix.
-func (b *Backend) svdEig(s, vk uintptr, ldk int, w, v uintptr, ldv, n, k int) error {
-	return b.launch(kSVDEig, b.grid(n*k), threads, 0, ptr(s), ptr(vk), i64(ldk), ptr(w), ptr(v), i64(ldv), i64(n), i64(k))
+// vectors from the c ascending eigenpairs (w, v: n×c) of an n×n Gram
+// matrix, c = n (all of them) or k (the k largest).
+func (b *Backend) svdEig(s, vk uintptr, ldk int, w, v uintptr, ldv, n, k, c int) error {
+	return b.launch(kSVDEig, b.grid(n*k), threads, 0, ptr(s), ptr(vk), i64(ldk), ptr(w), ptr(v), i64(ldv), i64(n), i64(k), i64(c))
 }
 
 // scaleCols sets u(i, j) = x(i, j)/s[j] (0 where s[j] = 0), u float32 and

@@ -108,7 +108,9 @@ func TestProfile(t *testing.T) {
 		require.NoError(t, err)
 		piece("nsStep", func() error { return b.nsStep(q, y.ptr, out, p, l, stDevNS1) })
 		piece("cholPass64", func() error { return b.cholPass64(q, y.ptr, p, out, p, l, false) })
-		piece("cholPass32", func() error { return b.cholPass32(q, 1, y.ptr, out, p, l) })
+		if b.fits32(l) { // the float32 pass's shared memory, as qr.go checks it
+			piece("cholPass32", func() error { return b.cholPass32(q, 1, y.ptr, out, p, l) })
+		}
 		om := &Matrix{ptr: out, rows: p, cols: l, ld: p, dtype: Float32}
 		rm, err := b.NewMatrix(l, l, Float32)
 		require.NoError(t, err)
@@ -176,12 +178,25 @@ func TestProfile(t *testing.T) {
 		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, m, n, n,
 			unsafe.Pointer(&b.sc64[0]), a64, m, g2, n, unsafe.Pointer(&b.sc64[1]), x, m), "dgemm")
 	})
-	one("ExactSVD", func() error {
-		u, v, _, err := b.ExactSVD(a, n)
-		if err == nil {
-			b.Free(u)
-			b.Free(v)
+	for _, k := range []int{n, 128} {
+		for _, off := range []bool{false, true} {
+			if k == n && off {
+				continue // the full SVD takes dsyevd either way
+			}
+			name := fmt.Sprintf("ExactSVD k=%d", k)
+			if k < n {
+				name += map[bool]string{false: " (dsyevdx)", true: " (dsyevd)"}[off]
+			}
+			b.noSyevdx = off
+			one(name, func() error {
+				u, v, _, err := b.ExactSVD(a, k)
+				if err == nil {
+					b.Free(u)
+					b.Free(v)
+				}
+				return err
+			})
 		}
-		return err
-	})
+	}
+	b.noSyevdx = false
 }

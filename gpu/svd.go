@@ -179,10 +179,23 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		unsafe.Pointer(&b.sc64[0]), a64, int32(p), unsafe.Pointer(&b.sc64[1]), g, int32(q)), "cublasDsyrk_v2"); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := b.dsyevd(g, q, w, info); err != nil {
+	// All eigenpairs by divide and conquer, or for k < q the k largest
+	// by cuSOLVER's selective solver (dsyevdx: the tridiagonal's
+	// eigenvectors and the back transformation for k columns, not q).
+	solver, c := "cusolverDnDsyevd", q
+	if k < q && !b.noSyevdx {
+		solver, c = "cusolverDnDsyevdx", k
+		meig, err := b.dsyevdx(g, q, k, w, info)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if meig != k {
+			return nil, nil, nil, fmt.Errorf("%w: cusolverDnDsyevdx found %d of the %d largest eigenpairs of a %d×%d Gram matrix", lowrank.ErrNoConvergence, meig, k, q, q)
+		}
+	} else if err := b.dsyevd(g, q, w, info); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := b.svdEig(sdev, vk, q, w, g, q, q, k); err != nil {
+	if err := b.svdEig(sdev, vk, q, w, g, q, q, k, c); err != nil {
 		return nil, nil, nil, err
 	}
 	// X = op(A)·V_k in float64, then U = X·Σ⁻¹.
@@ -194,7 +207,7 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 	if err := b.download(unsafe.Pointer(&st[0]), info, 4); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := solverInfo("cusolverDnDsyevd", st[0], q); err != nil {
+	if err := solverInfo(solver, st[0], q); err != nil {
 		return nil, nil, nil, err
 	}
 	uo, err := b.NewMatrix(p, k, Float32)
@@ -237,6 +250,31 @@ func (b *Backend) dsyevd(a uintptr, n int, w, info uintptr) error {
 		return err
 	}
 	return checkSolver(b.api.cusolverDnDsyevd(b.solver, cusolverEigModeVector, cublasFillUpper, int32(n), a, int32(n), w, wb, lw, info), "cusolverDnDsyevd")
+}
+
+// dsyevdx replaces the first k columns of the symmetric n×n float64 a
+// (upper triangle, leading dimension n) by the eigenvectors of its k
+// largest eigenvalues and writes those, ascending, into w[0:k] and the
+// devInfo into info, with cuSOLVER's dsyevdx (range il = n−k+1 … iu = n;
+// workspace in the scratch slot syevdWork). It returns the number of
+// eigenpairs found (cuSOLVER writes it to host memory: the call waits for
+// the stream); the caller reads info (solverInfo).
+func (b *Backend) dsyevdx(a uintptr, n, k int, w, info uintptr) (int, error) {
+	var lw, meig int32
+	il, iu := int32(n-k+1), int32(n)
+	if err := checkSolver(b.api.cusolverDnDsyevdxBufferSize(b.solver, cusolverEigModeVector, cusolverEigRangeI, cublasFillUpper, int32(n), a, int32(n),
+		0, 0, il, iu, &meig, w, &lw), "cusolverDnDsyevdx_bufferSize"); err != nil {
+		return 0, err
+	}
+	wb, err := b.buf(&b.sc.syevdWork, 8*int(max(lw, 1)))
+	if err != nil {
+		return 0, err
+	}
+	if err := checkSolver(b.api.cusolverDnDsyevdx(b.solver, cusolverEigModeVector, cusolverEigRangeI, cublasFillUpper, int32(n), a, int32(n),
+		0, 0, il, iu, &meig, w, wb, lw, info), "cusolverDnDsyevdx"); err != nil {
+		return 0, err
+	}
+	return int(meig), nil
 }
 
 // solverInfo returns the error of a cuSOLVER call's devInfo st on an n×n
