@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -197,86 +198,79 @@ func TestRSVD(t *testing.T) {
 	}
 }
 
+// exactCases are the shapes of the ExactSVD tests: both orientations, one
+// input row-major.
+var exactCases = []struct {
+	m, n     int
+	rowMajor bool
+}{{600, 200, false}, {200, 500, true}}
+
+// checkExactSVD runs ExactSVD(da, k) for a = da's host copy with exactly
+// known singular values sigma and checks the k values, U and V, and the
+// rank-k error; it returns the values.
+func checkExactSVD(t *testing.T, b *Backend, da *Matrix, a *mat.Dense, sigma []float64, k int, name string) []float64 {
+	t.Helper()
+	q := len(sigma)
+	u, v, s, err := b.ExactSVD(da, k)
+	require.NoError(t, err, name)
+	require.Len(t, s, k, name)
+	defer b.Free(u)
+	defer b.Free(v)
+	var hu, hv mat.Dense
+	require.NoError(t, b.Download(&hu, u))
+	require.NoError(t, b.Download(&hv, v))
+	na := mat.Norm(a, 2) // Frobenius
+	for i := range s {
+		// Weyl: rounding A to float32 moves σ_i by ≤ u·‖A‖_F; the
+		// float64 Gram adds q·2⁻⁵³·σ₁²/σ_i (doc of ExactSVD), ×10.
+		tol := u32*na + 10*float64(q)*0x1p-53*sigma[0]*sigma[0]/sigma[i]
+		assert.InDelta(t, sigma[i], s[i], tol, "%s: σ_%d", name, i)
+	}
+	// σ_min/σ₁ ≈ 1.5·10⁻², so the vectors of U = A·V·Σ⁻¹ keep
+	// orthogonality to float32 rounding amplified by σ₁/σ_min ≤ 100:
+	// 1e-5 per column holds with a wide margin.
+	assert.LessOrEqual(t, testmat.OrthError(&hu), 1e-5*float64(q), "%s: U", name)
+	assert.LessOrEqual(t, testmat.OrthError(&hv), 1e-5*float64(q), "%s: V", name)
+	// The rank-k error: the optimal one (0 at k = q) plus the float32
+	// factors' backward error, ≤ c·q·u relative to ‖A‖_F, c = 10.
+	f := lowrank.NewSVD(&hu, s, &hv)
+	assert.LessOrEqual(t, lowrank.RelError(a, f), testmat.OptimalError(sigma, k)+10*float64(q)*u32, "%s: rank-%d error", name, k)
+	return s
+}
+
 // TestExactSVD compares the Gram/syevd SVD with exactly known singular
 // values, in both orientations and for a row-major input.
 func TestExactSVD(t *testing.T) {
 	b := open(t, nil)
-	for _, tc := range []struct {
-		m, n     int
-		rowMajor bool
-	}{{600, 200, false}, {200, 500, true}} {
+	for _, tc := range exactCases {
 		q := min(tc.m, tc.n)
 		sigma := testmat.PowerLaw(q, 1, 1e-2)
 		a := testmat.Incoherent(tc.m, tc.n, sigma, 11)
 		da := uploadFloat32(t, b, a, tc.rowMajor)
-		u, v, s, err := b.ExactSVD(da, q)
-		require.NoError(t, err)
-		var hu, hv mat.Dense
-		require.NoError(t, b.Download(&hu, u))
-		require.NoError(t, b.Download(&hv, v))
-		na := mat.Norm(a, 2)
-		for i := range s {
-			// Weyl: rounding A to float32 moves σ_i by ≤ u·‖A‖_F; the
-			// float64 Gram adds q·2⁻⁵³·σ₁²/σ_i (doc of ExactSVD), ×10.
-			tol := u32*na + 10*float64(q)*0x1p-53*sigma[0]*sigma[0]/sigma[i]
-			assert.InDelta(t, sigma[i], s[i], tol, "%v: σ_%d", tc, i)
-		}
-		// σ_min/σ₁ ≈ 1.5·10⁻², so the vectors of U = A·V·Σ⁻¹ keep
-		// orthogonality to float32 rounding amplified by σ₁/σ_min ≤ 100:
-		// 1e-5 per column holds with a wide margin.
-		assert.LessOrEqual(t, testmat.OrthError(&hu), 1e-5*float64(q), "%v: U", tc)
-		assert.LessOrEqual(t, testmat.OrthError(&hv), 1e-5*float64(q), "%v: V", tc)
-		f := lowrank.NewSVD(&hu, s, &hv)
-		// Backward error of the float32 factors: ≤ c·q·u·‖A‖_F, c = 10.
-		assert.LessOrEqual(t, lowrank.RelError(a, f), 10*float64(q)*u32, "%v: reconstruction", tc)
-		b.Free(u)
-		b.Free(v)
+		checkExactSVD(t, b, da, a, sigma, q, fmt.Sprint(tc))
 		b.Free(da)
 	}
 }
 
 // TestExactSVDTruncated: the k leading terms (k < min(m, n)) from the
 // selective eigensolver (dsyevdx) and, behind the noSyevdx switch, from
-// every eigenpair (dsyevd) — both orientations, k = 1, q/4 and q − 1: the
-// singular values within TestExactSVD's tolerance of the exact ones, U and
-// V orthonormal within its bound, the rank-k error ‖A − U_kΣ_kV_kᵀ‖_F
-// within the optimal one plus the float32 factors' backward error (10·q·u
-// relative to ‖A‖_F), and the two paths' values equal to float64 rounding
-// of the Gram matrix (2·q·2⁻⁵³·σ₁²/σ_i, both backward stable).
+// every eigenpair (dsyevd) — both orientations, k = 1, q/4 and q − 1 —
+// each checked as TestExactSVD's (checkExactSVD), and the two paths'
+// values equal to float64 rounding of the Gram matrix (2·q·2⁻⁵³·σ₁²/σ_i,
+// both backward stable).
 func TestExactSVDTruncated(t *testing.T) {
 	b := open(t, nil)
 	defer func() { b.noSyevdx = false }()
-	for _, tc := range []struct {
-		m, n     int
-		rowMajor bool
-	}{{600, 200, false}, {200, 500, true}} {
+	for _, tc := range exactCases {
 		q := min(tc.m, tc.n)
 		sigma := testmat.PowerLaw(q, 1, 1e-2)
 		a := testmat.Incoherent(tc.m, tc.n, sigma, 12)
 		da := uploadFloat32(t, b, a, tc.rowMajor)
-		na := mat.Norm(a, 2) // Frobenius
 		for _, k := range []int{1, q / 4, q - 1} {
 			var vals [2][]float64
 			for i, off := range []bool{false, true} {
 				b.noSyevdx = off
-				u, v, s, err := b.ExactSVD(da, k)
-				require.NoError(t, err, "%v k=%d dsyevd=%v", tc, k, off)
-				require.Len(t, s, k)
-				var hu, hv mat.Dense
-				require.NoError(t, b.Download(&hu, u))
-				require.NoError(t, b.Download(&hv, v))
-				for j := range s {
-					tol := u32*na + 10*float64(q)*0x1p-53*sigma[0]*sigma[0]/sigma[j]
-					assert.InDelta(t, sigma[j], s[j], tol, "%v k=%d dsyevd=%v: σ_%d", tc, k, off, j)
-				}
-				assert.LessOrEqual(t, testmat.OrthError(&hu), 1e-5*float64(q), "%v k=%d dsyevd=%v: U", tc, k, off)
-				assert.LessOrEqual(t, testmat.OrthError(&hv), 1e-5*float64(q), "%v k=%d dsyevd=%v: V", tc, k, off)
-				opt := testmat.OptimalError(sigma, k)
-				got := lowrank.RelError(a, lowrank.NewSVD(&hu, s, &hv))
-				assert.LessOrEqual(t, got, opt+10*float64(q)*u32, "%v k=%d dsyevd=%v: rank-k error against the optimal %g", tc, k, off, opt)
-				vals[i] = s
-				b.Free(u)
-				b.Free(v)
+				vals[i] = checkExactSVD(t, b, da, a, sigma, k, fmt.Sprintf("%v k=%d dsyevd=%v", tc, k, off))
 			}
 			for j := range vals[0] {
 				tol := 2 * float64(q) * 0x1p-53 * sigma[0] * sigma[0] / sigma[j]
