@@ -15,7 +15,7 @@ import (
 
 var (
 	diagnose     = flag.Bool("gpu.diagnose", false, "run TestGPUBudgetDiagnosis (a CUDA device and the MNIST data)")
-	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors) or all (also the budget as it is and planned first)")
+	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first) or planned (floors 0.8 and 0.9, each planned first)")
 )
 
 // TestGPUBudgetDiagnosis (behind -gpu.diagnose) runs the GPU equal-bytes
@@ -25,7 +25,8 @@ var (
 // the budget under floors 0.5 and 0.8 (activation.BudgetFloor), and with
 // -gpu.diagnose.runs=all also the budget as it is and after a planning
 // step without an update (so that no update comes from its rank-1
-// calibration step). It logs every
+// calibration step); with -gpu.diagnose.runs=planned floors 0.8 and 0.9
+// after such a step. It logs every
 // layer's errors and each run's gradient cosine on its own fine-tuned
 // weights and on the baseline's, which separates what the compression
 // does to one gradient from what it did to training. A diagnosis, not a
@@ -44,23 +45,32 @@ func TestGPUBudgetDiagnosis(t *testing.T) {
 	cfg := o.gpu.cfg
 	var runs []vitgpu.RunConfig
 	for i, r := range cfg.Runs {
-		if !strings.HasPrefix(r.Name, "bf16 factors, ") {
+		switch {
+		case !strings.HasPrefix(r.Name, "bf16 factors, "):
 			continue
-		}
-		if !strings.HasSuffix(r.Name, ", budget") {
+		case strings.Contains(r.Name, ", ratio "):
 			runs = append(runs, r) // the reference, bf16 factors at ratio 0.3
 			continue
+		case !strings.HasSuffix(r.Name, ", budget"):
+			continue // the sweep's floor row: the floors are set below
 		}
-		if *diagnoseRuns == "all" {
+		floors, plan := []float64{0.5, 0.8}, 0
+		switch *diagnoseRuns {
+		case "all":
 			p := r
 			p.PlanSteps = 1
 			p.Name += ", planned first"
 			runs = append(runs, r, p)
+		case "planned":
+			floors, plan = []float64{0.8, 0.9}, 1
 		}
-		for _, f := range []float64{0.5, 0.8} {
+		for _, f := range floors {
 			fl := r
 			fl.Compression.Rank = activation.BudgetFloor(o.gpu.sweep[i].bytes, f)
 			fl.Name = "bf16 factors, " + fl.Compression.Rank.String()
+			if fl.PlanSteps = plan; plan > 0 {
+				fl.Name += ", planned first"
+			}
 			runs = append(runs, fl)
 		}
 	}
