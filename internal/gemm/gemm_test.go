@@ -123,6 +123,12 @@ func checkGemm[TA, TB Float](t *testing.T, mk microKernel[float64], rnd *rand.Ra
 func TestGemm(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	scalars := [][2]float64{{1, 0}, {1, 1}, {-0.5, 2}, {2.5, -1}, {0, 0.5}, {0, 0}}
+	if raceEnabled {
+		// The race pass (CI's second, for the threads) takes one general
+		// (α, β) and one mixed-precision product per case; the plain pass
+		// checks every combination.
+		scalars = scalars[3:4]
+	}
 	for _, mk := range kernels() {
 		for _, s := range shapes {
 			for _, tA := range []bool{false, true} {
@@ -133,9 +139,11 @@ func TestGemm(t *testing.T) {
 							checkGemm[float64, float64](t, mk, rnd, s, tA, tB, ab[0], ab[1])
 						}
 						// Mixed precision: float32 operands on either or both sides.
-						checkGemm[float32, float64](t, mk, rnd, s, tA, tB, 1.5, 0)
-						checkGemm[float64, float32](t, mk, rnd, s, tA, tB, -1, 0.5)
 						checkGemm[float32, float32](t, mk, rnd, s, tA, tB, 1, 1)
+						if !raceEnabled {
+							checkGemm[float32, float64](t, mk, rnd, s, tA, tB, 1.5, 0)
+							checkGemm[float64, float32](t, mk, rnd, s, tA, tB, -1, 0.5)
+						}
 					})
 				}
 			}
