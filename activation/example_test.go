@@ -194,6 +194,40 @@ func ExampleBudget() {
 	// step 2: ranks 3 and 13, 9216 of 9216 bytes
 }
 
+// ExampleBudget's two layers under BudgetFloor(·, 1): the equal split
+// of its 16 ranks is 8 each, so the fast-decaying layer keeps 8 ranks
+// instead of the plain budget's 3 (its sketch shows energy above bf16's
+// rounding beyond them) and the slow one 8 instead of 13; a floor below 1
+// leaves the greedy the rest.
+func ExampleBudgetFloor() {
+	const L, d = 256, 32
+	fast, slow := smoothActivation(L, d, 2), smoothActivation(L, d, 0.5)
+	perRank := (L + d) * 2
+	c, err := activation.New(activation.Config{Rank: activation.BudgetFloor(16*perRank, 1), Seed: 1})
+	if err != nil {
+		panic(err)
+	}
+	for step := 0; step < 2; step++ {
+		a, err := c.Compress("fast", fast)
+		if err != nil {
+			panic(err)
+		}
+		b, err := c.Compress("slow", slow)
+		if err != nil {
+			panic(err)
+		}
+		if err := c.Join(); err != nil {
+			panic(err)
+		}
+		fmt.Printf("step %d: ranks %d and %d\n", step, a.Rank(), b.Rank())
+		_ = a.Release()
+		_ = b.Release()
+	}
+	// Output:
+	// step 0: ranks 1 and 1
+	// step 1: ranks 8 and 8
+}
+
 // In no more bytes than bf16 factors at rank 12, int8 factors at rank 23
 // or bf16 factors at rank 2 with a 4-bit residual keep more of X; the
 // residual bounds every element's error by half its block's scale.
