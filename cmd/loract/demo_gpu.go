@@ -558,7 +558,10 @@ func readGPUSweep(name string) (*vitgpu.DemoResult, []sweepSetting, int, error) 
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%s: its arguments %q: %w", name, out.Args, err)
 	}
-	if o.gpu == nil || o.gpu.sweep == nil || out.Result == nil || len(out.Result.Runs) != len(o.gpu.sweep) {
+	if o.gpu == nil || o.gpu.sweep == nil {
+		return nil, nil, 0, fmt.Errorf("%s: its arguments %q are not those of a GPU sweep", name, out.Args)
+	}
+	if out.Result == nil || len(out.Result.Runs) != len(o.gpu.sweep) {
 		return nil, nil, 0, fmt.Errorf("%s: not the output of a GPU sweep with its %d settings", name, len(o.gpu.sweep))
 	}
 	return out.Result, o.gpu.sweep, o.gpu.cfg.Model.Dim, nil

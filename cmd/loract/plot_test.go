@@ -223,4 +223,9 @@ func TestReadGPUSweep(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, b, 0o644))
 	_, _, _, err = readGPUSweep(bad)
 	assert.ErrorContains(t, err, "not the output of a GPU sweep")
+	b, err = json.Marshal(gpuOutput{Args: []string{"-sweep", "bytes"}, Result: &vitgpu.DemoResult{}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bad, b, 0o644))
+	_, _, _, err = readGPUSweep(bad)
+	assert.ErrorContains(t, err, "are not those of a GPU sweep", "a CPU sweep's record")
 }
