@@ -392,9 +392,10 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.BaseBytes = b.MemStats().Live
+	lateJoin := opts.Mode == Compressed && opts.LateJoin && opts.Workers > 0
 	var c *activation.Compressor
 	if opts.Mode == Compressed {
-		res.K, res.Workers, res.Priority, res.LateJoin = opts.K, opts.Workers, opts.Priority, opts.LateJoin && opts.Workers > 0
+		res.K, res.Workers, res.Priority, res.LateJoin = opts.K, opts.Workers, opts.Priority, lateJoin
 		_, res.CompressFlops = r.Flops(opts.K)
 		var err error
 		b.SetForkPriority(opts.Priority) // the compressor's workers fork now
@@ -427,7 +428,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		}
 		b.ResetPeak()
 		live0 := b.MemStats().Live
-		t, ct, liveFwd, err := r.step(c, opts.Mode, opts.LateJoin && opts.Workers > 0)
+		t, ct, liveFwd, err := r.step(c, opts.Mode, lateJoin)
 		if err != nil {
 			return nil, err
 		}
@@ -595,7 +596,6 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, c
 		for _, j := range pending {
 			freeInput(j)
 		}
-		pending = nil
 	}
 	liveFwd = b.MemStats().Live
 
