@@ -281,18 +281,19 @@ func (m *Model) LoadTrained() error {
 	if m.trainedBase == nil || m.trainedLoRA == nil {
 		return fmt.Errorf("vitgpu: LoadTrained before KeepTrained")
 	}
-	for _, c := range []struct {
-		a   *arena
-		src *gpu.Matrix
-	}{{&m.base, m.trainedBase}, {&m.lora, m.trainedLoRA}} {
-		if err := m.b.Copy(c.a.w, c.src); err != nil {
-			return err
-		}
-		if err := m.recast(c.a); err != nil {
-			return err
-		}
+	if err := m.load(&m.base, m.trainedBase); err != nil {
+		return err
 	}
-	return nil
+	return m.load(&m.lora, m.trainedLoRA)
+}
+
+// load sets an arena's weights to the copy src (keep's) and refreshes
+// their bf16 copy.
+func (m *Model) load(a *arena, src *gpu.Matrix) error {
+	if err := m.b.Copy(a.w, src); err != nil {
+		return err
+	}
+	return m.recast(a)
 }
 
 // Restore sets the base weights to the last Snapshot and the adapters to
@@ -302,10 +303,10 @@ func (m *Model) Restore() error {
 	if m.baseSnap == nil || m.loraInit == nil {
 		return fmt.Errorf("vitgpu: Restore before Snapshot and LoadLoRA")
 	}
-	if err := m.b.Copy(m.base.w, m.baseSnap); err != nil {
+	if err := m.load(&m.base, m.baseSnap); err != nil {
 		return err
 	}
-	if err := m.b.Copy(m.lora.w, m.loraInit); err != nil {
+	if err := m.load(&m.lora, m.loraInit); err != nil {
 		return err
 	}
 	for _, a := range []*arena{&m.base, &m.lora} {
@@ -313,9 +314,6 @@ func (m *Model) Restore() error {
 			if err := m.k.fill(x, 0); err != nil {
 				return err
 			}
-		}
-		if err := m.recast(a); err != nil {
-			return err
 		}
 	}
 	return nil
