@@ -329,6 +329,11 @@ func (c *Compressor) replan() {
 	if len(order) == 0 {
 		return
 	}
+	// The factors' rounding, for a floor's zero.
+	u := c.cfg.Precision.UnitRoundoff()
+	if c.cfg.FactorBits == 8 {
+		u = 1.0 / 254 // half a step of the int8 scale max|·|/127
+	}
 	ds := make([]demand, len(order))
 	for i, name := range order {
 		m := measured[name]
@@ -340,10 +345,6 @@ func (c *Compressor) replan() {
 			if j > 0 {
 				g[j] = math.Min(g[j], g[j-1])
 			}
-		}
-		u := c.cfg.Precision.UnitRoundoff()
-		if c.cfg.FactorBits == 8 {
-			u = 1.0 / 254 // half a step of the int8 scale max|·|/127
 		}
 		ds[i] = demand{gain: g, perRank: m.perRank, fixed: m.fixed, zero: float64(m.count) * u * u}
 	}
