@@ -19,4 +19,5 @@ func sumSq32AVX512(x *float32, n int, acc *[32]float64, mx *[16]uint32)
 //go:noescape
 func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64)
 
-var hasSumSq32 = gemm.AVX512()
+// hasSumSqKernels says both kernels above run on this CPU (AVX-512).
+var hasSumSqKernels = gemm.AVX512()

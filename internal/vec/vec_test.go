@@ -68,6 +68,26 @@ func TestScaledSumSq(t *testing.T) {
 	assert.Equal(t, 2*math.SmallestNonzeroFloat64, m)
 }
 
+// checkSpecials puts a NaN, +Inf and −Inf at places of x in the kernel's
+// part and in the tail, one at a time, and checks that f at scale 1 gives
+// NaN for both results with a NaN and +Inf for both with an infinity.
+func checkSpecials[T float32 | float64](t *testing.T, x []T, f func([]T, float64) (float64, float64)) {
+	t.Helper()
+	n := len(x)
+	for _, at := range []int{0, 5, min(31, n-1), n / 2, n - 1} {
+		for _, sp := range []T{T(math.NaN()), T(math.Inf(1)), T(math.Inf(-1))} {
+			y := append([]T(nil), x...)
+			y[at] = sp
+			s, m := f(y, 1)
+			if sp != sp {
+				assert.True(t, math.IsNaN(s) && math.IsNaN(m), "n %d NaN at %d: %v %v", n, at, s, m)
+			} else {
+				assert.Equal(t, [2]float64{math.Inf(1), math.Inf(1)}, [2]float64{s, m}, "n %d %v at %d", n, sp, at)
+			}
+		}
+	}
+}
+
 // TestSumSq32Kernel checks ScaledSumSq32 at scale 1 on lengths that reach
 // the AVX-512 kernel (multiples of 32 and beyond), against a plain float64
 // loop (every square of a float32 is exact in float64: the sums differ by
@@ -76,7 +96,7 @@ func TestScaledSumSq(t *testing.T) {
 // the kernel's part or the tail. Without the kernel (other CPUs, -tags
 // noasm) it checks the loop the same way.
 func TestSumSq32Kernel(t *testing.T) {
-	t.Logf("kernel in use: %v", hasSumSq32)
+	t.Logf("kernel in use: %v", hasSumSqKernels)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{31, 32, 63, 64, 65, 96, 100, 1000, 1024, 1055} {
 		x := make([]float32, n)
@@ -92,18 +112,7 @@ func TestSumSq32Kernel(t *testing.T) {
 		assert.InDelta(t, want, s, float64(n)*0x1p-52*want, "n %d", n)
 		assert.Equal(t, wmax, m, "n %d", n)
 		assert.Equal(t, SumSq32(x), s, "n %d: bit for bit with SumSq32", n)
-		for _, at := range []int{0, 5, min(31, n-1), n / 2, n - 1} {
-			for _, sp := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
-				y := append([]float32(nil), x...)
-				y[at] = sp
-				s, m := ScaledSumSq32(y, 1)
-				if sp != sp {
-					assert.True(t, math.IsNaN(s) && math.IsNaN(m), "n %d NaN at %d: %v %v", n, at, s, m)
-				} else {
-					assert.Equal(t, [2]float64{math.Inf(1), math.Inf(1)}, [2]float64{s, m}, "n %d %v at %d", n, sp, at)
-				}
-			}
-		}
+		checkSpecials(t, x, ScaledSumSq32)
 	}
 	y := make([]float32, 64)
 	y[40] = -math.SmallestNonzeroFloat32
@@ -132,18 +141,7 @@ func TestSumSq64Kernel(t *testing.T) {
 		assert.InDelta(t, want, s, 2*float64(n)*0x1p-52*want, "n %d", n)
 		assert.Equal(t, wmax, m, "n %d", n)
 		assert.Equal(t, SumSq64(x), s, "n %d: bit for bit with SumSq64", n)
-		for _, at := range []int{0, 5, min(31, n-1), n / 2, n - 1} {
-			for _, sp := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
-				y := append([]float64(nil), x...)
-				y[at] = sp
-				s, m := ScaledSumSq64(y, 1)
-				if sp != sp {
-					assert.True(t, math.IsNaN(s) && math.IsNaN(m), "n %d NaN at %d: %v %v", n, at, s, m)
-				} else {
-					assert.Equal(t, [2]float64{math.Inf(1), math.Inf(1)}, [2]float64{s, m}, "n %d %v at %d", n, sp, at)
-				}
-			}
-		}
+		checkSpecials(t, x, ScaledSumSq64)
 	}
 	y := make([]float64, 64)
 	y[40] = -math.SmallestNonzeroFloat64
