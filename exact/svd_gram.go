@@ -497,12 +497,7 @@ func orthNearIdentity(z []float64, l int) {
 		k[a*l+a] = 0
 	}
 	sm := make([]float64, l*l)
-	gemm.Gram(gen(sm), gen(k)) // the upper triangle of S = KᵀK
-	for a := range l {
-		for b := range a {
-			sm[a*l+b] = sm[b*l+a]
-		}
-	}
+	gemm.Gram(gen(sm), gen(k)) // S = KᵀK, both triangles
 	// m = I − S/2 (+ 3/8·S²), symmetric.
 	m := make([]float64, l*l)
 	if terms == 2 {
