@@ -7,6 +7,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/gonum"
+
+	"github.com/loract/loract/internal/vec"
 )
 
 // latrdLower is LAPACK's Dlatrd for the lower triangle (gonum's
@@ -90,30 +92,11 @@ func symvLower(r int, a []float64, lda int, x, y []float64, ybuf [][]float64) {
 }
 
 // symvLowerRows adds the contributions of rows [k0, k1) of the lower
-// triangle to y (see symvLower); y[0:k1] must be initialized.
+// triangle to y (see symvLower); y[0:k1] must be initialized. Each row is
+// one vec.DotAxpy.
 func symvLowerRows(k0, k1 int, a []float64, lda int, x, y []float64) {
 	for k := k0; k < k1; k++ {
-		row := a[k*lda : k*lda+k]
 		xk := x[k]
-		xs := x[:k]
-		ys := y[:k]
-		var s0, s1, s2, s3 float64
-		j := 0
-		for ; j+4 <= k; j += 4 {
-			v0, v1, v2, v3 := row[j], row[j+1], row[j+2], row[j+3]
-			s0 += v0 * xs[j]
-			s1 += v1 * xs[j+1]
-			s2 += v2 * xs[j+2]
-			s3 += v3 * xs[j+3]
-			ys[j] += v0 * xk
-			ys[j+1] += v1 * xk
-			ys[j+2] += v2 * xk
-			ys[j+3] += v3 * xk
-		}
-		for ; j < k; j++ {
-			s0 += row[j] * xs[j]
-			ys[j] += row[j] * xk
-		}
-		y[k] += (s0 + s1) + (s2 + s3) + a[k*lda+k]*xk
+		y[k] += vec.DotAxpy(a[k*lda:k*lda+k], x[:k], y[:k], xk) + a[k*lda+k]*xk
 	}
 }

@@ -21,3 +21,10 @@ func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64)
 
 // hasSumSqKernels says both kernels above run on this CPU (AVX-512).
 var hasSumSqKernels = gemm.AVX512()
+
+// dotAxpyAVX512 is DotAxpy's kernel for n a positive multiple of 32: lane
+// j of accumulator c (c = 0…3) holds Σ a_i·x_i over i = 32·t + 8·c + j,
+// and y[0:n] += alpha·a[0:n], each by fused multiply-add.
+//
+//go:noescape
+func dotAxpyAVX512(a, x, y *float64, n int, alpha float64, acc *[32]float64)
