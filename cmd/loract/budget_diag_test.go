@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 var (
 	diagnose     = flag.Bool("gpu.diagnose", false, "run TestGPUBudgetDiagnosis (a CUDA device and the MNIST data)")
-	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first) or planned (floors 0.8 and 0.9, each planned first)")
+	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) or seeds (the reference and floors 0.8 and 1, each at three sketch seeds)")
 )
 
 // TestGPUBudgetDiagnosis (behind -gpu.diagnose) runs the GPU equal-bytes
@@ -26,7 +27,10 @@ var (
 // -gpu.diagnose.runs=all also the budget as it is and after a planning
 // step without an update (so that no update comes from its rank-1
 // calibration step); with -gpu.diagnose.runs=planned floors 0.8 and 0.9
-// after such a step. It logs every
+// after such a step; with -gpu.diagnose.runs=seeds the reference and
+// floors 0.8 and 1, each at the sketches' seeds s, s+1 and s+2 (the drift
+// between runs of one setting that only the sketches' draws set apart).
+// It logs every
 // layer's errors and each run's gradient cosine on its own fine-tuned
 // weights and on the baseline's, which separates what the compression
 // does to one gradient from what it did to training. A diagnosis, not a
@@ -50,6 +54,9 @@ func TestGPUBudgetDiagnosis(t *testing.T) {
 			continue
 		case strings.Contains(r.Name, ", ratio "):
 			runs = append(runs, r) // the reference, bf16 factors at ratio 0.3
+			if *diagnoseRuns == "seeds" {
+				runs = append(runs, reseeded(r, 1), reseeded(r, 2))
+			}
 			continue
 		case !strings.HasSuffix(r.Name, ", budget"):
 			continue // the sweep's floor row: the floors are set below
@@ -63,6 +70,14 @@ func TestGPUBudgetDiagnosis(t *testing.T) {
 			runs = append(runs, r, p)
 		case "planned":
 			floors, plan = []float64{0.8, 0.9}, 1
+		case "seeds":
+			for _, f := range []float64{0.8, 1} {
+				fl := r
+				fl.Compression.Rank = activation.BudgetFloor(o.gpu.sweep[i].bytes, f)
+				fl.Name = "bf16 factors, " + fl.Compression.Rank.String()
+				runs = append(runs, fl, reseeded(fl, 1), reseeded(fl, 2))
+			}
+			continue
 		}
 		for _, f := range floors {
 			fl := r
@@ -85,4 +100,11 @@ func TestGPUBudgetDiagnosis(t *testing.T) {
 			t.Logf("    %s rank %d: last %.4f, max %.4f, mean %.4f", l.Layer, l.Rank, l.RelError, l.MaxRelError, l.MeanRelError)
 		}
 	}
+}
+
+// reseeded returns r with its sketches' seed advanced by by, named so.
+func reseeded(r vitgpu.RunConfig, by uint64) vitgpu.RunConfig {
+	r.Compression.Seed += by
+	r.Name += fmt.Sprintf(", sketch seed %d", r.Compression.Seed)
+	return r
 }
