@@ -18,7 +18,7 @@ import (
 
 var (
 	diagnose     = flag.Bool("gpu.diagnose", false, "run TestGPUBudgetDiagnosis (a CUDA device and the MNIST data)")
-	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) seeds (the reference and floors 0.8 and 1, each at three sketch seeds), int8 (the int8 factors' ratio and floor 0.8 at three seeds) or fp32 (float32 factors at twice the bytes: the ratio, and floor 0.8 at three seeds)")
+	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) seeds (the reference and floors 0.8 and 1, each at three sketch seeds), int8 (the int8 factors' ratio and floor 0.8 at three seeds) fp32 (float32 factors at twice the bytes: the ratio, and floor 0.8 at three seeds) or oversample (the reference with the budget's sketch width, ℓ = 2k + 8, at three seeds)")
 )
 
 // TestGPUBudgetDiagnosis (behind -gpu.diagnose) runs the GPU equal-bytes
@@ -34,7 +34,9 @@ var (
 // between runs of one setting that only the sketches' draws set apart);
 // int8 the same for int8 factors (ratio and floor 0.8); fp32 float32
 // factors at twice the bytes, whose floor does not stop at a layer's bf16
-// numerical rank (the ratio, and floor 0.8 at three seeds).
+// numerical rank (the ratio, and floor 0.8 at three seeds); oversample the
+// reference's rank from the budget's sketch width, ℓ = 2k + 8, at three
+// seeds.
 // It logs every
 // layer's errors and each run's gradient cosine on its own fine-tuned
 // weights and on the baseline's, which separates what the compression
@@ -133,6 +135,15 @@ func diagnosisRuns(o *demoOptions, mode string) ([]vitgpu.RunConfig, error) {
 		b32.Name = "fp32 factors, budget"
 		fl := floored(b32, 2*bytes, 0.8, 0)
 		runs = append(runs, r32, fl, reseeded(fl, 1), reseeded(fl, 2))
+	case "oversample":
+		// The budget's sketch width at the reference's rank: ℓ = 2k + 8,
+		// truncated to k through the ℓ×ℓ eigenproblem, as a Budget
+		// compression is.
+		k, _ := ref.Compression.Rank.Rank(1<<20, o.gpu.cfg.Model.Dim)
+		ov := ref
+		ov.Compression.Oversample = k + 8
+		ov.Name = fmt.Sprintf("%s, oversample %d", ref.Name, k+8)
+		runs = append(runs, ov, reseeded(ov, 1), reseeded(ov, 2))
 	default:
 		return nil, fmt.Errorf("unknown -gpu.diagnose.runs %q", mode)
 	}
@@ -165,7 +176,8 @@ func TestDiagnosisRuns(t *testing.T) {
 			"bf16 factors, " + b(1), fmt.Sprintf("bf16 factors, %s, sketch seed %d", b(1), seed+1), fmt.Sprintf("bf16 factors, %s, sketch seed %d", b(1), seed+2)},
 		"int8": {"int8 factors, ratio 0.6015625", fmt.Sprintf("int8 factors, ratio 0.6015625, sketch seed %d", seed+1), fmt.Sprintf("int8 factors, ratio 0.6015625, sketch seed %d", seed+2),
 			"int8 factors, " + b(0.8), fmt.Sprintf("int8 factors, %s, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("int8 factors, %s, sketch seed %d", b(0.8), seed+2)},
-		"fp32": {"fp32 factors, ratio 0.3", "fp32 factors, " + b32, fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+1), fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+2)},
+		"oversample": {"bf16 factors, ratio 0.3, oversample 124", fmt.Sprintf("bf16 factors, ratio 0.3, oversample 124, sketch seed %d", seed+1), fmt.Sprintf("bf16 factors, ratio 0.3, oversample 124, sketch seed %d", seed+2)},
+		"fp32":       {"fp32 factors, ratio 0.3", "fp32 factors, " + b32, fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+1), fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+2)},
 	} {
 		runs, err := diagnosisRuns(o, mode)
 		require.NoError(t, err, mode)
@@ -181,6 +193,9 @@ func TestDiagnosisRuns(t *testing.T) {
 				assert.Equal(t, 8, r.Compression.FactorBits, "%s: %s", mode, r.Name)
 			}
 			assert.Zero(t, r.Compression.ResidualBits, "%s: %s", mode, r.Name)
+			if strings.Contains(r.Name, "oversample") {
+				assert.Equal(t, 124, r.Compression.Oversample, "%s: %s: ℓ = 2k + 8 at k = 116", mode, r.Name)
+			}
 		}
 		assert.Equal(t, want, names, mode)
 	}
