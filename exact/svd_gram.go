@@ -426,23 +426,27 @@ func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, floor flo
 func gatherColumns(x blas64.General, cols []int) blas64.General {
 	l := len(cols)
 	g := blas64.General{Rows: x.Rows, Cols: l, Stride: l, Data: make([]float64, x.Rows*l)}
-	for i := range x.Rows {
-		row := x.Data[i*x.Stride:]
-		for k, j := range cols {
-			g.Data[i*l+k] = row[j]
+	parallelRows(x.Rows, x.Rows*l, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row, dst := x.Data[i*x.Stride:], g.Data[i*l:(i+1)*l]
+			for k, j := range cols {
+				dst[k] = row[j]
+			}
 		}
-	}
+	})
 	return g
 }
 
 // scatterColumns writes the columns of g into the columns cols of x.
 func scatterColumns(x blas64.General, cols []int, g blas64.General) {
-	for i := range x.Rows {
-		row := x.Data[i*x.Stride:]
-		for k, j := range cols {
-			row[j] = g.Data[i*g.Stride+k]
+	parallelRows(x.Rows, x.Rows*len(cols), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row, src := x.Data[i*x.Stride:], g.Data[i*g.Stride:]
+			for k, j := range cols {
+				row[j] = src[k]
+			}
 		}
-	}
+	})
 }
 
 // clusterEigMin is the smallest cluster that refineColumns preconditions
@@ -515,26 +519,36 @@ func orthNearIdentity(z []float64, l int) {
 }
 
 // rotateColumns replaces the columns cols of x (in that order) by their
-// products with the ℓ×ℓ orthogonal z: x[:, cols] ← x[:, cols]·z.
+// products with the ℓ×ℓ orthogonal z: x[:, cols] ← x[:, cols]·z. A
+// contiguous run of columns (all of them, in a round that moves every
+// column) is read in place; otherwise the columns are gathered first. The
+// copies are split over the cores.
 func rotateColumns(x blas64.General, cols []int, z []float64) {
 	l := len(cols)
 	r := x.Rows
-	buf := make([]float64, 2*r*l)
-	xl := blas64.General{Rows: r, Cols: l, Stride: l, Data: buf[:r*l]}
-	yl := blas64.General{Rows: r, Cols: l, Stride: l, Data: buf[r*l:]}
-	for i := range r {
-		row := x.Data[i*x.Stride:]
-		for k, j := range cols {
-			xl.Data[i*l+k] = row[j]
-		}
+	c0 := cols[0]
+	run := cols[l-1]-c0 == l-1
+	for k := 1; run && k < l; k++ {
+		run = cols[k] == c0+k
 	}
-	gemm.General(false, false, 1, xl, blas64.General{Rows: l, Cols: l, Stride: l, Data: z}, 0, yl)
-	for i := range r {
-		row := x.Data[i*x.Stride:]
-		for k, j := range cols {
-			row[j] = yl.Data[i*l+k]
-		}
+	yl := blas64.General{Rows: r, Cols: l, Stride: l, Data: make([]float64, r*l)}
+	zl := blas64.General{Rows: l, Cols: l, Stride: l, Data: z}
+	if run {
+		gemm.General(false, false, 1, colsView(x, c0, c0+l), zl, 0, yl)
+		parallelRows(r, r*l, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				copy(x.Data[i*x.Stride+c0:i*x.Stride+c0+l], yl.Data[i*l:(i+1)*l])
+			}
+		})
+		return
 	}
+	gemm.General(false, false, 1, gatherColumns(x, cols), zl, 0, yl)
+	scatterColumns(x, cols, yl)
+}
+
+// colsView returns the view of columns [j0, j1) of x (j1 > j0).
+func colsView(x blas64.General, j0, j1 int) blas64.General {
+	return blas64.General{Rows: x.Rows, Cols: j1 - j0, Stride: x.Stride, Data: x.Data[j0 : (x.Rows-1)*x.Stride+j1]}
 }
 
 // jacobiTan returns t = tan θ of the Jacobi rotation that annihilates apq
