@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/internal/vec"
@@ -174,11 +175,22 @@ func tallCopy(a mat.Matrix, trans bool) (blas64.General, int) {
 			}
 		}
 	case *lowrank.Dense32:
-		for i := range m {
-			for j, x := range a.Row(i) {
-				set(i, j, float64(x))
+		// Rows of a split over the cores (each writes its own row of t, or
+		// its own column for the transpose).
+		parallelRows(m, m*n, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				if !trans {
+					row := t.Data[i*c : (i+1)*c]
+					for j, x := range a.Row(i) {
+						row[j] = float64(x)
+					}
+					continue
+				}
+				for j, x := range a.Row(i) {
+					t.Data[j*c+i] = float64(x)
+				}
 			}
-		}
+		})
 	default:
 		for i := range m {
 			for j := range n {
@@ -186,14 +198,23 @@ func tallCopy(a mat.Matrix, trans bool) (blas64.General, int) {
 			}
 		}
 	}
-	var amax float64
-	for _, x := range t.Data {
-		amax = max(amax, math.Abs(x))
-	}
+	part := make([]float64, r)
+	parallelRows(r, r*c, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			var s float64
+			for _, x := range t.Data[i*c : (i+1)*c] {
+				s = max(s, math.Abs(x))
+			}
+			part[i] = s
+		}
+	})
+	amax := slices.Max(part)
 	if amax == 0 {
 		return t, 0
 	}
 	_, e := math.Frexp(amax) // amax ∈ [2^(e−1), 2^e)
-	vec.ScaleExp(t.Data, 1-e)
+	parallelRows(r, r*c, func(i0, i1 int) {
+		vec.ScaleExp(t.Data[i0*c:i1*c], 1-e)
+	})
 	return t, 1 - e
 }

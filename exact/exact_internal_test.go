@@ -13,12 +13,21 @@ import (
 )
 
 // BenchmarkTallOperand times the scaled copy TruncatedSVD makes of a
-// Gaussian 4096×1024 *mat.Dense (max|a_ij| ≈ 5, so it is scaled by 2⁻²).
+// Gaussian 4096×1024 *mat.Dense (max|a_ij| ≈ 5, so it is scaled by 2⁻²),
+// and of the same numbers as a *lowrank.Dense32 (widened in the copy).
 func BenchmarkTallOperand(b *testing.B) {
 	a := testmat.Gaussian(4096, 1024, 1)
-	for b.Loop() {
-		tallOperand(a, false)
-	}
+	b.Run("dtype=f64", func(b *testing.B) {
+		for b.Loop() {
+			tallOperand(a, false)
+		}
+	})
+	a32 := testmat.To32(a)
+	b.Run("dtype=f32", func(b *testing.B) {
+		for b.Loop() {
+			tallOperand(a32, false)
+		}
+	})
 }
 
 // BenchmarkRefineRoute times TruncatedSVD of the 4096×1024 spectra that
