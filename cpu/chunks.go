@@ -69,3 +69,12 @@ func parallelChunks(chunks int, do func(c int)) {
 	}
 	wg.Wait()
 }
+
+// rowChunks calls do(r0, r1) for the rows [0, rows) of a matrix with cols
+// columns, cut into chunks of about rowSumsChunk elements taken by up to
+// GOMAXPROCS goroutines; do must touch only its own rows.
+func rowChunks(rows, cols int, do func(r0, r1 int)) {
+	per := max(1, rowSumsChunk/max(cols, 1))
+	chunks := (rows + per - 1) / per
+	parallelChunks(chunks, func(c int) { do(c*per, min(rows, (c+1)*per)) })
+}

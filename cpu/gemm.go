@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -76,17 +77,25 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	// A float32 bit pattern with the sign cleared is ≥ that of +Inf
 	// exactly for ±Inf and NaN: one integer max per element finds both.
 	const absMask, infBits = 1<<31 - 1, 0x7f800000
-	var top uint32
-	for i := 0; i < or; i++ {
-		row := raw.Data[i*raw.Stride : i*raw.Stride+oc]
-		dst := ob.s[i*oc : (i+1)*oc]
-		for j, v := range row {
-			f := float32(v)
-			dst[j] = f
-			top = max(top, math.Float32bits(f)&absMask)
+	// The conversions in and out are split over the cores by rows; a
+	// non-finite element anywhere is flagged (the flag only ever goes up).
+	var bad atomic.Bool
+	rowChunks(or, oc, func(r0, r1 int) {
+		var top uint32
+		for i := r0; i < r1; i++ {
+			row := raw.Data[i*raw.Stride : i*raw.Stride+oc]
+			dst := ob.s[i*oc : (i+1)*oc]
+			for j, v := range row {
+				f := float32(v)
+				dst[j] = f
+				top = max(top, math.Float32bits(f)&absMask)
+			}
 		}
-	}
-	if top >= infBits { // beyond float32's range, or NaN: the float64 path reports it
+		if top >= infBits {
+			bad.Store(true)
+		}
+	})
+	if bad.Load() { // beyond float32's range, or NaN: the float64 path reports it
 		return false
 	}
 	cb := getF32(m * n)
@@ -96,27 +105,34 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	} else {
 		gemm.Sgemm(ta, tb, m, n, k, 1, ob.s, max(oc, 1), b32.Data, ld32(b32), 0, cb.s, n)
 	}
-	top = 0
-	for _, v := range cb.s[:m*n] {
-		top = max(top, math.Float32bits(v)&absMask)
-	}
-	if top >= infBits {
+	rowChunks(m, n, func(r0, r1 int) {
+		var top uint32
+		for _, v := range cb.s[r0*n : r1*n] {
+			top = max(top, math.Float32bits(v)&absMask)
+		}
+		if top >= infBits {
+			bad.Store(true)
+		}
+	})
+	if bad.Load() {
 		return false // overflow, or a non-finite input: recomputed in float64
 	}
-	for i := 0; i < m; i++ {
-		crow := c.Data[i*c.Stride : i*c.Stride+n]
-		src := cb.s[i*n : (i+1)*n]
-		switch {
-		case beta == 0:
-			for j, v := range src {
-				crow[j] = alpha * float64(v)
-			}
-		default:
-			for j, v := range src {
-				crow[j] = alpha*float64(v) + beta*crow[j]
+	rowChunks(m, n, func(r0, r1 int) {
+		for i := r0; i < r1; i++ {
+			crow := c.Data[i*c.Stride : i*c.Stride+n]
+			src := cb.s[i*n : (i+1)*n]
+			switch {
+			case beta == 0:
+				for j, v := range src {
+					crow[j] = alpha * float64(v)
+				}
+			default:
+				for j, v := range src {
+					crow[j] = alpha*float64(v) + beta*crow[j]
+				}
 			}
 		}
-	}
+	})
 	return true
 }
 
