@@ -17,7 +17,7 @@ func DotAxpy(a, x, y []float64, alpha float64) float64 {
 	x, y = x[:n], y[:n]
 	i := 0
 	var head float64
-	if m := n / 32 * 32; m > 0 && hasSumSqKernels {
+	if m := n / 32 * 32; m > 0 && hasVecKernels {
 		var acc [32]float64
 		dotAxpyAVX512(&a[0], &x[0], &y[0], m, alpha, &acc)
 		head = reduce32(&acc)

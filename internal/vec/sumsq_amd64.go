@@ -19,8 +19,9 @@ func sumSq32AVX512(x *float32, n int, acc *[32]float64, mx *[16]uint32)
 //go:noescape
 func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64)
 
-// hasSumSqKernels says both kernels above run on this CPU (AVX-512).
-var hasSumSqKernels = gemm.AVX512()
+// hasVecKernels says the AVX-512 kernels of this file (the sums of squares
+// and DotAxpy's) run on this CPU.
+var hasVecKernels = gemm.AVX512()
 
 // dotAxpyAVX512 is DotAxpy's kernel for n a positive multiple of 32: lane
 // j of accumulator c (c = 0…3) holds Σ a_i·x_i over i = 32·t + 8·c + j,

@@ -2,7 +2,7 @@
 
 package vec
 
-const hasSumSqKernels = false
+const hasVecKernels = false
 
 func sumSq32AVX512(x *float32, n int, acc *[32]float64, mx *[16]uint32) {
 	panic("vec: no assembly in this build")

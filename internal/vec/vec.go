@@ -45,7 +45,7 @@ func ScaledSumSq64(x []float64, scale float64) (sumSq, maxAbs float64) {
 	var m0, m1, m2, m3 uint64
 	i := 0
 	var head float64
-	if n := len(x) / 32 * 32; scale == 1 && n > 0 && hasSumSqKernels {
+	if n := len(x) / 32 * 32; scale == 1 && n > 0 && hasVecKernels {
 		var acc [32]float64
 		var mx [8]uint64
 		sumSq64AVX512(&x[0], n, &acc, &mx)
@@ -102,7 +102,7 @@ func ScaledSumSq32(x []float32, scale float64) (sumSq, maxAbs float64) {
 	var m0, m1, m2, m3 uint32
 	i := 0
 	var head float64
-	if n := len(x) / 32 * 32; scale == 1 && n > 0 && hasSumSqKernels {
+	if n := len(x) / 32 * 32; scale == 1 && n > 0 && hasVecKernels {
 		var acc [32]float64
 		var mx [16]uint32
 		sumSq32AVX512(&x[0], n, &acc, &mx)

@@ -96,7 +96,7 @@ func checkSpecials[T float32 | float64](t *testing.T, x []T, f func([]T, float64
 // the kernel's part or the tail. Without the kernel (other CPUs, -tags
 // noasm) it checks the loop the same way.
 func TestSumSq32Kernel(t *testing.T) {
-	t.Logf("kernel in use: %v", hasSumSqKernels)
+	t.Logf("kernel in use: %v", hasVecKernels)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{31, 32, 63, 64, 65, 96, 100, 1000, 1024, 1055} {
 		x := make([]float32, n)
