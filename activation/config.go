@@ -148,7 +148,9 @@ func Tolerance(eps float64, maxRank int) RankPolicy {
 // the optimality margin). The first step, before any spectrum is known,
 // is a calibration step: every compression is stored at rank 1 from a
 // sketch as wide as the break-even rank, the least bytes and the most
-// spectrum; so is a layer the plan does not know. Rank 1 everywhere is
+// spectrum; so is a layer the plan does not know. Its gradients come
+// from rank-1 activations: a training loop should not apply that step's
+// update (docs/activation.md, "Steps"). Rank 1 everywhere is
 // the cheapest allocation there is and every plan is within the budget,
 // so a loop whose steps compress the same layers at the same shapes and
 // release them before the next step never has a Compress fail for want

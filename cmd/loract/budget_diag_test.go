@@ -18,7 +18,7 @@ import (
 
 var (
 	diagnose     = flag.Bool("gpu.diagnose", false, "run TestGPUBudgetDiagnosis (a CUDA device and the MNIST data)")
-	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) seeds (the reference and floors 0.8 and 1, each at three sketch seeds), int8 (the int8 factors' ratio and floor 0.8 at three seeds) fp32 (float32 factors at twice the bytes: the ratio, and floor 0.8 at three seeds) or oversample (the reference with the budget's sketch width, ℓ = 2k + 8, at three seeds)")
+	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) seeds (the reference and floors 0.8 and 1, each at three sketch seeds), int8 (the int8 factors' ratio and floor 0.8 at three seeds) fp32 (float32 factors at twice the bytes: the ratio, and floor 0.8 at three seeds) oversample (the reference with the budget's sketch width, ℓ = 2k + 8, at three seeds) or planned3 (floor 0.8 after a planning step, bf16 and int8 factors, three seeds each)")
 )
 
 // TestGPUBudgetDiagnosis (behind -gpu.diagnose) runs the GPU equal-bytes
@@ -36,7 +36,8 @@ var (
 // factors at twice the bytes, whose floor does not stop at a layer's bf16
 // numerical rank (the ratio, and floor 0.8 at three seeds); oversample the
 // reference's rank from the budget's sketch width, ℓ = 2k + 8, at three
-// seeds.
+// seeds; planned3 floor 0.8 after a planning step, bf16 and int8 factors,
+// three seeds each.
 // It logs every
 // layer's errors and each run's gradient cosine on its own fine-tuned
 // weights and on the baseline's, which separates what the compression
@@ -135,6 +136,13 @@ func diagnosisRuns(o *demoOptions, mode string) ([]vitgpu.RunConfig, error) {
 		b32.Name = "fp32 factors, budget"
 		fl := floored(b32, 2*bytes, 0.8, 0)
 		runs = append(runs, r32, fl, reseeded(fl, 1), reseeded(fl, 2))
+	case "planned3":
+		// Floor 0.8 after a planning step without an update (no update from
+		// the rank-1 calibration step), bf16 and int8 factors, three seeds.
+		b8 := run("int8 factors", "budget")
+		for _, r := range []vitgpu.RunConfig{floored(bud, bytes, 0.8, 1), floored(b8, bytes, 0.8, 1)} {
+			runs = append(runs, r, reseeded(r, 1), reseeded(r, 2))
+		}
 	case "oversample":
 		// The budget's sketch width at the reference's rank: ℓ = 2k + 8,
 		// truncated to k through the ℓ×ℓ eigenproblem, as a Budget
@@ -176,6 +184,8 @@ func TestDiagnosisRuns(t *testing.T) {
 			"bf16 factors, " + b(1), fmt.Sprintf("bf16 factors, %s, sketch seed %d", b(1), seed+1), fmt.Sprintf("bf16 factors, %s, sketch seed %d", b(1), seed+2)},
 		"int8": {"int8 factors, ratio 0.6015625", fmt.Sprintf("int8 factors, ratio 0.6015625, sketch seed %d", seed+1), fmt.Sprintf("int8 factors, ratio 0.6015625, sketch seed %d", seed+2),
 			"int8 factors, " + b(0.8), fmt.Sprintf("int8 factors, %s, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("int8 factors, %s, sketch seed %d", b(0.8), seed+2)},
+		"planned3": {"bf16 factors, " + b(0.8) + ", planned first", fmt.Sprintf("bf16 factors, %s, planned first, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("bf16 factors, %s, planned first, sketch seed %d", b(0.8), seed+2),
+			"int8 factors, " + b(0.8) + ", planned first", fmt.Sprintf("int8 factors, %s, planned first, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("int8 factors, %s, planned first, sketch seed %d", b(0.8), seed+2)},
 		"oversample": {"bf16 factors, ratio 0.3, oversample 124", fmt.Sprintf("bf16 factors, ratio 0.3, oversample 124, sketch seed %d", seed+1), fmt.Sprintf("bf16 factors, ratio 0.3, oversample 124, sketch seed %d", seed+2)},
 		"fp32":       {"fp32 factors, ratio 0.3", "fp32 factors, " + b32, fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+1), fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+2)},
 	} {
@@ -193,6 +203,11 @@ func TestDiagnosisRuns(t *testing.T) {
 				assert.Equal(t, 8, r.Compression.FactorBits, "%s: %s", mode, r.Name)
 			}
 			assert.Zero(t, r.Compression.ResidualBits, "%s: %s", mode, r.Name)
+			wantPlan := 0
+			if strings.Contains(r.Name, "planned first") {
+				wantPlan = 1
+			}
+			assert.Equal(t, wantPlan, r.PlanSteps, "%s: %s", mode, r.Name)
 			if strings.Contains(r.Name, "oversample") {
 				assert.Equal(t, 124, r.Compression.Oversample, "%s: %s: ℓ = 2k + 8 at k = 116", mode, r.Name)
 			}
