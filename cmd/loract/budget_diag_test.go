@@ -47,7 +47,7 @@ func TestGPUBudgetDiagnosis(t *testing.T) {
 	if !*diagnose {
 		t.Skip("pass -gpu.diagnose")
 	}
-	o, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes"}, io.Discard)
+	o, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-calibration-update"}, io.Discard)
 	require.NoError(t, err)
 	b, err := gpu.Open(0, nil)
 	require.NoError(t, err)
@@ -162,7 +162,7 @@ func diagnosisRuns(o *demoOptions, mode string) ([]vitgpu.RunConfig, error) {
 // every mode's names, seeds, precisions and budgets as documented, every
 // budget at the reference's bytes (twice them for float32 factors).
 func TestDiagnosisRuns(t *testing.T) {
-	o, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes"}, io.Discard)
+	o, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-calibration-update"}, io.Discard)
 	require.NoError(t, err)
 	seed := o.gpu.cfg.Runs[0].Compression.Seed
 	var bytes int

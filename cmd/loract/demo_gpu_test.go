@@ -268,6 +268,17 @@ func TestDemoGPUSweep(t *testing.T) {
 	require.NoError(t, o.reportGPUSweep(&buf, res, &g.cfg, progress.NewLog(&bytes.Buffer{})))
 	out := buf.String()
 	assert.Contains(t, out, "every setting stores at most")
+	assert.Contains(t, out, "the budget rows take their rank-1 calibration step on the first batch without an update")
+	for i, st := range g.sweep {
+		assert.Equal(t, st.budget, g.cfg.Runs[i].PlanSteps == 1, "%s: the budget runs, and only they, skip the calibration update", st.Name)
+	}
+	o2, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-calibration-update"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	for _, r := range o2.gpu.cfg.Runs {
+		assert.Zero(t, r.PlanSteps, "-calibration-update: %s applies every update", r.Name)
+	}
+	_, err = parseDemo([]string{"-calibration-update"}, &bytes.Buffer{})
+	assert.Error(t, err, "-calibration-update is a -device gpu flag")
 	assert.Regexp(t, `bf16 factors, ratio 0\.3 +116/384 +2\.0 MiB +200\.0 MiB +20\.0% +0\.2000 +94\.00% +1\.00 +0\.9900 +0\.9800 +15\.00 ms +\+50\.0%`, out)
 	assert.Regexp(t, `int8 factors, budget +\d+/90 `, out, "a budget row shows the planned ranks")
 	assert.Regexp(t, `int8 factors, budget, floor 0\.8 +\d+/90 `, out)
