@@ -527,19 +527,16 @@ func rotateColumns(x blas64.General, cols []int, z []float64) {
 	l := len(cols)
 	r := x.Rows
 	c0 := cols[0]
-	run := cols[l-1]-c0 == l-1
+	run := true
 	for k := 1; run && k < l; k++ {
 		run = cols[k] == c0+k
 	}
 	yl := blas64.General{Rows: r, Cols: l, Stride: l, Data: make([]float64, r*l)}
 	zl := blas64.General{Rows: l, Cols: l, Stride: l, Data: z}
 	if run {
-		gemm.General(false, false, 1, colsView(x, c0, c0+l), zl, 0, yl)
-		parallelRows(r, r*l, func(i0, i1 int) {
-			for i := i0; i < i1; i++ {
-				copy(x.Data[i*x.Stride+c0:i*x.Stride+c0+l], yl.Data[i*l:(i+1)*l])
-			}
-		})
+		xc := colsView(x, c0, c0+l)
+		gemm.General(false, false, 1, xc, zl, 0, yl)
+		copyGeneral(xc, yl)
 		return
 	}
 	gemm.General(false, false, 1, gatherColumns(x, cols), zl, 0, yl)
@@ -662,10 +659,14 @@ func applyRotations(w, v blas64.General, rots []rotation) {
 	copyGeneral(v, tv)
 }
 
+// copyGeneral copies src into dst (of src's shape), rows split over the
+// cores.
 func copyGeneral(dst, src blas64.General) {
-	for i := range src.Rows {
-		copy(dst.Data[i*dst.Stride:i*dst.Stride+src.Cols], src.Data[i*src.Stride:i*src.Stride+src.Cols])
-	}
+	parallelRows(src.Rows, src.Rows*src.Cols, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			copy(dst.Data[i*dst.Stride:i*dst.Stride+src.Cols], src.Data[i*src.Stride:i*src.Stride+src.Cols])
+		}
+	})
 }
 
 // rotateRows applies rots in order to every row of x, rows split over the
