@@ -500,8 +500,8 @@ func (o *demoOptions) reportGPUSweep(w io.Writer, res *vitgpu.DemoResult, cfg *v
 	fmt.Fprintf(w, "compressed checkpointing at the bytes of %s: every setting stores at most %s a step in its compressed block inputs\n",
 		o.gpu.sweep[0].Name, mib64(int64(o.gpu.sweep[0].bytes)))
 	cal := "the budget rows take their rank-1 calibration step on the first batch without an update (-calibration-update applies it)"
-	for _, r := range cfg.Runs {
-		if r.PlanSteps == 0 && strings.Contains(r.Name, "budget") {
+	for i, st := range o.gpu.sweep {
+		if st.budget && cfg.Runs[i].PlanSteps == 0 {
 			cal = "the budget rows apply the update of their rank-1 calibration step (-calibration-update)"
 		}
 	}
