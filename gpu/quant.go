@@ -22,13 +22,21 @@ var quantSource string
 type qkernel int
 
 const (
-	qQuantCols qkernel = iota
+	qAmaxCols qkernel = iota
+	qScaleCols
+	qPutCols
 	qQuantRows
+	qQuantRowsWarp
 	qDequant
 	numQuant
 )
 
-var quantNames = [numQuant]string{qQuantCols: "quant_cols", qQuantRows: "quant_rows", qDequant: "dequant"}
+var quantNames = [numQuant]string{qAmaxCols: "quant_amax_cols", qScaleCols: "quant_scale_cols", qPutCols: "quant_put_cols",
+	qQuantRows: "quant_rows", qQuantRowsWarp: "quant_rows_warp", qDequant: "dequant"}
+
+// warpBlock is the smallest row block that Quantize gives a warp
+// (quant_rows_warp) rather than a thread: below it most lanes would idle.
+const warpBlock = 32
 
 // qThreads is the block size of the quantization kernels.
 const qThreads = 256
@@ -91,13 +99,18 @@ func (q *quantModule) unload(a *cudaAPI) error {
 // qlaunch runs quantization kernel k over n threads on the stream; every
 // argument is an 8-byte slot, as for launch. b.enter must be in effect.
 func (b *Backend) qlaunch(k qkernel, n int, args ...uint64) error {
+	return b.qlaunch2(k, max(1, min((n+qThreads-1)/qThreads, b.sms*16)), 1, args...)
+}
+
+// qlaunch2 runs quantization kernel k on a gx×gy grid of qThreads-thread
+// blocks.
+func (b *Backend) qlaunch2(k qkernel, gx, gy int, args ...uint64) error {
 	fns, err := b.quantFns()
 	if err != nil {
 		return err
 	}
-	grid := max(1, min((n+qThreads-1)/qThreads, b.sms*16))
 	copy(b.argv[:], args)
-	code := b.api.cuLaunchKernel(fns[k], uint32(grid), 1, 1, qThreads, 1, 1, 0, b.stream, unsafe.Pointer(&b.argp[0]), 0)
+	code := b.api.cuLaunchKernel(fns[k], uint32(gx), uint32(gy), 1, qThreads, 1, 1, 0, b.stream, unsafe.Pointer(&b.argp[0]), 0)
 	if code != 0 {
 		err := b.api.check(code, "cuLaunchKernel")
 		err.(*CUDAError).Detail = "kernel " + quantNames[k]
@@ -265,12 +278,37 @@ func (b *Backend) Quantize(dst *Quantized, i0 int, src lowrank.Matrix, groupErr 
 	}
 	defer b.leave()
 	if dst.perCol {
-		return b.qlaunch(qQuantCols, c, ptr(dst.q), ptr(dst.scale), ptr(s.ptr), code, i64(si), i64(sj),
-			i64(r), i64(c), i64(dst.RowBytes()))
+		return b.quantizeCols(dst, s, code, si, sj)
 	}
 	nb := (c + dst.block - 1) / dst.block
-	return b.qlaunch(qQuantRows, r*nb, ptr(dst.q), ptr(dst.scale), ptr(ge), ptr(s.ptr), code, i64(si), i64(sj),
-		i64(i0), i64(r), i64(c), i64(dst.RowBytes()), i64(dst.bits), i64(dst.block))
+	args := []uint64{ptr(dst.q), ptr(dst.scale), ptr(ge), ptr(s.ptr), code, i64(si), i64(sj),
+		i64(i0), i64(r), i64(c), i64(dst.RowBytes()), i64(dst.bits), i64(dst.block)}
+	if dst.block >= warpBlock {
+		return b.qlaunch(qQuantRowsWarp, r*nb*32, args...)
+	}
+	return b.qlaunch(qQuantRows, r*nb, args...)
+}
+
+// quantizeCols quantizes all of src into the per-column dst in three
+// launches (quant.cu): the columns' maxima into the zeroed scales, the
+// scales from them, the codes. A block covers 32 columns and a share of
+// the rows; the grid has enough blocks to fill the device.
+func (b *Backend) quantizeCols(dst *Quantized, s *Matrix, code uint64, si, sj int) error {
+	r, c := s.Dims()
+	a := b.api
+	if err := a.check(a.cuMemsetD8Async(dst.scale, 0, uintptr(4*c), b.stream), "cuMemsetD8Async"); err != nil {
+		return err
+	}
+	gx := (c + 31) / 32
+	gy := max(1, min((r+31)/32, b.sms*8/gx))
+	if err := b.qlaunch2(qAmaxCols, gx, gy, ptr(dst.scale), ptr(s.ptr), code, i64(si), i64(sj), i64(r), i64(c)); err != nil {
+		return err
+	}
+	if err := b.qlaunch(qScaleCols, c, ptr(dst.scale), i64(c)); err != nil {
+		return err
+	}
+	return b.qlaunch2(qPutCols, gx, gy, ptr(dst.q), ptr(dst.scale), ptr(s.ptr), code, i64(si), i64(sj),
+		i64(r), i64(c), i64(dst.RowBytes()))
 }
 
 // Dequantize writes rows [i0, i0+r) of src, scale·code, into dst (r×c,

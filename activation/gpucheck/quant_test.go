@@ -55,10 +55,18 @@ func code(codes []byte, rowBytes, bits, i, j int) int {
 // 4- and 8-bit row blocks (blocks dividing the row or not, quantized in
 // two blocks of rows), from float32 and bf16 sources in either layout;
 // dequantization into column- and row-major float32 (exactly s·q rounded
-// to float32) and added to a matrix; each block's error; bad layouts.
+// to float32) and added to a matrix; each block's error. Two shapes:
+// 70×37, and 3000×70, whose per-column maxima are merged from many blocks
+// of rows; blocks of 32 elements or more (37, 64, 70) go to a warp each,
+// smaller ones to a thread.
 func TestDeviceQuantize(t *testing.T) {
 	b := open(t)
-	const r, c = 70, 37
+	for _, sh := range []struct{ r, c int }{{70, 37}, {3000, 70}} {
+		testDeviceQuantize(t, b, sh.r, sh.c)
+	}
+}
+
+func testDeviceQuantize(t *testing.T, b *gpu.Backend, r, c int) {
 	xh := testmat.Gaussian(r, c, 5)
 	for i := 0; i < r; i += 3 {
 		xh.Set(i, 4, 40*xh.At(i, 4)) // outliers in a column
@@ -69,10 +77,10 @@ func TestDeviceQuantize(t *testing.T) {
 	for _, tc := range []struct {
 		bits, block int
 		perCol      bool
-	}{{8, 0, true}, {8, 37, false}, {8, 8, false}, {4, 8, false}, {4, 2, false}, {4, 64, false}} {
+	}{{8, 0, true}, {8, c, false}, {8, 8, false}, {4, 8, false}, {4, 2, false}, {4, 64, false}} {
 		for _, dt := range []gpu.DType{gpu.Float32, gpu.BFloat16} {
 			for _, rowMajor := range []bool{false, true} {
-				name := fmt.Sprintf("%+v %v row-major %v", tc, dt, rowMajor)
+				name := fmt.Sprintf("%d×%d %+v %v row-major %v", r, c, tc, dt, rowMajor)
 				var x *gpu.Matrix
 				if rowMajor {
 					x = upload(t, b, xh, dt)
@@ -159,6 +167,11 @@ func TestDeviceQuantize(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDeviceQuantizeLayouts checks NewQuantized's refusal of bad layouts.
+func TestDeviceQuantizeLayouts(t *testing.T) {
+	b := open(t)
 	for _, bad := range []struct {
 		bits, block int
 		perCol      bool

@@ -18,7 +18,7 @@ import (
 
 var (
 	diagnose     = flag.Bool("gpu.diagnose", false, "run TestGPUBudgetDiagnosis (a CUDA device and the MNIST data)")
-	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) seeds (the reference and floors 0.8 and 1, each at three sketch seeds), int8 (the int8 factors' ratio and floor 0.8 at three seeds) fp32 (float32 factors at twice the bytes: the ratio, and floor 0.8 at three seeds) oversample (the reference with the budget's sketch width, ℓ = 2k + 8, at three seeds) or planned3 (floor 0.8 after a planning step, bf16 and int8 factors, three seeds each)")
+	diagnoseRuns = flag.String("gpu.diagnose.runs", "floors", "TestGPUBudgetDiagnosis's runs: floors (the reference and the budget with floors 0.5 and 0.8), all (also the budget as it is and planned first), planned (floors 0.8 and 0.9, each planned first) seeds (the reference and floors 0.8 and 1, each at three sketch seeds), int8 (the int8 factors' ratio and floor 0.8 at three seeds) fp32 (float32 factors at twice the bytes: the ratio, and floor 0.8 at three seeds) oversample (the reference with the budget's sketch width, ℓ = 2k + 8, at three seeds), planned3 (floor 0.8 after a planning step, bf16 and int8 factors, three seeds each) or residual3 (bf16 and int8 factors plus a 4-bit residual, at the ratio and under the budget planned first, three seeds each)")
 )
 
 // TestGPUBudgetDiagnosis (behind -gpu.diagnose) runs the GPU equal-bytes
@@ -37,7 +37,9 @@ var (
 // numerical rank (the ratio, and floor 0.8 at three seeds); oversample the
 // reference's rank from the budget's sketch width, ℓ = 2k + 8, at three
 // seeds; planned3 floor 0.8 after a planning step, bf16 and int8 factors,
-// three seeds each.
+// three seeds each; residual3 the 4-bit residual settings (bf16 and int8
+// factors, at the ratio and under the budget planned first), three seeds
+// each.
 // It logs every
 // layer's errors and each run's gradient cosine on its own fine-tuned
 // weights and on the baseline's, which separates what the compression
@@ -68,6 +70,16 @@ func TestGPUBudgetDiagnosis(t *testing.T) {
 			t.Logf("    %s rank %d: last %.4f, max %.4f, mean %.4f", l.Layer, l.Rank, l.RelError, l.MaxRelError, l.MeanRelError)
 		}
 	}
+}
+
+// threeSeeds returns each name followed by its reseeded names (seeds
+// seed+1 and seed+2), as reseeded names them.
+func threeSeeds(seed uint64, names ...string) []string {
+	var out []string
+	for _, n := range names {
+		out = append(out, n, fmt.Sprintf("%s, sketch seed %d", n, seed+1), fmt.Sprintf("%s, sketch seed %d", n, seed+2))
+	}
+	return out
 }
 
 // reseeded returns r with its sketches' seed advanced by by, named so.
@@ -143,6 +155,18 @@ func diagnosisRuns(o *demoOptions, mode string) ([]vitgpu.RunConfig, error) {
 		for _, r := range []vitgpu.RunConfig{floored(bud, bytes, 0.8, 1), floored(b8, bytes, 0.8, 1)} {
 			runs = append(runs, r, reseeded(r, 1), reseeded(r, 2))
 		}
+	case "residual3":
+		// The quantized residual's settings: bf16 and int8 factors plus a
+		// 4-bit residual at the ratio of the reference's bytes and under
+		// its budget, planned first as the sweep runs it, three seeds each.
+		for _, prefix := range []string{"bf16 factors + 4-bit residual", "int8 factors + 4-bit residual"} {
+			p := run(prefix, "budget")
+			p.PlanSteps = 1
+			p.Name += ", planned first"
+			for _, r := range []vitgpu.RunConfig{run(prefix, "ratio "), p} {
+				runs = append(runs, r, reseeded(r, 1), reseeded(r, 2))
+			}
+		}
 	case "oversample":
 		// The budget's sketch width at the reference's rank: ℓ = 2k + 8,
 		// truncated to k through the ℓ×ℓ eigenproblem, as a Budget
@@ -186,6 +210,8 @@ func TestDiagnosisRuns(t *testing.T) {
 			"int8 factors, " + b(0.8), fmt.Sprintf("int8 factors, %s, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("int8 factors, %s, sketch seed %d", b(0.8), seed+2)},
 		"planned3": {"bf16 factors, " + b(0.8) + ", planned first", fmt.Sprintf("bf16 factors, %s, planned first, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("bf16 factors, %s, planned first, sketch seed %d", b(0.8), seed+2),
 			"int8 factors, " + b(0.8) + ", planned first", fmt.Sprintf("int8 factors, %s, planned first, sketch seed %d", b(0.8), seed+1), fmt.Sprintf("int8 factors, %s, planned first, sketch seed %d", b(0.8), seed+2)},
+		"residual3": threeSeeds(seed, "bf16 factors + 4-bit residual, ratio 0.0283203125", "bf16 factors + 4-bit residual, budget, planned first",
+			"int8 factors + 4-bit residual, ratio 0.056640625", "int8 factors + 4-bit residual, budget, planned first"),
 		"oversample": {"bf16 factors, ratio 0.3, oversample 124", fmt.Sprintf("bf16 factors, ratio 0.3, oversample 124, sketch seed %d", seed+1), fmt.Sprintf("bf16 factors, ratio 0.3, oversample 124, sketch seed %d", seed+2)},
 		"fp32":       {"fp32 factors, ratio 0.3", "fp32 factors, " + b32, fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+1), fmt.Sprintf("fp32 factors, %s, sketch seed %d", b32, seed+2)},
 	} {
@@ -202,7 +228,11 @@ func TestDiagnosisRuns(t *testing.T) {
 			if strings.HasPrefix(r.Name, "int8") {
 				assert.Equal(t, 8, r.Compression.FactorBits, "%s: %s", mode, r.Name)
 			}
-			assert.Zero(t, r.Compression.ResidualBits, "%s: %s", mode, r.Name)
+			wantBits := 0
+			if strings.Contains(r.Name, "residual") {
+				wantBits = 4
+			}
+			assert.Equal(t, wantBits, r.Compression.ResidualBits, "%s: %s", mode, r.Name)
 			wantPlan := 0
 			if strings.Contains(r.Name, "planned first") {
 				wantPlan = 1

@@ -56,7 +56,7 @@ const gpuRankRecords = "bench/results/gpu/demo_rank_h200_2026-12-02.json"
 
 // gpuSweepRecord is the GPU equal-bytes sweep the gpusweep figure draws:
 // the -json output of 'loract demo -device gpu -sweep bytes'.
-const gpuSweepRecord = "bench/results/gpu/demo_sweep_h200_2026-12-02e.json"
+const gpuSweepRecord = "bench/results/gpu/demo_sweep_h200_2026-12-02f.json"
 
 // plotOptions are the validated flags of 'loract plot'.
 type plotOptions struct {
