@@ -50,7 +50,7 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
@@ -58,11 +58,13 @@ type gpuFlags struct {
 	torch, calUpdate *bool
 	json, acts       *string
 	warmup, twin     *int
+	group            *int
 }
 
 func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 	return &gpuFlags{
 		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
+		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
 		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
 		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
 		json:      fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
@@ -121,6 +123,8 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		return nil, fmt.Errorf("-budget %g: a positive number of GiB", *g.budget)
 	case *g.warmup < 0:
 		return nil, fmt.Errorf("-lr-warmup %d: must be ≥ 0", *g.warmup)
+	case *g.group < 0:
+		return nil, fmt.Errorf("-ckpt-group %d: must be ≥ 0 (0: all blocks)", *g.group)
 	case *g.twin < 1:
 		return nil, fmt.Errorf("-twin-steps %d: must be ≥ 1", *g.twin)
 	case *g.json != "":
@@ -165,7 +169,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		for _, st := range sweep {
 			sc := st.Compression
 			sc.MeasureError = false // as above
-			rc := vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: sc, Name: st.Name}
+			rc := vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: sc, Name: st.Name, Group: *g.group}
 			if st.budget && !*g.calUpdate {
 				rc.PlanSteps = 1 // the calibration step, without its update
 			}
@@ -173,7 +177,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		}
 	default:
 		if o.mode == "checkpoint" || o.mode == "both" {
-			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc})
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group})
 		}
 		if o.mode == "ops" || o.mode == "both" {
 			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops})
@@ -320,8 +324,15 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 		if c.ResidualBits > 0 {
 			storage += fmt.Sprintf(" + %d-bit residual", c.ResidualBits)
 		}
-		fmt.Fprintf(w, "%s: method %s, rank %v, oversample %d, power %d, %s\n",
-			name, c.Method, c.Rank, c.Oversample, c.PowerIters, storage)
+		group := ""
+		if r.Mode == vitgpu.Checkpoint {
+			group = "; block inputs compressed all together"
+			if r.Group > 0 && r.Group < mc.Depth {
+				group = fmt.Sprintf("; block inputs compressed %d at a time", r.Group)
+			}
+		}
+		fmt.Fprintf(w, "%s: method %s, rank %v, oversample %d, power %d, %s%s\n",
+			name, c.Method, c.Rank, c.Oversample, c.PowerIters, storage, group)
 	}
 }
 
@@ -385,6 +396,12 @@ func gpuRows(res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig) []gpuRow {
 			}
 			return share(r.RecomputeMs, r.StepMs)
 		}),
+		row("fastest timed step (overhead)", func(r *vitgpu.RunResult, base bool) string {
+			if base {
+				return fmt.Sprintf("%.2f ms", r.StepMsMin)
+			}
+			return fmt.Sprintf("%.2f ms (%+.1f%%)", r.StepMsMin, 100*(r.StepMsMin/b.StepMsMin-1))
+		}),
 		row(fmt.Sprintf("largest batch in %s of saved activations", gib(cfg.Budget)), func(r *vitgpu.RunResult, _ bool) string {
 			return fmt.Sprint(r.MaxBatch)
 		}),
@@ -431,9 +448,10 @@ func reportGPU(w io.Writer, res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nSaved activations: the largest excess of the pool's Live bytes over the step's start, sampled at the end of\n"+
-		"forward and after each recomputed block (steps %d on); the largest batch is where the line through the same\n"+
-		"measurement at batch %d and %d reaches the budget. Whole step: the pool's high-water mark, with weights, Adam\n"+
-		"state, workspace and data (%s before the first step, %s of it data).\n",
+		"forward, before each compression of checkpointed block inputs and after each recomputed block (steps %d on);\n"+
+		"the largest batch is where the line through the same measurement at batch %d and %d reaches the budget.\n"+
+		"Whole step: the pool's high-water mark, with weights, Adam state, workspace and data (%s before the first\n"+
+		"step, %s of it data).\n",
 		cfg.TimedFrom, cfg.Batch, max(1, cfg.Batch/2), gib(res.Setup), mib64(res.DataBytes))
 	m := res.Memory
 	fmt.Fprintf(w, "Memory pool against the driver: the pool took %s from cuMemAlloc during the demo (%d calls; high-water mark\n"+

@@ -46,6 +46,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-budget", "NaN"}, "-budget NaN"},
 		{[]string{"-device", "gpu", "-lr-warmup", "-1"}, "-lr-warmup -1"},
 		{[]string{"-device", "gpu", "-twin-steps", "0"}, "-twin-steps 0"},
+		{[]string{"-device", "gpu", "-ckpt-group", "-2"}, "-ckpt-group -2"},
+		{[]string{"-ckpt-group", "2"}, "-ckpt-group apply only with -device gpu"},
 		{[]string{"-device", "gpu", "-activations", "fp8"}, `unknown -activations "fp8"`},
 		{[]string{"-device", "gpu", "-json", filepath.Join(t.TempDir(), "no", "r.json")}, "-json"},
 		{[]string{"-device", "gpu", "-heads", "5"}, "-heads 5 does not divide -dim 384"},
@@ -86,6 +88,7 @@ func TestDemoGPUConfig(t *testing.T) {
 	require.Len(t, c.Runs, 2)
 	assert.Equal(t, vitgpu.Checkpoint, c.Runs[0].Mode)
 	assert.Equal(t, activation.Ratio(0.3), c.Runs[0].Compression.Rank)
+	assert.Zero(t, c.Runs[0].Group, "all block inputs compressed together by default")
 	assert.Equal(t, vitgpu.PerOp, c.Runs[1].Mode)
 	assert.Equal(t, activation.Ratio(0.15), c.Runs[1].Compression.Rank)
 	for _, r := range c.Runs {
@@ -95,6 +98,11 @@ func TestDemoGPUConfig(t *testing.T) {
 		assert.Zero(t, r.Compression.Workers)
 	}
 	assert.True(t, o.gpu.torch)
+
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "checkpoint", "-ckpt-group", "2"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Len(t, o.gpu.cfg.Runs, 1)
+	assert.Equal(t, 2, o.gpu.cfg.Runs[0].Group)
 
 	o, err = parseDemo([]string{"-device", "gpu", "-depth", "2", "-mode", "ops", "-rank", "32", "-activations", "float32",
 		"-finetune-steps", "9", "-budget", "0.5", "-torch=false", "-method", "gaussian", "-power", "1"}, &bytes.Buffer{})
@@ -152,15 +160,15 @@ func fixedGPUResult() (*vitgpu.DemoResult, *vitgpu.DemoConfig) {
 		Setup: 2 << 30, DataBytes: 200 << 20}
 	res.Pretrain = vitgpu.Phase{StepMs: 7, Timed: 795, Wall: 6 * time.Second}
 	res.Baseline = vitgpu.RunResult{Name: "as they are", Mode: vitgpu.Plain, Accuracy: 0.98,
-		Phase:    vitgpu.Phase{StepMs: 8, Saved: 1000 << 20, SavedTensors: 990 << 20, Peak: 3 << 30, Losses: []float64{1, 0.5}},
+		Phase:    vitgpu.Phase{StepMs: 8, StepMsMin: 7.5, Saved: 1000 << 20, SavedTensors: 990 << 20, Peak: 3 << 30, Losses: []float64{1, 0.5}},
 		MaxBatch: 2000, PerSample: 4 << 20, Fixed: 0}
 	res.Runs = []vitgpu.RunResult{
 		{Name: "loract checkpoint", Mode: vitgpu.Checkpoint, Accuracy: 0.9775,
-			Phase:    vitgpu.Phase{StepMs: 10, CompressMs: 1, RecomputeMs: 2, Saved: 180 << 20, SavedTensors: 170 << 20, Peak: 2 << 30, Losses: []float64{1, 0.6}},
+			Phase:    vitgpu.Phase{StepMs: 10, StepMsMin: 9, CompressMs: 1, RecomputeMs: 2, Saved: 180 << 20, SavedTensors: 170 << 20, Peak: 2 << 30, Losses: []float64{1, 0.6}},
 			MaxBatch: 11000, PerSample: 0.7 * (1 << 20), Fixed: 14 << 20, GradCos: 0.995, MinCos: 0.97, MinParam: "blk0.q.lora_a",
 			Layers: []activation.LayerStats{{Layer: "blk0.in", Calls: 400, Rank: 116, Peak: 3 << 20, DensePeak: 18 << 20, RelError: 0.05, MaxRelError: 0.07}}},
 		{Name: "loract ops", Mode: vitgpu.PerOp, Accuracy: 0.979,
-			Phase:    vitgpu.Phase{StepMs: 8.8, CompressMs: 0.8, Saved: 480 << 20, Peak: 2.5 * (1 << 30), Losses: []float64{1, 0.55}},
+			Phase:    vitgpu.Phase{StepMs: 8.8, StepMsMin: 8.25, CompressMs: 0.8, Saved: 480 << 20, Peak: 2.5 * (1 << 30), Losses: []float64{1, 0.55}},
 			MaxBatch: 4300, PerSample: 1.9 * (1 << 20), GradCos: 0.999, MinCos: 0.99, MinParam: "blk1.fc2.lora_a"},
 	}
 	res.Memory = vitgpu.MemCheck{PoolReserved: 4 << 30, DriverUsed: 4<<30 + 20<<20, Mallocs: 300, PoolPeak: 3 << 30}
@@ -197,6 +205,7 @@ func TestDemoGPUReport(t *testing.T) {
 	assert.Regexp(t, `1000\.0 MiB +180\.0 MiB +480\.0 MiB$`, line("saved activations, peak (allocator)"))
 	assert.Regexp(t, `- +18\.0% +48\.0%$`, line("  of the baseline's"))
 	assert.Regexp(t, `- +\+25\.0% +\+10\.0%$`, line("  overhead"))
+	assert.Regexp(t, `7\.50 ms +9\.00 ms \(\+20\.0%\) +8\.25 ms \(\+10\.0%\)$`, line("fastest timed step (overhead)"))
 	assert.Regexp(t, `- +1\.00 ms \(10\.0%\) +0\.80 ms \(9\.1%\)$`, line("  in Compress calls"))
 	assert.Regexp(t, `- +2\.00 ms \(20\.0%\) +-$`, line("  rebuilding and recomputing blocks"))
 	assert.Regexp(t, `2000 +11000 +4300$`, line("largest batch in 8.00 GiB of saved activations"))

@@ -141,6 +141,7 @@ func TestDemoConfigCheck(t *testing.T) {
 		"warmup":    func(c *DemoConfig) { c.Warmup = -1 },
 		"mode":      func(c *DemoConfig) { c.Runs[0].Mode = Plain },
 		"workers":   func(c *DemoConfig) { c.Runs[0].Compression.Workers = 1 },
+		"group":     func(c *DemoConfig) { c.Runs[0].Group = -1 },
 		"too large": func(c *DemoConfig) { c.Batch = 1 << 24 },
 	} {
 		c := demoConfig()

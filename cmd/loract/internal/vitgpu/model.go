@@ -84,6 +84,7 @@ type Model struct {
 	head       linear
 
 	loraOn             bool
+	ckptGroup          int // SetCheckpointGroup's
 	baseSnap, loraInit *gpu.Matrix
 	// trainedBase and trainedLoRA are KeepTrained's copies.
 	trainedBase, trainedLoRA *gpu.Matrix
@@ -226,6 +227,16 @@ func (m *Model) Close() error {
 // are trained, the rest frozen) or off (pre-training: every base
 // parameter is trained, no adapter is applied).
 func (m *Model) SetLoRA(on bool) { m.loraOn = on }
+
+// SetCheckpointGroup sets how many block inputs compressed checkpointing
+// compresses together, in one activation.Compressor.CompressBatch: n < 1
+// (the default) or n ≥ the depth compresses them all at the end of the
+// forward. Until its group is compressed each input is held as it is
+// (L×d in the activation type), so a group of n holds up to n of them at
+// once — counted with the saved activations — and one batched
+// compression replaces n single ones (docs/gpu.md, "Batched
+// compression"). 1 compresses each input before its block runs.
+func (m *Model) SetCheckpointGroup(n int) { m.ckptGroup = n }
 
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }

@@ -299,12 +299,18 @@ func TestModelMatchesCPU(t *testing.T) {
 // on the host).
 func loraModel(t *testing.T, b *gpu.Backend, seed uint64, act gpu.DType) (*Model, *Dataset, *vit.Model, vit.Data) {
 	t.Helper()
+	return loraModelOf(t, b, e2eCfg, seed, act)
+}
+
+// loraModelOf is loraModel for the architecture cfg.
+func loraModelOf(t *testing.T, b *gpu.Backend, cfg vit.Config, seed uint64, act gpu.DType) (*Model, *Dataset, *vit.Model, vit.Data) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
-	data := randomData(rng, e2eCfg, 5)
-	cpu := vit.New(e2eCfg)
+	data := randomData(rng, cfg, 5)
+	cpu := vit.New(cfg)
 	cpu.AddLoRA(2, 1, 9)
 	perturb(cpu, rng)
-	m := newModel(t, b, e2eCfg, 5, act, 2, 1)
+	m := newModel(t, b, cfg, 5, act, 2, 1)
 	require.NoError(t, m.LoadBase(cpu))
 	require.NoError(t, m.LoadLoRA(cpu))
 	m.SetLoRA(true)
@@ -355,6 +361,57 @@ func TestModesAgree(t *testing.T) {
 	assert.Positive(t, plain.Saved)
 	assert.GreaterOrEqual(t, plain.Saved, plain.SavedTensors, "the pool rounds up to its size classes")
 	assert.GreaterOrEqual(t, plain.Peak, plain.Live+plain.Saved, "the step's peak holds the saved activations")
+}
+
+// TestCheckpointGroups: compressed checkpointing gives the same gradients
+// whichever number of block inputs it compresses together
+// (SetCheckpointGroup), in ⌈depth/group⌉ compressions a step. Stored as
+// they are (float32), bit for bit: the group changes when the inputs are
+// copied, not what is copied, and a block output written over an input
+// that still awaits its group's compression would show (at an even depth
+// the last block writes over the first input's buffer). Compressed for
+// real (rank 4 of 16, bf16 factors), a batch is decomposed with the same
+// draws as single calls and differs from them only in the float32
+// rounding of its QR (TestDeviceCompressBatch), which can move each stored
+// bf16 factor entry by one unit in the last place, 2⁻⁸ relative: each
+// rebuilt input by at most 2·2⁻⁸ norm-wise, and the gradients, to first
+// order with unit sensitivity to each of the depth rebuilt inputs, by
+// depth·2·2⁻⁸.
+func TestCheckpointGroups(t *testing.T) {
+	b := open(t)
+	cfg := e2eCfg
+	cfg.Depth = 4
+	m, ds, _, _ := loraModelOf(t, b, cfg, 14, gpu.Float32)
+	defer ds.Free(m)
+	defer m.SetCheckpointGroup(0)
+	for _, cc := range []activation.Config{
+		{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b},
+		{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1},
+	} {
+		var ref map[string]*mat.Dense
+		for _, g := range []int{1, 2, 3, 0, 6} {
+			m.SetCheckpointGroup(g)
+			c, err := activation.New(cc)
+			require.NoError(t, err)
+			_, grads, st := deviceGrads(t, m, ds, Checkpoint, c)
+			want := map[int]int{1: 4, 2: 2, 3: 2, 0: 1, 6: 1}[g]
+			assert.Equal(t, want, st.Compressions, "%v, group %d: compressions a step", cc.Method, g)
+			assert.Zero(t, c.Stats().Total.Live, "%v, group %d: backward released every saved activation", cc.Method, g)
+			c.Close()
+			if ref == nil {
+				ref = grads
+				continue
+			}
+			name := fmt.Sprintf("%v, group %d against 1", cc.Method, g)
+			if cc.Method == activation.Uncompressed {
+				for n, w := range ref {
+					require.True(t, mat.Equal(w, grads[n]), "%s: %s bit for bit", name, n)
+				}
+				continue
+			}
+			compareGrads(t, name, ref, grads, float64(cfg.Depth)*2*math.Exp2(-8))
+		}
+	}
 }
 
 // TestBudgetPlans: under a Budget policy TrainStep ends each step at the

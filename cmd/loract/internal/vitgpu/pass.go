@@ -99,9 +99,13 @@ type pass struct {
 	acct, peakAcct  int64 // the saved tensors' bytes, and their peak
 	timers          []timer
 
-	// pending are PerOp's compressions not yet made: a block's tensors of
-	// one width are compressed together (flush), one CompressBatch each.
+	// pending are the compressions not yet made: PerOp's tensors of one
+	// width in a block, Checkpoint's block inputs of a group, compressed
+	// together (flush), one CompressBatch each.
 	pending []pendingSave
+	// group is the number of block inputs Checkpoint compresses together
+	// (Model.SetCheckpointGroup).
+	group int
 }
 
 // pendingSave is a compression deferred to the next flush.
@@ -199,12 +203,8 @@ func (p *pass) saveMain(layer string, x *gpu.Matrix) *stash {
 		s := &stash{x: x, bytes: int64(r * c * x.DType().Size())}
 		p.t.stashes = append(p.t.stashes, s)
 		return s
-	case p.main == mainCompress && p.mode == PerOp:
-		st := &stash{}
-		p.pending = append(p.pending, pendingSave{layer, x, st})
-		return st
 	case p.main == mainCompress:
-		return p.compress(layer, x)
+		return p.queue(layer, x)
 	}
 	return nil
 }
@@ -245,15 +245,14 @@ func (p *pass) flush() {
 	p.pending = p.pending[:0]
 }
 
-// compress saves x compressed by the pass's compressor at once (a flush
-// of one), or returns nil after an error.
-func (p *pass) compress(layer string, x *gpu.Matrix) *stash {
-	st := &stash{}
-	p.pending = append(p.pending, pendingSave{layer, x, st})
-	p.flush()
-	if st.s == nil {
+// queue defers the compression of x to the next flush and returns the
+// stash that the flush fills (nil after an error).
+func (p *pass) queue(layer string, x *gpu.Matrix) *stash {
+	if p.err != nil {
 		return nil
 	}
+	st := &stash{}
+	p.pending = append(p.pending, pendingSave{layer, x, st})
 	return st
 }
 
@@ -317,7 +316,10 @@ func (t *tape) release(b *gpu.Backend) {
 // newPass returns a pass of batch images; train records a tape.
 func (m *Model) newPass(batch int, train bool, mode Mode, c *activation.Compressor) *pass {
 	p := &pass{m: m, B: batch, L: batch * m.tokens, mode: mode, train: train, c: c,
-		t: &tape{mats: map[*gpu.Matrix]bool{}}}
+		t: &tape{mats: map[*gpu.Matrix]bool{}}, group: m.ckptGroup}
+	if p.group < 1 {
+		p.group = len(m.blocks)
+	}
 	if train {
 		p.t.blocks = make([]blockTape, len(m.blocks))
 		p.t.ckpt = make([]*stash, len(m.blocks))
@@ -343,15 +345,34 @@ func (p *pass) forward(images, idx uintptr) {
 	p.run(m.k.patches(patches, images, idx, p.B, side, P))
 	x := view(m.ws.res[0], L)
 	p.linFwd(&m.embed, patches, x, nil, m.pos.ptr())
+	// Checkpoint compresses the block inputs in groups of p.group, one
+	// CompressBatch each: until its group's flush each input lives in a
+	// buffer of its own (the first in ws.res[0], which no block output
+	// overwrites before the last block, whose inputs are all compressed
+	// by then), kept from the pool and so counted as saved; a kept input
+	// is dropped once it is compressed and its block has read it.
+	ckpt := p.train && p.mode == Checkpoint
+	var read []*gpu.Matrix // kept inputs whose block has run, awaiting their flush
 	for i := range m.blocks {
 		bk := &m.blocks[i]
+		last := i == len(m.blocks)-1
 		out := view(m.ws.res[(i+1)%2], L)
 		var bt *blockTape
+		flushed := false
 		switch {
 		case !p.train:
 			p.keepRest, p.main = false, mainNone
-		case p.mode == Checkpoint:
-			p.t.ckpt[i] = p.compress(bk.name+".in", x)
+		case ckpt:
+			p.t.ckpt[i] = p.queue(bk.name+".in", x)
+			if flushed = last || len(p.pending) >= p.group; flushed {
+				p.sample() // the group's inputs are all held here
+				p.flush()
+				p.drop(read...)
+				read = read[:0]
+			}
+			if !last {
+				out = p.keep(L, m.dim, m.dt)
+			}
 			p.keepRest, p.main = false, mainNone
 		case p.mode == PerOp:
 			p.keepRest, p.main = true, mainCompress
@@ -361,6 +382,13 @@ func (p *pass) forward(images, idx uintptr) {
 			bt = &p.t.blocks[i]
 		}
 		p.blockFwd(bk, x, out, bt)
+		if ckpt && p.t.mats[x] {
+			if flushed {
+				p.drop(x)
+			} else {
+				read = append(read, x)
+			}
+		}
 		x = out
 	}
 	if p.err != nil {
@@ -385,13 +413,16 @@ const lnEps = 1e-5
 
 // linFwd sets y = x·W + b (+ the position rows pos) (+ add)
 // (+ s·(x·A)·B with LoRA on) and returns x·A when the block keeps it.
+// With y nil it computes only x·A (a recomputation that needs no output).
 func (p *pass) linFwd(l *linear, x, y, add *gpu.Matrix, pos uintptr) *gpu.Matrix {
 	if p.err != nil {
 		return nil
 	}
 	m := p.m
-	p.run(m.k.biasRows(y, l.b.ptr(), pos, m.tokens, add))
-	p.mul(y, 1, x, false, l.w.C(), false, 1)
+	if y != nil {
+		p.run(m.k.biasRows(y, l.b.ptr(), pos, m.tokens, add))
+		p.mul(y, 1, x, false, l.w.C(), false, 1)
+	}
 	if !m.loraOn || l.la == nil {
 		return nil
 	}
@@ -401,7 +432,9 @@ func (p *pass) linFwd(l *linear, x, y, add *gpu.Matrix, pos uintptr) *gpu.Matrix
 		return nil
 	}
 	p.mul(h, 1, x, false, l.la.C(), false, 0)
-	p.mul(y, m.scale, h, false, l.lb.C(), false, 1)
+	if y != nil {
+		p.mul(y, m.scale, h, false, l.lb.C(), false, 1)
+	}
 	if p.keepRest {
 		return h
 	}
@@ -409,7 +442,9 @@ func (p *pass) linFwd(l *linear, x, y, add *gpu.Matrix, pos uintptr) *gpu.Matrix
 }
 
 // blockFwd runs block bk on x (L×d) into out, saving into bt (nil: a
-// block that saves nothing) as p.keepRest and p.main say.
+// block that saves nothing) as p.keepRest and p.main say. With out nil
+// (backward's recomputation) it skips the products that only the output
+// needs: fc2's x·W, bias and residual, and its LoRA up-projection.
 func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	if p.err != nil {
 		return
@@ -478,7 +513,9 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	t.u = p.saveMain(bk.name+".gelu", u)
 	t.h2 = p.linFwd(&bk.fc2, a, out, x2, 0)
 	t.a = p.saveMain(bk.name+".fc2", a)
-	p.flush()
+	if batching {
+		p.flush()
+	}
 	if bt != nil {
 		t.q, t.k, t.v, t.p = q, k, v, probs
 		*bt = t
@@ -514,7 +551,7 @@ func (p *pass) backward() {
 			x := p.tensorOf(p.t.ckpt[i], view(ws.res[1], L))
 			p.unstash(p.t.ckpt[i])
 			p.keepRest, p.main = true, mainKeep
-			p.blockFwd(bk, x, view(ws.res[0], L), bt)
+			p.blockFwd(bk, x, nil, bt) // backward reads fc2's x·A, not the block's output
 			if t1 := p.event(); t1 != nil {
 				p.timers = append(p.timers, timer{start: t0, end: t1})
 			}
