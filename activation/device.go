@@ -153,7 +153,16 @@ func view(m lowrank.Matrix, t bool) *gpu.Matrix {
 // store copies op(m) into new storage of precision prec on be.
 func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision) (*gpu.Matrix, error) {
 	r, c := m.Dims()
-	st, err := be.NewStorage(r, c, prec)
+	var dt gpu.DType
+	switch prec {
+	case lowrank.BFloat16:
+		dt = gpu.BFloat16
+	case lowrank.Float32:
+		dt = gpu.Float32
+	default:
+		return nil, fmt.Errorf("%w: device storage is bf16 or float32, not %v", lowrank.ErrOption, prec)
+	}
+	st, err := be.NewMatrixUninit(r, c, dt) // Copy writes every element
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +170,7 @@ func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision) (*gpu.Matrix,
 		be.Free(st)
 		return nil, err
 	}
-	return st.(*gpu.Matrix), nil
+	return st, nil
 }
 
 // compressDevice is worker.compress for a device backend.

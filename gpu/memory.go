@@ -371,6 +371,21 @@ func work(m *Matrix) {
 // owned by b. It returns lowrank.ErrEmpty for r or c ≤ 0 and a *CUDAError
 // naming cuMemAlloc_v2 when memory runs out.
 func (b *Backend) NewMatrix(r, c int, dt DType) (*Matrix, error) {
+	return b.newMatrix(r, c, dt, true)
+}
+
+// NewMatrixUninit is NewMatrix without the zeroing, for a caller that
+// writes every element before it reads any (an output of Mul with
+// beta = 0, of Copy, of a kernel): its elements are whatever the memory
+// last held, a block the pool reuses keeping its previous user's values.
+// It saves the zeroing's launch, a few microseconds of host time, and its
+// pass over the memory — what a training loop pays for each tensor it
+// saves, every step.
+func (b *Backend) NewMatrixUninit(r, c int, dt DType) (*Matrix, error) {
+	return b.newMatrix(r, c, dt, false)
+}
+
+func (b *Backend) newMatrix(r, c int, dt DType, zero bool) (*Matrix, error) {
 	if r <= 0 || c <= 0 {
 		return nil, fmt.Errorf("%w: cannot allocate %d×%d", lowrank.ErrEmpty, r, c)
 	}
@@ -383,8 +398,11 @@ func (b *Backend) NewMatrix(r, c int, dt DType) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.api.check(b.api.cuMemsetD8Async(p, 0, uintptr(bytes), b.stream), "cuMemsetD8Async"); err != nil {
-		return nil, err
+	if zero {
+		if err := b.api.check(b.api.cuMemsetD8Async(p, 0, uintptr(bytes), b.stream), "cuMemsetD8Async"); err != nil {
+			_ = b.free(p)
+			return nil, err
+		}
 	}
 	return &Matrix{ptr: p, rows: r, cols: c, ld: r, dtype: dt, owner: b.device, owned: true, freed: new(bool)}, nil
 }

@@ -336,3 +336,42 @@ func TestForkPriority(t *testing.T) {
 		require.NoError(t, f.Close())
 	}
 }
+
+// TestNewMatrixUninit: NewMatrixUninit takes the same block from the pool
+// as NewMatrix (Live grows by the size class; the block a freed matrix
+// left is reused without cuMemAlloc) and skips only the zeroing: the
+// reused block still holds its previous user's values, and a Copy into it
+// writes every element. Empty shapes fail as NewMatrix's do.
+func TestNewMatrixUninit(t *testing.T) {
+	b := open(t, nil)
+	const r, c = 300, 7
+	src := mat.NewDense(r, c, nil)
+	for i := range r {
+		for j := range c {
+			src.Set(i, j, float64(1+i*c+j))
+		}
+	}
+	first, err := b.NewMatrixUninit(r, c, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Upload(first, src))
+	require.NoError(t, b.Synchronize())
+	st := b.MemStats()
+	b.Free(first)
+	again, err := b.NewMatrixUninit(r, c, Float32)
+	require.NoError(t, err)
+	st2 := b.MemStats()
+	assert.Equal(t, st.Live, st2.Live, "the freed block's size class again")
+	assert.Equal(t, st.Mallocs, st2.Mallocs, "the freed block reused")
+	var got mat.Dense
+	require.NoError(t, b.Download(&got, again))
+	assert.True(t, mat.Equal(src, &got), "not zeroed: the reused block holds the previous values")
+	zero, err := b.NewMatrix(r, c, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Copy(again, zero))
+	require.NoError(t, b.Download(&got, again))
+	assert.Zero(t, mat.Norm(&got, 1), "Copy writes every element")
+	b.Free(again)
+	b.Free(zero)
+	_, err = b.NewMatrixUninit(0, c, BFloat16)
+	assert.ErrorIs(t, err, lowrank.ErrEmpty)
+}

@@ -128,12 +128,13 @@ func (p *pass) mul(c *gpu.Matrix, alpha float64, a *gpu.Matrix, ta bool, b *gpu.
 	}
 }
 
-// keep allocates a rows×cols tensor from the memory pool for the tape.
+// keep allocates a rows×cols tensor from the memory pool for the tape,
+// not zeroed: every tensor of the tape is written whole before it is read.
 func (p *pass) keep(rows, cols int, dt gpu.DType) *gpu.Matrix {
 	if p.err != nil {
 		return nil
 	}
-	x, err := p.m.b.NewMatrix(cols, rows, dt)
+	x, err := p.m.b.NewMatrixUninit(cols, rows, dt)
 	if err != nil {
 		p.err = err
 		return nil
