@@ -153,16 +153,7 @@ func view(m lowrank.Matrix, t bool) *gpu.Matrix {
 // store copies op(m) into new storage of precision prec on be.
 func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision) (*gpu.Matrix, error) {
 	r, c := m.Dims()
-	var dt gpu.DType
-	switch prec {
-	case lowrank.BFloat16:
-		dt = gpu.BFloat16
-	case lowrank.Float32:
-		dt = gpu.Float32
-	default:
-		return nil, fmt.Errorf("%w: device storage is bf16 or float32, not %v", lowrank.ErrOption, prec)
-	}
-	st, err := be.NewMatrixUninit(r, c, dt) // Copy writes every element
+	st, err := be.NewStorageUninit(r, c, prec) // Copy writes every element
 	if err != nil {
 		return nil, err
 	}

@@ -460,13 +460,32 @@ func opDims(m *Matrix, t bool) (r, c int) {
 // storage), from the memory pool: what package activation keeps saved
 // factors in. Free returns it to the pool.
 func (b *Backend) NewStorage(r, c int, p lowrank.Precision) (lowrank.Matrix, error) {
+	dt, err := storageType(p)
+	if err != nil {
+		return nil, err
+	}
+	return b.NewMatrix(r, c, dt)
+}
+
+// NewStorageUninit is NewStorage without the zeroing (NewMatrixUninit),
+// for storage that is written whole before it is read.
+func (b *Backend) NewStorageUninit(r, c int, p lowrank.Precision) (*Matrix, error) {
+	dt, err := storageType(p)
+	if err != nil {
+		return nil, err
+	}
+	return b.NewMatrixUninit(r, c, dt)
+}
+
+// storageType returns the element type of device storage at precision p.
+func storageType(p lowrank.Precision) (DType, error) {
 	switch p {
 	case lowrank.BFloat16:
-		return b.NewMatrix(r, c, BFloat16)
+		return BFloat16, nil
 	case lowrank.Float32:
-		return b.NewMatrix(r, c, Float32)
+		return Float32, nil
 	}
-	return nil, fmt.Errorf("%w: device storage is bf16 or float32, not %v", lowrank.ErrOption, p)
+	return 0, fmt.Errorf("%w: device storage is bf16 or float32, not %v", lowrank.ErrOption, p)
 }
 
 // Transpose returns the transpose of m as a view sharing its memory (see
