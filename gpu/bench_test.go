@@ -36,6 +36,11 @@ var sbsReps = flag.Int("gpu.reps", 20, "timed repetitions per measurement (media
 type timer struct {
 	b          *Backend
 	start, end uintptr
+	// ahead, if set, is enqueued before the start event of every timed
+	// call: work long enough for the host to enqueue the whole call
+	// before the stream reaches it, so that the events measure the GPU's
+	// time alone and not the host's launch latency.
+	ahead func() error
 }
 
 func newTimer(t *testing.T, b *Backend) *timer {
@@ -58,6 +63,9 @@ func (tm *timer) median(t *testing.T, reps int, f func(i int) error) (med, lo fl
 	require.NoError(t, b.Synchronize())
 	ms := make([]float64, reps)
 	for i := range ms {
+		if tm.ahead != nil {
+			require.NoError(t, tm.ahead())
+		}
 		require.NoError(t, b.enter())
 		require.NoError(t, b.api.check(b.api.cuEventRecord(tm.start, b.stream), "cuEventRecord"))
 		b.leave()

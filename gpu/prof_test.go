@@ -19,8 +19,24 @@ func TestProfile(t *testing.T) {
 	}
 	b := open(t, nil)
 	tm := newTimer(t, b)
-	const p, reps = 4096, 20
-	for _, l := range []int{128, 256, 512} {
+	// Each piece is timed twice: as it is, with the stream idle when the
+	// host starts enqueueing it (the events then include the host's
+	// launch latency, as after every synchronisation), and "ahead":
+	// behind a 4096³ float32 product (≈ 3 ms on an H200), so that the
+	// events see only the GPU's time.
+	const nd = 4096
+	da, err := b.NewMatrix(nd, nd, Float32)
+	require.NoError(t, err)
+	dc, err := b.NewMatrix(nd, nd, Float32)
+	require.NoError(t, err)
+	delay := func() error {
+		require.NoError(t, b.enter())
+		defer b.leave()
+		return b.gemm(dc, 1, da, false, da, false, 0, FP32)
+	}
+	const reps = 20
+	for _, pl := range [][2]int{{4096, 128}, {4096, 256}, {4096, 512}, {11008, 256}} {
+		p, l := pl[0], pl[1]
 		y, err := b.NewMatrix(p, l, Float32)
 		require.NoError(t, err)
 		require.NoError(t, b.Normal(y, 1))
@@ -33,12 +49,16 @@ func TestProfile(t *testing.T) {
 		st, _ := b.alloc(16)
 		out, _ := b.alloc(4 * p * l)
 		piece := func(name string, f func() error) {
-			med, lo := tm.median(t, reps, func(int) error {
+			run := func(int) error {
 				require.NoError(t, b.enter())
 				defer b.leave()
 				return f()
-			})
-			emit(map[string]any{"piece": name, "p": p, "l": l, "ms": med, "ms_min": lo})
+			}
+			med, lo := tm.median(t, reps, run)
+			tm.ahead = delay
+			amed, alo := tm.median(t, reps, run)
+			tm.ahead = nil
+			emit(map[string]any{"piece": name, "p": p, "l": l, "ms": med, "ms_min": lo, "ms_ahead": amed, "ms_ahead_min": alo})
 		}
 		piece("cast f32→f64", func() error {
 			return b.copy2D(y64, codeF64, 1, p, y.ptr, codeF32, 1, p, p, l, false)
