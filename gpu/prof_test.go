@@ -11,6 +11,22 @@ import (
 
 var profFlag = flag.Bool("gpu.prof", false, "time the pieces of the Cholesky QR and of ExactSVD")
 
+// aheadDelay returns work to queue before a timed call so that the host
+// enqueues the whole call before the stream reaches it: a 4096³ float32
+// product, ≈ 3 ms on an H200 (its matrices live as long as b).
+func aheadDelay(t *testing.T, b *Backend) func() error {
+	const nd = 4096
+	da, err := b.NewMatrix(nd, nd, Float32)
+	require.NoError(t, err)
+	dc, err := b.NewMatrix(nd, nd, Float32)
+	require.NoError(t, err)
+	return func() error {
+		require.NoError(t, b.enter())
+		defer b.leave()
+		return b.gemm(dc, 1, da, false, da, false, 0, FP32)
+	}
+}
+
 // TestProfile times each launch of the Cholesky QR (p = 4096) and of
 // ExactSVD (8192×4096), one JSON line each. Behind -gpu.prof.
 func TestProfile(t *testing.T) {
@@ -24,16 +40,7 @@ func TestProfile(t *testing.T) {
 	// launch latency, as after every synchronisation), and "ahead":
 	// behind a 4096³ float32 product (≈ 3 ms on an H200), so that the
 	// events see only the GPU's time.
-	const nd = 4096
-	da, err := b.NewMatrix(nd, nd, Float32)
-	require.NoError(t, err)
-	dc, err := b.NewMatrix(nd, nd, Float32)
-	require.NoError(t, err)
-	delay := func() error {
-		require.NoError(t, b.enter())
-		defer b.leave()
-		return b.gemm(dc, 1, da, false, da, false, 0, FP32)
-	}
+	delay := aheadDelay(t, b)
 	const reps = 20
 	for _, pl := range [][2]int{{4096, 128}, {4096, 256}, {4096, 512}, {11008, 256}} {
 		p, l := pl[0], pl[1]

@@ -19,6 +19,10 @@ type traced struct {
 	*Backend
 	t    *testing.T
 	recs []traceRec
+	// ahead, if set, is queued before each operation's first event, as
+	// timer.ahead: the events then see the operation's GPU time without
+	// the host's launch latency.
+	ahead func() error
 }
 
 type traceRec struct {
@@ -31,6 +35,9 @@ type traceRec struct {
 func (tr *traced) rec(name string, f func() error) error {
 	b := tr.Backend
 	var e0, e1 uintptr
+	if tr.ahead != nil {
+		require.NoError(tr.t, tr.ahead())
+	}
 	require.NoError(tr.t, b.enter())
 	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e0, 0), "cuEventCreate"))
 	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e1, 0), "cuEventCreate"))
@@ -102,6 +109,7 @@ func TestTrace(t *testing.T) {
 	}
 	b := open(t, nil)
 	tr := &traced{Backend: b, t: t}
+	delay := aheadDelay(t, b)
 	for _, c := range []struct {
 		m, n, k, p int
 		dt         DType
@@ -111,9 +119,15 @@ func TestTrace(t *testing.T) {
 		{16384, 4096, 255, 0, BFloat16}, {16384, 4096, 257, 0, BFloat16}, {8192, 4096, 128, 10, Float32}} {
 		da := traceInput(t, b, c.m, c.n, c.dt)
 		// The fused first read and the two-read path it replaced
-		// (Gather, SquaredNorm), in the same run.
-		for _, noFuse := range []bool{false, true} {
+		// (Gather, SquaredNorm), in the same run; then the fused read
+		// again with every operation queued behind a long product
+		// ("ahead"): the GPU's own time of each piece.
+		for run := range 3 {
+			noFuse := run == 1
 			b.noFuse = noFuse
+			if run == 2 {
+				tr.ahead = delay
+			}
 			d := sampling.NewDecomposer(tr)
 			var f lowrank.Factors
 			for i := 0; i < 3; i++ {
@@ -125,6 +139,10 @@ func TestTrace(t *testing.T) {
 			require.NoError(t, d.QBTo(&f, da, c.k, &sampling.Options{Seed: 9, Oversample: c.p}))
 			syncs := b.Syncs() - s0
 			label := fmt.Sprintf("rows %dx%d k=%d p=%d %v fused=%v", c.m, c.n, c.k, c.p, c.dt, !noFuse)
+			if run == 2 {
+				label += " ahead"
+				tr.ahead = nil
+			}
 			tr.report(label)
 			emit(map[string]any{"trace": label, "syncs": syncs})
 			f.Free(b)

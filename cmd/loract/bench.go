@@ -69,6 +69,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	ranks := fs.String("ranks", "128,256", "-step: comma-separated compression ranks k")
 	loraRank := fs.Int("lora-rank", 16, "-step: LoRA rank r")
 	workers := fs.String("workers", "0", "-step: comma-separated compressor Workers settings (0: the caller's stream; n: n side streams)")
+	batch := fs.Bool("batch", false, "-step: also run each setting with the layer's inputs compressed together in one CompressBatch after forward's last projection (each input held until then)")
 	lateJoin := fs.Bool("late-join", false, "-step: also run each setting with side streams without the Join between forward and backward (each weight gradient waits for its own compression)")
 	priority := fs.Int("priority", 0, "-step: also run each setting with side streams at this CUDA stream priority (negative: higher; gpu.Backend.SetForkPriority)")
 	warmup := fs.Int("warmup", 3, "-step: untimed steps before the timed ones")
@@ -95,7 +96,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		if set := setFlags(fs, "m", "n", "k", "dtype", "exact", "fair", "all", "md", "core", "save-input", "backend", "keep-openblas-env"); len(set) > 0 {
 			return nil, fmt.Errorf("-step runs a fixed layer on the GPU: %s do not apply", strings.Join(set, ", "))
 		}
-		c := &step.BenchConfig{LoRARank: *loraRank, Warmup: *warmup, Repeats: *repeats, Seed: *seed, Priority: *priority, LateJoin: *lateJoin}
+		c := &step.BenchConfig{LoRARank: *loraRank, Warmup: *warmup, Repeats: *repeats, Seed: *seed, Priority: *priority, LateJoin: *lateJoin, Batch: *batch}
 		var err error
 		if c.Tokens, err = parseInts("-tokens", *tokens); err != nil {
 			return nil, err
@@ -118,7 +119,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		o.step = c
 		return o, nil
 	}
-	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup", "priority", "late-join"); len(set) > 0 {
+	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup", "priority", "late-join", "batch"); len(set) > 0 {
 		return nil, fmt.Errorf("%s apply only with -step", strings.Join(set, ", "))
 	}
 	if *saveInput != "" {

@@ -42,6 +42,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-m", "64", "extra", "args"}, `unexpected arguments ["extra" "args"]`},
 		{[]string{"-backend", "tpu"}, `unknown -backend "tpu"`},
 		{[]string{"-priority", "-2"}, "priority apply only with -step"},
+		{[]string{"-batch"}, "batch apply only with -step"},
 		{[]string{"-dtype", "int8"}, `input type "int8"`},
 		{[]string{"-dtype", "fp32,bf16"}, `input type "bf16" is not one of the cpu backend's`},
 		{[]string{"-backend", "gpu", "-dtype", "fp64"}, "gpu backend's"},
@@ -81,4 +82,8 @@ func TestBenchStepPriority(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, -3, o.step.Priority)
 	assert.Equal(t, []int{0, 2}, o.step.Workers)
+	assert.False(t, o.step.Batch)
+	o, err = parseBench([]string{"-step", "-batch"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.True(t, o.step.Batch)
 }

@@ -37,7 +37,10 @@ type BenchConfig struct {
 	Priority int
 	// LateJoin also runs each setting with side streams without the Join
 	// between forward and backward (Options.LateJoin).
-	LateJoin        bool
+	LateJoin bool
+	// Batch also runs each setting with the layer's inputs compressed
+	// together after forward's last projection (Options.Batch).
+	Batch           bool
 	Warmup, Repeats int
 	Seed            uint64
 	// Python, if not empty, runs the PyTorch peer with this interpreter
@@ -107,14 +110,17 @@ func Bench(ctx context.Context, b *gpu.Backend, cfg BenchConfig, logf func(strin
 				if w > 0 && cfg.LateJoin {
 					variants = append(variants, Options{LateJoin: true})
 				}
+				if cfg.Batch {
+					variants = append(variants, Options{Batch: true})
+				}
 				for _, v := range variants {
 					v.Mode, v.K, v.Workers, v.Paired, v.Warmup, v.Repeats = Compressed, k, w, true, cfg.Warmup, cfg.Repeats
 					res, err := r.Run(v)
 					if err != nil {
 						r.Close()
-						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v: %w", L, k, w, v.Priority, v.LateJoin, err)
+						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v batch %v: %w", L, k, w, v.Priority, v.LateJoin, v.Batch, err)
 					}
-					logf("L = %d loract k = %d workers %d priority %d late join %v: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, res.Ms, res.CompressMs, mib(res.SavedBytes))
+					logf("L = %d loract k = %d workers %d priority %d late join %v batch %v: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, v.Batch, res.Ms, res.CompressMs, mib(res.SavedBytes))
 					runs = append(runs, res)
 				}
 			}
@@ -238,6 +244,9 @@ func WriteTable(w io.Writer, ours, peer []*Result) {
 					}
 				}
 				name := r.Mode
+				if r.Batch {
+					name += " batched"
+				}
 				switch {
 				case r.Workers > 0 && r.Priority != 0:
 					name += fmt.Sprintf(" (%d side streams, priority %d)", r.Workers, r.Priority)

@@ -291,6 +291,8 @@ type Result struct {
 	Priority int `json:"priority,omitempty"`
 	// LateJoin is Options.LateJoin.
 	LateJoin bool `json:"late_join,omitempty"`
+	// Batch is Options.Batch.
+	Batch bool `json:"batch,omitempty"`
 	// Ms and MsMin: the step (forward and backward), median and minimum
 	// over Repeats, from CUDA events on the caller's stream.
 	Ms      float64 `json:"ms"`
@@ -357,6 +359,12 @@ type Options struct {
 	// still under way at the end of forward overlap backward, and their
 	// inputs, not yet freed, count in the saved bytes.
 	LateJoin bool
+	// Batch compresses the layer's inputs together, in one
+	// Compressor.CompressBatch after the last input's projections, instead
+	// of each after its own: every input is held until then (the step's
+	// peak counts them), and the inputs of one shape share one fused read,
+	// one batched QR and three host synchronisations.
+	Batch bool
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
 	MeasureError bool
@@ -395,7 +403,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	lateJoin := opts.Mode == Compressed && opts.LateJoin && opts.Workers > 0
 	var c *activation.Compressor
 	if opts.Mode == Compressed {
-		res.K, res.Workers, res.Priority, res.LateJoin = opts.K, opts.Workers, opts.Priority, lateJoin
+		res.K, res.Workers, res.Priority, res.LateJoin, res.Batch = opts.K, opts.Workers, opts.Priority, lateJoin, opts.Batch
 		_, res.CompressFlops = r.Flops(opts.K)
 		var err error
 		b.SetForkPriority(opts.Priority) // the compressor's workers fork now
@@ -419,7 +427,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		var tk float64
 		if opts.Paired && opts.Mode == Compressed {
 			var err error
-			if tk, _, _, err = r.step(nil, Kept, false); err != nil {
+			if tk, _, _, err = r.step(nil, Kept, false, false); err != nil {
 				return nil, err
 			}
 		}
@@ -428,7 +436,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		}
 		b.ResetPeak()
 		live0 := b.MemStats().Live
-		t, ct, liveFwd, err := r.step(c, opts.Mode, lateJoin)
+		t, ct, liveFwd, err := r.step(c, opts.Mode, lateJoin, opts.Batch)
 		if err != nil {
 			return nil, err
 		}
@@ -474,8 +482,8 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 
 // step runs one forward and backward and returns its time, the summed
 // time of the compressions (synchronous mode) and the allocator's Live
-// after forward. lateJoin is Options.LateJoin.
-func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, compressMs float64, liveFwd int64, err error) {
+// after forward. lateJoin and batch are Options.LateJoin and Options.Batch.
+func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool) (ms, compressMs float64, liveFwd int64, err error) {
 	b, L := r.b, r.tokens
 	uses := make([]int, len(r.layer.Inputs))
 	for _, p := range r.layer.Projs {
@@ -497,6 +505,7 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, c
 	hs := make([]*gpu.Matrix, len(r.layer.Projs))  // x·Aᵀ, L×r row-major views
 	hst := make([]*gpu.Matrix, len(r.layer.Projs)) // their storage
 	var pending []int                              // inputs whose asynchronous compression may still read them
+	var group []int                                // inputs waiting for their compression (batch)
 	freeInput := func(i int) {
 		if sv[i].xs != nil {
 			b.Free(sv[i].xs)
@@ -555,32 +564,48 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, c
 			sv[i].x = x
 			continue
 		}
+		if batch {
+			group = append(group, i)
+			if i < len(r.layer.Inputs)-1 {
+				continue
+			}
+		} else {
+			group = append(group[:0], i)
+		}
 		var t0, t1 *gpu.Event
 		if t0, err = b.RecordTimed(); err != nil {
 			return 0, 0, 0, err
 		}
-		s, err := c.Compress(in.Name, x)
+		ss, err := r.compress(c, group, sv, batch)
 		if err == nil {
 			t1, err = b.RecordTimed()
 		}
 		timers = append(timers, [2]*gpu.Event{t0, t1})
 		if err != nil {
+			for _, h := range ss {
+				if h != nil {
+					h.Release()
+				}
+			}
 			return 0, 0, 0, err
 		}
-		sv[i].s = s
-		for range uses[i] - 1 {
-			if err := s.Retain(); err != nil {
-				return 0, 0, 0, err
+		for n, g := range group {
+			sv[g].s = ss[n]
+			for range uses[g] - 1 {
+				if err := ss[n].Retain(); err != nil {
+					return 0, 0, 0, err
+				}
 			}
+			if c.Config().Workers == 0 {
+				freeInput(g) // the compression's reads are queued before the free
+				continue
+			}
+			// Asynchronous: the worker may read the input until Wait
+			// returns; free the inputs of earlier compressions that have
+			// finished.
+			pending = append(pending, g)
 		}
-		if c.Config().Workers == 0 {
-			freeInput(i) // the compression's reads are queued before the free
-			continue
-		}
-		// Asynchronous: the worker may read x until Wait returns; free the
-		// inputs of earlier compressions that have finished.
-		pending = append(pending, i)
-		for len(pending) > 1 {
+		for len(pending) > len(group) {
 			j := pending[0]
 			if err := sv[j].s.Wait(); err != nil {
 				return 0, 0, 0, err
@@ -588,6 +613,7 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, c
 			freeInput(j)
 			pending = pending[1:]
 		}
+		group = group[:0]
 	}
 	if c != nil && !lateJoin {
 		if err := c.Join(); err != nil {
@@ -664,6 +690,20 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin bool) (ms, c
 		compressMs += d
 	}
 	return ms, compressMs, liveFwd, nil
+}
+
+// compress compresses the inputs group of sv: by one CompressBatch if
+// batch, else the one input by Compress.
+func (r *Runner) compress(c *activation.Compressor, group []int, sv []saved, batch bool) ([]*activation.Saved, error) {
+	if !batch {
+		s, err := c.Compress(r.layer.Inputs[group[0]].Name, sv[group[0]].xs.T())
+		return []*activation.Saved{s}, err
+	}
+	names, xs := make([]string, len(group)), make([]lowrank.Matrix, len(group))
+	for n, g := range group {
+		names[n], xs[n] = r.layer.Inputs[g].Name, sv[g].xs.T()
+	}
+	return c.CompressBatch(names, xs)
 }
 
 // Compare fills in the cosines of each run's LoRA gradients with the kept

@@ -105,7 +105,10 @@ func TestRunOnGPU(t *testing.T) {
 	}
 	require.NoError(t, err)
 	defer b.Close()
-	layer := Layer{Inputs: []Input{{"x", 1024}, {"h", 2048}}, Projs: []Proj{{"a", 0, 1024}, {"b", 0, 2048}, {"c", 1, 1024}}}
+	// Two inputs of one shape (a batch of two with Batch) and a wider last
+	// one.
+	layer := Layer{Inputs: []Input{{"x", 1024}, {"o", 1024}, {"h", 2048}},
+		Projs: []Proj{{"a", 0, 1024}, {"b", 0, 2048}, {"d", 1, 1024}, {"c", 2, 1024}}}
 	r, err := NewRunner(b, layer, 4096, 8, 1)
 	require.NoError(t, err)
 	defer r.Close()
@@ -116,7 +119,7 @@ func TestRunOnGPU(t *testing.T) {
 	// the L×r intermediates.
 	assert.GreaterOrEqual(t, kept.SavedBytes, kept.DenseBytes)
 	var sync *Result
-	for _, o := range []Options{{Workers: 0}, {Workers: 1}, {Workers: 1, LateJoin: true}, {Workers: 1, Priority: -5}} {
+	for _, o := range []Options{{Workers: 0}, {Workers: 1}, {Workers: 1, LateJoin: true}, {Workers: 1, Priority: -5}, {Batch: true}, {Workers: 1, Batch: true}} {
 		w := o.Workers
 		o.Mode, o.K, o.Warmup, o.Repeats = Compressed, 256, 1, 3
 		comp, err := r.Run(o)
@@ -135,8 +138,17 @@ func TestRunOnGPU(t *testing.T) {
 		} else {
 			// The same draws: every variant's gradients are the
 			// synchronous run's up to the order of its float32 sums.
+			// A batch factors its sketches by another route (batched
+			// Gram products and potrf), whose float32 rounding can move
+			// a factor entry across a bf16 rounding boundary: the
+			// gradients then differ by a relative ε ≤ 2u_bf16 (u_bf16 =
+			// 2⁻⁸, both factors), and 1 − cos ≤ ε²/2 = 2·2⁻¹⁶.
+			tol := 1e-6
+			if o.Batch {
+				tol = 2 * 0x1p-16
+			}
 			for name, g := range comp.gradA {
-				assert.InDelta(t, 1, cosine(sync.gradA[name], g), 1e-6, "%+v %s", o, name)
+				assert.InDelta(t, 1, cosine(sync.gradA[name], g), tol, "%+v %s", o, name)
 			}
 		}
 		for name, c := range comp.CosB {
