@@ -100,6 +100,10 @@ type Backend struct {
 	// noFuse makes GatherNorm take the two-read path (tests and the
 	// before/after measurements).
 	noFuse bool
+	// gatherMode selects the variant of the fused read's stored-row
+	// kernel (gather_norm_rows' mode; tests and the before/after
+	// measurements).
+	gatherMode int
 	// noPad makes products with misaligned matrices run on them as they
 	// are, without padded copies (tests and the before/after
 	// measurements).

@@ -66,16 +66,24 @@ func TestGatherNorm(t *testing.T) {
 			require.NoError(t, b.Gather(want, a, tr, idx))
 			n2, mx, err := b.SquaredNorm(a, 1)
 			require.NoError(t, err)
-			g2, gmx, err := b.GatherNorm(got, a, tr, idx)
-			require.NoError(t, err)
-			var hw, hg mat.Dense
+			var hw mat.Dense
 			require.NoError(t, b.Download(&hw, want))
-			require.NoError(t, b.Download(&hg, got))
-			assert.True(t, mat.Equal(&hw, &hg), "%s: Ω", name)
-			// Two float64 summation orders of m·n squares: ≤ 2·m·n·2⁻⁵³
-			// relative (Higham's γ_N for each, both on positive terms).
-			assert.InDelta(t, n2, g2, 2*float64(m*n)*0x1p-53*n2, "%s: ‖A‖²", name)
-			assert.Equal(t, mx, gmx, "%s: max", name)
+			// Every variant of the stored-row kernel (gatherMode).
+			for mode := range 7 {
+				b.gatherMode = mode
+				require.NoError(t, b.Scale(got, 0)) // no stale Ω from the previous mode
+				g2, gmx, err := b.GatherNorm(got, a, tr, idx)
+				require.NoError(t, err)
+				var hg mat.Dense
+				require.NoError(t, b.Download(&hg, got))
+				assert.True(t, mat.Equal(&hw, &hg), "%s mode %d: Ω", name, mode)
+				// Two float64 summation orders of m·n squares: ≤
+				// 2·m·n·2⁻⁵³ relative (Higham's γ_N for each, both on
+				// positive terms).
+				assert.InDelta(t, n2, g2, 2*float64(m*n)*0x1p-53*n2, "%s mode %d: ‖A‖²", name, mode)
+				assert.Equal(t, mx, gmx, "%s mode %d: max", name, mode)
+			}
+			b.gatherMode = 0
 			b.Free(want)
 			b.Free(got)
 		}

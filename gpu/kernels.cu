@@ -819,7 +819,12 @@ __device__ __forceinline__ double ldT(const bf16* p, long long e) { return bf2f(
 // sample's slot (the shared map row → j, int16), and the block then writes
 // the tile out in 128-byte rows of dst. The indices must be distinct.
 // Shared memory (gatherNormSmem): 4·33·l + 4·⌈sr/32⌉ + 2·sr bytes.
-template <typename T>
+// The variants (kernel argument mode, Backend.gatherMode; docs/gpu.md):
+// U vectors in flight per lane, and FAST: the maximum taken in float32
+// (exact: |x| of a float32 or bf16 value is a float32 value) and the
+// squares summed into two float64 accumulators, even and odd elements, to
+// halve the chain of dependent additions.
+template <typename T, int U, bool FAST>
 __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
                                       const long long* idx, int l, int vec) {
     extern __shared__ __align__(16) unsigned char gnraw[];
@@ -835,9 +840,10 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
         map[r] = (short)j;
     }
     __syncthreads();
-    const int E = vec16<T>::n, U = 4;
+    const int E = vec16<T>::n;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    double acc = 0, mx = 0;
+    double acc = 0, acc1 = 0, mx = 0;
+    float mxf = 0;
     for (long long c0 = (long long)blockIdx.x * 32; c0 < sc; c0 += (long long)gridDim.x * 32) {
         int nc = (int)min(32LL, (long long)sc - c0);
         for (int cc = warp; cc < nc; cc += nw) {
@@ -856,9 +862,16 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
                         if (i >= sr) break;
                         #pragma unroll
                         for (int e = 0; e < E; e++) {
-                            double x = v[u][e];
-                            acc += x * x;
-                            mx = fmax(mx, fabs(x));
+                            if (FAST) {
+                                double x = v[u][e];
+                                if (e & 1) acc1 += x * x;
+                                else acc += x * x;
+                                mxf = fmaxf(mxf, fabsf(v[u][e]));
+                            } else {
+                                double x = v[u][e];
+                                acc += x * x;
+                                mx = fmax(mx, fabs(x));
+                            }
                         }
                         // E divides 32 and i is a multiple of E: the E
                         // bits of rows i..i+E-1 lie in one word.
@@ -884,7 +897,97 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
             if (lane < nc) dst[(c0 + lane) + (long long)j * ldd] = tile[j * 33 + lane];
         __syncthreads();
     }
+    if (FAST) {
+        acc += acc1;
+        mx = fmax(mx, (double)mxf);
+    }
     block_sum_max(partial, acc, mx);
+}
+
+// gather_norm_rows_direct is the variant without the shared tile: every
+// warp streams whole stored columns (grid-stride over the grid's warps,
+// no barrier after the set-up of the bitmap) and writes each sampled
+// element straight into dst, whose rows of 32-byte sectors the L2 cache
+// gathers from the warps that share them (Ω, ℓ·sc floats, is far smaller
+// than the L2 on the devices this serves).
+template <typename T, int U>
+__device__ void gather_norm_rows_direct(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
+                                        const long long* idx, int l, int vec) {
+    extern __shared__ __align__(16) unsigned char gnraw[];
+    unsigned* bits = (unsigned*)gnraw;               // ⌈sr/32⌉ words
+    int nwords = (sr + 31) >> 5;
+    short* map = (short*)(bits + nwords);            // sr entries, valid where a bit is set
+    for (int w = threadIdx.x; w < nwords; w += blockDim.x) bits[w] = 0u;
+    __syncthreads();
+    for (int j = threadIdx.x; j < l; j += blockDim.x) {
+        int r = (int)idx[j];
+        atomicOr(&bits[r >> 5], 1u << (r & 31));
+        map[r] = (short)j;
+    }
+    __syncthreads();
+    const int E = vec16<T>::n;
+    int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    double acc = 0, acc1 = 0, mx = 0;
+    float mxf = 0;
+    for (long long c = (long long)blockIdx.x * nw + (threadIdx.x >> 5); c < sc; c += (long long)gridDim.x * nw) {
+        const T* col = src + c * ld;
+        float* out = dst + c;
+        if (vec) {
+            for (int i0 = lane * E; i0 < sr; i0 += 32 * E * U) {
+                float v[U][E];
+                #pragma unroll
+                for (int u = 0; u < U; u++) {
+                    int i = i0 + u * 32 * E;
+                    if (i < sr) vec16<T>::load(col + i, v[u]);
+                }
+                #pragma unroll
+                for (int u = 0; u < U; u++) {
+                    int i = i0 + u * 32 * E;
+                    if (i >= sr) break;
+                    #pragma unroll
+                    for (int e = 0; e < E; e++) {
+                        double x = v[u][e];
+                        if (e & 1) acc1 += x * x;
+                        else acc += x * x;
+                        mxf = fmaxf(mxf, fabsf(v[u][e]));
+                    }
+                    unsigned m = (bits[i >> 5] >> (i & 31)) & ((1u << E) - 1u);
+                    if (m) {
+                        #pragma unroll
+                        for (int e = 0; e < E; e++)
+                            if ((m >> e) & 1u) out[(long long)map[i + e] * ldd] = v[u][e];
+                    }
+                }
+            }
+        } else {
+            for (int i = lane; i < sr; i += 32) {
+                double x = ldT(col, i);
+                acc += x * x;
+                mx = fmax(mx, fabs(x));
+                if ((bits[i >> 5] >> (i & 31)) & 1u) out[(long long)map[i] * ldd] = (float)x;
+            }
+        }
+    }
+    acc += acc1;
+    mx = fmax(mx, (double)mxf);
+    block_sum_max(partial, acc, mx);
+}
+
+// Modes of gather_norm_rows (Backend.gatherMode; docs/gpu.md, "The fused
+// read's kernel"): 0 the default, the others the variants measured
+// beside it.
+template <typename T>
+__device__ void gather_norm_rows_mode(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
+                                      const long long* idx, int l, int vec, int mode) {
+    switch (mode) {
+    case 1: gather_norm_rows_impl<T, 4, false>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break; // the first version
+    case 2: gather_norm_rows_impl<T, 4, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
+    case 3: gather_norm_rows_impl<T, 16, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
+    case 4: gather_norm_rows_impl<T, 8, false>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
+    case 5: gather_norm_rows_direct<T, 8>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
+    case 6: gather_norm_rows_direct<T, 16>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
+    default: gather_norm_rows_impl<T, 8, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec);
+    }
 }
 
 // In a batch (gridDim.y matrices, srcs not null) matrix blockIdx.y is
@@ -892,12 +995,12 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
 // indices (gather_norm_rows) or column map (gather_norm_cols) sidx after.
 extern "C" __global__ void gather_norm_rows(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
                                             int sr, int sc, const long long* idx, int l, int vec,
-                                            const unsigned long long* srcs, long long sdst, long long sidx) {
+                                            const unsigned long long* srcs, long long sdst, long long sidx, int mode) {
     if (srcs) src = (const void*)srcs[blockIdx.y];
     dst += blockIdx.y * sdst;
     idx += blockIdx.y * sidx;
-    if (tsrc == 1) gather_norm_rows_impl<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec);
-    else gather_norm_rows_impl<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);
+    if (tsrc == 1) gather_norm_rows_mode<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec, mode);
+    else gather_norm_rows_mode<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec, mode);
 }
 
 // gather_norm_cols: the sampled rows of op(A) are stored columns (Gather's

@@ -3,6 +3,7 @@ package gpu
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"unsafe"
 
@@ -226,4 +227,64 @@ func TestProfile(t *testing.T) {
 		}
 	}
 	b.noSyevdx = false
+}
+
+// TestProfileGather times the fused first read of the step benchmark's
+// inputs (row-major bf16 L×d, ℓ = 256 sampled columns of the stored
+// rows), kernel and partial sums without the read-back, for every variant
+// of the stored-row kernel (gatherMode), beside a device-to-device copy and
+// SquaredNorm's kernel of the same bytes. Behind -gpu.prof; CUDA events
+// with the host ahead (aheadDelay).
+func TestProfileGather(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tm := newTimer(t, b)
+	tm.ahead = aheadDelay(t, b)
+	defer func() { b.gatherMode = 0 }()
+	const L, l, reps = 16384, 256, 20
+	for _, d := range []int{4096, 11008} {
+		a := traceInput(t, b, L, d, BFloat16)
+		rng := rand.New(rand.NewPCG(1, uint64(d)))
+		idx := rng.Perm(d)[:l]
+		omega, err := b.NewMatrix(L, l, Float32)
+		require.NoError(t, err)
+		require.True(t, b.fusable(a, true, idx))
+		nb, _ := b.gatherNormBlocks(a, true)
+		nbs := b.sqNormBlocks(a)
+		part, err := b.alloc(8 * (2*max(nb, nbs) + 2))
+		require.NoError(t, err)
+		require.NoError(t, b.enter())
+		di, err := b.uploadIndices(idx)
+		b.leave()
+		require.NoError(t, err)
+		bytes := 2 * L * d
+		one := func(name string, f func() error) {
+			med, lo := tm.median(t, reps, func(int) error {
+				require.NoError(t, b.enter())
+				defer b.leave()
+				return f()
+			})
+			emit(map[string]any{"piece": name, "L": L, "d": d, "l": l, "ms": med, "ms_min": lo,
+				"read_TBps": float64(bytes) / (med * 1e-3) / 1e12})
+		}
+		for mode := range 7 {
+			b.gatherMode = mode
+			one(fmt.Sprintf("fused read, mode %d", mode), func() error {
+				return b.gatherNormInto(part+uintptr(8*2*nb), part, 0, omega, a, true, di, l)
+			})
+		}
+		b.gatherMode = 0
+		dst, err := b.alloc(bytes)
+		require.NoError(t, err)
+		one("copy (read and write)", func() error {
+			return b.api.check(b.api.cuMemcpyDtoDAsync(dst, a.ptr, uintptr(bytes), b.stream), "cuMemcpyDtoDAsync")
+		})
+		one("sumsq_bf16 kernel and partial sums", func() error {
+			return b.sqNormInto(part+uintptr(8*2*nbs), part, a, 1)
+		})
+		b.Free(omega)
+		b.Free(a)
+	}
 }
