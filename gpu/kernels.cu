@@ -786,8 +786,9 @@ extern "C" __global__ void __launch_bounds__(CHB_THREADS) cholblk64(const double
 // x² and maxima of |x| over every element (block_sum_max, combined by
 // sum_partials in a fixed order: deterministic). One warp reads one stored
 // column at a time, 16-byte loads (vec: aligned columns and sr a multiple
-// of the vector width) with four in flight per lane; NaN is carried by the
-// sum, ±Inf by the maximum, as in sumsq.
+// of the vector width) with eight in flight per lane (gather_norm_rows;
+// four in gather_norm_cols); NaN is carried by the sum, ±Inf by the
+// maximum, as in sumsq.
 template <typename T> struct vec16;
 template <> struct vec16<float> {
     static const int n = 4;
