@@ -1,0 +1,96 @@
+package gpucheck
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loract/loract/activation"
+	"github.com/loract/loract/gpu"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/sampling"
+)
+
+var profFlag = flag.Bool("gpu.prof", false, "time Compress against the QB it runs (TestProfileCompress)")
+
+// TestProfileCompress times, on the step benchmark's inputs (row-major
+// bf16 16384×d, rank 256), the rows QB alone (sampling.Decomposer.QBTo),
+// Compressor.Compress of the same input (the QB, the bf16 factors and the
+// accounting), and CompressBatch of three inputs of one shape, with CUDA
+// events on the backend's stream (median of 20 after 3 warm-up calls): what
+// the adapter adds to the decomposition. Behind -gpu.prof.
+func TestProfileCompress(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t)
+	const L, k, reps = 16384, 256, 20
+	timeIt := func(f func(i int)) (med, lo float64) {
+		ms := make([]float64, reps)
+		for i := -3; i < reps; i++ {
+			require.NoError(t, b.Synchronize())
+			e0, err := b.RecordTimed()
+			require.NoError(t, err)
+			f(i)
+			e1, err := b.RecordTimed()
+			require.NoError(t, err)
+			d, err := e1.Elapsed(e0)
+			require.NoError(t, err)
+			e0.Close()
+			e1.Close()
+			if i >= 0 {
+				ms[i] = d
+			}
+		}
+		sort.Float64s(ms)
+		return ms[reps/2], ms[0]
+	}
+	emitRec := func(name string, d int, med, lo float64) {
+		j, _ := json.Marshal(map[string]any{"piece": name, "L": L, "d": d, "k": k, "ms": med, "ms_min": lo})
+		fmt.Println(string(j))
+	}
+	for _, d := range []int{4096, 11008} {
+		xs := make([]lowrank.Matrix, 3)
+		for i := range xs {
+			g := newMat(t, b, L, d, gpu.Float32, true)
+			require.NoError(t, b.Normal(g, uint64(i+1)))
+			x := newMat(t, b, L, d, gpu.BFloat16, true)
+			require.NoError(t, b.Copy(x, g))
+			b.Free(g)
+			xs[i] = x
+		}
+		dec := sampling.NewDecomposer(b)
+		var f lowrank.Factors
+		med, lo := timeIt(func(i int) {
+			require.NoError(t, dec.QBTo(&f, xs[0], k, &sampling.Options{Seed: uint64(i + 10)}))
+		})
+		emitRec("QBTo", d, med, lo)
+		f.Free(b)
+		dec.Close()
+		c, err := activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(k),
+			Precision: lowrank.BFloat16, Seed: 1})
+		require.NoError(t, err)
+		var held []*activation.Saved
+		med, lo = timeIt(func(int) {
+			s, err := c.Compress("x", xs[0])
+			require.NoError(t, err)
+			held = append(held, s)
+		})
+		emitRec("Compress", d, med, lo)
+		names := []string{"a", "b", "c"}
+		med, lo = timeIt(func(int) {
+			ss, err := c.CompressBatch(names, xs)
+			require.NoError(t, err)
+			held = append(held, ss...)
+		})
+		emitRec("CompressBatch of 3", d, med, lo)
+		for _, s := range held {
+			require.NoError(t, s.Release())
+		}
+		c.Close()
+	}
+}
