@@ -905,75 +905,6 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
     block_sum_max(partial, acc, mx);
 }
 
-// gather_norm_rows_direct is the variant without the shared tile: every
-// warp streams whole stored columns (grid-stride over the grid's warps,
-// no barrier after the set-up of the bitmap) and writes each sampled
-// element straight into dst, whose rows of 32-byte sectors the L2 cache
-// gathers from the warps that share them (Ω, ℓ·sc floats, is far smaller
-// than the L2 on the devices this serves).
-template <typename T, int U>
-__device__ void gather_norm_rows_direct(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
-                                        const long long* idx, int l, int vec) {
-    extern __shared__ __align__(16) unsigned char gnraw[];
-    unsigned* bits = (unsigned*)gnraw;               // ⌈sr/32⌉ words
-    int nwords = (sr + 31) >> 5;
-    short* map = (short*)(bits + nwords);            // sr entries, valid where a bit is set
-    for (int w = threadIdx.x; w < nwords; w += blockDim.x) bits[w] = 0u;
-    __syncthreads();
-    for (int j = threadIdx.x; j < l; j += blockDim.x) {
-        int r = (int)idx[j];
-        atomicOr(&bits[r >> 5], 1u << (r & 31));
-        map[r] = (short)j;
-    }
-    __syncthreads();
-    const int E = vec16<T>::n;
-    int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    double acc = 0, acc1 = 0, mx = 0;
-    float mxf = 0;
-    for (long long c = (long long)blockIdx.x * nw + (threadIdx.x >> 5); c < sc; c += (long long)gridDim.x * nw) {
-        const T* col = src + c * ld;
-        float* out = dst + c;
-        if (vec) {
-            for (int i0 = lane * E; i0 < sr; i0 += 32 * E * U) {
-                float v[U][E];
-                #pragma unroll
-                for (int u = 0; u < U; u++) {
-                    int i = i0 + u * 32 * E;
-                    if (i < sr) vec16<T>::load(col + i, v[u]);
-                }
-                #pragma unroll
-                for (int u = 0; u < U; u++) {
-                    int i = i0 + u * 32 * E;
-                    if (i >= sr) break;
-                    #pragma unroll
-                    for (int e = 0; e < E; e++) {
-                        double x = v[u][e];
-                        if (e & 1) acc1 += x * x;
-                        else acc += x * x;
-                        mxf = fmaxf(mxf, fabsf(v[u][e]));
-                    }
-                    unsigned m = (bits[i >> 5] >> (i & 31)) & ((1u << E) - 1u);
-                    if (m) {
-                        #pragma unroll
-                        for (int e = 0; e < E; e++)
-                            if ((m >> e) & 1u) out[(long long)map[i + e] * ldd] = v[u][e];
-                    }
-                }
-            }
-        } else {
-            for (int i = lane; i < sr; i += 32) {
-                double x = ldT(col, i);
-                acc += x * x;
-                mx = fmax(mx, fabs(x));
-                if ((bits[i >> 5] >> (i & 31)) & 1u) out[(long long)map[i] * ldd] = (float)x;
-            }
-        }
-    }
-    acc += acc1;
-    mx = fmax(mx, (double)mxf);
-    block_sum_max(partial, acc, mx);
-}
-
 // Modes of gather_norm_rows (Backend.gatherMode; docs/gpu.md, "The fused
 // read's kernel"): 0 the default, the others the variants measured
 // beside it.
@@ -985,8 +916,6 @@ __device__ void gather_norm_rows_mode(double* partial, float* dst, long long ldd
     case 2: gather_norm_rows_impl<T, 4, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
     case 3: gather_norm_rows_impl<T, 16, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
     case 4: gather_norm_rows_impl<T, 8, false>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
-    case 5: gather_norm_rows_direct<T, 8>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
-    case 6: gather_norm_rows_direct<T, 16>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
     default: gather_norm_rows_impl<T, 8, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec);
     }
 }

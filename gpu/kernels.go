@@ -318,11 +318,7 @@ func (b *Backend) gatherNormRows(partial uintptr, nb int, dst uintptr, ldd int, 
 // srcs[i] (a device array; 0: one matrix at src), the i-th Ω at dst +
 // i·sdst elements, its indices at idx + i·l.
 func (b *Backend) gatherNormRowsBatch(partial uintptr, nb int, dst uintptr, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool, n int) error {
-	smem := gatherNormSmem(l, sr)
-	if b.gatherMode >= 5 { // the variants without the tile
-		smem -= 4 * gatherTile * l
-	}
-	return b.launchY(kGatherNormRows, nb, n, gatherNormThreads, smem, ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+	return b.launchY(kGatherNormRows, nb, n, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
 		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec), ptr(srcs), i64(sdst), i64(l), i64(b.gatherMode))
 }
 
