@@ -34,7 +34,7 @@ func init() {
 var committedFigures = filepath.Join("docs", "img")
 
 // plotNames are the plots of 'loract plot', in the order they are made.
-var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank", "gpusweep"}
+var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank", "gpusweep", "gpustep"}
 
 // The peer modules each timing plot draws series of.
 var plotPeers = map[string][]string{
@@ -58,6 +58,13 @@ const gpuRankRecords = "bench/results/gpu/demo_rank_h200_2026-12-02.json"
 // the -json output of 'loract demo -device gpu -sweep bytes'.
 const gpuSweepRecord = "bench/results/gpu/demo_sweep_h200_2026-12-02f.json"
 
+// gpuStepRecords is the step benchmark run the gpustep figure draws: the
+// -json output of 'loract bench -step -batch' on the device.
+const gpuStepRecords = "bench/results/gpu/step_batch_h200_2026-12-03b.jsonl"
+
+// stepTarget is issue 11's step-time target, drawn in the gpustep figure.
+const stepTarget = 1.10
+
 // plotOptions are the validated flags of 'loract plot'.
 type plotOptions struct {
 	out      string
@@ -67,6 +74,7 @@ type plotOptions struct {
 	lsweep   string
 	gpuRank  string
 	gpuSweep string
+	gpuStep  string
 	trials   int
 	repeats  int
 	seed     uint64
@@ -87,6 +95,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	lsweep := fs.String("lsweep", lsweepRecords, "the GPU ℓ-sweep records (gpu.test -test.run TestQRSweep -gpu.prof) of the lsweep plot")
 	gpuRank := fs.String("gpurank", gpuRankRecords, "the GPU demo's -json outputs at several rank ratios (bench/gpudemo/ranksweep.sh) of the gpurank plot")
 	gpuSweep := fs.String("gpusweep", gpuSweepRecord, "the -json output of 'loract demo -device gpu -sweep bytes' of the gpusweep plot")
+	gpuStep := fs.String("gpustep", gpuStepRecords, "the -json output of 'loract bench -step' (paired ratios) of the gpustep plot")
 	trials := fs.Int("trials", 5, "draws per point of the error-vs-rank plot")
 	repeats := fs.Int("repeats", 3, "timed calls per point (median)")
 	seed := fs.Uint64("seed", 1, "seed of the matrices and draws")
@@ -102,7 +111,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	if err := noArgs(fs); err != nil {
 		return nil, err
 	}
-	o := &plotOptions{out: *out, lsweep: *lsweep, gpuRank: *gpuRank, gpuSweep: *gpuSweep, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
+	o := &plotOptions{out: *out, lsweep: *lsweep, gpuRank: *gpuRank, gpuSweep: *gpuSweep, gpuStep: *gpuStep, peers: *peers, trials: *trials, repeats: *repeats, seed: *seed, preSteps: *preSteps,
 		jsonOut: *jsonOut, force: *force}
 	for _, w := range strings.Split(*only, ",") {
 		w = strings.TrimSpace(w)
@@ -203,6 +212,11 @@ func (o *plotOptions) missing(have map[string]bool, mnistErr error) (miss []stri
 			miss = append(miss, fmt.Sprintf("the GPU equal-bytes sweep of the gpusweep plot (%v)", err))
 		}
 	}
+	if o.makes("gpustep") {
+		if _, err := os.Stat(o.gpuStep); err != nil {
+			miss = append(miss, fmt.Sprintf("the step benchmark's records of the gpustep plot (%v)", err))
+		}
+	}
 	if o.makes("spectrum") && mnistErr != nil {
 		miss = append(miss, fmt.Sprintf("the MNIST data of the spectrum plot (%v)", mnistErr))
 	}
@@ -275,6 +289,13 @@ func (o *plotOptions) run(ctx context.Context, log *progress.Log) error {
 			var dim int
 			if res, settings, dim, err = readGPUSweep(o.gpuSweep); err == nil {
 				err = plotGPUSweep(o.path(log, "equal_bytes_gpu_h200.png"), res, settings, dim)
+			}
+		case "gpustep":
+			var pts []plots.StepPoint
+			var device string
+			if pts, device, err = plots.ReadStepRecords(o.gpuStep); err == nil {
+				title := fmt.Sprintf("one Llama-7B layer's seven LoRA projections, compressed step ÷ kept step, %s", device)
+				err = plots.StepOverhead(o.path(log, "gpu_step_h200.png"), title, pts, stepTarget)
 			}
 		case "spectrum":
 			if mnistErr != nil {

@@ -76,7 +76,8 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 		// committedOnly: missing only for the committed figures.
 		committedOnly bool
 	}{
-		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks, "-gpusweep", ranks}, all, nil, nil, false},
+		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks, "-gpusweep", ranks, "-gpustep", ranks}, all, nil, nil, false},
+		{"GPU step records absent", []string{"-only", "gpustep", "-gpustep", filepath.Join(dir, "nope.jsonl")}, nil, nil, []string{"records of the gpustep plot", "no such file"}, false},
 		{"GPU sweep absent", []string{"-only", "gpusweep", "-gpusweep", filepath.Join(dir, "nope.json")}, nil, nil, []string{"equal-bytes sweep of the gpusweep plot", "no such file"}, false},
 		{"GPU rank sweep absent", []string{"-only", "gpurank", "-gpurank", filepath.Join(dir, "nope.json")}, nil, nil, []string{"rank sweep of the gpurank plot", "no such file"}, false},
 		{"ℓ sweep absent", []string{"-only", "lsweep", "-lsweep", filepath.Join(dir, "nope.jsonl")}, nil, nil, []string{"ℓ-sweep records", "no such file"}, false},

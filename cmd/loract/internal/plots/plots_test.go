@@ -223,3 +223,37 @@ func TestRankSweep(t *testing.T) {
 	assert.Contains(t, err.Error(), "not finite")
 	decodePNG(t, path, 900, 300) // a failed plot leaves the old figure
 }
+
+// TestStepOverhead: the step benchmark's JSON lines give one point per
+// compressed run with a paired ratio (the kept runs and PyTorch's are
+// left out), named by their variant, and the figure is a complete PNG.
+func TestStepOverhead(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "step.jsonl")
+	lines := `{"mode":"bf16","tokens":8192,"ms":11}
+{"mode":"loract","tokens":8192,"k":128,"paired_ratio":1.17,"device":"NVIDIA H200"}
+{"mode":"loract","tokens":8192,"k":128,"batch":true,"paired_ratio":1.11,"device":"NVIDIA H200"}
+{"mode":"loract","tokens":16384,"k":128,"paired_ratio":1.13,"device":"NVIDIA H200"}
+{"mode":"loract","tokens":16384,"k":128,"batch":true,"paired_ratio":1.09,"device":"NVIDIA H200"}
+{"mode":"loract","tokens":8192,"k":256,"workers":2,"paired_ratio":1.25,"device":"NVIDIA H200"}
+{"mode":"torch-rows","tokens":8192,"k":128,"ms":16}
+`
+	require.NoError(t, os.WriteFile(name, []byte(lines), 0o644))
+	pts, device, err := ReadStepRecords(name)
+	require.NoError(t, err)
+	assert.Equal(t, "NVIDIA H200", device)
+	assert.Equal(t, []StepPoint{{"one by one", 8192, 128, 1.17}, {"batched", 8192, 128, 1.11}, {"one by one", 16384, 128, 1.13},
+		{"batched", 16384, 128, 1.09}, {"one by one, 2 side streams", 8192, 256, 1.25}}, pts)
+	out := filepath.Join(dir, "step.png")
+	require.NoError(t, StepOverhead(out, "step", pts, 1.10))
+	decodePNG(t, out, 600, 300)
+
+	require.NoError(t, os.WriteFile(name, []byte(`{"mode":"bf16","tokens":8192}`+"\n"), 0o644))
+	_, _, err = ReadStepRecords(name)
+	assert.ErrorIs(t, err, ErrNoData)
+	require.NoError(t, os.WriteFile(name, []byte("{\n"), 0o644))
+	_, _, err = ReadStepRecords(name)
+	assert.ErrorContains(t, err, "step.jsonl:1")
+	assert.ErrorIs(t, StepOverhead(out, "", nil, 1.1), ErrNoData)
+	assert.Error(t, StepOverhead(out, "", []StepPoint{{"x", 8192, 128, math.NaN()}}, 1.1))
+}
