@@ -243,7 +243,7 @@ func TestStepOverhead(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "NVIDIA H200", device)
 	assert.Equal(t, []StepPoint{{"one by one", 8192, 128, 1.17}, {"batched", 8192, 128, 1.11}, {"one by one", 16384, 128, 1.13},
-		{"batched", 16384, 128, 1.09}, {"one by one, 2 side streams", 8192, 256, 1.25}}, pts)
+		{"batched", 16384, 128, 1.09}, {"2 side streams", 8192, 256, 1.25}}, pts)
 	out := filepath.Join(dir, "step.png")
 	require.NoError(t, StepOverhead(out, "step", pts, 1.10))
 	decodePNG(t, out, 600, 300)

@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/loract/loract/cmd/loract/internal/step"
 )
 
 // StepPoint is one compressed run of the GPU step benchmark ('loract
@@ -23,19 +25,6 @@ type StepPoint struct {
 	Tokens int
 	K      int
 	Ratio  float64
-}
-
-// stepRecord is the part of a step benchmark JSON line the figure reads.
-type stepRecord struct {
-	Mode        string  `json:"mode"`
-	Tokens      int     `json:"tokens"`
-	K           int     `json:"k"`
-	Workers     int     `json:"workers"`
-	Priority    int     `json:"priority"`
-	LateJoin    bool    `json:"late_join"`
-	Batch       bool    `json:"batch"`
-	PairedRatio float64 `json:"paired_ratio"`
-	Device      string  `json:"device"`
 }
 
 // ReadStepRecords reads the compressed runs with a paired ratio from a
@@ -51,24 +40,16 @@ func ReadStepRecords(name string) ([]StepPoint, string, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for line := 1; sc.Scan(); line++ {
-		var r stepRecord
+		var r step.Result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return nil, "", fmt.Errorf("%s:%d: %w", name, line, err)
 		}
 		if r.Mode != "loract" || r.PairedRatio == 0 {
 			continue
 		}
-		run := "one by one"
-		if r.Batch {
-			run = "batched"
-		}
-		switch {
-		case r.Workers > 0 && r.Priority != 0:
-			run += fmt.Sprintf(", %d side streams, priority %d", r.Workers, r.Priority)
-		case r.Workers > 0 && r.LateJoin:
-			run += fmt.Sprintf(", %d side streams, no Join", r.Workers)
-		case r.Workers > 0:
-			run += fmt.Sprintf(", %d side streams", r.Workers)
+		run := r.Variant()
+		if run == "" {
+			run = "one by one"
 		}
 		pts = append(pts, StepPoint{Run: run, Tokens: r.Tokens, K: r.K, Ratio: r.PairedRatio})
 		device = r.Device

@@ -244,16 +244,8 @@ func WriteTable(w io.Writer, ours, peer []*Result) {
 					}
 				}
 				name := r.Mode
-				if r.Batch {
-					name += " batched"
-				}
-				switch {
-				case r.Workers > 0 && r.Priority != 0:
-					name += fmt.Sprintf(" (%d side streams, priority %d)", r.Workers, r.Priority)
-				case r.Workers > 0 && r.LateJoin:
-					name += fmt.Sprintf(" (%d side streams, no Join before backward)", r.Workers)
-				case r.Workers > 0:
-					name += fmt.Sprintf(" (%d side streams)", r.Workers)
+				if v := r.Variant(); v != "" {
+					name += " (" + v + ")"
 				}
 				host := "-"
 				if !strings.HasPrefix(r.Mode, "torch") {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -346,6 +347,31 @@ type Result struct {
 	Device string `json:"device"`
 
 	gradA, gradB map[string]*mat.Dense
+}
+
+// Variant names how a compressed run differs from the plain one (each
+// input compressed on the caller's stream after its own projections):
+// "batched", "2 side streams", "priority -5", "no Join before backward",
+// joined by commas; "" for the plain run and the kept one.
+func (r *Result) Variant() string {
+	var v []string
+	if r.Batch {
+		v = append(v, "batched")
+	}
+	if r.Workers > 0 {
+		streams := "side streams"
+		if r.Workers == 1 {
+			streams = "side stream"
+		}
+		v = append(v, fmt.Sprintf("%d %s", r.Workers, streams))
+		switch {
+		case r.Priority != 0:
+			v = append(v, fmt.Sprintf("priority %d", r.Priority))
+		case r.LateJoin:
+			v = append(v, "no Join before backward")
+		}
+	}
+	return strings.Join(v, ", ")
 }
 
 // Options configures one Run.

@@ -162,3 +162,19 @@ func TestRunOnGPU(t *testing.T) {
 		}
 	}
 }
+
+// TestVariant: each option of a compressed run appears in its name.
+func TestVariant(t *testing.T) {
+	for _, c := range []struct {
+		r    Result
+		want string
+	}{
+		{Result{}, ""},
+		{Result{Batch: true}, "batched"},
+		{Result{Workers: 2}, "2 side streams"},
+		{Result{Workers: 2, Priority: -5}, "2 side streams, priority -5"},
+		{Result{Workers: 1, LateJoin: true, Batch: true}, "batched, 1 side stream, no Join before backward"},
+	} {
+		assert.Equal(t, c.want, c.r.Variant(), "%+v", c.r)
+	}
+}
