@@ -64,7 +64,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	md := fs.Bool("md", false, "print Markdown tables")
 	jsonOut := fs.String("json", "", "also write every record as JSON lines to this file")
 	keepEnv := fs.Bool("keep-openblas-env", false, "run the peers with this environment's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE and force no kernel (by default both are unset, and where OpenBLAS then falls back to a kernel below the CPU's AVX2/AVX-512 the peer runs with OPENBLAS_CORETYPE=Haswell or SkylakeX, after a check of its results)")
-	stepRun := fs.Bool("step", false, "time one Llama-7B decoder layer's seven linear projections with LoRA on the GPU, forward and backward, activations kept as bf16 and compressed by loract, beside the same layer in PyTorch (-tokens, -ranks, -lora-rank, -workers, -warmup, -repeats, -torch, -json)")
+	stepRun := fs.Bool("step", false, "time one Llama-7B decoder layer's seven linear projections with LoRA on the GPU, forward and backward, activations kept as bf16 and compressed by loract, beside the same layer in PyTorch (-tokens, -ranks, -lora-rank, -workers, -batch, -late-join, -priority, -warmup, -repeats, -torch, -json)")
 	tokens := fs.String("tokens", "8192,16384,32768", "-step: comma-separated token counts L")
 	ranks := fs.String("ranks", "128,256", "-step: comma-separated compression ranks k")
 	loraRank := fs.Int("lora-rank", 16, "-step: LoRA rank r")
