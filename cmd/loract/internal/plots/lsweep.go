@@ -1,10 +1,8 @@
 package plots
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 
 	"gonum.org/v1/plot/plotter"
@@ -30,30 +28,25 @@ type LPoint struct {
 // ReadLSweep reads the sweep's JSON lines ("sweep": "qr") from name,
 // sorted by ℓ.
 func ReadLSweep(name string) ([]LPoint, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var pts []LPoint
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
+	err := readJSONLines(name, func(line []byte) error {
 		var probe struct {
 			Sweep string `json:"sweep"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &probe); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		if err := json.Unmarshal(line, &probe); err != nil {
+			return err
 		}
 		if probe.Sweep != "qr" {
-			continue
+			return nil
 		}
 		var p LPoint
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		if err := json.Unmarshal(line, &p); err != nil {
+			return err
 		}
 		pts = append(pts, p)
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	sort.Slice(pts, func(i, j int) bool { return pts[i].L < pts[j].L })

@@ -12,6 +12,7 @@
 package plots
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"image/color"
@@ -32,6 +33,24 @@ const (
 	width  = 9 * vg.Inch
 	height = 6 * vg.Inch
 )
+
+// readJSONLines calls fn with each line of the JSON-lines file name (up
+// to 1 MiB a line); an error of fn is returned naming the file and line.
+func readJSONLines(name string, fn func(line []byte) error) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if err := fn(sc.Bytes()); err != nil {
+			return fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+	}
+	return sc.Err()
+}
 
 // ErrNoData is returned (wrapped) when a plot would have no series.
 var ErrNoData = errors.New("plots: nothing to plot")

@@ -1,12 +1,10 @@
 package plots
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"slices"
 	"sort"
 
@@ -30,22 +28,15 @@ type StepPoint struct {
 // ReadStepRecords reads the compressed runs with a paired ratio from a
 // step benchmark's JSON lines, and the card they ran on.
 func ReadStepRecords(name string) ([]StepPoint, string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, "", err
-	}
-	defer f.Close()
 	var pts []StepPoint
 	device := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for line := 1; sc.Scan(); line++ {
+	err := readJSONLines(name, func(line []byte) error {
 		var r step.Result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, "", fmt.Errorf("%s:%d: %w", name, line, err)
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
 		}
 		if r.Mode != "loract" || r.PairedRatio == 0 {
-			continue
+			return nil
 		}
 		run := r.Variant()
 		if run == "" {
@@ -53,8 +44,9 @@ func ReadStepRecords(name string) ([]StepPoint, string, error) {
 		}
 		pts = append(pts, StepPoint{Run: run, Tokens: r.Tokens, K: r.K, Ratio: r.PairedRatio})
 		device = r.Device
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	if len(pts) == 0 {
