@@ -203,10 +203,11 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 // CompressBatch is Compress for several activations at once: the same
 // handles, seeds, accounting and errors as Compress(layers[i], xs[i]) in
 // order, with one difference of cost. On a device backend the activations
-// compressed by RowSampling at one shape and rank are decomposed together
-// by sampling.Decomposer.QBBatchTo: one fused read and input check, one
-// batched QR and batched products for all of them, three host
-// synchronisations for the batch instead of three per activation — for
+// compressed by RowSampling at one rank are decomposed together by
+// sampling.Decomposer.QBBatchTo, whatever their shapes (a layer's L×4096
+// and L×11008 inputs alike): one fused read and input check, one batched
+// QR and batched products for all of them, three host synchronisations
+// for the batch instead of three per activation — for
 // many small activations (the per-op tensors of a transformer block) a
 // fraction of their cost one by one (docs/gpu.md, "Batched compression").
 // On the CPU it is Compress in a loop. With Workers > 0 the batch is one

@@ -226,10 +226,10 @@ func (w *worker) storeQBDevice(s *Saved, xm *gpu.Matrix, cfg *Config, be *gpu.Ba
 }
 
 // compressBatchDevice is compressBatch on a device backend: the row-sampled
-// QBs of one shape, rank and width go through QBBatchTo together, the rest
-// one by one.
+// QBs of one rank and width go through QBBatchTo together, whatever their
+// shapes (it groups them by shape and orientation), the rest one by one.
 func (w *worker) compressBatchDevice(ss []*Saved, xs []lowrank.Matrix, cfg *Config, seeds []uint64, errs []error, be *gpu.Backend) {
-	type shape struct{ m, n, k, over int }
+	type shape struct{ k, over int }
 	var order []shape
 	groups := map[shape][]int{}
 	for i, s := range ss {
@@ -238,7 +238,7 @@ func (w *worker) compressBatchDevice(ss []*Saved, xs []lowrank.Matrix, cfg *Conf
 			errs[i] = w.compress(s, xs[i], cfg, seeds[i])
 			continue
 		}
-		sh := shape{s.rows, s.cols, k, over}
+		sh := shape{k, over}
 		if _, ok := groups[sh]; !ok {
 			order = append(order, sh)
 		}

@@ -28,6 +28,9 @@ type batchState struct {
 	ptrs    []uint64     // the pointer array of potrfBatched
 	ptrsDev uintptr      // where ptrs was uploaded last (0: never)
 	ptrsCap int          // the size of the scratch slot there, then
+	runs    []qrRun      // QRBatch: the batch's heights
+	group   []int        // MulBatch: the first product alike to each
+	gmats   [3][]*Matrix // MulBatch: one group's lists
 }
 
 // batchMats returns the backend matrices of ms in reused slice number
@@ -301,22 +304,24 @@ func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, max
 	return nil
 }
 
-// QRBatch replaces every a[i] (one shape p×ℓ, p ≥ ℓ, float32 column-major
-// working matrices) by the orthonormal factor of its thin QR, as
-// QR(a[i], nil) does. It implements lowrank.Batcher.
+// QRBatch replaces every a[i] (float32 column-major working matrices of
+// one width ℓ, each p_i×ℓ with p_i ≥ ℓ; the heights may differ) by the
+// orthonormal factor of its thin QR, as QR(a[i], nil) does. It implements
+// lowrank.Batcher.
 //
 // For 2 ≤ ℓ ≤ 1024 the fast path of QR's Cholesky QR runs once for the
-// whole batch: the float64 Gram matrices by one strided-batched product,
-// their Cholesky factors by cuSOLVER's batched potrf, the inverses by one
-// launch of trinv64, and the polynomial step by two more batched products,
-// one launch and a third product; then one download of every matrix's
-// status. A matrix whose factorisation broke down, or whose first step
-// left ‖QᵀQ − I‖_F above the fast path's 0.02, is then orthogonalised by
-// QR alone (the triangular passes, or Householder), from its own
-// unchanged input; so the result is QR's for any input. When the matrices
-// are consecutive column blocks of one matrix (the sampling Decomposer's
-// batch) they are read and written in place; otherwise they are copied
-// into the scratch first. Cost: QR's flops, about fifteen launches and one
+// whole batch: the float64 Gram matrices by one strided-batched product
+// per height, their Cholesky factors by one call of cuSOLVER's batched
+// potrf, the inverses by one launch of trinv64, and the polynomial step
+// by batched products per height and one launch; then one download of
+// every matrix's status. A matrix whose factorisation broke down, or
+// whose first step left ‖QᵀQ − I‖_F above the fast path's 0.02, is then
+// orthogonalised by QR alone (the triangular passes, or Householder), from
+// its own unchanged input; so the result is QR's for any input. The
+// matrices of one height that are consecutive column blocks of one matrix
+// (the sampling Decomposer's batch, whatever its leading dimension) are
+// read and written in place; the others are copied into the scratch
+// first. Cost: QR's flops, about ten launches plus five per height and one
 // host synchronisation for the batch, where n calls of QR make n·12
 // launches and n synchronisations.
 func (b *Backend) QRBatch(as []lowrank.Matrix) error {
@@ -325,15 +330,12 @@ func (b *Backend) QRBatch(as []lowrank.Matrix) error {
 		return nil
 	}
 	ms := b.batchMats(0, as)
-	p, l := ms[0].Dims()
+	_, l := ms[0].Dims()
 	for _, m := range ms {
 		work(m)
-		if r, c := m.Dims(); r != p || c != l {
-			panic(fmt.Errorf("%w: QRBatch of %d×%d and %d×%d", lowrank.ErrShape, p, l, r, c))
+		if r, c := m.Dims(); c != l || r < l {
+			panic(fmt.Errorf("%w: QRBatch of %d×%d beside width %d", lowrank.ErrShape, r, c, l))
 		}
-	}
-	if p < l {
-		panic(lowrank.ErrShape)
 	}
 	loop := func() error {
 		for _, m := range ms {
@@ -351,7 +353,7 @@ func (b *Backend) QRBatch(as []lowrank.Matrix) error {
 	if err := b.enter(); err != nil {
 		return err
 	}
-	err := b.cholQRBatch(ms, p, l)
+	err := b.cholQRBatch(ms, l)
 	b.leave()
 	if errors.Is(err, errNotSupported) {
 		return loop() // a width cuBLAS's batched float64 product refuses
@@ -369,10 +371,11 @@ type batchQR struct {
 	status, info, ptrs         uintptr
 }
 
-func (b *Backend) qrBatchScratch(p, l, n int) (*batchQR, error) {
+// qrBatchScratch returns the scratch of a batch of n QRs of width l whose
+// tall matrices have tall elements together.
+func (b *Backend) qrBatchScratch(tall, l, n int) (*batchQR, error) {
 	var q batchQR
 	var err error
-	tall := p * l * n
 	if q.t, err = b.buf(&b.sc.qrT, 4*tall); err != nil {
 		return nil, err
 	}
@@ -415,20 +418,67 @@ func consecutive(ms []*Matrix, ld, l int) bool {
 	return true
 }
 
-func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
+// qrRun is one height's matrices in a batch of QRs: positions at … at+n
+// of the batch's order (the small l×l blocks), their tall scratch from
+// element tall on, and their input, in place (ld, a column block of l·ld
+// elements each) or copied (ld = p).
+type qrRun struct {
+	p, at, n, tall int
+	src            uintptr
+	ld             int
+	inPlace        bool
+}
+
+// qrRuns groups ms by height into b.batch.runs, in order of first
+// appearance, and the matrices themselves into b.batch.mats[1] in that
+// order. It returns the tall scratch's elements.
+func (b *Backend) qrRuns(ms []*Matrix, l int) int {
+	st := &b.batch
+	st.runs, st.mats[1] = st.runs[:0], st.mats[1][:0]
+	tall := 0
+	for i, m := range ms {
+		seen := false
+		for _, r := range st.runs {
+			seen = seen || r.p == m.rows
+		}
+		if seen {
+			continue
+		}
+		r := qrRun{p: m.rows, at: len(st.mats[1]), tall: tall}
+		for _, m2 := range ms[i:] {
+			if m2.rows == m.rows {
+				st.mats[1] = append(st.mats[1], m2)
+				r.n++
+			}
+		}
+		tall += r.p * l * r.n
+		st.runs = append(st.runs, r)
+	}
+	return tall
+}
+
+func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 	n := len(ms)
-	q, err := b.qrBatchScratch(p, l, n)
+	tall := b.qrRuns(ms, l)
+	st := &b.batch
+	order, runs := st.mats[1], st.runs
+	q, err := b.qrBatchScratch(tall, l, n)
 	if err != nil {
 		return err
 	}
-	tall, sq := p*l, l*l
-	inPlace := consecutive(ms, p, l)
-	src := ms[0].ptr
-	if !inPlace {
-		src = q.s
-		for i, m := range ms {
-			if err := b.copyMat(&Matrix{ptr: q.s + uintptr(4*tall*i), rows: p, cols: l, ld: p, dtype: Float32}, m); err != nil {
-				return err
+	sq := l * l
+	small := func(base uintptr, size int, r *qrRun) uintptr { return base + uintptr(size*sq*r.at) }
+	for ri := range runs {
+		r := &runs[ri]
+		rm := order[r.at : r.at+r.n]
+		r.inPlace = consecutive(rm, rm[0].ld, l)
+		r.src, r.ld = rm[0].ptr, rm[0].ld
+		if !r.inPlace {
+			r.src, r.ld = q.s+uintptr(4*r.tall), r.p
+			for i, m := range rm {
+				if err := b.copyMat(&Matrix{ptr: r.src + uintptr(4*r.p*l*i), rows: r.p, cols: l, ld: r.p, dtype: Float32}, m); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -436,18 +486,22 @@ func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
 		return err
 	}
 	// The float64 pass: Y in float64, G = YᵀY, RᵀR = G, Q₁ = Y·R⁻¹.
-	if err := b.copy2D(q.y64, codeF64, 1, p, src, codeF32, 1, p, p, l*n, false); err != nil {
-		return err
-	}
-	b.sc64[0], b.sc64[1] = 1, 0
-	code := b.api.cublasGemmStridedBatchedEx(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
-		unsafe.Pointer(&b.sc64[0]), q.y64, cudaR64F, int32(p), int64(tall), q.y64, cudaR64F, int32(p), int64(tall),
-		unsafe.Pointer(&b.sc64[1]), q.g64, cudaR64F, int32(l), int64(sq), int32(n), cublasCompute64F, cublasGemmDefault)
-	if code == 15 { // CUBLAS_STATUS_NOT_SUPPORTED
-		return errNotSupported
-	}
-	if err := checkBLAS(code, "cublasGemmStridedBatchedEx"); err != nil {
-		return err
+	for ri := range runs {
+		r := &runs[ri]
+		y64 := q.y64 + uintptr(8*r.tall)
+		if err := b.copy2D(y64, codeF64, 1, r.p, r.src, codeF32, 1, r.ld, r.p, l*r.n, false); err != nil {
+			return err
+		}
+		b.sc64[0], b.sc64[1] = 1, 0
+		code := b.api.cublasGemmStridedBatchedEx(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(r.p),
+			unsafe.Pointer(&b.sc64[0]), y64, cudaR64F, int32(r.p), int64(r.p*l), y64, cudaR64F, int32(r.p), int64(r.p*l),
+			unsafe.Pointer(&b.sc64[1]), small(q.g64, 8, r), cudaR64F, int32(l), int64(sq), int32(r.n), cublasCompute64F, cublasGemmDefault)
+		if code == 15 && ri == 0 { // CUBLAS_STATUS_NOT_SUPPORTED
+			return errNotSupported
+		}
+		if err := checkBLAS(code, "cublasGemmStridedBatchedEx"); err != nil {
+			return err
+		}
 	}
 	if err := b.potrfMany(q, l, n); err != nil {
 		return err
@@ -455,13 +509,17 @@ func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
 	if err := b.trInv64Batch(q.rinv, l, sq, q.g64, l, sq, l, n); err != nil {
 		return err
 	}
-	if err := b.mulBatched32(q.t, p, tall, src, p, tall, false, q.rinv, l, sq, p, l, l, n); err != nil {
-		return err
-	}
-	// One polynomial step: G = Q₁ᵀQ₁, H = G², X = (I + E)^{-1/2} to
-	// second order, Q = Q₁·X into s.
-	if err := b.mulBatched32(q.g, l, sq, q.t, p, tall, true, q.t, p, tall, l, l, p, n); err != nil {
-		return err
+	for ri := range runs {
+		r := &runs[ri]
+		t := q.t + uintptr(4*r.tall)
+		if err := b.mulBatched32(t, r.p, r.p*l, r.src, r.ld, r.ld*l, false, small(q.rinv, 4, r), l, sq, r.p, l, l, r.n); err != nil {
+			return err
+		}
+		// One polynomial step: G = Q₁ᵀQ₁, H = G², X = (I + E)^{-1/2} to
+		// second order, Q = Q₁·X into s.
+		if err := b.mulBatched32(small(q.g, 4, r), l, sq, t, r.p, r.p*l, true, t, r.p, r.p*l, l, l, r.p, r.n); err != nil {
+			return err
+		}
 	}
 	if err := b.mulBatched32(q.h, l, sq, q.g, l, sq, false, q.g, l, sq, l, l, l, n); err != nil {
 		return err
@@ -469,10 +527,12 @@ func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
 	if err := b.nsCorrBatch(q.rinv, q.g, q.h, l, q.status+4*stDevNS1, q.status+4*stFroNS1, q.status, sq, stSlots, n); err != nil {
 		return err
 	}
-	if err := b.mulBatched32(q.s, p, tall, q.t, p, tall, false, q.rinv, l, sq, p, l, l, n); err != nil {
-		return err
+	for ri := range runs {
+		r := &runs[ri]
+		if err := b.mulBatched32(q.s+uintptr(4*r.tall), r.p, r.p*l, q.t+uintptr(4*r.tall), r.p, r.p*l, false, small(q.rinv, 4, r), l, sq, r.p, l, l, r.n); err != nil {
+			return err
+		}
 	}
-	st := &b.batch
 	if cap(st.status) < (stSlots+1)*n {
 		st.status = make([]int32, (stSlots+1)*n)
 	}
@@ -480,31 +540,41 @@ func (b *Backend) cholQRBatch(ms []*Matrix, p, l int) error {
 	if err := b.download(unsafe.Pointer(&st.status[0]), q.status, 4*(stSlots+1)*n); err != nil {
 		return err
 	}
-	ok := func(i int) bool {
-		w := st.status[i*stSlots : (i+1)*stSlots]
-		return w[stFlags] == 0 && st.status[stSlots*n+i] == 0 && math.Sqrt(devOf(w[stFroNS1])) <= 0.02
+	// ok reports whether position j of the order took the fast path.
+	ok := func(j int) bool {
+		w := st.status[j*stSlots : (j+1)*stSlots]
+		return w[stFlags] == 0 && st.status[stSlots*n+j] == 0 && math.Sqrt(devOf(w[stFroNS1])) <= 0.02
 	}
-	all := true
 	b.lastDev = 0
-	for i := range ms {
-		all = all && ok(i)
-		b.lastDev = max(b.lastDev, math.Sqrt(devOf(st.status[i*stSlots+stFroNS1])))
+	for j := range order {
+		b.lastDev = max(b.lastDev, math.Sqrt(devOf(st.status[j*stSlots+stFroNS1])))
 	}
-	if all && inPlace {
-		return b.copyMat(&Matrix{ptr: ms[0].ptr, rows: p, cols: l * n, ld: p, dtype: Float32},
-			&Matrix{ptr: q.s, rows: p, cols: l * n, ld: p, dtype: Float32})
-	}
-	for i, m := range ms {
-		if ok(i) {
-			if err := b.copyMat(m, &Matrix{ptr: q.s + uintptr(4*tall*i), rows: p, cols: l, ld: p, dtype: Float32}); err != nil {
+	for ri := range runs {
+		r := &runs[ri]
+		all := true
+		for j := r.at; j < r.at+r.n; j++ {
+			all = all && ok(j)
+		}
+		s := q.s + uintptr(4*r.tall)
+		if all && r.inPlace {
+			if err := b.copyMat(&Matrix{ptr: r.src, rows: r.p, cols: l * r.n, ld: r.ld, dtype: Float32},
+				&Matrix{ptr: s, rows: r.p, cols: l * r.n, ld: r.p, dtype: Float32}); err != nil {
 				return err
+			}
+			continue
+		}
+		for j := r.at; j < r.at+r.n; j++ {
+			if ok(j) {
+				if err := b.copyMat(order[j], &Matrix{ptr: s + uintptr(4*r.p*l*(j-r.at)), rows: r.p, cols: l, ld: r.p, dtype: Float32}); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	// The rest through QR alone, from their unchanged inputs (the scratch
 	// is QR's own and free again).
-	for i, m := range ms {
-		if !ok(i) {
+	for j, m := range order {
+		if !ok(j) {
 			if err := b.cholQR(m, nil); err != nil {
 				return err
 			}
@@ -663,14 +733,15 @@ func (b *Backend) CopyBatch(dst, src []lowrank.Matrix) error {
 }
 
 // MulBatch is Mul(c[i], alpha, a[i], ta, bm[i], tb, beta) for every i. It
-// implements lowrank.Batcher. When the matrices of each list are alike
-// (the products of a batch of compressions) one cublasGemmBatchedEx
-// computes them all, with the types, layouts and arithmetic of Mul; an
-// operand list of the other type is converted first, by one launch when
-// its matrices are equally spaced in memory. The three address arrays go
-// up in one transfer. Otherwise, and for one product, it calls Mul for
-// each. Unlike Mul it does not pad misaligned products: a batch of
-// compressions has one shape, which the caller chooses.
+// implements lowrank.Batcher. The products whose matrices are alike, list
+// by list (the products of a batch of compressions of one shape), are
+// computed by one cublasGemmBatchedEx for each such group, with the types,
+// layouts and arithmetic of Mul; an operand list of the other type is
+// converted first, by one launch when its matrices are equally spaced in
+// memory. A group's three address arrays go up in one transfer. A product
+// alike to no other is computed by Mul. Unlike Mul it does not pad
+// misaligned products: a batch of compressions has the shapes its caller
+// chooses.
 func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix, ta bool, bm []lowrank.Matrix, tb bool, beta float64) error {
 	n := len(c)
 	if len(a) != n || len(bm) != n {
@@ -680,18 +751,50 @@ func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix
 		return nil
 	}
 	cs, as, bs := b.batchMats(0, c), b.batchMats(1, a), b.batchMats(2, bm)
-	uniform := n > 1
-	for i := range cs {
-		uniform = uniform && alike(cs[i], cs[0]) && alike(as[i], as[0]) && alike(bs[i], bs[0])
+	st := &b.batch
+	st.group = grow(st.group, n)
+	for i := range st.group {
+		st.group[i] = -1
 	}
-	if !uniform {
-		for i := range cs {
-			if err := b.Mul(cs[i], alpha, as[i], ta, bs[i], tb, beta); err != nil {
-				return err
+	for i := range cs {
+		if st.group[i] >= 0 {
+			continue
+		}
+		st.group[i] = i
+		for j := i + 1; j < n; j++ {
+			if st.group[j] < 0 && alike(cs[j], cs[i]) && alike(as[j], as[i]) && alike(bs[j], bs[i]) {
+				st.group[j] = i
 			}
 		}
-		return nil
 	}
+	for i := range cs {
+		if st.group[i] != i {
+			continue
+		}
+		gc, ga, gb := st.gmats[0][:0], st.gmats[1][:0], st.gmats[2][:0]
+		for j := i; j < n; j++ {
+			if st.group[j] == i {
+				gc, ga, gb = append(gc, cs[j]), append(ga, as[j]), append(gb, bs[j])
+			}
+		}
+		st.gmats[0], st.gmats[1], st.gmats[2] = gc, ga, gb
+		var err error
+		if len(gc) == 1 {
+			err = b.Mul(gc[0], alpha, ga[0], ta, gb[0], tb, beta)
+		} else {
+			err = b.mulUniform(gc, alpha, ga, ta, gb, tb, beta)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mulUniform is MulBatch of products whose matrices are alike, list by
+// list, by one cublasGemmBatchedEx.
+func (b *Backend) mulUniform(cs []*Matrix, alpha float64, as []*Matrix, ta bool, bs []*Matrix, tb bool, beta float64) error {
+	n := len(cs)
 	ar, ac := opDims(as[0], ta)
 	br, bc := opDims(bs[0], tb)
 	if ac != br || ar != cs[0].rows || bc != cs[0].cols {
@@ -788,4 +891,14 @@ func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType) (int, error) {
 		st.table = append(st.table, uint64(p+uintptr(i*each)))
 	}
 	return sr, nil
+}
+
+// grow returns s resized to n zero elements, reusing its storage.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }

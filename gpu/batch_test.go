@@ -30,6 +30,8 @@ func geometric(l int, kappa float64) []float64 {
 // TestQRBatch checks QRBatch against QR's guarantees for batches laid out
 // as the sampling Decomposer lays them (consecutive column blocks of one
 // matrix: read and written in place) and as separate matrices (copied),
+// of one height and of mixed heights (the four inputs of a transformer
+// layer; heights interleaved),
 // at widths the batched path serves (ℓ = 8 included, which QR gives a
 // one-block kernel) and one it leaves to QR (ℓ = 1), with
 // one rank-deficient matrix in the batch (its factorisation breaks down:
@@ -50,37 +52,64 @@ func TestQRBatch(t *testing.T) {
 		m1, _ := b.NewMatrix(64, 32, Float32)
 		m2, _ := b.NewMatrix(64, 33, Float32)
 		_ = b.QRBatch([]lowrank.Matrix{m1, m2})
-	}, "shapes differ")
+	}, "widths differ")
+	assert.Panics(t, func() {
+		m1, _ := b.NewMatrix(64, 32, Float32)
+		m2, _ := b.NewMatrix(31, 32, Float32)
+		_ = b.QRBatch([]lowrank.Matrix{m1, m2})
+	}, "a matrix wider than tall")
 }
 
 func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
-	for _, c := range []struct{ p, l, n int }{{384, 58, 5}, {768, 32, 7}, {1536, 231, 3}, {4096, 256, 4}, {384, 8, 3}, {100, 1, 3}} {
+	heights := func(p, n int) []int {
+		ps := make([]int, n)
+		for i := range ps {
+			ps[i] = p
+		}
+		return ps
+	}
+	for _, c := range []struct {
+		ps []int
+		l  int
+	}{{heights(384, 5), 58}, {heights(768, 7), 32}, {heights(1536, 3), 231}, {heights(4096, 4), 256}, {heights(384, 3), 8},
+		{heights(100, 3), 1},
+		// Mixed heights: the step's four inputs, and interleaved heights
+		// (each height's matrices not consecutive).
+		{[]int{4096, 4096, 4096, 11008}, 256}, {[]int{384, 1536, 384, 1536, 384}, 58}} {
+		n := len(c.ps)
+		pmax := 0
+		for _, p := range c.ps {
+			pmax = max(pmax, p)
+		}
 		for _, layout := range []string{"consecutive", "separate"} {
 			for _, deficient := range []bool{false, true} {
 				if deficient && c.l == 1 {
 					continue
 				}
-				name := fmt.Sprintf("%dx%d/n=%d/%s/deficient=%v/potrfLoop=%v", c.p, c.l, c.n, layout, deficient, b.potrfLoop)
-				ys := make([]*mat.Dense, c.n)
+				name := fmt.Sprintf("%vx%d/%s/deficient=%v/potrfLoop=%v", c.ps, c.l, layout, deficient, b.potrfLoop)
+				ys := make([]*mat.Dense, n)
 				for i := range ys {
-					ys[i] = testmat.Incoherent(c.p, c.l, geometric(c.l, []float64{10, 1e4}[i%2]), rng.Uint64())
+					ys[i] = testmat.Incoherent(c.ps[i], c.l, geometric(c.l, []float64{10, 1e4}[i%2]), rng.Uint64())
 				}
 				if deficient {
 					// Column 1 repeats column 0: rank ℓ − 1.
 					ys[1].SetCol(1, mat.Col(nil, 0, ys[1]))
 				}
 				var all *Matrix
-				dm := make([]lowrank.Matrix, c.n)
+				dm := make([]lowrank.Matrix, n)
 				if layout == "consecutive" {
+					// Column blocks of one matrix as tall as the tallest:
+					// the shorter ones have a leading dimension above
+					// their height (read in place all the same).
 					var err error
-					all, err = b.NewMatrix(c.p, c.l*c.n, Float32)
+					all, err = b.NewMatrix(pmax, c.l*n, Float32)
 					require.NoError(t, err)
 					for i := range dm {
-						dm[i] = b.Slice(all, 0, c.p, i*c.l, (i+1)*c.l)
+						dm[i] = b.Slice(all, 0, c.ps[i], i*c.l, (i+1)*c.l)
 					}
 				} else {
 					for i := range dm {
-						m, err := b.NewMatrix(c.p, c.l, Float32)
+						m, err := b.NewMatrix(c.ps[i], c.l, Float32)
 						require.NoError(t, err)
 						dm[i] = m
 					}
@@ -97,12 +126,12 @@ func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
 				for i := range dm {
 					var q mat.Dense
 					require.NoError(t, b.Download(&q, dm[i]))
-					assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(c.p, c.l), "%s: item %d ‖QᵀQ − I‖_max", name, i)
+					assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(c.ps[i], c.l), "%s: item %d ‖QᵀQ − I‖_max", name, i)
 					var qty, res mat.Dense
 					qty.Mul(q.T(), ys[i])
 					res.Mul(&q, &qty)
 					res.Sub(ys[i], &res)
-					assert.LessOrEqual(t, mat.Norm(&res, 2), 10*float64(c.l)*u32*math.Sqrt(float64(c.p))*mat.Norm(ys[i], 2),
+					assert.LessOrEqual(t, mat.Norm(&res, 2), 10*float64(c.l)*u32*math.Sqrt(float64(c.ps[i]))*mat.Norm(ys[i], 2),
 						"%s: item %d range", name, i)
 				}
 				if all != nil {
@@ -310,7 +339,8 @@ func TestBatchThroughput(t *testing.T) {
 // float32 (entries |v| ≤ 8, inner length 64: sums below 2¹²): bf16
 // row-major activations times float32 column blocks of one matrix (the
 // sketch), a transposed first operand (B = Qᵀ·A), a row-major destination,
-// beta ≠ 0, and separate matrices (converted one by one).
+// beta ≠ 0, separate matrices (converted one by one), and products of
+// mixed shapes (grouped by shape).
 func TestMulCopyBatch(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(5, 5))
@@ -390,6 +420,31 @@ func TestMulCopyBatch(t *testing.T) {
 		for i := range want {
 			require.NoError(t, b.Mul(want[i], 1, c.a[i], c.ta, c.bm[i], c.tb, c.beta))
 			assert.True(t, mat.Equal(download(want[i]), download(got[i])), "%s: item %d", c.name, i)
+		}
+	}
+	// Mixed shapes: A of 96 and 160 rows interleaved (two groups of two,
+	// one batched product each) and one product alike to no other.
+	for _, rows := range [][]int{{96, 160, 96, 160}, {96, 96, 160, 40}} {
+		am := make([]lowrank.Matrix, n)
+		got := make([]lowrank.Matrix, n)
+		want := make([]lowrank.Matrix, n)
+		for i := range am {
+			x, err := b.UploadDense32(testmat.To32(ints(rows[i], k)), BFloat16)
+			require.NoError(t, err)
+			am[i] = x
+			g, err := b.NewMatrix(rows[i], l, Float32)
+			require.NoError(t, err)
+			w, err := b.NewMatrix(rows[i], l, Float32)
+			require.NoError(t, err)
+			got[i], want[i] = g, w
+		}
+		require.NoError(t, b.MulBatch(got, 1, am, false, om, false, 0))
+		for i := range am {
+			require.NoError(t, b.Mul(want[i], 1, am[i], false, om[i], false, 0))
+			assert.True(t, mat.Equal(download(want[i]), download(got[i])), "mixed %v: item %d", rows, i)
+			b.Free(am[i])
+			b.Free(got[i])
+			b.Free(want[i])
 		}
 	}
 	// B = Qᵀ·op(A) as the Decomposer's batch forms it: op(A) = Aᵀ (k×m).

@@ -119,7 +119,7 @@ type SymEigener interface {
 }
 
 // Batcher is an optional capability of a Backend: the steps of several
-// decompositions of one shape in one call each. A device backend then
+// decompositions in one call each. A device backend then
 // makes one host synchronisation per call instead of one per matrix and
 // runs the QRs as batched products and factorisations, so that many small
 // compressions cost about what one does (sampling.Decomposer.QBBatchTo).
@@ -130,14 +130,14 @@ type Batcher interface {
 	// every i, the results in sumSq[i] and maxAbs[i]. The slices have
 	// one length (panic with ErrShape otherwise).
 	GatherNormBatch(dst, a []Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error
-	// QRBatch is QR(a[i], nil) for every i; the matrices have one shape
-	// (panic with ErrShape otherwise) and do not overlap.
+	// QRBatch is QR(a[i], nil) for every i; the matrices have one width
+	// (panic with ErrShape otherwise), any heights, and do not overlap.
 	QRBatch(a []Matrix) error
 	// SquaredNormBatch is SquaredNorm(m[i], scale) for every i.
 	SquaredNormBatch(m []Matrix, scale float64, sumSq, maxAbs []float64) error
-	// MulBatch is Mul(c[i], alpha, a[i], ta, b[i], tb, beta) for every i;
-	// the matrices of each list have one shape.
+	// MulBatch is Mul(c[i], alpha, a[i], ta, b[i], tb, beta) for every i
+	// (a backend may batch the products of one shape together).
 	MulBatch(c []Matrix, alpha float64, a []Matrix, ta bool, b []Matrix, tb bool, beta float64) error
-	// CopyBatch is Copy(dst[i], src[i]) for every i, of one shape.
+	// CopyBatch is Copy(dst[i], src[i]) for every i.
 	CopyBatch(dst, src []Matrix) error
 }

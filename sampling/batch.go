@@ -23,20 +23,26 @@ type batch struct {
 	dst    []*lowrank.Factors
 	sq, mx []float64
 	errsAt []error
+	// byShape's second lists and marks.
+	sat, soff []int
+	sprs      []skeleton.Problem
+	done      []bool
 }
 
 // QBBatchTo computes QBTo(dst[i], a[i], k, opts[i]) for every i (opts nil,
 // or a nil entry, is the zero Options) with the same draws and, on a
 // backend without lowrank.Batcher, the same results bit for bit. On a
-// backend with it (the GPU's) the items of one shape drawn by the uniform
-// sampler with one Oversample, PowerIters and Orientation are decomposed
-// together: one fused first read and input check for all of them, their
-// sketches as consecutive column blocks of one scratch matrix, one
+// backend with it (the GPU's) the items drawn by the uniform sampler with
+// one orientation (op(A) = A or Aᵀ), sketch width ℓ and number of
+// PowerIters are decomposed together, whatever their shapes (the four
+// distinct inputs of a transformer layer: three L×4096, one L×11008): one
+// fused first read and input check for all of them, their sketches as
+// consecutive column blocks of one scratch matrix (grouped by shape), one
 // batched QR, and one read of the ‖B‖² of those whose QB needs no
 // truncation (ℓ = k, no Tolerance or Spectrum) — three host
 // synchronisations for the batch where QBTo makes three per matrix.
-// Items of other shapes or options, and inputs of extreme magnitude (which
-// QBTo scales), are decomposed by QBTo after the batch.
+// Items of other orientations or options, and inputs of extreme magnitude
+// (which QBTo scales), are decomposed by QBTo after the batch.
 //
 // The result is nil, or a *lowrank.BatchError whose Errs[i] is item i's
 // error as QBTo would return it (dst[i] then holds no valid result, except
@@ -83,6 +89,7 @@ func (d *Decomposer) QBBatchTo(dst []*lowrank.Factors, a []lowrank.Matrix, k int
 		bt.off = append(bt.off, len(bt.flat))
 		bt.flat = append(bt.flat, idx...)
 	}
+	bt.byShape()
 	for j := range bt.at {
 		bt.idx = append(bt.idx, bt.flat[bt.off[j]:bt.off[j]+bt.prs[j].L])
 	}
@@ -121,19 +128,57 @@ func params(o *Options) skeleton.Params {
 }
 
 // sameBatch reports whether a problem can join a batch led by another:
-// one shape, orientation, rank, sketch width and number of power
-// iterations.
+// one orientation, rank, sketch width and number of power iterations.
 func sameBatch(lead, pr skeleton.Problem, lo, o *Options) bool {
-	return lead.M == pr.M && lead.N == pr.N && lead.Trans == pr.Trans && lead.K == pr.K && lead.L == pr.L &&
-		lo.PowerIters == o.PowerIters
+	return lead.Trans == pr.Trans && lead.K == pr.K && lead.L == pr.L && lo.PowerIters == o.PowerIters
 }
+
+// byShape orders the batched items (at, prs, off) so that those of one
+// shape are adjacent, shapes in order of first appearance and items of a
+// shape in their order: each shape's sketches are then consecutive column
+// blocks, which the backend's batched calls read as one.
+func (bt *batch) byShape() {
+	n := len(bt.at)
+	sorted := true
+	for j := 1; j < n && sorted; j++ {
+		sorted = sameShape(bt.prs[j], bt.prs[j-1])
+	}
+	if sorted {
+		return // one shape: the common case
+	}
+	at, prs, off := bt.sat[:0], bt.sprs[:0], bt.soff[:0]
+	done := grow(bt.done, n)
+	for j := range n {
+		if done[j] {
+			continue
+		}
+		for i := j; i < n; i++ {
+			if !done[i] && sameShape(bt.prs[i], bt.prs[j]) {
+				done[i] = true
+				at, prs, off = append(at, bt.at[i]), append(prs, bt.prs[i]), append(off, bt.off[i])
+			}
+		}
+	}
+	// Swap the storage: the sorted lists become the batch's.
+	bt.at, bt.sat = at, bt.at
+	bt.prs, bt.sprs = prs, bt.prs
+	bt.off, bt.soff = off, bt.off
+	bt.done = done
+}
+
+// sameShape reports whether two problems have one shape.
+func sameShape(a, b skeleton.Problem) bool { return a.M == b.M && a.N == b.N }
 
 // batchQB decomposes the items d.bt.at together (see QBBatchTo).
 func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIters int) {
 	bt, be := &d.bt, d.be
 	batcher := skeleton.Batch(be)
 	m := len(bt.at)
-	p, s, l, trans := bt.prs[0].P, bt.prs[0].S, bt.prs[0].L, bt.prs[0].Trans
+	l, trans := bt.prs[0].L, bt.prs[0].Trans
+	p, s := 0, 0 // the tallest sketch and Ω
+	for _, pr := range bt.prs {
+		p, s = max(p, pr.P), max(s, pr.S)
+	}
 	fail := func(err error) {
 		for _, i := range bt.at {
 			bt.errs[i] = err
@@ -151,8 +196,8 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 	}
 	bt.omega, bt.y, bt.a = bt.omega[:0], bt.y[:0], bt.a[:0]
 	for j, i := range bt.at {
-		bt.omega = append(bt.omega, be.Slice(omegaAll, 0, s, j*l, (j+1)*l))
-		bt.y = append(bt.y, be.Slice(yAll, 0, p, j*l, (j+1)*l))
+		bt.omega = append(bt.omega, be.Slice(omegaAll, 0, bt.prs[j].S, j*l, (j+1)*l))
+		bt.y = append(bt.y, be.Slice(yAll, 0, bt.prs[j].P, j*l, (j+1)*l))
 		bt.a = append(bt.a, a[i])
 	}
 	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
@@ -215,11 +260,15 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 	}
 	bt.errsAt = grow(bt.errsAt, keep)
 	skeleton.FinishQBBatch(&d.sc, be, bt.dst, bt.prs, bt.y, bt.errsAt)
+	last := -1 // the draw of the last item (by index) that succeeded
 	for j, i := range bt.at {
 		bt.errs[i] = bt.errsAt[j]
-		if bt.errsAt[j] == nil {
-			d.draw.Trans = bt.prs[j].Trans
-			d.draw.Indices = append(d.draw.Indices[:0], bt.idx[j]...)
+		if bt.errsAt[j] == nil && (last < 0 || i > bt.at[last]) {
+			last = j
 		}
+	}
+	if last >= 0 {
+		d.draw.Trans = bt.prs[last].Trans
+		d.draw.Indices = append(d.draw.Indices[:0], bt.idx[last]...)
 	}
 }

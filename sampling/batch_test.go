@@ -78,7 +78,8 @@ func (c *counting) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, ma
 // TestQBBatchMatchesQBTo checks that QBBatchTo gives every item exactly
 // QBTo's factors (the same draw and the same operations), on the plain CPU
 // backend (no Batcher: the skeleton's loop) and on one with a Batcher,
-// for a batch that mixes what is batched with what is not: another shape,
+// for a batch that mixes what is batched with what is not: another
+// orientation, other shapes of the same one (batched),
 // the length-squared sampler, oversampling, a tolerance, the spectrum, a
 // power iteration, an input of extreme magnitude (scaled by QBTo) and
 // given Indices; and that the batched calls group what they should.
@@ -106,6 +107,10 @@ func TestQBBatchMatchesQBTo(t *testing.T) {
 		{in(10, 0x1p40), &sampling.Options{Seed: 10}}, // QBTo scales it
 		{in(11, 1), &sampling.Options{Indices: []int{5, 1, 30, 2, 7, 39}}},
 		{in(12, 1), &sampling.Options{Seed: 12}},
+		// Other shapes of the same orientation: batched with the rest.
+		{testmat.Haar(200, n, testmat.ActivationLike(n), 13), &sampling.Options{Seed: 13}},
+		{testmat.Haar(m, 50, testmat.ActivationLike(50), 14), &sampling.Options{Seed: 14}},
+		{in(15, 1), &sampling.Options{Seed: 15}},
 	}
 	for _, be := range []lowrank.Backend{cpu.Backend{}, &counting{}} {
 		d := sampling.NewDecomposer(be)
@@ -129,14 +134,15 @@ func TestQBBatchMatchesQBTo(t *testing.T) {
 		}
 		if c, ok := be.(*counting); ok {
 			// Batched together: items 0, 1, 2, 6 (its tolerance does not
-			// change the sketch), 7, 9 (it leaves after the read), 10
-			// and 11; the plain QBs among them (not 6 and 7, not 9) have
-			// their ‖B‖² read together.
-			assert.Equal(t, []int{8}, c.gathers, "GatherNormBatch sizes")
-			assert.Equal(t, []int{7}, c.qrs, "QRBatch sizes")
-			assert.Equal(t, []int{5}, c.norms, "SquaredNormBatch sizes")
-			assert.Equal(t, []int{5}, c.copies, "CopyBatch sizes")
-			assert.Equal(t, []int{7, 5}, c.muls, "MulBatch sizes: the sketches, then B")
+			// change the sketch), 7, 9 (it leaves after the read), 10,
+			// 11 and the other shapes 12 and 13, and 14; the plain QBs
+			// among them (not 6 and 7, not 9) have their ‖B‖² read
+			// together.
+			assert.Equal(t, []int{11}, c.gathers, "GatherNormBatch sizes")
+			assert.Equal(t, []int{10}, c.qrs, "QRBatch sizes")
+			assert.Equal(t, []int{8}, c.norms, "SquaredNormBatch sizes")
+			assert.Equal(t, []int{8}, c.copies, "CopyBatch sizes")
+			assert.Equal(t, []int{10, 8}, c.muls, "MulBatch sizes: the sketches, then B")
 		}
 	}
 }

@@ -391,8 +391,8 @@ type Options struct {
 	// Batch compresses the layer's inputs together, in one
 	// Compressor.CompressBatch after the last input's projections, instead
 	// of each after its own: every input is held until then (the step's
-	// peak counts them), and the inputs of one shape share one fused read,
-	// one batched QR and three host synchronisations.
+	// peak counts them), and all of them (L×4096 and L×11008) share one
+	// fused read, one batched QR and three host synchronisations.
 	Batch bool
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
