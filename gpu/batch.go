@@ -752,7 +752,10 @@ func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix
 	}
 	cs, as, bs := b.batchMats(0, c), b.batchMats(1, a), b.batchMats(2, bm)
 	st := &b.batch
-	st.group = grow(st.group, n)
+	if cap(st.group) < n {
+		st.group = make([]int, n)
+	}
+	st.group = st.group[:n]
 	for i := range st.group {
 		st.group[i] = -1
 	}
@@ -893,12 +896,3 @@ func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType) (int, error) {
 	return sr, nil
 }
 
-// grow returns s resized to n zero elements, reusing its storage.
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
-}
