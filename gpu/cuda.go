@@ -94,6 +94,11 @@ type cudaAPI struct {
 	cuModuleGetFunction func(f *uintptr, m uintptr, name *byte) int32
 	// CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value);
 	cuFuncSetAttribute func(f uintptr, attr int32, v int32) int32
+	// CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc);
+	cuFuncGetAttribute func(v *int32, attr int32, f uintptr) int32
+	// CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
+	//     size_t dynamicSMemSize);
+	cuOccupancyMaxActiveBlocksPerMultiprocessor func(n *int32, f uintptr, block int32, smem uintptr) int32
 	// CUresult cuLaunchKernel(CUfunction f, unsigned gridDimX, unsigned gridDimY, unsigned gridDimZ,
 	//     unsigned blockDimX, unsigned blockDimY, unsigned blockDimZ, unsigned sharedMemBytes,
 	//     CUstream hStream, void **kernelParams, void **extra);
@@ -233,6 +238,8 @@ const (
 	cuAttrMultiprocessorCount    = 16
 	cuAttrMaxSharedPerBlockOptin = 97
 	cuFuncAttrMaxDynamicShared   = 8
+	cuFuncAttrLocalSize          = 3 // CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES
+	cuFuncAttrNumRegs            = 4 // CU_FUNC_ATTRIBUTE_NUM_REGS
 
 	cublasOpN              = 0
 	cublasOpT              = 1
@@ -332,6 +339,8 @@ func (a *cudaAPI) bind() error {
 		{&a.cuModuleUnload, "cuModuleUnload"},
 		{&a.cuModuleGetFunction, "cuModuleGetFunction"},
 		{&a.cuFuncSetAttribute, "cuFuncSetAttribute"},
+		{&a.cuFuncGetAttribute, "cuFuncGetAttribute"},
+		{&a.cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor"},
 		{&a.cuLaunchKernel, "cuLaunchKernel"},
 	}); err != nil {
 		return err

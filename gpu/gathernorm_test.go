@@ -69,7 +69,7 @@ func TestGatherNorm(t *testing.T) {
 			var hw mat.Dense
 			require.NoError(t, b.Download(&hw, want))
 			// Every variant of the stored-row kernel (gatherMode).
-			for mode := range 5 {
+			for mode := range gatherModes {
 				b.gatherMode = mode
 				require.NoError(t, b.Scale(got, 0)) // no stale Ω from the previous mode
 				g2, gmx, err := b.GatherNorm(got, a, tr, idx)

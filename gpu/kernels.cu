@@ -792,15 +792,14 @@ extern "C" __global__ void __launch_bounds__(CHB_THREADS) cholblk64(const double
 template <typename T> struct vec16;
 template <> struct vec16<float> {
     static const int n = 4;
-    __device__ static void load(const float* p, float* v) {
-        float4 x = *(const float4*)p;
-        v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w;
+    __device__ static void unpack(uint4 x, float* v) {
+        v[0] = __uint_as_float(x.x); v[1] = __uint_as_float(x.y); v[2] = __uint_as_float(x.z); v[3] = __uint_as_float(x.w);
     }
+    __device__ static void load(const float* p, float* v) { unpack(*(const uint4*)p, v); }
 };
 template <> struct vec16<bf16> {
     static const int n = 8;
-    __device__ static void load(const bf16* p, float* v) {
-        uint4 x = *(const uint4*)p;
+    __device__ static void unpack(uint4 x, float* v) {
         unsigned w[4] = {x.x, x.y, x.z, x.w};
         #pragma unroll
         for (int k = 0; k < 4; k++) {
@@ -808,6 +807,7 @@ template <> struct vec16<bf16> {
             v[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
         }
     }
+    __device__ static void load(const bf16* p, float* v) { unpack(*(const uint4*)p, v); }
 };
 __device__ __forceinline__ double ldT(const float* p, long long e) { return p[e]; }
 __device__ __forceinline__ double ldT(const bf16* p, long long e) { return bf2f(p[e]); }
@@ -820,12 +820,13 @@ __device__ __forceinline__ double ldT(const bf16* p, long long e) { return bf2f(
 // sample's slot (the shared map row → j, int16), and the block then writes
 // the tile out in 128-byte rows of dst. The indices must be distinct.
 // Shared memory (gatherNormSmem): 4·33·l + 4·⌈sr/32⌉ + 2·sr bytes.
-// The variants (kernel argument mode, Backend.gatherMode; docs/gpu.md):
-// U vectors in flight per lane, and FAST: the maximum taken in float32
+// The variants (the kernels below, Backend.gatherMode; docs/gpu.md):
+// U vectors in flight per lane; FAST: the maximum taken in float32
 // (exact: |x| of a float32 or bf16 value is a float32 value) and the
 // squares summed into two float64 accumulators, even and odd elements, to
-// halve the chain of dependent additions.
-template <typename T, int U, bool FAST>
+// halve the chain of dependent additions; RAW: the loads held as loaded
+// and widened one vector at a time (fewer live registers).
+template <typename T, int U, bool FAST, bool RAW>
 __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
                                       const long long* idx, int l, int vec) {
     extern __shared__ __align__(16) unsigned char gnraw[];
@@ -851,25 +852,33 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
             const T* col = src + (c0 + cc) * ld;
             if (vec) {
                 for (int i0 = lane * E; i0 < sr; i0 += 32 * E * U) {
-                    float v[U][E];
+                    // RAW keeps the U loads as loaded (four registers
+                    // each) and widens one at a time; otherwise all U·E
+                    // values are widened to float as they arrive.
+                    float v[RAW ? 1 : U][E];
+                    uint4 raw[RAW ? U : 1];
                     #pragma unroll
                     for (int u = 0; u < U; u++) {
                         int i = i0 + u * 32 * E;
-                        if (i < sr) vec16<T>::load(col + i, v[u]);
+                        if (i < sr) {
+                            if (RAW) raw[u] = *(const uint4*)(col + i);
+                            else vec16<T>::load(col + i, v[RAW ? 0 : u]);
+                        }
                     }
                     #pragma unroll
                     for (int u = 0; u < U; u++) {
                         int i = i0 + u * 32 * E;
                         if (i >= sr) break;
+                        const int vu = RAW ? 0 : u;
+                        if (RAW) vec16<T>::unpack(raw[u], v[0]);
                         #pragma unroll
                         for (int e = 0; e < E; e++) {
+                            double x = v[vu][e];
                             if (FAST) {
-                                double x = v[u][e];
                                 if (e & 1) acc1 += x * x;
                                 else acc += x * x;
-                                mxf = fmaxf(mxf, fabsf(v[u][e]));
+                                mxf = fmaxf(mxf, fabsf(v[vu][e]));
                             } else {
-                                double x = v[u][e];
                                 acc += x * x;
                                 mx = fmax(mx, fabs(x));
                             }
@@ -880,7 +889,7 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
                         if (m) {
                             #pragma unroll
                             for (int e = 0; e < E; e++)
-                                if ((m >> e) & 1u) tile[map[i + e] * 33 + cc] = v[u][e];
+                                if ((m >> e) & 1u) tile[map[i + e] * 33 + cc] = v[vu][e];
                         }
                     }
                 }
@@ -905,33 +914,30 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
     block_sum_max(partial, acc, mx);
 }
 
-// Modes of gather_norm_rows (Backend.gatherMode; docs/gpu.md, "The fused
-// read's kernel"): 0 the default, the others the variants measured
-// beside it.
-template <typename T>
-__device__ void gather_norm_rows_mode(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
-                                      const long long* idx, int l, int vec, int mode) {
-    switch (mode) {
-    case 1: gather_norm_rows_impl<T, 4, false>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break; // the first version
-    case 2: gather_norm_rows_impl<T, 4, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
-    case 3: gather_norm_rows_impl<T, 16, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
-    case 4: gather_norm_rows_impl<T, 8, false>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec); break;
-    default: gather_norm_rows_impl<T, 8, true>(partial, dst, ldd, src, ld, sr, sc, idx, l, vec);
-    }
-}
-
+// gather_norm_rows and its variants (Backend.gatherMode; docs/gpu.md,
+// "The fused read's kernel"), one kernel each so that each has its own
+// register allocation (a kernel's is the largest of all its paths).
+//
 // In a batch (gridDim.y matrices, srcs not null) matrix blockIdx.y is
 // srcs[blockIdx.y], its Ω sdst elements after the previous one's and its
 // indices (gather_norm_rows) or column map (gather_norm_cols) sidx after.
-extern "C" __global__ void gather_norm_rows(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
-                                            int sr, int sc, const long long* idx, int l, int vec,
-                                            const unsigned long long* srcs, long long sdst, long long sidx, int mode) {
-    if (srcs) src = (const void*)srcs[blockIdx.y];
-    dst += blockIdx.y * sdst;
-    idx += blockIdx.y * sidx;
-    if (tsrc == 1) gather_norm_rows_mode<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec, mode);
-    else gather_norm_rows_mode<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec, mode);
-}
+#define GATHER_NORM_ROWS(name, U, FAST, RAW)                                                                            \
+    extern "C" __global__ void name(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld, \
+                                    int sr, int sc, const long long* idx, int l, int vec,                                \
+                                    const unsigned long long* srcs, long long sdst, long long sidx) {                   \
+        if (srcs) src = (const void*)srcs[blockIdx.y];                                                                  \
+        dst += blockIdx.y * sdst;                                                                                       \
+        idx += blockIdx.y * sidx;                                                                                       \
+        if (tsrc == 1) gather_norm_rows_impl<bf16, U, FAST, RAW>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec); \
+        else gather_norm_rows_impl<float, U, FAST, RAW>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);    \
+    }
+GATHER_NORM_ROWS(gather_norm_rows, 8, true, false)     // the default
+GATHER_NORM_ROWS(gather_norm_rows_m1, 4, false, false) // the first version
+GATHER_NORM_ROWS(gather_norm_rows_m2, 4, true, false)
+GATHER_NORM_ROWS(gather_norm_rows_m3, 16, true, false)
+GATHER_NORM_ROWS(gather_norm_rows_m4, 8, false, false)
+GATHER_NORM_ROWS(gather_norm_rows_m5, 8, true, true)
+GATHER_NORM_ROWS(gather_norm_rows_m6, 16, true, true)
 
 // gather_norm_cols: the sampled rows of op(A) are stored columns (Gather's
 // sj = 1): dst(i, j) = src(i, c) for the column c with cmap[c] = j ≥ 0

@@ -35,6 +35,12 @@ const (
 	kNSCorr
 	kCholBlk64
 	kGatherNormRows
+	kGatherNormRowsM1 // the variants of gather_norm_rows (Backend.gatherMode)
+	kGatherNormRowsM2
+	kGatherNormRowsM3
+	kGatherNormRowsM4
+	kGatherNormRowsM5
+	kGatherNormRowsM6
 	kGatherNormCols
 	kInvertIndex
 	numKernels
@@ -48,12 +54,19 @@ var kernelNames = [numKernels]string{
 	kNonFinite: "nonfinite", kLUFix: "lufix", kCholInv: "cholinv", kCholInv64: "cholinv64",
 	kSVDEig: "svdeig", kScaleCols: "scalecols", kTrInv: "trinv", kTrInv64: "trinv64",
 	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
-	kGatherNormRows: "gather_norm_rows", kGatherNormCols: "gather_norm_cols", kInvertIndex: "invert_index",
+	kGatherNormRows: "gather_norm_rows", kGatherNormRowsM1: "gather_norm_rows_m1", kGatherNormRowsM2: "gather_norm_rows_m2",
+	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
+	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols", kInvertIndex: "invert_index",
 }
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
 // memory: Open raises their limit to the device's opt-in maximum.
-var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows}
+var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows, kGatherNormRowsM1, kGatherNormRowsM2,
+	kGatherNormRowsM3, kGatherNormRowsM4, kGatherNormRowsM5, kGatherNormRowsM6}
+
+// gatherModes is the number of variants of gather_norm_rows, the default
+// (mode 0) included.
+const gatherModes = 7
 
 // dcode is the element-type code of kernels.cu's ld and st.
 type dcode uint64
@@ -318,8 +331,8 @@ func (b *Backend) gatherNormRows(partial uintptr, nb int, dst uintptr, ldd int, 
 // srcs[i] (a device array; 0: one matrix at src), the i-th Ω at dst +
 // i·sdst elements, its indices at idx + i·l.
 func (b *Backend) gatherNormRowsBatch(partial uintptr, nb int, dst uintptr, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool, n int) error {
-	return b.launchY(kGatherNormRows, nb, n, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
-		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec), ptr(srcs), i64(sdst), i64(l), i64(b.gatherMode))
+	return b.launchY(kGatherNormRows+kernel(b.gatherMode), nb, n, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec), ptr(srcs), i64(sdst), i64(l))
 }
 
 // gatherNormCols is the fused read when the samples are stored columns:

@@ -269,11 +269,14 @@ func TestProfileGather(t *testing.T) {
 			emit(map[string]any{"piece": name, "L": L, "d": d, "l": l, "ms": med, "ms_min": lo,
 				"read_TBps": float64(bytes) / (med * 1e-3) / 1e12})
 		}
-		for mode := range 5 {
+		for mode := range gatherModes {
 			b.gatherMode = mode
 			one(fmt.Sprintf("fused read, mode %d", mode), func() error {
 				return b.gatherNormInto(part+uintptr(8*2*nb), part, 0, omega, a, true, di, l)
 			})
+			regs, local, blocks := kernelStats(t, b, kGatherNormRows+kernel(mode), gatherNormThreads, gatherNormSmem(l, d))
+			emit(map[string]any{"kernel": kernelNames[kGatherNormRows+kernel(mode)], "d": d, "regs": regs, "local_bytes": local,
+				"blocks_per_sm": blocks, "threads": gatherNormThreads, "smem_bytes": gatherNormSmem(l, d)})
 		}
 		b.gatherMode = 0
 		dst, err := b.alloc(bytes)
@@ -287,4 +290,16 @@ func TestProfileGather(t *testing.T) {
 		b.Free(omega)
 		b.Free(a)
 	}
+}
+
+// kernelStats returns kernel k's registers per thread, local memory per
+// thread (spills) and resident blocks per multiprocessor for blocks of
+// the given threads and dynamic shared memory, as the driver reports them.
+func kernelStats(t *testing.T, b *Backend, k kernel, threads, smem int) (regs, local, blocks int32) {
+	a := b.api
+	require.NoError(t, a.check(a.cuFuncGetAttribute(&regs, cuFuncAttrNumRegs, b.fn[k]), "cuFuncGetAttribute"))
+	require.NoError(t, a.check(a.cuFuncGetAttribute(&local, cuFuncAttrLocalSize, b.fn[k]), "cuFuncGetAttribute"))
+	require.NoError(t, a.check(a.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, b.fn[k], int32(threads), uintptr(smem)),
+		"cuOccupancyMaxActiveBlocksPerMultiprocessor"))
+	return regs, local, blocks
 }

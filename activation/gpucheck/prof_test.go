@@ -22,7 +22,10 @@ var profFlag = flag.Bool("gpu.prof", false, "time Compress against the QB it run
 // Compressor.Compress of the same input (the QB, the bf16 factors and the
 // accounting), and CompressBatch of three inputs of one shape, with CUDA
 // events on the backend's stream (median of 20 after 3 warm-up calls): what
-// the adapter adds to the decomposition. Behind -gpu.prof.
+// the adapter adds to the decomposition. Then a transformer layer's four
+// inputs (three 16384×4096, one 16384×11008): one CompressBatch of all
+// four, against CompressBatch of the three and Compress of the fourth, and
+// four Compress calls. Behind -gpu.prof.
 func TestProfileCompress(t *testing.T) {
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")
@@ -97,5 +100,55 @@ func TestProfileCompress(t *testing.T) {
 		j, _ := json.Marshal(map[string]any{"d": d, "cuMemAlloc_calls": b.MemStats().Mallocs - m0})
 		fmt.Println(string(j))
 		c.Close()
+	}
+	// The layer's four inputs.
+	xs := make([]lowrank.Matrix, 4)
+	for i := range xs {
+		d := 4096
+		if i == 3 {
+			d = 11008
+		}
+		g := newMat(t, b, d, L, gpu.Float32, false)
+		require.NoError(t, b.Normal(g, uint64(i+20)))
+		x := newMat(t, b, d, L, gpu.BFloat16, false)
+		require.NoError(t, b.Copy(x, g))
+		xs[i] = x.T()
+	}
+	c, err := activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(k),
+		Precision: lowrank.BFloat16, Seed: 1})
+	require.NoError(t, err)
+	defer c.Close()
+	names := []string{"qkv", "o", "gate_up", "down"}
+	for _, v := range []struct {
+		name string
+		f    func() ([]*activation.Saved, error)
+	}{
+		{"CompressBatch of the four", func() ([]*activation.Saved, error) { return c.CompressBatch(names, xs) }},
+		{"CompressBatch of three, Compress of the fourth", func() ([]*activation.Saved, error) {
+			ss, err := c.CompressBatch(names[:3], xs[:3])
+			if err != nil {
+				return nil, err
+			}
+			s, err := c.Compress(names[3], xs[3])
+			return append(ss, s), err
+		}},
+		{"four Compress", func() ([]*activation.Saved, error) {
+			var ss []*activation.Saved
+			for i, x := range xs {
+				s, err := c.Compress(names[i], x)
+				if err != nil {
+					return nil, err
+				}
+				ss = append(ss, s)
+			}
+			return ss, nil
+		}},
+	} {
+		med, lo := timeIt(func(int) []*activation.Saved {
+			ss, err := v.f()
+			require.NoError(t, err)
+			return ss
+		})
+		emitRec(v.name, 0, med, lo)
 	}
 }
