@@ -895,4 +895,3 @@ func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType) (int, error) {
 	}
 	return sr, nil
 }
-
