@@ -229,16 +229,16 @@ func (w *worker) storeQBDevice(s *Saved, xm *gpu.Matrix, cfg *Config, be *gpu.Ba
 // QBs of one rank and width go through QBBatchTo together, whatever their
 // shapes (it groups them by shape and orientation), the rest one by one.
 func (w *worker) compressBatchDevice(ss []*Saved, xs []lowrank.Matrix, cfg *Config, seeds []uint64, errs []error, be *gpu.Backend) {
-	type shape struct{ k, over int }
-	var order []shape
-	groups := map[shape][]int{}
+	type key struct{ k, over int } // a batch: one rank and oversampling
+	var order []key
+	groups := map[key][]int{}
 	for i, s := range ss {
 		k, over, how := plan(s, cfg)
 		if _, ok := xs[i].(*gpu.Matrix); !ok || how != planQB || cfg.Method != RowSampling {
 			errs[i] = w.compress(s, xs[i], cfg, seeds[i])
 			continue
 		}
-		sh := shape{k, over}
+		sh := key{k, over}
 		if _, ok := groups[sh]; !ok {
 			order = append(order, sh)
 		}

@@ -457,7 +457,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		var tk float64
 		if opts.Paired && opts.Mode == Compressed {
 			var err error
-			if tk, _, _, _, err = r.step(nil, Kept, false, false); err != nil {
+			if tk, _, _, err = r.step(nil, Kept, false, false); err != nil {
 				return nil, err
 			}
 		}
@@ -466,7 +466,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		}
 		b.ResetPeak()
 		live0 := b.MemStats().Live
-		t, ct, each, liveFwd, err := r.step(c, opts.Mode, lateJoin, opts.Batch)
+		t, each, liveFwd, err := r.step(c, opts.Mode, lateJoin, opts.Batch)
 		if err != nil {
 			return nil, err
 		}
@@ -476,6 +476,10 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 		}
 		if i >= 0 {
 			ms = append(ms, t)
+			ct := 0.0
+			for _, e := range each {
+				ct += e
+			}
 			cms = append(cms, ct)
 			for n, e := range each {
 				if n == len(eachMs) {
@@ -519,10 +523,10 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	return res, nil
 }
 
-// step runs one forward and backward and returns its time, the summed
-// time of the compressions (synchronous mode) and each one's, and the
-// allocator's Live after forward. lateJoin and batch are Options.LateJoin and Options.Batch.
-func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool) (ms, compressMs float64, each []float64, liveFwd int64, err error) {
+// step runs one forward and backward and returns its time, the time of
+// each compression call (synchronous mode) and the allocator's Live after
+// forward. lateJoin and batch are Options.LateJoin and Options.Batch.
+func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool) (ms float64, each []float64, liveFwd int64, err error) {
 	b, L := r.b, r.tokens
 	uses := make([]int, len(r.layer.Inputs))
 	for _, p := range r.layer.Projs {
@@ -537,7 +541,7 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 	}()
 	start, err := b.RecordTimed()
 	if err != nil {
-		return 0, 0, nil, 0, err
+		return 0, nil, 0, err
 	}
 	defer start.Close()
 	sv := make([]saved, len(r.layer.Inputs))
@@ -571,11 +575,11 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 	for i, in := range r.layer.Inputs {
 		xs, err := b.NewMatrix(in.Dim, L, gpu.BFloat16) // the previous operation's output
 		if err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		sv[i].xs = xs
 		if err := b.Copy(xs, r.src[i].T()); err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		x := xs.T()
 		for j, p := range r.layer.Projs {
@@ -584,18 +588,18 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 			}
 			y := r.y[p.Out]
 			if err := b.Mul(y, 1, x, false, r.w[j], true, 0); err != nil {
-				return 0, 0, nil, 0, err
+				return 0, nil, 0, err
 			}
 			h, err := b.NewMatrix(r.r, L, gpu.BFloat16)
 			if err != nil {
-				return 0, 0, nil, 0, err
+				return 0, nil, 0, err
 			}
 			hst[j], hs[j] = h, h.T()
 			if err := b.Mul(hs[j], 1, x, false, r.a[j], true, 0); err != nil {
-				return 0, 0, nil, 0, err
+				return 0, nil, 0, err
 			}
 			if err := b.Mul(y, r.scale, hs[j], false, r.bm[j], true, 1); err != nil {
-				return 0, 0, nil, 0, err
+				return 0, nil, 0, err
 			}
 		}
 		sv[i].uses = uses[i]
@@ -613,7 +617,7 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 		}
 		var t0, t1 *gpu.Event
 		if t0, err = b.RecordTimed(); err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		ss, err := r.compress(c, group, sv, batch)
 		if err == nil {
@@ -626,13 +630,13 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 					h.Release()
 				}
 			}
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		for n, g := range group {
 			sv[g].s = ss[n]
 			for range uses[g] - 1 {
 				if err := ss[n].Retain(); err != nil {
-					return 0, 0, nil, 0, err
+					return 0, nil, 0, err
 				}
 			}
 			if c.Config().Workers == 0 {
@@ -647,7 +651,7 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 		for len(pending) > len(group) {
 			j := pending[0]
 			if err := sv[j].s.Wait(); err != nil {
-				return 0, 0, nil, 0, err
+				return 0, nil, 0, err
 			}
 			freeInput(j)
 			pending = pending[1:]
@@ -656,7 +660,7 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 	}
 	if c != nil && !lateJoin {
 		if err := c.Join(); err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		for _, j := range pending {
 			freeInput(j)
@@ -675,13 +679,13 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 		}
 		dy, dx := r.dy[j], r.dx[i]
 		if err := b.Mul(dx, 1, dy, false, r.w[j], false, beta); err != nil { // dX = dY·W
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		if err := b.Mul(r.gb[j], r.scale, dy, true, hs[j], false, 0); err != nil { // gB = s·dYᵀ·h
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		if err := b.Mul(r.dh, r.scale, dy, false, r.bm[j], false, 0); err != nil { // dH = s·dY·B
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		if mode == Kept { // gA = dHᵀ·X
 			err = b.Mul(r.ga[j], 1, r.dh, true, sv[i].x, false, 0)
@@ -689,20 +693,20 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 			err = sv[i].s.WeightGradOutIn(r.ga[j], r.dh)
 		}
 		if err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		if lateJoin && sv[i].xs != nil { // the weight gradient waited: the compression is done
 			freeInput(i)
 		}
 		if err := b.Mul(dx, 1, r.dh, false, r.a[j], false, 1); err != nil { // dX += dH·A
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 		b.Free(hst[j])
 		hst[j], hs[j] = nil, nil
 		sv[i].uses--
 		if mode == Compressed {
 			if err := sv[i].s.Release(); err != nil {
-				return 0, 0, nil, 0, err
+				return 0, nil, 0, err
 			}
 		} else if sv[i].uses == 0 {
 			freeInput(i)
@@ -710,26 +714,25 @@ func (r *Runner) step(c *activation.Compressor, mode Mode, lateJoin, batch bool)
 	}
 	if c != nil && lateJoin {
 		if err := c.Join(); err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
 	}
 	end, err := b.RecordTimed()
 	if err != nil {
-		return 0, 0, nil, 0, err
+		return 0, nil, 0, err
 	}
 	defer end.Close()
 	if ms, err = end.Elapsed(start); err != nil {
-		return 0, 0, nil, 0, err
+		return 0, nil, 0, err
 	}
 	for _, t := range timers {
 		d, err := t[1].Elapsed(t[0])
 		if err != nil {
-			return 0, 0, nil, 0, err
+			return 0, nil, 0, err
 		}
-		compressMs += d
 		each = append(each, d)
 	}
-	return ms, compressMs, each, liveFwd, nil
+	return ms, each, liveFwd, nil
 }
 
 // compress compresses the inputs group of sv: by one CompressBatch if
