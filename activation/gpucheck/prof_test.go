@@ -65,11 +65,7 @@ func TestProfileCompress(t *testing.T) {
 	for _, d := range []int{4096, 11008} {
 		xs := make([]lowrank.Matrix, 3)
 		for i := range xs {
-			g := newMat(t, b, d, L, gpu.Float32, false) // Normal fills column-major float32
-			require.NoError(t, b.Normal(g, uint64(i+1)))
-			x := newMat(t, b, d, L, gpu.BFloat16, false)
-			require.NoError(t, b.Copy(x, g))
-			xs[i] = x.T() // row-major L×d
+			xs[i] = gaussianInput(t, b, L, d, uint64(i+1))
 		}
 		dec := sampling.NewDecomposer(b)
 		var f lowrank.Factors
@@ -108,11 +104,7 @@ func TestProfileCompress(t *testing.T) {
 		if i == 3 {
 			d = 11008
 		}
-		g := newMat(t, b, d, L, gpu.Float32, false)
-		require.NoError(t, b.Normal(g, uint64(i+20)))
-		x := newMat(t, b, d, L, gpu.BFloat16, false)
-		require.NoError(t, b.Copy(x, g))
-		xs[i] = x.T()
+		xs[i] = gaussianInput(t, b, L, d, uint64(i+20))
 	}
 	c, err := activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(k),
 		Precision: lowrank.BFloat16, Seed: 1})
@@ -151,4 +143,14 @@ func TestProfileCompress(t *testing.T) {
 		})
 		emitRec(v.name, 0, med, lo)
 	}
+}
+
+// gaussianInput returns a row-major bf16 L×d device activation of
+// standard normal entries drawn from seed.
+func gaussianInput(t *testing.T, b *gpu.Backend, L, d int, seed uint64) lowrank.Matrix {
+	g := newMat(t, b, d, L, gpu.Float32, false) // Normal fills column-major float32
+	require.NoError(t, b.Normal(g, seed))
+	x := newMat(t, b, d, L, gpu.BFloat16, false)
+	require.NoError(t, b.Copy(x, g))
+	return x.T()
 }
