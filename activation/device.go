@@ -150,8 +150,19 @@ func view(m lowrank.Matrix, t bool) *gpu.Matrix {
 	return g
 }
 
-// store copies op(m) into new storage of precision prec on be.
+// store copies m into new storage of precision prec on be, in m's layout:
+// a row-major m (a transposed view, as a rows QB's factors are) is stored
+// row-major, so that the copy reads and writes down the stored columns
+// (coalesced) where a transposing copy would read across them
+// (docs/gpu.md, "The factors' copies").
 func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision) (*gpu.Matrix, error) {
+	if m.RowMajorLayout() {
+		st, err := store(be, m.T(), prec)
+		if err != nil {
+			return nil, err
+		}
+		return st.T(), nil
+	}
 	r, c := m.Dims()
 	st, err := be.NewStorageUninit(r, c, prec) // Copy writes every element
 	if err != nil {
