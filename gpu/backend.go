@@ -104,6 +104,12 @@ type Backend struct {
 	// kernel (gather_norm_rows' mode; tests and the before/after
 	// measurements).
 	gatherMode int
+	// gatherColsMode selects the variant of its stored-column kernel
+	// (gather_norm_cols' mode), as gatherMode.
+	gatherColsMode int
+	// onPiece, if set, is called after each piece of the batched QR is
+	// queued, with the piece's name (TestTraceBatch's events).
+	onPiece func(name string)
 	// noPad makes products with misaligned matrices run on them as they
 	// are, without padded copies (tests and the before/after
 	// measurements).

@@ -68,9 +68,10 @@ func TestGatherNorm(t *testing.T) {
 			require.NoError(t, err)
 			var hw mat.Dense
 			require.NoError(t, b.Download(&hw, want))
-			// Every variant of the stored-row kernel (gatherMode).
-			for mode := range gatherModes {
-				b.gatherMode = mode
+			// Every variant of the stored-row kernel (gatherMode) and of
+			// the stored-column one (gatherColsMode).
+			for mode := range max(gatherModes, gatherColsModes) {
+				b.gatherMode, b.gatherColsMode = mode%gatherModes, mode%gatherColsModes
 				require.NoError(t, b.Scale(got, 0)) // no stale Ω from the previous mode
 				g2, gmx, err := b.GatherNorm(got, a, tr, idx)
 				require.NoError(t, err)
@@ -83,7 +84,7 @@ func TestGatherNorm(t *testing.T) {
 				assert.InDelta(t, n2, g2, 2*float64(m*n)*0x1p-53*n2, "%s mode %d: ‖A‖²", name, mode)
 				assert.Equal(t, mx, gmx, "%s mode %d: max", name, mode)
 			}
-			b.gatherMode = 0
+			b.gatherMode, b.gatherColsMode = 0, 0
 			b.Free(want)
 			b.Free(got)
 		}

@@ -812,6 +812,23 @@ template <> struct vec16<bf16> {
 __device__ __forceinline__ double ldT(const float* p, long long e) { return p[e]; }
 __device__ __forceinline__ double ldT(const bf16* p, long long e) { return bf2f(p[e]); }
 
+// acc_elem adds element v of a fused read (element e of its vector) to
+// the sum of squares acc and the maximum magnitude mx; FAST: the square
+// to acc or acc1 by the parity of e, the magnitude to the float32 mxf
+// (exact: |v| of a float32 value is one).
+template <bool FAST>
+__device__ __forceinline__ void acc_elem(float v, int e, double& acc, double& acc1, double& mx, float& mxf) {
+    double x = v;
+    if (FAST) {
+        if (e & 1) acc1 += x * x;
+        else acc += x * x;
+        mxf = fmaxf(mxf, fabsf(v));
+    } else {
+        acc += x * x;
+        mx = fmax(mx, fabs(x));
+    }
+}
+
 // gather_norm_rows: the sampled rows of op(A) are stored rows (Gather's
 // si = 1, the row-major activation's columns when op(A) = Aᵀ):
 // dst(c, j) = src(idx[j], c). A block takes tiles of 32 stored columns
@@ -872,17 +889,7 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
                         const int vu = RAW ? 0 : u;
                         if (RAW) vec16<T>::unpack(raw[u], v[0]);
                         #pragma unroll
-                        for (int e = 0; e < E; e++) {
-                            double x = v[vu][e];
-                            if (FAST) {
-                                if (e & 1) acc1 += x * x;
-                                else acc += x * x;
-                                mxf = fmaxf(mxf, fabsf(v[vu][e]));
-                            } else {
-                                acc += x * x;
-                                mx = fmax(mx, fabs(x));
-                            }
-                        }
+                        for (int e = 0; e < E; e++) acc_elem<FAST>(v[vu][e], e, acc, acc1, mx, mxf);
                         // E divides 32 and i is a multiple of E: the E
                         // bits of rows i..i+E-1 lie in one word.
                         unsigned m = (bits[i >> 5] >> (i & 31)) & ((1u << E) - 1u);
@@ -931,47 +938,53 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
         if (tsrc == 1) gather_norm_rows_impl<bf16, U, FAST, RAW>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec); \
         else gather_norm_rows_impl<float, U, FAST, RAW>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);    \
     }
-GATHER_NORM_ROWS(gather_norm_rows, 8, true, false)     // the default
+GATHER_NORM_ROWS(gather_norm_rows, 8, true, true)      // the default (packed loads)
 GATHER_NORM_ROWS(gather_norm_rows_m1, 4, false, false) // the first version
 GATHER_NORM_ROWS(gather_norm_rows_m2, 4, true, false)
 GATHER_NORM_ROWS(gather_norm_rows_m3, 16, true, false)
 GATHER_NORM_ROWS(gather_norm_rows_m4, 8, false, false)
-GATHER_NORM_ROWS(gather_norm_rows_m5, 8, true, true)
+GATHER_NORM_ROWS(gather_norm_rows_m5, 8, true, false)  // the default until the twelfth session
 GATHER_NORM_ROWS(gather_norm_rows_m6, 16, true, true)
 
 // gather_norm_cols: the sampled rows of op(A) are stored columns (Gather's
 // sj = 1): dst(i, j) = src(i, c) for the column c with cmap[c] = j ≥ 0
 // (invert_index), read and written by one warp per column (grid-stride
-// over columns).
-template <typename T>
+// over columns). U, FAST and RAW as for gather_norm_rows (its variants:
+// Backend.gatherColsMode).
+template <typename T, int U, bool FAST, bool RAW>
 __device__ void gather_norm_cols_impl(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
                                       const int* cmap, int vec) {
-    const int E = vec16<T>::n, U = 4;
+    const int E = vec16<T>::n;
     int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
     long long gw = (long long)blockIdx.x * nw + (threadIdx.x >> 5);
-    double acc = 0, mx = 0;
+    double acc = 0, acc1 = 0, mx = 0;
+    float mxf = 0;
     for (long long c = gw; c < sc; c += (long long)gridDim.x * nw) {
         const T* col = src + c * ld;
         int j = cmap[c];
         float* out = j >= 0 ? dst + (long long)j * ldd : (float*)0;
         if (vec) {
             for (int i0 = lane * E; i0 < sr; i0 += 32 * E * U) {
-                float v[U][E];
+                float v[RAW ? 1 : U][E];
+                uint4 raw[RAW ? U : 1];
                 #pragma unroll
                 for (int u = 0; u < U; u++) {
                     int i = i0 + u * 32 * E;
-                    if (i < sr) vec16<T>::load(col + i, v[u]);
+                    if (i < sr) {
+                        if (RAW) raw[u] = *(const uint4*)(col + i);
+                        else vec16<T>::load(col + i, v[RAW ? 0 : u]);
+                    }
                 }
                 #pragma unroll
                 for (int u = 0; u < U; u++) {
                     int i = i0 + u * 32 * E;
                     if (i >= sr) break;
+                    const int vu = RAW ? 0 : u;
+                    if (RAW) vec16<T>::unpack(raw[u], v[0]);
                     #pragma unroll
                     for (int e = 0; e < E; e++) {
-                        double x = v[u][e];
-                        acc += x * x;
-                        mx = fmax(mx, fabs(x));
-                        if (out) out[i + e] = v[u][e];
+                        acc_elem<FAST>(v[vu][e], e, acc, acc1, mx, mxf);
+                        if (out) out[i + e] = v[vu][e];
                     }
                 }
             }
@@ -984,18 +997,26 @@ __device__ void gather_norm_cols_impl(double* partial, float* dst, long long ldd
             }
         }
     }
+    if (FAST) {
+        acc += acc1;
+        mx = fmax(mx, (double)mxf);
+    }
     block_sum_max(partial, acc, mx);
 }
 
-extern "C" __global__ void gather_norm_cols(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld,
-                                            int sr, int sc, const int* cmap, int vec,
-                                            const unsigned long long* srcs, long long sdst, long long sidx) {
-    if (srcs) src = (const void*)srcs[blockIdx.y];
-    dst += blockIdx.y * sdst;
-    cmap += blockIdx.y * sidx;
-    if (tsrc == 1) gather_norm_cols_impl<bf16>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, cmap, vec);
-    else gather_norm_cols_impl<float>(partial, dst, ldd, (const float*)src, ld, sr, sc, cmap, vec);
-}
+#define GATHER_NORM_COLS(name, U, FAST, RAW)                                                                            \
+    extern "C" __global__ void name(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld, \
+                                    int sr, int sc, const int* cmap, int vec,                                            \
+                                    const unsigned long long* srcs, long long sdst, long long sidx) {                   \
+        if (srcs) src = (const void*)srcs[blockIdx.y];                                                                  \
+        dst += blockIdx.y * sdst;                                                                                       \
+        cmap += blockIdx.y * sidx;                                                                                      \
+        if (tsrc == 1) gather_norm_cols_impl<bf16, U, FAST, RAW>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, cmap, vec); \
+        else gather_norm_cols_impl<float, U, FAST, RAW>(partial, dst, ldd, (const float*)src, ld, sr, sc, cmap, vec);    \
+    }
+GATHER_NORM_COLS(gather_norm_cols, 4, true, true)     // the default (packed loads)
+GATHER_NORM_COLS(gather_norm_cols_m1, 8, true, true)
+GATHER_NORM_COLS(gather_norm_cols_m2, 4, false, false) // the default until the twelfth session
 
 // invert_index: map[idx[j]] = j for j < l (map preset to −1; the indices
 // distinct). A batch (gridDim.y) has its maps smap and its index lists l

@@ -42,6 +42,8 @@ const (
 	kGatherNormRowsM5
 	kGatherNormRowsM6
 	kGatherNormCols
+	kGatherNormColsM1 // the variants of gather_norm_cols (Backend.gatherColsMode)
+	kGatherNormColsM2
 	kInvertIndex
 	numKernels
 )
@@ -56,7 +58,8 @@ var kernelNames = [numKernels]string{
 	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
 	kGatherNormRows: "gather_norm_rows", kGatherNormRowsM1: "gather_norm_rows_m1", kGatherNormRowsM2: "gather_norm_rows_m2",
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
-	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols", kInvertIndex: "invert_index",
+	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols",
+	kGatherNormColsM1: "gather_norm_cols_m1", kGatherNormColsM2: "gather_norm_cols_m2", kInvertIndex: "invert_index",
 }
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
@@ -67,6 +70,10 @@ var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows, kGat
 // gatherModes is the number of variants of gather_norm_rows, the default
 // (mode 0) included.
 const gatherModes = 7
+
+// gatherColsModes is the number of variants of gather_norm_cols, the
+// default (mode 0) included.
+const gatherColsModes = 3
 
 // dcode is the element-type code of kernels.cu's ld and st.
 type dcode uint64
@@ -344,7 +351,7 @@ func (b *Backend) gatherNormCols(partial uintptr, nb int, dst uintptr, ldd int, 
 // gatherNormColsBatch is gatherNormCols for n matrices as
 // gatherNormRowsBatch, the i-th column map at cmap + i·sc.
 func (b *Backend) gatherNormColsBatch(partial uintptr, nb int, dst uintptr, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, cmap uintptr, vec bool, n int) error {
-	return b.launchY(kGatherNormCols, nb, n, gatherNormThreads, 0, ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
+	return b.launchY(kGatherNormCols+kernel(b.gatherColsMode), nb, n, gatherNormThreads, 0, ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
 		i64(ld), i64(sr), i64(sc), ptr(cmap), boolArg(vec), ptr(srcs), i64(sdst), i64(sc))
 }
 

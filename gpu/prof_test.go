@@ -230,11 +230,13 @@ func TestProfile(t *testing.T) {
 }
 
 // TestProfileGather times the fused first read of the step benchmark's
-// inputs (row-major bf16 L×d, ℓ = 256 sampled columns of the stored
-// rows), kernel and partial sums without the read-back, for every variant
-// of the stored-row kernel (gatherMode), beside a device-to-device copy and
-// SquaredNorm's kernel of the same bytes. Behind -gpu.prof; CUDA events
-// with the host ahead (aheadDelay).
+// inputs (row-major bf16 L×d), kernel and partial sums without the
+// read-back, for every variant of its kernels: ℓ = 256 sampled columns
+// (stored rows: gather_norm_rows, gatherMode) at L = 16384, and ℓ = 256
+// sampled rows (stored columns: gather_norm_cols, gatherColsMode) of the
+// 8192×11008 input, whose QB takes that orientation; beside a
+// device-to-device copy and SquaredNorm's kernel of the same bytes.
+// Behind -gpu.prof; CUDA events with the host ahead (aheadDelay).
 func TestProfileGather(t *testing.T) {
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")
@@ -242,19 +244,32 @@ func TestProfileGather(t *testing.T) {
 	b := open(t, nil)
 	tm := newTimer(t, b)
 	tm.ahead = aheadDelay(t, b)
-	defer func() { b.gatherMode = 0 }()
-	const L, l, reps = 16384, 256, 20
-	for _, d := range []int{4096, 11008} {
+	defer func() { b.gatherMode, b.gatherColsMode = 0, 0 }()
+	const l, reps = 256, 20
+	for _, c := range []struct {
+		L, d  int
+		trans bool // samples columns of the activation (stored rows)
+	}{{16384, 4096, true}, {16384, 11008, true}, {8192, 11008, false}} {
+		L, d := c.L, c.d
 		a := traceInput(t, b, L, d, BFloat16)
+		p, s := d, L
+		if !c.trans {
+			p, s = L, d
+		}
 		rng := rand.New(rand.NewPCG(1, uint64(d)))
-		idx := rng.Perm(d)[:l]
-		omega, err := b.NewMatrix(L, l, Float32)
+		idx := rng.Perm(p)[:l]
+		omega, err := b.NewMatrix(s, l, Float32)
 		require.NoError(t, err)
-		require.True(t, b.fusable(a, true, idx))
-		nb, _ := b.gatherNormBlocks(a, true)
+		require.True(t, b.fusable(a, c.trans, idx))
+		nb, nmap := b.gatherNormBlocks(a, c.trans)
 		nbs := b.sqNormBlocks(a)
 		part, err := b.alloc(8 * (2*max(nb, nbs) + 2))
 		require.NoError(t, err)
+		var cmap uintptr
+		if nmap > 0 {
+			cmap, err = b.alloc(4 * nmap)
+			require.NoError(t, err)
+		}
 		require.NoError(t, b.enter())
 		di, err := b.uploadIndices(idx)
 		b.leave()
@@ -269,16 +284,20 @@ func TestProfileGather(t *testing.T) {
 			emit(map[string]any{"piece": name, "L": L, "d": d, "l": l, "ms": med, "ms_min": lo,
 				"read_TBps": float64(bytes) / (med * 1e-3) / 1e12})
 		}
-		for mode := range gatherModes {
-			b.gatherMode = mode
-			one(fmt.Sprintf("fused read, mode %d", mode), func() error {
-				return b.gatherNormInto(part+uintptr(8*2*nb), part, 0, omega, a, true, di, l)
-			})
-			regs, local, blocks := kernelStats(t, b, kGatherNormRows+kernel(mode), gatherNormThreads, gatherNormSmem(l, d))
-			emit(map[string]any{"kernel": kernelNames[kGatherNormRows+kernel(mode)], "d": d, "regs": regs, "local_bytes": local,
-				"blocks_per_sm": blocks, "threads": gatherNormThreads, "smem_bytes": gatherNormSmem(l, d)})
+		modes, first, smem := gatherModes, kGatherNormRows, gatherNormSmem(l, d)
+		if nmap > 0 {
+			modes, first, smem = gatherColsModes, kGatherNormCols, 0
 		}
-		b.gatherMode = 0
+		for mode := range modes {
+			b.gatherMode, b.gatherColsMode = mode%gatherModes, mode%gatherColsModes
+			one(fmt.Sprintf("fused read, %s", kernelNames[first+kernel(mode)]), func() error {
+				return b.gatherNormInto(part+uintptr(8*2*nb), part, cmap, omega, a, c.trans, di, l)
+			})
+			regs, local, blocks := kernelStats(t, b, first+kernel(mode), gatherNormThreads, smem)
+			emit(map[string]any{"kernel": kernelNames[first+kernel(mode)], "L": L, "d": d, "regs": regs, "local_bytes": local,
+				"blocks_per_sm": blocks, "threads": gatherNormThreads, "smem_bytes": smem})
+		}
+		b.gatherMode, b.gatherColsMode = 0, 0
 		dst, err := b.alloc(bytes)
 		require.NoError(t, err)
 		one("copy (read and write)", func() error {
@@ -287,6 +306,11 @@ func TestProfileGather(t *testing.T) {
 		one("sumsq_bf16 kernel and partial sums", func() error {
 			return b.sqNormInto(part+uintptr(8*2*nbs), part, a, 1)
 		})
+		for _, q := range []uintptr{part, cmap, dst} {
+			if q != 0 {
+				require.NoError(t, b.free(q))
+			}
+		}
 		b.Free(omega)
 		b.Free(a)
 	}
