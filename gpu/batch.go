@@ -485,6 +485,7 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 	if err := b.api.check(b.api.cuMemsetD8Async(q.status, 0, uintptr(4*(stSlots+1)*n), b.stream), "cuMemsetD8Async"); err != nil {
 		return err
 	}
+	b.piece("copies in")
 	// The float64 pass: Y in float64, G = YᵀY, RᵀR = G, Q₁ = Y·R⁻¹.
 	for ri := range runs {
 		r := &runs[ri]
@@ -503,12 +504,15 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 			return err
 		}
 	}
+	b.piece("float64 copies and Gram matrices")
 	if err := b.potrfMany(q, l, n); err != nil {
 		return err
 	}
+	b.piece("potrf")
 	if err := b.trInv64Batch(q.rinv, l, sq, q.g64, l, sq, l, n); err != nil {
 		return err
 	}
+	b.piece("trinv64")
 	for ri := range runs {
 		r := &runs[ri]
 		t := q.t + uintptr(4*r.tall)
@@ -521,18 +525,21 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 			return err
 		}
 	}
+	b.piece("Y·R⁻¹ and Q₁ᵀQ₁")
 	if err := b.mulBatched32(q.h, l, sq, q.g, l, sq, false, q.g, l, sq, l, l, l, n); err != nil {
 		return err
 	}
 	if err := b.nsCorrBatch(q.rinv, q.g, q.h, l, q.status+4*stDevNS1, q.status+4*stFroNS1, q.status, sq, stSlots, n); err != nil {
 		return err
 	}
+	b.piece("G², nscorr")
 	for ri := range runs {
 		r := &runs[ri]
 		if err := b.mulBatched32(q.s+uintptr(4*r.tall), r.p, r.p*l, q.t+uintptr(4*r.tall), r.p, r.p*l, false, small(q.rinv, 4, r), l, sq, r.p, l, l, r.n); err != nil {
 			return err
 		}
 	}
+	b.piece("Q₁·X")
 	if cap(st.status) < (stSlots+1)*n {
 		st.status = make([]int32, (stSlots+1)*n)
 	}
@@ -540,6 +547,7 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 	if err := b.download(unsafe.Pointer(&st.status[0]), q.status, 4*(stSlots+1)*n); err != nil {
 		return err
 	}
+	b.piece("status read")
 	// ok reports whether position j of the order took the fast path.
 	ok := func(j int) bool {
 		w := st.status[j*stSlots : (j+1)*stSlots]
@@ -571,6 +579,7 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 			}
 		}
 	}
+	b.piece("copies out")
 	// The rest through QR alone, from their unchanged inputs (the scratch
 	// is QR's own and free again).
 	for j, m := range order {
@@ -581,6 +590,13 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 		}
 	}
 	return nil
+}
+
+// piece calls the onPiece hook, if set, with name.
+func (b *Backend) piece(name string) {
+	if b.onPiece != nil {
+		b.onPiece(name)
+	}
 }
 
 // potrfMany factors the n float64 Gram matrices of q: by cuSOLVER's

@@ -23,6 +23,8 @@ type traced struct {
 	// timer.ahead: the events then see the operation's GPU time without
 	// the host's launch latency.
 	ahead func() error
+	// start is the event before the operation being recorded.
+	start uintptr
 }
 
 type traceRec struct {
@@ -43,6 +45,7 @@ func (tr *traced) rec(name string, f func() error) error {
 	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e1, 0), "cuEventCreate"))
 	require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e0, b.stream), "cuEventRecord"))
 	b.leave()
+	tr.start = e0
 	t0 := time.Now()
 	err := f()
 	h := time.Since(t0)
@@ -80,6 +83,45 @@ func (tr *traced) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) erro
 }
 func (tr *traced) Copy(dst, src lowrank.Matrix) error {
 	return tr.rec("Copy", func() error { return tr.Backend.Copy(dst, src) })
+}
+
+func (tr *traced) GatherNormBatch(dst, a []lowrank.Matrix, t bool, idx [][]int, sumSq, maxAbs []float64) error {
+	return tr.rec(fmt.Sprintf("GatherNormBatch of %d", len(a)), func() error {
+		return tr.Backend.GatherNormBatch(dst, a, t, idx, sumSq, maxAbs)
+	})
+}
+func (tr *traced) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	return tr.rec(fmt.Sprintf("SquaredNormBatch of %d", len(m)), func() error {
+		return tr.Backend.SquaredNormBatch(m, scale, sumSq, maxAbs)
+	})
+}
+func (tr *traced) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix, ta bool, bm []lowrank.Matrix, tb bool, beta float64) error {
+	return tr.rec(fmt.Sprintf("MulBatch of %d", len(c)), func() error { return tr.Backend.MulBatch(c, alpha, a, ta, bm, tb, beta) })
+}
+func (tr *traced) CopyBatch(dst, src []lowrank.Matrix) error {
+	return tr.rec(fmt.Sprintf("CopyBatch of %d", len(dst)), func() error { return tr.Backend.CopyBatch(dst, src) })
+}
+
+// QRBatch records the batched QR and, after it, each of its pieces
+// (onPiece) from the end of the previous one.
+func (tr *traced) QRBatch(as []lowrank.Matrix) error {
+	b := tr.Backend
+	var pieces []traceRec
+	var prev uintptr
+	b.onPiece = func(name string) {
+		var e uintptr
+		require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e, 0), "cuEventCreate"))
+		require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e, b.stream), "cuEventRecord"))
+		pieces = append(pieces, traceRec{name: "  QRBatch: " + name, before: prev, after: e})
+		prev = e
+	}
+	defer func() { b.onPiece = nil }()
+	err := tr.rec(fmt.Sprintf("QRBatch of %d", len(as)), func() error {
+		prev = tr.start
+		return tr.Backend.QRBatch(as)
+	})
+	tr.recs = append(tr.recs, pieces...)
+	return err
 }
 
 // report prints each operation's GPU start (relative to the first),
@@ -153,12 +195,84 @@ func TestTrace(t *testing.T) {
 	}
 }
 
+// TestTraceBatch traces the step benchmark's four inputs at L = 16384
+// (three 16384×4096 and one 16384×11008, bf16, row-major) compressed by
+// one QBBatchTo at k = 256: each batched operation and each piece of the
+// batched QR, as called and queued behind a long product (ahead). Behind
+// -gpu.prof.
+func TestTraceBatch(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tr := &traced{Backend: b, t: t}
+	delay := aheadDelay(t, b)
+	const L, k = 16384, 256
+	var as []lowrank.Matrix
+	for _, d := range []int{4096, 4096, 4096, 11008} {
+		as = append(as, traceInput(t, b, L, d, BFloat16))
+	}
+	fs := make([]lowrank.Factors, len(as))
+	dst := make([]*lowrank.Factors, len(as))
+	opts := make([]*sampling.Options, len(as))
+	for i := range fs {
+		dst[i] = &fs[i]
+	}
+	d := sampling.NewDecomposer(tr)
+	defer d.Close()
+	// Runs: as called, and ahead.
+	for run := range 2 {
+		for rep := range 4 {
+			for i := range opts {
+				opts[i] = &sampling.Options{Seed: uint64(10*rep + i)}
+			}
+			if rep == 3 {
+				require.NoError(t, b.Synchronize())
+				tr.recs = tr.recs[:0]
+				if run == 1 {
+					tr.ahead = delay
+				}
+			}
+			s0 := b.Syncs()
+			require.NoError(t, d.QBBatchTo(dst, as, k, opts))
+			if rep == 3 {
+				syncs := b.Syncs() - s0
+				tr.ahead = nil
+				label := fmt.Sprintf("batch of %d: %d×4096 (3) and %d×11008 k=%d bf16", len(as), L, L, k)
+				if run == 1 {
+					label += " ahead"
+				}
+				tr.report(label)
+				emit(map[string]any{"trace": label, "syncs": syncs})
+			}
+		}
+	}
+	// Back to back without the trace, as the step calls it: the wall
+	// time per batch (run with -test.cpuprofile for the host's share).
+	plain := sampling.NewDecomposer(b)
+	defer plain.Close()
+	const reps = 100
+	require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
+	require.NoError(t, b.Synchronize())
+	t0 := time.Now()
+	for range reps {
+		require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
+	}
+	require.NoError(t, b.Synchronize())
+	emit(map[string]any{"trace": "batch of 4, back to back", "reps": reps,
+		"wall_ms_per_batch": float64(time.Since(t0).Microseconds()) / 1e3 / reps})
+	for i := range fs {
+		fs[i].Free(b)
+		b.Free(as[i].(*Matrix))
+	}
+}
+
 // traceInput returns an m×n row-major activation of type dt: the
-// activation-like test matrix up to 8192 rows, a Gaussian one made on the
-// device above (the host generator takes minutes there; the times of the
+// activation-like test matrix up to 8192 rows and no more columns than
+// rows, a Gaussian one made on the device otherwise (the host generator takes minutes there; the times of the
 // pieces do not depend on the spectrum).
 func traceInput(t *testing.T, b *Backend, m, n int, dt DType) *Matrix {
-	if m <= 8192 {
+	if m <= 8192 && n <= m {
 		da, err := b.UploadDense32(testmat.To32(testmat.Incoherent(m, n, testmat.ActivationLike(n), 1)), dt)
 		require.NoError(t, err)
 		return da
