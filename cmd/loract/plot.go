@@ -60,7 +60,7 @@ const gpuSweepRecord = "bench/results/gpu/demo_sweep_h200_2026-12-02f.json"
 
 // gpuStepRecords is the step benchmark run the gpustep figure draws: the
 // -json output of 'loract bench -step -batch' on the device.
-const gpuStepRecords = "bench/results/gpu/step_mixed_h200_2026-12-03.jsonl"
+const gpuStepRecords = "bench/results/gpu/step_layout_h200_2026-12-03.jsonl"
 
 // stepTarget is issue 11's step-time target, drawn in the gpustep figure.
 const stepTarget = 1.10
