@@ -68,12 +68,13 @@ var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows, kGat
 	kGatherNormRowsM3, kGatherNormRowsM4, kGatherNormRowsM5, kGatherNormRowsM6}
 
 // gatherModes is the number of variants of gather_norm_rows, the default
-// (mode 0) included.
-const gatherModes = 7
+// (mode 0) included: the kernels from kGatherNormRows to kGatherNormCols.
+const gatherModes = int(kGatherNormCols - kGatherNormRows)
 
 // gatherColsModes is the number of variants of gather_norm_cols, the
-// default (mode 0) included.
-const gatherColsModes = 3
+// default (mode 0) included: the kernels from kGatherNormCols to
+// kInvertIndex.
+const gatherColsModes = int(kInvertIndex - kGatherNormCols)
 
 // dcode is the element-type code of kernels.cu's ld and st.
 type dcode uint64

@@ -35,25 +35,28 @@ type traceRec struct {
 }
 
 func (tr *traced) rec(name string, f func() error) error {
-	b := tr.Backend
-	var e0, e1 uintptr
 	if tr.ahead != nil {
 		require.NoError(tr.t, tr.ahead())
 	}
-	require.NoError(tr.t, b.enter())
-	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e0, 0), "cuEventCreate"))
-	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e1, 0), "cuEventCreate"))
-	require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e0, b.stream), "cuEventRecord"))
-	b.leave()
+	e0 := tr.mark()
 	tr.start = e0
 	t0 := time.Now()
 	err := f()
 	h := time.Since(t0)
-	require.NoError(tr.t, b.enter())
-	require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e1, b.stream), "cuEventRecord"))
-	b.leave()
+	e1 := tr.mark()
 	tr.recs = append(tr.recs, traceRec{name, e0, e1, float64(h.Nanoseconds()) / 1e3})
 	return err
+}
+
+// mark returns a new timing event recorded on the backend's stream.
+func (tr *traced) mark() uintptr {
+	b := tr.Backend
+	var e uintptr
+	require.NoError(tr.t, b.enter())
+	defer b.leave()
+	require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e, 0), "cuEventCreate"))
+	require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e, b.stream), "cuEventRecord"))
+	return e
 }
 
 func (tr *traced) Mul(c lowrank.Matrix, alpha float64, a lowrank.Matrix, ta bool, bm lowrank.Matrix, tb bool, beta float64) error {
@@ -109,9 +112,7 @@ func (tr *traced) QRBatch(as []lowrank.Matrix) error {
 	var pieces []traceRec
 	var prev uintptr
 	b.onPiece = func(name string) {
-		var e uintptr
-		require.NoError(tr.t, b.api.check(b.api.cuEventCreate(&e, 0), "cuEventCreate"))
-		require.NoError(tr.t, b.api.check(b.api.cuEventRecord(e, b.stream), "cuEventRecord"))
+		e := tr.mark()
 		pieces = append(pieces, traceRec{name: "  QRBatch: " + name, before: prev, after: e})
 		prev = e
 	}
@@ -269,8 +270,9 @@ func TestTraceBatch(t *testing.T) {
 
 // traceInput returns an m×n row-major activation of type dt: the
 // activation-like test matrix up to 8192 rows and no more columns than
-// rows, a Gaussian one made on the device otherwise (the host generator takes minutes there; the times of the
-// pieces do not depend on the spectrum).
+// rows, a Gaussian one made on the device otherwise (the host generator
+// takes minutes there; the times of the pieces do not depend on the
+// spectrum).
 func traceInput(t *testing.T, b *Backend, m, n int, dt DType) *Matrix {
 	if m <= 8192 && n <= m {
 		da, err := b.UploadDense32(testmat.To32(testmat.Incoherent(m, n, testmat.ActivationLike(n), 1)), dt)
