@@ -464,7 +464,9 @@ type LayerStats struct {
 	// equivalent.
 	DenseLive, DensePeak int
 	// Rank and RelError are those of the last compression; MaxRelError the
-	// largest relative error so far and MeanRelError the mean over Calls.
+	// largest relative error so far and MeanRelError the mean over Calls;
+	// NaN once a compression's error was not estimated
+	// (Config.SkipErrorEstimate without MeasureError).
 	Rank                                int
 	RelError, MaxRelError, MeanRelError float64
 }
