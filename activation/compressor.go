@@ -464,9 +464,7 @@ type LayerStats struct {
 	// equivalent.
 	DenseLive, DensePeak int
 	// Rank and RelError are those of the last compression; MaxRelError the
-	// largest relative error so far and MeanRelError the mean over Calls;
-	// NaN once a compression's error was not estimated
-	// (Config.SkipErrorEstimate without MeasureError).
+	// largest relative error so far and MeanRelError the mean over Calls.
 	Rank                                int
 	RelError, MaxRelError, MeanRelError float64
 }

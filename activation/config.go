@@ -325,18 +325,6 @@ type Config struct {
 	// int8 factors; with a residual it is the exact error of the stored
 	// approximation, accumulated while the residual is quantized.
 	MeasureError bool
-	// SkipErrorEstimate, for Method RowSampling, leaves out the read of
-	// each activation for ‖X‖_F² that precedes its products
-	// (sampling.Options.SkipNorm): only the sampled rows are read before
-	// them. RelError and the Stats errors are then NaN (not estimated),
-	// unless MeasureError measures them; the factors are the same bit for
-	// bit, and bad input still gets its error (the decomposition is
-	// redone with the read when its factors are not finite). On the GPU
-	// it takes one pass over the activation and one host synchronisation
-	// out of each compression (docs/gpu.md, "Skipping the norm"). It does
-	// not combine with a Tolerance or Budget rank policy or a residual,
-	// which need ‖X‖_F², nor with another Method (ErrOption).
-	SkipErrorEstimate bool
 
 	// FactorBits 8 stores the factors P and R in int8 instead of at
 	// Precision, with one float32 scale per rank-one term (per column of P
@@ -440,10 +428,6 @@ func (c *Config) check() error {
 	}
 	if c.Method == Uncompressed && (c.FactorBits != 0 || c.ResidualBits != 0) {
 		return fmt.Errorf("%w: method %v stores the activation as it is: FactorBits and ResidualBits do not apply", lowrank.ErrOption, c.Method)
-	}
-	if c.SkipErrorEstimate && (c.Method != RowSampling || c.Rank.kind == rankTol || c.Rank.kind == rankBudget || c.ResidualBits != 0) {
-		return fmt.Errorf("%w: SkipErrorEstimate applies to method %v with a fixed rank or ratio and no residual (have method %v, %s, ResidualBits %d)",
-			lowrank.ErrOption, RowSampling, c.Method, c.Rank, c.ResidualBits)
 	}
 	if c.Rank.kind == rankBudget && c.Method == Uncompressed {
 		return fmt.Errorf("%w: a byte budget allocates ranks; method %v has none", lowrank.ErrOption, c.Method)

@@ -96,8 +96,7 @@ func (s *Saved) DenseBytes() int { return 4 * s.rows * s.cols }
 
 // RelError returns the relative Frobenius error ‖X − X̃‖_F/‖X‖_F of the
 // saved approximation X̃ (see Config.MeasureError for how it is computed),
-// or NaN if the compression failed or the error was not estimated
-// (Config.SkipErrorEstimate).
+// or NaN if the compression failed.
 func (s *Saved) RelError() float64 {
 	if s.Wait() != nil {
 		return math.NaN()

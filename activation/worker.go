@@ -119,8 +119,7 @@ func (w *worker) rowsOptions(s *Saved, over int, cfg *Config, seed uint64) *samp
 	if cfg.Rank.kind == rankTol {
 		tol = cfg.Rank.tol
 	}
-	return &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: s.want.k > 0,
-		SkipNorm: cfg.SkipErrorEstimate}
+	return &sampling.Options{Oversample: over, PowerIters: cfg.PowerIters, Seed: seed, Tolerance: tol, Spectrum: s.want.k > 0}
 }
 
 // compressBatch is compress for every ss[i], its error into errs[i]: on a

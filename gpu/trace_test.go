@@ -199,8 +199,8 @@ func TestTrace(t *testing.T) {
 // TestTraceBatch traces the step benchmark's four inputs at L = 16384
 // (three 16384×4096 and one 16384×11008, bf16, row-major) compressed by
 // one QBBatchTo at k = 256: each batched operation and each piece of the
-// batched QR, as called, queued behind a long product (ahead), and as
-// called without the read of the inputs (SkipNorm). Behind -gpu.prof.
+// batched QR, as called and queued behind a long product (ahead). Behind
+// -gpu.prof.
 func TestTraceBatch(t *testing.T) {
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")
@@ -221,12 +221,11 @@ func TestTraceBatch(t *testing.T) {
 	}
 	d := sampling.NewDecomposer(tr)
 	defer d.Close()
-	// Runs: as called, ahead, and as called without the read of the
-	// inputs (Options.SkipNorm).
-	for run := range 3 {
+	// Runs: as called, and ahead.
+	for run := range 2 {
 		for rep := range 4 {
 			for i := range opts {
-				opts[i] = &sampling.Options{Seed: uint64(10*rep + i), SkipNorm: run == 2}
+				opts[i] = &sampling.Options{Seed: uint64(10*rep + i)}
 			}
 			if rep == 3 {
 				require.NoError(t, b.Synchronize())
@@ -241,11 +240,8 @@ func TestTraceBatch(t *testing.T) {
 				syncs := b.Syncs() - s0
 				tr.ahead = nil
 				label := fmt.Sprintf("batch of %d: %d×4096 (3) and %d×11008 k=%d bf16", len(as), L, L, k)
-				switch run {
-				case 1:
+				if run == 1 {
 					label += " ahead"
-				case 2:
-					label += " SkipNorm"
 				}
 				tr.report(label)
 				emit(map[string]any{"trace": label, "syncs": syncs})
@@ -257,20 +253,15 @@ func TestTraceBatch(t *testing.T) {
 	plain := sampling.NewDecomposer(b)
 	defer plain.Close()
 	const reps = 100
-	for _, skip := range []bool{false, true} {
-		for i := range opts {
-			opts[i] = &sampling.Options{Seed: uint64(i), SkipNorm: skip}
-		}
+	require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
+	require.NoError(t, b.Synchronize())
+	t0 := time.Now()
+	for range reps {
 		require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
-		require.NoError(t, b.Synchronize())
-		t0 := time.Now()
-		for range reps {
-			require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
-		}
-		require.NoError(t, b.Synchronize())
-		emit(map[string]any{"trace": "batch of 4, back to back", "skip_norm": skip, "reps": reps,
-			"wall_ms_per_batch": float64(time.Since(t0).Microseconds()) / 1e3 / reps})
 	}
+	require.NoError(t, b.Synchronize())
+	emit(map[string]any{"trace": "batch of 4, back to back", "reps": reps,
+		"wall_ms_per_batch": float64(time.Since(t0).Microseconds()) / 1e3 / reps})
 	for i := range fs {
 		fs[i].Free(b)
 		b.Free(as[i].(*Matrix))

@@ -2,7 +2,6 @@ package sampling
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
@@ -99,15 +98,7 @@ func (d *Decomposer) QBBatchTo(dst []*lowrank.Factors, a []lowrank.Matrix, k int
 		bt.at = bt.at[:0]
 	}
 	if len(bt.at) > 0 {
-		skip := skips(opt(lead))
-		d.batchQB(dst, a, opt(lead).PowerIters, skip)
-		if skip { // Options.SkipNorm: the QBs that do not stand, again with the read
-			for _, i := range bt.at {
-				if redo(bt.errs[i], dst[i]) {
-					bt.errs[i] = d.QBTo(dst[i], a[i], k, withNorm(opt(i)))
-				}
-			}
-		}
+		d.batchQB(dst, a, opt(lead).PowerIters)
 	}
 	for _, i := range bt.single {
 		bt.errs[i] = d.QBTo(dst[i], a[i], k, opt(i))
@@ -139,7 +130,7 @@ func params(o *Options) skeleton.Params {
 // sameBatch reports whether a problem can join a batch led by another:
 // one orientation, rank, sketch width and number of power iterations.
 func sameBatch(lead, pr skeleton.Problem, lo, o *Options) bool {
-	return lead.Trans == pr.Trans && lead.K == pr.K && lead.L == pr.L && lo.PowerIters == o.PowerIters && skips(lo) == skips(o)
+	return lead.Trans == pr.Trans && lead.K == pr.K && lead.L == pr.L && lo.PowerIters == o.PowerIters
 }
 
 // byShape orders the batched items (at, prs, off) so that those of one
@@ -178,9 +169,8 @@ func (bt *batch) byShape() {
 // sameShape reports whether two problems have one shape.
 func sameShape(a, b skeleton.Problem) bool { return a.M == b.M && a.N == b.N }
 
-// batchQB decomposes the items d.bt.at together (see QBBatchTo); skip:
-// without the read of A (Options.SkipNorm), the rows gathered alone.
-func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIters int, skip bool) {
+// batchQB decomposes the items d.bt.at together (see QBBatchTo).
+func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIters int) {
 	bt, be := &d.bt, d.be
 	batcher := skeleton.Batch(be)
 	m := len(bt.at)
@@ -210,19 +200,30 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 		bt.y = append(bt.y, be.Slice(yAll, 0, bt.prs[j].P, j*l, (j+1)*l))
 		bt.a = append(bt.a, a[i])
 	}
-	if skip {
-		for j := range bt.at {
-			if err := be.Gather(bt.omega[j], bt.a[j], trans, bt.idx[j]); err != nil {
-				fail(err)
-				return
-			}
-			bt.prs[j].SquaredNormA = math.NaN()
-		}
-	} else if err := d.checkBatch(batcher); err != nil {
+	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
+	if err := batcher.GatherNormBatch(bt.omega, bt.a, trans, bt.idx, bt.sq, bt.mx); err != nil {
 		fail(err)
 		return
 	}
-	keep := len(bt.at)
+	// The input checks; an input that needs scaling leaves the batch for
+	// QBTo, which scales it.
+	keep := 0
+	for j, i := range bt.at {
+		pr := bt.prs[j]
+		if err := skeleton.Accept(&d.sc, be, &pr, bt.sq[j], bt.mx[j]); err != nil {
+			bt.errs[i] = err
+			continue
+		}
+		if pr.Scale != 1 || pr.Copied != 1 {
+			bt.single = append(bt.single, i)
+			continue
+		}
+		bt.at[keep], bt.prs[keep], bt.idx[keep] = i, pr, bt.idx[j]
+		bt.omega[keep], bt.y[keep], bt.a[keep] = bt.omega[j], bt.y[j], bt.a[j]
+		keep++
+	}
+	bt.at, bt.prs, bt.idx = bt.at[:keep], bt.prs[:keep], bt.idx[:keep]
+	bt.omega, bt.y, bt.a = bt.omega[:keep], bt.y[:keep], bt.a[:keep]
 	if keep == 0 {
 		return
 	}
@@ -270,37 +271,4 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 		d.draw.Trans = bt.prs[last].Trans
 		d.draw.Indices = append(d.draw.Indices[:0], bt.idx[last]...)
 	}
-}
-
-// checkBatch reads the batched items' inputs in one fused read (their
-// rows gathered into Ω, their norms and input checks) and keeps in the
-// batch those that pass and need no scaling: an input's error goes to
-// bt.errs, and an input that needs scaling leaves for bt.single (QBTo
-// scales it).
-func (d *Decomposer) checkBatch(batcher lowrank.Batcher) error {
-	bt, be := &d.bt, d.be
-	m := len(bt.at)
-	trans := bt.prs[0].Trans
-	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
-	if err := batcher.GatherNormBatch(bt.omega, bt.a, trans, bt.idx, bt.sq, bt.mx); err != nil {
-		return err
-	}
-	keep := 0
-	for j, i := range bt.at {
-		pr := bt.prs[j]
-		if err := skeleton.Accept(&d.sc, be, &pr, bt.sq[j], bt.mx[j]); err != nil {
-			bt.errs[i] = err
-			continue
-		}
-		if pr.Scale != 1 || pr.Copied != 1 {
-			bt.single = append(bt.single, i)
-			continue
-		}
-		bt.at[keep], bt.prs[keep], bt.idx[keep] = i, pr, bt.idx[j]
-		bt.omega[keep], bt.y[keep], bt.a[keep] = bt.omega[j], bt.y[j], bt.a[j]
-		keep++
-	}
-	bt.at, bt.prs, bt.idx = bt.at[:keep], bt.prs[:keep], bt.idx[:keep]
-	bt.omega, bt.y, bt.a = bt.omega[:keep], bt.y[:keep], bt.a[:keep]
-	return nil
 }

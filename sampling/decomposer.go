@@ -2,7 +2,6 @@ package sampling
 
 import (
 	"container/heap"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -67,45 +66,14 @@ func (d *Decomposer) Draw() Draw {
 // ErrOption for bad input or options, and lowrank.ErrTolerance (beside a
 // valid rank-k result) when Options.Tolerance is not met.
 func (d *Decomposer) QBTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
-	err := d.method(opts, d.basis).QBTo(dst, a, k)
-	if opts == nil || !skips(opts) || !redo(err, dst) {
-		return err
-	}
-	return d.method(withNorm(opts), d.basis).QBTo(dst, a, k)
-}
-
-// skips reports whether a call with opts skips the read of A
-// (Options.SkipNorm with the uniform sampler).
-func skips(opts *Options) bool { return opts.SkipNorm && opts.Sampler == Uniform }
-
-// withNorm returns opts with SkipNorm off (a copy, if it was on).
-func withNorm(opts *Options) *Options {
-	if opts == nil || !opts.SkipNorm {
-		return opts
-	}
-	o := *opts
-	o.SkipNorm = false
-	return &o
-}
-
-// redo reports whether a QB computed without the read of A, with error
-// err, is to be computed again with it: it failed (other than by the
-// call's own shape, rank or options, which the read does not change), or
-// its B is not finite or too small for its products to have been exact
-// unscaled (skeleton.SkippedReadOK).
-func redo(err error, dst *lowrank.Factors) bool {
-	if err != nil {
-		return !errors.Is(err, lowrank.ErrOption) && !errors.Is(err, lowrank.ErrRank) &&
-			!errors.Is(err, lowrank.ErrEmpty) && !errors.Is(err, lowrank.ErrShape)
-	}
-	return !skeleton.SkippedReadOK(dst.SquaredNormB)
+	return d.method(opts, d.basis).QBTo(dst, a, k)
 }
 
 // SVD computes the rank-k SVD form of the decomposition: the QB, then the
 // SVD of the small B. It returns U (m×k), S and V (n×k) of A itself
 // (orientation already undone), as new matrices of the backend.
 func (d *Decomposer) SVD(a lowrank.Matrix, k int, opts *Options) (u, v lowrank.Matrix, s []float64, err error) {
-	return d.method(withNorm(opts), d.basis).SVD(a, k)
+	return d.method(opts, d.basis).SVD(a, k)
 }
 
 // method returns the skeleton's view of the decomposition with options
@@ -144,21 +112,8 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Or
 	// and an Indices error is reported after any error of the input, as
 	// on the two-read path, so both take that path.
 	var idx []int
-	skip := skips(opts)
-	if skip {
-		// Options.SkipNorm: the rows drawn and gathered, A not read (its
-		// norm unknown), no scaling. An Indices error is reported after
-		// the input's, as below.
-		if pr, err = skeleton.Shape(a, k, p, o); err != nil {
-			return pr, nil, err
-		}
-		if idx, err = d.rows(&pr, opts); err != nil {
-			skip = false
-		}
-		pr.SquaredNormA = math.NaN()
-	}
 	gn, fused := be.(lowrank.GatherNormer)
-	if fused = fused && opts.Sampler == Uniform && !skip; fused {
+	if fused = fused && opts.Sampler == Uniform; fused {
 		if pr, err = skeleton.Shape(a, k, p, o); err != nil {
 			return pr, nil, err
 		}
@@ -166,7 +121,7 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Or
 			fused = false
 		}
 	}
-	if !fused && !skip {
+	if !fused {
 		if pr, err = skeleton.Prepare(&d.sc, be, a, k, p, o); err != nil {
 			return pr, nil, err
 		}

@@ -13,7 +13,7 @@ import (
 // matrix a into dst, as QBTo does for the QB. Power iterations do not
 // apply and are ignored.
 func (d *Decomposer) NystromTo(dst *lowrank.Factors, a lowrank.Matrix, k int, opts *Options) error {
-	return d.method(withNorm(opts), d.nystromBasis).QBTo(dst, a, k)
+	return d.method(opts, d.nystromBasis).QBTo(dst, a, k)
 }
 
 // nystromBasis returns Q = Q_E·U_R[:, :k], the k leading left singular

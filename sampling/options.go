@@ -63,24 +63,6 @@ type Options struct {
 	// (ℓ = len(Indices); Oversample and Sampler are ignored). It serves
 	// experiments that control the sample, e.g. nested index sets.
 	Indices []int
-	// SkipNorm leaves out the read of all of A that precedes the
-	// products (for ‖A‖_F², max|a_ij| and the input check): with the
-	// Uniform sampler only the sampled rows are read before them. The
-	// result's SquaredNormA is then NaN, and so is its RelError: no
-	// error estimate, which is the price. On the GPU the read is the
-	// largest piece of a compression after its products (docs/gpu.md,
-	// "Skipping the norm"). The input is still checked, after the
-	// products: a NaN or ±Inf element makes ‖B‖_F² non-finite (IEEE
-	// products carry it into every B they touch), and a QB whose ‖B‖_F² is
-	// not finite or below 2⁻³² (an input too small for unscaled products),
-	// or whose steps failed, is computed again with the read, so that bad
-	// input gets QBTo's usual error and extreme input its usual scaling.
-	// A result kept without the read is bit for bit the one with it
-	// (both compute the same products; the read only decides on scaling,
-	// by powers of two). With the LengthSquared sampler, which reads A for
-	// its row norms, it has no effect; SVD ignores it. It cannot be
-	// combined with a Tolerance, which needs ‖A‖_F² (ErrOption).
-	SkipNorm bool
 }
 
 // Draw records the random choices of one decomposition, so that its error
@@ -95,9 +77,6 @@ type Draw struct {
 func (o *Options) check() error {
 	if o.Sampler != Uniform && o.Sampler != LengthSquared {
 		return fmt.Errorf("%w: sampler %d", lowrank.ErrOption, int(o.Sampler))
-	}
-	if o.SkipNorm && o.Tolerance != 0 {
-		return fmt.Errorf("%w: SkipNorm with Tolerance %g: a tolerance needs ‖A‖_F²", lowrank.ErrOption, o.Tolerance)
 	}
 	seen := make(map[int]bool, len(o.Indices))
 	for _, i := range o.Indices {

@@ -153,22 +153,6 @@ const (
 	copyHi = 0x1p100
 )
 
-// SkippedReadOK reports whether a QB computed without the read of A
-// (Problem.SquaredNormA NaN, Scale 1: sampling's Options.SkipNorm) stands,
-// from its ‖B‖_F² = sqB: finite, and at least 2⁻³². A NaN or ±Inf
-// element of A makes sqB non-finite: every element of op(A) enters B =
-// Qᵀ·op(A) through a product, and IEEE arithmetic carries NaN and ±Inf
-// through products with any number, zero included; so does an
-// overflow of the unscaled products. Below: ‖A‖_F ≥ ‖B‖_F ≥ 2⁻¹⁶ =
-// safeLo means max|a_ij| ≥ 2⁻¹⁶/√(P·S), so for P·S ≤ 2⁴⁰ the largest
-// products of the sketch (≈ max|a_ij|², ≥ 2⁻⁷²) lie 2⁵⁴ above float32's
-// subnormal range, and the precision lost to underflow is below the
-// working precision's rounding. A QB for which it is false is computed
-// again with the read.
-func SkippedReadOK(sqB float64) bool {
-	return sqB >= safeLo*safeLo && !math.IsInf(sqB, 0)
-}
-
 // Params are the options every randomized method has, and the result of
 // checking the method's own options (Err).
 type Params struct {

@@ -40,10 +40,7 @@ type BenchConfig struct {
 	LateJoin bool
 	// Batch also runs each setting with the layer's inputs compressed
 	// together after forward's last projection (Options.Batch).
-	Batch bool
-	// SkipNorm also runs each synchronous setting (and its batched one)
-	// without the error estimate's read of each input (Options.SkipNorm).
-	SkipNorm        bool
+	Batch           bool
 	Warmup, Repeats int
 	Seed            uint64
 	// Python, if not empty, runs the PyTorch peer with this interpreter
@@ -116,19 +113,14 @@ func Bench(ctx context.Context, b *gpu.Backend, cfg BenchConfig, logf func(strin
 				if cfg.Batch {
 					variants = append(variants, Options{Batch: true})
 				}
-				if cfg.SkipNorm && w == 0 {
-					for _, v := range variants {
-						variants = append(variants, Options{Batch: v.Batch, SkipNorm: true})
-					}
-				}
 				for _, v := range variants {
 					v.Mode, v.K, v.Workers, v.Paired, v.Warmup, v.Repeats = Compressed, k, w, true, cfg.Warmup, cfg.Repeats
 					res, err := r.Run(v)
 					if err != nil {
 						r.Close()
-						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v batch %v skip norm %v: %w", L, k, w, v.Priority, v.LateJoin, v.Batch, v.SkipNorm, err)
+						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v batch %v: %w", L, k, w, v.Priority, v.LateJoin, v.Batch, err)
 					}
-					logf("L = %d loract k = %d workers %d priority %d late join %v batch %v skip norm %v: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, v.Batch, v.SkipNorm, res.Ms, res.CompressMs, mib(res.SavedBytes))
+					logf("L = %d loract k = %d workers %d priority %d late join %v batch %v: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, v.Batch, res.Ms, res.CompressMs, mib(res.SavedBytes))
 					runs = append(runs, res)
 				}
 			}

@@ -294,8 +294,6 @@ type Result struct {
 	LateJoin bool `json:"late_join,omitempty"`
 	// Batch is Options.Batch.
 	Batch bool `json:"batch,omitempty"`
-	// SkipNorm is Options.SkipNorm.
-	SkipNorm bool `json:"skip_norm,omitempty"`
 	// Ms and MsMin: the step (forward and backward), median and minimum
 	// over Repeats, from CUDA events on the caller's stream.
 	Ms      float64 `json:"ms"`
@@ -360,9 +358,6 @@ func (r *Result) Variant() string {
 	if r.Batch {
 		v = append(v, "batched")
 	}
-	if r.SkipNorm {
-		v = append(v, "no error estimate")
-	}
 	if r.Workers > 0 {
 		streams := "side streams"
 		if r.Workers == 1 {
@@ -399,9 +394,6 @@ type Options struct {
 	// peak counts them), and all of them (L×4096 and L×11008) share one
 	// fused read, one batched QR and three host synchronisations.
 	Batch bool
-	// SkipNorm compresses without the error estimate's read of each
-	// input (activation.Config.SkipErrorEstimate).
-	SkipNorm bool
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
 	MeasureError bool
@@ -440,12 +432,12 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	lateJoin := opts.Mode == Compressed && opts.LateJoin && opts.Workers > 0
 	var c *activation.Compressor
 	if opts.Mode == Compressed {
-		res.K, res.Workers, res.Priority, res.LateJoin, res.Batch, res.SkipNorm = opts.K, opts.Workers, opts.Priority, lateJoin, opts.Batch, opts.SkipNorm
+		res.K, res.Workers, res.Priority, res.LateJoin, res.Batch = opts.K, opts.Workers, opts.Priority, lateJoin, opts.Batch
 		_, res.CompressFlops = r.Flops(opts.K)
 		var err error
 		b.SetForkPriority(opts.Priority) // the compressor's workers fork now
 		c, err = activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(opts.K),
-			Precision: lowrank.BFloat16, Workers: opts.Workers, MeasureError: opts.MeasureError, SkipErrorEstimate: opts.SkipNorm, Seed: 1})
+			Precision: lowrank.BFloat16, Workers: opts.Workers, MeasureError: opts.MeasureError, Seed: 1})
 		b.SetForkPriority(0)
 		if err != nil {
 			return nil, err
