@@ -118,6 +118,12 @@ type Backend struct {
 	// eigenpair with dsyevd, as before dsyevdx (a test switch: the
 	// before/after comparison).
 	noSyevdx bool
+	// noSubspace makes a truncated ExactSVD skip its subspace route (a
+	// test switch: the comparison with dsyevdx).
+	noSubspace bool
+	// lastSubspace describes the last ExactSVD's subspace route (tests,
+	// the profile).
+	lastSubspace subspaceRun
 	// noSymEig makes SymEig use the Jacobi SVD (the before/after
 	// measurements).
 	noSymEig bool

@@ -287,4 +287,35 @@ func exact(t *testing.T, b *Backend, tm *timer, da *Matrix, k int) {
 		"repeats": 3, "sigma1": s[0], "sigma_min": s[len(s)-1], "orth_u256": testmat.OrthError(&hu)})
 	b.Free(u)
 	b.Free(v)
+	// The truncated exact SVD (k leading terms) by each route, its values
+	// against the full SVD's.
+	full := s
+	for _, noSub := range []bool{false, true} {
+		b.noSubspace = noSub
+		var uk, vk *Matrix
+		var sk []float64
+		med, lo := tm.median(t, 3, func(i int) error {
+			if uk != nil {
+				b.Free(uk)
+				b.Free(vk)
+			}
+			var err error
+			uk, vk, sk, err = b.ExactSVD(da, k)
+			return err
+		})
+		dev := 0.0
+		for j := range sk {
+			dev = max(dev, math.Abs(sk[j]-full[j])/full[0])
+		}
+		var hu, hv mat.Dense
+		require.NoError(t, b.Download(&hu, uk))
+		require.NoError(t, b.Download(&hv, vk))
+		run := b.lastSubspace
+		emit(map[string]any{"peer": "loract-gpu", "method": "exact_k", "route": map[bool]string{false: "subspace", true: "dsyevdx"}[noSub],
+			"dtype": "fp32", "m": m, "n": n, "k": k, "ms": med, "ms_min": lo, "repeats": 3, "max_dsigma_over_sigma1": dev,
+			"orth_u": testmat.OrthError(&hu), "orth_v": testmat.OrthError(&hv), "steps": run.Steps, "checks": run.Checks, "used": run.Used})
+		b.Free(uk)
+		b.Free(vk)
+	}
+	b.noSubspace = false
 }

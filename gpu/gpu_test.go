@@ -513,3 +513,55 @@ func TestWrappedActivation(t *testing.T) {
 		}
 	}
 }
+
+// TestExactSVDSubspace checks the subspace route of a truncated ExactSVD
+// (k ≤ q/8): on a power-law spectrum it converges, passes checkExactSVD
+// and gives dsyevdx's values to both routes' Gram rounding; on a spectrum
+// without a gap after σ_k it gives up and returns dsyevdx's result bit for
+// bit.
+func TestExactSVDSubspace(t *testing.T) {
+	b := open(t, nil)
+	defer func() { b.noSubspace = false }()
+	for _, tc := range []struct {
+		m, n     int
+		rowMajor bool
+	}{{2048, 1024, false}, {1024, 2048, true}} {
+		q := min(tc.m, tc.n)
+		gapped := testmat.PowerLaw(q, 1, 1e-3)
+		flat := make([]float64, q)
+		for j := range flat {
+			flat[j] = 1 - 0.25*float64(j)/float64(q)
+		}
+		for _, sp := range []struct {
+			name  string
+			sigma []float64
+			ks    []int
+		}{{"power law", gapped, []int{16, 128}}, {"no gap", flat, []int{64}}} {
+			a := testmat.Incoherent(tc.m, tc.n, sp.sigma, 13)
+			da := uploadFloat32(t, b, a, tc.rowMajor)
+			for _, k := range sp.ks {
+				name := fmt.Sprintf("%v %s k=%d", tc, sp.name, k)
+				b.noSubspace = false
+				sub := checkExactSVD(t, b, da, a, sp.sigma, k, name+" subspace")
+				run := b.lastSubspace
+				t.Logf("%s: %d steps, %d checks, residual %.3g·λ₁, used %v", name, run.Steps, run.Checks, run.Residual, run.Used)
+				b.noSubspace = true
+				ref := checkExactSVD(t, b, da, a, sp.sigma, k, name+" dsyevdx")
+				if sp.name == "no gap" {
+					// λ_{2k+1}/λ_k ≈ 0.97: hundreds of steps predicted.
+					assert.False(t, run.Used, "%s: the route should give up", name)
+					assert.Equal(t, ref, sub, "%s: the fallback is dsyevdx on the same Gram matrix", name)
+					continue
+				}
+				require.True(t, run.Used, "%s: the route should converge", name)
+				assert.LessOrEqual(t, run.Residual, float64(q)*0x1p-53, name)
+				assert.LessOrEqual(t, run.Steps, subspaceMax, name)
+				for j := range sub {
+					tol := 2 * float64(q) * 0x1p-53 * sp.sigma[0] * sp.sigma[0] / sp.sigma[j]
+					assert.InDelta(t, ref[j], sub[j], tol+1e-12*sp.sigma[0], "%s: σ_%d from the subspace route and dsyevdx", name, j)
+				}
+			}
+			b.Free(da)
+		}
+	}
+}

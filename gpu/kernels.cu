@@ -521,6 +521,39 @@ extern "C" __global__ void scalecols(float* u, long long ldu, const double* x, l
     }
 }
 
+// symmetrize: g(i, j) = g(j, i) for i > j, the n×n float64 g (leading
+// dimension n) whose upper triangle dsyrk wrote: the full matrix for dgemm.
+extern "C" __global__ void symmetrize(double* g, int n) {
+    long long tot = (long long)n * n;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < tot; e += (long long)gridDim.x * blockDim.x) {
+        long long i = e % n, j = e / n;
+        if (i > j) g[e] = g[j + i * n];
+    }
+}
+
+// eigresid: out[j] = Σ_i (x(i, j) − s_j²·v(i, j))² for n×k float64 x and v
+// (leading dimension ld): the squared residual ‖G·v_j − λ_j·v_j‖² of the
+// Ritz pairs (λ_j = s_j², x = G·V), one block per column.
+extern "C" __global__ void eigresid(double* out, const double* x, const double* v, long long ld, const double* s, int n, int k) {
+    __shared__ double sh[32];
+    for (int j = blockIdx.x; j < k; j += gridDim.x) {
+        double lam = s[j] * s[j], acc = 0;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            double r = x[i + (long long)j * ld] - lam * v[i + (long long)j * ld];
+            acc += r * r;
+        }
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
+            for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+            if (threadIdx.x == 0) out[j] = acc;
+        }
+        __syncthreads();
+    }
+}
+
 // trinv: rinv = R⁻¹ for an upper triangular l×l R, one block per column c:
 // back substitution R·x = e_c with one barrier per step. Every thread
 // reads the finished x_t and scales it itself.

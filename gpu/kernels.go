@@ -30,6 +30,8 @@ const (
 	kCholInv64
 	kSVDEig
 	kScaleCols
+	kSymmetrize
+	kEigResid
 	kTrInv
 	kTrInv64
 	kNSCorr
@@ -54,7 +56,7 @@ var kernelNames = [numKernels]string{
 	kNormal: "normal", kSumsq: "sumsq", kSumsqF32: "sumsq_f32", kSumsqBF16: "sumsq_bf16",
 	kSumPartials: "sum_partials", kRowNorms: "rownorms", kColNorms: "colnorms", kScale2D: "scale2d",
 	kNonFinite: "nonfinite", kLUFix: "lufix", kCholInv: "cholinv", kCholInv64: "cholinv64",
-	kSVDEig: "svdeig", kScaleCols: "scalecols", kTrInv: "trinv", kTrInv64: "trinv64",
+	kSVDEig: "svdeig", kScaleCols: "scalecols", kSymmetrize: "symmetrize", kEigResid: "eigresid", kTrInv: "trinv", kTrInv64: "trinv64",
 	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
 	kGatherNormRows: "gather_norm_rows", kGatherNormRowsM1: "gather_norm_rows_m1", kGatherNormRowsM2: "gather_norm_rows_m2",
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
@@ -263,6 +265,18 @@ func (b *Backend) svdEig(s, vk uintptr, ldk int, w, v uintptr, ldv, n, k, c int)
 // x float64, m×k.
 func (b *Backend) scaleCols(u uintptr, ldu int, x uintptr, ldx int, s uintptr, m, k int) error {
 	return b.launch(kScaleCols, b.grid(m*k), threads, 0, ptr(u), i64(ldu), ptr(x), i64(ldx), ptr(s), i64(m), i64(k))
+}
+
+// symmetrize copies the upper triangle of the n×n float64 g (leading
+// dimension n) into its lower triangle.
+func (b *Backend) symmetrize(g uintptr, n int) error {
+	return b.launch(kSymmetrize, b.grid(n*n), threads, 0, ptr(g), i64(n))
+}
+
+// eigResid writes out[j] = ‖x_j − s_j²·v_j‖² for the columns of the n×k
+// float64 x and v (leading dimension ld).
+func (b *Backend) eigResid(out, x, v uintptr, ld int, s uintptr, n, k int) error {
+	return b.launch(kEigResid, min(k, 65535), threads, 0, ptr(out), ptr(x), ptr(v), i64(ld), ptr(s), i64(n), i64(k))
 }
 
 // trInv writes R⁻¹ of the float32 upper triangular l×l r into rinv.

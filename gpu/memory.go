@@ -280,6 +280,7 @@ type scratch struct {
 	eigG              devBuf // SymEig: float64 copy with eigenvalues and devInfo
 	exactA, exactG    devBuf // ExactSVD: float64 A and Gram
 	exactV            devBuf // ExactSVD: vectors
+	exactS            devBuf // ExactSVD's subspace route: basis, Rayleigh quotient, checks
 	syevdWork         devBuf // dsyevd's workspace (ExactSVD, SymEig)
 }
 
@@ -287,7 +288,7 @@ type scratch struct {
 func (sc *scratch) bufs() []*devBuf {
 	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
 		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.qrPtrs, &sc.batchTable, &sc.hhTau, &sc.hhWork,
-		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.syevdWork}
+		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactS, &sc.syevdWork}
 }
 
 // scratchSlots is the number of slots of scratch (every field a devBuf).

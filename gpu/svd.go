@@ -179,11 +179,22 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		unsafe.Pointer(&b.sc64[0]), a64, int32(p), unsafe.Pointer(&b.sc64[1]), g, int32(q)), "cublasDsyrk_v2"); err != nil {
 		return nil, nil, nil, err
 	}
-	// All eigenpairs by divide and conquer, or for k < q the k largest
-	// by cuSOLVER's selective solver (dsyevdx: the tridiagonal's
-	// eigenvectors and the back transformation for k columns, not q).
+	// For k ≤ q/8 the k largest eigenpairs by subspace iteration
+	// (subspace.go), if it converges; otherwise all eigenpairs by divide
+	// and conquer, or for k < q the k largest by cuSOLVER's selective
+	// solver (dsyevdx: the tridiagonal's eigenvectors and the back
+	// transformation for k columns, not q).
+	b.lastSubspace = subspaceRun{}
+	done := false
+	if k < q && b.subspaceRoute(q, k) {
+		if done, err = b.subspaceEig(g, q, k, sdev, vk, x); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	solver, c := "cusolverDnDsyevd", q
-	if k < q && !b.noSyevdx {
+	switch {
+	case done:
+	case k < q && !b.noSyevdx:
 		solver, c = "cusolverDnDsyevdx", k
 		meig, err := b.dsyevdx(g, q, k, w, info)
 		if err != nil {
@@ -192,23 +203,29 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		if meig != k {
 			return nil, nil, nil, fmt.Errorf("%w: cusolverDnDsyevdx found %d of the %d largest eigenpairs of a %d×%d Gram matrix", lowrank.ErrNoConvergence, meig, k, q, q)
 		}
-	} else if err := b.dsyevd(g, q, w, info); err != nil {
-		return nil, nil, nil, err
+	default:
+		if err := b.dsyevd(g, q, w, info); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	if err := b.svdEig(sdev, vk, q, w, g, q, q, k, c); err != nil {
-		return nil, nil, nil, err
+	if !done {
+		if err := b.svdEig(sdev, vk, q, w, g, q, q, k, c); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	// X = op(A)·V_k in float64, then U = X·Σ⁻¹.
 	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(p), int32(k), int32(q),
 		unsafe.Pointer(&b.sc64[0]), a64, int32(p), vk, int32(q), unsafe.Pointer(&b.sc64[1]), x, int32(p)), "cublasDgemm_v2"); err != nil {
 		return nil, nil, nil, err
 	}
-	var st [1]int32
-	if err := b.download(unsafe.Pointer(&st[0]), info, 4); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := solverInfo(solver, st[0], q); err != nil {
-		return nil, nil, nil, err
+	if !done {
+		var st [1]int32
+		if err := b.download(unsafe.Pointer(&st[0]), info, 4); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := solverInfo(solver, st[0], q); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	uo, err := b.NewMatrix(p, k, Float32)
 	if err != nil {

@@ -1,0 +1,228 @@
+package gpu
+
+import (
+	"math"
+	"unsafe"
+)
+
+// The subspace route of a truncated ExactSVD (k ≪ q): the k largest
+// eigenpairs of the float64 Gram matrix G = op(A)ᵀ·op(A) by subspace
+// iteration with Rayleigh–Ritz (Saad, Numerical Methods for Large
+// Eigenvalue Problems, 2011, §5.2) instead of cuSOLVER's dsyevdx, whose
+// reduction of all of G to tridiagonal form costs what q, not k, implies
+// (docs/gpu.md, "Exact SVD"). It keeps an ℓ = 2k column basis V:
+// V ← orth(G·V), one float64 product of q²·ℓ multiply–adds and one
+// Cholesky QR pass per step, and checks after subspaceFirst steps, then
+// where the observed rate predicts convergence: Rayleigh–Ritz on the
+// basis (an ℓ×ℓ dsyevd), and the residual of every kept Ritz pair,
+// ‖G·v_j − λ_j·v_j‖₂. It accepts when each residual is at most q·2⁻⁵³·λ₁,
+// the size of the Gram matrix's own rounding error (ExactSVD's doc):
+// each λ_j is then within that distance of an eigenvalue of G (for a
+// symmetric matrix, |λ − θ| ≤ ‖G·v − θ·v‖ for some eigenvalue λ and any
+// unit v), the accuracy the dsyevdx route is documented with. Spectra
+// without a gap after λ_k converge slowly (the error shrinks by
+// λ_{ℓ+1}/λ_k a step); where the prediction exceeds subspaceMax steps, a
+// factorisation breaks down (G of rank below ℓ), or a check fails
+// subspaceChecks times, the route gives up and ExactSVD falls back to
+// dsyevdx on the unchanged upper triangle of G.
+const (
+	subspaceMinQ   = 512 // smallest q that tries the route
+	subspaceFirst  = 4   // steps before the first check
+	subspaceMax    = 60  // steps in all before falling back
+	subspaceChecks = 3   // Rayleigh–Ritz checks before falling back
+)
+
+// subspaceRun describes the last subspace route: its steps, its checks,
+// its largest residual ÷ λ₁ at the last check, and whether it was used.
+type subspaceRun struct {
+	Steps, Checks int
+	Residual      float64
+	Used          bool
+}
+
+// subspaceRoute reports whether ExactSVD of q columns to rank k tries
+// the subspace route first.
+func (b *Backend) subspaceRoute(q, k int) bool {
+	return !b.noSubspace && q >= subspaceMinQ && 8*k <= q
+}
+
+// subspaceEig writes the k largest eigenpairs of the q×q float64 g (its
+// upper triangle as dsyrk wrote it; the lower triangle is overwritten
+// with it) as σ_j = √λ_j, descending, into sdev and the eigenvectors into
+// vk (q×k, leading dimension q), using x (q×k float64) as scratch. It
+// reports false, with g's upper triangle unchanged, where the route gives
+// up (see above).
+func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, error) {
+	l := min(2*k, q)
+	nInfo := subspaceMax + 2*subspaceChecks + 2
+	bytes := 8*(2*q*l+l*l+l+l*k+k) + 4*nInfo
+	base, err := b.buf(&b.sc.exactS, bytes)
+	if err != nil {
+		return false, err
+	}
+	v, z := base, base+uintptr(8*q*l)
+	h := z + uintptr(8*q*l)
+	wk := h + uintptr(8*l*l)
+	// The residuals, the Ritz values and the devInfos, consecutive: one
+	// download per check.
+	res := wk + uintptr(8*l*k)
+	theta := res + uintptr(8*k)
+	infos := theta + uintptr(8*l)
+	if err := b.api.check(b.api.cuMemsetD8Async(infos, 0, uintptr(4*nInfo), b.stream), "cuMemsetD8Async"); err != nil {
+		return false, err
+	}
+	if err := b.symmetrize(g, q); err != nil {
+		return false, err
+	}
+	// A Gaussian start (float32 normals widened), orthonormalised.
+	if err := b.normal(z, q, q, l, 0x5eed); err != nil {
+		return false, err
+	}
+	if err := b.copy2D(v, codeF64, 1, q, z, codeF32, 1, q, q, l, false); err != nil {
+		return false, err
+	}
+	st := subspaceState{q: q, l: l, k: k, g: g, h: h, wk: wk, sdev: sdev, vk: vk, x: x, res: res, theta: theta, infos: infos, nInfo: nInfo}
+	orth := func(y uintptr) error { return b.orth64(y, q, l, h, st.slot()) }
+	mulG := func(dst, src uintptr) error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(q), int32(l), int32(q),
+			unsafe.Pointer(&b.sc64[0]), g, int32(q), src, int32(q), unsafe.Pointer(&b.sc64[1]), dst, int32(q)), "cublasDgemm_v2")
+	}
+	if err := orth(v); err != nil {
+		return false, err
+	}
+	run := subspaceRun{}
+	defer func() { b.lastSubspace = run }()
+	steps := subspaceFirst
+	for run.Checks < subspaceChecks {
+		for range steps {
+			if err := mulG(z, v); err != nil {
+				return false, err
+			}
+			if err := orth(z); err != nil {
+				return false, err
+			}
+			v, z = z, v
+			run.Steps++
+		}
+		resid, rate, err := b.ritzCheck(&st, v, z, orth, mulG)
+		if err != nil {
+			return false, err
+		}
+		run.Checks++
+		run.Residual = resid
+		if resid <= float64(q)*0x1p-53 {
+			run.Used = true
+			return true, nil
+		}
+		// The residuals shrink by about rate a step: predict the steps to
+		// the tolerance, and give up where that is too many (or NaN).
+		need := math.Ceil(math.Log(float64(q)*0x1p-53/resid)/math.Log(rate)) + 1
+		if !(rate < 1) || !(need > 0) || run.Steps+int(need) > subspaceMax {
+			break
+		}
+		steps = int(need)
+	}
+	// dsyevdx reads the upper triangle only, which nothing here wrote.
+	return false, nil
+}
+
+// subspaceState is the scratch of one subspace route: g, the ℓ×ℓ h, the
+// ℓ×k leading Ritz vectors wk, the outputs sdev and vk, the q×k x, and
+// res (k), theta (ℓ) and infos (nInfo int32 devInfos, used so far)
+// consecutive.
+type subspaceState struct {
+	q, l, k                                  int
+	g, h, wk, sdev, vk, x, res, theta, infos uintptr
+	nInfo, used                              int
+}
+
+// slot returns the next devInfo slot.
+func (st *subspaceState) slot() uintptr {
+	if st.used == st.nInfo {
+		panic("gpu: subspace route out of devInfo slots")
+	}
+	st.used++
+	return st.infos + uintptr(4*(st.used-1))
+}
+
+// ritzCheck orthonormalises the basis v once more, forms the Rayleigh
+// quotient H = vᵀ·G·v (ℓ×ℓ), its eigenpairs (dsyevd), the k leading Ritz
+// pairs (σ into sdev, vectors into vk) and their residuals, and returns
+// the largest residual ÷ λ₁ and the rate θ_ℓ/θ_k, the ratio of the
+// smallest Ritz value to the k-th largest; a breakdown of any step so far
+// (a devInfo ≠ 0) or a NaN returns NaN. It synchronises with the host
+// once.
+func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr, orth func(uintptr) error, mulG func(dst, src uintptr) error) (resid, rate float64, err error) {
+	q, l, k := st.q, st.l, st.k
+	if err := orth(v); err != nil {
+		return 0, 0, err
+	}
+	if err := mulG(z, v); err != nil {
+		return 0, 0, err
+	}
+	b.sc64[0], b.sc64[1] = 1, 0
+	one, zero := unsafe.Pointer(&b.sc64[0]), unsafe.Pointer(&b.sc64[1])
+	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(q),
+		one, v, int32(q), z, int32(q), zero, st.h, int32(l)), "cublasDgemm_v2"); err != nil {
+		return 0, 0, err
+	}
+	if err := b.dsyevd(st.h, l, st.theta, st.slot()); err != nil {
+		return 0, 0, err
+	}
+	if err := b.svdEig(st.sdev, st.wk, l, st.theta, st.h, l, l, k, l); err != nil {
+		return 0, 0, err
+	}
+	// V_k = V·W_k and G·V_k = Z·W_k.
+	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(q), int32(k), int32(l),
+		one, v, int32(q), st.wk, int32(l), zero, st.vk, int32(q)), "cublasDgemm_v2"); err != nil {
+		return 0, 0, err
+	}
+	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(q), int32(k), int32(l),
+		one, z, int32(q), st.wk, int32(l), zero, st.x, int32(q)), "cublasDgemm_v2"); err != nil {
+		return 0, 0, err
+	}
+	if err := b.eigResid(st.res, st.x, st.vk, q, st.sdev, q, k); err != nil {
+		return 0, 0, err
+	}
+	host := make([]float64, k+l+(st.used+1)/2)
+	if err := b.download(unsafe.Pointer(&host[0]), st.res, 8*(k+l)+4*st.used); err != nil {
+		return 0, 0, err
+	}
+	info := unsafe.Slice((*int32)(unsafe.Pointer(&host[k+l])), st.used)
+	for _, s := range info {
+		if s != 0 {
+			return math.NaN(), math.NaN(), nil
+		}
+	}
+	th := host[k : k+l]
+	lam1 := th[l-1]
+	for _, r2 := range host[:k] {
+		if math.IsNaN(r2) {
+			return math.NaN(), math.NaN(), nil
+		}
+		resid = max(resid, math.Sqrt(r2)/lam1)
+	}
+	return resid, th[0] / th[l-k], nil
+}
+
+// orth64 replaces the q×l float64 y by y·R⁻¹ with RᵀR = yᵀy: one Cholesky
+// QR pass (dsyrk, dpotrf into h, dtrsm), devInfo into info. It does not
+// wait for the stream.
+func (b *Backend) orth64(y uintptr, q, l int, h, info uintptr) error {
+	b.sc64[0], b.sc64[1] = 1, 0
+	one, zero := unsafe.Pointer(&b.sc64[0]), unsafe.Pointer(&b.sc64[1])
+	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(q),
+		one, y, int32(q), zero, h, int32(l)), "cublasDsyrk_v2"); err != nil {
+		return err
+	}
+	w, lw, err := b.potrfWork(h, l)
+	if err != nil {
+		return err
+	}
+	if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf"); err != nil {
+		return err
+	}
+	return checkBLAS(b.api.cublasDtrsm(b.blas, cublasSideRight, cublasFillUpper, cublasOpN, cublasDiagNonUnit, int32(q), int32(l),
+		one, h, int32(l), y, int32(q)), "cublasDtrsm_v2")
+}
