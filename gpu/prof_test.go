@@ -229,6 +229,36 @@ func TestProfile(t *testing.T) {
 	exact("ExactSVD k=128 (subspace, Gaussian)", a, 128, false, false)
 	exact("ExactSVD k=128 (dsyevdx)", a, 128, false, true)
 	exact("ExactSVD k=128 (dsyevd)", a, 128, true, true)
+	// The subspace route's pieces at ℓ = 256 on the Gram matrix g: one
+	// step (product and Cholesky QR pass) and the check's eigensolver.
+	const l = 256
+	vb, _ := b.alloc(8 * n * l)
+	zb, _ := b.alloc(8 * n * l)
+	hb, _ := b.alloc(8*l*l + 8*l + 64)
+	require.NoError(t, b.normal(x, n, n, l, 1))
+	require.NoError(t, b.copy2D(vb, codeF64, 1, n, x, codeF32, 1, n, n, l, false))
+	one("subspace: G·V (4096², ℓ = 256)", func() error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, n, l, n,
+			unsafe.Pointer(&b.sc64[0]), g, n, vb, n, unsafe.Pointer(&b.sc64[1]), zb, n), "dgemm")
+	})
+	one("subspace: Cholesky QR pass 4096×256", func() error {
+		if err := b.api.check(b.api.cuMemcpyDtoDAsync(zb, vb, 8*n*l, b.stream), "copy"); err != nil {
+			return err
+		}
+		return b.orth64(zb, n, l, hb, hb+uintptr(8*l*l+8*l))
+	})
+	one("subspace: dsyevd 256", func() error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, l, n,
+			unsafe.Pointer(&b.sc64[0]), vb, n, unsafe.Pointer(&b.sc64[1]), hb, l), "dsyrk"); err != nil {
+			return err
+		}
+		return b.dsyevd(hb, l, hb+uintptr(8*l*l), hb+uintptr(8*l*l+8*l))
+	})
+	for _, p := range []uintptr{vb, zb, hb} {
+		require.NoError(t, b.free(p))
+	}
 	pl := testmat.Incoherent(m, n, testmat.PowerLaw(n, 1, 1e-3), 7)
 	dpl, err := b.UploadDense32(testmat.To32(pl), Float32)
 	require.NoError(t, err)

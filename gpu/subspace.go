@@ -117,7 +117,10 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 		}
 		// The residuals shrink by about rate a step: predict the steps to
 		// the tolerance, and give up where that is too many (or NaN).
-		need := math.Ceil(math.Log(float64(q)*0x1p-53/resid)/math.Log(rate)) + 1
+		// Two steps of margin: the rate from an early check is
+		// optimistic (θ_ℓ is still below λ_ℓ), and a failed check costs
+		// more than a few steps.
+		need := math.Ceil(math.Log(float64(q)*0x1p-53/resid)/math.Log(rate)) + 2
 		if !(rate < 1) || !(need > 0) || run.Steps+int(need) > subspaceMax {
 			break
 		}
