@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -44,10 +43,10 @@ func TestComparisonCheck(t *testing.T) {
 }
 
 // TestSettings: the headline settings come first, the fair grid adds
-// each missing (method, p, q) once, and the exact SVD runs on the CPU.
+// each missing (method, p, q) once, and the exact SVD comes last.
 func TestSettings(t *testing.T) {
 	c := Comparison{M: 4096, N: 1024, K: 64, Fair: true, Exact: true}
-	head, all := c.Settings(true)
+	head, all := c.Settings()
 	require.Len(t, head, 8)
 	assert.Equal(t, all[:7], head[:7], "headline settings first")
 	assert.Equal(t, Setting{Method: activation.Gaussian, SVDForm: true, P: 10, Q: 7, Norm: rsvd.LU}, head[5], "scikit-learn's default: q = 7 for k < 0.1·n")
@@ -61,12 +60,8 @@ func TestSettings(t *testing.T) {
 	}
 	assert.Equal(t, activation.ExactSVD, all[len(all)-1].Method)
 
-	head, all = c.Settings(false)
-	assert.Len(t, head, 7, "no loract exact SVD on the GPU")
-	assert.False(t, slices.ContainsFunc(all, func(s Setting) bool { return s.Method == activation.ExactSVD }))
-
 	c = Comparison{M: 100, N: 50, K: 10}
-	head, all = c.Settings(true)
+	head, all = c.Settings()
 	assert.Equal(t, head, all, "no grid, no exact")
 	assert.Equal(t, 4, head[5].Q, "k ≥ 0.1·min(m, n): scikit-learn's q = 4")
 }
@@ -161,7 +156,7 @@ func TestCompare(t *testing.T) {
 	require.IsType(t, &lowrank.Dense32{}, got)
 	assert.Equal(t, Activation(m, n, 3).A32.Data, got.(*lowrank.Dense32).Data)
 
-	_, all := c.Settings(true)
+	_, all := c.Settings()
 	require.Len(t, s.Records, len(all)+4, "loract's settings, then the 4 peer records")
 	for _, r := range s.Records[:len(all)] {
 		assert.True(t, r.Ok(), "%v: %s", r.Setting(), r.Error)
@@ -296,4 +291,12 @@ func TestPlotRuns(t *testing.T) {
 	assert.Len(t, recs, 2*2*2)
 	assert.Equal(t, Activation(64, 32, 3).Optimal(4), opt)
 	assert.Len(t, s.Records, 6+8)
+}
+
+// TestFmtRatio: two decimals, and three significant digits below 0.1,
+// where 0.0142 must not read as the 0.01 of a target.
+func TestFmtRatio(t *testing.T) {
+	for r, want := range map[float64]string{0.52: "0.52", 1.234: "1.23", 0.0142: "0.0142", 0.1: "0.10", 0.0999: "0.0999"} {
+		assert.Equal(t, want, fmtRatio(r), "%v", r)
+	}
 }

@@ -147,7 +147,7 @@ func WriteCoreTable(out io.Writer, rows []CoreRow) {
 		if !l.Ok() || !p.Ok() {
 			return "-"
 		}
-		return fmt.Sprintf("%.2f", l.Ms/p.Ms)
+		return fmtRatio(l.Ms / p.Ms)
 	}
 	for _, r := range rows {
 		lm, le := cell(r.Loract, r.Opt)
@@ -159,7 +159,7 @@ func WriteCoreTable(out io.Writer, rows []CoreRow) {
 		}
 		cpuRatio := "-"
 		if r.Loract.Ok() && r.Same.Ok() && r.Loract.CPUMs > 0 && r.Same.CPUMs > 0 {
-			cpuRatio = fmt.Sprintf("%.2f", r.Loract.CPUMs/r.Same.CPUMs)
+			cpuRatio = fmtRatio(r.Loract.CPUMs / r.Same.CPUMs)
 		}
 		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Func, r.Shape, r.Dtype, lm, le, sm, se, ratio(r.Loract, r.Same), cpuRatio, pm, pe, ratio(r.Loract, r.P0Q0), dm, de, ratio(r.Loract, r.Default))

@@ -156,7 +156,8 @@ type run func(seed uint64, full bool) (approx lowrank.Approximation, idErr float
 // (the first timed call if warmup is 0) against host (the same matrix on
 // the host; nil skips it: RelError is then the identity error) and
 // RelErrorMean the mean of ErrorFromNorms over the first warm-up call and
-// the timed calls. The exact method runs on the CPU only. It needs
+// the timed calls. The exact method is exact.TruncatedSVD on the CPU and
+// gpu.Backend.ExactSVD on a GPU backend. It needs
 // warmup + repeats ≥ 1.
 func RunLoract(be lowrank.Backend, a lowrank.Matrix, host mat.Matrix, k int, s Setting, warmup, repeats int, seed uint64) Record {
 	m, n := a.Dims()
@@ -288,8 +289,11 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 			return lowrank.NewSVD(&hu, sv, &hv), e, nil
 		}, nil
 	case s.Method == activation.ExactSVD:
+		if g, ok := be.(*gpu.Backend); ok {
+			return gpuExact(g, a, k)
+		}
 		if _, ok := be.(cpu.Backend); !ok {
-			return nil, fmt.Errorf("bench: the exact SVD runs on the CPU only")
+			return nil, fmt.Errorf("bench: no exact SVD on backend %s", be.Name())
 		}
 		host, ok := a.(mat.Matrix)
 		if !ok {
@@ -309,6 +313,39 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 		}, nil
 	}
 	return nil, fmt.Errorf("bench: no timing of method %v", s.Method)
+}
+
+// gpuExact returns the call of the device's truncated exact SVD
+// (gpu.Backend.ExactSVD) of the device matrix a.
+func gpuExact(g *gpu.Backend, a lowrank.Matrix, k int) (run, error) {
+	da, ok := a.(*gpu.Matrix)
+	if !ok {
+		return nil, fmt.Errorf("bench: %T is not a device matrix", a)
+	}
+	norm2, _, err := g.SquaredNorm(da, 1)
+	if err != nil {
+		return nil, err
+	}
+	return func(_ uint64, full bool) (lowrank.Approximation, float64, error) {
+		u, v, sv, err := g.ExactSVD(da, k)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer g.Free(u)
+		defer g.Free(v)
+		e := svError(norm2, sv)
+		if !full {
+			return nil, e, nil
+		}
+		var hu, hv mat.Dense
+		if err := g.Download(&hu, u); err != nil {
+			return nil, 0, err
+		}
+		if err := g.Download(&hv, v); err != nil {
+			return nil, 0, err
+		}
+		return lowrank.NewSVD(&hu, sv, &hv), e, nil
+	}, nil
 }
 
 // svError returns sqrt(1 − Σs²/‖A‖_F²), the error of the orthogonal

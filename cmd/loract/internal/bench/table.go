@@ -96,9 +96,9 @@ func Table(w io.Writer, loract, peers []Record, opt float64, md bool) {
 			}
 			ratio, cpu := "-", "-"
 			if l.Ok() && p.Ok() {
-				ratio = fmt.Sprintf("%.2f", Ratio(l, p))
+				ratio = fmtRatio(Ratio(l, p))
 				if l.CPUMs > 0 && p.CPUMs > 0 && l.Device == "cpu" && p.Device == "cpu" {
-					cpu = fmt.Sprintf("%.2f", l.CPUMs/p.CPUMs)
+					cpu = fmtRatio(l.CPUMs / p.CPUMs)
 				}
 			}
 			pm := ms(p)
@@ -218,4 +218,14 @@ func writeRows(w io.Writer, rows [][]string, md bool) {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+}
+
+// fmtRatio formats a time ratio with two decimals, and below 0.1 with
+// three significant digits (0.0142, not 0.01: targets such as 0.01× sit
+// there).
+func fmtRatio(r float64) string {
+	if r < 0.1 {
+		return fmt.Sprintf("%.3g", r)
+	}
+	return fmt.Sprintf("%.2f", r)
 }
