@@ -284,6 +284,21 @@ extern "C" __global__ void rownorms(double* out, const void* src, int tsrc, long
     }
 }
 
+// block_sum_to writes the sum of acc over the block to *dst (thread 0),
+// by warp shuffles and sh (32 doubles of shared memory); every thread of
+// the block must call it, and sh is free again when it returns.
+__device__ __forceinline__ void block_sum_to(double acc, double* sh, double* dst) {
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+        if (threadIdx.x == 0) *dst = acc;
+    }
+    __syncthreads();
+}
+
 // colnorms: out[j] = Σ_i (scale·src(i, j))², one block per column.
 extern "C" __global__ void colnorms(double* out, const void* src, int tsrc, long long ldm, int r, int c, double scale) {
     __shared__ double sh[32];
@@ -293,15 +308,7 @@ extern "C" __global__ void colnorms(double* out, const void* src, int tsrc, long
             double v = ld(src, tsrc, i + (long long)j * ldm) * scale;
             acc += v * v;
         }
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-        __syncthreads();
-        if (threadIdx.x < 32) {
-            acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-            for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-            if (threadIdx.x == 0) out[j] = acc;
-        }
-        __syncthreads();
+        block_sum_to(acc, sh, out + j);
     }
 }
 
@@ -542,15 +549,7 @@ extern "C" __global__ void eigresid(double* out, const double* x, const double* 
             double r = x[i + (long long)j * ld] - lam * v[i + (long long)j * ld];
             acc += r * r;
         }
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-        __syncthreads();
-        if (threadIdx.x < 32) {
-            acc = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-            for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-            if (threadIdx.x == 0) out[j] = acc;
-        }
-        __syncthreads();
+        block_sum_to(acc, sh, out + j);
     }
 }
 
