@@ -143,8 +143,7 @@ func (b *Backend) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) erro
 // residual ‖G·v_j − λ_j·v_j‖ ≤ q·2⁻⁵³·λ₁, which keeps the accuracy above;
 // on a spectrum that decays past σ_k it costs some twenty steps of
 // 4·q²·k flops instead of the eigensolver's O(q³) (docs/gpu.md, "Exact
-// SVD"), and where
-// it does not converge it falls back to dsyevdx.
+// SVD"), and where it does not converge it falls back to dsyevdx.
 func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err error) {
 	am := b.mat(a)
 	m, n := am.Dims()
