@@ -565,3 +565,66 @@ func TestExactSVDSubspace(t *testing.T) {
 		}
 	}
 }
+
+// TestExactSVDSubspaceRankDeficient: where op(A) has rank below the
+// route's basis (ℓ = 2k), G·V is near rank-deficient and its Cholesky QR
+// breaks down, so the route is expected to give up and return dsyevdx's
+// result bit for bit; should it converge on the float32 rounding's tail
+// instead, its residuals bound it as always. Either way the nonzero
+// values are exact and the rest at the rounding's level. A zero matrix
+// goes the same way.
+func TestExactSVDSubspaceRankDeficient(t *testing.T) {
+	b := open(t, nil)
+	defer func() { b.noSubspace = false }()
+	const m, n, k, rank = 2048, 1024, 64, 8
+	sigma := make([]float64, n)
+	for j := range rank {
+		sigma[j] = 1 / float64(j+1)
+	}
+	zero := make([]float64, n)
+	for _, sp := range []struct {
+		name  string
+		sigma []float64
+	}{{"rank 8", sigma}, {"zero", zero}} {
+		a := testmat.Incoherent(m, n, sp.sigma, 17)
+		da := uploadFloat32(t, b, a, false)
+		var vals [2][]float64
+		var run subspaceRun
+		for i, off := range []bool{false, true} {
+			b.noSubspace = off
+			u, v, s, err := b.ExactSVD(da, k)
+			require.NoError(t, err, sp.name)
+			if !off {
+				run = b.lastSubspace
+				t.Logf("%s: %d steps, %d checks, residual %v, used %v", sp.name, run.Steps, run.Checks, run.Residual, run.Used)
+			}
+			vals[i] = s
+			b.Free(u)
+			b.Free(v)
+		}
+		na := mat.Norm(a, 2)
+		if run.Used {
+			assert.LessOrEqual(t, run.Residual, float64(n)*0x1p-53, sp.name)
+		} else {
+			assert.Equal(t, vals[1], vals[0], "%s: the fallback is dsyevdx", sp.name)
+		}
+		// The values past the rank: those of A's float32 rounding
+		// (≤ u·‖A‖_F, Weyl) seen through the Gram's q·2⁻⁵³·σ₁² error.
+		noise := math.Sqrt(u32*u32*na*na+10*float64(n)*0x1p-53) * math.Max(1, sp.sigma[0])
+		for _, v := range vals {
+			for j := rank; j < k; j++ {
+				assert.LessOrEqual(t, v[j], noise, "%s: σ_%d", sp.name, j)
+			}
+		}
+		for j := range rank {
+			// As in checkExactSVD: float32 rounding of A, and the float64
+			// Gram's q·2⁻⁵³·σ₁²/σ_j, ×10.
+			tol := u32*na + 10*float64(n)*0x1p-53
+			if sp.sigma[j] > 0 {
+				tol += 10 * float64(n) * 0x1p-53 * sp.sigma[0] * sp.sigma[0] / sp.sigma[j]
+			}
+			assert.InDelta(t, sp.sigma[j], vals[0][j], tol, "%s: σ_%d", sp.name, j)
+		}
+		b.Free(da)
+	}
+}
