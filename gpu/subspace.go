@@ -19,7 +19,12 @@ import (
 // the size of the Gram matrix's own rounding error (ExactSVD's doc):
 // each λ_j is then within that distance of an eigenvalue of G (for a
 // symmetric matrix, |λ − θ| ≤ ‖G·v − θ·v‖ for some eigenvalue λ and any
-// unit v), the accuracy the dsyevdx route is documented with. Spectra
+// unit v), the accuracy the dsyevdx route is documented with; and the
+// Ritz values do not exceed the leading eigenvalues (θ_j ≤ λ_j, Cauchy
+// interlacing). What a residual cannot show is an eigenvector missing
+// from the basis altogether: the Gaussian start makes that an event of
+// probability zero, and each step's rounding brings every direction
+// back. Spectra
 // without a gap after λ_k converge slowly (the error shrinks by
 // λ_{ℓ+1}/λ_k a step); where the prediction exceeds subspaceMax steps, a
 // factorisation breaks down (G of rank below ℓ), or a check fails
