@@ -275,18 +275,7 @@ func method(be lowrank.Backend, a lowrank.Matrix, k int, s Setting) (run, error)
 			if err != nil {
 				return nil, 0, err
 			}
-			e := svError(norm2, sv)
-			if !full {
-				return nil, e, nil
-			}
-			var hu, hv mat.Dense
-			if err := be.Download(&hu, u); err != nil {
-				return nil, 0, err
-			}
-			if err := be.Download(&hv, v); err != nil {
-				return nil, 0, err
-			}
-			return lowrank.NewSVD(&hu, sv, &hv), e, nil
+			return svdOf(be, u, v, sv, norm2, full)
 		}, nil
 	case s.Method == activation.ExactSVD:
 		if g, ok := be.(*gpu.Backend); ok {
@@ -331,21 +320,28 @@ func gpuExact(g *gpu.Backend, a lowrank.Matrix, k int) (run, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		defer g.Free(u)
-		defer g.Free(v)
-		e := svError(norm2, sv)
-		if !full {
-			return nil, e, nil
-		}
-		var hu, hv mat.Dense
-		if err := g.Download(&hu, u); err != nil {
-			return nil, 0, err
-		}
-		if err := g.Download(&hv, v); err != nil {
-			return nil, 0, err
-		}
-		return lowrank.NewSVD(&hu, sv, &hv), e, nil
+		return svdOf(g, u, v, sv, norm2, full)
 	}, nil
+}
+
+// svdOf returns the error of the SVD factors u, diag(sv), v of a matrix of
+// squared norm norm2 (svError) and, if full, the factors on the host; it
+// frees u and v, which the call that made them handed over.
+func svdOf(be lowrank.Backend, u, v lowrank.Matrix, sv []float64, norm2 float64, full bool) (lowrank.Approximation, float64, error) {
+	defer be.Free(u)
+	defer be.Free(v)
+	e := svError(norm2, sv)
+	if !full {
+		return nil, e, nil
+	}
+	var hu, hv mat.Dense
+	if err := be.Download(&hu, u); err != nil {
+		return nil, 0, err
+	}
+	if err := be.Download(&hv, v); err != nil {
+		return nil, 0, err
+	}
+	return lowrank.NewSVD(&hu, sv, &hv), e, nil
 }
 
 // svError returns sqrt(1 − Σs²/‖A‖_F²), the error of the orthogonal
