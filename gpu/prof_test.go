@@ -96,9 +96,7 @@ func TestProfile(t *testing.T) {
 		})
 		if cholBlkSmem(l) <= b.smemMax {
 			piece("dgemm+cholblk64", func() error {
-				b.sc64[0], b.sc64[1] = 1, 0
-				if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
-					unsafe.Pointer(&b.sc64[0]), y64, int32(p), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dgemm"); err != nil {
+				if err := b.dgemm(true, false, l, l, p, y64, p, y64, p, g64, l); err != nil {
 					return err
 				}
 				return b.cholBlk64(g64, l, r64, l, l, 1e-12, 1e-12, st+8)
@@ -108,9 +106,7 @@ func TestProfile(t *testing.T) {
 			return b.trInv64(rinv, l, g64, l, l)
 		})
 		piece("dgemm gram", func() error {
-			b.sc64[0], b.sc64[1] = 1, 0
-			return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(p),
-				unsafe.Pointer(&b.sc64[0]), y64, int32(p), y64, int32(p), unsafe.Pointer(&b.sc64[1]), g64, int32(l)), "dgemm")
+			return b.dgemm(true, false, l, l, p, y64, p, y64, p, g64, l)
 		})
 		piece("sgemm gram", func() error { return b.gram32(g, y.ptr, p, l) })
 		piece("ssyrk", func() error {
@@ -188,9 +184,7 @@ func TestProfile(t *testing.T) {
 			unsafe.Pointer(&b.sc64[0]), a64, m, unsafe.Pointer(&b.sc64[1]), g, n), "dsyrk")
 	})
 	one("dgemm AᵀA", func() error {
-		b.sc64[0], b.sc64[1] = 1, 0
-		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, n, n, m,
-			unsafe.Pointer(&b.sc64[0]), a64, m, a64, m, unsafe.Pointer(&b.sc64[1]), g, n), "dgemm")
+		return b.dgemm(true, false, n, n, m, a64, m, a64, m, g, n)
 	})
 	for _, uplo := range []int32{cublasFillUpper, 0} {
 		var lw int32
@@ -204,9 +198,7 @@ func TestProfile(t *testing.T) {
 		})
 	}
 	one("dgemm A·V", func() error {
-		b.sc64[0], b.sc64[1] = 1, 0
-		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, m, n, n,
-			unsafe.Pointer(&b.sc64[0]), a64, m, g2, n, unsafe.Pointer(&b.sc64[1]), x, m), "dgemm")
+		return b.dgemm(false, false, m, n, n, a64, m, g2, n, x, m)
 	})
 	// The full SVD, and k = 128 by each route: on this Gaussian matrix (a
 	// spectrum without a gap) the subspace route gives up after its first
@@ -238,15 +230,17 @@ func TestProfile(t *testing.T) {
 	require.NoError(t, b.normal(x, n, n, l, 1))
 	require.NoError(t, b.copy2D(vb, codeF64, 1, n, x, codeF32, 1, n, n, l, false))
 	one("subspace: G·V (4096², ℓ = 256)", func() error {
-		b.sc64[0], b.sc64[1] = 1, 0
-		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, n, l, n,
-			unsafe.Pointer(&b.sc64[0]), g, n, vb, n, unsafe.Pointer(&b.sc64[1]), zb, n), "dgemm")
+		return b.dgemm(false, false, n, l, n, g, n, vb, n, zb, n)
 	})
 	one("subspace: Cholesky QR pass 4096×256", func() error {
 		if err := b.api.check(b.api.cuMemcpyDtoDAsync(zb, vb, 8*n*l, b.stream), "copy"); err != nil {
 			return err
 		}
-		return b.orth64(zb, n, l, hb, hb+uintptr(8*l*l+8*l))
+		w, lw, err := b.potrfWork(hb, l)
+		if err != nil {
+			return err
+		}
+		return b.orth64(zb, n, l, hb, hb+uintptr(8*l*l+8*l), w, lw)
 	})
 	one("subspace: dsyevd 256", func() error {
 		b.sc64[0], b.sc64[1] = 1, 0

@@ -86,14 +86,13 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	if err := b.copy2D(v, codeF64, 1, q, z, codeF32, 1, q, q, l, false); err != nil {
 		return false, err
 	}
-	st := subspaceState{q: q, l: l, k: k, g: g, h: h, wk: wk, sdev: sdev, vk: vk, x: x, res: res, theta: theta, infos: infos, nInfo: nInfo}
-	orth := func(y uintptr) error { return b.orth64(y, q, l, h, st.slot()) }
-	mulG := func(dst, src uintptr) error {
-		b.sc64[0], b.sc64[1] = 1, 0
-		return checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(q), int32(l), int32(q),
-			unsafe.Pointer(&b.sc64[0]), g, int32(q), src, int32(q), unsafe.Pointer(&b.sc64[1]), dst, int32(q)), "cublasDgemm_v2")
+	w, lw, err := b.potrfWork(h, l)
+	if err != nil {
+		return false, err
 	}
-	if err := orth(v); err != nil {
+	st := subspaceState{q: q, l: l, k: k, g: g, h: h, wk: wk, sdev: sdev, vk: vk, x: x, res: res, theta: theta, infos: infos,
+		potrfW: w, potrfLW: lw, nInfo: nInfo}
+	if err := b.subspaceOrth(&st, v); err != nil {
 		return false, err
 	}
 	run := subspaceRun{}
@@ -101,16 +100,16 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	steps := subspaceFirst
 	for run.Checks < subspaceChecks {
 		for range steps {
-			if err := mulG(z, v); err != nil {
+			if err := b.subspaceMulG(&st, z, v); err != nil {
 				return false, err
 			}
-			if err := orth(z); err != nil {
+			if err := b.subspaceOrth(&st, z); err != nil {
 				return false, err
 			}
 			v, z = z, v
 			run.Steps++
 		}
-		resid, rate, err := b.ritzCheck(&st, v, z, orth, mulG)
+		resid, rate, err := b.ritzCheck(&st, v, z)
 		if err != nil {
 			return false, err
 		}
@@ -135,13 +134,15 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	return false, nil
 }
 
-// subspaceState is the scratch of one subspace route: g, the ℓ×ℓ h, the
-// ℓ×k leading Ritz vectors wk, the outputs sdev and vk, the q×k x, and
-// res (k), theta (ℓ) and infos (nInfo int32 devInfos, used so far)
-// consecutive.
+// subspaceState is the scratch of one subspace route: the Gram matrix g,
+// the ℓ×ℓ h, the ℓ×k leading Ritz vectors wk, the outputs sdev and vk, the
+// q×k x, dpotrf's workspace for h, and res (k), theta (ℓ) and infos
+// (nInfo int32 devInfos, used so far) consecutive.
 type subspaceState struct {
 	q, l, k                                  int
 	g, h, wk, sdev, vk, x, res, theta, infos uintptr
+	potrfW                                   uintptr
+	potrfLW                                  int32
 	nInfo, used                              int
 }
 
@@ -154,6 +155,17 @@ func (st *subspaceState) slot() uintptr {
 	return st.infos + uintptr(4*(st.used-1))
 }
 
+// subspaceMulG writes dst = G·src for q×ℓ float64 bases.
+func (b *Backend) subspaceMulG(st *subspaceState, dst, src uintptr) error {
+	return b.dgemm(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, dst, st.q)
+}
+
+// subspaceOrth orthonormalises the q×ℓ basis y by one Cholesky QR pass,
+// its devInfo into the next slot.
+func (b *Backend) subspaceOrth(st *subspaceState, y uintptr) error {
+	return b.orth64(y, st.q, st.l, st.h, st.slot(), st.potrfW, st.potrfLW)
+}
+
 // ritzCheck orthonormalises the basis v once more, forms the Rayleigh
 // quotient H = vᵀ·G·v (ℓ×ℓ), its eigenpairs (dsyevd), the k leading Ritz
 // pairs (σ into sdev, vectors into vk) and their residuals, and returns
@@ -161,18 +173,15 @@ func (st *subspaceState) slot() uintptr {
 // smallest Ritz value to the k-th largest; a breakdown of any step so far
 // (a devInfo ≠ 0) or a NaN returns NaN. It synchronises with the host
 // once.
-func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr, orth func(uintptr) error, mulG func(dst, src uintptr) error) (resid, rate float64, err error) {
+func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr) (resid, rate float64, err error) {
 	q, l, k := st.q, st.l, st.k
-	if err := orth(v); err != nil {
+	if err := b.subspaceOrth(st, v); err != nil {
 		return 0, 0, err
 	}
-	if err := mulG(z, v); err != nil {
+	if err := b.subspaceMulG(st, z, v); err != nil {
 		return 0, 0, err
 	}
-	b.sc64[0], b.sc64[1] = 1, 0
-	one, zero := unsafe.Pointer(&b.sc64[0]), unsafe.Pointer(&b.sc64[1])
-	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpT, cublasOpN, int32(l), int32(l), int32(q),
-		one, v, int32(q), z, int32(q), zero, st.h, int32(l)), "cublasDgemm_v2"); err != nil {
+	if err := b.dgemm(true, false, l, l, q, v, q, z, q, st.h, l); err != nil {
 		return 0, 0, err
 	}
 	if err := b.dsyevd(st.h, l, st.theta, st.slot()); err != nil {
@@ -182,12 +191,10 @@ func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr, orth func(uintptr) 
 		return 0, 0, err
 	}
 	// V_k = V·W_k and G·V_k = Z·W_k.
-	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(q), int32(k), int32(l),
-		one, v, int32(q), st.wk, int32(l), zero, st.vk, int32(q)), "cublasDgemm_v2"); err != nil {
+	if err := b.dgemm(false, false, q, k, l, v, q, st.wk, l, st.vk, q); err != nil {
 		return 0, 0, err
 	}
-	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(q), int32(k), int32(l),
-		one, z, int32(q), st.wk, int32(l), zero, st.x, int32(q)), "cublasDgemm_v2"); err != nil {
+	if err := b.dgemm(false, false, q, k, l, z, q, st.wk, l, st.x, q); err != nil {
 		return 0, 0, err
 	}
 	if err := b.eigResid(st.res, st.x, st.vk, q, st.sdev, q, k); err != nil {
@@ -215,17 +222,13 @@ func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr, orth func(uintptr) 
 }
 
 // orth64 replaces the q×l float64 y by y·R⁻¹ with RᵀR = yᵀy: one Cholesky
-// QR pass (dsyrk, dpotrf into h, dtrsm), devInfo into info. It does not
-// wait for the stream.
-func (b *Backend) orth64(y uintptr, q, l int, h, info uintptr) error {
+// QR pass (dsyrk, dpotrf into h with the workspace w of lw elements from
+// potrfWork, dtrsm), devInfo into info. It does not wait for the stream.
+func (b *Backend) orth64(y uintptr, q, l int, h, info, w uintptr, lw int32) error {
 	b.sc64[0], b.sc64[1] = 1, 0
 	one, zero := unsafe.Pointer(&b.sc64[0]), unsafe.Pointer(&b.sc64[1])
 	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(q),
 		one, y, int32(q), zero, h, int32(l)), "cublasDsyrk_v2"); err != nil {
-		return err
-	}
-	w, lw, err := b.potrfWork(h, l)
-	if err != nil {
 		return err
 	}
 	if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf"); err != nil {

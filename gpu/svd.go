@@ -221,8 +221,7 @@ func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err err
 		}
 	}
 	// X = op(A)·V_k in float64, then U = X·Σ⁻¹.
-	if err := checkBLAS(b.api.cublasDgemm(b.blas, cublasOpN, cublasOpN, int32(p), int32(k), int32(q),
-		unsafe.Pointer(&b.sc64[0]), a64, int32(p), vk, int32(q), unsafe.Pointer(&b.sc64[1]), x, int32(p)), "cublasDgemm_v2"); err != nil {
+	if err := b.dgemm(false, false, p, k, q, a64, p, vk, q, x, p); err != nil {
 		return nil, nil, nil, err
 	}
 	if !done {
