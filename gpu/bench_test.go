@@ -267,42 +267,22 @@ func steps(t *testing.T, b *Backend, tm *timer, da *Matrix, k int, reps int) {
 	}
 }
 
-// exact times ExactSVD on the whole matrix and records its error for k.
+// exact times ExactSVD on the whole matrix and records its error for k,
+// then the truncated one (k leading terms) by each route, its values
+// against the full SVD's.
 func exact(t *testing.T, b *Backend, tm *timer, da *Matrix, k int) {
 	m, n := da.Dims()
-	var u, v *Matrix
-	var s []float64
-	med, lo := tm.median(t, 3, func(i int) error {
-		if u != nil {
-			b.Free(u)
-			b.Free(v)
-		}
-		var err error
-		u, v, s, err = b.ExactSVD(da, min(m, n))
-		return err
-	})
+	u, v, s, med, lo := timeExact(t, b, tm, da, min(m, n))
 	var hu mat.Dense
 	require.NoError(t, b.Download(&hu, b.Slice(u, 0, m, 0, 256)))
 	emit(map[string]any{"peer": "loract-gpu", "method": "exact", "dtype": "fp32", "m": m, "n": n, "ms": med, "ms_min": lo,
 		"repeats": 3, "sigma1": s[0], "sigma_min": s[len(s)-1], "orth_u256": testmat.OrthError(&hu)})
 	b.Free(u)
 	b.Free(v)
-	// The truncated exact SVD (k leading terms) by each route, its values
-	// against the full SVD's.
 	full := s
 	for _, noSub := range []bool{false, true} {
 		b.noSubspace = noSub
-		var uk, vk *Matrix
-		var sk []float64
-		med, lo := tm.median(t, 3, func(i int) error {
-			if uk != nil {
-				b.Free(uk)
-				b.Free(vk)
-			}
-			var err error
-			uk, vk, sk, err = b.ExactSVD(da, k)
-			return err
-		})
+		uk, vk, sk, med, lo := timeExact(t, b, tm, da, k)
 		dev := 0.0
 		for j := range sk {
 			dev = max(dev, math.Abs(sk[j]-full[j])/full[0])
@@ -318,4 +298,19 @@ func exact(t *testing.T, b *Backend, tm *timer, da *Matrix, k int) {
 		b.Free(vk)
 	}
 	b.noSubspace = false
+}
+
+// timeExact times three calls of ExactSVD(da, k) and returns the last
+// call's factors with the median and fastest time.
+func timeExact(t *testing.T, b *Backend, tm *timer, da *Matrix, k int) (u, v *Matrix, s []float64, med, lo float64) {
+	med, lo = tm.median(t, 3, func(i int) error {
+		if u != nil {
+			b.Free(u)
+			b.Free(v)
+		}
+		var err error
+		u, v, s, err = b.ExactSVD(da, k)
+		return err
+	})
+	return u, v, s, med, lo
 }

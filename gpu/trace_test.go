@@ -146,13 +146,19 @@ func (tr *traced) report(label string) {
 	tr.recs = tr.recs[:0]
 }
 
-func TestTrace(t *testing.T) {
+// openTraced skips without -gpu.prof, and otherwise returns the backend,
+// its tracing wrapper and the long product that keeps the host ahead.
+func openTraced(t *testing.T) (*Backend, *traced, func() error) {
+	t.Helper()
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")
 	}
 	b := open(t, nil)
-	tr := &traced{Backend: b, t: t}
-	delay := aheadDelay(t, b)
+	return b, &traced{Backend: b, t: t}, aheadDelay(t, b)
+}
+
+func TestTrace(t *testing.T) {
+	b, tr, delay := openTraced(t)
 	for _, c := range []struct {
 		m, n, k, p int
 		dt         DType
@@ -202,12 +208,7 @@ func TestTrace(t *testing.T) {
 // batched QR, as called and queued behind a long product (ahead). Behind
 // -gpu.prof.
 func TestTraceBatch(t *testing.T) {
-	if !*profFlag {
-		t.Skip("pass -gpu.prof")
-	}
-	b := open(t, nil)
-	tr := &traced{Backend: b, t: t}
-	delay := aheadDelay(t, b)
+	b, tr, delay := openTraced(t)
 	const L, k = 16384, 256
 	var as []lowrank.Matrix
 	for _, d := range []int{4096, 4096, 4096, 11008} {
