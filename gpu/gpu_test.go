@@ -550,6 +550,7 @@ func TestExactSVDSubspace(t *testing.T) {
 				if sp.name == "no gap" {
 					// λ_{2k+1}/λ_k ≈ 0.97: hundreds of steps predicted.
 					assert.False(t, run.Used, "%s: the route should give up", name)
+					assert.Zero(t, run.Checks, "%s: the rate read off R should give up before any check", name)
 					assert.Equal(t, ref, sub, "%s: the fallback is dsyevdx on the same Gram matrix", name)
 					continue
 				}

@@ -163,7 +163,12 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 // dimension k; column-major with leading dimensions lda, ldb and ldc) by
 // cublasDgemm with α = 1 and β = 0. It does not wait for the stream.
 func (b *Backend) dgemm(ta, tb bool, m, n, k int, a uintptr, lda int, bm uintptr, ldb int, c uintptr, ldc int) error {
-	b.sc64[0], b.sc64[1] = 1, 0
+	return b.dgemmBeta(ta, tb, m, n, k, a, lda, bm, ldb, 0, c, ldc)
+}
+
+// dgemmBeta is dgemm with c = op(a)·op(bm) + beta·c.
+func (b *Backend) dgemmBeta(ta, tb bool, m, n, k int, a uintptr, lda int, bm uintptr, ldb int, beta float64, c uintptr, ldc int) error {
+	b.sc64[0], b.sc64[1] = 1, beta
 	return checkBLAS(b.api.cublasDgemm(b.blas, blasOp(ta), blasOp(tb), int32(m), int32(n), int32(k),
 		unsafe.Pointer(&b.sc64[0]), a, int32(lda), bm, int32(ldb), unsafe.Pointer(&b.sc64[1]), c, int32(ldc)), "cublasDgemm_v2")
 }

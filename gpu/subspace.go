@@ -11,11 +11,13 @@ import (
 // Eigenvalue Problems, 2011, §5.2) instead of cuSOLVER's dsyevdx, whose
 // reduction of all of G to tridiagonal form costs what q, not k, implies
 // (docs/gpu.md, "Exact SVD"). It keeps an ℓ = 2k column basis V:
-// V ← orth(G·V), one float64 product of q²·ℓ multiply–adds and one
-// Cholesky QR pass per step, and checks after subspaceFirst steps, then
-// where the observed rate predicts convergence: Rayleigh–Ritz on the
-// basis (an ℓ×ℓ dsyevd), and the residual of every kept Ritz pair,
-// ‖G·v_j − λ_j·v_j‖₂. It accepts when each residual is at most q·2⁻⁵³·λ₁,
+// V ← orth((G − μ·I)·V), one float64 product of q²·ℓ multiply–adds and
+// one Cholesky QR pass per step (μ = 0 for the first subspaceFirst
+// steps, then the shift subspacePredict reads off the Cholesky factor),
+// and checks where that factor predicts convergence (and, should the
+// check fail, where the observed residuals predict it): Rayleigh–Ritz on
+// the basis with the unshifted G (an ℓ×ℓ dsyevd), and the residual of
+// every kept Ritz pair, ‖G·v_j − λ_j·v_j‖₂. It accepts when each residual is at most q·2⁻⁵³·λ₁,
 // the size of the Gram matrix's own rounding error (ExactSVD's doc):
 // each λ_j is then within that distance of an eigenvalue of G (for a
 // symmetric matrix, |λ − θ| ≤ ‖G·v − θ·v‖ for some eigenvalue λ and any
@@ -35,6 +37,7 @@ const (
 	subspaceFirst  = 4   // steps before the first check
 	subspaceMax    = 60  // steps in all before falling back
 	subspaceChecks = 3   // Rayleigh–Ritz checks before falling back
+	subspaceMargin = 1   // steps beyond the first check's prediction
 )
 
 // subspaceRun describes the last subspace route: its steps, its checks,
@@ -97,17 +100,33 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	}
 	run := subspaceRun{}
 	defer func() { b.lastSubspace = run }()
-	steps := subspaceFirst
-	for run.Checks < subspaceChecks {
-		for range steps {
-			if err := b.subspaceMulG(&st, z, v); err != nil {
-				return false, err
+	shift := 0.0 // set from the first prediction
+	step := func(n int) error {
+		for range n {
+			if err := b.subspaceMulG(&st, z, v, shift); err != nil {
+				return err
 			}
 			if err := b.subspaceOrth(&st, z); err != nil {
-				return false, err
+				return err
 			}
 			v, z = z, v
 			run.Steps++
+		}
+		return nil
+	}
+	if err := step(subspaceFirst); err != nil {
+		return false, err
+	}
+	steps, shift, err := b.subspacePredict(&st)
+	if err != nil {
+		return false, err
+	}
+	if steps < 0 {
+		return false, nil
+	}
+	for run.Checks < subspaceChecks {
+		if err := step(steps); err != nil {
+			return false, err
 		}
 		resid, rate, err := b.ritzCheck(&st, v, z)
 		if err != nil {
@@ -134,6 +153,60 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	return false, nil
 }
 
+// subspacePredict returns the steps still to go before the first
+// Rayleigh–Ritz check and the shift μ of the steps from here on,
+// predicted from the diagonal d of the last Cholesky factor R
+// (G·V = V'·R). In subspace iteration R's diagonal tends to the leading
+// eigenvalues in order, and already after subspaceFirst steps d_ℓ/d_k
+// estimates the rate λ_{ℓ+1}/λ_k (from above: the trailing columns still
+// mix in larger eigenvalues) better than the early Ritz values do (from
+// below; docs/gpu.md). The steps after it iterate with G − μ·I, μ = d_ℓ/2:
+// the unwanted eigenvalues, in [0, λ_{ℓ+1}], then lie within
+// max(λ_{ℓ+1} − μ, μ) of the shift, so the rate becomes
+// ρ_μ = max(d_ℓ − μ, μ)/(d_k − μ), ≈ 0.16 instead of ≈ 0.28 on the
+// benchmark's spectrum (μ < d_k/2 keeps the k wanted eigenvalues the
+// largest of |λ − μ|). The kept pairs' residual ÷ λ₁ after the s steps
+// is modelled as (d_k/d_1)·ρ^subspaceFirst·ρ_μ^(s − subspaceFirst); the
+// prediction is the first s where that meets the tolerance, plus
+// subspaceMargin. Steps −1 means give up (dsyevdx): a factorisation broke
+// down, a diagonal is not positive, ρ ≥ 1, or the prediction exceeds
+// subspaceMax steps. One download of ℓ values and the devInfos, one host
+// synchronisation. A wrong prediction or shift costs time only: the
+// check, on the unshifted G, decides.
+func (b *Backend) subspacePredict(st *subspaceState) (steps int, shift float64, err error) {
+	l, k := st.l, st.k
+	// The diagonal of h (stride ℓ + 1) into theta, beside the devInfos.
+	if err := b.copy2D(st.theta, codeF64, 1, 1, st.h, codeF64, l+1, 0, l, 1, false); err != nil {
+		return 0, 0, err
+	}
+	host := make([]float64, l+(st.used+1)/2)
+	if err := b.download(unsafe.Pointer(&host[0]), st.theta, 8*l+4*st.used); err != nil {
+		return 0, 0, err
+	}
+	for _, s := range unsafe.Slice((*int32)(unsafe.Pointer(&host[l])), st.used) {
+		if s != 0 {
+			return -1, 0, nil
+		}
+	}
+	d := host[:l]
+	if !(d[0] > 0 && d[k-1] > 0 && d[l-1] > 0) {
+		return -1, 0, nil
+	}
+	rate := d[l-1] / d[k-1]
+	if !(rate < 1) {
+		return -1, 0, nil
+	}
+	shift = d[l-1] / 2
+	rateMu := max(d[l-1]-shift, shift) / (d[k-1] - shift)
+	// log(tol) = log(d_k/d_1) + first·log ρ + (s − first)·log ρ_μ.
+	after := math.Log(float64(st.q)*0x1p-53*d[0]/d[k-1]) - subspaceFirst*math.Log(rate)
+	more := math.Ceil(after/math.Log(rateMu)) + subspaceMargin
+	if !(more <= subspaceMax-subspaceFirst) {
+		return -1, 0, nil
+	}
+	return max(int(more), 0), shift, nil
+}
+
 // subspaceState is the scratch of one subspace route: the Gram matrix g,
 // the ℓ×ℓ h, the ℓ×k leading Ritz vectors wk, the outputs sdev and vk, the
 // q×k x, dpotrf's workspace for h, and res (k), theta (ℓ) and infos
@@ -155,9 +228,15 @@ func (st *subspaceState) slot() uintptr {
 	return st.infos + uintptr(4*(st.used-1))
 }
 
-// subspaceMulG writes dst = G·src for q×ℓ float64 bases.
-func (b *Backend) subspaceMulG(st *subspaceState, dst, src uintptr) error {
-	return b.dgemm(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, dst, st.q)
+// subspaceMulG writes dst = (G − shift·I)·src for q×ℓ float64 bases.
+func (b *Backend) subspaceMulG(st *subspaceState, dst, src uintptr, shift float64) error {
+	if shift == 0 {
+		return b.dgemm(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, dst, st.q)
+	}
+	if err := b.api.check(b.api.cuMemcpyDtoDAsync(dst, src, uintptr(8*st.q*st.l), b.stream), "cuMemcpyDtoDAsync"); err != nil {
+		return err
+	}
+	return b.dgemmBeta(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, -shift, dst, st.q)
 }
 
 // subspaceOrth orthonormalises the q×ℓ basis y by one Cholesky QR pass,
@@ -178,7 +257,7 @@ func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr) (resid, rate float6
 	if err := b.subspaceOrth(st, v); err != nil {
 		return 0, 0, err
 	}
-	if err := b.subspaceMulG(st, z, v); err != nil {
+	if err := b.subspaceMulG(st, z, v, 0); err != nil {
 		return 0, 0, err
 	}
 	if err := b.dgemm(true, false, l, l, q, v, q, z, q, st.h, l); err != nil {
