@@ -121,6 +121,10 @@ type Backend struct {
 	// noSubspace makes a truncated ExactSVD skip its subspace route (a
 	// test switch: the comparison with dsyevdx).
 	noSubspace bool
+	// trsmOrth makes the subspace route's steps orthonormalise by
+	// dtrsm in place instead of R⁻¹ (trinv64d) and a product (a test
+	// switch: the profile times both).
+	trsmOrth bool
 	// lastSubspace describes the last ExactSVD's subspace route (tests,
 	// the profile).
 	lastSubspace subspaceRun

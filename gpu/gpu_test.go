@@ -518,14 +518,16 @@ func TestWrappedActivation(t *testing.T) {
 // (k ≤ q/8): on a power-law spectrum it converges, passes checkExactSVD
 // and gives dsyevdx's values to both routes' Gram rounding; on a spectrum
 // without a gap after σ_k it gives up and returns dsyevdx's result bit for
-// bit.
+// bit. The second matrix runs the steps' dtrsm path (trsmOrth, the path
+// of ℓ > 1024), the first the default R⁻¹ product.
 func TestExactSVDSubspace(t *testing.T) {
 	b := open(t, nil)
-	defer func() { b.noSubspace = false }()
+	defer func() { b.noSubspace, b.trsmOrth = false, false }()
 	for _, tc := range []struct {
-		m, n     int
-		rowMajor bool
-	}{{2048, 1024, false}, {1024, 2048, true}} {
+		m, n           int
+		rowMajor, trsm bool
+	}{{2048, 1024, false, false}, {1024, 2048, true, true}} {
+		b.trsmOrth = tc.trsm
 		q := min(tc.m, tc.n)
 		gapped := testmat.PowerLaw(q, 1, 1e-3)
 		flat := make([]float64, q)

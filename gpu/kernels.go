@@ -34,6 +34,7 @@ const (
 	kEigResid
 	kTrInv
 	kTrInv64
+	kTrInv64D
 	kNSCorr
 	kCholBlk64
 	kGatherNormRows
@@ -56,7 +57,7 @@ var kernelNames = [numKernels]string{
 	kNormal: "normal", kSumsq: "sumsq", kSumsqF32: "sumsq_f32", kSumsqBF16: "sumsq_bf16",
 	kSumPartials: "sum_partials", kRowNorms: "rownorms", kColNorms: "colnorms", kScale2D: "scale2d",
 	kNonFinite: "nonfinite", kLUFix: "lufix", kCholInv: "cholinv", kCholInv64: "cholinv64",
-	kSVDEig: "svdeig", kScaleCols: "scalecols", kSymmetrize: "symmetrize", kEigResid: "eigresid", kTrInv: "trinv", kTrInv64: "trinv64",
+	kSVDEig: "svdeig", kScaleCols: "scalecols", kSymmetrize: "symmetrize", kEigResid: "eigresid", kTrInv: "trinv", kTrInv64: "trinv64", kTrInv64D: "trinv64d",
 	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
 	kGatherNormRows: "gather_norm_rows", kGatherNormRowsM1: "gather_norm_rows_m1", kGatherNormRowsM2: "gather_norm_rows_m2",
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
@@ -293,6 +294,12 @@ func (b *Backend) trInv64(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
 // its inverse at rinv + i·srinv.
 func (b *Backend) trInv64Batch(rinv uintptr, ldr, srinv int, r uintptr, ldrr, sr, l, n int) error {
 	return b.launchY(kTrInv64, l, n, l, 2*l*8, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l), i64(srinv), i64(sr))
+}
+
+// trInv64D writes R⁻¹ (float64, zeros below the diagonal) of the float64
+// upper triangular l×l r, l ≤ 1024 (one thread per row).
+func (b *Backend) trInv64D(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
+	return b.launchY(kTrInv64D, l, 1, l, 2*l*8, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l), i64(0), i64(0))
 }
 
 // nsCorr forms the polynomial correction X from G = QᵀQ and H = G²; see

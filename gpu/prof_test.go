@@ -242,6 +242,25 @@ func TestProfile(t *testing.T) {
 		}
 		return b.orth64(zb, n, l, hb, hb+uintptr(8*l*l+8*l), w, lw)
 	})
+	// The Cholesky QR pass's other two calls alone (hb's upper triangle,
+	// VᵀV of the Gaussian V, stands for R).
+	syrk := func() error {
+		b.sc64[0], b.sc64[1] = 1, 0
+		return checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, l, n,
+			unsafe.Pointer(&b.sc64[0]), vb, n, unsafe.Pointer(&b.sc64[1]), hb, l), "dsyrk")
+	}
+	one("subspace: dsyrk 4096×256 (of the pass)", syrk)
+	one("subspace: dtrsm 4096×256 (of the pass)", func() error {
+		if err := b.api.check(b.api.cuMemcpyDtoDAsync(zb, vb, 8*n*l, b.stream), "copy"); err != nil {
+			return err
+		}
+		b.sc64[0] = 1
+		return checkBLAS(b.api.cublasDtrsm(b.blas, cublasSideRight, cublasFillUpper, cublasOpN, cublasDiagNonUnit, n, l,
+			unsafe.Pointer(&b.sc64[0]), hb, l, zb, n), "dtrsm")
+	})
+	one("subspace: D2D copy 4096×256 float64 (in each timing above that copies)", func() error {
+		return b.api.check(b.api.cuMemcpyDtoDAsync(zb, vb, 8*n*l, b.stream), "copy")
+	})
 	one("subspace: dsyevd 256", func() error {
 		b.sc64[0], b.sc64[1] = 1, 0
 		if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, l, n,
@@ -258,6 +277,9 @@ func TestProfile(t *testing.T) {
 	require.NoError(t, err)
 	for _, k := range []int{32, 128, 512} {
 		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law)", k), dpl, k, false, false)
+		b.trsmOrth = true
+		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law, dtrsm steps)", k), dpl, k, false, false)
+		b.trsmOrth = false
 		exact(fmt.Sprintf("ExactSVD k=%d (dsyevdx, power law)", k), dpl, k, false, true)
 	}
 	b.Free(dpl)
