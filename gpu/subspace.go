@@ -17,8 +17,9 @@ import (
 // and checks where that factor predicts convergence (and, should the
 // check fail, where the observed residuals predict it): Rayleigh–Ritz on
 // the basis with the unshifted G (an ℓ×ℓ dsyevd), and the residual of
-// every kept Ritz pair, ‖G·v_j − λ_j·v_j‖₂. It accepts when each residual is at most q·2⁻⁵³·λ₁,
-// the size of the Gram matrix's own rounding error (ExactSVD's doc):
+// every kept Ritz pair, ‖G·v_j − λ_j·v_j‖₂. It accepts when each residual
+// is at most q·2⁻⁵³·λ₁, the size of the Gram matrix's own rounding error
+// (ExactSVD's doc):
 // each λ_j is then within that distance of an eigenvalue of G (for a
 // symmetric matrix, |λ − θ| ≤ ‖G·v − θ·v‖ for some eigenvalue λ and any
 // unit v), the accuracy the dsyevdx route is documented with; and the
