@@ -579,17 +579,8 @@ extern "C" __global__ void trinv(float* rinv, int ldr, const float* r, int ldrr,
 //
 // A batch of triangles runs with gridDim.y matrices, matrix blockIdx.y at
 // rinv + blockIdx.y·srinv and r + blockIdx.y·sr (QRBatch; strides 0 and
-// one matrix otherwise).
-// trinv64d is trinv64 with a float64 R⁻¹ (the subspace route's Cholesky
-// QR steps, gpu/subspace.go).
-template <typename T>
-__device__ void trinv64_impl(T* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr);
-extern "C" __global__ void trinv64(float* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr) {
-    trinv64_impl<float>(rinv, ldr, r, ldrr, l, srinv, sr);
-}
-extern "C" __global__ void trinv64d(double* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr) {
-    trinv64_impl<double>(rinv, ldr, r, ldrr, l, srinv, sr);
-}
+// one matrix otherwise). trinv64d is the same with a float64 R⁻¹ (the
+// subspace route's Cholesky QR steps, gpu/subspace.go).
 template <typename T>
 __device__ void trinv64_impl(T* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr) {
     extern __shared__ __align__(16) unsigned char xsraw[];
@@ -613,6 +604,12 @@ __device__ void trinv64_impl(T* rinv, int ldr, const double* r, int ldrr, int l,
         __syncthreads();
     }
     if (i > c && i < l) rinv[i + (long long)c * ldr] = (T)0;
+}
+extern "C" __global__ void trinv64(float* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr) {
+    trinv64_impl<float>(rinv, ldr, r, ldrr, l, srinv, sr);
+}
+extern "C" __global__ void trinv64d(double* rinv, int ldr, const double* r, int ldrr, int l, long long srinv, long long sr) {
+    trinv64_impl<double>(rinv, ldr, r, ldrr, l, srinv, sr);
 }
 
 // nscorr: one step of the polynomial orthogonalisation Q ← Q·X with

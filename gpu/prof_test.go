@@ -262,9 +262,7 @@ func TestProfile(t *testing.T) {
 		return b.api.check(b.api.cuMemcpyDtoDAsync(zb, vb, 8*n*l, b.stream), "copy")
 	})
 	one("subspace: dsyevd 256", func() error {
-		b.sc64[0], b.sc64[1] = 1, 0
-		if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, l, n,
-			unsafe.Pointer(&b.sc64[0]), vb, n, unsafe.Pointer(&b.sc64[1]), hb, l), "dsyrk"); err != nil {
+		if err := syrk(); err != nil {
 			return err
 		}
 		return b.dsyevd(hb, l, hb+uintptr(8*l*l), hb+uintptr(8*l*l+8*l))

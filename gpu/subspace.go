@@ -185,17 +185,11 @@ func (b *Backend) subspacePredict(st *subspaceState) (steps int, shift float64, 
 	if err := b.copy2D(st.theta, codeF64, 1, 1, st.h, codeF64, l+1, 0, l, 1, false); err != nil {
 		return 0, 0, err
 	}
-	host := make([]float64, l+(st.used+1)/2)
-	if err := b.download(unsafe.Pointer(&host[0]), st.theta, 8*l+4*st.used); err != nil {
+	d, ok, err := b.subspaceFetch(st, st.theta, l)
+	if err != nil {
 		return 0, 0, err
 	}
-	for _, s := range unsafe.Slice((*int32)(unsafe.Pointer(&host[l])), st.used) {
-		if s != 0 {
-			return -1, 0, nil
-		}
-	}
-	d := host[:l]
-	if !(d[0] > 0 && d[k-1] > 0 && d[l-1] > 0) {
+	if !ok || !(d[0] > 0 && d[k-1] > 0 && d[l-1] > 0) {
 		return -1, 0, nil
 	}
 	rate := d[l-1] / d[k-1]
@@ -245,6 +239,26 @@ func (b *Backend) subspaceMulG(st *subspaceState, dst, src uintptr, shift float6
 	return b.dgemmBeta(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, -shift, dst, st.q)
 }
 
+// subspaceFetch downloads the n float64 values that end where st's
+// devInfos start (src = st.infos − 8n) together with the devInfos used so
+// far, in one transfer (one host synchronisation), and reports whether
+// every factorisation so far succeeded (all devInfos 0).
+func (b *Backend) subspaceFetch(st *subspaceState, src uintptr, n int) (vals []float64, ok bool, err error) {
+	if src+uintptr(8*n) != st.infos {
+		panic("gpu: subspaceFetch of values not beside the devInfos")
+	}
+	host := make([]float64, n+(st.used+1)/2)
+	if err := b.download(unsafe.Pointer(&host[0]), src, 8*n+4*st.used); err != nil {
+		return nil, false, err
+	}
+	for _, s := range unsafe.Slice((*int32)(unsafe.Pointer(&host[n])), st.used) {
+		if s != 0 {
+			return host[:n], false, nil
+		}
+	}
+	return host[:n], true, nil
+}
+
 // subspaceOrth orthonormalises the q×ℓ basis y by one Cholesky QR pass,
 // its devInfo into the next slot.
 func (b *Backend) subspaceOrth(st *subspaceState, y uintptr) error {
@@ -255,20 +269,14 @@ func (b *Backend) subspaceOrth(st *subspaceState, y uintptr) error {
 // RᵀR = srcᵀ·src: the Cholesky QR pass of subspaceOrth with dtrsm's
 // triangular solve replaced by the inverse (trinv64d) and one product,
 // which cost less than dtrsm for ℓ ≤ maxTrInvRows (docs/gpu.md, "Exact
-// SVD"). The
-// explicit inverse makes the columns' error κ(R)·u instead of the
-// solve's, which is immaterial here: the steps need a well-conditioned
-// basis of the same span, and the check orthonormalises its basis once
-// more (by subspaceOrth) before Rayleigh–Ritz. Its devInfo goes into the
-// next slot.
+// SVD"). The explicit inverse makes the columns' error κ(R)·u instead of
+// the solve's, which is immaterial here: the steps need a
+// well-conditioned basis of the same span, and the check orthonormalises
+// its basis once more (by subspaceOrth) before Rayleigh–Ritz. Its devInfo
+// goes into the next slot.
 func (b *Backend) subspaceOrthInto(st *subspaceState, dst, src uintptr) error {
 	q, l := st.q, st.l
-	b.sc64[0], b.sc64[1] = 1, 0
-	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(q),
-		unsafe.Pointer(&b.sc64[0]), src, int32(q), unsafe.Pointer(&b.sc64[1]), st.h, int32(l)), "cublasDsyrk_v2"); err != nil {
-		return err
-	}
-	if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), st.h, int32(l), st.potrfW, st.potrfLW, st.slot()), "cusolverDnDpotrf"); err != nil {
+	if err := b.cholGram64(src, q, l, st.h, st.slot(), st.potrfW, st.potrfLW); err != nil {
 		return err
 	}
 	if err := b.trInv64D(st.rinv, l, st.h, l, l); err != nil {
@@ -318,15 +326,12 @@ func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr) (resid, rate float6
 	if err := b.eigResid(st.res, st.x, st.vk, q, st.sdev, q, k); err != nil {
 		return 0, 0, err
 	}
-	host := make([]float64, k+l+(st.used+1)/2)
-	if err := b.download(unsafe.Pointer(&host[0]), st.res, 8*(k+l)+4*st.used); err != nil {
+	host, ok, err := b.subspaceFetch(st, st.res, k+l)
+	if err != nil {
 		return 0, 0, err
 	}
-	info := unsafe.Slice((*int32)(unsafe.Pointer(&host[k+l])), st.used)
-	for _, s := range info {
-		if s != 0 {
-			return math.NaN(), math.NaN(), nil
-		}
+	if !ok {
+		return math.NaN(), math.NaN(), nil
 	}
 	th := host[k : k+l]
 	lam1 := th[l-1]
@@ -340,18 +345,25 @@ func (b *Backend) ritzCheck(st *subspaceState, v, z uintptr) (resid, rate float6
 }
 
 // orth64 replaces the q×l float64 y by y·R⁻¹ with RᵀR = yᵀy: one Cholesky
-// QR pass (dsyrk, dpotrf into h with the workspace w of lw elements from
-// potrfWork, dtrsm), devInfo into info. It does not wait for the stream.
+// QR pass (cholGram64, then dtrsm), devInfo into info. It does not wait
+// for the stream.
 func (b *Backend) orth64(y uintptr, q, l int, h, info, w uintptr, lw int32) error {
-	b.sc64[0], b.sc64[1] = 1, 0
-	one, zero := unsafe.Pointer(&b.sc64[0]), unsafe.Pointer(&b.sc64[1])
-	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(q),
-		one, y, int32(q), zero, h, int32(l)), "cublasDsyrk_v2"); err != nil {
+	if err := b.cholGram64(y, q, l, h, info, w, lw); err != nil {
 		return err
 	}
-	if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf"); err != nil {
-		return err
-	}
+	b.sc64[0] = 1
 	return checkBLAS(b.api.cublasDtrsm(b.blas, cublasSideRight, cublasFillUpper, cublasOpN, cublasDiagNonUnit, int32(q), int32(l),
-		one, h, int32(l), y, int32(q)), "cublasDtrsm_v2")
+		unsafe.Pointer(&b.sc64[0]), h, int32(l), y, int32(q)), "cublasDtrsm_v2")
+}
+
+// cholGram64 writes into the upper triangle of the l×l h the Cholesky
+// factor R of yᵀy for the q×l float64 y (dsyrk, then dpotrf with the
+// workspace w of lw elements from potrfWork), devInfo into info.
+func (b *Backend) cholGram64(y uintptr, q, l int, h, info, w uintptr, lw int32) error {
+	b.sc64[0], b.sc64[1] = 1, 0
+	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(q),
+		unsafe.Pointer(&b.sc64[0]), y, int32(q), unsafe.Pointer(&b.sc64[1]), h, int32(l)), "cublasDsyrk_v2"); err != nil {
+		return err
+	}
+	return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf")
 }

@@ -141,7 +141,7 @@ func (b *Backend) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) erro
 // For k ≤ q/8 (q ≥ 512) the k leading eigenpairs are first sought by
 // subspace iteration on G (subspace.go), accepted only with every
 // residual ‖G·v_j − λ_j·v_j‖ ≤ q·2⁻⁵³·λ₁, which keeps the accuracy above;
-// on a spectrum that decays past σ_k it costs some twenty steps of
+// on a spectrum that decays past σ_k it costs some fifteen steps of
 // 4·q²·k flops instead of the eigensolver's O(q³) (docs/gpu.md, "Exact
 // SVD"), and where it does not converge it falls back to dsyevdx.
 func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err error) {
