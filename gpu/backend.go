@@ -125,6 +125,14 @@ type Backend struct {
 	// dtrsm in place instead of R⁻¹ (trinv64d) and a product (a test
 	// switch: the profile times both).
 	trsmOrth bool
+	// noSplit makes the subspace route's steps orthonormalise the whole
+	// basis on the backend's stream instead of splitting it into two
+	// halves on two streams (a test switch: the profile times both).
+	noSplit bool
+	// side is the sibling (Fork) whose stream runs the second half of
+	// the subspace route's split steps, made on first use and closed
+	// with the backend.
+	side *Backend
 	// lastSubspace describes the last ExactSVD's subspace route (tests,
 	// the profile).
 	lastSubspace subspaceRun
@@ -475,8 +483,15 @@ func (b *Backend) Close() error {
 	if b == nil || b.closed {
 		return nil
 	}
+	var err error
+	if b.side != nil {
+		err = b.side.Close()
+		b.side = nil
+	}
 	runtime.LockOSThread()
-	err := b.releaseHandles()
+	if e := b.releaseHandles(); err == nil {
+		err = e
+	}
 	runtime.UnlockOSThread()
 	b.closed = true
 	if e := b.device.unref(); err == nil {

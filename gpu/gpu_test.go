@@ -518,16 +518,18 @@ func TestWrappedActivation(t *testing.T) {
 // (k ≤ q/8): on a power-law spectrum it converges, passes checkExactSVD
 // and gives dsyevdx's values to both routes' Gram rounding; on a spectrum
 // without a gap after σ_k it gives up and returns dsyevdx's result bit for
-// bit. The second matrix runs the steps' dtrsm path (trsmOrth, the path
-// of ℓ > 1024), the first the default R⁻¹ product.
+// bit. The first matrix runs the default steps (split on two streams
+// where splitSteps says, ℓ = 256 here, else R⁻¹ products), the second the
+// steps' dtrsm path (trsmOrth, the path of ℓ > 1024), the third the
+// one-stream R⁻¹ steps (noSplit).
 func TestExactSVDSubspace(t *testing.T) {
 	b := open(t, nil)
-	defer func() { b.noSubspace, b.trsmOrth = false, false }()
+	defer func() { b.noSubspace, b.trsmOrth, b.noSplit = false, false, false }()
 	for _, tc := range []struct {
-		m, n           int
-		rowMajor, trsm bool
-	}{{2048, 1024, false, false}, {1024, 2048, true, true}} {
-		b.trsmOrth = tc.trsm
+		m, n                    int
+		rowMajor, trsm, noSplit bool
+	}{{2048, 1024, false, false, false}, {1024, 2048, true, true, false}, {2048, 1024, false, false, true}} {
+		b.trsmOrth, b.noSplit = tc.trsm, tc.noSplit
 		q := min(tc.m, tc.n)
 		gapped := testmat.PowerLaw(q, 1, 1e-3)
 		flat := make([]float64, q)
@@ -546,7 +548,8 @@ func TestExactSVDSubspace(t *testing.T) {
 				b.noSubspace = false
 				sub := checkExactSVD(t, b, da, a, sp.sigma, k, name+" subspace")
 				run := b.lastSubspace
-				t.Logf("%s: %d steps, %d checks, residual %.3g·λ₁, used %v", name, run.Steps, run.Checks, run.Residual, run.Used)
+				t.Logf("%s: %d steps, %d checks, residual %.3g·λ₁, used %v, split %v", name, run.Steps, run.Checks, run.Residual, run.Used, run.Split)
+				assert.Equal(t, b.splitSteps(2*k), run.Split, name)
 				b.noSubspace = true
 				ref := checkExactSVD(t, b, da, a, sp.sigma, k, name+" dsyevdx")
 				if sp.name == "no gap" {

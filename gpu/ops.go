@@ -168,7 +168,12 @@ func (b *Backend) dgemm(ta, tb bool, m, n, k int, a uintptr, lda int, bm uintptr
 
 // dgemmBeta is dgemm with c = op(a)·op(bm) + beta·c.
 func (b *Backend) dgemmBeta(ta, tb bool, m, n, k int, a uintptr, lda int, bm uintptr, ldb int, beta float64, c uintptr, ldc int) error {
-	b.sc64[0], b.sc64[1] = 1, beta
+	return b.dgemmScaled(ta, tb, m, n, k, 1, a, lda, bm, ldb, beta, c, ldc)
+}
+
+// dgemmScaled is dgemm with c = alpha·op(a)·op(bm) + beta·c.
+func (b *Backend) dgemmScaled(ta, tb bool, m, n, k int, alpha float64, a uintptr, lda int, bm uintptr, ldb int, beta float64, c uintptr, ldc int) error {
+	b.sc64[0], b.sc64[1] = alpha, beta
 	return checkBLAS(b.api.cublasDgemm(b.blas, blasOp(ta), blasOp(tb), int32(m), int32(n), int32(k),
 		unsafe.Pointer(&b.sc64[0]), a, int32(lda), bm, int32(ldb), unsafe.Pointer(&b.sc64[1]), c, int32(ldc)), "cublasDgemm_v2")
 }

@@ -215,7 +215,7 @@ func TestProfile(t *testing.T) {
 			return err
 		})
 		run := b.lastSubspace
-		emit(map[string]any{"piece": name + " route", "steps": run.Steps, "checks": run.Checks, "residual": run.Residual, "used": run.Used})
+		emit(map[string]any{"piece": name + " route", "steps": run.Steps, "checks": run.Checks, "residual": run.Residual, "used": run.Used, "split": run.Split})
 	}
 	exact(fmt.Sprintf("ExactSVD k=%d", n), a, n, false, false)
 	exact("ExactSVD k=128 (subspace, Gaussian)", a, 128, false, false)
@@ -231,6 +231,9 @@ func TestProfile(t *testing.T) {
 	require.NoError(t, b.copy2D(vb, codeF64, 1, n, x, codeF32, 1, n, n, l, false))
 	one("subspace: G·V (4096², ℓ = 256)", func() error {
 		return b.dgemm(false, false, n, l, n, g, n, vb, n, zb, n)
+	})
+	one("subspace: G·V half (4096², ℓ/2 = 128)", func() error {
+		return b.dgemm(false, false, n, l/2, n, g, n, vb, n, zb, n)
 	})
 	one("subspace: Cholesky QR pass 4096×256", func() error {
 		if err := b.api.check(b.api.cuMemcpyDtoDAsync(zb, vb, 8*n*l, b.stream), "copy"); err != nil {
@@ -273,8 +276,11 @@ func TestProfile(t *testing.T) {
 	pl := testmat.Incoherent(m, n, testmat.PowerLaw(n, 1, 1e-3), 7)
 	dpl, err := b.UploadDense32(testmat.To32(pl), Float32)
 	require.NoError(t, err)
-	for _, k := range []int{32, 128, 512} {
+	for _, k := range []int{32, 64, 128, 256, 512} {
 		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law)", k), dpl, k, false, false)
+		b.noSplit = true
+		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law, one stream)", k), dpl, k, false, false)
+		b.noSplit = false
 		b.trsmOrth = true
 		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law, dtrsm steps)", k), dpl, k, false, false)
 		b.trsmOrth = false

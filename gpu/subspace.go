@@ -46,7 +46,7 @@ const (
 type subspaceRun struct {
 	Steps, Checks int
 	Residual      float64
-	Used          bool
+	Used, Split   bool
 }
 
 // subspaceRoute reports whether ExactSVD of q columns to rank k tries
@@ -63,7 +63,8 @@ func (b *Backend) subspaceRoute(q, k int) bool {
 // up (see above).
 func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, error) {
 	l := min(2*k, q)
-	nInfo := subspaceMax + 2*subspaceChecks + 2
+	// Two devInfos a split step, one a check's pass and one its dsyevd.
+	nInfo := 2*subspaceMax + 2*subspaceChecks + 2
 	bytes := 8*(2*q*l+2*l*l+l+l*k+k) + 4*nInfo
 	base, err := b.buf(&b.sc.exactS, bytes)
 	if err != nil {
@@ -100,10 +101,24 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	if err := b.subspaceOrth(&st, v); err != nil {
 		return false, err
 	}
-	run := subspaceRun{}
+	var sp *subspaceSplit
+	if b.splitSteps(l) {
+		if sp, err = b.newSubspaceSplit(&st); err != nil {
+			return false, err
+		}
+		defer sp.close(b)
+	}
+	run := subspaceRun{Split: sp != nil}
 	defer func() { b.lastSubspace = run }()
 	shift := 0.0 // set from the first prediction
 	step := func(n int) error {
+		if sp != nil {
+			if err := b.subspaceStepsSplit(&st, sp, v, z, shift, n); err != nil {
+				return err
+			}
+			run.Steps += n
+			return nil
+		}
 		for range n {
 			if err := b.subspaceMulG(&st, z, v, shift); err != nil {
 				return err
@@ -123,7 +138,7 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	if err := step(subspaceFirst); err != nil {
 		return false, err
 	}
-	steps, shift, err := b.subspacePredict(&st)
+	steps, shift, err := b.subspacePredict(&st, sp != nil)
 	if err != nil {
 		return false, err
 	}
@@ -179,10 +194,19 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 // subspaceMax steps. One download of ℓ values and the devInfos, one host
 // synchronisation. A wrong prediction or shift costs time only: the
 // check, on the unshifted G, decides.
-func (b *Backend) subspacePredict(st *subspaceState) (steps int, shift float64, err error) {
+func (b *Backend) subspacePredict(st *subspaceState, split bool) (steps int, shift float64, err error) {
 	l, k := st.l, st.k
-	// The diagonal of h (stride ℓ + 1) into theta, beside the devInfos.
-	if err := b.copy2D(st.theta, codeF64, 1, 1, st.h, codeF64, l+1, 0, l, 1, false); err != nil {
+	// The diagonal of h (stride ℓ + 1) into theta, beside the devInfos;
+	// after split steps, the diagonals of the halves' factors R_A and R_B
+	// (stride ℓ/2 + 1), which are those of the whole basis's R.
+	if split {
+		hl := l / 2
+		for i := range 2 {
+			if err := b.copy2D(st.theta+uintptr(8*hl*i), codeF64, 1, 1, st.h+uintptr(8*hl*hl*i), codeF64, hl+1, 0, hl, 1, false); err != nil {
+				return 0, 0, err
+			}
+		}
+	} else if err := b.copy2D(st.theta, codeF64, 1, 1, st.h, codeF64, l+1, 0, l, 1, false); err != nil {
 		return 0, 0, err
 	}
 	d, ok, err := b.subspaceFetch(st, st.theta, l)
@@ -230,13 +254,19 @@ func (st *subspaceState) slot() uintptr {
 
 // subspaceMulG writes dst = (G − shift·I)·src for q×ℓ float64 bases.
 func (b *Backend) subspaceMulG(st *subspaceState, dst, src uintptr, shift float64) error {
+	return b.mulShifted(st.g, st.q, dst, src, st.l, shift)
+}
+
+// mulShifted writes dst = (G − shift·I)·src for the q×q float64 g and
+// q×n float64 bases (leading dimension q), on b's stream.
+func (b *Backend) mulShifted(g uintptr, q int, dst, src uintptr, n int, shift float64) error {
 	if shift == 0 {
-		return b.dgemm(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, dst, st.q)
+		return b.dgemm(false, false, q, n, q, g, q, src, q, dst, q)
 	}
-	if err := b.api.check(b.api.cuMemcpyDtoDAsync(dst, src, uintptr(8*st.q*st.l), b.stream), "cuMemcpyDtoDAsync"); err != nil {
+	if err := b.api.check(b.api.cuMemcpyDtoDAsync(dst, src, uintptr(8*q*n), b.stream), "cuMemcpyDtoDAsync"); err != nil {
 		return err
 	}
-	return b.dgemmBeta(false, false, st.q, st.l, st.q, st.g, st.q, src, st.q, -shift, dst, st.q)
+	return b.dgemmBeta(false, false, q, n, q, g, q, src, q, -shift, dst, q)
 }
 
 // subspaceFetch downloads the n float64 values that end where st's
@@ -366,4 +396,168 @@ func (b *Backend) cholGram64(y uintptr, q, l int, h, info, w uintptr, lw int32) 
 		return err
 	}
 	return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf")
+}
+
+// The split steps. A step V ← orth((G − μ·I)·V) costs one product and a
+// Cholesky QR pass whose dpotrf is latency: ≈ 0.17 of a step's 0.45 ms
+// at ℓ = 256 on an H200, with the multiprocessors idle. The split steps
+// cut the basis into halves V = [V_A V_B] of h = ℓ/2 columns and
+// orthonormalise them by block Gram–Schmidt, on two streams:
+//
+//	the backend's: W_A = (G − μ·I)·V_A, R_AᵀR_A = W_AᵀW_A, V_A ← W_A·R_A⁻¹;
+//	the side's:    W_B = (G − μ·I)·V_B, then, once V_A is new,
+//	               W_B ← W_B − V_A·(V_AᵀW_B), R_BᵀR_B = W_BᵀW_B, V_B ← W_B·R_B⁻¹,
+//
+// so that each half's product runs while the other's small factorisation
+// waits on latency, and the backend's next product starts as soon as its
+// half is done. In exact arithmetic this is the step above: [V_A V_B]
+// spans (G − μ·I)·V, and R = [R_A V_AᵀW_B; 0 R_B] is the Cholesky factor
+// of the whole WᵀW, so R's diagonal (which subspacePredict reads) is the
+// halves' diagonals. The one projection, without reorthogonalisation,
+// leaves V_B orthogonal to V_A to about the pass's own κ(W)²·u, which the
+// steps tolerate as they tolerate the pass's (subspaceOrthInto); the
+// check orthonormalises the whole basis again. Events order the streams:
+// evA (V_A new, on the backend's stream), evP (the side has read V_A:
+// the backend's next write of V_A waits for it) and evB (the side's half
+// done: the backend joins it after the steps).
+type subspaceSplit struct {
+	s             *Backend // the side stream's sibling
+	wA, wB        uintptr  // dpotrf workspaces of the halves
+	lwA, lwB      int32
+	evA, evP, evB uintptr
+}
+
+// splitMinRows and splitMaxRows bound the ℓ whose steps are split: the
+// halves take trinv64d's R⁻¹ (ℓ/2 ≤ maxTrInvRows). Measured on an H200
+// (8192×4096 power law, docs/gpu.md): ℓ = 256 10.6 against 11.8 ms one
+// stream, ℓ = 512 18.7 against 22.2, ℓ = 128 level (8.3 against 8.4),
+// ℓ = 64 slower (6.65 against 5.97: the halves' products are too small
+// to hide anything).
+const (
+	splitMinRows = 128
+	splitMaxRows = 2 * maxTrInvRows
+)
+
+// splitSteps reports whether the subspace route splits its steps at
+// sketch width l.
+func (b *Backend) splitSteps(l int) bool {
+	return !b.noSplit && !b.trsmOrth && l%2 == 0 && l >= splitMinRows && l <= splitMaxRows
+}
+
+// newSubspaceSplit returns the split steps' state for st: the side
+// sibling (made on first use), the halves' workspaces and three events.
+func (b *Backend) newSubspaceSplit(st *subspaceState) (*subspaceSplit, error) {
+	if b.side == nil {
+		s, err := b.Fork()
+		if err != nil {
+			return nil, err
+		}
+		b.side = s
+	}
+	hl := st.l / 2
+	sp := &subspaceSplit{s: b.side}
+	var err error
+	// b's workspace is st.potrfW's buffer (the same slot, at least ℓ's).
+	if sp.wA, sp.lwA, err = b.potrfWork(st.h, hl); err != nil {
+		return nil, err
+	}
+	if sp.wB, sp.lwB, err = sp.s.potrfWork(st.h+uintptr(8*hl*hl), hl); err != nil {
+		return nil, err
+	}
+	for _, e := range []*uintptr{&sp.evA, &sp.evP, &sp.evB} {
+		if err := b.api.check(b.api.cuEventCreate(e, cuEventDisableTiming), "cuEventCreate"); err != nil {
+			sp.close(b)
+			return nil, err
+		}
+	}
+	return sp, nil
+}
+
+// close releases the split steps' events (the side sibling stays).
+func (sp *subspaceSplit) close(b *Backend) {
+	for _, e := range []*uintptr{&sp.evA, &sp.evP, &sp.evB} {
+		if *e != 0 {
+			b.api.cuEventDestroy(*e)
+			*e = 0
+		}
+	}
+}
+
+// subspaceStepsSplit runs n split steps on the basis v (q×ℓ float64,
+// overwritten), with z as the products' scratch and shift μ: the side
+// stream waits for the backend's work so far, and the backend's stream
+// for the side's at the end, so that the caller sees n steps done in
+// stream order. The halves' factors are left in st.h (R_A, then R_B,
+// each h×h) and the R⁻¹ in st.rinv; each step takes two devInfo slots.
+func (b *Backend) subspaceStepsSplit(st *subspaceState, sp *subspaceSplit, v, z uintptr, shift float64, n int) error {
+	q, hl := st.q, st.l/2
+	s := sp.s
+	half := uintptr(8 * q * hl)
+	va, vb, za, zb := v, v+half, z, z+half
+	sq := uintptr(8 * hl * hl)
+	ha, hb := st.h, st.h+sq
+	ra, rb, c := st.rinv, st.rinv+sq, st.rinv+2*sq
+	record := func(x *Backend, ev uintptr) error {
+		return b.api.check(b.api.cuEventRecord(ev, x.stream), "cuEventRecord")
+	}
+	wait := func(x *Backend, ev uintptr) error {
+		return b.api.check(b.api.cuStreamWaitEvent(x.stream, ev, 0), "cuStreamWaitEvent")
+	}
+	// The side starts after the backend's work so far (G, V).
+	if err := record(b, sp.evA); err != nil {
+		return err
+	}
+	if err := wait(s, sp.evA); err != nil {
+		return err
+	}
+	for range n {
+		// The backend's half.
+		if err := b.mulShifted(st.g, q, za, va, hl, shift); err != nil {
+			return err
+		}
+		if err := b.cholGram64(za, q, hl, ha, st.slot(), sp.wA, sp.lwA); err != nil {
+			return err
+		}
+		if err := b.trInv64D(ra, hl, ha, hl, hl); err != nil {
+			return err
+		}
+		if err := wait(b, sp.evP); err != nil { // the side's last read of V_A
+			return err
+		}
+		if err := b.dgemm(false, false, q, hl, hl, za, q, ra, hl, va, q); err != nil {
+			return err
+		}
+		if err := record(b, sp.evA); err != nil {
+			return err
+		}
+		// The side's half.
+		if err := s.mulShifted(st.g, q, zb, vb, hl, shift); err != nil {
+			return err
+		}
+		if err := wait(s, sp.evA); err != nil {
+			return err
+		}
+		if err := s.dgemm(true, false, hl, hl, q, va, q, zb, q, c, hl); err != nil {
+			return err
+		}
+		if err := s.dgemmScaled(false, false, q, hl, hl, -1, va, q, c, hl, 1, zb, q); err != nil {
+			return err
+		}
+		if err := record(s, sp.evP); err != nil {
+			return err
+		}
+		if err := s.cholGram64(zb, q, hl, hb, st.slot(), sp.wB, sp.lwB); err != nil {
+			return err
+		}
+		if err := s.trInv64D(rb, hl, hb, hl, hl); err != nil {
+			return err
+		}
+		if err := s.dgemm(false, false, q, hl, hl, zb, q, rb, hl, vb, q); err != nil {
+			return err
+		}
+	}
+	if err := record(s, sp.evB); err != nil {
+		return err
+	}
+	return wait(b, sp.evB)
 }
