@@ -129,6 +129,11 @@ func (c *Compressor) closeWorkers() {
 		w.rows.Close()
 		w.gauss.Close()
 		w.f.Free(w.be)
+		if w.side != nil {
+			w.sideRows.Close()
+			_ = w.side.Close()
+			w.side, w.sideRows = nil, nil
+		}
 		if f, ok := w.be.(*gpu.Backend); ok && w.be != c.be {
 			_ = f.Close()
 		}

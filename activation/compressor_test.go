@@ -233,6 +233,10 @@ func TestTolerance(t *testing.T) {
 	assert.ErrorIs(t, err, lowrank.ErrRank)
 	_, err = New(Config{Method: Method(9)})
 	assert.ErrorIs(t, err, lowrank.ErrOption)
+	for _, n := range []int{-1, 3} {
+		_, err = New(Config{BatchStreams: n})
+		assert.ErrorIs(t, err, lowrank.ErrOption, "BatchStreams %d", n)
+	}
 }
 
 func TestNotFiniteNamesLayer(t *testing.T) {

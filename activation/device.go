@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -271,16 +273,124 @@ func (w *worker) compressBatchDevice(ss []*Saved, xs []lowrank.Matrix, cfg *Conf
 			xms[j] = xm
 			opts[j] = w.rowsOptions(ss[i], sh.over, cfg, seeds[i])
 		}
-		err := w.rows.QBBatchTo(w.fs[:len(at)], xms, sh.k, opts)
-		var be2 *lowrank.BatchError
+		var qbErrs []error
+		if cfg.BatchStreams == 2 {
+			qbErrs = w.qbTwoStreams(xms, sh.k, opts, be)
+		} else {
+			qbErrs = batchErrs(w.rows.QBBatchTo(w.fs[:len(at)], xms, sh.k, opts), len(at))
+		}
 		for j, i := range at {
-			e := err
-			if errors.As(err, &be2) {
-				e = be2.Errs[j]
-			}
-			errs[i] = w.storeQBDevice(ss[i], xms[j].(*gpu.Matrix), cfg, be, w.fs[j], e)
+			errs[i] = w.storeQBDevice(ss[i], xms[j].(*gpu.Matrix), cfg, be, w.fs[j], qbErrs[j])
 		}
 	}
+}
+
+// batchErrs returns the per-item errors of a QBBatchTo of n items.
+func batchErrs(err error, n int) []error {
+	errs := make([]error, n)
+	var be *lowrank.BatchError
+	for j := range errs {
+		errs[j] = err
+		if errors.As(err, &be) {
+			errs[j] = be.Errs[j]
+		}
+	}
+	return errs
+}
+
+// qbTwoStreams computes QBBatchTo(w.fs[j], xms[j], k, opts[j]) for every
+// j with the items split into two groups of about equal bytes: one
+// decomposed on be's stream, the other on the stream of the worker's
+// side sibling (a Fork made on first use), each group driven by its own
+// goroutine so that each waits for its own stream only. The side stream
+// first waits for be's work so far (the kernels that wrote the
+// activations) and be's stream then waits for the side's (an event each,
+// no host synchronisation), so the factors are ordered as if be had
+// computed them. One group's latency-bound QR then overlaps the other's
+// reads of its activations (docs/gpu.md, "Batched compression"). The
+// result is the items' errors.
+func (w *worker) qbTwoStreams(xms []lowrank.Matrix, k int, opts []*sampling.Options, be *gpu.Backend) []error {
+	n := len(xms)
+	errs := make([]error, n)
+	if w.side == nil {
+		side, err := be.Fork()
+		if err != nil {
+			for j := range errs {
+				errs[j] = fmt.Errorf("activation: a second stream for a batch: %w", err)
+			}
+			return errs
+		}
+		w.side, w.sideRows = side, sampling.NewDecomposer(side)
+	}
+	// Largest first to the lighter group (ties to be's stream).
+	order := make([]int, n)
+	for j := range order {
+		order[j] = j
+	}
+	size := func(j int) int { r, c := xms[j].Dims(); return r * c }
+	sort.SliceStable(order, func(a, b int) bool { return size(order[a]) > size(order[b]) })
+	var group [2][]int
+	var bytes [2]int
+	for _, j := range order {
+		g := 0
+		if bytes[1] < bytes[0] {
+			g = 1
+		}
+		group[g] = append(group[g], j)
+		bytes[g] += size(j)
+	}
+	for g := range group {
+		sort.Ints(group[g]) // the batch's order within a group
+	}
+	ready, err := be.Record()
+	if err == nil {
+		err = w.side.Wait(ready)
+		ready.Close()
+	}
+	if err != nil {
+		for j := range errs {
+			errs[j] = err
+		}
+		return errs
+	}
+	run := func(dec *sampling.Decomposer, fs []*lowrank.Factors, items []int) {
+		as := make([]lowrank.Matrix, len(items))
+		os := make([]*sampling.Options, len(items))
+		for j, i := range items {
+			as[j], os[j] = xms[i], opts[i]
+		}
+		for j, e := range batchErrs(dec.QBBatchTo(fs, as, k, os), len(items)) {
+			errs[items[j]] = e
+		}
+	}
+	// Each group writes its items' w.fs: device matrices of the shared
+	// pool, which either stream may write in this order.
+	dsts := func(items []int) []*lowrank.Factors {
+		fs := make([]*lowrank.Factors, len(items))
+		for j, i := range items {
+			fs[j] = w.fs[i]
+		}
+		return fs
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		run(w.sideRows, dsts(group[1]), group[1])
+	}()
+	run(w.rows, dsts(group[0]), group[0])
+	wg.Wait()
+	done, err := w.side.Record()
+	if err == nil {
+		err = be.Wait(done)
+		done.Close()
+	}
+	if err != nil {
+		for j := range errs {
+			errs[j] = err
+		}
+	}
+	return errs
 }
 
 // checkStored returns an error wrapping lowrank.ErrNotFinite if a stored

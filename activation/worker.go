@@ -21,7 +21,11 @@ type worker struct {
 	gauss *rsvd.Decomposer
 	f     lowrank.Factors
 	fs    []*lowrank.Factors // the factors of a batch (compressBatchDevice)
-	buf   mat.Dense          // a downloaded device activation
+	// side is a sibling of a device be (Fork, made on first use) whose
+	// stream decomposes half of a batch (qbTwoStreams), with sideRows.
+	side     *gpu.Backend
+	sideRows *sampling.Decomposer
+	buf      mat.Dense // a downloaded device activation
 }
 
 // compress fills s's storage, rank, relErr and bytes from x.

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -153,4 +155,113 @@ func gaussianInput(t *testing.T, b *gpu.Backend, L, d int, seed uint64) lowrank.
 	x := newMat(t, b, d, L, gpu.BFloat16, false)
 	require.NoError(t, b.Copy(x, g))
 	return x.T()
+}
+
+// TestProfileBatchSplit times a transformer layer's four inputs (three
+// 16384×4096, one 16384×11008, bf16, rank 256) compressed as one batch on
+// the backend's stream against the same four split into two groups, one
+// on the backend's stream and one on a Fork's, each driven by its own
+// goroutine (the groups' host synchronisations then wait for their own
+// stream only), joined with events: whether one group's latency-bound
+// QR overlaps the other's memory-bound reads. CUDA events on the
+// backend's stream around the whole, median of 20 after 3 warm-up calls.
+// Behind -gpu.prof.
+func TestProfileBatchSplit(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t)
+	f, err := b.Fork()
+	require.NoError(t, err)
+	defer f.Close()
+	const L, k, reps = 16384, 256, 20
+	xs := make([]lowrank.Matrix, 4)
+	for i := range xs {
+		d := 4096
+		if i == 3 {
+			d = 11008
+		}
+		xs[i] = gaussianInput(t, b, L, d, uint64(i+20))
+	}
+	require.NoError(t, b.Synchronize())
+	decs := []*sampling.Decomposer{sampling.NewDecomposer(b), sampling.NewDecomposer(f)}
+	defer decs[0].Close()
+	defer decs[1].Close()
+	run := func(dec *sampling.Decomposer, fs []*lowrank.Factors, items []int, seed uint64) error {
+		if len(items) == 1 {
+			return dec.QBTo(fs[0], xs[items[0]], k, &sampling.Options{Seed: seed})
+		}
+		as := make([]lowrank.Matrix, len(items))
+		opts := make([]*sampling.Options, len(items))
+		for j, i := range items {
+			as[j], opts[j] = xs[i], &sampling.Options{Seed: seed + uint64(i)}
+		}
+		return dec.QBBatchTo(fs, as, k, opts)
+	}
+	for _, v := range []struct {
+		name   string
+		groups [][]int
+	}{
+		{"one batch of the four, one stream", [][]int{{0, 1, 2, 3}}},
+		{"split: {3×4096} | {11008}", [][]int{{0, 1, 2}, {3}}},
+		{"split: {4096, 11008} | {2×4096}", [][]int{{0, 3}, {1, 2}}},
+		{"split: {2×4096} | {4096, 11008}", [][]int{{0, 1}, {2, 3}}},
+	} {
+		fs := make([][]*lowrank.Factors, len(v.groups))
+		for g, items := range v.groups {
+			for range items {
+				fs[g] = append(fs[g], new(lowrank.Factors))
+			}
+		}
+		ms := make([]float64, reps)
+		wall := make([]float64, reps)
+		for i := -3; i < reps; i++ {
+			require.NoError(t, b.Synchronize())
+			t0 := time.Now()
+			e0, err := b.RecordTimed()
+			require.NoError(t, err)
+			var errs [2]error
+			if len(v.groups) == 1 {
+				errs[0] = run(decs[0], fs[0], v.groups[0], uint64(100+i))
+			} else {
+				ready, err := b.Record()
+				require.NoError(t, err)
+				require.NoError(t, f.Wait(ready))
+				var wg sync.WaitGroup
+				for g := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						errs[g] = run(decs[g], fs[g], v.groups[g], uint64(100+i))
+					}()
+				}
+				wg.Wait()
+				done, err := f.Record()
+				require.NoError(t, err)
+				require.NoError(t, b.Wait(done))
+				ready.Close()
+				done.Close()
+			}
+			require.NoError(t, errs[0], v.name)
+			require.NoError(t, errs[1], v.name)
+			e1, err := b.RecordTimed()
+			require.NoError(t, err)
+			d, err := e1.Elapsed(e0)
+			require.NoError(t, err)
+			e0.Close()
+			e1.Close()
+			if i >= 0 {
+				ms[i], wall[i] = d, float64(time.Since(t0).Microseconds())/1e3
+			}
+		}
+		sort.Float64s(ms)
+		sort.Float64s(wall)
+		j, _ := json.Marshal(map[string]any{"piece": v.name, "L": L, "k": k, "ms": ms[reps/2], "ms_min": ms[0], "wall_ms": wall[reps/2]})
+		fmt.Println(string(j))
+		for g, be := range []*gpu.Backend{b, f}[:len(fs)] {
+			for _, x := range fs[g] {
+				x.Free(be)
+			}
+		}
+	}
 }

@@ -64,12 +64,13 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	md := fs.Bool("md", false, "print Markdown tables")
 	jsonOut := fs.String("json", "", "also write every record as JSON lines to this file")
 	keepEnv := fs.Bool("keep-openblas-env", false, "run the peers with this environment's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE and force no kernel (by default both are unset, and where OpenBLAS then falls back to a kernel below the CPU's AVX2/AVX-512 the peer runs with OPENBLAS_CORETYPE=Haswell or SkylakeX, after a check of its results)")
-	stepRun := fs.Bool("step", false, "time one Llama-7B decoder layer's seven linear projections with LoRA on the GPU, forward and backward, activations kept as bf16 and compressed by loract, beside the same layer in PyTorch (-tokens, -ranks, -lora-rank, -workers, -batch, -late-join, -priority, -warmup, -repeats, -torch, -json)")
+	stepRun := fs.Bool("step", false, "time one Llama-7B decoder layer's seven linear projections with LoRA on the GPU, forward and backward, activations kept as bf16 and compressed by loract, beside the same layer in PyTorch (-tokens, -ranks, -lora-rank, -workers, -batch, -batch-streams, -late-join, -priority, -warmup, -repeats, -torch, -json)")
 	tokens := fs.String("tokens", "8192,16384,32768", "-step: comma-separated token counts L")
 	ranks := fs.String("ranks", "128,256", "-step: comma-separated compression ranks k")
 	loraRank := fs.Int("lora-rank", 16, "-step: LoRA rank r")
 	workers := fs.String("workers", "0", "-step: comma-separated compressor Workers settings (0: the caller's stream; n: n side streams)")
 	batch := fs.Bool("batch", false, "-step: also run each setting with the layer's inputs compressed together in one CompressBatch after forward's last projection (each input held until then)")
+	batchStreams := fs.String("batch-streams", "0", "-step with -batch: comma-separated activation.Config.BatchStreams of the batched runs (0, the default, or 1: the batch on one stream; 2: split over two), one batched run each")
 	lateJoin := fs.Bool("late-join", false, "-step: also run each setting with side streams without the Join between forward and backward (each weight gradient waits for its own compression)")
 	priority := fs.Int("priority", 0, "-step: also run each setting with side streams at this CUDA stream priority (negative: higher; gpu.Backend.SetForkPriority)")
 	warmup := fs.Int("warmup", 3, "-step: untimed steps before the timed ones")
@@ -107,6 +108,9 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		if c.Workers, err = parseInts("-workers", *workers); err != nil {
 			return nil, err
 		}
+		if c.BatchStreams, err = parseInts("-batch-streams", *batchStreams); err != nil {
+			return nil, err
+		}
 		if len(setFlags(fs, "repeats")) == 0 {
 			c.Repeats = 20
 		}
@@ -119,7 +123,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		o.step = c
 		return o, nil
 	}
-	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup", "priority", "late-join", "batch"); len(set) > 0 {
+	if set := setFlags(fs, "tokens", "ranks", "lora-rank", "workers", "warmup", "priority", "late-join", "batch", "batch-streams"); len(set) > 0 {
 		return nil, fmt.Errorf("%s apply only with -step", strings.Join(set, ", "))
 	}
 	if *saveInput != "" {

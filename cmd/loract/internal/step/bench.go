@@ -40,7 +40,10 @@ type BenchConfig struct {
 	LateJoin bool
 	// Batch also runs each setting with the layer's inputs compressed
 	// together after forward's last projection (Options.Batch).
-	Batch           bool
+	Batch bool
+	// BatchStreams lists the activation.Config.BatchStreams of the
+	// batched runs (one batched run per entry; empty: one, the default).
+	BatchStreams    []int
 	Warmup, Repeats int
 	Seed            uint64
 	// Python, if not empty, runs the PyTorch peer with this interpreter
@@ -68,6 +71,11 @@ func (c *BenchConfig) Check() error {
 	for _, w := range c.Workers {
 		if w < 0 {
 			return fmt.Errorf("step: Workers %d < 0", w)
+		}
+	}
+	for _, n := range c.BatchStreams {
+		if n < 0 || n > 2 {
+			return fmt.Errorf("step: BatchStreams %d: want 0, 1 or 2", n)
 		}
 	}
 	for _, k := range c.Ranks {
@@ -111,16 +119,22 @@ func Bench(ctx context.Context, b *gpu.Backend, cfg BenchConfig, logf func(strin
 					variants = append(variants, Options{LateJoin: true})
 				}
 				if cfg.Batch {
-					variants = append(variants, Options{Batch: true})
+					streams := cfg.BatchStreams
+					if len(streams) == 0 {
+						streams = []int{0}
+					}
+					for _, n := range streams {
+						variants = append(variants, Options{Batch: true, BatchStreams: n})
+					}
 				}
 				for _, v := range variants {
 					v.Mode, v.K, v.Workers, v.Paired, v.Warmup, v.Repeats = Compressed, k, w, true, cfg.Warmup, cfg.Repeats
 					res, err := r.Run(v)
 					if err != nil {
 						r.Close()
-						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v batch %v: %w", L, k, w, v.Priority, v.LateJoin, v.Batch, err)
+						return out, nil, fmt.Errorf("step: L %d k %d workers %d priority %d late join %v batch %v streams %d: %w", L, k, w, v.Priority, v.LateJoin, v.Batch, v.BatchStreams, err)
 					}
-					logf("L = %d loract k = %d workers %d priority %d late join %v batch %v: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, v.Batch, res.Ms, res.CompressMs, mib(res.SavedBytes))
+					logf("L = %d loract k = %d workers %d priority %d late join %v batch %v streams %d: %.2f ms (compression %.2f ms), saved %s", L, k, w, v.Priority, v.LateJoin, v.Batch, v.BatchStreams, res.Ms, res.CompressMs, mib(res.SavedBytes))
 					runs = append(runs, res)
 				}
 			}

@@ -292,8 +292,9 @@ type Result struct {
 	Priority int `json:"priority,omitempty"`
 	// LateJoin is Options.LateJoin.
 	LateJoin bool `json:"late_join,omitempty"`
-	// Batch is Options.Batch.
-	Batch bool `json:"batch,omitempty"`
+	// Batch is Options.Batch; BatchStreams Options.BatchStreams.
+	Batch        bool `json:"batch,omitempty"`
+	BatchStreams int  `json:"batch_streams,omitempty"`
 	// Ms and MsMin: the step (forward and backward), median and minimum
 	// over Repeats, from CUDA events on the caller's stream.
 	Ms      float64 `json:"ms"`
@@ -357,6 +358,12 @@ func (r *Result) Variant() string {
 	var v []string
 	if r.Batch {
 		v = append(v, "batched")
+		switch r.BatchStreams {
+		case 1:
+			v = append(v, "one stream")
+		case 2:
+			v = append(v, "two streams")
+		}
 	}
 	if r.Workers > 0 {
 		streams := "side streams"
@@ -394,6 +401,8 @@ type Options struct {
 	// peak counts them), and all of them (L×4096 and L×11008) share one
 	// fused read, one batched QR and three host synchronisations.
 	Batch bool
+	// BatchStreams is activation.Config.BatchStreams (0: its default).
+	BatchStreams int
 	// MeasureError makes the compressor measure each input's error (an
 	// extra product per compression: not for timed runs).
 	MeasureError bool
@@ -433,11 +442,14 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	var c *activation.Compressor
 	if opts.Mode == Compressed {
 		res.K, res.Workers, res.Priority, res.LateJoin, res.Batch = opts.K, opts.Workers, opts.Priority, lateJoin, opts.Batch
+		if opts.Batch {
+			res.BatchStreams = opts.BatchStreams
+		}
 		_, res.CompressFlops = r.Flops(opts.K)
 		var err error
 		b.SetForkPriority(opts.Priority) // the compressor's workers fork now
 		c, err = activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(opts.K),
-			Precision: lowrank.BFloat16, Workers: opts.Workers, MeasureError: opts.MeasureError, Seed: 1})
+			Precision: lowrank.BFloat16, Workers: opts.Workers, BatchStreams: opts.BatchStreams, MeasureError: opts.MeasureError, Seed: 1})
 		b.SetForkPriority(0)
 		if err != nil {
 			return nil, err
