@@ -174,6 +174,16 @@ func TestProfileBatchSplit(t *testing.T) {
 	f, err := b.Fork()
 	require.NoError(t, err)
 	defer f.Close()
+	// A sibling whose stream has the device's highest priority: its
+	// kernels take the multiprocessors first, so the two groups' phases
+	// interleave instead of coinciding.
+	_, greatest, err := b.StreamPriorities()
+	require.NoError(t, err)
+	b.SetForkPriority(greatest)
+	fh, err := b.Fork()
+	b.SetForkPriority(0)
+	require.NoError(t, err)
+	defer fh.Close()
 	const L, k, reps = 16384, 256, 20
 	xs := make([]lowrank.Matrix, 4)
 	for i := range xs {
@@ -187,6 +197,8 @@ func TestProfileBatchSplit(t *testing.T) {
 	decs := []*sampling.Decomposer{sampling.NewDecomposer(b), sampling.NewDecomposer(f)}
 	defer decs[0].Close()
 	defer decs[1].Close()
+	decHigh := sampling.NewDecomposer(fh)
+	defer decHigh.Close()
 	run := func(dec *sampling.Decomposer, fs []*lowrank.Factors, items []int, seed uint64) error {
 		if len(items) == 1 {
 			return dec.QBTo(fs[0], xs[items[0]], k, &sampling.Options{Seed: seed})
@@ -201,12 +213,20 @@ func TestProfileBatchSplit(t *testing.T) {
 	for _, v := range []struct {
 		name   string
 		groups [][]int
+		high   bool // the second group on the high-priority sibling
 	}{
-		{"one batch of the four, one stream", [][]int{{0, 1, 2, 3}}},
-		{"split: {3×4096} | {11008}", [][]int{{0, 1, 2}, {3}}},
-		{"split: {4096, 11008} | {2×4096}", [][]int{{0, 3}, {1, 2}}},
-		{"split: {2×4096} | {4096, 11008}", [][]int{{0, 1}, {2, 3}}},
+		{"one batch of the four, one stream", [][]int{{0, 1, 2, 3}}, false},
+		{"split: {3×4096} | {11008}", [][]int{{0, 1, 2}, {3}}, false},
+		{"split: {4096, 11008} | {2×4096}", [][]int{{0, 3}, {1, 2}}, false},
+		{"split: {2×4096} | {4096, 11008}", [][]int{{0, 1}, {2, 3}}, false},
+		{"split: {3×4096} | {11008}, second stream high priority", [][]int{{0, 1, 2}, {3}}, true},
+		{"split: {11008} | {3×4096}, second stream high priority", [][]int{{3}, {0, 1, 2}}, true},
+		{"split: {2×4096} | {4096, 11008}, second stream high priority", [][]int{{0, 1}, {2, 3}}, true},
 	} {
+		side, sideDec := f, decs[1]
+		if v.high {
+			side, sideDec = fh, decHigh
+		}
 		fs := make([][]*lowrank.Factors, len(v.groups))
 		for g, items := range v.groups {
 			for range items {
@@ -226,17 +246,17 @@ func TestProfileBatchSplit(t *testing.T) {
 			} else {
 				ready, err := b.Record()
 				require.NoError(t, err)
-				require.NoError(t, f.Wait(ready))
+				require.NoError(t, side.Wait(ready))
 				var wg sync.WaitGroup
-				for g := range 2 {
+				for g, dec := range []*sampling.Decomposer{decs[0], sideDec} {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						errs[g] = run(decs[g], fs[g], v.groups[g], uint64(100+i))
+						errs[g] = run(dec, fs[g], v.groups[g], uint64(100+i))
 					}()
 				}
 				wg.Wait()
-				done, err := f.Record()
+				done, err := side.Record()
 				require.NoError(t, err)
 				require.NoError(t, b.Wait(done))
 				ready.Close()
@@ -258,7 +278,7 @@ func TestProfileBatchSplit(t *testing.T) {
 		sort.Float64s(wall)
 		j, _ := json.Marshal(map[string]any{"piece": v.name, "L": L, "k": k, "ms": ms[reps/2], "ms_min": ms[0], "wall_ms": wall[reps/2]})
 		fmt.Println(string(j))
-		for g, be := range []*gpu.Backend{b, f}[:len(fs)] {
+		for g, be := range []*gpu.Backend{b, side}[:len(fs)] {
 			for _, x := range fs[g] {
 				x.Free(be)
 			}
