@@ -129,6 +129,10 @@ type Backend struct {
 	// basis on the backend's stream instead of splitting it into two
 	// halves on two streams (a test switch: the profile times both).
 	noSplit bool
+	// noDraw makes GatherNormBatchSeeded copy the indices to the device
+	// instead of drawing them there (a test switch: the comparison).
+	noDraw bool
+	seed1  [1]uint64 // GatherNormSeeded's seed, as a slice without allocating
 	// side is the sibling (Fork) whose stream runs the second half of
 	// the subspace route's split steps, made on first use and closed
 	// with the backend.

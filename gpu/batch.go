@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/loract/loract/lowrank"
@@ -25,12 +26,17 @@ type batchState struct {
 	offsets []int        // each matrix's first index in the uploaded indices
 	all     []int        // the concatenated indices
 	table   []uint64     // addresses and indices of one batched call
-	ptrs    []uint64     // the pointer array of potrfBatched
-	ptrsDev uintptr      // where ptrs was uploaded last (0: never)
-	ptrsCap int          // the size of the scratch slot there, then
-	runs    []qrRun      // QRBatch: the batch's heights
-	group   []int        // MulBatch: the first product alike to each
-	gmats   [3][]*Matrix // MulBatch: one group's lists
+	drawP   []int        // GatherNormBatchSeeded: the rows each draw is from
+	// uploadTable's ring: each slot's last uploaded contents and where.
+	tableHost [tableRing][]uint64
+	tablePtr  [tableRing]uintptr
+	tableNext int
+	ptrs      []uint64     // the pointer array of potrfBatched
+	ptrsDev   uintptr      // where ptrs was uploaded last (0: never)
+	ptrsCap   int          // the size of the scratch slot there, then
+	runs      []qrRun      // QRBatch: the batch's heights
+	group     []int        // MulBatch: the first product alike to each
+	gmats     [3][]*Matrix // MulBatch: one group's lists
 }
 
 // batchMats returns the backend matrices of ms in reused slice number
@@ -68,6 +74,69 @@ func (b *Backend) downloadPairs(out uintptr, n int) error {
 // gathered and then read for its norm, still without a synchronisation of
 // its own. Shape and index errors panic as in Gather.
 func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error {
+	return b.gatherNormBatch(dst, a, trans, idx, nil, sumSq, maxAbs)
+}
+
+// GatherNormBatchSeeded is GatherNormBatch for indices that are, item by
+// item, sampling.Uniform's draw from seeds[i]; it implements
+// lowrank.SeededBatcher. Where every item draws one number of indices
+// from at most 65536 rows of op(a[i]), the kernel draw_uniform draws them
+// on the device from the seeds (bit for bit the host's draw,
+// TestDrawUniform), so that nothing but kernel parameters goes up;
+// otherwise the indices are copied as by GatherNormBatch. The host's idx
+// are checked as there. The results are GatherNormBatch's.
+func (b *Backend) GatherNormBatchSeeded(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	if len(seeds) != len(dst) {
+		panic(fmt.Errorf("%w: GatherNormBatchSeeded of %d destinations and %d seeds", lowrank.ErrShape, len(dst), len(seeds)))
+	}
+	return b.gatherNormBatch(dst, a, trans, idx, seeds, sumSq, maxAbs)
+}
+
+// drawable reports whether the indices of a batch can be drawn on the
+// device from seeds (GatherNormBatchSeeded): seeds given, one number l ≥ 1
+// of indices an item, and every op(a[i]) of rows draw_uniform serves.
+func (b *Backend) drawable(a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64) (l int, ok bool) {
+	if seeds == nil || len(idx) == 0 || len(idx[0]) == 0 {
+		return 0, false
+	}
+	l = len(idx[0])
+	for i := range a {
+		p, _ := opDims(b.mat(a[i]), trans)
+		if len(idx[i]) != l || p < l || !b.canDraw(p) {
+			return 0, false
+		}
+	}
+	return l, true
+}
+
+// fillIndices puts the indices of a batch (all of them, b.batch.all, item
+// i's at b.batch.offsets[i]) into dev: drawn from seeds where drawable,
+// else copied.
+func (b *Backend) fillIndices(dev uintptr, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64) error {
+	if l, ok := b.drawable(a, trans, idx, seeds); ok {
+		st := &b.batch
+		st.drawP = st.drawP[:0]
+		for i := range a {
+			p, _ := opDims(b.mat(a[i]), trans)
+			st.drawP = append(st.drawP, p)
+		}
+		return b.drawUniform(dev, l, seeds, st.drawP)
+	}
+	st := &b.batch
+	b.idx = b.idx[:0]
+	for _, i := range st.all {
+		b.idx = append(b.idx, int64(i))
+	}
+	// Pageable source: the copy is staged before the call returns, so
+	// b.idx may be reused at once.
+	if err := b.api.check(b.api.cuMemcpyHtoDAsync(dev, unsafe.Pointer(&b.idx[0]), uintptr(8*len(b.idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		return err
+	}
+	b.device.toDevice.Add(int64(8 * len(b.idx)))
+	return nil
+}
+
+func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
 	n := len(dst)
 	if len(a) != n || len(idx) != n || len(sumSq) != n || len(maxAbs) != n {
 		panic(fmt.Errorf("%w: GatherNormBatch of %d, %d, %d, %d and %d", lowrank.ErrShape, n, len(a), len(idx), len(sumSq), len(maxAbs)))
@@ -94,13 +163,16 @@ func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 		return err
 	}
 	defer b.leave()
-	if ok, err := b.gatherNormUniform(dst, a, trans, idx, sumSq, maxAbs); ok || err != nil {
+	if ok, err := b.gatherNormUniform(dst, a, trans, idx, seeds, sumSq, maxAbs); ok || err != nil {
 		return err
 	}
 	var di uintptr
 	if len(st.all) > 0 {
 		var err error
-		if di, err = b.uploadIndices(st.all); err != nil {
+		if di, err = b.buf(&b.sc.gatherIdx, 8*len(st.all)); err != nil {
+			return err
+		}
+		if err := b.fillIndices(di, a, trans, idx, seeds); err != nil {
 			return err
 		}
 	}
@@ -150,7 +222,7 @@ func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 // Ω consecutive column blocks of one matrix (the Decomposer's batch). It
 // reports false, having done nothing, otherwise. The addresses of the a[i]
 // and all the indices go up in one transfer.
-func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) (bool, error) {
+func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) (bool, error) {
 	n := len(dst)
 	dms, ams := b.batchMats(0, dst), b.batchMats(1, a)
 	d0, a0 := dms[0], ams[0]
@@ -172,9 +244,12 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 	for _, am := range ams {
 		st.table = append(st.table, uint64(am.ptr))
 	}
-	for _, ix := range idx {
-		for _, v := range ix {
-			st.table = append(st.table, uint64(v))
+	_, drawn := b.drawable(a, trans, idx, seeds)
+	if !drawn {
+		for _, ix := range idx {
+			for _, v := range ix {
+				st.table = append(st.table, uint64(v))
+			}
 		}
 	}
 	nb, nmap := b.gatherNormBlocks(a0, trans)
@@ -193,6 +268,14 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 		return true, err
 	}
 	srcs, di := tab, tab+uintptr(8*n)
+	if drawn {
+		if di, err = b.buf(&b.sc.gatherIdx, 8*n*l); err != nil {
+			return true, err
+		}
+		if err := b.fillIndices(di, a, trans, idx, seeds); err != nil {
+			return true, err
+		}
+	}
 	out := part + uintptr(8*2*nb*n)
 	if nmap == 0 {
 		err = b.gatherNormRowsBatch(part, nb, d0.ptr, d0.ld, d0.ld*l, a0.ptr, srcs, a0.dtype.code(), a0.ld, sr, sc, di, l, v0, n)
@@ -218,20 +301,42 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 	return true, nil
 }
 
-// uploadTable copies b.batch.table (addresses and indices of one batched
-// call) to the device and returns where: one host-to-device transfer.
+// tableRing is the number of address tables uploadTable keeps on the
+// device: a batch's calls (its fused read, products and copies) each have
+// one, and a steady-state step repeats them.
+const tableRing = 8
+
+// uploadTable returns a device copy of b.batch.table (the addresses, and
+// indices, of one batched call). One of the last tableRing tables with the
+// same contents, still where it was uploaded, is reused without a
+// transfer — the steady state of a training step, whose activations and
+// factors come back at the same addresses; otherwise the table goes up
+// (one host-to-device transfer) into the least recently uploaded slot.
+// Queued calls that read a slot precede, in stream order, its next
+// upload.
 func (b *Backend) uploadTable() (uintptr, error) {
 	st := &b.batch
-	dev, err := b.buf(&b.sc.batchTable, 8*len(st.table))
+	for i := range b.sc.batchTable {
+		s := &b.sc.batchTable[i]
+		if s.ptr != 0 && st.tablePtr[i] == s.ptr && slices.Equal(st.tableHost[i], st.table) {
+			return s.ptr, nil
+		}
+	}
+	i := st.tableNext
+	st.tableNext = (i + 1) % tableRing
+	dev, err := b.buf(&b.sc.batchTable[i], 8*len(st.table))
 	if err != nil {
 		return 0, err
 	}
 	// Pageable source: staged before the call returns, so the table may
 	// be rebuilt at once.
 	if err := b.api.check(b.api.cuMemcpyHtoDAsync(dev, unsafe.Pointer(&st.table[0]), uintptr(8*len(st.table)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		st.tablePtr[i] = 0
 		return 0, err
 	}
 	b.device.toDevice.Add(int64(8 * len(st.table)))
+	st.tableHost[i] = append(st.tableHost[i][:0], st.table...)
+	st.tablePtr[i] = dev
 	return dev, nil
 }
 

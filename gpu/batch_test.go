@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,7 +151,10 @@ func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
 // QBTo of each activation with the same seed: the same draw, ‖A‖² and
 // ‖B‖² within 2·γ_d relative (sums of squares of float32 products of
 // length d, computed by other kernels in another order), Q orthonormal;
-// three host synchronisations for the batch; and GatherNormBatch and
+// three host synchronisations for the batch; nothing copied to the device
+// by a repeated batch or a single QB (the sampled indices drawn there, the
+// address tables reused), with the factors bit for bit those of the
+// indices copied (noDraw); and GatherNormBatch and
 // SquaredNormBatch equal, bit for bit, to GatherNorm and SquaredNorm
 // (the same kernels).
 func TestQBBatchDevice(t *testing.T) {
@@ -173,8 +177,34 @@ func TestQBBatchDevice(t *testing.T) {
 			require.NoError(t, dec.QBBatchTo(dst, as, k, opts)) // warm-up: scratch
 			require.NoError(t, b.Synchronize())
 			s0 := b.Syncs()
+			up0, _ := b.Transfers()
 			require.NoError(t, dec.QBBatchTo(dst, as, k, opts), name)
 			assert.Equal(t, int64(3), b.Syncs()-s0, "%s: host synchronisations", name)
+			up1, _ := b.Transfers()
+			// A repeated batch copies nothing to the device: its indices
+			// are drawn there and its address tables are those of the last
+			// call (uploadTable's ring). Copied instead (noDraw), the same
+			// indices: the same factors bit for bit, and at least the
+			// indices' 8·n·k bytes go up.
+			b.noDraw = true
+			ref := make([]*lowrank.Factors, n)
+			for i := range ref {
+				ref[i] = new(lowrank.Factors)
+			}
+			require.NoError(t, dec.QBBatchTo(ref, as, k, opts), name)
+			up2, _ := b.Transfers()
+			b.noDraw = false
+			assert.Zero(t, up1-up0, "%s: bytes copied to the device by a repeated batch", name)
+			assert.GreaterOrEqual(t, up2-up1, int64(8*n*k), "%s: bytes copied to the device with the indices copied", name)
+			for i := range ref {
+				for _, pair := range [][2]lowrank.Matrix{{dst[i].Q, ref[i].Q}, {dst[i].B, ref[i].B}} {
+					var x, y mat.Dense
+					require.NoError(t, b.Download(&x, pair[0]))
+					require.NoError(t, b.Download(&y, pair[1]))
+					assert.True(t, mat.Equal(&x, &y), "%s item %d: drawn on the device and copied", name, i)
+				}
+				ref[i].Free(b)
+			}
 			gamma := 2 * float64(d) * u32 / (1 - float64(d)*u32)
 			single := sampling.NewDecomposer(b)
 			for i := range as {
@@ -187,6 +217,24 @@ func TestQBBatchDevice(t *testing.T) {
 				assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(d, k), "%s item %d", name, i)
 				f.Free(b)
 			}
+			// A single QB draws on the device too (GatherNormSeeded), with
+			// the factors of the copied indices bit for bit.
+			var f1, f2 lowrank.Factors
+			u0, _ := b.Transfers()
+			require.NoError(t, single.QBTo(&f1, as[0], k, opts[0]))
+			u1, _ := b.Transfers()
+			assert.Zero(t, u1-u0, "%s: bytes copied to the device for one QB", name)
+			b.noDraw = true
+			require.NoError(t, single.QBTo(&f2, as[0], k, opts[0]))
+			b.noDraw = false
+			u2, _ := b.Transfers()
+			assert.Equal(t, int64(8*k), u2-u1, "%s: one QB with its indices copied", name)
+			var q1, q2 mat.Dense
+			require.NoError(t, b.Download(&q1, f1.Q))
+			require.NoError(t, b.Download(&q2, f2.Q))
+			assert.True(t, mat.Equal(&q1, &q2), "%s: one QB drawn on the device and copied", name)
+			f1.Free(b)
+			f2.Free(b)
 			// The batched reductions against the single ones.
 			sq, mx := make([]float64, n), make([]float64, n)
 			require.NoError(t, b.SquaredNormBatch(as, 0.5, sq, mx))
@@ -468,4 +516,63 @@ func TestMulCopyBatch(t *testing.T) {
 	for i := range dst2 {
 		assert.True(t, mat.Equal(download(as[i]), download(dst2[i])), "CopyBatch bf16 item %d", i)
 	}
+}
+
+// TestDrawUniform checks draw_uniform against the host's uniform draw
+// (sampling.Uniform: rand.New(rand.NewPCG(seed, seed)) and a partial
+// Fisher–Yates shuffle), index for index: row counts that are powers of
+// two (IntN's mask) and not (Lemire's reduction), ℓ = p, one row, the
+// largest p it serves, and more draws than one launch makes.
+func TestDrawUniform(t *testing.T) {
+	b := open(t, nil)
+	host := func(seed uint64, p, l int) []int64 {
+		rng := rand.New(rand.NewPCG(seed, seed))
+		perm := make([]int, p)
+		for i := range perm {
+			perm[i] = i
+		}
+		for i := range l {
+			j := i + rng.IntN(p-i)
+			perm[i], perm[j] = perm[j], perm[i]
+		}
+		out := make([]int64, l)
+		for i := range out {
+			out[i] = int64(perm[i])
+		}
+		return out
+	}
+	for _, c := range []struct {
+		l  int
+		ps []int
+	}{
+		{1, []int{1, 2, 1 << 16}},
+		{3, []int{3, 11008, 4096}},
+		{17, []int{17, 40000, 1 << 12, 3 * 1024, 65535, 12345, 2048, 4097, 18, 1 << 16, 100}},
+		{256, []int{4096, 4096, 4096, 11008}},
+		{1024, []int{1 << 16, 11008}},
+	} {
+		ps, n := c.ps, len(c.ps)
+		seeds := make([]uint64, n)
+		for i := range seeds {
+			seeds[i] = 0x9e3779b97f4a7c15*uint64(i+1) + uint64(c.l)
+			require.True(t, b.canDraw(ps[i]), "p = %d", ps[i])
+		}
+		dev, err := b.alloc(8 * n * c.l)
+		require.NoError(t, err)
+		require.NoError(t, b.enter())
+		err = b.drawUniform(dev, c.l, seeds, ps)
+		b.leave()
+		require.NoError(t, err)
+		got := make([]int64, n*c.l)
+		require.NoError(t, b.enter())
+		err = b.download(unsafe.Pointer(&got[0]), dev, 8*len(got))
+		b.leave()
+		require.NoError(t, err)
+		for i := range seeds {
+			assert.Equal(t, host(seeds[i], ps[i], c.l), got[i*c.l:(i+1)*c.l], "l = %d, draw %d of %d rows", c.l, i, ps[i])
+		}
+		require.NoError(t, b.free(dev))
+	}
+	assert.False(t, b.canDraw(1<<16+1), "beyond uint16")
+	assert.False(t, b.canDraw(0))
 }

@@ -29,6 +29,20 @@ var _ lowrank.GatherNormer = (*Backend)(nil)
 // Repeated indices, or a tile too large for shared memory (4·33·len(idx)
 // + 2.1·rows bytes), fall back to Gather then SquaredNorm (two reads).
 func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumSq, maxAbs float64, err error) {
+	return b.gatherNorm(dst, a, trans, idx, nil)
+}
+
+// GatherNormSeeded is GatherNorm for indices that are sampling.Uniform's
+// draw from seed; it implements lowrank.SeededGatherNormer. Where op(a)
+// has at most 65536 rows the kernel draw_uniform draws them on the device
+// (bit for bit the host's, TestDrawUniform), so that the indices are not
+// copied; otherwise it is GatherNorm. The results are GatherNorm's.
+func (b *Backend) GatherNormSeeded(dst, a lowrank.Matrix, trans bool, idx []int, seed uint64) (sumSq, maxAbs float64, err error) {
+	b.seed1[0] = seed
+	return b.gatherNorm(dst, a, trans, idx, b.seed1[:])
+}
+
+func (b *Backend) gatherNorm(dst, a lowrank.Matrix, trans bool, idx []int, seeds []uint64) (sumSq, maxAbs float64, err error) {
 	dm, am, _, _ := b.checkGather(dst, a, trans, idx)
 	// The rows of op(a) are rows of the stored matrix iff op(a) is the
 	// stored matrix.
@@ -42,7 +56,16 @@ func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumS
 		return 0, 0, err
 	}
 	defer b.leave()
-	di, err := b.uploadIndices(idx)
+	var di uintptr
+	if p, _ := opDims(am, trans); seeds != nil && p >= len(idx) && b.canDraw(p) {
+		if di, err = b.buf(&b.sc.gatherIdx, 8*len(idx)); err != nil {
+			return 0, 0, err
+		}
+		b.batch.drawP = append(b.batch.drawP[:0], p)
+		err = b.drawUniform(di, len(idx), seeds, b.batch.drawP)
+	} else {
+		di, err = b.uploadIndices(idx)
+	}
 	if err != nil {
 		return 0, 0, err
 	}

@@ -1066,3 +1066,74 @@ extern "C" __global__ void invert_index(int* map, const long long* idx, int l, l
     idx += (long long)blockIdx.y * l;
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < l; j += gridDim.x * blockDim.x) map[idx[j]] = j;
 }
+
+// draw_uniform: the sampled indices of sampling.Uniform's draw — Go's
+// math/rand/v2 generator rand.New(rand.NewPCG(seed, seed)) (PCG-DXSM,
+// 128-bit state) and a partial Fisher–Yates shuffle, for i < l:
+// j = i + IntN(p − i), swap(perm[i], perm[j]) — for up to eight items,
+// one block each (blockIdx.x = item), written as int64 to out + item·l:
+// bit for bit the host's indices, so that a batch's sampled rows need not
+// be copied to the device (Backend.GatherNormBatchSeeded; TestDrawUniform
+// compares them). The permutation lives in shared memory as uint16
+// (p ≤ 65536): every thread initialises it, thread 0 shuffles — l
+// dependent steps of a few shared-memory accesses and the generator's
+// three 64-bit multiplications.
+__device__ __forceinline__ unsigned long long pcg_dxsm(unsigned long long& hi, unsigned long long& lo) {
+    const unsigned long long mulHi = 2549297995355413924ULL, mulLo = 4865540595714422341ULL;
+    const unsigned long long incHi = 6364136223846793005ULL, incLo = 1442695040888963407ULL;
+    unsigned long long h = __umul64hi(lo, mulLo), l2 = lo * mulLo;
+    h += hi * mulLo + lo * mulHi;
+    unsigned long long l3 = l2 + incLo;
+    h += incHi + (l3 < l2 ? 1ULL : 0ULL);
+    hi = h;
+    lo = l3;
+    unsigned long long x = h;
+    x ^= x >> 32;
+    x *= 0xda942042e4dd58b5ULL;
+    x ^= x >> 48;
+    x *= (l3 | 1ULL);
+    return x;
+}
+
+// Rand.uint64n of math/rand/v2 (64-bit platforms): a mask for a power of
+// two, else Lemire's multiply-high with rejection.
+__device__ __forceinline__ unsigned long long pcg_below(unsigned long long& hi, unsigned long long& lo, unsigned long long n) {
+    if ((n & (n - 1)) == 0) return pcg_dxsm(hi, lo) & (n - 1);
+    unsigned long long x = pcg_dxsm(hi, lo);
+    unsigned long long mh = __umul64hi(x, n), ml = x * n;
+    if (ml < n) {
+        unsigned long long thresh = (0ULL - n) % n;
+        while (ml < thresh) {
+            x = pcg_dxsm(hi, lo);
+            mh = __umul64hi(x, n);
+            ml = x * n;
+        }
+    }
+    return mh;
+}
+
+extern "C" __global__ void draw_uniform(long long* out, long long l, long long n,
+                                        unsigned long long s0, unsigned long long s1, unsigned long long s2, unsigned long long s3,
+                                        unsigned long long s4, unsigned long long s5, unsigned long long s6, unsigned long long s7,
+                                        long long p0, long long p1, long long p2, long long p3,
+                                        long long p4, long long p5, long long p6, long long p7) {
+    extern __shared__ unsigned short perm[];
+    int item = blockIdx.x;
+    if (item >= n) return;
+    const unsigned long long seeds[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+    const long long ps[8] = {p0, p1, p2, p3, p4, p5, p6, p7};
+    unsigned long long seed = seeds[item];
+    long long p = ps[item];
+    for (long long i = threadIdx.x; i < p; i += blockDim.x) perm[i] = (unsigned short)i;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    unsigned long long hi = seed, lo = seed;
+    long long* o = out + item * l;
+    for (long long i = 0; i < l; i++) {
+        long long j = i + (long long)pcg_below(hi, lo, (unsigned long long)(p - i));
+        unsigned short t = perm[j];
+        perm[j] = perm[i];
+        perm[i] = t;
+        o[i] = t;
+    }
+}

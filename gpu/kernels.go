@@ -48,6 +48,7 @@ const (
 	kGatherNormColsM1 // the variants of gather_norm_cols (Backend.gatherColsMode)
 	kGatherNormColsM2
 	kInvertIndex
+	kDrawUniform
 	numKernels
 )
 
@@ -63,12 +64,13 @@ var kernelNames = [numKernels]string{
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
 	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols",
 	kGatherNormColsM1: "gather_norm_cols_m1", kGatherNormColsM2: "gather_norm_cols_m2", kInvertIndex: "invert_index",
+	kDrawUniform: "draw_uniform",
 }
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
 // memory: Open raises their limit to the device's opt-in maximum.
 var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows, kGatherNormRowsM1, kGatherNormRowsM2,
-	kGatherNormRowsM3, kGatherNormRowsM4, kGatherNormRowsM5, kGatherNormRowsM6}
+	kGatherNormRowsM3, kGatherNormRowsM4, kGatherNormRowsM5, kGatherNormRowsM6, kDrawUniform}
 
 // gatherModes is the number of variants of gather_norm_rows, the default
 // (mode 0) included: the kernels from kGatherNormRows to kGatherNormCols.

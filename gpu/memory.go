@@ -260,35 +260,39 @@ type devBuf struct {
 // to the largest size asked and reused: a steady-state call of the same
 // shapes allocates nothing.
 type scratch struct {
-	tmpA, tmpB        devBuf // products of the saved activations (activation's device path)
-	mulA, mulB        devBuf // bf16 copies of float32 product operands, padded copies of misaligned ones
-	mulC              devBuf // a misaligned product's destination, padded
-	gatherIdx         devBuf // the row indices of Gather
-	gatherMap         devBuf // GatherNorm's column → sample map
-	rowNorms          devBuf // SquaredRowNorms' output
-	normPart          devBuf // SquaredNorm's partial sums and maxima
-	nonFinite         devBuf // FindNonFinite's index
-	upload            devBuf // staging for uploads to strided matrices
-	qrT, qrS, qrY64   devBuf // Cholesky QR: two float32 copies and a float64 one
-	qrSmall, qrStatus devBuf // Cholesky QR: ℓ×ℓ factors and status slots
-	qrPotrf           devBuf // dpotrf workspace
-	qrPtrs            devBuf // QRBatch: the pointer array of potrfBatched
-	batchTable        devBuf // the other batched calls: addresses and indices
-	hhTau, hhWork     devBuf // Householder QR
-	luWork, luIpiv    devBuf // LU
-	svdA, svdWork     devBuf // small SVD
-	eigG              devBuf // SymEig: float64 copy with eigenvalues and devInfo
-	exactA, exactG    devBuf // ExactSVD: float64 A and Gram
-	exactV            devBuf // ExactSVD: vectors
-	exactS            devBuf // ExactSVD's subspace route: basis, Rayleigh quotient, checks
-	syevdWork         devBuf // dsyevd's workspace (ExactSVD, SymEig)
+	tmpA, tmpB        devBuf            // products of the saved activations (activation's device path)
+	mulA, mulB        devBuf            // bf16 copies of float32 product operands, padded copies of misaligned ones
+	mulC              devBuf            // a misaligned product's destination, padded
+	gatherIdx         devBuf            // the row indices of Gather
+	gatherMap         devBuf            // GatherNorm's column → sample map
+	rowNorms          devBuf            // SquaredRowNorms' output
+	normPart          devBuf            // SquaredNorm's partial sums and maxima
+	nonFinite         devBuf            // FindNonFinite's index
+	upload            devBuf            // staging for uploads to strided matrices
+	qrT, qrS, qrY64   devBuf            // Cholesky QR: two float32 copies and a float64 one
+	qrSmall, qrStatus devBuf            // Cholesky QR: ℓ×ℓ factors and status slots
+	qrPotrf           devBuf            // dpotrf workspace
+	qrPtrs            devBuf            // QRBatch: the pointer array of potrfBatched
+	batchTable        [tableRing]devBuf // the other batched calls' address tables (uploadTable)
+	hhTau, hhWork     devBuf            // Householder QR
+	luWork, luIpiv    devBuf            // LU
+	svdA, svdWork     devBuf            // small SVD
+	eigG              devBuf            // SymEig: float64 copy with eigenvalues and devInfo
+	exactA, exactG    devBuf            // ExactSVD: float64 A and Gram
+	exactV            devBuf            // ExactSVD: vectors
+	exactS            devBuf            // ExactSVD's subspace route: basis, Rayleigh quotient, checks
+	syevdWork         devBuf            // dsyevd's workspace (ExactSVD, SymEig)
 }
 
 // bufs lists the buffers, for Close.
 func (sc *scratch) bufs() []*devBuf {
-	return []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
-		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.qrPtrs, &sc.batchTable, &sc.hhTau, &sc.hhWork,
+	l := []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
+		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.qrPtrs, &sc.hhTau, &sc.hhWork,
 		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactS, &sc.syevdWork}
+	for i := range sc.batchTable {
+		l = append(l, &sc.batchTable[i])
+	}
+	return l
 }
 
 // scratchSlots is the number of slots of scratch (every field a devBuf).

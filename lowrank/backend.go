@@ -141,3 +141,25 @@ type Batcher interface {
 	// CopyBatch is Copy(dst[i], src[i]) for every i.
 	CopyBatch(dst, src []Matrix) error
 }
+
+// SeededGatherNormer is implemented by a GatherNormer that can draw the
+// uniform sampler's indices itself (see SeededBatcher).
+type SeededGatherNormer interface {
+	// GatherNormSeeded is GatherNorm for indices that are the uniform
+	// sampler's draw from seed (as for GatherNormBatchSeeded).
+	GatherNormSeeded(dst, a Matrix, trans bool, idx []int, seed uint64) (sumSq, maxAbs float64, err error)
+}
+
+// SeededBatcher is implemented by a Batcher that can draw the uniform
+// sampler's indices itself, where the data lives, instead of receiving
+// them (the GPU backend: no host-to-device copy of the sampled indices).
+type SeededBatcher interface {
+	// GatherNormBatchSeeded is GatherNormBatch for indices that are,
+	// item by item, the uniform sampler's draw from seeds[i]
+	// (sampling.Uniform: math/rand/v2's rand.New(rand.NewPCG(seed, seed))
+	// and a partial Fisher–Yates shuffle, j = i + IntN(p − i), of
+	// len(idx[i]) of the p rows of op(a[i])); the caller passes both, and
+	// the backend may use either. The slices have one length (panic with
+	// ErrShape otherwise).
+	GatherNormBatchSeeded(dst, a []Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error
+}

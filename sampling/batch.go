@@ -23,6 +23,10 @@ type batch struct {
 	dst    []*lowrank.Factors
 	sq, mx []float64
 	errsAt []error
+	// The batched items' seeds, when every one of them was drawn (no
+	// Options.Indices): a lowrank.SeededBatcher then draws on its own.
+	seeds []uint64
+	drawn bool
 	// byShape's second lists and marks.
 	sat, soff []int
 	sprs      []skeleton.Problem
@@ -42,7 +46,10 @@ type batch struct {
 // truncation (ℓ = k, no Tolerance or Spectrum) — three host
 // synchronisations for the batch where QBTo makes three per matrix.
 // Items of other orientations or options, and inputs of extreme magnitude
-// (which QBTo scales), are decomposed by QBTo after the batch.
+// (which QBTo scales), are decomposed by QBTo after the batch. On a
+// lowrank.SeededBatcher whose items were all drawn (no Options.Indices),
+// the backend is given their seeds beside the indices and draws the same
+// indices itself (the GPU: none of them copied to the device).
 //
 // The result is nil, or a *lowrank.BatchError whose Errs[i] is item i's
 // error as QBTo would return it (dst[i] then holds no valid result, except
@@ -90,8 +97,12 @@ func (d *Decomposer) QBBatchTo(dst []*lowrank.Factors, a []lowrank.Matrix, k int
 		bt.flat = append(bt.flat, idx...)
 	}
 	bt.byShape()
-	for j := range bt.at {
+	bt.seeds, bt.drawn = bt.seeds[:0], true
+	for j, i := range bt.at {
 		bt.idx = append(bt.idx, bt.flat[bt.off[j]:bt.off[j]+bt.prs[j].L])
+		o := opt(i)
+		bt.seeds = append(bt.seeds, o.Seed)
+		bt.drawn = bt.drawn && o.Indices == nil
 	}
 	if len(bt.at) == 1 {
 		bt.single = append(bt.single, bt.at[0])
@@ -201,7 +212,12 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 		bt.a = append(bt.a, a[i])
 	}
 	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
-	if err := batcher.GatherNormBatch(bt.omega, bt.a, trans, bt.idx, bt.sq, bt.mx); err != nil {
+	if sb, ok := batcher.(lowrank.SeededBatcher); ok && bt.drawn {
+		err = sb.GatherNormBatchSeeded(bt.omega, bt.a, trans, bt.idx, bt.seeds, bt.sq, bt.mx)
+	} else {
+		err = batcher.GatherNormBatch(bt.omega, bt.a, trans, bt.idx, bt.sq, bt.mx)
+	}
+	if err != nil {
 		fail(err)
 		return
 	}

@@ -3,6 +3,7 @@ package sampling_test
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -199,4 +200,81 @@ func TestQBBatchErrors(t *testing.T) {
 	assert.PanicsWithError(t, "lowrank: dimension mismatch: QBBatchTo of 1 destinations, 2 inputs and 0 options", func() {
 		_ = d.QBBatchTo([]*lowrank.Factors{{}}, []lowrank.Matrix{good(1), good(2)}, 3, nil)
 	})
+}
+
+// seeded is counting with lowrank.SeededBatcher and
+// lowrank.SeededGatherNormer: it checks that every index list it is given
+// is the uniform draw of its seed (the documented algorithm, redrawn
+// here), as a backend drawing on its own would produce it, and records
+// the seeds.
+type seeded struct {
+	counting
+	t     *testing.T
+	seeds []uint64
+}
+
+// draw is sampling.Uniform's draw of l of p rows from seed, as the
+// interface documents it.
+func draw(seed uint64, p, l int) []int {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	perm := make([]int, p)
+	for i := range perm {
+		perm[i] = i
+	}
+	for i := range l {
+		j := i + rng.IntN(p-i)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	return perm[:l]
+}
+
+func (s *seeded) GatherNormBatchSeeded(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	for i := range idx {
+		p, q := a[i].Dims()
+		if trans {
+			p = q
+		}
+		assert.Equal(s.t, draw(seeds[i], p, len(idx[i])), idx[i], "item %d, seed %d", i, seeds[i])
+	}
+	s.seeds = append(s.seeds, seeds...)
+	return s.GatherNormBatch(dst, a, trans, idx, sumSq, maxAbs)
+}
+
+func (s *seeded) GatherNormSeeded(dst, a lowrank.Matrix, trans bool, idx []int, seed uint64) (float64, float64, error) {
+	p, q := a.Dims()
+	if trans {
+		p = q
+	}
+	assert.Equal(s.t, draw(seed, p, len(idx)), idx, "single, seed %d", seed)
+	s.seeds = append(s.seeds, seed)
+	return s.GatherNorm(dst, a, trans, idx)
+}
+
+// TestSeededDraws checks what a backend that draws the uniform sampler's
+// indices itself is given: for a batch of drawn items, and for a single
+// QB, their seeds beside indices that are those seeds' draws; for a batch
+// with given Indices, no seeds (GatherNormBatch); the results are QBTo's.
+func TestSeededDraws(t *testing.T) {
+	const m, n, k = 90, 30, 5
+	as := []lowrank.Matrix{testmat.Gaussian(m, n, 1), testmat.Gaussian(m, n, 2), testmat.Gaussian(m, 40, 3)}
+	be := &seeded{t: t}
+	d := sampling.NewDecomposer(be)
+	dst := []*lowrank.Factors{new(lowrank.Factors), new(lowrank.Factors), new(lowrank.Factors)}
+	opts := []*sampling.Options{{Seed: 7}, {Seed: 8}, {Seed: 9}}
+	require.NoError(t, d.QBBatchTo(dst, as, k, opts))
+	assert.Equal(t, []uint64{7, 8, 9}, be.seeds, "the batch's seeds, in its order")
+	for i := range as {
+		var want lowrank.Factors
+		require.NoError(t, sampling.NewDecomposer(cpu.Backend{}).QBTo(&want, as[i], k, opts[i]))
+		assert.True(t, mat.Equal(want.Q.(mat.Matrix), dst[i].Q.(mat.Matrix)), "item %d: Q", i)
+	}
+	be.seeds = nil
+	var f lowrank.Factors
+	require.NoError(t, d.QBTo(&f, as[0], k, &sampling.Options{Seed: 11}))
+	assert.Equal(t, []uint64{11}, be.seeds, "a single QB's seed")
+	be.seeds, be.gathers = nil, nil
+	opts[1] = &sampling.Options{Indices: []int{0, 3, 6, 9, 12}}
+	require.NoError(t, d.QBBatchTo(dst, as, k, opts))
+	assert.Empty(t, be.seeds, "a batch with given indices has no seeds")
+	assert.Equal(t, []int{3}, be.gathers, "and goes through GatherNormBatch")
 }

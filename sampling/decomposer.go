@@ -134,7 +134,13 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Or
 		return pr, nil, err
 	}
 	if fused {
-		sq, amax, err := gn.GatherNorm(omega, pr.A, pr.Trans, idx)
+		var sq, amax float64
+		if sg, ok := be.(lowrank.SeededGatherNormer); ok && opts.Indices == nil {
+			// The backend draws the same indices where A lives.
+			sq, amax, err = sg.GatherNormSeeded(omega, pr.A, pr.Trans, idx, opts.Seed)
+		} else {
+			sq, amax, err = gn.GatherNorm(omega, pr.A, pr.Trans, idx)
+		}
 		if err != nil {
 			return pr, nil, err
 		}
