@@ -519,25 +519,15 @@ func TestMulCopyBatch(t *testing.T) {
 }
 
 // TestDrawUniform checks draw_uniform against the host's uniform draw
-// (sampling.Uniform: rand.New(rand.NewPCG(seed, seed)) and a partial
-// Fisher–Yates shuffle), index for index: row counts that are powers of
+// (testmat.UniformDraw, as sampling.Uniform draws), index for index: row counts that are powers of
 // two (IntN's mask) and not (Lemire's reduction), ℓ = p, one row, the
 // largest p it serves, and more draws than one launch makes.
 func TestDrawUniform(t *testing.T) {
 	b := open(t, nil)
 	host := func(seed uint64, p, l int) []int64 {
-		rng := rand.New(rand.NewPCG(seed, seed))
-		perm := make([]int, p)
-		for i := range perm {
-			perm[i] = i
-		}
-		for i := range l {
-			j := i + rng.IntN(p-i)
-			perm[i], perm[j] = perm[j], perm[i]
-		}
 		out := make([]int64, l)
-		for i := range out {
-			out[i] = int64(perm[i])
+		for i, v := range testmat.UniformDraw(seed, p, l) {
+			out[i] = int64(v)
 		}
 		return out
 	}

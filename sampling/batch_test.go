@@ -3,7 +3,6 @@ package sampling_test
 import (
 	"errors"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -213,28 +212,13 @@ type seeded struct {
 	seeds []uint64
 }
 
-// draw is sampling.Uniform's draw of l of p rows from seed, as the
-// interface documents it.
-func draw(seed uint64, p, l int) []int {
-	rng := rand.New(rand.NewPCG(seed, seed))
-	perm := make([]int, p)
-	for i := range perm {
-		perm[i] = i
-	}
-	for i := range l {
-		j := i + rng.IntN(p-i)
-		perm[i], perm[j] = perm[j], perm[i]
-	}
-	return perm[:l]
-}
-
 func (s *seeded) GatherNormBatchSeeded(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
 	for i := range idx {
 		p, q := a[i].Dims()
 		if trans {
 			p = q
 		}
-		assert.Equal(s.t, draw(seeds[i], p, len(idx[i])), idx[i], "item %d, seed %d", i, seeds[i])
+		assert.Equal(s.t, testmat.UniformDraw(seeds[i], p, len(idx[i])), idx[i], "item %d, seed %d", i, seeds[i])
 	}
 	s.seeds = append(s.seeds, seeds...)
 	return s.GatherNormBatch(dst, a, trans, idx, sumSq, maxAbs)
@@ -245,7 +229,7 @@ func (s *seeded) GatherNormSeeded(dst, a lowrank.Matrix, trans bool, idx []int, 
 	if trans {
 		p = q
 	}
-	assert.Equal(s.t, draw(seed, p, len(idx)), idx, "single, seed %d", seed)
+	assert.Equal(s.t, testmat.UniformDraw(seed, p, len(idx)), idx, "single, seed %d", seed)
 	s.seeds = append(s.seeds, seed)
 	return s.GatherNorm(dst, a, trans, idx)
 }

@@ -38,26 +38,7 @@ func TestProfileCompress(t *testing.T) {
 	// releases them in backward: their storage then comes back from the
 	// pool, without cuMemAlloc, as in the step benchmark.
 	timeIt := func(f func(i int) []*activation.Saved) (med, lo float64) {
-		ms := make([]float64, reps)
-		for i := -3; i < reps; i++ {
-			require.NoError(t, b.Synchronize())
-			e0, err := b.RecordTimed()
-			require.NoError(t, err)
-			held := f(i)
-			e1, err := b.RecordTimed()
-			require.NoError(t, err)
-			d, err := e1.Elapsed(e0)
-			require.NoError(t, err)
-			e0.Close()
-			e1.Close()
-			for _, s := range held {
-				require.NoError(t, s.Release())
-			}
-			if i >= 0 {
-				ms[i] = d
-			}
-		}
-		sort.Float64s(ms)
+		ms, _ := timeEvents(t, b, reps, f)
 		return ms[reps/2], ms[0]
 	}
 	emitRec := func(name string, d int, med, lo float64) {
@@ -99,15 +80,7 @@ func TestProfileCompress(t *testing.T) {
 		fmt.Println(string(j))
 		c.Close()
 	}
-	// The layer's four inputs.
-	xs := make([]lowrank.Matrix, 4)
-	for i := range xs {
-		d := 4096
-		if i == 3 {
-			d = 11008
-		}
-		xs[i] = gaussianInput(t, b, L, d, uint64(i+20))
-	}
+	xs := layerInputs(t, b, L)
 	c, err := activation.New(activation.Config{Backend: b, Method: activation.RowSampling, Rank: activation.Fixed(k),
 		Precision: lowrank.BFloat16, Seed: 1})
 	require.NoError(t, err)
@@ -145,6 +118,51 @@ func TestProfileCompress(t *testing.T) {
 		})
 		emitRec(v.name, 0, med, lo)
 	}
+}
+
+// timeEvents runs f(i) for i = −3 … reps−1, each after a Synchronize and
+// between timed events on b's stream, releasing the handles it returns
+// after the end event (as a training step releases them in backward); it
+// returns the device times of the calls i ≥ 0 and their host wall times,
+// in ms, each sorted.
+func timeEvents(t *testing.T, b *gpu.Backend, reps int, f func(i int) []*activation.Saved) (dev, wall []float64) {
+	dev, wall = make([]float64, reps), make([]float64, reps)
+	for i := -3; i < reps; i++ {
+		require.NoError(t, b.Synchronize())
+		t0 := time.Now()
+		e0, err := b.RecordTimed()
+		require.NoError(t, err)
+		held := f(i)
+		e1, err := b.RecordTimed()
+		require.NoError(t, err)
+		d, err := e1.Elapsed(e0)
+		require.NoError(t, err)
+		if i >= 0 {
+			dev[i], wall[i] = d, float64(time.Since(t0).Microseconds())/1e3
+		}
+		e0.Close()
+		e1.Close()
+		for _, s := range held {
+			require.NoError(t, s.Release())
+		}
+	}
+	sort.Float64s(dev)
+	sort.Float64s(wall)
+	return dev, wall
+}
+
+// layerInputs returns a transformer layer's four distinct inputs of L
+// tokens (three L×4096, one L×11008), gaussianInput's.
+func layerInputs(t *testing.T, b *gpu.Backend, L int) []lowrank.Matrix {
+	xs := make([]lowrank.Matrix, 4)
+	for i := range xs {
+		d := 4096
+		if i == 3 {
+			d = 11008
+		}
+		xs[i] = gaussianInput(t, b, L, d, uint64(i+20))
+	}
+	return xs
 }
 
 // gaussianInput returns a row-major bf16 L×d device activation of
@@ -185,14 +203,7 @@ func TestProfileBatchSplit(t *testing.T) {
 	require.NoError(t, err)
 	defer fh.Close()
 	const L, k, reps = 16384, 256, 20
-	xs := make([]lowrank.Matrix, 4)
-	for i := range xs {
-		d := 4096
-		if i == 3 {
-			d = 11008
-		}
-		xs[i] = gaussianInput(t, b, L, d, uint64(i+20))
-	}
+	xs := layerInputs(t, b, L)
 	require.NoError(t, b.Synchronize())
 	decs := []*sampling.Decomposer{sampling.NewDecomposer(b), sampling.NewDecomposer(f)}
 	defer decs[0].Close()
@@ -233,13 +244,7 @@ func TestProfileBatchSplit(t *testing.T) {
 				fs[g] = append(fs[g], new(lowrank.Factors))
 			}
 		}
-		ms := make([]float64, reps)
-		wall := make([]float64, reps)
-		for i := -3; i < reps; i++ {
-			require.NoError(t, b.Synchronize())
-			t0 := time.Now()
-			e0, err := b.RecordTimed()
-			require.NoError(t, err)
+		ms, wall := timeEvents(t, b, reps, func(i int) []*activation.Saved {
 			var errs [2]error
 			if len(v.groups) == 1 {
 				errs[0] = run(decs[0], fs[0], v.groups[0], uint64(100+i))
@@ -264,18 +269,8 @@ func TestProfileBatchSplit(t *testing.T) {
 			}
 			require.NoError(t, errs[0], v.name)
 			require.NoError(t, errs[1], v.name)
-			e1, err := b.RecordTimed()
-			require.NoError(t, err)
-			d, err := e1.Elapsed(e0)
-			require.NoError(t, err)
-			e0.Close()
-			e1.Close()
-			if i >= 0 {
-				ms[i], wall[i] = d, float64(time.Since(t0).Microseconds())/1e3
-			}
-		}
-		sort.Float64s(ms)
-		sort.Float64s(wall)
+			return nil
+		})
 		j, _ := json.Marshal(map[string]any{"piece": v.name, "L": L, "k": k, "ms": ms[reps/2], "ms_min": ms[0], "wall_ms": wall[reps/2]})
 		fmt.Println(string(j))
 		for g, be := range []*gpu.Backend{b, side}[:len(fs)] {

@@ -135,3 +135,21 @@ func SingularValues(a mat.Matrix) []float64 {
 	}
 	return svd.Values(nil)
 }
+
+// UniformDraw returns the uniform sampler's draw of l of p rows from seed
+// as lowrank.SeededBatcher documents it (sampling.Uniform: math/rand/v2's
+// rand.New(rand.NewPCG(seed, seed)) and a partial Fisher–Yates shuffle,
+// j = i + IntN(p − i)), written out independently of the sampler, for the
+// tests of backends that draw it themselves.
+func UniformDraw(seed uint64, p, l int) []int {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	perm := make([]int, p)
+	for i := range perm {
+		perm[i] = i
+	}
+	for i := range l {
+		j := i + rng.IntN(p-i)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	return perm[:l]
+}
