@@ -133,6 +133,10 @@ type Backend struct {
 	// instead of drawing them there (a test switch: the comparison).
 	noDraw bool
 	seed1  [1]uint64 // GatherNormSeeded's seed, as a slice without allocating
+	// drawSeq makes draw_uniform draw sequentially, as it does after a
+	// rejected number, instead of jumping each thread to its draws (a
+	// test switch).
+	drawSeq bool
 	// side is the sibling (Fork) whose stream runs the second half of
 	// the subspace route's split steps, made on first use and closed
 	// with the backend.

@@ -102,7 +102,7 @@ func (b *Backend) drawable(a []lowrank.Matrix, trans bool, idx [][]int, seeds []
 	l = len(idx[0])
 	for i := range a {
 		p, _ := opDims(b.mat(a[i]), trans)
-		if len(idx[i]) != l || p < l || !b.canDraw(p) {
+		if len(idx[i]) != l || !b.canDraw(p, l) {
 			return 0, false
 		}
 	}

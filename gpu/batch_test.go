@@ -521,7 +521,9 @@ func TestMulCopyBatch(t *testing.T) {
 // TestDrawUniform checks draw_uniform against the host's uniform draw
 // (testmat.UniformDraw, as sampling.Uniform draws), index for index: row counts that are powers of
 // two (IntN's mask) and not (Lemire's reduction), ℓ = p, one row, the
-// largest p it serves, and more draws than one launch makes.
+// largest p it serves, and more draws than one launch makes; with each
+// thread jumping the generator to its draws (the default) and with the
+// sequential loop the kernel takes after a rejected number (drawSeq).
 func TestDrawUniform(t *testing.T) {
 	b := open(t, nil)
 	host := func(seed uint64, p, l int) []int64 {
@@ -545,24 +547,29 @@ func TestDrawUniform(t *testing.T) {
 		seeds := make([]uint64, n)
 		for i := range seeds {
 			seeds[i] = 0x9e3779b97f4a7c15*uint64(i+1) + uint64(c.l)
-			require.True(t, b.canDraw(ps[i]), "p = %d", ps[i])
+			require.True(t, b.canDraw(ps[i], c.l), "p = %d, l = %d", ps[i], c.l)
 		}
 		dev, err := b.alloc(8 * n * c.l)
 		require.NoError(t, err)
-		require.NoError(t, b.enter())
-		err = b.drawUniform(dev, c.l, seeds, ps)
-		b.leave()
-		require.NoError(t, err)
-		got := make([]int64, n*c.l)
-		require.NoError(t, b.enter())
-		err = b.download(unsafe.Pointer(&got[0]), dev, 8*len(got))
-		b.leave()
-		require.NoError(t, err)
-		for i := range seeds {
-			assert.Equal(t, host(seeds[i], ps[i], c.l), got[i*c.l:(i+1)*c.l], "l = %d, draw %d of %d rows", c.l, i, ps[i])
+		for _, seq := range []bool{false, true} {
+			b.drawSeq = seq
+			require.NoError(t, b.enter())
+			err = b.drawUniform(dev, c.l, seeds, ps)
+			b.leave()
+			require.NoError(t, err)
+			got := make([]int64, n*c.l)
+			require.NoError(t, b.enter())
+			err = b.download(unsafe.Pointer(&got[0]), dev, 8*len(got))
+			b.leave()
+			require.NoError(t, err)
+			for i := range seeds {
+				assert.Equal(t, host(seeds[i], ps[i], c.l), got[i*c.l:(i+1)*c.l], "l = %d, draw %d of %d rows, sequential %v", c.l, i, ps[i], seq)
+			}
 		}
+		b.drawSeq = false
 		require.NoError(t, b.free(dev))
 	}
-	assert.False(t, b.canDraw(1<<16+1), "beyond uint16")
-	assert.False(t, b.canDraw(0))
+	assert.False(t, b.canDraw(1<<16+1, 1), "beyond uint16")
+	assert.False(t, b.canDraw(0, 0))
+	assert.False(t, b.canDraw(10, 11), "more draws than rows")
 }

@@ -1075,9 +1075,10 @@ extern "C" __global__ void invert_index(int* map, const long long* idx, int l, l
 // bit for bit the host's indices, so that a batch's sampled rows need not
 // be copied to the device (Backend.GatherNormBatchSeeded; TestDrawUniform
 // compares them). The permutation lives in shared memory as uint16
-// (p ≤ 65536): every thread initialises it, thread 0 shuffles — l
-// dependent steps of a few shared-memory accesses and the generator's
-// three 64-bit multiplications.
+// (p ≤ 65536) and every thread initialises it; the generator's outputs
+// are independent of the shuffle, so each thread jumps the generator to
+// its own draws (pcg_jump) and computes their j in parallel, and thread
+// 0 then only swaps — l dependent steps of a few shared-memory accesses.
 __device__ __forceinline__ unsigned long long pcg_dxsm(unsigned long long& hi, unsigned long long& lo) {
     const unsigned long long mulHi = 2549297995355413924ULL, mulLo = 4865540595714422341ULL;
     const unsigned long long incHi = 6364136223846793005ULL, incLo = 1442695040888963407ULL;
@@ -1112,25 +1113,90 @@ __device__ __forceinline__ unsigned long long pcg_below(unsigned long long& hi, 
     return mh;
 }
 
+// pcg_jump returns the PCG state (hi, lo) advanced by delta steps
+// (Brown, "Random number generation with arbitrary strides", 1994: the
+// LCG's multiplier and increment raised to delta by squaring, mod 2^128).
+__device__ void pcg_jump(unsigned long long& hi, unsigned long long& lo, unsigned long long delta) {
+    unsigned long long mh = 2549297995355413924ULL, ml = 4865540595714422341ULL; // cur_mult
+    unsigned long long ph = 6364136223846793005ULL, pl = 1442695040888963407ULL; // cur_plus
+    unsigned long long ah = 0, al = 1, bh = 0, bl = 0;                           // acc_mult, acc_plus
+    while (delta > 0) {
+        if (delta & 1) {
+            // acc_mult *= cur_mult; acc_plus = acc_plus·cur_mult + cur_plus.
+            unsigned long long nh = __umul64hi(al, ml) + al * mh + ah * ml, nl = al * ml;
+            ah = nh; al = nl;
+            nh = __umul64hi(bl, ml) + bl * mh + bh * ml; nl = bl * ml;
+            unsigned long long sl = nl + pl;
+            bh = nh + ph + (sl < nl ? 1ULL : 0ULL); bl = sl;
+        }
+        // cur_plus = (cur_mult + 1)·cur_plus; cur_mult = cur_mult².
+        unsigned long long m1l = ml + 1, m1h = mh + (m1l == 0 ? 1ULL : 0ULL);
+        unsigned long long nh = __umul64hi(m1l, pl) + m1l * ph + m1h * pl, nl = m1l * pl;
+        ph = nh; pl = nl;
+        nh = __umul64hi(ml, ml) + 2 * (ml * mh); nl = ml * ml;
+        mh = nh; ml = nl;
+        delta >>= 1;
+    }
+    // state = acc_mult·state + acc_plus.
+    unsigned long long nh = __umul64hi(al, lo) + al * hi + ah * lo, nl = al * lo;
+    unsigned long long sl = nl + bl;
+    hi = nh + bh + (sl < nl ? 1ULL : 0ULL);
+    lo = sl;
+}
+
+// The DXSM output of a PCG state (PCG.Uint64 after its step).
+__device__ __forceinline__ unsigned long long pcg_out(unsigned long long hi, unsigned long long lo) {
+    unsigned long long x = hi;
+    x ^= x >> 32;
+    x *= 0xda942042e4dd58b5ULL;
+    x ^= x >> 48;
+    x *= (lo | 1ULL);
+    return x;
+}
+
 extern "C" __global__ void draw_uniform(long long* out, long long l, long long n,
                                         unsigned long long s0, unsigned long long s1, unsigned long long s2, unsigned long long s3,
                                         unsigned long long s4, unsigned long long s5, unsigned long long s6, unsigned long long s7,
                                         long long p0, long long p1, long long p2, long long p3,
-                                        long long p4, long long p5, long long p6, long long p7) {
-    extern __shared__ unsigned short perm[];
+                                        long long p4, long long p5, long long p6, long long p7, int sequential) {
+    extern __shared__ __align__(16) unsigned char drawraw[];
+    int* js = (int*)drawraw;                               // l: the shuffle's j, drawn in parallel
+    unsigned short* perm = (unsigned short*)(js + l);      // p
+    __shared__ int reject;
     int item = blockIdx.x;
     if (item >= n) return;
     const unsigned long long seeds[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
     const long long ps[8] = {p0, p1, p2, p3, p4, p5, p6, p7};
     unsigned long long seed = seeds[item];
     long long p = ps[item];
+    if (threadIdx.x == 0) reject = sequential; // 1: the loop below only (Backend.drawSeq, tests)
     for (long long i = threadIdx.x; i < p; i += blockDim.x) perm[i] = (unsigned short)i;
     __syncthreads();
+    // Draw i uses the generator's (i+1)-th output, unless an earlier draw
+    // was rejected (Lemire's reduction asks for another number with
+    // probability below (p − i)/2^64): then the sequential loop below.
+    for (long long i = threadIdx.x; i < l; i += blockDim.x) {
+        unsigned long long hi = seed, lo = seed;
+        pcg_jump(hi, lo, (unsigned long long)(i + 1));
+        unsigned long long x = pcg_out(hi, lo), nn = (unsigned long long)(p - i), r;
+        if ((nn & (nn - 1)) == 0) {
+            r = x & (nn - 1);
+        } else {
+            r = __umul64hi(x, nn);
+            unsigned long long ml = x * nn;
+            if (ml < nn && ml < (0ULL - nn) % nn) reject = 1;
+        }
+        js[i] = (int)(i + (long long)r);
+    }
+    __syncthreads();
     if (threadIdx.x != 0) return;
-    unsigned long long hi = seed, lo = seed;
     long long* o = out + item * l;
+    if (reject) {
+        unsigned long long hi = seed, lo = seed;
+        for (long long i = 0; i < l; i++) js[i] = (int)(i + (long long)pcg_below(hi, lo, (unsigned long long)(p - i)));
+    }
     for (long long i = 0; i < l; i++) {
-        long long j = i + (long long)pcg_below(hi, lo, (unsigned long long)(p - i));
+        int j = js[i];
         unsigned short t = perm[j];
         perm[j] = perm[i];
         perm[i] = t;

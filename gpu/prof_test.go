@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/sampling"
 )
 
 var profFlag = flag.Bool("gpu.prof", false, "time the pieces of the Cholesky QR and of ExactSVD")
@@ -387,4 +389,63 @@ func kernelStats(t *testing.T, b *Backend, k kernel, threads, smem int) (regs, l
 	require.NoError(t, a.check(a.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, b.fn[k], int32(threads), uintptr(smem)),
 		"cuOccupancyMaxActiveBlocksPerMultiprocessor"))
 	return regs, local, blocks
+}
+
+// TestProfileDraw times draw_uniform alone (a batch's four draws of 256
+// of 4096, 4096, 4096 and 11008 rows, and one of 128 of 4096) with the
+// host ahead (aheadDelay), and single rows QBs with the indices drawn on
+// the device and copied (noDraw), CUDA events around each call, median of
+// 20: what drawing costs on a compression's critical path. Behind
+// -gpu.prof.
+func TestProfileDraw(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tm := newTimer(t, b)
+	defer func() { b.noDraw = false }()
+	dev, err := b.alloc(8 * 4 * 256)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		l  int
+		ps []int
+	}{{256, []int{4096, 4096, 4096, 11008}}, {128, []int{4096}}} {
+		seeds := make([]uint64, len(c.ps))
+		for i := range seeds {
+			seeds[i] = uint64(i + 1)
+		}
+		for _, ahead := range []bool{false, true} {
+			tm.ahead = nil
+			if ahead {
+				tm.ahead = aheadDelay(t, b)
+			}
+			med, lo := tm.median(t, 20, func(int) error {
+				require.NoError(t, b.enter())
+				defer b.leave()
+				return b.drawUniform(dev, c.l, seeds, c.ps)
+			})
+			emit(map[string]any{"piece": fmt.Sprintf("draw_uniform: %d draws of %d of %v rows", len(c.ps), c.l, c.ps), "ahead": ahead, "ms": med, "ms_min": lo})
+		}
+	}
+	require.NoError(t, b.free(dev))
+	tm.ahead = nil
+	for _, c := range []struct {
+		m, n, k int
+		dt      DType
+	}{{16384, 4096, 256, BFloat16}, {8192, 4096, 128, Float32}} {
+		a := traceInput(t, b, c.m, c.n, c.dt)
+		dec := sampling.NewDecomposer(b)
+		var f lowrank.Factors
+		for _, noDraw := range []bool{false, true, false, true} {
+			b.noDraw = noDraw
+			med, lo := tm.median(t, 20, func(i int) error {
+				return dec.QBTo(&f, a, c.k, &sampling.Options{Seed: uint64(i + 100)})
+			})
+			emit(map[string]any{"piece": fmt.Sprintf("rows QB %d×%d k=%d %v", c.m, c.n, c.k, c.dt), "indices_copied": noDraw, "ms": med, "ms_min": lo})
+		}
+		b.noDraw = false
+		f.Free(b)
+		dec.Close()
+		b.Free(a)
+	}
 }
