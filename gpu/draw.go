@@ -21,7 +21,9 @@ func (b *Backend) canDraw(p, l int) bool {
 // of sampling.Uniform's draw of l of ps[i] rows from seeds[i], item i at
 // out + 8·i·l (kernel draw_uniform; every ps[i] must pass canDraw with
 // l). The seeds and row counts travel as kernel parameters, not
-// as a copy: no host transfer.
+// as a copy: no host transfer. The draw is math/rand/v2's on a 64-bit
+// platform, the only kind CUDA serves (on a 32-bit one IntN takes another
+// route).
 func (b *Backend) drawUniform(out uintptr, l int, seeds []uint64, ps []int) error {
 	var args [4 + 2*drawChunk]uint64
 	for at := 0; at < len(seeds); at += drawChunk {
