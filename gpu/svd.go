@@ -143,7 +143,10 @@ func (b *Backend) SymEig(w lowrank.Matrix, lam []float64, g lowrank.Matrix) erro
 // residual ‖G·v_j − λ_j·v_j‖ ≤ q·2⁻⁵³·λ₁, which keeps the accuracy above;
 // on a spectrum that decays past σ_k it costs some fifteen steps of
 // 4·q²·k flops instead of the eigensolver's O(q³) (docs/gpu.md, "Exact
-// SVD"), and where it does not converge it falls back to dsyevdx.
+// SVD"), and where it does not converge it falls back to dsyevdx. For
+// 128 ≤ 2k ≤ 512 its steps run on two streams: the first such call makes
+// a sibling (Fork) with its own stream, cuBLAS and cuSOLVER handles and
+// cuBLAS workspace, kept until b is closed.
 func (b *Backend) ExactSVD(a *Matrix, k int) (u, v *Matrix, s []float64, err error) {
 	am := b.mat(a)
 	m, n := am.Dims()
