@@ -18,6 +18,9 @@ import (
 func TestCheck(t *testing.T) {
 	good := BenchConfig{Tokens: []int{8192}, Ranks: []int{128}, LoRARank: 16, Workers: []int{0}, Repeats: 20, Warmup: 3}
 	require.NoError(t, good.Check())
+	both := good
+	both.BatchStreams = []int{0, 1, 2}
+	require.NoError(t, both.Check())
 	for name, mod := range map[string]func(c *BenchConfig){
 		"no tokens":    func(c *BenchConfig) { c.Tokens = nil },
 		"zero tokens":  func(c *BenchConfig) { c.Tokens = []int{0} },
@@ -28,6 +31,8 @@ func TestCheck(t *testing.T) {
 		"warmup":       func(c *BenchConfig) { c.Warmup = -1 },
 		"workers":      func(c *BenchConfig) { c.Workers = []int{-1} },
 		"no workers":   func(c *BenchConfig) { c.Workers = nil },
+		"streams":      func(c *BenchConfig) { c.BatchStreams = []int{3} },
+		"streams < 0":  func(c *BenchConfig) { c.BatchStreams = []int{1, -1} },
 	} {
 		c := good
 		mod(&c)
