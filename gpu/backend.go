@@ -132,7 +132,6 @@ type Backend struct {
 	// noDraw makes GatherNormBatchSeeded copy the indices to the device
 	// instead of drawing them there (a test switch: the comparison).
 	noDraw bool
-	seed1  [1]uint64 // GatherNormSeeded's seed, as a slice without allocating
 	// drawSeq makes draw_uniform draw sequentially, as it does after a
 	// rejected number, instead of jumping each thread to its draws (a
 	// test switch).

@@ -95,45 +95,23 @@ func (b *Backend) GatherNormBatchSeeded(dst, a []lowrank.Matrix, trans bool, idx
 // drawable reports whether the indices of a batch can be drawn on the
 // device from seeds (GatherNormBatchSeeded): seeds given, one number l ≥ 1
 // of indices an item, and every op(a[i]) of rows draw_uniform serves.
+// Where they can, it leaves each item's number of rows in b.batch.drawP,
+// for drawUniform.
 func (b *Backend) drawable(a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64) (l int, ok bool) {
 	if seeds == nil || len(idx) == 0 || len(idx[0]) == 0 {
 		return 0, false
 	}
 	l = len(idx[0])
+	st := &b.batch
+	st.drawP = st.drawP[:0]
 	for i := range a {
 		p, _ := opDims(b.mat(a[i]), trans)
 		if len(idx[i]) != l || !b.canDraw(p, l) {
 			return 0, false
 		}
+		st.drawP = append(st.drawP, p)
 	}
 	return l, true
-}
-
-// fillIndices puts the indices of a batch (all of them, b.batch.all, item
-// i's at b.batch.offsets[i]) into dev: drawn from seeds where drawable,
-// else copied.
-func (b *Backend) fillIndices(dev uintptr, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64) error {
-	if l, ok := b.drawable(a, trans, idx, seeds); ok {
-		st := &b.batch
-		st.drawP = st.drawP[:0]
-		for i := range a {
-			p, _ := opDims(b.mat(a[i]), trans)
-			st.drawP = append(st.drawP, p)
-		}
-		return b.drawUniform(dev, l, seeds, st.drawP)
-	}
-	st := &b.batch
-	b.idx = b.idx[:0]
-	for _, i := range st.all {
-		b.idx = append(b.idx, int64(i))
-	}
-	// Pageable source: the copy is staged before the call returns, so
-	// b.idx may be reused at once.
-	if err := b.api.check(b.api.cuMemcpyHtoDAsync(dev, unsafe.Pointer(&b.idx[0]), uintptr(8*len(b.idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
-		return err
-	}
-	b.device.toDevice.Add(int64(8 * len(b.idx)))
-	return nil
 }
 
 func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
@@ -172,7 +150,12 @@ func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 		if di, err = b.buf(&b.sc.gatherIdx, 8*len(st.all)); err != nil {
 			return err
 		}
-		if err := b.fillIndices(di, a, trans, idx, seeds); err != nil {
+		if l, drawn := b.drawable(a, trans, idx, seeds); drawn {
+			err = b.drawUniform(di, l, seeds, st.drawP)
+		} else {
+			err = b.copyIndices(di, st.all)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -244,7 +227,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 	for _, am := range ams {
 		st.table = append(st.table, uint64(am.ptr))
 	}
-	_, drawn := b.drawable(a, trans, idx, seeds)
+	_, drawn := b.drawable(a, trans, idx, seeds) // l is len(idx[0]) here
 	if !drawn {
 		for _, ix := range idx {
 			for _, v := range ix {
@@ -272,7 +255,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 		if di, err = b.buf(&b.sc.gatherIdx, 8*n*l); err != nil {
 			return true, err
 		}
-		if err := b.fillIndices(di, a, trans, idx, seeds); err != nil {
+		if err := b.drawUniform(di, l, seeds, st.drawP); err != nil {
 			return true, err
 		}
 	}

@@ -38,8 +38,7 @@ func (b *Backend) GatherNorm(dst, a lowrank.Matrix, trans bool, idx []int) (sumS
 // (bit for bit the host's, TestDrawUniform), so that the indices are not
 // copied; otherwise it is GatherNorm. The results are GatherNorm's.
 func (b *Backend) GatherNormSeeded(dst, a lowrank.Matrix, trans bool, idx []int, seed uint64) (sumSq, maxAbs float64, err error) {
-	b.seed1[0] = seed
-	return b.gatherNorm(dst, a, trans, idx, b.seed1[:])
+	return b.gatherNorm(dst, a, trans, idx, []uint64{seed})
 }
 
 func (b *Backend) gatherNorm(dst, a lowrank.Matrix, trans bool, idx []int, seeds []uint64) (sumSq, maxAbs float64, err error) {
@@ -61,8 +60,7 @@ func (b *Backend) gatherNorm(dst, a lowrank.Matrix, trans bool, idx []int, seeds
 		if di, err = b.buf(&b.sc.gatherIdx, 8*len(idx)); err != nil {
 			return 0, 0, err
 		}
-		b.batch.drawP = append(b.batch.drawP[:0], p)
-		err = b.drawUniform(di, len(idx), seeds, b.batch.drawP)
+		err = b.drawUniform(di, len(idx), seeds, []int{p})
 	} else {
 		di, err = b.uploadIndices(idx)
 	}
