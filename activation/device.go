@@ -312,13 +312,16 @@ func batchErrs(err error, n int) []error {
 func (w *worker) qbTwoStreams(xms []lowrank.Matrix, k int, opts []*sampling.Options, be *gpu.Backend) []error {
 	n := len(xms)
 	errs := make([]error, n)
+	every := func(err error) []error { // every item fails with err
+		for j := range errs {
+			errs[j] = err
+		}
+		return errs
+	}
 	if w.side == nil {
 		side, err := be.Fork()
 		if err != nil {
-			for j := range errs {
-				errs[j] = fmt.Errorf("activation: a second stream for a batch: %w", err)
-			}
-			return errs
+			return every(fmt.Errorf("activation: a second stream for a batch: %w", err))
 		}
 		w.side, w.sideRows = side, sampling.NewDecomposer(side)
 	}
@@ -348,10 +351,7 @@ func (w *worker) qbTwoStreams(xms []lowrank.Matrix, k int, opts []*sampling.Opti
 		ready.Close()
 	}
 	if err != nil {
-		for j := range errs {
-			errs[j] = err
-		}
-		return errs
+		return every(err)
 	}
 	run := func(dec *sampling.Decomposer, fs []*lowrank.Factors, items []int) {
 		as := make([]lowrank.Matrix, len(items))
@@ -386,9 +386,7 @@ func (w *worker) qbTwoStreams(xms []lowrank.Matrix, k int, opts []*sampling.Opti
 		done.Close()
 	}
 	if err != nil {
-		for j := range errs {
-			errs[j] = err
-		}
+		return every(err)
 	}
 	return errs
 }
