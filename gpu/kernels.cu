@@ -1067,6 +1067,16 @@ extern "C" __global__ void invert_index(int* map, const long long* idx, int l, l
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < l; j += gridDim.x * blockDim.x) map[idx[j]] = j;
 }
 
+// The DXSM output of a PCG state (PCG.Uint64 after its step).
+__device__ __forceinline__ unsigned long long pcg_out(unsigned long long hi, unsigned long long lo) {
+    unsigned long long x = hi;
+    x ^= x >> 32;
+    x *= 0xda942042e4dd58b5ULL;
+    x ^= x >> 48;
+    x *= (lo | 1ULL);
+    return x;
+}
+
 // draw_uniform: the sampled indices of sampling.Uniform's draw — Go's
 // math/rand/v2 generator rand.New(rand.NewPCG(seed, seed)) (PCG-DXSM,
 // 128-bit state) and a partial Fisher–Yates shuffle, for i < l:
@@ -1088,12 +1098,7 @@ __device__ __forceinline__ unsigned long long pcg_dxsm(unsigned long long& hi, u
     h += incHi + (l3 < l2 ? 1ULL : 0ULL);
     hi = h;
     lo = l3;
-    unsigned long long x = h;
-    x ^= x >> 32;
-    x *= 0xda942042e4dd58b5ULL;
-    x ^= x >> 48;
-    x *= (l3 | 1ULL);
-    return x;
+    return pcg_out(h, l3);
 }
 
 // Rand.uint64n of math/rand/v2 (64-bit platforms): a mask for a power of
@@ -1142,16 +1147,6 @@ __device__ void pcg_jump(unsigned long long& hi, unsigned long long& lo, unsigne
     unsigned long long sl = nl + bl;
     hi = nh + bh + (sl < nl ? 1ULL : 0ULL);
     lo = sl;
-}
-
-// The DXSM output of a PCG state (PCG.Uint64 after its step).
-__device__ __forceinline__ unsigned long long pcg_out(unsigned long long hi, unsigned long long lo) {
-    unsigned long long x = hi;
-    x ^= x >> 32;
-    x *= 0xda942042e4dd58b5ULL;
-    x ^= x >> 48;
-    x *= (lo | 1ULL);
-    return x;
 }
 
 extern "C" __global__ void draw_uniform(long long* out, long long l, long long n,
