@@ -353,6 +353,45 @@ func packAsm32() {
 	}
 }
 
+// dealTwoRows8s writes dealRow8s2: two consecutive columns of op(A) (rows
+// src and src+ld of the stored A, ld in elements) dealt out to npanels
+// panels of 8 floats, stride floats apart, so that each panel receives
+// the 16 floats of its two packed columns — one 64-byte line when the
+// panel is aligned — in two adjacent stores, rather than half a line now
+// and half after the other panels' stores have evicted it.
+func dealTwoRows8s() {
+	const name = "dealRow8s2"
+	p("// func %s(dst *float32, src unsafe.Pointer, ld, npanels, stride, pf int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ ld+16(FP), R10")
+	p("\tMOVQ npanels+24(FP), CX")
+	p("\tMOVQ stride+32(FP), DX")
+	p("\tMOVQ pf+40(FP), R9")
+	p("\tADDQ SI, R9")
+	p("\tSHLQ $2, DX")
+	p("\tSHLQ $2, R10")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_done", name)
+	p("%s_loop:", name)
+	p("\tPREFETCHT0 (R9)")
+	p("\tPREFETCHT0 (R9)(R10*1)")
+	p("\tVMOVUPS (SI), Y0")
+	p("\tVMOVUPS (SI)(R10*1), Y1")
+	p("\tVMOVUPS Y0, (DI)")
+	p("\tVMOVUPS Y1, 32(DI)")
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, R9")
+	p("\tADDQ DX, DI")
+	p("\tDECQ CX")
+	p("\tJNE %s_loop", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 func main() {
 	out := flag.String("o", "kernel_amd64.s", "output `file`")
 	flag.Parse()
@@ -383,6 +422,7 @@ func main() {
 	kernel("kern256s6x16", "Y", 8, 6, 16, 2, "VXORPS", false, f32)
 	kernel("kern256s6x8", "Y", 8, 6, 8, 2, "VXORPS", false, f32)
 	packAsm32()
+	dealTwoRows8s()
 	p(`// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX

@@ -81,6 +81,9 @@ func dealRow32s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
 //go:noescape
 func dealRow48s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)
 
+//go:noescape
+func dealRow8s2(dst *float32, src unsafe.Pointer, ld, npanels, stride, pf int)
+
 var (
 	hasAVX512 = sync.OnceValue(func() bool { _, avx512 := detect(); return avx512 })
 	hasAVX2   = sync.OnceValue(func() bool { avx2FMA, _ := detect(); return avx2FMA })
@@ -160,6 +163,19 @@ func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npan
 	default:
 		return false
 	}
+	return true
+}
+
+// dealTwoRowsFast is dealRowFast for two runs at once, the second ld
+// elements after the first, each panel receiving the first run's w
+// elements followed by the second's: float32 elements into float32 panels
+// of w = 8, with AVX2. The caller has checked that both runs of
+// npanels·w elements lie inside the operand.
+func dealTwoRowsFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, ld, w, npanels, stride, pf int) bool {
+	if npanels == 0 || w != 8 || elemSize != 4 || unsafe.Sizeof(dst[0]) != 4 || !hasAVX2() || len(dst) < (npanels-1)*stride+2*w {
+		return false
+	}
+	dealRow8s2((*float32)(unsafe.Pointer(&dst[0])), src, ld, npanels, stride, pf)
 	return true
 }
 

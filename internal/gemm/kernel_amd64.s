@@ -2919,6 +2919,35 @@ dealRow48s_done:
 	VZEROUPPER
 	RET
 
+// func dealRow8s2(dst *float32, src unsafe.Pointer, ld, npanels, stride, pf int)
+TEXT ·dealRow8s2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R10
+	MOVQ npanels+24(FP), CX
+	MOVQ stride+32(FP), DX
+	MOVQ pf+40(FP), R9
+	ADDQ SI, R9
+	SHLQ $2, DX
+	SHLQ $2, R10
+	TESTQ CX, CX
+	JEQ dealRow8s2_done
+dealRow8s2_loop:
+	PREFETCHT0 (R9)
+	PREFETCHT0 (R9)(R10*1)
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R10*1), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ DX, DI
+	DECQ CX
+	JNE dealRow8s2_loop
+dealRow8s2_done:
+	VZEROUPPER
+	RET
+
 // func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX

@@ -21,5 +21,11 @@ func dealRowFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, w, npan
 	return false
 }
 
+// dealTwoRowsFast is the assembly fast path of packA's transposed float32
+// case; there is none here.
+func dealTwoRowsFast[E Float](dst []E, src unsafe.Pointer, elemSize uintptr, ld, w, npanels, stride, pf int) bool {
+	return false
+}
+
 // AVX512 reports false: this build has no assembly.
 func AVX512() bool { return false }

@@ -38,6 +38,24 @@ func packA[T, E Float](dst []E, a matrix[T], i0, mc, p0, kc, mr int) {
 		for p := 0; p < kc; p++ {
 			off := (p0+p)*a.ld + i0
 			col := a.data[off : off+mc]
+			// Two columns at a time where the assembly can: each panel's
+			// two columns are then written together.
+			if p+1 < kc && full > 0 {
+				next := a.data[off+a.ld : off+a.ld+mc]
+				if dealTwoRowsFast(dst[p*mr:], unsafe.Pointer(&col[0]), unsafe.Sizeof(col[0]), a.ld, mr, full/mr, mr*kc, pf) {
+					if full < mc {
+						for q, c := range [2][]T{col, next} {
+							d := dst[full*kc+(p+q)*mr : full*kc+(p+q+1)*mr]
+							for i, v := range c[full:] {
+								d[i] = E(v)
+							}
+							clear(d[mc-full:])
+						}
+					}
+					p++
+					continue
+				}
+			}
 			// col[:full] is in bounds, and so are the full/mr runs read.
 			if full == 0 || !dealRowFast(dst[p*mr:], unsafe.Pointer(&col[0]), unsafe.Sizeof(col[0]), mr, full/mr, mr*kc, pf) {
 				for ip := 0; ip < full; ip += mr {
