@@ -148,7 +148,10 @@ type Backend struct {
 	noSymEig bool
 }
 
-var _ lowrank.Backend = (*Backend)(nil)
+var (
+	_ lowrank.Backend    = (*Backend)(nil)
+	_ lowrank.Transposer = (*Backend)(nil)
+)
 
 // Available reports whether a CUDA device can be used: nil, or an error
 // wrapping ErrUnavailable that says why (a missing library, no device).

@@ -274,6 +274,58 @@ func TestQBBatchDevice(t *testing.T) {
 	}
 }
 
+// TestQBBatchOrientations checks a batch of activations of both
+// orientations (three 1024×384 row-major inputs, op(A) = Aᵀ, and one
+// 1024×1536, op(A) = A): the fourth joins the batch through the view of
+// its transpose (Backend.Transpose, lowrank.Transposer), so the repeated
+// batch makes the three host synchronisations of one batch (not three
+// more for a QB of its own) and copies nothing to the device; every item
+// gets QBTo's orientation, Q orthonormal within orthTol, ‖A‖² from the
+// same kernel on the same memory (within 10⁻¹²), and a relative error
+// e² = 1 − ‖B‖²/‖A‖² within 2γ_d of QBTo's (the batched and single QRs
+// round differently: TestDeviceCompressBatch).
+func TestQBBatchOrientations(t *testing.T) {
+	b := open(t, nil)
+	const m, k = 1024, 32
+	widths := []int{384, 384, 1536, 384}
+	as := make([]lowrank.Matrix, len(widths))
+	opts := make([]*sampling.Options, len(widths))
+	dst := make([]*lowrank.Factors, len(widths))
+	for i, w := range widths {
+		x, err := b.UploadDense32(testmat.To32(testmat.Incoherent(m, w, testmat.ActivationLike(min(m, w)), uint64(30+i))), BFloat16)
+		require.NoError(t, err)
+		t.Cleanup(func() { b.Free(x) })
+		as[i], opts[i], dst[i] = x, &sampling.Options{Seed: uint64(40 + i)}, new(lowrank.Factors)
+	}
+	dec := sampling.NewDecomposer(b)
+	require.NoError(t, dec.QBBatchTo(dst, as, k, opts)) // warm-up: scratch, address tables
+	require.NoError(t, b.Synchronize())
+	s0 := b.Syncs()
+	up0, _ := b.Transfers()
+	require.NoError(t, dec.QBBatchTo(dst, as, k, opts))
+	up1, _ := b.Transfers()
+	assert.Equal(t, int64(3), b.Syncs()-s0, "host synchronisations of the batch")
+	assert.Zero(t, up1-up0, "bytes copied to the device by a repeated batch")
+	single := sampling.NewDecomposer(b)
+	defer dec.Close()
+	defer single.Close()
+	for i := range widths {
+		var f lowrank.Factors
+		require.NoError(t, single.QBTo(&f, as[i], k, opts[i]))
+		assert.Equal(t, f.Trans, dst[i].Trans, "item %d: orientation", i)
+		var q mat.Dense
+		require.NoError(t, b.Download(&q, dst[i].Q))
+		p, _ := q.Dims() // the rows of op(A): the length of B's products
+		assert.LessOrEqual(t, testmat.OrthError(&q), orthTol(p, k), "item %d", i)
+		gamma := float64(p) * u32 / (1 - float64(p)*u32)
+		assert.InEpsilon(t, f.SquaredNormA, dst[i].SquaredNormA, 1e-12, "item %d: ‖A‖²", i)
+		es, eb := 1-f.SquaredNormB/f.SquaredNormA, 1-dst[i].SquaredNormB/dst[i].SquaredNormA
+		assert.InDelta(t, es, eb, 2*gamma, "item %d: e² batched and single", i)
+		f.Free(b)
+		dst[i].Free(b)
+	}
+}
+
 // TestQRBatchPotrf (behind -gpu.prof) times QRBatch with the batched
 // potrf and with one dpotrf per matrix, and n single QRs, CUDA events
 // around each (median of 20 after 3 warm-ups): the measurement behind

@@ -493,6 +493,13 @@ func storageType(p lowrank.Precision) (DType, error) {
 	return 0, fmt.Errorf("%w: device storage is bf16 or float32, not %v", lowrank.ErrOption, p)
 }
 
-// Transpose returns the transpose of m as a view sharing its memory (see
-// Matrix.T).
-func (b *Backend) Transpose(m lowrank.Matrix) lowrank.Matrix { return b.mat(m).T() }
+// Transpose returns the transpose of a, a matrix on this backend's
+// device, as a view sharing its memory (Matrix.T), and false for any other
+// matrix. It implements lowrank.Transposer.
+func (b *Backend) Transpose(a lowrank.Matrix) (lowrank.Matrix, bool) {
+	m, ok := a.(*Matrix)
+	if !ok || (m.owner != nil && m.owner != b.device) {
+		return nil, false
+	}
+	return m.T(), true
+}

@@ -142,6 +142,18 @@ type Batcher interface {
 	CopyBatch(dst, src []Matrix) error
 }
 
+// Transposer is implemented by a Backend whose matrices can present their
+// transpose as a view that shares their storage (the GPU backend, whose
+// matrices are stored either way: gpu.Matrix.T). A batch may then hold
+// inputs of both orientations: sampling's QBBatchTo decomposes an input
+// whose orientation differs from the batch's through the view of its
+// transpose, in the same batched calls, instead of on its own.
+type Transposer interface {
+	// Transpose returns aᵀ as a view of a's storage, or false (and nil)
+	// where the backend has no such view of a.
+	Transpose(a Matrix) (Matrix, bool)
+}
+
 // SeededGatherNormer is implemented by a GatherNormer that can draw the
 // uniform sampler's indices itself (see SeededBatcher).
 type SeededGatherNormer interface {

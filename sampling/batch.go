@@ -45,8 +45,12 @@ type batch struct {
 // batched QR, and one read of the ‖B‖² of those whose QB needs no
 // truncation (ℓ = k, no Tolerance or Spectrum) — three host
 // synchronisations for the batch where QBTo makes three per matrix.
-// Items of other orientations or options, and inputs of extreme magnitude
-// (which QBTo scales), are decomposed by QBTo after the batch. On a
+// An item of the other orientation joins the batch through a view of its
+// transpose on a lowrank.Transposer (the GPU backend: an L×4096 and an
+// L×11008 input with L < 11008 are then one batch), with the factors and
+// draw QBTo would give it. Items of other options, of the other
+// orientation on a backend without views, and inputs of extreme magnitude
+// (which QBTo scales) are decomposed by QBTo after the batch. On a
 // lowrank.SeededBatcher whose items were all drawn (no Options.Indices),
 // the backend is given their seeds beside the indices and draws the same
 // indices itself (the GPU: none of them copied to the device).
@@ -84,6 +88,15 @@ func (d *Decomposer) QBBatchTo(dst []*lowrank.Factors, a []lowrank.Matrix, k int
 			continue
 		}
 		idx, err := d.rows(&pr, o)
+		if err == nil && lead >= 0 && pr.Trans != bt.prs[0].Trans {
+			// The other orientation: through its transpose's view, where
+			// the backend has one, the same op(A) in the batch's.
+			if tr, ok := d.be.(lowrank.Transposer); ok {
+				if at, ok := tr.Transpose(a[i]); ok {
+					pr = pr.FlipTo(at)
+				}
+			}
+		}
 		if err != nil || (lead >= 0 && !sameBatch(bt.prs[0], pr, opt(lead), o)) {
 			bt.single = append(bt.single, i) // QBTo reports an Indices error after the input's
 			continue
@@ -109,7 +122,7 @@ func (d *Decomposer) QBBatchTo(dst []*lowrank.Factors, a []lowrank.Matrix, k int
 		bt.at = bt.at[:0]
 	}
 	if len(bt.at) > 0 {
-		d.batchQB(dst, a, opt(lead).PowerIters)
+		d.batchQB(dst, opt(lead).PowerIters)
 	}
 	for _, i := range bt.single {
 		bt.errs[i] = d.QBTo(dst[i], a[i], k, opt(i))
@@ -181,7 +194,7 @@ func (bt *batch) byShape() {
 func sameShape(a, b skeleton.Problem) bool { return a.M == b.M && a.N == b.N }
 
 // batchQB decomposes the items d.bt.at together (see QBBatchTo).
-func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIters int) {
+func (d *Decomposer) batchQB(dst []*lowrank.Factors, powerIters int) {
 	bt, be := &d.bt, d.be
 	batcher := skeleton.Batch(be)
 	m := len(bt.at)
@@ -206,10 +219,10 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 		return
 	}
 	bt.omega, bt.y, bt.a = bt.omega[:0], bt.y[:0], bt.a[:0]
-	for j, i := range bt.at {
+	for j := range bt.at {
 		bt.omega = append(bt.omega, be.Slice(omegaAll, 0, bt.prs[j].S, j*l, (j+1)*l))
 		bt.y = append(bt.y, be.Slice(yAll, 0, bt.prs[j].P, j*l, (j+1)*l))
-		bt.a = append(bt.a, a[i])
+		bt.a = append(bt.a, bt.prs[j].A) // a[i], or the view of its transpose
 	}
 	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
 	if sb, ok := batcher.(lowrank.SeededBatcher); ok && bt.drawn {
@@ -284,7 +297,7 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, a []lowrank.Matrix, powerIt
 		}
 	}
 	if last >= 0 {
-		d.draw.Trans = bt.prs[last].Trans
+		d.draw.Trans = bt.prs[last].FactorTrans()
 		d.draw.Indices = append(d.draw.Indices[:0], bt.idx[last]...)
 	}
 }

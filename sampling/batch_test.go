@@ -147,6 +147,69 @@ func TestQBBatchMatchesQBTo(t *testing.T) {
 	}
 }
 
+// transposing is counting with lowrank.Transposer: its "view" of aᵀ is a
+// copy (the CPU backend has no transposed views), which the batch reads as
+// it would read a view's storage; the calls are counted.
+type transposing struct {
+	counting
+	transposes int
+}
+
+func (c *transposing) Transpose(a lowrank.Matrix) (lowrank.Matrix, bool) {
+	d, ok := a.(*mat.Dense)
+	if !ok {
+		return nil, false
+	}
+	c.transposes++
+	return mat.DenseCopyOf(d.T()), true
+}
+
+// TestQBBatchTransposed checks that on a lowrank.Transposer an input of
+// the other orientation joins the batch through its transpose and still
+// gets QBTo's factors: the same Q and B (the same sketch, QR and
+// products, read from the stored transpose), the same Trans and rank,
+// and ‖A‖_F² summed in another order, so within 2·γ of it (two sums of
+// the same m·n squares differ by at most 2·(m·n)·u times the sum).
+func TestQBBatchTransposed(t *testing.T) {
+	const m, n, k = 120, 40, 6
+	as := []lowrank.Matrix{
+		testmat.Haar(m, n, testmat.ActivationLike(n), 1),
+		testmat.Haar(n, m, testmat.ActivationLike(n), 2), // the other orientation
+		testmat.Haar(m, n, testmat.ActivationLike(n), 3),
+		testmat.Haar(n, 90, testmat.ActivationLike(n), 4), // the other, another shape
+	}
+	opts := []*sampling.Options{{Seed: 1}, {Seed: 2}, {Seed: 3}, {Seed: 4}}
+	be := &transposing{}
+	d := sampling.NewDecomposer(be)
+	dst := make([]*lowrank.Factors, len(as))
+	for i := range dst {
+		dst[i] = new(lowrank.Factors)
+	}
+	require.NoError(t, d.QBBatchTo(dst, as, k, opts))
+	assert.Equal(t, 2, be.transposes, "items 1 and 3 through their transposes")
+	assert.Equal(t, []int{4}, be.gathers, "one batch of all four")
+	assert.Equal(t, []int{4}, be.qrs)
+	assert.Equal(t, []int{4, 4}, be.muls)
+	for i, a := range as {
+		var want lowrank.Factors
+		require.NoError(t, sampling.NewDecomposer(cpu.Backend{}).QBTo(&want, a, k, opts[i]), "item %d", i)
+		got := dst[i]
+		assert.True(t, mat.Equal(want.Q.(mat.Matrix), got.Q.(mat.Matrix)), "item %d: Q", i)
+		assert.True(t, mat.Equal(want.B.(mat.Matrix), got.B.(mat.Matrix)), "item %d: B", i)
+		assert.Equal(t, want.Trans, got.Trans, "item %d", i)
+		assert.Equal(t, [3]float64{want.SquaredNormB, want.NormScale, float64(want.Rank())},
+			[3]float64{got.SquaredNormB, got.NormScale, float64(got.Rank())}, "item %d", i)
+		r, c := a.Dims()
+		tol := 2 * float64(r*c) * 0x1p-53 * want.SquaredNormA
+		assert.InDelta(t, want.SquaredNormA, got.SquaredNormA, tol, "item %d: ‖A‖²", i)
+	}
+	draw := d.Draw()
+	var last lowrank.Factors
+	d1 := sampling.NewDecomposer(cpu.Backend{})
+	require.NoError(t, d1.QBTo(&last, as[3], k, opts[3]))
+	assert.Equal(t, d1.Draw(), draw, "the draw of the last item, in its own orientation")
+}
+
 // TestQBBatchErrors checks that each item's error is QBTo's, at its index
 // of a *lowrank.BatchError, and that the other items are still decomposed.
 func TestQBBatchErrors(t *testing.T) {

@@ -125,6 +125,24 @@ type Problem struct {
 	// full-width B in lowrank.Factors.Spectrum, even when ℓ = K and no
 	// tolerance would otherwise skip the small eigen-decomposition.
 	Spectrum bool
+	// Flipped records that A is a view of the transpose of the caller's
+	// matrix (lowrank.Transposer; see Flip): op(A) is then the caller's
+	// op for !Trans, and the factors say so (FactorTrans).
+	Flipped bool
+}
+
+// FactorTrans returns the lowrank.Factors.Trans of the problem's factors:
+// whether they approximate the transpose of the caller's matrix.
+func (pr Problem) FactorTrans() bool { return pr.Trans != pr.Flipped }
+
+// FlipTo re-expresses pr through at, a view of the transpose of pr.A
+// sharing its storage: the same op(A), the same sketch and draw, with
+// Trans (and the shape of A) the other way. The factors are unchanged but
+// for FactorTrans, which stays the caller's.
+func (pr Problem) FlipTo(at lowrank.Matrix) Problem {
+	pr.A, pr.M, pr.N = at, pr.N, pr.M
+	pr.Trans, pr.Flipped = !pr.Trans, !pr.Flipped
+	return pr
 }
 
 // NormScale returns the power of two for which the squared norms of the
@@ -419,7 +437,7 @@ func fullBT(sc *Scratch, be lowrank.Backend, pr Problem, q lowrank.Matrix) (lowr
 // setNorms sets dst's orientation and squared norms, and for a scaled
 // copy undoes the scale of B (computed from the copy).
 func setNorms(be lowrank.Backend, dst *lowrank.Factors, pr Problem) error {
-	dst.Trans = pr.Trans
+	dst.Trans = pr.FactorTrans()
 	dst.NormScale = pr.NormScale()
 	dst.SquaredNormA = pr.SquaredNormA
 	sq, _, err := be.SquaredNorm(dst.B, pr.Scale)
@@ -795,7 +813,7 @@ func FinishQBBatch(sc *Scratch, be lowrank.Backend, dst []*lowrank.Factors, pr [
 	}
 	for j, i := range at {
 		f := dst[i]
-		f.Trans, f.NormScale, f.SquaredNormA, f.SquaredNormB = pr[i].Trans, pr[i].NormScale(), pr[i].SquaredNormA, sq[j]
+		f.Trans, f.NormScale, f.SquaredNormA, f.SquaredNormB = pr[i].FactorTrans(), pr[i].NormScale(), pr[i].SquaredNormA, sq[j]
 	}
 }
 
