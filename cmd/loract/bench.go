@@ -40,6 +40,7 @@ type benchOptions struct {
 	torch       bool
 	keepEnv     bool
 	core        bool
+	rounds      int
 	jsonOut     string
 	step        *step.BenchConfig
 }
@@ -74,6 +75,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	lateJoin := fs.Bool("late-join", false, "-step: also run each setting with side streams without the Join between forward and backward (each weight gradient waits for its own compression)")
 	priority := fs.Int("priority", 0, "-step: also run each setting with side streams at this CUDA stream priority (negative: higher; gpu.Backend.SetForkPriority)")
 	warmup := fs.Int("warmup", 3, "-step: untimed steps before the timed ones")
+	rounds := fs.Int("rounds", 1, "-core: measure every entry this many times in a row, the peers and loract in alternating order, and report the median over the rounds with the range of loract ÷ NumPy (for a machine whose speed drifts)")
 	core := fs.Bool("core", false, "print the core library timing table instead (sampling.QB and rsvd.QB at 8192×4096 k=128 and 4096×1024 k=64, fp64 and fp32, exact SVD at 4096×1024, beside NumPy and scikit-learn); takes several minutes")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: loract bench [flags]\n\nTimes loract's methods and the same algorithms in NumPy/OpenBLAS, scikit-learn,\nSciPy and PyTorch on one activation-like matrix (σ_j = 1/(j+1) + 1e-3, known\noptimal error) and prints loract time ÷ peer time and each method's error ÷ optimal.\nEvery peer runs its best BLAS kernel; the header names it.\n\nflags:")
@@ -89,9 +91,15 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		return nil, err
 	}
 	o := &benchOptions{backend: *backend, saveInput: *saveInput, repeats: *repeats, seed: *seed, torch: *useTorch,
-		keepEnv: *keepEnv, core: *core, jsonOut: *jsonOut}
+		keepEnv: *keepEnv, core: *core, rounds: *rounds, jsonOut: *jsonOut}
 	if *repeats < 1 {
 		return nil, fmt.Errorf("-repeats %d: need at least one timed call", *repeats)
+	}
+	if *rounds < 1 {
+		return nil, fmt.Errorf("-rounds %d: need at least one", *rounds)
+	}
+	if !*core && len(setFlags(fs, "rounds")) > 0 {
+		return nil, errors.New("-rounds applies only with -core")
 	}
 	if *stepRun {
 		if set := setFlags(fs, "m", "n", "k", "dtype", "exact", "fair", "all", "md", "core", "save-input", "backend", "keep-openblas-env"); len(set) > 0 {
@@ -203,7 +211,7 @@ func (o *benchOptions) run(ctx context.Context, out, stderr io.Writer) (err erro
 		be = g
 	}
 	if o.core {
-		err = s.Core(ctx, out, bench.CoreShapes)
+		err = s.Core(ctx, out, bench.CoreShapes, o.rounds)
 	} else {
 		for _, c := range o.comparisons {
 			if err = s.Compare(ctx, out, be, c); err != nil {

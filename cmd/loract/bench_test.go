@@ -57,6 +57,9 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-repeats", "0"}, "-repeats 0"},
 		{[]string{"-core", "-backend", "gpu"}, "-core times the CPU"},
 		{[]string{"-core", "-m", "100", "-md"}, "-m, -md do not apply"},
+		{[]string{"-rounds", "3"}, "-rounds applies only with -core"},
+		{[]string{"-core", "-rounds", "0"}, "-rounds 0"},
+		{[]string{"-step", "-rounds", "2"}, "-rounds applies only with -core"},
 		{[]string{"-json", filepath.Join(t.TempDir(), "no", "such", "dir", "r.jsonl")}, "-json"},
 		{[]string{"-m", "x"}, "invalid value"},
 	} {
@@ -70,6 +73,11 @@ func TestBenchFlags(t *testing.T) {
 	o, err := parseBench([]string{"-h"}, &bytes.Buffer{})
 	assert.NoError(t, err)
 	assert.Nil(t, o, "-h runs nothing")
+
+	o, err = parseBench([]string{"-core", "-rounds", "3"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.True(t, o.core)
+	assert.Equal(t, 3, o.rounds)
 
 	o, err = parseBench([]string{"-m", "300", "-n", "200", "-k", "9", "-dtype", "fp32, fp64", "-fair=false", "-md"}, &bytes.Buffer{})
 	require.NoError(t, err)

@@ -261,7 +261,7 @@ func TestCore(t *testing.T) {
 	peers := &fakePeers{lib: "openblas", def: "Cooperlake"}
 	s, _ := newTestSession(t, peers, "numpy", "sklearn", "scipy")
 	var out bytes.Buffer
-	require.NoError(t, s.Core(context.Background(), &out, []CoreShape{{M: 64, N: 32, K: 4, Exact: true}}))
+	require.NoError(t, s.Core(context.Background(), &out, []CoreShape{{M: 64, N: 32, K: 4, Exact: true}}, 1))
 	assert.Equal(t, 2, peers.runs(CPUPeers), "fp64 and fp32")
 	assert.Contains(t, peers.calls[1].args, "rows,gaussian,randomized_svd,randomized_svd_p0q0,exact", "the exact SVD in fp64")
 	assert.NotContains(t, peers.calls[2].args, "rows,gaussian,randomized_svd,randomized_svd_p0q0,exact", "not in fp32")
@@ -269,6 +269,51 @@ func TestCore(t *testing.T) {
 	assert.Contains(t, o, "peer BLAS kernel, cpu_peers.py: openblas 0.3.21 Cooperlake")
 	assert.Equal(t, 2+5, strings.Count(o, "\n|"), "header, separator, 2 + 2 QB rows and one exact row:\n%s", o)
 	assert.Len(t, s.Records, 5)
+}
+
+// TestCoreRounds runs the core table in three rounds: the peers run three
+// times per entry, every record is kept with its round, and the table's
+// loract ÷ NumPy cells give the range over the rounds.
+func TestCoreRounds(t *testing.T) {
+	numpy := func(method string) Record {
+		return Record{Peer: "numpy", Method: method, Device: "cpu", Dtype: "fp64", M: 64, N: 32, K: 4, Ms: 2, Repeats: 1, RelError: 0.5}
+	}
+	peers := &fakePeers{lib: "openblas", def: "Cooperlake", recs: map[Script][]Record{CPUPeers: {numpy("rows"), numpy("gaussian")}}}
+	s, _ := newTestSession(t, peers, "numpy", "sklearn", "scipy")
+	var out bytes.Buffer
+	require.Error(t, s.Core(context.Background(), &out, nil, 0), "no rounds")
+	require.NoError(t, s.Core(context.Background(), &out, []CoreShape{{M: 64, N: 32, K: 4}}, 3))
+	assert.Equal(t, 2*3, peers.runs(CPUPeers), "fp64 and fp32, three rounds each")
+	rounds := map[int]int{}
+	for _, r := range s.Records {
+		if r.Peer == "loract" {
+			rounds[r.Round]++
+		}
+	}
+	assert.Equal(t, map[int]int{0: 4, 1: 4, 2: 4}, rounds, "two loract records per entry and round")
+	o := out.String()
+	assert.Equal(t, 4, strings.Count(o, "in 3 rounds)"), "every QB row has a NumPy peer:\n%s", o)
+}
+
+// TestMergeRounds checks the merge of three rounds: medians of Ms and
+// CPUMs, the smallest MsMin, summed repeats, records matched by setting
+// (not position), and a failure in any round kept.
+func TestMergeRounds(t *testing.T) {
+	rec := func(method string, ms float64) Record {
+		return Record{Peer: "numpy", Method: method, Ms: ms, CPUMs: 2 * ms, MsMin: ms - 1, Repeats: 7, RelError: 0.1}
+	}
+	bad := rec("gaussian", 0)
+	bad.Error = "crashed"
+	got := MergeRounds([][]Record{
+		{rec("rows", 10), rec("gaussian", 20)},
+		{rec("gaussian", 26), rec("rows", 14)}, // another order
+		{rec("rows", 11), bad},
+	})
+	require.Len(t, got, 2)
+	assert.Equal(t, Record{Peer: "numpy", Method: "rows", Ms: 11, CPUMs: 22, MsMin: 9, Repeats: 21, RelError: 0.1}, got[0])
+	assert.Equal(t, "crashed", got[1].Error)
+	assert.Equal(t, "not run in every round", MergeRounds([][]Record{{rec("rows", 1)}, {}})[0].Error)
+	assert.Equal(t, []Record{rec("rows", 3)}, MergeRounds([][]Record{{rec("rows", 3)}}))
 }
 
 // TestPlotRuns runs the timing series of the plots on small shapes with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/loract/loract/activation"
@@ -31,6 +32,9 @@ type CoreRow struct {
 	Loract              Record
 	Opt                 float64
 	Same, P0Q0, Default Record
+	// Rounds holds loract ÷ Same (wall time) of each round when the
+	// table was measured in more than one (Core), in order.
+	Rounds []float64
 }
 
 // FindPeer returns the record of peer's method at p, q (any setting for
@@ -86,42 +90,52 @@ func CoreRows(sh CoreShape, dtype string, opt float64, loract, peers []Record) [
 // same algorithm in NumPy/OpenBLAS and scikit-learn's randomized_svd
 // (p=0 q=0, and its default) run in the same session, and writes the
 // Markdown table to out.
-func (s *Session) Core(ctx context.Context, out io.Writer, shapes []CoreShape) error {
+//
+// With rounds > 1 every shape and input type is measured that many times
+// in a row, the peers first in the odd rounds and loract first in the
+// even ones, so that a machine whose speed drifts over minutes (a shared
+// one) moves both sides alike; each table entry is then the median over
+// the rounds of the rounds' medians (MergeRounds), and the loract ÷ NumPy
+// cell also gives the range of the rounds' own ratios.
+func (s *Session) Core(ctx context.Context, out io.Writer, shapes []CoreShape, rounds int) error {
+	if rounds < 1 {
+		return fmt.Errorf("bench: %d rounds: need at least one", rounds)
+	}
 	var rows []CoreRow
 	for _, sh := range shapes {
 		x := s.Matrix(sh.M, sh.N)
 		opt := x.Optimal(sh.K)
 		for _, dt := range []string{"fp64", "fp32"} {
 			exact := sh.Exact && dt == "fp64"
-			var peers []Record
-			if s.HasPeer(CPUPeers) {
-				path, err := s.Input(x, dt)
-				if err != nil {
-					return err
+			var peersR, lractR [][]Record
+			for r := range rounds {
+				var peers, lrecs []Record
+				var err error
+				if r%2 == 0 {
+					if peers, err = s.corePeers(ctx, x, sh, dt, exact, opt, r, rounds); err != nil {
+						return err
+					}
+					lrecs = s.coreLoract(x, sh, dt, exact, opt, r)
+				} else {
+					lrecs = s.coreLoract(x, sh, dt, exact, opt, r)
+					if peers, err = s.corePeers(ctx, x, sh, dt, exact, opt, r, rounds); err != nil {
+						return err
+					}
 				}
-				methods := "rows,gaussian,randomized_svd,randomized_svd_p0q0"
-				if exact {
-					methods += ",exact"
+				peersR, lractR = append(peersR, peers), append(lractR, lrecs)
+			}
+			rs := CoreRows(sh, dt, opt, MergeRounds(lractR), MergeRounds(peersR))
+			if rounds > 1 {
+				for i := range rs {
+					for r := range rounds {
+						l := CoreRows(sh, dt, opt, lractR[r], peersR[r])[i]
+						if l.Loract.Ok() && l.Same.Ok() {
+							rs[i].Rounds = append(rs[i].Rounds, l.Loract.Ms/l.Same.Ms)
+						}
+					}
 				}
-				s.Logf("NumPy/scikit-learn/SciPy peers on %s %s", Shape(sh.M, sh.N, sh.K), dt)
-				peers = s.RunPeer(ctx, CPUPeers, []string{"--input", path, "--k", strconv.Itoa(sh.K),
-					"--repeats", strconv.Itoa(s.Repeats), "--seed", strconv.FormatUint(s.Seed, 10), "--methods", methods, "--exact-once"}, opt)
-				s.Records = append(s.Records, peers...)
 			}
-			a := x.Input(dt)
-			var lrecs []Record
-			for _, m := range []activation.Method{activation.RowSampling, activation.Gaussian} {
-				l := RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.K, Setting{Method: m, HostAPI: true}, 1, s.Repeats, s.Seed)
-				s.Show(l, opt)
-				lrecs = append(lrecs, l)
-			}
-			if exact {
-				l := RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.K, Setting{Method: activation.ExactSVD}, 0, 1, s.Seed)
-				s.Show(l, opt)
-				lrecs = append(lrecs, l)
-			}
-			s.Records = append(s.Records, lrecs...)
-			rows = append(rows, CoreRows(sh, dt, opt, lrecs, peers)...)
+			rows = append(rows, rs...)
 		}
 	}
 	for _, k := range s.Kernels() {
@@ -130,6 +144,102 @@ func (s *Session) Core(ctx context.Context, out io.Writer, shapes []CoreShape) e
 	fmt.Fprintln(out)
 	WriteCoreTable(out, rows)
 	return nil
+}
+
+// corePeers runs the CPU peers of one core table entry (round r of
+// rounds), or returns nil where they are not installed.
+func (s *Session) corePeers(ctx context.Context, x *Matrix, sh CoreShape, dt string, exact bool, opt float64, r, rounds int) ([]Record, error) {
+	if !s.HasPeer(CPUPeers) {
+		return nil, nil
+	}
+	path, err := s.Input(x, dt)
+	if err != nil {
+		return nil, err
+	}
+	methods := "rows,gaussian,randomized_svd,randomized_svd_p0q0"
+	if exact {
+		methods += ",exact"
+	}
+	s.Logf("NumPy/scikit-learn/SciPy peers on %s %s%s", Shape(sh.M, sh.N, sh.K), dt, roundNote(r, rounds))
+	peers := s.RunPeer(ctx, CPUPeers, []string{"--input", path, "--k", strconv.Itoa(sh.K),
+		"--repeats", strconv.Itoa(s.Repeats), "--seed", strconv.FormatUint(s.Seed, 10), "--methods", methods, "--exact-once"}, opt)
+	for i := range peers {
+		peers[i].Round = r
+	}
+	s.Records = append(s.Records, peers...)
+	return peers, nil
+}
+
+// coreLoract times loract's functions of one core table entry (round r).
+func (s *Session) coreLoract(x *Matrix, sh CoreShape, dt string, exact bool, opt float64, r int) []Record {
+	a := x.Input(dt)
+	var lrecs []Record
+	for _, m := range []activation.Method{activation.RowSampling, activation.Gaussian} {
+		lrecs = append(lrecs, RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.K, Setting{Method: m, HostAPI: true}, 1, s.Repeats, s.Seed))
+	}
+	if exact {
+		lrecs = append(lrecs, RunLoract(cpu.Backend{}, a.(lowrank.Matrix), a, sh.K, Setting{Method: activation.ExactSVD}, 0, 1, s.Seed))
+	}
+	for i := range lrecs {
+		lrecs[i].Round = r
+		s.Show(lrecs[i], opt)
+	}
+	s.Records = append(s.Records, lrecs...)
+	return lrecs
+}
+
+func roundNote(r, rounds int) string {
+	if rounds == 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (round %d of %d)", r+1, rounds)
+}
+
+// MergeRounds combines the records of several rounds of the same
+// measurements (as Core makes them), matching each record of the first
+// round with the one of the same peer, method, normaliser, type, shape
+// and setting in each later round: Ms and CPUMs become the median over the
+// rounds, MsMin the smallest, Repeats the sum, the errors stay the first
+// round's. A measurement that failed in some round, or is missing from
+// one, keeps the first failure (or a "not run in every round" error).
+func MergeRounds(rounds [][]Record) []Record {
+	if len(rounds) == 0 {
+		return nil
+	}
+	out := append([]Record(nil), rounds[0]...)
+	if len(rounds) == 1 {
+		return out
+	}
+	same := func(a, b Record) bool {
+		return a.Peer == b.Peer && a.Method == b.Method && a.Norm == b.Norm && a.Dtype == b.Dtype &&
+			a.M == b.M && a.N == b.N && a.K == b.K && a.P == b.P && a.Q == b.Q
+	}
+	for i := range out {
+		ms, cpuMs := []float64{out[i].Ms}, []float64{out[i].CPUMs}
+		for _, rs := range rounds[1:] {
+			if !out[i].Ok() {
+				break
+			}
+			j := slices.IndexFunc(rs, func(r Record) bool { return same(out[i], r) })
+			switch {
+			case j < 0:
+				out[i].Error = "not run in every round"
+			case !rs[j].Ok():
+				out[i] = rs[j]
+			default:
+				r := rs[j]
+				ms, cpuMs = append(ms, r.Ms), append(cpuMs, r.CPUMs)
+				out[i].MsMin = min(out[i].MsMin, r.MsMin)
+				out[i].Repeats += r.Repeats
+			}
+		}
+		if out[i].Ok() {
+			slices.Sort(ms)
+			slices.Sort(cpuMs)
+			out[i].Ms, out[i].CPUMs, out[i].Round = median(ms), median(cpuMs), 0
+		}
+	}
+	return out
 }
 
 // WriteCoreTable writes the core rows as a Markdown table: times, errors
@@ -161,7 +271,11 @@ func WriteCoreTable(out io.Writer, rows []CoreRow) {
 		if r.Loract.Ok() && r.Same.Ok() && r.Loract.CPUMs > 0 && r.Same.CPUMs > 0 {
 			cpuRatio = fmtRatio(r.Loract.CPUMs / r.Same.CPUMs)
 		}
+		same := ratio(r.Loract, r.Same)
+		if len(r.Rounds) > 1 {
+			same = fmt.Sprintf("%s (%s–%s in %d rounds)", same, fmtRatio(slices.Min(r.Rounds)), fmtRatio(slices.Max(r.Rounds)), len(r.Rounds))
+		}
 		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Func, r.Shape, r.Dtype, lm, le, sm, se, ratio(r.Loract, r.Same), cpuRatio, pm, pe, ratio(r.Loract, r.P0Q0), dm, de, ratio(r.Loract, r.Default))
+			r.Func, r.Shape, r.Dtype, lm, le, sm, se, same, cpuRatio, pm, pe, ratio(r.Loract, r.P0Q0), dm, de, ratio(r.Loract, r.Default))
 	}
 }

@@ -45,6 +45,9 @@ type Record struct {
 	// Prescott)"; empty for loract and in records written before it was
 	// recorded.
 	Kernel string `json:"kernel,omitempty"`
+	// Round numbers the rounds of a measurement repeated in rounds
+	// ('loract bench -core -rounds'), from 0.
+	Round int `json:"round,omitempty"`
 }
 
 // Setting returns the method's setting in words, e.g. "p=10 q=7 lu".
