@@ -146,6 +146,17 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e 
 	p("")
 }
 
+// loopEnd closes a packing routine's loop: count CX down to zero, then
+// clear the upper vector state and return.
+func loopEnd(name string) {
+	p("\tDECQ CX")
+	p("\tJNE %s_loop", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 // packAsm writes the AVX-512 packing routines.
 func packAsm() {
 	// packRows8: 8 rows of a row-major matrix, 8 columns at a time, each
@@ -205,12 +216,7 @@ func packAsm() {
 		p("\tADDQ $%d, R10", 8*f.size)
 		p("\tLEAQ (DI)(R11*8), DI")
 		p("\tLEAQ (R13)(R11*8), R13")
-		p("\tDECQ CX")
-		p("\tJNE %s_loop", f.name)
-		p("%s_done:", f.name)
-		p("\tVZEROUPPER")
-		p("\tRET")
-		p("")
+		loopEnd(f.name)
 	}
 	// dealRowW: one row of op(B) (or column of op(A)) dealt out to
 	// npanels panels of W elements, stride elements apart.
@@ -237,12 +243,7 @@ func packAsm() {
 			}
 			p("\tADDQ $%d, SI", w*f.size)
 			p("\tADDQ DX, DI")
-			p("\tDECQ CX")
-			p("\tJNE %s_loop", f.name)
-			p("%s_done:", f.name)
-			p("\tVZEROUPPER")
-			p("\tRET")
-			p("")
+			loopEnd(f.name)
 		}
 	}
 }
@@ -308,88 +309,65 @@ func packAsm32() {
 	p("\tADDQ $32, R10")
 	p("\tLEAQ (DI)(R11*8), DI")
 	p("\tLEAQ (R13)(R11*8), R13")
-	p("\tDECQ CX")
-	p("\tJNE %s_loop", name)
-	p("%s_done:", name)
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
+	loopEnd(name)
 	// dealRowWs: one row of op(B) (or column of op(A)) dealt out to
 	// npanels panels of W floats, stride floats apart, prefetching the
 	// same run pf bytes further on (the row that will be dealt pf/ld
 	// rows later; pf = 0 prefetches the run itself, to no effect).
 	for _, w := range []int{8, 16, 32, 48} {
-		name := fmt.Sprintf("dealRow%ds", w)
-		p("// func %s(dst *float32, src unsafe.Pointer, npanels, stride, pf int)", name)
-		p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
-		p("\tMOVQ dst+0(FP), DI")
-		p("\tMOVQ src+8(FP), SI")
-		p("\tMOVQ npanels+16(FP), CX")
-		p("\tMOVQ stride+24(FP), DX")
-		p("\tMOVQ pf+32(FP), R9")
-		p("\tADDQ SI, R9")
-		p("\tSHLQ $2, DX")
-		p("\tTESTQ CX, CX")
-		p("\tJEQ %s_done", name)
-		p("%s_loop:", name)
-		for off := 0; off < w*4; off += 64 {
-			p("\tPREFETCHT0 %d(R9)", off)
-		}
-		for v := 0; v < w/8; v++ {
-			p("\tVMOVUPS %d(SI), Y%d", v*32, v)
-		}
-		for v := 0; v < w/8; v++ {
-			p("\tVMOVUPS Y%d, %d(DI)", v, v*32)
-		}
-		p("\tADDQ $%d, SI", w*4)
-		p("\tADDQ $%d, R9", w*4)
-		p("\tADDQ DX, DI")
-		p("\tDECQ CX")
-		p("\tJNE %s_loop", name)
-		p("%s_done:", name)
-		p("\tVZEROUPPER")
-		p("\tRET")
-		p("")
+		dealRowS(fmt.Sprintf("dealRow%ds", w), w, 1)
 	}
+	// dealRow8s2: two consecutive columns of op(A) (rows src and src+ld
+	// of the stored A, ld in elements) dealt out to npanels panels of 8
+	// floats, so that each panel receives the 16 floats of its two packed
+	// columns — one 64-byte line when the panel is aligned — in two
+	// adjacent stores, rather than half a line now and half after the
+	// other panels' stores have evicted it.
+	dealRowS("dealRow8s2", 8, 2)
 }
 
-// dealTwoRows8s writes dealRow8s2: two consecutive columns of op(A) (rows
-// src and src+ld of the stored A, ld in elements) dealt out to npanels
-// panels of 8 floats, stride floats apart, so that each panel receives
-// the 16 floats of its two packed columns — one 64-byte line when the
-// panel is aligned — in two adjacent stores, rather than half a line now
-// and half after the other panels' stores have evicted it.
-func dealTwoRows8s() {
-	const name = "dealRow8s2"
-	p("// func %s(dst *float32, src unsafe.Pointer, ld, npanels, stride, pf int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+// dealRowS writes a routine dealing rows runs of w floats (rows = 1, or 2
+// runs ld elements apart, w = 8) to npanels panels, stride floats apart,
+// each panel's runs stored one after the other.
+func dealRowS(name string, w, rows int) {
+	args, ldArg := "npanels, stride, pf int", 0
+	if rows == 2 {
+		args, ldArg = "ld, npanels, stride, pf int", 8
+	}
+	p("// func %s(dst *float32, src unsafe.Pointer, %s)", name, args)
+	p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, 40+ldArg)
 	p("\tMOVQ dst+0(FP), DI")
 	p("\tMOVQ src+8(FP), SI")
-	p("\tMOVQ ld+16(FP), R10")
-	p("\tMOVQ npanels+24(FP), CX")
-	p("\tMOVQ stride+32(FP), DX")
-	p("\tMOVQ pf+40(FP), R9")
+	if rows == 2 {
+		p("\tMOVQ ld+16(FP), R10")
+		p("\tSHLQ $2, R10")
+	}
+	p("\tMOVQ npanels+%d(FP), CX", 16+ldArg)
+	p("\tMOVQ stride+%d(FP), DX", 24+ldArg)
+	p("\tMOVQ pf+%d(FP), R9", 32+ldArg)
 	p("\tADDQ SI, R9")
 	p("\tSHLQ $2, DX")
-	p("\tSHLQ $2, R10")
 	p("\tTESTQ CX, CX")
 	p("\tJEQ %s_done", name)
 	p("%s_loop:", name)
-	p("\tPREFETCHT0 (R9)")
-	p("\tPREFETCHT0 (R9)(R10*1)")
-	p("\tVMOVUPS (SI), Y0")
-	p("\tVMOVUPS (SI)(R10*1), Y1")
-	p("\tVMOVUPS Y0, (DI)")
-	p("\tVMOVUPS Y1, 32(DI)")
-	p("\tADDQ $32, SI")
-	p("\tADDQ $32, R9")
+	row := []string{"", "(R10*1)"}
+	for r := 0; r < rows; r++ {
+		for off := 0; off < w*4; off += 64 {
+			p("\tPREFETCHT0 %d(R9)%s", off, row[r])
+		}
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < w/8; v++ {
+			p("\tVMOVUPS %d(SI)%s, Y%d", v*32, row[r], r*w/8+v)
+		}
+	}
+	for v := 0; v < rows*w/8; v++ {
+		p("\tVMOVUPS Y%d, %d(DI)", v, v*32)
+	}
+	p("\tADDQ $%d, SI", w*4)
+	p("\tADDQ $%d, R9", w*4)
 	p("\tADDQ DX, DI")
-	p("\tDECQ CX")
-	p("\tJNE %s_loop", name)
-	p("%s_done:", name)
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
+	loopEnd(name)
 }
 
 func main() {
@@ -422,7 +400,6 @@ func main() {
 	kernel("kern256s6x16", "Y", 8, 6, 16, 2, "VXORPS", false, f32)
 	kernel("kern256s6x8", "Y", 8, 6, 8, 2, "VXORPS", false, f32)
 	packAsm32()
-	dealTwoRows8s()
 	p(`// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX
