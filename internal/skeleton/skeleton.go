@@ -126,7 +126,7 @@ type Problem struct {
 	// tolerance would otherwise skip the small eigen-decomposition.
 	Spectrum bool
 	// Flipped records that A is a view of the transpose of the caller's
-	// matrix (lowrank.Transposer; see Flip): op(A) is then the caller's
+	// matrix (lowrank.Transposer; see FlipTo): op(A) is then the caller's
 	// op for !Trans, and the factors say so (FactorTrans).
 	Flipped bool
 }
