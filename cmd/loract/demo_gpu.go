@@ -50,12 +50,13 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ops-recompute-gelu", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
 	opsRatio, budget *float64
 	torch, calUpdate *bool
+	recomputeGELU    *bool
 	json, acts       *string
 	warmup, twin     *int
 	group            *int
@@ -63,15 +64,16 @@ type gpuFlags struct {
 
 func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 	return &gpuFlags{
-		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
-		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
-		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
-		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
-		json:      fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
-		acts:      fs.String("activations", "bf16", "-device gpu: the activations' type, bf16 or float32 (exact float32 products)"),
-		warmup:    fs.Int("lr-warmup", 50, "-device gpu: steps of linear learning-rate warm-up in each phase"),
-		twin:      fs.Int("twin-steps", 30, "-device gpu: timed steps of the PyTorch twin (after 10 warm-up steps)"),
-		calUpdate: fs.Bool("calibration-update", false, "-device gpu -sweep bytes: apply the update of a byte budget's first, rank-1 calibration step (by default the budget runs take that step on the first batch without an update, as docs/activation.md advises)"),
+		opsRatio:      fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
+		recomputeGELU: fs.Bool("ops-recompute-gelu", true, "-device gpu -mode ops (or both): rebuild fc2's input as GELU of GELU's rebuilt input in backward instead of compressing it as well (one MLP-wide compression a block instead of two); =false compresses both"),
+		group:         fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
+		budget:        fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
+		torch:         fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
+		json:          fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
+		acts:          fs.String("activations", "bf16", "-device gpu: the activations' type, bf16 or float32 (exact float32 products)"),
+		warmup:        fs.Int("lr-warmup", 50, "-device gpu: steps of linear learning-rate warm-up in each phase"),
+		twin:          fs.Int("twin-steps", 30, "-device gpu: timed steps of the PyTorch twin (after 10 warm-up steps)"),
+		calUpdate:     fs.Bool("calibration-update", false, "-device gpu -sweep bytes: apply the update of a byte budget's first, rank-1 calibration step (by default the budget runs take that step on the first batch without an update, as docs/activation.md advises)"),
 	}
 }
 
@@ -127,6 +129,8 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		return nil, fmt.Errorf("-ckpt-group %d: must be ≥ 0 (0: all blocks)", *g.group)
 	case *g.twin < 1:
 		return nil, fmt.Errorf("-twin-steps %d: must be ≥ 1", *g.twin)
+	case *g.recomputeGELU && (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-recompute-gelu")) > 0:
+		return nil, errors.New("-ops-recompute-gelu applies to -mode ops (or both): checkpointing recomputes every block anyway")
 	case *g.json != "":
 		if err := writableDir(*g.json); err != nil {
 			return nil, fmt.Errorf("-json: %w", err)
@@ -180,7 +184,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group})
 		}
 		if o.mode == "ops" || o.mode == "both" {
-			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops})
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops, RecomputeGELU: *g.recomputeGELU})
 		}
 	}
 	if err := d.Check(); err != nil {
@@ -325,6 +329,9 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 			storage += fmt.Sprintf(" + %d-bit residual", c.ResidualBits)
 		}
 		group := ""
+		if r.Mode == vitgpu.PerOp && r.RecomputeGELU {
+			group = "; fc2's input rebuilt from GELU's"
+		}
 		if r.Mode == vitgpu.Checkpoint {
 			group = "; block inputs compressed all together"
 			if r.Group > 0 && r.Group < mc.Depth {

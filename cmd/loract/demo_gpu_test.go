@@ -48,6 +48,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-twin-steps", "0"}, "-twin-steps 0"},
 		{[]string{"-device", "gpu", "-ckpt-group", "-2"}, "-ckpt-group -2"},
 		{[]string{"-ckpt-group", "2"}, "-ckpt-group apply only with -device gpu"},
+		{[]string{"-ops-recompute-gelu"}, "-ops-recompute-gelu apply only with -device gpu"},
+		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-recompute-gelu"}, "-ops-recompute-gelu applies to -mode ops"},
 		{[]string{"-device", "gpu", "-activations", "fp8"}, `unknown -activations "fp8"`},
 		{[]string{"-device", "gpu", "-json", filepath.Join(t.TempDir(), "no", "r.json")}, "-json"},
 		{[]string{"-device", "gpu", "-heads", "5"}, "-heads 5 does not divide -dim 384"},
@@ -103,6 +105,15 @@ func TestDemoGPUConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, o.gpu.cfg.Runs, 1)
 	assert.Equal(t, 2, o.gpu.cfg.Runs[0].Group)
+
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Len(t, o.gpu.cfg.Runs, 1)
+	assert.True(t, o.gpu.cfg.Runs[0].RecomputeGELU, "fc2's input rebuilt by default")
+	assert.Equal(t, vitgpu.PerOp, o.gpu.cfg.Runs[0].Mode)
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-recompute-gelu=false"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.False(t, o.gpu.cfg.Runs[0].RecomputeGELU)
 
 	o, err = parseDemo([]string{"-device", "gpu", "-depth", "2", "-mode", "ops", "-rank", "32", "-activations", "float32",
 		"-finetune-steps", "9", "-budget", "0.5", "-torch=false", "-method", "gaussian", "-power", "1"}, &bytes.Buffer{})

@@ -63,6 +63,9 @@ type RunConfig struct {
 	// Group is the number of block inputs a Checkpoint run compresses
 	// together (Model.SetCheckpointGroup; 0: all of them).
 	Group int
+	// RecomputeGELU makes a PerOp run rebuild fc2's input from GELU's
+	// instead of saving it (Model.SetRecomputeGELU).
+	RecomputeGELU bool
 }
 
 // Check returns an error for an invalid configuration.
@@ -116,9 +119,10 @@ type RunResult struct {
 	Mode        Mode
 	Compression activation.Config // without its Backend; zero for the baseline
 	// Method and Rank name the compression (empty for the baseline);
-	// Group is RunConfig's.
-	Method, Rank string
-	Group        int
+	// Group and RecomputeGELU are RunConfig's.
+	Method, Rank  string
+	Group         int
+	RecomputeGELU bool
 	Phase
 	Accuracy float64
 	// Saved at Batch and at Batch/2 (one step each without an update,
@@ -376,12 +380,14 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 		}
 		rr.Compression.Backend = nil
 		rr.Method, rr.Rank, rr.Group = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group
+		rr.RecomputeGELU = rc.RecomputeGELU
 	}
 	if err := m.Restore(); err != nil {
 		return rr, err
 	}
 	m.SetLoRA(true)
 	m.SetCheckpointGroup(rc.Group)
+	m.SetRecomputeGELU(rc.RecomputeGELU)
 	var c *activation.Compressor
 	if rc.Mode != Plain {
 		cc := rc.Compression

@@ -84,7 +84,8 @@ type Model struct {
 	head       linear
 
 	loraOn             bool
-	ckptGroup          int // SetCheckpointGroup's
+	ckptGroup          int  // SetCheckpointGroup's
+	geluRecompute      bool // SetRecomputeGELU's
 	baseSnap, loraInit *gpu.Matrix
 	// trainedBase and trainedLoRA are KeepTrained's copies.
 	trainedBase, trainedLoRA *gpu.Matrix
@@ -237,6 +238,14 @@ func (m *Model) SetLoRA(on bool) { m.loraOn = on }
 // compression replaces n single ones (docs/gpu.md, "Batched
 // compression"). 1 compresses each input before its block runs.
 func (m *Model) SetCheckpointGroup(n int) { m.ckptGroup = n }
+
+// SetRecomputeGELU sets whether compressed per-op training (PerOp) keeps
+// fc2's input, GELU's output, out of the saved set: backward then rebuilds
+// it as GELU of GELU's rebuilt input (which it rebuilds anyway, for GELU's
+// own backward), so each block makes one compression of its MLP width
+// instead of two, and saves one pair of factors less. The other modes are
+// unaffected (Plain keeps both tensors; Checkpoint recomputes the block).
+func (m *Model) SetRecomputeGELU(on bool) { m.geluRecompute = on }
 
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }

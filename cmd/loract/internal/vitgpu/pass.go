@@ -513,7 +513,9 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	p.run(m.k.geluFwd(a, u))
 	t.u = p.saveMain(bk.name+".gelu", u)
 	t.h2 = p.linFwd(&bk.fc2, a, out, x2, 0)
-	t.a = p.saveMain(bk.name+".fc2", a)
+	if !(p.main == mainCompress && p.mode == PerOp && m.geluRecompute) {
+		t.a = p.saveMain(bk.name+".fc2", a)
+	}
 	if batching {
 		p.flush()
 	}
@@ -632,11 +634,22 @@ func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
 	m, L := p.m, p.L
 	ws := &m.ws
 	da := view(ws.du, L)
-	p.linBwd(&bk.fc2, t.a, t.h2, gout, da, 0)
-	p.unstash(t.a)
-	u := p.tensorOf(t.u, view(ws.recon, L))
-	if p.err != nil {
-		return
+	var u *gpu.Matrix
+	if t.a == nil && t.u != nil {
+		// fc2's input was not saved (SetRecomputeGELU): GELU of GELU's
+		// rebuilt input, in the forward's buffer for it (free in backward).
+		if u = p.tensorOf(t.u, view(ws.recon, L)); p.err != nil {
+			return
+		}
+		a := view(ws.a, L)
+		p.run(m.k.geluFwd(a, u))
+		p.linBwd(&bk.fc2, &stash{x: a}, t.h2, gout, da, 0)
+	} else {
+		p.linBwd(&bk.fc2, t.a, t.h2, gout, da, 0)
+		p.unstash(t.a)
+		if u = p.tensorOf(t.u, view(ws.recon, L)); p.err != nil {
+			return
+		}
 	}
 	p.run(m.k.geluBwd(da, da, u))
 	p.unstash(t.u)
