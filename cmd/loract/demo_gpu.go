@@ -50,13 +50,14 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ops-recompute-gelu", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ops-recompute-gelu", "ops-recompute-ln", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
 	opsRatio, budget *float64
 	torch, calUpdate *bool
 	recomputeGELU    *bool
+	recomputeLN      *bool
 	json, acts       *string
 	warmup, twin     *int
 	group            *int
@@ -66,6 +67,7 @@ func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 	return &gpuFlags{
 		opsRatio:      fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
 		recomputeGELU: fs.Bool("ops-recompute-gelu", true, "-device gpu -mode ops (or both): rebuild fc2's input as GELU of GELU's rebuilt input in backward instead of compressing it as well (one MLP-wide compression a block instead of two); =false compresses both"),
+		recomputeLN:   fs.Bool("ops-recompute-ln", true, "-device gpu -mode ops (or both): rebuild the LayerNorm outputs (q/k/v's and fc1's inputs) in backward from the normalised inputs LayerNorm keeps anyway instead of compressing them; =false compresses them"),
 		group:         fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
 		budget:        fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
 		torch:         fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
@@ -129,8 +131,8 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		return nil, fmt.Errorf("-ckpt-group %d: must be ≥ 0 (0: all blocks)", *g.group)
 	case *g.twin < 1:
 		return nil, fmt.Errorf("-twin-steps %d: must be ≥ 1", *g.twin)
-	case *g.recomputeGELU && (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-recompute-gelu")) > 0:
-		return nil, errors.New("-ops-recompute-gelu applies to -mode ops (or both): checkpointing recomputes every block anyway")
+	case (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-recompute-gelu", "ops-recompute-ln")) > 0:
+		return nil, fmt.Errorf("%s applies to -mode ops (or both): checkpointing recomputes every block anyway", strings.Join(setFlags(fs, "ops-recompute-gelu", "ops-recompute-ln"), ", "))
 	case *g.json != "":
 		if err := writableDir(*g.json); err != nil {
 			return nil, fmt.Errorf("-json: %w", err)
@@ -184,7 +186,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group})
 		}
 		if o.mode == "ops" || o.mode == "both" {
-			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops, RecomputeGELU: *g.recomputeGELU})
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops, RecomputeGELU: *g.recomputeGELU, RecomputeLN: *g.recomputeLN})
 		}
 	}
 	if err := d.Check(); err != nil {
@@ -329,8 +331,17 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 			storage += fmt.Sprintf(" + %d-bit residual", c.ResidualBits)
 		}
 		group := ""
-		if r.Mode == vitgpu.PerOp && r.RecomputeGELU {
-			group = "; fc2's input rebuilt from GELU's"
+		if r.Mode == vitgpu.PerOp {
+			var rebuilt []string
+			if r.RecomputeLN {
+				rebuilt = append(rebuilt, "the LayerNorm outputs from their normalised inputs")
+			}
+			if r.RecomputeGELU {
+				rebuilt = append(rebuilt, "fc2's input from GELU's")
+			}
+			if len(rebuilt) > 0 {
+				group = "; rebuilt in backward: " + strings.Join(rebuilt, ", ")
+			}
 		}
 		if r.Mode == vitgpu.Checkpoint {
 			group = "; block inputs compressed all together"

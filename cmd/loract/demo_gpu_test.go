@@ -50,6 +50,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-ckpt-group", "2"}, "-ckpt-group apply only with -device gpu"},
 		{[]string{"-ops-recompute-gelu"}, "-ops-recompute-gelu apply only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-recompute-gelu"}, "-ops-recompute-gelu applies to -mode ops"},
+		{[]string{"-ops-recompute-ln=false"}, "-ops-recompute-ln apply only with -device gpu"},
+		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-recompute-ln=false"}, "-ops-recompute-ln applies to -mode ops"},
 		{[]string{"-device", "gpu", "-activations", "fp8"}, `unknown -activations "fp8"`},
 		{[]string{"-device", "gpu", "-json", filepath.Join(t.TempDir(), "no", "r.json")}, "-json"},
 		{[]string{"-device", "gpu", "-heads", "5"}, "-heads 5 does not divide -dim 384"},
@@ -110,10 +112,12 @@ func TestDemoGPUConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, o.gpu.cfg.Runs, 1)
 	assert.True(t, o.gpu.cfg.Runs[0].RecomputeGELU, "fc2's input rebuilt by default")
+	assert.True(t, o.gpu.cfg.Runs[0].RecomputeLN, "the LayerNorm outputs rebuilt by default")
 	assert.Equal(t, vitgpu.PerOp, o.gpu.cfg.Runs[0].Mode)
-	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-recompute-gelu=false"}, &bytes.Buffer{})
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-recompute-gelu=false", "-ops-recompute-ln=false"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.False(t, o.gpu.cfg.Runs[0].RecomputeGELU)
+	assert.False(t, o.gpu.cfg.Runs[0].RecomputeLN)
 
 	o, err = parseDemo([]string{"-device", "gpu", "-depth", "2", "-mode", "ops", "-rank", "32", "-activations", "float32",
 		"-finetune-steps", "9", "-budget", "0.5", "-torch=false", "-method", "gaussian", "-power", "1"}, &bytes.Buffer{})

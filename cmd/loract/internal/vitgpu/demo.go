@@ -64,8 +64,9 @@ type RunConfig struct {
 	// together (Model.SetCheckpointGroup; 0: all of them).
 	Group int
 	// RecomputeGELU makes a PerOp run rebuild fc2's input from GELU's
-	// instead of saving it (Model.SetRecomputeGELU).
-	RecomputeGELU bool
+	// instead of saving it (Model.SetRecomputeGELU), RecomputeLN the
+	// LayerNorm outputs from their normalised inputs (Model.SetRecomputeLN).
+	RecomputeGELU, RecomputeLN bool
 }
 
 // Check returns an error for an invalid configuration.
@@ -119,10 +120,10 @@ type RunResult struct {
 	Mode        Mode
 	Compression activation.Config // without its Backend; zero for the baseline
 	// Method and Rank name the compression (empty for the baseline);
-	// Group and RecomputeGELU are RunConfig's.
-	Method, Rank  string
-	Group         int
-	RecomputeGELU bool
+	// Group, RecomputeGELU and RecomputeLN are RunConfig's.
+	Method, Rank               string
+	Group                      int
+	RecomputeGELU, RecomputeLN bool
 	Phase
 	Accuracy float64
 	// Saved at Batch and at Batch/2 (one step each without an update,
@@ -380,7 +381,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 		}
 		rr.Compression.Backend = nil
 		rr.Method, rr.Rank, rr.Group = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group
-		rr.RecomputeGELU = rc.RecomputeGELU
+		rr.RecomputeGELU, rr.RecomputeLN = rc.RecomputeGELU, rc.RecomputeLN
 	}
 	if err := m.Restore(); err != nil {
 		return rr, err
@@ -388,6 +389,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 	m.SetLoRA(true)
 	m.SetCheckpointGroup(rc.Group)
 	m.SetRecomputeGELU(rc.RecomputeGELU)
+	m.SetRecomputeLN(rc.RecomputeLN)
 	var c *activation.Compressor
 	if rc.Mode != Plain {
 		cc := rc.Compression

@@ -121,6 +121,17 @@ extern "C" __global__ void ln_fwd(void* y, void* xhat, float* rstd, const void* 
     }
 }
 
+// ln_affine: y = xhat·gamma + beta, LayerNorm's output rebuilt from its
+// saved normalised input (per-op training's q/k/v and fc1 inputs,
+// Model.SetRecomputeLN); y may be xhat.
+extern "C" __global__ void ln_affine(void* y, const void* xhat, int t, const float* gamma, const float* beta,
+                                     long long rows, int d) {
+    GRID_STRIDE(e, rows * d) {
+        int j = (int)(e % d);
+        st(y, t, e, ld(xhat, t, e) * gamma[j] + beta[j]);
+    }
+}
+
 // ln_bwd: the input gradient of LayerNorm, dx = rstd·(g − mean(g) −
 // xhat·mean(g·xhat)) with g = dy·gamma, plus add(i, j) if add is not null
 // (a residual branch's gradient). dx may be dy or add.

@@ -23,6 +23,7 @@ const (
 	kBiasRows
 	kLNFwd
 	kLNBwd
+	kLNAffine
 	kMulElem
 	kGELUFwd
 	kGELUBwd
@@ -37,7 +38,7 @@ const (
 
 var kernelNames = [numKernels]string{
 	kFill: "fill", kCastBF16: "cast_bf16", kPatches: "patches", kBiasRows: "bias_rows",
-	kLNFwd: "ln_fwd", kLNBwd: "ln_bwd", kMulElem: "mul_elem", kGELUFwd: "gelu_fwd", kGELUBwd: "gelu_bwd",
+	kLNFwd: "ln_fwd", kLNBwd: "ln_bwd", kLNAffine: "ln_affine", kMulElem: "mul_elem", kGELUFwd: "gelu_fwd", kGELUBwd: "gelu_bwd",
 	kSoftmaxFwd: "softmax_fwd", kSoftmaxBwd: "softmax_bwd", kMeanPool: "mean_pool", kMeanPoolBwd: "mean_pool_bwd",
 	kXent: "xent", kAdam: "adam",
 }
@@ -201,6 +202,16 @@ func (k *kernels) lnFwd(y, xhat, rstd, x *gpu.Matrix, gamma, beta uintptr, eps f
 	}
 	return k.launch(kLNFwd, rowGrid(r), threads, tensor(y), tensor(xhat), tensor(rstd), tensor(x), code(x.DType()),
 		gpu.ArgPtr(gamma), gpu.ArgPtr(beta), gpu.ArgInt(r), gpu.ArgInt(c), gpu.ArgFloat32(eps))
+}
+
+// lnAffine sets y = xhat·gamma + beta row by row: LayerNorm's output
+// from its normalised input.
+func (k *kernels) lnAffine(y, xhat *gpu.Matrix, gamma, beta uintptr) error {
+	same(xhat.DType(), xhat, y)
+	r, c := xhat.Dims()
+	n := size(xhat)
+	return k.launch(kLNAffine, grid(n), threads, tensor(y), tensor(xhat), code(xhat.DType()),
+		gpu.ArgPtr(gamma), gpu.ArgPtr(beta), gpu.ArgInt(r), gpu.ArgInt(c))
 }
 
 // lnBwd writes LayerNorm's input gradient for dy into dx, plus add

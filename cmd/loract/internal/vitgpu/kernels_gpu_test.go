@@ -298,6 +298,24 @@ func TestLayerNorm(t *testing.T) {
 		near(t, "ln_fwd rstd/"+dt.String(), wr, download(t, b, rstd), func(i, j int) float64 {
 			return lnTol(d, 1) * wr.At(i, 0)
 		})
+		// ln_affine rebuilds y from the stored xhat: the product and sum in
+		// float32 (2u of |y|) of an xhat that carries its own store's
+		// rounding (uStore·|xhat·gamma|), then y's store.
+		ya := newTensor(t, b, rows, d, dt)
+		require.NoError(t, k.lnAffine(ya, xhat, gamma.Ptr(), beta.Ptr()))
+		hxs := download(t, b, xhat)
+		wa := mat.NewDense(rows, d, nil)
+		for i := 0; i < rows; i++ {
+			for j := 0; j < d; j++ {
+				wa.Set(i, j, hxs.At(i, j)*hg.At(0, j)+hbeta.At(0, j))
+			}
+		}
+		near(t, "ln_affine/"+dt.String(), wa, download(t, b, ya), func(i, j int) float64 {
+			return 2*u32*math.Abs(wa.At(i, j)) + uStore(dt)*math.Abs(wa.At(i, j))
+		})
+		near(t, "ln_affine against ln_fwd's y/"+dt.String(), download(t, b, y), download(t, b, ya), func(i, j int) float64 {
+			return uStore(dt)*math.Abs(hxs.At(i, j)*hg.At(0, j)) + 2*u32*math.Abs(wa.At(i, j)) + 2*uStore(dt)*math.Abs(wy.At(i, j)) + lnTol(d, scale(i))*math.Abs(hg.At(0, j))
+		})
 
 		// Backward from given xhat and rstd (as a tape holds them).
 		dy, hdy := upload(t, b, rows, d, dt, normal(rng, 1))

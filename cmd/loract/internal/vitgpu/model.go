@@ -86,6 +86,7 @@ type Model struct {
 	loraOn             bool
 	ckptGroup          int  // SetCheckpointGroup's
 	geluRecompute      bool // SetRecomputeGELU's
+	lnRecompute        bool // SetRecomputeLN's
 	baseSnap, loraInit *gpu.Matrix
 	// trainedBase and trainedLoRA are KeepTrained's copies.
 	trainedBase, trainedLoRA *gpu.Matrix
@@ -246,6 +247,14 @@ func (m *Model) SetCheckpointGroup(n int) { m.ckptGroup = n }
 // instead of two, and saves one pair of factors less. The other modes are
 // unaffected (Plain keeps both tensors; Checkpoint recomputes the block).
 func (m *Model) SetRecomputeGELU(on bool) { m.geluRecompute = on }
+
+// SetRecomputeLN sets whether compressed per-op training (PerOp) keeps the
+// two LayerNorm outputs of a block — q/k/v's input and fc1's — out of the
+// saved set: backward rebuilds each as x̂·γ + β from the normalised input
+// x̂ that the LayerNorm keeps for its own backward (kernel ln_affine), to
+// bf16 rounding, so they are neither compressed nor approximated. The
+// other modes are unaffected.
+func (m *Model) SetRecomputeLN(on bool) { m.lnRecompute = on }
 
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }

@@ -363,57 +363,63 @@ func TestModesAgree(t *testing.T) {
 	assert.GreaterOrEqual(t, plain.Peak, plain.Live+plain.Saved, "the step's peak holds the saved activations")
 }
 
-// TestRecomputeGELU: per-op training that rebuilds fc2's input from GELU's
-// (SetRecomputeGELU) computes, with activations stored as they are
+// TestRecompute: per-op training that rebuilds fc2's input from GELU's
+// (SetRecomputeGELU) and the LayerNorm outputs from their normalised
+// inputs (SetRecomputeLN) computes, with activations stored as they are
 // (float32), plain training's gradients within the 1e-5 of the other
 // modes (GELU of the same stored input is the forward's own GELU output,
-// bit for bit); compressed (rank 4, bf16 factors), it stores no fc2 input
-// — four tensors a block instead of five — and saves fewer bytes than
-// per-op training that compresses fc2's input too, with finite gradients
-// and everything released.
-func TestRecomputeGELU(t *testing.T) {
+// and x̂·γ + β of the stored x̂ its own LayerNorm output, up to the
+// rounding of one fused product); compressed (rank 4, bf16 factors) it
+// stores no tensor it rebuilds — five a block with neither, four with the
+// GELU rebuild, two with both — and saves fewer bytes with each, with
+// finite gradients and everything released.
+func TestRecompute(t *testing.T) {
 	b := open(t)
 	m, ds, _, _ := loraModel(t, b, 12, gpu.Float32)
 	defer ds.Free(m)
 	defer m.SetRecomputeGELU(false)
+	defer m.SetRecomputeLN(false)
 	_, wg, _ := deviceGrads(t, m, ds, Plain, nil)
 	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b})
 	require.NoError(t, err)
 	m.SetRecomputeGELU(true)
+	m.SetRecomputeLN(true)
 	_, gg, _ := deviceGrads(t, m, ds, PerOp, c)
-	compareGrads(t, "per op, fc2's input rebuilt, as they are", wg, gg, 1e-5)
+	compareGrads(t, "per op, fc2's and the LayerNorms' outputs rebuilt, as they are", wg, gg, 1e-5)
 	assert.Zero(t, c.Stats().Total.Live)
 	c.Close()
 
-	layers := func(c *activation.Compressor) (n, fc2 int) {
-		for _, l := range c.Stats().Layers {
-			n++
-			if strings.HasSuffix(l.Layer, ".fc2") {
-				fc2++
-			}
-		}
-		return n, fc2
-	}
-	var saved [2]int64
-	var counts [2][2]int
-	for i, on := range []bool{false, true} {
-		m.SetRecomputeGELU(on)
+	depth := len(m.blocks)
+	prev := int64(-1)
+	for _, tc := range []struct {
+		gelu, ln bool
+		stored   int
+	}{{false, false, 5}, {true, false, 4}, {true, true, 2}} {
+		m.SetRecomputeGELU(tc.gelu)
+		m.SetRecomputeLN(tc.ln)
 		c, err := activation.New(activation.Config{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1})
 		require.NoError(t, err)
 		_, gg, st := deviceGrads(t, m, ds, PerOp, c)
 		for n, g := range gg {
 			for _, v := range g.RawMatrix().Data {
-				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "recompute %v: %s finite", on, n)
+				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%+v: %s finite", tc, n)
 			}
 		}
-		saved[i] = st.Saved
-		counts[i][0], counts[i][1] = layers(c)
-		assert.Zero(t, c.Stats().Total.Live, "recompute %v: backward released every saved activation", on)
+		n := 0
+		for _, l := range c.Stats().Layers {
+			n++
+			rebuilt := (tc.gelu && strings.HasSuffix(l.Layer, ".fc2")) ||
+				(tc.ln && (strings.HasSuffix(l.Layer, ".q") || strings.HasSuffix(l.Layer, ".fc1")))
+			assert.False(t, rebuilt, "%+v: %s is rebuilt, not stored", tc, l.Layer)
+		}
+		assert.Equal(t, tc.stored*depth, n, "%+v: stored tensors", tc)
+		if prev >= 0 {
+			assert.Less(t, st.Saved, prev, "%+v: each rebuild saves bytes", tc)
+		}
+		prev = st.Saved
+		assert.Zero(t, c.Stats().Total.Live, "%+v: backward released every saved activation", tc)
 		c.Close()
 	}
-	depth := len(m.blocks)
-	assert.Equal(t, [2][2]int{{5 * depth, depth}, {4 * depth, 0}}, counts, "stored tensors (all, fc2 inputs) without and with the rebuild")
-	assert.Less(t, saved[1], saved[0], "the rebuild saves fewer bytes")
 }
 
 // TestCheckpointGroups: compressed checkpointing gives the same gradients

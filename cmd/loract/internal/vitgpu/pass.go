@@ -475,7 +475,10 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	t.hq = p.linFwd(&bk.q, y1, q, nil, 0)
 	t.hk = p.linFwd(&bk.k, y1, k, nil, 0)
 	t.hv = p.linFwd(&bk.v, y1, v, nil, 0)
-	t.y1 = p.saveMain(bk.name+".q", y1)
+	rebuildLN := p.main == mainCompress && p.mode == PerOp && m.lnRecompute
+	if !rebuildLN {
+		t.y1 = p.saveMain(bk.name+".q", y1)
+	}
 	probs := p.restBuf(ws.p, p.B*m.heads*m.tokens)
 	att := p.mainBuf(ws.att, L)
 	if p.err != nil {
@@ -505,7 +508,9 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 		return
 	}
 	t.h1 = p.linFwd(&bk.fc1, y2, u, nil, 0)
-	t.y2 = p.saveMain(bk.name+".fc1", y2)
+	if !rebuildLN {
+		t.y2 = p.saveMain(bk.name+".fc1", y2)
+	}
 	a := p.mainBuf(ws.a, L)
 	if p.err != nil {
 		return
@@ -625,6 +630,19 @@ func (p *pass) linBwd(l *linear, xs *stash, h, g, dx *gpu.Matrix, beta float64) 
 	}
 }
 
+// lnInput returns a linear's saved input st, or, where it was not saved
+// (SetRecomputeLN), the LayerNorm output it was, rebuilt from the
+// LayerNorm's tape into the rebuild buffer (free by then: GELU's input is
+// consumed before fc1's backward, and fc1's before q's).
+func (p *pass) lnInput(st *stash, t lnTape, n *layerNorm) *stash {
+	if st != nil || p.err != nil {
+		return st
+	}
+	y := gpu.RowMajor(p.m.ws.recon.Ptr(), p.L, p.m.dim, p.m.dim, p.m.dt)
+	p.run(p.m.k.lnAffine(y, t.xhat, n.g.ptr(), n.b.ptr()))
+	return &stash{x: y}
+}
+
 // blockBwd propagates the gradient gout of block bk's output to its input
 // gradient gin, releasing the block's tape.
 func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
@@ -654,7 +672,7 @@ func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
 	p.run(m.k.geluBwd(da, da, u))
 	p.unstash(t.u)
 	dy2 := view(ws.dy, L)
-	p.linBwd(&bk.fc1, t.y2, t.h1, da, dy2, 0)
+	p.linBwd(&bk.fc1, p.lnInput(t.y2, t.ln2, &bk.ln2), t.h1, da, dy2, 0)
 	p.unstash(t.y2)
 	dx2 := view(ws.dx2, L)
 	p.lnBwd(dx2, dy2, t.ln2, &bk.ln2, gout)
@@ -665,9 +683,10 @@ func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
 	p.attnBwd(t.q, t.k, t.v, t.p, datt, dq, dk, dv)
 	p.drop(t.q, t.k, t.v, t.p)
 	dy1 := view(ws.dy, L)
-	p.linBwd(&bk.q, t.y1, t.hq, dq, dy1, 0)
-	p.linBwd(&bk.k, t.y1, t.hk, dk, dy1, 1)
-	p.linBwd(&bk.v, t.y1, t.hv, dv, dy1, 1)
+	y1 := p.lnInput(t.y1, t.ln1, &bk.ln1)
+	p.linBwd(&bk.q, y1, t.hq, dq, dy1, 0)
+	p.linBwd(&bk.k, y1, t.hk, dk, dy1, 1)
+	p.linBwd(&bk.v, y1, t.hv, dv, dy1, 1)
 	p.unstash(t.y1)
 	p.lnBwd(gin, dy1, t.ln1, &bk.ln1, dx2)
 }
