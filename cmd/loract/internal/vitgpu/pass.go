@@ -632,13 +632,14 @@ func (p *pass) linBwd(l *linear, xs *stash, h, g, dx *gpu.Matrix, beta float64) 
 
 // lnInput returns a linear's saved input st, or, where it was not saved
 // (SetRecomputeLN), the LayerNorm output it was, rebuilt from the
-// LayerNorm's tape into the rebuild buffer (free by then: GELU's input is
-// consumed before fc1's backward, and fc1's before q's).
+// LayerNorm's tape into the forward's buffer for it, ws.y (which backward
+// does not otherwise use; fc1's rebuilt input is consumed before q's is
+// rebuilt there).
 func (p *pass) lnInput(st *stash, t lnTape, n *layerNorm) *stash {
 	if st != nil || p.err != nil {
 		return st
 	}
-	y := gpu.RowMajor(p.m.ws.recon.Ptr(), p.L, p.m.dim, p.m.dim, p.m.dt)
+	y := view(p.m.ws.y, p.L)
 	p.run(p.m.k.lnAffine(y, t.xhat, n.g.ptr(), n.b.ptr()))
 	return &stash{x: y}
 }
