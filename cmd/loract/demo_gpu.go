@@ -50,14 +50,13 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ops-recompute-gelu", "ops-recompute-ln", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ops-rebuild", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
 	opsRatio, budget *float64
 	torch, calUpdate *bool
-	recomputeGELU    *bool
-	recomputeLN      *bool
+	rebuild          *string
 	json, acts       *string
 	warmup, twin     *int
 	group            *int
@@ -65,17 +64,16 @@ type gpuFlags struct {
 
 func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 	return &gpuFlags{
-		opsRatio:      fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
-		recomputeGELU: fs.Bool("ops-recompute-gelu", true, "-device gpu -mode ops (or both): rebuild fc2's input as GELU of GELU's rebuilt input in backward instead of compressing it as well (one MLP-wide compression a block instead of two); =false compresses both"),
-		recomputeLN:   fs.Bool("ops-recompute-ln", true, "-device gpu -mode ops (or both): rebuild the LayerNorm outputs (q/k/v's and fc1's inputs) in backward from the normalised inputs LayerNorm keeps anyway instead of compressing them; =false compresses them"),
-		group:         fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
-		budget:        fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
-		torch:         fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
-		json:          fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
-		acts:          fs.String("activations", "bf16", "-device gpu: the activations' type, bf16 or float32 (exact float32 products)"),
-		warmup:        fs.Int("lr-warmup", 50, "-device gpu: steps of linear learning-rate warm-up in each phase"),
-		twin:          fs.Int("twin-steps", 30, "-device gpu: timed steps of the PyTorch twin (after 10 warm-up steps)"),
-		calUpdate:     fs.Bool("calibration-update", false, "-device gpu -sweep bytes: apply the update of a byte budget's first, rank-1 calibration step (by default the budget runs take that step on the first batch without an update, as docs/activation.md advises)"),
+		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
+		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-device gpu -mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
+		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
+		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
+		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
+		json:      fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
+		acts:      fs.String("activations", "bf16", "-device gpu: the activations' type, bf16 or float32 (exact float32 products)"),
+		warmup:    fs.Int("lr-warmup", 50, "-device gpu: steps of linear learning-rate warm-up in each phase"),
+		twin:      fs.Int("twin-steps", 30, "-device gpu: timed steps of the PyTorch twin (after 10 warm-up steps)"),
+		calUpdate: fs.Bool("calibration-update", false, "-device gpu -sweep bytes: apply the update of a byte budget's first, rank-1 calibration step (by default the budget runs take that step on the first batch without an update, as docs/activation.md advises)"),
 	}
 }
 
@@ -131,8 +129,8 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		return nil, fmt.Errorf("-ckpt-group %d: must be ≥ 0 (0: all blocks)", *g.group)
 	case *g.twin < 1:
 		return nil, fmt.Errorf("-twin-steps %d: must be ≥ 1", *g.twin)
-	case (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-recompute-gelu", "ops-recompute-ln")) > 0:
-		return nil, fmt.Errorf("%s applies to -mode ops (or both): checkpointing recomputes every block anyway", strings.Join(setFlags(fs, "ops-recompute-gelu", "ops-recompute-ln"), ", "))
+	case (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-rebuild")) > 0:
+		return nil, errors.New("-ops-rebuild applies to -mode ops (or both): checkpointing recomputes every block anyway")
 	case *g.json != "":
 		if err := writableDir(*g.json); err != nil {
 			return nil, fmt.Errorf("-json: %w", err)
@@ -186,13 +184,37 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group})
 		}
 		if o.mode == "ops" || o.mode == "both" {
-			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops, RecomputeGELU: *g.recomputeGELU, RecomputeLN: *g.recomputeLN})
+			rc := vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops}
+			if err := parseRebuild(*g.rebuild, &rc); err != nil {
+				return nil, err
+			}
+			d.Runs = append(d.Runs, rc)
 		}
 	}
 	if err := d.Check(); err != nil {
 		return nil, err
 	}
 	return &gpuDemoOptions{cfg: d, torch: *g.torch && o.sweep == "", json: *g.json, twinRun: *g.twin, sweep: sweep}, nil
+}
+
+// parseRebuild sets the per-op run's rebuilds from -ops-rebuild.
+func parseRebuild(v string, rc *vitgpu.RunConfig) error {
+	if strings.TrimSpace(v) == "none" {
+		return nil
+	}
+	for _, f := range strings.Split(v, ",") {
+		switch strings.TrimSpace(f) {
+		case "ln":
+			rc.RecomputeLN = true
+		case "gelu":
+			rc.RecomputeGELU = true
+		case "att":
+			rc.RecomputeAttention = true
+		default:
+			return fmt.Errorf("-ops-rebuild %q: a comma-separated list of ln, gelu and att, or none", v)
+		}
+	}
+	return nil
 }
 
 // gpuCheckpointShapes are the tensors the device model compresses in a
@@ -335,6 +357,9 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 			var rebuilt []string
 			if r.RecomputeLN {
 				rebuilt = append(rebuilt, "the LayerNorm outputs from their normalised inputs")
+			}
+			if r.RecomputeAttention {
+				rebuilt = append(rebuilt, "o's input from the attention probabilities and values")
 			}
 			if r.RecomputeGELU {
 				rebuilt = append(rebuilt, "fc2's input from GELU's")

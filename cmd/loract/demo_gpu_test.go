@@ -48,10 +48,9 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-twin-steps", "0"}, "-twin-steps 0"},
 		{[]string{"-device", "gpu", "-ckpt-group", "-2"}, "-ckpt-group -2"},
 		{[]string{"-ckpt-group", "2"}, "-ckpt-group apply only with -device gpu"},
-		{[]string{"-ops-recompute-gelu"}, "-ops-recompute-gelu apply only with -device gpu"},
-		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-recompute-gelu"}, "-ops-recompute-gelu applies to -mode ops"},
-		{[]string{"-ops-recompute-ln=false"}, "-ops-recompute-ln apply only with -device gpu"},
-		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-recompute-ln=false"}, "-ops-recompute-ln applies to -mode ops"},
+		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild apply only with -device gpu"},
+		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
+		{[]string{"-device", "gpu", "-mode", "ops", "-ops-rebuild", "ln,x"}, `-ops-rebuild "ln,x"`},
 		{[]string{"-device", "gpu", "-activations", "fp8"}, `unknown -activations "fp8"`},
 		{[]string{"-device", "gpu", "-json", filepath.Join(t.TempDir(), "no", "r.json")}, "-json"},
 		{[]string{"-device", "gpu", "-heads", "5"}, "-heads 5 does not divide -dim 384"},
@@ -111,13 +110,18 @@ func TestDemoGPUConfig(t *testing.T) {
 	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Len(t, o.gpu.cfg.Runs, 1)
-	assert.True(t, o.gpu.cfg.Runs[0].RecomputeGELU, "fc2's input rebuilt by default")
-	assert.True(t, o.gpu.cfg.Runs[0].RecomputeLN, "the LayerNorm outputs rebuilt by default")
-	assert.Equal(t, vitgpu.PerOp, o.gpu.cfg.Runs[0].Mode)
-	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-recompute-gelu=false", "-ops-recompute-ln=false"}, &bytes.Buffer{})
-	require.NoError(t, err)
-	assert.False(t, o.gpu.cfg.Runs[0].RecomputeGELU)
-	assert.False(t, o.gpu.cfg.Runs[0].RecomputeLN)
+	r := o.gpu.cfg.Runs[0]
+	assert.Equal(t, vitgpu.PerOp, r.Mode)
+	assert.Equal(t, [3]bool{true, true, true}, [3]bool{r.RecomputeLN, r.RecomputeGELU, r.RecomputeAttention}, "every rebuild by default")
+	for _, tc := range []struct {
+		v    string
+		want [3]bool
+	}{{"none", [3]bool{}}, {"gelu", [3]bool{false, true, false}}, {"ln, att", [3]bool{true, false, true}}} {
+		o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-rebuild", tc.v}, &bytes.Buffer{})
+		require.NoError(t, err, tc.v)
+		r := o.gpu.cfg.Runs[0]
+		assert.Equal(t, tc.want, [3]bool{r.RecomputeLN, r.RecomputeGELU, r.RecomputeAttention}, tc.v)
+	}
 
 	o, err = parseDemo([]string{"-device", "gpu", "-depth", "2", "-mode", "ops", "-rank", "32", "-activations", "float32",
 		"-finetune-steps", "9", "-budget", "0.5", "-torch=false", "-method", "gaussian", "-power", "1"}, &bytes.Buffer{})

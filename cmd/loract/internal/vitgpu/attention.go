@@ -52,6 +52,14 @@ func (p *pass) attnFwd(q, k, v, probs, att *gpu.Matrix) {
 	if p.err == nil {
 		p.run(m.k.softmaxFwd(probs, scores))
 	}
+	p.attnOut(probs, v, att)
+}
+
+// attnOut sets att_h = probs_h·v_h for every image and head.
+func (p *pass) attnOut(probs, v, att *gpu.Matrix) {
+	m := p.m
+	T, H := m.tokens, m.heads
+	sx, sp := T*m.dim, H*T*T
 	for h := 0; h < H; h++ {
 		p.batched(m.headView(att, h), sx, 1, m.probView(probs, h), false, sp, m.headView(v, h), false, sx)
 	}

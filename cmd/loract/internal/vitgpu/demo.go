@@ -65,8 +65,10 @@ type RunConfig struct {
 	Group int
 	// RecomputeGELU makes a PerOp run rebuild fc2's input from GELU's
 	// instead of saving it (Model.SetRecomputeGELU), RecomputeLN the
-	// LayerNorm outputs from their normalised inputs (Model.SetRecomputeLN).
-	RecomputeGELU, RecomputeLN bool
+	// LayerNorm outputs from their normalised inputs (Model.SetRecomputeLN)
+	// and RecomputeAttention o's input from the attention probabilities
+	// and values (Model.SetRecomputeAttention).
+	RecomputeGELU, RecomputeLN, RecomputeAttention bool
 }
 
 // Check returns an error for an invalid configuration.
@@ -120,10 +122,10 @@ type RunResult struct {
 	Mode        Mode
 	Compression activation.Config // without its Backend; zero for the baseline
 	// Method and Rank name the compression (empty for the baseline);
-	// Group, RecomputeGELU and RecomputeLN are RunConfig's.
-	Method, Rank               string
-	Group                      int
-	RecomputeGELU, RecomputeLN bool
+	// Group and the Recompute fields are RunConfig's.
+	Method, Rank                                   string
+	Group                                          int
+	RecomputeGELU, RecomputeLN, RecomputeAttention bool
 	Phase
 	Accuracy float64
 	// Saved at Batch and at Batch/2 (one step each without an update,
@@ -381,7 +383,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 		}
 		rr.Compression.Backend = nil
 		rr.Method, rr.Rank, rr.Group = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group
-		rr.RecomputeGELU, rr.RecomputeLN = rc.RecomputeGELU, rc.RecomputeLN
+		rr.RecomputeGELU, rr.RecomputeLN, rr.RecomputeAttention = rc.RecomputeGELU, rc.RecomputeLN, rc.RecomputeAttention
 	}
 	if err := m.Restore(); err != nil {
 		return rr, err
@@ -390,6 +392,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 	m.SetCheckpointGroup(rc.Group)
 	m.SetRecomputeGELU(rc.RecomputeGELU)
 	m.SetRecomputeLN(rc.RecomputeLN)
+	m.SetRecomputeAttention(rc.RecomputeAttention)
 	var c *activation.Compressor
 	if rc.Mode != Plain {
 		cc := rc.Compression

@@ -87,6 +87,7 @@ type Model struct {
 	ckptGroup          int  // SetCheckpointGroup's
 	geluRecompute      bool // SetRecomputeGELU's
 	lnRecompute        bool // SetRecomputeLN's
+	attRecompute       bool // SetRecomputeAttention's
 	baseSnap, loraInit *gpu.Matrix
 	// trainedBase and trainedLoRA are KeepTrained's copies.
 	trainedBase, trainedLoRA *gpu.Matrix
@@ -255,6 +256,13 @@ func (m *Model) SetRecomputeGELU(on bool) { m.geluRecompute = on }
 // bf16 rounding, so they are neither compressed nor approximated. The
 // other modes are unaffected.
 func (m *Model) SetRecomputeLN(on bool) { m.lnRecompute = on }
+
+// SetRecomputeAttention sets whether compressed per-op training (PerOp)
+// keeps o's input, the attention output P·V, out of the saved set:
+// backward rebuilds it from the probabilities P and values V that
+// attention's own backward keeps (one batched product per head), to the
+// rounding of that product. The other modes are unaffected.
+func (m *Model) SetRecomputeAttention(on bool) { m.attRecompute = on }
 
 // Config returns the model's configuration.
 func (m *Model) Config() Config { return m.cfg }

@@ -364,39 +364,44 @@ func TestModesAgree(t *testing.T) {
 }
 
 // TestRecompute: per-op training that rebuilds fc2's input from GELU's
-// (SetRecomputeGELU) and the LayerNorm outputs from their normalised
-// inputs (SetRecomputeLN) computes, with activations stored as they are
-// (float32), plain training's gradients within the 1e-5 of the other
-// modes (GELU of the same stored input is the forward's own GELU output,
-// and x̂·γ + β of the stored x̂ its own LayerNorm output, up to the
-// rounding of one fused product); compressed (rank 4, bf16 factors) it
-// stores no tensor it rebuilds — five a block with neither, four with the
-// GELU rebuild, two with both — and saves fewer bytes with each, with
-// finite gradients and everything released.
+// (SetRecomputeGELU), the LayerNorm outputs from their normalised inputs
+// (SetRecomputeLN) and o's input from the attention probabilities and
+// values (SetRecomputeAttention) computes, with activations stored as
+// they are (float32), plain training's gradients within the 1e-5 of the
+// other modes (GELU of the same stored input is the forward's own GELU
+// output, x̂·γ + β of the stored x̂ its own LayerNorm output up to the
+// rounding of one fused product, and P·V the forward's own product);
+// compressed (rank 4, bf16 factors) it stores no tensor it rebuilds —
+// five a block with none, four with the GELU rebuild, two with the
+// LayerNorm ones too, one with all three — and saves fewer bytes with
+// each, with finite gradients and everything released.
 func TestRecompute(t *testing.T) {
 	b := open(t)
 	m, ds, _, _ := loraModel(t, b, 12, gpu.Float32)
 	defer ds.Free(m)
 	defer m.SetRecomputeGELU(false)
 	defer m.SetRecomputeLN(false)
+	defer m.SetRecomputeAttention(false)
 	_, wg, _ := deviceGrads(t, m, ds, Plain, nil)
 	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b})
 	require.NoError(t, err)
 	m.SetRecomputeGELU(true)
 	m.SetRecomputeLN(true)
+	m.SetRecomputeAttention(true)
 	_, gg, _ := deviceGrads(t, m, ds, PerOp, c)
-	compareGrads(t, "per op, fc2's and the LayerNorms' outputs rebuilt, as they are", wg, gg, 1e-5)
+	compareGrads(t, "per op, fc2's, o's and the LayerNorms' inputs rebuilt, as they are", wg, gg, 1e-5)
 	assert.Zero(t, c.Stats().Total.Live)
 	c.Close()
 
 	depth := len(m.blocks)
 	prev := int64(-1)
 	for _, tc := range []struct {
-		gelu, ln bool
-		stored   int
-	}{{false, false, 5}, {true, false, 4}, {true, true, 2}} {
+		gelu, ln, att bool
+		stored        int
+	}{{false, false, false, 5}, {true, false, false, 4}, {true, true, false, 2}, {true, true, true, 1}} {
 		m.SetRecomputeGELU(tc.gelu)
 		m.SetRecomputeLN(tc.ln)
+		m.SetRecomputeAttention(tc.att)
 		c, err := activation.New(activation.Config{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1})
 		require.NoError(t, err)
 		_, gg, st := deviceGrads(t, m, ds, PerOp, c)
@@ -409,7 +414,8 @@ func TestRecompute(t *testing.T) {
 		for _, l := range c.Stats().Layers {
 			n++
 			rebuilt := (tc.gelu && strings.HasSuffix(l.Layer, ".fc2")) ||
-				(tc.ln && (strings.HasSuffix(l.Layer, ".q") || strings.HasSuffix(l.Layer, ".fc1")))
+				(tc.ln && (strings.HasSuffix(l.Layer, ".q") || strings.HasSuffix(l.Layer, ".fc1"))) ||
+				(tc.att && strings.HasSuffix(l.Layer, ".o"))
 			assert.False(t, rebuilt, "%+v: %s is rebuilt, not stored", tc, l.Layer)
 		}
 		assert.Equal(t, tc.stored*depth, n, "%+v: stored tensors", tc)

@@ -487,7 +487,9 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	p.attnFwd(q, k, v, probs, att)
 	x2 := view(ws.x2, L)
 	t.ho = p.linFwd(&bk.o, att, x2, x, 0)
-	t.att = p.saveMain(bk.name+".o", att)
+	if !(p.main == mainCompress && p.mode == PerOp && m.attRecompute) {
+		t.att = p.saveMain(bk.name+".o", att)
+	}
 	// PerOp compresses q's, o's and fc1's inputs together (flush): q's
 	// input, in ws.y, must outlive fc1's, which goes into the rebuild
 	// buffer (nothing uses it until backward) where that holds L×d.
@@ -678,7 +680,15 @@ func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
 	dx2 := view(ws.dx2, L)
 	p.lnBwd(dx2, dy2, t.ln2, &bk.ln2, gout)
 	datt := view(ws.datt, L)
-	p.linBwd(&bk.o, t.att, t.ho, dx2, datt, 0)
+	att := t.att
+	if att == nil && p.err == nil {
+		// o's input was not saved (SetRecomputeAttention): P·V again, from
+		// the kept probabilities and values, into the forward's buffer.
+		a := view(ws.att, L)
+		p.attnOut(t.p, t.v, a)
+		att = &stash{x: a}
+	}
+	p.linBwd(&bk.o, att, t.ho, dx2, datt, 0)
 	p.unstash(t.att)
 	dq, dk, dv := view(ws.dq, L), view(ws.dk, L), view(ws.dv, L)
 	p.attnBwd(t.q, t.k, t.v, t.p, datt, dq, dk, dv)
