@@ -47,8 +47,9 @@ type batch struct {
 // synchronisations for the batch where QBTo makes three per matrix.
 // An item of the other orientation joins the batch through a view of its
 // transpose on a lowrank.Transposer (the GPU backend: an L×4096 and an
-// L×11008 input with L < 11008 are then one batch), with the factors and
-// draw QBTo would give it. Items of other options, of the other
+// L×11008 input with 4096 < L ≤ 11008, oriented differently by
+// OrientAuto, are then one batch), with the factors, draw and errors QBTo
+// would give it. Items of other options, of the other
 // orientation on a backend without views, and inputs of extreme magnitude
 // (which QBTo scales) are decomposed by QBTo after the batch. On a
 // lowrank.SeededBatcher whose items were all drawn (no Options.Indices),
@@ -240,6 +241,12 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, powerIters int) {
 	for j, i := range bt.at {
 		pr := bt.prs[j]
 		if err := skeleton.Accept(&d.sc, be, &pr, bt.sq[j], bt.mx[j]); err != nil {
+			if pr.Flipped {
+				// Its error names an element of the transpose: QBTo
+				// reports the caller's (row, column).
+				bt.single = append(bt.single, i)
+				continue
+			}
 			bt.errs[i] = err
 			continue
 		}

@@ -208,6 +208,23 @@ func TestQBBatchTransposed(t *testing.T) {
 	d1 := sampling.NewDecomposer(cpu.Backend{})
 	require.NoError(t, d1.QBTo(&last, as[3], k, opts[3]))
 	assert.Equal(t, d1.Draw(), draw, "the draw of the last item, in its own orientation")
+
+	// A flipped item with a NaN gets QBTo's error, naming the caller's
+	// (row, column), not the transpose's.
+	bad := mat.DenseCopyOf(as[1].(*mat.Dense))
+	bad.Set(3, 5, math.NaN())
+	bad.Set(7, 1, math.NaN())
+	as[1] = bad
+	err := d.QBBatchTo(dst, as, k, opts)
+	var be2 *lowrank.BatchError
+	require.ErrorAs(t, err, &be2)
+	var f lowrank.Factors
+	want := sampling.NewDecomposer(cpu.Backend{}).QBTo(&f, bad, k, opts[1])
+	require.Error(t, want)
+	assert.Equal(t, want.Error(), be2.Errs[1].Error(), "the flipped item's error is QBTo's")
+	for _, i := range []int{0, 2, 3} {
+		assert.NoError(t, be2.Errs[i], "item %d", i)
+	}
 }
 
 // TestQBBatchErrors checks that each item's error is QBTo's, at its index

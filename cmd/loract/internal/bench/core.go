@@ -92,8 +92,8 @@ func CoreRows(sh CoreShape, dtype string, opt float64, loract, peers []Record) [
 // Markdown table to out.
 //
 // With rounds > 1 every shape and input type is measured that many times
-// in a row, the peers first in the odd rounds and loract first in the
-// even ones, so that a machine whose speed drifts over minutes (a shared
+// in a row, the peers first in rounds 1, 3, … (Record.Round 0, 2, …) and
+// loract first in rounds 2, 4, …, so that a machine whose speed drifts over minutes (a shared
 // one) moves both sides alike; each table entry is then the median over
 // the rounds of the rounds' medians (MergeRounds), and the loract ÷ NumPy
 // cell also gives the range of the rounds' own ratios.
@@ -229,7 +229,9 @@ func MergeRounds(rounds [][]Record) []Record {
 			default:
 				r := rs[j]
 				ms, cpuMs = append(ms, r.Ms), append(cpuMs, r.CPUMs)
-				out[i].MsMin = min(out[i].MsMin, r.MsMin)
+				if r.MsMin > 0 && (out[i].MsMin == 0 || r.MsMin < out[i].MsMin) {
+					out[i].MsMin = r.MsMin // 0 is "not recorded"
+				}
 				out[i].Repeats += r.Repeats
 			}
 		}
