@@ -147,13 +147,10 @@ func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 	var di uintptr
 	if len(st.all) > 0 {
 		var err error
-		if di, err = b.buf(&b.sc.gatherIdx, 8*len(st.all)); err != nil {
-			return err
-		}
 		if l, drawn := b.drawable(a, trans, idx, seeds); drawn {
-			err = b.drawUniform(di, l, seeds, st.drawP)
+			di, err = b.drawIndices(l, seeds, st.drawP)
 		} else {
-			err = b.copyIndices(di, st.all)
+			di, err = b.uploadIndices(st.all)
 		}
 		if err != nil {
 			return err
@@ -252,10 +249,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 	}
 	srcs, di := tab, tab+uintptr(8*n)
 	if drawn {
-		if di, err = b.buf(&b.sc.gatherIdx, 8*n*l); err != nil {
-			return true, err
-		}
-		if err := b.drawUniform(di, l, seeds, st.drawP); err != nil {
+		if di, err = b.drawIndices(l, seeds, st.drawP); err != nil {
 			return true, err
 		}
 	}

@@ -42,3 +42,14 @@ func (b *Backend) drawUniform(out uintptr, l int, seeds []uint64, ps []int) erro
 	}
 	return nil
 }
+
+// drawIndices draws the indices of drawUniform into the scratch buffer
+// gatherIdx, sized for len(seeds)·l of them, and returns its address (the
+// device twin of uploadIndices). Called inside enter.
+func (b *Backend) drawIndices(l int, seeds []uint64, ps []int) (uintptr, error) {
+	di, err := b.buf(&b.sc.gatherIdx, 8*len(seeds)*l)
+	if err != nil {
+		return 0, err
+	}
+	return di, b.drawUniform(di, l, seeds, ps)
+}

@@ -57,10 +57,7 @@ func (b *Backend) gatherNorm(dst, a lowrank.Matrix, trans bool, idx []int, seeds
 	defer b.leave()
 	var di uintptr
 	if p, _ := opDims(am, trans); seeds != nil && b.canDraw(p, len(idx)) {
-		if di, err = b.buf(&b.sc.gatherIdx, 8*len(idx)); err != nil {
-			return 0, 0, err
-		}
-		err = b.drawUniform(di, len(idx), seeds, []int{p})
+		di, err = b.drawIndices(len(idx), seeds, []int{p})
 	} else {
 		di, err = b.uploadIndices(idx)
 	}

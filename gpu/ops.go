@@ -310,28 +310,24 @@ func (b *Backend) gatherWith(dm, am *Matrix, trans bool, di uintptr, l, q int) e
 }
 
 // uploadIndices copies idx to the device as int64 (the scratch buffer
-// gatherIdx) and returns its address. Called inside enter.
+// gatherIdx; one host-to-device transfer) and returns its address.
+// Called inside enter; drawIndices is its device-drawn twin.
 func (b *Backend) uploadIndices(idx []int) (uintptr, error) {
-	di, err := b.buf(&b.sc.gatherIdx, 8*len(idx))
-	if err != nil {
-		return 0, err
-	}
-	return di, b.copyIndices(di, idx)
-}
-
-// copyIndices copies idx to dev as int64: one host-to-device transfer.
-func (b *Backend) copyIndices(dev uintptr, idx []int) error {
 	b.idx = b.idx[:0]
 	for _, i := range idx {
 		b.idx = append(b.idx, int64(i))
 	}
+	di, err := b.buf(&b.sc.gatherIdx, 8*len(idx))
+	if err != nil {
+		return 0, err
+	}
 	// Pageable source: the copy is staged before the call returns, so
 	// b.idx may be reused at once.
-	if err := b.api.check(b.api.cuMemcpyHtoDAsync(dev, unsafe.Pointer(&b.idx[0]), uintptr(8*len(idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
-		return err
+	if err := b.api.check(b.api.cuMemcpyHtoDAsync(di, unsafe.Pointer(&b.idx[0]), uintptr(8*len(idx)), b.stream), "cuMemcpyHtoDAsync_v2"); err != nil {
+		return 0, err
 	}
 	b.device.toDevice.Add(int64(8 * len(idx)))
-	return nil
+	return di, nil
 }
 
 // Normal fills m with standard normal samples from a counter-based
