@@ -463,6 +463,10 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 		return t
 	}
 	var t blockTape
+	// Compressed per op: the block's compressions are batched (flush),
+	// and backward rebuilds instead of storing what the model's Recompute
+	// settings name.
+	perOp := p.main == mainCompress && p.mode == PerOp
 	y1 := p.mainBuf(ws.y, L)
 	if p.err != nil {
 		return
@@ -475,8 +479,7 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	t.hq = p.linFwd(&bk.q, y1, q, nil, 0)
 	t.hk = p.linFwd(&bk.k, y1, k, nil, 0)
 	t.hv = p.linFwd(&bk.v, y1, v, nil, 0)
-	rebuildLN := p.main == mainCompress && p.mode == PerOp && m.lnRecompute
-	if !rebuildLN {
+	if !(perOp && m.lnRecompute) {
 		t.y1 = p.saveMain(bk.name+".q", y1)
 	}
 	probs := p.restBuf(ws.p, p.B*m.heads*m.tokens)
@@ -487,18 +490,17 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	p.attnFwd(q, k, v, probs, att)
 	x2 := view(ws.x2, L)
 	t.ho = p.linFwd(&bk.o, att, x2, x, 0)
-	if !(p.main == mainCompress && p.mode == PerOp && m.attRecompute) {
+	if !(perOp && m.attRecompute) {
 		t.att = p.saveMain(bk.name+".o", att)
 	}
 	// PerOp compresses q's, o's and fc1's inputs together (flush): q's
 	// input, in ws.y, must outlive fc1's, which goes into the rebuild
 	// buffer (nothing uses it until backward) where that holds L×d.
-	batching := p.main == mainCompress && p.mode == PerOp
-	if batching && m.mlp < m.dim {
+	if perOp && m.mlp < m.dim {
 		p.flush()
 	}
 	y2 := p.mainBuf(ws.y, L)
-	if batching && m.mlp >= m.dim {
+	if perOp && m.mlp >= m.dim {
 		y2 = gpu.RowMajor(ws.recon.Ptr(), L, m.dim, m.dim, m.dt)
 	}
 	if p.err != nil {
@@ -510,7 +512,7 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 		return
 	}
 	t.h1 = p.linFwd(&bk.fc1, y2, u, nil, 0)
-	if !rebuildLN {
+	if !(perOp && m.lnRecompute) {
 		t.y2 = p.saveMain(bk.name+".fc1", y2)
 	}
 	a := p.mainBuf(ws.a, L)
@@ -520,10 +522,10 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	p.run(m.k.geluFwd(a, u))
 	t.u = p.saveMain(bk.name+".gelu", u)
 	t.h2 = p.linFwd(&bk.fc2, a, out, x2, 0)
-	if !(p.main == mainCompress && p.mode == PerOp && m.geluRecompute) {
+	if !(perOp && m.geluRecompute) {
 		t.a = p.saveMain(bk.name+".fc2", a)
 	}
-	if batching {
+	if perOp {
 		p.flush()
 	}
 	if bt != nil {
