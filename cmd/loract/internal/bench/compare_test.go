@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -279,7 +280,7 @@ func TestCoreRounds(t *testing.T) {
 		return Record{Peer: "numpy", Method: method, Device: "cpu", Dtype: "fp64", M: 64, N: 32, K: 4, Ms: 2, Repeats: 1, RelError: 0.5}
 	}
 	peers := &fakePeers{lib: "openblas", def: "Cooperlake", recs: map[Script][]Record{CPUPeers: {numpy("rows"), numpy("gaussian")}}}
-	s, _ := newTestSession(t, peers, "numpy", "sklearn", "scipy")
+	s, log := newTestSession(t, peers, "numpy", "sklearn", "scipy")
 	var out bytes.Buffer
 	require.Error(t, s.Core(context.Background(), &out, nil, 0), "no rounds")
 	require.NoError(t, s.Core(context.Background(), &out, []CoreShape{{M: 64, N: 32, K: 4}}, 3))
@@ -293,6 +294,25 @@ func TestCoreRounds(t *testing.T) {
 	assert.Equal(t, map[int]int{0: 4, 1: 4, 2: 4}, rounds, "two loract records per entry and round")
 	o := out.String()
 	assert.Equal(t, 4, strings.Count(o, "in 3 rounds)"), "every QB row has a NumPy peer:\n%s", o)
+	// Rounds 1 and 3 run the peers before loract, round 2 after: in the
+	// log, the first entry's loract lines come after its round-1 peers
+	// line and before its round-2 one.
+	lines := strings.Split(log.String(), "\n")
+	at := func(pred func(string) bool) int {
+		return slices.IndexFunc(lines, pred)
+	}
+	p1 := at(func(l string) bool { return strings.Contains(l, "peers on 64×32 k=4 fp64 (round 1 of 3)") })
+	p2 := at(func(l string) bool { return strings.Contains(l, "peers on 64×32 k=4 fp64 (round 2 of 3)") })
+	var loract []int
+	for n, l := range lines[:max(p2, 0)] {
+		if strings.Contains(l, "loract") && strings.Contains(l, "fp64") {
+			loract = append(loract, n)
+		}
+	}
+	require.True(t, p1 >= 0 && p2 > p1, "the peers' progress lines:\n%s", log)
+	require.Len(t, loract, 4, "rounds 1 and 2 of loract's fp64 rows before round 2's peers:\n%s", log)
+	assert.Greater(t, loract[0], p1, "round 1: peers, then loract")
+	assert.Less(t, loract[3], p2, "round 2: loract, then peers")
 }
 
 // TestMergeRounds checks the merge of three rounds: medians of Ms and

@@ -111,27 +111,26 @@ func (s *Session) Core(ctx context.Context, out io.Writer, shapes []CoreShape, r
 			for r := range rounds {
 				var peers, lrecs []Record
 				var err error
-				if r%2 == 0 {
-					if peers, err = s.corePeers(ctx, x, sh, dt, exact, opt, r, rounds); err != nil {
-						return err
-					}
+				peersFirst := r%2 == 0
+				if peersFirst {
+					peers, err = s.corePeers(ctx, x, sh, dt, exact, opt, r, rounds)
+				}
+				if err == nil {
 					lrecs = s.coreLoract(x, sh, dt, exact, opt, r)
-				} else {
-					lrecs = s.coreLoract(x, sh, dt, exact, opt, r)
-					if peers, err = s.corePeers(ctx, x, sh, dt, exact, opt, r, rounds); err != nil {
-						return err
-					}
+				}
+				if err == nil && !peersFirst {
+					peers, err = s.corePeers(ctx, x, sh, dt, exact, opt, r, rounds)
+				}
+				if err != nil {
+					return err
 				}
 				peersR, lractR = append(peersR, peers), append(lractR, lrecs)
 			}
 			rs := CoreRows(sh, dt, opt, MergeRounds(lractR), MergeRounds(peersR))
-			if rounds > 1 {
-				for i := range rs {
-					for r := range rounds {
-						l := CoreRows(sh, dt, opt, lractR[r], peersR[r])[i]
-						if l.Loract.Ok() && l.Same.Ok() {
-							rs[i].Rounds = append(rs[i].Rounds, l.Loract.Ms/l.Same.Ms)
-						}
+			for r := 0; rounds > 1 && r < rounds; r++ {
+				for i, l := range CoreRows(sh, dt, opt, lractR[r], peersR[r]) {
+					if l.Loract.Ok() && l.Same.Ok() {
+						rs[i].Rounds = append(rs[i].Rounds, l.Loract.Ms/l.Same.Ms)
 					}
 				}
 			}
