@@ -50,12 +50,13 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ops-rebuild", "ckpt-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ops-rebuild", "ckpt-group", "ckpt-ends", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
 	opsRatio, budget *float64
 	torch, calUpdate *bool
+	ends             *bool
 	rebuild          *string
 	json, acts       *string
 	warmup, twin     *int
@@ -67,6 +68,7 @@ func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
 		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-device gpu -mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
 		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
+		ends:      fs.Bool("ckpt-ends", true, "-device gpu: compressed checkpointing leaves its ends uncompressed — recomputes the first block's input from the images and keeps the last block's tape from the forward — and compresses the other block inputs (false: every block input compressed, every block recomputed)"),
 		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
 		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
 		json:      fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
@@ -129,6 +131,8 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		return nil, fmt.Errorf("-ckpt-group %d: must be ≥ 0 (0: all blocks)", *g.group)
 	case *g.twin < 1:
 		return nil, fmt.Errorf("-twin-steps %d: must be ≥ 1", *g.twin)
+	case o.mode == "ops" && len(setFlags(fs, "ckpt-group", "ckpt-ends")) > 0:
+		return nil, fmt.Errorf("%s applies to compressed checkpointing (-mode checkpoint or both, or -sweep bytes), not to -mode ops", strings.Join(setFlags(fs, "ckpt-group", "ckpt-ends"), " and "))
 	case (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-rebuild")) > 0:
 		return nil, errors.New("-ops-rebuild applies to -mode ops (or both): checkpointing recomputes every block anyway")
 	case *g.json != "":
@@ -167,13 +171,13 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			return nil, fmt.Errorf("-sweep bytes with -device gpu runs compressed checkpointing: not with -mode %s", o.mode)
 		}
 		var err error
-		if sweep, err = sweepSettings(cc, gpuCheckpointShapes(c.Model, c.Batch), o.floor); err != nil {
+		if sweep, err = sweepSettings(cc, gpuCheckpointShapes(c.Model, c.Batch, *g.ends), o.floor); err != nil {
 			return nil, err
 		}
 		for _, st := range sweep {
 			sc := st.Compression
 			sc.MeasureError = false // as above
-			rc := vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: sc, Name: st.Name, Group: *g.group}
+			rc := vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: sc, Name: st.Name, Group: *g.group, Ends: *g.ends}
 			if st.budget && !*g.calUpdate {
 				rc.PlanSteps = 1 // the calibration step, without its update
 			}
@@ -181,7 +185,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		}
 	default:
 		if o.mode == "checkpoint" || o.mode == "both" {
-			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group})
+			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group, Ends: *g.ends})
 		}
 		if o.mode == "ops" || o.mode == "both" {
 			rc := vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops}
@@ -218,11 +222,15 @@ func parseRebuild(v string, rc *vitgpu.RunConfig) error {
 }
 
 // gpuCheckpointShapes are the tensors the device model compresses in a
-// step of compressed checkpointing: each block's input, batch·tokens × d.
-func gpuCheckpointShapes(m vit.Config, batch int) []vit.Shape {
-	shapes := make([]vit.Shape, m.Depth)
-	for i := range shapes {
-		shapes[i] = vit.Shape{Layer: fmt.Sprintf("blk%d.in", i), Rows: batch * m.Tokens(), Cols: m.Dim}
+// step of compressed checkpointing: each block's input, batch·tokens × d,
+// but with ends (-ckpt-ends) the first's and the last's.
+func gpuCheckpointShapes(m vit.Config, batch int, ends bool) []vit.Shape {
+	var shapes []vit.Shape
+	for i := range m.Depth {
+		if ends && (i == 0 || i == m.Depth-1) {
+			continue
+		}
+		shapes = append(shapes, vit.Shape{Layer: fmt.Sprintf("blk%d.in", i), Rows: batch * m.Tokens(), Cols: m.Dim})
 	}
 	return shapes
 }
@@ -372,6 +380,9 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 			group = "; block inputs compressed all together"
 			if r.Group > 0 && r.Group < mc.Depth {
 				group = fmt.Sprintf("; block inputs compressed %d at a time", r.Group)
+			}
+			if r.Ends {
+				group += fmt.Sprintf(" (%d of %d: the first recomputed from the images, the last block's tape kept)", max(mc.Depth-2, 0), mc.Depth)
 			}
 		}
 		fmt.Fprintf(w, "%s: method %s, rank %v, oversample %d, power %d, %s%s\n",

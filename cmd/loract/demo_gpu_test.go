@@ -58,6 +58,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-mode", "fast"}, `unknown -mode "fast"`},
 		{[]string{"-device", "gpu", "-ratio", "2"}, "-ratio 2"},
 		{[]string{"-device", "gpu", "-batch", "0"}, "-batch 0"},
+		{[]string{"-device", "gpu", "-mode", "ops", "-ckpt-ends=false"}, "-ckpt-ends applies to compressed checkpointing"},
+		{[]string{"-device", "gpu", "-mode", "ops", "-ckpt-group", "2"}, "-ckpt-group applies to compressed checkpointing"},
 		{[]string{"-device", "gpu", "-batch", "200000"}, "exceeds cuBLAS's 32-bit sizes"},
 	} {
 		start := time.Now()
@@ -92,6 +94,7 @@ func TestDemoGPUConfig(t *testing.T) {
 	assert.Equal(t, vitgpu.Checkpoint, c.Runs[0].Mode)
 	assert.Equal(t, activation.Ratio(0.3), c.Runs[0].Compression.Rank)
 	assert.Zero(t, c.Runs[0].Group, "all block inputs compressed together by default")
+	assert.True(t, c.Runs[0].Ends, "the first and last blocks' inputs left out by default")
 	assert.Equal(t, vitgpu.PerOp, c.Runs[1].Mode)
 	assert.Equal(t, activation.Ratio(0.15), c.Runs[1].Compression.Rank)
 	for _, r := range c.Runs {
@@ -106,6 +109,12 @@ func TestDemoGPUConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, o.gpu.cfg.Runs, 1)
 	assert.Equal(t, 2, o.gpu.cfg.Runs[0].Group)
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "checkpoint", "-ckpt-ends=false"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.False(t, o.gpu.cfg.Runs[0].Ends)
+	assert.Equal(t, []string{"blk1.in", "blk2.in"}, layerNames(gpuCheckpointShapes(vit.Config{Side: 8, Patch: 4, Depth: 4}, 1, true)), "the ends left out")
+	assert.Len(t, gpuCheckpointShapes(vit.Config{Side: 8, Patch: 4, Depth: 4}, 1, false), 4)
+	assert.Empty(t, gpuCheckpointShapes(vit.Config{Side: 8, Patch: 4, Depth: 2}, 1, true), "at depth 2 both blocks are ends")
 
 	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops"}, &bytes.Buffer{})
 	require.NoError(t, err)
@@ -255,7 +264,8 @@ func keys(m map[string]any) []string {
 
 // TestDemoGPUSweep: -sweep bytes with -device gpu runs compressed
 // checkpointing of every setting at the bytes of the bf16 reference (the
-// model's six 12544×384 block inputs), names each run, skips the twin,
+// model's four 12544×384 compressed block inputs: the first and the last
+// of six are left out by default), names each run, skips the twin,
 // refuses another mode, and reports a row per setting.
 func TestDemoGPUSweep(t *testing.T) {
 	o, err := parseDemo([]string{"-device", "gpu", "-sweep", "bytes"}, &bytes.Buffer{})
@@ -275,7 +285,7 @@ func TestDemoGPUSweep(t *testing.T) {
 	ref := g.sweep[0]
 	assert.True(t, ref.ref)
 	// bf16 at ⌈0.3·384⌉ = 116: 2 bytes × 116 × (12544 + 384) per block input.
-	assert.Equal(t, 6*2*116*(12544+384), ref.bytes)
+	assert.Equal(t, 4*2*116*(12544+384), ref.bytes)
 	for i, r := range g.cfg.Runs {
 		st := g.sweep[i]
 		assert.Equal(t, vitgpu.Checkpoint, r.Mode)
@@ -313,4 +323,13 @@ func TestDemoGPUSweep(t *testing.T) {
 	_, err = parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-budget-floor", "1.5"}, &bytes.Buffer{})
 	assert.ErrorContains(t, err, "-budget-floor 1.5 outside [0, 1]")
 	assert.FileExists(t, o.sweepPlot)
+}
+
+// layerNames returns the shapes' layer names.
+func layerNames(shapes []vit.Shape) []string {
+	var names []string
+	for _, s := range shapes {
+		names = append(names, s.Layer)
+	}
+	return names
 }

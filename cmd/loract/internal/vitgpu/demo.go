@@ -63,6 +63,10 @@ type RunConfig struct {
 	// Group is the number of block inputs a Checkpoint run compresses
 	// together (Model.SetCheckpointGroup; 0: all of them).
 	Group int
+	// Ends makes a Checkpoint run leave its ends uncompressed: the first
+	// block's input recomputed, the last block's tape kept
+	// (Model.SetCheckpointEnds).
+	Ends bool
 	// RecomputeGELU makes a PerOp run rebuild fc2's input from GELU's
 	// instead of saving it (Model.SetRecomputeGELU), RecomputeLN the
 	// LayerNorm outputs from their normalised inputs (Model.SetRecomputeLN)
@@ -122,9 +126,10 @@ type RunResult struct {
 	Mode        Mode
 	Compression activation.Config // without its Backend; zero for the baseline
 	// Method and Rank name the compression (empty for the baseline);
-	// Group and the Recompute fields are RunConfig's.
+	// Group, Ends and the Recompute fields are RunConfig's.
 	Method, Rank                                   string
 	Group                                          int
+	Ends                                           bool
 	RecomputeGELU, RecomputeLN, RecomputeAttention bool
 	Phase
 	Accuracy float64
@@ -382,7 +387,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 			rr.Name = rc.Name
 		}
 		rr.Compression.Backend = nil
-		rr.Method, rr.Rank, rr.Group = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group
+		rr.Method, rr.Rank, rr.Group, rr.Ends = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group, rc.Ends
 		rr.RecomputeGELU, rr.RecomputeLN, rr.RecomputeAttention = rc.RecomputeGELU, rc.RecomputeLN, rc.RecomputeAttention
 	}
 	if err := m.Restore(); err != nil {
@@ -390,6 +395,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 	}
 	m.SetLoRA(true)
 	m.SetCheckpointGroup(rc.Group)
+	m.SetCheckpointEnds(rc.Ends)
 	m.SetRecomputeGELU(rc.RecomputeGELU)
 	m.SetRecomputeLN(rc.RecomputeLN)
 	m.SetRecomputeAttention(rc.RecomputeAttention)

@@ -85,6 +85,7 @@ type Model struct {
 
 	loraOn             bool
 	ckptGroup          int  // SetCheckpointGroup's
+	ckptEnds           bool // SetCheckpointEnds's
 	geluRecompute      bool // SetRecomputeGELU's
 	lnRecompute        bool // SetRecomputeLN's
 	attRecompute       bool // SetRecomputeAttention's
@@ -240,6 +241,19 @@ func (m *Model) SetLoRA(on bool) { m.loraOn = on }
 // compression replaces n single ones (docs/gpu.md, "Batched
 // compression"). 1 compresses each input before its block runs.
 func (m *Model) SetCheckpointGroup(n int) { m.ckptGroup = n }
+
+// SetCheckpointEnds sets whether compressed checkpointing (Checkpoint)
+// leaves its two ends out of the compressed set, as activation
+// checkpointing usually does: the first block's input, the patch
+// embedding, is not saved but recomputed in backward from the images (a
+// patch gather and one product of the embedding's width), and the last
+// block saves its tape as plain training does, since backward starts
+// with it — it is neither compressed nor recomputed. The peak of the
+// saved activations stays that of one block's tape beside the
+// compressed inputs, which are two fewer (depth − 2: at depth ≤ 2
+// nothing is compressed), and the step makes one block's recomputation
+// less. Off (the default) compresses every block's input.
+func (m *Model) SetCheckpointEnds(on bool) { m.ckptEnds = on }
 
 // SetRecomputeGELU sets whether compressed per-op training (PerOp) keeps
 // fc2's input, GELU's output, out of the saved set: backward then rebuilds

@@ -479,6 +479,73 @@ func TestCheckpointGroups(t *testing.T) {
 	}
 }
 
+// TestCheckpointEnds: compressed checkpointing with its ends left out
+// (SetCheckpointEnds) — the first block's input recomputed from the
+// images, the last block's tape kept from the forward — gives plain
+// training's gradients with activations stored as they are (float32),
+// within TestModesAgree's 1e-5 (the recomputed embedding is the forward's
+// own computation); compressed (rank 4, bf16 factors) at depth 4 it
+// stores exactly the two middle block inputs, in one batched compression,
+// releases everything and saves no more than with every input
+// compressed; at depth 2 both blocks are ends and nothing is compressed.
+func TestCheckpointEnds(t *testing.T) {
+	b := open(t)
+	cfg := e2eCfg
+	cfg.Depth = 4
+	m, ds, _, _ := loraModelOf(t, b, cfg, 16, gpu.Float32)
+	defer ds.Free(m)
+	defer m.SetCheckpointEnds(false)
+	wl, wg, _ := deviceGrads(t, m, ds, Plain, nil)
+	m.SetCheckpointEnds(true)
+	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b})
+	require.NoError(t, err)
+	gl, gg, _ := deviceGrads(t, m, ds, Checkpoint, c)
+	assert.InDelta(t, wl, gl, 1e-6*wl, "the forward is the same computation")
+	compareGrads(t, "checkpoint with its ends, as they are", wg, gg, 1e-5)
+	assert.Zero(t, c.Stats().Total.Live)
+	c.Close()
+
+	cc := activation.Config{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1}
+	var saved [2]int64
+	for i, ends := range []bool{false, true} {
+		m.SetCheckpointEnds(ends)
+		c, err := activation.New(cc)
+		require.NoError(t, err)
+		_, gg, st := deviceGrads(t, m, ds, Checkpoint, c)
+		for n, g := range gg {
+			for _, v := range g.RawMatrix().Data {
+				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "ends %v: %s finite", ends, n)
+			}
+		}
+		var layers []string
+		for _, l := range c.Stats().Layers {
+			layers = append(layers, l.Layer)
+		}
+		want := []string{"blk0.in", "blk1.in", "blk2.in", "blk3.in"}
+		if ends {
+			want = want[1:3]
+		}
+		assert.ElementsMatch(t, want, layers, "ends %v: the compressed block inputs", ends)
+		assert.Equal(t, 1, st.Compressions, "ends %v: one batched compression", ends)
+		assert.Zero(t, c.Stats().Total.Live, "ends %v: backward released every saved activation", ends)
+		saved[i] = st.Saved
+		c.Close()
+	}
+	assert.LessOrEqual(t, saved[1], saved[0], "the ends save no more than every input compressed")
+
+	m2, ds2, _, _ := loraModel(t, b, 16, gpu.Float32)
+	defer ds2.Free(m2)
+	_, wg, _ = deviceGrads(t, m2, ds2, Plain, nil)
+	m2.SetCheckpointEnds(true)
+	c, err = activation.New(cc)
+	require.NoError(t, err)
+	defer c.Close()
+	_, gg, st := deviceGrads(t, m2, ds2, Checkpoint, c)
+	assert.Zero(t, st.Compressions, "depth 2: both blocks are ends")
+	assert.Empty(t, c.Stats().Layers)
+	compareGrads(t, "depth 2, both ends", wg, gg, 1e-5)
+}
+
 // TestBudgetPlans: under a Budget policy TrainStep ends each step at the
 // compressor's Join, so the first step calibrates at rank 1 and the
 // next ones are planned from its spectra: with a budget of many times

@@ -106,6 +106,9 @@ type pass struct {
 	// group is the number of block inputs Checkpoint compresses together
 	// (Model.SetCheckpointGroup).
 	group int
+	// images and idx are the forward's (for Checkpoint's recomputed
+	// embedding).
+	images, idx uintptr
 }
 
 // pendingSave is a compression deferred to the next flush.
@@ -351,27 +354,41 @@ func (p *pass) forward(images, idx uintptr) {
 	// buffer of its own (the first in ws.res[0], which no block output
 	// overwrites before the last block, whose inputs are all compressed
 	// by then), kept from the pool and so counted as saved; a kept input
-	// is dropped once it is compressed and its block has read it.
+	// is dropped once it is compressed and its block has read it. With
+	// the ends on (Model.SetCheckpointEnds) the first block's input is
+	// not saved (backward recomputes it from the images) and the last
+	// block saves its tape as in plain training.
 	ckpt := p.train && p.mode == Checkpoint
+	p.images, p.idx = images, idx
+	lastC := -1 // the last block whose input is compressed
+	for i := range m.blocks {
+		if p.ckptInput(i) {
+			lastC = i
+		}
+	}
 	var read []*gpu.Matrix // kept inputs whose block has run, awaiting their flush
 	for i := range m.blocks {
 		bk := &m.blocks[i]
-		last := i == len(m.blocks)-1
 		out := view(m.ws.res[(i+1)%2], L)
 		var bt *blockTape
 		flushed := false
 		switch {
 		case !p.train:
 			p.keepRest, p.main = false, mainNone
+		case ckpt && !p.ckptInput(i) && i == len(m.blocks)-1:
+			p.keepRest, p.main = true, mainKeep
+			bt = &p.t.blocks[i]
 		case ckpt:
-			p.t.ckpt[i] = p.queue(bk.name+".in", x)
-			if flushed = last || len(p.pending) >= p.group; flushed {
-				p.sample() // the group's inputs are all held here
-				p.flush()
-				p.drop(read...)
-				read = read[:0]
+			if p.ckptInput(i) {
+				p.t.ckpt[i] = p.queue(bk.name+".in", x)
+				if flushed = i == lastC || len(p.pending) >= p.group; flushed {
+					p.sample() // the group's inputs are all held here
+					p.flush()
+					p.drop(read...)
+					read = read[:0]
+				}
 			}
-			if !last {
+			if p.ckptInput(i + 1) {
 				out = p.keep(L, m.dim, m.dt)
 			}
 			p.keepRest, p.main = false, mainNone
@@ -558,10 +575,17 @@ func (p *pass) backward() {
 	for i := len(m.blocks) - 1; i >= 0 && p.err == nil; i-- {
 		bk := &m.blocks[i]
 		bt := &p.t.blocks[i]
-		if p.mode == Checkpoint {
+		// Checkpoint recomputes every block but, with the ends on, the
+		// last, whose forward kept its tape.
+		if p.mode == Checkpoint && !(m.ckptEnds && i == len(m.blocks)-1) {
 			t0 := p.event()
-			x := p.tensorOf(p.t.ckpt[i], view(ws.res[1], L))
-			p.unstash(p.t.ckpt[i])
+			var x *gpu.Matrix
+			if p.ckptInput(i) {
+				x = p.tensorOf(p.t.ckpt[i], view(ws.res[1], L))
+				p.unstash(p.t.ckpt[i])
+			} else {
+				x = p.embedAgain(view(ws.res[1], L))
+			}
 			p.keepRest, p.main = true, mainKeep
 			p.blockFwd(bk, x, nil, bt) // backward reads fc2's x·A, not the block's output
 			if t1 := p.event(); t1 != nil {
@@ -583,6 +607,32 @@ func (p *pass) backward() {
 	p.mul(gpu.RowMajor(m.pos.G().Ptr(), 1, td, td, gpu.Float32), 1, column(m.ones, B), true,
 		gpu.RowMajor(g.Ptr(), B, td, td, g.DType()), false, 0)
 	p.drop(p.t.patches)
+}
+
+// ckptInput reports whether compressed checkpointing saves block i's
+// input compressed: every block's, or with the ends on
+// (Model.SetCheckpointEnds) every block's but the first's and the last's.
+func (p *pass) ckptInput(i int) bool {
+	n := len(p.m.blocks)
+	if !p.train || p.mode != Checkpoint || i < 0 || i >= n {
+		return false
+	}
+	return !p.m.ckptEnds || i > 0 && i < n-1
+}
+
+// embedAgain recomputes the first block's input, the patch embedding of
+// the pass's images, into x and returns it: the patches again (or the
+// pre-training tape's), then x = patches·W + b + the positions.
+func (p *pass) embedAgain(x *gpu.Matrix) *gpu.Matrix {
+	m := p.m
+	patches := p.t.patches
+	if patches == nil {
+		patches = view(m.ws.patches, p.L)
+		p.run(m.k.patches(patches, p.images, p.idx, p.B, m.cfg.Model.Side, m.cfg.Model.Patch))
+	}
+	p.keepRest = false
+	p.linFwd(&m.embed, patches, x, nil, m.pos.ptr())
+	return x
 }
 
 // lnBwd writes LayerNorm's input gradient for dy into dx (plus add), and
