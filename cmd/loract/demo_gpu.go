@@ -50,7 +50,7 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ops-rebuild", "ckpt-group", "ckpt-ends", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ops-rebuild", "ckpt-group", "ckpt-ends", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
@@ -60,7 +60,7 @@ type gpuFlags struct {
 	rebuild          *string
 	json, acts       *string
 	warmup, twin     *int
-	group            *int
+	group, opsGroup  *int
 }
 
 func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
@@ -68,6 +68,7 @@ func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
 		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-device gpu -mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
 		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
+		opsGroup:  fs.Int("ops-group", 3, "-device gpu -mode ops (or both): blocks whose compressions are made together, in one batched compression at the group's last block (1: each block's at its end; a group of n holds up to n − 1 blocks' compressed tensors as they are until then)"),
 		ends:      fs.Bool("ckpt-ends", true, "-device gpu: compressed checkpointing leaves its ends uncompressed — recomputes the first block's input from the images and keeps the last block's tape from the forward — and compresses the other block inputs (false: every block input compressed, every block recomputed)"),
 		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
 		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
@@ -129,12 +130,14 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		return nil, fmt.Errorf("-lr-warmup %d: must be ≥ 0", *g.warmup)
 	case *g.group < 0:
 		return nil, fmt.Errorf("-ckpt-group %d: must be ≥ 0 (0: all blocks)", *g.group)
+	case *g.opsGroup < 1:
+		return nil, fmt.Errorf("-ops-group %d: must be ≥ 1 (1: each block's compressions at its end)", *g.opsGroup)
 	case *g.twin < 1:
 		return nil, fmt.Errorf("-twin-steps %d: must be ≥ 1", *g.twin)
 	case o.mode == "ops" && len(setFlags(fs, "ckpt-group", "ckpt-ends")) > 0:
 		return nil, fmt.Errorf("%s applies to compressed checkpointing (-mode checkpoint or both, or -sweep bytes), not to -mode ops", strings.Join(setFlags(fs, "ckpt-group", "ckpt-ends"), " and "))
-	case (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-rebuild")) > 0:
-		return nil, errors.New("-ops-rebuild applies to -mode ops (or both): checkpointing recomputes every block anyway")
+	case (o.mode == "checkpoint" || o.sweep != "") && len(setFlags(fs, "ops-rebuild", "ops-group")) > 0:
+		return nil, fmt.Errorf("%s applies to -mode ops (or both): checkpointing recomputes the blocks instead", strings.Join(setFlags(fs, "ops-rebuild", "ops-group"), " and "))
 	case *g.json != "":
 		if err := writableDir(*g.json); err != nil {
 			return nil, fmt.Errorf("-json: %w", err)
@@ -188,7 +191,7 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			d.Runs = append(d.Runs, vitgpu.RunConfig{Mode: vitgpu.Checkpoint, Compression: cc, Group: *g.group, Ends: *g.ends})
 		}
 		if o.mode == "ops" || o.mode == "both" {
-			rc := vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops}
+			rc := vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops, OpsGroup: *g.opsGroup}
 			if err := parseRebuild(*g.rebuild, &rc); err != nil {
 				return nil, err
 			}
@@ -374,6 +377,9 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 			}
 			if len(rebuilt) > 0 {
 				group = "; rebuilt in backward: " + strings.Join(rebuilt, ", ")
+			}
+			if r.OpsGroup > 1 {
+				group += fmt.Sprintf("; compressed %d blocks at a time", r.OpsGroup)
 			}
 		}
 		if r.Mode == vitgpu.Checkpoint {

@@ -50,6 +50,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-ckpt-group", "2"}, "-ckpt-group apply only with -device gpu"},
 		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild apply only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
+		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-group", "2"}, "-ops-group applies to -mode ops"},
+		{[]string{"-device", "gpu", "-ops-group", "0"}, "-ops-group 0: must be ≥ 1"},
 		{[]string{"-device", "gpu", "-mode", "ops", "-ops-rebuild", "ln,x"}, `-ops-rebuild "ln,x"`},
 		{[]string{"-device", "gpu", "-activations", "fp8"}, `unknown -activations "fp8"`},
 		{[]string{"-device", "gpu", "-json", filepath.Join(t.TempDir(), "no", "r.json")}, "-json"},
@@ -122,6 +124,10 @@ func TestDemoGPUConfig(t *testing.T) {
 	r := o.gpu.cfg.Runs[0]
 	assert.Equal(t, vitgpu.PerOp, r.Mode)
 	assert.Equal(t, [3]bool{true, true, true}, [3]bool{r.RecomputeLN, r.RecomputeGELU, r.RecomputeAttention}, "every rebuild by default")
+	assert.Equal(t, 3, r.OpsGroup, "three blocks' compressions together by default")
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-group", "3"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 3, o.gpu.cfg.Runs[0].OpsGroup)
 	for _, tc := range []struct {
 		v    string
 		want [3]bool

@@ -67,6 +67,9 @@ type RunConfig struct {
 	// block's input recomputed, the last block's tape kept
 	// (Model.SetCheckpointEnds).
 	Ends bool
+	// OpsGroup is the number of blocks whose compressions a PerOp run
+	// makes together (Model.SetOpsGroup; 0 or 1: each block's at its end).
+	OpsGroup int
 	// RecomputeGELU makes a PerOp run rebuild fc2's input from GELU's
 	// instead of saving it (Model.SetRecomputeGELU), RecomputeLN the
 	// LayerNorm outputs from their normalised inputs (Model.SetRecomputeLN)
@@ -95,8 +98,8 @@ func (c *DemoConfig) Check() error {
 		if r.Mode != PerOp && r.Mode != Checkpoint {
 			return fmt.Errorf("vitgpu: compressed run of mode %v", r.Mode)
 		}
-		if r.Group < 0 {
-			return fmt.Errorf("vitgpu: checkpoint group %d < 0", r.Group)
+		if r.Group < 0 || r.OpsGroup < 0 {
+			return fmt.Errorf("vitgpu: checkpoint group %d, per-op group %d: must be ≥ 0", r.Group, r.OpsGroup)
 		}
 		if r.Compression.Workers != 0 {
 			return fmt.Errorf("vitgpu: asynchronous compression (Workers %d) is not supported: the model reuses its buffers in stream order", r.Compression.Workers)
@@ -126,10 +129,11 @@ type RunResult struct {
 	Mode        Mode
 	Compression activation.Config // without its Backend; zero for the baseline
 	// Method and Rank name the compression (empty for the baseline);
-	// Group, Ends and the Recompute fields are RunConfig's.
+	// Group, Ends, OpsGroup and the Recompute fields are RunConfig's.
 	Method, Rank                                   string
 	Group                                          int
 	Ends                                           bool
+	OpsGroup                                       int
 	RecomputeGELU, RecomputeLN, RecomputeAttention bool
 	Phase
 	Accuracy float64
@@ -387,7 +391,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 			rr.Name = rc.Name
 		}
 		rr.Compression.Backend = nil
-		rr.Method, rr.Rank, rr.Group, rr.Ends = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group, rc.Ends
+		rr.Method, rr.Rank, rr.Group, rr.Ends, rr.OpsGroup = rc.Compression.Method.String(), rc.Compression.Rank.String(), rc.Group, rc.Ends, rc.OpsGroup
 		rr.RecomputeGELU, rr.RecomputeLN, rr.RecomputeAttention = rc.RecomputeGELU, rc.RecomputeLN, rc.RecomputeAttention
 	}
 	if err := m.Restore(); err != nil {
@@ -396,6 +400,7 @@ func (r *runner) fineTune(rc RunConfig, fine, test *Dataset) (RunResult, error) 
 	m.SetLoRA(true)
 	m.SetCheckpointGroup(rc.Group)
 	m.SetCheckpointEnds(rc.Ends)
+	m.SetOpsGroup(rc.OpsGroup)
 	m.SetRecomputeGELU(rc.RecomputeGELU)
 	m.SetRecomputeLN(rc.RecomputeLN)
 	m.SetRecomputeAttention(rc.RecomputeAttention)

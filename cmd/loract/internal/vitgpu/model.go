@@ -86,6 +86,7 @@ type Model struct {
 	loraOn             bool
 	ckptGroup          int  // SetCheckpointGroup's
 	ckptEnds           bool // SetCheckpointEnds's
+	opsGroup           int  // SetOpsGroup's
 	geluRecompute      bool // SetRecomputeGELU's
 	lnRecompute        bool // SetRecomputeLN's
 	attRecompute       bool // SetRecomputeAttention's
@@ -254,6 +255,19 @@ func (m *Model) SetCheckpointGroup(n int) { m.ckptGroup = n }
 // nothing is compressed), and the step makes one block's recomputation
 // less. Off (the default) compresses every block's input.
 func (m *Model) SetCheckpointEnds(on bool) { m.ckptEnds = on }
+
+// SetOpsGroup sets how many blocks' compressions compressed per-op
+// training (PerOp) makes together, in one
+// activation.Compressor.CompressBatch at the end of the group's last
+// block (and of the last block): n ≤ 1 (the default) compresses each
+// block's tensors at the block's end. Until its group is compressed each
+// saved tensor of the group's earlier blocks is held as it is, in a
+// buffer of its own counted with the saved activations (with the default
+// rebuilds, GELU's input: L × the MLP width in the activation type), so a
+// group of n holds up to n − 1 of them beside the factors — the price of
+// one batched decomposition instead of n (docs/gpu.md, "Batched
+// compression").
+func (m *Model) SetOpsGroup(n int) { m.opsGroup = n }
 
 // SetRecomputeGELU sets whether compressed per-op training (PerOp) keeps
 // fc2's input, GELU's output, out of the saved set: backward then rebuilds

@@ -546,6 +546,78 @@ func TestCheckpointEnds(t *testing.T) {
 	compareGrads(t, "depth 2, both ends", wg, gg, 1e-5)
 }
 
+// TestOpsGroup: per-op training gives the same gradients whichever number
+// of blocks' compressions it makes together (SetOpsGroup), in
+// ⌈depth/group⌉ compressions a step, with every rebuild and with none
+// (then five tensors a block wait for the group's flush in buffers of
+// their own). Stored as they are (float32), bit for bit: the group
+// changes when the tensors are copied, not what is copied, and a held
+// tensor overwritten before its flush would show. Compressed for real
+// (rank 4, bf16 factors), a batch differs from smaller ones only in the
+// float32 rounding of its QR, one unit in the last place of a bf16 factor
+// entry (2⁻⁸ relative) — as in TestCheckpointGroups, each rebuilt tensor
+// moves by at most 2·2⁻⁸ norm-wise and the gradients, to first order
+// with unit sensitivity to each, by (stored tensors)·2·2⁻⁸. A group
+// holds its earlier blocks' tensors as they are until its flush, so its
+// saved tensors' peak is no less than one block at a time's, and no more
+// than that plus the held tensors of group − 1 blocks (more would be a
+// held tensor not freed at its flush). The allocator's peak is not
+// compared: a single step's includes the compressor's first scratch,
+// whose size depends on the batch.
+func TestOpsGroup(t *testing.T) {
+	b := open(t)
+	cfg := e2eCfg
+	cfg.Depth = 4
+	m, ds, _, _ := loraModelOf(t, b, cfg, 17, gpu.Float32)
+	defer ds.Free(m)
+	defer m.SetOpsGroup(0)
+	defer m.SetRecomputeGELU(false)
+	defer m.SetRecomputeLN(false)
+	defer m.SetRecomputeAttention(false)
+	for _, rebuild := range []bool{true, false} {
+		m.SetRecomputeGELU(rebuild)
+		m.SetRecomputeLN(rebuild)
+		m.SetRecomputeAttention(rebuild)
+		stored := 5
+		L := ds.N * cfg.Tokens()
+		held := 3*L*cfg.Dim + 2*L*cfg.MLP // a block's five tensors, in elements
+		if rebuild {
+			stored, held = 1, L*cfg.MLP // GELU's input
+		}
+		for _, cc := range []activation.Config{
+			{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b},
+			{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1},
+		} {
+			var ref map[string]*mat.Dense
+			var saved1 int64
+			for _, g := range []int{1, 2, 3, 4} {
+				m.SetOpsGroup(g)
+				c, err := activation.New(cc)
+				require.NoError(t, err)
+				_, grads, st := deviceGrads(t, m, ds, PerOp, c)
+				name := fmt.Sprintf("rebuild %v, %v, group %d", rebuild, cc.Method, g)
+				assert.Equal(t, (cfg.Depth+g-1)/g, st.Compressions, "%s: compressions a step", name)
+				assert.Len(t, c.Stats().Layers, stored*cfg.Depth, "%s: stored tensors", name)
+				assert.Zero(t, c.Stats().Total.Live, "%s: backward released every saved activation", name)
+				c.Close()
+				if ref == nil {
+					ref, saved1 = grads, st.SavedTensors
+					continue
+				}
+				assert.GreaterOrEqual(t, st.SavedTensors, saved1, "%s: a group holds more", name)
+				assert.LessOrEqual(t, st.SavedTensors, saved1+int64((g-1)*held*4), "%s: the held tensors are freed at their flush", name)
+				if cc.Method == activation.Uncompressed {
+					for n, w := range ref {
+						require.True(t, mat.Equal(w, grads[n]), "%s: %s bit for bit", name, n)
+					}
+					continue
+				}
+				compareGrads(t, name+" against 1", ref, grads, float64(stored*cfg.Depth)*2*math.Exp2(-8))
+			}
+		}
+	}
+}
+
 // TestBudgetPlans: under a Budget policy TrainStep ends each step at the
 // compressor's Join, so the first step calibrates at rank 1 and the
 // next ones are planned from its spectra: with a budget of many times

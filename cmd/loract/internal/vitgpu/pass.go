@@ -109,6 +109,11 @@ type pass struct {
 	// images and idx are the forward's (for Checkpoint's recomputed
 	// embedding).
 	images, idx uintptr
+	// hold is set, per op, for a block whose compressions wait for a
+	// later block's (Model.SetOpsGroup): its saved tensors go to buffers
+	// of their own, listed in held until the group's flush.
+	hold bool
+	held []*gpu.Matrix
 }
 
 // pendingSave is a compression deferred to the next flush.
@@ -178,10 +183,11 @@ func (p *pass) sample() {
 	p.peakAcct = max(p.peakAcct, p.acct)
 }
 
-// mainBuf returns where a tensor of the compressible set is computed:
+// mainBuf returns where a tensor of the compressible set is computed
+// (saved: whether this block saves it):
 // kept from the pool, or a view of its workspace buffer ws.
-func (p *pass) mainBuf(ws *gpu.Matrix, rows int) *gpu.Matrix {
-	if p.main == mainKeep {
+func (p *pass) mainBuf(ws *gpu.Matrix, rows int, saved bool) *gpu.Matrix {
+	if p.main == mainKeep || p.hold && saved {
 		_, c := ws.Dims()
 		return p.keep(rows, c, ws.DType())
 	}
@@ -208,9 +214,25 @@ func (p *pass) saveMain(layer string, x *gpu.Matrix) *stash {
 		p.t.stashes = append(p.t.stashes, s)
 		return s
 	case p.main == mainCompress:
+		if p.t.mats[x] {
+			p.held = append(p.held, x) // p.hold: dropped at its group's flush
+		}
 		return p.queue(layer, x)
 	}
 	return nil
+}
+
+// flushOps is PerOp's flush: the pending tensors of this block and of the
+// blocks its group held (Model.SetOpsGroup) are compressed together, and
+// the held ones, sampled with the saved set while they are all there,
+// are freed.
+func (p *pass) flushOps() {
+	if len(p.held) > 0 {
+		p.sample()
+	}
+	p.flush()
+	p.drop(p.held...)
+	p.held = p.held[:0]
 }
 
 // flush compresses the pending tensors by one CompressBatch (the device
@@ -372,6 +394,7 @@ func (p *pass) forward(images, idx uintptr) {
 		out := view(m.ws.res[(i+1)%2], L)
 		var bt *blockTape
 		flushed := false
+		p.hold = false
 		switch {
 		case !p.train:
 			p.keepRest, p.main = false, mainNone
@@ -395,6 +418,8 @@ func (p *pass) forward(images, idx uintptr) {
 		case p.mode == PerOp:
 			p.keepRest, p.main = true, mainCompress
 			bt = &p.t.blocks[i]
+			g := m.opsGroup
+			p.hold = g > 1 && (i+1)%g != 0 && i != len(m.blocks)-1
 		default:
 			p.keepRest, p.main = true, mainKeep
 			bt = &p.t.blocks[i]
@@ -484,7 +509,7 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	// and backward rebuilds instead of storing what the model's Recompute
 	// settings name.
 	perOp := p.main == mainCompress && p.mode == PerOp
-	y1 := p.mainBuf(ws.y, L)
+	y1 := p.mainBuf(ws.y, L, !(perOp && m.lnRecompute))
 	if p.err != nil {
 		return
 	}
@@ -500,7 +525,7 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 		t.y1 = p.saveMain(bk.name+".q", y1)
 	}
 	probs := p.restBuf(ws.p, p.B*m.heads*m.tokens)
-	att := p.mainBuf(ws.att, L)
+	att := p.mainBuf(ws.att, L, !(perOp && m.attRecompute))
 	if p.err != nil {
 		return
 	}
@@ -513,18 +538,18 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	// PerOp compresses q's, o's and fc1's inputs together (flush): q's
 	// input, in ws.y, must outlive fc1's, which goes into the rebuild
 	// buffer (nothing uses it until backward) where that holds L×d.
-	if perOp && m.mlp < m.dim {
-		p.flush()
+	if perOp && m.mlp < m.dim && !p.hold {
+		p.flushOps()
 	}
-	y2 := p.mainBuf(ws.y, L)
-	if perOp && m.mlp >= m.dim {
+	y2 := p.mainBuf(ws.y, L, !(perOp && m.lnRecompute))
+	if perOp && m.mlp >= m.dim && !p.hold {
 		y2 = gpu.RowMajor(ws.recon.Ptr(), L, m.dim, m.dim, m.dt)
 	}
 	if p.err != nil {
 		return
 	}
 	t.ln2 = ln(y2, x2, &bk.ln2)
-	u := p.mainBuf(ws.u, L)
+	u := p.mainBuf(ws.u, L, true)
 	if p.err != nil {
 		return
 	}
@@ -532,7 +557,7 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	if !(perOp && m.lnRecompute) {
 		t.y2 = p.saveMain(bk.name+".fc1", y2)
 	}
-	a := p.mainBuf(ws.a, L)
+	a := p.mainBuf(ws.a, L, !(perOp && m.geluRecompute))
 	if p.err != nil {
 		return
 	}
@@ -542,8 +567,8 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	if !(perOp && m.geluRecompute) {
 		t.a = p.saveMain(bk.name+".fc2", a)
 	}
-	if perOp {
-		p.flush()
+	if perOp && !p.hold {
+		p.flushOps()
 	}
 	if bt != nil {
 		t.q, t.k, t.v, t.p = q, k, v, probs
