@@ -68,7 +68,7 @@ func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
 		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-device gpu -mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
 		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
-		opsGroup:  fs.Int("ops-group", 3, "-device gpu -mode ops (or both): blocks whose compressions are made together, in one batched compression at the group's last block (1: each block's at its end; a group of n holds up to n − 1 blocks' compressed tensors as they are until then)"),
+		opsGroup:  fs.Int("ops-group", 3, "-device gpu -mode ops (or both): blocks whose compressions are made together, in one batched compression at the group's last block (1: each block's at its end; a group of n holds up to n − 1 blocks' tensors as they are until they are compressed)"),
 		ends:      fs.Bool("ckpt-ends", true, "-device gpu: compressed checkpointing leaves its ends uncompressed — recomputes the first block's input from the images and keeps the last block's tape from the forward — and compresses the other block inputs (false: every block input compressed, every block recomputed)"),
 		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
 		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
@@ -174,7 +174,11 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 			return nil, fmt.Errorf("-sweep bytes with -device gpu runs compressed checkpointing: not with -mode %s", o.mode)
 		}
 		var err error
-		if sweep, err = sweepSettings(cc, gpuCheckpointShapes(c.Model, c.Batch, *g.ends), o.floor); err != nil {
+		shapes := gpuCheckpointShapes(c.Model, c.Batch, *g.ends)
+		if len(shapes) == 0 {
+			return nil, fmt.Errorf("-sweep bytes: with -ckpt-ends (the default) a model of depth %d compresses no block input: use a depth ≥ 3 or -ckpt-ends=false", c.Model.Depth)
+		}
+		if sweep, err = sweepSettings(cc, shapes, o.floor); err != nil {
 			return nil, err
 		}
 		for _, st := range sweep {
@@ -225,8 +229,8 @@ func parseRebuild(v string, rc *vitgpu.RunConfig) error {
 }
 
 // gpuCheckpointShapes are the tensors the device model compresses in a
-// step of compressed checkpointing: each block's input, batch·tokens × d,
-// but with ends (-ckpt-ends) the first's and the last's.
+// step of compressed checkpointing: each block's input, batch·tokens × d;
+// with ends (-ckpt-ends) every block's but the first's and the last's.
 func gpuCheckpointShapes(m vit.Config, batch int, ends bool) []vit.Shape {
 	var shapes []vit.Shape
 	for i := range m.Depth {
@@ -387,8 +391,11 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 			if r.Group > 0 && r.Group < mc.Depth {
 				group = fmt.Sprintf("; block inputs compressed %d at a time", r.Group)
 			}
-			if r.Ends {
-				group += fmt.Sprintf(" (%d of %d: the first recomputed from the images, the last block's tape kept)", max(mc.Depth-2, 0), mc.Depth)
+			switch {
+			case r.Ends && mc.Depth <= 2:
+				group = fmt.Sprintf("; no block input compressed: at depth %d every block is an end (the first's input recomputed from the images, the last block's tape kept)", mc.Depth)
+			case r.Ends:
+				group += fmt.Sprintf(" (%d of %d: the first recomputed from the images, the last block's tape kept)", mc.Depth-2, mc.Depth)
 			}
 		}
 		fmt.Fprintf(w, "%s: method %s, rank %v, oversample %d, power %d, %s%s\n",

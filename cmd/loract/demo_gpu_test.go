@@ -52,6 +52,7 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-group", "2"}, "-ops-group applies to -mode ops"},
 		{[]string{"-device", "gpu", "-ops-group", "0"}, "-ops-group 0: must be ≥ 1"},
+		{[]string{"-device", "gpu", "-sweep", "bytes", "-depth", "2"}, "use a depth ≥ 3 or -ckpt-ends=false"},
 		{[]string{"-device", "gpu", "-mode", "ops", "-ops-rebuild", "ln,x"}, `-ops-rebuild "ln,x"`},
 		{[]string{"-device", "gpu", "-activations", "fp8"}, `unknown -activations "fp8"`},
 		{[]string{"-device", "gpu", "-json", filepath.Join(t.TempDir(), "no", "r.json")}, "-json"},
@@ -117,6 +118,9 @@ func TestDemoGPUConfig(t *testing.T) {
 	assert.Equal(t, []string{"blk1.in", "blk2.in"}, layerNames(gpuCheckpointShapes(vit.Config{Side: 8, Patch: 4, Depth: 4}, 1, true)), "the ends left out")
 	assert.Len(t, gpuCheckpointShapes(vit.Config{Side: 8, Patch: 4, Depth: 4}, 1, false), 4)
 	assert.Empty(t, gpuCheckpointShapes(vit.Config{Side: 8, Patch: 4, Depth: 2}, 1, true), "at depth 2 both blocks are ends")
+	o, err = parseDemo([]string{"-device", "gpu", "-sweep", "bytes", "-depth", "2", "-ckpt-ends=false"}, &bytes.Buffer{})
+	require.NoError(t, err, "without the ends a depth-2 sweep compresses both inputs")
+	assert.False(t, o.gpu.cfg.Runs[0].Ends)
 
 	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops"}, &bytes.Buffer{})
 	require.NoError(t, err)
@@ -125,9 +129,9 @@ func TestDemoGPUConfig(t *testing.T) {
 	assert.Equal(t, vitgpu.PerOp, r.Mode)
 	assert.Equal(t, [3]bool{true, true, true}, [3]bool{r.RecomputeLN, r.RecomputeGELU, r.RecomputeAttention}, "every rebuild by default")
 	assert.Equal(t, 3, r.OpsGroup, "three blocks' compressions together by default")
-	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-group", "3"}, &bytes.Buffer{})
+	o, err = parseDemo([]string{"-device", "gpu", "-mode", "ops", "-ops-group", "2"}, &bytes.Buffer{})
 	require.NoError(t, err)
-	assert.Equal(t, 3, o.gpu.cfg.Runs[0].OpsGroup)
+	assert.Equal(t, 2, o.gpu.cfg.Runs[0].OpsGroup)
 	for _, tc := range []struct {
 		v    string
 		want [3]bool

@@ -264,9 +264,14 @@ func (m *Model) SetCheckpointEnds(on bool) { m.ckptEnds = on }
 // saved tensor of the group's earlier blocks is held as it is, in a
 // buffer of its own counted with the saved activations (with the default
 // rebuilds, GELU's input: L × the MLP width in the activation type), so a
-// group of n holds up to n − 1 of them beside the factors — the price of
-// one batched decomposition instead of n (docs/gpu.md, "Batched
-// compression").
+// group of n holds up to n − 1 blocks' of them beside the factors — the
+// price of one batched decomposition instead of n (docs/gpu.md, "Batched
+// compression"). With q's input saved (SetRecomputeLN off) in a model
+// whose MLP is narrower than d, a group's last block compresses twice,
+// once before fc1 (the group's earlier tensors with its q's and o's
+// inputs, as a block alone does) and once at its end. The compressor's
+// float32 factor workspace, one per tensor of a batch, grows with n; it
+// is scratch, allocated in the first steps and not counted as saved.
 func (m *Model) SetOpsGroup(n int) { m.opsGroup = n }
 
 // SetRecomputeGELU sets whether compressed per-op training (PerOp) keeps

@@ -99,9 +99,10 @@ type pass struct {
 	acct, peakAcct  int64 // the saved tensors' bytes, and their peak
 	timers          []timer
 
-	// pending are the compressions not yet made: PerOp's tensors of one
-	// width in a block, Checkpoint's block inputs of a group, compressed
-	// together (flush), one CompressBatch each.
+	// pending are the compressions not yet made: PerOp's tensors of a
+	// block, or of a group of blocks (Model.SetOpsGroup), Checkpoint's
+	// block inputs of a group, compressed together (flush), one
+	// CompressBatch each.
 	pending []pendingSave
 	// group is the number of block inputs Checkpoint compresses together
 	// (Model.SetCheckpointGroup).
@@ -224,13 +225,13 @@ func (p *pass) saveMain(layer string, x *gpu.Matrix) *stash {
 
 // flushOps is PerOp's flush: the pending tensors of this block and of the
 // blocks its group held (Model.SetOpsGroup) are compressed together, and
-// the held ones, sampled with the saved set while they are all there,
-// are freed.
+// the held ones, sampled with the saved set while they are all there
+// beside their new factors, are freed.
 func (p *pass) flushOps() {
+	p.flush()
 	if len(p.held) > 0 {
 		p.sample()
 	}
-	p.flush()
 	p.drop(p.held...)
 	p.held = p.held[:0]
 }
@@ -405,8 +406,8 @@ func (p *pass) forward(images, idx uintptr) {
 			if p.ckptInput(i) {
 				p.t.ckpt[i] = p.queue(bk.name+".in", x)
 				if flushed = i == lastC || len(p.pending) >= p.group; flushed {
-					p.sample() // the group's inputs are all held here
 					p.flush()
+					p.sample() // the group's inputs are all held here, beside their factors
 					p.drop(read...)
 					read = read[:0]
 				}
@@ -538,7 +539,9 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	// PerOp compresses q's, o's and fc1's inputs together (flush): q's
 	// input, in ws.y, must outlive fc1's, which goes into the rebuild
 	// buffer (nothing uses it until backward) where that holds L×d.
-	if perOp && m.mlp < m.dim && !p.hold {
+	// (Only q's input is in ws.y: with it rebuilt, or held in a buffer
+	// of its own, nothing needs this flush.)
+	if perOp && m.mlp < m.dim && !p.hold && !m.lnRecompute {
 		p.flushOps()
 	}
 	y2 := p.mainBuf(ws.y, L, !(perOp && m.lnRecompute))

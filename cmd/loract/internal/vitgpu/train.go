@@ -77,8 +77,10 @@ type StepStats struct {
 	RecomputeMs float64
 	// Saved is the peak of the saved activations: the largest excess of
 	// the pool's Live bytes over their value at the step's start, sampled
-	// where everything saved is held (the end of forward, and after each
-	// block's recomputation). SavedTensors is the same peak counted as the
+	// where everything saved is held (the end of forward, after each
+	// batched compression whose inputs were held for it — Checkpoint's
+	// groups, PerOp's groups of blocks — and after each block's
+	// recomputation). SavedTensors is the same peak counted as the
 	// tensors' own bytes (rows·cols·size, activation.Saved.Bytes), without
 	// the pool's size classes.
 	Saved, SavedTensors int64
