@@ -118,8 +118,8 @@ type gpuDemoOptions struct {
 func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*gpuDemoOptions, error) {
 	cc := o.cfg.Compression
 	switch {
-	case cc.Workers != 0 && (o.mode != "checkpoint" || o.sweep != ""):
-		return nil, errors.New("-workers with -device gpu applies to -mode checkpoint (its block inputs compressed on worker streams, overlapping the next block's forward); per op the model compresses on its own stream")
+	case cc.Workers != 0:
+		return nil, errors.New("-workers: -device gpu compresses on the model's stream (synchronously); asynchronous workers are not supported")
 	case o.cache != "":
 		return nil, errors.New("-pretrained caches the CPU model's weights; -device gpu pre-trains on the device")
 	case !(*g.opsRatio > 0 && *g.opsRatio <= 1):
@@ -455,9 +455,6 @@ func gpuRows(res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig) []gpuRow {
 			return dash(base, fmt.Sprintf("%+.1f%%", 100*(r.StepMs/b.StepMs-1)))
 		}),
 		row("  in Compress calls", func(r *vitgpu.RunResult, base bool) string {
-			if !base && r.Compression.Workers > 0 {
-				return "worker streams"
-			}
 			return dash(base, share(r.CompressMs, r.StepMs))
 		}),
 		row("  rebuilding and recomputing blocks", func(r *vitgpu.RunResult, base bool) string {

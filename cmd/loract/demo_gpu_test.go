@@ -38,8 +38,7 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-ops-ratio", "0.2"}, "-ops-ratio apply only with -device gpu"},
 		{[]string{"-budget", "4", "-torch=false"}, "-budget, -torch apply only with -device gpu"},
 		{[]string{"-mode", "both"}, "-mode both needs -device gpu"},
-		{[]string{"-device", "gpu", "-workers", "1"}, "-workers with -device gpu applies to -mode checkpoint"},
-		{[]string{"-device", "gpu", "-mode", "ops", "-workers", "1"}, "-workers with -device gpu applies to -mode checkpoint"},
+		{[]string{"-device", "gpu", "-workers", "1"}, "asynchronous workers are not supported"},
 		{[]string{"-device", "gpu", "-pretrained", filepath.Join(t.TempDir(), "w.gob")}, "-pretrained caches the CPU model's weights"},
 		{[]string{"-device", "gpu", "-ops-ratio", "0"}, "-ops-ratio 0"},
 		{[]string{"-device", "gpu", "-ops-ratio", "1.5"}, "-ops-ratio 1.5"},
@@ -113,9 +112,6 @@ func TestDemoGPUConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, o.gpu.cfg.Runs, 1)
 	assert.Equal(t, 2, o.gpu.cfg.Runs[0].Group)
-	o, err = parseDemo([]string{"-device", "gpu", "-mode", "checkpoint", "-workers", "1"}, &bytes.Buffer{})
-	require.NoError(t, err)
-	assert.Equal(t, 1, o.gpu.cfg.Runs[0].Compression.Workers, "checkpointing on a worker stream")
 	o, err = parseDemo([]string{"-device", "gpu", "-mode", "checkpoint", "-ckpt-ends=false"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.False(t, o.gpu.cfg.Runs[0].Ends)

@@ -129,9 +129,6 @@ func demoConfig() DemoConfig {
 func TestDemoConfigCheck(t *testing.T) {
 	good := demoConfig()
 	require.NoError(t, good.Check())
-	async := demoConfig()
-	async.Runs[0].Compression.Workers = 2
-	require.NoError(t, async.Check(), "checkpointing compresses on worker streams")
 	for name, mod := range map[string]func(c *DemoConfig){
 		"heads":     func(c *DemoConfig) { c.Model.Heads = 3 },
 		"patch":     func(c *DemoConfig) { c.Model.Patch = 5 },
@@ -143,9 +140,8 @@ func TestDemoConfigCheck(t *testing.T) {
 		"budget":    func(c *DemoConfig) { c.Budget = 0 },
 		"warmup":    func(c *DemoConfig) { c.Warmup = -1 },
 		"mode":      func(c *DemoConfig) { c.Runs[0].Mode = Plain },
-		"workers":   func(c *DemoConfig) { c.Runs[0].Mode, c.Runs[0].Compression.Workers = PerOp, 1 },
+		"workers":   func(c *DemoConfig) { c.Runs[0].Compression.Workers = 1 },
 		"group":     func(c *DemoConfig) { c.Runs[0].Group = -1 },
-		"ops group": func(c *DemoConfig) { c.Runs[0].OpsGroup = -1 },
 		"too large": func(c *DemoConfig) { c.Batch = 1 << 24 },
 	} {
 		c := demoConfig()

@@ -101,8 +101,8 @@ func (c *DemoConfig) Check() error {
 		if r.Group < 0 || r.OpsGroup < 0 {
 			return fmt.Errorf("vitgpu: checkpoint group %d, per-op group %d: must be ≥ 0", r.Group, r.OpsGroup)
 		}
-		if r.Compression.Workers != 0 && r.Mode != Checkpoint {
-			return fmt.Errorf("vitgpu: asynchronous compression (Workers %d) is for checkpointing only: per op the model reuses its buffers in stream order", r.Compression.Workers)
+		if r.Compression.Workers != 0 {
+			return fmt.Errorf("vitgpu: asynchronous compression (Workers %d) is not supported: the model reuses its buffers in stream order", r.Compression.Workers)
 		}
 	}
 	return nil

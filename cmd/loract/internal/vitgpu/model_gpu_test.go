@@ -546,57 +546,6 @@ func TestCheckpointEnds(t *testing.T) {
 	compareGrads(t, "depth 2, both ends", wg, gg, 1e-5)
 }
 
-// TestCheckpointAsync: compressed checkpointing with an asynchronous
-// compressor (Workers > 0: the block inputs compressed on worker streams
-// while the next block's forward runs on the model's) gives the
-// synchronous run's gradients — bit for bit stored as they are, and
-// compressed (rank 4, bf16 factors) within the rounding of the batched QR
-// as in TestCheckpointGroups, depth·2·2⁻⁸ — and the same peak of saved
-// tensors to the byte: the inputs are held, beside their factors, until
-// the compressions are waited for, as the synchronous flush holds them
-// when it is sampled. With the ends and without (the last block's input
-// then compressed too, waited for before that block writes its output),
-// and everything released.
-func TestCheckpointAsync(t *testing.T) {
-	b := open(t)
-	cfg := e2eCfg
-	cfg.Depth = 4
-	m, ds, _, _ := loraModelOf(t, b, cfg, 19, gpu.Float32)
-	defer ds.Free(m)
-	defer m.SetCheckpointEnds(false)
-	for _, ends := range []bool{true, false} {
-		m.SetCheckpointEnds(ends)
-		for _, cc := range []activation.Config{
-			{Method: activation.Uncompressed, Precision: lowrank.Float32, Backend: b},
-			{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1},
-		} {
-			var ref map[string]*mat.Dense
-			var refSaved int64
-			for _, workers := range []int{0, 1, 2} {
-				cc.Workers = workers
-				c, err := activation.New(cc)
-				require.NoError(t, err)
-				_, grads, st := deviceGrads(t, m, ds, Checkpoint, c)
-				name := fmt.Sprintf("ends %v, %v, %d workers", ends, cc.Method, workers)
-				assert.Zero(t, c.Stats().Total.Live, "%s: backward released every saved activation", name)
-				c.Close()
-				if workers == 0 {
-					ref, refSaved = grads, st.SavedTensors
-					continue
-				}
-				assert.Equal(t, refSaved, st.SavedTensors, "%s: the synchronous peak", name)
-				if cc.Method == activation.Uncompressed {
-					for n, w := range ref {
-						require.True(t, mat.Equal(w, grads[n]), "%s: %s bit for bit", name, n)
-					}
-					continue
-				}
-				compareGrads(t, name+" against synchronous", ref, grads, float64(cfg.Depth)*2*math.Exp2(-8))
-			}
-		}
-	}
-}
-
 // TestOpsGroup: per-op training gives the same gradients whichever number
 // of blocks' compressions it makes together (SetOpsGroup), in
 // ⌈depth/group⌉ compressions a step, with every rebuild and with none

@@ -115,12 +115,6 @@ type pass struct {
 	// of their own, listed in held until the group's flush.
 	hold bool
 	held []*gpu.Matrix
-	// async is set for Checkpoint with an asynchronous compressor
-	// (activation.Config.Workers > 0): a flush returns at once, its
-	// stashes wait in waiting and their inputs in waitDrop until settle.
-	async    bool
-	waiting  []*stash
-	waitDrop []*gpu.Matrix
 }
 
 // pendingSave is a compression deferred to the next flush.
@@ -229,24 +223,6 @@ func (p *pass) saveMain(layer string, x *gpu.Matrix) *stash {
 	return nil
 }
 
-// settle waits for the asynchronous compressions (p.async), accounts
-// their factors, samples the saved set while their inputs are still held
-// beside them, and frees those inputs.
-func (p *pass) settle() {
-	if len(p.waiting) == 0 && len(p.waitDrop) == 0 {
-		return
-	}
-	for _, st := range p.waiting {
-		p.run(st.s.Wait())
-		st.bytes = int64(st.s.Bytes())
-		p.acct += st.bytes
-	}
-	p.waiting = p.waiting[:0]
-	p.sample()
-	p.drop(p.waitDrop...)
-	p.waitDrop = p.waitDrop[:0]
-}
-
 // flushOps is PerOp's flush: the pending tensors of this block and of the
 // blocks its group held (Model.SetOpsGroup) are compressed together, and
 // the held ones, sampled with the saved set while they are all there
@@ -272,21 +248,6 @@ func (p *pass) flush() {
 	xs := make([]lowrank.Matrix, len(p.pending))
 	for i, ps := range p.pending {
 		layers[i], xs[i] = ps.layer, ps.x
-	}
-	if p.async {
-		// On the workers' streams, overlapping the model's next kernels:
-		// not timed on the model's stream, accounted at settle.
-		ss, err := p.c.CompressBatch(layers, xs)
-		for i, ps := range p.pending {
-			if ss[i] != nil {
-				ps.st.s = ss[i]
-				p.t.stashes = append(p.t.stashes, ps.st)
-				p.waiting = append(p.waiting, ps.st)
-			}
-		}
-		p.run(err)
-		p.pending = p.pending[:0]
-		return
 	}
 	t0 := p.event()
 	if p.err != nil {
@@ -421,7 +382,6 @@ func (p *pass) forward(images, idx uintptr) {
 	// not saved (backward recomputes it from the images) and the last
 	// block saves its tape as in plain training.
 	ckpt := p.train && p.mode == Checkpoint
-	p.async = ckpt && p.c != nil && p.c.Config().Workers > 0
 	p.images, p.idx = images, idx
 	lastC := -1 // the last block whose input is compressed
 	for i := range m.blocks {
@@ -436,9 +396,6 @@ func (p *pass) forward(images, idx uintptr) {
 		var bt *blockTape
 		flushed := false
 		p.hold = false
-		if i > lastC {
-			p.settle() // before the blocks after the last compressed input write anything
-		}
 		switch {
 		case !p.train:
 			p.keepRest, p.main = false, mainNone
@@ -450,12 +407,8 @@ func (p *pass) forward(images, idx uintptr) {
 				p.t.ckpt[i] = p.queue(bk.name+".in", x)
 				if flushed = i == lastC || len(p.pending) >= p.group; flushed {
 					p.flush()
-					if p.async {
-						p.waitDrop = append(p.waitDrop, read...)
-					} else {
-						p.sample() // the group's inputs are all held here, beside their factors
-						p.drop(read...)
-					}
+					p.sample() // the group's inputs are all held here, beside their factors
+					p.drop(read...)
 					read = read[:0]
 				}
 			}
@@ -472,27 +425,16 @@ func (p *pass) forward(images, idx uintptr) {
 			p.keepRest, p.main = true, mainKeep
 			bt = &p.t.blocks[i]
 		}
-		if p.async && i == lastC && i == len(m.blocks)-1 {
-			// The last block's input is compressed too, and may be in the
-			// workspace its output goes to (ws.res[0] at an even depth,
-			// without the ends): no overlap.
-			p.settle()
-		}
 		p.blockFwd(bk, x, out, bt)
 		if ckpt && p.t.mats[x] {
-			switch {
-			case flushed && p.async:
-				p.waitDrop = append(p.waitDrop, x)
-			case flushed:
+			if flushed {
 				p.drop(x)
-			default:
+			} else {
 				read = append(read, x)
 			}
 		}
-
 		x = out
 	}
-	p.settle()
 	if p.err != nil {
 		return
 	}
