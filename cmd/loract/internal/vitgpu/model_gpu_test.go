@@ -205,6 +205,16 @@ func deviceGrads(t *testing.T, m *Model, ds *Dataset, mode Mode, c *activation.C
 	return download(t, m.b, loss).At(0, 0), g, st
 }
 
+// requireFinite stops the test unless every gradient in grads is finite.
+func requireFinite(t *testing.T, name string, grads map[string]*mat.Dense) {
+	t.Helper()
+	for n, g := range grads {
+		for _, v := range g.RawMatrix().Data {
+			require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%s: %s finite", name, n)
+		}
+	}
+}
+
 // compareGrads asserts that every gradient in want has a device twin
 // within rel of it (norm-wise). A bias's rounding is relative to the terms
 // its gradient sums, not to the sum: the key projection's bias has a zero
@@ -347,11 +357,7 @@ func TestModesAgree(t *testing.T) {
 		assert.Less(t, st.Saved, plain.Saved, "%v compressed saves less than plain", mode)
 		assert.Less(t, st.SavedTensors, plain.SavedTensors, "%v", mode)
 		assert.Positive(t, st.Compressions, "%v", mode)
-		for n, g := range gg {
-			for _, v := range g.RawMatrix().Data {
-				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%v: %s finite", mode, n)
-			}
-		}
+		requireFinite(t, mode.String(), gg)
 		for _, l := range c.Stats().Layers {
 			assert.Equal(t, 4, l.Rank, "%v: %s", mode, l.Layer)
 		}
@@ -405,11 +411,7 @@ func TestRecompute(t *testing.T) {
 		c, err := activation.New(activation.Config{Rank: activation.Fixed(4), Precision: lowrank.BFloat16, Backend: b, Seed: 1})
 		require.NoError(t, err)
 		_, gg, st := deviceGrads(t, m, ds, PerOp, c)
-		for n, g := range gg {
-			for _, v := range g.RawMatrix().Data {
-				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "%+v: %s finite", tc, n)
-			}
-		}
+		requireFinite(t, fmt.Sprintf("%+v", tc), gg)
 		n := 0
 		for _, l := range c.Stats().Layers {
 			n++
@@ -512,11 +514,7 @@ func TestCheckpointEnds(t *testing.T) {
 		c, err := activation.New(cc)
 		require.NoError(t, err)
 		_, gg, st := deviceGrads(t, m, ds, Checkpoint, c)
-		for n, g := range gg {
-			for _, v := range g.RawMatrix().Data {
-				require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "ends %v: %s finite", ends, n)
-			}
-		}
+		requireFinite(t, fmt.Sprintf("ends %v", ends), gg)
 		var layers []string
 		for _, l := range c.Stats().Layers {
 			layers = append(layers, l.Layer)
