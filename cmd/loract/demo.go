@@ -98,7 +98,11 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 	switch *device {
 	case "cpu":
 		if set := setFlags(fs, gpuOnlyFlags...); len(set) > 0 {
-			return nil, fmt.Errorf("%s apply only with -device gpu", strings.Join(set, ", "))
+			verb := "applies"
+			if len(set) > 1 {
+				verb = "apply"
+			}
+			return nil, fmt.Errorf("%s %s only with -device gpu", strings.Join(set, ", "), verb)
 		}
 	case "gpu":
 		gpuDefaults(fs, map[string]any{"dim": dim, "heads": heads, "mlp": mlp, "depth": depth, "patch": patch,

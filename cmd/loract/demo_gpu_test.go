@@ -35,7 +35,7 @@ func TestDemoGPUFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"-device", "tpu"}, `unknown -device "tpu"`},
-		{[]string{"-ops-ratio", "0.2"}, "-ops-ratio apply only with -device gpu"},
+		{[]string{"-ops-ratio", "0.2"}, "-ops-ratio applies only with -device gpu"},
 		{[]string{"-budget", "4", "-torch=false"}, "-budget, -torch apply only with -device gpu"},
 		{[]string{"-mode", "both"}, "-mode both needs -device gpu"},
 		{[]string{"-device", "gpu", "-workers", "1"}, "asynchronous workers are not supported"},
@@ -47,8 +47,10 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-lr-warmup", "-1"}, "-lr-warmup -1"},
 		{[]string{"-device", "gpu", "-twin-steps", "0"}, "-twin-steps 0"},
 		{[]string{"-device", "gpu", "-ckpt-group", "-2"}, "-ckpt-group -2"},
-		{[]string{"-ckpt-group", "2"}, "-ckpt-group apply only with -device gpu"},
-		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild apply only with -device gpu"},
+		{[]string{"-ckpt-group", "2"}, "-ckpt-group applies only with -device gpu"},
+		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild applies only with -device gpu"},
+		{[]string{"-ckpt-ends=false"}, "-ckpt-ends applies only with -device gpu"},
+		{[]string{"-ops-group", "2"}, "-ops-group applies only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-group", "2"}, "-ops-group applies to -mode ops"},
 		{[]string{"-device", "gpu", "-ops-group", "0"}, "-ops-group 0: must be ≥ 1"},
