@@ -201,6 +201,16 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 		PretrainLR: *preLR, FineTuneLR: *ftLR, LoRARank: *lora, LoRAScale: 1,
 		Checkpoint: *mode == "checkpoint", Compression: cc,
 	}
+	if *device == "cpu" {
+		switch {
+		case (*mode == "checkpoint" || *sweep != "") && len(setFlags(fs, "ops-rebuild")) > 0:
+			return nil, errors.New("-ops-rebuild applies to -mode ops without -sweep: checkpointing recomputes the blocks instead")
+		case *mode == "ops" && *sweep == "":
+			if o.cfg.Rebuild, err = parseRebuild(*gf.rebuild); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if *device == "gpu" {
 		g, err := gf.options(fs, o, *rank > 0 || *tol > 0)
 		if err != nil {
@@ -337,6 +347,19 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 		fmt.Fprintf(w, "¹ the inputs of the linear layers and GELUs, saved compressed; the other saved tensors (LayerNorm\n"+
 			"  inputs, q/k/v heads, attention probabilities, LoRA's x·A) stay float32 copies, as every tensor is in\n"+
 			"  the baseline, so only \"all saved activations\" compares the two runs.\n")
+		if rb := cfg.Rebuild; rb != (vit.Rebuild{}) {
+			var names []string
+			if rb.LN {
+				names = append(names, "q/k/v's and fc1's inputs (x̂·γ + β from the LayerNorms' x̂)")
+			}
+			if rb.Attention {
+				names = append(names, "o's input (P·V from the probabilities and values)")
+			}
+			if rb.GELU {
+				names = append(names, "fc2's input (GELU of GELU's rebuilt input)")
+			}
+			fmt.Fprintf(w, "  Not saved at all but rebuilt in backward (-ops-rebuild): %s.\n", strings.Join(names, ", "))
+		}
 	}
 	fmt.Fprintf(w, "\naccuracy drop: %.2f points\n", 100*(b.Accuracy-l.Accuracy))
 	fmt.Fprintf(w, "memory: all saved activations peak at %s of the baseline's %s, for %s the baseline's wall time",

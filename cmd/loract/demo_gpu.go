@@ -50,7 +50,7 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ops-rebuild", "ckpt-group", "ckpt-ends", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "ckpt-ends", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
@@ -66,7 +66,7 @@ type gpuFlags struct {
 func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 	return &gpuFlags{
 		opsRatio:  fs.Float64("ops-ratio", 0.15, "-device gpu: the rank ratio of -mode ops (-ratio is checkpointing's; -rank and -tol set both)"),
-		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-device gpu -mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
+		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
 		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
 		opsGroup:  fs.Int("ops-group", 3, "-device gpu -mode ops (or both): blocks whose compressions are made together, in one batched compression at the group's last block (1: each block's at its end; a group of n holds up to n − 1 blocks' tensors as they are until they are compressed)"),
 		ends:      fs.Bool("ckpt-ends", true, "-device gpu: compressed checkpointing leaves its ends uncompressed — recomputes the first block's input from the images and keeps the last block's tape from the forward — and compresses the other block inputs (false: every block input compressed, every block recomputed)"),
@@ -196,9 +196,11 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 		}
 		if o.mode == "ops" || o.mode == "both" {
 			rc := vitgpu.RunConfig{Mode: vitgpu.PerOp, Compression: ops, OpsGroup: *g.opsGroup}
-			if err := parseRebuild(*g.rebuild, &rc); err != nil {
+			rb, err := parseRebuild(*g.rebuild)
+			if err != nil {
 				return nil, err
 			}
+			rc.RecomputeLN, rc.RecomputeGELU, rc.RecomputeAttention = rb.LN, rb.GELU, rb.Attention
 			d.Runs = append(d.Runs, rc)
 		}
 	}
@@ -208,24 +210,25 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 	return &gpuDemoOptions{cfg: d, torch: *g.torch && o.sweep == "", json: *g.json, twinRun: *g.twin, sweep: sweep}, nil
 }
 
-// parseRebuild sets the per-op run's rebuilds from -ops-rebuild.
-func parseRebuild(v string, rc *vitgpu.RunConfig) error {
+// parseRebuild returns the per-op run's rebuilds named by -ops-rebuild.
+func parseRebuild(v string) (vit.Rebuild, error) {
+	var rb vit.Rebuild
 	if strings.TrimSpace(v) == "none" {
-		return nil
+		return rb, nil
 	}
 	for _, f := range strings.Split(v, ",") {
 		switch strings.TrimSpace(f) {
 		case "ln":
-			rc.RecomputeLN = true
+			rb.LN = true
 		case "gelu":
-			rc.RecomputeGELU = true
+			rb.GELU = true
 		case "att":
-			rc.RecomputeAttention = true
+			rb.Attention = true
 		default:
-			return fmt.Errorf("-ops-rebuild %q: a comma-separated list of ln, gelu and att, or none", v)
+			return rb, fmt.Errorf("-ops-rebuild %q: a comma-separated list of ln, gelu and att, or none", v)
 		}
 	}
-	return nil
+	return rb, nil
 }
 
 // gpuCheckpointShapes are the tensors the device model compresses in a

@@ -48,7 +48,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-device", "gpu", "-twin-steps", "0"}, "-twin-steps 0"},
 		{[]string{"-device", "gpu", "-ckpt-group", "-2"}, "-ckpt-group -2"},
 		{[]string{"-ckpt-group", "2"}, "-ckpt-group applies only with -device gpu"},
-		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild applies only with -device gpu"},
+		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild applies to -mode ops without -sweep"},
+		{[]string{"-mode", "ops", "-ops-rebuild", "gelu,x"}, `-ops-rebuild "gelu,x": a comma-separated list`},
 		{[]string{"-ckpt-ends=false"}, "-ckpt-ends applies only with -device gpu"},
 		{[]string{"-ops-group", "2"}, "-ops-group applies only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
@@ -168,6 +169,14 @@ func TestDemoGPUConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, o.gpu)
 	assert.Equal(t, 64, o.cfg.Model.Dim)
+	assert.Equal(t, vit.Rebuild{}, o.cfg.Rebuild, "checkpointing rebuilds nothing")
+	// Per op the CPU demo rebuilds what the device model does.
+	o, err = parseDemo([]string{"-mode", "ops"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, vit.Rebuild{LN: true, Attention: true, GELU: true}, o.cfg.Rebuild)
+	o, err = parseDemo([]string{"-mode", "ops", "-ops-rebuild", "none"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, vit.Rebuild{}, o.cfg.Rebuild)
 }
 
 // TestDemoGPUUnavailable: without CUDA, -device gpu fails at once with

@@ -32,8 +32,9 @@ type DemoConfig struct {
 	Compression activation.Config
 	// Checkpoint selects compressed checkpointing (each block saves only
 	// its compressed input); otherwise each op's compressible tensors are
-	// compressed.
+	// compressed, but those Rebuild names, which backward rebuilds.
 	Checkpoint bool
+	Rebuild    Rebuild
 	// Progress, if not nil, is called after every training step.
 	Progress func(phase string, step, steps int, loss float64)
 	// Pretrained, if not nil, replaces pre-training: it is called with the
@@ -167,6 +168,9 @@ func (cfg *DemoConfig) runs(compressed bool) (Run, *meter, *activation.Compresso
 		m.cs = append(m.cs, rest)
 	}
 	run := Run{Main: m.saver(main, true), Rest: m.saver(rest, false), Checkpoint: compressed && cfg.Checkpoint}
+	if compressed && !cfg.Checkpoint {
+		run.Rebuild = cfg.Rebuild
+	}
 	return run, m, main, rest, nil
 }
 

@@ -165,6 +165,10 @@ func (m *Model) ZeroGrad() {
 type Run struct {
 	Main, Rest Saver
 	Checkpoint bool
+	// Rebuild names the compressible tensors that a run without
+	// Checkpoint does not save through Main but rebuilds in backward from
+	// what it saves anyway (rebuild.go).
+	Rebuild Rebuild
 }
 
 // PlainRun is ordinary backpropagation.
@@ -240,7 +244,7 @@ func (m *Model) Forward(pixels []float64, batch int, run Run, tape *Tape) (*mat.
 				bt = &tape.blocks[i]
 			}
 		}
-		if x, err = blk.forward(x, batch, run.Main, run.Rest, bt); err != nil {
+		if x, err = blk.forward(x, batch, run.Main, run.Rest, run.Rebuild, bt); err != nil {
 			return nil, err
 		}
 	}
@@ -301,7 +305,7 @@ func (m *Model) Backward(tape *Tape, dlogits *mat.Dense) error {
 			if err := tape.ckpt[i].Release(); err != nil {
 				return err
 			}
-			if _, err := blk.forward(&x, batch, run.Rest, run.Rest, bt); err != nil {
+			if _, err := blk.forward(&x, batch, run.Rest, run.Rest, Rebuild{}, bt); err != nil {
 				return err
 			}
 		}
@@ -326,11 +330,19 @@ func (m *Model) Backward(tape *Tape, dlogits *mat.Dense) error {
 	return err
 }
 
-func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, tape *blockTape) (*mat.Dense, error) {
+func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, rb Rebuild, tape *blockTape) (*mat.Dense, error) {
 	var t blockTape
 	if tape == nil {
 		tape = &t
-		main, rest = nil, nil
+		main, rest, rb = nil, nil, Rebuild{}
+	}
+	// Main's savers for the linear and GELU inputs: a rebuilt one saves
+	// nothing and hands backward a stash that rebuilds the tensor.
+	mainOr := func(on bool, rebuilt func() Stash) Saver {
+		if !on || main == nil {
+			return main
+		}
+		return func(string, *mat.Dense) (Stash, error) { return rebuilt(), nil }
 	}
 	save := func(s Saver, name string, m *mat.Dense, dst *Stash) error {
 		if s == nil {
@@ -357,7 +369,7 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, tape *blockTa
 		return nil, err
 	}
 	// q, k and v read the same y1: it is saved once and shared.
-	qkv := shared(main)
+	qkv := shared(mainOr(rb.LN, func() Stash { return &lnOutput{t: &tape.ln1, ln: b.LN1, refs: 1} }))
 	q, err := b.Q.forward(y1, qkv, rest, tp(&tape.q))
 	if err != nil {
 		return nil, err
@@ -380,7 +392,7 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, tape *blockTa
 			return nil, err
 		}
 	}
-	z, err := b.O.forward(att, main, rest, tp(&tape.o))
+	z, err := b.O.forward(att, mainOr(rb.Attention, func() Stash { return attnOutput{p: tape.p, v: tape.vs, batch: batch, heads: b.Heads} }), rest, tp(&tape.o))
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +402,7 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, tape *blockTa
 	if err != nil {
 		return nil, err
 	}
-	u, err := b.F1.forward(y2, main, rest, tp(&tape.fc1))
+	u, err := b.F1.forward(y2, mainOr(rb.LN, func() Stash { return &lnOutput{t: &tape.ln2, ln: b.LN2, refs: 1} }), rest, tp(&tape.fc1))
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +415,7 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, tape *blockTa
 	for i, v := range ur {
 		ar[i], _ = gelu(v)
 	}
-	out, err := b.F2.forward(a, main, rest, tp(&tape.fc2))
+	out, err := b.F2.forward(a, mainOr(rb.GELU, func() Stash { return geluOutput{u: tape.u} }), rest, tp(&tape.fc2))
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +498,7 @@ func attention(q, k, v *mat.Dense, batch, heads int) (out, p *mat.Dense) {
 	scale := 1 / math.Sqrt(float64(dh))
 	out = mat.NewDense(L, d, nil)
 	p = mat.NewDense(batch*heads*T, T, nil)
-	qd, kd, vd, od := q.RawMatrix().Data, k.RawMatrix().Data, v.RawMatrix().Data, out.RawMatrix().Data
+	qd, kd := q.RawMatrix().Data, k.RawMatrix().Data
 	for b := 0; b < batch; b++ {
 		for h := 0; h < heads; h++ {
 			for i := 0; i < T; i++ {
@@ -507,18 +519,36 @@ func attention(q, k, v *mat.Dense, batch, heads int) (out, p *mat.Dense) {
 					pr[j] = math.Exp(pr[j] - mx)
 					sum += pr[j]
 				}
-				oi := od[(b*T+i)*d+h*dh : (b*T+i)*d+h*dh+dh]
 				for j := range pr {
 					pr[j] /= sum
+				}
+			}
+		}
+	}
+	attentionOutput(out, p, v, batch, heads)
+	return out, p
+}
+
+// attentionOutput adds P_h·v_h of every image and head to out (L×d), for
+// the probabilities p (batch·heads·T × T) and values v (L×d).
+func attentionOutput(out, p, v *mat.Dense, batch, heads int) {
+	L, d := v.Dims()
+	T, dh := L/batch, d/heads
+	vd, od := v.RawMatrix().Data, out.RawMatrix().Data
+	for b := 0; b < batch; b++ {
+		for h := 0; h < heads; h++ {
+			for i := 0; i < T; i++ {
+				pr := p.RawRowView((b*heads+h)*T + i)
+				oi := od[(b*T+i)*d+h*dh : (b*T+i)*d+h*dh+dh]
+				for j, pj := range pr {
 					vj := vd[(b*T+j)*d+h*dh : (b*T+j)*d+h*dh+dh]
 					for t, a := range vj {
-						oi[t] += pr[j] * a
+						oi[t] += pj * a
 					}
 				}
 			}
 		}
 	}
-	return out, p
 }
 
 func attentionBackward(q, k, v, p, dout *mat.Dense, batch, heads int) (dq, dk, dv *mat.Dense) {

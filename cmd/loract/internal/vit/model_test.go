@@ -125,3 +125,61 @@ func TestRunsAgree(t *testing.T) {
 	assert.Positive(t, st.Total.Peak)
 	_ = mat.NewDense
 }
+
+// TestRebuild: per-op saving that rebuilds the LayerNorm outputs, the
+// attention output and GELU's output (Run.Rebuild) gives plain
+// backpropagation's gradients bit for bit when everything else is kept as
+// it is — x̂·γ + β, P·V and GELU(u) are the forward's own formulas in the
+// same order — and saves only GELU's input through Main, one tensor a
+// block instead of five; each rebuild alone saves the tensors it does not
+// name. Through a compressor storing float64 copies, every saved
+// activation is released by backward.
+func TestRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	m := New(tinyCfg)
+	m.AddLoRA(2, 1, 3)
+	for _, p := range m.Params() {
+		for i, raw := 0, p.W.RawMatrix().Data; i < len(raw); i++ {
+			raw[i] += 0.3 * rng.NormFloat64()
+		}
+	}
+	px, labels := tinyBatch(rng, m.Cfg, 4)
+	want := grads(t, m, px, labels, PlainRun)
+	for _, tc := range []struct {
+		rb    Rebuild
+		saved []string // the layers Main saves in each block
+	}{
+		{Rebuild{}, []string{"q", "o", "fc1", "gelu", "fc2"}},
+		{Rebuild{LN: true}, []string{"o", "gelu", "fc2"}},
+		{Rebuild{Attention: true}, []string{"q", "fc1", "gelu", "fc2"}},
+		{Rebuild{GELU: true}, []string{"q", "o", "fc1", "gelu"}},
+		{Rebuild{LN: true, Attention: true, GELU: true}, []string{"gelu"}},
+	} {
+		var names []string
+		main := func(layer string, x *mat.Dense) (Stash, error) {
+			names = append(names, layer)
+			return Plain(layer, x)
+		}
+		got := grads(t, m, px, labels, Run{Main: main, Rest: Plain, Rebuild: tc.rb})
+		assert.Equal(t, want, got, "%+v: plain's gradients bit for bit", tc.rb)
+		var wantNames []string
+		for _, b := range m.Blocks {
+			for _, l := range tc.saved {
+				wantNames = append(wantNames, b.Name+"."+l)
+			}
+		}
+		assert.ElementsMatch(t, wantNames, names, "%+v: what Main saves", tc.rb)
+	}
+	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float64})
+	require.NoError(t, err)
+	got := grads(t, m, px, labels, Run{Main: Compressed(c), Rest: Plain, Rebuild: Rebuild{LN: true, Attention: true, GELU: true}})
+	for i := range want {
+		for j := range want[i] {
+			// As TestRunsAgree: only the weight gradients' summation order
+			// may differ, ε·L relative.
+			assert.InDelta(t, want[i][j], got[i][j], 1e-12*max(1, math.Abs(want[i][j])))
+		}
+	}
+	assert.Zero(t, c.Stats().Total.Live, "every saved activation is released by backward")
+	assert.Len(t, c.Stats().Layers, len(m.Blocks), "one saved tensor a block")
+}

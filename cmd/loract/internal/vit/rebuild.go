@@ -1,0 +1,160 @@
+package vit
+
+import (
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/lowrank"
+)
+
+// Rebuild names the tensors of the compressible set that compressed
+// per-op training does not save but rebuilds in backward from tensors it
+// saves anyway, as the device model does (vitgpu.Model.SetRecomputeLN,
+// SetRecomputeAttention, SetRecomputeGELU; docs/gpu-demo.md):
+//
+//   - LN: q/k/v's and fc1's inputs, the LayerNorm outputs, as x̂·γ + β
+//     from the normalised input x̂ each LayerNorm saves for its own
+//     backward;
+//   - Attention: o's input, the attention output, as P·V from the
+//     probabilities and values attention saves for its backward;
+//   - GELU: fc2's input as GELU of GELU's saved input.
+//
+// A rebuilt tensor is not approximated beyond what it is rebuilt from:
+// with x̂, P and V saved as they are the first two are the forward's own
+// tensors up to the rounding of one product (P·V: exactly, the same sums
+// in the same order), and GELU's output is as exact as the compression
+// of GELU's input. A checkpointed run recomputes the blocks instead and
+// ignores Rebuild.
+type Rebuild struct {
+	LN, Attention, GELU bool
+}
+
+// A rebuilt stash saves nothing of its own: the stashes it rebuilds from
+// are released by their owners (the LayerNorm, attention and GELU
+// backward), each after the consumer of the rebuilt tensor has run.
+type rebuilt struct{}
+
+func (rebuilt) Retain() error  { return nil }
+func (rebuilt) Release() error { return nil }
+
+// weightGrad sets dst = gᵀ·X for the X that rebuild writes.
+func weightGrad(dst, g lowrank.Matrix, rebuild func(*mat.Dense) error) error {
+	var x mat.Dense
+	if err := rebuild(&x); err != nil {
+		return err
+	}
+	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), &x)
+	return nil
+}
+
+// lnOutput rebuilds a LayerNorm's output x̂·γ + β. The q, k and v
+// projections share one (shared retains it for each): it is rebuilt at
+// its first use and kept until its last consumer releases it.
+type lnOutput struct {
+	t    *lnTape
+	ln   *LayerNorm
+	refs int
+	y    *mat.Dense // the rebuilt output, between first use and last release
+}
+
+func (s *lnOutput) Retain() error { s.refs++; return nil }
+
+func (s *lnOutput) Release() error {
+	if s.refs--; s.refs <= 0 {
+		s.y = nil
+	}
+	return nil
+}
+
+// output rebuilds the output once.
+func (s *lnOutput) output() (*mat.Dense, error) {
+	if s.y != nil {
+		return s.y, nil
+	}
+	var y mat.Dense
+	if err := s.t.xhat.Reconstruct(&y); err != nil {
+		return nil, err
+	}
+	g, b := s.ln.Gamma.W.RawRowView(0), s.ln.Beta.W.RawRowView(0)
+	r, _ := y.Dims()
+	for i := 0; i < r; i++ {
+		row := y.RawRowView(i)
+		for j, v := range row {
+			row[j] = v*g[j] + b[j]
+		}
+	}
+	s.y = &y
+	return s.y, nil
+}
+
+func (s *lnOutput) Reconstruct(dst lowrank.Matrix) error {
+	y, err := s.output()
+	if err != nil {
+		return err
+	}
+	d := dst.(*mat.Dense)
+	if d.IsEmpty() {
+		d.ReuseAs(y.Dims())
+	}
+	d.Copy(y)
+	return nil
+}
+
+func (s *lnOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
+	y, err := s.output()
+	if err != nil {
+		return err
+	}
+	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), y)
+	return nil
+}
+
+// attnOutput rebuilds the attention output P·V.
+type attnOutput struct {
+	rebuilt
+	p, v         Stash
+	batch, heads int
+}
+
+func (s attnOutput) Reconstruct(dst lowrank.Matrix) error {
+	var p, v mat.Dense
+	if err := s.p.Reconstruct(&p); err != nil {
+		return err
+	}
+	if err := s.v.Reconstruct(&v); err != nil {
+		return err
+	}
+	d := dst.(*mat.Dense)
+	if d.IsEmpty() {
+		d.ReuseAs(v.Dims())
+	} else {
+		d.Zero()
+	}
+	attentionOutput(d, &p, &v, s.batch, s.heads)
+	return nil
+}
+
+func (s attnOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
+	return weightGrad(dst, g, func(x *mat.Dense) error { return s.Reconstruct(x) })
+}
+
+// geluOutput rebuilds GELU's output from GELU's saved input.
+type geluOutput struct {
+	rebuilt
+	u Stash
+}
+
+func (s geluOutput) Reconstruct(dst lowrank.Matrix) error {
+	d := dst.(*mat.Dense)
+	if err := s.u.Reconstruct(d); err != nil {
+		return err
+	}
+	data := d.RawMatrix().Data
+	for i, v := range data {
+		data[i], _ = gelu(v)
+	}
+	return nil
+}
+
+func (s geluOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
+	return weightGrad(dst, g, func(x *mat.Dense) error { return s.Reconstruct(x) })
+}
