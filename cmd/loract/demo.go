@@ -347,18 +347,8 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 		fmt.Fprintf(w, "¹ the inputs of the linear layers and GELUs, saved compressed; the other saved tensors (LayerNorm\n"+
 			"  inputs, q/k/v heads, attention probabilities, LoRA's x·A) stay float32 copies, as every tensor is in\n"+
 			"  the baseline, so only \"all saved activations\" compares the two runs.\n")
-		if rb := cfg.Rebuild; rb != (vit.Rebuild{}) {
-			var names []string
-			if rb.LN {
-				names = append(names, "q/k/v's and fc1's inputs (x̂·γ + β from the LayerNorms' x̂)")
-			}
-			if rb.Attention {
-				names = append(names, "o's input (P·V from the probabilities and values)")
-			}
-			if rb.GELU {
-				names = append(names, "fc2's input (GELU of GELU's rebuilt input)")
-			}
-			fmt.Fprintf(w, "  Not saved at all but rebuilt in backward (-ops-rebuild): %s.\n", strings.Join(names, ", "))
+		if t := rebuildText(cfg.Rebuild); t != "" {
+			fmt.Fprintf(w, "  Not saved at all but rebuilt in backward (-ops-rebuild): %s.\n", t)
 		}
 	}
 	fmt.Fprintf(w, "\naccuracy drop: %.2f points\n", 100*(b.Accuracy-l.Accuracy))

@@ -210,6 +210,21 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 	return &gpuDemoOptions{cfg: d, torch: *g.torch && o.sweep == "", json: *g.json, twinRun: *g.twin, sweep: sweep}, nil
 }
 
+// rebuildText names the tensors rb rebuilds ("" for none).
+func rebuildText(rb vit.Rebuild) string {
+	var names []string
+	if rb.LN {
+		names = append(names, "the LayerNorm outputs from their normalised inputs")
+	}
+	if rb.Attention {
+		names = append(names, "o's input from the attention probabilities and values")
+	}
+	if rb.GELU {
+		names = append(names, "fc2's input from GELU's")
+	}
+	return strings.Join(names, ", ")
+}
+
 // parseRebuild returns the per-op run's rebuilds named by -ops-rebuild.
 func parseRebuild(v string) (vit.Rebuild, error) {
 	var rb vit.Rebuild
@@ -372,18 +387,8 @@ func writeGPUHeader(w io.Writer, cfg *vitgpu.DemoConfig, dev, arch string, drv, 
 		}
 		group := ""
 		if r.Mode == vitgpu.PerOp {
-			var rebuilt []string
-			if r.RecomputeLN {
-				rebuilt = append(rebuilt, "the LayerNorm outputs from their normalised inputs")
-			}
-			if r.RecomputeAttention {
-				rebuilt = append(rebuilt, "o's input from the attention probabilities and values")
-			}
-			if r.RecomputeGELU {
-				rebuilt = append(rebuilt, "fc2's input from GELU's")
-			}
-			if len(rebuilt) > 0 {
-				group = "; rebuilt in backward: " + strings.Join(rebuilt, ", ")
+			if t := rebuildText(vit.Rebuild{LN: r.RecomputeLN, Attention: r.RecomputeAttention, GELU: r.RecomputeGELU}); t != "" {
+				group = "; rebuilt in backward: " + t
 			}
 			if r.OpsGroup > 1 {
 				group += fmt.Sprintf("; compressed %d blocks at a time", r.OpsGroup)

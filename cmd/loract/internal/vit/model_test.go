@@ -100,26 +100,14 @@ func TestGradientsLoRA(t *testing.T) {
 // in float64, give bit-for-bit the gradients of plain backpropagation.
 func TestRunsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	m := New(tinyCfg)
-	m.AddLoRA(2, 1, 3)
-	for _, p := range m.Params() {
-		for i, raw := 0, p.W.RawMatrix().Data; i < len(raw); i++ {
-			raw[i] += 0.3 * rng.NormFloat64()
-		}
-	}
+	m := perturbedLoRA(rng)
 	px, labels := tinyBatch(rng, m.Cfg, 4)
 	want := grads(t, m, px, labels, PlainRun)
 	assert.Equal(t, want, grads(t, m, px, labels, Run{Main: Plain, Rest: Plain, Checkpoint: true}))
 	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float64})
 	require.NoError(t, err)
 	got := grads(t, m, px, labels, Run{Main: Compressed(c), Rest: Plain})
-	for i := range want {
-		for j := range want[i] {
-			// WeightGrad of a stored X is gᵀX, the same product plainStash
-			// forms; only summation order may differ: ε·L relative.
-			assert.InDelta(t, want[i][j], got[i][j], 1e-12*max(1, math.Abs(want[i][j])))
-		}
-	}
+	assertStoredGrads(t, want, got)
 	st := c.Stats()
 	assert.Zero(t, st.Total.Live, "every saved activation is released by backward")
 	assert.Positive(t, st.Total.Peak)
@@ -136,13 +124,7 @@ func TestRunsAgree(t *testing.T) {
 // activation is released by backward.
 func TestRebuild(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	m := New(tinyCfg)
-	m.AddLoRA(2, 1, 3)
-	for _, p := range m.Params() {
-		for i, raw := 0, p.W.RawMatrix().Data; i < len(raw); i++ {
-			raw[i] += 0.3 * rng.NormFloat64()
-		}
-	}
+	m := perturbedLoRA(rng)
 	px, labels := tinyBatch(rng, m.Cfg, 4)
 	want := grads(t, m, px, labels, PlainRun)
 	for _, tc := range []struct {
@@ -173,13 +155,35 @@ func TestRebuild(t *testing.T) {
 	c, err := activation.New(activation.Config{Method: activation.Uncompressed, Precision: lowrank.Float64})
 	require.NoError(t, err)
 	got := grads(t, m, px, labels, Run{Main: Compressed(c), Rest: Plain, Rebuild: Rebuild{LN: true, Attention: true, GELU: true}})
+	assertStoredGrads(t, want, got)
+	assert.Zero(t, c.Stats().Total.Live, "every saved activation is released by backward")
+	assert.Len(t, c.Stats().Layers, len(m.Blocks), "one saved tensor a block")
+}
+
+// perturbedLoRA returns the tiny model with LoRA, every parameter moved off
+// its initial value (LoRA's B starts at zero, where A's gradient vanishes).
+func perturbedLoRA(rng *rand.Rand) *Model {
+	m := New(tinyCfg)
+	m.AddLoRA(2, 1, 3)
+	for _, p := range m.Params() {
+		for i, raw := 0, p.W.RawMatrix().Data; i < len(raw); i++ {
+			raw[i] += 0.3 * rng.NormFloat64()
+		}
+	}
+	return m
+}
+
+// assertStoredGrads asserts got equals plain backpropagation's want with
+// the activations stored as float64 copies by a compressor: its
+// WeightGrad of a stored X is gᵀX, the product plainStash forms, and only
+// the summation order may differ, ε·L relative for L summed rows (a few
+// hundred here: below 10⁻¹³); 1e-12 leaves room for the few products a
+// gradient composes.
+func assertStoredGrads(t *testing.T, want, got [][]float64) {
+	t.Helper()
 	for i := range want {
 		for j := range want[i] {
-			// As TestRunsAgree: only the weight gradients' summation order
-			// may differ, ε·L relative.
 			assert.InDelta(t, want[i][j], got[i][j], 1e-12*max(1, math.Abs(want[i][j])))
 		}
 	}
-	assert.Zero(t, c.Stats().Total.Live, "every saved activation is released by backward")
-	assert.Len(t, c.Stats().Layers, len(m.Blocks), "one saved tensor a block")
 }
