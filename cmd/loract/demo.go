@@ -203,8 +203,10 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 	}
 	if *device == "cpu" {
 		switch {
-		case (*mode == "checkpoint" || *sweep != "") && len(setFlags(fs, "ops-rebuild")) > 0:
+		case *mode == "checkpoint" && len(setFlags(fs, "ops-rebuild")) > 0:
 			return nil, errors.New("-ops-rebuild applies to -mode ops without -sweep: checkpointing recomputes the blocks instead")
+		case *sweep != "" && len(setFlags(fs, "ops-rebuild")) > 0:
+			return nil, errors.New("-ops-rebuild applies to -mode ops without -sweep: the sweep compares storages of the compressible set as it is")
 		case *mode == "ops" && *sweep == "":
 			if o.cfg.Rebuild, err = parseRebuild(*gf.rebuild); err != nil {
 				return nil, err

@@ -50,6 +50,7 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-ckpt-group", "2"}, "-ckpt-group applies only with -device gpu"},
 		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild applies to -mode ops without -sweep"},
 		{[]string{"-mode", "ops", "-ops-rebuild", "gelu,x"}, `-ops-rebuild "gelu,x": a comma-separated list`},
+		{[]string{"-mode", "ops", "-sweep", "bytes", "-ops-rebuild", "ln"}, "the sweep compares storages"},
 		{[]string{"-ckpt-ends=false"}, "-ckpt-ends applies only with -device gpu"},
 		{[]string{"-ops-group", "2"}, "-ops-group applies only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},

@@ -160,12 +160,14 @@ func TestRebuild(t *testing.T) {
 	assert.Len(t, c.Stats().Layers, len(m.Blocks), "one saved tensor a block")
 }
 
-// perturbedLoRA returns the tiny model with LoRA, every parameter moved off
-// its initial value (LoRA's B starts at zero, where A's gradient vanishes).
+// perturbedLoRA returns the tiny model with LoRA, every parameter, frozen
+// or not, moved off its initial value: LoRA's B starts at zero, where A's
+// gradient vanishes, and the LayerNorms at γ = 1, β = 0, where a rebuild
+// that dropped either would go unseen.
 func perturbedLoRA(rng *rand.Rand) *Model {
 	m := New(tinyCfg)
 	m.AddLoRA(2, 1, 3)
-	for _, p := range m.Params() {
+	for _, p := range m.params(true) {
 		for i, raw := 0, p.W.RawMatrix().Data; i < len(raw); i++ {
 			raw[i] += 0.3 * rng.NormFloat64()
 		}
