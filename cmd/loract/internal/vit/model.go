@@ -415,7 +415,7 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, rb Rebuild, t
 	for i, v := range ur {
 		ar[i], _ = gelu(v)
 	}
-	out, err := b.F2.forward(a, mainOr(rb.GELU, func() Stash { return geluOutput{u: tape.u} }), rest, tp(&tape.fc2))
+	out, err := b.F2.forward(a, mainOr(rb.GELU, func() Stash { return &geluOutput{u: tape.u} }), rest, tp(&tape.fc2))
 	if err != nil {
 		return nil, err
 	}
@@ -424,21 +424,37 @@ func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, rb Rebuild, t
 }
 
 func (b *Block) backward(tape *blockTape, batch int, gout *mat.Dense) (*mat.Dense, error) {
+	// With fc2's input rebuilt (Rebuild.GELU), GELU's output and
+	// derivative come from one rebuild of its input.
+	rg, _ := tape.fc2.x.(*geluOutput)
+	if rg != nil {
+		if err := rg.prepare(); err != nil {
+			return nil, err
+		}
+	}
 	da, err := b.F2.backward(&tape.fc2, gout, true)
 	if err != nil {
 		return nil, err
 	}
-	var u mat.Dense
-	if err := tape.u.Reconstruct(&u); err != nil {
-		return nil, err
+	if rg != nil {
+		dar, dg := da.RawMatrix().Data, rg.da.RawMatrix().Data
+		for i, v := range dg {
+			dar[i] *= v
+		}
+		rg.da = nil
+	} else {
+		var u mat.Dense
+		if err := tape.u.Reconstruct(&u); err != nil {
+			return nil, err
+		}
+		dar, ur := da.RawMatrix().Data, u.RawMatrix().Data
+		for i, v := range ur {
+			_, dg := gelu(v)
+			dar[i] *= dg
+		}
 	}
 	if err := tape.u.Release(); err != nil {
 		return nil, err
-	}
-	dar, ur := da.RawMatrix().Data, u.RawMatrix().Data
-	for i, v := range ur {
-		_, dg := gelu(v)
-		dar[i] *= dg
 	}
 	dy2, err := b.F1.backward(&tape.fc1, da, true)
 	if err != nil {

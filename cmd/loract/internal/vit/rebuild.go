@@ -137,24 +137,59 @@ func (s attnOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
 	return weightGrad(dst, g, func(x *mat.Dense) error { return s.Reconstruct(x) })
 }
 
-// geluOutput rebuilds GELU's output from GELU's saved input.
+// geluOutput rebuilds GELU's output from GELU's saved input. Block
+// backward, which needs GELU's derivative at the same rebuilt input right
+// after fc2's backward, rebuilds both in one pass first (prepare); fc2's
+// backward then reads the output, and GELU's the derivative, without
+// rebuilding the input again.
 type geluOutput struct {
 	rebuilt
-	u Stash
+	u     Stash
+	a, da *mat.Dense // prepare's output and derivative
 }
 
-func (s geluOutput) Reconstruct(dst lowrank.Matrix) error {
-	d := dst.(*mat.Dense)
-	if err := s.u.Reconstruct(d); err != nil {
+// prepare rebuilds GELU's input once and sets a = GELU(u), da = GELU'(u).
+func (s *geluOutput) prepare() error {
+	var u mat.Dense
+	if err := s.u.Reconstruct(&u); err != nil {
 		return err
 	}
-	data := d.RawMatrix().Data
-	for i, v := range data {
-		data[i], _ = gelu(v)
+	r, c := u.Dims()
+	s.a, s.da = mat.NewDense(r, c, nil), mat.NewDense(r, c, nil)
+	ad, dd := s.a.RawMatrix().Data, s.da.RawMatrix().Data
+	for i, v := range u.RawMatrix().Data {
+		ad[i], dd[i] = gelu(v)
 	}
 	return nil
 }
 
-func (s geluOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
-	return weightGrad(dst, g, func(x *mat.Dense) error { return s.Reconstruct(x) })
+func (s *geluOutput) Reconstruct(dst lowrank.Matrix) error {
+	if s.a == nil {
+		if err := s.prepare(); err != nil {
+			return err
+		}
+	}
+	d := dst.(*mat.Dense)
+	if d.IsEmpty() {
+		d.ReuseAs(s.a.Dims())
+	}
+	d.Copy(s.a)
+	return nil
+}
+
+func (s *geluOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
+	if s.a == nil {
+		if err := s.prepare(); err != nil {
+			return err
+		}
+	}
+	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), s.a)
+	return nil
+}
+
+// Release drops the rebuilt output; the derivative stays for GELU's
+// backward, which clears it.
+func (s *geluOutput) Release() error {
+	s.a = nil
+	return nil
 }

@@ -52,7 +52,7 @@ func TestRebuiltStashes(t *testing.T) {
 	}{
 		{"LayerNorm output", &lnOutput{t: &lnTape{xhat: plainStash{xhat}}, ln: ln, refs: 1}, wantLN},
 		{"attention output", attnOutput{p: plainStash{p}, v: plainStash{v}, batch: batch, heads: heads}, wantAtt},
-		{"GELU output", geluOutput{u: plainStash{u}}, wantGELU},
+		{"GELU output", &geluOutput{u: plainStash{u}}, wantGELU},
 	} {
 		var empty mat.Dense
 		require.NoError(t, tc.s.Reconstruct(&empty), tc.name)
