@@ -1,12 +1,13 @@
 package vit
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/internal/testmat"
 )
 
 // TestRebuiltStashes: each rebuilt stash's Reconstruct writes the tensor
@@ -15,13 +16,10 @@ import (
 // other values, and its WeightGradOutIn is gᵀ·X of that tensor, the
 // product plainStash forms (so exactly as well).
 func TestRebuiltStashes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
+	seed := uint64(9)
 	randDense := func(r, c int) *mat.Dense {
-		d := mat.NewDense(r, c, nil)
-		for i := range d.RawMatrix().Data {
-			d.RawMatrix().Data[i] = rng.NormFloat64()
-		}
-		return d
+		seed++
+		return testmat.Gaussian(r, c, seed)
 	}
 	const batch, heads, T, d = 2, 2, 3, 4
 	L := batch * T
