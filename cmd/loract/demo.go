@@ -107,7 +107,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 	case "gpu":
 		gpuDefaults(fs, map[string]any{"dim": dim, "heads": heads, "mlp": mlp, "depth": depth, "patch": patch,
 			"batch": batch, "pretrain-steps": preSteps, "finetune-steps": ftSteps, "pretrain-lr": preLR,
-			"finetune-lr": ftLR, "ratio": ratio, "mode": mode})
+			"finetune-lr": ftLR, "ratio": ratio, "mode": mode, "ckpt-ends": gf.ends})
 	default:
 		return nil, fmt.Errorf("unknown -device %q (cpu, gpu)", *device)
 	}
@@ -203,6 +203,8 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 	}
 	if *device == "cpu" {
 		switch {
+		case (*mode == "ops" || *sweep != "") && len(setFlags(fs, "ckpt-ends")) > 0:
+			return nil, errors.New("-ckpt-ends applies to compressed checkpointing (-mode checkpoint) without -sweep on the CPU")
 		case *mode == "checkpoint" && len(setFlags(fs, "ops-rebuild")) > 0:
 			return nil, errors.New("-ops-rebuild applies to -mode ops without -sweep: checkpointing recomputes the blocks instead")
 		case *sweep != "" && len(setFlags(fs, "ops-rebuild")) > 0:
@@ -212,6 +214,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoOptions, error) {
 				return nil, err
 			}
 		}
+		o.cfg.Ends = *mode == "checkpoint" && *sweep == "" && *gf.ends
 	}
 	if *device == "gpu" {
 		g, err := gf.options(fs, o, *rank > 0 || *tol > 0)
@@ -345,6 +348,10 @@ func report(w io.Writer, res *vit.DemoResult, cfg vit.DemoConfig, total time.Dur
 		fmt.Fprintf(w, "¹ each block's input, saved compressed; backward recomputes the block from it and keeps that block's\n"+
 			"  tensors as float32 copies for its own backward only. The baseline compresses nothing: it saves every\n"+
 			"  tensor as a float32 copy, so only \"all saved activations\" compares the two runs.\n")
+		if cfg.Ends {
+			fmt.Fprintf(w, "  With -ckpt-ends, but the first block's input, recomputed from the images, and the last block's,\n"+
+				"  whose block keeps its tensors from the forward as float32 copies instead of being recomputed.\n")
+		}
 	} else {
 		fmt.Fprintf(w, "¹ the inputs of the linear layers and GELUs, saved compressed; the other saved tensors (LayerNorm\n"+
 			"  inputs, q/k/v heads, attention probabilities, LoRA's x·A) stay float32 copies, as every tensor is in\n"+

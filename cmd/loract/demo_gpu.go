@@ -32,25 +32,29 @@ import (
 var gpuDefaultValues = map[string]any{
 	"dim": 384, "heads": 6, "mlp": 1536, "depth": 6, "patch": 4, "batch": 256,
 	"pretrain-steps": 800, "finetune-steps": 400, "pretrain-lr": 1e-3, "finetune-lr": 2e-3,
-	"ratio": 0.3, "mode": "both",
+	"ratio": 0.3, "mode": "both", "ckpt-ends": true,
 }
 
 // gpuDefaultOrder is the order in which -device's help lists the GPU
 // defaults.
 var gpuDefaultOrder = []string{"dim", "heads", "mlp", "depth", "patch", "batch", "pretrain-steps", "finetune-steps",
-	"pretrain-lr", "finetune-lr", "ratio", "mode"}
+	"pretrain-lr", "finetune-lr", "ratio", "mode", "ckpt-ends"}
 
 // gpuDefaultsHelp lists the GPU defaults as flags.
 func gpuDefaultsHelp() string {
 	var parts []string
 	for _, n := range gpuDefaultOrder {
-		parts = append(parts, fmt.Sprintf("-%s %v", n, gpuDefaultValues[n]))
+		f := "-%s %v"
+		if _, ok := gpuDefaultValues[n].(bool); ok {
+			f = "-%s=%v"
+		}
+		parts = append(parts, fmt.Sprintf(f, n, gpuDefaultValues[n]))
 	}
 	return "(" + strings.Join(parts, " ") + ")"
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "ckpt-ends", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
@@ -69,7 +73,7 @@ func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 		rebuild:   fs.String("ops-rebuild", "ln,gelu,att", "-mode ops (or both): the tensors backward rebuilds instead of their being compressed, a comma-separated list: ln (q/k/v's and fc1's inputs, x̂·γ + β from the LayerNorms' kept x̂), gelu (fc2's input, GELU of GELU's rebuilt input), att (o's input, P·V from attention's kept probabilities and values); none compresses all five of a block"),
 		group:     fs.Int("ckpt-group", 0, "-device gpu: block inputs that compressed checkpointing compresses together, in one batched compression (0: all of them; 1: each before its block runs)"),
 		opsGroup:  fs.Int("ops-group", 3, "-device gpu -mode ops (or both): blocks whose compressions are made together, in one batched compression at the group's last block (1: each block's at its end; a group of n holds up to n − 1 blocks' tensors as they are until they are compressed)"),
-		ends:      fs.Bool("ckpt-ends", true, "-device gpu: compressed checkpointing leaves its ends uncompressed — recomputes the first block's input from the images and keeps the last block's tape from the forward — and compresses the other block inputs (false: every block input compressed, every block recomputed)"),
+		ends:      fs.Bool("ckpt-ends", false, "compressed checkpointing leaves its ends uncompressed — recomputes the first block's input from the images and keeps the last block's tape from the forward — and compresses the other block inputs (false: every block input compressed, every block recomputed; true by default with -device gpu; at depth ≤ 2 it compresses nothing)"),
 		budget:    fs.Float64("budget", 8, "-device gpu: the activation-memory budget in GiB for the largest batch that fits"),
 		torch:     fs.Bool("torch", true, "-device gpu: time the PyTorch twin of the baseline (python3 with torch, or $LORACT_PYTHON) after the Go runs"),
 		json:      fs.String("json", "", "-device gpu: also write the results as JSON to this file"),
@@ -96,6 +100,8 @@ func gpuDefaults(fs *flag.FlagSet, ptrs map[string]any) {
 			*p = gpuDefaultValues[name].(float64)
 		case *string:
 			*p = gpuDefaultValues[name].(string)
+		case *bool:
+			*p = gpuDefaultValues[name].(bool)
 		default:
 			panic("gpuDefaults: flag " + name)
 		}

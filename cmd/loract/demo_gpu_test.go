@@ -51,7 +51,8 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-ops-rebuild", "none"}, "-ops-rebuild applies to -mode ops without -sweep"},
 		{[]string{"-mode", "ops", "-ops-rebuild", "gelu,x"}, `-ops-rebuild "gelu,x": a comma-separated list`},
 		{[]string{"-mode", "ops", "-sweep", "bytes", "-ops-rebuild", "ln"}, "the sweep compares storages"},
-		{[]string{"-ckpt-ends=false"}, "-ckpt-ends applies only with -device gpu"},
+		{[]string{"-mode", "ops", "-ckpt-ends"}, "-ckpt-ends applies to compressed checkpointing (-mode checkpoint) without -sweep on the CPU"},
+		{[]string{"-sweep", "bytes", "-ckpt-ends"}, "-ckpt-ends applies to compressed checkpointing (-mode checkpoint) without -sweep on the CPU"},
 		{[]string{"-ops-group", "2"}, "-ops-group applies only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-group", "2"}, "-ops-group applies to -mode ops"},
@@ -171,6 +172,10 @@ func TestDemoGPUConfig(t *testing.T) {
 	assert.Nil(t, o.gpu)
 	assert.Equal(t, 64, o.cfg.Model.Dim)
 	assert.Equal(t, vit.Rebuild{}, o.cfg.Rebuild, "checkpointing rebuilds nothing")
+	assert.False(t, o.cfg.Ends, "on the CPU (depth 2) the ends are off by default")
+	o, err = parseDemo([]string{"-ckpt-ends", "-depth", "4"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.True(t, o.cfg.Ends)
 	// Per op the CPU demo rebuilds what the device model does.
 	o, err = parseDemo([]string{"-mode", "ops"}, &bytes.Buffer{})
 	require.NoError(t, err)

@@ -35,6 +35,9 @@ type DemoConfig struct {
 	// compressed, but those Rebuild names, which backward rebuilds.
 	Checkpoint bool
 	Rebuild    Rebuild
+	// Ends leaves checkpointing's first and last blocks uncompressed
+	// (Run.Ends).
+	Ends bool
 	// Progress, if not nil, is called after every training step.
 	Progress func(phase string, step, steps int, loss float64)
 	// Pretrained, if not nil, replaces pre-training: it is called with the
@@ -171,6 +174,7 @@ func (cfg *DemoConfig) runs(compressed bool) (Run, *meter, *activation.Compresso
 	if compressed && !cfg.Checkpoint {
 		run.Rebuild = cfg.Rebuild
 	}
+	run.Ends = run.Checkpoint && cfg.Ends
 	return run, m, main, rest, nil
 }
 

@@ -169,6 +169,13 @@ type Run struct {
 	// Checkpoint does not save through Main but rebuilds in backward from
 	// what it saves anyway (rebuild.go).
 	Rebuild Rebuild
+	// Ends makes Checkpoint leave its two ends out, as the device model's
+	// SetCheckpointEnds does: the first block's input is not saved but
+	// recomputed in backward from the images (the patch embedding), and
+	// the last block saves its tensors through Rest in the forward, as
+	// its recomputation would, instead of being recomputed. At depth ≤ 2
+	// nothing is then saved through Main.
+	Ends bool
 }
 
 // PlainRun is ordinary backpropagation.
@@ -178,6 +185,7 @@ var PlainRun = Run{Main: Plain, Rest: Plain}
 type Tape struct {
 	run    Run
 	batch  int
+	pixels []float64 // the images, for Run.Ends's recomputed embedding
 	embed  linearTape
 	blocks []blockTape
 	ckpt   []Stash
@@ -217,34 +225,32 @@ func (m *Model) Forward(pixels []float64, batch int, run Run, tape *Tape) (*mat.
 	T := m.Cfg.Tokens()
 	var et *linearTape
 	if tape != nil {
-		*tape = Tape{run: run, batch: batch, blocks: make([]blockTape, len(m.Blocks)), ckpt: make([]Stash, len(m.Blocks))}
+		*tape = Tape{run: run, batch: batch, pixels: pixels, blocks: make([]blockTape, len(m.Blocks)), ckpt: make([]Stash, len(m.Blocks))}
 		et = &tape.embed
 	}
-	x, err := m.Embed.forward(m.Patches(pixels, batch), run.Rest, run.Rest, et)
+	x, err := m.embed(pixels, batch, run.Rest, et)
 	if err != nil {
 		return nil, err
 	}
-	pos := m.Pos.W.RawMatrix()
-	for b := 0; b < batch; b++ {
-		for t := 0; t < T; t++ {
-			row := x.RawRowView(b*T + t)
-			for j, v := range pos.Data[t*pos.Stride : t*pos.Stride+pos.Cols] {
-				row[j] += v
-			}
-		}
-	}
+	last := len(m.Blocks) - 1
 	for i, blk := range m.Blocks {
 		var bt *blockTape
+		main, rest := run.Main, run.Rest
 		if tape != nil {
-			if run.Checkpoint {
+			switch {
+			case run.Checkpoint && run.Ends && i == last:
+				bt, main = &tape.blocks[i], run.Rest // as its recomputation would save
+			case run.Checkpoint && run.Ends && i == 0:
+				// recomputed from the images in backward
+			case run.Checkpoint:
 				if tape.ckpt[i], err = run.Main(blk.Name+".in", x); err != nil {
 					return nil, err
 				}
-			} else {
+			default:
 				bt = &tape.blocks[i]
 			}
 		}
-		if x, err = blk.forward(x, batch, run.Main, run.Rest, run.Rebuild, bt); err != nil {
+		if x, err = blk.forward(x, batch, main, rest, run.Rebuild, bt); err != nil {
 			return nil, err
 		}
 	}
@@ -269,6 +275,26 @@ func (m *Model) Forward(pixels []float64, batch int, run Run, tape *Tape) (*mat.
 		return nil, err
 	}
 	return m.Head.forward(y, run.Rest, run.Rest, ht)
+}
+
+// embed returns the blocks' input: the patch embedding of batch images
+// plus the positions, saving the embedding's tape into et (nil: none).
+func (m *Model) embed(pixels []float64, batch int, rest Saver, et *linearTape) (*mat.Dense, error) {
+	T := m.Cfg.Tokens()
+	x, err := m.Embed.forward(m.Patches(pixels, batch), rest, rest, et)
+	if err != nil {
+		return nil, err
+	}
+	pos := m.Pos.W.RawMatrix()
+	for b := 0; b < batch; b++ {
+		for t := 0; t < T; t++ {
+			row := x.RawRowView(b*T + t)
+			for j, v := range pos.Data[t*pos.Stride : t*pos.Stride+pos.Cols] {
+				row[j] += v
+			}
+		}
+	}
+	return x, nil
 }
 
 // Backward accumulates the gradients of the trainable parameters for the
@@ -297,7 +323,18 @@ func (m *Model) Backward(tape *Tape, dlogits *mat.Dense) error {
 	for i := len(m.Blocks) - 1; i >= 0; i-- {
 		blk := m.Blocks[i]
 		bt := &tape.blocks[i]
-		if run.Checkpoint {
+		switch {
+		case run.Checkpoint && run.Ends && i == len(m.Blocks)-1:
+			// its forward saved the tape
+		case run.Checkpoint && run.Ends && i == 0:
+			x, err := m.embed(tape.pixels, batch, nil, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := blk.forward(x, batch, run.Rest, run.Rest, Rebuild{}, bt); err != nil {
+				return err
+			}
+		case run.Checkpoint:
 			var x mat.Dense
 			if err := tape.ckpt[i].Reconstruct(&x); err != nil {
 				return err

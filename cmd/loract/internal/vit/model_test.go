@@ -100,7 +100,7 @@ func TestGradientsLoRA(t *testing.T) {
 // in float64, give bit-for-bit the gradients of plain backpropagation.
 func TestRunsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	m := perturbedLoRA(rng)
+	m := perturbedLoRA(rng, tinyCfg)
 	px, labels := tinyBatch(rng, m.Cfg, 4)
 	want := grads(t, m, px, labels, PlainRun)
 	assert.Equal(t, want, grads(t, m, px, labels, Run{Main: Plain, Rest: Plain, Checkpoint: true}))
@@ -124,7 +124,7 @@ func TestRunsAgree(t *testing.T) {
 // activation is released by backward.
 func TestRebuild(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	m := perturbedLoRA(rng)
+	m := perturbedLoRA(rng, tinyCfg)
 	px, labels := tinyBatch(rng, m.Cfg, 4)
 	want := grads(t, m, px, labels, PlainRun)
 	for _, tc := range []struct {
@@ -160,12 +160,12 @@ func TestRebuild(t *testing.T) {
 	assert.Len(t, c.Stats().Layers, len(m.Blocks), "one saved tensor a block")
 }
 
-// perturbedLoRA returns the tiny model with LoRA, every parameter, frozen
+// perturbedLoRA returns a model of cfg with LoRA, every parameter, frozen
 // or not, moved off its initial value: LoRA's B starts at zero, where A's
 // gradient vanishes, and the LayerNorms at γ = 1, β = 0, where a rebuild
 // that dropped either would go unseen.
-func perturbedLoRA(rng *rand.Rand) *Model {
-	m := New(tinyCfg)
+func perturbedLoRA(rng *rand.Rand, cfg Config) *Model {
+	m := New(cfg)
 	m.AddLoRA(2, 1, 3)
 	for _, p := range m.params(true) {
 		for i, raw := 0, p.W.RawMatrix().Data; i < len(raw); i++ {
@@ -187,5 +187,34 @@ func assertStoredGrads(t *testing.T, want, got [][]float64) {
 		for j := range want[i] {
 			assert.InDelta(t, want[i][j], got[i][j], 1e-12*max(1, math.Abs(want[i][j])))
 		}
+	}
+}
+
+// TestCheckpointEnds: compressed checkpointing with its ends left out
+// (Run.Ends) saves through Main only the inputs of the blocks between the
+// first and the last — none at depth 2, blk1's at depth 3 — and with
+// exact storage gives plain backpropagation's gradients bit for bit, as
+// TestRunsAgree's checkpointing does: the recomputed embedding and the
+// last block's tape are the forward's own computations.
+func TestCheckpointEnds(t *testing.T) {
+	for _, depth := range []int{1, 2, 3} {
+		rng := rand.New(rand.NewPCG(11, uint64(depth)))
+		cfg := tinyCfg
+		cfg.Depth = depth
+		m := perturbedLoRA(rng, cfg)
+		px, labels := tinyBatch(rng, m.Cfg, 4)
+		want := grads(t, m, px, labels, PlainRun)
+		var names []string
+		main := func(layer string, x *mat.Dense) (Stash, error) {
+			names = append(names, layer)
+			return Plain(layer, x)
+		}
+		got := grads(t, m, px, labels, Run{Main: main, Rest: Plain, Checkpoint: true, Ends: true})
+		assert.Equal(t, want, got, "depth %d: plain's gradients bit for bit", depth)
+		var wantNames []string
+		for i := 1; i < depth-1; i++ {
+			wantNames = append(wantNames, m.Blocks[i].Name+".in")
+		}
+		assert.Equal(t, wantNames, names, "depth %d: what Main saves", depth)
 	}
 }
