@@ -178,6 +178,14 @@ type Run struct {
 	Ends bool
 }
 
+// CompressedInput reports whether compressed checkpointing saves the
+// input of block i (of depth blocks) through Main: every block's, or with
+// its ends left out (Run.Ends) every block's but the first's and the
+// last's.
+func CompressedInput(i, depth int, ends bool) bool {
+	return i >= 0 && i < depth && (!ends || i > 0 && i < depth-1)
+}
+
 // PlainRun is ordinary backpropagation.
 var PlainRun = Run{Main: Plain, Rest: Plain}
 
@@ -238,14 +246,14 @@ func (m *Model) Forward(pixels []float64, batch int, run Run, tape *Tape) (*mat.
 		main, rest := run.Main, run.Rest
 		if tape != nil {
 			switch {
-			case run.Checkpoint && run.Ends && i == last:
-				bt, main = &tape.blocks[i], run.Rest // as its recomputation would save
-			case run.Checkpoint && run.Ends && i == 0:
-				// recomputed from the images in backward
-			case run.Checkpoint:
+			case run.Checkpoint && CompressedInput(i, len(m.Blocks), run.Ends):
 				if tape.ckpt[i], err = run.Main(blk.Name+".in", x); err != nil {
 					return nil, err
 				}
+			case run.Checkpoint && i == last:
+				bt, main = &tape.blocks[i], run.Rest // as its recomputation would save
+			case run.Checkpoint:
+				// the first block with the ends out: recomputed from the images in backward
 			default:
 				bt = &tape.blocks[i]
 			}
@@ -323,26 +331,12 @@ func (m *Model) Backward(tape *Tape, dlogits *mat.Dense) error {
 	for i := len(m.Blocks) - 1; i >= 0; i-- {
 		blk := m.Blocks[i]
 		bt := &tape.blocks[i]
-		switch {
-		case run.Checkpoint && run.Ends && i == len(m.Blocks)-1:
-			// its forward saved the tape
-		case run.Checkpoint && run.Ends && i == 0:
-			x, err := m.embed(tape.pixels, batch, nil, nil)
+		if run.Checkpoint && !(run.Ends && i == len(m.Blocks)-1) { // the last block's forward saved its tape
+			x, err := m.blockInput(tape, i)
 			if err != nil {
 				return err
 			}
 			if _, err := blk.forward(x, batch, run.Rest, run.Rest, Rebuild{}, bt); err != nil {
-				return err
-			}
-		case run.Checkpoint:
-			var x mat.Dense
-			if err := tape.ckpt[i].Reconstruct(&x); err != nil {
-				return err
-			}
-			if err := tape.ckpt[i].Release(); err != nil {
-				return err
-			}
-			if _, err := blk.forward(&x, batch, run.Rest, run.Rest, Rebuild{}, bt); err != nil {
 				return err
 			}
 		}
@@ -365,6 +359,20 @@ func (m *Model) Backward(tape *Tape, dlogits *mat.Dense) error {
 		_, err = m.Embed.backward(&tape.embed, dx, false)
 	}
 	return err
+}
+
+// blockInput returns block i's input for its recomputation: rebuilt from
+// its stash, which it releases, or where compressed checkpointing left it
+// out (the first block, Run.Ends) the embedding of the images again.
+func (m *Model) blockInput(tape *Tape, i int) (*mat.Dense, error) {
+	if !CompressedInput(i, len(m.Blocks), tape.run.Ends) {
+		return m.embed(tape.pixels, tape.batch, nil, nil)
+	}
+	var x mat.Dense
+	if err := tape.ckpt[i].Reconstruct(&x); err != nil {
+		return nil, err
+	}
+	return &x, tape.ckpt[i].Release()
 }
 
 func (b *Block) forward(x *mat.Dense, batch int, main, rest Saver, rb Rebuild, tape *blockTape) (*mat.Dense, error) {

@@ -36,14 +36,26 @@ type rebuilt struct{}
 func (rebuilt) Retain() error  { return nil }
 func (rebuilt) Release() error { return nil }
 
-// weightGrad sets dst = gᵀ·X for the X that rebuild writes.
-func weightGrad(dst, g lowrank.Matrix, rebuild func(*mat.Dense) error) error {
-	var x mat.Dense
-	if err := rebuild(&x); err != nil {
+// A rebuilt stash's output is the tensor it stands for; Reconstruct and
+// WeightGradOutIn are plainStash's on it.
+type rebuiltTensor interface {
+	output() (*mat.Dense, error)
+}
+
+func reconstruct(r rebuiltTensor, dst lowrank.Matrix) error {
+	x, err := r.output()
+	if err != nil {
 		return err
 	}
-	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), &x)
-	return nil
+	return plainStash{x}.Reconstruct(dst)
+}
+
+func weightGradOf(r rebuiltTensor, dst, g lowrank.Matrix) error {
+	x, err := r.output()
+	if err != nil {
+		return err
+	}
+	return plainStash{x}.WeightGradOutIn(dst, g)
 }
 
 // lnOutput rebuilds a LayerNorm's output x̂·γ + β. The q, k and v
@@ -86,26 +98,9 @@ func (s *lnOutput) output() (*mat.Dense, error) {
 	return s.y, nil
 }
 
-func (s *lnOutput) Reconstruct(dst lowrank.Matrix) error {
-	y, err := s.output()
-	if err != nil {
-		return err
-	}
-	d := dst.(*mat.Dense)
-	if d.IsEmpty() {
-		d.ReuseAs(y.Dims())
-	}
-	d.Copy(y)
-	return nil
-}
-
+func (s *lnOutput) Reconstruct(dst lowrank.Matrix) error { return reconstruct(s, dst) }
 func (s *lnOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
-	y, err := s.output()
-	if err != nil {
-		return err
-	}
-	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), y)
-	return nil
+	return weightGradOf(s, dst, g)
 }
 
 // attnOutput rebuilds the attention output P·V.
@@ -115,26 +110,24 @@ type attnOutput struct {
 	batch, heads int
 }
 
-func (s attnOutput) Reconstruct(dst lowrank.Matrix) error {
+// output rebuilds P·V (each call: one consumer, o's backward, reads it).
+func (s attnOutput) output() (*mat.Dense, error) {
 	var p, v mat.Dense
 	if err := s.p.Reconstruct(&p); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.v.Reconstruct(&v); err != nil {
-		return err
+		return nil, err
 	}
-	d := dst.(*mat.Dense)
-	if d.IsEmpty() {
-		d.ReuseAs(v.Dims())
-	} else {
-		d.Zero()
-	}
-	attentionOutput(d, &p, &v, s.batch, s.heads)
-	return nil
+	r, c := v.Dims()
+	out := mat.NewDense(r, c, nil)
+	attentionOutput(out, &p, &v, s.batch, s.heads)
+	return out, nil
 }
 
+func (s attnOutput) Reconstruct(dst lowrank.Matrix) error { return reconstruct(s, dst) }
 func (s attnOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
-	return weightGrad(dst, g, func(x *mat.Dense) error { return s.Reconstruct(x) })
+	return weightGradOf(s, dst, g)
 }
 
 // geluOutput rebuilds GELU's output from GELU's saved input. Block
@@ -163,28 +156,19 @@ func (s *geluOutput) prepare() error {
 	return nil
 }
 
-func (s *geluOutput) Reconstruct(dst lowrank.Matrix) error {
+// output returns GELU's output, prepared once.
+func (s *geluOutput) output() (*mat.Dense, error) {
 	if s.a == nil {
 		if err := s.prepare(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	d := dst.(*mat.Dense)
-	if d.IsEmpty() {
-		d.ReuseAs(s.a.Dims())
-	}
-	d.Copy(s.a)
-	return nil
+	return s.a, nil
 }
 
+func (s *geluOutput) Reconstruct(dst lowrank.Matrix) error { return reconstruct(s, dst) }
 func (s *geluOutput) WeightGradOutIn(dst, g lowrank.Matrix) error {
-	if s.a == nil {
-		if err := s.prepare(); err != nil {
-			return err
-		}
-	}
-	dst.(*mat.Dense).Mul(g.(mat.Matrix).T(), s.a)
-	return nil
+	return weightGradOf(s, dst, g)
 }
 
 // Release drops the rebuilt output; the derivative stays for GELU's
