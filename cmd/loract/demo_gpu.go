@@ -258,10 +258,9 @@ func parseRebuild(v string) (vit.Rebuild, error) {
 func gpuCheckpointShapes(m vit.Config, batch int, ends bool) []vit.Shape {
 	var shapes []vit.Shape
 	for i := range m.Depth {
-		if ends && (i == 0 || i == m.Depth-1) {
-			continue
+		if vit.CompressedInput(i, m.Depth, ends) {
+			shapes = append(shapes, vit.Shape{Layer: fmt.Sprintf("blk%d.in", i), Rows: batch * m.Tokens(), Cols: m.Dim})
 		}
-		shapes = append(shapes, vit.Shape{Layer: fmt.Sprintf("blk%d.in", i), Rows: batch * m.Tokens(), Cols: m.Dim})
 	}
 	return shapes
 }

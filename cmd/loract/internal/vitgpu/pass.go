@@ -2,6 +2,7 @@ package vitgpu
 
 import (
 	"github.com/loract/loract/activation"
+	"github.com/loract/loract/cmd/loract/internal/vit"
 	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
 )
@@ -358,7 +359,7 @@ func (m *Model) newPass(batch int, train bool, mode Mode, c *activation.Compress
 // ws.logits; a training pass fills the tape according to its mode.
 func (p *pass) forward(images, idx uintptr) {
 	m := p.m
-	L, side, P := p.L, m.cfg.Model.Side, m.cfg.Model.Patch
+	L := p.L
 	var patches *gpu.Matrix
 	if p.train && !m.loraOn {
 		patches = p.keep(L, m.pp, m.dt)
@@ -366,12 +367,11 @@ func (p *pass) forward(images, idx uintptr) {
 	} else {
 		patches = view(m.ws.patches, L)
 	}
+	p.images, p.idx = images, idx
+	x := p.embedInto(patches, view(m.ws.res[0], L))
 	if p.err != nil {
 		return
 	}
-	p.run(m.k.patches(patches, images, idx, p.B, side, P))
-	x := view(m.ws.res[0], L)
-	p.linFwd(&m.embed, patches, x, nil, m.pos.ptr())
 	// Checkpoint compresses the block inputs in groups of p.group, one
 	// CompressBatch each: until its group's flush each input lives in a
 	// buffer of its own (the first in ws.res[0], which no block output
@@ -382,7 +382,6 @@ func (p *pass) forward(images, idx uintptr) {
 	// not saved (backward recomputes it from the images) and the last
 	// block saves its tape as in plain training.
 	ckpt := p.train && p.mode == Checkpoint
-	p.images, p.idx = images, idx
 	lastC := -1 // the last block whose input is compressed
 	for i := range m.blocks {
 		if p.ckptInput(i) {
@@ -399,7 +398,7 @@ func (p *pass) forward(images, idx uintptr) {
 		switch {
 		case !p.train:
 			p.keepRest, p.main = false, mainNone
-		case ckpt && !p.ckptInput(i) && i == len(m.blocks)-1:
+		case p.ckptKept(i):
 			p.keepRest, p.main = true, mainKeep
 			bt = &p.t.blocks[i]
 		case ckpt:
@@ -510,7 +509,8 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	// and backward rebuilds instead of storing what the model's Recompute
 	// settings name.
 	perOp := p.main == mainCompress && p.mode == PerOp
-	y1 := p.mainBuf(ws.y, L, !(perOp && m.lnRecompute))
+	saveLN, saveAtt, saveA := !(perOp && m.lnRecompute), !(perOp && m.attRecompute), !(perOp && m.geluRecompute)
+	y1 := p.mainBuf(ws.y, L, saveLN)
 	if p.err != nil {
 		return
 	}
@@ -522,18 +522,18 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	t.hq = p.linFwd(&bk.q, y1, q, nil, 0)
 	t.hk = p.linFwd(&bk.k, y1, k, nil, 0)
 	t.hv = p.linFwd(&bk.v, y1, v, nil, 0)
-	if !(perOp && m.lnRecompute) {
+	if saveLN {
 		t.y1 = p.saveMain(bk.name+".q", y1)
 	}
 	probs := p.restBuf(ws.p, p.B*m.heads*m.tokens)
-	att := p.mainBuf(ws.att, L, !(perOp && m.attRecompute))
+	att := p.mainBuf(ws.att, L, saveAtt)
 	if p.err != nil {
 		return
 	}
 	p.attnFwd(q, k, v, probs, att)
 	x2 := view(ws.x2, L)
 	t.ho = p.linFwd(&bk.o, att, x2, x, 0)
-	if !(perOp && m.attRecompute) {
+	if saveAtt {
 		t.att = p.saveMain(bk.name+".o", att)
 	}
 	// PerOp compresses q's, o's and fc1's inputs together (flush): q's
@@ -541,10 +541,10 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 	// buffer (nothing uses it until backward) where that holds L×d.
 	// (Only q's input is in ws.y: with it rebuilt, or held in a buffer
 	// of its own, nothing needs this flush.)
-	if perOp && m.mlp < m.dim && !p.hold && !m.lnRecompute {
+	if perOp && m.mlp < m.dim && !p.hold && saveLN {
 		p.flushOps()
 	}
-	y2 := p.mainBuf(ws.y, L, !(perOp && m.lnRecompute))
+	y2 := p.mainBuf(ws.y, L, saveLN)
 	if perOp && m.mlp >= m.dim && !p.hold {
 		y2 = gpu.RowMajor(ws.recon.Ptr(), L, m.dim, m.dim, m.dt)
 	}
@@ -557,17 +557,17 @@ func (p *pass) blockFwd(bk *block, x, out *gpu.Matrix, bt *blockTape) {
 		return
 	}
 	t.h1 = p.linFwd(&bk.fc1, y2, u, nil, 0)
-	if !(perOp && m.lnRecompute) {
+	if saveLN {
 		t.y2 = p.saveMain(bk.name+".fc1", y2)
 	}
-	a := p.mainBuf(ws.a, L, !(perOp && m.geluRecompute))
+	a := p.mainBuf(ws.a, L, saveA)
 	if p.err != nil {
 		return
 	}
 	p.run(m.k.geluFwd(a, u))
 	t.u = p.saveMain(bk.name+".gelu", u)
 	t.h2 = p.linFwd(&bk.fc2, a, out, x2, 0)
-	if !(perOp && m.geluRecompute) {
+	if saveA {
 		t.a = p.saveMain(bk.name+".fc2", a)
 	}
 	if perOp && !p.hold {
@@ -605,14 +605,14 @@ func (p *pass) backward() {
 		bt := &p.t.blocks[i]
 		// Checkpoint recomputes every block but, with the ends on, the
 		// last, whose forward kept its tape.
-		if p.mode == Checkpoint && !(m.ckptEnds && i == len(m.blocks)-1) {
+		if p.mode == Checkpoint && !p.ckptKept(i) {
 			t0 := p.event()
 			var x *gpu.Matrix
 			if p.ckptInput(i) {
 				x = p.tensorOf(p.t.ckpt[i], view(ws.res[1], L))
 				p.unstash(p.t.ckpt[i])
 			} else {
-				x = p.embedAgain(view(ws.res[1], L))
+				x = p.embedInto(view(ws.patches, L), view(ws.res[1], L))
 			}
 			p.keepRest, p.main = true, mainKeep
 			p.blockFwd(bk, x, nil, bt) // backward reads fc2's x·A, not the block's output
@@ -641,24 +641,27 @@ func (p *pass) backward() {
 // input compressed: every block's, or with the ends on
 // (Model.SetCheckpointEnds) every block's but the first's and the last's.
 func (p *pass) ckptInput(i int) bool {
-	n := len(p.m.blocks)
-	if !p.train || p.mode != Checkpoint || i < 0 || i >= n {
-		return false
-	}
-	return !p.m.ckptEnds || i > 0 && i < n-1
+	return p.train && p.mode == Checkpoint && vit.CompressedInput(i, len(p.m.blocks), p.m.ckptEnds)
 }
 
-// embedAgain recomputes the first block's input, the patch embedding of
-// the pass's images, into x and returns it: the patches again (or the
-// pre-training tape's), then x = patches·W + b + the positions.
-func (p *pass) embedAgain(x *gpu.Matrix) *gpu.Matrix {
+// ckptKept reports whether block i is the last block of compressed
+// checkpointing with its ends out, which keeps its tape from the forward
+// instead of being recomputed.
+func (p *pass) ckptKept(i int) bool {
+	return p.train && p.mode == Checkpoint && p.m.ckptEnds && i == len(p.m.blocks)-1
+}
+
+// embedInto sets x to the blocks' input, the patch embedding of the
+// pass's images (gathered into patches) plus the positions, and returns
+// it: the forward's first step, and in backward checkpointing's
+// recomputation of the first block's input where its ends are out (the
+// embedding has no adapter, so nothing of it is kept).
+func (p *pass) embedInto(patches, x *gpu.Matrix) *gpu.Matrix {
 	m := p.m
-	patches := p.t.patches
-	if patches == nil {
-		patches = view(m.ws.patches, p.L)
-		p.run(m.k.patches(patches, p.images, p.idx, p.B, m.cfg.Model.Side, m.cfg.Model.Patch))
+	if p.err != nil {
+		return x
 	}
-	p.keepRest = false
+	p.run(m.k.patches(patches, p.images, p.idx, p.B, m.cfg.Model.Side, m.cfg.Model.Patch))
 	p.linFwd(&m.embed, patches, x, nil, m.pos.ptr())
 	return x
 }
