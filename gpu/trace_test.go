@@ -204,14 +204,23 @@ func TestTrace(t *testing.T) {
 
 // TestTraceBatch traces the step benchmark's four inputs at L = 16384
 // (three 16384×4096 and one 16384×11008, bf16, row-major) compressed by
-// one QBBatchTo at k = 256: each batched operation and each piece of the
-// batched QR, as called and queued behind a long product (ahead). Behind
-// -gpu.prof.
+// one QBBatchTo at k = 256, and the GPU demo's checkpointed batch: each
+// batched operation and each piece of the batched QR, as called and
+// queued behind a long product (ahead). Behind -gpu.prof.
 func TestTraceBatch(t *testing.T) {
 	b, tr, delay := openTraced(t)
-	const L, k = 16384, 256
+	// A Llama layer's four inputs at L = 16384 (the step benchmark), and
+	// the GPU demo's checkpointed batch: four 12544×384 block inputs
+	// (batch 256 of 49 tokens, d = 384) at its rank ratio 0.3, k = 115.
+	traceBatch(t, b, tr, delay, 16384, []int{4096, 4096, 4096, 11008}, 256)
+	traceBatch(t, b, tr, delay, 12544, []int{384, 384, 384, 384}, 115)
+}
+
+// traceBatch traces one QBBatchTo of L×ds[i] bf16 inputs at rank k, as
+// called and with the host ahead, then times it back to back.
+func traceBatch(t *testing.T, b *Backend, tr *traced, delay func() error, L int, ds []int, k int) {
 	var as []lowrank.Matrix
-	for _, d := range []int{4096, 4096, 4096, 11008} {
+	for _, d := range ds {
 		as = append(as, traceInput(t, b, L, d, BFloat16))
 	}
 	fs := make([]lowrank.Factors, len(as))
@@ -240,7 +249,7 @@ func TestTraceBatch(t *testing.T) {
 			if rep == 3 {
 				syncs := b.Syncs() - s0
 				tr.ahead = nil
-				label := fmt.Sprintf("batch of %d: %d×4096 (3) and %d×11008 k=%d bf16", len(as), L, L, k)
+				label := fmt.Sprintf("batch of %d: %d×%v k=%d bf16", len(as), L, ds, k)
 				if run == 1 {
 					label += " ahead"
 				}
@@ -261,7 +270,7 @@ func TestTraceBatch(t *testing.T) {
 		require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
 	}
 	require.NoError(t, b.Synchronize())
-	emit(map[string]any{"trace": "batch of 4, back to back", "reps": reps,
+	emit(map[string]any{"trace": fmt.Sprintf("batch of %d: %d×%v k=%d bf16, back to back", len(as), L, ds, k), "reps": reps,
 		"wall_ms_per_batch": float64(time.Since(t0).Microseconds()) / 1e3 / reps})
 	for i := range fs {
 		fs[i].Free(b)
