@@ -143,11 +143,6 @@ func checkOperand(name string, rows, cols, ld, length int) {
 
 // gemmWith is the product with micro-kernel mk, computed in E.
 func gemmWith[TA, TB, E Float](mk microKernel[E], tA, tB bool, m, n, k int, alpha E, a []TA, lda int, b []TB, ldb int, beta E, c []E, ldc int) {
-	gemmOn(mk, false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-// gemmOn is gemmWith, on the calling goroutine alone if serial.
-func gemmOn[TA, TB, E Float](mk microKernel[E], serial, tA, tB bool, m, n, k int, alpha E, a []TA, lda int, b []TB, ldb int, beta E, c []E, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -178,7 +173,6 @@ func gemmOn[TA, TB, E Float](mk microKernel[E], serial, tA, tB bool, m, n, k int
 		c: c, ldc: ldc, packed: packed,
 	}
 	g.blk = chooseBlocking(mk, tA)
-	g.serial = serial
 	g.plan()
 	if g.parts == 1 {
 		g.runPart(0)
@@ -228,7 +222,6 @@ type call[TA, TB, E Float] struct {
 	ldc         int
 	parts       int
 	splitM      bool
-	serial      bool // one piece, on the caller's goroutine (GeneralSerial)
 	blk         blocking
 	// With shared set, the pieces pack the operand that is not split
 	// together, each a share of every block, into one of two buffers
@@ -275,7 +268,7 @@ func chooseBlocking[E Float](mk microKernel[E], tA bool) blocking {
 // shared); otherwise each piece packs what it needs of it itself.
 func (g *call[TA, TB, E]) plan() {
 	g.parts = 1
-	if g.serial || float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
+	if float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
 		return
 	}
 	p := min(runtime.GOMAXPROCS(0), maxParts)
@@ -644,13 +637,6 @@ func putCall[TA, TB, E Float](g *call[TA, TB, E]) {
 // Dgemm with the dimensions taken from the operands. c must not alias a or
 // b; with beta = 0, c is not read. It panics if the shapes do not match.
 func General(tA, tB bool, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
-	k := generalInner(tA, tB, a, b, c)
-	Dgemm(tA, tB, c.Rows, c.Cols, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
-}
-
-// generalInner returns the inner dimension of op(a)·op(b) into c, and
-// panics if the shapes do not match.
-func generalInner(tA, tB bool, a, b, c blas64.General) int {
 	ar, k := a.Rows, a.Cols
 	if tA {
 		ar, k = k, ar
@@ -662,16 +648,5 @@ func generalInner(tA, tB bool, a, b, c blas64.General) int {
 	if ar != c.Rows || br != k || bc != c.Cols {
 		panic(fmt.Sprintf("gemm: shape mismatch: op(a) %d×%d, op(b) %d×%d, c %d×%d", ar, k, br, bc, c.Rows, c.Cols))
 	}
-	return k
-}
-
-// GeneralSerial is General computed on the calling goroutine alone, for a
-// caller that runs products on both cores itself (householder.Geqrf's
-// look-ahead factors a panel while another goroutine's General updates
-// the trailing columns). The result is General's bit for bit: splitting
-// a product over the workers does not change the order of any element's
-// sums.
-func GeneralSerial(tA, tB bool, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
-	k := generalInner(tA, tB, a, b, c)
-	gemmOn(kernel(), true, tA, tB, c.Rows, c.Cols, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
+	Dgemm(tA, tB, c.Rows, c.Cols, k, alpha, a.Data, a.Stride, b.Data, b.Stride, beta, c.Data, c.Stride)
 }

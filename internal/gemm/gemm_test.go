@@ -275,39 +275,3 @@ func TestGeneral(t *testing.T) {
 	assert.Equal(t, []float64{4, 2, 10, 5}, c.Data)
 	assert.Panics(t, func() { General(false, false, 1, a, b, 0, c) })
 }
-
-// TestGeneralSerial checks that GeneralSerial gives General's result bit
-// for bit on the threaded shapes (split by rows and by columns, edges, two
-// kc blocks), every transposition, with beta 0 and not, and panics on a
-// shape mismatch as General does.
-func TestGeneralSerial(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(11, 12))
-	for _, s := range shapes {
-		if s.m*s.n*s.k < smallWork {
-			continue
-		}
-		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-			ad, lda := operand[float64](rnd, s.m, s.k, tr[0], s.pad)
-			bd, ldb := operand[float64](rnd, s.k, s.n, tr[1], s.pad)
-			ar, ac, br, bc := s.m, s.k, s.k, s.n
-			if tr[0] {
-				ar, ac = ac, ar
-			}
-			if tr[1] {
-				br, bc = bc, br
-			}
-			a := blas64.General{Rows: ar, Cols: ac, Stride: lda, Data: ad}
-			b := blas64.General{Rows: br, Cols: bc, Stride: ldb, Data: bd}
-			c0 := randSlice[float64](rnd, s.m*s.n)
-			for _, beta := range []float64{0, -0.5} {
-				want := blas64.General{Rows: s.m, Cols: s.n, Stride: s.n, Data: append([]float64(nil), c0...)}
-				got := blas64.General{Rows: s.m, Cols: s.n, Stride: s.n, Data: append([]float64(nil), c0...)}
-				General(tr[0], tr[1], 1.5, a, b, beta, want)
-				GeneralSerial(tr[0], tr[1], 1.5, a, b, beta, got)
-				require.Equal(t, want.Data, got.Data, "%+v, transposes %v, beta %g", s, tr, beta)
-			}
-		}
-	}
-	a := blas64.General{Rows: 2, Cols: 3, Stride: 3, Data: make([]float64, 6)}
-	assert.Panics(t, func() { GeneralSerial(false, false, 1, a, a, 0, a) })
-}

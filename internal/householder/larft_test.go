@@ -11,8 +11,6 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack"
 	"gonum.org/v1/gonum/lapack/gonum"
-
-	"github.com/loract/loract/internal/gemm"
 )
 
 const eps = 0x1p-52 // machine epsilon of float64
@@ -249,7 +247,7 @@ func TestLarftGramMatchesLarft(t *testing.T) {
 		Larft(lapack.ColumnWise, n, k, r.v, k, r.tau, want, k)
 		got := make([]float64, k*k)
 		larftGram(blas64.General{Rows: n, Cols: k, Stride: k, Data: r.v}, r.tau,
-			blas64.General{Rows: k, Cols: k, Stride: k, Data: got}, make([]float64, k*k), gemm.General)
+			blas64.General{Rows: k, Cols: k, Stride: k, Data: got}, make([]float64, k*k))
 		// The entries of T are O(1) here (τ_i = 2/‖v_i‖² ≤ 2 on the
 		// diagonal; max|t_ij| = 2 over these inputs), and the two differ
 		// by the rounding of k inner products of length n, re-associated,

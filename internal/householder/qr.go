@@ -30,15 +30,6 @@ const (
 // columns) and applied to the trailing columns as one block reflector, T
 // from the Gram matrix of V (larftGram) and the products by internal/gemm.
 //
-// With look-ahead: once block i is factored, its reflector is applied to
-// the next panel's columns first, and then the next panel is factored on
-// a goroutine of its own while block i is applied to the columns beyond
-// it, so that the panel's factorization — small products and gonum's
-// level-2 Dgeqr2, which do not use both cores — overlaps the trailing
-// update instead of following it. The two touch disjoint columns, each
-// with scratch of its own; the result is the sequential algorithm's bit
-// for bit (the same operations on the same numbers).
-//
 // Cost: 2·m·n² − 2·n³/3 flops for m ≥ n, nearly all in GEMM. Geqrf panics
 // if tau is short.
 func Geqrf(a blas64.General, tau []float64) {
@@ -50,57 +41,24 @@ func Geqrf(a blas64.General, tau []float64) {
 	if k == 0 {
 		return
 	}
-	nb := min(blockSize, k) // blocks of at most k reflectors
-	ws := newBlockWork(m, n, nb)
+	ws := newBlockWork(m, n, min(blockSize, k)) // blocks of at most k reflectors
 	// The panel is factored in a contiguous copy (stride ib instead of n):
 	// Dgeqr2 and the recursion walk its columns, which in a wide row-major
-	// a are a stride of n·8 bytes apart. The look-ahead factors with its
-	// own scratch (pw), alternating with the loop's.
-	pbuf := make([]float64, m*nb)
-	var pw *blockWork
-	factor := func(i int, w *blockWork) {
+	// a are a stride of n·8 bytes apart.
+	pbuf := make([]float64, m*min(blockSize, k))
+	for i := 0; i < k; i += blockSize {
 		ib := min(blockSize, k-i)
 		pan := blas64.General{Rows: m - i, Cols: ib, Stride: ib, Data: pbuf[:(m-i)*ib]}
 		copyGeneral(pan, view(a, i, m, i, i+ib))
-		panelQR(pan, tau[i:i+ib], w, 0)
+		panelQR(pan, tau[i:i+ib], ws, 0)
 		copyGeneral(view(a, i, m, i, i+ib), pan)
-	}
-	factor(0, ws)
-	for i := 0; i < k; i += blockSize {
-		ib := min(blockSize, k-i)
 		if i+ib == n {
-			break
-		}
-		v, t := ws.block(a, i, ib, tau[i:i+ib])
-		next := i + ib
-		if next >= k {
-			// No panel follows (k < n): the last block updates the rest.
-			applyBlock(true, v, t, view(a, i, m, next, n), ws)
-			break
-		}
-		nib := min(blockSize, k-next)
-		applyBlock(true, v, t, view(a, i, m, next, next+nib), ws)
-		if next+nib == n || testNoLookAhead {
-			applyBlock(true, v, t, view(a, i, m, next+nib, n), ws)
-			factor(next, ws)
 			continue
 		}
-		if pw == nil {
-			pw = newBlockWork(m, n, nb)
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			factor(next, pw)
-		}()
-		applyBlock(true, v, t, view(a, i, m, next+nib, n), ws)
-		<-done
+		v, t := ws.block(a, i, ib, tau[i:i+ib])
+		applyBlock(true, v, t, view(a, i, m, i+ib, n), ws)
 	}
 }
-
-// testNoLookAhead, when set, makes Geqrf factor each panel after the
-// trailing update, on the calling goroutine (TestGeqrfLookAhead).
-var testNoLookAhead bool
 
 // panelQR factors the p×w panel a (p ≥ w) in place, recursively; depth
 // indexes the scratch of its level in ws.levels.
@@ -121,9 +79,6 @@ func panelQR(a blas64.General, tau []float64, ws *blockWork, depth int) {
 	lw := ws.levels[depth]
 	if lw == nil || len(lw.v) < p*w1 || len(lw.w) < w1*(w-w1) {
 		lw = newBlockWork(p, w-w1, w1)
-		// A panel's products are small (w1 ≤ 64 columns) and, with the
-		// look-ahead, run beside the trailing update: on one core.
-		lw.mul = gemm.GeneralSerial
 		ws.levels[depth] = lw
 	}
 	v, t := lw.block(a, 0, w1, tau[:w1])
@@ -313,17 +268,11 @@ func LQ(x, l blas64.General) {
 
 // blockWork holds the scratch of one block application: the explicit V
 // (rows×nb), T and the Gram matrix S = VᵀV, the two nb×cols products, the
-// work of Dgeqr2, and the scratch of the levels of panelQR's recursion;
-// mul is the product its blocks use (gemm.General, or gemm.GeneralSerial
-// within a panel).
+// work of Dgeqr2, and the scratch of the levels of panelQR's recursion.
 type blockWork struct {
 	v, t, s, w, w2, small []float64
 	levels                []*blockWork
-	mul                   product
 }
-
-// product is the signature of gemm.General and gemm.GeneralSerial.
-type product func(tA, tB bool, alpha float64, a, b blas64.General, beta float64, c blas64.General)
 
 // newBlockWork returns the scratch for blocks of up to nb reflectors of
 // order rows applied to rows×cols matrices.
@@ -336,7 +285,6 @@ func newBlockWork(rows, cols, nb int) *blockWork {
 		w:     make([]float64, nb*cols),
 		w2:    make([]float64, nb*cols),
 		small: make([]float64, panelBase),
-		mul:   gemm.General,
 	}
 }
 
@@ -360,7 +308,7 @@ func (ws *blockWork) block(a blas64.General, i, ib int, tau []float64) (v, t bla
 		}
 	}
 	t = blas64.General{Rows: ib, Cols: ib, Stride: ib, Data: ws.t[:ib*ib]}
-	larftGram(v, tau, t, ws.s[:ib*ib], ws.mul)
+	larftGram(v, tau, t, ws.s[:ib*ib])
 	return v, t
 }
 
@@ -372,10 +320,10 @@ func (ws *blockWork) block(a blas64.General, i, ib int, tau []float64) (v, t bla
 // play no part), followed by the O(k³) recurrence
 // T[0:i, i] = −τ_i·T[0:i, 0:i]·S[0:i, i], T[i, i] = τ_i. s is scratch of
 // k·k.
-func larftGram(v blas64.General, tau []float64, t blas64.General, s []float64, mul product) {
+func larftGram(v blas64.General, tau []float64, t blas64.General, s []float64) {
 	k := v.Cols
 	sg := blas64.General{Rows: k, Cols: k, Stride: k, Data: s}
-	mul(true, false, 1, v, v, 0, sg)
+	gemm.General(true, false, 1, v, v, 0, sg)
 	ld := t.Stride
 	for i := range k {
 		for j := i + 1; j < k; j++ {
@@ -408,9 +356,9 @@ func applyBlock(trans bool, v, t, c blas64.General, ws *blockWork) {
 	}
 	w := blas64.General{Rows: nb, Cols: nc, Stride: nc, Data: ws.w[:nb*nc]}
 	w2 := blas64.General{Rows: nb, Cols: nc, Stride: nc, Data: ws.w2[:nb*nc]}
-	ws.mul(true, false, 1, v, c, 0, w)
-	ws.mul(trans, false, 1, t, w, 0, w2)
-	ws.mul(false, false, -1, v, w2, 1, c)
+	gemm.General(true, false, 1, v, c, 0, w)
+	gemm.General(trans, false, 1, t, w, 0, w2)
+	gemm.General(false, false, -1, v, w2, 1, c)
 }
 
 // view returns a[i0:i1, j0:j1].

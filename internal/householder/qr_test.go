@@ -216,34 +216,6 @@ func TestQRMatchesUnblocked(t *testing.T) {
 	}
 }
 
-// TestGeqrfLookAhead checks that Geqrf's look-ahead — the next panel
-// factored on its own goroutine while the trailing columns are updated —
-// gives the sequential algorithm's factors bit for bit: the same
-// operations on the same numbers, in two column ranges. The shapes have
-// three or more panels (the look-ahead's path), a partial last one, more
-// columns than rows, a stride beyond the row length and a rank-one input.
-func TestGeqrfLookAhead(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	for _, c := range []qrInput{
-		{"gaussian/520x400", 520, 400, 400, gaussianFill, 0},
-		{"gaussian/wide", 400, 520, 523, gaussianFill, 0},
-		{"gaussian/700x384", 700, 384, 390, gaussianFill, 0},
-		{"rank1/500x300", 500, 300, 300, rankFill(1), 0},
-	} {
-		a := newGeneral(c.m, c.n, c.stride)
-		c.fill(rng, a)
-		b := copyOf(a)
-		k := min(c.m, c.n)
-		tauA, tauB := make([]float64, k), make([]float64, k)
-		Geqrf(a, tauA)
-		testNoLookAhead = true
-		Geqrf(b, tauB)
-		testNoLookAhead = false
-		require.Equal(t, b.Data, a.Data, "%s: factors", c.name)
-		require.Equal(t, tauB, tauA, "%s: τ", c.name)
-	}
-}
-
 // TestOrgqrWideBasis checks Orgqr with k < n: the completion of k
 // reflectors to n orthonormal columns (the use of exact.completeBasis),
 // whose first k columns span those of the factored matrix.
