@@ -5,8 +5,10 @@
 # suite runs from its package folder, as go test would, under a time
 # limit; everything goes to $OUT (default ./out): one log per suite,
 # trace.txt (TestTraceBatch's JSON lines), the demo's table and JSON, and
-# rc.txt with each step's exit status and seconds. About 6 minutes on an
-# H200 (2026-12-04: the suites 144 s, the demo 47 s before its twin).
+# rc.txt with each step's exit status and seconds. On an H200 the four
+# suites took 144 s and the default demo 47 s in the eighteenth session
+# (bench/results/gpu/tests_h200_2026-12-04h.txt); with the traces, the
+# whole script is estimated at under 6 minutes (not yet run as a script).
 set -u
 cd "$(dirname "$0")/../.."
 R=$PWD
