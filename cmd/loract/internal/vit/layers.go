@@ -182,12 +182,21 @@ type lnTape struct {
 	rstd []float64
 }
 
+// affine sets y = x̂·γ + β for one row x̂: the forward's output, and the
+// per-op rebuild's (lnOutput), which must be the forward's bit for bit.
+// y may be x̂.
+func (ln *LayerNorm) affine(y, xh []float64) {
+	g, b := ln.Gamma.W.RawRowView(0), ln.Beta.W.RawRowView(0)
+	for j, v := range xh {
+		y[j] = v*g[j] + b[j]
+	}
+}
+
 func (ln *LayerNorm) forward(x *mat.Dense, save Saver, tape *lnTape) (*mat.Dense, error) {
 	r, c := x.Dims()
 	xhat := mat.NewDense(r, c, nil)
 	y := mat.NewDense(r, c, nil)
 	rstd := make([]float64, r)
-	g, b := ln.Gamma.W.RawRowView(0), ln.Beta.W.RawRowView(0)
 	for i := 0; i < r; i++ {
 		row := x.RawRowView(i)
 		var mu, v float64
@@ -200,11 +209,11 @@ func (ln *LayerNorm) forward(x *mat.Dense, save Saver, tape *lnTape) (*mat.Dense
 		}
 		rs := 1 / math.Sqrt(v/float64(c)+lnEps)
 		rstd[i] = rs
-		xh, yr := xhat.RawRowView(i), y.RawRowView(i)
+		xh := xhat.RawRowView(i)
 		for j, a := range row {
 			xh[j] = (a - mu) * rs
-			yr[j] = xh[j]*g[j] + b[j]
 		}
+		ln.affine(y.RawRowView(i), xh)
 	}
 	if tape != nil {
 		s, err := save(ln.Name, xhat)

@@ -86,13 +86,10 @@ func (s *lnOutput) output() (*mat.Dense, error) {
 	if err := s.t.xhat.Reconstruct(&y); err != nil {
 		return nil, err
 	}
-	g, b := s.ln.Gamma.W.RawRowView(0), s.ln.Beta.W.RawRowView(0)
 	r, _ := y.Dims()
 	for i := 0; i < r; i++ {
 		row := y.RawRowView(i)
-		for j, v := range row {
-			row[j] = v*g[j] + b[j]
-		}
+		s.ln.affine(row, row)
 	}
 	s.y = &y
 	return s.y, nil
