@@ -87,7 +87,7 @@ func BenchmarkSgemm(b *testing.B) {
 				c := make([]float32, s.m*s.n)
 				cpu0 := cpuSeconds()
 				for b.Loop() {
-					gemmWith(mk, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+					gemmWith(mk, false, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
 				}
 				report(b, cpu0, s.m, s.n, s.k)
 			})
@@ -106,7 +106,7 @@ func BenchmarkDgemmKernel(b *testing.B) {
 				a, lda, bb, ldb, c := benchOperands[float64](s.m, s.n, s.k, s.tA, s.tB)
 				cpu0 := cpuSeconds()
 				for b.Loop() {
-					gemmWith(mk, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+					gemmWith(mk, false, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
 				}
 				report(b, cpu0, s.m, s.n, s.k)
 			})
@@ -136,6 +136,24 @@ func BenchmarkGonumDgemm(b *testing.B) {
 				blas64.Gemm(ta, tb, 1, ga, gb, 0, gc)
 			}
 			report(b, cpu0, s.m, s.n, s.k)
+		})
+	}
+}
+
+// BenchmarkGram times Gram of the m×n operands of the exact SVD (aᵀa of
+// the input, WᵀW, RᵀR); GFLOP/s counts the m·n² multiply–adds of the
+// triangle's n·(n+1)/2 dot products as 2·m·n·(n+1)/2 flops.
+func BenchmarkGram(b *testing.B) {
+	for _, s := range []struct{ m, n int }{{4096, 1024}, {1024, 1024}, {8192, 512}} {
+		b.Run(fmt.Sprintf("m=%d/n=%d", s.m, s.n), func(b *testing.B) {
+			a, lda := operand[float64](rand.New(rand.NewPCG(1, 1)), s.m, s.n, false, 0)
+			ag := blas64.General{Rows: s.m, Cols: s.n, Stride: lda, Data: a}
+			c := blas64.General{Rows: s.n, Cols: s.n, Stride: s.n, Data: make([]float64, s.n*s.n)}
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				Gram(c, ag)
+			}
+			report(b, cpu0, s.n, s.n+1, s.m/2)
 		})
 	}
 }

@@ -19,6 +19,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,7 @@ func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []fl
 // product is computed in float64, so the result equals Dgemm on the
 // converted matrices; no float64 copy of A or B is made.
 func Gemm[TA, TB Float](tA, tB bool, m, n, k int, alpha float64, a []TA, lda int, b []TB, ldb int, beta float64, c []float64, ldc int) {
-	gemmWith(kernel(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmWith(kernel(), false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32
@@ -129,7 +130,7 @@ func Gemm[TA, TB Float](tA, tB bool, m, n, k int, alpha float64, a []TA, lda int
 // Cost: 2·m·n·k flops, at twice the vector width of Dgemm, and one copy of
 // each operand per pass of packing.
 func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmWith(kernel32(), tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmWith(kernel32(), false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func checkOperand(name string, rows, cols, ld, length int) {
@@ -141,10 +142,16 @@ func checkOperand(name string, rows, cols, ld, length int) {
 	}
 }
 
-// gemmWith is the product with micro-kernel mk, computed in E.
-func gemmWith[TA, TB, E Float](mk microKernel[E], tA, tB bool, m, n, k int, alpha E, a []TA, lda int, b []TB, ldb int, beta E, c []E, ldc int) {
+// gemmWith is the product with micro-kernel mk, computed in E. With upper
+// set (m = n), only the mr×nr tiles of C that hold an element on or above
+// the diagonal are computed: every element of the upper triangle, and no
+// tile below it (the lower triangle is then partly written, partly left).
+func gemmWith[TA, TB, E Float](mk microKernel[E], upper, tA, tB bool, m, n, k int, alpha E, a []TA, lda int, b []TB, ldb int, beta E, c []E, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	if upper && m != n {
+		panic(fmt.Sprintf("gemm: upper triangle of a %d×%d C", m, n))
 	}
 	ar, ac := m, k
 	if tA {
@@ -167,7 +174,7 @@ func gemmWith[TA, TB, E Float](mk microKernel[E], tA, tB bool, m, n, k int, alph
 	g := getCall[TA, TB, E]()
 	packed := g.packed
 	*g = call[TA, TB, E]{
-		mk: mk, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		mk: mk, upper: upper, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: matrix[TA]{data: a, ld: lda, trans: tA},
 		b: matrix[TB]{data: b, ld: ldb, trans: tB},
 		c: c, ldc: ldc, packed: packed,
@@ -214,6 +221,7 @@ func scale[E Float](m, n int, beta E, c []E, ldc int) {
 type call[TA, TB, E Float] struct {
 	wg          sync.WaitGroup
 	mk          microKernel[E]
+	upper       bool // only the tiles on and above the diagonal
 	m, n, k     int
 	alpha, beta E
 	a           matrix[TA]
@@ -261,7 +269,8 @@ func chooseBlocking[E Float](mk microKernel[E], tA bool) blocking {
 
 // plan chooses how many pieces C is cut into and along which side. The
 // operand that is not split is needed by every piece, so the rows of C are
-// split when op(B) (k×n) is the smaller operand, the columns otherwise.
+// split when op(B) (k×n) is the smaller operand, the columns otherwise;
+// an upper-triangle product always splits its rows.
 // The pieces pack the unsplit operand together (shared) when they cut C
 // into row blocks of more than blk.thin rows (op(B) shared, block by
 // block) or into column blocks of a C of at most blk.thin rows (op(A)
@@ -275,7 +284,9 @@ func (g *call[TA, TB, E]) plan() {
 	mt := (g.m + g.mk.mr - 1) / g.mk.mr // tiles along each side
 	nt := (g.n + g.mk.nr - 1) / g.mk.nr
 	g.splitM = g.n <= g.m
-	if g.splitM && mt < p && nt > mt {
+	if g.upper {
+		g.splitM = true // rows of equal triangle area (chunkUpper)
+	} else if g.splitM && mt < p && nt > mt {
 		g.splitM = false
 	} else if !g.splitM && nt < p && mt > nt {
 		g.splitM = true
@@ -315,12 +326,30 @@ func chunk(n, parts, i, unit int) (lo, hi int) {
 	return min(n, units*i/parts*unit), min(n, units*(i+1)/parts*unit)
 }
 
+// chunkUpper is chunk for the rows of the upper triangle of an n×n C:
+// the rows [0, r) hold the fraction r·(2n − r)/n² of its area, so the
+// i-th of parts ranges ends at r = n·(1 − √(1 − (i+1)/parts)), rounded to
+// a multiple of unit.
+func chunkUpper(n, parts, i, unit int) (lo, hi int) {
+	end := func(i int) int {
+		if i >= parts {
+			return n
+		}
+		r := float64(n) * (1 - math.Sqrt(1-float64(i)/float64(parts)))
+		return min(n, int(math.Round(r/float64(unit)))*unit)
+	}
+	return end(i), end(i + 1)
+}
+
 func (g *call[TA, TB, E]) runPart(i int) {
 	i0, i1, j0, j1 := 0, g.m, 0, g.n
 	if g.parts > 1 {
-		if g.splitM {
+		switch {
+		case g.upper:
+			i0, i1 = chunkUpper(g.m, g.parts, i, g.mk.mr)
+		case g.splitM:
 			i0, i1 = chunk(g.m, g.parts, i, g.mk.mr)
-		} else {
+		default:
 			j0, j1 = chunk(g.n, g.parts, i, g.mk.nr)
 		}
 	}
@@ -336,7 +365,7 @@ func (g *call[TA, TB, E]) runPart(i int) {
 		bufPools[isF32[E]()].Put(buf)
 	case i0 < i1 && j0 < j1:
 		buf := getBuffers[E]()
-		serial(g.mk, g.blk, buf, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
+		serial(g.mk, g.blk, buf, g.upper, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
 		bufPools[isF32[E]()].Put(buf)
 	}
 	if i > 0 {
@@ -376,11 +405,11 @@ func (g *call[TA, TB, E]) sharedRows(buf *buffers[E], part, i0, i1 int) {
 			if pc > 0 {
 				bt, useBeta = 1, true
 			}
-			for ic := i0; ic < i1; ic += blk.mc {
+			for ic := i0; ic < i1 && !(g.upper && ic >= jc+nc); ic += blk.mc {
 				mc := min(blk.mc, i1-ic)
 				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
 				packA(ap, g.a, ic, mc, pc, kc, mr)
-				macro(mk, kc, ap, bp, g.c, g.ldc, ic, mc, jc, nc, g.alpha, bt, useBeta, tile)
+				macro(mk, kc, ap, bp, g.c, g.ldc, ic, mc, jc, nc, g.alpha, bt, useBeta, g.upper, tile)
 			}
 		}
 	}
@@ -414,7 +443,7 @@ func (g *call[TA, TB, E]) sharedCols(buf *buffers[E], part, j0, j1 int) {
 			ncPad := (nc + mk.step - 1) / mk.step * mk.step
 			bp := buf.bFor(ncPad * kc)
 			packB(bp, g.b, pc, kc, jc, nc, &mk)
-			macro(mk, kc, ap, bp, g.c, g.ldc, 0, g.m, jc, nc, g.alpha, bt, useBeta, tile)
+			macro(mk, kc, ap, bp, g.c, g.ldc, 0, g.m, jc, nc, g.alpha, bt, useBeta, g.upper, tile)
 		}
 	}
 }
@@ -451,12 +480,12 @@ func (b *barrier) wait() {
 
 // serial computes rows [i0, i1) and columns [j0, j1) of C on the calling
 // goroutine: the five loops around the micro-kernel.
-func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
+func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], upper bool, a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
 	mr, nr := mk.mr, mk.nr
 	mcb, ncb, kcb := blk.mc, blk.nc, blk.kc
 	tile := buf.tileFor(mr * nr)
 	if i1-i0 <= blk.thin {
-		serialThin(mk, blk, buf, a, b, k, alpha, beta, c, ldc, i0, i1, j0, j1)
+		serialThin(mk, blk, buf, upper, a, b, k, alpha, beta, c, ldc, i0, i1, j0, j1)
 		return
 	}
 	for jc := j0; jc < j1; jc += ncb {
@@ -471,11 +500,11 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a
 			if pc > 0 {
 				bt, useBeta = 1, true
 			}
-			for ic := i0; ic < i1; ic += mcb {
+			for ic := i0; ic < i1 && !(upper && ic >= jc+nc); ic += mcb {
 				mc := min(mcb, i1-ic)
 				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
 				packA(ap, a, ic, mc, pc, kc, mr)
-				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, tile)
+				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, upper, tile)
 			}
 		}
 	}
@@ -485,7 +514,7 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a
 // packed once per kc block of A, and B is packed a few panels at a time
 // just before they are used, so that the packed B stays in L2 instead of
 // making a round trip through L3.
-func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
+func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], upper bool, a matrix[TA], b matrix[TB], k int, alpha, beta E, c []E, ldc, i0, i1, j0, j1 int) {
 	mr := mk.mr
 	tile := buf.tileFor(mr * mk.nr)
 	mc := i1 - i0
@@ -499,24 +528,28 @@ func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E
 		}
 		for jc := j0; jc < j1; jc += blk.ncThin {
 			nc := min(blk.ncThin, j1-jc)
+			if upper && i0 >= jc+nc {
+				continue // every tile below the diagonal
+			}
 			ncPad := (nc + mk.step - 1) / mk.step * mk.step
 			bp := buf.bFor(ncPad * kc)
 			packB(bp, b, pc, kc, jc, nc, &mk)
-			macro(mk, kc, ap, bp, c, ldc, i0, mc, jc, nc, alpha, bt, useBeta, tile)
+			macro(mk, kc, ap, bp, c, ldc, i0, mc, jc, nc, alpha, bt, useBeta, upper, tile)
 		}
 	}
 }
 
 // macro multiplies a packed mc×kc block of A by a packed kc×nc block of B
-// into C[ic:ic+mc, jc:jc+nc], one mr×nr tile per micro-kernel call. Tiles
-// cut by the edge of C go through tile and are merged here.
-func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta bool, tile []E) {
+// into C[ic:ic+mc, jc:jc+nc], one mr×nr tile per micro-kernel call; with
+// upper set it skips the tiles wholly below the diagonal of C. Tiles cut
+// by the edge of C go through tile and are merged here.
+func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta, upper bool, tile []E) {
 	mr, nr := mk.mr, mk.nr
 	for jr := 0; jr < nc; {
 		w, fn := mk.panel(nc, jr)
 		cols := min(w, nc-jr)
 		bpan := bp[jr*kc : jr*kc+w*kc]
-		for ir := 0; ir < mc; ir += mr {
+		for ir := 0; ir < mc && !(upper && ic+ir >= jc+jr+cols); ir += mr {
 			rows := min(mr, mc-ir)
 			apan := ap[ir*kc : (ir+mr)*kc]
 			off := (ic+ir)*ldc + jc + jr

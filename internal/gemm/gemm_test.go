@@ -87,7 +87,7 @@ func checkGemm[TA, TB Float](t *testing.T, mk microKernel[float64], rnd *rand.Ra
 		}
 	}
 	a0, b0, c0 := slices.Clone(a), slices.Clone(b), slices.Clone(c)
-	gemmWith(mk, tA, tB, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmWith(mk, false, tA, tB, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc)
 	require.Equal(t, a0, a, "A modified")
 	require.Equal(t, b0, b, "B modified")
 	eps := math.Nextafter(1, 2) - 1
@@ -248,7 +248,7 @@ func TestGemmConcurrent(t *testing.T) {
 	for i := range bs {
 		bs[i] = randSlice[float64](rnd, k*n)
 		want[i] = make([]float64, m*n)
-		serial(kernel(), chooseBlocking(kernel(), false), new(buffers[float64]), matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
+		serial(kernel(), chooseBlocking(kernel(), false), new(buffers[float64]), false, matrix[float64]{data: a, ld: k}, matrix[float64]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
 	}
 	got := make([][]float64, callers)
 	done := make(chan int)

@@ -66,7 +66,7 @@ func checkSgemm(t *testing.T, mk microKernel[float32], rnd *rand.Rand, s shape, 
 		}
 	}
 	a0, b0, c0 := slices.Clone(a), slices.Clone(b), slices.Clone(c)
-	gemmWith(mk, tA, tB, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmWith(mk, false, tA, tB, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc)
 	require.Equal(t, a0, a, "A modified")
 	require.Equal(t, b0, b, "B modified")
 	rel := (gamma(s.k+2, 0x1p-24) + gamma(s.k+2, 0x1p-53)) * (1 + 1e-6)
@@ -201,10 +201,10 @@ func TestSgemmConcurrent(t *testing.T) {
 	for i := range bs {
 		bs[i] = randSlice[float32](rnd, k*n)
 		want[i] = make([]float32, m*n)
-		serial(kernel32(), chooseBlocking(kernel32(), false), new(buffers[float32]), matrix[float32]{data: a, ld: k}, matrix[float32]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
+		serial(kernel32(), chooseBlocking(kernel32(), false), new(buffers[float32]), false, matrix[float32]{data: a, ld: k}, matrix[float32]{data: bs[i], ld: n}, k, 1, 0, want[i], n, 0, m, 0, n)
 	}
 	b64 := randSlice[float64](rnd, k*n)
-	serial(kernel(), chooseBlocking(kernel(), false), new(buffers[float64]), matrix[float64]{data: a64, ld: k}, matrix[float64]{data: b64, ld: n}, k, 1, 0, want64, n, 0, m, 0, n)
+	serial(kernel(), chooseBlocking(kernel(), false), new(buffers[float64]), false, matrix[float64]{data: a64, ld: k}, matrix[float64]{data: b64, ld: n}, k, 1, 0, want64, n, 0, m, 0, n)
 	got := make([][]float32, callers)
 	got64 := make([][]float64, callers)
 	done := make(chan int)

@@ -46,8 +46,8 @@ func runShared[E Float](t *testing.T, mk microKernel[E], rnd *rand.Rand, sc shar
 	require.True(t, g.shared, "shared path not taken")
 	require.Equal(t, sc.splitM, g.splitM, "split")
 	require.Greater(t, g.parts, 2, "parts")
-	gemmWith(mk, tA, tB, sc.m, sc.n, sc.k, 1.5, a, lda, b, ldb, -0.5, c, ldc)
-	serial(mk, smallBlocks, new(buffers[E]), matrix[E]{data: a, ld: lda, trans: tA}, matrix[E]{data: b, ld: ldb, trans: tB}, sc.k, 1.5, -0.5, want, ldc, 0, sc.m, 0, sc.n)
+	gemmWith(mk, false, tA, tB, sc.m, sc.n, sc.k, 1.5, a, lda, b, ldb, -0.5, c, ldc)
+	serial(mk, smallBlocks, new(buffers[E]), false, matrix[E]{data: a, ld: lda, trans: tA}, matrix[E]{data: b, ld: ldb, trans: tB}, sc.k, 1.5, -0.5, want, ldc, 0, sc.m, 0, sc.n)
 	assert.Equal(t, want, c)
 }
 
@@ -102,7 +102,7 @@ func TestSharedPackingConcurrent(t *testing.T) {
 		a, lda := operand[float32](rnd, sc.m, sc.k, false, 0)
 		b, _ := operand[float32](rnd, sc.k, sc.n, false, 0)
 		want := make([]float32, sc.m*sc.n)
-		serial(kernel32(), smallBlocks, new(buffers[float32]), matrix[float32]{data: a, ld: lda}, matrix[float32]{data: b, ld: sc.n}, sc.k, 1, 0, want, sc.n, 0, sc.m, 0, sc.n)
+		serial(kernel32(), smallBlocks, new(buffers[float32]), false, matrix[float32]{data: a, ld: lda}, matrix[float32]{data: b, ld: sc.n}, sc.k, 1, 0, want, sc.n, 0, sc.m, 0, sc.n)
 		jobs[i] = job{sc, a, b, want, lda, sc.n}
 	}
 	errs := make(chan error, callers)
