@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/loract/loract/internal/testmat"
 )
@@ -112,5 +115,112 @@ func TestOrthNearIdentity(t *testing.T) {
 		if size*size <= eps {
 			assert.Equal(t, z0, z, "‖K‖_F² ≤ ε: z is kept")
 		}
+	}
+}
+
+// TestScanPairs checks the parallel pair test of a refinement round
+// (scanPairs, smallPairColumns, nearIdentity) against the serial loops
+// it replaced, written out here, on 1, 2 and 3 cores: a 400×400 Gram-like
+// matrix whose off-diagonal entries are a mix of passing, small-angle and
+// large-angle pairs, with some columns inactive and some whose pairs
+// all pass. The counts, the tangents,
+// the large columns, the rotation's columns and z must agree exactly.
+func TestScanPairs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	const n = 400
+	rnd := rand.New(rand.NewPCG(5, 6))
+	c := make([]float64, n*n)
+	inactive := 0
+	for j := range n {
+		c[j*n+j] = math.Pow(10, -6*rnd.Float64())
+		if j%17 == 3 {
+			c[j*n+j] = 1e-40 // below the floor: inactive
+			inactive++
+		}
+	}
+	for p := range n {
+		for q := p + 1; q < n; q++ {
+			s := math.Sqrt(c[p*n+p] * c[q*n+q])
+			var x float64
+			switch r := rnd.Float64(); {
+			case r < 0.3 || p%23 == 5 || q%23 == 5: // passes (columns 5, 28, … always)
+				x = 1e-15 * s * (rnd.Float64() - 0.5)
+			case r < 0.995: // a small angle unless the norms are close
+				x = 1e-9 * s * (rnd.Float64() - 0.5)
+			default: // a large angle
+				x = 0.3 * s * (rnd.Float64() - 0.5)
+			}
+			c[p*n+q], c[q*n+p] = x, x
+		}
+	}
+	const tol, floor = 1e-13, 1e-15
+	g := blas64.General{Rows: n, Cols: n, Stride: n, Data: c}
+	active := activeColumns(g, floor)
+	require.Len(t, active, n-inactive)
+	// The serial reference.
+	wantLarge := make([]bool, n)
+	wantKt := make([]float64, n*n)
+	wantFail, wantLargePairs := 0, 0
+	type pair struct {
+		p, q int
+		t    float64
+	}
+	var small []pair
+	for ai, p := range active {
+		for _, q := range active[ai+1:] {
+			apq, app, aqq := c[p*n+q], c[p*n+p], c[q*n+q]
+			if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+				continue
+			}
+			wantFail++
+			tn := jacobiTan(app, apq, aqq)
+			if math.Abs(tn) <= smallAngle {
+				small = append(small, pair{p, q, tn})
+				continue
+			}
+			wantLargePairs++
+			wantLarge[p], wantLarge[q] = true, true
+		}
+	}
+	inS := make([]bool, n)
+	for _, pr := range small {
+		if !(wantLarge[pr.p] && wantLarge[pr.q]) {
+			inS[pr.p], inS[pr.q] = true, true
+			wantKt[pr.p*n+pr.q] = pr.t
+		}
+	}
+	var wantCols []int
+	for j := range n {
+		if inS[j] {
+			wantCols = append(wantCols, j)
+		}
+	}
+	sl := len(wantCols)
+	wantZ := make([]float64, sl*sl)
+	for a, p := range wantCols {
+		wantZ[a*sl+a] = 1
+		for b := a + 1; b < sl; b++ {
+			if tn := wantKt[p*n+wantCols[b]]; tn != 0 {
+				wantZ[a*sl+b], wantZ[b*sl+a] = tn, -tn
+			}
+		}
+	}
+	require.Greater(t, wantLargePairs, 10)
+	require.Greater(t, len(small), 10000)
+	require.Less(t, sl, len(active)) // some columns take no part
+	for _, procs := range []int{1, 2, 3} {
+		runtime.GOMAXPROCS(procs)
+		fail, large := failingPairs(g, tol, floor)
+		require.Equal(t, wantFail, fail, "%d cores: failing pairs", procs)
+		require.Equal(t, wantLargePairs, large, "%d cores: large pairs", procs)
+		isLarge := make([]bool, n)
+		kt := make([]float64, n*n)
+		scanPairs(g, active, tol, kt, isLarge)
+		require.Equal(t, wantLarge, isLarge, "%d cores: large columns", procs)
+		cols := smallPairColumns(kt, n, active, isLarge)
+		require.Equal(t, wantCols, cols, "%d cores: rotated columns", procs)
+		require.Equal(t, wantKt, kt, "%d cores: tangents", procs)
+		require.Equal(t, wantZ, nearIdentity(kt, n, cols), "%d cores: z", procs)
+		require.Equal(t, make([]float64, n*n), kt, "%d cores: kt is cleared for the next round", procs)
 	}
 }

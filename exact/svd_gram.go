@@ -118,20 +118,95 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 // activeColumns) whose cosine in the Gram matrix c exceeds tol, and how
 // many of them have a Jacobi angle above smallAngle.
 func failingPairs(c blas64.General, tol, floor float64) (fail, large int) {
-	n := c.Cols
-	active := activeColumns(c, floor)
-	for ai, p := range active {
-		for _, q := range active[ai+1:] {
-			apq, app, aqq := c.Data[p*n+q], c.Data[p*n+p], c.Data[q*n+q]
-			if math.Abs(apq) > tol*math.Sqrt(app)*math.Sqrt(aqq) {
-				fail++
-				if math.Abs(jacobiTan(app, apq, aqq)) > smallAngle {
-					large++
+	return scanPairs(c, activeColumns(c, floor), tol, nil, nil)
+}
+
+// scanPairs tests every pair p < q of the active columns on the Gram
+// matrix c (n×n, stride n): the pair fails if |c_pq| > tol·√c_pp·√c_qq.
+// It returns the number of failing pairs and how many of them have a
+// Jacobi angle |t| > smallAngle. If kt is not nil, the tangent t of each
+// failing small-angle pair is stored in kt[p·n+q] (the other entries are
+// left alone); if isLarge is not nil, both columns of each large-angle
+// pair are marked there. The rows of pairs are split over the cores by
+// equal shares of the triangle; the result does not depend on the split.
+func scanPairs(c blas64.General, active []int, tol float64, kt []float64, isLarge []bool) (fail, large int) {
+	n, cd := c.Cols, c.Data
+	sq := make([]float64, n)
+	for _, j := range active {
+		sq[j] = math.Sqrt(cd[j*n+j])
+	}
+	type count struct {
+		fail, large int
+		isLarge     []bool
+	}
+	counts := parallelTriangle(len(active), func(a0, a1 int) count {
+		var r count
+		if isLarge != nil {
+			r.isLarge = make([]bool, n)
+		}
+		for ai := a0; ai < a1; ai++ {
+			p := active[ai]
+			row := cd[p*n : (p+1)*n]
+			bound, app := tol*sq[p], cd[p*n+p]
+			for _, q := range active[ai+1:] {
+				apq := row[q]
+				if math.Abs(apq) <= bound*sq[q] {
+					continue
+				}
+				r.fail++
+				t := jacobiTan(app, apq, cd[q*n+q])
+				if math.Abs(t) <= smallAngle {
+					if kt != nil {
+						kt[p*n+q] = t
+					}
+					continue
+				}
+				r.large++
+				if r.isLarge != nil {
+					r.isLarge[p], r.isLarge[q] = true, true
 				}
 			}
 		}
+		return r
+	})
+	for _, r := range counts {
+		fail += r.fail
+		large += r.large
+		for j, l := range r.isLarge {
+			isLarge[j] = isLarge[j] || l
+		}
 	}
 	return fail, large
+}
+
+// parallelTriangle calls f on ranges [a0, a1) of the rows of the strict
+// upper triangle of an n×n matrix, row a holding n−1−a entries, split over
+// the cores so that each holds an equal share of the triangle's entries
+// (rows [0, r) hold r·(2n−1−r)/2 of them), and returns the results in the
+// order of the ranges. Small triangles run on the calling goroutine.
+func parallelTriangle[T any](n int, f func(a0, a1 int) T) []T {
+	parts := runtime.GOMAXPROCS(0)
+	if n*n < 1<<15 || parts == 1 {
+		return []T{f(0, n)}
+	}
+	parts = min(parts, n)
+	cut := func(i int) int {
+		if i == parts {
+			return n
+		}
+		return int(float64(n) * (1 - math.Sqrt(1-float64(i)/float64(parts))))
+	}
+	res := make([]T, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = f(cut(i), cut(i+1))
+		}()
+	}
+	wg.Wait()
+	return res
 }
 
 // checkFinite is a last guard, O(m·n): no path of svdTall is known to
@@ -276,8 +351,7 @@ const (
 func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *trace.Trace) ([]int, bool) {
 	n := w.Cols
 	isLarge := make([]bool, n)
-	inS := make([]bool, n)
-	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q
+	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q; zero between rounds
 	eigRounds := 0
 	for round := 0; ; round++ {
 		if round > 0 {
@@ -286,74 +360,28 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 		}
 		active := activeColumns(c, floor)
 		tr.Markf("depth %d round %d: %d active columns", depth, round, len(active))
-		cd := c.Data
 		clear(isLarge)
-		clear(inS)
-		fail, nLarge := false, 0
-		type pair struct {
-			p, q int
-			t    float64
-		}
-		var small []pair
-		for ai, p := range active {
-			for _, q := range active[ai+1:] {
-				apq := cd[p*n+q]
-				app, aqq := cd[p*n+p], cd[q*n+q]
-				if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
-					continue
-				}
-				fail = true
-				t := jacobiTan(app, apq, aqq)
-				if math.Abs(t) <= smallAngle {
-					small = append(small, pair{p, q, t})
-					continue
-				}
-				for _, j := range [2]int{p, q} {
-					if !isLarge[j] {
-						isLarge[j] = true
-						nLarge++
-					}
-				}
-			}
-		}
-		if !fail {
+		fail, _ := scanPairs(c, active, tol, kt, isLarge)
+		if fail == 0 {
 			return active, true
 		}
 		if round == maxRefineRounds {
 			return active, false
 		}
+		nLarge := 0
+		for _, l := range isLarge {
+			if l {
+				nLarge++
+			}
+		}
 		// Simultaneous small-angle rotations, except within L. They go
 		// first: they remove from the columns of L their components along
 		// larger columns, which can dominate them and must be gone before
 		// L is resolved at its own scale.
-		var cols []int
-		for _, pr := range small {
-			if isLarge[pr.p] && isLarge[pr.q] {
-				continue
-			}
-			inS[pr.p], inS[pr.q] = true, true
-			kt[pr.p*n+pr.q] = pr.t
-		}
-		for j := range n {
-			if inS[j] {
-				cols = append(cols, j)
-			}
-		}
+		cols := smallPairColumns(kt, n, active, isLarge)
 		if len(cols) > 0 {
+			z := nearIdentity(kt, n, cols)
 			sl := len(cols)
-			// z = I + K on the columns cols: Z_pq = t, Z_qp = −t (see rotation).
-			z := make([]float64, sl*sl)
-			for a, p := range cols {
-				z[a*sl+a] = 1
-				for b := a + 1; b < sl; b++ {
-					q := cols[b]
-					if t := kt[p*n+q]; t != 0 {
-						z[a*sl+b] = t
-						z[b*sl+a] = -t
-						kt[p*n+q] = 0
-					}
-				}
-			}
 			orthNearIdentity(z, sl)
 			rotateColumns(w, cols, z)
 			rotateColumns(v, cols, z)
@@ -385,6 +413,64 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 			}
 		}
 	}
+}
+
+// smallPairColumns drops from kt (see refineColumns) the small-angle pairs
+// whose columns are both in L (isLarge), and returns, in order, the columns
+// of the pairs left: the columns S of the simultaneous rotation.
+func smallPairColumns(kt []float64, n int, active []int, isLarge []bool) []int {
+	parts := parallelTriangle(len(active), func(a0, a1 int) []bool {
+		inS := make([]bool, n)
+		for ai := a0; ai < a1; ai++ {
+			p := active[ai]
+			row := kt[p*n : (p+1)*n]
+			for _, q := range active[ai+1:] {
+				switch {
+				case row[q] == 0:
+				case isLarge[p] && isLarge[q]:
+					row[q] = 0
+				default:
+					inS[p], inS[q] = true, true
+				}
+			}
+		}
+		return inS
+	})
+	var cols []int
+	for j := range n {
+		for _, inS := range parts {
+			if inS[j] {
+				cols = append(cols, j)
+				break
+			}
+		}
+	}
+	return cols
+}
+
+// nearIdentity returns z = I + K on the columns cols (ℓ×ℓ, row-major):
+// Z_ab = t and Z_ba = −t for the tangent t = kt[p·n+q] of the pair
+// p = cols[a] < q = cols[b] (see rotation), and clears those entries of
+// kt. Rows are split over the cores; each entry is written by one.
+func nearIdentity(kt []float64, n int, cols []int) []float64 {
+	sl := len(cols)
+	z := make([]float64, sl*sl)
+	parallelTriangle(sl, func(a0, a1 int) struct{} {
+		for a := a0; a < a1; a++ {
+			p := cols[a]
+			z[a*sl+a] = 1
+			row := kt[p*n : (p+1)*n]
+			for b := a + 1; b < sl; b++ {
+				if t := row[cols[b]]; t != 0 {
+					z[a*sl+b] = t
+					z[b*sl+a] = -t
+					row[cols[b]] = 0
+				}
+			}
+		}
+		return struct{}{}
+	})
+	return z
 }
 
 // maxRefineDepth bounds the nesting of refineCluster.
