@@ -113,7 +113,7 @@ func cholQR(y blas64.General, r blas64.General) string {
 
 	shifted, applied := false, false
 	for pass := 1; pass <= maxPasses; pass++ {
-		gemm.General(true, false, 1, y, y, 0, gram)
+		gemm.Gram(gram, y)
 		ok, kappa := factor(0)
 		if !ok || kappa > kappaMax {
 			var f float64 // ‖Y‖_F² = trace(G)

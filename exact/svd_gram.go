@@ -591,10 +591,10 @@ func orthNearIdentity(z []float64, l int) {
 	// m = I − S/2 (+ 3/8·S²), symmetric.
 	m := make([]float64, l*l)
 	if terms == 2 {
-		gemm.General(false, false, 3.0/8, gen(sm), gen(sm), 0, gen(m))
+		gemm.Gram(gen(m), gen(sm)) // S² = SᵀS: S is symmetric bit for bit
 	}
 	for i := range m {
-		m[i] -= sm[i] / 2
+		m[i] = float64(3.0/8*m[i]) - sm[i]/2 // no fused multiply–add: as the product's alpha
 	}
 	for a := range l {
 		m[a*l+a]++
