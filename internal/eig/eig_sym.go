@@ -213,7 +213,7 @@ func applyTridiagQ(n int, g, tau, z []float64) {
 func OrthonormalizeRows(r, c int, x []float64) {
 	xg := blas64.General{Rows: r, Cols: c, Stride: c, Data: x}
 	m := blas64.General{Rows: r, Cols: r, Stride: r, Data: make([]float64, r*r)}
-	gemm.General(false, true, 1, xg, xg, 0, m)
+	gemm.GramRows(m, xg) // x·xᵀ
 	var delta float64
 	for i := range r {
 		m.Data[i*r+i] -= 1

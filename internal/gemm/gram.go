@@ -16,8 +16,32 @@ func Gram(c, a blas64.General) {
 	if c.Rows != n || c.Cols != n {
 		panic("gemm: Gram: c is not a.Cols×a.Cols")
 	}
+	if n == 0 {
+		return
+	}
 	gemmWith(kernel(), true, true, false, n, n, a.Rows, 1, a.Data, max(a.Stride, 1), a.Data, max(a.Stride, 1), 0, c.Data, c.Stride)
-	for i := range n {
+	mirrorUpper(c)
+}
+
+// GramRows writes the m×m matrix a·aᵀ of the m×n a (the Gram matrix of
+// its rows) into c, both triangles, as Gram does for aᵀa: the tiles of the
+// upper triangle by one product, then the mirror; bit for bit the full
+// product a·aᵀ.
+func GramRows(c, a blas64.General) {
+	m := a.Rows
+	if c.Rows != m || c.Cols != m {
+		panic("gemm: GramRows: c is not a.Rows×a.Rows")
+	}
+	if m == 0 {
+		return
+	}
+	gemmWith(kernel(), true, false, true, m, m, a.Cols, 1, a.Data, max(a.Stride, 1), a.Data, max(a.Stride, 1), 0, c.Data, c.Stride)
+	mirrorUpper(c)
+}
+
+// mirrorUpper copies the upper triangle of the square c onto its lower.
+func mirrorUpper(c blas64.General) {
+	for i := range c.Rows {
 		for j := range i {
 			c.Data[i*c.Stride+j] = c.Data[j*c.Stride+i]
 		}

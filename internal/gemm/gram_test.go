@@ -11,7 +11,8 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-// TestGram checks that Gram equals the full product aᵀ·a bit for bit,
+// TestGram checks that Gram equals the full product aᵀ·a bit for bit (and
+// GramRows a·aᵀ),
 // both triangles (the full product is symmetric bit for bit: c_ij and c_ji
 // are the same products summed in the same order), on 1, 2, 3 and 5
 // workers, with the default blocks and with smallBlocks (many kc, mc and
@@ -42,6 +43,15 @@ func TestGram(t *testing.T) {
 				for i := range s.n {
 					require.Equal(t, want[i*s.n:(i+1)*s.n], c[i*ldc:i*ldc+s.n], "small blocks %v, %d workers, %d×%d: row %d", blk != nil, procs, s.m, s.n, i)
 				}
+				// GramRows of the same a: a·aᵀ, m×m.
+				wantRows := make([]float64, s.m*s.m)
+				General(false, true, 1, ag, ag, 0, blas64.General{Rows: s.m, Cols: s.m, Stride: max(s.m, 1), Data: wantRows})
+				cr := make([]float64, s.m*s.m)
+				for i := range cr {
+					cr[i] = math.NaN()
+				}
+				GramRows(blas64.General{Rows: s.m, Cols: s.m, Stride: max(s.m, 1), Data: cr}, ag)
+				require.Equal(t, wantRows, cr, "GramRows, small blocks %v, %d workers, %d×%d", blk != nil, procs, s.m, s.n)
 			}
 		}
 	}
