@@ -368,10 +368,10 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 		if round == maxRefineRounds {
 			return active, false
 		}
-		nLarge := 0
-		for _, l := range isLarge {
+		var large []int // the columns L of the large-angle pairs, in order
+		for j, l := range isLarge {
 			if l {
-				nLarge++
+				large = append(large, j)
 			}
 		}
 		// Simultaneous small-angle rotations, except within L. They go
@@ -387,14 +387,7 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 			rotateColumns(v, cols, z)
 			tr.Markf("simultaneous rotations on %d columns", sl)
 		}
-		if nLarge > 0 {
-			large := make([]int, 0, nLarge)
-			for j := range n {
-				if isLarge[j] {
-					large = append(large, j)
-				}
-			}
-			l := len(large)
+		if l := len(large); l > 0 {
 			// The Gram matrix of L, fresh: the small-angle step moved L.
 			cl := make([]float64, l*l)
 			gemm.Gram(blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}, gatherColumns(w, large))

@@ -314,8 +314,8 @@ func (ws *blockWork) block(a blas64.General, i, ib int, tau []float64) (v, t bla
 
 // larftGram forms the T of the block reflector of the explicit unit lower
 // trapezoidal V (rows×k, zeros above the diagonal stored) like Larft, but
-// with the inner products V[:, j]ᵀ·v_i all at once, S = VᵀV by one GEMM
-// (rows·k·(k + nr) flops at GEMM speed, gemm.Gram; the explicit zeros make every sum
+// with the inner products V[:, j]ᵀ·v_i all at once, S = VᵀV by gemm.Gram
+// (rows·k·(k + nr) flops at GEMM speed; the explicit zeros make every sum
 // exact in structure, so the trailing zeros that gonum's Dlarft mishandles
 // play no part), followed by the O(k³) recurrence
 // T[0:i, i] = −τ_i·T[0:i, 0:i]·S[0:i, i], T[i, i] = τ_i. s is scratch of
