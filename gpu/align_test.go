@@ -113,6 +113,131 @@ func TestMisalignedProducts(t *testing.T) {
 	b.noPad = false
 }
 
+// TestMisalignedBatch checks MulBatch's padding of misaligned products
+// (mulUniform) exactly, as TestMisalignedProducts checks Mul's: batches of
+// three integer products above padMin with an output dimension of 231 —
+// the B = Qᵀ·op(A) and the sketch Y = op(A)·Ω of a Decomposer's batch at
+// ℓ = 231 (Q and Ω float32 column blocks of one matrix, A bf16 row-major)
+// — into column-major and row-major destinations, with beta ≠ 0, and into
+// views whose pointers and leading dimensions are misaligned, with the
+// padding on and off. Where the stored destination has 231 rows (B into a
+// column-major destination) the product is padded: its address table
+// lists the padded scratch copies beside the destinations (4n entries,
+// not 3n) and the scratch holds n destinations of 232 rows; where 231 is
+// the stored column count (Y; B into a row-major destination) it runs as
+// it is.
+func TestMisalignedBatch(t *testing.T) {
+	b := open(t, nil)
+	const n, l, d, rows = 3, 231, 256, 512
+	require.GreaterOrEqual(t, l*rows*d, padMin)
+	require.Zero(t, b.sc.mulC.bytes, "a fresh backend has no padded destination scratch")
+	hq := make([]*mat.Dense, n) // Q (and Ω): d×l
+	ha := make([]*mat.Dense, n) // A: rows×d
+	blocks, err := b.NewMatrix(d, l*n, Float32)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Free(blocks) })
+	all := mat.NewDense(d, l*n, nil)
+	qs, as := make([]lowrank.Matrix, n), make([]lowrank.Matrix, n)
+	for i := range n {
+		hq[i] = intMatrix(d, l, uint64(10+i))
+		all.Slice(0, d, i*l, (i+1)*l).(*mat.Dense).Copy(hq[i])
+		ha[i] = intMatrix(rows, d, uint64(20+i))
+		x, err := b.UploadDense32(testmat.To32(ha[i]), BFloat16)
+		require.NoError(t, err)
+		t.Cleanup(func() { b.Free(x) })
+		as[i] = x
+	}
+	require.NoError(t, b.Upload(blocks, all))
+	for i := range n {
+		qs[i] = b.Slice(blocks, 0, d, i*l, (i+1)*l)
+	}
+	// dest returns n float32 r×c destinations holding c0[i], row-major or
+	// column-major, or (off) views one row into a matrix one row taller.
+	dest := func(r, c int, rowMajor, off bool, c0 []*mat.Dense) []lowrank.Matrix {
+		out := make([]lowrank.Matrix, n)
+		for i := range out {
+			h := c0[i]
+			if off {
+				big := mat.NewDense(r+1, c, nil)
+				big.Slice(1, r+1, 0, c).(*mat.Dense).Copy(h)
+				h = big
+			}
+			hr, hc := h.Dims()
+			var x *Matrix
+			var err error
+			if rowMajor {
+				x, err = b.NewMatrix(hc, hr, Float32)
+				require.NoError(t, err)
+				x = x.T()
+			} else {
+				x, err = b.NewMatrix(hr, hc, Float32)
+				require.NoError(t, err)
+			}
+			t.Cleanup(func() { b.Free(x) })
+			require.NoError(t, b.Upload(x, h))
+			out[i] = x
+			if off {
+				out[i] = b.Slice(x, 1, r+1, 0, c)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		qFirst   bool // B = Qᵀ·Aᵀ (l×rows); else Y = A·Ω (rows×l)
+		rowMajor bool
+		off      bool
+		beta     float64
+		padded   bool
+	}{
+		{name: "B=Qᵀ·Aᵀ at ℓ=231", qFirst: true, padded: true},
+		{name: "B=Qᵀ·Aᵀ misaligned views, beta", qFirst: true, off: true, beta: 2, padded: true},
+		{name: "B=Qᵀ·Aᵀ row-major c, beta", qFirst: true, rowMajor: true, beta: -1},
+		{name: "Y=A·Ω at ℓ=231"},
+		{name: "Y=A·Ω misaligned views, beta", off: true, beta: 2},
+	} {
+		want := make([]*mat.Dense, n)
+		c0 := make([]*mat.Dense, n)
+		for i := range n {
+			var p mat.Dense
+			if tc.qFirst {
+				p.Mul(hq[i].T(), ha[i].T())
+			} else {
+				p.Mul(ha[i], hq[i])
+			}
+			r, c := p.Dims()
+			c0[i] = intMatrix(r, c, uint64(30+i))
+			p.Scale(2, &p)
+			var bc mat.Dense
+			bc.Scale(tc.beta, c0[i])
+			p.Add(&p, &bc)
+			want[i] = &p
+		}
+		r, c := want[0].Dims()
+		for _, noPad := range []bool{false, true} {
+			b.noPad = noPad
+			name := fmt.Sprintf("%s/noPad=%v", tc.name, noPad)
+			cs := dest(r, c, tc.rowMajor, tc.off, c0)
+			if tc.qFirst {
+				require.NoError(t, b.MulBatch(cs, 2, qs, true, as, true, tc.beta), name)
+			} else {
+				require.NoError(t, b.MulBatch(cs, 2, as, false, qs, false, tc.beta), name)
+			}
+			for i := range n {
+				assertExact(t, b, want[i], cs[i], fmt.Sprintf("%s: item %d", name, i))
+			}
+			padded := tc.padded && !noPad
+			entries := 3 * n
+			if padded {
+				entries = 4 * n
+				assert.GreaterOrEqual(t, b.sc.mulC.bytes, n*padLD(roundUp(l, padTo), Float32)*rows*4, name)
+			}
+			assert.Len(t, b.batch.table, entries, "%s: address table (padded: %v)", name, padded)
+		}
+	}
+	b.noPad = false
+}
+
 // assertExact downloads m and requires it to equal want exactly.
 func assertExact(t *testing.T, b *Backend, want mat.Matrix, m lowrank.Matrix, msg string) {
 	t.Helper()

@@ -894,6 +894,19 @@ func (b *Backend) MulBatch(c []lowrank.Matrix, alpha float64, a []lowrank.Matrix
 
 // mulUniform is MulBatch of products whose matrices are alike, list by
 // list, by one cublasGemmBatchedEx.
+//
+// A product whose stored destination has the fewer rows (m < n: the
+// B = Qᵀ·op(A) of a batch, ℓ×S) is padded as gemm pads it (see there):
+// from padMin multiply-adds, m off a multiple of padTo, or a destination
+// off alignBytes, makes the smaller operands padded copies (zero beyond
+// their stored blocks, aligned), the products go to padded scratch copies
+// of the destinations (m rounded up to the multiple), and one launch
+// copies their m×n blocks out. Measured on the H200 (docs/gpu.md,
+// "Batched compression"): the GPU demo's per-op B, three 231×12544
+// products of inner dimension 1536 in bf16, 431 µs unpadded and 120 µs
+// padded; but padding n (the sketch Y = op(A)·Ω, 1536×231 and 384×115,
+// whose leading dimension is aligned) slowed it from 85 to 146 and from 60
+// to 125 µs, so the other orientation runs as it is.
 func (b *Backend) mulUniform(cs []*Matrix, alpha float64, as []*Matrix, ta bool, bs []*Matrix, tb bool, beta float64) error {
 	n := len(cs)
 	ar, ac := opDims(as[0], ta)
@@ -930,16 +943,59 @@ func (b *Backend) mulUniform(cs []*Matrix, alpha float64, as []*Matrix, ta bool,
 	if as[0].dtype == BFloat16 || bs[0].dtype == BFloat16 || cs[0].dtype == BFloat16 || b.opts.Math == BF16 {
 		ty, compute, dt = cudaR16BF, cublasCompute32F, BFloat16
 	}
+	padA := !b.noPad && m*nn*k >= padMin && m < nn && m >= padTo
+	mp := m
+	if padA {
+		mp = roundUp(m, padTo)
+	}
+	padC := padA && mp != m
+	for _, c := range cs {
+		padC = padC || (padA && !aligned(c.ptr, c.ld, c.dtype))
+	}
+	if !padC {
+		padA, mp = false, m
+	}
+	// The stored (column-major) shapes of op(a) and op(b) with m padded,
+	// as in gemm.
+	sar, sac, sbr, sbc := mp, k, k, nn
+	if opA {
+		sar, sac = k, mp
+	}
+	if opB {
+		sbr, sbc = nn, k
+	}
 	st := &b.batch
 	st.table = st.table[:0]
-	lda, err := b.batchOperand(&b.sc.mulA, as, dt)
+	lda, err := b.batchOperand(&b.sc.mulA, as, dt, padA, sar, sac)
 	if err != nil {
 		return err
 	}
-	ldb, err := b.batchOperand(&b.sc.mulB, bs, dt)
+	ldb, err := b.batchOperand(&b.sc.mulB, bs, dt, false, sbr, sbc)
 	if err != nil {
 		return err
 	}
+	ct, es := int32(cudaR32F), cs[0].dtype.Size()
+	if cs[0].dtype == BFloat16 {
+		ct = cudaR16BF
+	}
+	ldc, each, pc := cs[0].ld, 0, uintptr(0)
+	if padC {
+		ldc = padLD(mp, cs[0].dtype)
+		each = ldc * nn
+		if pc, err = b.buf(&b.sc.mulC, each*n*es); err != nil {
+			return err
+		}
+		for i, c := range cs {
+			st.table = append(st.table, uint64(pc)+uint64(i*each*es))
+			if beta != 0 {
+				if err := b.copy2D(pc+uintptr(i*each*es), c.dtype.code(), 1, ldc, c.ptr, c.dtype.code(), 1, c.ld, m, nn, false); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// The destinations: the product's own, or after the scratch's the
+	// addresses the blocks are copied out to.
 	for _, x := range cs {
 		st.table = append(st.table, uint64(x.ptr))
 	}
@@ -947,43 +1003,74 @@ func (b *Backend) mulUniform(cs []*Matrix, alpha float64, as []*Matrix, ta bool,
 	if err != nil {
 		return err
 	}
-	ct := int32(cudaR32F)
-	if cs[0].dtype == BFloat16 {
-		ct = cudaR16BF
-	}
 	b.sc32[0], b.sc32[1] = float32(alpha), float32(beta)
-	return checkBLAS(b.api.cublasGemmBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(m), int32(nn), int32(k),
+	if err := checkBLAS(b.api.cublasGemmBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(mp), int32(nn), int32(k),
 		unsafe.Pointer(&b.sc32[0]), tab, ty, int32(lda), tab+uintptr(8*n), ty, int32(ldb),
-		unsafe.Pointer(&b.sc32[1]), tab+uintptr(16*n), ct, int32(cs[0].ld), int32(n), compute, cublasGemmDefault), "cublasGemmBatchedEx")
+		unsafe.Pointer(&b.sc32[1]), tab+uintptr(16*n), ct, int32(ldc), int32(n), compute, cublasGemmDefault), "cublasGemmBatchedEx"); err != nil {
+		return err
+	}
+	if !padC {
+		return nil
+	}
+	code := cs[0].dtype.code()
+	return b.copy2DBatch(tab+uintptr(24*n), code, 1, cs[0].ld, pc, code, 1, ldc, each, m, nn, n)
 }
 
 // batchOperand appends to b.batch.table the addresses of the stored
 // matrices of ms (alike) as operands of type dt, and returns their
 // leading dimension: the matrices themselves, or copies in s converted to
-// dt (one launch when they are equally spaced).
-func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType) (int, error) {
+// dt (one launch when they are equally spaced). With pad the operands'
+// stored shape is sr×sc (theirs, or larger by mulUniform's padding of the
+// output dimensions), and the copies, zero beyond the matrices' stored
+// blocks, have an aligned leading dimension, as gemm's operand makes them.
+func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType, pad bool, sr, sc int) (int, error) {
 	st := &b.batch
 	m0 := ms[0]
-	if m0.dtype == dt {
+	r, c := m0.stored()
+	same := sr == r && sc == c
+	direct := m0.dtype == dt && same
+	for _, m := range ms {
+		direct = direct && (!pad || aligned(m.ptr, m.ld, m.dtype))
+	}
+	if direct {
 		for _, m := range ms {
 			st.table = append(st.table, uint64(m.ptr))
 		}
 		return m0.ld, nil
 	}
-	sr, sc := m0.stored()
-	each := sr * sc * dt.Size()
+	if pad {
+		ld := padLD(sr, dt)
+		each := ld * sc * dt.Size()
+		p, err := b.buf(s, each*len(ms))
+		if err != nil {
+			return 0, err
+		}
+		if !same {
+			if err := b.api.check(b.api.cuMemsetD8Async(p, 0, uintptr(each*len(ms)), b.stream), "cuMemsetD8Async"); err != nil {
+				return 0, err
+			}
+		}
+		for i, m := range ms {
+			if err := b.copyStored(p+uintptr(i*each), dt, ld, m); err != nil {
+				return 0, err
+			}
+			st.table = append(st.table, uint64(p+uintptr(i*each)))
+		}
+		return ld, nil
+	}
+	each := r * c * dt.Size()
 	p, err := b.buf(s, each*len(ms))
 	if err != nil {
 		return 0, err
 	}
-	if ss, ok := stride(ms); ok && ss == m0.ld*sc {
-		// Column blocks of one stored sr×(sc·n) matrix (leading dimension ld).
-		if err := b.copy2D(p, dt.code(), 1, sr, m0.ptr, m0.dtype.code(), 1, m0.ld, sr, sc*len(ms), false); err != nil {
+	if ss, ok := stride(ms); ok && ss == m0.ld*c {
+		// Column blocks of one stored r×(c·n) matrix (leading dimension ld).
+		if err := b.copy2D(p, dt.code(), 1, r, m0.ptr, m0.dtype.code(), 1, m0.ld, r, c*len(ms), false); err != nil {
 			return 0, err
 		}
 	} else {
 		for i, m := range ms {
-			if err := b.copy2D(p+uintptr(i*each), dt.code(), 1, sr, m.ptr, m.dtype.code(), 1, m.ld, sr, sc, false); err != nil {
+			if err := b.copy2D(p+uintptr(i*each), dt.code(), 1, r, m.ptr, m.dtype.code(), 1, m.ld, r, c, false); err != nil {
 				return 0, err
 			}
 		}
@@ -991,5 +1078,5 @@ func (b *Backend) batchOperand(s *devBuf, ms []*Matrix, dt DType) (int, error) {
 	for i := range ms {
 		st.table = append(st.table, uint64(p+uintptr(i*each)))
 	}
-	return sr, nil
+	return r, nil
 }

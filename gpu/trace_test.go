@@ -204,16 +204,28 @@ func TestTrace(t *testing.T) {
 
 // TestTraceBatch traces the step benchmark's four inputs at L = 16384
 // (three 16384×4096 and one 16384×11008, bf16, row-major) compressed by
-// one QBBatchTo at k = 256, and the GPU demo's checkpointed batch: each
-// batched operation and each piece of the batched QR, as called and
+// one QBBatchTo at k = 256, and the GPU demo's checkpointed and per-op
+// batches: each batched operation and each piece of the batched QR, as called and
 // queued behind a long product (ahead). Behind -gpu.prof.
 func TestTraceBatch(t *testing.T) {
 	b, tr, delay := openTraced(t)
 	// A Llama layer's four inputs at L = 16384 (the step benchmark), and
 	// the GPU demo's checkpointed batch: four 12544×384 block inputs
-	// (batch 256 of 49 tokens, d = 384) at its rank ratio 0.3, k = 115.
+	// (batch 256 of 49 tokens, d = 384) at k = 115, the earlier
+	// sessions' case (the demo's rank ratio 0.3 gives ⌈0.3·384⌉ = 116;
+	// both are off a multiple of 8 and padded alike);
+	// and its per-op group of three GELU inputs (MLP width 1536) at the
+	// per-op ratio 0.15, k = ⌈0.15·1536⌉ = 231.
 	traceBatch(t, b, tr, delay, 16384, []int{4096, 4096, 4096, 11008}, 256)
 	traceBatch(t, b, tr, delay, 12544, []int{384, 384, 384, 384}, 115)
+	traceBatch(t, b, tr, delay, 12544, []int{1536, 1536, 1536}, 231)
+	// The two demo batches again with the products unpadded (noPad, as
+	// before mulUniform padded the B product): before and after in one
+	// run on one card.
+	b.noPad = true
+	defer func() { b.noPad = false }()
+	traceBatch(t, b, tr, delay, 12544, []int{384, 384, 384, 384}, 115)
+	traceBatch(t, b, tr, delay, 12544, []int{1536, 1536, 1536}, 231)
 }
 
 // traceBatch traces one QBBatchTo of L×ds[i] bf16 inputs at rank k, as
@@ -249,7 +261,7 @@ func traceBatch(t *testing.T, b *Backend, tr *traced, delay func() error, L int,
 			if rep == 3 {
 				syncs := b.Syncs() - s0
 				tr.ahead = nil
-				label := fmt.Sprintf("batch of %d: %d×%v k=%d bf16", len(as), L, ds, k)
+				label := fmt.Sprintf("batch of %d: %d×%v k=%d bf16%s", len(as), L, ds, k, unpadded(b))
 				if run == 1 {
 					label += " ahead"
 				}
@@ -270,12 +282,20 @@ func traceBatch(t *testing.T, b *Backend, tr *traced, delay func() error, L int,
 		require.NoError(t, plain.QBBatchTo(dst, as, k, opts))
 	}
 	require.NoError(t, b.Synchronize())
-	emit(map[string]any{"trace": fmt.Sprintf("batch of %d: %d×%v k=%d bf16, back to back", len(as), L, ds, k), "reps": reps,
+	emit(map[string]any{"trace": fmt.Sprintf("batch of %d: %d×%v k=%d bf16%s, back to back", len(as), L, ds, k, unpadded(b)), "reps": reps,
 		"wall_ms_per_batch": float64(time.Since(t0).Microseconds()) / 1e3 / reps})
 	for i := range fs {
 		fs[i].Free(b)
 		b.Free(as[i].(*Matrix))
 	}
+}
+
+// unpadded labels a trace run with the products' padding off.
+func unpadded(b *Backend) string {
+	if b.noPad {
+		return " unpadded"
+	}
+	return ""
 }
 
 // traceInput returns an m×n row-major activation of type dt: the
