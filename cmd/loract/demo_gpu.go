@@ -470,8 +470,8 @@ func gpuRows(res *vitgpu.DemoResult, cfg *vitgpu.DemoConfig) []gpuRow {
 		row("  in Compress calls", func(r *vitgpu.RunResult, base bool) string {
 			return dash(base, share(r.CompressMs, r.StepMs))
 		}),
-		row("  rebuilding and recomputing blocks", func(r *vitgpu.RunResult, base bool) string {
-			if r.Mode != vitgpu.Checkpoint {
+		row("  rebuilding and recomputing", func(r *vitgpu.RunResult, base bool) string {
+			if r.Mode != vitgpu.Checkpoint && r.Mode != vitgpu.PerOp {
 				return "-"
 			}
 			return share(r.RecomputeMs, r.StepMs)

@@ -223,7 +223,7 @@ func fixedGPUResult() (*vitgpu.DemoResult, *vitgpu.DemoConfig) {
 			MaxBatch: 11000, PerSample: 0.7 * (1 << 20), Fixed: 14 << 20, GradCos: 0.995, MinCos: 0.97, MinParam: "blk0.q.lora_a",
 			Layers: []activation.LayerStats{{Layer: "blk0.in", Calls: 400, Rank: 116, Peak: 3 << 20, DensePeak: 18 << 20, RelError: 0.05, MaxRelError: 0.07}}},
 		{Name: "loract ops", Mode: vitgpu.PerOp, Accuracy: 0.979,
-			Phase:    vitgpu.Phase{StepMs: 8.8, StepMsMin: 8.25, CompressMs: 0.8, Saved: 480 << 20, Peak: 2.5 * (1 << 30), Losses: []float64{1, 0.55}},
+			Phase:    vitgpu.Phase{StepMs: 8.8, StepMsMin: 8.25, CompressMs: 0.8, RecomputeMs: 0.44, Saved: 480 << 20, Peak: 2.5 * (1 << 30), Losses: []float64{1, 0.55}},
 			MaxBatch: 4300, PerSample: 1.9 * (1 << 20), GradCos: 0.999, MinCos: 0.99, MinParam: "blk1.fc2.lora_a"},
 	}
 	res.Memory = vitgpu.MemCheck{PoolReserved: 4 << 30, DriverUsed: 4<<30 + 20<<20, Mallocs: 300, PoolPeak: 3 << 30}
@@ -262,7 +262,7 @@ func TestDemoGPUReport(t *testing.T) {
 	assert.Regexp(t, `- +\+25\.0% +\+10\.0%$`, line("  overhead"))
 	assert.Regexp(t, `7\.50 ms +9\.00 ms \(\+20\.0%\) +8\.25 ms \(\+10\.0%\)$`, line("fastest timed step (overhead)"))
 	assert.Regexp(t, `- +1\.00 ms \(10\.0%\) +0\.80 ms \(9\.1%\)$`, line("  in Compress calls"))
-	assert.Regexp(t, `- +2\.00 ms \(20\.0%\) +-$`, line("  rebuilding and recomputing blocks"))
+	assert.Regexp(t, `- +2\.00 ms \(20\.0%\) +0\.44 ms \(5\.0%\)$`, line("  rebuilding and recomputing"))
 	assert.Regexp(t, `2000 +11000 +4300$`, line("largest batch in 8.00 GiB of saved activations"))
 	assert.Regexp(t, `4\.000 MiB \+ 0\.0 MiB +0\.700 MiB \+ 14\.0 MiB`, line("  per sample + fixed"))
 	assert.Regexp(t, `- +0\.9950 +0\.9990$`, line("gradient cosine against plain"))

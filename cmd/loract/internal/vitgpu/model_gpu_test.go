@@ -823,7 +823,7 @@ func TestTinyDemo(t *testing.T) {
 		assert.False(t, math.IsNaN(r.GradCos), r.Name)
 	}
 	assert.Positive(t, res.Runs[0].RecomputeMs, "checkpointing recomputes")
-	assert.Zero(t, res.Runs[1].RecomputeMs, "per op recomputes nothing")
+	assert.Positive(t, res.Runs[1].RecomputeMs, "per op reconstructs its compressed tensors")
 	assert.GreaterOrEqual(t, res.Memory.DriverUsed, int64(0))
 	t.Logf("pool reserved %d, driver %d, mallocs %d", res.Memory.PoolReserved, res.Memory.DriverUsed, res.Memory.Mallocs)
 }

@@ -78,7 +78,7 @@ type tape struct {
 
 // timer is a pair of timed events around one piece of a step.
 type timer struct {
-	compress   bool // a Compress call; otherwise a checkpoint's rebuild and recomputation
+	compress   bool // a Compress call; otherwise a rebuild in backward (rebuilt)
 	start, end *gpu.Event
 }
 
@@ -176,6 +176,21 @@ func (p *pass) event() *gpu.Event {
 	e, err := p.m.b.RecordTimed()
 	p.run(err)
 	return e
+}
+
+// rebuilt runs f, a rebuild of what per-op backward reads (a compressed
+// tensor reconstructed, or one of the Recompute settings' inputs), and in
+// PerOp training times it as checkpointing's recomputations are timed.
+func (p *pass) rebuilt(f func()) {
+	if p.mode != PerOp || !p.train {
+		f()
+		return
+	}
+	t0 := p.event()
+	f()
+	if t1 := p.event(); t0 != nil && t1 != nil {
+		p.timers = append(p.timers, timer{start: t0, end: t1})
+	}
 }
 
 // sample notes the allocator's Live bytes and the saved tensors' bytes.
@@ -725,7 +740,7 @@ func (p *pass) lnInput(st *stash, t lnTape, n *layerNorm) *stash {
 		return st
 	}
 	y := view(p.m.ws.y, p.L)
-	p.run(p.m.k.lnAffine(y, t.xhat, n.g.ptr(), n.b.ptr()))
+	p.rebuilt(func() { p.run(p.m.k.lnAffine(y, t.xhat, n.g.ptr(), n.b.ptr())) })
 	return &stash{x: y}
 }
 
@@ -739,19 +754,31 @@ func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
 	ws := &m.ws
 	da := view(ws.du, L)
 	var u *gpu.Matrix
+	// GELU's input, rebuilt if it was compressed.
+	geluIn := func() {
+		if t.u.x != nil {
+			u = t.u.x
+			return
+		}
+		p.rebuilt(func() { u = p.tensorOf(t.u, view(ws.recon, L)) })
+	}
 	if t.a == nil && t.u != nil {
 		// fc2's input was not saved (SetRecomputeGELU): GELU of GELU's
 		// rebuilt input, in the forward's buffer for it (free in backward).
-		if u = p.tensorOf(t.u, view(ws.recon, L)); p.err != nil {
+		a := view(ws.a, L)
+		p.rebuilt(func() {
+			if u = p.tensorOf(t.u, view(ws.recon, L)); p.err == nil {
+				p.run(m.k.geluFwd(a, u))
+			}
+		})
+		if p.err != nil {
 			return
 		}
-		a := view(ws.a, L)
-		p.run(m.k.geluFwd(a, u))
 		p.linBwd(&bk.fc2, &stash{x: a}, t.h2, gout, da, 0)
 	} else {
 		p.linBwd(&bk.fc2, t.a, t.h2, gout, da, 0)
 		p.unstash(t.a)
-		if u = p.tensorOf(t.u, view(ws.recon, L)); p.err != nil {
+		if geluIn(); p.err != nil {
 			return
 		}
 	}
@@ -768,7 +795,7 @@ func (p *pass) blockBwd(bk *block, t *blockTape, gout, gin *gpu.Matrix) {
 		// o's input was not saved (SetRecomputeAttention): P·V again, from
 		// the kept probabilities and values, into the forward's buffer.
 		a := view(ws.att, L)
-		p.attnOut(t.p, t.v, a)
+		p.rebuilt(func() { p.attnOut(t.p, t.v, a) })
 		att = &stash{x: a}
 	}
 	p.linBwd(&bk.o, att, t.ho, dx2, datt, 0)

@@ -72,8 +72,11 @@ type StepStats struct {
 	// around each), Compressions their number.
 	CompressMs   float64
 	Compressions int
-	// RecomputeMs is, in checkpointing, the summed time of rebuilding the
-	// block inputs and recomputing the blocks in backward.
+	// RecomputeMs is the summed time of backward's rebuilds (events around
+	// each): in checkpointing, rebuilding the block inputs and recomputing
+	// the blocks; per op, reconstructing the compressed tensors and
+	// rebuilding the inputs the model's Recompute settings name (LayerNorm
+	// outputs, o's input, fc2's input).
 	RecomputeMs float64
 	// Saved is the peak of the saved activations: the largest excess of
 	// the pool's Live bytes over their value at the step's start, sampled
