@@ -587,6 +587,29 @@ func (b *Backend) sync() error {
 // few (docs/gpu.md, "Compression speed").
 func (b *Backend) Syncs() int64 { return b.device.syncs.Load() }
 
+// ProfilerStart opens a capture range of NVIDIA's profilers
+// (cuProfilerStart): `nsys profile --capture-range=cudaProfilerApi` or
+// `ncu --profile-from-start off` then record only the work between it
+// and ProfilerStop. Without a profiler attached neither does anything
+// measurable. Both return an error wrapping ErrUnavailable where the
+// driver lacks the calls.
+func (b *Backend) ProfilerStart() error { return b.profiler(b.api.cuProfilerStart, "cuProfilerStart") }
+
+// ProfilerStop closes the capture range ProfilerStart opened
+// (cuProfilerStop).
+func (b *Backend) ProfilerStop() error { return b.profiler(b.api.cuProfilerStop, "cuProfilerStop") }
+
+func (b *Backend) profiler(f func() int32, name string) error {
+	if f == nil {
+		return fmt.Errorf("%w: the driver has no %s", ErrUnavailable, name)
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.api.check(f(), name)
+}
+
 // enter locks the goroutine to its thread and makes the context current.
 func (b *Backend) enter() error {
 	if b.closed {

@@ -84,6 +84,9 @@ type cudaAPI struct {
 	cuEventElapsedTime func(ms *float32, start, end uintptr) int32
 	// CUresult cuEventDestroy_v2(CUevent hEvent);
 	cuEventDestroy func(e uintptr) int32
+	// CUresult cuProfilerStart(void); CUresult cuProfilerStop(void);
+	// (optional: nil where the driver lacks them).
+	cuProfilerStart, cuProfilerStop func() int32
 	// CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
 	cuStreamWaitEvent func(s, e uintptr, flags uint32) int32
 	// CUresult cuModuleLoadData(CUmodule *module, const void *image);
@@ -344,6 +347,9 @@ func (a *cudaAPI) bind() error {
 		{&a.cuLaunchKernel, "cuLaunchKernel"},
 	}); err != nil {
 		return err
+	}
+	if sym(cu, &a.cuProfilerStart, "cuProfilerStart") != nil || sym(cu, &a.cuProfilerStop, "cuProfilerStop") != nil {
+		a.cuProfilerStart, a.cuProfilerStop = nil, nil
 	}
 	if sym(cu, &a.cuEventElapsedTime, "cuEventElapsedTime_v2") != nil {
 		if err := sym(cu, &a.cuEventElapsedTime, "cuEventElapsedTime"); err != nil {

@@ -634,3 +634,28 @@ func TestExactSVDSubspaceRankDeficient(t *testing.T) {
 		b.Free(da)
 	}
 }
+
+// TestProfilerRange opens and closes a profiler capture range around a
+// product: without a profiler attached the calls succeed and change
+// nothing (the product is still exact on small integers), and after
+// Close they fail with ErrClosed rather than crash.
+func TestProfilerRange(t *testing.T) {
+	b := open(t, nil)
+	a := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 6})
+	da, err := b.UploadDense32(testmat.To32(a), Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.ProfilerStart())
+	c, err := b.NewMatrix(2, 2, Float32)
+	require.NoError(t, err)
+	require.NoError(t, b.Mul(c, 1, da, true, da, false, 0))
+	require.NoError(t, b.ProfilerStop())
+	var got mat.Dense
+	require.NoError(t, b.Download(&got, c))
+	var want mat.Dense
+	want.Mul(a.T(), a)
+	assert.True(t, mat.Equal(&want, &got), "AᵀA inside the range: %v", mat.Formatted(&got))
+	b2, err := Open(0, nil)
+	require.NoError(t, err)
+	require.NoError(t, b2.Close())
+	assert.ErrorIs(t, b2.ProfilerStart(), ErrClosed)
+}
