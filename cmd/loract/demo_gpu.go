@@ -54,7 +54,7 @@ func gpuDefaultsHelp() string {
 }
 
 // gpuOnlyFlags are the flags that only -device gpu reads.
-var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update"}
+var gpuOnlyFlags = []string{"ops-ratio", "ckpt-group", "ops-group", "budget", "torch", "json", "activations", "lr-warmup", "twin-steps", "calibration-update", "profile-phase"}
 
 // gpuFlags holds the flags of -device gpu.
 type gpuFlags struct {
@@ -63,6 +63,7 @@ type gpuFlags struct {
 	ends             *bool
 	rebuild          *string
 	json, acts       *string
+	profile          *string
 	warmup, twin     *int
 	group, opsGroup  *int
 }
@@ -80,6 +81,7 @@ func gpuDemoFlags(fs *flag.FlagSet) *gpuFlags {
 		acts:      fs.String("activations", "bf16", "-device gpu: the activations' type, bf16 or float32 (exact float32 products)"),
 		warmup:    fs.Int("lr-warmup", 50, "-device gpu: steps of linear learning-rate warm-up in each phase"),
 		twin:      fs.Int("twin-steps", 30, "-device gpu: timed steps of the PyTorch twin (after 10 warm-up steps)"),
+		profile:   fs.String("profile-phase", "", "-device gpu: make the training phases whose names contain this text (pre-train, as they are, loract checkpoint, loract ops) the CUDA profiler's capture range, for nsys profile --capture-range=cudaProfilerApi (docs/gpu-demo.md)"),
 		calUpdate: fs.Bool("calibration-update", false, "-device gpu -sweep bytes: apply the update of a byte budget's first, rank-1 calibration step (by default the budget runs take that step on the first batch without an update, as docs/activation.md advises)"),
 	}
 }
@@ -170,7 +172,8 @@ func (g *gpuFlags) options(fs *flag.FlagSet, o *demoOptions, fixedRank bool) (*g
 	c := o.cfg
 	d := vitgpu.DemoConfig{Model: c.Model, Batch: c.Batch, DType: dt, PretrainSteps: c.PretrainSteps,
 		FineTuneSteps: c.FineTuneSteps, PretrainLR: c.PretrainLR, FineTuneLR: c.FineTuneLR, Warmup: *g.warmup,
-		LoRARank: c.LoRARank, LoRAScale: c.LoRAScale, Budget: int64(*g.budget * (1 << 30)), TimedFrom: 5}
+		LoRARank: c.LoRARank, LoRAScale: c.LoRAScale, Budget: int64(*g.budget * (1 << 30)), TimedFrom: 5,
+		ProfilePhase: *g.profile}
 	var sweep []sweepSetting
 	switch {
 	case o.sweep != "":

@@ -54,6 +54,7 @@ func TestDemoGPUFlags(t *testing.T) {
 		{[]string{"-mode", "ops", "-ckpt-ends"}, "-ckpt-ends applies to compressed checkpointing (-mode checkpoint) without -sweep on the CPU"},
 		{[]string{"-sweep", "bytes", "-ckpt-ends"}, "-ckpt-ends applies to compressed checkpointing (-mode checkpoint) without -sweep on the CPU"},
 		{[]string{"-ops-group", "2"}, "-ops-group applies only with -device gpu"},
+		{[]string{"-profile-phase", "ops"}, "-profile-phase applies only with -device gpu"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-rebuild", "ln"}, "-ops-rebuild applies to -mode ops"},
 		{[]string{"-device", "gpu", "-mode", "checkpoint", "-ops-group", "2"}, "-ops-group applies to -mode ops"},
 		{[]string{"-device", "gpu", "-ops-group", "0"}, "-ops-group 0: must be ≥ 1"},

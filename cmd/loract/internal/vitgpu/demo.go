@@ -1,9 +1,12 @@
 package vitgpu
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"runtime/pprof"
 	"sort"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -47,6 +50,12 @@ type DemoConfig struct {
 	ProgressEvery int
 	// Log, if not nil, gets one line per phase.
 	Log func(format string, args ...any)
+	// ProfilePhase, if not empty, makes the training phases whose names
+	// contain it (such as "pre-train" or "loract ops") the CUDA profiler's
+	// capture range (gpu.Backend.ProfilerStart and ProfilerStop), so that
+	// nsys profile --capture-range=cudaProfilerApi records those steps
+	// alone.
+	ProfilePhase string
 }
 
 // RunConfig is one compressed fine-tuning run.
@@ -300,12 +309,24 @@ func (r *runner) evalBatch() int {
 }
 
 // train runs steps training steps on ds, batches drawn by Schedule with
-// seed, the learning rate warmed up, and summarises them.
+// seed, the learning rate warmed up, and summarises them. A CPU profile
+// taken meanwhile (loract demo -cpuprofile) has its samples labelled
+// phase=name, so that pprof's -tagfocus picks one run out of the demo.
 func (r *runner) train(name string, ds *Dataset, steps int, lr float64, mode Mode, c *activation.Compressor, seed uint64) (Phase, error) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("phase", name)))
+	defer pprof.SetGoroutineLabels(context.Background())
 	m, cfg := r.m, r.cfg
 	ph := Phase{Steps: steps}
 	if steps == 0 {
 		return ph, nil
+	}
+	if cfg.ProfilePhase != "" && strings.Contains(name, cfg.ProfilePhase) {
+		if err := m.b.ProfilerStart(); err != nil {
+			return ph, err
+		}
+		// A failed stop changes no result of the phase (the start
+		// succeeded, so the driver has the call).
+		defer func() { _ = m.b.ProfilerStop() }()
 	}
 	B := cfg.Batch
 	idx, err := m.UploadIndices(Schedule(ds.N, B, steps, seed))

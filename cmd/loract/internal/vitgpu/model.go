@@ -94,6 +94,11 @@ type Model struct {
 	// trainedBase and trainedLoRA are KeepTrained's copies.
 	trainedBase, trainedLoRA *gpu.Matrix
 
+	// onPhase, if set (tests: TestProfileStep), is called by TrainStep at
+	// the start of forward ("forward"), of backward ("backward") and at
+	// its end before the update ("end").
+	onPhase func(phase string)
+
 	ws     workspace
 	ones   *gpu.Matrix // maxL×1 of the activation type
 	ones32 *gpu.Matrix // maxL×1 float32

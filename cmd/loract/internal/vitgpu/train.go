@@ -125,6 +125,7 @@ func (m *Model) TrainStep(bt Batch, mode Mode, c *activation.Compressor, o *Adam
 		}
 	}()
 	start := p.event()
+	m.phase("forward")
 	p.forward(bt.Data.images.Ptr(), bt.Idx)
 	p.sample()
 	if p.err == nil {
@@ -135,7 +136,9 @@ func (m *Model) TrainStep(bt Batch, mode Mode, c *activation.Compressor, o *Adam
 	if p.err == nil && c != nil {
 		p.err = c.Join()
 	}
+	m.phase("backward")
 	p.backward()
+	m.phase("end")
 	if p.err == nil && o != nil {
 		p.run(m.step(o, lr))
 	}
@@ -165,6 +168,13 @@ func (m *Model) TrainStep(bt Batch, mode Mode, c *activation.Compressor, o *Adam
 	st.Saved, st.SavedTensors = p.peakLive, p.peakAcct
 	st.Peak, st.Live, st.Mallocs = ms1.Peak, ms0.Live, ms1.Mallocs-ms0.Mallocs
 	return st, nil
+}
+
+// phase calls the onPhase hook, if set.
+func (m *Model) phase(name string) {
+	if m.onPhase != nil {
+		m.onPhase(name)
+	}
 }
 
 // Accuracy returns the fraction of the dataset's images classified

@@ -1,0 +1,235 @@
+package vitgpu
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/activation"
+	"github.com/loract/loract/cmd/loract/internal/vit"
+	"github.com/loract/loract/gpu"
+	"github.com/loract/loract/lowrank"
+)
+
+var prof = flag.Bool("vitgpu.prof", false, "run the device profiles (TestProfileRebuilds)")
+
+// TestProfileRebuilds times, one by one, the pieces of work per-op
+// backward does for one block of the GPU demo (d = 384, MLP 1536, 6
+// heads, batch 256 of 49 tokens, bf16) to rebuild what it did not store
+// (Model.SetRecomputeLN, SetRecomputeAttention, SetRecomputeGELU): GELU's
+// input reconstructed from its rank-231 bf16 factors, GELU of it, the two
+// LayerNorm outputs from x̂, and o's input P·V; beside them the same
+// product from freshly allocated operands (ℓ = 231 and 232), the
+// forward's LayerNorm, a device-to-device copy of the GELU input's bytes
+// as the bandwidth reference, and a checkpointed block input (L×384)
+// reconstructed from its rank-116 factors. CUDA events around each piece,
+// median of 20 after 3, queued behind about a millisecond of products
+// (ahead: the device's time alone) and as called after a synchronisation
+// (with the launch latency). One JSON line per piece. Behind -vitgpu.prof.
+func TestProfileRebuilds(t *testing.T) {
+	if !*prof {
+		t.Skip("a device profile: run with -vitgpu.prof")
+	}
+	b := open(t)
+	const batch, k = 256, 231
+	mc := vit.Config{Side: 28, Patch: 4, Dim: 384, Heads: 6, MLP: 1536, Depth: 1, Classes: 10, Seed: 7}
+	m := newModel(t, b, mc, batch, gpu.BFloat16, 8, 1)
+	L, d, f := batch*m.tokens, m.dim, m.mlp
+	rng := rand.New(rand.NewPCG(22, 1))
+	randMat := func(r, c int) *gpu.Matrix {
+		h := mat.NewDense(r, c, nil)
+		for i := range h.RawMatrix().Data {
+			h.RawMatrix().Data[i] = rng.NormFloat64()
+		}
+		x := newTensor(t, b, r, c, gpu.BFloat16)
+		require.NoError(t, b.Upload(x, h))
+		return x
+	}
+	x := randMat(L, f)
+	c, err := activation.New(activation.Config{Backend: b, Rank: activation.Fixed(k), Precision: lowrank.BFloat16, Seed: 1})
+	require.NoError(t, err)
+	defer c.Close()
+	c116, err := activation.New(activation.Config{Backend: b, Rank: activation.Fixed(116), Precision: lowrank.BFloat16, Seed: 1})
+	require.NoError(t, err)
+	defer c116.Close()
+	s, err := c.Compress("gelu", x)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Release()) }()
+	s116, err := c116.Compress("block.in", randMat(L, d))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s116.Release()) }()
+	p231, r231 := randMat(L, k), randMat(k, f)
+	p232, r232 := randMat(L, k+1), randMat(k+1, f)
+	xhat, xin := randMat(L, d), randMat(L, d)
+	rstd := newTensor(t, b, L, 1, gpu.Float32)
+	big := randMat(4096, 4096)
+	bigC := newTensor(t, b, 4096, 4096, gpu.BFloat16)
+	recon, u, a, y := view(m.ws.recon, L), view(m.ws.u, L), view(m.ws.a, L), view(m.ws.y, L)
+	ln := &m.blocks[0].ln1
+	pass := m.newPass(batch, true, PerOp, nil)
+	probs, v, att := view(m.ws.p, batch*m.heads*m.tokens), view(m.ws.v, L), view(m.ws.att, L)
+	pieces := []struct {
+		name string
+		f    func() error
+	}{
+		{"GELU input reconstructed (Saved.Reconstruct, rank 231)", func() error { return s.Reconstruct(recon) }},
+		{"the same product, fresh operands, inner 231", func() error { return b.Mul(u, 1, p231, false, r231, false, 0) }},
+		{"the same product, fresh operands, inner 232", func() error { return b.Mul(u, 1, p232, false, r232, false, 0) }},
+		{"GELU of it (fc2's input)", func() error { return m.k.geluFwd(a, u) }},
+		{"a LayerNorm output from x̂ (lnAffine)", func() error { return m.k.lnAffine(y, xhat, ln.g.ptr(), ln.b.ptr()) }},
+		{"the forward's LayerNorm (lnFwd)", func() error { return m.k.lnFwd(y, xhat, rstd, xin, ln.g.ptr(), ln.b.ptr(), lnEps) }},
+		{"o's input P·V (attnOut, 6 batched products)", func() error { pass.attnOut(probs, v, att); return pass.err }},
+		{"copy of the GELU input's bytes", func() error { return b.Copy(a.T(), u.T()) }},
+		{"a checkpointed block input reconstructed (rank 116)", func() error { return s116.Reconstruct(y) }},
+	}
+	ahead := func() {
+		for range 5 {
+			require.NoError(t, b.Mul(bigC, 1, big, false, big, false, 0))
+		}
+	}
+	for _, pc := range pieces {
+		for _, queued := range []bool{true, false} {
+			var us []float64
+			for i := range 23 {
+				require.NoError(t, b.Synchronize())
+				if queued {
+					ahead()
+				}
+				t0, err := b.RecordTimed()
+				require.NoError(t, err)
+				require.NoError(t, pc.f(), pc.name)
+				t1, err := b.RecordTimed()
+				require.NoError(t, err)
+				ms, err := t1.Elapsed(t0)
+				require.NoError(t, err)
+				require.NoError(t, t0.Close())
+				require.NoError(t, t1.Close())
+				if i >= 3 {
+					us = append(us, 1e3*ms)
+				}
+			}
+			sort.Float64s(us)
+			line, err := json.Marshal(map[string]any{"piece": pc.name, "ahead": queued, "us_median": us[len(us)/2], "us_min": us[0]})
+			require.NoError(t, err)
+			fmt.Println(string(line))
+		}
+	}
+}
+
+// TestProfileStep tells the device's time from the host's in the GPU
+// demo's training step (d = 384, 6 blocks, batch 256, bf16, LoRA rank 8
+// on random weights and images) for each way of saving activations, set
+// as the demo sets them: CUDA events at the start of forward, of backward
+// and at the end of backward (Model.onPhase), median of 20 steps after 5,
+// as called and with about 8 ms of products queued just before backward
+// (before forward too in plain training, whose forward makes no host
+// synchronisation), so that the host issues the whole of backward before
+// the device reaches it and the events measure the device's work alone.
+// Backward makes no host synchronisation in any mode. The host's own time
+// for backward (wall clock from the hook to the next) is printed beside,
+// so a queue shorter than it shows. One JSON line per mode. Behind
+// -vitgpu.prof.
+func TestProfileStep(t *testing.T) {
+	if !*prof {
+		t.Skip("a device profile: run with -vitgpu.prof")
+	}
+	b := open(t)
+	const batch = 256
+	mc := vit.Config{Side: 28, Patch: 4, Dim: 384, Heads: 6, MLP: 1536, Depth: 6, Classes: 10, Seed: 7}
+	cpu := vit.New(mc)
+	cpu.AddLoRA(8, 1, 8)
+	m := newModel(t, b, mc, batch, gpu.BFloat16, 8, 1)
+	require.NoError(t, m.LoadBase(cpu))
+	require.NoError(t, m.LoadLoRA(cpu))
+	m.SetLoRA(true)
+	ds, err := m.Upload(randomData(rand.New(rand.NewPCG(22, 2)), mc, batch))
+	require.NoError(t, err)
+	defer ds.Free(m)
+	bt := Batch{Data: ds, Idx: ds.seq.Ptr(), Size: batch}
+	big := newTensor(t, b, 8192, 8192, gpu.BFloat16)
+	bigC := newTensor(t, b, 8192, 8192, gpu.BFloat16)
+	delay := func() {
+		for range 5 {
+			require.NoError(t, b.Mul(bigC, 1, big, false, big, false, 0))
+		}
+	}
+	type run struct {
+		name  string
+		mode  Mode
+		setup func()
+		cfg   activation.Config
+	}
+	runs := []run{
+		{"as they are", Plain, func() {}, activation.Config{}},
+		{"loract checkpoint", Checkpoint, func() { m.SetCheckpointEnds(true); m.SetCheckpointGroup(0) },
+			activation.Config{Rank: activation.Ratio(0.3)}},
+		{"loract ops", PerOp, func() {
+			m.SetRecomputeLN(true)
+			m.SetRecomputeAttention(true)
+			m.SetRecomputeGELU(true)
+			m.SetOpsGroup(3)
+		}, activation.Config{Rank: activation.Ratio(0.15)}},
+	}
+	for _, r := range runs {
+		r.setup()
+		var c *activation.Compressor
+		if r.mode != Plain {
+			cc := r.cfg
+			cc.Backend, cc.Precision, cc.Seed = b, lowrank.BFloat16, 1
+			c, err = activation.New(cc)
+			require.NoError(t, err)
+		}
+		for _, ahead := range []bool{false, true} {
+			var fwd, bwd, step, hostBwd []float64
+			for i := range 25 {
+				ev := map[string]*gpu.Event{}
+				var tb time.Time
+				m.onPhase = func(ph string) {
+					if ahead && (ph == "backward" || ph == "forward" && r.mode == Plain) {
+						delay()
+					}
+					switch ph {
+					case "backward":
+						tb = time.Now()
+					case "end":
+						hostBwd = append(hostBwd, float64(time.Since(tb).Microseconds()))
+					}
+					e, err := b.RecordTimed()
+					require.NoError(t, err)
+					ev[ph] = e
+				}
+				st, err := m.TrainStep(bt, r.mode, c, nil, 0, 0)
+				require.NoError(t, err)
+				ms := func(a, z string) float64 {
+					d, err := ev[z].Elapsed(ev[a])
+					require.NoError(t, err)
+					return 1e3 * d
+				}
+				if i >= 5 {
+					fwd, bwd, step = append(fwd, ms("forward", "backward")), append(bwd, ms("backward", "end")), append(step, 1e3*st.Ms)
+				} else {
+					hostBwd = hostBwd[:0]
+				}
+				for _, e := range ev {
+					require.NoError(t, e.Close())
+				}
+			}
+			med := func(x []float64) float64 { sort.Float64s(x); return x[len(x)/2] }
+			line, err := json.Marshal(map[string]any{"mode": r.name, "ahead": ahead, "forward_us": med(fwd), "backward_us": med(bwd),
+				"step_us": med(step), "host_backward_us": med(hostBwd), "forward_ahead_valid": r.mode == Plain})
+			require.NoError(t, err)
+			fmt.Println(string(line))
+		}
+		m.onPhase = nil
+		if c != nil {
+			c.Close()
+		}
+	}
+}
