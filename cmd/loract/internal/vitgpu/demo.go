@@ -311,10 +311,17 @@ func (r *runner) evalBatch() int {
 // train runs steps training steps on ds, batches drawn by Schedule with
 // seed, the learning rate warmed up, and summarises them. A CPU profile
 // taken meanwhile (loract demo -cpuprofile) has its samples labelled
-// phase=name, so that pprof's -tagfocus picks one run out of the demo.
-func (r *runner) train(name string, ds *Dataset, steps int, lr float64, mode Mode, c *activation.Compressor, seed uint64) (Phase, error) {
-	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("phase", name)))
-	defer pprof.SetGoroutineLabels(context.Background())
+// phase=name, so that pprof's -tagfocus picks one run out of the demo;
+// the goroutine's own labels come back afterwards (pprof.Do).
+func (r *runner) train(name string, ds *Dataset, steps int, lr float64, mode Mode, c *activation.Compressor, seed uint64) (ph Phase, err error) {
+	pprof.Do(context.Background(), pprof.Labels("phase", name), func(context.Context) {
+		ph, err = r.trainSteps(name, ds, steps, lr, mode, c, seed)
+	})
+	return ph, err
+}
+
+// trainSteps is train without the profile label.
+func (r *runner) trainSteps(name string, ds *Dataset, steps int, lr float64, mode Mode, c *activation.Compressor, seed uint64) (Phase, error) {
 	m, cfg := r.m, r.cfg
 	ph := Phase{Steps: steps}
 	if steps == 0 {
