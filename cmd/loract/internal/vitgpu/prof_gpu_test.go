@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,7 +18,19 @@ import (
 	"github.com/loract/loract/lowrank"
 )
 
-var prof = flag.Bool("vitgpu.prof", false, "run the device profiles (TestProfileRebuilds)")
+var prof = flag.Bool("vitgpu.prof", false, "run the device profiles (TestProfileRebuilds, TestProfileStep)")
+
+// queueProducts returns a function that queues five bf16 products of an
+// n×n matrix on b's stream: device work for the host to run ahead of
+// (n = 4096: about a millisecond on an H100; 8192: about 8 ms).
+func queueProducts(t *testing.T, b *gpu.Backend, n int) func() {
+	a, c := newTensor(t, b, n, n, gpu.BFloat16), newTensor(t, b, n, n, gpu.BFloat16)
+	return func() {
+		for range 5 {
+			require.NoError(t, b.Mul(c, 1, a, false, a, false, 0))
+		}
+	}
+}
 
 // TestProfileRebuilds times, one by one, the pieces of work per-op
 // backward does for one block of the GPU demo (d = 384, MLP 1536, 6
@@ -69,8 +81,6 @@ func TestProfileRebuilds(t *testing.T) {
 	p232, r232 := randMat(L, k+1), randMat(k+1, f)
 	xhat, xin := randMat(L, d), randMat(L, d)
 	rstd := newTensor(t, b, L, 1, gpu.Float32)
-	big := randMat(4096, 4096)
-	bigC := newTensor(t, b, 4096, 4096, gpu.BFloat16)
 	recon, u, a, y := view(m.ws.recon, L), view(m.ws.u, L), view(m.ws.a, L), view(m.ws.y, L)
 	ln := &m.blocks[0].ln1
 	pass := m.newPass(batch, true, PerOp, nil)
@@ -89,11 +99,7 @@ func TestProfileRebuilds(t *testing.T) {
 		{"copy of the GELU input's bytes", func() error { return b.Copy(a.T(), u.T()) }},
 		{"a checkpointed block input reconstructed (rank 116)", func() error { return s116.Reconstruct(y) }},
 	}
-	ahead := func() {
-		for range 5 {
-			require.NoError(t, b.Mul(bigC, 1, big, false, big, false, 0))
-		}
-	}
+	ahead := queueProducts(t, b, 4096)
 	for _, pc := range pieces {
 		for _, queued := range []bool{true, false} {
 			var us []float64
@@ -115,8 +121,7 @@ func TestProfileRebuilds(t *testing.T) {
 					us = append(us, 1e3*ms)
 				}
 			}
-			sort.Float64s(us)
-			line, err := json.Marshal(map[string]any{"piece": pc.name, "ahead": queued, "us_median": us[len(us)/2], "us_min": us[0]})
+			line, err := json.Marshal(map[string]any{"piece": pc.name, "ahead": queued, "us_median": median(us), "us_min": slices.Min(us)})
 			require.NoError(t, err)
 			fmt.Println(string(line))
 		}
@@ -153,13 +158,7 @@ func TestProfileStep(t *testing.T) {
 	require.NoError(t, err)
 	defer ds.Free(m)
 	bt := Batch{Data: ds, Idx: ds.seq.Ptr(), Size: batch}
-	big := newTensor(t, b, 8192, 8192, gpu.BFloat16)
-	bigC := newTensor(t, b, 8192, 8192, gpu.BFloat16)
-	delay := func() {
-		for range 5 {
-			require.NoError(t, b.Mul(bigC, 1, big, false, big, false, 0))
-		}
-	}
+	delay := queueProducts(t, b, 8192)
 	type run struct {
 		name  string
 		mode  Mode
@@ -221,9 +220,8 @@ func TestProfileStep(t *testing.T) {
 					require.NoError(t, e.Close())
 				}
 			}
-			med := func(x []float64) float64 { sort.Float64s(x); return x[len(x)/2] }
-			line, err := json.Marshal(map[string]any{"mode": r.name, "ahead": ahead, "forward_us": med(fwd), "backward_us": med(bwd),
-				"step_us": med(step), "host_backward_us": med(hostBwd), "forward_ahead_valid": r.mode == Plain})
+			line, err := json.Marshal(map[string]any{"mode": r.name, "ahead": ahead, "forward_us": median(fwd), "backward_us": median(bwd),
+				"step_us": median(step), "host_backward_us": median(hostBwd), "forward_ahead_valid": r.mode == Plain})
 			require.NoError(t, err)
 			fmt.Println(string(line))
 		}
