@@ -81,6 +81,11 @@ func TestMisalignedProducts(t *testing.T) {
 		{name: "transposed row-major B", m: 512, n: 255, k: 256, tb: true, rowB: true},
 		{name: "row-major C", m: 257, n: 512, k: 256, ta: true, rowC: true, beta: 1},
 		{name: "output dimension below padTo", m: 4, n: 8192, k: 512, ta: true},
+		{name: "inner 231 (a reconstruction P·R)", m: 1024, n: 1536, k: 231, rowA: true, rowB: true},
+		{name: "inner 231, transposed, beta", m: 1031, n: 1024, k: 231, ta: true, beta: 1},
+		{name: "inner 231 into row-major C", m: 1024, n: 1032, k: 231, tb: true, rowC: true, offA: true},
+		{name: "inner 231, an output below padKMin", m: 512, n: 384, k: 231, rowA: true, rowB: true},
+		{name: "inner below padTo", m: 2048, n: 2048, k: 5},
 	} {
 		require.GreaterOrEqual(t, tc.m*tc.n*tc.k, padMin, tc.name)
 		ha, hb := intMatrix(tc.m, tc.k, 1), intMatrix(tc.k, tc.n, 2)
@@ -111,6 +116,77 @@ func TestMisalignedProducts(t *testing.T) {
 		}
 	}
 	b.noPad = false
+}
+
+// TestPadPlan checks gemm's padding decisions (no GPU needed): an output
+// dimension off a multiple of padTo padded on the smaller operand only,
+// none for operands of a size or an output below padTo; an inner
+// dimension off a multiple of padTo padded on both operands where both
+// outputs reach padKMin; nothing below padMin or with noPad.
+func TestPadPlan(t *testing.T) {
+	for _, tc := range []struct {
+		m, n, k int
+		noPad   bool
+		want    padPlan
+	}{
+		{257, 512, 256, false, padPlan{264, 512, 256, true, false}},      // B = QᵀA at ℓ = 257
+		{512, 257, 256, false, padPlan{512, 264, 256, false, true}},      // Y = AΩ
+		{257, 257, 512, false, padPlan{257, 257, 512, false, false}},     // a Gram matrix
+		{4, 8192, 512, false, padPlan{4, 8192, 512, false, false}},       // an output below padTo
+		{12544, 1536, 231, false, padPlan{12544, 1536, 232, true, true}}, // the per-op reconstruction
+		{12544, 1536, 231, true, padPlan{12544, 1536, 231, false, false}},
+		{12544, 384, 116, false, padPlan{12544, 384, 116, false, true}}, // an output below padKMin
+		{2048, 2048, 7, false, padPlan{2048, 2048, 7, false, false}},    // an inner dimension below padTo
+		{1024, 1032, 231, false, padPlan{1024, 1032, 232, true, true}},
+		{100, 100, 100, false, padPlan{100, 100, 100, false, false}}, // below padMin
+	} {
+		assert.Equal(t, tc.want, planPad(tc.m, tc.n, tc.k, tc.noPad), "%d×%d×%d noPad=%v", tc.m, tc.n, tc.k, tc.noPad)
+	}
+}
+
+// TestInnerPadded checks that a product above padMin whose inner
+// dimension is off a multiple of padTo and whose output dimensions are
+// both at least padKMin runs on copies of both operands with it padded
+// (the scratch of each holds a copy with 232 rows for an inner dimension
+// of 231), exactly (TestMisalignedProducts), and on the operands
+// themselves with noPad, an inner dimension below padTo or an output
+// dimension below padKMin.
+func TestInnerPadded(t *testing.T) {
+	for _, tc := range []struct {
+		m, n, k int
+		noPad   bool
+		padded  bool
+	}{
+		{1024, 1536, 231, false, true}, {1024, 1536, 231, true, false}, {1024, 1536, 232, false, false},
+		{2048, 2048, 7, false, false}, {8192, 512, 231, false, false},
+	} {
+		m, n := tc.m, tc.n
+		require.GreaterOrEqual(t, m*n*tc.k, padMin)
+		b := open(t, nil)
+		b.noPad = tc.noPad
+		ha, hb := intMatrix(m, tc.k, 4), intMatrix(tc.k, n, 5)
+		// Row-major, as a compression's factors P (m×k) and R (k×n) are:
+		// P is stored k×m, its leading dimension k.
+		da, err := b.UploadDense32(testmat.To32(ha), BFloat16)
+		require.NoError(t, err)
+		db, err := b.UploadDense32(testmat.To32(hb), BFloat16)
+		require.NoError(t, err)
+		dc, err := b.NewMatrix(m, n, Float32)
+		require.NoError(t, err)
+		a0, b0 := b.sc.mulA.bytes, b.sc.mulB.bytes
+		require.NoError(t, b.Mul(dc, 1, da, false, db, false, 0))
+		var want mat.Dense
+		want.Mul(ha, hb)
+		name := fmt.Sprintf("%d×%d×%d noPad=%v", m, n, tc.k, tc.noPad)
+		assertExact(t, b, &want, dc, name)
+		kp := roundUp(tc.k, padTo)
+		if tc.padded {
+			assert.GreaterOrEqual(t, b.sc.mulA.bytes, kp*m*2, "%s: A copied with %d rows", name, kp)
+			assert.GreaterOrEqual(t, b.sc.mulB.bytes, kp*n*2, "%s: B copied with %d rows", name, kp)
+		} else {
+			assert.Equal(t, [2]int{a0, b0}, [2]int{b.sc.mulA.bytes, b.sc.mulB.bytes}, "%s: the operands as they are", name)
+		}
+	}
 }
 
 // TestMisalignedBatch checks MulBatch's padding of misaligned products

@@ -98,35 +98,22 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 	if a.dtype == BFloat16 || bm.dtype == BFloat16 || c.dtype == BFloat16 || mth == BF16 {
 		ty, compute, dt = cudaR16BF, cublasCompute32F, BFloat16
 	}
-	// Only the smaller operand is padded or copied for alignment, so that
-	// the copy costs less than half of what the product reads; none when
-	// both are of a size (a Gram matrix: two copies of its operand cost
-	// more than the misalignment, 58 against 31 µs at 138×138×8192), or
-	// for an output dimension below padTo (unpadded, a QB at ℓ = 1 took
-	// 0.40 ms, padded 0.50 ms).
-	pad := !b.noPad && m*n*k >= padMin
-	padA, padB := pad && m < n && m >= padTo, pad && n < m && n >= padTo
-	mp, np := m, n
-	if padA {
-		mp = roundUp(m, padTo)
-	}
-	if padB {
-		np = roundUp(n, padTo)
-	}
-	// The stored (column-major) shapes of op(a) and op(b) with m and n
+	pl := planPad(m, n, k, b.noPad)
+	mp, np, kp := pl.mp, pl.np, pl.kp
+	// The stored (column-major) shapes of op(a) and op(b) with m, n and k
 	// padded: op(a) is stored m×k, or k×m when cuBLAS transposes it.
-	ar, ac, br, bc := mp, k, k, np
+	ar, ac, br, bc := mp, kp, kp, np
 	if opA {
-		ar, ac = k, mp
+		ar, ac = kp, mp
 	}
 	if opB {
-		br, bc = np, k
+		br, bc = np, kp
 	}
-	pa, lda, err := b.operand(&b.sc.mulA, a, dt, padA, ar, ac)
+	pa, lda, err := b.operand(&b.sc.mulA, a, dt, pl.a, ar, ac)
 	if err != nil {
 		return err
 	}
-	pb, ldb, err := b.operand(&b.sc.mulB, bm, dt, padB, br, bc)
+	pb, ldb, err := b.operand(&b.sc.mulB, bm, dt, pl.b, br, bc)
 	if err != nil {
 		return err
 	}
@@ -136,7 +123,7 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 		ct = cudaR16BF
 	}
 	pc, ldc := c.ptr, c.ld
-	padC := (padA || padB) && (mp != m || np != n || !aligned(c.ptr, c.ld, c.dtype))
+	padC := (pl.a || pl.b) && (mp != m || np != n || !aligned(c.ptr, c.ld, c.dtype))
 	if padC {
 		ldc = padLD(mp, c.dtype)
 		if pc, err = b.buf(&b.sc.mulC, ldc*np*c.dtype.Size()); err != nil {
@@ -148,7 +135,7 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 			}
 		}
 	}
-	if err := checkBLAS(b.api.cublasGemmEx(b.blas, blasOp(opA), blasOp(opB), int32(mp), int32(np), int32(k),
+	if err := checkBLAS(b.api.cublasGemmEx(b.blas, blasOp(opA), blasOp(opB), int32(mp), int32(np), int32(kp),
 		unsafe.Pointer(&b.sc32[0]), pa, ty, int32(lda), pb, ty, int32(ldb),
 		unsafe.Pointer(&b.sc32[1]), pc, ct, int32(ldc), compute, cublasGemmDefault), "cublasGemmEx"); err != nil {
 		return err
@@ -157,6 +144,53 @@ func (b *Backend) gemm(c *Matrix, alpha float32, a *Matrix, ta bool, bm *Matrix,
 		return b.copy2D(c.ptr, c.dtype.code(), 1, c.ld, pc, c.dtype.code(), 1, ldc, m, n, false)
 	}
 	return nil
+}
+
+// padPlan is how gemm pads an m×n product of inner dimension k: the
+// dimensions it runs at (mp, np, kp ≥ m, n, k) and whether op(a) and
+// op(b) go to copies with an aligned leading dimension (a, b).
+type padPlan struct {
+	mp, np, kp int
+	a, b       bool
+}
+
+// planPad returns gemm's padding of an m×n product of inner dimension k
+// (none with noPad).
+//
+// Only the smaller operand is padded or copied for an output dimension,
+// so that the copy costs less than half of what the product reads; none
+// when both are of a size (a Gram matrix: two copies of its operand cost
+// more than the misalignment, 58 against 31 µs at 138×138×8192), or for
+// an output dimension below padTo (unpadded, a QB at ℓ = 1 took 0.40 ms,
+// padded 0.50 ms).
+//
+// An inner dimension off a multiple of padTo falls off cuBLAS's fast
+// kernels too, aligned leading dimensions or not: on the H100 the
+// reconstruction P·R of the GPU demo's per-op factors (12544×1536, inner
+// 231, bf16) took 98 µs against 28 µs at inner 232 (vitgpu
+// TestProfileRebuilds; docs/results.md, "Twenty-second session"). Both
+// operands then go to copies with k padded by zero rows or columns, which
+// leave the product exact, at most 7/k more flops. A copied element costs
+// 4 bytes moved (bf16, read and written) against the 2·min(m, n) flops the
+// product does with each element of the larger operand; with
+// min(m, n) ≥ padKMin that is ≥ 512 flops a byte, above the H100's and
+// H200's bf16 rate over their bandwidth (≈ 300 and 200), so the copies
+// cost less than the fast product itself.
+func planPad(m, n, k int, noPad bool) padPlan {
+	pad := !noPad && m*n*k >= padMin
+	padA, padB := pad && m < n && m >= padTo, pad && n < m && n >= padTo
+	padK := pad && k%padTo != 0 && k >= padTo && min(m, n) >= padKMin
+	pl := padPlan{mp: m, np: n, kp: k, a: padA || padK, b: padB || padK}
+	if padA {
+		pl.mp = roundUp(m, padTo)
+	}
+	if padB {
+		pl.np = roundUp(n, padTo)
+	}
+	if padK {
+		pl.kp = roundUp(k, padTo)
+	}
+	return pl
 }
 
 // dgemm computes the float64 product c = op(a)·op(bm) (m×n, inner
@@ -193,6 +227,10 @@ const (
 	padMin = 1 << 24
 	padTo  = 8
 )
+
+// padKMin is the smaller output dimension from which gemm pads an inner
+// dimension off a multiple of padTo (see gemm).
+const padKMin = 1024
 
 // alignBytes is the alignment cuBLAS's fast kernels want of pointers and
 // leading dimensions.
