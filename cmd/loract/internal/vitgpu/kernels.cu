@@ -29,8 +29,37 @@ __device__ __forceinline__ void st(void* p, int t, long long i, float v) {
     else ((float*)p)[i] = v;
 }
 
+// Eight bf16 values in one 16-byte load or store: the elementwise kernels'
+// bf16 path when every tensor they touch is 16-byte aligned (a scalar
+// 2-byte access per thread left a GELU over the per-op rebuild's
+// 12544×1536 tensor at 1.46 TB/s on the H100; docs/results.md,
+// "Twenty-second session"). The arithmetic is the scalar path's, element
+// by element, so both give the same bits (TestVectorPaths).
+struct alignas(16) bf16x8 { bf16 h[8]; };
+
+__device__ __forceinline__ bool al16(const void* p) { return ((unsigned long long)p & 15) == 0; }
+
+__device__ __forceinline__ void ld8(const void* p, long long v, float* x) {
+    bf16x8 q = ((const bf16x8*)p)[v];
+    for (int i = 0; i < 8; i++) x[i] = bf2f(q.h[i]);
+}
+
+__device__ __forceinline__ void st8(void* p, long long v, const float* x) {
+    bf16x8 q;
+    for (int i = 0; i < 8; i++) q.h[i] = f2bf(x[i]);
+    ((bf16x8*)p)[v] = q;
+}
+
 #define GRID_STRIDE(e, n) \
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < (n); e += (long long)gridDim.x * blockDim.x)
+
+// VEC8_TAIL(e, n, vec): the scalar loop of an elementwise kernel whose
+// bf16x8 loop (GRID_STRIDE over the n/8 whole vectors) ran when vec: e
+// runs (grid-stride) over the last n mod 8 elements if vec, else over all n.
+#define VEC8_TAIL(e, n, cond) \
+    for (long long e = (cond) ? ((n) & ~7LL) + blockIdx.x * (long long)blockDim.x + threadIdx.x \
+                              : blockIdx.x * (long long)blockDim.x + threadIdx.x; \
+         e < (n); e += (long long)gridDim.x * blockDim.x)
 
 // Warp-per-row loops: warp w of the grid handles rows w, w + (warps), ….
 #define WARP_ROWS(r, rows) \
@@ -126,7 +155,18 @@ extern "C" __global__ void ln_fwd(void* y, void* xhat, float* rstd, const void* 
 // Model.SetRecomputeLN); y may be xhat.
 extern "C" __global__ void ln_affine(void* y, const void* xhat, int t, const float* gamma, const float* beta,
                                      long long rows, int d) {
-    GRID_STRIDE(e, rows * d) {
+    long long n = rows * d;
+    bool vec = t && d % 8 == 0 && al16(y) && al16(xhat);
+    if (vec) {
+        GRID_STRIDE(v, n >> 3) {
+            int j = (int)((v << 3) % d);
+            float x[8];
+            ld8(xhat, v, x);
+            for (int i = 0; i < 8; i++) x[i] = x[i] * gamma[j + i] + beta[j + i];
+            st8(y, v, x);
+        }
+    }
+    VEC8_TAIL(e, n, vec) {
         int j = (int)(e % d);
         st(y, t, e, ld(xhat, t, e) * gamma[j] + beta[j]);
     }
@@ -161,7 +201,17 @@ extern "C" __global__ void ln_bwd(void* dx, const void* dy, const void* xhat, co
 // mul_elem: out = a ⊙ b, n elements of type t (LayerNorm's gain gradient
 // is the column sums of dy ⊙ xhat).
 extern "C" __global__ void mul_elem(void* out, const void* a, const void* b, int t, long long n) {
-    GRID_STRIDE(e, n) st(out, t, e, ld(a, t, e) * ld(b, t, e));
+    bool vec = t && al16(out) && al16(a) && al16(b);
+    if (vec) {
+        GRID_STRIDE(v, n >> 3) {
+            float x[8], y[8];
+            ld8(a, v, x);
+            ld8(b, v, y);
+            for (int i = 0; i < 8; i++) x[i] *= y[i];
+            st8(out, v, x);
+        }
+    }
+    VEC8_TAIL(e, n, vec) st(out, t, e, ld(a, t, e) * ld(b, t, e));
 }
 
 // The tanh approximation of GELU and its derivative (vit's gelu).
@@ -172,22 +222,45 @@ __device__ __forceinline__ void gelu_tanh(float u, float* y, float* dy) {
     *dy = 0.5f * (1.0f + th) + 0.5f * u * (1.0f - th * th) * c * (1.0f + 3.0f * a * u * u);
 }
 
+__device__ __forceinline__ float gelu_y(float u) {
+    float y, dy;
+    gelu_tanh(u, &y, &dy);
+    return y;
+}
+
+__device__ __forceinline__ float gelu_dy(float u) {
+    float y, dy;
+    gelu_tanh(u, &y, &dy);
+    return dy;
+}
+
 // gelu_fwd: out = gelu(u), n elements; out may be u.
 extern "C" __global__ void gelu_fwd(void* out, const void* u, int t, long long n) {
-    GRID_STRIDE(e, n) {
-        float y, dy;
-        gelu_tanh(ld(u, t, e), &y, &dy);
-        st(out, t, e, y);
+    bool vec = t && al16(out) && al16(u);
+    if (vec) {
+        GRID_STRIDE(v, n >> 3) {
+            float x[8];
+            ld8(u, v, x);
+            for (int i = 0; i < 8; i++) x[i] = gelu_y(x[i]);
+            st8(out, v, x);
+        }
     }
+    VEC8_TAIL(e, n, vec) st(out, t, e, gelu_y(ld(u, t, e)));
 }
 
 // gelu_bwd: du = dout ⊙ gelu'(u); du may be dout.
 extern "C" __global__ void gelu_bwd(void* du, const void* dout, const void* u, int t, long long n) {
-    GRID_STRIDE(e, n) {
-        float y, dy;
-        gelu_tanh(ld(u, t, e), &y, &dy);
-        st(du, t, e, ld(dout, t, e) * dy);
+    bool vec = t && al16(du) && al16(dout) && al16(u);
+    if (vec) {
+        GRID_STRIDE(v, n >> 3) {
+            float x[8], g[8];
+            ld8(u, v, x);
+            ld8(dout, v, g);
+            for (int i = 0; i < 8; i++) g[i] *= gelu_dy(x[i]);
+            st8(du, v, g);
+        }
     }
+    VEC8_TAIL(e, n, vec) st(du, t, e, ld(dout, t, e) * gelu_dy(ld(u, t, e)));
 }
 
 // softmax_fwd: p = softmax of each row of the rows×n float32 scores s,

@@ -2,6 +2,7 @@ package vitgpu
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -74,13 +75,20 @@ func round(v float64, dt gpu.DType) float64 {
 // rounded to dt, and the rounded values on the host.
 func upload(t *testing.T, b *gpu.Backend, rows, cols int, dt gpu.DType, f func(i, j int) float64) (*gpu.Matrix, *mat.Dense) {
 	t.Helper()
+	return uploadAt(t, b, rows, cols, dt, 0, f)
+}
+
+// uploadAt is upload into a tensor placed off elements past a 256-byte
+// aligned allocation (newTensorAt).
+func uploadAt(t *testing.T, b *gpu.Backend, rows, cols int, dt gpu.DType, off int, f func(i, j int) float64) (*gpu.Matrix, *mat.Dense) {
+	t.Helper()
 	h := mat.NewDense(rows, cols, nil)
 	for i := 0; i < rows; i++ {
 		for j := 0; j < cols; j++ {
 			h.Set(i, j, round(f(i, j), dt))
 		}
 	}
-	x := newTensor(t, b, rows, cols, dt)
+	x := newTensorAt(t, b, rows, cols, dt, off)
 	require.NoError(t, b.Upload(x, h))
 	return x, h
 }
@@ -89,11 +97,24 @@ func upload(t *testing.T, b *gpu.Backend, rows, cols int, dt gpu.DType, f func(i
 // of the test.
 func newTensor(t *testing.T, b *gpu.Backend, rows, cols int, dt gpu.DType) *gpu.Matrix {
 	t.Helper()
-	x, err := b.NewMatrix(cols, rows, dt)
+	return newTensorAt(t, b, rows, cols, dt, 0)
+}
+
+// newTensorAt is newTensor placed off elements past the start of its
+// allocation (which the allocator aligns to 256 bytes): with off = 1 a
+// bf16 tensor is 2 bytes off the 16-byte alignment of the elementwise
+// kernels' bf16x8 path, so they take the scalar one.
+func newTensorAt(t *testing.T, b *gpu.Backend, rows, cols int, dt gpu.DType, off int) *gpu.Matrix {
+	t.Helper()
+	x, err := b.NewMatrix(rows*cols+off, 1, dt)
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Free(x) })
-	return x.T()
+	return gpu.RowMajor(x.Ptr()+uintptr(off*dt.Size()), rows, cols, cols, dt)
 }
+
+// offsets are the element offsets the elementwise kernels are tested at:
+// aligned (the bf16x8 path for bf16) and one element off (the scalar one).
+var offsets = []int{0, 1}
 
 func download(t *testing.T, b *gpu.Backend, x *gpu.Matrix) *mat.Dense {
 	t.Helper()
@@ -301,8 +322,8 @@ func TestLayerNorm(t *testing.T) {
 		// ln_affine rebuilds y from the stored xhat: the product and sum in
 		// float32 (2u of |y|) of an xhat that carries its own store's
 		// rounding (uStore·|xhat·gamma|), then y's store.
-		ya := newTensor(t, b, rows, d, dt)
-		require.NoError(t, k.lnAffine(ya, xhat, gamma.Ptr(), beta.Ptr()))
+		// It runs on the aligned xhat (the bf16x8 path for bf16) and on a
+		// copy one element off (the scalar path).
 		hxs := download(t, b, xhat)
 		wa := mat.NewDense(rows, d, nil)
 		for i := 0; i < rows; i++ {
@@ -310,9 +331,16 @@ func TestLayerNorm(t *testing.T) {
 				wa.Set(i, j, hxs.At(i, j)*hg.At(0, j)+hbeta.At(0, j))
 			}
 		}
-		near(t, "ln_affine/"+dt.String(), wa, download(t, b, ya), func(i, j int) float64 {
-			return 2*u32*math.Abs(wa.At(i, j)) + uStore(dt)*math.Abs(wa.At(i, j))
-		})
+		var ya *gpu.Matrix
+		for _, off := range offsets {
+			xa := newTensorAt(t, b, rows, d, dt, off)
+			require.NoError(t, b.Copy(xa.T(), xhat.T()))
+			ya = newTensorAt(t, b, rows, d, dt, off)
+			require.NoError(t, k.lnAffine(ya, xa, gamma.Ptr(), beta.Ptr()))
+			near(t, fmt.Sprintf("ln_affine/%v/off=%d", dt, off), wa, download(t, b, ya), func(i, j int) float64 {
+				return 2*u32*math.Abs(wa.At(i, j)) + uStore(dt)*math.Abs(wa.At(i, j))
+			})
+		}
 		near(t, "ln_affine against ln_fwd's y/"+dt.String(), download(t, b, y), download(t, b, ya), func(i, j int) float64 {
 			return uStore(dt)*math.Abs(hxs.At(i, j)*hg.At(0, j)) + 2*u32*math.Abs(wa.At(i, j)) + 2*uStore(dt)*math.Abs(wy.At(i, j)) + lnTol(d, scale(i))*math.Abs(hg.At(0, j))
 		})
@@ -382,17 +410,19 @@ func geluRef(u float64) (y, dy, ty, tdy float64) {
 func TestGELU(t *testing.T) {
 	b, k := openKernels(t)
 	rng := rand.New(rand.NewPCG(5, 1))
-	const rows, cols = 13, 37
-	for _, dt := range dtypes {
-		u, hu := upload(t, b, rows, cols, dt, func(int, int) float64 { return 8*rng.Float64() - 4 })
-		g, hgr := upload(t, b, rows, cols, dt, normal(rng, 1))
-		out := newTensor(t, b, rows, cols, dt)
+	const rows, cols = 13, 37 // 481 elements: 60 bf16x8 vectors and one left over
+	for c := range len(dtypes) * len(offsets) {
+		dt, off := dtypes[c/len(offsets)], offsets[c%len(offsets)]
+		u, hu := uploadAt(t, b, rows, cols, dt, off, func(int, int) float64 { return 8*rng.Float64() - 4 })
+		g, hgr := uploadAt(t, b, rows, cols, dt, off, normal(rng, 1))
+		out := newTensorAt(t, b, rows, cols, dt, off)
 		require.NoError(t, k.geluFwd(out, u))
-		du := newTensor(t, b, rows, cols, dt)
+		du := newTensorAt(t, b, rows, cols, dt, off)
 		require.NoError(t, b.Copy(du.T(), g.T()))
 		require.NoError(t, k.geluBwd(du, du, u))
-		prod := newTensor(t, b, rows, cols, dt)
+		prod := newTensorAt(t, b, rows, cols, dt, off)
 		require.NoError(t, k.mulElem(prod, u, g))
+		name := fmt.Sprintf("/%v/off=%d", dt, off)
 		wy, wd, wp := mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil)
 		ty, td := mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil)
 		for i := 0; i < rows; i++ {
@@ -406,10 +436,10 @@ func TestGELU(t *testing.T) {
 				td.Set(i, j, math.Abs(gv)*edy+u32*math.Abs(gv*dy)+uStore(dt)*math.Abs(gv*dy))
 			}
 		}
-		near(t, "gelu_fwd/"+dt.String(), wy, download(t, b, out), func(i, j int) float64 { return ty.At(i, j) })
-		near(t, "gelu_bwd/"+dt.String(), wd, download(t, b, du), func(i, j int) float64 { return td.At(i, j) })
+		near(t, "gelu_fwd"+name, wy, download(t, b, out), func(i, j int) float64 { return ty.At(i, j) })
+		near(t, "gelu_bwd"+name, wd, download(t, b, du), func(i, j int) float64 { return td.At(i, j) })
 		// One product of exact inputs: one rounding, then the store.
-		near(t, "mul_elem/"+dt.String(), wp, download(t, b, prod), func(i, j int) float64 {
+		near(t, "mul_elem"+name, wp, download(t, b, prod), func(i, j int) float64 {
 			return (u32 + uStore(dt)) * math.Abs(wp.At(i, j))
 		})
 	}
