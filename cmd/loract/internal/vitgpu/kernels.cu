@@ -57,8 +57,8 @@ __device__ __forceinline__ void st8(void* p, long long v, const float* x) {
 // VEC8_TAIL(e, n, vec): the scalar loop of an elementwise kernel whose
 // bf16x8 loop (GRID_STRIDE over the n/8 whole vectors) ran when vec: e
 // runs (grid-stride) over the last n mod 8 elements if vec, else over all n.
-#define VEC8_TAIL(e, n, cond) \
-    for (long long e = (cond) ? ((n) & ~7LL) + blockIdx.x * (long long)blockDim.x + threadIdx.x \
+#define VEC8_TAIL(e, n, vec) \
+    for (long long e = (vec) ? ((n) & ~7LL) + blockIdx.x * (long long)blockDim.x + threadIdx.x \
                               : blockIdx.x * (long long)blockDim.x + threadIdx.x; \
          e < (n); e += (long long)gridDim.x * blockDim.x)
 
