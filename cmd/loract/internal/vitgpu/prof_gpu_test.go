@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/activation"
 	"github.com/loract/loract/cmd/loract/internal/vit"
@@ -56,12 +55,7 @@ func TestProfileRebuilds(t *testing.T) {
 	L, d, f := batch*m.tokens, m.dim, m.mlp
 	rng := rand.New(rand.NewPCG(22, 1))
 	randMat := func(r, c int) *gpu.Matrix {
-		h := mat.NewDense(r, c, nil)
-		for i := range h.RawMatrix().Data {
-			h.RawMatrix().Data[i] = rng.NormFloat64()
-		}
-		x := newTensor(t, b, r, c, gpu.BFloat16)
-		require.NoError(t, b.Upload(x, h))
+		x, _ := upload(t, b, r, c, gpu.BFloat16, normal(rng, 1))
 		return x
 	}
 	x := randMat(L, f)
