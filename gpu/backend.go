@@ -81,8 +81,13 @@ type Backend struct {
 	// product: variants measured by TestProfile (see cholPass64).
 	potrfBatched, useTrsm bool
 	// potrfLoop makes QRBatch factor with one dpotrf per matrix instead
-	// of the batched potrf (the measurement of batchPotrfMax).
+	// of one call for the batch (chol64 or the batched potrf: the
+	// measurement of batchPotrfMax).
 	potrfLoop bool
+	// libPotrf makes every float64 Cholesky factorisation that chol64
+	// would take use cuSOLVER's dpotrf or batched potrf instead (a test
+	// switch: the before/after measurement).
+	libPotrf bool
 	// lastDev is ‖QᵀQ − I‖_F after the float64 pass of the last fast QR.
 	lastDev float64
 	closed  bool

@@ -681,12 +681,16 @@ func (b *Backend) piece(name string) {
 	}
 }
 
-// potrfMany factors the n float64 Gram matrices of q: by cuSOLVER's
-// batched potrf (one call) for ℓ ≤ b.batchPotrfMax, else by one dpotrf
-// each (a workspace shared in stream order). The batched routine serves
-// many small matrices and is slower than dpotrf on one large one
-// (docs/gpu.md, "Batched compression").
+// potrfMany factors the n float64 Gram matrices of q: by one launch of
+// chol64 where useChol64; else by cuSOLVER's batched potrf (one call) for
+// ℓ ≤ b.batchPotrfMax, else by one dpotrf each (a workspace shared in
+// stream order). The batched routine serves many small matrices and is
+// slower than dpotrf on one large one (docs/gpu.md, "Batched
+// compression").
 func (b *Backend) potrfMany(q *batchQR, l, n int) error {
+	if b.useChol64(l, n) && !b.potrfLoop {
+		return b.chol64(q.g64, l, l*l, q.info, n)
+	}
 	if l <= b.batchPotrfMax() {
 		if err := b.uploadPtrs(q.ptrs, q.g64, 8*l*l, n); err != nil {
 			return err

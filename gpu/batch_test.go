@@ -44,11 +44,13 @@ func geometric(l int, kappa float64) []float64 {
 func TestQRBatch(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, loop := range []bool{false, true} {
-		b.potrfLoop = loop // one dpotrf per matrix (the large-ℓ path)
+	// chol64 (the default), cuSOLVER's batched potrf (libPotrf), one
+	// dpotrf per matrix (potrfLoop: the large-ℓ path).
+	for _, v := range [][2]bool{{false, false}, {false, true}, {true, true}} {
+		b.potrfLoop, b.libPotrf = v[0], v[1]
 		testQRBatch(t, b, rng)
 	}
-	b.potrfLoop = false
+	b.potrfLoop, b.libPotrf = false, false
 	assert.Panics(t, func() {
 		m1, _ := b.NewMatrix(64, 32, Float32)
 		m2, _ := b.NewMatrix(64, 33, Float32)
@@ -87,7 +89,7 @@ func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
 				if deficient && c.l == 1 {
 					continue
 				}
-				name := fmt.Sprintf("%vx%d/%s/deficient=%v/potrfLoop=%v", c.ps, c.l, layout, deficient, b.potrfLoop)
+				name := fmt.Sprintf("%vx%d/%s/deficient=%v/potrfLoop=%v/libPotrf=%v", c.ps, c.l, layout, deficient, b.potrfLoop, b.libPotrf)
 				ys := make([]*mat.Dense, n)
 				for i := range ys {
 					ys[i] = testmat.Incoherent(c.ps[i], c.l, geometric(c.l, []float64{10, 1e4}[i%2]), rng.Uint64())
@@ -326,10 +328,10 @@ func TestQBBatchOrientations(t *testing.T) {
 	}
 }
 
-// TestQRBatchPotrf (behind -gpu.prof) times QRBatch with the batched
-// potrf and with one dpotrf per matrix, and n single QRs, CUDA events
-// around each (median of 20 after 3 warm-ups): the measurement behind
-// batchPotrfMax.
+// TestQRBatchPotrf (behind -gpu.prof) times QRBatch as it is (chol64
+// where it serves), with cuSOLVER's batched potrf and with one dpotrf per
+// matrix, and n single QRs, CUDA events around each (median of 20 after 3
+// warm-ups): the measurement behind batchPotrfMax and chol64MaxMany.
 func TestQRBatchPotrf(t *testing.T) {
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")
@@ -350,12 +352,13 @@ func TestQRBatchPotrf(t *testing.T) {
 		}
 		rec := map[string]any{"qr_batch": fmt.Sprintf("%d x %dx%d", c.n, c.p, c.l), "device": name}
 		for _, v := range []struct {
-			key  string
-			loop bool
-			f    func() error
-		}{{"batched_potrf_ms", false, func() error { return b.QRBatch(ms) }},
-			{"looped_dpotrf_ms", true, func() error { return b.QRBatch(ms) }},
-			{"singles_ms", false, func() error {
+			key       string
+			loop, lib bool
+			f         func() error
+		}{{"default_ms", false, false, func() error { return b.QRBatch(ms) }},
+			{"batched_potrf_ms", false, true, func() error { return b.QRBatch(ms) }},
+			{"looped_dpotrf_ms", true, true, func() error { return b.QRBatch(ms) }},
+			{"singles_ms", false, false, func() error {
 				for _, m := range ms {
 					if err := b.QR(m, nil); err != nil {
 						return err
@@ -363,7 +366,7 @@ func TestQRBatchPotrf(t *testing.T) {
 				}
 				return nil
 			}}} {
-			b.potrfLoop = v.loop
+			b.potrfLoop, b.libPotrf = v.loop, v.lib
 			med, _ := tm.median(t, 20, func(int) error {
 				if err := b.Copy(all, src); err != nil {
 					return err
@@ -372,7 +375,7 @@ func TestQRBatchPotrf(t *testing.T) {
 			})
 			rec[v.key] = med
 		}
-		b.potrfLoop = false
+		b.potrfLoop, b.libPotrf = false, false
 		emit(rec)
 		b.Free(all)
 		b.Free(src)

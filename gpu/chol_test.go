@@ -135,3 +135,128 @@ func TestCholBlk64(t *testing.T) {
 		assert.EqualValues(t, 1, code, "l %d: NaN", l)
 	}
 }
+
+// TestChol64 checks chol64 against Cholesky's backward-error bound on
+// batches of Gram matrices of κ(G) = 1, 10⁴ and 10¹⁰ in one launch, at
+// widths that cover partial, single and many panels, partial 8×8 tiles and
+// the largest ℓ it serves; that it leaves the lower triangles as they
+// were; and that it reports a breakdown as cuSOLVER's dpotrf does (devInfo
+// = the first failing pivot, 1-based), per matrix of the batch.
+func TestChol64(t *testing.T) {
+	b := open(t, nil)
+	require.NoError(t, b.enter())
+	defer b.leave()
+	const p = 4096
+	const u64 = 0x1p-53
+	const sentinel = 12345.0
+	gram := func(l int, cond float64, seed uint64) *mat.Dense {
+		s := make([]float64, l)
+		for i := range s {
+			s[i] = math.Pow(cond, -0.5*float64(i)/float64(max(l-1, 1)))
+		}
+		y := testmat.Incoherent(p, l, s, seed)
+		var g mat.Dense
+		g.Mul(y.T(), y)
+		return &g
+	}
+	// run factors gs (l×l each) in one launch, each lower triangle set
+	// to the sentinel first, and returns the matrices as they come back
+	// and the infos.
+	run := func(gs []*mat.Dense, lib bool) ([]*mat.Dense, []int32) {
+		l, _ := gs[0].Dims()
+		n := len(gs)
+		host := make([]float64, n*l*l)
+		for k, g := range gs {
+			for j := range l {
+				for i := range l {
+					v := g.At(i, j)
+					if i > j {
+						v = sentinel
+					}
+					host[k*l*l+i+j*l] = v
+				}
+			}
+		}
+		d, err := b.alloc(8 * n * l * l)
+		require.NoError(t, err)
+		info, err := b.alloc(4 * n)
+		require.NoError(t, err)
+		defer func() { assert.NoError(t, b.free(d)); assert.NoError(t, b.free(info)) }()
+		require.NoError(t, b.api.check(b.api.cuMemcpyHtoDAsync(d, unsafe.Pointer(&host[0]), uintptr(8*n*l*l), b.stream), "cuMemcpyHtoDAsync_v2"))
+		require.NoError(t, b.api.check(b.api.cuMemsetD8Async(info, 0xff, uintptr(4*n), b.stream), "cuMemsetD8Async"))
+		if lib {
+			w, lw, err := b.potrfWork(d, l)
+			require.NoError(t, err)
+			for k := range n {
+				require.NoError(t, checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), d+uintptr(8*k*l*l), int32(l), w, lw, info+uintptr(4*k)), "cusolverDnDpotrf"))
+			}
+		} else {
+			require.NoError(t, b.chol64(d, l, l*l, info, n))
+		}
+		require.NoError(t, b.download(unsafe.Pointer(&host[0]), d, 8*n*l*l))
+		infos := make([]int32, n)
+		require.NoError(t, b.download(unsafe.Pointer(&infos[0]), info, 4*n))
+		out := make([]*mat.Dense, n)
+		for k := range out {
+			out[k] = mat.NewDense(l, l, nil)
+			for j := range l {
+				for i := range l {
+					out[k].Set(i, j, host[k*l*l+i+j*l])
+				}
+			}
+		}
+		return out, infos
+	}
+	conds := []float64{1, 1e4, 1e10}
+	for _, l := range []int{1, 2, 7, 31, 32, 33, 64, 100, 115, 128, 231, 255, 256, 300, 512} {
+		if chol64Smem(l) > b.smemMax {
+			t.Logf("l %d: chol64's shared memory exceeds this device's", l)
+			continue
+		}
+		gs := make([]*mat.Dense, len(conds))
+		for k, c := range conds {
+			gs[k] = gram(l, c, uint64(l*10+k))
+		}
+		rs, infos := run(gs, false)
+		for k, cond := range conds {
+			require.Zero(t, infos[k], "l %d cond %g: breakdown", l, cond)
+			r := mat.NewDense(l, l, nil)
+			for j := range l {
+				for i := range l {
+					if i > j {
+						require.Equal(t, sentinel, rs[k].At(i, j), "l %d cond %g: lower triangle (%d, %d) written", l, cond, i, j)
+					} else {
+						r.Set(i, j, rs[k].At(i, j))
+					}
+				}
+				assert.Greater(t, r.At(j, j), 0.0, "l %d cond %g: diagonal %d", l, cond, j)
+			}
+			// Cholesky's backward error is |RᵀR − G| ≤ γ_{ℓ+1}|R|ᵀ|R|
+			// (Higham, Thm 10.3), with ‖|R|ᵀ|R|‖₂ ≤ ‖R‖_F² = tr G. chol64
+			// divides by a pivot's root as a product with rsqrt (at most
+			// one ulp off) and forms the root as d·rsqrt(d): two roundings
+			// where the theorem counts one, hence twice the constant.
+			var res mat.Dense
+			res.Mul(r.T(), r)
+			res.Sub(&res, gs[k])
+			tol := 2 * float64(l+1) * u64 * mat.Trace(gs[k])
+			assert.LessOrEqual(t, mat.Norm(&res, 2), tol, "l %d cond %g", l, cond)
+		}
+		if l < 2 {
+			continue
+		}
+		// Breakdowns at pivot j = l/2 (a negative diagonal entry stays
+		// negative under the updates, which subtract squares; a NaN
+		// stays NaN) and at the last pivot, between matrices that
+		// factor: the infos are the failing pivots, 1-based, as dpotrf's.
+		j := l / 2
+		bad := []*mat.Dense{gram(l, 1, 1), gram(l, 1, 2), gram(l, 1, 3), gram(l, 1, 4)}
+		bad[1].Set(j, j, -1)
+		bad[2].Set(j, j, math.NaN())
+		bad[3].Set(l-1, l-1, -1)
+		_, infos = run(bad, false)
+		assert.Equal(t, []int32{0, int32(j + 1), int32(j + 1), int32(l)}, infos, "l %d: infos", l)
+		_, lib := run([]*mat.Dense{bad[0], bad[1], bad[3]}, true)
+		assert.Equal(t, []int32{infos[0], infos[1], infos[3]}, lib, "l %d: dpotrf's infos", l)
+	}
+}

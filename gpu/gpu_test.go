@@ -429,11 +429,12 @@ func TestOutOfMemory(t *testing.T) {
 func TestQRConditioning(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, blk := range []bool{false, true} {
-		b.useBlk = blk
+	// chol64 (the default), cuSOLVER's dpotrf (libPotrf), cholblk64.
+	for _, v := range [][2]bool{{false, false}, {false, true}, {true, false}} {
+		b.useBlk, b.libPotrf = v[0], v[1]
 		testQRConditioning(t, b, rng)
 	}
-	b.useBlk = false
+	b.useBlk, b.libPotrf = false, false
 }
 
 func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
@@ -455,12 +456,12 @@ func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
 			if cond <= 1e6 {
 				// κ(Y) ≤ 10⁶ < u⁻¹: shifted CholeskyQR3 must succeed
 				// without the Householder fallback (Fukaya et al. 2020).
-				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v: Cholesky QR fell back", cond, l, b.useBlk)
+				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v lib %v: Cholesky QR fell back", cond, l, b.useBlk, b.libPotrf)
 			}
 			var q, r mat.Dense
 			require.NoError(t, b.Download(&q, dy))
 			require.NoError(t, b.Download(&r, dr))
-			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v", cond, l, b.useBlk)
+			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v lib %v", cond, l, b.useBlk, b.libPotrf)
 			var qr mat.Dense
 			qr.Mul(&q, &r)
 			qr.Sub(&qr, y)

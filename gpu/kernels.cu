@@ -819,6 +819,145 @@ extern "C" __global__ void __launch_bounds__(CHB_THREADS) cholblk64(const double
     if (tid == 0 && bad) *info = 1;
 }
 
+// chol64: in place, the upper Cholesky factor R (RᵀR = G) of n float64
+// l×l matrices, one block of CH64_THREADS threads each (blockIdx.x = i:
+// the matrix at G + i·s, column-major with leading dimension ld, only its
+// upper triangle read and written), as cuSOLVER's potrf computes it:
+// info[i] = j + 1 for the first pivot j that is not positive and finite
+// (the factorisation of that matrix then stops, its upper triangle left
+// partly factored), else 0. Right-looking in panels of CH64_NB rows, two
+// barriers a panel:
+//   1. warp 0 factors the diagonal block in registers (lane c holds
+//      column c; row j of the factor is broadcast by shuffles), each pivot
+//      d by y = rsqrt(d): R_jj = d·y and R(j, c) = G(j, c)·y, so that the
+//      chain from one pivot to the next has no square root or division
+//      (cholblk64, which also inverted the block, spent 26 µs per 32×32
+//      block on that chain: docs/gpu.md);
+//   2. each thread forms one column of the panel's rows by forward
+//      substitution, R(kb+t, c) = (G(kb+t, c) − Σ_{u<t} R_kk(u, t)·R(kb+u, c))·y_t,
+//      into G and into shared memory P;
+//   3. each thread updates 8×8 tiles of the trailing upper triangle,
+//      G(i, c) −= Σ_t P(t, i)·P(t, c), the tile held in registers over the
+//      panel's rows.
+// The factor is the one potrf's ordering gives up to rounding: the same
+// backward-error bound |RᵀR − G| ≤ γ|R|ᵀ|R| holds (each division replaced
+// by a product with a reciprocal of at most one ulp of error).
+#define CH64_NB 32
+#define CH64_THREADS 256
+extern "C" __global__ void __launch_bounds__(CH64_THREADS) chol64(double* G, int ld, long long s, int l, int* info) {
+    extern __shared__ __align__(16) unsigned char ch64raw[];
+    const int NB = CH64_NB;
+    const unsigned full = 0xffffffffu;
+    int lp = (l + 7) & ~7;             // P's row stride: whole 8-element tiles
+    double* Rk = (double*)ch64raw;     // NB×NB, Rk[t*NB + i] = R_kk(t, i), zero elsewhere
+    double* yk = Rk + NB * NB;         // NB: 1/R_kk(t, t), zero past the block
+    double* P = yk + NB;               // NB rows of lp: P[t*lp + c] = R(kb+t, kb+nb+c)
+    __shared__ int bad;
+    G += (long long)blockIdx.x * s;
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    if (tid == 0) bad = 0;
+    for (int kb = 0; kb < l; kb += NB) {
+        int nb = min(NB, l - kb);
+        int w = l - kb - nb; // trailing width
+        if (warp == 0) {
+            int c = lane;
+            double a[CH64_NB];
+            #pragma unroll
+            for (int i = 0; i < NB; i++) a[i] = (c < nb && i <= c) ? G[kb + i + (long long)(kb + c) * ld] : 0.0;
+            int fail = 0;
+            double y = 0;
+            #pragma unroll
+            for (int j = 0; j < NB; j++) {
+                if (j < nb) { // uniform
+                    double d = __shfl_sync(full, a[j], j);
+                    if (!fail && !(d > 0 && d <= 1.7976931348623157e308)) fail = kb + j + 1; // uniform
+                    double yj = rsqrt(d);
+                    if (c == j) y = yj;
+                    double rj = a[j] * yj; // R(j, c) for c ≥ j (R_jj = d·y), 0 for c < j
+                    a[j] = rj;
+                    #pragma unroll
+                    for (int i = j + 1; i < NB; i++) {
+                        double rji = __shfl_sync(full, rj, i); // R(j, i)
+                        if (c >= i) a[i] -= rji * rj;
+                    }
+                }
+            }
+            #pragma unroll
+            for (int i = 0; i < NB; i++) {
+                bool in = c < nb && i <= c;
+                if (in) G[kb + i + (long long)(kb + c) * ld] = a[i];
+                Rk[i * NB + c] = in ? a[i] : 0.0;
+            }
+            yk[c] = c < nb ? y : 0.0;
+            if (lane == 0 && fail) bad = fail;
+        }
+        __syncthreads();
+        if (bad) break;
+        // 2. The panel's rows, one column of them a thread.
+        for (int cc = tid; cc < w; cc += blockDim.x) {
+            double* gc = G + kb + (long long)(kb + nb + cc) * ld;
+            double x[CH64_NB];
+            #pragma unroll
+            for (int t = 0; t < NB; t++) x[t] = t < nb ? gc[t] : 0.0;
+            #pragma unroll
+            for (int t = 0; t < NB; t++) {
+                x[t] *= yk[t];
+                #pragma unroll
+                for (int i = t + 1; i < NB; i++) x[i] -= Rk[t * NB + i] * x[t];
+            }
+            #pragma unroll
+            for (int t = 0; t < NB; t++) {
+                if (t < nb) gc[t] = x[t];
+                P[t * lp + cc] = x[t];
+            }
+        }
+        __syncthreads();
+        // 3. The trailing update, tile u of the nt(nt+1)/2 upper tiles:
+        // tile column tc, tile row ti ≤ tc, u = tc(tc+1)/2 + ti.
+        int off = kb + nb, nt = (w + 7) >> 3;
+        for (int u = tid; u < nt * (nt + 1) / 2; u += blockDim.x) {
+            int tc = (int)((sqrtf(8.0f * u + 1.0f) - 1.0f) * 0.5f);
+            while (tc * (tc + 1) / 2 > u) tc--;
+            while ((tc + 1) * (tc + 2) / 2 <= u) tc++;
+            int i0 = 8 * (u - tc * (tc + 1) / 2), c0 = 8 * tc;
+            double acc[8][8];
+            #pragma unroll
+            for (int r = 0; r < 8; r++)
+                #pragma unroll
+                for (int q = 0; q < 8; q++) {
+                    int i = i0 + q, c = c0 + r;
+                    acc[q][r] = (i <= c && c < w) ? G[off + i + (long long)(off + c) * ld] : 0.0;
+                }
+            for (int t = 0; t < nb; t++) {
+                const double2* pi = (const double2*)(P + t * lp + i0);
+                const double2* pc = (const double2*)(P + t * lp + c0);
+                double vi[8], vc[8];
+                #pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    double2 a = pi[e], b = pc[e];
+                    vi[2 * e] = a.x;
+                    vi[2 * e + 1] = a.y;
+                    vc[2 * e] = b.x;
+                    vc[2 * e + 1] = b.y;
+                }
+                #pragma unroll
+                for (int q = 0; q < 8; q++)
+                    #pragma unroll
+                    for (int r = 0; r < 8; r++) acc[q][r] -= vi[q] * vc[r];
+            }
+            #pragma unroll
+            for (int r = 0; r < 8; r++)
+                #pragma unroll
+                for (int q = 0; q < 8; q++) {
+                    int i = i0 + q, c = c0 + r;
+                    if (i <= c && c < w) G[off + i + (long long)(off + c) * ld] = acc[q][r];
+                }
+        }
+        __syncthreads();
+    }
+    if (tid == 0) info[blockIdx.x] = bad;
+}
+
 // The fused first read of a compression (Backend.GatherNorm): one pass over
 // the stored sr×sc matrix (column-major, leading dimension ld, float32 or
 // bf16) that both gathers the sampled rows of op(A) into the float32 Ω

@@ -37,6 +37,7 @@ const (
 	kTrInv64D
 	kNSCorr
 	kCholBlk64
+	kChol64
 	kGatherNormRows
 	kGatherNormRowsM1 // the variants of gather_norm_rows (Backend.gatherMode)
 	kGatherNormRowsM2
@@ -59,7 +60,7 @@ var kernelNames = [numKernels]string{
 	kSumPartials: "sum_partials", kRowNorms: "rownorms", kColNorms: "colnorms", kScale2D: "scale2d",
 	kNonFinite: "nonfinite", kLUFix: "lufix", kCholInv: "cholinv", kCholInv64: "cholinv64",
 	kSVDEig: "svdeig", kScaleCols: "scalecols", kSymmetrize: "symmetrize", kEigResid: "eigresid", kTrInv: "trinv", kTrInv64: "trinv64", kTrInv64D: "trinv64d",
-	kNSCorr: "nscorr", kCholBlk64: "cholblk64",
+	kNSCorr: "nscorr", kCholBlk64: "cholblk64", kChol64: "chol64",
 	kGatherNormRows: "gather_norm_rows", kGatherNormRowsM1: "gather_norm_rows_m1", kGatherNormRowsM2: "gather_norm_rows_m2",
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
 	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols",
@@ -69,7 +70,7 @@ var kernelNames = [numKernels]string{
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
 // memory: Open raises their limit to the device's opt-in maximum.
-var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kGatherNormRows, kGatherNormRowsM1, kGatherNormRowsM2,
+var largeSmem = []kernel{kCholInv, kCholInv64, kCholBlk64, kChol64, kGatherNormRows, kGatherNormRowsM1, kGatherNormRowsM2,
 	kGatherNormRowsM3, kGatherNormRowsM4, kGatherNormRowsM5, kGatherNormRowsM6, kDrawUniform}
 
 // gatherModes is the number of variants of gather_norm_rows, the default
@@ -341,6 +342,47 @@ const cholBlkMax = 512
 func cholBlkSmem(l int) int {
 	lp := (l + 1) &^ 1
 	return (2*32*32 + lp + 32*lp + 64) * 8
+}
+
+// chol64 factors in place the n float64 l×l matrices at g (leading
+// dimension l, s elements apart) into their upper Cholesky factors, as
+// cuSOLVER's potrf does, with info[i] (n int32) its devInfo: one block a
+// matrix (kernel chol64).
+func (b *Backend) chol64(g uintptr, l, s int, info uintptr, n int) error {
+	return b.launch(kChol64, n, chol64Threads, chol64Smem(l), ptr(g), i64(l), i64(s), i64(l), ptr(info))
+}
+
+// chol64Threads is chol64's block size (CH64_THREADS in kernels.cu): 256
+// threads leave each the registers of its 8×8 float64 tile.
+const chol64Threads = 256
+
+// chol64Smem returns chol64's dynamic shared memory for ℓ: the 32×32
+// diagonal block and its pivots' reciprocals, and 32 panel rows of stride
+// ℓ rounded up to 8.
+func chol64Smem(l int) int { return (32*32 + 32 + 32*((l+7)&^7)) * 8 }
+
+// chol64MaxOne and chol64MaxMany are the largest ℓ whose float64 Gram
+// matrices chol64 factors, alone and in a batch of several (one block
+// each); above them cuSOLVER's dpotrf and batched potrf do. On an H100
+// (TestProfileChol64, device time with the input's copy; docs/gpu.md,
+// "chol64") one matrix took 92 against dpotrf's 94 µs at ℓ = 128 and
+// 276 against 194 at 256; four took 87 against the batched potrf's 129
+// at ℓ = 115, 230 against 283 at 231, 278 against 300 at 256 and 670
+// against 500 at 384.
+const (
+	chol64MaxOne  = 128
+	chol64MaxMany = 256
+)
+
+// useChol64 reports whether n float64 Gram matrices of width l are
+// factored by chol64 rather than cuSOLVER (the test switch libPotrf:
+// never).
+func (b *Backend) useChol64(l, n int) bool {
+	lmax := chol64MaxMany
+	if n == 1 {
+		lmax = chol64MaxOne
+	}
+	return !b.libPotrf && l <= lmax && chol64Smem(l) <= b.smemMax
 }
 
 // gatherNormThreads is the block size of the fused first read (eight

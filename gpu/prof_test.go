@@ -3,11 +3,13 @@ package gpu
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
@@ -447,5 +449,114 @@ func TestProfileDraw(t *testing.T) {
 		f.Free(b)
 		dec.Close()
 		b.Free(a)
+	}
+}
+
+// TestProfileChol64 times the factorisation of n float64 ℓ×ℓ Gram
+// matrices (κ = 10⁴) by one chol64 launch, by cuSOLVER's batched potrf and
+// by n dpotrf calls, each after a device copy of the inputs (timed alone
+// too), CUDA events around each call, median of 20 after 3 warm-ups, as
+// called and queued behind a 4096³ product (aheadDelay: the device's time
+// alone), with chol64's registers and spills: the measurement behind
+// chol64MaxOne and chol64MaxMany. Behind -gpu.prof.
+func TestProfileChol64(t *testing.T) {
+	if !*profFlag {
+		t.Skip("pass -gpu.prof")
+	}
+	b := open(t, nil)
+	tm := newTimer(t, b)
+	delay := aheadDelay(t, b)
+	name, _ := b.Device()
+	regs, local, blocks := kernelStats(t, b, kChol64, chol64Threads, chol64Smem(256))
+	emit(map[string]any{"kernel": "chol64", "device": name, "regs": regs, "local_bytes": local, "blocks_per_sm_l256": blocks})
+	for _, l := range []int{32, 64, 115, 128, 231, 256, 384, 512} {
+		if chol64Smem(l) > b.smemMax {
+			continue
+		}
+		for _, n := range []int{1, 4} {
+			host := make([]float64, 0, n*l*l)
+			for k := range n {
+				s := make([]float64, l)
+				for i := range s {
+					s[i] = math.Pow(1e4, -0.5*float64(i)/float64(l-1))
+				}
+				y := testmat.Incoherent(2048, l, s, uint64(k+1))
+				var g mat.Dense
+				g.Mul(y.T(), y)
+				for j := range l {
+					for i := range l {
+						host = append(host, g.At(i, j))
+					}
+				}
+			}
+			size := 8 * n * l * l
+			require.NoError(t, b.enter())
+			src, err := b.alloc(size)
+			require.NoError(t, err)
+			d, err := b.alloc(size)
+			require.NoError(t, err)
+			info, err := b.alloc(4 * n)
+			require.NoError(t, err)
+			ptrs, err := b.alloc(8 * n)
+			require.NoError(t, err)
+			require.NoError(t, b.api.check(b.api.cuMemcpyHtoDAsync(src, unsafe.Pointer(&host[0]), uintptr(size), b.stream), "cuMemcpyHtoDAsync_v2"))
+			require.NoError(t, b.uploadPtrs(ptrs, d, 8*l*l, n))
+			w, lw, err := b.potrfWork(d, l)
+			require.NoError(t, err)
+			b.leave()
+			cp := func() error {
+				return b.api.check(b.api.cuMemcpyDtoDAsync(d, src, uintptr(size), b.stream), "cuMemcpyDtoDAsync_v2")
+			}
+			rec := map[string]any{"chol": fmt.Sprintf("%d x %d", n, l), "device": name}
+			for _, v := range []struct {
+				key string
+				f   func() error
+			}{
+				{"copy", cp},
+				{"chol64", func() error { return b.chol64(d, l, l*l, info, n) }},
+				{"potrf_batched", func() error {
+					return checkSolver(b.api.cusolverDnDpotrfBatched(b.solver, cublasFillUpper, int32(l), ptrs, int32(l), info, int32(n)), "cusolverDnDpotrfBatched")
+				}},
+				{"dpotrf_each", func() error {
+					for k := range n {
+						if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), d+uintptr(8*k*l*l), int32(l), w, lw, info+uintptr(4*k)), "cusolverDnDpotrf"); err != nil {
+							return err
+						}
+					}
+					return nil
+				}},
+			} {
+				f := v.f
+				if v.key != "copy" {
+					f = func() error {
+						if err := cp(); err != nil {
+							return err
+						}
+						return v.f()
+					}
+				}
+				run := func(int) error {
+					require.NoError(t, b.enter())
+					defer b.leave()
+					return f()
+				}
+				med, _ := tm.median(t, 20, run)
+				tm.ahead = delay
+				amed, _ := tm.median(t, 20, run)
+				tm.ahead = nil
+				rec[v.key+"_ms"], rec[v.key+"_ahead_ms"] = med, amed
+				infos := make([]int32, n)
+				require.NoError(t, b.enter())
+				require.NoError(t, b.download(unsafe.Pointer(&infos[0]), info, 4*n))
+				b.leave()
+				require.Equal(t, make([]int32, n), infos, "%s %d x %d: breakdown", v.key, n, l)
+			}
+			emit(rec)
+			require.NoError(t, b.enter())
+			for _, p := range []uintptr{src, d, info, ptrs} {
+				require.NoError(t, b.free(p))
+			}
+			b.leave()
+		}
 	}
 }
