@@ -15,7 +15,9 @@ import (
 // compressed n_i times per step, e_i(k) = 1 − Σ_{j≤k} λ_ij/‖X_i‖_F² is
 // the predicted squared relative error at rank k (λ_ij the squared
 // singular values of its last step's sketch), bytes_i(k) = a_i + b_i·k its
-// storage and ℓ_i the width of its sketch. Since λ_ij is non-increasing in
+// storage (on a device with factors at Precision, whose rank is stored
+// rounded up to a multiple of 8, a bound on it: a_i holds 7 ranks for the
+// padding) and ℓ_i the width of its sketch. Since λ_ij is non-increasing in
 // j, each layer's error is convex in k, and taking the next rank of the
 // layer with the largest error decrease per byte, λ_ij/(‖X_i‖²·b_i), as
 // long as it fits solves the relaxation with k_i real exactly up to the
@@ -56,8 +58,9 @@ type PlannedLayer struct {
 // demand is one layer's input to allocate: gain[j] is the decrease of the
 // summed squared relative error from rank j to j+1 (non-increasing, over
 // the layer's compressions of a step), perRank the bytes of one more rank
-// and fixed those of rank 0 (scales and residual), both summed over the
-// compressions; ranks are 1 ≤ k ≤ len(gain).
+// and fixed those of rank 0 (the residual, and a device's padding of the
+// rank at its largest), both summed over the compressions; ranks are
+// 1 ≤ k ≤ len(gain).
 type demand struct {
 	gain           []float64
 	perRank, fixed int
@@ -265,7 +268,7 @@ func (c *Compressor) reserve(layer string, m, n int) (want, error) {
 		b.used += w.charge
 		return w, nil
 	}
-	fixed, per := cfg.residualBytes(m, n), cfg.factorBytes(m, n, 1)
+	fixed := cfg.residualBytes(m, n)
 	pl, planned := b.ranks[layer]
 	k := 1 // calibration: the least bytes, the widest sketch
 	if planned {
@@ -274,15 +277,15 @@ func (c *Compressor) reserve(layer string, m, n int) (want, error) {
 		// more: the layer gets at most the rank its planned bytes buy, so
 		// that a step of the planned layers stays within the plan's bytes
 		// instead of the first layers taking the later ones' share.
-		if fixed+k*per > pl.bytes {
-			k = max(1, (pl.bytes-fixed)/per)
+		if fixed+cfg.factorBytes(m, n, k) > pl.bytes {
+			k = max(1, cfg.fitRank(m, n, pl.bytes-fixed))
 		}
 	}
 	k = min(k, kmax)
-	fit := (left - fixed) / per
-	if left-fixed < per {
+	fit := cfg.fitRank(m, n, left-fixed)
+	if fit < 1 {
 		return want{}, fmt.Errorf("%w: rank 1 of the %d×%d activation takes %d bytes, and %d of the %d-byte budget are left",
-			ErrBudget, m, n, fixed+per, left, b.limit)
+			ErrBudget, m, n, fixed+cfg.factorBytes(m, n, 1), left, b.limit)
 	}
 	if k > fit {
 		k = fit
@@ -321,8 +324,17 @@ func (c *Compressor) replan() {
 			}
 		}
 		m.count++
-		m.fixed += c.cfg.residualBytes(s.rows, s.cols)
-		m.perRank += c.cfg.factorBytes(s.rows, s.cols, 1)
+		// A device's factors at Precision are stored with their rank
+		// rounded up to a multiple of 8 (Config.storedRank), a cost that
+		// is not linear in k: the plan charges each compression the most
+		// it can add, factorPad − 1 ranks, so that its ranks' storage
+		// stays within the plan's bytes (0 on the host and for int8).
+		pad := 0
+		if c.cfg.pads() {
+			pad = (factorPad - 1) * c.cfg.rankBytes(s.rows, s.cols)
+		}
+		m.fixed += c.cfg.residualBytes(s.rows, s.cols) + pad
+		m.perRank += c.cfg.rankBytes(s.rows, s.cols)
 	}
 	clear(b.step)
 	b.step = b.step[:0]

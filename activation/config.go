@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/loract/loract/gpu"
 	"github.com/loract/loract/lowrank"
 )
 
@@ -166,10 +167,11 @@ func Tolerance(eps float64, maxRank int) RankPolicy {
 // if not even rank 1 fits Compress returns an error wrapping ErrBudget
 // naming the layer and the bytes. The bytes counted are those the storage
 // of the compressor's configuration takes (Config.StoredBytes: Precision,
-// FactorBits, a residual), reserved when Compress is called and returned
-// at the last Release. The allocation is deterministic for a seed: it
-// depends only on the spectra and on the order of the Compress, Release
-// and Join calls, not on the timing of asynchronous compressions.
+// FactorBits, a residual, a device's padding of the rank), reserved when
+// Compress is called and returned at the last Release. The allocation is
+// deterministic for a seed: it depends only on the spectra and on the
+// order of the Compress, Release and Join calls, not on the timing of
+// asynchronous compressions.
 //
 // Call Join once per step, between forward and backward (also without
 // Workers): it is where the next step is planned. Method must be
@@ -362,9 +364,12 @@ type Config struct {
 
 // StoredBytes returns the bytes that c's storage keeps for an rows×cols
 // activation compressed at rank k (1 ≤ k ≤ min(rows, cols)): the factors
-// at Precision or in int8 with their scales, plus the residual if one is
-// configured; past the break-even rank (k·(rows+cols) ≥ rows·cols) the
-// activation itself at Precision, as Compress stores it. It is what a
+// at Precision (on a *gpu.Backend with their rank dimension rounded up to
+// a multiple of 8, the padding zero: cuBLAS's fast kernels want the
+// products' inner dimension so) or in int8 with their scales, plus the
+// residual if one is configured; past the break-even rank
+// (k·(rows+cols) ≥ rows·cols) the activation itself at Precision, as
+// Compress stores it. It is what a
 // compression's Saved.Bytes reports, and what a Budget policy reserves.
 // It panics with lowrank.ErrRank for k outside [1, min(rows, cols)].
 func (c Config) StoredBytes(rows, cols, k int) int {
@@ -396,12 +401,55 @@ func (c *Config) residualBlock() int {
 }
 
 // factorBytes returns the bytes of rank-k factors of an m×n activation
-// (without a residual).
-func (c *Config) factorBytes(m, n, k int) int {
+// (without a residual), their padding included.
+func (c *Config) factorBytes(m, n, k int) int { return c.storedRank(k) * c.rankBytes(m, n) }
+
+// rankBytes returns the bytes of one rank of the factors of an m×n
+// activation: a column of P and a row of R, at Precision or in int8 with
+// their two float32 scales.
+func (c *Config) rankBytes(m, n int) int {
 	if c.FactorBits == 8 {
-		return k*(m+n) + 8*k
+		return m + n + 8
 	}
-	return k * (m + n) * c.Precision.Size()
+	return (m + n) * c.Precision.Size()
+}
+
+// factorPad is the multiple to which a device's factors at Precision
+// round their rank dimension (storeFactorsDevice says why).
+const factorPad = 8
+
+// storedRank returns the rank dimension with which rank-k factors are
+// stored: on a *gpu.Backend with factors at Precision k rounded up to a
+// multiple of factorPad where that adds at most an eighth of the factors'
+// bytes (k ≥ 8·(k₈ − k)), else k. A rank too small for that makes
+// products too small to gain from the padding, and the padding could
+// undo the compression (rank 4 of a 16-wide activation stored at 8).
+func (c *Config) storedRank(k int) int {
+	if !c.pads() {
+		return k
+	}
+	k8 := (k + factorPad - 1) / factorPad * factorPad
+	if 8*(k8-k) > k {
+		return k
+	}
+	return k8
+}
+
+// pads reports whether c's storage may round a rank up (storedRank).
+func (c *Config) pads() bool {
+	_, dev := c.Backend.(*gpu.Backend)
+	return dev && c.FactorBits != 8
+}
+
+// fitRank returns the largest rank whose factors of an m×n activation take
+// at most bytes (0 if none).
+func (c *Config) fitRank(m, n, bytes int) int {
+	rb := c.rankBytes(m, n)
+	k := max(0, bytes) / rb
+	for k > 0 && c.storedRank(k)*rb > bytes { // at most factorPad − 1 steps
+		k--
+	}
+	return k
 }
 
 // residualBytes returns the bytes of the residual of an m×n activation, or

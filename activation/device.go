@@ -23,9 +23,10 @@ import (
 // sampled row indices, drawn on the host and uploaded (8ℓ bytes).
 
 // deviceStore is a saved activation's device storage: X ≈ P·R (p and r
-// at the storage precision, or pq and rq in int8 with a scale per
-// rank-one term), plus the quantized residual res if configured; or X
-// itself in p when neither r nor rq is set.
+// at the storage precision, their rank dimension padded with zeros to a
+// multiple of 8 (storeFactorsDevice), or pq and rq in int8 with a scale
+// per rank-one term), plus the quantized residual res if configured; or
+// X itself in p when neither r nor rq is set.
 type deviceStore struct {
 	b      *gpu.Backend
 	p, r   *gpu.Matrix
@@ -36,6 +37,8 @@ type deviceStore struct {
 // kept reports whether X is stored as it is.
 func (d *deviceStore) kept() bool { return d.r == nil && d.rq == nil }
 
+// bytes returns the bytes of the stored matrices as allocated, a factor's
+// zero padding included (what Config.StoredBytes predicts).
 func (d *deviceStore) bytes() int {
 	n := 0
 	for _, m := range []*gpu.Matrix{d.p, d.r} {
@@ -65,8 +68,9 @@ func (d *deviceStore) release() {
 }
 
 // factors returns P (L×k) and R (k×d) as operands of the backend's
-// products: the stored matrices, or int8 factors dequantized into float32
-// scratch matrices (factor-sized) that done frees.
+// products: the stored matrices, k their padded rank dimension, or int8
+// factors (k the rank) dequantized into float32 scratch matrices
+// (factor-sized) that done frees.
 func (d *deviceStore) factors(be *gpu.Backend) (p, r *gpu.Matrix, done func(), err error) {
 	if d.pq == nil {
 		return d.p, d.r, func() {}, nil
@@ -113,10 +117,23 @@ func quantizeDevice(be *gpu.Backend, m *gpu.Matrix, perCol bool) (*gpu.Quantized
 	return q, nil
 }
 
-// storeFactorsDevice stores P = op(l) and R = op(r) as cfg says: at the
-// storage precision, or in int8 (FactorBits). large says the input was of
-// large magnitude, where a stored value or a scale may overflow its
-// storage: then the storage is checked.
+// storeFactorsDevice stores P = op(l) (L×k) and R = op(r) (k×d) as cfg
+// says: at the storage precision, or in int8 (FactorBits). large says the
+// input was of large magnitude, where a stored value or a scale may
+// overflow its storage: then the storage is checked.
+//
+// At the storage precision P is stored L×k₈ and R k₈×d, k₈ = k rounded up
+// to a multiple of 8 where that adds at most an eighth of the bytes
+// (Config.storedRank; k₈ = k otherwise), the columns of P and the rows of
+// R beyond k zero: P₈·R₈ = P·R exactly (the extra terms are 0·0), and
+// every product that reads the factors has inner dimension k₈. An inner
+// dimension off a multiple of 8 keeps cuBLAS off its fast bf16 kernels:
+// the GPU demo's 12544×1536 reconstruction at rank 231 took 98 µs against
+// 28 µs at 232, and 54 µs with gemm padding its operands into scratch,
+// 27 µs of it the copies (H100; docs/results.md, "Twenty-second
+// session" and "Twenty-third session"). Stored padded, the copies are
+// made once, here, instead of at every product; the cost is ≤ 7 more
+// ranks of bytes.
 func storeFactorsDevice(ds *deviceStore, be *gpu.Backend, l, r *gpu.Matrix, cfg *Config, large bool) error {
 	var err error
 	if cfg.FactorBits == 8 {
@@ -131,10 +148,13 @@ func storeFactorsDevice(ds *deviceStore, be *gpu.Backend, l, r *gpu.Matrix, cfg 
 		}
 		return nil
 	}
-	if ds.p, err = store(be, l, cfg.Precision); err != nil {
+	m, k := l.Dims()
+	_, n := r.Dims()
+	kp := cfg.storedRank(k)
+	if ds.p, err = store(be, l, cfg.Precision, m, kp); err != nil {
 		return err
 	}
-	if ds.r, err = store(be, r, cfg.Precision); err != nil {
+	if ds.r, err = store(be, r, cfg.Precision, kp, n); err != nil {
 		return err
 	}
 	if large {
@@ -152,25 +172,42 @@ func view(m lowrank.Matrix, t bool) *gpu.Matrix {
 	return g
 }
 
-// store copies m into new storage of precision prec on be, in m's layout:
-// a row-major m (a transposed view, as a rows QB's factors are) is stored
-// row-major, so that the copy reads and writes down the stored columns
-// (coalesced) where a transposing copy would read across them
-// (docs/gpu.md, "The factors' copies").
-func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision) (*gpu.Matrix, error) {
+// store copies m (r×c) into new storage of precision prec on be, of
+// shape rp×cp ≥ r×c: m is its leading r×c block, the rest zero. The
+// storage has m's layout: a row-major m (a transposed view, as a rows
+// QB's factors are) is stored row-major, so that the copy reads and
+// writes down the stored columns (coalesced) where a transposing copy
+// would read across them (docs/gpu.md, "The factors' copies"); the padded
+// dimensions are the logical ones in either layout.
+func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision, rp, cp int) (*gpu.Matrix, error) {
 	if m.RowMajorLayout() {
-		st, err := store(be, m.T(), prec)
+		st, err := store(be, m.T(), prec, cp, rp)
 		if err != nil {
 			return nil, err
 		}
 		return st.T(), nil
 	}
 	r, c := m.Dims()
-	st, err := be.NewStorageUninit(r, c, prec) // Copy writes every element
+	if rp == r && cp == c {
+		st, err := be.NewStorageUninit(r, c, prec) // Copy writes every element
+		if err != nil {
+			return nil, err
+		}
+		if err := be.Copy(st, m); err != nil {
+			be.Free(st)
+			return nil, err
+		}
+		return st, nil
+	}
+	// Zeroed whole (one memset over the storage's bytes; the backend has
+	// none for a block of a matrix), then m copied into its block: the
+	// padding stays zero.
+	sm, err := be.NewStorage(rp, cp, prec)
 	if err != nil {
 		return nil, err
 	}
-	if err := be.Copy(st, m); err != nil {
+	st := sm.(*gpu.Matrix)
+	if err := be.Copy(be.Slice(st, 0, r, 0, c), m); err != nil {
 		be.Free(st)
 		return nil, err
 	}
@@ -433,7 +470,7 @@ func (w *worker) keepDenseDevice(s *Saved, x *gpu.Matrix, cfg *Config, be *gpu.B
 		return err
 	}
 	ds := s.dev
-	if ds.p, err = store(be, x, cfg.Precision); err != nil {
+	if ds.p, err = store(be, x, cfg.Precision, s.rows, s.cols); err != nil {
 		return err
 	}
 	ds.r = nil
@@ -752,7 +789,7 @@ func (s *Saved) weightGradDevice(dst, g lowrank.Matrix, outIn bool) error {
 		return err
 	}
 	defer done()
-	k := s.rank
+	_, k := p.Dims() // the stored rank dimension: s.rank padded (storeFactorsDevice)
 	tdt := p.DType() // float32 for dequantized int8 factors
 	var t *gpu.Matrix
 	if outIn {

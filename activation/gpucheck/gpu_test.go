@@ -113,6 +113,8 @@ func TestDeviceMatchesHost(t *testing.T) {
 
 				assert.True(t, sg.Compressed(), name)
 				assert.Equal(t, sc.Rank(), sg.Rank(), name)
+				// k = 24, a multiple of 8: the factors are stored unpadded
+				// (TestDevicePaddedFactors checks a padded rank's bytes).
 				assert.Equal(t, k*(L+d)*prec.Size(), sg.Bytes(), name)
 				assert.Equal(t, sg.Bytes(), gc.Stats().Total.Live, name)
 
