@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -16,7 +18,10 @@ import (
 	"github.com/loract/loract/sampling"
 )
 
-var profFlag = flag.Bool("gpu.prof", false, "time the pieces of the Cholesky QR and of ExactSVD")
+var (
+	profFlag       = flag.Bool("gpu.prof", false, "time the pieces of the Cholesky QR and of ExactSVD")
+	cholWidthsFlag = flag.String("gpu.cholwidths", "32,64,115,128,231,256,384,512", "TestProfileChol64's widths ℓ, comma-separated")
+)
 
 // aheadDelay returns work to queue before a timed call so that the host
 // enqueues the whole call before the stream reaches it: a 4096³ float32
@@ -458,7 +463,8 @@ func TestProfileDraw(t *testing.T) {
 // too), CUDA events around each call, median of 20 after 3 warm-ups, as
 // called and queued behind a 4096³ product (aheadDelay: the device's time
 // alone), with chol64's registers and spills: the measurement behind
-// chol64MaxOne and chol64MaxMany. Behind -gpu.prof.
+// chol64MaxOne and chol64MaxMany. Behind -gpu.prof; -gpu.cholwidths picks
+// the widths (one, to profile a launch of it under ncu).
 func TestProfileChol64(t *testing.T) {
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")
@@ -469,7 +475,14 @@ func TestProfileChol64(t *testing.T) {
 	name, _ := b.Device()
 	regs, local, blocks := kernelStats(t, b, kChol64, chol64Threads, chol64Smem(256))
 	emit(map[string]any{"kernel": "chol64", "device": name, "regs": regs, "local_bytes": local, "blocks_per_sm_l256": blocks})
-	for _, l := range []int{32, 64, 115, 128, 231, 256, 384, 512} {
+	var widths []int
+	for _, f := range strings.Split(*cholWidthsFlag, ",") {
+		l, err := strconv.Atoi(strings.TrimSpace(f))
+		require.NoError(t, err, "-gpu.cholwidths")
+		require.Positive(t, l, "-gpu.cholwidths")
+		widths = append(widths, l)
+	}
+	for _, l := range widths {
 		if chol64Smem(l) > b.smemMax {
 			continue
 		}
