@@ -331,7 +331,7 @@ func TestQBBatchOrientations(t *testing.T) {
 // TestQRBatchPotrf (behind -gpu.prof) times QRBatch as it is (chol64
 // where it serves), with cuSOLVER's batched potrf and with one dpotrf per
 // matrix, and n single QRs, CUDA events around each (median of 20 after 3
-// warm-ups): the measurement behind batchPotrfMax and chol64MaxMany.
+// warm-ups): the measurement behind batchPotrfMax and chol64Max.
 func TestQRBatchPotrf(t *testing.T) {
 	if !*profFlag {
 		t.Skip("pass -gpu.prof")

@@ -429,12 +429,11 @@ func TestOutOfMemory(t *testing.T) {
 func TestQRConditioning(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
-	// chol64 (the default), cuSOLVER's dpotrf (libPotrf), cholblk64.
-	for _, v := range [][2]bool{{false, false}, {false, true}, {true, false}} {
-		b.useBlk, b.libPotrf = v[0], v[1]
+	for _, blk := range []bool{false, true} {
+		b.useBlk = blk
 		testQRConditioning(t, b, rng)
 	}
-	b.useBlk, b.libPotrf = false, false
+	b.useBlk = false
 }
 
 func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
@@ -456,12 +455,12 @@ func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
 			if cond <= 1e6 {
 				// κ(Y) ≤ 10⁶ < u⁻¹: shifted CholeskyQR3 must succeed
 				// without the Householder fallback (Fukaya et al. 2020).
-				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v lib %v: Cholesky QR fell back", cond, l, b.useBlk, b.libPotrf)
+				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v: Cholesky QR fell back", cond, l, b.useBlk)
 			}
 			var q, r mat.Dense
 			require.NoError(t, b.Download(&q, dy))
 			require.NoError(t, b.Download(&r, dr))
-			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v lib %v", cond, l, b.useBlk, b.libPotrf)
+			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v", cond, l, b.useBlk)
 			var qr mat.Dense
 			qr.Mul(&q, &r)
 			qr.Sub(&qr, y)

@@ -845,7 +845,7 @@ extern "C" __global__ void __launch_bounds__(CHB_THREADS) cholblk64(const double
 // by a product with a reciprocal of at most one ulp of error). It is
 // latency-bound on its one multiprocessor (ncu: an issue on 10 % of
 // cycles, half the stalls at the barriers), and beats cuSOLVER only for
-// batches to ℓ = 256 and one matrix to ℓ = 128 (useChol64).
+// batches, to ℓ = 256 (useChol64).
 #define CH64_NB 32
 #define CH64_THREADS 256
 extern "C" __global__ void __launch_bounds__(CH64_THREADS) chol64(double* G, int ld, long long s, int l, int* info) {

@@ -361,28 +361,22 @@ const chol64Threads = 256
 // ℓ rounded up to 8.
 func chol64Smem(l int) int { return (32*32 + 32 + 32*((l+7)&^7)) * 8 }
 
-// chol64MaxOne and chol64MaxMany are the largest ℓ whose float64 Gram
-// matrices chol64 factors, alone and in a batch of several (one block
-// each); above them cuSOLVER's dpotrf and batched potrf do. On an H100
-// (TestProfileChol64, device time with the input's copy; docs/gpu.md,
-// "chol64") one matrix took 92 against dpotrf's 94 µs at ℓ = 128 and
-// 276 against 194 at 256; four took 87 against the batched potrf's 129
-// at ℓ = 115, 230 against 283 at 231, 278 against 300 at 256 and 670
-// against 500 at 384.
-const (
-	chol64MaxOne  = 128
-	chol64MaxMany = 256
-)
+// chol64Max is the largest ℓ whose float64 Gram matrices chol64 factors
+// in a batch of several (one block each); above it cuSOLVER's batched
+// potrf does. On an H100 (TestProfileChol64, device time with the
+// input's copy; docs/gpu.md, "chol64") four matrices took 87 against the
+// batched potrf's 129 µs at ℓ = 115, 230 against 283 at 231, 278 against
+// 300 at 256 and 670 against 500 at 384. One matrix stays with dpotrf,
+// level with chol64 or faster at ℓ = 32, 64, 128 and 256 (22 against 25
+// µs, 46 against 52, 94 against 92, 194 against 276) and slower only at
+// 115 (105 against 86).
+const chol64Max = 256
 
-// useChol64 reports whether n float64 Gram matrices of width l are
+// useChol64 reports whether n ≥ 2 float64 Gram matrices of width l are
 // factored by chol64 rather than cuSOLVER (the test switch libPotrf:
 // never).
 func (b *Backend) useChol64(l, n int) bool {
-	lmax := chol64MaxMany
-	if n == 1 {
-		lmax = chol64MaxOne
-	}
-	return !b.libPotrf && l <= lmax && chol64Smem(l) <= b.smemMax
+	return !b.libPotrf && n >= 2 && l <= chol64Max && chol64Smem(l) <= b.smemMax
 }
 
 // gatherNormThreads is the block size of the fused first read (eight

@@ -463,7 +463,7 @@ func TestProfileDraw(t *testing.T) {
 // too), CUDA events around each call, median of 20 after 3 warm-ups, as
 // called and queued behind a 4096³ product (aheadDelay: the device's time
 // alone), with chol64's registers and spills: the measurement behind
-// chol64MaxOne and chol64MaxMany. Behind -gpu.prof; -gpu.cholwidths picks
+// chol64Max. Behind -gpu.prof; -gpu.cholwidths picks
 // the widths (one, to profile a launch of it under ncu).
 func TestProfileChol64(t *testing.T) {
 	if !*profFlag {

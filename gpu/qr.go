@@ -290,13 +290,12 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 	// one-column-per-barrier kernel cholinv64 (which also inverts)
 	// 0.19 ms at ℓ = 128, so it serves only ℓ < 32; cuSOLVER's dpotrf
 	// 0.084 ms at ℓ = 128 and 0.18 ms at ℓ = 256 (one launch per block
-	// step); its batched potrf (a batch of one), slower; the blocked
-	// one-block kernel cholblk64 (useBlk), 0.15 ms at ℓ = 128 and 0.39 ms
-	// at ℓ = 256, its 32 sequential pivots per diagonal block
-	// latency-bound on one multiprocessor (a square root and divisions
-	// each, and the block's inverse); and chol64, the same blocking with
-	// a pivot's chain down to one rsqrt, the default where useChol64
-	// (TestProfileChol64).
+	// step), the default; its batched potrf (a batch of one), slower; the
+	// blocked one-block kernel cholblk64 (useBlk), 0.15 ms at ℓ = 128 and
+	// 0.39 ms at ℓ = 256, its 32 sequential pivots per diagonal block
+	// latency-bound on one multiprocessor; and chol64, the same blocking
+	// with a pivot's chain down to one rsqrt, which beats cuSOLVER for
+	// batches (QRBatch) but not for one matrix (chol64Max).
 	if sm := cholSmem(l, 8, true); sm <= b.smemMax && l < 32 {
 		if err := b.cholInv64(q.g64, l, l, q.rinv, l, q.rs[0], l, shift, rel, q.status); err != nil {
 			return err
@@ -309,10 +308,6 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 			}
 		case b.potrfBatched:
 			if err := b.potrfBatch(q, l); err != nil {
-				return err
-			}
-		case b.useChol64(l, 1):
-			if err := b.chol64(q.g64, l, l*l, q.status+4*stPotrf, 1); err != nil {
 				return err
 			}
 		default:
@@ -344,16 +339,6 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 		}
 	}
 	return b.applyRinv(dst, src, lds, q.rinv, p, l)
-}
-
-// potrf factors the l×l float64 h (leading dimension l) in place into its
-// upper Cholesky factor, devInfo into info: by chol64 where useChol64, else
-// by cuSOLVER's dpotrf with the workspace w of lw elements (potrfWork).
-func (b *Backend) potrf(h uintptr, l int, info, w uintptr, lw int32) error {
-	if b.useChol64(l, 1) {
-		return b.chol64(h, l, l*l, info, 1)
-	}
-	return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf")
 }
 
 // potrfWork returns dpotrf's workspace for an l×l matrix at g and its
