@@ -188,26 +188,26 @@ func store(be *gpu.Backend, m *gpu.Matrix, prec lowrank.Precision, rp, cp int) (
 		return st.T(), nil
 	}
 	r, c := m.Dims()
+	// Unpadded, Copy writes every element; padded, the storage is zeroed
+	// whole (one memset over its bytes; the backend has none for a block
+	// of a matrix) and m copied into its block, so the padding stays zero.
+	var st *gpu.Matrix
+	var dst lowrank.Matrix // st's leading r×c block
+	var err error
 	if rp == r && cp == c {
-		st, err := be.NewStorageUninit(r, c, prec) // Copy writes every element
-		if err != nil {
-			return nil, err
+		st, err = be.NewStorageUninit(r, c, prec)
+		dst = st
+	} else {
+		var sm lowrank.Matrix
+		if sm, err = be.NewStorage(rp, cp, prec); err == nil {
+			st = sm.(*gpu.Matrix)
+			dst = be.Slice(st, 0, r, 0, c)
 		}
-		if err := be.Copy(st, m); err != nil {
-			be.Free(st)
-			return nil, err
-		}
-		return st, nil
 	}
-	// Zeroed whole (one memset over the storage's bytes; the backend has
-	// none for a block of a matrix), then m copied into its block: the
-	// padding stays zero.
-	sm, err := be.NewStorage(rp, cp, prec)
 	if err != nil {
 		return nil, err
 	}
-	st := sm.(*gpu.Matrix)
-	if err := be.Copy(be.Slice(st, 0, r, 0, c), m); err != nil {
+	if err := be.Copy(dst, m); err != nil {
 		be.Free(st)
 		return nil, err
 	}
