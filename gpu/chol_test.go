@@ -45,6 +45,23 @@ func upper64(t *testing.T, b *Backend, d uintptr, l int) *mat.Dense {
 	return r
 }
 
+// gramOf returns the Gram matrix YᵀY of an incoherent p×l Y
+// (testmat.Incoherent from seed) whose first rank singular values fall
+// geometrically from 1 to cond^{−1/2}, the rest zero: κ(G) = cond on its
+// rank.
+func gramOf(p, l int, cond float64, rank int, seed uint64) *mat.Dense {
+	s := make([]float64, l)
+	for i := range s {
+		if i < rank {
+			s[i] = math.Pow(cond, -0.5*float64(i)/float64(max(rank-1, 1)))
+		}
+	}
+	y := testmat.Incoherent(p, l, s, seed)
+	var g mat.Dense
+	g.Mul(y.T(), y)
+	return &g
+}
+
 // TestCholBlk64 checks the one-block Cholesky kernel against its
 // backward-error bound on Gram matrices of κ(G) = 1 … 10¹⁰ at widths
 // that cover one partial panel, several full ones and the largest ℓ it
@@ -74,18 +91,6 @@ func TestCholBlk64(t *testing.T) {
 		require.NoError(t, b.cholBlk64(d, l, out, l, l, shift, rel, info))
 		return upper64(t, b, out, l), readInfo()
 	}
-	gram := func(l int, cond float64, rank int, seed uint64) *mat.Dense {
-		s := make([]float64, l)
-		for i := range s {
-			if i < rank {
-				s[i] = math.Pow(cond, -0.5*float64(i)/float64(max(rank-1, 1)))
-			}
-		}
-		y := testmat.Incoherent(p, l, s, seed)
-		var g mat.Dense
-		g.Mul(y.T(), y)
-		return &g
-	}
 	for _, l := range []int{32, 33, 64, 100, 128, 138, 255, 256, 300, 512} {
 		if cholBlkSmem(l) > b.smemMax {
 			continue
@@ -93,7 +98,7 @@ func TestCholBlk64(t *testing.T) {
 		shift := 2 * float64(p+l*(l+1)) * u64
 		rel := 10 * float64(p+l) * u64
 		for _, cond := range []float64{1, 1e4, 1e10} {
-			g := gram(l, cond, l, uint64(l))
+			g := gramOf(p, l, cond, l, uint64(l))
 			r, code := run(g, shift, rel)
 			require.Zero(t, code, "l %d cond %g: breakdown", l, cond)
 			// Cholesky's backward error is |RᵀR − G| ≤ γ_{ℓ+1}|R|ᵀ|R|
@@ -112,7 +117,7 @@ func TestCholBlk64(t *testing.T) {
 		}
 		// Rank ℓ/2: the unshifted factorisation breaks down and the retry
 		// factors G + s·I, s = shift·tr G.
-		g := gram(l, 1e2, l/2, uint64(l)+1)
+		g := gramOf(p, l, 1e2, l/2, uint64(l)+1)
 		r, code := run(g, shift, rel)
 		require.Zero(t, code, "l %d rank %d: the shifted retry failed", l, l/2)
 		s := shift * mat.Trace(g)
@@ -125,11 +130,11 @@ func TestCholBlk64(t *testing.T) {
 		tol := 2 * float64(l+1) * u64 * mat.Trace(g) * math.Sqrt(mat.Trace(g)/s)
 		assert.LessOrEqual(t, mat.Norm(&res, 2), tol, "l %d rank %d: RᵀR = G + s·I", l, l/2)
 		// Indefinite beyond the shift, and NaN: info = 1.
-		g = gram(l, 1, l, 7)
+		g = gramOf(p, l, 1, l, 7)
 		g.Set(l-1, l-1, -1)
 		_, code = run(g, shift, rel)
 		assert.EqualValues(t, 1, code, "l %d: indefinite", l)
-		g = gram(l, 1, l, 8)
+		g = gramOf(p, l, 1, l, 8)
 		g.Set(l/2, l/2, math.NaN())
 		_, code = run(g, shift, rel)
 		assert.EqualValues(t, 1, code, "l %d: NaN", l)
@@ -149,16 +154,6 @@ func TestChol64(t *testing.T) {
 	const p = 4096
 	const u64 = 0x1p-53
 	const sentinel = 12345.0
-	gram := func(l int, cond float64, seed uint64) *mat.Dense {
-		s := make([]float64, l)
-		for i := range s {
-			s[i] = math.Pow(cond, -0.5*float64(i)/float64(max(l-1, 1)))
-		}
-		y := testmat.Incoherent(p, l, s, seed)
-		var g mat.Dense
-		g.Mul(y.T(), y)
-		return &g
-	}
 	// run factors gs (l×l each) in one launch, each lower triangle set
 	// to the sentinel first, and returns the matrices as they come back
 	// and the infos.
@@ -215,7 +210,7 @@ func TestChol64(t *testing.T) {
 		}
 		gs := make([]*mat.Dense, len(conds))
 		for k, c := range conds {
-			gs[k] = gram(l, c, uint64(l*10+k))
+			gs[k] = gramOf(p, l, c, l, uint64(l*10+k))
 		}
 		rs, infos := run(gs, false)
 		for k, cond := range conds {
@@ -250,7 +245,7 @@ func TestChol64(t *testing.T) {
 		// stays NaN) and at the last pivot, between matrices that
 		// factor: the infos are the failing pivots, 1-based, as dpotrf's.
 		j := l / 2
-		bad := []*mat.Dense{gram(l, 1, 1), gram(l, 1, 2), gram(l, 1, 3), gram(l, 1, 4)}
+		bad := []*mat.Dense{gramOf(p, l, 1, l, 1), gramOf(p, l, 1, l, 2), gramOf(p, l, 1, l, 3), gramOf(p, l, 1, l, 4)}
 		bad[1].Set(j, j, -1)
 		bad[2].Set(j, j, math.NaN())
 		bad[3].Set(l-1, l-1, -1)

@@ -229,7 +229,7 @@ const (
 )
 
 // padKMin is the smaller output dimension from which gemm pads an inner
-// dimension off a multiple of padTo (see gemm).
+// dimension off a multiple of padTo (see planPad).
 const padKMin = 1024
 
 // alignBytes is the alignment cuBLAS's fast kernels want of pointers and

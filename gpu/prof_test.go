@@ -3,7 +3,6 @@ package gpu
 import (
 	"flag"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/lowrank"
@@ -489,13 +487,7 @@ func TestProfileChol64(t *testing.T) {
 		for _, n := range []int{1, 4} {
 			host := make([]float64, 0, n*l*l)
 			for k := range n {
-				s := make([]float64, l)
-				for i := range s {
-					s[i] = math.Pow(1e4, -0.5*float64(i)/float64(l-1))
-				}
-				y := testmat.Incoherent(2048, l, s, uint64(k+1))
-				var g mat.Dense
-				g.Mul(y.T(), y)
+				g := gramOf(2048, l, 1e4, l, uint64(k+1))
 				for j := range l {
 					for i := range l {
 						host = append(host, g.At(i, j))
