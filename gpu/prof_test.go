@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +20,23 @@ import (
 var (
 	profFlag       = flag.Bool("gpu.prof", false, "time the pieces of the Cholesky QR and of ExactSVD")
 	cholWidthsFlag = flag.String("gpu.cholwidths", "32,64,115,128,231,256,384,512", "TestProfileChol64's widths ℓ, comma-separated")
+	kernelsFlag    = flag.String("gpu.kernels", "", "compile this CUDA source in place of the embedded kernels.cu (a variant of a kernel, with every kernel's name and signature kept, tested and timed by the same binary)")
 )
+
+// TestMain applies -gpu.kernels before any test opens a Backend: the
+// package compiles kernelSource when a Backend first needs it.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if *kernelsFlag != "" {
+		src, err := os.ReadFile(*kernelsFlag)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "-gpu.kernels:", err)
+			os.Exit(2)
+		}
+		kernelSource = string(src)
+	}
+	os.Exit(m.Run())
+}
 
 // aheadDelay returns work to queue before a timed call so that the host
 // enqueues the whole call before the stream reaches it: a 4096³ float32
