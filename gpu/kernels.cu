@@ -573,9 +573,11 @@ extern "C" __global__ void trinv(float* rinv, int ldr, const float* r, int ldrr,
 
 // trinv64: rinv = R⁻¹ (float32) for an upper triangular l×l float64 R (as
 // left by potrf: only the upper triangle is read), one block of l ≤ 1024
-// threads per column c, thread i owning x_i; R's diagonal is staged in
-// shared memory and the next column of R is loaded one step ahead, so no
-// global-memory latency sits between two barriers.
+// threads per column c, thread i owning x_i; the reciprocals of R's
+// diagonal are staged in shared memory and the next column of R is loaded
+// one step ahead, so neither a division nor global-memory latency sits
+// between two barriers (the division's 20 µs of a 3 × 231 batch's 63 on
+// an H100: docs/gpu.md, "chol64").
 //
 // A batch of triangles runs with gridDim.y matrices, matrix blockIdx.y at
 // rinv + blockIdx.y·srinv and r + blockIdx.y·sr (QRBatch; strides 0 and
@@ -591,13 +593,13 @@ __device__ void trinv64_impl(T* rinv, int ldr, const double* r, int ldrr, int l,
     int c = blockIdx.x, i = threadIdx.x;
     if (i < l) {
         xs[i] = (i == c) ? 1.0 : 0.0;
-        dg[i] = r[i + (long long)i * ldrr];
+        dg[i] = 1.0 / r[i + (long long)i * ldrr]; // the reciprocal: no division on the chain
     }
     double cur = (i < c) ? r[i + (long long)c * ldrr] : 0.0;
     __syncthreads();
     for (int t = c; t >= 0; t--) {
         double next = (t > 0 && i < t - 1) ? r[i + (long long)(t - 1) * ldrr] : 0.0;
-        double xt = xs[t] / dg[t];
+        double xt = xs[t] * dg[t];
         if (i < t) xs[i] -= cur * xt;
         if (i == t) rinv[t + (long long)c * ldr] = (T)xt;
         cur = next;
@@ -819,21 +821,37 @@ extern "C" __global__ void __launch_bounds__(CHB_THREADS) cholblk64(const double
     if (tid == 0 && bad) *info = 1;
 }
 
+// rsqrt_nr: 1/√d for a normal positive double d, branch-free: the
+// hardware's approximation (rsqrt.approx.f64) and two third-order Newton
+// steps, y ← y + y·r·(1/2 + 3r/8) with r = 1 − d·y².
+__device__ __forceinline__ double rsqrt_nr(double d) {
+    double y;
+    asm("rsqrt.approx.f64 %0, %1;" : "=d"(y) : "d"(d));
+    #pragma unroll
+    for (int k = 0; k < 2; k++) {
+        double r = fma(-d * y, y, 1.0);
+        y = fma(y * r, fma(0.375, r, 0.5), y);
+    }
+    return y;
+}
+
 // chol64: in place, the upper Cholesky factor R (RᵀR = G) of n float64
 // l×l matrices, one block of CH64_THREADS threads each (blockIdx.x = i:
 // the matrix at G + i·s, column-major with leading dimension ld, only its
 // upper triangle read and written), as cuSOLVER's potrf computes it:
-// info[i] = j + 1 for the first pivot j that is not positive and finite
-// (the factorisation of that matrix then stops, its upper triangle left
-// partly factored), else 0. Right-looking in panels of CH64_NB rows, two
-// barriers a panel:
+// info[i] = j + 1 for the first pivot j that is not a positive, finite,
+// normal number (the factorisation of that matrix then stops, its upper
+// triangle left partly factored), else 0. Right-looking in panels of
+// CH64_NB rows, two barriers a panel:
 //   1. warp 0 factors the diagonal block in registers (lane c holds
-//      column c; row j of the factor is broadcast by shuffles), each pivot
-//      d by y = rsqrt(d): R_jj = d·y and R(j, c) = G(j, c)·y, so that the
-//      chain from one pivot to the next has no square root or division
-//      (it still costs about 0.6 µs a pivot on an H100, 21 µs for a lone
-//      32×32 matrix, against cholblk64's 26 µs a block with its square
-//      roots, divisions and inverse: docs/gpu.md, "chol64");
+//      column c; the pivot is broadcast by a shuffle, row j of the factor
+//      through shared memory, two buffers by the parity of j so that one
+//      __syncwarp a pivot orders them), each pivot d by y = rsqrt_nr(d):
+//      R_jj = d·y and R(j, c) = G(j, c)·y, so that the chain from one
+//      pivot to the next has no square root, division or branch (about
+//      0.3 µs a pivot on an H100: 13 µs for a lone 32×32 matrix, where
+//      shuffles of row j and the library's rsqrt with its branches took
+//      21 µs; docs/gpu.md, "chol64");
 //   2. each thread forms one column of the panel's rows by forward
 //      substitution, R(kb+t, c) = (G(kb+t, c) − Σ_{u<t} R_kk(u, t)·R(kb+u, c))·y_t,
 //      into G and into shared memory P;
@@ -842,10 +860,11 @@ extern "C" __global__ void __launch_bounds__(CHB_THREADS) cholblk64(const double
 //      panel's rows.
 // The factor is the one potrf's ordering gives up to rounding: the same
 // backward-error bound |RᵀR − G| ≤ γ|R|ᵀ|R| holds (each division replaced
-// by a product with a reciprocal of at most one ulp of error). It is
+// by a product with a reciprocal of a few ulps of error). It is
 // latency-bound on its one multiprocessor (ncu: an issue on 10 % of
-// cycles, half the stalls at the barriers), and beats cuSOLVER only for
-// batches, to ℓ = 256 (useChol64).
+// cycles, half the stalls at the barriers, where the other warps wait for
+// warp 0's diagonal block), and beats cuSOLVER only for batches, to
+// ℓ = 256 (useChol64).
 #define CH64_NB 32
 #define CH64_THREADS 256
 extern "C" __global__ void __launch_bounds__(CH64_THREADS) chol64(double* G, int ld, long long s, int l, int* info) {
@@ -857,6 +876,7 @@ extern "C" __global__ void __launch_bounds__(CH64_THREADS) chol64(double* G, int
     double* yk = Rk + NB * NB;         // NB: 1/R_kk(t, t), zero past the block
     double* P = yk + NB;               // NB rows of lp: P[t*lp + c] = R(kb+t, kb+nb+c)
     __shared__ int bad;
+    __shared__ double rowj[2][CH64_NB]; // row j of the diagonal block, by the parity of j
     G += (long long)blockIdx.x * s;
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     if (tid == 0) bad = 0;
@@ -868,23 +888,26 @@ extern "C" __global__ void __launch_bounds__(CH64_THREADS) chol64(double* G, int
             double a[CH64_NB];
             #pragma unroll
             for (int i = 0; i < NB; i++) a[i] = (c < nb && i <= c) ? G[kb + i + (long long)(kb + c) * ld] : 0.0;
+            // Branch-free: one basic block for the compiler to schedule
+            // across pivots. The entries below the diagonal take garbage,
+            // which never reaches the upper triangle (an upper target
+            // a[i], i ≤ c, reads R(j, i) and R(j, c) with j < i ≤ c) and
+            // is never stored. A dead pivot (j ≥ nb) multiplies by 1.
             int fail = 0;
             double y = 0;
             #pragma unroll
             for (int j = 0; j < NB; j++) {
-                if (j < nb) { // uniform
-                    double d = __shfl_sync(full, a[j], j);
-                    if (!fail && !(d > 0 && d <= 1.7976931348623157e308)) fail = kb + j + 1; // uniform
-                    double yj = rsqrt(d);
-                    if (c == j) y = yj;
-                    double rj = a[j] * yj; // R(j, c) for c ≥ j (R_jj = d·y), 0 for c < j
-                    a[j] = rj;
-                    #pragma unroll
-                    for (int i = j + 1; i < NB; i++) {
-                        double rji = __shfl_sync(full, rj, i); // R(j, i)
-                        if (c >= i) a[i] -= rji * rj;
-                    }
-                }
+                double d = __shfl_sync(full, a[j], j);
+                bool live = j < nb;
+                fail = (fail == 0 && live && !(d >= 2.2250738585072014e-308 && d <= 1.7976931348623157e308)) ? kb + j + 1 : fail;
+                double yj = rsqrt_nr(live ? d : 1.0);
+                y = c == j ? yj : y;
+                double rj = a[j] * yj; // R(j, c) for c ≥ j
+                a[j] = rj;
+                rowj[j & 1][c] = rj;
+                __syncwarp();
+                #pragma unroll
+                for (int i = j + 1; i < NB; i++) a[i] = fma(-rowj[j & 1][i], rj, a[i]); // R(j, i)
             }
             #pragma unroll
             for (int i = 0; i < NB; i++) {
