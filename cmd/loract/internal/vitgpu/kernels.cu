@@ -54,6 +54,15 @@ __device__ __forceinline__ void st8(void* p, long long v, const float* x) {
 #define GRID_STRIDE(e, n) \
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < (n); e += (long long)gridDim.x * blockDim.x)
 
+// GRID_STRIDE32(e, n): GRID_STRIDE in 32-bit unsigned arithmetic, for
+// n < 2³¹ (so that e plus the grid's stride cannot wrap): a kernel that
+// needs an element's row and column then divides in 32 bits, where a
+// 64-bit division and modulo per element cost more than the element's
+// memory traffic (bias_rows at about 0.7 TB/s on an H100: docs/results.md,
+// "Twenty-fifth session").
+#define GRID_STRIDE32(e, n) \
+    for (unsigned e = blockIdx.x * blockDim.x + threadIdx.x; e < (unsigned)(n); e += gridDim.x * blockDim.x)
+
 // VEC8_TAIL(e, n, vec): the scalar loop of an elementwise kernel whose
 // bf16x8 loop (GRID_STRIDE over the n/8 whole vectors) ran when vec: e
 // runs (grid-stride) over the last n mod 8 elements if vec, else over all n.
@@ -110,17 +119,45 @@ extern "C" __global__ void patches(void* out, int t, const float* images, const 
 // rows×n out of type t and add of type tadd; bias, pos and add may each be
 // null (0). out may be add. It prefills a product's destination with its
 // bias, the position embedding and the residual, which the product then
-// accumulates into (beta = 1).
+// accumulates into (beta = 1). bf16 tensors whose rows are whole 16-byte
+// vectors go eight elements a thread; below 2³¹ elements the row and
+// column come from 32-bit arithmetic (GRID_STRIDE32). Every path adds in
+// the same order, so all give the same bits.
+__device__ __forceinline__ float bias_elem(const float* bias, const float* pos, int T, int n, long long i, int j) {
+    float v = bias ? bias[j] : 0.0f;
+    if (pos) v += pos[(i % T) * n + j];
+    return v;
+}
 extern "C" __global__ void bias_rows(void* out, int t, const float* bias, const float* pos, int T,
                                      const void* add, int tadd, long long rows, int n) {
     long long total = rows * n;
-    GRID_STRIDE(e, total) {
-        long long i = e / n;
-        int j = (int)(e % n);
-        float v = bias ? bias[j] : 0.0f;
-        if (pos) v += pos[(i % T) * n + j];
-        if (add) v += ld(add, tadd, e);
-        st(out, t, e, v);
+    bool small = total < (1LL << 31);
+    if (small && t && n % 8 == 0 && al16(out) && (!add || (tadd && al16(add)))) {
+        unsigned nv = (unsigned)n >> 3;
+        GRID_STRIDE32(v, total >> 3) {
+            unsigned i = v / nv;
+            int j = (int)(v - i * nv) << 3;
+            float x[8];
+            if (add) ld8(add, v, x);
+            for (int k = 0; k < 8; k++) {
+                float w = bias_elem(bias, pos, T, n, i, j + k);
+                x[k] = add ? w + x[k] : w;
+            }
+            st8(out, v, x);
+        }
+    } else if (small) {
+        GRID_STRIDE32(e, total) {
+            unsigned i = e / (unsigned)n;
+            float v = bias_elem(bias, pos, T, n, i, (int)(e - i * (unsigned)n));
+            if (add) v += ld(add, tadd, e);
+            st(out, t, e, v);
+        }
+    } else {
+        GRID_STRIDE(e, total) {
+            float v = bias_elem(bias, pos, T, n, e / n, (int)(e % n));
+            if (add) v += ld(add, tadd, e);
+            st(out, t, e, v);
+        }
     }
 }
 
@@ -153,19 +190,25 @@ extern "C" __global__ void ln_fwd(void* y, void* xhat, float* rstd, const void* 
 
 // ln_affine: y = xhat·gamma + beta, LayerNorm's output rebuilt from its
 // saved normalised input (per-op training's q/k/v and fc1 inputs,
-// Model.SetRecomputeLN); y may be xhat.
+// Model.SetRecomputeLN); y may be xhat. bf16 rows of whole 16-byte vectors
+// go eight elements a thread, their column by 32-bit arithmetic below 2³¹
+// elements (GRID_STRIDE32).
+__device__ __forceinline__ void affine8(void* y, const void* xhat, const float* gamma, const float* beta, long long v, int j) {
+    float x[8];
+    ld8(xhat, v, x);
+    for (int i = 0; i < 8; i++) x[i] = x[i] * gamma[j + i] + beta[j + i];
+    st8(y, v, x);
+}
 extern "C" __global__ void ln_affine(void* y, const void* xhat, int t, const float* gamma, const float* beta,
                                      long long rows, int d) {
     long long n = rows * d;
     bool vec = t && d % 8 == 0 && al16(y) && al16(xhat);
+    if (vec && n < (1LL << 31)) {
+        GRID_STRIDE32(v, n >> 3) affine8(y, xhat, gamma, beta, v, (int)((v << 3) % (unsigned)d));
+        return; // n is a multiple of 8: no tail
+    }
     if (vec) {
-        GRID_STRIDE(v, n >> 3) {
-            int j = (int)((v << 3) % d);
-            float x[8];
-            ld8(xhat, v, x);
-            for (int i = 0; i < 8; i++) x[i] = x[i] * gamma[j + i] + beta[j + i];
-            st8(y, v, x);
-        }
+        GRID_STRIDE(v, n >> 3) affine8(y, xhat, gamma, beta, v, (int)((v << 3) % d));
     }
     VEC8_TAIL(e, n, vec) {
         int j = (int)(e % d);

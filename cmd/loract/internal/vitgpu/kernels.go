@@ -85,6 +85,18 @@ func (k *kernels) launch(f kernel, grid, block int, args ...uint64) error {
 // grid returns the grid-stride launch size for n elements.
 func grid(n int) int { return max(1, min((n+threads-1)/threads, maxBlocks)) }
 
+// vecGrid returns the launch size of a grid-stride kernel over a rows×n
+// tensor of type dt whose bf16 path takes eight elements a thread when n
+// is a multiple of 8 (and its tensors are 16-byte aligned, which the
+// kernel checks; were they not, its grid-stride loop covers the elements
+// with fewer threads).
+func vecGrid(dt gpu.DType, rows, n int) int {
+	if dt == gpu.BFloat16 && n%8 == 0 {
+		return grid(rows * n / 8)
+	}
+	return grid(rows * n)
+}
+
 // rowGrid returns the launch size of a warp-per-row kernel for rows rows.
 func rowGrid(rows int) int { return max(1, min((rows+rowsPerBlock-1)/rowsPerBlock, maxBlocks)) }
 
@@ -187,7 +199,7 @@ func (k *kernels) biasRows(out *gpu.Matrix, bias, pos uintptr, T int, add *gpu.M
 		}
 		ta = code(add.DType())
 	}
-	return k.launch(kBiasRows, grid(r*c), threads, tensor(out), code(out.DType()), gpu.ArgPtr(bias), gpu.ArgPtr(pos),
+	return k.launch(kBiasRows, vecGrid(out.DType(), r, c), threads, tensor(out), code(out.DType()), gpu.ArgPtr(bias), gpu.ArgPtr(pos),
 		gpu.ArgInt(max(T, 1)), tensor(add), ta, gpu.ArgInt(r), gpu.ArgInt(c))
 }
 
@@ -209,8 +221,7 @@ func (k *kernels) lnFwd(y, xhat, rstd, x *gpu.Matrix, gamma, beta uintptr, eps f
 func (k *kernels) lnAffine(y, xhat *gpu.Matrix, gamma, beta uintptr) error {
 	same(xhat.DType(), xhat, y)
 	r, c := xhat.Dims()
-	n := size(xhat)
-	return k.launch(kLNAffine, grid(n), threads, tensor(y), tensor(xhat), code(xhat.DType()),
+	return k.launch(kLNAffine, vecGrid(xhat.DType(), r, c), threads, tensor(y), tensor(xhat), code(xhat.DType()),
 		gpu.ArgPtr(gamma), gpu.ArgPtr(beta), gpu.ArgInt(r), gpu.ArgInt(c))
 }
 

@@ -202,59 +202,65 @@ func roundAll(m *mat.Dense, dt gpu.DType) *mat.Dense {
 
 // TestBiasRows checks out = bias + pos + add with each of them present or
 // not, and in place (out = add): two float32 additions of exact inputs,
-// ≤ 2·u32·(|bias| + |pos| + |add|), then the store.
+// ≤ 2·u32·(|bias| + |pos| + |add|), then the store. n = 16 with an aligned
+// out takes the bf16 path's eight elements a thread; n = 7, or out one
+// element off, the scalar path.
 func TestBiasRows(t *testing.T) {
 	b, k := openKernels(t)
 	rng := rand.New(rand.NewPCG(3, 1))
-	const rows, n, T = 10, 7, 3
-	bias, hb := upload(t, b, 1, n, gpu.Float32, normal(rng, 1))
-	pos, hp := upload(t, b, T, n, gpu.Float32, normal(rng, 1))
-	for _, dt := range dtypes {
-		add, ha := upload(t, b, rows, n, dt, normal(rng, 3))
-		for _, c := range []struct {
-			name         string
-			bias, pos    bool
-			add, inPlace bool
-		}{{"all", true, true, true, false}, {"bias", true, false, false, false}, {"pos+add", false, true, true, false},
-			{"in place", true, true, true, true}} {
-			want := mat.NewDense(rows, n, nil)
-			mag := mat.NewDense(rows, n, nil)
-			for i := 0; i < rows; i++ {
-				for j := 0; j < n; j++ {
-					var v, m float64
-					if c.bias {
-						v, m = v+hb.At(0, j), m+math.Abs(hb.At(0, j))
+	const rows, T = 10, 3
+	for _, n := range []int{7, 16} {
+		bias, hb := upload(t, b, 1, n, gpu.Float32, normal(rng, 1))
+		pos, hp := upload(t, b, T, n, gpu.Float32, normal(rng, 1))
+		for _, dt := range dtypes {
+			add, ha := upload(t, b, rows, n, dt, normal(rng, 3))
+			for _, c := range []struct {
+				name         string
+				bias, pos    bool
+				add, inPlace bool
+			}{{"all", true, true, true, false}, {"bias", true, false, false, false}, {"pos+add", false, true, true, false},
+				{"in place", true, true, true, true}} {
+				want := mat.NewDense(rows, n, nil)
+				mag := mat.NewDense(rows, n, nil)
+				for i := 0; i < rows; i++ {
+					for j := 0; j < n; j++ {
+						var v, m float64
+						if c.bias {
+							v, m = v+hb.At(0, j), m+math.Abs(hb.At(0, j))
+						}
+						if c.pos {
+							v, m = v+hp.At(i%T, j), m+math.Abs(hp.At(i%T, j))
+						}
+						if c.add {
+							v, m = v+ha.At(i, j), m+math.Abs(ha.At(i, j))
+						}
+						want.Set(i, j, v)
+						mag.Set(i, j, m)
 					}
-					if c.pos {
-						v, m = v+hp.At(i%T, j), m+math.Abs(hp.At(i%T, j))
-					}
+				}
+				var bp, pp uintptr
+				var ad *gpu.Matrix
+				if c.bias {
+					bp = bias.Ptr()
+				}
+				if c.pos {
+					pp = pos.Ptr()
+				}
+				for _, off := range offsets { // off = 1: out misaligned, the scalar path
+					out := newTensorAt(t, b, rows, n, dt, off)
 					if c.add {
-						v, m = v+ha.At(i, j), m+math.Abs(ha.At(i, j))
+						ad = add
+						if c.inPlace {
+							require.NoError(t, b.Copy(out.T(), add.T()))
+							ad = out
+						}
 					}
-					want.Set(i, j, v)
-					mag.Set(i, j, m)
+					require.NoError(t, k.biasRows(out, bp, pp, T, ad))
+					near(t, fmt.Sprintf("biasRows/n=%d/%s/%s/off=%d", n, c.name, dt, off), want, download(t, b, out), func(i, j int) float64 {
+						return 2*u32*mag.At(i, j) + uStore(dt)*math.Abs(want.At(i, j))
+					})
 				}
 			}
-			var bp, pp uintptr
-			var ad *gpu.Matrix
-			if c.bias {
-				bp = bias.Ptr()
-			}
-			if c.pos {
-				pp = pos.Ptr()
-			}
-			out := newTensor(t, b, rows, n, dt)
-			if c.add {
-				ad = add
-				if c.inPlace {
-					require.NoError(t, b.Copy(out.T(), add.T()))
-					ad = out
-				}
-			}
-			require.NoError(t, k.biasRows(out, bp, pp, T, ad))
-			near(t, "biasRows/"+c.name+"/"+dt.String(), want, download(t, b, out), func(i, j int) float64 {
-				return 2*u32*mag.At(i, j) + uStore(dt)*math.Abs(want.At(i, j))
-			})
 		}
 	}
 }
