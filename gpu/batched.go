@@ -31,14 +31,33 @@ import (
 // nothing. Cost: 2·m·n·k·count flops.
 func (b *Backend) MulBatched(count int, c *Matrix, strideC int, alpha float64, a *Matrix, ta bool, strideA int,
 	bm *Matrix, tb bool, strideB int, beta float64) error {
+	return b.MulBatchedGrid(count, 1, c, strideC, 0, alpha, a, ta, strideA, 0, bm, tb, strideB, 0, beta)
+}
+
+// MulBatchedGrid is MulBatched over a two-level batch: for i < count and
+// j < count2, c_ij = alpha·op(a_ij)·op(b_ij) + beta·c_ij, where x_ij is
+// the matrix x with its first element moved i·strideX + j·strideX2
+// elements on. It is the product of multi-head attention in one call:
+// image i and head j of a row-major (batch·tokens)×hidden tensor are
+// tokens·hidden and headDim elements apart, which no single stride
+// spans. With count2 = 1 it is MulBatched (one strided-batched call);
+// otherwise one launch writes the count·count2 operand and destination
+// addresses on the device (kernel ptr_grid, into scratch that the stream
+// orders) and one cublasGemmBatchedEx call runs the products. Its rules,
+// panics and cost are MulBatched's, a negative count2 or second stride
+// panicking as a negative count or stride does, and the overlap check
+// spans both levels.
+func (b *Backend) MulBatchedGrid(count, count2 int, c *Matrix, strideC, strideC2 int, alpha float64, a *Matrix, ta bool, strideA, strideA2 int,
+	bm *Matrix, tb bool, strideB, strideB2 int, beta float64) error {
 	cm, am, bb := b.mat(c), b.mat(a), b.mat(bm)
 	ar, ac := opDims(am, ta)
 	br, bc := opDims(bb, tb)
 	if ac != br || ar != cm.rows || bc != cm.cols {
 		panic(lowrank.ErrShape)
 	}
-	if count < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
-		panic(fmt.Errorf("%w: MulBatched count %d, strides %d, %d, %d", lowrank.ErrShape, count, strideA, strideB, strideC))
+	if count < 0 || count2 < 0 || strideA < 0 || strideB < 0 || strideC < 0 || strideA2 < 0 || strideB2 < 0 || strideC2 < 0 {
+		panic(fmt.Errorf("%w: MulBatched counts %d, %d, strides %d, %d, %d and %d, %d, %d", lowrank.ErrShape,
+			count, count2, strideA, strideB, strideC, strideA2, strideB2, strideC2))
 	}
 	if am.dtype != bb.dtype {
 		panic(fmt.Errorf("%w: MulBatched operands of types %v and %v", lowrank.ErrShape, am.dtype, bb.dtype))
@@ -49,14 +68,16 @@ func (b *Backend) MulBatched(count int, c *Matrix, strideC int, alpha float64, a
 	if am.dtype == Float32 && cm.dtype == BFloat16 {
 		panic(fmt.Errorf("%w: MulBatched of float32 operands into a bf16 destination (not supported by cuBLAS)", lowrank.ErrShape))
 	}
-	if count == 0 {
+	if count == 0 || count2 == 0 {
 		return nil
 	}
 	if cm.trans {
 		// cᵀ = op(b)ᵀ·op(a)ᵀ into the stored column-major cᵀ.
-		cm, am, bb, ta, tb, strideA, strideB = cm.T(), bb, am, !tb, !ta, strideB, strideA
+		cm, am, bb, ta, tb = cm.T(), bb, am, !tb, !ta
+		strideA, strideB, strideA2, strideB2 = strideB, strideA, strideB2, strideA2
 	}
-	if overlapsBatched(cm, strideC, am, strideA, count) || overlapsBatched(cm, strideC, bb, strideB, count) {
+	if overlapsBatched(cm, strideC, strideC2, am, strideA, strideA2, count, count2) ||
+		overlapsBatched(cm, strideC, strideC2, bb, strideB, strideB2, count, count2) {
 		panic(lowrank.ErrAlias)
 	}
 	if err := b.enter(); err != nil {
@@ -77,18 +98,32 @@ func (b *Backend) MulBatched(count int, c *Matrix, strideC int, alpha float64, a
 		ct = cudaR16BF
 	}
 	b.sc32[0], b.sc32[1] = float32(alpha), float32(beta)
-	return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(m), int32(n), int32(k),
-		unsafe.Pointer(&b.sc32[0]), am.ptr, ty, int32(am.ld), int64(strideA), bb.ptr, ty, int32(bb.ld), int64(strideB),
-		unsafe.Pointer(&b.sc32[1]), cm.ptr, ct, int32(cm.ld), int64(strideC), int32(count), compute, cublasGemmDefault),
-		"cublasGemmStridedBatchedEx")
+	if count2 == 1 {
+		return checkBLAS(b.api.cublasGemmStridedBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(m), int32(n), int32(k),
+			unsafe.Pointer(&b.sc32[0]), am.ptr, ty, int32(am.ld), int64(strideA), bb.ptr, ty, int32(bb.ld), int64(strideB),
+			unsafe.Pointer(&b.sc32[1]), cm.ptr, ct, int32(cm.ld), int64(strideC), int32(count), compute, cublasGemmDefault),
+			"cublasGemmStridedBatchedEx")
+	}
+	total := count * count2
+	tab, err := b.buf(&b.sc.gridPtrs, 3*8*total)
+	if err != nil {
+		return err
+	}
+	if err := b.ptrGrid(tab, count, count2, am, strideA, strideA2, bb, strideB, strideB2, cm, strideC, strideC2); err != nil {
+		return err
+	}
+	return checkBLAS(b.api.cublasGemmBatchedEx(b.blas, blasOp(opA), blasOp(opB), int32(m), int32(n), int32(k),
+		unsafe.Pointer(&b.sc32[0]), tab, ty, int32(am.ld), tab+uintptr(8*total), ty, int32(bb.ld),
+		unsafe.Pointer(&b.sc32[1]), tab+uintptr(16*total), ct, int32(cm.ld), int32(total), compute, cublasGemmDefault),
+		"cublasGemmBatchedEx")
 }
 
 // overlapsBatched reports whether the memory from the first element of
-// x_0 to the last of x_{count−1} intersects that of y (conservative: the
-// gaps between strided matrices count as used).
-func overlapsBatched(x *Matrix, sx int, y *Matrix, sy int, count int) bool {
-	end := func(m *Matrix, s int) uintptr {
-		return m.ptr + uintptr(((count-1)*s+m.span())*m.dtype.Size())
+// x_00 to the last of x_{count−1, count2−1} intersects that of y
+// (conservative: the gaps between the matrices count as used).
+func overlapsBatched(x *Matrix, sx, sx2 int, y *Matrix, sy, sy2 int, count, count2 int) bool {
+	end := func(m *Matrix, s, s2 int) uintptr {
+		return m.ptr + uintptr(((count-1)*s+(count2-1)*s2+m.span())*m.dtype.Size())
 	}
-	return x.ptr < end(y, sy) && y.ptr < end(x, sx)
+	return x.ptr < end(y, sy, sy2) && y.ptr < end(x, sx, sx2)
 }

@@ -1364,3 +1364,20 @@ extern "C" __global__ void draw_uniform(long long* out, long long l, long long n
         o[i] = t;
     }
 }
+
+// ptr_grid: the address arrays of a two-level batch of products
+// (Backend.MulBatchedGrid), entry e = i·n2 + j for i < n and j < n2:
+// out[e] = a + (i·sa + j·ta)·esa, out[m + e] = b + (i·sb + j·tb)·esa and
+// out[2m + e] = c + (i·sc + j·tc)·esc, m = n·n2 (byte addresses, strides
+// in elements of esa bytes for the operands and esc for the destination).
+extern "C" __global__ void ptr_grid(unsigned long long* out, unsigned long long a, long long sa, long long ta,
+                                    unsigned long long b, long long sb, long long tb, unsigned long long c, long long sc,
+                                    long long tc, int n, int n2, int esa, int esc) {
+    long long m = (long long)n * n2;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < m; e += (long long)gridDim.x * blockDim.x) {
+        long long i = e / n2, j = e % n2;
+        out[e] = a + (i * sa + j * ta) * esa;
+        out[m + e] = b + (i * sb + j * tb) * esa;
+        out[2 * m + e] = c + (i * sc + j * tc) * esc;
+    }
+}

@@ -50,6 +50,7 @@ const (
 	kGatherNormColsM2
 	kInvertIndex
 	kDrawUniform
+	kPtrGrid
 	numKernels
 )
 
@@ -65,7 +66,7 @@ var kernelNames = [numKernels]string{
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
 	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols",
 	kGatherNormColsM1: "gather_norm_cols_m1", kGatherNormColsM2: "gather_norm_cols_m2", kInvertIndex: "invert_index",
-	kDrawUniform: "draw_uniform",
+	kDrawUniform: "draw_uniform", kPtrGrid: "ptr_grid",
 }
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
@@ -303,6 +304,13 @@ func (b *Backend) trInv64Batch(rinv uintptr, ldr, srinv int, r uintptr, ldrr, sr
 // upper triangular l×l r, l ≤ 1024 (one thread per row).
 func (b *Backend) trInv64D(rinv uintptr, ldr int, r uintptr, ldrr, l int) error {
 	return b.launchY(kTrInv64D, l, 1, l, 2*l*8, ptr(rinv), i64(ldr), ptr(r), i64(ldrr), i64(l), i64(0), i64(0))
+}
+
+// ptrGrid writes MulBatchedGrid's three address arrays of count·count2
+// entries each into out: a's, b's, then c's (kernel ptr_grid).
+func (b *Backend) ptrGrid(out uintptr, count, count2 int, a *Matrix, sa, ta int, bm *Matrix, sb, tb int, c *Matrix, sc, tc int) error {
+	return b.launch(kPtrGrid, b.grid(count*count2), threads, 0, ptr(out), ptr(a.ptr), i64(sa), i64(ta), ptr(bm.ptr), i64(sb), i64(tb),
+		ptr(c.ptr), i64(sc), i64(tc), i64(count), i64(count2), i64(a.dtype.Size()), i64(c.dtype.Size()))
 }
 
 // nsCorr forms the polynomial correction X from G = QᵀQ and H = G²; see

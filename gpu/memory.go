@@ -274,6 +274,7 @@ type scratch struct {
 	qrPotrf           devBuf            // dpotrf workspace
 	qrPtrs            devBuf            // QRBatch: the pointer array of potrfBatched
 	batchTable        [tableRing]devBuf // the other batched calls' address tables (uploadTable)
+	gridPtrs          devBuf            // MulBatchedGrid's address arrays (ptr_grid)
 	hhTau, hhWork     devBuf            // Householder QR
 	luWork, luIpiv    devBuf            // LU
 	svdA, svdWork     devBuf            // small SVD
@@ -288,7 +289,7 @@ type scratch struct {
 func (sc *scratch) bufs() []*devBuf {
 	l := []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
 		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.qrPtrs, &sc.hhTau, &sc.hhWork,
-		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactS, &sc.syevdWork}
+		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactS, &sc.syevdWork, &sc.gridPtrs}
 	for i := range sc.batchTable {
 		l = append(l, &sc.batchTable[i])
 	}

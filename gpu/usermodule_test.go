@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -106,7 +107,7 @@ func TestModule(t *testing.T) {
 func TestMulBatched(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
-	const count, m, n, k, gap = 5, 7, 6, 9, 3
+	const count, m, n, k, gap = 6, 7, 6, 9, 3
 	type layout struct{ rowMajor, trans bool }
 	layouts := []layout{{false, false}, {false, true}, {true, false}, {true, true}}
 	for _, dt := range []DType{Float32, BFloat16} {
@@ -117,8 +118,10 @@ func TestMulBatched(t *testing.T) {
 			for _, la := range layouts {
 				for _, lb := range layouts {
 					for _, lc := range []bool{false, true} {
-						name := dt.String() + "→" + ct.String()
-						checkBatched(t, b, rng, name, count, m, n, k, gap, dt, ct, la.rowMajor, la.trans, lb.rowMajor, lb.trans, lc)
+						for _, grid := range []int{1, 2, 3} {
+							name := fmt.Sprintf("%v→%v grid %d", dt, ct, grid)
+							checkBatched(t, b, rng, name, count, grid, m, n, k, gap, dt, ct, la.rowMajor, la.trans, lb.rowMajor, lb.trans, lc)
+						}
 					}
 				}
 			}
@@ -139,6 +142,19 @@ func TestMulBatched(t *testing.T) {
 	assert.Panics(t, func() { _ = b.MulBatched(2, x, 0, 1, x, false, 0, x, false, 0, 0) }, "alias")
 	assert.Panics(t, func() { _ = b.MulBatched(-1, x, 0, 1, y, false, 0, y, false, 0, 0) }, "count")
 	assert.NoError(t, b.MulBatched(0, x, 0, 1, y, false, 0, y, false, 0, 0), "count 0")
+	// c's second matrix, 16 elements on, is a: an overlap only the second
+	// level makes.
+	w, err := b.NewMatrix(32, 1, Float32)
+	require.NoError(t, err)
+	defer b.Free(w)
+	wc, wa := ColMajor(w.Ptr(), 2, 2, 2, Float32), ColMajor(w.Ptr()+16*4, 2, 2, 2, Float32)
+	require.NoError(t, b.MulBatchedGrid(1, 1, wc, 0, 16, 1, wa, false, 0, 0, ColMajor(x.Ptr(), 2, 2, 4, Float32), false, 0, 0, 0), "one level: apart")
+	assert.Panics(t, func() {
+		_ = b.MulBatchedGrid(1, 2, wc, 0, 16, 1, wa, false, 0, 0, ColMajor(x.Ptr(), 2, 2, 4, Float32), false, 0, 0, 0)
+	}, "alias over the second level")
+	assert.Panics(t, func() { _ = b.MulBatchedGrid(1, -1, x, 0, 0, 1, y, false, 0, 0, y, false, 0, 0, 0) }, "count2")
+	assert.Panics(t, func() { _ = b.MulBatchedGrid(1, 1, x, 0, -1, 1, y, false, 0, 0, y, false, 0, 0, 0) }, "stride2")
+	assert.NoError(t, b.MulBatchedGrid(2, 0, x, 0, 0, 1, y, false, 0, 0, y, false, 0, 0, 0), "count2 0")
 }
 
 // batch holds count matrices of logical shape r×c, stored one after the
@@ -198,7 +214,11 @@ func newBatch(t *testing.T, b *Backend, rng *rand.Rand, count, r, c, gap int, dt
 	return bt
 }
 
-func checkBatched(t *testing.T, b *Backend, rng *rand.Rand, name string, count, m, n, k, gap int, dt, ct DType,
+// checkBatched runs MulBatched on count products (grid = 1), or
+// MulBatchedGrid on the same count as count/grid × grid, product (i, j)
+// being matrix i + j·count/grid of each batch (its second level the outer
+// one in memory), against the host's products.
+func checkBatched(t *testing.T, b *Backend, rng *rand.Rand, name string, count, grid, m, n, k, gap int, dt, ct DType,
 	aRow, ta, bRow, tb, cRow bool) {
 	t.Helper()
 	ar, ac := m, k
@@ -213,7 +233,13 @@ func checkBatched(t *testing.T, b *Backend, rng *rand.Rand, name string, count, 
 	B := newBatch(t, b, rng, count, br, bc, gap, dt, bRow)
 	C := newBatch(t, b, rng, count, m, n, gap, ct, cRow)
 	const alpha, beta = 0.75, -0.5
-	require.NoError(t, b.MulBatched(count, C.view, C.stride, alpha, A.view, ta, A.stride, B.view, tb, B.stride, beta))
+	if grid == 1 {
+		require.NoError(t, b.MulBatched(count, C.view, C.stride, alpha, A.view, ta, A.stride, B.view, tb, B.stride, beta))
+	} else {
+		n1 := count / grid
+		require.NoError(t, b.MulBatchedGrid(n1, grid, C.view, C.stride, n1*C.stride, alpha, A.view, ta, A.stride, n1*A.stride,
+			B.view, tb, B.stride, n1*B.stride, beta))
+	}
 	var raw mat.Dense
 	require.NoError(t, b.Download(&raw, C.all))
 	u := 0x1p-24 // float32 accumulation

@@ -9,10 +9,13 @@ import (
 // Multi-head self-attention with batched products. q, k, v and the output
 // are row-major (B·T)×d tensors; head h of image b is the T×dh block of
 // rows b·T… and columns h·dh…, a row-major view with stride d whose image
-// b+1 starts T·d elements later. The probabilities are a row-major
-// (B·heads·T)×T tensor, row (b·heads + h)·T + i (vit's layout): for a fixed
-// head the images' T×T blocks are heads·T² elements apart. So one
-// MulBatched per head and product covers the batch.
+// b+1 starts T·d elements later and whose head h+1 dh elements later. The
+// probabilities are a row-major (B·heads·T)×T tensor, row
+// (b·heads + h)·T + i (vit's layout): the images' T×T blocks are heads·T²
+// elements apart, the heads' T². So one MulBatchedGrid per product covers
+// every image and head (where one MulBatched per head took six launches
+// of about 7 µs each on the demo's shapes: docs/results.md,
+// "Twenty-fifth session").
 
 // headView returns head h of image 0 of the (B·T)×d tensor x.
 func (m *Model) headView(x *gpu.Matrix, h int) *gpu.Matrix {
@@ -28,10 +31,19 @@ func (m *Model) probView(s *gpu.Matrix, h int) *gpu.Matrix {
 	return gpu.RowMajor(s.Ptr()+uintptr(h*T*T*es), T, T, T, s.DType())
 }
 
-// batched is MulBatched over the batch's images, skipped after an error.
-func (p *pass) batched(c *gpu.Matrix, sc int, alpha float64, a *gpu.Matrix, ta bool, sa int, b *gpu.Matrix, tb bool, sb int) {
+// strides returns the (image, head) strides of the token-major tensors
+// (q, k, v, the output and their gradients) and of the probabilities.
+func (m *Model) strides() (tok, prob [2]int) {
+	T := m.tokens
+	return [2]int{T * m.dim, m.dh}, [2]int{m.heads * T * T, T * T}
+}
+
+// batched is MulBatchedGrid over the batch's images and the heads, c, a
+// and b being head 0 of image 0 and sc, sa and sb their (image, head)
+// strides; skipped after an error.
+func (p *pass) batched(c *gpu.Matrix, sc [2]int, alpha float64, a *gpu.Matrix, ta bool, sa [2]int, b *gpu.Matrix, tb bool, sb [2]int) {
 	if p.err == nil {
-		p.err = p.m.b.MulBatched(p.B, c, sc, alpha, a, ta, sa, b, tb, sb, 0)
+		p.err = p.m.b.MulBatchedGrid(p.B, p.m.heads, c, sc[0], sc[1], alpha, a, ta, sa[0], sa[1], b, tb, sb[0], sb[1], 0)
 	}
 }
 
@@ -42,13 +54,10 @@ func (p *pass) attnFwd(q, k, v, probs, att *gpu.Matrix) {
 		return
 	}
 	m := p.m
-	T, H := m.tokens, m.heads
-	sx, sp := T*m.dim, H*T*T // strides between images
-	scores := view(m.ws.scores, p.B*H*T)
+	sx, sp := m.strides()
+	scores := view(m.ws.scores, p.B*m.heads*m.tokens)
 	scale := 1 / math.Sqrt(float64(m.dh))
-	for h := 0; h < H; h++ {
-		p.batched(m.probView(scores, h), sp, scale, m.headView(q, h), false, sx, m.headView(k, h), true, sx)
-	}
+	p.batched(m.probView(scores, 0), sp, scale, m.headView(q, 0), false, sx, m.headView(k, 0), true, sx)
 	if p.err == nil {
 		p.run(m.k.softmaxFwd(probs, scores))
 	}
@@ -58,11 +67,8 @@ func (p *pass) attnFwd(q, k, v, probs, att *gpu.Matrix) {
 // attnOut sets att_h = probs_h·v_h for every image and head.
 func (p *pass) attnOut(probs, v, att *gpu.Matrix) {
 	m := p.m
-	T, H := m.tokens, m.heads
-	sx, sp := T*m.dim, H*T*T
-	for h := 0; h < H; h++ {
-		p.batched(m.headView(att, h), sx, 1, m.probView(probs, h), false, sp, m.headView(v, h), false, sx)
-	}
+	sx, sp := m.strides()
+	p.batched(m.headView(att, 0), sx, 1, m.probView(probs, 0), false, sp, m.headView(v, 0), false, sx)
 }
 
 // attnBwd writes the gradients of q, k and v for the gradient datt of the
@@ -73,21 +79,16 @@ func (p *pass) attnBwd(q, k, v, probs, datt, dq, dk, dv *gpu.Matrix) {
 		return
 	}
 	m := p.m
-	T, H := m.tokens, m.heads
-	sx, sp := T*m.dim, H*T*T
-	dp := view(m.ws.dp, p.B*H*T)
-	ds := view(m.ws.ds, p.B*H*T)
-	for h := 0; h < H; h++ {
-		dO := m.headView(datt, h)
-		p.batched(m.probView(dp, h), sp, 1, dO, false, sx, m.headView(v, h), true, sx)
-		p.batched(m.headView(dv, h), sx, 1, m.probView(probs, h), true, sp, dO, false, sx)
-	}
+	sx, sp := m.strides()
+	dp := view(m.ws.dp, p.B*m.heads*m.tokens)
+	ds := view(m.ws.ds, p.B*m.heads*m.tokens)
+	dO := m.headView(datt, 0)
+	p.batched(m.probView(dp, 0), sp, 1, dO, false, sx, m.headView(v, 0), true, sx)
+	p.batched(m.headView(dv, 0), sx, 1, m.probView(probs, 0), true, sp, dO, false, sx)
 	if p.err == nil {
 		p.run(m.k.softmaxBwd(ds, dp, probs, float32(1/math.Sqrt(float64(m.dh)))))
 	}
-	for h := 0; h < H; h++ {
-		dsh := m.probView(ds, h)
-		p.batched(m.headView(dq, h), sx, 1, dsh, false, sp, m.headView(k, h), false, sx)
-		p.batched(m.headView(dk, h), sx, 1, dsh, true, sp, m.headView(q, h), false, sx)
-	}
+	dsh := m.probView(ds, 0)
+	p.batched(m.headView(dq, 0), sx, 1, dsh, false, sp, m.headView(k, 0), false, sx)
+	p.batched(m.headView(dk, 0), sx, 1, dsh, true, sp, m.headView(q, 0), false, sx)
 }
