@@ -429,11 +429,13 @@ func TestOutOfMemory(t *testing.T) {
 func TestQRConditioning(t *testing.T) {
 	b := open(t, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, blk := range []bool{false, true} {
-		b.useBlk = blk
+	// The default (chol64 to chol64OneMax, dpotrf above), dpotrf
+	// throughout (libPotrf), cholblk64.
+	for _, v := range []struct{ blk, lib bool }{{false, false}, {false, true}, {true, false}} {
+		b.useBlk, b.libPotrf = v.blk, v.lib
 		testQRConditioning(t, b, rng)
 	}
-	b.useBlk = false
+	b.useBlk, b.libPotrf = false, false
 }
 
 func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
@@ -455,12 +457,12 @@ func testQRConditioning(t *testing.T, b *Backend, rng *rand.Rand) {
 			if cond <= 1e6 {
 				// κ(Y) ≤ 10⁶ < u⁻¹: shifted CholeskyQR3 must succeed
 				// without the Householder fallback (Fukaya et al. 2020).
-				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v: Cholesky QR fell back", cond, l, b.useBlk)
+				assert.Equal(t, fb, b.fallbacks, "cond %g l %d blk %v libPotrf %v: Cholesky QR fell back", cond, l, b.useBlk, b.libPotrf)
 			}
 			var q, r mat.Dense
 			require.NoError(t, b.Download(&q, dy))
 			require.NoError(t, b.Download(&r, dr))
-			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v", cond, l, b.useBlk)
+			assert.LessOrEqual(t, testmat.OrthError(&q), 1e-5*float64(l), "cond %g l %d blk %v libPotrf %v", cond, l, b.useBlk, b.libPotrf)
 			var qr mat.Dense
 			qr.Mul(&q, &r)
 			qr.Sub(&qr, y)

@@ -371,20 +371,41 @@ func chol64Smem(l int) int { return (32*32 + 32 + 32*((l+7)&^7)) * 8 }
 
 // chol64Max is the largest ℓ whose float64 Gram matrices chol64 factors
 // in a batch of several (one block each); above it cuSOLVER's batched
-// potrf does. On an H100 (TestProfileChol64, device time with the
-// input's copy; docs/gpu.md, "chol64") four matrices took 87 against the
-// batched potrf's 129 µs at ℓ = 115, 230 against 283 at 231, 278 against
-// 300 at 256 and 670 against 500 at 384. One matrix stays with dpotrf,
-// level with chol64 or faster at ℓ = 32, 64, 128 and 256 (22 against 25
-// µs, 46 against 52, 94 against 92, 194 against 276) and slower only at
-// 115 (105 against 86).
+// potrf does. On an H100 (TestProfileChol64, device time with a product
+// queued ahead; docs/gpu.md, "chol64") four matrices took 62 against the
+// batched potrf's 127 µs at ℓ = 115, 199 against 279 at 231 and 246
+// against 296 at 256 (and, before the twenty-fifth session's diagonal
+// block, 670 against 500 at 384).
 const chol64Max = 256
 
-// useChol64 reports whether n ≥ 2 float64 Gram matrices of width l are
+// chol64OneMax is the largest ℓ whose one float64 Gram matrix chol64
+// factors (the single QR's float64 pass, orth64); above it cuSOLVER's
+// dpotrf does. On the same H100 one matrix took 13 against dpotrf's 21 µs
+// at ℓ = 32, 31 against 45 at 64, 62 against 104 at 115, 197 against 216
+// at 231, and 245 against 192 at 256, where dpotrf's blocked steps on the
+// whole device win over chol64's one multiprocessor.
+const chol64OneMax = 231
+
+// useChol64 reports whether n float64 Gram matrices of width l are
 // factored by chol64 rather than cuSOLVER (the test switch libPotrf:
 // never).
 func (b *Backend) useChol64(l, n int) bool {
-	return !b.libPotrf && n >= 2 && l <= chol64Max && chol64Smem(l) <= b.smemMax
+	lmax := chol64Max
+	if n == 1 {
+		lmax = chol64OneMax
+	}
+	return !b.libPotrf && n >= 1 && l <= lmax && chol64Smem(l) <= b.smemMax
+}
+
+// potrfOne factors the one l×l float64 Gram matrix g (leading dimension
+// l, upper triangle) in place, potrf's devInfo into info: by chol64 where
+// useChol64, else by dpotrf with the workspace w of lw elements from
+// potrfWork (unused by chol64).
+func (b *Backend) potrfOne(g uintptr, l int, w uintptr, lw int32, info uintptr) error {
+	if b.useChol64(l, 1) {
+		return b.chol64(g, l, l*l, info, 1)
+	}
+	return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), g, int32(l), w, lw, info), "cusolverDnDpotrf")
 }
 
 // gatherNormThreads is the block size of the fused first read (eight

@@ -290,12 +290,13 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 	// one-column-per-barrier kernel cholinv64 (which also inverts)
 	// 0.19 ms at ℓ = 128, so it serves only ℓ < 32; cuSOLVER's dpotrf
 	// 0.084 ms at ℓ = 128 and 0.18 ms at ℓ = 256 (one launch per block
-	// step), the default; its batched potrf (a batch of one), slower; the
+	// step), the default above chol64OneMax (libPotrf: always); its batched potrf (a batch of one), slower; the
 	// blocked one-block kernel cholblk64 (useBlk), 0.15 ms at ℓ = 128 and
 	// 0.39 ms at ℓ = 256, its 32 sequential pivots per diagonal block
 	// latency-bound on one multiprocessor; and chol64, the same blocking
-	// with a pivot's chain down to one rsqrt, which beats cuSOLVER for
-	// batches (QRBatch) but not for one matrix (chol64Max).
+	// with a branch-free pivot chain, which beats cuSOLVER for batches
+	// (QRBatch) and, since the twenty-fifth session, for one matrix up to
+	// ℓ = chol64OneMax (H100).
 	if sm := cholSmem(l, 8, true); sm <= b.smemMax && l < 32 {
 		if err := b.cholInv64(q.g64, l, l, q.rinv, l, q.rs[0], l, shift, rel, q.status); err != nil {
 			return err
@@ -310,12 +311,16 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 			if err := b.potrfBatch(q, l); err != nil {
 				return err
 			}
+		case b.useChol64(l, 1):
+			if err := b.chol64(q.g64, l, l*l, q.status+4*stPotrf, 1); err != nil {
+				return err
+			}
 		default:
 			w, lw, err := b.potrfWork(q.g64, l)
 			if err != nil {
 				return err
 			}
-			if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), w, lw, q.status+4*stPotrf), "cusolverDnDpotrf"); err != nil {
+			if err := b.potrfOne(q.g64, l, w, lw, q.status+4*stPotrf); err != nil {
 				return err
 			}
 		}

@@ -82,17 +82,20 @@ func TestQRWidths(t *testing.T) {
 			check("default", l, true)
 		}
 	}
+	// The default factors the float64 Gram matrix by chol64 up to
+	// chol64OneMax and by dpotrf above; libPotrf takes dpotrf throughout.
 	for _, v := range []struct {
-		name               string
-		blk, batched, trsm bool
-	}{{"cholblk64", true, false, false}, {"trsm", false, false, true}, {"potrfBatched", false, true, false}, {"potrfBatched+trsm", false, true, true}} {
-		b.useBlk, b.potrfBatched, b.useTrsm = v.blk, v.batched, v.trsm
+		name                    string
+		blk, batched, trsm, lib bool
+	}{{"cholblk64", true, false, false, false}, {"trsm", false, false, true, false}, {"potrfBatched", false, true, false, false},
+		{"potrfBatched+trsm", false, true, true, false}, {"dpotrf", false, false, false, true}} {
+		b.useBlk, b.potrfBatched, b.useTrsm, b.libPotrf = v.blk, v.batched, v.trsm, v.lib
 		for _, l := range []int{33, 128, 138, 256, 511} {
 			check(v.name, l, false)
 			check(v.name, l, true)
 		}
 	}
-	b.useBlk, b.potrfBatched, b.useTrsm = false, false, false
+	b.useBlk, b.potrfBatched, b.useTrsm, b.libPotrf = false, false, false, false
 }
 
 // TestQRSweep records the ℓ curve (behind -gpu.prof): the QR of a

@@ -387,15 +387,16 @@ func (b *Backend) orth64(y uintptr, q, l int, h, info, w uintptr, lw int32) erro
 }
 
 // cholGram64 writes into the upper triangle of the l×l h the Cholesky
-// factor R of yᵀy for the q×l float64 y (dsyrk, then dpotrf with the
-// workspace w of lw elements from potrfWork), devInfo into info.
+// factor R of yᵀy for the q×l float64 y (dsyrk, then potrfOne: chol64 or
+// dpotrf with the workspace w of lw elements from potrfWork), devInfo
+// into info.
 func (b *Backend) cholGram64(y uintptr, q, l int, h, info, w uintptr, lw int32) error {
 	b.sc64[0], b.sc64[1] = 1, 0
 	if err := checkBLAS(b.api.cublasDsyrk(b.blas, cublasFillUpper, cublasOpT, int32(l), int32(q),
 		unsafe.Pointer(&b.sc64[0]), y, int32(q), unsafe.Pointer(&b.sc64[1]), h, int32(l)), "cublasDsyrk_v2"); err != nil {
 		return err
 	}
-	return checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), h, int32(l), w, lw, info), "cusolverDnDpotrf")
+	return b.potrfOne(h, l, w, lw, info)
 }
 
 // The split steps. A step V ← orth((G − μ·I)·V) costs one product and a
