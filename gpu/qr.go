@@ -290,7 +290,8 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 	// one-column-per-barrier kernel cholinv64 (which also inverts)
 	// 0.19 ms at ℓ = 128, so it serves only ℓ < 32; cuSOLVER's dpotrf
 	// 0.084 ms at ℓ = 128 and 0.18 ms at ℓ = 256 (one launch per block
-	// step), the default above chol64OneMax (libPotrf: always); its batched potrf (a batch of one), slower; the
+	// step), the default above chol64OneMax (with libPotrf, at every ℓ);
+	// its batched potrf (a batch of one), slower; the
 	// blocked one-block kernel cholblk64 (useBlk), 0.15 ms at ℓ = 128 and
 	// 0.39 ms at ℓ = 256, its 32 sequential pivots per diagonal block
 	// latency-bound on one multiprocessor; and chol64, the same blocking
