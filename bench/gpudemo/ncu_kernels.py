@@ -2,7 +2,7 @@
 """Every kernel's device time in one training step of the GPU demo, per
 phase, from Nsight Compute captures.
 
-Usage: ncu_kernels.py [--top N] LABEL=CAPTURE.csv[.gz] ...
+Usage: ncu_kernels.py [--top N] [--json FILE] LABEL=CAPTURE.csv[.gz] ...
 
 Each capture is one fine-tuning phase of `loract demo -device gpu
 -profile-phase PHASE` run under `ncu --profile-from-start off --metrics
@@ -17,7 +17,9 @@ to the next; the last whole stretch of each capture is reported (the
 first step of a phase warms its pools). Prints one JSON line per phase
 (kernels and µs in the step, by group), then a table of the kernels by
 name with µs per step in each phase and each phase's difference from the
-first one's, largest differences first.
+first one's, largest differences first. --json FILE also writes the
+phases' lines as one object {"phases": [...]} (the gpukernels figure of
+`loract plot` reads it).
 """
 import csv
 import gzip
@@ -54,10 +56,15 @@ def short(k):
 
 
 def main(argv):
-    top = 40
-    if argv[:1] == ["--top"]:
-        top, argv = int(argv[1]), argv[2:]
+    top, out = 40, None
+    while argv[:1] in (["--top"], ["--json"]):
+        if argv[0] == "--top":
+            top = int(argv[1])
+        else:
+            out = argv[1]
+        argv = argv[2:]
     phases = OrderedDict()
+    summary = []
     for a in argv:
         label, path = a.split("=", 1)
         seq = list(rows(path))
@@ -72,9 +79,15 @@ def main(argv):
             by[short(k)][1] += us
             grp[group(k)] += us
         phases[label] = by
-        print(json.dumps({"phase": label, "steps_in_capture": len(marks) - 1, "kernels": len(step),
-                          "us": round(sum(us for _, us in step), 1),
-                          "by_group_us": {g: round(v, 1) for g, v in sorted(grp.items())}}))
+        line = {"phase": label, "steps_in_capture": len(marks) - 1, "kernels": len(step),
+                "us": round(sum(us for _, us in step), 1),
+                "by_group_us": {g: round(v, 1) for g, v in sorted(grp.items())}}
+        summary.append(line)
+        print(json.dumps(line))
+    if out:
+        with open(out, "w") as f:
+            json.dump({"phases": summary}, f, indent=1)
+            f.write("\n")
     labels = list(phases)
     names = set().union(*[set(p) for p in phases.values()])
     base = phases[labels[0]]
@@ -82,7 +95,11 @@ def main(argv):
     def us(p, n):
         return p[n][1] if n in p else 0.0
 
-    order = sorted(names, key=lambda n: -max(abs(us(phases[l], n) - us(base, n)) for l in labels[1:]) if len(labels) > 1 else -us(base, n))
+    def rank(n):  # largest difference first, ties by name (deterministic)
+        d = max(abs(us(phases[l], n) - us(base, n)) for l in labels[1:]) if len(labels) > 1 else us(base, n)
+        return (-round(d, 1), n)
+
+    order = sorted(names, key=rank)
     head = ["kernel", "group"] + [f"{l}: n, µs" for l in labels] + [f"{l} − {labels[0]}" for l in labels[1:]]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))

@@ -34,7 +34,7 @@ func init() {
 var committedFigures = filepath.Join("docs", "img")
 
 // plotNames are the plots of 'loract plot', in the order they are made.
-var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank", "gpusweep", "gpustep"}
+var plotNames = []string{"rank", "time", "pareto", "spectrum", "lsweep", "gpurank", "gpusweep", "gpustep", "gpukernels"}
 
 // The peer modules each timing plot draws series of.
 var plotPeers = map[string][]string{
@@ -62,6 +62,13 @@ const gpuSweepRecord = "bench/results/gpu/demo_sweep_h200_2026-12-02f.json"
 // -json output of 'loract bench -step -batch' on the device.
 const gpuStepRecords = "bench/results/gpu/step_layout_h200_2026-12-03.jsonl"
 
+// gpuKernelTables are the kernel tables the gpukernels figure draws, as
+// LABEL=FILE pairs: bench/gpudemo/ncu_kernels.py --json of the GPU demo's
+// phases under ncu, before and after the twenty-fifth session's kernels
+// (each label the commit of its binary).
+const gpuKernelTables = "6a2f694=bench/results/gpu/chol64_variants_h100_2026-12-07/kernel_groups.json," +
+	"55f2e59=bench/results/gpu/demo_grid_h100_2026-12-07/kernel_groups.json"
+
 // stepTarget is issue 11's step-time target, drawn in the gpustep figure.
 const stepTarget = 1.10
 
@@ -75,6 +82,7 @@ type plotOptions struct {
 	gpuRank  string
 	gpuSweep string
 	gpuStep  string
+	kernels  []labelled
 	trials   int
 	repeats  int
 	seed     uint64
@@ -96,6 +104,7 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 	gpuRank := fs.String("gpurank", gpuRankRecords, "the GPU demo's -json outputs at several rank ratios (bench/gpudemo/ranksweep.sh) of the gpurank plot")
 	gpuSweep := fs.String("gpusweep", gpuSweepRecord, "the -json output of 'loract demo -device gpu -sweep bytes' of the gpusweep plot")
 	gpuStep := fs.String("gpustep", gpuStepRecords, "the -json output of 'loract bench -step' (paired ratios) of the gpustep plot")
+	kernels := fs.String("gpukernels", gpuKernelTables, "comma-separated LABEL=FILE kernel tables (bench/gpudemo/ncu_kernels.py --json) of the gpukernels plot, one bar per phase and table")
 	trials := fs.Int("trials", 5, "draws per point of the error-vs-rank plot")
 	repeats := fs.Int("repeats", 3, "timed calls per point (median)")
 	seed := fs.Uint64("seed", 1, "seed of the matrices and draws")
@@ -121,6 +130,13 @@ func parsePlot(args []string, stderr io.Writer) (*plotOptions, error) {
 		if !slices.Contains(o.only, w) {
 			o.only = append(o.only, w)
 		}
+	}
+	for _, pr := range strings.Split(*kernels, ",") {
+		label, file, ok := strings.Cut(strings.TrimSpace(pr), "=")
+		if !ok || label == "" || file == "" {
+			return nil, fmt.Errorf("-gpukernels %q: want LABEL=FILE pairs separated by commas", pr)
+		}
+		o.kernels = append(o.kernels, labelled{label, file})
 	}
 	if *records != "" {
 		for _, f := range strings.Split(*records, ",") {
@@ -217,6 +233,13 @@ func (o *plotOptions) missing(have map[string]bool, mnistErr error) (miss []stri
 			miss = append(miss, fmt.Sprintf("the step benchmark's records of the gpustep plot (%v)", err))
 		}
 	}
+	if o.makes("gpukernels") {
+		for _, k := range o.kernels {
+			if _, err := os.Stat(k.file); err != nil {
+				miss = append(miss, fmt.Sprintf("the kernel table %s of the gpukernels plot (%v)", k.label, err))
+			}
+		}
+	}
 	if o.makes("spectrum") && mnistErr != nil {
 		miss = append(miss, fmt.Sprintf("the MNIST data of the spectrum plot (%v)", mnistErr))
 	}
@@ -297,6 +320,8 @@ func (o *plotOptions) run(ctx context.Context, log *progress.Log) error {
 				title := fmt.Sprintf("one Llama-7B layer's seven LoRA projections, compressed step ÷ kept step, %s", device)
 				err = plots.StepOverhead(o.path(log, "gpu_step_h200.png"), title, pts, stepTarget)
 			}
+		case "gpukernels":
+			err = o.gpuKernels(log)
 		case "spectrum":
 			if mnistErr != nil {
 				log.Printf("spectrum plot skipped: %v", mnistErr)
@@ -313,6 +338,55 @@ func (o *plotOptions) run(ctx context.Context, log *progress.Log) error {
 		return bench.WriteJSON(o.jsonOut, s.Records)
 	}
 	return nil
+}
+
+// labelled is one LABEL=FILE pair of a flag.
+type labelled struct{ label, file string }
+
+// gpuKernels: the device time of one GPU demo step per phase, one bar
+// per phase and kernel table (phase by phase, the tables in the order
+// given), split into cuBLAS's kernels and ours (ncu_kernels.py's groups;
+// a cuSOLVER group, where a table has one, joins cuBLAS's).
+func (o *plotOptions) gpuKernels(log *progress.Log) error {
+	bars, err := kernelBars(o.kernels)
+	if err != nil {
+		return err
+	}
+	title := "GPU demo, one training step's device time by phase (ncu, NVIDIA H100), binaries by commit"
+	return plots.KernelSteps(o.path(log, "gpu_kernels_h100.png"), title, "device time of one step (ms)",
+		[]string{"cuBLAS, cuSOLVER", "ours (gpu, the model)"}, bars)
+}
+
+// kernelBars reads the kernel tables: one bar a phase and table, phase
+// by phase in their first order, each in ms as (library, ours).
+func kernelBars(tables []labelled) ([]plots.StepBar, error) {
+	var order []string
+	byPhase := map[string][]plots.StepBar{}
+	for _, k := range tables {
+		phases, err := plots.ReadKernelPhases(k.file)
+		if err != nil {
+			return nil, err
+		}
+		for _, ph := range phases {
+			lib, own := 0.0, 0.0
+			for g, us := range ph.ByGroup {
+				if g == "own" {
+					own += us
+				} else {
+					lib += us
+				}
+			}
+			if _, ok := byPhase[ph.Phase]; !ok {
+				order = append(order, ph.Phase)
+			}
+			byPhase[ph.Phase] = append(byPhase[ph.Phase], plots.StepBar{Label: ph.Phase + ", " + k.label, Parts: []float64{lib / 1e3, own / 1e3}})
+		}
+	}
+	var bars []plots.StepBar
+	for _, ph := range order {
+		bars = append(bars, byPhase[ph]...)
+	}
+	return bars, nil
 }
 
 func (o *plotOptions) path(log *progress.Log, name string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ func TestPlotFlags(t *testing.T) {
 		{[]string{"-repeats", "-1"}, "-repeats -1"},
 		{[]string{"-pretrain-steps", "-1"}, "-pretrain-steps -1"},
 		{[]string{"-out", ""}, "-out is empty"},
+		{[]string{"-gpukernels", "a.json"}, `-gpukernels "a.json": want LABEL=FILE`},
+		{[]string{"-gpukernels", "a=x.json,=y.json"}, `-gpukernels "=y.json"`},
 		{[]string{"-json", filepath.Join(t.TempDir(), "no", "r.jsonl")}, "-json"},
 	} {
 		o, err := parsePlot(tc.args, &bytes.Buffer{})
@@ -76,7 +79,8 @@ func TestPlotRefusesIncompleteFigures(t *testing.T) {
 		// committedOnly: missing only for the committed figures.
 		committedOnly bool
 	}{
-		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks, "-gpusweep", ranks, "-gpustep", ranks}, all, nil, nil, false},
+		{"complete", []string{"-records", gpu, "-lsweep", sweep, "-gpurank", ranks, "-gpusweep", ranks, "-gpustep", ranks, "-gpukernels", "a=" + ranks + ",b=" + ranks}, all, nil, nil, false},
+		{"kernel table absent", []string{"-only", "gpukernels", "-gpukernels", "a=" + ranks + ",b=" + filepath.Join(dir, "nope.json")}, nil, nil, []string{"kernel table b of the gpukernels plot", "no such file"}, false},
 		{"GPU step records absent", []string{"-only", "gpustep", "-gpustep", filepath.Join(dir, "nope.jsonl")}, nil, nil, []string{"records of the gpustep plot", "no such file"}, false},
 		{"GPU sweep absent", []string{"-only", "gpusweep", "-gpusweep", filepath.Join(dir, "nope.json")}, nil, nil, []string{"equal-bytes sweep of the gpusweep plot", "no such file"}, false},
 		{"GPU rank sweep absent", []string{"-only", "gpurank", "-gpurank", filepath.Join(dir, "nope.json")}, nil, nil, []string{"rank sweep of the gpurank plot", "no such file"}, false},
@@ -229,4 +233,43 @@ func TestReadGPUSweep(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, b, 0o644))
 	_, _, _, err = readGPUSweep(bad)
 	assert.ErrorContains(t, err, "are not those of a GPU sweep", "a CPU sweep's record")
+}
+
+// TestPlotGPUKernels: the gpukernels figure from two kernel tables, one
+// bar per phase and table, written as a PNG; a table that does not parse
+// is an error naming it.
+func TestPlotGPUKernels(t *testing.T) {
+	dir := t.TempDir()
+	table := func(name string, scale float64) string {
+		f := filepath.Join(dir, name)
+		js := fmt.Sprintf(`{"phases": [{"phase": "as they are", "kernels": 500, "us": %g, "by_group_us": {"cuBLAS": %g, "own": %g}},
+ {"phase": "per op", "kernels": 600, "us": %g, "by_group_us": {"cuBLAS": %g, "cuSOLVER": 10, "own": %g}}]}`,
+			7000*scale, 5000*scale, 2000*scale, 9000*scale, 6000*scale, 3000*scale-10)
+		require.NoError(t, os.WriteFile(f, []byte(js), 0o644))
+		return f
+	}
+	before, after := table("before.json", 1), table("after.json", 0.9)
+	bars, err := kernelBars([]labelled{{"old", before}, {"new", after}})
+	require.NoError(t, err)
+	bar := func(l string, lib, own float64) plots.StepBar {
+		return plots.StepBar{Label: l, Parts: []float64{lib, own}}
+	}
+	want := []plots.StepBar{bar("as they are, old", 5, 2), bar("as they are, new", 4.5, 1.8),
+		bar("per op, old", 6.01, 2.99), bar("per op, new", 5.41, 2.69)} // cuSOLVER's 10 µs with cuBLAS
+	require.Len(t, bars, len(want))
+	for i := range want {
+		assert.Equal(t, want[i].Label, bars[i].Label)
+		assert.InDeltaSlice(t, want[i].Parts, bars[i].Parts, 1e-9, want[i].Label)
+	}
+	o, err := parsePlot([]string{"-out", dir, "-only", "gpukernels", "-gpukernels", "old=" + before + ",new=" + after}, &bytes.Buffer{})
+	require.NoError(t, err)
+	var log bytes.Buffer
+	require.NoError(t, o.gpuKernels(progress.NewLog(&log)))
+	st, err := os.Stat(filepath.Join(dir, "gpu_kernels_h100.png"))
+	require.NoError(t, err)
+	assert.Positive(t, st.Size())
+	bad := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte("{"), 0o644))
+	o.kernels = []labelled{{"bad", bad}}
+	assert.ErrorContains(t, o.gpuKernels(progress.NewLog(&log)), "bad.json")
 }

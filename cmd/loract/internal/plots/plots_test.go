@@ -257,3 +257,36 @@ func TestStepOverhead(t *testing.T) {
 	assert.ErrorIs(t, StepOverhead(out, "", nil, 1.1), ErrNoData)
 	assert.Error(t, StepOverhead(out, "", []StepPoint{{"x", 8192, 128, math.NaN()}}, 1.1))
 }
+
+// TestKernelSteps: a kernel table's phases are read back as ncu_kernels.py
+// --json writes them, the stacked bars make a complete PNG, and a bar of
+// the wrong number of parts, a negative or non-finite part, no bar and a
+// table with no phase are errors that leave the old figure.
+func TestKernelSteps(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "kernel_groups.json")
+	table := `{"phases": [{"phase": "as they are", "steps_in_capture": 2, "kernels": 533, "us": 6428.3, "by_group_us": {"cuBLAS": 4603.5, "own": 1824.9}},
+ {"phase": "per op", "steps_in_capture": 2, "kernels": 625, "us": 8647.1, "by_group_us": {"cuBLAS": 5412.0, "own": 3235.1}}]}`
+	require.NoError(t, os.WriteFile(name, []byte(table), 0o644))
+	ph, err := ReadKernelPhases(name)
+	require.NoError(t, err)
+	assert.Equal(t, []KernelPhase{{"as they are", 533, 6428.3, map[string]float64{"cuBLAS": 4603.5, "own": 1824.9}},
+		{"per op", 625, 8647.1, map[string]float64{"cuBLAS": 5412.0, "own": 3235.1}}}, ph)
+	require.NoError(t, os.WriteFile(name, []byte(`{"phases": []}`), 0o644))
+	_, err = ReadKernelPhases(name)
+	assert.ErrorIs(t, err, ErrNoData)
+	require.NoError(t, os.WriteFile(name, []byte(`{"phases": [`), 0o644))
+	_, err = ReadKernelPhases(name)
+	assert.ErrorContains(t, err, "kernel_groups.json")
+
+	out := filepath.Join(dir, "kernels.png")
+	parts := []string{"cuBLAS", "own"}
+	bars := []StepBar{{"as they are, before", []float64{5.3, 2.2}}, {"as they are, after", []float64{4.6, 1.8}}, {"per op, after", []float64{5.4, 3.2}}}
+	require.NoError(t, KernelSteps(out, "steps", "ms", parts, bars))
+	decodePNG(t, out, 800, 250)
+	assert.ErrorIs(t, KernelSteps(out, "", "ms", parts, nil), ErrNoData)
+	assert.ErrorContains(t, KernelSteps(out, "", "ms", parts, []StepBar{{"x", []float64{1}}}), "1 parts")
+	assert.ErrorContains(t, KernelSteps(out, "", "ms", parts, []StepBar{{"x", []float64{1, -1}}}), "part own is -1")
+	assert.Error(t, KernelSteps(out, "", "ms", parts, []StepBar{{"x", []float64{math.NaN(), 1}}}))
+	decodePNG(t, out, 800, 250) // a failed plot leaves the old figure
+}
