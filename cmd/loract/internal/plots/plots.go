@@ -2,8 +2,10 @@
 // -plot' (gonum.org/v1/plot) from measured records and computed curves:
 // error against rank (ErrorVsRank), time against size (TimeVsSize), the
 // accuracy/time Pareto front (Pareto), the singular values of the demo
-// ViT's saved activations (Spectrum) and the panels of the theory's
-// error-vs-k plot (CurvePanels). Each writes one PNG through a temporary
+// ViT's saved activations (Spectrum), the panels of the theory's
+// error-vs-k plot (CurvePanels) and the GPU figures (LSweep, RankSweep,
+// EqualBytes, StepOverhead, and KernelSteps: a demo step's device time by
+// kernel group). Each writes one PNG through a temporary
 // file renamed over the target only once the image is complete, so that a
 // failed run never leaves a truncated or half-drawn figure in place.
 //
