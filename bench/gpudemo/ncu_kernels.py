@@ -33,7 +33,11 @@ def rows(path):
     with op(path, "rt", newline="") as f:
         lines = [ln for ln in f if ln.startswith('"')]
     r = csv.reader(lines)
-    head = next(r)
+    head = next(r, [])
+    for col in ("Kernel Name", "gpu__time_duration.sum"):
+        if col not in head:
+            sys.exit(f"{path}: no column {col!r}: not `ncu --import REP --csv --page raw` of a capture "
+                     "with --metrics gpu__time_duration.sum")
     name, dur = head.index("Kernel Name"), head.index("gpu__time_duration.sum")
     for rec in r:
         if not rec[0].isdigit():
@@ -65,7 +69,11 @@ def main(argv):
         argv = argv[2:]
     phases = OrderedDict()
     summary = []
+    if not argv:
+        sys.exit(__doc__)
     for a in argv:
+        if "=" not in a:
+            sys.exit(f"{a!r}: want LABEL=CAPTURE.csv[.gz]")
         label, path = a.split("=", 1)
         seq = list(rows(path))
         marks = [i for i, (k, _) in enumerate(seq) if short(k) == "xent"]
