@@ -296,7 +296,7 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 	// 0.39 ms at ℓ = 256, its 32 sequential pivots per diagonal block
 	// latency-bound on one multiprocessor; and chol64, the same blocking
 	// with a branch-free pivot chain, which beats cuSOLVER for batches
-	// (QRBatch) and, since the twenty-fifth session, for one matrix up to
+	// (QRBatch) and, since the twenty-sixth session, for one matrix up to
 	// ℓ = chol64OneMax (H100).
 	if sm := cholSmem(l, 8, true); sm <= b.smemMax && l < 32 {
 		if err := b.cholInv64(q.g64, l, l, q.rinv, l, q.rs[0], l, shift, rel, q.status); err != nil {

@@ -64,8 +64,8 @@ const gpuStepRecords = "bench/results/gpu/step_layout_h200_2026-12-03.jsonl"
 
 // gpuKernelTables are the kernel tables the gpukernels figure draws, as
 // LABEL=FILE pairs: bench/gpudemo/ncu_kernels.py --json of the GPU demo's
-// phases under ncu, before and after the twenty-fifth session's kernels
-// (each label the commit of its binary).
+// phases under ncu, before and after the twenty-fifth and twenty-sixth
+// sessions' kernels (each label the commit of its binary).
 const gpuKernelTables = "6a2f694=bench/results/gpu/chol64_variants_h100_2026-12-07/kernel_groups.json," +
 	"55f2e59=bench/results/gpu/demo_grid_h100_2026-12-07/kernel_groups.json"
 
