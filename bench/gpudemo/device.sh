@@ -6,6 +6,8 @@
 # one log per step, the demos' stdout (tables) and JSON, rc.txt with each
 # step's exit status. Each step has a time limit and the default demo gets
 # what is left of 230 seconds, so the whole run ends within 4 minutes.
+# PACK=1 packs the outputs into $OUT/all.tgz (pack.sh), leaving rc.txt and
+# the default demo's tables beside it.
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/out}"
@@ -39,3 +41,5 @@ step demo-default "$(left)" .gpubin/loract demo -device gpu -markdown -json "$OU
 echo "total $((SECONDS - start))s" | tee -a "$OUT/rc.txt"
 grep -E '^(--- FAIL|--- SKIP|FAIL|ok|PASS|panic)' "$OUT"/*_test.txt | tail -30
 tail -n 40 "$OUT/demo_default.txt"
+[ "${PACK:-0}" = 1 ] && bash bench/gpudemo/pack.sh "$OUT" rc.txt demo_default.txt
+exit 0

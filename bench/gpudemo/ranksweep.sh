@@ -6,7 +6,8 @@
 # PyTorch twin). Every demo's -json output is appended to
 # $OUT/demo_rank.json, the file plot's -gpurank reads; a run that would
 # not finish by $DEADLINE seconds from the start (default 600) is not
-# started.
+# started. PACK=1 packs the other files into $OUT/all.tgz (pack.sh),
+# leaving demo_rank.json beside it.
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/out}"
@@ -33,3 +34,5 @@ for pair in "$@"; do
 	echo "ratio $r ops $o rc=$rc ${last}s"
 	[ $rc -eq 0 ] && cat "$OUT/demo_r$r.json" >> "$OUT/demo_rank.json"
 done
+[ "${PACK:-0}" = 1 ] && bash bench/gpudemo/pack.sh "$OUT" demo_rank.json
+exit 0

@@ -6,6 +6,8 @@
 # and tables go to $OUT/seeds/seedS.{json,txt}; $OUT/summary.tsv has one
 # row per compressed run (seeds_summary.py). A run that would not finish
 # by $DEADLINE seconds from the start (default 330) is not started.
+# PACK=1 packs the seeds' files into $OUT/all.tgz (pack.sh), leaving
+# summary.tsv beside it.
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/out}"
@@ -29,3 +31,5 @@ for seed in "$@"; do
 	last=$((SECONDS - t0))
 done
 python3 bench/gpudemo/seeds_summary.py "$OUT/seeds" | tee "$OUT/summary.tsv"
+[ "${PACK:-0}" = 1 ] && bash bench/gpudemo/pack.sh "$OUT" summary.tsv
+exit 0
