@@ -321,7 +321,7 @@ func (b *Backend) cholPass64(q *qrBufs, src uintptr, lds int, dst uintptr, p, l 
 			if err != nil {
 				return err
 			}
-			if err := b.potrfOne(q.g64, l, w, lw, q.status+4*stPotrf); err != nil {
+			if err := checkSolver(b.api.cusolverDnDpotrf(b.solver, cublasFillUpper, int32(l), q.g64, int32(l), w, lw, q.status+4*stPotrf), "cusolverDnDpotrf"); err != nil {
 				return err
 			}
 		}
