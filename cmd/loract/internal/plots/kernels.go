@@ -3,7 +3,6 @@ package plots
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 
@@ -114,12 +113,5 @@ func KernelSteps(path, title, xLabel string, parts []string, bars []StepBar) err
 	p.NominalY(names...)
 	p.Legend.Top = true
 	p.Legend.Left = false
-	wt, err := p.WriterTo(24*vg.Centimeter, vg.Length(4+1.1*float64(len(bars)))*vg.Centimeter, "png")
-	if err != nil {
-		return err
-	}
-	return WriteFile(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
-		return err
-	})
+	return saveSized(p, path, 24*vg.Centimeter, vg.Length(4+1.1*float64(len(bars)))*vg.Centimeter)
 }

@@ -85,8 +85,11 @@ func WriteFile(name string, write func(w io.Writer) error) error {
 }
 
 // save writes p as a width×height PNG to path.
-func save(p *plot.Plot, path string) error {
-	wt, err := p.WriterTo(width, height, "png")
+func save(p *plot.Plot, path string) error { return saveSized(p, path, width, height) }
+
+// saveSized writes p as a wd×ht PNG to path.
+func saveSized(p *plot.Plot, path string, wd, ht vg.Length) error {
+	wt, err := p.WriterTo(wd, ht, "png")
 	if err != nil {
 		return err
 	}
