@@ -17,18 +17,17 @@ import (
 // of about 7 µs each on the demo's shapes: docs/results.md,
 // "Twenty-fifth session").
 
-// headView returns head h of image 0 of the (B·T)×d tensor x.
-func (m *Model) headView(x *gpu.Matrix, h int) *gpu.Matrix {
-	es := x.DType().Size()
-	return gpu.RowMajor(x.Ptr()+uintptr(h*m.dh*es), m.tokens, m.dh, m.dim, x.DType())
+// headView returns head 0 of image 0 of the (B·T)×d tensor x (the
+// others lie at strides' offsets).
+func (m *Model) headView(x *gpu.Matrix) *gpu.Matrix {
+	return gpu.RowMajor(x.Ptr(), m.tokens, m.dh, m.dim, x.DType())
 }
 
-// probView returns the T×T block of head h of image 0 of the
+// probView returns the T×T block of head 0 of image 0 of the
 // probabilities-shaped tensor s.
-func (m *Model) probView(s *gpu.Matrix, h int) *gpu.Matrix {
-	es := s.DType().Size()
+func (m *Model) probView(s *gpu.Matrix) *gpu.Matrix {
 	T := m.tokens
-	return gpu.RowMajor(s.Ptr()+uintptr(h*T*T*es), T, T, T, s.DType())
+	return gpu.RowMajor(s.Ptr(), T, T, T, s.DType())
 }
 
 // strides returns the (image, head) strides of the token-major tensors
@@ -57,7 +56,7 @@ func (p *pass) attnFwd(q, k, v, probs, att *gpu.Matrix) {
 	sx, sp := m.strides()
 	scores := view(m.ws.scores, p.B*m.heads*m.tokens)
 	scale := 1 / math.Sqrt(float64(m.dh))
-	p.batched(m.probView(scores, 0), sp, scale, m.headView(q, 0), false, sx, m.headView(k, 0), true, sx)
+	p.batched(m.probView(scores), sp, scale, m.headView(q), false, sx, m.headView(k), true, sx)
 	if p.err == nil {
 		p.run(m.k.softmaxFwd(probs, scores))
 	}
@@ -68,7 +67,7 @@ func (p *pass) attnFwd(q, k, v, probs, att *gpu.Matrix) {
 func (p *pass) attnOut(probs, v, att *gpu.Matrix) {
 	m := p.m
 	sx, sp := m.strides()
-	p.batched(m.headView(att, 0), sx, 1, m.probView(probs, 0), false, sp, m.headView(v, 0), false, sx)
+	p.batched(m.headView(att), sx, 1, m.probView(probs), false, sp, m.headView(v), false, sx)
 }
 
 // attnBwd writes the gradients of q, k and v for the gradient datt of the
@@ -82,13 +81,13 @@ func (p *pass) attnBwd(q, k, v, probs, datt, dq, dk, dv *gpu.Matrix) {
 	sx, sp := m.strides()
 	dp := view(m.ws.dp, p.B*m.heads*m.tokens)
 	ds := view(m.ws.ds, p.B*m.heads*m.tokens)
-	dO := m.headView(datt, 0)
-	p.batched(m.probView(dp, 0), sp, 1, dO, false, sx, m.headView(v, 0), true, sx)
-	p.batched(m.headView(dv, 0), sx, 1, m.probView(probs, 0), true, sp, dO, false, sx)
+	dO := m.headView(datt)
+	p.batched(m.probView(dp), sp, 1, dO, false, sx, m.headView(v), true, sx)
+	p.batched(m.headView(dv), sx, 1, m.probView(probs), true, sp, dO, false, sx)
 	if p.err == nil {
 		p.run(m.k.softmaxBwd(ds, dp, probs, float32(1/math.Sqrt(float64(m.dh)))))
 	}
-	dsh := m.probView(ds, 0)
-	p.batched(m.headView(dq, 0), sx, 1, dsh, false, sp, m.headView(k, 0), false, sx)
-	p.batched(m.headView(dk, 0), sx, 1, dsh, true, sp, m.headView(q, 0), false, sx)
+	dsh := m.probView(ds)
+	p.batched(m.headView(dq), sx, 1, dsh, false, sp, m.headView(k), false, sx)
+	p.batched(m.headView(dk), sx, 1, dsh, true, sp, m.headView(q), false, sx)
 }
