@@ -142,6 +142,36 @@ type Batcher interface {
 	CopyBatch(dst, src []Matrix) error
 }
 
+// Deferrer is implemented by a Batcher that can leave the host results of
+// a batch's calls where they were computed until one Collect: a device
+// backend then makes one host synchronisation for a whole batch of QBs
+// where the Batcher's calls make one each (the GPU backend: three a batch
+// become one). Each deferred call is its Batcher call with the same
+// arguments, except that its results reach the caller's slices only at
+// Collect: until then the slices must stay untouched and unread.
+// sampling.Decomposer.QBBatchTo defers where it can and checks every
+// result after Collect, redoing the items whose speculation failed.
+type Deferrer interface {
+	// GatherNormBatchDeferred is GatherNormBatch, or with seeds not nil
+	// SeededBatcher's GatherNormBatchSeeded, whose sumSq and maxAbs are
+	// written by the next Collect.
+	GatherNormBatchDeferred(dst, a []Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error
+	// QRBatchDeferred replaces every a[i] as QRBatch does where the
+	// backend's fast route succeeds, which Collect reports: failed[i]
+	// (len(failed) = len(a)) is then true where it did not, a[i]'s
+	// contents are unspecified, and the caller must orthogonalise that
+	// item again from its input; where failed[i] is false a[i] holds
+	// QRBatch's result.
+	QRBatchDeferred(a []Matrix, failed []bool) error
+	// SquaredNormBatchDeferred is SquaredNormBatch whose sumSq and maxAbs
+	// are written by the next Collect.
+	SquaredNormBatchDeferred(m []Matrix, scale float64, sumSq, maxAbs []float64) error
+	// Collect waits for the deferred calls made since the last Collect
+	// and writes their results. A caller that defers must call it, also
+	// after an error of a later call, before it defers again.
+	Collect() error
+}
+
 // Transposer is implemented by a Backend whose matrices can present their
 // transpose as a view that shares their storage (the GPU backend, whose
 // matrices are stored either way: gpu.Matrix.T). A batch may then hold

@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/loract/loract/internal/skeleton"
 	"github.com/loract/loract/lowrank"
@@ -23,6 +24,12 @@ type batch struct {
 	dst    []*lowrank.Factors
 	sq, mx []float64
 	errsAt []error
+	// deferredQB's: each item's fast-QR failure, ‖B‖² and max|B| of the
+	// items QueuePlainQBs did (sqB), every position, and each position's
+	// place in sqB (−1: not done).
+	failed    []bool
+	sqB       []float64
+	pos, slot []int
 	// The batched items' seeds, when every one of them was drawn (no
 	// Options.Indices): a lowrank.SeededBatcher then draws on its own.
 	seeds []uint64
@@ -44,7 +51,12 @@ type batch struct {
 // consecutive column blocks of one scratch matrix (grouped by shape), one
 // batched QR, and one read of the ‖B‖² of those whose QB needs no
 // truncation (ℓ = k, no Tolerance or Spectrum) — three host
-// synchronisations for the batch where QBTo makes three per matrix.
+// synchronisations for the batch where QBTo makes three per matrix. On a
+// lowrank.Deferrer (the GPU backend) a batch without PowerIters whose
+// items all need no truncation makes one: its reads are deferred to one
+// Collect, on the speculation that every input passes its check and
+// every fast QR succeeds, and the items for which either fails are then
+// mended as the synchronous batch would (deferredQB).
 // An item of the other orientation joins the batch through a view of its
 // transpose on a lowrank.Transposer (the GPU backend: an L×4096 and an
 // L×11008 input with 4096 < L ≤ 11008, oriented differently by
@@ -226,6 +238,10 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, powerIters int) {
 		bt.a = append(bt.a, bt.prs[j].A) // a[i], or the view of its transpose
 	}
 	bt.sq, bt.mx = grow(bt.sq, m), grow(bt.mx, m)
+	if dfr, ok := batcher.(lowrank.Deferrer); ok && powerIters == 0 && plainShapes(bt.prs, l) {
+		d.deferredQB(dst, dfr, trans)
+		return
+	}
 	if sb, ok := batcher.(lowrank.SeededBatcher); ok && bt.drawn {
 		err = sb.GatherNormBatchSeeded(bt.omega, bt.a, trans, bt.idx, bt.seeds, bt.sq, bt.mx)
 	} else {
@@ -306,5 +322,128 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, powerIters int) {
 	if last >= 0 {
 		d.draw.Trans = bt.prs[last].FactorTrans()
 		d.draw.Indices = append(d.draw.Indices[:0], bt.idx[last]...)
+	}
+}
+
+// plainShapes reports whether every problem of prs, with sketches of
+// width l, has skeleton.Plain's shape.
+func plainShapes(prs []skeleton.Problem, l int) bool {
+	for _, pr := range prs {
+		if !skeleton.PlainShape(pr, l) {
+			return false
+		}
+	}
+	return true
+}
+
+// deferredQB is batchQB on a lowrank.Deferrer, for a batch without power
+// iterations whose items all have skeleton.Plain's shape. The whole QB is
+// queued on the speculation that every input passes its check at scale 1
+// and that every fast QR succeeds — the fused read, the sketches, the
+// batched QR, Q, B and ‖B‖² — and its results are read by one Collect:
+// one host synchronisation for the batch instead of three. Then each
+// item is checked as batchQB checks it: an input that fails its check
+// gets QBTo's error, one that needs scaling goes to QBTo, and one whose
+// fast QR failed (its sketch left as it was) is orthogonalised by QR
+// alone and finished anew, as batchQB's QRBatch would have done: the
+// factors are batchQB's.
+func (d *Decomposer) deferredQB(dst []*lowrank.Factors, dfr lowrank.Deferrer, trans bool) {
+	bt, be := &d.bt, d.be
+	m := len(bt.at)
+	var seeds []uint64
+	if _, ok := dfr.(lowrank.SeededBatcher); ok && bt.drawn {
+		seeds = bt.seeds
+	}
+	bt.failed, bt.sqB, bt.errsAt = grow(bt.failed, m), grow(bt.sqB, 2*m), grow(bt.errsAt, m)
+	bt.pos, bt.slot = grow(bt.pos, m), grow(bt.slot, m)
+	bt.dst = bt.dst[:0]
+	for j, i := range bt.at {
+		bt.dst = append(bt.dst, dst[i])
+		bt.pos[j], bt.slot[j] = j, -1
+	}
+	err := dfr.GatherNormBatchDeferred(bt.omega, bt.a, trans, bt.idx, seeds, bt.sq, bt.mx)
+	if err == nil {
+		err = skeleton.Batch(be).MulBatch(bt.y, 1, bt.a, trans, bt.omega, false, 0)
+	}
+	if err == nil {
+		err = dfr.QRBatchDeferred(bt.y, bt.failed)
+	}
+	var done []int
+	if err == nil {
+		done, err = skeleton.QueuePlainQBs(be, bt.dst, bt.prs, bt.y, bt.pos, bt.errsAt, bt.sqB, dfr)
+	}
+	if e := dfr.Collect(); err == nil {
+		err = e
+	}
+	if err != nil {
+		for _, i := range bt.at {
+			bt.errs[i] = err
+		}
+		return
+	}
+	for k, j := range done {
+		bt.slot[j] = k
+	}
+	// The checks, in batchQB's order: the input's, then the QR's.
+	redo := bt.pos[:0] // the positions to orthogonalise anew (bt.pos is spent)
+	for j, i := range bt.at {
+		pr := bt.prs[j]
+		if err := skeleton.Accept(&d.sc, be, &pr, bt.sq[j], bt.mx[j]); err != nil {
+			if pr.Flipped {
+				bt.single = append(bt.single, i) // QBTo names the caller's (row, column)
+				continue
+			}
+			bt.errs[i] = err
+			continue
+		}
+		bt.prs[j] = pr
+		switch {
+		case pr.Scale != 1 || pr.Copied != 1:
+			bt.single = append(bt.single, i)
+		case bt.errsAt[j] != nil:
+			bt.errs[i] = bt.errsAt[j]
+		case bt.failed[j]:
+			redo = append(redo, j)
+		default:
+			skeleton.SetPlainNorms(dst[i], pr, bt.sqB[bt.slot[j]])
+			bt.errs[i] = nil
+		}
+	}
+	if len(redo) > 0 {
+		d.redoQB(redo)
+	}
+	last := -1 // the draw of the last item (by index) finished here
+	for j, i := range bt.at {
+		if bt.slot[j] >= 0 && bt.errs[i] == nil && !slices.Contains(bt.single, i) && (last < 0 || i > bt.at[last]) {
+			last = j
+		}
+	}
+	if last >= 0 {
+		d.draw.Trans = bt.prs[last].FactorTrans()
+		d.draw.Indices = append(d.draw.Indices[:0], bt.idx[last]...)
+	}
+}
+
+// redoQB finishes the deferred batch's items at positions redo, whose fast
+// QR failed and left their sketches unchanged: each is orthogonalised by
+// QR alone, as QRBatch does, and then they are finished together.
+func (d *Decomposer) redoQB(redo []int) {
+	bt := &d.bt
+	var fs []*lowrank.Factors
+	var prs []skeleton.Problem
+	var ys []lowrank.Matrix
+	var at []int
+	for _, j := range redo {
+		i := bt.at[j]
+		if err := d.be.QR(bt.y[j], nil); err != nil {
+			bt.errs[i] = err
+			continue
+		}
+		fs, prs, ys, at = append(fs, bt.dst[j]), append(prs, bt.prs[j]), append(ys, bt.y[j]), append(at, i)
+	}
+	errs := make([]error, len(at))
+	skeleton.FinishQBBatch(&d.sc, d.be, fs, prs, ys, errs)
+	for k, i := range at {
+		bt.errs[i] = errs[k]
 	}
 }

@@ -342,3 +342,146 @@ func TestSeededDraws(t *testing.T) {
 	assert.Empty(t, be.seeds, "a batch with given indices has no seeds")
 	assert.Equal(t, []int{3}, be.gathers, "and goes through GatherNormBatch")
 }
+
+// deferring is counting with lowrank.Deferrer, as a device backend
+// behaves: the deferred calls' results reach the caller's slices only at
+// Collect (NaN until then, so that an early read shows), and the items
+// of a deferred QR at the positions in fail "fail" their fast path: they
+// keep their input, and Collect reports them.
+type deferring struct {
+	counting
+	fail     map[int]bool
+	collects int
+	pending  []func()
+}
+
+// later records the results of a deferred call for Collect and poisons
+// the caller's slices until then.
+func (d *deferring) later(sumSq, maxAbs, s, m []float64) {
+	for i := range sumSq {
+		sumSq[i], maxAbs[i] = math.NaN(), math.NaN()
+	}
+	d.pending = append(d.pending, func() { copy(sumSq, s); copy(maxAbs, m) })
+}
+
+func (d *deferring) GatherNormBatchDeferred(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	s, m := make([]float64, len(dst)), make([]float64, len(dst))
+	if err := d.GatherNormBatch(dst, a, trans, idx, s, m); err != nil {
+		return err
+	}
+	d.later(sumSq, maxAbs, s, m)
+	return nil
+}
+
+func (d *deferring) SquaredNormBatchDeferred(ms []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	s, m := make([]float64, len(ms)), make([]float64, len(ms))
+	if err := d.SquaredNormBatch(ms, scale, s, m); err != nil {
+		return err
+	}
+	d.later(sumSq, maxAbs, s, m)
+	return nil
+}
+
+func (d *deferring) QRBatchDeferred(a []lowrank.Matrix, failed []bool) error {
+	d.qrs = append(d.qrs, len(a))
+	var fails []int
+	for i, m := range a {
+		if d.fail[i] {
+			fails = append(fails, i)
+			continue
+		}
+		if err := d.QR(m, nil); err != nil {
+			return err
+		}
+	}
+	d.pending = append(d.pending, func() {
+		for _, i := range fails {
+			failed[i] = true
+		}
+	})
+	return nil
+}
+
+func (d *deferring) Collect() error {
+	d.collects++
+	for _, f := range d.pending {
+		f()
+	}
+	d.pending = d.pending[:0]
+	return nil
+}
+
+// TestQBBatchDeferred checks QBBatchTo on a lowrank.Deferrer: a batch of
+// plain QBs is read by one Collect, and the speculation's misses are
+// mended as QBTo would decompose them — an input with a NaN gets QBTo's
+// error, one of extreme magnitude is scaled by QBTo, and those whose fast
+// QR failed are orthogonalised again from their unchanged sketches — so
+// that every item gets QBTo's factors bit for bit. A batch with a
+// tolerance is not deferred.
+func TestQBBatchDeferred(t *testing.T) {
+	const m, n, k = 100, 36, 5
+	in := func(seed uint64, scale float64) *mat.Dense {
+		a := testmat.Haar(m, n, testmat.ActivationLike(n), seed)
+		a.Scale(scale, a)
+		return a
+	}
+	nan := in(3, 1)
+	nan.Set(17, 4, math.NaN())
+	as := []lowrank.Matrix{in(1, 1), in(2, 1), nan, in(4, 0x1p40), in(5, 1), testmat.Haar(150, n, testmat.ActivationLike(n), 6), in(7, 1)}
+	opts := make([]*sampling.Options, len(as))
+	for i := range opts {
+		opts[i] = &sampling.Options{Seed: uint64(i + 1)}
+	}
+	for _, fail := range []map[int]bool{nil, {1: true}, {0: true, 5: true, 6: true}} {
+		be := &deferring{fail: fail}
+		d := sampling.NewDecomposer(be)
+		dst := make([]*lowrank.Factors, len(as))
+		for i := range dst {
+			dst[i] = new(lowrank.Factors)
+		}
+		err := d.QBBatchTo(dst, as, k, opts)
+		var bErr *lowrank.BatchError
+		require.ErrorAs(t, err, &bErr, "fail %v", fail)
+		assert.Equal(t, 1, be.collects, "fail %v: one Collect", fail)
+		assert.Equal(t, []int{len(as)}, be.gathers, "fail %v: the whole batch read once", fail)
+		for i, a := range as {
+			var want lowrank.Factors
+			werr := sampling.NewDecomposer(cpu.Backend{}).QBTo(&want, a, k, opts[i])
+			if werr != nil {
+				require.Error(t, bErr.Errs[i], "fail %v item %d", fail, i)
+				assert.Equal(t, werr.Error(), bErr.Errs[i].Error(), "fail %v item %d: QBTo's error", fail, i)
+				continue
+			}
+			require.NoError(t, bErr.Errs[i], "fail %v item %d", fail, i)
+			got := dst[i]
+			assert.True(t, mat.Equal(want.Q.(mat.Matrix), got.Q.(mat.Matrix)), "fail %v item %d: Q", fail, i)
+			assert.True(t, mat.Equal(want.B.(mat.Matrix), got.B.(mat.Matrix)), "fail %v item %d: B", fail, i)
+			assert.Equal(t, [5]float64{want.SquaredNormA, want.SquaredNormB, want.NormScale, float64(want.Rank()), boolF(want.Trans)},
+				[5]float64{got.SquaredNormA, got.SquaredNormB, got.NormScale, float64(got.Rank()), boolF(got.Trans)}, "fail %v item %d: norms", fail, i)
+		}
+		var nf *lowrank.NotFiniteError
+		require.ErrorAs(t, bErr.Errs[2], &nf)
+		assert.Equal(t, [2]int{17, 4}, [2]int{nf.Row, nf.Col}, "fail %v", fail)
+		// The draw is item 3's: QBTo, which scales it, draws after the
+		// batch.
+		var last lowrank.Factors
+		d1 := sampling.NewDecomposer(cpu.Backend{})
+		require.NoError(t, d1.QBTo(&last, as[3], k, opts[3]))
+		assert.Equal(t, d1.Draw(), d.Draw(), "fail %v: the draw", fail)
+	}
+
+	// A tolerance: the batch takes the synchronous path.
+	be := &deferring{}
+	d := sampling.NewDecomposer(be)
+	dst := []*lowrank.Factors{new(lowrank.Factors), new(lowrank.Factors)}
+	require.NoError(t, d.QBBatchTo(dst, as[:2], k, []*sampling.Options{{Seed: 1, Tolerance: 0.5}, {Seed: 2}}))
+	assert.Zero(t, be.collects, "a batch with a tolerance is not deferred")
+	assert.Equal(t, []int{2}, be.gathers)
+}
+
+func boolF(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -765,7 +765,7 @@ func (lb loopBatch) CopyBatch(dst, src []lowrank.Matrix) error {
 // of width l (no truncation, tolerance or spectrum) and the norms need no
 // unscaling: the case FinishQBBatch batches.
 func Plain(pr Problem, l int) bool {
-	return l == pr.K && pr.Tol == 0 && !pr.Spectrum && pr.Scale == 1 && pr.Copied == 1
+	return PlainShape(pr, l) && pr.Scale == 1 && pr.Copied == 1
 }
 
 // FinishQBBatch is FinishQB(sc, be, dst[i], pr[i], q[i]) for every i, its
@@ -775,7 +775,6 @@ func Plain(pr Problem, l int) bool {
 // others one by one. A backend error of a batched call is every plain
 // item's error.
 func FinishQBBatch(sc *Scratch, be lowrank.Backend, dst []*lowrank.Factors, pr []Problem, q []lowrank.Matrix, errs []error) {
-	var qs, bs, as, ys []lowrank.Matrix
 	var at []int
 	for i := range dst {
 		_, l := q[i].Dims()
@@ -783,39 +782,66 @@ func FinishQBBatch(sc *Scratch, be lowrank.Backend, dst []*lowrank.Factors, pr [
 			errs[i] = FinishQB(sc, be, dst[i], pr[i], q[i])
 			continue
 		}
+		at = append(at, i)
+	}
+	sq := make([]float64, 2*len(at))
+	done, err := QueuePlainQBs(be, dst, pr, q, at, errs, sq, nil)
+	for j, i := range done {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		SetPlainNorms(dst[i], pr[i], sq[j])
+	}
+}
+
+// QueuePlainQBs makes FinishQBBatch's batched calls for the items at,
+// which must have Plain's shape (ℓ = K, no tolerance, no spectrum; their
+// scale is the caller's to check): Q = q[i] copied by one CopyBatch, B =
+// Qᵀ·op(A) by one MulBatch, and ‖B‖² and max|B| into sq[j] and
+// sq[len(done)+j] (sq of at least 2·len(at) elements) by one
+// SquaredNormBatch — or by d's SquaredNormBatchDeferred where d is not nil,
+// whose Collect then writes sq. It returns the items done, in sq's order:
+// an item whose factors could not be allocated gets its error in errs and
+// is left out. The error is that of a batched call, and then every done
+// item's.
+func QueuePlainQBs(be lowrank.Backend, dst []*lowrank.Factors, pr []Problem, q []lowrank.Matrix, at []int, errs []error, sq []float64, d lowrank.Deferrer) (done []int, err error) {
+	var qs, bs, as, ys []lowrank.Matrix
+	for _, i := range at {
 		f := dst[i]
 		if errs[i] = ensureQB(be, f, pr[i]); errs[i] == nil {
 			qs, bs, as, ys = append(qs, f.Q), append(bs, f.B), append(as, pr[i].A), append(ys, q[i])
-			at = append(at, i)
+			done = append(done, i)
 		}
 	}
 	if len(bs) == 0 {
-		return
+		return done, nil
 	}
 	bt := Batch(be)
-	fail := func(err error) {
-		for _, i := range at {
-			errs[i] = err
-		}
-	}
 	if err := bt.CopyBatch(qs, ys); err != nil {
-		fail(err)
-		return
+		return done, err
 	}
-	if err := bt.MulBatch(bs, 1, ys, true, as, pr[at[0]].Trans, 0); err != nil {
-		fail(err)
-		return
+	if err := bt.MulBatch(bs, 1, ys, true, as, pr[done[0]].Trans, 0); err != nil {
+		return done, err
 	}
-	sq := make([]float64, 2*len(bs))
-	if err := bt.SquaredNormBatch(bs, 1, sq[:len(bs)], sq[len(bs):]); err != nil {
-		fail(err)
-		return
+	n := len(bs)
+	if d != nil {
+		return done, d.SquaredNormBatchDeferred(bs, 1, sq[:n], sq[n:2*n])
 	}
-	for j, i := range at {
-		f := dst[i]
-		f.Trans, f.NormScale, f.SquaredNormA, f.SquaredNormB = pr[i].FactorTrans(), pr[i].NormScale(), pr[i].SquaredNormA, sq[j]
-	}
+	return done, bt.SquaredNormBatch(bs, 1, sq[:n], sq[n:2*n])
 }
+
+// SetPlainNorms records in f, whose Q and B QueuePlainQBs computed for pr
+// (accepted: its scale and ‖A‖² known), the orientation, norm scale and
+// squared norms, ‖B‖² being sqB.
+func SetPlainNorms(f *lowrank.Factors, pr Problem, sqB float64) {
+	f.Trans, f.NormScale, f.SquaredNormA, f.SquaredNormB = pr.FactorTrans(), pr.NormScale(), pr.SquaredNormA, sqB
+}
+
+// PlainShape reports whether pr with a sketch of width l has Plain's shape
+// (no truncation, tolerance or spectrum), whatever its scale: the items
+// that a batch may finish together before their input checks are read.
+func PlainShape(pr Problem, l int) bool { return l == pr.K && pr.Tol == 0 && !pr.Spectrum }
 
 // ensureQB gives dst a P×K Q and a K×S B (reused when they have those
 // shapes) and no spectrum: FinishQB's plain path before its products.
