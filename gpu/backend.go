@@ -101,6 +101,8 @@ type Backend struct {
 	seen []uint64 // GatherNorm's bitmap of indices
 	// batch is the host side of the batched operations (batch.go).
 	batch batchState
+	// def is the host side of the deferred reads (deferred.go).
+	def deferState
 
 	// noFuse makes GatherNorm take the two-read path (tests and the
 	// before/after measurements).
@@ -433,6 +435,7 @@ func (b *Backend) releaseHandles() error {
 		}
 	}
 	b.sc = scratch{}
+	keep(b.freeStaging())
 	if b.blasWS != 0 {
 		keep(b.free(b.blasWS))
 	}

@@ -35,6 +35,7 @@ type batchState struct {
 	ptrsDev   uintptr      // where ptrs was uploaded last (0: never)
 	ptrsCap   int          // the size of the scratch slot there, then
 	runs      []qrRun      // QRBatch: the batch's heights
+	order     []int        // QRBatch: the input index of each position of its order
 	group     []int        // MulBatch: the first product alike to each
 	gmats     [3][]*Matrix // MulBatch: one group's lists
 }
@@ -74,7 +75,7 @@ func (b *Backend) downloadPairs(out uintptr, n int) error {
 // gathered and then read for its norm, still without a synchronisation of
 // its own. Shape and index errors panic as in Gather.
 func (b *Backend) GatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, sumSq, maxAbs []float64) error {
-	return b.gatherNormBatch(dst, a, trans, idx, nil, sumSq, maxAbs)
+	return b.gatherNormBatch(dst, a, trans, idx, nil, sumSq, maxAbs, false)
 }
 
 // GatherNormBatchSeeded is GatherNormBatch for indices that are, item by
@@ -89,7 +90,7 @@ func (b *Backend) GatherNormBatchSeeded(dst, a []lowrank.Matrix, trans bool, idx
 	if len(seeds) != len(dst) {
 		panic(fmt.Errorf("%w: GatherNormBatchSeeded of %d destinations and %d seeds", lowrank.ErrShape, len(dst), len(seeds)))
 	}
-	return b.gatherNormBatch(dst, a, trans, idx, seeds, sumSq, maxAbs)
+	return b.gatherNormBatch(dst, a, trans, idx, seeds, sumSq, maxAbs, false)
 }
 
 // drawable reports whether the indices of a batch can be drawn on the
@@ -114,7 +115,9 @@ func (b *Backend) drawable(a []lowrank.Matrix, trans bool, idx [][]int, seeds []
 	return l, true
 }
 
-func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+// gatherNormBatch is GatherNormBatchSeeded (seeds nil: GatherNormBatch),
+// its results read at once or, deferred, by Collect.
+func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64, deferred bool) error {
 	n := len(dst)
 	if len(a) != n || len(idx) != n || len(sumSq) != n || len(maxAbs) != n {
 		panic(fmt.Errorf("%w: GatherNormBatch of %d, %d, %d, %d and %d", lowrank.ErrShape, n, len(a), len(idx), len(sumSq), len(maxAbs)))
@@ -141,7 +144,7 @@ func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 		return err
 	}
 	defer b.leave()
-	if ok, err := b.gatherNormUniform(dst, a, trans, idx, seeds, sumSq, maxAbs); ok || err != nil {
+	if ok, err := b.gatherNormUniform(dst, a, trans, idx, seeds, sumSq, maxAbs, deferred); ok || err != nil {
 		return err
 	}
 	var di uintptr
@@ -188,11 +191,7 @@ func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 			return err
 		}
 	}
-	if err := b.downloadPairs(out, n); err != nil {
-		return err
-	}
-	b.results(sumSq, maxAbs)
-	return nil
+	return b.readPairs(out, n, sumSq, maxAbs, deferred)
 }
 
 // gatherNormUniform is GatherNormBatch by one launch of the fused kernel
@@ -202,7 +201,7 @@ func (b *Backend) gatherNormBatch(dst, a []lowrank.Matrix, trans bool, idx [][]i
 // Ω consecutive column blocks of one matrix (the Decomposer's batch). It
 // reports false, having done nothing, otherwise. The addresses of the a[i]
 // and all the indices go up in one transfer.
-func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) (bool, error) {
+func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64, deferred bool) (bool, error) {
 	n := len(dst)
 	dms, ams := b.batchMats(0, dst), b.batchMats(1, a)
 	d0, a0 := dms[0], ams[0]
@@ -271,11 +270,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 	if err := b.sumPartialsBatch(out, part, nb, n); err != nil {
 		return true, err
 	}
-	if err := b.downloadPairs(out, n); err != nil {
-		return true, err
-	}
-	b.results(sumSq, maxAbs)
-	return true, nil
+	return true, b.readPairs(out, n, sumSq, maxAbs, deferred)
 }
 
 // tableRing is the number of address tables uploadTable keeps on the
@@ -322,6 +317,12 @@ func (b *Backend) uploadTable() (uintptr, error) {
 // stored shape and leading dimension (the B factors of a batch) are read
 // by one launch, their addresses uploaded in one transfer.
 func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	return b.squaredNormBatch(m, scale, sumSq, maxAbs, false)
+}
+
+// squaredNormBatch is SquaredNormBatch, its results read at once or,
+// deferred, by Collect.
+func (b *Backend) squaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64, deferred bool) error {
 	n := len(m)
 	if len(sumSq) != n || len(maxAbs) != n {
 		panic(fmt.Errorf("%w: SquaredNormBatch of %d, %d and %d", lowrank.ErrShape, n, len(sumSq), len(maxAbs)))
@@ -356,11 +357,7 @@ func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, max
 				return err
 			}
 		}
-		if err := b.downloadPairs(out, n); err != nil {
-			return err
-		}
-		b.results(sumSq, maxAbs)
-		return nil
+		return b.readPairs(out, n, sumSq, maxAbs, deferred)
 	}
 	part, err := b.buf(&b.sc.normPart, 8*(2*nb*n+2*n))
 	if err != nil {
@@ -379,11 +376,7 @@ func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, max
 	if err := b.sqNormBatchInto(out, part, d0, srcs, scale, n); err != nil {
 		return err
 	}
-	if err := b.downloadPairs(out, n); err != nil {
-		return err
-	}
-	b.results(sumSq, maxAbs)
-	return nil
+	return b.readPairs(out, n, sumSq, maxAbs, deferred)
 }
 
 // QRBatch replaces every a[i] (float32 column-major working matrices of
@@ -406,7 +399,10 @@ func (b *Backend) SquaredNormBatch(m []lowrank.Matrix, scale float64, sumSq, max
 // first. Cost: QR's flops, about ten launches plus five per height and one
 // host synchronisation for the batch, where n calls of QR make n·12
 // launches and n synchronisations.
-func (b *Backend) QRBatch(as []lowrank.Matrix) error {
+func (b *Backend) QRBatch(as []lowrank.Matrix) error { return b.qrBatch(as, nil) }
+
+// qrBatch is QRBatch, or with failed not nil QRBatchDeferred.
+func (b *Backend) qrBatch(as []lowrank.Matrix, failed []bool) error {
 	n := len(as)
 	if n == 0 {
 		return nil
@@ -435,7 +431,7 @@ func (b *Backend) QRBatch(as []lowrank.Matrix) error {
 	if err := b.enter(); err != nil {
 		return err
 	}
-	err := b.cholQRBatch(ms, l)
+	err := b.cholQRBatch(ms, l, failed)
 	b.leave()
 	if errors.Is(err, errNotSupported) {
 		return loop() // a width cuBLAS's batched float64 product refuses
@@ -513,10 +509,11 @@ type qrRun struct {
 
 // qrRuns groups ms by height into b.batch.runs, in order of first
 // appearance, and the matrices themselves into b.batch.mats[1] in that
-// order. It returns the tall scratch's elements.
+// order, their indices in ms into b.batch.order. It returns the tall
+// scratch's elements.
 func (b *Backend) qrRuns(ms []*Matrix, l int) int {
 	st := &b.batch
-	st.runs, st.mats[1] = st.runs[:0], st.mats[1][:0]
+	st.runs, st.mats[1], st.order = st.runs[:0], st.mats[1][:0], st.order[:0]
 	tall := 0
 	for i, m := range ms {
 		seen := false
@@ -527,9 +524,10 @@ func (b *Backend) qrRuns(ms []*Matrix, l int) int {
 			continue
 		}
 		r := qrRun{p: m.rows, at: len(st.mats[1]), tall: tall}
-		for _, m2 := range ms[i:] {
+		for i2, m2 := range ms[i:] {
 			if m2.rows == m.rows {
 				st.mats[1] = append(st.mats[1], m2)
+				st.order = append(st.order, i+i2)
 				r.n++
 			}
 		}
@@ -539,7 +537,9 @@ func (b *Backend) qrRuns(ms []*Matrix, l int) int {
 	return tall
 }
 
-func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
+// cholQRBatch is QRBatch's fast path for ms; with failed not nil, its
+// end is QRBatchDeferred's (deferQRBatch).
+func (b *Backend) cholQRBatch(ms []*Matrix, l int, failed []bool) error {
 	n := len(ms)
 	tall := b.qrRuns(ms, l)
 	st := &b.batch
@@ -622,6 +622,9 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 		}
 	}
 	b.piece("Q₁·X")
+	if failed != nil {
+		return b.deferQRBatch(q, l, failed)
+	}
 	if cap(st.status) < (stSlots+1)*n {
 		st.status = make([]int32, (stSlots+1)*n)
 	}
@@ -631,10 +634,7 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 	}
 	b.piece("status read")
 	// ok reports whether position j of the order took the fast path.
-	ok := func(j int) bool {
-		w := st.status[j*stSlots : (j+1)*stSlots]
-		return w[stFlags] == 0 && st.status[stSlots*n+j] == 0 && math.Sqrt(devOf(w[stFroNS1])) <= 0.02
-	}
+	ok := func(j int) bool { return fastOK(st.status, j, n) }
 	b.lastDev = 0
 	for j := range order {
 		b.lastDev = max(b.lastDev, math.Sqrt(devOf(st.status[j*stSlots+stFroNS1])))
@@ -671,6 +671,39 @@ func (b *Backend) cholQRBatch(ms []*Matrix, l int) error {
 			}
 		}
 	}
+	return nil
+}
+
+// deferQRBatch ends cholQRBatch for QRBatchDeferred: each matrix's result
+// is copied out only where its fast path succeeded (kernel copy_ok, the
+// test of fastOK), and the status words go down to the staging, for
+// Collect to set failed.
+func (b *Backend) deferQRBatch(q *batchQR, l int, failed []bool) error {
+	st := &b.batch
+	order, n := st.mats[1], len(st.mats[1])
+	for ri := range st.runs {
+		r := &st.runs[ri]
+		s := q.s + uintptr(4*r.tall)
+		if r.inPlace {
+			if err := b.copyOK(r.src, r.ld, s, r.p, r.p, l*r.n, l, q.status, q.info, r.at); err != nil {
+				return err
+			}
+			continue
+		}
+		for j := r.at; j < r.at+r.n; j++ {
+			if err := b.copyOK(order[j].ptr, order[j].ld, s+uintptr(4*r.p*l*(j-r.at)), r.p, r.p, l, l, q.status, q.info, j); err != nil {
+				return err
+			}
+		}
+	}
+	b.piece("copies out")
+	h, err := b.deferRead(q.status, 4*(stSlots+1)*n)
+	if err != nil {
+		return err
+	}
+	d := &b.def
+	d.recs = append(d.recs, deferRec{host: h, n: n, failed: failed, order: len(d.order)})
+	d.order = append(d.order, st.order...)
 	return nil
 }
 

@@ -48,9 +48,9 @@ type cudaAPI struct {
 	// CUresult cuMemFree_v2(CUdeviceptr dptr);
 	cuMemFree func(p uintptr) int32
 	// CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
-	cuMemAllocHost func(p *uintptr, size uintptr) int32
+	cuMemAllocHost func(p *unsafe.Pointer, size uintptr) int32
 	// CUresult cuMemFreeHost(void *p);
-	cuMemFreeHost func(p uintptr) int32
+	cuMemFreeHost func(p unsafe.Pointer) int32
 	// CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
 	cuMemGetInfo func(free, total *uintptr) int32
 	// CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s);

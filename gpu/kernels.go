@@ -51,6 +51,7 @@ const (
 	kInvertIndex
 	kDrawUniform
 	kPtrGrid
+	kCopyOK
 	numKernels
 )
 
@@ -66,7 +67,7 @@ var kernelNames = [numKernels]string{
 	kGatherNormRowsM3: "gather_norm_rows_m3", kGatherNormRowsM4: "gather_norm_rows_m4", kGatherNormRowsM5: "gather_norm_rows_m5",
 	kGatherNormRowsM6: "gather_norm_rows_m6", kGatherNormCols: "gather_norm_cols",
 	kGatherNormColsM1: "gather_norm_cols_m1", kGatherNormColsM2: "gather_norm_cols_m2", kInvertIndex: "invert_index",
-	kDrawUniform: "draw_uniform", kPtrGrid: "ptr_grid",
+	kDrawUniform: "draw_uniform", kPtrGrid: "ptr_grid", kCopyOK: "copy_ok",
 }
 
 // largeSmem are the kernels that may use more than 48 KiB of dynamic shared
@@ -159,6 +160,15 @@ func (b *Backend) copy2D(dst uintptr, tdst dcode, dsi, dsj int, src uintptr, tsr
 func (b *Backend) copy2DBatch(dsts uintptr, tdst dcode, dsi, dsj int, src uintptr, tsrc dcode, ssi, ssj, ssrc, r, c, n int) error {
 	return b.launchY(kCopy2D, b.grid(r*c), n, threads, 0, 0, uint64(tdst), i64(dsi), i64(dsj),
 		ptr(src), uint64(tsrc), i64(ssi), i64(ssj), i64(r), i64(c), 0, ptr(dsts), 0, i64(ssrc))
+}
+
+// copyOK copies the float32 r×c column-major src (leading dimension lds)
+// to dst (ldd), column block t of l columns only where matrix j0 + t of a
+// batched QR took its fast path, by its status words at status (stSlots
+// a matrix) and its devInfo at info (kernel copy_ok).
+func (b *Backend) copyOK(dst uintptr, ldd int, src uintptr, lds, r, c, l int, status, info uintptr, j0 int) error {
+	return b.launch(kCopyOK, min(c, 65535), threads, 0, ptr(dst), i64(ldd), ptr(src), i64(lds), i64(r), i64(c), i64(l),
+		ptr(status+4*stFlags), ptr(status+4*stFroNS1), i64(stSlots), ptr(info), i64(j0))
 }
 
 // f32ToBF16 rounds n contiguous float32 elements to bf16.
