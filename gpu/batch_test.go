@@ -137,6 +137,7 @@ func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
 					assert.LessOrEqual(t, mat.Norm(&res, 2), 10*float64(c.l)*u32*math.Sqrt(float64(c.ps[i]))*mat.Norm(ys[i], 2),
 						"%s: item %d range", name, i)
 				}
+				testQRBatchDeferred(t, b, name, dm, ys, c.l > 1, deficient)
 				if all != nil {
 					b.Free(all)
 				} else {
@@ -149,16 +150,60 @@ func testQRBatch(t *testing.T, b *Backend, rng *rand.Rand) {
 	}
 }
 
+// testQRBatchDeferred checks QRBatchDeferred on the batch dm that QRBatch
+// has just orthogonalised from ys: uploaded anew, it makes no host
+// synchronisation where the batched path serves (fast), Collect makes
+// one, every matrix not failed holds QRBatch's result bit for bit (the
+// same kernels), a failed one (the rank-deficient item 1, whose
+// factorisation breaks down) holds its input unchanged, and QR then gives
+// it QRBatch's result bit for bit (QRBatch's fallback is that QR).
+func testQRBatchDeferred(t *testing.T, b *Backend, name string, dm []lowrank.Matrix, ys []*mat.Dense, fast, deficient bool) {
+	n := len(dm)
+	want, in := make([]mat.Dense, n), make([]mat.Dense, n)
+	for i := range dm {
+		require.NoError(t, b.Download(&want[i], dm[i]))
+		require.NoError(t, b.Upload(dm[i], ys[i]))
+		require.NoError(t, b.Download(&in[i], dm[i]))
+	}
+	failed := make([]bool, n)
+	s0 := b.Syncs()
+	require.NoError(t, b.QRBatchDeferred(dm, failed), name)
+	if fast {
+		assert.Equal(t, int64(0), b.Syncs()-s0, "%s: QRBatchDeferred's synchronisations", name)
+	}
+	s0 = b.Syncs()
+	require.NoError(t, b.Collect(), name)
+	if fast {
+		assert.Equal(t, int64(1), b.Syncs()-s0, "%s: Collect's synchronisations", name)
+		assert.Equal(t, deficient, failed[1], "%s: item 1 failed", name)
+	} else {
+		assert.Equal(t, make([]bool, n), failed, "%s: QRBatch's path fails nothing", name)
+	}
+	for i := range dm {
+		var got mat.Dense
+		require.NoError(t, b.Download(&got, dm[i]))
+		if failed[i] {
+			assert.True(t, mat.Equal(&in[i], &got), "%s: item %d failed and kept its input", name, i)
+			require.NoError(t, b.QR(dm[i], nil))
+			require.NoError(t, b.Download(&got, dm[i]))
+		}
+		assert.True(t, mat.Equal(&want[i], &got), "%s: item %d is QRBatch's", name, i)
+	}
+	assert.Panics(t, func() { _ = b.QRBatchDeferred(dm, failed[:n-1]) }, "%s: flags of another length", name)
+}
+
 // TestQBBatchDevice checks sampling's QBBatchTo on the device against
 // QBTo of each activation with the same seed: the same draw, ‖A‖² and
 // ‖B‖² within 2·γ_d relative (sums of squares of float32 products of
 // length d, computed by other kernels in another order), Q orthonormal;
-// three host synchronisations for the batch; nothing copied to the device
+// one host synchronisation for the batch; nothing copied to the device
 // by a repeated batch or a single QB (the sampled indices drawn there, the
 // address tables reused), with the factors bit for bit those of the
-// indices copied (noDraw); and GatherNormBatch and
-// SquaredNormBatch equal, bit for bit, to GatherNorm and SquaredNorm
-// (the same kernels).
+// indices copied (noDraw); the batch's reads deferred to one host
+// synchronisation, with the factors bit for bit those of the batch
+// without lowrank.Deferrer (three); and GatherNormBatch and
+// SquaredNormBatch, and their deferred forms, equal bit for bit to
+// GatherNorm and SquaredNorm (the same kernels).
 func TestQBBatchDevice(t *testing.T) {
 	b := open(t, nil)
 	const m, d, n = 2048, 384, 6
@@ -181,8 +226,33 @@ func TestQBBatchDevice(t *testing.T) {
 			s0 := b.Syncs()
 			up0, _ := b.Transfers()
 			require.NoError(t, dec.QBBatchTo(dst, as, k, opts), name)
-			assert.Equal(t, int64(3), b.Syncs()-s0, "%s: host synchronisations", name)
+			assert.Equal(t, int64(1), b.Syncs()-s0, "%s: host synchronisations (the deferred reads)", name)
 			up1, _ := b.Transfers()
+			assert.Zero(t, up1-up0, "%s: bytes copied to the device by a repeated batch", name)
+			// Without lowrank.Deferrer (syncOnly), the batch's three
+			// synchronisations and the same factors bit for bit.
+			sync := make([]*lowrank.Factors, n)
+			for i := range sync {
+				sync[i] = new(lowrank.Factors)
+			}
+			so := sampling.NewDecomposer(syncOnly{Backend: b})
+			require.NoError(t, so.QBBatchTo(sync, as, k, opts), name)
+			s1 := b.Syncs()
+			require.NoError(t, so.QBBatchTo(sync, as, k, opts), name)
+			assert.Equal(t, int64(3), b.Syncs()-s1, "%s: host synchronisations, not deferred", name)
+			so.Close()
+			for i := range sync {
+				for _, pair := range [][2]lowrank.Matrix{{dst[i].Q, sync[i].Q}, {dst[i].B, sync[i].B}} {
+					var x, y mat.Dense
+					require.NoError(t, b.Download(&x, pair[0]))
+					require.NoError(t, b.Download(&y, pair[1]))
+					assert.True(t, mat.Equal(&x, &y), "%s item %d: deferred and not", name, i)
+				}
+				assert.Equal(t, [3]float64{sync[i].SquaredNormA, sync[i].SquaredNormB, sync[i].NormScale},
+					[3]float64{dst[i].SquaredNormA, dst[i].SquaredNormB, dst[i].NormScale}, "%s item %d: deferred and not", name, i)
+				sync[i].Free(b)
+			}
+			up1, _ = b.Transfers()
 			// A repeated batch copies nothing to the device: its indices
 			// are drawn there and its address tables are those of the last
 			// call (uploadTable's ring). Copied instead (noDraw), the same
@@ -196,7 +266,6 @@ func TestQBBatchDevice(t *testing.T) {
 			require.NoError(t, dec.QBBatchTo(ref, as, k, opts), name)
 			up2, _ := b.Transfers()
 			b.noDraw = false
-			assert.Zero(t, up1-up0, "%s: bytes copied to the device by a repeated batch", name)
 			assert.GreaterOrEqual(t, up2-up1, int64(8*n*k), "%s: bytes copied to the device with the indices copied", name)
 			for i := range ref {
 				for _, pair := range [][2]lowrank.Matrix{{dst[i].Q, ref[i].Q}, {dst[i].B, ref[i].B}} {
@@ -250,6 +319,16 @@ func TestQBBatchDevice(t *testing.T) {
 			}
 			gs, gm := make([]float64, n), make([]float64, n)
 			require.NoError(t, b.GatherNormBatch(om, as, false, idx, gs, gm))
+			// Deferred: nothing waits until Collect, which gives the same
+			// results bit for bit.
+			dsq, dmx, dgs, dgm := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+			s2 := b.Syncs()
+			require.NoError(t, b.SquaredNormBatchDeferred(as, 0.5, dsq, dmx))
+			require.NoError(t, b.GatherNormBatchDeferred(om, as, false, idx, nil, dgs, dgm))
+			assert.Equal(t, s2, b.Syncs(), "%s: the deferred calls wait for nothing", name)
+			require.NoError(t, b.Collect())
+			assert.Equal(t, s2+1, b.Syncs(), "%s: Collect waits once", name)
+			assert.Equal(t, [4][]float64{sq, mx, gs, gm}, [4][]float64{dsq, dmx, dgs, dgm}, "%s: deferred and not", name)
 			for i := range as {
 				s1, m1, err := b.SquaredNorm(as[i], 0.5)
 				require.NoError(t, err)
@@ -276,12 +355,20 @@ func TestQBBatchDevice(t *testing.T) {
 	}
 }
 
+// syncOnly is a Backend without lowrank.Deferrer (its field Collect
+// hides the method): sampling's batch then reads each call's results at
+// once, as before the deferred reads.
+type syncOnly struct {
+	*Backend
+	Collect struct{}
+}
+
 // TestQBBatchOrientations checks a batch of activations of both
 // orientations (three 1024×384 row-major inputs, op(A) = Aᵀ, and one
 // 1024×1536, op(A) = A): the fourth joins the batch through the view of
 // its transpose (Backend.Transpose, lowrank.Transposer), so the repeated
-// batch makes the three host synchronisations of one batch (not three
-// more for a QB of its own) and copies nothing to the device; every item
+// batch makes the one host synchronisation of one batch (not three more
+// for a QB of its own) and copies nothing to the device; every item
 // gets QBTo's orientation, Q orthonormal within orthTol, ‖A‖² from the
 // same kernel on the same memory (within 10⁻¹²), and a relative error
 // e² = 1 − ‖B‖²/‖A‖² within 2γ_d of QBTo's (the batched and single QRs
@@ -306,7 +393,7 @@ func TestQBBatchOrientations(t *testing.T) {
 	up0, _ := b.Transfers()
 	require.NoError(t, dec.QBBatchTo(dst, as, k, opts))
 	up1, _ := b.Transfers()
-	assert.Equal(t, int64(3), b.Syncs()-s0, "host synchronisations of the batch")
+	assert.Equal(t, int64(1), b.Syncs()-s0, "host synchronisations of the batch (deferred reads)")
 	assert.Zero(t, up1-up0, "bytes copied to the device by a repeated batch")
 	single := sampling.NewDecomposer(b)
 	defer dec.Close()

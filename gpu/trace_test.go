@@ -108,6 +108,10 @@ func (tr *traced) CopyBatch(dst, src []lowrank.Matrix) error {
 // QRBatch records the batched QR and, after it, each of its pieces
 // (onPiece) from the end of the previous one.
 func (tr *traced) QRBatch(as []lowrank.Matrix) error {
+	return tr.qrBatch(fmt.Sprintf("QRBatch of %d", len(as)), func() error { return tr.Backend.QRBatch(as) })
+}
+
+func (tr *traced) qrBatch(name string, f func() error) error {
 	b := tr.Backend
 	var pieces []traceRec
 	var prev uintptr
@@ -117,12 +121,29 @@ func (tr *traced) QRBatch(as []lowrank.Matrix) error {
 		prev = e
 	}
 	defer func() { b.onPiece = nil }()
-	err := tr.rec(fmt.Sprintf("QRBatch of %d", len(as)), func() error {
+	err := tr.rec(name, func() error {
 		prev = tr.start
-		return tr.Backend.QRBatch(as)
+		return f()
 	})
 	tr.recs = append(tr.recs, pieces...)
 	return err
+}
+
+func (tr *traced) GatherNormBatchDeferred(dst, a []lowrank.Matrix, t bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	return tr.rec(fmt.Sprintf("GatherNormBatchDeferred of %d", len(a)), func() error {
+		return tr.Backend.GatherNormBatchDeferred(dst, a, t, idx, seeds, sumSq, maxAbs)
+	})
+}
+func (tr *traced) SquaredNormBatchDeferred(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {
+	return tr.rec(fmt.Sprintf("SquaredNormBatchDeferred of %d", len(m)), func() error {
+		return tr.Backend.SquaredNormBatchDeferred(m, scale, sumSq, maxAbs)
+	})
+}
+func (tr *traced) Collect() error { return tr.rec("Collect", tr.Backend.Collect) }
+
+// QRBatchDeferred is QRBatch's record for the deferred form.
+func (tr *traced) QRBatchDeferred(as []lowrank.Matrix, failed []bool) error {
+	return tr.qrBatch(fmt.Sprintf("QRBatchDeferred of %d", len(as)), func() error { return tr.Backend.QRBatchDeferred(as, failed) })
 }
 
 // report prints each operation's GPU start (relative to the first),
