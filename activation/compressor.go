@@ -211,8 +211,9 @@ func (c *Compressor) compress(layer string, key *Key, x lowrank.Matrix) (*Saved,
 // compressed by RowSampling at one rank are decomposed together by
 // sampling.Decomposer.QBBatchTo, whatever their shapes (a layer's L×4096
 // and L×11008 inputs alike): one fused read and input check, one batched
-// QR and batched products for all of them, three host synchronisations
-// for the batch instead of three per activation — for
+// QR and batched products for all of them, one host synchronisation for
+// the batch (its reads deferred: lowrank.Deferrer) instead of three per
+// activation — for
 // many small activations (the per-op tensors of a transformer block) a
 // fraction of their cost one by one (docs/gpu.md, "Batched compression").
 // On the CPU it is Compress in a loop. With Workers > 0 the batch is one

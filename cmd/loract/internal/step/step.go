@@ -399,7 +399,7 @@ type Options struct {
 	// Compressor.CompressBatch after the last input's projections, instead
 	// of each after its own: every input is held until then (the step's
 	// peak counts them), and all of them (L×4096 and L×11008) share one
-	// fused read, one batched QR and three host synchronisations.
+	// fused read, one batched QR and one host synchronisation.
 	Batch bool
 	// BatchStreams is activation.Config.BatchStreams (0: its default).
 	BatchStreams int

@@ -254,7 +254,7 @@ func (p *pass) flushOps() {
 
 // flush compresses the pending tensors by one CompressBatch (the device
 // compressor decomposes those of one shape together: one batched QR and
-// three host synchronisations for them all) and fills their stashes.
+// one host synchronisation for them all) and fills their stashes.
 func (p *pass) flush() {
 	if len(p.pending) == 0 || p.err != nil {
 		p.pending = p.pending[:0]
