@@ -485,11 +485,11 @@ func (b *Backend) qrBatchScratch(tall, l, n int) (*batchQR, error) {
 }
 
 // consecutive reports whether ms are consecutive blocks of l columns of
-// one column-major float32 matrix with leading dimension ld (the sketches
-// of a batch, and their Ω).
+// one column-major matrix with leading dimension ld (the sketches of a
+// batch, and their Ω), spaced in their own element type.
 func consecutive(ms []*Matrix, ld, l int) bool {
 	for i, m := range ms {
-		if m.ld != ld || m.ptr != ms[0].ptr+uintptr(4*ld*l*i) {
+		if m.ld != ld || m.dtype != ms[0].dtype || m.ptr != ms[0].ptr+uintptr(m.dtype.Size()*ld*l*i) {
 			return false
 		}
 	}

@@ -45,3 +45,23 @@ func TestCloseNil(t *testing.T) {
 	var b *Backend
 	assert.NoError(t, b.Close())
 }
+
+// TestConsecutive checks, without a GPU, when matrices are consecutive
+// column blocks of one matrix: spaced by ld·l elements of their own type
+// (4 bytes for float32, 2 for bf16), with one leading dimension and type.
+func TestConsecutive(t *testing.T) {
+	blocks := func(dt DType, spacing int) []*Matrix {
+		ms := make([]*Matrix, 3)
+		for i := range ms {
+			ms[i] = &Matrix{ptr: 4096 + uintptr(i*spacing), rows: 100, cols: 8, ld: 128, dtype: dt}
+		}
+		return ms
+	}
+	assert.True(t, consecutive(blocks(Float32, 4*128*8), 128, 8))
+	assert.True(t, consecutive(blocks(BFloat16, 2*128*8), 128, 8), "bf16 blocks spaced in 2-byte elements")
+	assert.False(t, consecutive(blocks(BFloat16, 4*128*8), 128, 8), "bf16 blocks spaced as float32")
+	assert.False(t, consecutive(blocks(Float32, 4*128*8), 100, 8), "another leading dimension")
+	mixed := blocks(Float32, 4*128*8)
+	mixed[1].dtype = BFloat16
+	assert.False(t, consecutive(mixed, 128, 8), "mixed types")
+}
