@@ -242,12 +242,7 @@ func TestQBBatchDevice(t *testing.T) {
 			assert.Equal(t, int64(3), b.Syncs()-s1, "%s: host synchronisations, not deferred", name)
 			so.Close()
 			for i := range sync {
-				for _, pair := range [][2]lowrank.Matrix{{dst[i].Q, sync[i].Q}, {dst[i].B, sync[i].B}} {
-					var x, y mat.Dense
-					require.NoError(t, b.Download(&x, pair[0]))
-					require.NoError(t, b.Download(&y, pair[1]))
-					assert.True(t, mat.Equal(&x, &y), "%s item %d: deferred and not", name, i)
-				}
+				assertSameQB(t, b, dst[i], sync[i], fmt.Sprintf("%s item %d: deferred and not", name, i))
 				assert.Equal(t, [3]float64{sync[i].SquaredNormA, sync[i].SquaredNormB, sync[i].NormScale},
 					[3]float64{dst[i].SquaredNormA, dst[i].SquaredNormB, dst[i].NormScale}, "%s item %d: deferred and not", name, i)
 				sync[i].Free(b)
@@ -268,12 +263,7 @@ func TestQBBatchDevice(t *testing.T) {
 			b.noDraw = false
 			assert.GreaterOrEqual(t, up2-up1, int64(8*n*k), "%s: bytes copied to the device with the indices copied", name)
 			for i := range ref {
-				for _, pair := range [][2]lowrank.Matrix{{dst[i].Q, ref[i].Q}, {dst[i].B, ref[i].B}} {
-					var x, y mat.Dense
-					require.NoError(t, b.Download(&x, pair[0]))
-					require.NoError(t, b.Download(&y, pair[1]))
-					assert.True(t, mat.Equal(&x, &y), "%s item %d: drawn on the device and copied", name, i)
-				}
+				assertSameQB(t, b, dst[i], ref[i], fmt.Sprintf("%s item %d: drawn on the device and copied", name, i))
 				ref[i].Free(b)
 			}
 			gamma := 2 * float64(d) * u32 / (1 - float64(d)*u32)
@@ -352,6 +342,17 @@ func TestQBBatchDevice(t *testing.T) {
 			dec.Close()
 			single.Close()
 		}
+	}
+}
+
+// assertSameQB asserts that two factors' Q and B are equal bit for bit.
+func assertSameQB(t *testing.T, b *Backend, f, g *lowrank.Factors, msg string) {
+	t.Helper()
+	for _, pair := range [][2]lowrank.Matrix{{f.Q, g.Q}, {f.B, g.B}} {
+		var x, y mat.Dense
+		require.NoError(t, b.Download(&x, pair[0]))
+		require.NoError(t, b.Download(&y, pair[1]))
+		assert.True(t, mat.Equal(&x, &y), msg)
 	}
 }
 
