@@ -197,6 +197,48 @@ func TestBreakEvenStoresDense(t *testing.T) {
 	assert.Equal(t, 0.0, s.RelError())
 }
 
+// TestTolRank checks tolRank on spectra whose answer is known exactly
+// (dyadic energies: every sum is exact), a zero matrix and a tolerance
+// out of reach, and the exact SVD of X = 0 under both policies (one term
+// of zeros at error 0 for the tolerance, not a miss; k terms for Fixed).
+func TestTolRank(t *testing.T) {
+	sq := []float64{0.5, 0.25, 0.125, 0.0625, 0.0625} // total 1
+	for _, c := range []struct {
+		tol        float64
+		kmax, want int
+	}{
+		{1, 5, 1},      // discarding everything is within tol = 1
+		{0.75, 5, 1},   // tail 0.5 ≤ 0.5625
+		{0.5, 5, 2},    // tail 0.5 > 0.25, 0.25 ≤ 0.25 (equality passes)
+		{0.25, 5, 4},   // tail 0.0625 ≤ 0.0625
+		{0.1, 5, 5},    // only the whole spectrum
+		{0.1, 4, 0},    // beyond kmax
+		{0.1, 9, 5},    // kmax past len(sq)
+		{1e-300, 5, 5}, // tail 0
+	} {
+		assert.Equal(t, c.want, tolRank(sq, 1, c.tol, c.kmax), "tol %g kmax %d", c.tol, c.kmax)
+	}
+	assert.Equal(t, 1, tolRank([]float64{0, 0, 0}, 0, 0.1, 3), "X = 0")
+	assert.Equal(t, 0.875, kept(sq, 3))
+
+	const L, d, k = 60, 20, 4
+	for _, rank := range []RankPolicy{Fixed(k), Tolerance(0.2, 0)} {
+		c, err := New(Config{Method: ExactSVD, Rank: rank, Precision: lowrank.Float64})
+		require.NoError(t, err)
+		s, err := c.Compress("zero", mat.NewDense(L, d, nil))
+		require.NoError(t, err)
+		want := 1
+		if rank == Fixed(k) {
+			want = k
+		}
+		assert.Equal(t, want, s.Rank(), "%v", rank)
+		assert.Zero(t, s.RelError(), "%v", rank)
+		assert.Zero(t, c.Stats().Total.ToleranceMisses, "%v", rank)
+		require.NoError(t, s.Release())
+		c.Close()
+	}
+}
+
 func TestTolerance(t *testing.T) {
 	const L, d, eps = 300, 40, 0.1
 	sigma := testmat.ActivationLike(d)

@@ -139,6 +139,30 @@ func (w *worker) compressBatch(ss []*Saved, xs []lowrank.Matrix, cfg *Config, se
 	}
 }
 
+// tolRank returns the smallest rank k ≤ kmax (and ≤ len(sq)) of an exact
+// SVD whose discarded energy, total − Σ_{j<k} sq_j, is at most tol²·total,
+// or 0 if none is: sq are the squared singular values, non-increasing, in
+// the units of total (‖X‖²). A zero X (total 0) takes rank 1.
+func tolRank(sq []float64, total, tol float64, kmax int) int {
+	var kept float64
+	for k := 1; k <= min(kmax, len(sq)); k++ {
+		kept += sq[k-1]
+		if total-kept <= tol*tol*total {
+			return k
+		}
+	}
+	return 0
+}
+
+// kept returns Σ_{j<k} sq_j, summed in order (as tolRank sums).
+func kept(sq []float64, k int) float64 {
+	var t float64
+	for _, v := range sq[:k] {
+		t += v
+	}
+	return t
+}
+
 // gains returns σ_j²/‖X‖², j < ℓ, from a sketch's squared singular values
 // and ‖X‖² (in the same units), all 0 for X = 0.
 func gains(spec []float64, normA2 float64) []float64 {
@@ -200,22 +224,12 @@ func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	kept := func(k int) float64 {
-		var sum float64
-		for _, v := range sv[:k] {
-			sum += (v * scale) * (v * scale)
-		}
-		return sum
+	sq := make([]float64, len(sv))
+	for j, v := range sv {
+		sq[j] = (v * scale) * (v * scale)
 	}
 	if cfg.Rank.kind == rankTol {
-		kmax := cfg.Rank.rank(m, n)
-		k = 0
-		for i := 1; i <= kmax; i++ {
-			if total-kept(i) <= cfg.Rank.tol*cfg.Rank.tol*total {
-				k = i
-				break
-			}
-		}
+		k = tolRank(sq, total, cfg.Rank.tol, cfg.Rank.rank(m, n))
 		if k == 0 {
 			s.tolMiss = true
 			return w.keepDense(s, x, cfg)
@@ -226,11 +240,7 @@ func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
 		f.Truncate(k)
 	}
 	if s.want.k > 0 {
-		spec := make([]float64, s.want.width)
-		for j := range spec {
-			spec[j] = (sv[j] * scale) * (sv[j] * scale)
-		}
-		s.gains = gains(spec, total)
+		s.gains = gains(sq[:s.want.width], total)
 		k = s.want.k
 		f.Truncate(k)
 	}
@@ -251,7 +261,7 @@ func (w *worker) exact(s *Saved, x lowrank.Matrix, k int, cfg *Config) error {
 		return err
 	}
 	s.rank = k
-	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(k))
+	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(sq, k))
 	return w.finish(s, x, cfg)
 }
 
