@@ -31,13 +31,14 @@ type batchState struct {
 	tableHost [tableRing][]uint64
 	tablePtr  [tableRing]uintptr
 	tableNext int
-	ptrs      []uint64     // the pointer array of potrfBatched
-	ptrsDev   uintptr      // where ptrs was uploaded last (0: never)
-	ptrsCap   int          // the size of the scratch slot there, then
-	runs      []qrRun      // QRBatch: the batch's heights
-	order     []int        // QRBatch: the input index of each position of its order
-	group     []int        // MulBatch: the first product alike to each
-	gmats     [3][]*Matrix // MulBatch: one group's lists
+	ptrs      []uint64         // the pointer array of potrfBatched
+	ptrsDev   uintptr          // where ptrs was uploaded last (0: never)
+	ptrsCap   int              // the size of the scratch slot there, then
+	runs      []qrRun          // QRBatch: the batch's heights
+	order     []int            // QRBatch: the input index of each position of its order
+	o16       []lowrank.Matrix // SketchBatchDeferred: the bf16 Ω
+	group     []int            // MulBatch: the first product alike to each
+	gmats     [3][]*Matrix     // MulBatch: one group's lists
 }
 
 // batchMats returns the backend matrices of ms in reused slice number
@@ -212,9 +213,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 		return false, nil
 	}
 	for i, am := range ams {
-		r, c := am.stored()
-		if len(idx[i]) != l || am.dtype != a0.dtype || am.trans != a0.trans || am.ld != a0.ld || r != sr || c != sc ||
-			vec16(am) != v0 || !b.batch.fused[i] {
+		if len(idx[i]) != l || am.dtype != a0.dtype || !gatherAlike(am, a0) || !b.batch.fused[i] {
 			return false, nil
 		}
 	}
@@ -232,6 +231,9 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 		}
 	}
 	nb, nmap := b.gatherNormBlocks(a0, trans)
+	if d0.dtype != Float32 && nmap != 0 {
+		panic("gpu: a bf16 Ω from stored columns") // sketch16 takes stored rows only
+	}
 	part, err := b.buf(&b.sc.normPart, 8*(2*nb*n+2*n))
 	if err != nil {
 		return true, err
@@ -254,7 +256,7 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 	}
 	out := part + uintptr(8*2*nb*n)
 	if nmap == 0 {
-		err = b.gatherNormRowsBatch(part, nb, d0.ptr, d0.ld, d0.ld*l, a0.ptr, srcs, a0.dtype.code(), a0.ld, sr, sc, di, l, v0, n)
+		err = b.gatherNormRowsBatch(part, nb, d0.ptr, d0.dtype.code(), d0.ld, d0.ld*l, a0.ptr, srcs, a0.dtype.code(), a0.ld, sr, sc, di, l, v0, n)
 	} else {
 		if err := b.api.check(b.api.cuMemsetD8Async(cmap, 0xff, uintptr(4*nmap*n), b.stream), "cuMemsetD8Async"); err != nil {
 			return true, err
@@ -271,6 +273,15 @@ func (b *Backend) gatherNormUniform(dst, a []lowrank.Matrix, trans bool, idx [][
 		return true, err
 	}
 	return true, b.readPairs(out, n, sumSq, maxAbs, deferred)
+}
+
+// gatherAlike reports whether the fused read of am can share one launch
+// with that of a0: the same layout, leading dimension, stored shape and
+// vector loads.
+func gatherAlike(am, a0 *Matrix) bool {
+	r, c := am.stored()
+	sr, sc := a0.stored()
+	return am.trans == a0.trans && am.ld == a0.ld && r == sr && c == sc && vec16(am) == vec16(a0)
 }
 
 // tableRing is the number of address tables uploadTable keeps on the

@@ -44,14 +44,88 @@ type deferRec struct {
 // defers about 4 KiB.
 const pinnedChunk = 64 << 10
 
-// GatherNormBatchDeferred is GatherNormBatch, or with seeds not nil
-// GatherNormBatchSeeded, whose sumSq and maxAbs are written by the next
-// Collect: nothing waits for the stream. It implements lowrank.Deferrer.
-func (b *Backend) GatherNormBatchDeferred(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
-	if seeds != nil && len(seeds) != len(dst) {
-		panic(fmt.Errorf("%w: GatherNormBatchDeferred of %d destinations and %d seeds", lowrank.ErrShape, len(dst), len(seeds)))
+// SketchBatchDeferred is GatherNormBatch (with seeds not nil
+// GatherNormBatchSeeded) of omega, whose sumSq and maxAbs are written by
+// the next Collect, then the sketches y[i] = op(a[i])·omega[i] by
+// MulBatch: nothing waits for the stream. It implements
+// lowrank.Deferrer. Where the batch's activations are bf16 and alike,
+// their sampled rows stored rows, and the Ω consecutive column blocks (the
+// sampling Decomposer's batch), gather_norm_rows writes Ω in bf16 into
+// scratch instead — the sampled elements as stored, so exactly what the
+// bf16 product would read from a float32 Ω after converting it — and
+// omega is left as it was; otherwise omega holds the float32 Ω.
+func (b *Backend) SketchBatchDeferred(y, omega, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	if seeds != nil && len(seeds) != len(omega) {
+		panic(fmt.Errorf("%w: SketchBatchDeferred of %d Ω and %d seeds", lowrank.ErrShape, len(omega), len(seeds)))
 	}
-	return b.gatherNormBatch(dst, a, trans, idx, seeds, sumSq, maxAbs, true)
+	if len(y) != len(omega) {
+		panic(fmt.Errorf("%w: SketchBatchDeferred of %d sketches and %d Ω", lowrank.ErrShape, len(y), len(omega)))
+	}
+	om := omega
+	if b.sketch16(omega, a, trans, idx) {
+		var err error
+		if om, err = b.gather16(omega, a, trans, idx, seeds, sumSq, maxAbs); err != nil {
+			return err
+		}
+	} else if err := b.gatherNormBatch(omega, a, trans, idx, seeds, sumSq, maxAbs, true); err != nil {
+		return err
+	}
+	return b.MulBatch(y, 1, a, trans, om, false, 0)
+}
+
+// sketch16 reports whether SketchBatchDeferred gathers the Ω of a batch in
+// bf16 (see there). Shape and index errors panic as in Gather.
+func (b *Backend) sketch16(omega, a []lowrank.Matrix, trans bool, idx [][]int) bool {
+	n := len(omega)
+	if len(a) != n || len(idx) != n {
+		panic(fmt.Errorf("%w: SketchBatchDeferred of %d, %d and %d", lowrank.ErrShape, n, len(a), len(idx)))
+	}
+	for i := range omega {
+		b.checkGather(omega[i], a[i], trans, idx[i])
+	}
+	if n < 2 || b.noFuse {
+		return false
+	}
+	oms, ams := b.batchMats(0, omega), b.batchMats(1, a)
+	l := len(idx[0])
+	if l == 0 || !consecutive(oms, oms[0].ld, l) {
+		return false
+	}
+	for i, am := range ams {
+		if am.dtype != BFloat16 || trans != am.trans || len(idx[i]) != l || !gatherAlike(am, ams[0]) || !b.fusable(am, trans, idx[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// gather16 is SketchBatchDeferred's read for a batch that sketch16
+// accepts: Ω in bf16, consecutive column blocks of the scratch slot
+// omega16 shaped as omega, returned for the product.
+func (b *Backend) gather16(omega, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) ([]lowrank.Matrix, error) {
+	n, l := len(omega), len(idx[0])
+	rows, _ := omega[0].Dims()
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
+	p, err := b.buf(&b.sc.omega16, 2*rows*l*n)
+	if err != nil {
+		return nil, err
+	}
+	all := &Matrix{ptr: p, rows: rows, cols: l * n, ld: rows, dtype: BFloat16}
+	st := &b.batch
+	st.o16 = st.o16[:0]
+	st.fused = st.fused[:0]
+	for i := range n {
+		st.o16 = append(st.o16, b.Slice(all, 0, rows, i*l, (i+1)*l))
+		st.fused = append(st.fused, true)
+	}
+	ok, err := b.gatherNormUniform(st.o16, a, trans, idx, seeds, sumSq, maxAbs, true)
+	if err == nil && !ok {
+		panic("gpu: gather16 of a batch gatherNormUniform does not take")
+	}
+	return st.o16, err
 }
 
 // SquaredNormBatchDeferred is SquaredNormBatch whose sumSq and maxAbs are

@@ -1065,7 +1065,7 @@ __device__ __forceinline__ void acc_elem(float v, int e, double& acc, double& ac
 // halve the chain of dependent additions; RAW: the loads held as loaded
 // and widened one vector at a time (fewer live registers).
 template <typename T, int U, bool FAST, bool RAW>
-__device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd, const T* src, long long ld, int sr, int sc,
+__device__ void gather_norm_rows_impl(double* partial, void* dst, int tdst, long long ldd, const T* src, long long ld, int sr, int sc,
                                       const long long* idx, int l, int vec) {
     extern __shared__ __align__(16) unsigned char gnraw[];
     float* tile = (float*)gnraw;                      // [l][33]
@@ -1132,7 +1132,11 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
         }
         __syncthreads();
         for (int j = warp; j < l; j += nw)
-            if (lane < nc) dst[(c0 + lane) + (long long)j * ldd] = tile[j * 33 + lane];
+            if (lane < nc) {
+                long long e = (c0 + lane) + (long long)j * ldd;
+                if (tdst) ((bf16*)dst)[e] = f2bf(tile[j * 33 + lane]);
+                else ((float*)dst)[e] = tile[j * 33 + lane];
+            }
         __syncthreads();
     }
     if (FAST) {
@@ -1149,15 +1153,17 @@ __device__ void gather_norm_rows_impl(double* partial, float* dst, long long ldd
 // In a batch (gridDim.y matrices, srcs not null) matrix blockIdx.y is
 // srcs[blockIdx.y], its Ω sdst elements after the previous one's and its
 // indices (gather_norm_rows) or column map (gather_norm_cols) sidx after.
+// gather_norm_rows writes Ω in float32, or with tdst = 1 in bf16 (exact
+// for a bf16 src: SketchBatchDeferred).
 #define GATHER_NORM_ROWS(name, U, FAST, RAW)                                                                            \
-    extern "C" __global__ void name(double* partial, float* dst, long long ldd, const void* src, int tsrc, long long ld, \
+    extern "C" __global__ void name(double* partial, void* dst, long long ldd, const void* src, int tsrc, long long ld,  \
                                     int sr, int sc, const long long* idx, int l, int vec,                                \
-                                    const unsigned long long* srcs, long long sdst, long long sidx) {                   \
+                                    const unsigned long long* srcs, long long sdst, long long sidx, int tdst) {         \
         if (srcs) src = (const void*)srcs[blockIdx.y];                                                                  \
-        dst += blockIdx.y * sdst;                                                                                       \
+        dst = (char*)dst + blockIdx.y * sdst * (tdst ? 2 : 4);                                                          \
         idx += blockIdx.y * sidx;                                                                                       \
-        if (tsrc == 1) gather_norm_rows_impl<bf16, U, FAST, RAW>(partial, dst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec); \
-        else gather_norm_rows_impl<float, U, FAST, RAW>(partial, dst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);    \
+        if (tsrc == 1) gather_norm_rows_impl<bf16, U, FAST, RAW>(partial, dst, tdst, ldd, (const bf16*)src, ld, sr, sc, idx, l, vec); \
+        else gather_norm_rows_impl<float, U, FAST, RAW>(partial, dst, tdst, ldd, (const float*)src, ld, sr, sc, idx, l, vec);    \
     }
 GATHER_NORM_ROWS(gather_norm_rows, 8, true, true)      // the default (packed loads)
 GATHER_NORM_ROWS(gather_norm_rows_m1, 4, false, false) // the first version

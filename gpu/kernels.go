@@ -430,15 +430,16 @@ func gatherNormSmem(l, sr int) int { return 4*gatherTile*l + 4*((sr+31)/32) + 2*
 // gatherNormRows is the fused read when the samples are stored rows:
 // dst(c, j) = src(idx[j], c) and nb partial sums and maxima into partial.
 func (b *Backend) gatherNormRows(partial uintptr, nb int, dst uintptr, ldd int, src uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool) error {
-	return b.gatherNormRowsBatch(partial, nb, dst, ldd, 0, src, 0, tsrc, ld, sr, sc, idx, l, vec, 1)
+	return b.gatherNormRowsBatch(partial, nb, dst, codeF32, ldd, 0, src, 0, tsrc, ld, sr, sc, idx, l, vec, 1)
 }
 
 // gatherNormRowsBatch is gatherNormRows for n matrices at the addresses
 // srcs[i] (a device array; 0: one matrix at src), the i-th Ω at dst +
-// i·sdst elements, its indices at idx + i·l.
-func (b *Backend) gatherNormRowsBatch(partial uintptr, nb int, dst uintptr, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool, n int) error {
+// i·sdst elements of type tdst (codeF32, or codeBF16), its indices at
+// idx + i·l.
+func (b *Backend) gatherNormRowsBatch(partial uintptr, nb int, dst uintptr, tdst dcode, ldd, sdst int, src, srcs uintptr, tsrc dcode, ld, sr, sc int, idx uintptr, l int, vec bool, n int) error {
 	return b.launchY(kGatherNormRows+kernel(b.gatherMode), nb, n, gatherNormThreads, gatherNormSmem(l, sr), ptr(partial), ptr(dst), i64(ldd), ptr(src), uint64(tsrc),
-		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec), ptr(srcs), i64(sdst), i64(l))
+		i64(ld), i64(sr), i64(sc), ptr(idx), i64(l), boolArg(vec), ptr(srcs), i64(sdst), i64(l), uint64(tdst))
 }
 
 // gatherNormCols is the fused read when the samples are stored columns:

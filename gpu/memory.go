@@ -267,6 +267,7 @@ type scratch struct {
 	gatherMap         devBuf            // GatherNorm's column → sample map
 	rowNorms          devBuf            // SquaredRowNorms' output
 	normPart          devBuf            // SquaredNorm's partial sums and maxima
+	omega16           devBuf            // SketchBatchDeferred's bf16 Ω
 	nonFinite         devBuf            // FindNonFinite's index
 	upload            devBuf            // staging for uploads to strided matrices
 	qrT, qrS, qrY64   devBuf            // Cholesky QR: two float32 copies and a float64 one
@@ -287,7 +288,7 @@ type scratch struct {
 
 // bufs lists the buffers, for Close.
 func (sc *scratch) bufs() []*devBuf {
-	l := []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.nonFinite,
+	l := []*devBuf{&sc.tmpA, &sc.tmpB, &sc.mulA, &sc.mulB, &sc.mulC, &sc.gatherIdx, &sc.gatherMap, &sc.rowNorms, &sc.normPart, &sc.omega16, &sc.nonFinite,
 		&sc.upload, &sc.qrT, &sc.qrS, &sc.qrY64, &sc.qrSmall, &sc.qrStatus, &sc.qrPotrf, &sc.qrPtrs, &sc.hhTau, &sc.hhWork,
 		&sc.luWork, &sc.luIpiv, &sc.svdA, &sc.svdWork, &sc.eigG, &sc.exactA, &sc.exactG, &sc.exactV, &sc.exactS, &sc.syevdWork, &sc.gridPtrs}
 	for i := range sc.batchTable {

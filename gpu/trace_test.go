@@ -129,9 +129,9 @@ func (tr *traced) qrBatch(name string, f func() error) error {
 	return err
 }
 
-func (tr *traced) GatherNormBatchDeferred(dst, a []lowrank.Matrix, t bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
-	return tr.rec(fmt.Sprintf("GatherNormBatchDeferred of %d", len(a)), func() error {
-		return tr.Backend.GatherNormBatchDeferred(dst, a, t, idx, seeds, sumSq, maxAbs)
+func (tr *traced) SketchBatchDeferred(y, omega, a []lowrank.Matrix, t bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	return tr.rec(fmt.Sprintf("SketchBatchDeferred of %d", len(a)), func() error {
+		return tr.Backend.SketchBatchDeferred(y, omega, a, t, idx, seeds, sumSq, maxAbs)
 	})
 }
 func (tr *traced) SquaredNormBatchDeferred(m []lowrank.Matrix, scale float64, sumSq, maxAbs []float64) error {

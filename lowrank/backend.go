@@ -152,10 +152,15 @@ type Batcher interface {
 // sampling.Decomposer.QBBatchTo defers where it can and checks every
 // result after Collect, redoing the items whose speculation failed.
 type Deferrer interface {
-	// GatherNormBatchDeferred is GatherNormBatch, or with seeds not nil
-	// SeededBatcher's GatherNormBatchSeeded, whose sumSq and maxAbs are
-	// written by the next Collect.
-	GatherNormBatchDeferred(dst, a []Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error
+	// SketchBatchDeferred is GatherNormBatch of omega, or with seeds not
+	// nil SeededBatcher's GatherNormBatchSeeded, whose sumSq and maxAbs
+	// are written by the next Collect, followed by the sketches
+	// MulBatch(y, 1, a, trans, omega, false, 0). After it omega's
+	// contents are unspecified: a backend may gather the sampled rows for
+	// the products in another precision where that changes nothing (the
+	// GPU's: bf16 rows of bf16 activations, as the bf16 products would
+	// read them).
+	SketchBatchDeferred(y, omega, a []Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error
 	// QRBatchDeferred replaces every a[i] as QRBatch does where the
 	// backend's fast route succeeds, which Collect reports: failed[i]
 	// (len(failed) = len(a)) is then true where it did not, a[i]'s

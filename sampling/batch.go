@@ -339,8 +339,9 @@ func plainShapes(prs []skeleton.Problem, l int) bool {
 // deferredQB is batchQB on a lowrank.Deferrer, for a batch without power
 // iterations whose items all have skeleton.Plain's shape. The whole QB is
 // queued on the speculation that every input passes its check at scale 1
-// and that every fast QR succeeds — the fused read, the sketches, the
-// batched QR, Q, B and ‖B‖² — and its results are read by one Collect:
+// and that every fast QR succeeds — the fused read and the sketches
+// (SketchBatchDeferred: Ω is not read after them), the batched QR, Q, B
+// and ‖B‖² — and its results are read by one Collect:
 // one host synchronisation for the batch instead of three. Then each
 // item is checked as batchQB checks it: an input that fails its check
 // gets QBTo's error, one that needs scaling goes to QBTo, and one whose
@@ -361,10 +362,7 @@ func (d *Decomposer) deferredQB(dst []*lowrank.Factors, dfr lowrank.Deferrer, tr
 		bt.dst = append(bt.dst, dst[i])
 		bt.pos[j], bt.slot[j] = j, -1
 	}
-	err := dfr.GatherNormBatchDeferred(bt.omega, bt.a, trans, bt.idx, seeds, bt.sq, bt.mx)
-	if err == nil {
-		err = skeleton.Batch(be).MulBatch(bt.y, 1, bt.a, trans, bt.omega, false, 0)
-	}
+	err := dfr.SketchBatchDeferred(bt.y, bt.omega, bt.a, trans, bt.idx, seeds, bt.sq, bt.mx)
 	if err == nil {
 		err = dfr.QRBatchDeferred(bt.y, bt.failed)
 	}

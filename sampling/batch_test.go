@@ -364,10 +364,24 @@ func (d *deferring) later(sumSq, maxAbs, s, m []float64) {
 	d.pending = append(d.pending, func() { copy(sumSq, s); copy(maxAbs, m) })
 }
 
-func (d *deferring) GatherNormBatchDeferred(dst, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
-	s, m := make([]float64, len(dst)), make([]float64, len(dst))
-	if err := d.GatherNormBatch(dst, a, trans, idx, s, m); err != nil {
+// SketchBatchDeferred leaves NaN in Ω after the sketches, which the
+// batch must not read again.
+func (d *deferring) SketchBatchDeferred(y, omega, a []lowrank.Matrix, trans bool, idx [][]int, seeds []uint64, sumSq, maxAbs []float64) error {
+	s, m := make([]float64, len(omega)), make([]float64, len(omega))
+	if err := d.GatherNormBatch(omega, a, trans, idx, s, m); err != nil {
 		return err
+	}
+	if err := d.MulBatch(y, 1, a, trans, omega, false, 0); err != nil {
+		return err
+	}
+	for _, o := range omega {
+		o := o.(*mat.Dense)
+		r, c := o.Dims()
+		for i := range r {
+			for j := range c {
+				o.Set(i, j, math.NaN())
+			}
+		}
 	}
 	d.later(sumSq, maxAbs, s, m)
 	return nil
