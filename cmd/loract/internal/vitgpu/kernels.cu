@@ -121,8 +121,13 @@ extern "C" __global__ void patches(void* out, int t, const float* images, const 
 // bias, the position embedding and the residual, which the product then
 // accumulates into (beta = 1). bf16 tensors whose rows are whole 16-byte
 // vectors go eight elements a thread; below 2³¹ elements the row and
-// column come from 32-bit arithmetic (GRID_STRIDE32). Every path adds in
-// the same order, so all give the same bits.
+// column come from 32-bit arithmetic (GRID_STRIDE32). Without pos, and
+// when the grid has at least a row's vectors of threads, each thread keeps
+// one column vector and its eight biases in registers and strides down the
+// rows (biasGrid launches a few blocks per multiprocessor for this: about
+// one vector a thread at the elementwise grid left the copy at about
+// 1.3 TB/s on an H100, docs/results.md, "Twenty-eighth session"). Every
+// path adds in the same order, so all give the same bits.
 __device__ __forceinline__ float bias_elem(const float* bias, const float* pos, int T, int n, long long i, int j) {
     float v = bias ? bias[j] : 0.0f;
     if (pos) v += pos[(i % T) * n + j];
@@ -133,7 +138,27 @@ extern "C" __global__ void bias_rows(void* out, int t, const float* bias, const 
     long long total = rows * n;
     bool small = total < (1LL << 31);
     if (small && t && n % 8 == 0 && al16(out) && (!add || (tadd && al16(add)))) {
-        unsigned nv = (unsigned)n >> 3;
+        unsigned nv = (unsigned)n >> 3, nth = gridDim.x * blockDim.x;
+        if (!pos && nth >= nv) {
+            unsigned per = nth / nv; // rows a sweep of the grid
+            unsigned tid = blockIdx.x * blockDim.x + threadIdx.x;
+            if (tid >= per * nv) return;
+            unsigned jv = tid % nv;
+            float w[8];
+            for (int k = 0; k < 8; k++) w[k] = bias ? bias[(jv << 3) + k] : 0.0f;
+            for (unsigned i = tid / nv; i < (unsigned)rows; i += per) {
+                unsigned v = i * nv + jv;
+                float x[8];
+                if (add) {
+                    ld8(add, v, x);
+                    for (int k = 0; k < 8; k++) x[k] = w[k] + x[k];
+                } else {
+                    for (int k = 0; k < 8; k++) x[k] = w[k];
+                }
+                st8(out, v, x);
+            }
+            return;
+        }
         GRID_STRIDE32(v, total >> 3) {
             unsigned i = v / nv;
             int j = (int)(v - i * nv) << 3;

@@ -97,6 +97,23 @@ func vecGrid(dt gpu.DType, rows, n int) int {
 	return grid(rows * n)
 }
 
+// biasBlocks caps biasGrid: 1024 blocks of 256 threads are about 2048
+// threads on each of the 132 multiprocessors of an H100 or H200, as many
+// as one holds (a variable so that a test can make every thread loop).
+var biasBlocks = 1024
+
+// biasGrid returns bias_rows' launch size: vecGrid's, capped at biasBlocks
+// where the kernel's bf16 path without pos strides each thread down the
+// rows of one column vector (it needs at least a row's vectors of
+// threads, n/8, which the cap leaves for every n below 2¹⁸).
+func biasGrid(dt gpu.DType, rows, n int, pos uintptr) int {
+	g := vecGrid(dt, rows, n)
+	if dt != gpu.BFloat16 || n%8 != 0 || pos != 0 {
+		return g
+	}
+	return max(min(g, biasBlocks), (n/8+threads-1)/threads)
+}
+
 // rowGrid returns the launch size of a warp-per-row kernel for rows rows.
 func rowGrid(rows int) int { return max(1, min((rows+rowsPerBlock-1)/rowsPerBlock, maxBlocks)) }
 
@@ -199,7 +216,7 @@ func (k *kernels) biasRows(out *gpu.Matrix, bias, pos uintptr, T int, add *gpu.M
 		}
 		ta = code(add.DType())
 	}
-	return k.launch(kBiasRows, vecGrid(out.DType(), r, c), threads, tensor(out), code(out.DType()), gpu.ArgPtr(bias), gpu.ArgPtr(pos),
+	return k.launch(kBiasRows, biasGrid(out.DType(), r, c, pos), threads, tensor(out), code(out.DType()), gpu.ArgPtr(bias), gpu.ArgPtr(pos),
 		gpu.ArgInt(max(T, 1)), tensor(add), ta, gpu.ArgInt(r), gpu.ArgInt(c))
 }
 

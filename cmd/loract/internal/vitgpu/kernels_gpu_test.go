@@ -265,6 +265,49 @@ func TestBiasRows(t *testing.T) {
 	}
 }
 
+// TestBiasRowsStrided checks bias_rows' path that strides each thread
+// down the rows of one column vector (bf16, no position table), with
+// biasBlocks at 1 (every thread loops; n = 392 leaves 11 of the 256
+// threads idle) and at its default, with and without the addend, against
+// the float64 sums within TestBiasRows' bound.
+func TestBiasRowsStrided(t *testing.T) {
+	b, k := openKernels(t)
+	rng := rand.New(rand.NewPCG(4, 1))
+	const rows = 300
+	for _, n := range []int{48, 392} {
+		bias, hb := upload(t, b, 1, n, gpu.Float32, normal(rng, 1))
+		add, ha := upload(t, b, rows, n, gpu.BFloat16, normal(rng, 3))
+		for _, blocks := range []int{1, biasBlocks} {
+			for _, withAdd := range []bool{false, true} {
+				want, mag := mat.NewDense(rows, n, nil), mat.NewDense(rows, n, nil)
+				for i := range rows {
+					for j := range n {
+						v, m := hb.At(0, j), math.Abs(hb.At(0, j))
+						if withAdd {
+							v, m = v+ha.At(i, j), m+math.Abs(ha.At(i, j))
+						}
+						want.Set(i, j, v)
+						mag.Set(i, j, m)
+					}
+				}
+				var ad *gpu.Matrix
+				if withAdd {
+					ad = add
+				}
+				out := newTensorAt(t, b, rows, n, gpu.BFloat16, 0)
+				saved := biasBlocks
+				biasBlocks = blocks
+				err := k.biasRows(out, bias.Ptr(), 0, 1, ad)
+				biasBlocks = saved
+				require.NoError(t, err)
+				near(t, fmt.Sprintf("biasRows/n=%d/blocks=%d/add=%v", n, blocks, withAdd), want, download(t, b, out), func(i, j int) float64 {
+					return 2*u32*mag.At(i, j) + uStore(gpu.BFloat16)*math.Abs(want.At(i, j))
+				})
+			}
+		}
+	}
+}
+
 // lnTol bounds a LayerNorm output of d columns: the two row sums of d
 // terms (each lane sums ⌈d/32⌉ terms, then 5 butterfly levels: ≤ d + 5
 // roundings on any path, relative to the sum of magnitudes), the

@@ -96,29 +96,80 @@ func TestProfileRebuilds(t *testing.T) {
 	ahead := queueProducts(t, b, 4096)
 	for _, pc := range pieces {
 		for _, queued := range []bool{true, false} {
-			var us []float64
-			for i := range 23 {
-				require.NoError(t, b.Synchronize())
-				if queued {
-					ahead()
-				}
-				t0, err := b.RecordTimed()
-				require.NoError(t, err)
-				require.NoError(t, pc.f(), pc.name)
-				t1, err := b.RecordTimed()
-				require.NoError(t, err)
-				ms, err := t1.Elapsed(t0)
-				require.NoError(t, err)
-				require.NoError(t, t0.Close())
-				require.NoError(t, t1.Close())
-				if i >= 3 {
-					us = append(us, 1e3*ms)
-				}
-			}
+			us := timePiece(t, b, ahead, queued, pc.f)
 			line, err := json.Marshal(map[string]any{"piece": pc.name, "ahead": queued, "us_median": median(us), "us_min": slices.Min(us)})
 			require.NoError(t, err)
 			fmt.Println(string(line))
 		}
+	}
+}
+
+// timePiece returns the device time of f in µs (CUDA events around it),
+// 20 calls after 3, each after a synchronisation and, if queued, behind
+// ahead's products.
+func timePiece(t *testing.T, b *gpu.Backend, ahead func(), queued bool, f func() error) []float64 {
+	var us []float64
+	for i := range 23 {
+		require.NoError(t, b.Synchronize())
+		if queued {
+			ahead()
+		}
+		t0, err := b.RecordTimed()
+		require.NoError(t, err)
+		require.NoError(t, f())
+		t1, err := b.RecordTimed()
+		require.NoError(t, err)
+		ms, err := t1.Elapsed(t0)
+		require.NoError(t, err)
+		require.NoError(t, t0.Close())
+		require.NoError(t, t1.Close())
+		if i >= 3 {
+			us = append(us, 1e3*ms)
+		}
+	}
+	return us
+}
+
+// TestProfileBiasRows times bias_rows at the GPU demo's shapes (L =
+// 12544 rows of 384 and of 1536 bf16, with and without the residual
+// addend) at several caps of its grid (biasBlocks; 8192 is the elementwise
+// grid's, about one vector a thread), queued behind products, beside a
+// device-to-device copy of the same bytes. One JSON line per case, with
+// the bytes moved a µs (MB/µs = TB/s). Behind -vitgpu.prof.
+func TestProfileBiasRows(t *testing.T) {
+	if !*prof {
+		t.Skip("a device profile: run with -vitgpu.prof")
+	}
+	b, k := openKernels(t)
+	const L = 12544
+	rng := rand.New(rand.NewPCG(5, 1))
+	ahead := queueProducts(t, b, 4096)
+	for _, n := range []int{384, 1536} {
+		bias, _ := upload(t, b, 1, n, gpu.Float32, normal(rng, 1))
+		add, _ := upload(t, b, L, n, gpu.BFloat16, normal(rng, 1))
+		out := newTensor(t, b, L, n, gpu.BFloat16)
+		bytes := float64(2 * L * n)
+		report := func(name string, moved float64, us []float64) {
+			line, err := json.Marshal(map[string]any{"piece": name, "n": n, "us_median": median(us), "us_min": slices.Min(us),
+				"tb_s": moved / median(us) / 1e6})
+			require.NoError(t, err)
+			fmt.Println(string(line))
+		}
+		report("copy", 2*bytes, timePiece(t, b, ahead, true, func() error { return b.Copy(out.T(), add.T()) }))
+		saved := biasBlocks
+		for _, cap := range []int{8192, 2048, 1024, 512} {
+			biasBlocks = cap
+			for _, withAdd := range []bool{false, true} {
+				var ad *gpu.Matrix
+				moved := bytes
+				if withAdd {
+					ad, moved = add, 2*bytes
+				}
+				report(fmt.Sprintf("bias_rows cap %d add %v", cap, withAdd), moved,
+					timePiece(t, b, ahead, true, func() error { return k.biasRows(out, bias.Ptr(), 0, 1, ad) }))
+			}
+		}
+		biasBlocks = saved
 	}
 }
 
