@@ -501,25 +501,17 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 	}
 	defer be.Free(u)
 	defer be.Free(v)
+	// σ_j² in units of σ₁² (all 0 for X = 0), and ‖X‖² their sum.
+	sq := make([]float64, len(sv))
 	var total float64
-	for _, x := range sv {
-		total += (x / sv[0]) * (x / sv[0])
-	}
-	kept := func(k int) (t float64) {
-		for _, x := range sv[:k] {
-			t += (x / sv[0]) * (x / sv[0])
+	for j, x := range sv {
+		if sv[0] > 0 {
+			sq[j] = (x / sv[0]) * (x / sv[0])
 		}
-		return t
+		total += sq[j]
 	}
 	if cfg.Rank.kind == rankTol {
-		kmax := cfg.Rank.rank(m, n)
-		k = 0
-		for i := 1; i <= kmax; i++ {
-			if total-kept(i) <= cfg.Rank.tol*cfg.Rank.tol*total {
-				k = i
-				break
-			}
-		}
+		k = tolRank(sq, total, cfg.Rank.tol, cfg.Rank.rank(m, n))
 		if k == 0 {
 			s.tolMiss = true
 			return w.keepDenseDevice(s, x, cfg, be)
@@ -531,22 +523,21 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 		if s.want.k > 0 {
 			// The whole spectrum was computed (sv, all min(m, n) values):
 			// ‖X‖² is their sum, in units of σ₁².
-			spec := make([]float64, s.want.width)
-			for j := range spec {
-				if sv[0] > 0 {
-					spec[j] = (sv[j] / sv[0]) * (sv[j] / sv[0])
-				}
-			}
-			s.gains = gains(spec, total)
+			s.gains = gains(sq[:s.want.width], total)
 			k = s.want.k
 		}
 		// total of a rank-k ExactSVD holds only k values: the error needs
-		// ‖X‖², read from the device.
-		sq, _, err := be.SquaredNorm(x, 1/sv[0])
+		// ‖X‖², read from the device (in units of σ₁², or as it is for
+		// X = 0, whose 1/σ₁ would make 0·∞).
+		scale := 1.0
+		if sv[0] > 0 {
+			scale = 1 / sv[0]
+		}
+		n2, _, err := be.SquaredNorm(x, scale)
 		if err != nil {
 			return err
 		}
-		total = sq
+		total = n2
 	}
 	uk := be.Slice(u, 0, m, 0, k).(*gpu.Matrix)
 	// R = diag(S_k)·V_kᵀ, the diagonal uploaded (k² floats: the exact
@@ -572,7 +563,7 @@ func (w *worker) exactDevice(s *Saved, x *gpu.Matrix, k int, cfg *Config, be *gp
 		return err
 	}
 	s.rank = k
-	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(k))
+	s.relErr = lowrank.ErrorFromSquaredNorms(total, kept(sq, k))
 	return w.finishDevice(s, x, cfg, be, sv[0]*math.Sqrt(total), false)
 }
 

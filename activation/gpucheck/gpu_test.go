@@ -427,6 +427,31 @@ func TestDeviceExactAndTolerance(t *testing.T) {
 		gc.Close()
 		cc.Close()
 	}
+	// X = 0 with the exact SVD: every policy keeps one rank-one term of
+	// zeros at error 0, as the host does (σ₁ = 0 must not divide).
+	z := upload(t, b, mat.NewDense(L, d, nil), gpu.Float32)
+	for _, rank := range []activation.RankPolicy{activation.Fixed(k), activation.Tolerance(0.2, 64)} {
+		for _, be := range []lowrank.Backend{nil, b} {
+			zc, err := activation.New(activation.Config{Backend: be, Method: activation.ExactSVD, Rank: rank, Precision: lowrank.Float32})
+			require.NoError(t, err)
+			var in lowrank.Matrix = z
+			if be == nil {
+				in = mat.NewDense(L, d, nil)
+			}
+			zs, err := zc.Compress("zero", in)
+			require.NoError(t, err, "%v, device %v", rank, be != nil)
+			want := 1
+			if rank == activation.Fixed(k) {
+				want = k
+			}
+			assert.Equal(t, want, zs.Rank(), "%v, device %v: X = 0", rank, be != nil)
+			assert.Zero(t, zs.RelError(), "%v, device %v: X = 0", rank, be != nil)
+			assert.Zero(t, zc.Stats().Total.ToleranceMisses, "%v, device %v: X = 0", rank, be != nil)
+			require.NoError(t, zs.Release())
+			zc.Close()
+		}
+	}
+	b.Free(z)
 	// A tolerance no rank within the bound meets: X is stored as it is, on
 	// the device.
 	c, err := activation.New(activation.Config{Backend: b, Rank: activation.Tolerance(1e-6, 64), Precision: lowrank.Float32})
