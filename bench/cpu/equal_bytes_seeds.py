@@ -44,6 +44,14 @@ def summary(name, xs):
     return f"{name} {m:+.4f} (sd {sd:.4f}, se {se:.4f})"
 
 
+def paired(runs, base, what):
+    """The per-seed differences runs − base of drop, err and cos (lists
+    over the seeds, in order); a different number of runs is an error."""
+    if len(runs) != len(base):
+        sys.exit(f"{what}: {len(runs)} runs against {len(base)}")
+    return [[b[f] - r[f] for b, r in zip(runs, base)] for f in ("drop", "err", "cos")]
+
+
 def main(paths):
     if not paths:
         sys.exit(__doc__)
@@ -62,11 +70,7 @@ def main(paths):
             if (s, pol) not in by:
                 continue
             bud = by[(s, pol)]
-            if len(bud) != len(base):
-                sys.exit(f"{s} / {pol}: {len(bud)} runs against {len(base)} single-ratio runs")
-            dd = [b["drop"] - r["drop"] for b, r in zip(bud, base)]
-            de = [b["err"] - r["err"] for b, r in zip(bud, base)]
-            dc = [b["cos"] - r["cos"] for b, r in zip(bud, base)]
+            dd, de, dc = paired(bud, base, f"{s} / {pol} against the single ratio")
             nw = sum(1 for d in dd if d <= 0)
             print(f"{s} | {pol} vs {ratio[0][0][1]}: " + "; ".join(
                 [summary("drop", dd), summary("err", de), summary("cos", dc)]) +
@@ -80,10 +84,7 @@ def main(paths):
     for (s, pol), runs in sorted(by.items()):
         if s == "bf16 factors" and pol.startswith("ratio"):
             continue
-        if len(runs) != len(plain):
-            sys.exit(f"{s} / {pol}: {len(runs)} runs against {len(plain)} plain runs")
-        dd = [b["drop"] - r["drop"] for b, r in zip(runs, plain)]
-        de = [b["err"] - r["err"] for b, r in zip(runs, plain)]
+        dd, de, _ = paired(runs, plain, f"{s} / {pol} against plain bf16 factors")
         lower = sum(1 for d in de if d < 0)
         nw = sum(1 for d in dd if d <= 0)
         print(f"{s} | {pol}: " + "; ".join([summary("drop", dd), summary("err", de)]) +
