@@ -96,7 +96,7 @@ func TestProfileRebuilds(t *testing.T) {
 	ahead := queueProducts(t, b, 4096)
 	for _, pc := range pieces {
 		for _, queued := range []bool{true, false} {
-			us := timePiece(t, b, ahead, queued, pc.f)
+			us := timePiece(t, b, pc.name, ahead, queued, pc.f)
 			line, err := json.Marshal(map[string]any{"piece": pc.name, "ahead": queued, "us_median": median(us), "us_min": slices.Min(us)})
 			require.NoError(t, err)
 			fmt.Println(string(line))
@@ -104,10 +104,10 @@ func TestProfileRebuilds(t *testing.T) {
 	}
 }
 
-// timePiece returns the device time of f in µs (CUDA events around it),
-// 20 calls after 3, each after a synchronisation and, if queued, behind
-// ahead's products.
-func timePiece(t *testing.T, b *gpu.Backend, ahead func(), queued bool, f func() error) []float64 {
+// timePiece returns the device time of f (the piece name) in µs, CUDA
+// events around it, 20 calls after 3, each after a synchronisation and,
+// if queued, behind ahead's products.
+func timePiece(t *testing.T, b *gpu.Backend, name string, ahead func(), queued bool, f func() error) []float64 {
 	var us []float64
 	for i := range 23 {
 		require.NoError(t, b.Synchronize())
@@ -116,7 +116,7 @@ func timePiece(t *testing.T, b *gpu.Backend, ahead func(), queued bool, f func()
 		}
 		t0, err := b.RecordTimed()
 		require.NoError(t, err)
-		require.NoError(t, f())
+		require.NoError(t, f(), name)
 		t1, err := b.RecordTimed()
 		require.NoError(t, err)
 		ms, err := t1.Elapsed(t0)
@@ -155,7 +155,7 @@ func TestProfileBiasRows(t *testing.T) {
 			require.NoError(t, err)
 			fmt.Println(string(line))
 		}
-		report("copy", 2*bytes, timePiece(t, b, ahead, true, func() error { return b.Copy(out.T(), add.T()) }))
+		report("copy", 2*bytes, timePiece(t, b, "copy", ahead, true, func() error { return b.Copy(out.T(), add.T()) }))
 		saved := biasBlocks
 		for _, cap := range []int{8192, 2048, 1024, 512} {
 			biasBlocks = cap
@@ -165,8 +165,8 @@ func TestProfileBiasRows(t *testing.T) {
 				if withAdd {
 					ad, moved = add, 2*bytes
 				}
-				report(fmt.Sprintf("bias_rows cap %d add %v", cap, withAdd), moved,
-					timePiece(t, b, ahead, true, func() error { return k.biasRows(out, bias.Ptr(), 0, 1, ad) }))
+				name := fmt.Sprintf("bias_rows cap %d add %v", cap, withAdd)
+				report(name, moved, timePiece(t, b, name, ahead, true, func() error { return k.biasRows(out, bias.Ptr(), 0, 1, ad) }))
 			}
 		}
 		biasBlocks = saved
