@@ -88,6 +88,10 @@ type Backend struct {
 	// would take use cuSOLVER's dpotrf or batched potrf instead (a test
 	// switch: the before/after measurement).
 	libPotrf bool
+	// lt is the cuBLASLt state of MulBias (lt.go); noLt makes MulBias
+	// decline every product (tests: the fallback).
+	lt   ltState
+	noLt bool
 	// lastDev is ‖QᵀQ − I‖_F after the float64 pass of the last fast QR.
 	lastDev float64
 	closed  bool
@@ -426,6 +430,7 @@ func (b *Backend) releaseHandles() error {
 	if b.solver != 0 {
 		keep(checkSolver(a.cusolverDnDestroy(b.solver), "cusolverDnDestroy"))
 	}
+	b.closeLt(keep)
 	if b.blas != 0 {
 		keep(checkBLAS(a.cublasDestroy(b.blas), "cublasDestroy_v2"))
 	}

@@ -171,6 +171,42 @@ type cudaAPI struct {
 	//     const double *A, int lda, double *B, int ldb);
 	cublasDtrsm func(h uintptr, side, uplo, trans, diag int32, m, n int32, alpha unsafe.Pointer, a uintptr, lda int32, b uintptr, ldb int32) int32
 
+	// ---- cuBLASLt, libcublasLt.so (optional: nil where it is missing) ----
+
+	// cublasStatus_t cublasLtCreate(cublasLtHandle_t *handle);
+	cublasLtCreate func(h *uintptr) int32
+	// cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle);
+	cublasLtDestroy func(h uintptr) int32
+	// cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *desc, cublasComputeType_t compute, cudaDataType_t scale);
+	cublasLtMatmulDescCreate func(d *uintptr, compute, scale int32) int32
+	// cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc);
+	cublasLtMatmulDescDestroy func(d uintptr) int32
+	// cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
+	//     const void *buf, size_t size);
+	cublasLtMatmulDescSetAttribute func(d uintptr, attr int32, buf unsafe.Pointer, size uintptr) int32
+	// cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *layout, cudaDataType type,
+	//     uint64_t rows, uint64_t cols, int64_t ld);
+	cublasLtMatrixLayoutCreate func(l *uintptr, typ int32, rows, cols uint64, ld int64) int32
+	// cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout);
+	cublasLtMatrixLayoutDestroy func(l uintptr) int32
+	// cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *pref);
+	cublasLtMatmulPreferenceCreate func(p *uintptr) int32
+	// cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref);
+	cublasLtMatmulPreferenceDestroy func(p uintptr) int32
+	// cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+	//     cublasLtMatmulPreferenceAttributes_t attr, const void *buf, size_t size);
+	cublasLtMatmulPreferenceSetAttribute func(p uintptr, attr int32, buf unsafe.Pointer, size uintptr) int32
+	// cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t desc,
+	//     cublasLtMatrixLayout_t A, cublasLtMatrixLayout_t B, cublasLtMatrixLayout_t C, cublasLtMatrixLayout_t D,
+	//     cublasLtMatmulPreference_t pref, int requested, cublasLtMatmulHeuristicResult_t results[], int *returned);
+	cublasLtMatmulAlgoGetHeuristic func(h, desc, la, lb, lc, ld, pref uintptr, requested int32, results unsafe.Pointer, returned *int32) int32
+	// cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, const void *alpha,
+	//     const void *A, cublasLtMatrixLayout_t Adesc, const void *B, cublasLtMatrixLayout_t Bdesc,
+	//     const void *beta, const void *C, cublasLtMatrixLayout_t Cdesc, void *D, cublasLtMatrixLayout_t Ddesc,
+	//     const cublasLtMatmulAlgo_t *algo, void *workspace, size_t workspaceSize, cudaStream_t stream);
+	cublasLtMatmul func(h, desc uintptr, alpha unsafe.Pointer, a, la uintptr, b, lb uintptr, beta unsafe.Pointer,
+		c, lc, d, ld uintptr, algo unsafe.Pointer, ws, wsSize, stream uintptr) int32
+
 	// ---- cuSOLVER, libcusolver.so.12 / .11 ----
 
 	// cusolverStatus_t cusolverDnCreate(cusolverDnHandle_t *handle);
@@ -268,6 +304,7 @@ var (
 	sonamesNVRTC    = []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}
 	sonamesCUBLAS   = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so"}
 	sonamesCUSOLVER = []string{"libcusolver.so.12", "libcusolver.so.11", "libcusolver.so"}
+	sonamesCUBLASLT = []string{"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}
 )
 
 var (
@@ -390,6 +427,26 @@ func (a *cudaAPI) bind() error {
 		{&a.cublasDtrsm, "cublasDtrsm_v2"},
 	}); err != nil {
 		return err
+	}
+	// cuBLASLt is optional (Backend.MulBias falls back without it): a
+	// missing library or symbol leaves every cublasLt field nil.
+	if lt, _, err := openLib(sonamesCUBLASLT); err == nil {
+		if bindAll(lt, []binding{
+			{&a.cublasLtCreate, "cublasLtCreate"},
+			{&a.cublasLtDestroy, "cublasLtDestroy"},
+			{&a.cublasLtMatmulDescCreate, "cublasLtMatmulDescCreate"},
+			{&a.cublasLtMatmulDescDestroy, "cublasLtMatmulDescDestroy"},
+			{&a.cublasLtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute"},
+			{&a.cublasLtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate"},
+			{&a.cublasLtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy"},
+			{&a.cublasLtMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate"},
+			{&a.cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy"},
+			{&a.cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute"},
+			{&a.cublasLtMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic"},
+			{&a.cublasLtMatmul, "cublasLtMatmul"},
+		}) != nil {
+			a.cublasLtCreate = nil
+		}
 	}
 	so, _, err := openLib(sonamesCUSOLVER)
 	if err != nil {
