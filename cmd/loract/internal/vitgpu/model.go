@@ -87,6 +87,7 @@ type Model struct {
 	ckptGroup          int  // SetCheckpointGroup's
 	ckptEnds           bool // SetCheckpointEnds's
 	opsGroup           int  // SetOpsGroup's
+	noEpilogue         bool // the linear layers' bias by bias_rows and beta = 1, not MulBias (tests)
 	geluRecompute      bool // SetRecomputeGELU's
 	lnRecompute        bool // SetRecomputeLN's
 	attRecompute       bool // SetRecomputeAttention's

@@ -708,6 +708,41 @@ func TestBF16MatchesCPU(t *testing.T) {
 	}
 }
 
+// TestBiasEpilogue: the bf16 model's loss and gradients with the linear
+// layers' bias in cuBLASLt's epilogue (gpu.Backend.MulBias) and with
+// bias_rows and beta = 1 (noEpilogue). The two differ in one rounding per
+// linear output (the epilogue adds the bias and the residual to the
+// float32 product before its one bf16 rounding, bias_rows rounds their sum
+// first): 2⁻⁸ relative on each of the ≈ 36 tensors of a gradient's path,
+// the bound TestBF16MatchesCPU derives, so cos ≥ 0.99 and the loss within
+// 0.14 of itself. It also checks that the epilogue ran on this device (a
+// product the epilogue takes, the model's fc1 shape, is not declined).
+func TestBiasEpilogue(t *testing.T) {
+	b := open(t)
+	if !b.LtAvailable() {
+		t.Skip("cuBLASLt not loaded")
+	}
+	m, ds, _, _ := loraModel(t, b, 13, gpu.BFloat16)
+	defer ds.Free(m)
+	l := &m.blocks[0].fc1
+	x := newTensor(t, b, 49, l.in, gpu.BFloat16)
+	y := newTensor(t, b, 49, l.out, gpu.BFloat16)
+	ok32, err := b.MulBias(y, x, l.w.C(), gpu.RowMajor(l.b.ptr(), 1, l.out, l.out, gpu.Float32), nil)
+	require.NoError(t, err)
+	ok16, err := b.MulBias(y, x, l.w.C(), l.b.C(), nil)
+	require.NoError(t, err)
+	t.Logf("MulBias on fc1's shape: float32 bias %v, bf16 bias %v", ok32, ok16)
+	require.True(t, ok32 || ok16, "cuBLASLt declined the bias epilogue for both bias types")
+	el, eg, _ := deviceGrads(t, m, ds, Plain, nil)
+	m.noEpilogue = true
+	nl, ng, _ := deviceGrads(t, m, ds, Plain, nil)
+	m.noEpilogue = false
+	assert.InDelta(t, nl, el, 0.14*math.Abs(nl), "loss")
+	for n, w := range ng {
+		assert.GreaterOrEqual(t, cos(w, eg[n]), 0.99, "%s", n)
+	}
+}
+
 func cos(a, b *mat.Dense) float64 {
 	x, y := a.RawMatrix().Data, b.RawMatrix().Data
 	var d, na, nb float64
