@@ -174,7 +174,7 @@ func BenchmarkBlocking(b *testing.B) {
 func BenchmarkSgemmBlocking(b *testing.B) {
 	mk := kernel32()
 	var blks []blocking
-	for _, kcmc := range [][2]int{{256, 192}, {512, 96}, {512, 192}, {1024, 96}, {1024, 192}, {1024, 384}} {
+	for _, kcmc := range [][2]int{{256, 192}, {512, 96}, {512, 192}, {1024, 96}, {1024, 192}, {1024, 384}, {2048, 96}} {
 		blks = append(blks, blocking{kcmc[0], kcmc[1] / mk.mr * mk.mr, 4080 / mk.nr * mk.nr, thinRows, 192 / mk.nr * mk.nr})
 	}
 	for _, nct := range []int{96, 384} {
