@@ -272,9 +272,16 @@ func chooseBlocking[E Float](mk microKernel[E], tA bool) blocking {
 // split when op(B) (k×n) is the smaller operand, the columns otherwise;
 // an upper-triangle product always splits its rows.
 // The pieces pack the unsplit operand together (shared) when they cut C
-// into row blocks of more than blk.thin rows (op(B) shared, block by
-// block) or into column blocks of a C of at most blk.thin rows (op(A)
-// shared); otherwise each piece packs what it needs of it itself.
+// into row blocks of more than blk.thin rows of a C of more than blk.thin
+// columns (op(B) shared, block by block) or into column blocks of a C of
+// at most blk.thin rows (op(A) shared); otherwise each piece packs what it
+// needs of it itself. A narrow op(B) (a sketch's Ω or a basis Q: n ≤
+// thin) is not shared: packing all of it costs each piece k·n copies
+// against its own rows·n·k multiply–adds, less than the barrier a shared
+// block costs every piece. On the 2-core Zen 5 (GOMAXPROCS=2, three
+// rounds each, docs/gemm.md) Y = Xᵀ·Ω of a 4096×1024 X at ℓ = 64 took
+// 1.79–2.05 ms unshared against 2.12–2.41 shared, and AᵀQ of 8192×4096 at
+// ℓ = 128 21.6–21.9 against 22.6–23.4; the others within their noise.
 func (g *call[TA, TB, E]) plan() {
 	g.parts = 1
 	if float64(g.m)*float64(g.n)*float64(g.k) < smallWork {
@@ -293,7 +300,7 @@ func (g *call[TA, TB, E]) plan() {
 	}
 	if g.splitM {
 		g.parts = max(1, min(p, mt))
-		g.shared = g.parts > 1 && mt/g.parts*g.mk.mr > g.blk.thin
+		g.shared = g.parts > 1 && mt/g.parts*g.mk.mr > g.blk.thin && g.n > g.blk.thin
 	} else {
 		g.parts = max(1, min(p, nt))
 		g.shared = g.parts > 1 && g.m <= g.blk.thin
