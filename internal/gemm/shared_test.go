@@ -79,6 +79,37 @@ func TestSharedPacking(t *testing.T) {
 	}
 }
 
+// TestPlanNarrowB checks plan's choice of the shared path on 2 and 4
+// cores with the default blocks: a row split shares op(B) only when C has
+// more than thin columns (the sketch products Y = A·Ω, ℓ ≤ 160, pack all
+// of Ω in each piece), and a column split of a C of at most thin rows
+// shares op(A) as before.
+func TestPlanNarrowB(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, p := range []int{2, 4} {
+		runtime.GOMAXPROCS(p)
+		for _, c := range []struct {
+			m, n, k        int
+			splitM, shared bool
+		}{
+			{1024, 64, 4096, true, false},  // Y = Xᵀ·Ω of a 4096×1024 X
+			{4096, 128, 8192, true, false}, // AᵀQ of 8192×4096
+			{4096, 160, 1024, true, false}, // ℓ = thin
+			{4096, 161, 1024, true, true},  // one column more
+			{1024, 1024, 1024, true, true},
+			{64, 4096, 1024, false, true}, // B = Qᵀ·Xᵀ: op(A) shared
+		} {
+			mk := kernel()
+			g := &call[float64, float64, float64]{mk: mk, m: c.m, n: c.n, k: c.k, blk: chooseBlocking(mk, false)}
+			g.plan()
+			name := fmt.Sprintf("procs=%d/m=%d/n=%d/k=%d", p, c.m, c.n, c.k)
+			require.Greater(t, g.parts, 1, name)
+			assert.Equal(t, c.splitM, g.splitM, "%s: split", name)
+			assert.Equal(t, c.shared, g.shared, "%s: shared", name)
+		}
+	}
+}
+
 // TestSharedPackingConcurrent runs shared-packing products of 4 pieces
 // from 8 goroutines at once, more pieces than workers were started for
 // any one call: each call's pieces must all get a worker and reach its
