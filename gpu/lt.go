@@ -9,7 +9,6 @@ import (
 
 // cuBLASLt's enumerations used here (cublasLt.h).
 const (
-	ltDescComputeType  = 0
 	ltDescTransA       = 3
 	ltDescTransB       = 4
 	ltDescEpilogue     = 7
@@ -29,10 +28,11 @@ type ltHeuristic struct {
 	reserve [4]int32
 }
 
-// ltKey identifies one shape, layout and type of MulBias's product.
+// ltKey identifies one shape, leading dimensions and types of MulBias's
+// product, in cuBLASLt's column-major terms: D (m×n) = A (m×k) · B (k×n),
+// no operand transposed.
 type ltKey struct {
 	m, n, k        int
-	opA, opB       int32
 	lda, ldb, ldd  int
 	ta, tb, td, tz dcode
 	residual       bool
@@ -47,38 +47,41 @@ type ltPlan struct {
 }
 
 // ltState is a Backend's cuBLASLt handle, preference and plans, made on
-// the first MulBias.
+// the first MulBias (tried); ready once all of them were made.
 type ltState struct {
-	h, pref uintptr
-	plans   map[ltKey]*ltPlan
-	tried   bool
+	h, pref      uintptr
+	plans        map[ltKey]*ltPlan
+	tried, ready bool
 }
 
 // MulBias sets the row-major c (m×n) to a·w + bias (+ add): a (m×k) and w
 // (k×n) row-major, bias a contiguous vector of n elements (float32
 // or bf16) broadcast over the rows, add nil or a matrix of c's type and
-// layout (the residual; one of another type, layout or leading dimension
-// is declined, and so is one that shares memory with c: on an H100 with
-// CUDA 13.0 the in-place product, C = D, came out one bf16 unit in the
-// last place off where the same call with a separate C was exact to its
-// one rounding, bench/results/gpu/lt_2026-12-07/). c must not share
-// memory with a, w or bias (lowrank.ErrAlias panics, as in Mul). bias and add are *Matrix rather than
-// lowrank.Matrix so that a nil add is nil, not an interface holding a nil
-// pointer. It runs as one cuBLASLt
-// product with a bias epilogue (C = add, beta = 1, or beta = 0), so the
-// destination is written once and read at most once (the residual), where
-// filling c with the bias and then accumulating the product into it (beta
-// = 1) writes it twice and reads it once more. The sum is formed in float32
-// and rounded once to c's type.
+// layout (the residual). c must not share memory with a, w or bias
+// (lowrank.ErrAlias panics, as in Mul). bias and add are *Matrix rather
+// than lowrank.Matrix so that a nil add is nil, not an interface holding
+// a nil pointer. It runs as one cuBLASLt product with a bias epilogue
+// (C = add, beta = 1, or beta = 0), so the destination is written once
+// and read at most once (the residual), where filling c with the bias and
+// then accumulating the product into it (beta = 1) writes it twice and
+// reads it once more. The sum is formed in float32 and rounded once to
+// c's type.
 //
-// It reports false, having done nothing, where cuBLASLt is not loaded or
-// offers no algorithm for the case (then the caller fills and
-// accumulates); a column-major c is always declined (the epilogue's
-// vector runs along the rows of cuBLASLt's column-major D, i.e. along c's
-// columns only when c is row-major), and so, for now, is a column-major a
-// or w: the transposed operands below are written for them, but only the
-// all-row-major case (the GPU demo's) has run on a GPU. Shape mismatches
-// panic.
+// It reports false, having done nothing (the caller then fills and
+// accumulates), where cuBLASLt is not loaded or offers no algorithm for
+// the case, and for:
+//   - a column-major c: the epilogue's vector runs along the rows of
+//     cuBLASLt's column-major D, i.e. along c's columns only when c is
+//     row-major;
+//   - a column-major a or w: only the all-row-major case (the GPU demo's)
+//     has run on a GPU;
+//   - an add of another type, layout or leading dimension than c, or one
+//     that shares memory with c: on an H100 with CUDA 13.0 the in-place
+//     product, C = D, came out one bf16 unit in the last place off where
+//     the same call with a separate C was exact to its one rounding
+//     (bench/results/gpu/lt_h100_2026-12-07/).
+//
+// Shape mismatches panic.
 func (b *Backend) MulBias(c, a, w lowrank.Matrix, bias, add *Matrix) (bool, error) {
 	cm, am, wm := b.mat(c), b.mat(a), b.mat(w)
 	m, n := cm.Dims()
@@ -112,33 +115,18 @@ func (b *Backend) MulBias(c, a, w lowrank.Matrix, bias, add *Matrix) (bool, erro
 	lt := &b.lt
 	if !lt.tried {
 		lt.tried = true
-		if err := checkBLAS(b.api.cublasLtCreate(&lt.h), "cublasLtCreate"); err != nil {
-			lt.h = 0
-			return false, err
+		if err := b.ltInit(); err != nil {
+			return false, err // the handles made so far go in closeLt
 		}
-		if err := checkBLAS(b.api.cublasLtMatmulPreferenceCreate(&lt.pref), "cublasLtMatmulPreferenceCreate"); err != nil {
-			return false, err
-		}
-		ws := uint64(cublasWorkspaceBytes)
-		if err := checkBLAS(b.api.cublasLtMatmulPreferenceSetAttribute(lt.pref, ltPrefMaxWorkspace, unsafe.Pointer(&ws), 8), "cublasLtMatmulPreferenceSetAttribute"); err != nil {
-			return false, err
-		}
-		lt.plans = map[ltKey]*ltPlan{}
 	}
-	if lt.h == 0 {
+	if !lt.ready {
 		return false, nil
 	}
 	// Row-major c is cuBLASLt's column-major D = cᵀ (n×m) = wᵀ·aᵀ: the
-	// first operand is w's storage (wᵀ column-major when w is row-major:
-	// op N), the second a's (aᵀ column-major when a is row-major: op N).
+	// first operand is w's storage (row-major w is column-major wᵀ), the
+	// second a's (row-major a is column-major aᵀ), neither transposed.
 	key := ltKey{m: n, n: m, k: k, lda: wm.ld, ldb: am.ld, ldd: cm.ld, ta: wm.dtype.code(), tb: am.dtype.code(),
-		td: cm.dtype.code(), tz: bias.dtype.code(), residual: zm != nil, opA: cublasOpT, opB: cublasOpT}
-	if wm.trans {
-		key.opA = cublasOpN
-	}
-	if am.trans {
-		key.opB = cublasOpN
-	}
+		td: cm.dtype.code(), tz: bias.dtype.code(), residual: zm != nil}
 	p, err := b.ltPlanFor(key)
 	if err != nil || !p.ok {
 		return false, err
@@ -154,6 +142,25 @@ func (b *Backend) MulBias(c, a, w lowrank.Matrix, bias, add *Matrix) (bool, erro
 	}
 	return true, checkBLAS(b.api.cublasLtMatmul(lt.h, p.desc, unsafe.Pointer(&b.sc32[0]), wm.ptr, p.la, am.ptr, p.lb,
 		unsafe.Pointer(&b.sc32[1]), zp, p.ld, cm.ptr, p.ld, unsafe.Pointer(&p.algo.algo), b.blasWS, cublasWorkspaceBytes, b.stream), "cublasLtMatmul")
+}
+
+// ltInit makes b's cuBLASLt handle and preference and sets lt.ready.
+func (b *Backend) ltInit() error {
+	lt := &b.lt
+	if err := checkBLAS(b.api.cublasLtCreate(&lt.h), "cublasLtCreate"); err != nil {
+		lt.h = 0
+		return err
+	}
+	if err := checkBLAS(b.api.cublasLtMatmulPreferenceCreate(&lt.pref), "cublasLtMatmulPreferenceCreate"); err != nil {
+		lt.pref = 0
+		return err
+	}
+	ws := uint64(cublasWorkspaceBytes)
+	if err := checkBLAS(b.api.cublasLtMatmulPreferenceSetAttribute(lt.pref, ltPrefMaxWorkspace, unsafe.Pointer(&ws), 8), "cublasLtMatmulPreferenceSetAttribute"); err != nil {
+		return err
+	}
+	lt.plans, lt.ready = map[ltKey]*ltPlan{}, true
+	return nil
 }
 
 // ltPlanFor returns key's plan, making its descriptors and asking for one
@@ -172,27 +179,19 @@ func (b *Backend) ltPlanFor(key ltKey) (*ltPlan, error) {
 	set := func(attr int32, v int32) error {
 		return checkBLAS(a.cublasLtMatmulDescSetAttribute(p.desc, attr, unsafe.Pointer(&v), 4), "cublasLtMatmulDescSetAttribute")
 	}
-	for _, s := range [][2]int32{{ltDescTransA, key.opA}, {ltDescTransB, key.opB}, {ltDescEpilogue, ltEpilogueBias},
+	for _, s := range [][2]int32{{ltDescTransA, cublasOpN}, {ltDescTransB, cublasOpN}, {ltDescEpilogue, ltEpilogueBias},
 		{ltDescBiasDataType, cudaType(key.tz)}} {
 		if err := set(s[0], s[1]); err != nil {
 			return p, err
 		}
 	}
-	stored := func(op int32, r, c int) (uint64, uint64) { // the operand's storage, before op
-		if op == cublasOpT {
-			return uint64(c), uint64(r)
-		}
-		return uint64(r), uint64(c)
-	}
-	ar, ac := stored(key.opA, key.m, key.k)
-	br, bc := stored(key.opB, key.k, key.n)
 	for _, l := range []struct {
 		dst        *uintptr
 		t          dcode
-		rows, cols uint64
+		rows, cols int
 		ld         int
-	}{{&p.la, key.ta, ar, ac, key.lda}, {&p.lb, key.tb, br, bc, key.ldb}, {&p.ld, key.td, uint64(key.m), uint64(key.n), key.ldd}} {
-		if err := checkBLAS(a.cublasLtMatrixLayoutCreate(l.dst, cudaType(l.t), l.rows, l.cols, int64(l.ld)), "cublasLtMatrixLayoutCreate"); err != nil {
+	}{{&p.la, key.ta, key.m, key.k, key.lda}, {&p.lb, key.tb, key.k, key.n, key.ldb}, {&p.ld, key.td, key.m, key.n, key.ldd}} {
+		if err := checkBLAS(a.cublasLtMatrixLayoutCreate(l.dst, cudaType(l.t), uint64(l.rows), uint64(l.cols), int64(l.ld)), "cublasLtMatrixLayoutCreate"); err != nil {
 			return p, err
 		}
 	}
