@@ -512,18 +512,13 @@ func (p *pass) mulBias(l *linear, x, y, add *gpu.Matrix, pos uintptr) bool {
 	if p.err != nil || pos != 0 || m.noEpilogue {
 		return false
 	}
-	biases := []*gpu.Matrix{gpu.RowMajor(l.b.ptr(), 1, l.out, l.out, gpu.Float32)}
-	if c := l.b.C(); c.DType() != gpu.Float32 {
-		biases = append(biases, c)
+	w := l.w.C()
+	ok, err := m.b.MulBias(y, x, w, gpu.RowMajor(l.b.ptr(), 1, l.out, l.out, gpu.Float32), add)
+	if c := l.b.C(); !ok && err == nil && c.DType() != gpu.Float32 {
+		ok, err = m.b.MulBias(y, x, w, c, add)
 	}
-	for _, bias := range biases {
-		ok, err := m.b.MulBias(y, x, l.w.C(), bias, add)
-		p.run(err)
-		if ok || err != nil {
-			return true
-		}
-	}
-	return false
+	p.run(err)
+	return ok || err != nil
 }
 
 // blockFwd runs block bk on x (L×d) into out, saving into bt (nil: a
