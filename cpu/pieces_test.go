@@ -7,7 +7,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/loract/loract/cpu"
-	"github.com/loract/loract/lowrank"
+	"github.com/loract/loract/internal/testmat"
 )
 
 // BenchmarkRowsQBPieces times, one by one, the pieces of the float32 rows
@@ -18,15 +18,8 @@ import (
 // (docs/gemm.md).
 func BenchmarkRowsQBPieces(b *testing.B) {
 	const m, n, l = 4096, 1024, 64
-	rng := rand.New(rand.NewPCG(1, 2))
-	a := lowrank.NewDense32(m, n, nil)
-	for i := range m {
-		r := a.Row(i)
-		for j := range r {
-			r[j] = float32(rng.NormFloat64())
-		}
-	}
-	idx := rng.Perm(n)[:l] // rows of op(A) = Aᵀ: columns of A
+	a := testmat.To32(testmat.Gaussian(m, n, 1))
+	idx := rand.New(rand.NewPCG(1, 2)).Perm(n)[:l] // rows of op(A) = Aᵀ: columns of A
 	be := cpu.Backend{}
 	om := mat.NewDense(m, l, nil)
 	y := mat.NewDense(n, l, nil)
