@@ -22,6 +22,8 @@ var benchShapes = []struct {
 	{1024, 1024, 4096, true, false}, // Gram AᵀA of a 4096×1024 A
 	{128, 8192, 4096, true, true},   // B = Yᵀ·Xᵀ for an 8192×4096 activation X (op(X) = Xᵀ)
 	{1024, 64, 4096, true, false},   // Y = Xᵀ·Ω for a 4096×1024 activation X (the core table's QB)
+	{1024, 64, 64, false, false},    // Y·R⁻¹ in the CholeskyQR of that QB's 1024×64 sketch
+	{64, 64, 1024, true, false},     // YᵀY, its Gram matrix (as a full product)
 }
 
 func benchName(m, n, k int, tA, tB bool) string {

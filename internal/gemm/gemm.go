@@ -14,7 +14,9 @@
 // packing buffers, whose size does not depend on m, n or k. Products of at
 // least 64³ multiply–adds are split over GOMAXPROCS persistent workers by
 // rows or columns of C; the workers pack the operand that is not split
-// together, a share each, into blocks that they all read.
+// together, a share each, into blocks that they all read, or, where it is
+// small, each packs it itself and the pieces go to whichever goroutine
+// (the caller's or a worker) is free to take one.
 package gemm
 
 import (
@@ -195,7 +197,18 @@ func gemmWith[TA, TB, E Float](mk microKernel[E], upper, tA, tB bool, m, n, k in
 		for i := 1; i < g.parts; i++ {
 			work <- workItem{r: g, part: i}
 		}
-		g.runPart(0)
+		// The first worker woken is readied on this goroutine's P, where
+		// it would wait until this goroutine blocks: an idle P takes it
+		// only after tens of microseconds, so a product under a
+		// millisecond ran its pieces one after the other. Yielding lets
+		// it start here while an idle P takes this goroutine from the
+		// global queue (docs/gemm.md, "Thirtieth session").
+		runtime.Gosched()
+		if g.shared {
+			g.runPart(0)
+		} else {
+			g.claimParts()
+		}
 		g.wg.Wait()
 	}
 	putCall(g)
@@ -220,6 +233,7 @@ func scale[E Float](m, n int, beta E, c []E, ldc int) {
 // call is one product in flight, shared by the goroutines computing it.
 type call[TA, TB, E Float] struct {
 	wg          sync.WaitGroup
+	next        atomic.Int32 // the next piece to claim (without shared packing)
 	mk          microKernel[E]
 	upper       bool // only the tiles on and above the diagonal
 	m, n, k     int
@@ -375,9 +389,26 @@ func (g *call[TA, TB, E]) runPart(i int) {
 		serial(g.mk, g.blk, buf, g.upper, g.a, g.b, g.k, g.alpha, g.beta, g.c, g.ldc, i0, i1, j0, j1)
 		bufPools[isF32[E]()].Put(buf)
 	}
-	if i > 0 {
-		g.wg.Done()
+}
+
+// claimParts runs the pieces of a call without shared packing that no
+// goroutine has taken yet, until none is left.
+func (g *call[TA, TB, E]) claimParts() {
+	for i := int(g.next.Add(1) - 1); i < g.parts; i = int(g.next.Add(1) - 1) {
+		g.runPart(i)
 	}
+}
+
+// help is a worker's share of the call: piece part of a call with shared
+// packing (each piece must run on its own goroutine, since the pieces meet
+// at barriers), and otherwise any pieces still unclaimed.
+func (g *call[TA, TB, E]) help(part int) {
+	if g.shared {
+		g.runPart(part)
+	} else {
+		g.claimParts()
+	}
+	g.wg.Done()
 }
 
 // sharedRows is serial for piece part, rows [i0, i1) of C, when the pieces
@@ -613,7 +644,7 @@ func (bf *buffers[E]) tileFor(n int) []E { return grow(&bf.tile, n) }
 // live for the process. Since a piece may wait at its call's barrier for
 // the call's other pieces, there must be a worker for every piece that is
 // queued: one busy with another call must not hold it back.
-type runner interface{ runPart(i int) }
+type runner interface{ help(part int) }
 
 type workItem struct {
 	r    runner
@@ -636,7 +667,7 @@ func ensureWorkers(n int) {
 	for int(nWorkers.Load()) < n {
 		go func() {
 			for w := range work {
-				w.r.runPart(w.part)
+				w.r.help(w.part)
 				outstanding.Add(-1)
 			}
 		}()
