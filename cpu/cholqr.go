@@ -48,13 +48,22 @@ const cholQRMinWork = 1 << 22
 // converge (an exactly zero column), the current Y is finished with
 // Householder QR, which gives orthonormal columns whatever the rank.
 //
+// With tol > 0 the passes also stop before a pass whose Gram matrix
+// G = YᵀY is within tol of the identity, ‖G − I‖_F ≤ tol, leaving Y as it
+// is: then ‖YᵀY − I‖_F ≤ tol + γ_p·l, the second term the rounding of the
+// computed G (γ_p = p·u/(1 − p·u), |ΔG| ≤ γ_p·|Y|ᵀ|Y|, whose entries are
+// at most about 1 for near-orthonormal columns). This saves the second
+// pass's factorisation and product for an input whose own precision is
+// coarser than float64 (Backend.QRTol). tol = 0 is plain CholeskyQR.
+//
 // It returns how it ended, for tests: "cholqr/passes=N",
 // "scholqr/passes=N" (some pass shifted) or "householder".
-func cholQR(y blas64.General, r blas64.General) string {
+func cholQR(y blas64.General, r blas64.General, tol float64) string {
 	p, l := y.Rows, y.Cols
 	const u = 0x1p-53 // unit roundoff of float64
 	const maxPasses = 6
 	kappaMax := 1 / (8 * math.Sqrt(float64(p*l+l*(l+1))*u))
+	shifted, applied := false, false
 
 	newSq := func() blas64.General {
 		return blas64.General{Rows: l, Cols: l, Stride: l, Data: make([]float64, l*l)}
@@ -111,9 +120,23 @@ func cholQR(y blas64.General, r blas64.General) string {
 		return true
 	}
 
-	shifted, applied := false, false
+	// done writes acc into r and reports the passes applied.
+	done := func(passes int) string {
+		if r.Data != nil {
+			for i := 0; i < l; i++ {
+				copy(r.Data[i*r.Stride:i*r.Stride+l], acc.Data[i*l:(i+1)*l])
+			}
+		}
+		if shifted {
+			return fmt.Sprintf("scholqr/passes=%d", passes)
+		}
+		return fmt.Sprintf("cholqr/passes=%d", passes)
+	}
 	for pass := 1; pass <= maxPasses; pass++ {
 		gemm.Gram(gram, y)
+		if tol > 0 && applied && offIdentity(gram) <= tol {
+			return done(pass - 1)
+		}
 		ok, kappa := factor(0)
 		if !ok || kappa > kappaMax {
 			var f float64 // ‖Y‖_F² = trace(G)
@@ -134,15 +157,7 @@ func cholQR(y blas64.General, r blas64.General) string {
 		}
 		applied = true
 		if kappa <= 2 {
-			if r.Data != nil {
-				for i := 0; i < l; i++ {
-					copy(r.Data[i*r.Stride:i*r.Stride+l], acc.Data[i*l:(i+1)*l])
-				}
-			}
-			if shifted {
-				return fmt.Sprintf("scholqr/passes=%d", pass)
-			}
-			return fmt.Sprintf("cholqr/passes=%d", pass)
+			return done(pass)
 		}
 		if pass == maxPasses {
 			householderQR(y, r, &acc)
@@ -156,6 +171,21 @@ func cholQR(y blas64.General, r blas64.General) string {
 		householderQR(y, r, nil)
 	}
 	return "householder"
+}
+
+// offIdentity returns ‖G − I‖_F for the upper triangle of the symmetric
+// l×l g (gemm.Gram's), counting each off-diagonal entry twice.
+func offIdentity(g blas64.General) float64 {
+	var diag, off float64
+	for i := 0; i < g.Rows; i++ {
+		row := g.Data[i*g.Stride : i*g.Stride+g.Cols]
+		d := row[i] - 1
+		diag += d * d
+		for _, v := range row[i+1:] {
+			off += v * v
+		}
+	}
+	return math.Sqrt(diag + 2*off)
 }
 
 // householderQR replaces y by Q of its thin Householder QR and, if r has

@@ -3,6 +3,7 @@ package cpu_test
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,7 +58,7 @@ func TestCholQR(t *testing.T) {
 			for i := range r.RawMatrix().Data {
 				r.RawMatrix().Data[i] = math.NaN() // r is write-only
 			}
-			how := cpu.CholQRForTest(q.RawMatrix(), r.RawMatrix())
+			how := cpu.CholQRForTest(q.RawMatrix(), r.RawMatrix(), 0)
 			if tc.how != "" {
 				assert.Equal(t, tc.how, how)
 			}
@@ -74,6 +75,80 @@ func TestCholQR(t *testing.T) {
 			assert.LessOrEqual(t, mat.Norm(&qr, 2), 10*float64(p*l)*u*mat.Norm(tc.a, 2), "‖A − QR‖_F")
 		})
 	}
+}
+
+// TestCholQRTol checks CholeskyQR with an orthogonality tolerance: it
+// stops before the pass that would refine Q below tol (one pass instead of
+// two for a well-conditioned input, which is the point of it), never takes
+// more passes than without it, and its Q and R meet the tolerance and the
+// residual bound.
+//
+// Tolerances: ‖QᵀQ − I‖_F ≤ tol + γ_p·l, QRTol's guarantee (γ_p the
+// rounding of the Gram matrix it checks, u = 2⁻⁵³), recomputed here in
+// float64 (gonum's product, whose rounding is another γ_p·l); the residual
+// bound is TestCholQR's, which one CholeskyQR pass meets too (its backward
+// error is O(l²·√l·u·‖A‖₂), Yamamoto et al. 2015, below 10·p·l·u·‖A‖₂ for
+// these shapes).
+func TestCholQRTol(t *testing.T) {
+	const p, l = 3000, 40
+	const u = 0x1p-53
+	const tol = 0x1p-24
+	gamma := float64(p) * u / (1 - float64(p)*u)
+	kappa := func(c float64) []float64 { return testmat.Exponential(l, math.Log(c)/float64(l-1)) }
+	cases := []struct {
+		name string
+		a    *mat.Dense
+		how  string // with tol, where it is known
+	}{
+		{"gaussian", testmat.Gaussian(p, l, 1), "cholqr/passes=1"},
+		{"kappa=1e3", testmat.Incoherent(p, l, kappa(1e3), 3), ""},
+		{"kappa=1e8", testmat.Incoherent(p, l, kappa(1e8), 3), ""},
+		{"kappa=1e13", testmat.Incoherent(p, l, kappa(1e13), 3), ""},
+		{"zero", mat.NewDense(p, l, nil), "householder"},
+	}
+	passes := func(how string) int {
+		var n int
+		if _, err := fmt.Sscanf(how[strings.Index(how, "=")+1:], "%d", &n); err != nil {
+			return 0
+		}
+		return n
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			full := mat.DenseCopyOf(tc.a)
+			howFull := cpu.CholQRForTest(full.RawMatrix(), blas64.General{}, 0)
+			q := mat.DenseCopyOf(tc.a)
+			r := mat.NewDense(l, l, nil)
+			for i := range r.RawMatrix().Data {
+				r.RawMatrix().Data[i] = math.NaN() // r is write-only
+			}
+			how := cpu.CholQRForTest(q.RawMatrix(), r.RawMatrix(), tol)
+			t.Log(how, "without tol:", howFull)
+			if tc.how != "" {
+				assert.Equal(t, tc.how, how)
+			}
+			if strings.Contains(howFull, "=") {
+				assert.LessOrEqual(t, passes(how), passes(howFull), "passes with tol against without")
+			}
+			var g mat.Dense
+			g.Mul(q.T(), q)
+			for i := 0; i < l; i++ {
+				g.Set(i, i, g.At(i, i)-1)
+			}
+			assert.LessOrEqual(t, mat.Norm(&g, 2), tol+2*gamma*l, "‖QᵀQ − I‖_F")
+			for i := 0; i < l; i++ {
+				for j := 0; j < i; j++ {
+					require.Equal(t, 0.0, r.At(i, j), "R[%d,%d] below the diagonal", i, j)
+				}
+			}
+			var qr mat.Dense
+			qr.Mul(q, r)
+			qr.Sub(&qr, tc.a)
+			assert.LessOrEqual(t, mat.Norm(&qr, 2), 10*float64(p*l)*u*mat.Norm(tc.a, 2), "‖A − QR‖_F")
+		})
+	}
+	assert.Panics(t, func() { _ = cpu.Backend{}.QRTol(mat.NewDense(4, 2, nil), nil, -1) }, "negative tol")
+	assert.Panics(t, func() { _ = cpu.Backend{}.QRTol(mat.NewDense(4, 2, nil), nil, math.NaN()) }, "NaN tol")
 }
 
 // TestCPUQRPaths runs CPU.QR on a small and a large input so both the
@@ -109,7 +184,7 @@ func BenchmarkQR(b *testing.B) {
 					if method == "householder" {
 						cpu.HouseholderQRForTest(y.RawMatrix(), r, nil)
 					} else {
-						cpu.CholQRForTest(y.RawMatrix(), r)
+						cpu.CholQRForTest(y.RawMatrix(), r, 0)
 					}
 				}
 				b.ReportMetric(testmat.OrthError(y)/0x1p-53, "orth-err/u")

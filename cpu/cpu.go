@@ -309,7 +309,18 @@ func splitMix64(x uint64) uint64 {
 // cannot finish (a zero, or with an exactly zero column), by Householder
 // reflections. Both give orthonormal columns to working accuracy whatever
 // the rank of a; see cholQR.
-func (Backend) QR(a, r lowrank.Matrix) error {
+func (b Backend) QR(a, r lowrank.Matrix) error { return b.QRTol(a, r, 0) }
+
+// QRTol is QR for a whose Q need only satisfy ‖QᵀQ − I‖_F ≤ tol + γ_p·l
+// (γ_p = p·u/(1 − p·u), u = 2⁻⁵³, the rounding of the check's Gram
+// matrix) instead of QR's O((p·l + l²)·u): CholeskyQR then stops before a
+// pass that would only refine Q below tol, which for a well-conditioned a
+// saves the second of its two passes. tol = 0 is QR; QRTol panics for a
+// negative or NaN tol. It implements lowrank.TolerantQRer.
+func (Backend) QRTol(a, r lowrank.Matrix, tol float64) error {
+	if !(tol >= 0) {
+		panic(fmt.Sprintf("cpu: QRTol tolerance %v, want ≥ 0", tol))
+	}
 	g := dense(a)
 	if g.Rows < g.Cols {
 		panic(lowrank.ErrShape)
@@ -323,7 +334,7 @@ func (Backend) QR(a, r lowrank.Matrix) error {
 		}
 	}
 	if g.Rows*l*l >= cholQRMinWork {
-		cholQR(g, rg)
+		cholQR(g, rg, tol)
 	} else {
 		householderQR(g, rg, nil)
 	}

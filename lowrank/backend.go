@@ -177,6 +177,19 @@ type Deferrer interface {
 	Collect() error
 }
 
+// TolerantQRer is an optional capability of a Backend: a QR whose Q need
+// be orthonormal only to a given tolerance, cheaper than QR's
+// working-precision orthonormality. The randomized algorithms use it for
+// the sketch of an input stored in a coarser precision than the backend's
+// working one (the CPU backend's *Dense32), whose products round Q to that
+// precision anyway (skeleton.SketchQR), and otherwise call QR.
+type TolerantQRer interface {
+	// QRTol is QR(a, r) with Q satisfying ‖QᵀQ − I‖_F ≤ tol plus the
+	// rounding of the backend's check (which it documents); tol = 0 is
+	// QR.
+	QRTol(a, r Matrix, tol float64) error
+}
+
 // Transposer is implemented by a Backend whose matrices can present their
 // transpose as a view that shares their storage (the GPU backend, whose
 // matrices are stored either way: gpu.Matrix.T). A batch may then hold

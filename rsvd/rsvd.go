@@ -141,7 +141,7 @@ func (d *Decomposer) rangeFinder(a lowrank.Matrix, k int, opts *Options, o lowra
 			return pr, nil, err
 		}
 	}
-	if err := be.QR(y, nil); err != nil {
+	if err := skeleton.SketchQR(be, pr, y); err != nil {
 		return pr, nil, err
 	}
 	d.last = testDraw{ok: true, seed: seed, s: pr.S, l: pr.L, trans: pr.Trans}

@@ -94,7 +94,7 @@ func (d *Decomposer) basis(a lowrank.Matrix, k int, opts *Options, o lowrank.Ori
 	if err != nil {
 		return pr, nil, err
 	}
-	return pr, y, d.be.QR(y, nil)
+	return pr, y, skeleton.SketchQR(d.be, pr, y)
 }
 
 // sketch validates the input, draws the rows, and returns the problem and
@@ -165,7 +165,7 @@ func (d *Decomposer) sketch(a lowrank.Matrix, k int, opts *Options, o lowrank.Or
 		return pr, nil, err
 	}
 	for range opts.PowerIters {
-		if err := be.QR(y, nil); err != nil {
+		if err := skeleton.SketchQR(be, pr, y); err != nil {
 			return pr, nil, err
 		}
 		// Ω ← op(A)ᵀ·Q, Y ← op(A)·Ω.

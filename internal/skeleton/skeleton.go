@@ -282,6 +282,27 @@ func scaledCopy(sc *Scratch, be lowrank.Backend, pr *Problem) error {
 	return nil
 }
 
+// float32Unit is the unit roundoff of float32, 2⁻²⁴.
+const float32Unit = 0x1p-24
+
+// SketchQR orthonormalises the sketch y (P×ℓ) of pr in place, as
+// be.QR(y, nil) does, except that for a float32 input (*lowrank.Dense32)
+// on a backend with lowrank.TolerantQRer, Q need only be orthonormal to
+// ‖QᵀQ − I‖_F ≤ 2⁻²⁴. That is enough: the float32 products that use Q
+// (B = Qᵀ·op(A), and the power iterations' op(A)ᵀ·Q) round it to float32,
+// Q₃₂ = Q + E with |E| ≤ u₃₂·|Q|, which by itself moves QᵀQ by up to
+// 2·‖E‖_F·‖Q‖₂ + ‖E‖_F² ≈ 2·√ℓ·u₃₂ (u₃₂ = 2⁻²⁴): sixteen times the
+// tolerance at ℓ = 64. A scaled copy of an extreme input (pr.Copied ≠ 1)
+// is in the working precision and gets QR.
+func SketchQR(be lowrank.Backend, pr Problem, y lowrank.Matrix) error {
+	if _, ok := pr.A.(*lowrank.Dense32); ok {
+		if tq, ok := be.(lowrank.TolerantQRer); ok {
+			return tq.QRTol(y, nil, float32Unit)
+		}
+	}
+	return be.QR(y, nil)
+}
+
 // CheckRank returns an error wrapping lowrank.ErrRank unless
 // 1 ≤ k ≤ min(m, n), and one wrapping lowrank.ErrEmpty if m or n is zero.
 func CheckRank(m, n, k int) error {

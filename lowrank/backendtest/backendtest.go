@@ -57,6 +57,9 @@ func Run(t *testing.T, b lowrank.Backend, cfg Config) {
 	if gn, ok := b.(lowrank.GatherNormer); ok {
 		t.Run("GatherNorm", func(t *testing.T) { testGatherNorm(t, b, gn, cfg) })
 	}
+	if tq, ok := b.(lowrank.TolerantQRer); ok {
+		t.Run("QRTol", func(t *testing.T) { testQRTol(t, b, tq, cfg) })
+	}
 }
 
 func randDense(rng *rand.Rand, r, c int) *mat.Dense {
@@ -432,6 +435,55 @@ func testQR(t *testing.T, b lowrank.Backend, cfg Config) {
 	da := upload(t, b, randDense(rng, 10, 3))
 	require.NoError(t, b.QR(da, nil))
 	b.Free(da)
+}
+
+// testQRTol checks the optional lowrank.TolerantQRer: tol = 0 gives QR's
+// result bit for bit, and a tolerance between the working precision's and
+// 1 gives ‖QᵀQ − I‖_F ≤ tol + p·l·U (the slack for the backend's check of
+// its own Gram matrix, γ_p·l for a float64 one, and for this test's) with
+// QR's residual bound, on tall inputs (2000×48, large enough for a
+// backend's CholeskyQR) that are well and badly conditioned.
+func testQRTol(t *testing.T, b lowrank.Backend, tq lowrank.TolerantQRer, cfg Config) {
+	rng := rand.New(rand.NewPCG(16, 16))
+	const p, l = 2000, 48
+	gauss := randDense(rng, p, l)
+	graded := randDense(rng, p, l)
+	for j := 0; j < l; j++ {
+		for i := 0; i < p; i++ {
+			graded.Set(i, j, graded.At(i, j)*math.Pow(10, -6*float64(j)/float64(l-1)))
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		a    *mat.Dense
+	}{{"gaussian", gauss}, {"graded to 1e-6", graded}} {
+		da := upload(t, b, tc.a)
+		require.NoError(t, b.QR(da, nil), tc.name)
+		want := download(t, b, da)
+		b.Free(da)
+		da = upload(t, b, tc.a)
+		require.NoError(t, tq.QRTol(da, nil, 0), tc.name)
+		assert.True(t, mat.Equal(want, download(t, b, da)), "%s: QRTol with tol = 0 is QR", tc.name)
+		b.Free(da)
+		for _, tol := range []float64{1e-9, 1e-3} {
+			da = upload(t, b, tc.a)
+			dr, err := b.New(l, l)
+			require.NoError(t, err)
+			require.NoError(t, tq.QRTol(da, dr, tol), "%s tol=%g", tc.name, tol)
+			q, r := download(t, b, da), download(t, b, dr)
+			var g mat.Dense
+			g.Mul(q.T(), q)
+			for i := 0; i < l; i++ {
+				g.Set(i, i, g.At(i, i)-1)
+			}
+			assert.LessOrEqual(t, mat.Norm(&g, 2), tol+float64(p*l)*cfg.U, "%s tol=%g: ‖QᵀQ − I‖_F", tc.name, tol)
+			var qr mat.Dense
+			qr.Mul(q, r)
+			checkClose(t, &qr, tc.a, 10*float64(p*l)*cfg.U*mat.Norm(tc.a, 2), "%s tol=%g: A = QR", tc.name, tol)
+			b.Free(da)
+			b.Free(dr)
+		}
+	}
 }
 
 func testLU(t *testing.T, b lowrank.Backend, cfg Config) {
