@@ -13,7 +13,7 @@ import (
 // BenchmarkRowsQBPieces times, one by one, the pieces of the float32 rows
 // QB of a 4096×1024 activation at k = 64 (the core table's shape, op(A) =
 // Aᵀ): the fused gather of Ω with the input check, Y = Aᵀ·Ω, the QR of Y
-// and B = Qᵀ·Aᵀ, on the operands the QB gives them (float32 A, float64 Ω,
+// (to working precision, and to 2⁻²⁴ as the QB does) and B = Qᵀ·Aᵀ, on the operands the QB gives them (float32 A, float64 Ω,
 // Y and B). bench/cpu/qb_pieces.py times NumPy's same pieces
 // (docs/gemm.md).
 func BenchmarkRowsQBPieces(b *testing.B) {
@@ -47,6 +47,13 @@ func BenchmarkRowsQBPieces(b *testing.B) {
 		for b.Loop() {
 			q.Copy(y)
 			must(be.QR(q, nil))
+		}
+	})
+	// The QR the QB runs for float32 input (skeleton.SketchQR).
+	b.Run("piece=QRtol", func(b *testing.B) {
+		for b.Loop() {
+			q.Copy(y)
+			must(be.QRTol(q, nil, 0x1p-24))
 		}
 	})
 	b.Run("piece=B", func(b *testing.B) {
