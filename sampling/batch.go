@@ -289,7 +289,7 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, powerIters int) {
 	}
 	for range powerIters {
 		// Ω ← op(A)ᵀ·Q, Y ← op(A)·Ω.
-		if err := batcher.QRBatch(bt.y); err != nil {
+		if err := skeleton.SketchQRBatch(be, bt.prs, bt.y); err != nil {
 			fail(err)
 			return
 		}
@@ -302,7 +302,7 @@ func (d *Decomposer) batchQB(dst []*lowrank.Factors, powerIters int) {
 			return
 		}
 	}
-	if err := batcher.QRBatch(bt.y); err != nil {
+	if err := skeleton.SketchQRBatch(be, bt.prs, bt.y); err != nil {
 		fail(err)
 		return
 	}

@@ -164,6 +164,29 @@ func (c *transposing) Transpose(a lowrank.Matrix) (lowrank.Matrix, bool) {
 	return mat.DenseCopyOf(d.T()), true
 }
 
+// TestQBBatchFloat32 checks that QBBatchTo gives float32 inputs large
+// enough for the CPU's CholeskyQR (P·ℓ² ≥ 2²²) exactly QBTo's factors:
+// both orthonormalise their sketches to 2⁻²⁴ (skeleton.SketchQR and
+// SketchQRBatch), with and without a power iteration.
+func TestQBBatchFloat32(t *testing.T) {
+	const m, n, k = 1100, 1024, 64
+	as := []lowrank.Matrix{
+		testmat.To32(testmat.Incoherent(m, n, testmat.PowerLaw(n, 0.5, 0), 21)),
+		testmat.To32(testmat.Incoherent(m, n, testmat.PowerLaw(n, 1, 0), 22)),
+	}
+	for _, q := range []int{0, 1} {
+		opts := []*sampling.Options{{Seed: 1, PowerIters: q}, {Seed: 2, PowerIters: q}}
+		dst := []*lowrank.Factors{new(lowrank.Factors), new(lowrank.Factors)}
+		require.NoError(t, sampling.NewDecomposer(cpu.Backend{}).QBBatchTo(dst, as, k, opts))
+		for i, a := range as {
+			var want lowrank.Factors
+			require.NoError(t, sampling.NewDecomposer(cpu.Backend{}).QBTo(&want, a, k, opts[i]))
+			assert.True(t, mat.Equal(want.Q.(mat.Matrix), dst[i].Q.(mat.Matrix)), "q=%d item %d: Q", q, i)
+			assert.True(t, mat.Equal(want.B.(mat.Matrix), dst[i].B.(mat.Matrix)), "q=%d item %d: B", q, i)
+		}
+	}
+}
+
 // TestQBBatchTransposed checks that on a lowrank.Transposer an input of
 // the other orientation joins the batch through its transpose and still
 // gets QBTo's factors: the same Q and B (the same sketch, QR and

@@ -303,6 +303,22 @@ func SketchQR(be lowrank.Backend, pr Problem, y lowrank.Matrix) error {
 	return be.QR(y, nil)
 }
 
+// SketchQRBatch is SketchQR(be, pr[i], y[i]) for every i: the backend's
+// own QRBatch where it has one (lowrank.Batcher; its QR is its own), else
+// one SketchQR at a time, which is what Batch's loop would do with QR in
+// place of SketchQR.
+func SketchQRBatch(be lowrank.Backend, pr []Problem, y []lowrank.Matrix) error {
+	if bt, ok := be.(lowrank.Batcher); ok {
+		return bt.QRBatch(y)
+	}
+	for i := range y {
+		if err := SketchQR(be, pr[i], y[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckRank returns an error wrapping lowrank.ErrRank unless
 // 1 ≤ k ≤ min(m, n), and one wrapping lowrank.ErrEmpty if m or n is zero.
 func CheckRank(m, n, k int) error {
