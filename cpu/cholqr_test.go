@@ -147,6 +147,12 @@ func TestCholQRTol(t *testing.T) {
 			checkR(t, tc.a, q, r)
 		})
 	}
+	// WideFloat32 keeps QR's orthonormality: QRTol is QR bit for bit.
+	a := testmat.Gaussian(p, l, 1)
+	want, got := mat.DenseCopyOf(a), mat.DenseCopyOf(a)
+	require.NoError(t, cpu.Backend{}.QR(want, nil))
+	require.NoError(t, cpu.Backend{WideFloat32: true}.QRTol(got, nil, tol))
+	assert.True(t, mat.Equal(want, got), "WideFloat32: QRTol is QR")
 	assert.Panics(t, func() { _ = cpu.Backend{}.QRTol(mat.NewDense(4, 2, nil), nil, -1) }, "negative tol")
 	assert.Panics(t, func() { _ = cpu.Backend{}.QRTol(mat.NewDense(4, 2, nil), nil, math.NaN()) }, "NaN tol")
 }

@@ -316,10 +316,16 @@ func (b Backend) QR(a, r lowrank.Matrix) error { return b.QRTol(a, r, 0) }
 // matrix) instead of QR's O((p·l + l²)·u): CholeskyQR then stops before a
 // pass that would only refine Q below tol, which for a well-conditioned a
 // saves the second of its two passes. tol = 0 is QR; QRTol panics for a
-// negative or NaN tol. It implements lowrank.TolerantQRer.
-func (Backend) QRTol(a, r lowrank.Matrix, tol float64) error {
+// negative or NaN tol. With WideFloat32 QRTol is QR whatever tol: the
+// tolerance is what the algorithms ask for the sketch of a float32 input
+// whose products round Q to float32 (skeleton.SketchQR), and that option
+// computes them in float64. It implements lowrank.TolerantQRer.
+func (be Backend) QRTol(a, r lowrank.Matrix, tol float64) error {
 	if !(tol >= 0) {
 		panic(fmt.Sprintf("cpu: QRTol tolerance %v, want ≥ 0", tol))
+	}
+	if be.WideFloat32 {
+		tol = 0
 	}
 	g := dense(a)
 	if g.Rows < g.Cols {

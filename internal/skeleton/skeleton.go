@@ -293,7 +293,8 @@ const float32Unit = 0x1p-24
 // Q₃₂ = Q + E with |E| ≤ u₃₂·|Q|, which by itself moves QᵀQ by up to
 // 2·‖E‖_F·‖Q‖₂ + ‖E‖_F² ≈ 2·√ℓ·u₃₂ (u₃₂ = 2⁻²⁴): sixteen times the
 // tolerance at ℓ = 64. A scaled copy of an extreme input (pr.Copied ≠ 1)
-// is in the working precision and gets QR.
+// is in the working precision and gets QR, and so does the sketch on a
+// CPU backend with WideFloat32, whose products are float64 (its QRTol).
 func SketchQR(be lowrank.Backend, pr Problem, y lowrank.Matrix) error {
 	if _, ok := pr.A.(*lowrank.Dense32); ok {
 		if tq, ok := be.(lowrank.TolerantQRer); ok {
