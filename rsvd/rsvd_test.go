@@ -232,3 +232,19 @@ func TestAdaptiveExhaustedRange(t *testing.T) {
 		}
 	}
 }
+
+// plainBackend is a backend with only lowrank.Backend's methods: no
+// optional capability, so its sketches get QR.
+type plainBackend struct{ lowrank.Backend }
+
+// TestFloat32SketchQR is sampling's test of the same name for the Gaussian
+// QB (testmat.Float32SketchQR derives the bounds).
+func TestFloat32SketchQR(t *testing.T) {
+	const m, n, k = 1100, 1024, 64
+	a := testmat.To32(testmat.Incoherent(m, n, testmat.PowerLaw(n, 0.5, 0), 5))
+	sum, err := testmat.Float32SketchQR(a, func(be lowrank.Backend, f *lowrank.Factors) error {
+		return rsvd.NewDecomposer(be).QBTo(f, a, k, &rsvd.Options{Seed: 3})
+	}, cpu.Backend{}, plainBackend{cpu.Backend{}})
+	t.Log(sum)
+	assert.NoError(t, err)
+}

@@ -214,51 +214,17 @@ func TestFloat32Input(t *testing.T) {
 type plainBackend struct{ lowrank.Backend }
 
 // TestFloat32SketchQR checks the QB of a float32 input large enough for
-// the CPU backend's CholeskyQR (P·ℓ² ≥ 2²²), whose sketch is then
-// orthonormalised only to ‖QᵀQ − I‖_F ≤ 2⁻²⁴ (skeleton.SketchQR), against
-// the same draw with QR's full orthonormality.
-//
-// Tolerances: Q's orthogonality is QRTol's guarantee, 2⁻²⁴ + γ_p·l (u =
-// 2⁻⁵³), plus the rounding of this test's float64 QᵀQ, another γ_p·l.
-// The two Q span the same space up to the float64 rounding of the pass
-// that one of them skips, so the reconstructions Q·(Q₃₂ᵀ·A) differ by
-// at most what the non-orthogonality does to QQᵀ (≤ ‖QᵀQ − I‖₂ ≤ 2⁻²⁴)
-// and the float32 products B = Q₃₂ᵀ·A of each (γ_P·‖A‖_F, Q rounded to
-// float32 and the float32 sum): the relative errors differ by at most
-// 2⁻²⁴ + 2·γ_P(u = 2⁻²⁴).
+// the CPU backend's CholeskyQR, whose sketch is then orthonormalised only
+// to ‖QᵀQ − I‖_F ≤ 2⁻²⁴ (skeleton.SketchQR), against the same draw with
+// QR's full orthonormality; testmat.Float32SketchQR derives the bounds.
 func TestFloat32SketchQR(t *testing.T) {
 	const m, n, k = 1100, 1024, 64
 	a := testmat.To32(testmat.Incoherent(m, n, testmat.PowerLaw(n, 0.5, 0), 4))
-	w := mat.NewDense(m, n, nil)
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			w.Set(i, j, float64(a.Data[i*n+j]))
-		}
-	}
-	// qb returns the QB and its orthonormal factor as computed (P×k).
-	qb := func(be lowrank.Backend) (*lowrank.QB, *mat.Dense) {
-		var f lowrank.Factors
-		require.NoError(t, sampling.NewDecomposer(be).QBTo(&f, a, k, &sampling.Options{Seed: 3}))
-		h, err := f.ToQB(cpu.Backend{})
-		require.NoError(t, err)
-		return h, f.Q.(*mat.Dense)
-	}
-	tol, q := qb(cpu.Backend{})
-	full, qFull := qb(plainBackend{cpu.Backend{}})
-	assert.False(t, mat.Equal(q, qFull), "the tolerant QR was not taken: Q is QR's bit for bit")
-	p, _ := q.Dims()
-	gamma := func(n int, u float64) float64 { return float64(n) * u / (1 - float64(n)*u) }
-	var g mat.Dense
-	g.Mul(q.T(), q)
-	for i := 0; i < k; i++ {
-		g.Set(i, i, g.At(i, i)-1)
-	}
-	orth := mat.Norm(&g, 2)
-	t.Logf("‖QᵀQ − I‖_F = %.2e with the tolerance", orth)
-	assert.LessOrEqual(t, orth, 0x1p-24+2*gamma(p, 0x1p-53)*k, "‖QᵀQ − I‖_F")
-	et, ef := lowrank.RelError(w, tol), lowrank.RelError(w, full)
-	t.Logf("relative error %.6g with the tolerance, %.6g without", et, ef)
-	assert.InDelta(t, ef, et, 0x1p-24+2*gamma(p, 0x1p-24))
+	sum, err := testmat.Float32SketchQR(a, func(be lowrank.Backend, f *lowrank.Factors) error {
+		return sampling.NewDecomposer(be).QBTo(f, a, k, &sampling.Options{Seed: 3})
+	}, cpu.Backend{}, plainBackend{cpu.Backend{}})
+	t.Log(sum)
+	assert.NoError(t, err)
 }
 
 func diffNorm(a, b mat.Matrix) float64 {

@@ -1,10 +1,14 @@
 package testmat
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/loract/loract/lowrank"
 )
 
 // Gaussian returns an m×n matrix of independent standard normals.
@@ -50,6 +54,72 @@ func OrthError(q mat.Matrix) float64 {
 		}
 	}
 	return e
+}
+
+// OrthErrorF returns ‖QᵀQ − I‖_F, QᵀQ formed in float64 (its rounding is
+// at most γ_p·k for a p×k q of near-unit columns).
+func OrthErrorF(q mat.Matrix) float64 {
+	_, k := q.Dims()
+	var g mat.Dense
+	g.Mul(q.T(), q)
+	for i := 0; i < k; i++ {
+		g.Set(i, i, g.At(i, i)-1)
+	}
+	return mat.Norm(&g, 2)
+}
+
+// Float32SketchQR compares the QB of the M×N float32 a that qbTo computes
+// on a backend with lowrank.TolerantQRer (tolerant) with the same draw on
+// one without (plain), and returns a summary for the test's log and an
+// error naming the first bound it breaks. For an input large enough for
+// the CPU's CholeskyQR (P·k² ≥ 2²²), the tolerant sketch is orthonormal
+// only to ‖QᵀQ − I‖_F ≤ 2⁻²⁴ (skeleton.SketchQR), so its Q must differ
+// from the plain one (else the tolerant path was not taken).
+//
+// Bounds: ‖QᵀQ − I‖_F ≤ 2⁻²⁴ + γ_p·k (QRTol's guarantee, u = 2⁻⁵³) plus
+// the rounding of OrthErrorF's float64 QᵀQ, another γ_p·k. The two Q span
+// the same space up to the float64 rounding of the pass that one of them
+// skips, so the reconstructions Q·(Q₃₂ᵀ·A) differ by at most what the
+// non-orthogonality does to QQᵀ (≤ ‖QᵀQ − I‖₂ ≤ 2⁻²⁴) and the float32
+// products B = Q₃₂ᵀ·A of each (γ_P·‖A‖_F, Q rounded to float32 and the
+// float32 sum): the relative errors differ by at most 2⁻²⁴ + 2·γ_P with
+// u = 2⁻²⁴.
+func Float32SketchQR(a *lowrank.Dense32, qbTo func(be lowrank.Backend, f *lowrank.Factors) error, tolerant, plain lowrank.Backend) (string, error) {
+	qb := func(be lowrank.Backend) (*lowrank.QB, *mat.Dense, error) {
+		var f lowrank.Factors
+		if err := qbTo(be, &f); err != nil {
+			return nil, nil, err
+		}
+		h, err := f.ToQB(be)
+		return h, f.Q.(*mat.Dense), err
+	}
+	tol, q, err := qb(tolerant)
+	if err != nil {
+		return "", err
+	}
+	full, qFull, err := qb(plain)
+	if err != nil {
+		return "", err
+	}
+	p, k := q.Dims()
+	gamma := func(n int, u float64) float64 { return float64(n) * u / (1 - float64(n)*u) }
+	w := mat.NewDense(a.Rows, a.Cols, nil)
+	for i := range a.Rows {
+		for j := range a.Cols {
+			w.Set(i, j, float64(a.Data[i*a.Stride+j]))
+		}
+	}
+	orth, et, ef := OrthErrorF(q), lowrank.RelError(w, tol), lowrank.RelError(w, full)
+	sum := fmt.Sprintf("‖QᵀQ − I‖_F = %.2e with the tolerance; relative error %.6g with it, %.6g without", orth, et, ef)
+	switch {
+	case mat.Equal(q, qFull):
+		return sum, errors.New("the tolerant QR was not taken: Q is QR's bit for bit")
+	case orth > 0x1p-24+2*gamma(p, 0x1p-53)*float64(k):
+		return sum, fmt.Errorf("‖QᵀQ − I‖_F = %g above its bound", orth)
+	case math.Abs(et-ef) > 0x1p-24+2*gamma(p, 0x1p-24):
+		return sum, fmt.Errorf("relative errors %g and %g differ beyond their bound", et, ef)
+	}
+	return sum, nil
 }
 
 // Sigma returns the singular values used by Incoherent for a spectrum
