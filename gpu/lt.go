@@ -47,11 +47,11 @@ type ltPlan struct {
 }
 
 // ltState is a Backend's cuBLASLt handle, preference and plans, made on
-// the first MulBias (tried); ready once all of them were made.
+// the first MulBias (tried); plans is set once all the rest was made.
 type ltState struct {
-	h, pref      uintptr
-	plans        map[ltKey]*ltPlan
-	tried, ready bool
+	h, pref uintptr
+	plans   map[ltKey]*ltPlan
+	tried   bool
 }
 
 // MulBias sets the row-major c (m×n) to a·w + bias (+ add): a (m×k) and w
@@ -104,7 +104,7 @@ func (b *Backend) MulBias(c, a, w lowrank.Matrix, bias, add *Matrix) (bool, erro
 	if overlaps(cm, am) || overlaps(cm, wm) || overlaps(cm, bias) {
 		panic(lowrank.ErrAlias)
 	}
-	if b.api.cublasLtCreate == nil || !cm.trans || !am.trans || !wm.trans || b.noLt ||
+	if !b.LtAvailable() || !cm.trans || !am.trans || !wm.trans ||
 		(zm != nil && (zm.trans != cm.trans || zm.dtype != cm.dtype || zm.ld != cm.ld || overlaps(zm, cm))) {
 		return false, nil
 	}
@@ -119,7 +119,7 @@ func (b *Backend) MulBias(c, a, w lowrank.Matrix, bias, add *Matrix) (bool, erro
 			return false, err // the handles made so far go in closeLt
 		}
 	}
-	if !lt.ready {
+	if lt.plans == nil { // ltInit failed
 		return false, nil
 	}
 	// Row-major c is cuBLASLt's column-major D = cᵀ (n×m) = wᵀ·aᵀ: the
@@ -144,7 +144,7 @@ func (b *Backend) MulBias(c, a, w lowrank.Matrix, bias, add *Matrix) (bool, erro
 		unsafe.Pointer(&b.sc32[1]), zp, p.ld, cm.ptr, p.ld, unsafe.Pointer(&p.algo.algo), b.blasWS, cublasWorkspaceBytes, b.stream), "cublasLtMatmul")
 }
 
-// ltInit makes b's cuBLASLt handle and preference and sets lt.ready.
+// ltInit makes b's cuBLASLt handle and preference, then lt.plans.
 func (b *Backend) ltInit() error {
 	lt := &b.lt
 	if err := checkBLAS(b.api.cublasLtCreate(&lt.h), "cublasLtCreate"); err != nil {
@@ -159,7 +159,7 @@ func (b *Backend) ltInit() error {
 	if err := checkBLAS(b.api.cublasLtMatmulPreferenceSetAttribute(lt.pref, ltPrefMaxWorkspace, unsafe.Pointer(&ws), 8), "cublasLtMatmulPreferenceSetAttribute"); err != nil {
 		return err
 	}
-	lt.plans, lt.ready = map[ltKey]*ltPlan{}, true
+	lt.plans = map[ltKey]*ltPlan{}
 	return nil
 }
 
