@@ -309,7 +309,7 @@ func splitMix64(x uint64) uint64 {
 // cannot finish (a zero, or with an exactly zero column), by Householder
 // reflections. Both give orthonormal columns to working accuracy whatever
 // the rank of a; see cholQR.
-func (b Backend) QR(a, r lowrank.Matrix) error { return b.QRTol(a, r, 0) }
+func (be Backend) QR(a, r lowrank.Matrix) error { return be.QRTol(a, r, 0) }
 
 // QRTol is QR for a whose Q need only satisfy ‖QᵀQ − I‖_F ≤ tol + γ_p·l
 // (γ_p = p·u/(1 − p·u), u = 2⁻⁵³, the rounding of the check's Gram
