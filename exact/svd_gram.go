@@ -84,20 +84,36 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 // round on W, cheaper than the QR and U = Q·U_R (BenchmarkRefineRoute).
 var qrRoute = true
 
+// cholRoute makes svdViaR factor W by Cholesky QR (cholQRW) where it
+// succeeds, instead of Householder QR.
+var cholRoute = true
+
 // svdViaR finishes the SVD from W = A·V̂ (m×n, overwritten) and its Gram
-// matrix c (overwritten) when W needs refinement: the Householder QR
-// W = Q·R (columnwise backward stable, ‖Δw_j‖ ≤ γ·‖w_j‖, so every column
-// keeps its accuracy relative to its own norm, as the refinement
-// requires), the one-sided Jacobi refinement on the n×n R instead of the
-// m×n W (each round costs n³ instead of m·n²), and U = Q·U_R.
+// matrix c (overwritten) when W needs refinement: a QR factorization
+// W = Q·R that is columnwise backward stable, ‖Δw_j‖ ≤ γ·‖w_j‖, so that
+// every column keeps its accuracy relative to its own norm, as the
+// refinement requires — two Cholesky QR passes on the column-scaled W
+// (cholQRW) where they succeed, else Householder QR —, the one-sided
+// Jacobi refinement on the n×n R instead of the m×n W (each round costs
+// n³ instead of m·n²), and U = Q·U_R.
 func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64.General, s []float64, ok bool) {
 	m, n := w.Rows, w.Cols
-	tau := make([]float64, n)
-	householder.Geqrf(w, tau)
-	tr.Mark("QR of W")
-	r := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
-	for i := range n {
-		copy(r.Data[i*n+i:(i+1)*n], w.Data[i*w.Stride+i:i*w.Stride+n])
+	var tau []float64
+	var q1, r2, r blas64.General
+	chol := false
+	if cholRoute {
+		q1, r2, r, chol = cholQRW(w, c)
+	}
+	if chol {
+		tr.Mark("Cholesky QR of W")
+	} else {
+		tau = make([]float64, n)
+		householder.Geqrf(w, tau)
+		tr.Mark("QR of W")
+		r = blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+		for i := range n {
+			copy(r.Data[i*n+i:(i+1)*n], w.Data[i*w.Stride+i:i*w.Stride+n])
+		}
 	}
 	gemm.Gram(c, r)
 	active, ok := refineColumns(r, v, c, tol, nullFloor(c), 0, tr)
@@ -106,6 +122,19 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 	}
 	ur, s := finishColumns(r, v, c, active)
 	u = blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
+	if chol {
+		// U = Q₁·(R₂⁻¹·U_R), R₂⁻¹ by the solve X·R₂ = I.
+		inv := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+		for i := range n {
+			inv.Data[i*n+i] = 1
+		}
+		trsmUpper(inv, r2)
+		m2 := blas64.General{Rows: n, Cols: n, Stride: n, Data: r2.Data} // r2 is no longer needed
+		gemm.General(false, false, 1, inv, ur, 0, m2)
+		gemm.General(false, false, 1, q1, m2, 0, u)
+		tr.Mark("U = Q·U_R")
+		return checkFinite(u, v, s)
+	}
 	for i := range n {
 		copy(u.Data[i*n:(i+1)*n], ur.Data[i*n:(i+1)*n])
 	}
