@@ -4,15 +4,9 @@ import (
 	"math"
 
 	"github.com/loract/loract/internal/gemm"
-	"gonum.org/v1/gonum/blas"
+	"github.com/loract/loract/internal/tri"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 )
-
-// triBlock is the width of the diagonal blocks of cholUpper and trsmUpper:
-// the work outside them is GEMM on internal/gemm, inside them gonum's
-// unblocked code on nb×nb matrices.
-const triBlock = 64
 
 // cholQRW computes W = Q·R (m×n, m ≥ n) by two Cholesky QR passes on the
 // column-scaled W̃ = W·D⁻¹, D = diag(‖w_j‖), given the Gram matrix
@@ -57,7 +51,7 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 			r1.Data[i*n+j] = c.Data[i*c.Stride+j] / (d[i] * d[j])
 		}
 	}
-	if !cholUpper(r1) {
+	if !tri.Cholesky(r1) {
 		return q1, r2, r, false
 	}
 	// Q₁ = W̃·R̃₁⁻¹.
@@ -70,7 +64,7 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 			}
 		}
 	})
-	trsmUpper(q1, r1)
+	tri.SolveRight(q1, r1)
 	// R₂ = chol(Q₁ᵀQ₁), if Q₁ is close enough to orthonormal.
 	r2 = blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
 	gemm.Gram(r2, q1)
@@ -84,7 +78,7 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 			off += e * e
 		}
 	}
-	if !(off <= 0.25) || !cholUpper(r2) {
+	if !(off <= 0.25) || !tri.Cholesky(r2) {
 		return q1, r2, r, false
 	}
 	// R = R₂·R̃₁·D (upper triangular: the products' lower parts are exact
@@ -98,69 +92,4 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 		}
 	}
 	return q1, r2, r, true
-}
-
-// cholUpper replaces the upper triangle of the symmetric positive definite
-// n×n a (only the upper triangle is read) by its Cholesky factor R,
-// a = RᵀR, and zeros the strict lower triangle. It reports whether the
-// factorization succeeded. Right-looking in blocks of triBlock rows: the
-// diagonal block by gonum's Potrf, the block row by a triangular solve,
-// the trailing matrix by a GEMM.
-func cholUpper(a blas64.General) bool {
-	n := a.Cols
-	for j0 := 0; j0 < n; j0 += triBlock {
-		j1 := min(j0+triBlock, n)
-		diag := blas64.Symmetric{Uplo: blas.Upper, N: j1 - j0, Stride: a.Stride, Data: a.Data[j0*a.Stride+j0:]}
-		if _, ok := lapack64.Potrf(diag); !ok {
-			return false
-		}
-		if j1 == n {
-			break
-		}
-		rjj := blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: j1 - j0, Stride: a.Stride, Data: diag.Data}
-		panel := blas64.General{Rows: j1 - j0, Cols: n - j1, Stride: a.Stride, Data: a.Data[j0*a.Stride+j1:]}
-		blas64.Trsm(blas.Left, blas.Trans, 1, rjj, panel)
-		trail := blas64.General{Rows: n - j1, Cols: n - j1, Stride: a.Stride, Data: a.Data[j1*a.Stride+j1:]}
-		gemm.General(true, false, -1, panel, panel, 1, trail)
-	}
-	for i := range n {
-		clear(a.Data[i*a.Stride : i*a.Stride+i])
-	}
-	for _, x := range a.Data[:(n-1)*a.Stride+n] {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// trsmUpper replaces the m×n b by X = b·R⁻¹ for the n×n upper triangular
-// r. Left-looking in column blocks of triBlock: block J is updated by one
-// GEMM with the blocks before it, then multiplied by the inverse of R's
-// diagonal block.
-func trsmUpper(b, r blas64.General) {
-	m, n := b.Rows, b.Cols
-	inv := make([]float64, triBlock*triBlock)
-	tmp := make([]float64, m*triBlock)
-	for j0 := 0; j0 < n; j0 += triBlock {
-		j1 := min(j0+triBlock, n)
-		nb := j1 - j0
-		blk := blas64.General{Rows: m, Cols: nb, Stride: b.Stride, Data: b.Data[j0:]}
-		if j0 > 0 {
-			left := blas64.General{Rows: m, Cols: j0, Stride: b.Stride, Data: b.Data}
-			rcol := blas64.General{Rows: j0, Cols: nb, Stride: r.Stride, Data: r.Data[j0:]}
-			gemm.General(false, false, -1, left, rcol, 1, blk)
-		}
-		ri := blas64.General{Rows: nb, Cols: nb, Stride: nb, Data: inv[:nb*nb]}
-		for i := range nb {
-			copy(ri.Data[i*nb+i:(i+1)*nb], r.Data[(j0+i)*r.Stride+j0+i:(j0+i)*r.Stride+j1])
-			clear(ri.Data[i*nb : i*nb+i])
-		}
-		lapack64.Trtri(blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: nb, Stride: nb, Data: ri.Data})
-		t := blas64.General{Rows: m, Cols: nb, Stride: nb, Data: tmp[:m*nb]}
-		for i := range m {
-			copy(t.Data[i*nb:(i+1)*nb], blk.Data[i*b.Stride:i*b.Stride+nb])
-		}
-		gemm.General(false, false, 1, t, ri, 0, blk)
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/loract/loract/internal/gemm"
 	"github.com/loract/loract/internal/householder"
 	"github.com/loract/loract/internal/trace"
+	"github.com/loract/loract/internal/tri"
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
@@ -128,7 +129,7 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 		for i := range n {
 			inv.Data[i*n+i] = 1
 		}
-		trsmUpper(inv, r2)
+		tri.SolveRight(inv, r2)
 		m2 := blas64.General{Rows: n, Cols: n, Stride: n, Data: r2.Data} // r2 is no longer needed
 		gemm.General(false, false, 1, inv, ur, 0, m2)
 		gemm.General(false, false, 1, q1, m2, 0, u)
