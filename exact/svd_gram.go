@@ -122,9 +122,9 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 		return u, v, nil, false
 	}
 	ur, s := finishColumns(r, v, c, active)
-	u = blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
 	if chol {
-		// U = Q₁·(R₂⁻¹·U_R), R₂⁻¹ by the solve X·R₂ = I.
+		// U = Q₁·(R₂⁻¹·U_R), into w's storage where it is contiguous
+		// (svdTall's): nothing reads w any more.
 		inv := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
 		for i := range n {
 			inv.Data[i*n+i] = 1
@@ -132,10 +132,15 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 		tri.SolveRight(inv, r2)
 		m2 := blas64.General{Rows: n, Cols: n, Stride: n, Data: r2.Data} // r2 is no longer needed
 		gemm.General(false, false, 1, inv, ur, 0, m2)
+		u = blas64.General{Rows: m, Cols: n, Stride: n, Data: w.Data[:m*n]}
+		if w.Stride != n {
+			u.Data = make([]float64, m*n)
+		}
 		gemm.General(false, false, 1, q1, m2, 0, u)
 		tr.Mark("U = Q·U_R")
 		return checkFinite(u, v, s)
 	}
+	u = blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
 	for i := range n {
 		copy(u.Data[i*n:(i+1)*n], ur.Data[i*n:(i+1)*n])
 	}

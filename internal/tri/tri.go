@@ -66,7 +66,8 @@ func Cholesky(a blas64.General) bool {
 }
 
 // SolveRight replaces the m×n b by X = b·R⁻¹ for the n×n upper triangular
-// r (its strict lower triangle is not read). Left-looking in column blocks
+// r (its strict lower triangle is not read; its diagonal must be nonzero,
+// else the result holds ±Inf or NaN). Left-looking in column blocks
 // of triBlock: block J is updated by one GEMM with the blocks before it,
 // then multiplied by the inverse of R's diagonal block (gonum's Trtri). Row
 // i of the result has the residual of substitution, ‖x_i·R − b_i‖ ≤
