@@ -6,6 +6,7 @@ import (
 
 	"github.com/loract/loract/internal/gemm"
 	"github.com/loract/loract/internal/householder"
+	"github.com/loract/loract/internal/tri"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack"
@@ -134,7 +135,7 @@ func cholQR(y blas64.General, r blas64.General, tol float64) string {
 	}
 	for pass := 1; pass <= maxPasses; pass++ {
 		gemm.Gram(gram, y)
-		if tol > 0 && applied && offIdentity(gram) <= tol {
+		if tol > 0 && applied && tri.OffIdentity(gram) <= tol {
 			return done(pass - 1)
 		}
 		ok, kappa := factor(0)
@@ -171,21 +172,6 @@ func cholQR(y blas64.General, r blas64.General, tol float64) string {
 		householderQR(y, r, nil)
 	}
 	return "householder"
-}
-
-// offIdentity returns ‖G − I‖_F for the upper triangle of the symmetric
-// l×l g (gemm.Gram's), counting each off-diagonal entry twice.
-func offIdentity(g blas64.General) float64 {
-	var diag, off float64
-	for i := 0; i < g.Rows; i++ {
-		row := g.Data[i*g.Stride : i*g.Stride+g.Cols]
-		d := row[i] - 1
-		diag += d * d
-		for _, v := range row[i+1:] {
-			off += v * v
-		}
-	}
-	return math.Sqrt(diag + 2*off)
 }
 
 // householderQR replaces y by Q of its thin Householder QR and, if r has

@@ -68,17 +68,7 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 	// R₂ = chol(Q₁ᵀQ₁), if Q₁ is close enough to orthonormal.
 	r2 = blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
 	gemm.Gram(r2, q1)
-	var off float64
-	for i := range n {
-		for j := range n {
-			e := r2.Data[i*n+j]
-			if i == j {
-				e--
-			}
-			off += e * e
-		}
-	}
-	if !(off <= 0.25) || !tri.Cholesky(r2) {
+	if !(tri.OffIdentity(r2) <= 0.5) || !tri.Cholesky(r2) {
 		return q1, r2, r, false
 	}
 	// R = R₂·R̃₁·D (upper triangular: the products' lower parts are exact

@@ -163,3 +163,15 @@ func TestShapePanics(t *testing.T) {
 	assert.PanicsWithValue(t, "tri: Cholesky of a 2×3 matrix", func() { Cholesky(sq(2, 3)) })
 	assert.PanicsWithValue(t, "tri: SolveRight of a 4×3 b by a 2×2 r", func() { SolveRight(sq(4, 3), sq(2, 2)) })
 }
+
+// TestOffIdentity: ‖G − I‖_F from the upper triangle alone (the lower one
+// holds garbage here), each off-diagonal entry counted twice: diagonal
+// defects 0.5 and −0.25 and one off-diagonal 0.5 give √(0.25 + 0.0625 + 2·0.25).
+func TestOffIdentity(t *testing.T) {
+	g := blas64.General{Rows: 3, Cols: 3, Stride: 4, Data: []float64{
+		1.5, 0.5, 0, 9,
+		7, 0.75, 0, 9,
+		7, 7, 1, 9,
+	}}
+	assert.Equal(t, math.Sqrt(0.25+0.0625+2*0.25), OffIdentity(g))
+}
