@@ -18,9 +18,7 @@ func DotAxpy(a, x, y []float64, alpha float64) float64 {
 	i := 0
 	var head float64
 	if m := n / 32 * 32; m > 0 && hasVecKernels {
-		var acc [32]float64
-		dotAxpyAVX512(&a[0], &x[0], &y[0], m, alpha, &acc)
-		head = reduce32(&acc)
+		head = dotAxpyAVX512(&a[0], &x[0], &y[0], m, alpha)
 		i = m
 	}
 	var s0, s1, s2, s3 float64

@@ -53,6 +53,32 @@ func TestDotAxpy(t *testing.T) {
 	}
 }
 
+// TestDotAxpyKernelOrder checks the AVX-512 kernel's dot product bit for
+// bit against its documented order: lane j of accumulator c takes the
+// products of i = 32·t + 8·c + j by fused multiply-add, and the 32 lanes
+// are summed pairwise as reduce32 does (the kernel reduces its registers
+// itself).
+func TestDotAxpyKernelOrder(t *testing.T) {
+	if !hasVecKernels {
+		t.Skip("no AVX-512 on this CPU (or a noasm build): the kernel does not run")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{32, 64, 96, 1024} {
+		a, x, y := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range a {
+			a[i] = rng.NormFloat64() * math.Ldexp(1, rng.IntN(40)-20)
+			x[i] = rng.NormFloat64()
+		}
+		var acc [32]float64
+		for i := range a {
+			acc[i%32] = math.FMA(a[i], x[i], acc[i%32])
+		}
+		want := reduce32(&acc)
+		got := dotAxpyAVX512(&a[0], &x[0], &y[0], n, 0.5)
+		assert.Equal(t, math.Float64bits(want), math.Float64bits(got), "n %d", n)
+	}
+}
+
 // BenchmarkDotAxpy times the row step of the tridiagonalization's
 // symmetric product on a 1024-element row held in L1.
 func BenchmarkDotAxpy(b *testing.B) {

@@ -23,9 +23,11 @@ func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64)
 // and DotAxpy's) run on this CPU.
 var hasVecKernels = gemm.AVX512()
 
-// dotAxpyAVX512 is DotAxpy's kernel for n a positive multiple of 32: lane
-// j of accumulator c (c = 0…3) holds Σ a_i·x_i over i = 32·t + 8·c + j,
-// and y[0:n] += alpha·a[0:n], each by fused multiply-add.
+// dotAxpyAVX512 is DotAxpy's kernel for n a positive multiple of 32: it
+// returns Σ a_i·x_i, lane j of accumulator c (c = 0…3) summing the
+// products of i = 32·t + 8·c + j and the 32 lanes then summed pairwise as
+// reduce32 does, and adds alpha·a[0:n] to y[0:n], each by fused
+// multiply-add.
 //
 //go:noescape
-func dotAxpyAVX512(a, x, y *float64, n int, alpha float64, acc *[32]float64)
+func dotAxpyAVX512(a, x, y *float64, n int, alpha float64) float64

@@ -102,7 +102,7 @@ loop64:
 	VZEROUPPER
 	RET
 
-// func dotAxpyAVX512(a, x, y *float64, n int, alpha float64, acc *[32]float64)
+// func dotAxpyAVX512(a, x, y *float64, n int, alpha float64) float64
 //
 // 32 float64 elements an iteration: four 64-byte loads of a, each
 // multiplied into an accumulator with x from memory and, times the
@@ -113,7 +113,6 @@ TEXT ·dotAxpyAVX512(SB), NOSPLIT, $0-48
 	MOVQ y+16(FP), DI
 	MOVQ n+24(FP), CX
 	VBROADCASTSD alpha+32(FP), Z9
-	MOVQ acc+40(FP), DX
 	VPXORQ Z0, Z0, Z0
 	VPXORQ Z1, Z1, Z1
 	VPXORQ Z2, Z2, Z2
@@ -146,9 +145,17 @@ loopda:
 	SUBQ $32, CX
 	JNZ loopda
 
-	VMOVUPD Z0, (DX)
-	VMOVUPD Z1, 64(DX)
-	VMOVUPD Z2, 128(DX)
-	VMOVUPD Z3, 192(DX)
+	// The lanes summed pairwise, as reduce32: lane j += lane j+16, then
+	// j+8, j+4, j+2, j+1.
+	VADDPD Z2, Z0, Z0
+	VADDPD Z3, Z1, Z1
+	VADDPD Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+40(FP)
 	VZEROUPPER
 	RET

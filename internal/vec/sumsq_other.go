@@ -12,6 +12,6 @@ func sumSq64AVX512(x *float64, n int, acc *[32]float64, mx *[8]uint64) {
 	panic("vec: no assembly in this build")
 }
 
-func dotAxpyAVX512(a, x, y *float64, n int, alpha float64, acc *[32]float64) {
+func dotAxpyAVX512(a, x, y *float64, n int, alpha float64) float64 {
 	panic("vec: no assembly in this build")
 }
