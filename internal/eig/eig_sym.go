@@ -159,24 +159,30 @@ const (
 func tridiag(n int, g []float64, d, e, tau []float64) {
 	var impl gonum.Implementation
 	nb := tridiagBlock
-	work := make([]float64, n*nb)
-	x, y := make([]float64, n), make([]float64, n)
+	// vw holds the panel's V and W as rows (latrdLower's vt and wt, one
+	// above the other), wv the same rows the other way round, so that the
+	// trailing update A₂₂ −= V·Wᵀ + W·Vᵀ = [V W]·[W V]ᵀ is one GEMM with an
+	// inner dimension of 2·nb.
+	vw, wv := make([]float64, 2*nb*n), make([]float64, 2*nb*n)
+	t := [][]float64{make([]float64, nb), make([]float64, nb)}
 	ybuf := make([][]float64, runtime.GOMAXPROCS(0))
 	for p := range ybuf {
 		ybuf[p] = make([]float64, n)
 	}
 	i := 0
 	for ; n-i > tridiagCrossover; i += nb {
-		latrdLower(n-i, nb, g[i*n+i:], n, e[i:], tau[i:], work, nb, x, y, ybuf)
-		r := n - i - nb
-		v := blas64.General{Rows: r, Cols: nb, Stride: n, Data: g[(i+nb)*n+i:]}
-		w := blas64.General{Rows: r, Cols: nb, Stride: nb, Data: work[nb*nb:]}
+		p := n - i
+		vt, wt := vw[:nb*p], vw[nb*p:2*nb*p]
+		latrdLower(p, nb, g[i*n+i:], n, d[i:], e[i:], tau[i:], vt, wt, t, ybuf)
+		copy(wv[:nb*p], wt)
+		copy(wv[nb*p:2*nb*p], vt)
+		r := p - nb
+		a := blas64.General{Rows: 2 * nb, Cols: r, Stride: p, Data: vw[nb : 2*nb*p]}
+		b := blas64.General{Rows: 2 * nb, Cols: r, Stride: p, Data: wv[nb : 2*nb*p]}
 		a22 := blas64.General{Rows: r, Cols: r, Stride: n, Data: g[(i+nb)*n+i+nb:]}
-		gemm.General(false, true, -1, v, w, 1, a22)
-		gemm.General(false, true, -1, w, v, 1, a22)
+		gemm.General(true, false, -1, a, b, 1, a22)
 		for j := i; j < i+nb; j++ {
 			g[(j+1)*n+j] = e[j]
-			d[j] = g[j*n+j]
 		}
 	}
 	impl.Dsytd2(blas.Lower, n-i, g[i*n+i:], n, d[i:], e[i:], tau[i:])

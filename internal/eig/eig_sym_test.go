@@ -201,6 +201,74 @@ func TestApplyTridiagQMatchesUnblocked(t *testing.T) {
 	}
 }
 
+// TestTridiag checks the blocked tridiagonalization by its backward error:
+// with Q formed by applyTridiagQ from I, ‖Q·T·Qᵀ − G‖_F ≤ 8·n·ε·‖G‖_F.
+// Householder reduction is normwise backward stable with an error that
+// grows like c·n·u (Higham, Accuracy and Stability of Numerical
+// Algorithms, §19.3: each of the n−2 reflectors applied on both sides adds
+// a few roundings of ‖G‖_F); c = 8 leaves room for both sides and the
+// back-transformation's own rounding. Q must be orthonormal to 4·n·ε
+// (as in TestEigSym). The sizes cross the panel width (32) and the
+// crossover to the unblocked finish (128) at several offsets, so that
+// panels of every position meet the last one.
+func TestTridiag(t *testing.T) {
+	graded := func(n int) []float64 {
+		lam := make([]float64, n)
+		for i := range lam {
+			lam[i] = math.Pow(10, -28*float64(i)/float64(n-1))
+		}
+		return lam
+	}
+	for _, n := range []int{5, 128, 129, 160, 161, 190, 257, 300} {
+		for _, kind := range []string{"gram", "graded", "rank-deficient"} {
+			var g []float64
+			switch kind {
+			case "gram":
+				a := blas64.General{Rows: 2 * n, Cols: n, Stride: n, Data: gaussianData(2*n, n, uint64(n))}
+				g = make([]float64, n*n)
+				gemm.Gram(blas64.General{Rows: n, Cols: n, Stride: n, Data: g}, a)
+			case "graded":
+				g = symFromSpectrum(graded(n), uint64(n)+1)
+			case "rank-deficient":
+				g = rank1Gram(n, n, uint64(n)+2, true)
+			}
+			t.Run(fmt.Sprintf("%s/n=%d", kind, n), func(t *testing.T) {
+				g0 := append([]float64(nil), g...)
+				d, e, tau := make([]float64, n), make([]float64, n-1), make([]float64, n-1)
+				tridiag(n, g, d, e, tau)
+				q := make([]float64, n*n)
+				for i := range n {
+					q[i*n+i] = 1
+				}
+				applyTridiagQ(n, g, tau, q)
+				tm := mat.NewDense(n, n, nil)
+				for i := range n {
+					tm.Set(i, i, d[i])
+					if i+1 < n {
+						tm.Set(i, i+1, e[i])
+						tm.Set(i+1, i, e[i])
+					}
+				}
+				qm := mat.NewDense(n, n, q)
+				var qt, qtq, qtqt mat.Dense
+				qt.Mul(qm, tm)
+				qtqt.Mul(&qt, qm.T())
+				qtq.Mul(qm.T(), qm)
+				gm := mat.NewDense(n, n, g0)
+				var diff mat.Dense
+				diff.Sub(&qtqt, gm)
+				ratio := mat.Norm(&diff, 2) / mat.Norm(gm, 2)
+				assert.LessOrEqual(t, ratio, 8*float64(n)*epsilon, "‖Q·T·Qᵀ − G‖_F / ‖G‖_F")
+				for i := range n {
+					qtq.Set(i, i, qtq.At(i, i)-1)
+				}
+				assert.LessOrEqual(t, mat.Norm(&qtq, math.Inf(1)), 4*float64(n)*epsilon, "‖QᵀQ − I‖")
+				t.Logf("backward error %.2g·n·ε", ratio/(float64(n)*epsilon))
+			})
+		}
+	}
+}
+
 // rank1Gram returns the n×n Gram matrix of the m×n rank-1 x·yᵀ, Gaussian
 // x and y, in which a third of the entries are exact zeros if sparse.
 func rank1Gram(m, n int, seed uint64, sparse bool) []float64 {
