@@ -582,7 +582,9 @@ const maxClusterEigRounds = 8
 // each at most ‖K‖_F^{2(j+1)} in norm (‖S‖₂ ≤ ‖K‖_F²). The least j with
 // ‖K‖_F^{2(j+1)} ≤ ε (2⁻⁵²) is taken — so the truncation errs less than
 // one rounding, and P is orthonormal to the rounding of its products,
-// O(l·ε), as the Householder LQ's Q is — and for a K too large for j ≤ 2
+// O(l·ε), as the Householder LQ's Q is (for j = 1 the matrix taken is
+// I + K − S/2, as orthogonal and one product cheaper; see below) — and for
+// a K too large for j ≤ 2
 // (‖K‖_F > 2.4·10⁻³) the Householder LQ of z instead. The rounds of a
 // graded spectrum's refinement measured ‖K‖_F from 10⁻¹⁴ to 1.1·10⁻³
 // (4096×1024, docs/exact-svd.md), where the LQ took 0.19 s at l = 1024
@@ -616,11 +618,20 @@ func orthNearIdentity(z []float64, l int) {
 	}
 	sm := make([]float64, l*l)
 	gemm.Gram(gen(sm), gen(k)) // S = KᵀK, both triangles
+	if terms == 1 {
+		// I + K − S/2 in place of (I + K)(I − S/2): they differ by K·S/2,
+		// O(‖K‖_F³), and since K² = −S and K commutes with S,
+		// (I − K − S/2)(I + K − S/2) = I + S²/4 exactly: as orthogonal as
+		// the one-term series, ‖S²‖/4 ≤ ‖K‖_F⁴/4 ≤ ε/4, and one product
+		// fewer (the l³ product z·m).
+		for i := range z {
+			z[i] -= sm[i] / 2
+		}
+		return
+	}
 	// m = I − S/2 (+ 3/8·S²), symmetric.
 	m := make([]float64, l*l)
-	if terms == 2 {
-		gemm.Gram(gen(m), gen(sm)) // S² = SᵀS: S is symmetric bit for bit
-	}
+	gemm.Gram(gen(m), gen(sm)) // S² = SᵀS: S is symmetric bit for bit
 	for i := range m {
 		m[i] = float64(3.0/8*m[i]) - sm[i]/2 // no fused multiply–add: as the product's alpha
 	}
