@@ -118,11 +118,7 @@ func Sym(n int, g []float64, w, v []float64) bool {
 	tr.Mark("eig: orthonormalize")
 
 	// v = Q_T·Z where Z = ztᵀ: apply the reflectors of tridiag to Z.
-	for i := range n {
-		for j := range n {
-			v[i*n+j] = zt[j*n+i]
-		}
-	}
+	vec.Transpose(n, n, zt, n, v, n)
 	applyTridiagQ(n, g, tau, v)
 	tr.Mark("eig: back-transform")
 	return true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/vec"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/gonum"
 )
@@ -241,22 +242,13 @@ func LQ(x, l blas64.General) {
 		panic(fmt.Sprintf("householder: LQ: l is %d×%d, want %d×%d", l.Rows, l.Cols, r, r))
 	}
 	xt := blas64.General{Rows: c, Cols: r, Stride: max(r, 1), Data: make([]float64, c*r)}
-	for i := range r {
-		for j, v := range x.Data[i*x.Stride : i*x.Stride+c] {
-			xt.Data[j*r+i] = v
-		}
-	}
+	vec.Transpose(r, c, x.Data, x.Stride, xt.Data, xt.Stride)
 	var rt blas64.General
 	if l.Data != nil {
 		rt = blas64.General{Rows: r, Cols: r, Stride: max(r, 1), Data: make([]float64, r*r)}
 	}
 	QR(xt, rt)
-	for i := range r {
-		row := x.Data[i*x.Stride : i*x.Stride+c]
-		for j := range row {
-			row[j] = xt.Data[j*r+i]
-		}
-	}
+	vec.Transpose(c, r, xt.Data, xt.Stride, x.Data, x.Stride)
 	if l.Data != nil {
 		for i := range r {
 			for j := range r {
