@@ -575,20 +575,22 @@ const maxClusterEigRounds = 8
 
 // orthNearIdentity replaces z = I + K (l×l row-major, K skew-symmetric:
 // the simultaneous small-angle rotations) by an orthogonal matrix close to
-// it. Its polar factor is P = z·(zᵀz)^{−1/2} = (I + K)(I + S)^{−1/2} with
-// S = KᵀK (zᵀz = I + S because Kᵀ = −K), and the series of (I + S)^{−1/2}
-// truncated after S^j leaves PᵀP − I = O(S^{j+1}): after I it is S, after
-// I − S/2 it is (3/4)S² − S³/4, after I − S/2 + (3/8)S² it is (5/8)S³ + …,
-// each at most ‖K‖_F^{2(j+1)} in norm (‖S‖₂ ≤ ‖K‖_F²). The least j with
-// ‖K‖_F^{2(j+1)} ≤ ε (2⁻⁵²) is taken — so the truncation errs less than
-// one rounding, and P is orthonormal to the rounding of its products,
-// O(l·ε), as the Householder LQ's Q is (for j = 1 the matrix taken is
-// I + K − S/2, as orthogonal and one product cheaper; see below) — and for
-// a K too large for j ≤ 2
-// (‖K‖_F > 2.4·10⁻³) the Householder LQ of z instead. The rounds of a
-// graded spectrum's refinement measured ‖K‖_F from 10⁻¹⁴ to 1.1·10⁻³
-// (4096×1024, docs/exact-svd.md), where the LQ took 0.19 s at l = 1024
-// and two or three products of l³ take less.
+// it: P = K + A with A a truncation of the series of √(I − S), S = KᵀK.
+// K commutes with S (S = −K²) and so with A, hence
+// PᵀP = (A − K)(A + K) = A² − K² = A² + S, which is I for the whole
+// series; truncated after S^j, A = I − S/2 − S²/8 − … leaves
+// PᵀP − I = S²/4 (j = 1) and S³/8 + S⁴/64 (j = 2), at most ‖K‖_F^{2(j+1)}
+// in norm (‖S‖₂ ≤ ‖K‖_F²), and P = I + K + O(‖K‖²), all that the
+// quadratic convergence of the simultaneous rotations needs. The least
+// j ≥ 0 with ‖K‖_F^{2(j+1)} ≤ ε (2⁻⁵²) is taken — so the truncation errs
+// less than one rounding, and P is orthonormal to the rounding of its
+// products, O(l·ε), as the Householder LQ's Q is — and for a K too large
+// for j ≤ 2 (‖K‖_F > 2.4·10⁻³) the Householder LQ of z instead. A costs
+// j − 1 symmetric products after S, and P no product by z (the polar
+// factor z·(I + S)^{−1/2} of the previous version took one more l³
+// product). The rounds of a graded spectrum's refinement measured ‖K‖_F
+// from 10⁻¹⁴ to 1.1·10⁻³ (4096×1024, docs/exact-svd.md), where the LQ
+// took 0.19 s at l = 1024 and one or two symmetric products take less.
 func orthNearIdentity(z []float64, l int) {
 	var kf2 float64 // ‖K‖_F²
 	for a := range l {
@@ -619,28 +621,16 @@ func orthNearIdentity(z []float64, l int) {
 	sm := make([]float64, l*l)
 	gemm.Gram(gen(sm), gen(k)) // S = KᵀK, both triangles
 	if terms == 1 {
-		// I + K − S/2 in place of (I + K)(I − S/2): they differ by K·S/2,
-		// O(‖K‖_F³), and since K² = −S and K commutes with S,
-		// (I − K − S/2)(I + K − S/2) = I + S²/4 exactly: as orthogonal as
-		// the one-term series, ‖S²‖/4 ≤ ‖K‖_F⁴/4 ≤ ε/4, and one product
-		// fewer (the l³ product z·m).
 		for i := range z {
-			z[i] -= sm[i] / 2
+			z[i] -= sm[i] / 2 // the halving is exact
 		}
 		return
 	}
-	// m = I − S/2 (+ 3/8·S²), symmetric.
-	m := make([]float64, l*l)
-	gemm.Gram(gen(m), gen(sm)) // S² = SᵀS: S is symmetric bit for bit
-	for i := range m {
-		m[i] = float64(3.0/8*m[i]) - sm[i]/2 // no fused multiply–add: as the product's alpha
+	s2 := k                     // K is no longer needed
+	gemm.Gram(gen(s2), gen(sm)) // S² = SᵀS: S is symmetric bit for bit
+	for i := range z {
+		z[i] -= sm[i]/2 + s2[i]/8
 	}
-	for a := range l {
-		m[a*l+a]++
-	}
-	p := make([]float64, l*l)
-	gemm.General(false, false, 1, gen(z), gen(m), 0, gen(p))
-	copy(z, p)
 }
 
 // rotateColumns replaces the columns cols of x (in that order) by their
