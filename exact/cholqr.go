@@ -71,10 +71,9 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 	if !(tri.OffIdentity(r2) <= 0.5) || !tri.Cholesky(r2) {
 		return q1, r2, r, false
 	}
-	// R = R₂·R̃₁·D (upper triangular: the products' lower parts are exact
-	// zeros).
+	// R = R₂·R̃₁·D.
 	r = blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
-	gemm.General(false, false, 1, r2, r1, 0, r)
+	tri.MulUpper(r, r2, r1, true)
 	for i := range n {
 		row := r.Data[i*n : (i+1)*n]
 		for j := range row {

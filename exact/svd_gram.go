@@ -131,7 +131,7 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 		}
 		tri.SolveRight(inv, r2)
 		m2 := blas64.General{Rows: n, Cols: n, Stride: n, Data: r2.Data} // r2 is no longer needed
-		gemm.General(false, false, 1, inv, ur, 0, m2)
+		tri.MulUpper(m2, inv, ur, false)
 		u = blas64.General{Rows: m, Cols: n, Stride: n, Data: w.Data[:m*n]}
 		if w.Stride != n {
 			u.Data = make([]float64, m*n)

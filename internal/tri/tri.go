@@ -4,7 +4,9 @@
 // BLAS (a 1024×1024 factorization takes 31 ms there against 8 ms here, a
 // 4096×1024 solve 396 ms against 29 ms on the 2-core development machine).
 // Gonum's unblocked code handles the diagonal blocks of triBlock×triBlock.
-// OffIdentity is the test a Cholesky QR pass makes of its Gram matrix.
+// MulUpper multiplies by a triangular matrix on the left, skipping its
+// zero blocks. OffIdentity is the test a Cholesky QR pass makes of its Gram
+// matrix.
 //
 // Matrices are gonum's blas64.General, row-major with any stride. Shape
 // errors panic with a string that starts with "tri: ".
@@ -96,6 +98,38 @@ func SolveRight(b, r blas64.General) {
 			copy(t.Data[i*nb:(i+1)*nb], blk.Data[i*b.Stride:i*b.Stride+nb])
 		}
 		gemm.General(false, false, 1, t, ri, 0, blk)
+	}
+}
+
+// mulStrip is the height of the row strips of MulUpper.
+const mulStrip = 2 * triBlock
+
+// MulUpper sets c = R·b for the n×n upper triangular r, whose strict lower
+// triangle must hold zeros (as Cholesky and SolveRight of an identity leave
+// it), and the n×p b. With bUpper b is n×n upper triangular too (zeros
+// below its diagonal), and so is c, whose strict lower triangle is then set
+// to zero. In strips of mulStrip rows, each one GEMM over the columns of r
+// from the strip's diagonal on (and the rows and columns of b from there
+// on for bUpper): about n²·p flops instead of GEMM's 2·n²·p, and n³/3
+// instead of 2·n³ for two triangles. c must not overlap r or b.
+func MulUpper(c, r, b blas64.General, bUpper bool) {
+	n, p := r.Rows, b.Cols
+	if r.Cols != n || b.Rows != n || c.Rows != n || c.Cols != p || (bUpper && p != n) {
+		panic(fmt.Sprintf("tri: MulUpper of a %d×%d r by a %d×%d b into a %d×%d c (upper b %t)", r.Rows, r.Cols, b.Rows, b.Cols, c.Rows, c.Cols, bUpper))
+	}
+	for i0 := 0; i0 < n; i0 += mulStrip {
+		i1 := min(i0+mulStrip, n)
+		j0 := 0
+		if bUpper {
+			j0 = i0
+			for i := i0; i < i1; i++ {
+				clear(c.Data[i*c.Stride : i*c.Stride+i0])
+			}
+		}
+		ri := blas64.General{Rows: i1 - i0, Cols: n - i0, Stride: r.Stride, Data: r.Data[i0*r.Stride+i0:]}
+		bi := blas64.General{Rows: n - i0, Cols: p - j0, Stride: b.Stride, Data: b.Data[i0*b.Stride+j0:]}
+		ci := blas64.General{Rows: i1 - i0, Cols: p - j0, Stride: c.Stride, Data: c.Data[i0*c.Stride+j0:]}
+		gemm.General(false, false, 1, ri, bi, 0, ci)
 	}
 }
 

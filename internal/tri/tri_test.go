@@ -120,6 +120,48 @@ func TestSolveRight(t *testing.T) {
 	}
 }
 
+// TestMulUpper checks R·B against the sum over the nonzero terms
+// elementwise, |c_ij − Σ_k r_ik·b_kj| ≤ γ_n·Σ_k |r_ik·b_kj| (any order of
+// summation; the GEMM's fused multiply–adds round less), for sizes around
+// the strip height, a general and a triangular b, and that an upper b gives
+// an upper c with exact zeros below (c starts as garbage).
+func TestMulUpper(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	for _, n := range []int{1, 127, 128, 129, 300} {
+		for _, bUpper := range []bool{false, true} {
+			p := 70
+			if bUpper {
+				p = n
+			}
+			r := randomUpper(n, 3, rng)
+			b := testmat.Gaussian(n, p, uint64(n)).RawMatrix()
+			if bUpper {
+				b = randomUpper(n, 3, rng)
+			}
+			c := blas64.General{Rows: n, Cols: p, Stride: p + 1, Data: make([]float64, n*(p+1))}
+			for i := range c.Data {
+				c.Data[i] = math.NaN()
+			}
+			MulUpper(c, r, b, bUpper)
+			for i := range n {
+				for j := range p {
+					var s, abs float64
+					for k := i; k < n; k++ {
+						s += r.Data[i*r.Stride+k] * b.Data[k*b.Stride+j]
+						abs += math.Abs(r.Data[i*r.Stride+k] * b.Data[k*b.Stride+j])
+					}
+					got := c.Data[i*c.Stride+j]
+					if bUpper && j < i {
+						require.Equal(t, 0.0, got, "n = %d: c(%d, %d) below the diagonal", n, i, j)
+						continue
+					}
+					require.InDelta(t, s, got, gammaN(n)*abs, "n = %d, upper b %t: c(%d, %d)", n, bUpper, i, j)
+				}
+			}
+		}
+	}
+}
+
 // blockCond returns max_J ‖|R_JJ⁻¹|·|R_JJ|‖_∞ over the triBlock diagonal
 // blocks of the upper triangular r, the inverse by back substitution.
 func blockCond(r blas64.General) float64 {
@@ -162,6 +204,8 @@ func TestShapePanics(t *testing.T) {
 	}
 	assert.PanicsWithValue(t, "tri: Cholesky of a 2×3 matrix", func() { Cholesky(sq(2, 3)) })
 	assert.PanicsWithValue(t, "tri: SolveRight of a 4×3 b by a 2×2 r", func() { SolveRight(sq(4, 3), sq(2, 2)) })
+	assert.PanicsWithValue(t, "tri: MulUpper of a 3×3 r by a 3×2 b into a 3×2 c (upper b true)", func() { MulUpper(sq(3, 2), sq(3, 3), sq(3, 2), true) })
+	assert.PanicsWithValue(t, "tri: MulUpper of a 3×3 r by a 2×2 b into a 3×2 c (upper b false)", func() { MulUpper(sq(3, 2), sq(3, 3), sq(2, 2), false) })
 }
 
 // TestOffIdentity: ‖G − I‖_F from the upper triangle alone (the lower one
