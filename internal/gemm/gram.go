@@ -21,6 +21,23 @@ func Gram(c, a blas64.General) { symmetric(c, a, false) }
 // product a·aᵀ.
 func GramRows(c, a blas64.General) { symmetric(c, a, true) }
 
+// GramUpdate sets c ← alpha·aᵀ·a + beta·c for the m×n a and n×n c on the
+// micro-tiles that hold c's upper triangle, as Gram computes aᵀa: the upper
+// triangle is the full product's, bit for bit; below the diagonal the
+// entries of tiles that cross it are updated and the others left. It is
+// the trailing update of a Cholesky factorization that reads only the
+// upper triangle (tri.Cholesky), at about half the flops of a full product.
+func GramUpdate(alpha float64, a blas64.General, beta float64, c blas64.General) {
+	n, k := a.Cols, a.Rows
+	if c.Rows != n || c.Cols != n {
+		panic(fmt.Sprintf("gemm: GramUpdate of a %d×%d a into a %d×%d c", a.Rows, a.Cols, c.Rows, c.Cols))
+	}
+	if n == 0 {
+		return
+	}
+	gemmWith(kernel(), true, true, false, n, n, k, alpha, a.Data, max(a.Stride, 1), a.Data, max(a.Stride, 1), beta, c.Data, c.Stride)
+}
+
 // symmetric is Gram (c = aᵀa) or, with rows, GramRows (c = a·aᵀ).
 func symmetric(c, a blas64.General, rows bool) {
 	n, k := a.Cols, a.Rows

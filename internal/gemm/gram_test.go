@@ -58,6 +58,37 @@ func TestGram(t *testing.T) {
 	testBlocking = nil
 }
 
+// TestGramUpdate checks that GramUpdate's upper triangle equals the full
+// product alpha·aᵀ·a + beta·c bit for bit (alpha = −1, beta = 1: the
+// Cholesky trailing update), on 1 and 3 workers with the default and the
+// small blocks, and that it panics on a c of the wrong shape.
+func TestGramUpdate(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for _, blk := range []*blocking{nil, &smallBlocks} {
+		testBlocking = blk
+		for _, procs := range []int{1, 3} {
+			runtime.GOMAXPROCS(procs)
+			for _, s := range []struct{ m, n int }{{1, 1}, {64, 23}, {64, 300}, {1, 129}, {200, 97}} {
+				a, lda := operand[float64](rnd, s.m, s.n, false, 1)
+				ag := blas64.General{Rows: s.m, Cols: s.n, Stride: lda, Data: a}
+				c0, ldc := operand[float64](rnd, s.n, s.n, false, 2)
+				want := append([]float64(nil), c0...)
+				General(true, false, -1, ag, ag, 1, blas64.General{Rows: s.n, Cols: s.n, Stride: ldc, Data: want})
+				c := append([]float64(nil), c0...)
+				GramUpdate(-1, ag, 1, blas64.General{Rows: s.n, Cols: s.n, Stride: ldc, Data: c})
+				for i := range s.n {
+					require.Equal(t, want[i*ldc+i:i*ldc+s.n], c[i*ldc+i:i*ldc+s.n], "small blocks %v, %d workers, %d×%d: row %d", blk != nil, procs, s.m, s.n, i)
+				}
+			}
+		}
+	}
+	testBlocking = nil
+	assert.Panics(t, func() {
+		GramUpdate(1, blas64.General{Rows: 2, Cols: 3, Stride: 3, Data: make([]float64, 6)}, 0, blas64.General{Rows: 2, Cols: 2, Stride: 2, Data: make([]float64, 4)})
+	})
+}
+
 // TestUpperTiles checks the upper-triangle product of every kernel, float64
 // and float32, for each transpose: every element on and above the diagonal
 // equals the full product's bit for bit, and no element far enough below
