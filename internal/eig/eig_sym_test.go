@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/lapack"
 	"gonum.org/v1/gonum/lapack/gonum"
 	"gonum.org/v1/gonum/mat"
@@ -265,6 +266,91 @@ func TestTridiag(t *testing.T) {
 				assert.LessOrEqual(t, mat.Norm(&qtq, math.Inf(1)), 4*float64(n)*epsilon, "‖QᵀQ − I‖")
 				t.Logf("backward error %.2g·n·ε", ratio/(float64(n)*epsilon))
 			})
+		}
+	}
+}
+
+// TestOrthonormalizeRows checks the Cholesky QR route and the Householder
+// fallback of OrthonormalizeRows on r×c inputs far from orthonormal. Rows
+// chained as x_i = g_i·s_i + 0.9·x_{i−1} (Gaussian g) have neighbours at
+// cosines near 0.9: with s_i = 1 (κ ≈ 10²–10³) Cholesky QR runs; with s_i
+// falling to 10⁻¹² (κ ≈ 10¹³, but rows graded, and Cholesky QR is
+// insensitive to the scaling of rows) it runs too. Rows x_i = x_0 +
+// 10⁻¹⁰·g_i (κ ≈ 10¹⁰ whatever the scaling) make the first factorization
+// break down or leave a Q₁ far from orthonormal, so cholQRRows reports
+// false, leaving x unchanged, and the LQ runs. Either way the result Q must
+// have ‖QQᵀ − I‖_max ≤ 4·c·ε (TestEigSym's bound), x·Qᵀ = L must be lower
+// triangular with a positive diagonal to rounding (|l_ij| ≤ 4·c·ε·‖x_i‖ for
+// j > i: row i of Q in the span of rows 0..i), and where Cholesky QR ran it
+// must agree with the LQ to κ·c·ε (the Q of an LQ with a positive diagonal
+// is unique; κ bounds its change; for graded rows the κ of the rows scaled
+// to unit norm).
+func TestOrthonormalizeRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, s := range []struct {
+		r, c     int
+		small    float64 // the smallest row scale of a chain; 0: nearly equal rows
+		wantChol bool
+	}{{60, 60, 1, true}, {150, 200, 1, true}, {150, 200, 1e-12, true}, {60, 60, 0, false}, {150, 200, 0, false}} {
+		x := make([]float64, s.r*s.c)
+		for i := range s.r {
+			for j := range s.c {
+				g := rng.NormFloat64() / math.Sqrt(float64(s.c))
+				switch {
+				case s.small == 0 && i == 0:
+					x[j] = g
+				case s.small == 0:
+					x[i*s.c+j] = x[j] + 1e-10*g
+				default:
+					x[i*s.c+j] = g * math.Pow(s.small, float64(i)/float64(s.r-1))
+					if i > 0 {
+						x[i*s.c+j] += 0.9 * x[(i-1)*s.c+j]
+					}
+				}
+			}
+		}
+		x0 := append([]float64(nil), x...)
+		name := fmt.Sprintf("%dx%d/smallest-row=%g", s.r, s.c, s.small)
+		m := blas64.General{Rows: s.r, Cols: s.r, Stride: s.r, Data: make([]float64, s.r*s.r)}
+		gemm.GramRows(m, blas64.General{Rows: s.r, Cols: s.c, Stride: s.c, Data: append([]float64(nil), x...)})
+		xc := append([]float64(nil), x...)
+		chol := cholQRRows(s.r, s.c, xc, m)
+		require.Equal(t, s.wantChol, chol, "%s: the Cholesky route taken", name)
+		if !chol {
+			require.Equal(t, x0, xc, "%s: x unchanged when cholQRRows declines", name)
+		}
+		OrthonormalizeRows(s.r, s.c, x)
+		tol := 4 * float64(s.c) * epsilon
+		qm, xm := mat.NewDense(s.r, s.c, x), mat.NewDense(s.r, s.c, x0)
+		var qqt, l mat.Dense
+		qqt.Mul(qm, qm.T())
+		l.Mul(xm, qm.T())
+		for i := range s.r {
+			norm := mat.Norm(xm.RowView(i), 2)
+			assert.Greater(t, l.At(i, i), 0.0, "%s: l(%d, %d)", name, i, i)
+			for j := range s.r {
+				d := qqt.At(i, j)
+				if i == j {
+					d--
+				}
+				require.LessOrEqual(t, math.Abs(d), tol, "%s: QQᵀ(%d, %d)", name, i, j)
+				if j > i {
+					require.LessOrEqual(t, math.Abs(l.At(i, j)), tol*norm, "%s: l(%d, %d) above the diagonal", name, i, j)
+				}
+			}
+		}
+		if chol {
+			lq := append([]float64(nil), x0...)
+			householderLQ(s.r, s.c, lq)
+			scaled := mat.DenseCopyOf(xm)
+			for i := range s.r {
+				row := scaled.RawRowView(i)
+				floats.Scale(1/floats.Norm(row, 2), row)
+			}
+			kappa := mat.Cond(scaled, 2)
+			for i := range x {
+				require.InDelta(t, lq[i], x[i], kappa*float64(s.c)*epsilon, "%s: element %d against the LQ (κ = %.3g)", name, i, kappa)
+			}
 		}
 	}
 }
