@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/blas/blas64"
 
+	"github.com/loract/loract/internal/gemm"
 	"github.com/loract/loract/internal/testmat"
 )
 
@@ -235,5 +236,54 @@ func TestScanPairs(t *testing.T) {
 		require.Equal(t, wantKt, kt, "%d cores: tangents", procs)
 		require.Equal(t, wantZ, nearIdentity(kt, n, cols), "%d cores: z", procs)
 		require.Equal(t, make([]float64, n*n), kt, "%d cores: kt is cleared for the next round", procs)
+	}
+}
+
+// TestUpdateGram checks the partial recomputation of a round's Gram matrix:
+// after columns moved of w change, updateGram(c, w, moved) leaves the
+// entries between unmoved columns bit for bit as they were, makes every
+// entry involving a moved column the dot product of the new columns within
+// γ_m·Σ_k |w_kp·w_kq| (any order of summation), keeps c symmetric bit for
+// bit, and with more than half the columns moved is gemm.Gram exactly.
+func TestUpdateGram(t *testing.T) {
+	const m, n = 300, 40
+	gamma := float64(m) * 0x1p-53 / (1 - float64(m)*0x1p-53)
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, moved := range [][]int{{}, {0}, {3, 17, 39}, {1, 2, 5, 8, 13, 21, 34}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}} {
+		w := testmat.Gaussian(m, n, uint64(len(moved))).RawMatrix()
+		c := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+		gemm.Gram(c, w)
+		c0 := slices.Clone(c.Data)
+		for _, p := range moved {
+			for k := range m {
+				w.Data[k*n+p] = rng.NormFloat64()
+			}
+		}
+		updateGram(c, w, moved)
+		if 2*len(moved) > n {
+			want := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+			gemm.Gram(want, w)
+			require.Equal(t, want.Data, c.Data, "%d moved: the whole Gram product", len(moved))
+			continue
+		}
+		isMoved := make([]bool, n)
+		for _, p := range moved {
+			isMoved[p] = true
+		}
+		for p := range n {
+			for q := range n {
+				require.Equal(t, c.Data[p*n+q], c.Data[q*n+p], "%d moved: (%d, %d) symmetric", len(moved), p, q)
+				if !isMoved[p] && !isMoved[q] {
+					require.Equal(t, c0[p*n+q], c.Data[p*n+q], "%d moved: (%d, %d) unchanged", len(moved), p, q)
+					continue
+				}
+				var s, abs float64
+				for k := range m {
+					s += w.Data[k*n+p] * w.Data[k*n+q]
+					abs += math.Abs(w.Data[k*n+p] * w.Data[k*n+q])
+				}
+				require.InDelta(t, s, c.Data[p*n+q], gamma*abs, "%d moved: (%d, %d)", len(moved), p, q)
+			}
+		}
 	}
 }

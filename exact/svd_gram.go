@@ -388,10 +388,11 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 	isLarge := make([]bool, n)
 	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q; zero between rounds
 	eigRounds := 0
+	var moved []int // the columns the last round rotated, in order
 	for round := 0; ; round++ {
 		if round > 0 {
-			gemm.Gram(c, w)
-			tr.Mark("gram WᵀW")
+			updateGram(c, w, moved)
+			tr.Markf("gram WᵀW (%d columns moved)", len(moved))
 		}
 		active := activeColumns(c, floor)
 		tr.Markf("depth %d round %d: %d active columns", depth, round, len(active))
@@ -414,6 +415,10 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 		// larger columns, which can dominate them and must be gone before
 		// L is resolved at its own scale.
 		cols := smallPairColumns(kt, n, active, isLarge)
+		moved = append(moved[:0], cols...)
+		if len(large) > 0 {
+			moved = mergeSorted(moved, large)
+		}
 		if len(cols) > 0 {
 			z := nearIdentity(kt, n, cols)
 			sl := len(cols)
@@ -438,6 +443,63 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 				}
 				applyRotations(w, v, rots)
 				tr.Markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
+			}
+		}
+	}
+}
+
+// mergeSorted returns the union of the increasing lists a and b, in
+// increasing order (a's storage is not reused).
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default: // equal
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// updateGram recomputes the Gram matrix c = wᵀw after a round that moved
+// the columns moved (in order) of w: all of it by gemm.Gram when they are
+// more than half of w's columns, else only their rows and columns, as
+// w[:, moved]ᵀ·w (2·m·|moved|·n flops against Gram's 1.25·m·n²). The other
+// entries are dot products of columns that did not change, so they are
+// what a new Gram product would compute, up to its order of summation. Each
+// entry of the rows and columns recomputed is written once, from the row of
+// the lower-numbered moved column, and mirrored: c stays symmetric bit for
+// bit.
+func updateGram(c, w blas64.General, moved []int) {
+	n := w.Cols
+	s := len(moved)
+	if 2*s > n {
+		gemm.Gram(c, w)
+		return
+	}
+	if s == 0 {
+		return
+	}
+	t := blas64.General{Rows: s, Cols: n, Stride: n, Data: make([]float64, s*n)}
+	gemm.General(true, false, 1, gatherColumns(w, moved), w, 0, t)
+	isMoved := make([]bool, n)
+	for _, p := range moved {
+		isMoved[p] = true
+	}
+	for a, p := range moved {
+		row := t.Data[a*n : (a+1)*n]
+		for q, x := range row {
+			if !isMoved[q] || q >= p {
+				c.Data[p*c.Stride+q] = x
+				c.Data[q*c.Stride+p] = x
 			}
 		}
 	}
