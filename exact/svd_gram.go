@@ -69,7 +69,7 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	if _, large := failingPairs(c, tol, nullFloor(c)); qrRoute && large > 0 {
 		return svdViaR(w, v, c, tol, tr)
 	}
-	active, ok := refineColumns(w, v, c, tol, nullFloor(c), 0, tr)
+	active, ok := refineColumns(w, v, c, tol, nullFloor(c), 0, false, tr)
 	if !ok {
 		return u, v, nil, false
 	}
@@ -116,8 +116,12 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 			copy(r.Data[i*n+i:(i+1)*n], w.Data[i*w.Stride+i:i*w.Stride+n])
 		}
 	}
-	gemm.Gram(c, r)
-	active, ok := refineColumns(r, v, c, tol, nullFloor(c), 0, tr)
+	// The first round's pairs and angles come from c = WᵀW, not from a new
+	// RᵀR: W + ΔW = Q·R with ‖Δw_j‖ ≤ γ·‖w_j‖ (both factorizations are
+	// columnwise backward stable), so the two differ by O(γ·‖w_p‖·‖w_q‖),
+	// as a Gram product's own rounding does; every later round recomputes
+	// its Gram matrix from R.
+	active, ok := refineColumns(r, v, c, tol, nullFloor(c), 0, true, tr)
 	if !ok {
 		return u, v, nil, false
 	}
@@ -383,7 +387,10 @@ const (
 //     rotation).
 //
 // Then c is recomputed from w, so the test is always on the actual columns.
-func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *trace.Trace) ([]int, bool) {
+// With upper, w is square and upper triangular (the R of svdViaR), which
+// its first rotation, when it moves every column, multiplies as a triangle
+// (tri.MulUpper: half the flops).
+func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper bool, tr *trace.Trace) ([]int, bool) {
 	n := w.Cols
 	isLarge := make([]bool, n)
 	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q; zero between rounds
@@ -423,7 +430,11 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, tr *tr
 			z := nearIdentity(kt, n, cols)
 			sl := len(cols)
 			orthNearIdentity(z, sl)
-			rotateColumns(w, cols, z)
+			if upper && round == 0 && sl == n { // nothing has moved w yet
+				rotateUpper(w, z)
+			} else {
+				rotateColumns(w, cols, z)
+			}
 			rotateColumns(v, cols, z)
 			tr.Markf("simultaneous rotations on %d columns", sl)
 		}
@@ -589,7 +600,7 @@ func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, floor flo
 	if recurse && depth < maxRefineDepth {
 		c := blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}
 		gemm.Gram(c, wz)
-		if _, ok := refineColumns(wz, vz, c, tol, floor, depth+1, tr); !ok {
+		if _, ok := refineColumns(wz, vz, c, tol, floor, depth+1, false, tr); !ok {
 			return false
 		}
 	}
@@ -718,6 +729,14 @@ func rotateColumns(x blas64.General, cols []int, z []float64) {
 	}
 	gemm.General(false, false, 1, gatherColumns(x, cols), zl, 0, yl)
 	scatterColumns(x, cols, yl)
+}
+
+// rotateUpper replaces the n×n upper triangular x by x·z (z n×n).
+func rotateUpper(x blas64.General, z []float64) {
+	n := x.Cols
+	y := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	tri.MulUpper(y, x, blas64.General{Rows: n, Cols: n, Stride: n, Data: z}, false)
+	copyGeneral(x, y)
 }
 
 // colsView returns the view of columns [j0, j1) of x (j1 > j0).
