@@ -3,7 +3,6 @@ package exact
 import (
 	"math"
 
-	"github.com/loract/loract/internal/gemm"
 	"github.com/loract/loract/internal/tri"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -67,8 +66,7 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 	tri.SolveRight(q1, r1)
 	// R₂ = chol(Q₁ᵀQ₁), if Q₁ is close enough to orthonormal.
 	r2 = blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
-	gemm.Gram(r2, q1)
-	if !(tri.OffIdentity(r2) <= 0.5) || !tri.Cholesky(r2) {
+	if !tri.SecondPassFactor(r2, q1) {
 		return q1, r2, r, false
 	}
 	// R = R₂·R̃₁·D.

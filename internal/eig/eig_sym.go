@@ -266,8 +266,7 @@ func cholQRRows(r, c int, x []float64, m blas64.General) bool {
 	vec.Transpose(r, c, x, c, xt.Data, r)
 	tri.SolveRight(xt, m) // xᵀ·R⁻¹, R = Lᵀ
 	m2 := blas64.General{Rows: r, Cols: r, Stride: r, Data: m.Data}
-	gemm.Gram(m2, xt)
-	if !(tri.OffIdentity(m2) <= 0.5) || !tri.Cholesky(m2) {
+	if !tri.SecondPassFactor(m2, xt) {
 		return false
 	}
 	tri.SolveRight(xt, m2)

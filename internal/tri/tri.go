@@ -146,6 +146,18 @@ func diagInverse(r blas64.General, j0, j1 int, inv []float64) blas64.General {
 	return ri
 }
 
+// SecondPassFactor sets g = qᵀq for the m×n q and, if it is within 1/2
+// of I in the Frobenius norm (so κ(q) ≤ √3), replaces it by its Cholesky
+// factor R₂, reporting whether both held. That is the second pass of
+// CholeskyQR2: on such a q, Cholesky QR leaves q·R₂⁻¹ orthonormal to
+// O((m·n + n²)·u) (Yamamoto, Nakatsukasa, Yanagisawa and Fukaya, ETNA 44,
+// 2015); a q further from orthonormal was left so by a first pass on a
+// matrix too ill-conditioned for it, and its caller falls back.
+func SecondPassFactor(g, q blas64.General) bool {
+	gemm.Gram(g, q)
+	return OffIdentity(g) <= 0.5 && Cholesky(g)
+}
+
 // OffIdentity returns ‖G − I‖_F for the symmetric l×l g, reading its upper
 // triangle only (each off-diagonal entry counted twice): the distance from
 // orthonormality of the columns whose Gram matrix g is (gemm.Gram's), as a

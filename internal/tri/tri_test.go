@@ -162,6 +162,41 @@ func TestMulUpper(t *testing.T) {
 	}
 }
 
+// TestSecondPassFactor: a q with orthonormal columns plus a perturbation
+// of norm 0.1 gets R₂ with R₂ᵀR₂ = qᵀq to Cholesky's backward error
+// (2·γ_{n+1}·|R₂ᵀ|·|R₂|, as TestCholesky); columns doubled in length
+// (‖qᵀq − I‖_F = 3·√n > 1/2) are declined.
+func TestSecondPassFactor(t *testing.T) {
+	const m, n = 200, 30
+	q := testmat.Gaussian(m, n, 5).RawMatrix()
+	g := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	gemm.Gram(g, q)
+	require.True(t, Cholesky(g))
+	SolveRight(q, g) // orthonormal columns
+	rng := rand.New(rand.NewPCG(49, 50))
+	for i := range q.Data {
+		q.Data[i] += 0.1 / math.Sqrt(float64(m*n)) * rng.NormFloat64()
+	}
+	want := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	gemm.Gram(want, q)
+	r2 := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+	require.True(t, SecondPassFactor(r2, q))
+	for i := range n {
+		for j := i; j < n; j++ {
+			var s, abs float64
+			for k := 0; k <= i; k++ {
+				s += r2.Data[k*n+i] * r2.Data[k*n+j]
+				abs += math.Abs(r2.Data[k*n+i] * r2.Data[k*n+j])
+			}
+			require.InDelta(t, want.Data[i*n+j], s, 2*gammaN(n+1)*abs, "(%d, %d)", i, j)
+		}
+	}
+	for i := range q.Data {
+		q.Data[i] *= 2
+	}
+	assert.False(t, SecondPassFactor(r2, q), "columns of norm 2")
+}
+
 // blockCond returns max_J ‖|R_JJ⁻¹|·|R_JJ|‖_∞ over the triBlock diagonal
 // blocks of the upper triangular r, the inverse by back substitution.
 func blockCond(r blas64.General) float64 {
