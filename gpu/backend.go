@@ -136,6 +136,10 @@ type Backend struct {
 	// dtrsm in place instead of R⁻¹ (trinv64d) and a product (a test
 	// switch: the profile times both).
 	trsmOrth bool
+	// constShift makes the subspace route's steps take the one shift β/2
+	// instead of the Chebyshev cycle (a test switch: the profile times
+	// both).
+	constShift bool
 	// noSplit makes the subspace route's steps orthonormalise the whole
 	// basis on the backend's stream instead of splitting it into two
 	// halves on two streams (a test switch: the profile times both).

@@ -521,17 +521,19 @@ func TestWrappedActivation(t *testing.T) {
 // and gives dsyevdx's values to both routes' Gram rounding; on a spectrum
 // without a gap after σ_k it gives up and returns dsyevdx's result bit for
 // bit. The first matrix runs the default steps (split on two streams
-// where splitSteps says, ℓ = 256 here, else R⁻¹ products), the second the
-// steps' dtrsm path (trsmOrth, the path of ℓ > 1024), the third the
-// one-stream R⁻¹ steps (noSplit).
+// where splitSteps says, ℓ = 256 here, else R⁻¹ products; Chebyshev
+// shifts), the second the steps' dtrsm path (trsmOrth, the path of
+// ℓ > 1024), the third the one-stream R⁻¹ steps (noSplit), the fourth the
+// one constant shift (constShift).
 func TestExactSVDSubspace(t *testing.T) {
 	b := open(t, nil)
-	defer func() { b.noSubspace, b.trsmOrth, b.noSplit = false, false, false }()
+	defer func() { b.noSubspace, b.trsmOrth, b.noSplit, b.constShift = false, false, false, false }()
 	for _, tc := range []struct {
-		m, n                    int
-		rowMajor, trsm, noSplit bool
-	}{{2048, 1024, false, false, false}, {1024, 2048, true, true, false}, {2048, 1024, false, false, true}} {
-		b.trsmOrth, b.noSplit = tc.trsm, tc.noSplit
+		m, n                                int
+		rowMajor, trsm, noSplit, constShift bool
+	}{{2048, 1024, false, false, false, false}, {1024, 2048, true, true, false, false}, {2048, 1024, false, false, true, false},
+		{2048, 1024, false, false, false, true}} {
+		b.trsmOrth, b.noSplit, b.constShift = tc.trsm, tc.noSplit, tc.constShift
 		q := min(tc.m, tc.n)
 		gapped := testmat.PowerLaw(q, 1, 1e-3)
 		flat := make([]float64, q)

@@ -302,6 +302,9 @@ func TestProfile(t *testing.T) {
 	require.NoError(t, err)
 	for _, k := range []int{32, 64, 128, 256, 512} {
 		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law)", k), dpl, k, false, false)
+		b.constShift = true
+		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law, constant shift)", k), dpl, k, false, false)
+		b.constShift = false
 		b.noSplit = true
 		exact(fmt.Sprintf("ExactSVD k=%d (subspace, power law, one stream)", k), dpl, k, false, false)
 		b.noSplit = false

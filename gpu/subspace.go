@@ -13,7 +13,8 @@ import (
 // (docs/gpu.md, "Exact SVD"). It keeps an ℓ = 2k column basis V:
 // V ← orth((G − μ·I)·V), one float64 product of q²·ℓ multiply–adds and
 // one Cholesky QR pass per step (μ = 0 for the first subspaceFirst
-// steps, then the shift subspacePredict reads off the Cholesky factor),
+// steps, then a Chebyshev cycle of shifts that subspacePredict reads off
+// the Cholesky factor),
 // and checks where that factor predicts convergence (and, should the
 // check fail, where the observed residuals predict it): Rayleigh–Ritz on
 // the basis with the unshifted G (an ℓ×ℓ dsyevd), and the residual of
@@ -110,16 +111,22 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	}
 	run := subspaceRun{Split: sp != nil}
 	defer func() { b.lastSubspace = run }()
-	shift := 0.0 // set from the first prediction
+	var cycle []float64 // the shifts, set from the first prediction: step i after it takes cycle[i mod len]
 	step := func(n int) error {
+		shifts := make([]float64, n)
+		if len(cycle) > 0 {
+			for j := range shifts {
+				shifts[j] = cycle[(run.Steps-subspaceFirst+j)%len(cycle)]
+			}
+		}
 		if sp != nil {
-			if err := b.subspaceStepsSplit(&st, sp, v, z, shift, n); err != nil {
+			if err := b.subspaceStepsSplit(&st, sp, v, z, shifts); err != nil {
 				return err
 			}
 			run.Steps += n
 			return nil
 		}
-		for range n {
+		for _, shift := range shifts {
 			if err := b.subspaceMulG(&st, z, v, shift); err != nil {
 				return err
 			}
@@ -138,7 +145,7 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 	if err := step(subspaceFirst); err != nil {
 		return false, err
 	}
-	steps, shift, err := b.subspacePredict(&st, sp != nil)
+	steps, cycle, err := b.subspacePredict(&st, sp != nil)
 	if err != nil {
 		return false, err
 	}
@@ -175,26 +182,37 @@ func (b *Backend) subspaceEig(g uintptr, q, k int, sdev, vk, x uintptr) (bool, e
 }
 
 // subspacePredict returns the steps still to go before the first
-// Rayleigh–Ritz check and the shift μ of the steps from here on,
-// predicted from the diagonal d of the last Cholesky factor R
-// (G·V = V'·R). In subspace iteration R's diagonal tends to the leading
-// eigenvalues in order, and already after subspaceFirst steps d_ℓ/d_k
-// estimates the rate λ_{ℓ+1}/λ_k (from above: the trailing columns still
-// mix in larger eigenvalues) better than the early Ritz values do (from
-// below; docs/gpu.md). The steps after it iterate with G − μ·I, μ = d_ℓ/2:
-// the unwanted eigenvalues, in [0, λ_{ℓ+1}], then lie within
-// max(λ_{ℓ+1} − μ, μ) of the shift, so the rate becomes
-// ρ_μ = max(d_ℓ − μ, μ)/(d_k − μ), ≈ 0.16 instead of ≈ 0.28 on the
-// benchmark's spectrum (μ < d_k/2 keeps the k wanted eigenvalues the
-// largest of |λ − μ|). The kept pairs' residual ÷ λ₁ after the s steps
-// is modelled as (d_k/d_1)·ρ^subspaceFirst·ρ_μ^(s − subspaceFirst); the
-// prediction is the first s where that meets the tolerance, plus
-// subspaceMargin. Steps −1 means give up (dsyevdx): a factorisation broke
-// down, a diagonal is not positive, ρ ≥ 1, or the prediction exceeds
-// subspaceMax steps. One download of ℓ values and the devInfos, one host
+// Rayleigh–Ritz check and the shifts μ of the steps from here on (a cycle:
+// step i takes shifts[i mod len(shifts)]), predicted from the diagonal d
+// of the last Cholesky factor R (G·V = V'·R). In subspace iteration R's
+// diagonal tends to the leading eigenvalues in order, and already after
+// subspaceFirst steps d_ℓ/d_k estimates the rate λ_{ℓ+1}/λ_k (from above:
+// the trailing columns still mix in larger eigenvalues) better than the
+// early Ritz values do (from below; docs/gpu.md). The eigenvalues the
+// basis must damp, λ_{ℓ+1} … λ_q, then lie in [0, β], β = chebWiden·d_ℓ
+// (d_ℓ itself can fall below λ_{ℓ+1}: see chebWiden). The steps
+// after it iterate with G − μ_i·I, the shifts μ_i the roots of the
+// Chebyshev polynomial T_D of [0, β] (β/2·(1 + cos((2i − 1)π/(2D))),
+// i = 1 … D = chebDegree, in an order that alternates the ends): a cycle
+// of D steps multiplies the basis by T_D((2G − β)/β) up to a scale, which
+// is at most 1 in magnitude on [0, β] and T_D(y_k), y_k = (2d_k − β)/β,
+// at λ_k, the least that any polynomial of degree D bounded by 1 there
+// reaches at λ_k (Chebyshev's extremal property). So the rate per step is
+// ρ_T = T_D(y_k)^(−1/D): ≈ 0.115 on the benchmark's spectrum, where the one
+// shift β/2 of the previous version (its optimum among constant shifts:
+// ρ_μ = max(β − μ, μ)/(d_k − μ)) gave ≈ 0.16 and no shift ≈ 0.28. Every
+// μ_i < β < d_k keeps the k wanted eigenvalues the largest of |λ − μ_i|,
+// the constant shift's condition. The kept pairs' residual ÷ λ₁ after s
+// steps is modelled as (d_k/d_1)·ρ^subspaceFirst·ρ_T^(s − subspaceFirst)
+// (partial cycles as if at the average rate); the prediction is the first
+// s where that meets the tolerance, plus subspaceMargin. With the test
+// switch constShift the cycle is the one shift β/2 and the rate ρ_μ.
+// Steps −1 means give up (dsyevdx): a factorisation broke down, a
+// diagonal is not positive, ρ ≥ 1, or the prediction exceeds subspaceMax
+// steps. One download of ℓ values and the devInfos, one host
 // synchronisation. A wrong prediction or shift costs time only: the
 // check, on the unshifted G, decides.
-func (b *Backend) subspacePredict(st *subspaceState, split bool) (steps int, shift float64, err error) {
+func (b *Backend) subspacePredict(st *subspaceState, split bool) (steps int, shifts []float64, err error) {
 	l, k := st.l, st.k
 	// The diagonal of h (stride ℓ + 1) into theta, beside the devInfos;
 	// after split steps, the diagonals of the halves' factors R_A and R_B
@@ -203,32 +221,86 @@ func (b *Backend) subspacePredict(st *subspaceState, split bool) (steps int, shi
 		hl := l / 2
 		for i := range 2 {
 			if err := b.copy2D(st.theta+uintptr(8*hl*i), codeF64, 1, 1, st.h+uintptr(8*hl*hl*i), codeF64, hl+1, 0, hl, 1, false); err != nil {
-				return 0, 0, err
+				return 0, nil, err
 			}
 		}
 	} else if err := b.copy2D(st.theta, codeF64, 1, 1, st.h, codeF64, l+1, 0, l, 1, false); err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	d, ok, err := b.subspaceFetch(st, st.theta, l)
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	if !ok || !(d[0] > 0 && d[k-1] > 0 && d[l-1] > 0) {
-		return -1, 0, nil
+		return -1, nil, nil
 	}
 	rate := d[l-1] / d[k-1]
 	if !(rate < 1) {
-		return -1, 0, nil
+		return -1, nil, nil
 	}
-	shift = d[l-1] / 2
-	rateMu := max(d[l-1]-shift, shift) / (d[k-1] - shift)
-	// log(tol) = log(d_k/d_1) + first·log ρ + (s − first)·log ρ_μ.
+	beta := d[l-1]
+	var logRate float64 // log of the rate per step
+	if b.constShift {
+		mu := beta / 2
+		shifts = []float64{mu}
+		logRate = math.Log(max(beta-mu, mu) / (d[k-1] - mu))
+	} else {
+		beta *= chebWiden
+		shifts = chebShifts(beta, chebDegree)
+		logRate = -logChebT(chebDegree, (2*d[k-1]-beta)/beta) / chebDegree
+	}
+	// log(tol) = log(d_k/d_1) + first·log ρ + (s − first)·log ρ_T.
 	after := math.Log(float64(st.q)*0x1p-53*d[0]/d[k-1]) - subspaceFirst*math.Log(rate)
-	more := math.Ceil(after/math.Log(rateMu)) + subspaceMargin
+	more := math.Ceil(after/logRate) + subspaceMargin
 	if !(more <= subspaceMax-subspaceFirst) {
-		return -1, 0, nil
+		return -1, nil, nil
 	}
-	return max(int(more), 0), shift, nil
+	return max(int(more), 0), shifts, nil
+}
+
+// chebWiden widens the Chebyshev interval [0, d_ℓ] to [0, chebWiden·d_ℓ]:
+// after subspaceFirst steps d_ℓ measured 0.91–1.14·λ_{ℓ+1} (a NumPy
+// simulation of the route, bench/subspace/chebshift_sim.py: the benchmark's
+// spectrum, k = 32 … 512, eight starts each), and an eigenvalue just
+// above the interval escapes the damping (T_4 is 6 at 1.1 times the
+// interval's end), which the device met at k = 32: its first check
+// failed. With 1.15 the interval holds λ_{ℓ+1} wherever d_ℓ ≥ 0.87·λ_{ℓ+1},
+// and the rate per step on the benchmark's spectrum goes from 0.098 to
+// 0.115.
+const chebWiden = 1.15
+
+// chebDegree is the degree D of the Chebyshev cycle of the subspace
+// route's shifts (subspacePredict): on the benchmark's spectrum (d_k ≈
+// 3.6·d_ℓ, a rate λ_{ℓ+1}/λ_k ≈ 0.28), on [0, d_ℓ], its rate per step is
+// 0.116 for D = 2, 0.098 for 4 and 0.089 for 8, against 0.082 in the
+// limit; 4 takes most of that, and a first check seldom falls inside a
+// long cycle.
+const chebDegree = 4
+
+// logChebT returns log T_d(y) for y ≥ 1, T_d(y) = cosh(d·acosh y), as
+// x + log1p(e^(−2x)) − log 2 with x = d·acosh y, finite for every finite y.
+func logChebT(d int, y float64) float64 {
+	x := float64(d) * math.Acosh(y)
+	return x + math.Log1p(math.Exp(-2*x)) - math.Ln2
+}
+
+// chebShifts returns the d roots of the Chebyshev polynomial T_d of the
+// interval [0, beta], β/2·(1 + cos((2i − 1)π/(2d))), from the ends
+// inwards, alternating (largest, smallest, second largest, …): a cycle cut
+// short by a check has then damped both ends of the interval.
+func chebShifts(beta float64, d int) []float64 {
+	roots := make([]float64, d)
+	for i := range d {
+		roots[i] = beta / 2 * (1 + math.Cos(float64(2*i+1)*math.Pi/float64(2*d)))
+	}
+	out := make([]float64, 0, d)
+	for lo, hi := d-1, 0; lo >= hi; lo, hi = lo-1, hi+1 {
+		out = append(out, roots[hi])
+		if lo != hi {
+			out = append(out, roots[lo])
+		}
+	}
+	return out
 }
 
 // subspaceState is the scratch of one subspace route: the Gram matrix g,
@@ -484,13 +556,14 @@ func (sp *subspaceSplit) close(b *Backend) {
 	}
 }
 
-// subspaceStepsSplit runs n split steps on the basis v (q×ℓ float64,
-// overwritten), with z as the products' scratch and shift μ: the side
+// subspaceStepsSplit runs len(shifts) split steps on the basis v (q×ℓ
+// float64, overwritten), with z as the products' scratch, step i with the
+// shift shifts[i]: the side
 // stream waits for the backend's work so far, and the backend's stream
 // for the side's at the end, so that the caller sees n steps done in
 // stream order. The halves' factors are left in st.h (R_A, then R_B,
 // each h×h) and the R⁻¹ in st.rinv; each step takes two devInfo slots.
-func (b *Backend) subspaceStepsSplit(st *subspaceState, sp *subspaceSplit, v, z uintptr, shift float64, n int) error {
+func (b *Backend) subspaceStepsSplit(st *subspaceState, sp *subspaceSplit, v, z uintptr, shifts []float64) error {
 	q, hl := st.q, st.l/2
 	s := sp.s
 	half := uintptr(8 * q * hl)
@@ -511,7 +584,7 @@ func (b *Backend) subspaceStepsSplit(st *subspaceState, sp *subspaceSplit, v, z 
 	if err := wait(s, sp.evA); err != nil {
 		return err
 	}
-	for range n {
+	for _, shift := range shifts {
 		// The backend's half.
 		if err := b.mulShifted(st.g, q, za, va, hl, shift); err != nil {
 			return err
