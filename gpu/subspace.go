@@ -246,6 +246,14 @@ func (b *Backend) subspacePredict(st *subspaceState, split bool) (steps int, shi
 		logRate = math.Log(max(beta-mu, mu) / (d[k-1] - mu))
 	} else {
 		beta *= chebWiden
+		if !(beta < d[k-1]) {
+			// λ_k inside the interval: ρ ≥ 1/chebWiden ≈ 0.87, where
+			// the constant shift's rate ρ_μ ≥ 0.77 needed more than
+			// subspaceMax steps unless d_1/d_k > 6·10⁵ (q = 4096);
+			// dsyevdx takes over. (acosh would give NaN, and the same
+			// answer below.)
+			return -1, nil, nil
+		}
 		shifts = chebShifts(beta, chebDegree)
 		logRate = -logChebT(chebDegree, (2*d[k-1]-beta)/beta) / chebDegree
 	}
