@@ -566,10 +566,9 @@ func (sp *subspaceSplit) close(b *Backend) {
 
 // subspaceStepsSplit runs len(shifts) split steps on the basis v (q×ℓ
 // float64, overwritten), with z as the products' scratch, step i with the
-// shift shifts[i]: the side
-// stream waits for the backend's work so far, and the backend's stream
-// for the side's at the end, so that the caller sees n steps done in
-// stream order. The halves' factors are left in st.h (R_A, then R_B,
+// shift shifts[i]: the side stream waits for the backend's work so far,
+// and the backend's stream for the side's at the end, so that the caller
+// sees the steps done in stream order. The halves' factors are left in st.h (R_A, then R_B,
 // each h×h) and the R⁻¹ in st.rinv; each step takes two devInfo slots.
 func (b *Backend) subspaceStepsSplit(st *subspaceState, sp *subspaceSplit, v, z uintptr, shifts []float64) error {
 	q, hl := st.q, st.l/2
