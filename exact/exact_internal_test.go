@@ -180,6 +180,7 @@ func TestScanPairs(t *testing.T) {
 		t    float64
 	}
 	var small []pair
+	adj := make([][]int, n) // the large-angle pairs
 	for ai, p := range active {
 		for _, q := range active[ai+1:] {
 			apq, app, aqq := c[p*n+q], c[p*n+p], c[q*n+q]
@@ -194,11 +195,38 @@ func TestScanPairs(t *testing.T) {
 			}
 			wantLargePairs++
 			wantLarge[p], wantLarge[q] = true, true
+			adj[p] = append(adj[p], q)
+			adj[q] = append(adj[q], p)
 		}
+	}
+	// The clusters: connected components of the large-angle pairs, by a
+	// search from each column of L in order.
+	wantComp := make([]int, n)
+	for j := range wantComp {
+		wantComp[j] = -1
+	}
+	var wantComps [][]int
+	for j := range n {
+		if !wantLarge[j] || wantComp[j] >= 0 {
+			continue
+		}
+		k := len(wantComps)
+		members := []int{j}
+		wantComp[j] = k
+		for i := 0; i < len(members); i++ {
+			for _, q := range adj[members[i]] {
+				if wantComp[q] < 0 {
+					wantComp[q] = k
+					members = append(members, q)
+				}
+			}
+		}
+		slices.Sort(members)
+		wantComps = append(wantComps, members)
 	}
 	inS := make([]bool, n)
 	for _, pr := range small {
-		if !(wantLarge[pr.p] && wantLarge[pr.q]) {
+		if !(wantComp[pr.p] >= 0 && wantComp[pr.p] == wantComp[pr.q]) {
 			inS[pr.p], inS[pr.q] = true, true
 			wantKt[pr.p*n+pr.q] = pr.t
 		}
@@ -220,18 +248,29 @@ func TestScanPairs(t *testing.T) {
 		}
 	}
 	require.Greater(t, wantLargePairs, 10)
+	require.Greater(t, len(wantComps), 1) // more than one cluster
 	require.Greater(t, len(small), 10000)
 	require.Less(t, sl, len(active)) // some columns take no part
 	for _, procs := range []int{1, 2, 3} {
 		runtime.GOMAXPROCS(procs)
-		fail, large := failingPairs(g, tol, floor)
+		fail, nLarge := failingPairs(g, tol, floor)
 		require.Equal(t, wantFail, fail, "%d cores: failing pairs", procs)
-		require.Equal(t, wantLargePairs, large, "%d cores: large pairs", procs)
+		require.Equal(t, wantLargePairs, nLarge, "%d cores: large pairs", procs)
 		isLarge := make([]bool, n)
 		kt := make([]float64, n*n)
 		scanPairs(g, active, tol, kt, isLarge)
 		require.Equal(t, wantLarge, isLarge, "%d cores: large columns", procs)
-		cols := smallPairColumns(kt, n, active, isLarge)
+		var large []int
+		for j, l := range isLarge {
+			if l {
+				large = append(large, j)
+			}
+		}
+		comp := make([]int, n)
+		comps := clusterComponents(g, large, tol, comp)
+		require.Equal(t, wantComps, comps, "%d cores: clusters", procs)
+		require.Equal(t, wantComp, comp, "%d cores: the columns' clusters", procs)
+		cols := smallPairColumns(kt, n, active, comp)
 		require.Equal(t, wantCols, cols, "%d cores: rotated columns", procs)
 		require.Equal(t, wantKt, kt, "%d cores: tangents", procs)
 		require.Equal(t, wantZ, nearIdentity(kt, n, cols), "%d cores: z", procs)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,11 +179,32 @@ func TestTruncatedSVDKnownSpectra(t *testing.T) {
 		{"rank40", 900, testmat.RankPlusNoise(n, 40, 0)},
 		{"activation", 800, testmat.ActivationLike(n)},
 		{"flat", 600, testmat.Flat(n)},
+		{"plateaus", 700, plateauSpectrum(n, 50, 1e-3)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := testmat.Incoherent(c.m, n, c.sigma, 31)
+			var clusters []int // cluster steps per depth-0 round
+			if c.name == "plateaus" {
+				trace.SetHook(func(stage string, _ time.Duration) {
+					switch {
+					case strings.HasPrefix(stage, "depth 0 round "):
+						clusters = append(clusters, 0)
+					case len(clusters) > 0 && (strings.HasPrefix(stage, "depth 0: eig on ") ||
+						strings.HasPrefix(stage, "jacobi on ")):
+						clusters[len(clusters)-1]++
+					}
+				})
+				defer trace.SetHook(nil)
+			}
 			f, err := exact.TruncatedSVD(a, n)
 			require.NoError(t, err)
+			if c.name == "plateaus" {
+				// The plateaus are separate clusters at depth 0, each
+				// resolved at its own scale (refineColumns): the path
+				// this case is here for.
+				require.NotEmpty(t, clusters)
+				require.Greater(t, slices.Max(clusters), 1, "cluster steps in one depth-0 round")
+			}
 			got := f.Values(nil)
 			// The construction rounds at O(m·ε·σ₁); the SVD adds its
 			// backward error, ≤ c·max(m,n)·ε·σ₁ with c = 16 as above.
@@ -201,6 +224,18 @@ func TestTruncatedSVDKnownSpectra(t *testing.T) {
 			t.Logf("max|σ−σ_exact|/σ₁ = %.1e, ‖UᵀU−I‖ = %.1e, ‖VᵀV−I‖ = %.1e, ‖A−UΣVᵀ‖/‖A‖ = %.1e", md/c.sigma[0], eu, ev, r)
 		})
 	}
+}
+
+// plateauSpectrum returns n singular values in plateaus of size values,
+// the plateaus a factor ratio apart and each spread by 10⁻⁹ relative
+// (non-increasing): clusters of nearly equal values the Gram
+// eigensolver cannot separate, at several scales.
+func plateauSpectrum(n, size int, ratio float64) []float64 {
+	s := make([]float64, n)
+	for j := range s {
+		s[j] = math.Pow(ratio, float64(j/size)) * (1 + 1e-9*float64(size-1-j%size))
+	}
+	return s
 }
 
 // TestTruncatedSVDRandomSpectra compares with gonum on seeded random shapes

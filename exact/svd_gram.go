@@ -372,19 +372,21 @@ const (
 // Each round takes the pairs of active columns whose cosine exceeds tol and
 // their Jacobi angles θ (tan 2θ = 2c_pq/(c_qq − c_pp)), and
 //   - first rotates the small-angle pairs (|θ| ≤ smallAngle) all at once,
-//     except those within L below: x[:, S] ← x[:, S]·orth(I + K) for the
-//     columns S they involve, K the skew matrix of the angles (one GEMM;
-//     rotations by angles ≤ θ commute up to O(θ²), so the next round sees
-//     cosines O(θ²): quadratic convergence). This removes from small
-//     columns their components along larger ones, which can dominate them;
-//   - then rotates the columns L of the pairs with |θ| > smallAngle (a
-//     cluster, or columns the Gram eigensolver could not separate) among
-//     themselves, from their Gram matrix recomputed after the first step:
-//     by its eigenvectors (eigSym at the cluster's own scale, which
-//     resolves it to O(ε·‖c_LL‖) instead of O(ε·σ₁²)) followed by the same
-//     refinement on the gathered columns (refineCluster) when ℓ ≥
-//     clusterEigMin, else by cyclic Jacobi to convergence (O(ℓ) per
-//     rotation).
+//     except those within one of the clusters below: x[:, S] ←
+//     x[:, S]·orth(I + K) for the columns S they involve, K the skew matrix
+//     of the angles (one GEMM; rotations by angles ≤ θ commute up to O(θ²),
+//     so the next round sees cosines O(θ²): quadratic convergence). This
+//     removes from small columns their components along larger ones,
+//     which can dominate them;
+//   - then splits the columns L of the pairs with |θ| > smallAngle
+//     (columns the Gram eigensolver could not separate) into clusters, the
+//     connected components of those pairs (clusterComponents), and rotates
+//     each cluster's columns among themselves, from their Gram matrix
+//     recomputed after the first step: by its eigenvectors (eigSym at the
+//     cluster's own scale, which resolves it to O(ε·‖c_LL‖) instead of
+//     O(ε·σ₁²)) followed by the same refinement on the gathered columns
+//     (refineCluster) when ℓ ≥ clusterEigMin, else by cyclic Jacobi to
+//     convergence (O(ℓ) per rotation).
 //
 // Then c is recomputed from w, so the test is always on the actual columns.
 // With upper, w is square and upper triangular (the R of svdViaR), which
@@ -393,6 +395,7 @@ const (
 func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper bool, tr *trace.Trace) ([]int, bool) {
 	n := w.Cols
 	isLarge := make([]bool, n)
+	comp := make([]int, n)     // the cluster of each column of L, −1 outside (clusterComponents)
 	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q; zero between rounds
 	eigRounds := 0
 	var moved []int // the columns the last round rotated, in order
@@ -417,11 +420,14 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper 
 				large = append(large, j)
 			}
 		}
-		// Simultaneous small-angle rotations, except within L. They go
-		// first: they remove from the columns of L their components along
-		// larger columns, which can dominate them and must be gone before
-		// L is resolved at its own scale.
-		cols := smallPairColumns(kt, n, active, isLarge)
+		// L splits into clusters, the connected components of its
+		// large-angle pairs (a spectrum of plateaus has one a plateau).
+		comps := clusterComponents(c, large, tol, comp)
+		// Simultaneous small-angle rotations, except within a cluster.
+		// They go first: they remove from the columns of L their
+		// components along larger columns, which can dominate them and
+		// must be gone before each cluster is resolved at its own scale.
+		cols := smallPairColumns(kt, n, active, comp)
 		moved = append(moved[:0], cols...)
 		if len(large) > 0 {
 			moved = mergeSorted(moved, large)
@@ -438,25 +444,96 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper 
 			rotateColumns(v, cols, z)
 			tr.Markf("simultaneous rotations on %d columns", sl)
 		}
-		if l := len(large); l > 0 {
-			// The Gram matrix of L, fresh: the small-angle step moved L.
+		// Each cluster among its own columns, which no other cluster's
+		// rotations touch. A round counts once against
+		// maxClusterEigRounds however many of its clusters it
+		// eigen-decomposes.
+		usedEig := false
+		for _, cluster := range comps {
+			// The cluster's Gram matrix, fresh: the small-angle step moved it.
+			l := len(cluster)
 			cl := make([]float64, l*l)
-			gemm.Gram(blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}, gatherColumns(w, large))
+			gemm.Gram(blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}, gatherColumns(w, cluster))
 			if l >= clusterEigMin && eigRounds < maxClusterEigRounds {
-				eigRounds++
-				if !refineCluster(w, v, large, cl, tol, floor, depth, l < len(active), tr) {
+				usedEig = true
+				if !refineCluster(w, v, cluster, cl, tol, floor, depth, l < len(active), tr) {
 					return active, false
 				}
 			} else {
 				rots := jacobiGram(l, cl, tol, nil)
 				for k := range rots {
-					rots[k].p, rots[k].q = large[rots[k].p], large[rots[k].q]
+					rots[k].p, rots[k].q = cluster[rots[k].p], cluster[rots[k].q]
 				}
 				applyRotations(w, v, rots)
 				tr.Markf("jacobi on %d cluster columns, %d rotations", l, len(rots))
 			}
 		}
+		if usedEig {
+			eigRounds++
+		}
 	}
+}
+
+// clusterComponents splits the columns L (large, increasing) of a round's
+// large-angle pairs on the Gram matrix c (the pairs scanPairs counts as
+// large at tolerance tol) into the connected components of the graph whose
+// edges are those pairs: the clusters, each a list of increasing columns,
+// in the order of their first columns. It sets comp[j] to the index of
+// column j's cluster, and −1 for the columns outside L (comp has length
+// n). A pair of columns of two different clusters has a small angle or
+// passes, so the simultaneous rotation handles it, and each cluster is
+// resolved by itself (an eigen-decomposition at its own scale: a spectrum
+// of plateaus, each a set of nearly equal singular values far apart from
+// the next, gives one cluster a plateau instead of one cluster of all of
+// them, which the recursion would peel a plateau at a time).
+func clusterComponents(c blas64.General, large []int, tol float64, comp []int) [][]int {
+	for j := range comp {
+		comp[j] = -1
+	}
+	l := len(large)
+	if l == 0 {
+		return nil
+	}
+	n, cd := c.Cols, c.Data
+	// Union–find over the positions in large, by the smaller root.
+	parent := make([]int, l)
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for a, p := range large {
+		app := cd[p*n+p]
+		bound := tol * math.Sqrt(app)
+		for b := a + 1; b < l; b++ {
+			q := large[b]
+			apq, aqq := cd[p*n+q], cd[q*n+q]
+			if math.Abs(apq) <= bound*math.Sqrt(aqq) || math.Abs(jacobiTan(app, apq, aqq)) <= smallAngle {
+				continue
+			}
+			if ra, rb := find(a), find(b); ra != rb {
+				parent[max(ra, rb)] = min(ra, rb)
+			}
+		}
+	}
+	var comps [][]int
+	root := make([]int, l) // root position → cluster index + 1
+	for a, p := range large {
+		r := find(a)
+		if root[r] == 0 {
+			comps = append(comps, nil)
+			root[r] = len(comps)
+		}
+		k := root[r] - 1
+		comps[k] = append(comps[k], p)
+		comp[p] = k
+	}
+	return comps
 }
 
 // mergeSorted returns the union of the increasing lists a and b, in
@@ -517,9 +594,10 @@ func updateGram(c, w blas64.General, moved []int) {
 }
 
 // smallPairColumns drops from kt (see refineColumns) the small-angle pairs
-// whose columns are both in L (isLarge), and returns, in order, the columns
-// of the pairs left: the columns S of the simultaneous rotation.
-func smallPairColumns(kt []float64, n int, active []int, isLarge []bool) []int {
+// whose columns are both in one cluster (comp, from clusterComponents), and
+// returns, in order, the columns of the pairs left: the columns S of the
+// simultaneous rotation.
+func smallPairColumns(kt []float64, n int, active []int, comp []int) []int {
 	parts := parallelTriangle(len(active), func(a0, a1 int) []bool {
 		inS := make([]bool, n)
 		for ai := a0; ai < a1; ai++ {
@@ -528,7 +606,7 @@ func smallPairColumns(kt []float64, n int, active []int, isLarge []bool) []int {
 			for _, q := range active[ai+1:] {
 				switch {
 				case row[q] == 0:
-				case isLarge[p] && isLarge[q]:
+				case comp[p] >= 0 && comp[p] == comp[q]:
 					row[q] = 0
 				default:
 					inS[p], inS[q] = true, true
