@@ -4,8 +4,8 @@
 # it; output ab_components.txt (columns: round, binary, benchmark, ms,
 # cpu-ms/op). Binaries, each with spectra_time_test.go.txt copied in as
 # exact/zz_spectra_test.go (the geometric and plateau spectra): go test -c
-# -o /tmp/exsp_base2.test ./exact at 4f12d31, and the same at the commit of
-# the change as /tmp/exsp_comp.test. Eight rounds alternating, one call of
+# -o /tmp/exsp_base2.test ./exact at 4f12d31, and the same at 898bc0c (the change)
+# as /tmp/exsp_comp.test. Eight rounds alternating, one call of
 # each benchmark a round. Run from the repository root.
 set -eu
 cd exact
