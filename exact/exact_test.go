@@ -455,6 +455,7 @@ func BenchmarkTruncatedSVD(b *testing.B) {
 		{"activation", testmat.ActivationLike(n)},
 		{"graded", gradedSpectrum(n)},
 		{"rank100", testmat.RankPlusNoise(n, 100, 0)},
+		{"plateaus", plateauSpectrum(n, 128, 1e-2)}, // eight plateaus, docs/exact-svd.md "Thirty-fourth session"
 	} {
 		b.Run(fmt.Sprintf("spectrum=%s/m=%d/n=%d", sp.name, m, n), func(b *testing.B) {
 			a := testmat.Incoherent(m, n, sp.sigma, 1)
