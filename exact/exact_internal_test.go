@@ -256,18 +256,19 @@ func TestScanPairs(t *testing.T) {
 		fail, nLarge := failingPairs(g, tol, floor)
 		require.Equal(t, wantFail, fail, "%d cores: failing pairs", procs)
 		require.Equal(t, wantLargePairs, nLarge, "%d cores: large pairs", procs)
-		isLarge := make([]bool, n)
 		kt := make([]float64, n*n)
-		scanPairs(g, active, tol, kt, isLarge)
-		require.Equal(t, wantLarge, isLarge, "%d cores: large columns", procs)
-		var large []int
-		for j, l := range isLarge {
+		var pairs [][2]int
+		scanPairs(g, active, tol, kt, &pairs)
+		require.Len(t, pairs, wantLargePairs, "%d cores: large pairs listed", procs)
+		comp := make([]int, n)
+		comps, large := clusterComponents(pairs, comp)
+		var wantL []int
+		for j, l := range wantLarge {
 			if l {
-				large = append(large, j)
+				wantL = append(wantL, j)
 			}
 		}
-		comp := make([]int, n)
-		comps := clusterComponents(g, large, tol, comp)
+		require.Equal(t, wantL, large, "%d cores: large columns", procs)
 		require.Equal(t, wantComps, comps, "%d cores: clusters", procs)
 		require.Equal(t, wantComp, comp, "%d cores: the columns' clusters", procs)
 		cols := smallPairColumns(kt, n, active, comp)

@@ -165,10 +165,10 @@ func failingPairs(c blas64.General, tol, floor float64) (fail, large int) {
 // It returns the number of failing pairs and how many of them have a
 // Jacobi angle |t| > smallAngle. If kt is not nil, the tangent t of each
 // failing small-angle pair is stored in kt[p·n+q] (the other entries are
-// left alone); if isLarge is not nil, both columns of each large-angle
-// pair are marked there. The rows of pairs are split over the cores by
-// equal shares of the triangle; the result does not depend on the split.
-func scanPairs(c blas64.General, active []int, tol float64, kt []float64, isLarge []bool) (fail, large int) {
+// left alone); if pairs is not nil, the large-angle pairs (p, q) are
+// appended to *pairs. The rows of pairs are split over the cores by equal
+// shares of the triangle; the result does not depend on the split.
+func scanPairs(c blas64.General, active []int, tol float64, kt []float64, pairs *[][2]int) (fail, large int) {
 	n, cd := c.Cols, c.Data
 	sq := make([]float64, n)
 	for _, j := range active {
@@ -176,13 +176,10 @@ func scanPairs(c blas64.General, active []int, tol float64, kt []float64, isLarg
 	}
 	type count struct {
 		fail, large int
-		isLarge     []bool
+		pairs       [][2]int
 	}
 	counts := parallelTriangle(len(active), func(a0, a1 int) count {
 		var r count
-		if isLarge != nil {
-			r.isLarge = make([]bool, n)
-		}
 		for ai := a0; ai < a1; ai++ {
 			p := active[ai]
 			row := cd[p*n : (p+1)*n]
@@ -201,8 +198,8 @@ func scanPairs(c blas64.General, active []int, tol float64, kt []float64, isLarg
 					continue
 				}
 				r.large++
-				if r.isLarge != nil {
-					r.isLarge[p], r.isLarge[q] = true, true
+				if pairs != nil {
+					r.pairs = append(r.pairs, [2]int{p, q})
 				}
 			}
 		}
@@ -211,8 +208,8 @@ func scanPairs(c blas64.General, active []int, tol float64, kt []float64, isLarg
 	for _, r := range counts {
 		fail += r.fail
 		large += r.large
-		for j, l := range r.isLarge {
-			isLarge[j] = isLarge[j] || l
+		if pairs != nil {
+			*pairs = append(*pairs, r.pairs...)
 		}
 	}
 	return fail, large
@@ -394,8 +391,8 @@ const (
 // (tri.MulUpper: half the flops).
 func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper bool, tr *trace.Trace) ([]int, bool) {
 	n := w.Cols
-	isLarge := make([]bool, n)
 	comp := make([]int, n)     // the cluster of each column of L, −1 outside (clusterComponents)
+	var pairs [][2]int         // the large-angle pairs of a round
 	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q; zero between rounds
 	eigRounds := 0
 	var moved []int // the columns the last round rotated, in order
@@ -406,23 +403,18 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper 
 		}
 		active := activeColumns(c, floor)
 		tr.Markf("depth %d round %d: %d active columns", depth, round, len(active))
-		clear(isLarge)
-		fail, _ := scanPairs(c, active, tol, kt, isLarge)
+		pairs = pairs[:0]
+		fail, _ := scanPairs(c, active, tol, kt, &pairs)
 		if fail == 0 {
 			return active, true
 		}
 		if round == maxRefineRounds {
 			return active, false
 		}
-		var large []int // the columns L of the large-angle pairs, in order
-		for j, l := range isLarge {
-			if l {
-				large = append(large, j)
-			}
-		}
-		// L splits into clusters, the connected components of its
-		// large-angle pairs (a spectrum of plateaus has one a plateau).
-		comps := clusterComponents(c, large, tol, comp)
+		// The columns L of the large-angle pairs, in order, in clusters:
+		// the connected components of those pairs (a spectrum of
+		// plateaus has one a plateau).
+		comps, large := clusterComponents(pairs, comp)
 		// Simultaneous small-angle rotations, except within a cluster.
 		// They go first: they remove from the columns of L their
 		// components along larger columns, which can dominate them and
@@ -474,66 +466,65 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper 
 	}
 }
 
-// clusterComponents splits the columns L (large, increasing) of a round's
-// large-angle pairs on the Gram matrix c (the pairs scanPairs counts as
-// large at tolerance tol) into the connected components of the graph whose
-// edges are those pairs: the clusters, each a list of increasing columns,
-// in the order of their first columns. It sets comp[j] to the index of
-// column j's cluster, and −1 for the columns outside L (comp has length
-// n). A pair of columns of two different clusters has a small angle or
-// passes, so the simultaneous rotation handles it, and each cluster is
-// resolved by itself (an eigen-decomposition at its own scale: a spectrum
-// of plateaus, each a set of nearly equal singular values far apart from
-// the next, gives one cluster a plateau instead of one cluster of all of
-// them, which the recursion would peel a plateau at a time).
-func clusterComponents(c blas64.General, large []int, tol float64, comp []int) [][]int {
+// clusterComponents returns the clusters of a round's large-angle pairs
+// (scanPairs): the connected components of the graph whose edges are the
+// pairs, each a list of increasing columns, in the order of their first
+// columns, and the columns L of all of them, increasing. It sets comp[j]
+// to the index of column j's cluster, and −1 for the columns outside L
+// (comp has length n). A pair of columns of two different clusters has a
+// small angle or passes, so the simultaneous rotation handles it, and each
+// cluster is resolved by itself (an eigen-decomposition at its own scale:
+// a spectrum of plateaus, each a set of nearly equal singular values far
+// apart from the next, gives one cluster a plateau instead of one cluster
+// of all of them, which the recursion would peel a plateau at a time).
+func clusterComponents(pairs [][2]int, comp []int) (clusters [][]int, large []int) {
 	for j := range comp {
 		comp[j] = -1
 	}
-	l := len(large)
-	if l == 0 {
-		return nil
+	if len(pairs) == 0 {
+		return nil, nil
 	}
-	n, cd := c.Cols, c.Data
-	// Union–find over the positions in large, by the smaller root.
-	parent := make([]int, l)
-	for i := range parent {
-		parent[i] = i
-	}
+	// Union–find over the columns, by the smaller root; comp holds the
+	// parents meanwhile (−1: not in L).
 	find := func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
+		for comp[i] != i {
+			comp[i] = comp[comp[i]]
+			i = comp[i]
 		}
 		return i
 	}
-	for a, p := range large {
-		app := cd[p*n+p]
-		bound := tol * math.Sqrt(app)
-		for b := a + 1; b < l; b++ {
-			q := large[b]
-			apq, aqq := cd[p*n+q], cd[q*n+q]
-			if math.Abs(apq) <= bound*math.Sqrt(aqq) || math.Abs(jacobiTan(app, apq, aqq)) <= smallAngle {
-				continue
-			}
-			if ra, rb := find(a), find(b); ra != rb {
-				parent[max(ra, rb)] = min(ra, rb)
+	for _, pq := range pairs {
+		for _, j := range pq {
+			if comp[j] < 0 {
+				comp[j] = j
 			}
 		}
-	}
-	var comps [][]int
-	root := make([]int, l) // root position → cluster index + 1
-	for a, p := range large {
-		r := find(a)
-		if root[r] == 0 {
-			comps = append(comps, nil)
-			root[r] = len(comps)
+		if rp, rq := find(pq[0]), find(pq[1]); rp != rq {
+			comp[max(rp, rq)] = min(rp, rq)
 		}
-		k := root[r] - 1
-		comps[k] = append(comps[k], p)
-		comp[p] = k
 	}
-	return comps
+	// The roots are the clusters' first columns, so a scan in increasing
+	// order meets each cluster's root before its other columns.
+	index := make([]int, len(comp)) // at each root, its cluster
+	for j := range comp {
+		if comp[j] < 0 {
+			continue
+		}
+		r := find(j)
+		if r == j {
+			index[j] = len(clusters)
+			clusters = append(clusters, nil)
+		}
+		k := index[r]
+		clusters[k] = append(clusters[k], j)
+		large = append(large, j)
+	}
+	for k, cl := range clusters {
+		for _, j := range cl {
+			comp[j] = k
+		}
+	}
+	return clusters, large
 }
 
 // mergeSorted returns the union of the increasing lists a and b, in
