@@ -2,6 +2,8 @@ package exact
 
 import (
 	"math"
+	"slices"
+	"sort"
 
 	"github.com/loract/loract/internal/tri"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -79,4 +81,97 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 		}
 	}
 	return q1, r2, r, true
+}
+
+// orthonormalizeColumns finishes the refinement where it left relaxed
+// pairs (scanPairs): pairs of columns that are not orthogonal to working
+// accuracy but whose coupling — the component of the smaller column along
+// the larger, |c_pq|/max(‖x_p‖, ‖x_q‖) — is below the coupling floor, so
+// that normalizing the columns would leave U that far from orthonormal.
+// It factors the columns cols of x (p×n), taken in order of decreasing
+// norm, as X_S = Q·T by Cholesky QR on the column-scaled X_S·D⁻¹ (whose
+// Gram matrix is c rescaled; a second pass where the first one's Gram
+// matrix is more than 1/2 from I, as in cholQRW), and replaces column j by
+// q_j·t_jj: columns orthonormal to O((p·s + s²)·u), s = len(cols), with
+// norms t_jj, which become the singular values. What this drops from the
+// factorization, X_S − Q·diag(T) = Q·(T − diag(T)), is the strict upper
+// triangle of T, ω = ‖T − diag(T)‖_F, whose entries are the couplings to
+// first order, t_ab ≈ c_ab/‖x_a‖ for ‖x_a‖ ≥ ‖x_b‖; the singular values
+// move by at most ω (Weyl). It returns ω and, if ω ≤ bound and the
+// factorization succeeded, true, with the diagonal of c set to t_jj² for
+// the columns cols (the rest of c is then stale); otherwise false, with x
+// and c unchanged.
+func orthonormalizeColumns(x, c blas64.General, cols []int, bound float64) (float64, bool) {
+	s := len(cols)
+	d := make([]float64, s)
+	order := slices.Clone(cols)
+	norm := func(j int) float64 { return math.Sqrt(c.Data[j*c.Stride+j]) }
+	sort.SliceStable(order, func(a, b int) bool { return norm(order[a]) > norm(order[b]) })
+	for a, j := range order {
+		d[a] = norm(j)
+		if !(d[a] > 0) || math.IsInf(d[a], 0) {
+			return 0, false
+		}
+	}
+	// R̃ = chol(D⁻¹·c_SS·D⁻¹).
+	r := blas64.General{Rows: s, Cols: s, Stride: s, Data: make([]float64, s*s)}
+	for a, i := range order {
+		for b := a; b < s; b++ {
+			r.Data[a*s+b] = c.Data[i*c.Stride+order[b]] / (d[a] * d[b])
+		}
+	}
+	twoPass := tri.OffIdentity(r) > 0.5
+	if !tri.Cholesky(r) {
+		return 0, false
+	}
+	// Q = X_S·D⁻¹·R̃⁻¹, T = R̃·D.
+	q := gatherColumns(x, order)
+	parallelRows(q.Rows, q.Rows*s, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row := q.Data[i*s : (i+1)*s]
+			for a := range row {
+				row[a] /= d[a]
+			}
+		}
+	})
+	tri.SolveRight(q, r)
+	t := r
+	for a := range s {
+		row := t.Data[a*s : (a+1)*s]
+		for b := a; b < s; b++ {
+			row[b] *= d[b]
+		}
+	}
+	if twoPass {
+		r2 := blas64.General{Rows: s, Cols: s, Stride: s, Data: make([]float64, s*s)}
+		if !tri.SecondPassFactor(r2, q) {
+			return 0, false
+		}
+		tri.SolveRight(q, r2)
+		t = blas64.General{Rows: s, Cols: s, Stride: s, Data: make([]float64, s*s)}
+		tri.MulUpper(t, r2, r, true)
+	}
+	var off2 float64
+	for a := range s {
+		for _, v := range t.Data[a*s+a+1 : (a+1)*s] {
+			off2 += v * v
+		}
+	}
+	omega := math.Sqrt(off2)
+	if !(omega <= bound) {
+		return omega, false
+	}
+	parallelRows(q.Rows, q.Rows*s, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row := q.Data[i*s : (i+1)*s]
+			for a := range row {
+				row[a] *= t.Data[a*s+a]
+			}
+		}
+	})
+	scatterColumns(x, order, q)
+	for a, j := range order {
+		c.Data[j*c.Stride+j] = t.Data[a*s+a] * t.Data[a*s+a]
+	}
+	return omega, true
 }

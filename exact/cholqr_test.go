@@ -2,6 +2,7 @@ package exact
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/loract/loract/internal/eig"
 	"github.com/loract/loract/internal/gemm"
+	"github.com/loract/loract/internal/householder"
 	"github.com/loract/loract/internal/testmat"
 	"github.com/loract/loract/internal/tri"
 )
@@ -113,5 +115,136 @@ func TestSVDViaRRoutes(t *testing.T) {
 		}
 		assert.LessOrEqual(t, testmat.OrthError(f.UView()), 4*float64(m)*0x1p-52, "cholRoute = %v: U", chol)
 		assert.LessOrEqual(t, testmat.OrthError(f.VView()), 4*float64(m)*0x1p-52, "cholRoute = %v: V", chol)
+	}
+}
+
+// TestOrthonormalizeColumns checks the orthonormalization of refine's
+// relaxed columns on X = Q₀·T₀ (p×n, Q₀ orthonormal, T₀ upper triangular
+// with a graded diagonal, 1 down to 10⁻¹², and off-diagonal entries
+// T₀_ab = η·t_bb·r, r uniform in ±1/2), its columns shuffled and only
+// some of them passed: in exact arithmetic the columns taken in order of
+// decreasing norm have the QR factorization Q₀·T₀, so the columns become
+// q₀_b·t_bb and ω = ‖T₀ − diag(T₀)‖_F. The tolerances are the columnwise
+// rounding of the construction and of the factorization, a few γ_{p+n}
+// relative to each column (4·(p+n)·u), and for orthonormality the SVD
+// tests' 4·p·ε; η = 10⁻⁶ makes ω far larger than those. One case has
+// cosines of 0.4 among the ten smallest columns, so that the scaled Gram
+// matrix is more than 1/2 from I and the second pass runs. The columns not
+// passed are untouched, and a bound below ω, a zero column and two columns
+// at an angle of 10⁻¹⁰ are declined with x and c unchanged.
+func TestOrthonormalizeColumns(t *testing.T) {
+	const p, n = 300, 80
+	const u = 0x1p-53
+	tol := 4 * float64(p+n) * u
+	rnd := rand.New(rand.NewPCG(41, 42))
+	q0 := testmat.Gaussian(p, n, 7).RawMatrix()
+	tau := make([]float64, n)
+	householder.Geqrf(q0, tau)
+	householder.Orgqr(q0, n, tau)
+	perm := rnd.Perm(n) // column b of T₀ goes to column perm[b] of X
+	for _, twoPass := range []bool{false, true} {
+		t0 := make([]float64, n*n)
+		for b := range n {
+			d := math.Pow(10, -12*float64(b)/float64(n-1))
+			t0[b*n+b] = d
+			for a := range b {
+				eta := 1e-6
+				if twoPass && a >= n-10 {
+					eta = 0.8
+				}
+				t0[a*n+b] = eta * d * (rnd.Float64() - 0.5)
+			}
+		}
+		var omega0 float64
+		for a := range n {
+			for b := a + 1; b < n; b++ {
+				omega0 += t0[a*n+b] * t0[a*n+b]
+			}
+		}
+		omega0 = math.Sqrt(omega0)
+		xs := blas64.General{Rows: p, Cols: n, Stride: n, Data: make([]float64, p*n)}
+		gemm.General(false, false, 1, q0, blas64.General{Rows: n, Cols: n, Stride: n, Data: t0}, 0, xs)
+		x := blas64.General{Rows: p, Cols: n + 5, Stride: n + 5, Data: make([]float64, p*(n+5))}
+		for i := range p {
+			for b := range n {
+				x.Data[i*x.Stride+perm[b]] = xs.Data[i*n+b]
+			}
+			for j := n; j < n+5; j++ {
+				x.Data[i*x.Stride+j] = rnd.NormFloat64()
+			}
+		}
+		c := blas64.General{Rows: n + 5, Cols: n + 5, Stride: n + 5, Data: make([]float64, (n+5)*(n+5))}
+		gemm.Gram(c, x)
+		cols := slices.Clone(perm)
+		slices.Sort(cols)
+		// The scaled Gram matrix of the columns passed, as the function
+		// tests it for the second pass.
+		g := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
+		for a := range n {
+			for b := range n {
+				pa, pb := perm[a], perm[b]
+				g.Data[a*n+b] = c.Data[pa*c.Stride+pb] / math.Sqrt(c.Data[pa*c.Stride+pa]*c.Data[pb*c.Stride+pb])
+			}
+		}
+		require.Equal(t, twoPass, tri.OffIdentity(g) > 0.5, "twoPass %v: ‖C̃ − I‖_F = %.2g", twoPass, tri.OffIdentity(g))
+
+		x0, c0 := slices.Clone(x.Data), slices.Clone(c.Data)
+		omega, ok := orthonormalizeColumns(x, c, cols, math.Inf(1))
+		require.True(t, ok, "twoPass %v", twoPass)
+		var xf2 float64
+		for _, j := range cols {
+			xf2 += c0[j*c.Stride+j]
+		}
+		assert.InDelta(t, omega0, omega, tol*(omega0+math.Sqrt(xf2)), "twoPass %v: ω", twoPass)
+		qm := mat.NewDense(p, n, nil)
+		for b := range n {
+			j := perm[b]
+			var s2, dq float64
+			for i := range p {
+				s2 += x.Data[i*x.Stride+j] * x.Data[i*x.Stride+j]
+			}
+			s := math.Sqrt(s2)
+			require.InDelta(t, t0[b*n+b], s, tol*t0[b*n+b], "twoPass %v: ‖x'_%d‖ = t_%d%d", twoPass, j, b, b)
+			require.InDelta(t, s2, c.Data[j*c.Stride+j], 4*float64(p)*u*s2, "twoPass %v: c_jj = ‖x'_j‖²", twoPass)
+			for i := range p {
+				qi := x.Data[i*x.Stride+j] / s
+				qm.Set(i, b, qi)
+				dq += (qi - q0.Data[i*n+b]) * (qi - q0.Data[i*n+b])
+			}
+			require.LessOrEqual(t, math.Sqrt(dq), tol, "twoPass %v: direction of column %d", twoPass, j)
+		}
+		assert.LessOrEqual(t, testmat.OrthError(qm), 4*float64(p)*0x1p-52, "twoPass %v: orthonormal", twoPass)
+		for i := range p {
+			for j := n; j < n+5; j++ {
+				require.Equal(t, x0[i*x.Stride+j], x.Data[i*x.Stride+j], "twoPass %v: column %d untouched", twoPass, j)
+			}
+		}
+		t.Logf("twoPass %v: ω = %.3g (ω₀ %.3g), ‖QᵀQ − I‖_max = %.1e", twoPass, omega, omega0, testmat.OrthError(qm))
+
+		// Declined: x and c as they were.
+		declined := func(what string, x, c blas64.General) {
+			t.Helper()
+			xc, cc := slices.Clone(x.Data), slices.Clone(c.Data)
+			_, ok := orthonormalizeColumns(x, c, cols, math.Inf(1))
+			assert.False(t, ok, what)
+			assert.Equal(t, xc, x.Data, what+": x")
+			assert.Equal(t, cc, c.Data, what+": c")
+		}
+		copy(x.Data, x0)
+		copy(c.Data, c0)
+		_, ok = orthonormalizeColumns(x, c, cols, omega/2)
+		assert.False(t, ok, "a bound below ω")
+		assert.Equal(t, x0, x.Data, "a bound below ω: x")
+		assert.Equal(t, c0, c.Data, "a bound below ω: c")
+		for i := range p {
+			x.Data[i*x.Stride+perm[3]] = 0
+		}
+		gemm.Gram(c, x)
+		declined("a zero column", x, c)
+		for i := range p {
+			x.Data[i*x.Stride+perm[3]] = x0[i*x.Stride+perm[1]] + 1e-10*x0[i*x.Stride+perm[2]]
+		}
+		gemm.Gram(c, x)
+		declined("two columns 10⁻¹⁰ apart", x, c)
 	}
 }

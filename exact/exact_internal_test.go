@@ -167,14 +167,17 @@ func TestScanPairs(t *testing.T) {
 			c[p*n+q], c[q*n+p] = x, x
 		}
 	}
-	const tol, floor = 1e-13, 1e-15
+	// The coupling floor relaxes many of the small-angle pairs whose
+	// smaller column is below about 10⁻², and some large-angle ones.
+	const tol, floor, coupling = 1e-13, 1e-15, 1e-12
 	g := blas64.General{Rows: n, Cols: n, Stride: n, Data: c}
 	active := activeColumns(g, floor)
 	require.Len(t, active, n-inactive)
 	// The serial reference.
 	wantLarge := make([]bool, n)
 	wantKt := make([]float64, n*n)
-	wantFail, wantLargePairs := 0, 0
+	wantFail, wantLargePairs, wantRelaxedPairs := 0, 0, 0
+	wantRelaxed := make([]bool, n)
 	type pair struct {
 		p, q int
 		t    float64
@@ -185,6 +188,11 @@ func TestScanPairs(t *testing.T) {
 		for _, q := range active[ai+1:] {
 			apq, app, aqq := c[p*n+q], c[p*n+p], c[q*n+q]
 			if math.Abs(apq) <= tol*math.Sqrt(app)*math.Sqrt(aqq) {
+				continue
+			}
+			if math.Abs(apq)/max(math.Sqrt(app), math.Sqrt(aqq)) <= coupling {
+				wantRelaxedPairs++
+				wantRelaxed[p], wantRelaxed[q] = true, true
 				continue
 			}
 			wantFail++
@@ -248,17 +256,21 @@ func TestScanPairs(t *testing.T) {
 		}
 	}
 	require.Greater(t, wantLargePairs, 10)
+	require.Greater(t, wantRelaxedPairs, 1000)
 	require.Greater(t, len(wantComps), 1) // more than one cluster
 	require.Greater(t, len(small), 10000)
 	require.Less(t, sl, len(active)) // some columns take no part
 	for _, procs := range []int{1, 2, 3} {
 		runtime.GOMAXPROCS(procs)
-		fail, nLarge := failingPairs(g, tol, floor)
+		fail, nLarge := failingPairs(g, tol, coupling, floor)
 		require.Equal(t, wantFail, fail, "%d cores: failing pairs", procs)
 		require.Equal(t, wantLargePairs, nLarge, "%d cores: large pairs", procs)
 		kt := make([]float64, n*n)
 		var pairs [][2]int
-		scanPairs(g, active, tol, kt, &pairs)
+		relaxed := make([]bool, n)
+		fail, nLarge, nRelaxed := scanPairs(g, active, tol, coupling, kt, &pairs, relaxed)
+		require.Equal(t, []int{wantFail, wantLargePairs, wantRelaxedPairs}, []int{fail, nLarge, nRelaxed}, "%d cores: counts", procs)
+		require.Equal(t, wantRelaxed, relaxed, "%d cores: the relaxed pairs' columns", procs)
 		require.Len(t, pairs, wantLargePairs, "%d cores: large pairs listed", procs)
 		comp := make([]int, n)
 		comps, large := clusterComponents(pairs, comp)

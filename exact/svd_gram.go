@@ -36,7 +36,10 @@ import (
 //     γ_m relative to the two norms (componentwise error of a dot
 //     product), whatever their size, which is what keeps small singular
 //     values and their singular vectors accurate. Columns below the
-//     rounding noise are set aside (activeColumns);
+//     rounding noise are set aside (activeColumns). Where the refinement
+//     runs on the R of W = Q·R (svdViaR), pairs coupled by less than
+//     couplingFloor are not rotated but orthonormalized once at the end
+//     (refine, orthonormalizeColumns);
 //  4. σ_j = ‖w_j‖, u_j = w_j/σ_j, V = V̂·(rotations); null columns get
 //     left singular vectors completing an orthonormal basis.
 //
@@ -66,10 +69,10 @@ func svdTall(a blas64.General) (u, v blas64.General, s []float64, ok bool) {
 	gemm.Gram(c, w)
 	tr.Mark("gram WᵀW")
 	tol := jacobiTol(m)
-	if _, large := failingPairs(c, tol, nullFloor(c)); qrRoute && large > 0 {
+	if _, large := failingPairs(c, tol, 0, nullFloor(c)); qrRoute && large > 0 {
 		return svdViaR(w, v, c, tol, tr)
 	}
-	active, ok := refineColumns(w, v, c, tol, nullFloor(c), 0, false, tr)
+	active, ok := refine(w, v, c, tol, false, tr)
 	if !ok {
 		return u, v, nil, false
 	}
@@ -121,7 +124,7 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 	// columnwise backward stable), so the two differ by O(γ·‖w_p‖·‖w_q‖),
 	// as a Gram product's own rounding does; every later round recomputes
 	// its Gram matrix from R.
-	active, ok := refineColumns(r, v, c, tol, nullFloor(c), 0, true, tr)
+	active, ok := refine(r, v, c, tol, true, tr)
 	if !ok {
 		return u, v, nil, false
 	}
@@ -153,30 +156,93 @@ func svdViaR(w, v, c blas64.General, tol float64, tr *trace.Trace) (u, vo blas64
 	return checkFinite(u, v, s)
 }
 
+// refine makes the active columns of x (p×n) orthogonal, by refineColumns
+// and, where that leaves relaxed pairs, orthonormalizeColumns; its
+// arguments and results are refineColumns' at depth 0. A pair is relaxed
+// when its coupling is below couplingFloor: instead of more rounds of
+// rotations, whose angles would be tiny but whose GEMMs cost as much as
+// the first round's, the relaxed columns are orthonormalized once, which
+// drops their couplings from the factorization. If that declines — its
+// factorization fails, or it would drop more than √n·ε·‖X‖_F, the
+// statistical size of the rounding error of W = A·V̂ itself — the rounds go
+// on without relaxed pairs, to cosines ≤ tol.
+//
+// Pairs are relaxed only on the R of svdViaR (upper), where a round costs
+// O(n³) as the orthonormalization does and a graded spectrum's later
+// rounds rotate hundreds of columns by tiny angles. On W the rounds after
+// the first move few columns, for less than the m×s triangular solve of
+// the orthonormalization costs (a spectrum geometric to 10⁻⁴ at 4096×1024:
+// one more round, on 53 columns, 18 ms; with relaxed pairs, rounds on 54
+// and 2 columns and then 46 ms to orthonormalize 724; docs/exact-svd.md),
+// so W's refinement is left as it was.
+func refine(x, v, c blas64.General, tol float64, upper bool, tr *trace.Trace) ([]int, bool) {
+	floor := nullFloor(c)
+	coupling := 0.0
+	if upper {
+		coupling = couplingFloor(floor, x.Cols)
+	}
+	active, relaxed, ok := refineColumns(x, v, c, tol, coupling, floor, 0, upper, tr)
+	if !ok || len(relaxed) == 0 {
+		return active, ok
+	}
+	var xf2 float64
+	for _, j := range active {
+		xf2 += c.Data[j*c.Stride+j]
+	}
+	bound := math.Sqrt(float64(x.Cols)) * 0x1p-52 * math.Sqrt(xf2)
+	omega, done := orthonormalizeColumns(x, c, relaxed, bound)
+	tr.Markf("orthonormalize %d columns: ω = %.3g·ε·‖X‖_F (%v)", len(relaxed), omega/(0x1p-52*math.Sqrt(xf2)), done)
+	if done {
+		return active, true
+	}
+	active, _, ok = refineColumns(x, v, c, tol, 0, floor, 0, false, tr)
+	return active, ok
+}
+
+// couplingFloor returns the coupling below which refine relaxes a pair of
+// columns, ε·σ₁/√n for the null floor √n·ε·σ₁ (nullFloor) of n columns:
+// at most n·(n−1)/2 pairs, each dropping a coupling below it, drop less
+// than √(n/2)·ε·σ₁ ≤ √n·ε·‖X‖_F in the Frobenius norm (to first order),
+// the bound orthonormalizeColumns is held to. (The null floor itself as
+// the coupling floor relaxed the 4096×1024 activation-like matrix's pairs
+// so many at a time that they dropped 680·ε·‖X‖_F, docs/exact-svd.md.)
+func couplingFloor(floor float64, n int) float64 {
+	return floor / float64(n)
+}
+
 // failingPairs returns the number of pairs of active columns (see
-// activeColumns) whose cosine in the Gram matrix c exceeds tol, and how
-// many of them have a Jacobi angle above smallAngle.
-func failingPairs(c blas64.General, tol, floor float64) (fail, large int) {
-	return scanPairs(c, activeColumns(c, floor), tol, nil, nil)
+// activeColumns) that fail the test of scanPairs, and how many of them
+// have a Jacobi angle above smallAngle.
+func failingPairs(c blas64.General, tol, coupling, floor float64) (fail, large int) {
+	fail, large, _ = scanPairs(c, activeColumns(c, floor), tol, coupling, nil, nil, nil)
+	return fail, large
 }
 
 // scanPairs tests every pair p < q of the active columns on the Gram
-// matrix c (n×n, stride n): the pair fails if |c_pq| > tol·√c_pp·√c_qq.
-// It returns the number of failing pairs and how many of them have a
-// Jacobi angle |t| > smallAngle. If kt is not nil, the tangent t of each
-// failing small-angle pair is stored in kt[p·n+q] (the other entries are
-// left alone); if pairs is not nil, the large-angle pairs (p, q) are
-// appended to *pairs. The rows of pairs are split over the cores by equal
+// matrix c (n×n, stride n). The pair passes if its cosine is at most tol,
+// |c_pq| ≤ tol·√c_pp·√c_qq (the columns are orthogonal to working
+// accuracy), or if its coupling is at most coupling,
+// |c_pq| ≤ coupling·max(√c_pp, √c_qq): the component of the smaller
+// column along the larger is then below the coupling floor, and the pair
+// is relaxed (see orthonormalizeColumns); otherwise it fails. It returns
+// the number of failing pairs, how many of them have a Jacobi angle
+// |t| > smallAngle, and the number of relaxed pairs. If kt is not nil, the
+// tangent t of each failing small-angle pair is stored in kt[p·n+q] (the
+// other entries are left alone); if pairs is not nil, the large-angle
+// pairs (p, q) are appended to *pairs; if relaxed is not nil (length n),
+// relaxed[j] is set for the columns of the relaxed pairs (and left alone
+// for the others). The rows of pairs are split over the cores by equal
 // shares of the triangle; the result does not depend on the split.
-func scanPairs(c blas64.General, active []int, tol float64, kt []float64, pairs *[][2]int) (fail, large int) {
+func scanPairs(c blas64.General, active []int, tol, coupling float64, kt []float64, pairs *[][2]int, relaxed []bool) (fail, large, nRelaxed int) {
 	n, cd := c.Cols, c.Data
 	sq := make([]float64, n)
 	for _, j := range active {
 		sq[j] = math.Sqrt(cd[j*n+j])
 	}
 	type count struct {
-		fail, large int
-		pairs       [][2]int
+		fail, large, relaxed int
+		pairs                [][2]int
+		inRelaxed            []bool
 	}
 	counts := parallelTriangle(len(active), func(a0, a1 int) count {
 		var r count
@@ -185,12 +251,22 @@ func scanPairs(c blas64.General, active []int, tol float64, kt []float64, pairs 
 			row := cd[p*n : (p+1)*n]
 			bound, app := tol*sq[p], cd[p*n+p]
 			for _, q := range active[ai+1:] {
-				apq := row[q]
-				if math.Abs(apq) <= bound*sq[q] {
+				apq := math.Abs(row[q])
+				if apq <= bound*sq[q] {
+					continue
+				}
+				if apq <= coupling*max(sq[p], sq[q]) {
+					r.relaxed++
+					if relaxed != nil {
+						if r.inRelaxed == nil {
+							r.inRelaxed = make([]bool, n)
+						}
+						r.inRelaxed[p], r.inRelaxed[q] = true, true
+					}
 					continue
 				}
 				r.fail++
-				t := jacobiTan(app, apq, cd[q*n+q])
+				t := jacobiTan(app, row[q], cd[q*n+q])
 				if math.Abs(t) <= smallAngle {
 					if kt != nil {
 						kt[p*n+q] = t
@@ -208,11 +284,17 @@ func scanPairs(c blas64.General, active []int, tol float64, kt []float64, pairs 
 	for _, r := range counts {
 		fail += r.fail
 		large += r.large
+		nRelaxed += r.relaxed
 		if pairs != nil {
 			*pairs = append(*pairs, r.pairs...)
 		}
+		for j, in := range r.inRelaxed {
+			if in {
+				relaxed[j] = true
+			}
+		}
 	}
-	return fail, large
+	return fail, large, nRelaxed
 }
 
 // parallelTriangle calls f on ranges [a0, a1) of the rows of the strict
@@ -389,8 +471,14 @@ const (
 // With upper, w is square and upper triangular (the R of svdViaR), which
 // its first rotation, when it moves every column, multiplies as a triangle
 // (tri.MulUpper: half the flops).
-func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper bool, tr *trace.Trace) ([]int, bool) {
+//
+// A pair whose coupling is at most coupling (scanPairs) is relaxed: it is
+// not rotated, and the columns of the relaxed pairs of the last round are
+// returned, in order, for orthonormalizeColumns; coupling = 0 relaxes
+// none.
+func refineColumns(w, v, c blas64.General, tol, coupling, floor float64, depth int, upper bool, tr *trace.Trace) (active, relaxed []int, ok bool) {
 	n := w.Cols
+	inRelaxed := make([]bool, n)
 	comp := make([]int, n)     // the cluster of each column of L, −1 outside (clusterComponents)
 	var pairs [][2]int         // the large-angle pairs of a round
 	kt := make([]float64, n*n) // angles t of the small-angle pairs, kt[p*n+q] for p < q; zero between rounds
@@ -401,15 +489,23 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper 
 			updateGram(c, w, moved)
 			tr.Markf("gram WᵀW (%d columns moved)", len(moved))
 		}
-		active := activeColumns(c, floor)
+		active = activeColumns(c, floor)
 		tr.Markf("depth %d round %d: %d active columns", depth, round, len(active))
 		pairs = pairs[:0]
-		fail, _ := scanPairs(c, active, tol, kt, &pairs)
+		clear(inRelaxed)
+		fail, _, nRelaxed := scanPairs(c, active, tol, coupling, kt, &pairs, inRelaxed)
 		if fail == 0 {
-			return active, true
+			if nRelaxed > 0 {
+				for j, in := range inRelaxed {
+					if in {
+						relaxed = append(relaxed, j)
+					}
+				}
+			}
+			return active, relaxed, true
 		}
 		if round == maxRefineRounds {
-			return active, false
+			return active, nil, false
 		}
 		// The columns L of the large-angle pairs, in order, in clusters:
 		// the connected components of those pairs (a spectrum of
@@ -448,8 +544,8 @@ func refineColumns(w, v, c blas64.General, tol, floor float64, depth int, upper 
 			gemm.Gram(blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}, gatherColumns(w, cluster))
 			if l >= clusterEigMin && eigRounds < maxClusterEigRounds {
 				usedEig = true
-				if !refineCluster(w, v, cluster, cl, tol, floor, depth, l < len(active), tr) {
-					return active, false
+				if !refineCluster(w, v, cluster, cl, tol, coupling, floor, depth, l < len(active), tr) {
+					return active, nil, false
 				}
 			} else {
 				rots := jacobiGram(l, cl, tol, nil)
@@ -653,7 +749,7 @@ const maxRefineDepth = 8
 // themselves to convergence with refineColumns on the gathered m×ℓ block, so
 // that the sub-clusters inside are resolved at O(m·ℓ²) a round instead of
 // O(m·n²).
-func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, floor float64, depth int, recurse bool, tr *trace.Trace) bool {
+func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, coupling, floor float64, depth int, recurse bool, tr *trace.Trace) bool {
 	l := len(cols)
 	z := make([]float64, l*l)
 	if !eig.Sym(l, cl, make([]float64, l), z) {
@@ -669,7 +765,9 @@ func refineCluster(w, v blas64.General, cols []int, cl []float64, tol, floor flo
 	if recurse && depth < maxRefineDepth {
 		c := blas64.General{Rows: l, Cols: l, Stride: l, Data: cl}
 		gemm.Gram(c, wz)
-		if _, ok := refineColumns(wz, vz, c, tol, floor, depth+1, false, tr); !ok {
+		// The sub-clusters' relaxed pairs are the caller's: its last
+		// round's scan of all the columns finds them again.
+		if _, _, ok := refineColumns(wz, vz, c, tol, coupling, floor, depth+1, false, tr); !ok {
 			return false
 		}
 	}
