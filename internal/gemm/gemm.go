@@ -541,10 +541,80 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], u
 			for ic := i0; ic < i1 && !(upper && ic >= jc+nc); ic += mcb {
 				mc := min(mcb, i1-ic)
 				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
+				if ad, ok := directA(mk, a); ok {
+					macroDirect(mk, kc, ad, a, ap, bp, c, ldc, ic, mc, pc, jc, nc, alpha, bt, useBeta, upper, tile)
+					continue
+				}
 				packA(ap, a, ic, mc, pc, kc, mr)
 				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, upper, tile)
 			}
 		}
+	}
+}
+
+// directA returns a's elements if mk's kernels can read op(A) in place:
+// a row-major (not transposed) A of the kernels' own element type, and
+// kernels with direct variants (the float32 AVX-512 tiles). serial then
+// skips packing A: the kernel reads its 8 rows as 8 streams, each a new
+// cache line every 16 steps, which the hardware and the kernel's own
+// prefetches keep ahead of. Packing read and wrote all of A once per
+// product; for Y = A·Ω of the 8192×4096 QB (A read once, each element used
+// by ℓ = 128 columns) that was 5–6 % of the product (docs/gemm.md,
+// "Thirty-fifth session"). A transposed A stays packed: a panel of its
+// rows is a new cache line every step (docs/gemm.md, "Thirtieth
+// session"). The pieces that share their packing (sharedRows, sharedCols)
+// and serialThin pack as before.
+func directA[T, E Float](mk microKernel[E], a matrix[T]) ([]E, bool) {
+	if mk.direct == nil || a.trans || !useDirect {
+		return nil, false
+	}
+	ad, ok := any(a.data).([]E)
+	return ad, ok
+}
+
+// useDirect enables the direct kernels (for benchmarks against packing).
+var useDirect = true
+
+// macroDirect is macro for an A read in place: rows [ic, ic+mc) and
+// columns [pc, pc+kc) of the row-major a (elements ad), every full panel
+// of mr rows by the direct kernels and a last, partial one packed into ap.
+func macroDirect[T, E Float](mk microKernel[E], kc int, ad []E, a matrix[T], ap, bp, c []E, ldc, ic, mc, pc, jc, nc int, alpha, beta E, useBeta, upper bool, tile []E) {
+	mr, nr := mk.mr, mk.nr
+	full := mc / mr * mr
+	if full < mc {
+		packA(ap[full*kc:], a, ic+full, mc-full, pc, kc, mr)
+	}
+	for jr := 0; jr < nc; {
+		w, fn := mk.panel(nc, jr)
+		dfn := mk.direct[w/mk.step-1]
+		cols := min(w, nc-jr)
+		bpan := bp[jr*kc : jr*kc+w*kc]
+		for ir := 0; ir < mc && !(upper && ic+ir >= jc+jr+cols); ir += mr {
+			rows := min(mr, mc-ir)
+			off := (ic+ir)*ldc + jc + jr
+			arow := ad[(ic+ir)*a.ld+pc:]
+			switch {
+			case rows == mr && cols == w:
+				dfn(kc, arow, a.ld, bpan, c[off:], ldc, alpha, beta, useBeta)
+				continue
+			case rows == mr:
+				dfn(kc, arow, a.ld, bpan, tile, nr, alpha, 0, false)
+			default:
+				fn(kc, ap[ir*kc:(ir+mr)*kc], bpan, tile, nr, alpha, 0, false)
+			}
+			for i := 0; i < rows; i++ {
+				crow := c[off+i*ldc : off+i*ldc+cols]
+				trow := tile[i*nr : i*nr+cols]
+				if !useBeta {
+					copy(crow, trow)
+					continue
+				}
+				for j := range crow {
+					crow[j] = trow[j] + beta*crow[j]
+				}
+			}
+		}
+		jr += w
 	}
 }
 

@@ -38,6 +38,21 @@ var (
 // vectors per row, mr·nv accumulators, nv registers for the row of b and
 // nbc rotating broadcast registers for the elements of a.
 func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e elem) {
+	kernelWith(name, reg, vl, mr, nr, nbc, zeroOp, embed, false, e)
+}
+
+// directRows addresses the 8 rows of an unpacked A: SI and R10 point at
+// rows 0 and 4, R11 and R12 hold one and three row strides in bytes.
+var directRows = []string{"(SI)", "(SI)(R11*1)", "(SI)(R11*2)", "(SI)(R12*1)", "(R10)", "(R10)(R11*1)", "(R10)(R11*2)", "(R10)(R12*1)"}
+
+// kernelWith is kernel, and with direct the variant that reads A where it
+// is stored instead of from a packed panel: 8 rows of a row-major A, lda
+// elements apart (an extra argument after ldc), element p of row i at
+// a[i·lda+p].
+func kernelWith(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed, direct bool, e elem) {
+	if direct && (mr != 8 || embed) {
+		panic("direct kernels are 8 rows, broadcast loads")
+	}
 	nv := nr / vl
 	acc := func(i, v int) string { return fmt.Sprintf("%s%d", reg, i*nv+v) }
 	breg := func(v int) string { return fmt.Sprintf("%s%d", reg, mr*nv+v) }
@@ -46,16 +61,41 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e 
 	vb := vl * e.size
 	// Arguments: kc, a, b, c, ldc at 0–39, then alpha and beta of e.size
 	// bytes, then useBeta aligned to 8.
-	alphaOff, betaOff := 40, 40+e.size
+	alphaOff := 40
+	if direct {
+		alphaOff = 48
+	}
+	betaOff := alphaOff + e.size
 	useBetaOff := (betaOff + e.size + 7) / 8 * 8
-	p("// func %s(kc int, a, b, c *%s, ldc int, alpha, beta %s, useBeta int)", name, e.typ, e.typ)
+	shift := map[int]int{8: 3, 4: 2}[e.size]
+	if direct {
+		p("// func %s(kc int, a, b, c *%s, ldc, lda int, alpha, beta %s, useBeta int)", name, e.typ, e.typ)
+	} else {
+		p("// func %s(kc int, a, b, c *%s, ldc int, alpha, beta %s, useBeta int)", name, e.typ, e.typ)
+	}
 	p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, useBetaOff+8)
 	p("\tMOVQ kc+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
 	p("\tMOVQ c+24(FP), DX")
 	p("\tMOVQ ldc+32(FP), R8")
-	p("\tSHLQ $%d, R8", map[int]int{8: 3, 4: 2}[e.size])
+	p("\tSHLQ $%d, R8", shift)
+	if direct {
+		p("\tMOVQ lda+40(FP), R11")
+		p("\tSHLQ $%d, R11", shift)
+		p("\tLEAQ (R11)(R11*2), R12")
+		p("\tLEAQ (SI)(R11*4), R10")
+	}
+	aAddr := func(s, i int) string { // element s of row i, in this step
+		if direct {
+			return fmt.Sprintf("%d%s", s*e.size, directRows[i])
+		}
+		return fmt.Sprintf("%d(SI)", s*as+i*e.size)
+	}
+	aStep := as // bytes A advances per k
+	if direct {
+		aStep = e.size
+	}
 	// Touch the rows of the C tile so they are in cache for the epilogue.
 	p("\tMOVQ DX, R9")
 	for i := 0; i < mr; i++ {
@@ -82,7 +122,7 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e 
 				}
 				continue
 			}
-			p("\t%s %d(SI), %s", e.bcast, s*as+i*e.size, bc(i))
+			p("\t%s %s, %s", e.bcast, aAddr(s, i), bc(i))
 			for v := 0; v < nv; v++ {
 				p("\t%s %s, %s, %s", e.fma, breg(v), bc(i), acc(i, v))
 			}
@@ -92,13 +132,23 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e 
 	p("\tCMPQ CX, $%d", unroll)
 	p("\tJLT %s_tail", name)
 	p("%s_loop4:", name)
-	for off := 0; off < unroll*as; off += 64 {
-		p("\tPREFETCHT0 %d(SI)", 2*unroll*as+off)
+	if direct {
+		// Each row's line 256 bytes on (64 steps of float32 ahead).
+		for _, r := range directRows {
+			p("\tPREFETCHT0 256%s", r)
+		}
+	} else {
+		for off := 0; off < unroll*as; off += 64 {
+			p("\tPREFETCHT0 %d(SI)", 2*unroll*as+off)
+		}
 	}
 	for s := 0; s < unroll; s++ {
 		step(s)
 	}
-	p("\tADDQ $%d, SI", unroll*as)
+	p("\tADDQ $%d, SI", unroll*aStep)
+	if direct {
+		p("\tADDQ $%d, R10", unroll*aStep)
+	}
 	p("\tADDQ $%d, DI", unroll*bs)
 	p("\tSUBQ $%d, CX", unroll)
 	p("\tCMPQ CX, $%d", unroll)
@@ -108,7 +158,10 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e 
 	p("\tJEQ %s_epilogue", name)
 	p("%s_loop1:", name)
 	step(0)
-	p("\tADDQ $%d, SI", as)
+	p("\tADDQ $%d, SI", aStep)
+	if direct {
+		p("\tADDQ $%d, R10", aStep)
+	}
 	p("\tADDQ $%d, DI", bs)
 	p("\tDECQ CX")
 	p("\tJNE %s_loop1", name)
@@ -395,6 +448,10 @@ func main() {
 	kernel("kern512s8x48", "Z", 16, 8, 48, 5, "VPXORQ", false, f32)
 	kernel("kern512s8x32", "Z", 16, 8, 32, 5, "VPXORQ", false, f32)
 	kernel("kern512s8x16", "Z", 16, 8, 16, 5, "VPXORQ", false, f32)
+	// The same tiles reading a row-major float32 A where it is stored.
+	kernelWith("kern512s8x48d", "Z", 16, 8, 48, 5, "VPXORQ", false, true, f32)
+	kernelWith("kern512s8x32d", "Z", 16, 8, 32, 5, "VPXORQ", false, true, f32)
+	kernelWith("kern512s8x16d", "Z", 16, 8, 16, 5, "VPXORQ", false, true, f32)
 	// float32, AVX2+FMA: 6×16 tiles (12 ymm accumulators of 8 floats, 2
 	// for b, 2 broadcasts), and 6×8 for the last columns.
 	kernel("kern256s6x16", "Y", 8, 6, 16, 2, "VXORPS", false, f32)

@@ -17,9 +17,17 @@ type microKernel[E Float] struct {
 	name         string
 	mr, nr, step int
 	fns          []kernelFunc[E]
+	// direct, where not nil, holds the variants of fns that read A in
+	// place (see directFunc), fns[i]'s at direct[i].
+	direct []directFunc[E]
 }
 
 type kernelFunc[E Float] func(kc int, a, b, c []E, ldc int, alpha, beta E, useBeta bool)
+
+// A directFunc is a kernelFunc that reads the mr rows of A where they are
+// stored, row i from a[i·lda:], instead of from a packed panel: element p
+// of row i is a[i·lda+p].
+type directFunc[E Float] func(kc int, a []E, lda int, b, c []E, ldc int, alpha, beta E, useBeta bool)
 
 // A block of nc columns of B is cut into panels as follows: nr wide from
 // column 0 to the tail start t0 = tail(nc), then one or two tail panels,

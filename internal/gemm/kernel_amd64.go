@@ -37,6 +37,18 @@ func kern512s8x32(kc int, a, b, c *float32, ldc int, alpha, beta float32, useBet
 //go:noescape
 func kern512s8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, useBeta int)
 
+// The float32 AVX-512 tiles reading 8 rows of a row-major A in place, lda
+// elements apart (see directKernel).
+
+//go:noescape
+func kern512s8x48d(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32, useBeta int)
+
+//go:noescape
+func kern512s8x32d(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32, useBeta int)
+
+//go:noescape
+func kern512s8x16d(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32, useBeta int)
+
 //go:noescape
 func kern256s6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, useBeta int)
 
@@ -218,6 +230,16 @@ func detect() (avx2FMA, avx512 bool) {
 }
 
 // wrap adapts an assembly kernel to the slice-based kernelFunc.
+func wrapDirect[E Float](f func(kc int, a, b, c *E, ldc, lda int, alpha, beta E, useBeta int)) directFunc[E] {
+	return func(kc int, a []E, lda int, b, c []E, ldc int, alpha, beta E, useBeta bool) {
+		u := 0
+		if useBeta {
+			u = 1
+		}
+		f(kc, &a[0], &b[0], &c[0], ldc, lda, alpha, beta, u)
+	}
+}
+
 func wrap[E Float](f func(kc int, a, b, c *E, ldc int, alpha, beta E, useBeta int)) kernelFunc[E] {
 	return func(kc int, a, b, c []E, ldc int, alpha, beta E, useBeta bool) {
 		u := 0
@@ -264,7 +286,8 @@ func kernels32() []microKernel[float32] {
 	var ks []microKernel[float32]
 	if avx512 {
 		ks = append(ks, microKernel[float32]{name: "avx512", mr: 8, nr: 48, step: 16,
-			fns: []kernelFunc[float32]{wrap(kern512s8x16), wrap(kern512s8x32), wrap(kern512s8x48)}})
+			fns:    []kernelFunc[float32]{wrap(kern512s8x16), wrap(kern512s8x32), wrap(kern512s8x48)},
+			direct: []directFunc[float32]{wrapDirect(kern512s8x16d), wrapDirect(kern512s8x32d), wrapDirect(kern512s8x48d)}})
 	}
 	if avx2FMA {
 		ks = append(ks, microKernel[float32]{name: "avx2", mr: 6, nr: 16, step: 8,

@@ -225,3 +225,49 @@ func TestSgemmConcurrent(t *testing.T) {
 		assert.Equal(t, want64, got64[i], "caller %d, float64", i)
 	}
 }
+
+// TestSgemmDirect checks the float32 kernels that read a row-major A in
+// place (macroDirect) against the packed path they replace: the same
+// products with useDirect off must give the same bits — the kernels do the
+// same multiply–adds in the same order — on pieces of more than thinRows
+// rows, so that serial takes them, with a last partial panel of rows,
+// every tail width of B, k across kc blocks, padded strides and general
+// α, β; and the result must be the product (checkSgemm's bound).
+func TestSgemmDirect(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	mk := kernel32()
+	if mk.direct == nil {
+		t.Skipf("kernel %s has no direct variant on this CPU", mk.name)
+	}
+	_, ok := directA(mk, matrix[float32]{data: make([]float32, 1), ld: 1})
+	require.True(t, ok, "a row-major float32 A is read in place")
+	_, ok = directA(mk, matrix[float32]{data: make([]float32, 1), ld: 1, trans: true})
+	require.False(t, ok, "a transposed A is packed")
+	rnd := rand.New(rand.NewPCG(15, 16))
+	shapesD := []shape{{203, 128, 1030, 0}, {400, 7, 33, 3}, {331, 100, 64, 1}, {170, 80, 5, 0}, {264, 48, 2100, 2}}
+	scalars := [][2]float32{{1, 0}, {-0.5, 2}}
+	if raceEnabled { // as TestSgemm: the small shapes, one (α, β)
+		shapesD, scalars = shapesD[1:4], scalars[1:]
+	}
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		for _, s := range shapesD {
+			for _, tB := range []bool{false, true} {
+				for _, ab := range scalars {
+					name := fmt.Sprintf("procs=%d/m=%d/n=%d/k=%d/pad=%d/tb=%t/alpha=%g/beta=%g", procs, s.m, s.n, s.k, s.pad, tB, ab[0], ab[1])
+					a, lda := operand[float32](rnd, s.m, s.k, false, s.pad)
+					b, ldb := operand[float32](rnd, s.k, s.n, tB, s.pad)
+					ldc := s.n + s.pad
+					c := randSlice[float32](rnd, (s.m-1)*ldc+s.n)
+					packed := slices.Clone(c)
+					gemmWith(mk, false, false, tB, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
+					useDirect = false
+					gemmWith(mk, false, false, tB, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], packed, ldc)
+					useDirect = true
+					require.Equal(t, packed, c, "%s: direct and packed differ", name)
+					checkSgemm(t, mk, rnd, s, false, tB, ab[0], ab[1])
+				}
+			}
+		}
+	}
+}
