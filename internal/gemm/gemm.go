@@ -602,17 +602,7 @@ func macroDirect[T, E Float](mk microKernel[E], kc int, ad []E, a matrix[T], ap,
 			default:
 				fn(kc, ap[ir*kc:(ir+mr)*kc], bpan, tile, nr, alpha, 0, false)
 			}
-			for i := 0; i < rows; i++ {
-				crow := c[off+i*ldc : off+i*ldc+cols]
-				trow := tile[i*nr : i*nr+cols]
-				if !useBeta {
-					copy(crow, trow)
-					continue
-				}
-				for j := range crow {
-					crow[j] = trow[j] + beta*crow[j]
-				}
-			}
+			mergeTile(c[off:], ldc, tile, nr, rows, cols, beta, useBeta)
 		}
 		jr += w
 	}
@@ -666,19 +656,25 @@ func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, n
 				continue
 			}
 			fn(kc, apan, bpan, tile, nr, alpha, 0, false)
-			for i := 0; i < rows; i++ {
-				crow := c[off+i*ldc : off+i*ldc+cols]
-				trow := tile[i*nr : i*nr+cols]
-				if !useBeta {
-					copy(crow, trow)
-					continue
-				}
-				for j := range crow {
-					crow[j] = trow[j] + beta*crow[j]
-				}
-			}
+			mergeTile(c[off:], ldc, tile, nr, rows, cols, beta, useBeta)
 		}
 		jr += w
+	}
+}
+
+// mergeTile writes the rows×cols corner of the edge tile (row stride nr)
+// into C (row stride ldc): C = tile, or tile + beta·C with useBeta.
+func mergeTile[E Float](c []E, ldc int, tile []E, nr, rows, cols int, beta E, useBeta bool) {
+	for i := 0; i < rows; i++ {
+		crow := c[i*ldc : i*ldc+cols]
+		trow := tile[i*nr : i*nr+cols]
+		if !useBeta {
+			copy(crow, trow)
+			continue
+		}
+		for j := range crow {
+			crow[j] = trow[j] + beta*crow[j]
+		}
 	}
 }
 
