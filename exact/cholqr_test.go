@@ -4,7 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +17,7 @@ import (
 	"github.com/loract/loract/internal/gemm"
 	"github.com/loract/loract/internal/householder"
 	"github.com/loract/loract/internal/testmat"
+	"github.com/loract/loract/internal/trace"
 	"github.com/loract/loract/internal/tri"
 )
 
@@ -98,23 +101,38 @@ func TestCholQRW(t *testing.T) {
 // (whose W takes svdViaR) through both factorizations of W, Cholesky QR
 // (the default where it succeeds) and Householder QR, to the accuracy
 // that test asks: σ within 16·m·ε·σ₁ of the known values, U and V
-// orthonormal within 4·m·ε.
+// orthonormal within 4·m·ε. A third run makes refine's orthonormalization
+// of the relaxed pairs decline (the trace must say so), so that the strict
+// rounds after it meet the same bounds.
 func TestSVDViaRRoutes(t *testing.T) {
 	const m, n = 1000, 300
 	sigma := testmat.Exponential(n, 14*math.Ln10/float64(n-1))
 	a := testmat.Incoherent(m, n, sigma, 31)
-	for _, chol := range []bool{true, false} {
-		old := cholRoute
-		cholRoute = chol
+	for _, route := range []struct {
+		name          string
+		chol, decline bool
+	}{{"Cholesky QR", true, false}, {"Householder QR", false, false}, {"orthonormalization declined", true, true}} {
+		oldChol, oldDecline := cholRoute, declineRelaxed
+		cholRoute, declineRelaxed = route.chol, route.decline
+		var relaxed, declined bool
+		trace.SetHook(func(stage string, _ time.Duration) {
+			if strings.HasPrefix(stage, "orthonormalize") {
+				relaxed = true
+				declined = declined || strings.HasSuffix(stage, "(false)")
+			}
+		})
 		f, err := TruncatedSVD(a, n)
-		cholRoute = old
-		require.NoError(t, err, "cholRoute = %v", chol)
+		trace.SetHook(nil)
+		cholRoute, declineRelaxed = oldChol, oldDecline
+		require.NoError(t, err, route.name)
+		require.True(t, relaxed, "%s: relaxed pairs orthonormalized", route.name)
+		require.Equal(t, route.decline, declined, "%s: the orthonormalization declined", route.name)
 		got := f.Values(nil)
 		for j, s := range sigma {
-			require.InDelta(t, s, got[j], 16*float64(m)*0x1p-52*sigma[0], "cholRoute = %v: σ_%d", chol, j)
+			require.InDelta(t, s, got[j], 16*float64(m)*0x1p-52*sigma[0], "%s: σ_%d", route.name, j)
 		}
-		assert.LessOrEqual(t, testmat.OrthError(f.UView()), 4*float64(m)*0x1p-52, "cholRoute = %v: U", chol)
-		assert.LessOrEqual(t, testmat.OrthError(f.VView()), 4*float64(m)*0x1p-52, "cholRoute = %v: V", chol)
+		assert.LessOrEqual(t, testmat.OrthError(f.UView()), 4*float64(m)*0x1p-52, "%s: U", route.name)
+		assert.LessOrEqual(t, testmat.OrthError(f.VView()), 4*float64(m)*0x1p-52, "%s: V", route.name)
 	}
 }
 
