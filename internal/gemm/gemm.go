@@ -554,13 +554,13 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], u
 
 // directA returns a's elements if mk's kernels can read op(A) in place:
 // a row-major (not transposed) A of the kernels' own element type, and
-// kernels with direct variants (the float32 AVX-512 tiles). serial then
+// kernels with direct variants (the AVX-512 tiles). serial then
 // skips packing A: the kernel reads its 8 rows as 8 streams, each a new
 // cache line every 16 steps, which the hardware and the kernel's own
 // prefetches keep ahead of. Packing read and wrote all of A once per
 // product; for Y = A·Ω of the 8192×4096 QB (A read once, each element used
-// by ℓ = 128 columns) that was 5–6 % of the product (docs/gemm.md,
-// "Thirty-fifth session"). A transposed A stays packed: a panel of its
+// by ℓ = 128 columns) that was 5–6 % of the product in float32 and 4–5 %
+// in float64 (docs/gemm.md, "Thirty-fifth session"). A transposed A stays packed: a panel of its
 // rows is a new cache line every step (docs/gemm.md, "Thirtieth
 // session"). The pieces that share their packing (sharedRows, sharedCols)
 // and serialThin pack as before.

@@ -438,6 +438,10 @@ func main() {
 	kernel("kern512x24", "Z", 8, 8, 24, 5, "VPXORQ", false, f64)
 	kernel("kern512x16", "Z", 8, 8, 16, 5, "VPXORQ", false, f64)
 	kernel("kern512x8", "Z", 8, 8, 8, 5, "VPXORQ", false, f64)
+	// The same tiles reading a row-major float64 A where it is stored.
+	kernelWith("kern512x24d", "Z", 8, 8, 24, 5, "VPXORQ", false, true, f64)
+	kernelWith("kern512x16d", "Z", 8, 8, 16, 5, "VPXORQ", false, true, f64)
+	kernelWith("kern512x8d", "Z", 8, 8, 8, 5, "VPXORQ", false, true, f64)
 	// AVX2+FMA: 6×8 tiles (12 ymm accumulators, 2 for b, 2 broadcasts),
 	// and 6×4 for the last columns.
 	kernel("kern256x8", "Y", 4, 6, 8, 2, "VXORPD", false, f64)

@@ -22,6 +22,18 @@ func kern512x16(kc int, a, b, c *float64, ldc int, alpha, beta float64, useBeta 
 //go:noescape
 func kern512x8(kc int, a, b, c *float64, ldc int, alpha, beta float64, useBeta int)
 
+// The float64 AVX-512 tiles reading 8 rows of a row-major A in place, lda
+// elements apart (see directFunc).
+
+//go:noescape
+func kern512x24d(kc int, a, b, c *float64, ldc, lda int, alpha, beta float64, useBeta int)
+
+//go:noescape
+func kern512x16d(kc int, a, b, c *float64, ldc, lda int, alpha, beta float64, useBeta int)
+
+//go:noescape
+func kern512x8d(kc int, a, b, c *float64, ldc, lda int, alpha, beta float64, useBeta int)
+
 //go:noescape
 func kern256x8(kc int, a, b, c *float64, ldc int, alpha, beta float64, useBeta int)
 
@@ -38,7 +50,7 @@ func kern512s8x32(kc int, a, b, c *float32, ldc int, alpha, beta float32, useBet
 func kern512s8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, useBeta int)
 
 // The float32 AVX-512 tiles reading 8 rows of a row-major A in place, lda
-// elements apart (see directKernel).
+// elements apart (see directFunc).
 
 //go:noescape
 func kern512s8x48d(kc int, a, b, c *float32, ldc, lda int, alpha, beta float32, useBeta int)
@@ -267,7 +279,8 @@ func kernels() []microKernel[float64] {
 	var ks []microKernel[float64]
 	if avx512 {
 		ks = append(ks, microKernel[float64]{name: "avx512", mr: 8, nr: 24, step: 8,
-			fns: []kernelFunc[float64]{wrap(kern512x8), wrap(kern512x16), wrap(kern512x24)}})
+			fns:    []kernelFunc[float64]{wrap(kern512x8), wrap(kern512x16), wrap(kern512x24)},
+			direct: []directFunc[float64]{wrapDirect(kern512x8d), wrapDirect(kern512x16d), wrapDirect(kern512x24d)}})
 	}
 	if avx2FMA {
 		ks = append(ks, microKernel[float64]{name: "avx2", mr: 6, nr: 8, step: 4,

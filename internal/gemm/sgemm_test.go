@@ -226,46 +226,62 @@ func TestSgemmConcurrent(t *testing.T) {
 	}
 }
 
-// TestSgemmDirect checks the float32 kernels that read a row-major A in
-// place (macroDirect) against the packed path they replace: the same
-// products with useDirect off must give the same bits — the kernels do the
-// same multiply–adds in the same order — on pieces of more than thinRows
-// rows, so that serial takes them, with a last partial panel of rows,
-// every tail width of B, k across kc blocks, padded strides and general
-// α, β; and the result must be the product (checkSgemm's bound).
-func TestSgemmDirect(t *testing.T) {
+// TestGemmDirect checks the kernels that read a row-major A in place
+// (macroDirect), float32 and float64, against the packed path they
+// replace: the same products with useDirect off must give the same bits —
+// the kernels do the same multiply–adds in the same order — on pieces of
+// more than thinRows rows, so that serial takes them, with a last partial
+// panel of rows, every tail width of B, k across kc blocks, padded strides
+// and general α, β; and the result must be the product (checkSgemm's and
+// checkGemm's bounds).
+func TestGemmDirect(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	mk := kernel32()
-	if mk.direct == nil {
-		t.Skipf("kernel %s has no direct variant on this CPU", mk.name)
-	}
-	_, ok := directA(mk, matrix[float32]{data: make([]float32, 1), ld: 1})
-	require.True(t, ok, "a row-major float32 A is read in place")
-	_, ok = directA(mk, matrix[float32]{data: make([]float32, 1), ld: 1, trans: true})
-	require.False(t, ok, "a transposed A is packed")
-	rnd := rand.New(rand.NewPCG(15, 16))
 	shapesD := []shape{{203, 128, 1030, 0}, {400, 7, 33, 3}, {331, 100, 64, 1}, {170, 80, 5, 0}, {264, 48, 2100, 2}}
-	scalars := [][2]float32{{1, 0}, {-0.5, 2}}
+	scalars := [][2]float64{{1, 0}, {-0.5, 2}}
 	if raceEnabled { // as TestSgemm: the small shapes, one (α, β)
 		shapesD, scalars = shapesD[1:4], scalars[1:]
 	}
+	rnd := rand.New(rand.NewPCG(15, 16))
+	t.Run("float32", func(t *testing.T) {
+		checkDirect(t, kernel32(), rnd, shapesD, scalars, func(s shape, tB bool, alpha, beta float32) {
+			checkSgemm(t, kernel32(), rnd, s, false, tB, alpha, beta)
+		})
+	})
+	t.Run("float64", func(t *testing.T) {
+		checkDirect(t, kernel(), rnd, shapesD, scalars, func(s shape, tB bool, alpha, beta float64) {
+			checkGemm[float64, float64](t, kernel(), rnd, s, false, tB, alpha, beta)
+		})
+	})
+}
+
+// checkDirect is TestGemmDirect for the kernel mk of element type E;
+// check verifies a product of the shape against its reference.
+func checkDirect[E Float](t *testing.T, mk microKernel[E], rnd *rand.Rand, shapes []shape, scalars [][2]float64, check func(s shape, tB bool, alpha, beta E)) {
+	if mk.direct == nil {
+		t.Skipf("kernel %s has no direct variant on this CPU", mk.name)
+	}
+	_, ok := directA(mk, matrix[E]{data: make([]E, 1), ld: 1})
+	require.True(t, ok, "a row-major A is read in place")
+	_, ok = directA(mk, matrix[E]{data: make([]E, 1), ld: 1, trans: true})
+	require.False(t, ok, "a transposed A is packed")
 	for _, procs := range []int{1, 2} {
 		runtime.GOMAXPROCS(procs)
-		for _, s := range shapesD {
+		for _, s := range shapes {
 			for _, tB := range []bool{false, true} {
 				for _, ab := range scalars {
+					alpha, beta := E(ab[0]), E(ab[1])
 					name := fmt.Sprintf("procs=%d/m=%d/n=%d/k=%d/pad=%d/tb=%t/alpha=%g/beta=%g", procs, s.m, s.n, s.k, s.pad, tB, ab[0], ab[1])
-					a, lda := operand[float32](rnd, s.m, s.k, false, s.pad)
-					b, ldb := operand[float32](rnd, s.k, s.n, tB, s.pad)
+					a, lda := operand[E](rnd, s.m, s.k, false, s.pad)
+					b, ldb := operand[E](rnd, s.k, s.n, tB, s.pad)
 					ldc := s.n + s.pad
-					c := randSlice[float32](rnd, (s.m-1)*ldc+s.n)
+					c := randSlice[E](rnd, (s.m-1)*ldc+s.n)
 					packed := slices.Clone(c)
-					gemmWith(mk, false, false, tB, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
+					gemmWith(mk, false, false, tB, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc)
 					useDirect = false
-					gemmWith(mk, false, false, tB, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], packed, ldc)
+					gemmWith(mk, false, false, tB, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, packed, ldc)
 					useDirect = true
 					require.Equal(t, packed, c, "%s: direct and packed differ", name)
-					checkSgemm(t, mk, rnd, s, false, tB, ab[0], ab[1])
+					check(s, tB, alpha, beta)
 				}
 			}
 		}
