@@ -100,9 +100,19 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	}
 	cb := getF32(m * n)
 	defer putF32(cb)
-	if aIs32 {
+	// C = aᵀ·bᵀ with a narrow C and a float32 b (B = Qᵀ·op(A) of a QB
+	// whose op(A) = Aᵀ): computed as Cᵀ = b·a, whose large operand b is a
+	// row-major A that internal/gemm's AVX-512 kernels read in place
+	// instead of packing (and transposing) it; the float32 Cᵀ is then
+	// transposed on its way into c. 8192×4096 at ℓ = 128: 40.0–43.0 ms
+	// against 44.2–44.7 (docs/gemm.md, "Thirty-fifth session").
+	transposed := !aIs32 && ta && tb && m <= transposedMaxRows && n >= 4*m && gemm.AVX512()
+	switch {
+	case transposed:
+		gemm.Sgemm(false, false, n, m, k, 1, b32.Data, ld32(b32), ob.s, max(oc, 1), 0, cb.s, m)
+	case aIs32:
 		gemm.Sgemm(ta, tb, m, n, k, 1, a32.Data, ld32(a32), ob.s, max(oc, 1), 0, cb.s, n)
-	} else {
+	default:
 		gemm.Sgemm(ta, tb, m, n, k, 1, ob.s, max(oc, 1), b32.Data, ld32(b32), 0, cb.s, n)
 	}
 	rowChunks(m, n, func(r0, r1 int) {
@@ -116,6 +126,10 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 	})
 	if bad.Load() {
 		return false // overflow, or a non-finite input: recomputed in float64
+	}
+	if transposed {
+		storeTransposed(c, cb.s, m, n, alpha, beta)
+		return true
 	}
 	rowChunks(m, n, func(r0, r1 int) {
 		for i := r0; i < r1; i++ {
@@ -134,6 +148,31 @@ func gemm32(ta, tb bool, alpha float64, a, b lowrank.Matrix, beta float64, c bla
 		}
 	})
 	return true
+}
+
+// transposedMaxRows is the most rows of C = aᵀ·bᵀ that gemm32 computes
+// as Cᵀ = b·a (a sketch's ℓ).
+const transposedMaxRows = 512
+
+// storeTransposed sets the m×n c to alpha·tᵀ (+ beta·c) for the n×m
+// float32 t, rows of c split over the cores; eight columns of c (one cache
+// line of float64) at a time, read as eight rows of t.
+func storeTransposed(c blas64.General, t []float32, m, n int, alpha, beta float64) {
+	rowChunks(m, n, func(r0, r1 int) {
+		for j0 := 0; j0 < n; j0 += 8 {
+			j1 := min(j0+8, n)
+			for i := r0; i < r1; i++ {
+				crow := c.Data[i*c.Stride+j0 : i*c.Stride+j1]
+				for jj := range crow {
+					v := alpha * float64(t[(j0+jj)*m+i])
+					if beta != 0 {
+						v += beta * crow[jj]
+					}
+					crow[jj] = v
+				}
+			}
+		}
+	})
 }
 
 // f32buf is pooled float32 scratch of gemm32, kept in pools by size class

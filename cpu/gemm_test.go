@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/loract/loract/internal/gemm"
 	"github.com/loract/loract/lowrank"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -178,5 +179,66 @@ func TestMulFloat32(t *testing.T) {
 	assert.True(t, mat.EqualApprox(&want, c, float64(k+2)*0x1p-52*maxAbs(&want)*float64(k)), "overflow falls back to float64: max difference %g", maxDiff(&want, c))
 	for _, v := range c.RawMatrix().Data {
 		require.False(t, math.IsInf(v, 0) || math.IsNaN(v))
+	}
+}
+
+// TestMulFloat32Transposed checks gemm32's C = aᵀ·bᵀ computed as Cᵀ = b·a
+// and transposed into c (a QB's B = Qᵀ·Aᵀ: a float64 a, a float32 b, a
+// narrow C), with TestMulFloat32's bound: elementwise within
+// γ_{k+3}·|op(a)|·|op(b)| in float32 plus 2ε·|beta|·|c|; for beta = 0 the
+// NaNs in c are overwritten, not scaled; c's padding is untouched.
+func TestMulFloat32Transposed(t *testing.T) {
+	if !gemm.AVX512() {
+		t.Skip("Cᵀ = b·a is taken with AVX-512 only")
+	}
+	rnd := rand.New(rand.NewPCG(5, 11))
+	const u = 0x1p-24
+	for _, s := range []struct{ m, n, k int }{{40, 300, 150}, {128, 1030, 77}, {9, 36, 5}} {
+		for _, ab := range [][2]float64{{1, 0}, {-1, 0.5}} {
+			name := fmt.Sprintf("m=%d/n=%d/k=%d/alpha=%g/beta=%g", s.m, s.n, s.k, ab[0], ab[1])
+			a := mat.NewDense(s.k, s.m, nil) // op(a) = aᵀ, m×k
+			for i := range a.RawMatrix().Data {
+				a.RawMatrix().Data[i] = rnd.NormFloat64()
+			}
+			b := lowrank.NewDense32(s.n, s.k, nil) // op(b) = bᵀ, k×n
+			for i := range b.Data {
+				b.Data[i] = float32(rnd.NormFloat64())
+			}
+			wide := mat.NewDense(s.m, s.n+3, nil)
+			for i := range wide.RawMatrix().Data {
+				wide.RawMatrix().Data[i] = rnd.NormFloat64()
+			}
+			c := wide.Slice(0, s.m, 0, s.n).(*mat.Dense)
+			if ab[1] == 0 {
+				for i := 0; i < s.m; i++ {
+					for j := 0; j < s.n; j++ {
+						c.Set(i, j, math.NaN())
+					}
+				}
+			}
+			c0 := mat.DenseCopyOf(wide)
+			require.NoError(t, Backend{}.Mul(c, ab[0], a, true, b, true, ab[1]), name)
+			for i := 0; i < s.m; i++ {
+				for j := 0; j < s.n; j++ {
+					var want, bound float64
+					for p := 0; p < s.k; p++ {
+						x := float64(float32(a.At(p, i))) * float64(b.Data[j*s.k+p])
+						want += x
+						bound += math.Abs(x)
+					}
+					want *= ab[0]
+					g := float64(s.k+3) * u / (1 - float64(s.k+3)*u)
+					bound *= g
+					if ab[1] != 0 {
+						want += ab[1] * c0.At(i, j)
+						bound += 2 * 0x1p-52 * math.Abs(ab[1]*c0.At(i, j))
+					}
+					require.LessOrEqual(t, math.Abs(c.At(i, j)-want), bound, "%s: (%d, %d)", name, i, j)
+				}
+				for j := s.n; j < s.n+3; j++ {
+					require.Equal(t, c0.At(i, j), wide.At(i, j), "%s: padding (%d, %d)", name, i, j)
+				}
+			}
+		}
 	}
 }
