@@ -6,6 +6,10 @@
 # the same with useDirect = false in internal/gemm/gemm.go as
 # /tmp/bench_packed.test. Eight rounds alternating, ten calls each; output
 # ab_qb.txt (round, binary, benchmark, ms, CPU ms). Run from the repository root.
+# Note (written after the run): the QBs' two products take A transposed
+# (op(A) = Aᵀ for this shape), so neither uses the direct kernels; this
+# compares the same products, and its differences are the machine's noise
+# (docs/gemm.md, "Thirty-fifth session").
 set -eu
 cd cmd/loract/internal/bench
 echo "# $(date -u) $(uptime)"
