@@ -447,7 +447,7 @@ func (g *call[TA, TB, E]) sharedRows(buf *buffers[E], part, i0, i1 int) {
 				mc := min(blk.mc, i1-ic)
 				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
 				packA(ap, g.a, ic, mc, pc, kc, mr)
-				macro(mk, kc, ap, bp, g.c, g.ldc, ic, mc, jc, nc, g.alpha, bt, useBeta, g.upper, tile)
+				macro(mk, kc, ap, bp, g.c, g.ldc, ic, mc, jc, nc, g.alpha, bt, useBeta, g.upper, tile, inPlace[E]{})
 			}
 		}
 	}
@@ -481,7 +481,7 @@ func (g *call[TA, TB, E]) sharedCols(buf *buffers[E], part, j0, j1 int) {
 			ncPad := (nc + mk.step - 1) / mk.step * mk.step
 			bp := buf.bFor(ncPad * kc)
 			packB(bp, g.b, pc, kc, jc, nc, &mk)
-			macro(mk, kc, ap, bp, g.c, g.ldc, 0, g.m, jc, nc, g.alpha, bt, useBeta, g.upper, tile)
+			macro(mk, kc, ap, bp, g.c, g.ldc, 0, g.m, jc, nc, g.alpha, bt, useBeta, g.upper, tile, inPlace[E]{})
 		}
 	}
 }
@@ -526,6 +526,7 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], u
 		serialThin(mk, blk, buf, upper, a, b, k, alpha, beta, c, ldc, i0, i1, j0, j1)
 		return
 	}
+	ad, direct := directA(mk, a)
 	for jc := j0; jc < j1; jc += ncb {
 		nc := min(ncb, j1-jc)
 		ncPad := (nc + mk.step - 1) / mk.step * mk.step
@@ -541,12 +542,18 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], u
 			for ic := i0; ic < i1 && !(upper && ic >= jc+nc); ic += mcb {
 				mc := min(mcb, i1-ic)
 				ap := buf.aFor((mc + mr - 1) / mr * mr * kc)
-				if ad, ok := directA(mk, a); ok {
-					macroDirect(mk, kc, ad, a, ap, bp, c, ldc, ic, mc, pc, jc, nc, alpha, bt, useBeta, upper, tile)
-					continue
+				var in inPlace[E]
+				if direct {
+					// The full panels are read in place, a last partial
+					// one is packed where macro looks for it.
+					in = inPlace[E]{data: ad, ld: a.ld, pc: pc}
+					if full := mc / mr * mr; full < mc {
+						packA(ap[full*kc:], a, ic+full, mc-full, pc, kc, mr)
+					}
+				} else {
+					packA(ap, a, ic, mc, pc, kc, mr)
 				}
-				packA(ap, a, ic, mc, pc, kc, mr)
-				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, upper, tile)
+				macro(mk, kc, ap, bp, c, ldc, ic, mc, jc, nc, alpha, bt, useBeta, upper, tile, in)
 			}
 		}
 	}
@@ -558,12 +565,12 @@ func serial[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E], u
 // skips packing A: the kernel reads its 8 rows as 8 streams, each a new
 // cache line every 16 steps, which the hardware and the kernel's own
 // prefetches keep ahead of. Packing read and wrote all of A once per
-// product; for Y = A·Ω of the 8192×4096 QB (A read once, each element used
-// by ℓ = 128 columns) that was 5–6 % of the product in float32 and 4–5 %
-// in float64 (docs/gemm.md, "Thirty-fifth session"). A transposed A stays packed: a panel of its
-// rows is a new cache line every step (docs/gemm.md, "Thirtieth
-// session"). The pieces that share their packing (sharedRows, sharedCols)
-// and serialThin pack as before.
+// product; for 8192×128·4096 (A read once, each element used by 128
+// columns) that was 5–6 % of the product in float32 and 4–5 % in float64
+// (BenchmarkSgemm, BenchmarkDgemm; docs/gemm.md, "Thirty-fifth session").
+// A transposed A stays packed: a panel of its rows is a new cache line
+// every step (docs/gemm.md, "Thirtieth session"). The pieces that share
+// their packing (sharedRows, sharedCols) and serialThin pack as before.
 func directA[T, E Float](mk microKernel[E], a matrix[T]) ([]E, bool) {
 	if mk.direct == nil || a.trans || !useDirect {
 		return nil, false
@@ -574,39 +581,6 @@ func directA[T, E Float](mk microKernel[E], a matrix[T]) ([]E, bool) {
 
 // useDirect enables the direct kernels (for benchmarks against packing).
 var useDirect = true
-
-// macroDirect is macro for an A read in place: rows [ic, ic+mc) and
-// columns [pc, pc+kc) of the row-major a (elements ad), every full panel
-// of mr rows by the direct kernels and a last, partial one packed into ap.
-func macroDirect[T, E Float](mk microKernel[E], kc int, ad []E, a matrix[T], ap, bp, c []E, ldc, ic, mc, pc, jc, nc int, alpha, beta E, useBeta, upper bool, tile []E) {
-	mr, nr := mk.mr, mk.nr
-	full := mc / mr * mr
-	if full < mc {
-		packA(ap[full*kc:], a, ic+full, mc-full, pc, kc, mr)
-	}
-	for jr := 0; jr < nc; {
-		w, fn := mk.panel(nc, jr)
-		dfn := mk.direct[w/mk.step-1]
-		cols := min(w, nc-jr)
-		bpan := bp[jr*kc : jr*kc+w*kc]
-		for ir := 0; ir < mc && !(upper && ic+ir >= jc+jr+cols); ir += mr {
-			rows := min(mr, mc-ir)
-			off := (ic+ir)*ldc + jc + jr
-			arow := ad[(ic+ir)*a.ld+pc:]
-			switch {
-			case rows == mr && cols == w:
-				dfn(kc, arow, a.ld, bpan, c[off:], ldc, alpha, beta, useBeta)
-				continue
-			case rows == mr:
-				dfn(kc, arow, a.ld, bpan, tile, nr, alpha, 0, false)
-			default:
-				fn(kc, ap[ir*kc:(ir+mr)*kc], bpan, tile, nr, alpha, 0, false)
-			}
-			mergeTile(c[off:], ldc, tile, nr, rows, cols, beta, useBeta)
-		}
-		jr += w
-	}
-}
 
 // serialThin is serial for a piece of C with few rows: all of them are
 // packed once per kc block of A, and B is packed a few panels at a time
@@ -632,16 +606,27 @@ func serialThin[TA, TB, E Float](mk microKernel[E], blk blocking, buf *buffers[E
 			ncPad := (nc + mk.step - 1) / mk.step * mk.step
 			bp := buf.bFor(ncPad * kc)
 			packB(bp, b, pc, kc, jc, nc, &mk)
-			macro(mk, kc, ap, bp, c, ldc, i0, mc, jc, nc, alpha, bt, useBeta, upper, tile)
+			macro(mk, kc, ap, bp, c, ldc, i0, mc, jc, nc, alpha, bt, useBeta, upper, tile, inPlace[E]{})
 		}
 	}
+}
+
+// inPlace is the row-major A a macro block reads in place (see directA):
+// its elements, leading dimension and the block's first column pc. The
+// zero value means that A is packed.
+type inPlace[E Float] struct {
+	data   []E
+	ld, pc int
 }
 
 // macro multiplies a packed mc×kc block of A by a packed kc×nc block of B
 // into C[ic:ic+mc, jc:jc+nc], one mr×nr tile per micro-kernel call; with
 // upper set it skips the tiles wholly below the diagonal of C. Tiles cut
-// by the edge of C go through tile and are merged here.
-func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta, upper bool, tile []E) {
+// by the edge of C go through tile and are merged here. With in set, the
+// full panels of mr rows are read from A in place by mk's direct kernels
+// (rows [ic, ic+mc) and columns [pc, pc+kc) of in.data), and only a last,
+// partial panel is taken from ap.
+func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, nc int, alpha, beta E, useBeta, upper bool, tile []E, in inPlace[E]) {
 	mr, nr := mk.mr, mk.nr
 	for jr := 0; jr < nc; {
 		w, fn := mk.panel(nc, jr)
@@ -649,14 +634,21 @@ func macro[E Float](mk microKernel[E], kc int, ap, bp, c []E, ldc, ic, mc, jc, n
 		bpan := bp[jr*kc : jr*kc+w*kc]
 		for ir := 0; ir < mc && !(upper && ic+ir >= jc+jr+cols); ir += mr {
 			rows := min(mr, mc-ir)
-			apan := ap[ir*kc : (ir+mr)*kc]
 			off := (ic+ir)*ldc + jc + jr
-			if rows == mr && cols == w {
-				fn(kc, apan, bpan, c[off:], ldc, alpha, beta, useBeta)
-				continue
+			// A whole tile goes straight into C, an edge tile through tile.
+			whole := rows == mr && cols == w
+			dst, ld, bt, ub := c[off:], ldc, beta, useBeta
+			if !whole {
+				dst, ld, bt, ub = tile, nr, 0, false
 			}
-			fn(kc, apan, bpan, tile, nr, alpha, 0, false)
-			mergeTile(c[off:], ldc, tile, nr, rows, cols, beta, useBeta)
+			if in.data != nil && rows == mr {
+				mk.direct[w/mk.step-1](kc, in.data[(ic+ir)*in.ld+in.pc:], in.ld, bpan, dst, ld, alpha, bt, ub)
+			} else {
+				fn(kc, ap[ir*kc:(ir+mr)*kc], bpan, dst, ld, alpha, bt, ub)
+			}
+			if !whole {
+				mergeTile(c[off:], ldc, tile, nr, rows, cols, beta, useBeta)
+			}
 		}
 		jr += w
 	}

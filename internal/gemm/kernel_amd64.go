@@ -241,7 +241,8 @@ func detect() (avx2FMA, avx512 bool) {
 	return avx2FMA, avx512
 }
 
-// wrap adapts an assembly kernel to the slice-based kernelFunc.
+// wrapDirect adapts an assembly kernel that reads A in place to the
+// slice-based directFunc.
 func wrapDirect[E Float](f func(kc int, a, b, c *E, ldc, lda int, alpha, beta E, useBeta int)) directFunc[E] {
 	return func(kc int, a []E, lda int, b, c []E, ldc int, alpha, beta E, useBeta bool) {
 		u := 0
@@ -252,6 +253,7 @@ func wrapDirect[E Float](f func(kc int, a, b, c *E, ldc, lda int, alpha, beta E,
 	}
 }
 
+// wrap adapts an assembly kernel to the slice-based kernelFunc.
 func wrap[E Float](f func(kc int, a, b, c *E, ldc int, alpha, beta E, useBeta int)) kernelFunc[E] {
 	return func(kc int, a, b, c []E, ldc int, alpha, beta E, useBeta bool) {
 		u := 0

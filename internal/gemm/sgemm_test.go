@@ -227,7 +227,7 @@ func TestSgemmConcurrent(t *testing.T) {
 }
 
 // TestGemmDirect checks the kernels that read a row-major A in place
-// (macroDirect), float32 and float64, against the packed path they
+// (macro with inPlace), float32 and float64, against the packed path they
 // replace: the same products with useDirect off must give the same bits —
 // the kernels do the same multiply–adds in the same order — on pieces of
 // more than thinRows rows, so that serial takes them, with a last partial
