@@ -37,35 +37,15 @@ import (
 // n×n upper triangular ones (zeros below the diagonal); w is not
 // modified in any case.
 func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
-	m, n := w.Rows, w.Cols
-	d := make([]float64, n)
-	for j := range n {
-		d[j] = math.Sqrt(c.Data[j*c.Stride+j])
-		if !(d[j] > 0) || math.IsInf(d[j], 0) {
-			return q1, r2, r, false
-		}
+	n := w.Cols
+	cols := make([]int, n)
+	for j := range cols {
+		cols[j] = j
 	}
-	// R̃₁ = chol(C̃).
-	r1 := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
-	for i := range n {
-		for j := i; j < n; j++ {
-			r1.Data[i*n+j] = c.Data[i*c.Stride+j] / (d[i] * d[j])
-		}
-	}
-	if !tri.Cholesky(r1) {
+	q1, r1, d, _, ok := scaledFirstPass(w, c, cols)
+	if !ok {
 		return q1, r2, r, false
 	}
-	// Q₁ = W̃·R̃₁⁻¹.
-	q1 = blas64.General{Rows: m, Cols: n, Stride: n, Data: make([]float64, m*n)}
-	parallelRows(m, m*n, func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			src, dst := w.Data[i*w.Stride:i*w.Stride+n], q1.Data[i*n:(i+1)*n]
-			for j, x := range src {
-				dst[j] = x / d[j]
-			}
-		}
-	})
-	tri.SolveRight(q1, r1)
 	// R₂ = chol(Q₁ᵀQ₁), if Q₁ is close enough to orthonormal.
 	r2 = blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
 	if !tri.SecondPassFactor(r2, q1) {
@@ -81,6 +61,46 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 		}
 	}
 	return q1, r2, r, true
+}
+
+// scaledFirstPass is the first Cholesky QR pass of cholQRW and
+// orthonormalizeColumns, on the columns cols of x (p×n) in that order,
+// scaled to unit norm: with d the columns' norms √c_jj and
+// C̃ = D⁻¹·c_SS·D⁻¹ (c_SS the rows and columns cols of the Gram matrix c,
+// both triangles), it returns Q₁ = X_S·D⁻¹·R̃₁⁻¹ (a new p×s matrix),
+// R̃₁ = chol(C̃) (s×s, upper), d, and ‖C̃ − I‖_F (tri.OffIdentity), the test
+// for a second pass; ok is false, with nothing written to x or c, when a
+// norm is zero or not finite or the factorization fails.
+func scaledFirstPass(x, c blas64.General, cols []int) (q1, r1 blas64.General, d []float64, off float64, ok bool) {
+	s := len(cols)
+	d = make([]float64, s)
+	for a, j := range cols {
+		d[a] = math.Sqrt(c.Data[j*c.Stride+j])
+		if !(d[a] > 0) || math.IsInf(d[a], 0) {
+			return q1, r1, d, 0, false
+		}
+	}
+	r1 = blas64.General{Rows: s, Cols: s, Stride: s, Data: make([]float64, s*s)}
+	for a, i := range cols {
+		for b := a; b < s; b++ {
+			r1.Data[a*s+b] = c.Data[i*c.Stride+cols[b]] / (d[a] * d[b])
+		}
+	}
+	off = tri.OffIdentity(r1)
+	if !tri.Cholesky(r1) {
+		return q1, r1, d, off, false
+	}
+	q1 = gatherColumns(x, cols)
+	parallelRows(q1.Rows, q1.Rows*s, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			row := q1.Data[i*s : (i+1)*s]
+			for a := range row {
+				row[a] /= d[a]
+			}
+		}
+	})
+	tri.SolveRight(q1, r1)
+	return q1, r1, d, off, true
 }
 
 // orthonormalizeColumns finishes the refinement where it left relaxed
@@ -103,38 +123,15 @@ func cholQRW(w, c blas64.General) (q1, r2, r blas64.General, ok bool) {
 // and c unchanged.
 func orthonormalizeColumns(x, c blas64.General, cols []int, bound float64) (float64, bool) {
 	s := len(cols)
-	d := make([]float64, s)
 	order := slices.Clone(cols)
-	norm := func(j int) float64 { return math.Sqrt(c.Data[j*c.Stride+j]) }
+	norm := func(j int) float64 { return c.Data[j*c.Stride+j] }
 	sort.SliceStable(order, func(a, b int) bool { return norm(order[a]) > norm(order[b]) })
-	for a, j := range order {
-		d[a] = norm(j)
-		if !(d[a] > 0) || math.IsInf(d[a], 0) {
-			return 0, false
-		}
-	}
-	// R̃ = chol(D⁻¹·c_SS·D⁻¹).
-	r := blas64.General{Rows: s, Cols: s, Stride: s, Data: make([]float64, s*s)}
-	for a, i := range order {
-		for b := a; b < s; b++ {
-			r.Data[a*s+b] = c.Data[i*c.Stride+order[b]] / (d[a] * d[b])
-		}
-	}
-	twoPass := tri.OffIdentity(r) > 0.5
-	if !tri.Cholesky(r) {
+	// Q = X_S·D⁻¹·R̃⁻¹, T = R̃·D.
+	q, r, d, off, ok := scaledFirstPass(x, c, order)
+	if !ok {
 		return 0, false
 	}
-	// Q = X_S·D⁻¹·R̃⁻¹, T = R̃·D.
-	q := gatherColumns(x, order)
-	parallelRows(q.Rows, q.Rows*s, func(i0, i1 int) {
-		for i := i0; i < i1; i++ {
-			row := q.Data[i*s : (i+1)*s]
-			for a := range row {
-				row[a] /= d[a]
-			}
-		}
-	})
-	tri.SolveRight(q, r)
+	twoPass := off > 0.5
 	t := r
 	for a := range s {
 		row := t.Data[a*s : (a+1)*s]

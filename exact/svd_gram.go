@@ -500,13 +500,11 @@ func refineColumns(w, v, c blas64.General, tol, coupling, floor float64, depth i
 		tr.Markf("depth %d round %d: %d active columns", depth, round, len(active))
 		pairs = pairs[:0]
 		clear(inRelaxed)
-		fail, _, nRelaxed := scanPairs(c, active, tol, coupling, kt, &pairs, inRelaxed)
+		fail, _, _ := scanPairs(c, active, tol, coupling, kt, &pairs, inRelaxed)
 		if fail == 0 {
-			if nRelaxed > 0 {
-				for j, in := range inRelaxed {
-					if in {
-						relaxed = append(relaxed, j)
-					}
+			for j, in := range inRelaxed {
+				if in {
+					relaxed = append(relaxed, j)
 				}
 			}
 			return active, relaxed, true
