@@ -41,9 +41,19 @@ func kernel(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed bool, e 
 	kernelWith(name, reg, vl, mr, nr, nbc, zeroOp, embed, false, e)
 }
 
-// directRows addresses the 8 rows of an unpacked A: SI and R10 point at
-// rows 0 and 4, R11 and R12 hold one and three row strides in bytes.
-var directRows = []string{"(SI)", "(SI)(R11*1)", "(SI)(R11*2)", "(SI)(R12*1)", "(R10)", "(R10)(R11*1)", "(R10)(R11*2)", "(R10)(R12*1)"}
+// eightRows returns the operands addressing 8 rows of a row-major
+// matrix: registers r0 and r4 point at rows 0 and 4, one and three hold
+// one and three row strides in bytes.
+func eightRows(r0, r4, one, three string) []string {
+	var rows []string
+	for _, base := range []string{r0, r4} {
+		rows = append(rows, "("+base+")", "("+base+")("+one+"*1)", "("+base+")("+one+"*2)", "("+base+")("+three+"*1)")
+	}
+	return rows
+}
+
+// directRows addresses the 8 rows of an unpacked A in the direct kernels.
+var directRows = eightRows("SI", "R10", "R11", "R12")
 
 // kernelWith is kernel, and with direct the variant that reads A where it
 // is stored instead of from a packed panel: 8 rows of a row-major A, lda
@@ -133,7 +143,8 @@ func kernelWith(name, reg string, vl, mr, nr, nbc int, zeroOp string, embed, dir
 	p("\tJLT %s_tail", name)
 	p("%s_loop4:", name)
 	if direct {
-		// Each row's line 256 bytes on (64 steps of float32 ahead).
+		// Each row's line 256 bytes on (64 steps ahead in float32, 32
+		// in float64).
 		for _, r := range directRows {
 			p("\tPREFETCHT0 256%s", r)
 		}
@@ -236,7 +247,7 @@ func packAsm() {
 		p("\tTESTQ CX, CX")
 		p("\tJEQ %s_done", f.name)
 		p("%s_loop:", f.name)
-		rows := []string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(SI)(R9*1)", "(R10)", "(R10)(R8*1)", "(R10)(R8*2)", "(R10)(R9*1)"}
+		rows := eightRows("SI", "R10", "R8", "R9")
 		for i, r := range rows {
 			p("\t%s %s, Z%d", f.load, r, i)
 		}
@@ -259,7 +270,7 @@ func packAsm() {
 			p("\tVSHUFF64X2 $0xEE, Z%d, Z%d, Z%d", t(3), t(2), s+3)
 			// columns odd+0, odd+2, odd+4, odd+6
 			cols := []struct{ a, b, imm, c int }{{s, s + 2, 0x88, 0}, {s, s + 2, 0xDD, 2}, {s + 1, s + 3, 0x88, 4}, {s + 1, s + 3, 0xDD, 6}}
-			dsts := []string{"(DI)", "(DI)(R11*1)", "(DI)(R11*2)", "(DI)(R12*1)", "(R13)", "(R13)(R11*1)", "(R13)(R11*2)", "(R13)(R12*1)"}
+			dsts := eightRows("DI", "R13", "R11", "R12")
 			for _, c := range cols {
 				p("\tVSHUFF64X2 $0x%X, Z%d, Z%d, Z24", c.imm, c.b, c.a)
 				p("\tVMOVUPD Z24, %s", dsts[c.c+odd])
@@ -327,7 +338,7 @@ func packAsm32() {
 	p("\tTESTQ CX, CX")
 	p("\tJEQ %s_done", name)
 	p("%s_loop:", name)
-	rows := []string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(SI)(R9*1)", "(R10)", "(R10)(R8*1)", "(R10)(R8*2)", "(R10)(R9*1)"}
+	rows := eightRows("SI", "R10", "R8", "R9")
 	for i, r := range rows {
 		p("\tVMOVUPS %s, Y%d", r, i)
 	}
@@ -350,7 +361,7 @@ func packAsm32() {
 		p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*h+3)
 	}
 	// Column q = low lanes of s(q) and s(q+4), column q+4 the high lanes.
-	dsts := []string{"(DI)", "(DI)(R11*1)", "(DI)(R11*2)", "(DI)(R12*1)", "(R13)", "(R13)(R11*1)", "(R13)(R11*2)", "(R13)(R12*1)"}
+	dsts := eightRows("DI", "R13", "R11", "R12")
 	for q := 0; q < 4; q++ {
 		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", q+4, q, 8+q)
 		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", q+4, q, 12+q)
